@@ -1,0 +1,69 @@
+/**
+ * cli/: the `egress` command, the composition root. It is the only place that imports both the engine and
+ * tun/: it hands the agent real devices or simulated ports.
+ */
+import { readFileSync } from 'node:fs';
+import type { Command } from './command.js';
+import { UsageError, UserError } from './errors.js';
+import { commands } from './commands/index.js';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export function topUsage(list: readonly Command[]): string {
+  const width = Math.max(...list.map((c) => c.name.length));
+  return [
+    'egress: Kubernetes-style Egress as a userspace packet engine (Antrea semantics)',
+    '',
+    'usage: egress <command> [options]',
+    '',
+    'commands:',
+    ...list.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Every command takes --help. The state directory is --state-dir DIR or $EGRESS_STATE_DIR.',
+  ].join('\n');
+}
+
+/** Run the CLI; returns the process exit status. Never throws. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(topUsage(commands));
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-V') {
+    console.log(version());
+    return 0;
+  }
+  const cmd = commands.find((c) => c.name === name);
+  if (!cmd) {
+    console.error(`egress: unknown command "${name}" (see egress --help)`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(cmd.usage);
+    return 0;
+  }
+  try {
+    return await cmd.run(rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`egress ${cmd.name}: ${e.message} (see egress ${cmd.name} --help)`);
+      return 2;
+    }
+    if (e instanceof UserError) {
+      console.error(`egress ${cmd.name}: ${e.message}`);
+      return 1;
+    }
+    const err = e as { code?: string; message?: string };
+    if (err && typeof err.code === 'string' && typeof err.message === 'string') {
+      // Node system errors (ENOENT, EACCES, ...) are the user's environment, not a bug: one line.
+      console.error(`egress ${cmd.name}: ${err.message}`);
+      return 1;
+    }
+    console.error(`egress ${cmd.name}: internal error: ${(e as Error)?.stack ?? String(e)}`);
+    return 70;
+  }
+}

@@ -1,0 +1,7 @@
+/**
+ * The engine's public index: what tun/ and cli/ may use (ARCHITECTURE.md §2). Layers are re-exported as
+ * namespaces so call sites read `wire.ipv4.src(v, o)`.
+ */
+export * as wire from './wire/index.js';
+export * from './packet/index.js';
+export * from './graph/index.js';
