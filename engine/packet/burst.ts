@@ -11,6 +11,7 @@
  * - `l3[i]`    offset of the IPv4 header (absolute; -1 when not parsed yet),
  * - `port[i]`  index of the port the packet arrived on,
  * - `meta[i]`  a second per-packet word for stages (egress-IP index, neighbour, ...),
+ * - `oport[i]` the output port inside a port group (a pod's port) chosen by the stage that routes to a group,
  * - `tsSec[i]`, `tsNsec[i]` capture/arrival timestamp.
  */
 import type { Slab } from './slab.js';
@@ -28,6 +29,7 @@ export class Burst {
   readonly l3: Int32Array;
   readonly port: Uint16Array;
   readonly meta: Int32Array;
+  readonly oport: Uint16Array;
   readonly tsSec: Float64Array;
   readonly tsNsec: Uint32Array;
 
@@ -46,6 +48,7 @@ export class Burst {
     this.l3 = new Int32Array(capacity);
     this.port = new Uint16Array(capacity);
     this.meta = new Int32Array(capacity);
+    this.oport = new Uint16Array(capacity);
     this.tsSec = new Float64Array(capacity);
     this.tsNsec = new Uint32Array(capacity);
   }
@@ -66,6 +69,7 @@ export class Burst {
     this.l3[j] = src.l3[i]!;
     this.port[j] = src.port[i]!;
     this.meta[j] = src.meta[i]!;
+    this.oport[j] = src.oport[i]!;
     this.tsSec[j] = src.tsSec[i]!;
     this.tsNsec[j] = src.tsNsec[i]!;
   }
@@ -87,6 +91,7 @@ export class Burst {
     this.l3[j] = -1;
     this.port[j] = 0;
     this.meta[j] = 0;
+    this.oport[j] = 0;
     this.tsSec[j] = 0;
     this.tsNsec[j] = 0;
     return j;

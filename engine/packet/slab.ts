@@ -41,12 +41,14 @@ export class Slab {
   constructor(opts: SlabOptions) {
     const slotSize = opts.slotSize ?? DEFAULT_SLOT_SIZE;
     const headroom = opts.headroom ?? DEFAULT_HEADROOM;
-    if (!Number.isInteger(opts.slots) || opts.slots <= 0) throw new RangeError(`slab: slots must be a positive integer`);
+    if (!Number.isInteger(opts.slots) || opts.slots <= 0)
+      throw new RangeError(`slab: slots must be a positive integer`);
     if (!Number.isInteger(slotSize) || slotSize % 64 !== 0 || slotSize < 256)
       throw new RangeError(`slab: slotSize must be a multiple of 64 and at least 256, got ${slotSize}`);
     if (!Number.isInteger(headroom) || headroom < 128 || headroom >= slotSize)
       throw new RangeError(`slab: headroom must be at least 128 and less than the slot size, got ${headroom}`);
-    if (opts.slots * slotSize > 2 ** 31 - 1) throw new RangeError(`slab: ${opts.slots} x ${slotSize} bytes is too large`);
+    if (opts.slots * slotSize > 2 ** 31 - 1)
+      throw new RangeError(`slab: ${opts.slots} x ${slotSize} bytes is too large`);
     this.slots = opts.slots;
     this.slotSize = slotSize;
     this.headroom = headroom;
