@@ -1,0 +1,73 @@
+/**
+ * arp: ARP on the uplink (RFC 826). Answers requests for the addresses this node owns now (its transport IP
+ * and the Egress IPs it hosts: a userspace engine must always answer, EGRESS-SPEC §3, since no kernel does)
+ * and only those; learns neighbours: a reply or a request for us creates or updates an entry, any other ARP
+ * (a gratuitous ARP after failover, another node's request) updates an existing entry only (RFC 826's merge
+ * rule). An ARP claiming an address this node owns from another MAC is counted as a conflict (split brain).
+ * Exits: `reply` (to the uplink port), `done` (consumed: the pipeline frees it).
+ */
+import { counterIndex, Counters, type Stage } from '../graph/index.js';
+import type { Burst } from '../packet/index.js';
+import { arp, ethernet, verdict } from '../wire/index.js';
+import type { NodeState } from './state.js';
+
+const NAMES = ['replied', 'learned', 'updated', 'ignored', 'conflict', 'drop-truncated', 'drop-bad'] as const;
+const C = counterIndex(NAMES);
+const X_REPLY = 0;
+const X_DONE = 1;
+
+export class Arp implements Stage {
+  readonly name = 'arp';
+  readonly exits = ['reply', 'done'] as const;
+  readonly counters = new Counters(NAMES);
+
+  constructor(private readonly st: NodeState) {}
+
+  process(b: Burst, sel: Int32Array, n: number): number {
+    const st = this.st;
+    const t = st.tables;
+    const v = st.v;
+    const c = this.counters.v;
+    const neigh = st.neigh;
+    const macHi = ethernet.macHi16(t.mac);
+    const macLo = ethernet.macLo32(t.mac);
+    for (let k = 0; k < n; k++) {
+      const i = sel[k]!;
+      const o = b.l3[i]!;
+      b.next[i] = X_DONE;
+      const r = arp.check(v, o, b.len[i]! - (o - b.off[i]!));
+      if (r !== verdict.OK) {
+        c[r === verdict.TRUNCATED ? C['drop-truncated'] : C['drop-bad']]!++;
+        continue;
+      }
+      const op = arp.op(v, o);
+      const spa = arp.spa(v, o);
+      const tpa = arp.tpa(v, o);
+      const shaHi = arp.shaHi16(v, o);
+      const shaLo = arp.shaLo32(v, o);
+      if (t.owned.get(spa, 0) !== 0) {
+        if (shaHi !== macHi || shaLo !== macLo) c[C.conflict]!++;
+        continue;
+      }
+      const forUs = t.owned.get(tpa, 0) !== 0;
+      if (spa !== 0) {
+        const create = op === arp.OP_REPLY || (op === arp.OP_REQUEST && forUs);
+        const e = neigh.learn(spa, shaHi, shaLo, st.now, create);
+        if (e >= 0) c[create ? C.learned : C.updated]!++;
+      }
+      if (op === arp.OP_REQUEST && forUs && spa !== tpa) {
+        // Turn the request into the reply in place; Ethernet: back to the requester, from us.
+        // uplink-ingress accepts untagged frames only, so the Ethernet header is right before the ARP packet.
+        arp.replyInPlace(v, o, macHi, macLo);
+        b.off[i] = o - ethernet.HEADER_LEN;
+        b.len[i] = ethernet.HEADER_LEN + arp.PACKET_LEN;
+        ethernet.writeHeader(v, b.off[i]!, shaHi, shaLo, macHi, macLo, ethernet.ETHERTYPE_ARP);
+        b.next[i] = X_REPLY;
+        c[C.replied]!++;
+        continue;
+      }
+      c[C.ignored]!++;
+    }
+    return n;
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * classify: where a local pod's packet goes (EGRESS-SPEC §4.0 and §4.d), in this order:
+ * 1. to an address this node owns (node IP, hosted Egress IPs)        → `local`      (ICMP echo responder)
+ * 2. to a local pod                                                   → `local-pod`  (never NATed)
+ * 3. to another node's pod CIDR                                       → `remote-pod` (Geneve to that node, never NATed)
+ *    (to this node's pod CIDR but no such pod                         → drop)
+ * 4. a reply-direction packet of a connection the pod accepted        → `no-nat`     (Antrea's `-rpl` rule, issue #3362)
+ * 5. to a bypass destination (node IPs, service CIDR, exceptCIDRs)    → `snat` to the node IP (normal node masquerade)
+ * 6. the pod's Egress: none → `snat` to the node IP; hosted here → `snat` to the Egress IP;
+ *    hosted elsewhere → `tunnel` (Geneve with the Egress IP as outer destination).
+ * Limited broadcast, multicast and 0/8 destinations are dropped. `b.meta[i]` carries the NAT address (snat)
+ * or the outer destination (remote-pod, tunnel); `b.oport[i]` the pod port (local-pod); `b.flow[i]` the
+ * conntrack reference when one was looked up.
+ */
+import type { ConnTable } from '../../conntrack/index.js';
+import { counterIndex, Counters, type Stage } from '../graph/index.js';
+import type { Burst } from '../packet/index.js';
+import { ipv4 } from '../wire/index.js';
+import { EGRESS_LOCAL, EGRESS_NONE } from './config.js';
+import { portsWord } from './l4.js';
+import type { NodeState } from './state.js';
+
+const NAMES = [
+  'to-local',
+  'to-local-pod',
+  'to-remote-pod',
+  'reply-no-nat',
+  'bypass',
+  'node-snat',
+  'egress-local',
+  'egress-remote',
+  'drop-no-such-pod',
+  'drop-bad-destination',
+] as const;
+const C = counterIndex(NAMES);
+
+const X_LOCAL_POD = 0;
+const X_REMOTE_POD = 1;
+const X_SNAT = 2;
+const X_TUNNEL = 3;
+const X_NO_NAT = 4;
+const X_LOCAL = 5;
+const X_DROP = 6;
+
+export class Classify implements Stage {
+  readonly name = 'classify';
+  readonly exits = ['local-pod', 'remote-pod', 'snat', 'tunnel', 'no-nat', 'local', 'drop'] as const;
+  readonly counters = new Counters(NAMES);
+  private readonly ct: ConnTable;
+
+  constructor(private readonly st: NodeState) {
+    this.ct = st.ct;
+  }
+
+  process(b: Burst, sel: Int32Array, n: number): number {
+    const st = this.st;
+    const t = st.tables;
+    const v = st.v;
+    const c = this.counters.v;
+    const ct = this.ct;
+    for (let k = 0; k < n; k++) {
+      const i = sel[k]!;
+      const o = b.l3[i]!;
+      const dst = ipv4.dst(v, o);
+      const top = dst >>> 24;
+      if (top === 0 || top >= 224) {
+        b.next[i] = X_DROP;
+        c[C['drop-bad-destination']]!++;
+        continue;
+      }
+      if (t.owned.get(dst, 0) !== 0) {
+        b.next[i] = X_LOCAL;
+        c[C['to-local']]!++;
+        continue;
+      }
+      const pod = t.podByIp.get(dst, -1);
+      if (pod >= 0) {
+        b.oport[i] = t.podPort[pod]!;
+        b.next[i] = X_LOCAL_POD;
+        c[C['to-local-pod']]!++;
+        continue;
+      }
+      const node = t.podCidrs.lookup(dst, -1);
+      if (node >= 0) {
+        if (node === t.localNode) {
+          b.next[i] = X_DROP;
+          c[C['drop-no-such-pod']]!++;
+        } else {
+          b.meta[i] = t.nodeIpOf[node]!;
+          b.next[i] = X_REMOTE_POD;
+          c[C['to-remote-pod']]!++;
+        }
+        continue;
+      }
+      const src = ipv4.src(v, o);
+      const proto = ipv4.proto(v, o);
+      const ref = ct.find(src, dst, portsWord(v, o, proto), proto);
+      b.flow[i] = ref;
+      if (ref >= 0 && (ref & 1) === 1 && !ct.isSnat(ref >> 1)) {
+        b.next[i] = X_NO_NAT;
+        c[C['reply-no-nat']]!++;
+        continue;
+      }
+      if (t.bypass.lookup(dst, -1) >= 0) {
+        b.meta[i] = t.nodeIp;
+        b.next[i] = X_SNAT;
+        c[C.bypass]!++;
+        continue;
+      }
+      const p = t.podByIp.get(src, -1); // pod-ingress checked the source is this pod
+      const kind = t.podEgress[p]!;
+      if (kind === EGRESS_NONE) {
+        b.meta[i] = t.nodeIp;
+        b.next[i] = X_SNAT;
+        c[C['node-snat']]!++;
+      } else if (kind === EGRESS_LOCAL) {
+        b.meta[i] = t.podEgressIp[p]!;
+        b.next[i] = X_SNAT;
+        c[C['egress-local']]!++;
+      } else {
+        b.meta[i] = t.podEgressIp[p]!;
+        b.next[i] = X_TUNNEL;
+        c[C['egress-remote']]!++;
+      }
+    }
+    return n;
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * What the datapath of one node needs to know, and the typed tables compiled from it.
+ *
+ * `NodeDatapathConfig` is plain data (the agent derives it from the policy layer's compiled view and the
+ * cluster's ownership). `DatapathTables` is what stages read per packet: int32 keys, typed arrays, built once
+ * per change and swapped as one reference, so a round never sees half of an update.
+ */
+import { Int32Map, PrefixTable } from './tables.js';
+
+/** What a pod's traffic to an external destination gets. */
+export const EGRESS_NONE = 0; // no Egress: SNAT to the node IP
+export const EGRESS_LOCAL = 1; // Egress IP hosted on this node: SNAT to it here
+export const EGRESS_REMOTE = 2; // Egress IP hosted elsewhere: Geneve to the Egress IP
+
+export interface Prefix {
+  addr: number;
+  len: number;
+}
+
+export interface PodConfig {
+  /** `namespace/name`. */
+  key: string;
+  ip: number;
+  /** Member index of the pod's port in the `pods` port group. */
+  port: number;
+  egress: typeof EGRESS_NONE | typeof EGRESS_LOCAL | typeof EGRESS_REMOTE;
+  /** The effective Egress IP (0 when `egress` is EGRESS_NONE). */
+  egressIp: number;
+}
+
+export interface PeerNode {
+  name: string;
+  ip: number;
+  /** The node's pod CIDR, or null when it has none. */
+  podCidr: Prefix | null;
+}
+
+export interface NodeDatapathConfig {
+  nodeName: string;
+  /** Transport IP of this node on the segment. */
+  nodeIp: number;
+  /** MAC of the uplink. */
+  mac: Uint8Array;
+  /** MTU of the uplink (IP packet size); pods get `uplinkMtu - 50`. */
+  uplinkMtu: number;
+  /** The segment's subnet: destinations inside are resolved with ARP directly. */
+  transport: Prefix;
+  /** Default gateway on the segment for other destinations (0: none, such packets are counted drops). */
+  gateway: number;
+  /** Geneve UDP port (6081). */
+  tunnelPort: number;
+  /** This node's pod CIDR. */
+  podCidr: Prefix | null;
+  /** Local pods (hostNetwork pods excluded). */
+  pods: readonly PodConfig[];
+  /** Every node of the cluster, this one included. */
+  nodes: readonly PeerNode[];
+  /** Destinations never Egress-SNATed besides pod CIDRs and node IPs: service CIDR, exceptCIDRs. */
+  bypass: readonly Prefix[];
+  /** Egress IPs this node hosts now (answers ARP for them, SNATs to them, accepts Geneve for them). */
+  egressIps: readonly number[];
+  /** Per hosted Egress IP, a gateway other than the segment default (an ExternalIPPool's subnetInfo). */
+  egressGateways?: ReadonlyMap<number, number>;
+}
+
+/** Owned address kinds. */
+export const OWN_NODE = 1;
+export const OWN_EGRESS = 2;
+
+export class DatapathTables {
+  readonly generation: number;
+  readonly nodeIp: number;
+  readonly mac: Uint8Array;
+  readonly uplinkMtu: number;
+  readonly podMtu: number;
+  readonly transportAddr: number;
+  readonly transportMask: number;
+  readonly gateway: number;
+  readonly tunnelPort: number;
+  /** Pod IP → local pod index. */
+  readonly podByIp: Int32Map;
+  /** Per local pod index: pod IP, port member, egress kind, egress IP. */
+  readonly podIp: Int32Array;
+  readonly podPort: Int32Array;
+  readonly podEgress: Uint8Array;
+  readonly podEgressIp: Int32Array;
+  /** Port member → pod index (spoofguard reads it per packet). */
+  readonly podOfPort: Int32Array;
+  readonly podKeys: readonly string[];
+  /** Pod CIDR → node index; node index → transport IP; whether it is this node. */
+  readonly podCidrs: PrefixTable;
+  readonly nodeIpOf: Int32Array;
+  readonly nodeNames: readonly string[];
+  readonly localNode: number;
+  /** Transport IP → node index (Geneve peers). */
+  readonly nodeByIp: Int32Map;
+  /** Destinations that bypass Egress: pod CIDRs, node IPs, service CIDR, exceptCIDRs. */
+  readonly bypass: PrefixTable;
+  /** Addresses this node owns now: node IP (OWN_NODE) and hosted Egress IPs (OWN_EGRESS). */
+  readonly owned: Int32Map;
+  /** Egress IP → its gateway when it differs from the segment's. */
+  readonly egressGateway: Int32Map;
+  /** The pod gateway address (first address of this node's pod CIDR; the node IP without one): ICMP errors to pods come from it. */
+  readonly podGatewayIp: number;
+
+  constructor(c: NodeDatapathConfig, generation: number) {
+    this.generation = generation;
+    this.nodeIp = c.nodeIp | 0;
+    if (c.mac.length !== 6) throw new RangeError('datapath: MAC must be 6 bytes');
+    this.mac = Uint8Array.from(c.mac);
+    this.uplinkMtu = c.uplinkMtu;
+    this.podMtu = c.uplinkMtu - 50;
+    this.transportMask = c.transport.len === 0 ? 0 : (0xffffffff << (32 - c.transport.len)) | 0;
+    this.transportAddr = c.transport.addr & this.transportMask;
+    this.gateway = c.gateway | 0;
+    this.tunnelPort = c.tunnelPort;
+
+    const n = c.pods.length;
+    this.podByIp = new Int32Map(n);
+    this.podIp = new Int32Array(n);
+    this.podPort = new Int32Array(n);
+    this.podEgress = new Uint8Array(n);
+    this.podEgressIp = new Int32Array(n);
+    const maxPort = c.pods.reduce((m, p) => Math.max(m, p.port), -1);
+    this.podOfPort = new Int32Array(maxPort + 1).fill(-1);
+    c.pods.forEach((p, i) => {
+      if (this.podByIp.has(p.ip | 0)) throw new Error(`datapath: two local pods with IP ${p.ip}`);
+      this.podByIp.set(p.ip | 0, i);
+      this.podIp[i] = p.ip | 0;
+      this.podPort[i] = p.port;
+      this.podEgress[i] = p.egress;
+      this.podEgressIp[i] = p.egressIp | 0;
+      this.podOfPort[p.port] = i;
+    });
+    this.podKeys = c.pods.map((p) => p.key);
+
+    this.nodeNames = c.nodes.map((x) => x.name);
+    this.nodeIpOf = Int32Array.from(c.nodes.map((x) => x.ip | 0));
+    this.localNode = c.nodes.findIndex((x) => x.name === c.nodeName);
+    if (this.localNode < 0) throw new Error(`datapath: node ${c.nodeName} is not in the node list`);
+    this.nodeByIp = new Int32Map(c.nodes.length);
+    c.nodes.forEach((x, i) => this.nodeByIp.set(x.ip | 0, i));
+    this.podCidrs = new PrefixTable(
+      c.nodes.flatMap((x, i) => (x.podCidr ? [[x.podCidr.addr, x.podCidr.len, i] as const] : [])),
+    );
+    this.bypass = new PrefixTable([
+      ...c.nodes.flatMap((x) => (x.podCidr ? [[x.podCidr.addr, x.podCidr.len, 1] as const] : [])),
+      ...c.nodes.map((x) => [x.ip, 32, 1] as const),
+      ...c.bypass.map((p) => [p.addr, p.len, 1] as const),
+    ]);
+    this.owned = new Int32Map(4 + c.egressIps.length);
+    for (const ip of c.egressIps) this.owned.set(ip | 0, OWN_EGRESS);
+    this.owned.set(this.nodeIp, OWN_NODE);
+    this.podGatewayIp = c.podCidr
+      ? ((c.podCidr.addr & (c.podCidr.len === 0 ? 0 : (0xffffffff << (32 - c.podCidr.len)) | 0)) + 1) | 0
+      : this.nodeIp;
+    this.egressGateway = new Int32Map();
+    for (const [ip, gw] of c.egressGateways ?? []) this.egressGateway.set(ip | 0, gw | 0);
+  }
+
+  /** True when `ip` is on the segment (resolved with ARP directly). */
+  onSegment(ip: number): boolean {
+    return (ip & this.transportMask) === this.transportAddr;
+  }
+}

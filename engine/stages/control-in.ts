@@ -1,0 +1,39 @@
+/**
+ * control-in: control datagrams for the node (membership heartbeats on the control port) are handed to the
+ * agent's handler and then freed. The handler runs synchronously and must copy what it keeps.
+ * Exits: `done` (freed by the pipeline).
+ */
+import { counterIndex, Counters, type Stage } from '../graph/index.js';
+import type { Burst } from '../packet/index.js';
+import { ipv4, udp } from '../wire/index.js';
+import type { NodeState } from './state.js';
+
+const NAMES = ['delivered', 'no-handler'] as const;
+const C = counterIndex(NAMES);
+
+export class ControlIn implements Stage {
+  readonly name = 'control-in';
+  readonly exits = ['done'] as const;
+  readonly counters = new Counters(NAMES);
+
+  constructor(private readonly st: NodeState) {}
+
+  process(b: Burst, sel: Int32Array, n: number): number {
+    const st = this.st;
+    const v = st.v;
+    for (let k = 0; k < n; k++) {
+      const i = sel[k]!;
+      b.next[i] = 0;
+      const h = st.onControl;
+      if (!h) {
+        this.counters.v[C['no-handler']]!++;
+        continue;
+      }
+      const o = b.l3[i]!;
+      const u = o + ipv4.headerLen(v, o);
+      h(ipv4.src(v, o), udp.srcPort(v, u), st.u8, u + udp.HEADER_LEN, udp.length(v, u) - udp.HEADER_LEN);
+      this.counters.v[C.delivered]!++;
+    }
+    return n;
+  }
+}

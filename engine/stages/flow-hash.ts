@@ -1,0 +1,19 @@
+/**
+ * A stable hash of an IPv4 packet's flow (addresses, protocol, and the first L4 word for TCP/UDP/ICMP), used for
+ * the Geneve outer source port (flow entropy for ECMP and RSS, EGRESS-SPEC §5). Not seeded: peers only need it
+ * stable per flow. murmur3's finaliser over the xor-folded words.
+ */
+export function flowHash(v: DataView, l3: number): number {
+  const proto = v.getUint8(l3 + 9);
+  let h = v.getInt32(l3 + 12) ^ Math.imul(v.getInt32(l3 + 16), 0x85ebca6b) ^ proto;
+  if (proto === 6 || proto === 17 || proto === 1) {
+    const l4 = l3 + ((v.getUint8(l3) & 0x0f) << 2);
+    h ^= Math.imul(v.getInt32(l4 + (proto === 1 ? 4 : 0)), 0xc2b2ae35);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h | 0;
+}

@@ -1,0 +1,118 @@
+/**
+ * geneve-decap: Geneve from the segment (EGRESS-SPEC §4.b, §5). Accepted only from a known node's transport
+ * IP, with version 0, VNI 0, protocol Transparent Ethernet Bridging and no critical option, carrying an
+ * Ethernet frame with a whole IPv4 packet that passes its checks. The outer headers and the inner Ethernet
+ * header are stripped (the offset moves forward; nothing is copied). Then:
+ * - inner destination is a local pod (pod-to-pod from another node, or a reply the egress node sent back)
+ *   → `to-pod`;
+ * - outer destination is an Egress IP this node hosts → `snat` with that Egress IP (the Egress node has no
+ *   list of allowed source pods: anything tunneled to its Egress IP is SNATed, like Antrea);
+ * - otherwise (tunneled to the node IP for an address that is no local pod) → drop.
+ * Exits: `to-pod`, `snat`, `drop`.
+ */
+import { counterIndex, Counters, type Stage } from '../graph/index.js';
+import type { Burst } from '../packet/index.js';
+import { ethernet, geneve, ipv4, verdict } from '../wire/index.js';
+import { OWN_EGRESS } from './config.js';
+import { checkL4 } from './l4.js';
+import type { NodeState } from './state.js';
+
+const NAMES = [
+  'to-pod',
+  'to-snat',
+  'drop-unknown-peer',
+  'drop-bad-geneve',
+  'drop-unsupported',
+  'drop-vni',
+  'drop-inner-not-ipv4',
+  'drop-inner-bad',
+  'drop-inner-fragment',
+  'drop-inner-l4',
+  'drop-not-egress',
+] as const;
+const C = counterIndex(NAMES);
+const X_TO_POD = 0;
+const X_SNAT = 1;
+const X_DROP = 2;
+
+export class GeneveDecap implements Stage {
+  readonly name = 'geneve-decap';
+  readonly exits = ['to-pod', 'snat', 'drop'] as const;
+  readonly counters = new Counters(NAMES);
+
+  constructor(private readonly st: NodeState) {}
+
+  process(b: Burst, sel: Int32Array, n: number): number {
+    const st = this.st;
+    const t = st.tables;
+    const v = st.v;
+    const c = this.counters.v;
+    for (let k = 0; k < n; k++) {
+      const i = sel[k]!;
+      const ol3 = b.l3[i]!;
+      const peer = t.nodeByIp.get(ipv4.src(v, ol3), -1);
+      if (peer < 0 || peer === t.localNode) {
+        b.next[i] = X_DROP;
+        c[C['drop-unknown-peer']]!++;
+        continue;
+      }
+      const g = geneve.outerCheck(v, b.off[i]!, b.len[i]!);
+      if (g < 0) {
+        b.next[i] = X_DROP;
+        c[g === -verdict.UNSUPPORTED ? C['drop-unsupported'] : C['drop-bad-geneve']]!++;
+        continue;
+      }
+      if (geneve.vni(v, g) !== 0) {
+        b.next[i] = X_DROP;
+        c[C['drop-vni']]!++;
+        continue;
+      }
+      const inner = geneve.innerOffset(v, g);
+      const innerLen = geneve.innerLen(v, g);
+      if (
+        innerLen < ethernet.HEADER_LEN + ipv4.HEADER_LEN ||
+        ethernet.ethertype(v, inner) !== ethernet.ETHERTYPE_IPV4
+      ) {
+        b.next[i] = X_DROP;
+        c[C['drop-inner-not-ipv4']]!++;
+        continue;
+      }
+      const l3 = inner + ethernet.HEADER_LEN;
+      if (ipv4.check(v, l3, innerLen - ethernet.HEADER_LEN, true) !== verdict.OK) {
+        b.next[i] = X_DROP;
+        c[C['drop-inner-bad']]!++;
+        continue;
+      }
+      if (ipv4.isFragment(v, l3)) {
+        b.next[i] = X_DROP;
+        c[C['drop-inner-fragment']]!++;
+        continue;
+      }
+      if (checkL4(v, l3) !== 0) {
+        b.next[i] = X_DROP;
+        c[C['drop-inner-l4']]!++;
+        continue;
+      }
+      const outerDst = ipv4.dst(v, ol3);
+      b.off[i] = l3;
+      b.l3[i] = l3;
+      b.len[i] = ipv4.totalLen(v, l3);
+      const pod = t.podByIp.get(ipv4.dst(v, l3), -1);
+      if (pod >= 0) {
+        b.oport[i] = t.podPort[pod]!;
+        b.next[i] = X_TO_POD;
+        c[C['to-pod']]!++;
+        continue;
+      }
+      if (t.owned.get(outerDst, 0) === OWN_EGRESS) {
+        b.meta[i] = outerDst;
+        b.next[i] = X_SNAT;
+        c[C['to-snat']]!++;
+        continue;
+      }
+      b.next[i] = X_DROP;
+      c[C['drop-not-egress']]!++;
+    }
+    return n;
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * geneve-encap: wrap an IPv4 packet in outer Ethernet/IPv4/UDP/Geneve plus an inner Ethernet header, from a
+ * precomputed template per outer destination (VPP's Geneve `rewrite`), EGRESS-SPEC §5: outer destination =
+ * `b.meta[i]` (the Egress IP for a pod's Egress traffic, a node IP for pod-to-pod traffic and for replies to a
+ * remote pod), outer source = this node's transport IP, VNI 0, no options, DF, TTL 64, UDP checksum 0, UDP
+ * source port from a hash of the inner flow (Linux `udp_flow_src_port`), inner Ethernet src = the node MAC,
+ * dst = Antrea's global virtual MAC, inner packet unchanged. The outer Ethernet destination is written by
+ * uplink-out after neighbour resolution.
+ * Exits: `out` (to uplink-out, `b.l3` = the outer IPv4 header), `drop`.
+ */
+import { counterIndex, Counters, type Stage } from '../graph/index.js';
+import type { Burst } from '../packet/index.js';
+import { geneve, ipv4 } from '../wire/index.js';
+import type { DatapathTables } from './config.js';
+import { flowHash } from './flow-hash.js';
+import type { NodeState } from './state.js';
+import { Int32Map } from './tables.js';
+
+const NAMES = ['encapsulated', 'drop-too-big', 'drop-no-headroom'] as const;
+const C = counterIndex(NAMES);
+const X_OUT = 0;
+const X_DROP = 1;
+const ZERO_MAC = new Uint8Array(6);
+
+export class GeneveEncap implements Stage {
+  readonly name = 'geneve-encap';
+  readonly exits = ['out', 'drop'] as const;
+  readonly counters = new Counters(NAMES);
+  private byDst = new Int32Map();
+  private templates: geneve.GeneveTemplate[] = [];
+  private builtFor: DatapathTables | null = null;
+
+  constructor(private readonly st: NodeState) {}
+
+  /** The template for an outer destination (built on first use; cold path). */
+  private template(t: DatapathTables, dst: number): geneve.GeneveTemplate {
+    if (this.builtFor !== t) {
+      this.byDst = new Int32Map();
+      this.templates = [];
+      this.builtFor = t;
+    }
+    let k = this.byDst.get(dst, -1);
+    if (k < 0) {
+      k = this.templates.length;
+      this.templates.push(
+        geneve.buildTemplate({
+          srcMac: t.mac,
+          dstMac: ZERO_MAC,
+          srcIp: t.nodeIp,
+          dstIp: dst,
+          vni: 0,
+          ttl: 64,
+          df: true,
+          innerSrcMac: t.mac,
+        }),
+      );
+      this.byDst.set(dst, k);
+    }
+    return this.templates[k]!;
+  }
+
+  process(b: Burst, sel: Int32Array, n: number): number {
+    const st = this.st;
+    const t = st.tables;
+    const v = st.v;
+    const slab = st.slab;
+    const c = this.counters.v;
+    const limit = t.uplinkMtu - geneve.OVERHEAD;
+    for (let k = 0; k < n; k++) {
+      const i = sel[k]!;
+      const o = b.l3[i]!;
+      const len = ipv4.totalLen(v, o);
+      if (len > limit) {
+        b.next[i] = X_DROP;
+        c[C['drop-too-big']]!++;
+        continue;
+      }
+      const tpl = this.template(t, b.meta[i]!);
+      if (o - tpl.len < slab.base(b.slot[i]!)) {
+        b.next[i] = X_DROP;
+        c[C['drop-no-headroom']]!++;
+        continue;
+      }
+      const start = geneve.encap(v, o, len, tpl, geneve.flowSrcPort(flowHash(v, o)));
+      b.off[i] = start;
+      b.len[i] = len + tpl.len;
+      b.l3[i] = start + 14;
+      b.next[i] = X_OUT;
+      c[C.encapsulated]!++;
+    }
+    return n;
+  }
+}

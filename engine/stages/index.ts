@@ -1,0 +1,24 @@
+/**
+ * engine/stages: the datapath of one node as pipeline stages (ARCHITECTURE.md §1, EGRESS-SPEC §4–5), the
+ * typed tables they read (compiled from a NodeDatapathConfig) and the state they share (conntrack,
+ * neighbours, clock). Every stage writes exits and counts drops by reason; none throws on packet content.
+ * Imports wire, packet, graph, conntrack (and policy read-only views).
+ */
+export * from './config.js';
+export { NodeState, type NodeStateOptions, type ControlHandler } from './state.js';
+export { NeighborTable, type NeighborOptions } from './neighbor.js';
+export { Int32Map, PrefixTable, maskOf } from './tables.js';
+export { flowHash } from './flow-hash.js';
+export { PodIngress } from './pod-ingress.js';
+export { Classify } from './classify.js';
+export { Snat } from './snat.js';
+export { GeneveEncap } from './geneve-encap.js';
+export { UplinkOut } from './uplink-out.js';
+export { UplinkIngress } from './uplink-ingress.js';
+export { Arp } from './arp.js';
+export { IpLocal } from './ip-local.js';
+export { GeneveDecap } from './geneve-decap.js';
+export { Unsnat } from './unsnat.js';
+export { Inbound } from './inbound.js';
+export { IcmpLocal } from './icmp-local.js';
+export { ControlIn } from './control-in.js';

@@ -1,0 +1,313 @@
+/**
+ * The neighbour table of the uplink (RFC 826 ARP cache) with a small bounded queue of packets waiting for
+ * resolution, like Linux's `unres_qlen`.
+ *
+ * Entries: IPv4 address → MAC (two ints), state, last update. A miss creates an INCOMPLETE entry and the
+ * caller sends an ARP request; packets wait in a shared pool of parked packets (per-entry and global caps).
+ * A reply (or any ARP from the address) makes the entry REACHABLE and moves its queue to the ready list,
+ * which the uplink-out stage releases in its next round. An entry older than `staleMs` is still used but
+ * re-probed (at most one request per `probeIntervalMs`), so a missed gratuitous ARP heals by itself.
+ * After `maxProbes` unanswered requests an INCOMPLETE entry's packets are dropped (counted by the caller).
+ */
+import type { Burst } from '../packet/index.js';
+import { Int32Map } from './tables.js';
+
+export const N_FREE = 0;
+export const N_INCOMPLETE = 1;
+export const N_REACHABLE = 2;
+
+export interface NeighborOptions {
+  /** Most entries (default 1024). */
+  entries?: number;
+  /** Most parked packets in all (default 256). */
+  parked?: number;
+  /** Most parked packets per entry (default 32). */
+  perEntry?: number;
+  /** Age after which a reachable entry is re-probed (default 30 000 ms). */
+  staleMs?: number;
+  /** Interval between ARP requests for one address (default 1000 ms). */
+  probeIntervalMs?: number;
+  /** Unanswered requests before an incomplete entry gives up (default 3). */
+  maxProbes?: number;
+}
+
+export class NeighborTable {
+  readonly byIp = new Int32Map(64);
+  readonly ip: Int32Array;
+  readonly macHi: Int32Array;
+  readonly macLo: Int32Array;
+  readonly state: Uint8Array;
+  readonly updated: Float64Array;
+  readonly lastProbe: Float64Array;
+  readonly probes: Uint8Array;
+  private readonly qHead: Int32Array;
+  private readonly qTail: Int32Array;
+  private readonly qLen: Int32Array;
+  /** Entries that became reachable with packets queued. */
+  private readonly ready: Int32Array;
+  private readyN = 0;
+  private readonly freeEntries: Int32Array;
+  private freeEntriesN: number;
+
+  // Parked packets: the burst fields a packet needs to resume its way.
+  private readonly pSlot: Int32Array;
+  private readonly pOff: Int32Array;
+  private readonly pLen: Int32Array;
+  private readonly pL3: Int32Array;
+  private readonly pFlow: Int32Array;
+  private readonly pMeta: Int32Array;
+  private readonly pPort: Uint16Array;
+  private readonly pTsSec: Float64Array;
+  private readonly pTsNsec: Uint32Array;
+  private readonly pNext: Int32Array;
+  private pFree = -1;
+  parkedCount = 0;
+
+  readonly staleMs: number;
+  readonly probeIntervalMs: number;
+  readonly maxProbes: number;
+  readonly perEntry: number;
+
+  constructor(o: NeighborOptions = {}) {
+    const n = o.entries ?? 1024;
+    const p = o.parked ?? 256;
+    this.staleMs = o.staleMs ?? 30_000;
+    this.probeIntervalMs = o.probeIntervalMs ?? 1000;
+    this.maxProbes = o.maxProbes ?? 3;
+    this.perEntry = o.perEntry ?? 32;
+    this.ip = new Int32Array(n);
+    this.macHi = new Int32Array(n);
+    this.macLo = new Int32Array(n);
+    this.state = new Uint8Array(n);
+    this.updated = new Float64Array(n);
+    this.lastProbe = new Float64Array(n);
+    this.probes = new Uint8Array(n);
+    this.qHead = new Int32Array(n).fill(-1);
+    this.qTail = new Int32Array(n).fill(-1);
+    this.qLen = new Int32Array(n);
+    this.ready = new Int32Array(n);
+    this.freeEntries = new Int32Array(n);
+    for (let i = 0; i < n; i++) this.freeEntries[i] = n - 1 - i;
+    this.freeEntriesN = n;
+    this.pSlot = new Int32Array(p);
+    this.pOff = new Int32Array(p);
+    this.pLen = new Int32Array(p);
+    this.pL3 = new Int32Array(p);
+    this.pFlow = new Int32Array(p);
+    this.pMeta = new Int32Array(p);
+    this.pPort = new Uint16Array(p);
+    this.pTsSec = new Float64Array(p);
+    this.pTsNsec = new Uint32Array(p);
+    this.pNext = new Int32Array(p);
+    for (let i = p - 1; i >= 0; i--) {
+      this.pNext[i] = this.pFree;
+      this.pFree = i;
+    }
+  }
+
+  /** Entry index for `ip`, or -1. */
+  find(ip: number): number {
+    return this.byIp.get(ip, -1);
+  }
+
+  /** Create an INCOMPLETE entry for `ip` (evicting an idle entry when full); -1 when nothing can be evicted. */
+  create(ip: number, now: number): number {
+    let e: number;
+    if (this.freeEntriesN > 0) e = this.freeEntries[--this.freeEntriesN]!;
+    else {
+      e = this.evictable();
+      if (e < 0) return -1;
+      this.byIp.delete(this.ip[e]!);
+    }
+    this.ip[e] = ip;
+    this.state[e] = N_INCOMPLETE;
+    this.updated[e] = now;
+    this.lastProbe[e] = -Infinity;
+    this.probes[e] = 0;
+    this.byIp.set(ip, e);
+    return e;
+  }
+
+  private evictable(): number {
+    let best = -1;
+    for (let e = 0; e < this.state.length; e++) {
+      if (this.qLen[e]! > 0) continue;
+      if (best < 0 || this.updated[e]! < this.updated[best]!) best = e;
+    }
+    return best;
+  }
+
+  /**
+   * Learn `ip` is at MAC (hi16, lo32). Creates the entry when `create` is set (a reply to us, a request for
+   * us), else only updates an existing one (RFC 826 "merge" rule). Returns the entry or -1.
+   */
+  learn(ip: number, hi16: number, lo32: number, now: number, create: boolean): number {
+    let e = this.byIp.get(ip, -1);
+    if (e < 0) {
+      if (!create) return -1;
+      e = this.create(ip, now);
+      if (e < 0) return -1;
+    }
+    this.macHi[e] = hi16;
+    this.macLo[e] = lo32;
+    this.state[e] = N_REACHABLE;
+    this.updated[e] = now;
+    this.probes[e] = 0;
+    if (this.qLen[e]! > 0) this.ready[this.readyN++] = e;
+    return e;
+  }
+
+  /** True when an ARP request for entry `e` is due now; records it as sent. */
+  probeDue(e: number, now: number): boolean {
+    const st = this.state[e];
+    if (st === N_REACHABLE && now - this.updated[e]! < this.staleMs) return false;
+    if (now - this.lastProbe[e]! < this.probeIntervalMs) return false;
+    this.lastProbe[e] = now;
+    if (this.probes[e]! < 255) this.probes[e]!++;
+    return true;
+  }
+
+  /** Park packet i of `b` on entry `e`; false when the entry's or the global queue is full. */
+  park(e: number, b: Burst, i: number): boolean {
+    if (this.pFree < 0 || this.qLen[e]! >= this.perEntry) return false;
+    const p = this.pFree;
+    this.pFree = this.pNext[p]!;
+    this.pSlot[p] = b.slot[i]!;
+    this.pOff[p] = b.off[i]!;
+    this.pLen[p] = b.len[i]!;
+    this.pL3[p] = b.l3[i]!;
+    this.pFlow[p] = b.flow[i]!;
+    this.pMeta[p] = b.meta[i]!;
+    this.pPort[p] = b.port[i]!;
+    this.pTsSec[p] = b.tsSec[i]!;
+    this.pTsNsec[p] = b.tsNsec[i]!;
+    this.pNext[p] = -1;
+    if (this.qTail[e]! >= 0) this.pNext[this.qTail[e]!] = p;
+    else this.qHead[e] = p;
+    this.qTail[e] = p;
+    this.qLen[e]!++;
+    this.parkedCount++;
+    return true;
+  }
+
+  /** Packets queued on entry e. */
+  queued(e: number): number {
+    return this.qLen[e]!;
+  }
+
+  /** True when some resolved entry has packets to release. */
+  get hasReady(): boolean {
+    return this.readyN > 0;
+  }
+
+  /**
+   * Move parked packets of resolved entries back into `b` (appending their indices to `sel` from `n`) while
+   * `b` has room; returns the new selection length.
+   */
+  releaseReady(b: Burst, sel: Int32Array, n: number): number {
+    while (this.readyN > 0 && b.count < b.capacity) {
+      const e = this.ready[this.readyN - 1]!;
+      while (this.qLen[e]! > 0 && b.count < b.capacity) {
+        const p = this.unpark(e);
+        const j = b.count++;
+        b.slot[j] = this.pSlot[p]!;
+        b.off[j] = this.pOff[p]!;
+        b.len[j] = this.pLen[p]!;
+        b.l3[j] = this.pL3[p]!;
+        b.flow[j] = this.pFlow[p]!;
+        b.meta[j] = this.pMeta[p]!;
+        b.port[j] = this.pPort[p]!;
+        b.oport[j] = 0;
+        b.next[j] = 0;
+        b.tsSec[j] = this.pTsSec[p]!;
+        b.tsNsec[j] = this.pTsNsec[p]!;
+        sel[n++] = j;
+      }
+      if (this.qLen[e] === 0) this.readyN--;
+    }
+    return n;
+  }
+
+  private unpark(e: number): number {
+    const p = this.qHead[e]!;
+    this.qHead[e] = this.pNext[p]!;
+    if (this.qHead[e]! < 0) this.qTail[e] = -1;
+    this.qLen[e]!--;
+    this.parkedCount--;
+    this.pNext[p] = this.pFree;
+    this.pFree = p;
+    return p;
+  }
+
+  /**
+   * Entries that stayed INCOMPLETE after `maxProbes` requests and one more interval: their parked packets are
+   * handed to `drop(slot, flow)` and the entry is removed. Returns the number of packets dropped.
+   */
+  expire(now: number, drop: (slot: number, flow: number) => void): number {
+    if (this.parkedCount === 0) return 0;
+    let dropped = 0;
+    for (let e = 0; e < this.state.length; e++) {
+      if (this.state[e] !== N_INCOMPLETE || this.qLen[e] === 0) continue;
+      if (this.probes[e]! < this.maxProbes || now - this.lastProbe[e]! < this.probeIntervalMs) continue;
+      while (this.qLen[e]! > 0) {
+        const p = this.unpark(e);
+        drop(this.pSlot[p]!, this.pFlow[p]!);
+        dropped++;
+      }
+      this.remove(e);
+    }
+    return dropped;
+  }
+
+  /** Remove entry e (its queue must be empty). */
+  remove(e: number): void {
+    this.byIp.delete(this.ip[e]!);
+    this.state[e] = N_FREE;
+    this.freeEntries[this.freeEntriesN++] = e;
+  }
+
+  /** Free every parked packet through `drop` (shutdown). */
+  flush(drop: (slot: number, flow: number) => void): void {
+    for (let e = 0; e < this.state.length; e++)
+      while (this.qLen[e]! > 0) {
+        const p = this.unpark(e);
+        drop(this.pSlot[p]!, this.pFlow[p]!);
+      }
+    this.readyN = 0;
+  }
+
+  /** Entries for display (cold path). */
+  dump(
+    now: number,
+  ): Array<{
+    ip: number;
+    macHi: number;
+    macLo: number;
+    state: 'incomplete' | 'reachable' | 'stale';
+    ageMs: number;
+    queued: number;
+  }> {
+    const out: Array<{
+      ip: number;
+      macHi: number;
+      macLo: number;
+      state: 'incomplete' | 'reachable' | 'stale';
+      ageMs: number;
+      queued: number;
+    }> = [];
+    for (let e = 0; e < this.state.length; e++) {
+      const st = this.state[e];
+      if (st === N_FREE) continue;
+      const age = now - this.updated[e]!;
+      out.push({
+        ip: this.ip[e]!,
+        macHi: this.macHi[e]!,
+        macLo: this.macLo[e]!,
+        state: st === N_INCOMPLETE ? 'incomplete' : age >= this.staleMs ? 'stale' : 'reachable',
+        ageMs: age,
+        queued: this.qLen[e]!,
+      });
+    }
+    return out.sort((a, b) => (a.ip >>> 0) - (b.ip >>> 0));
+  }
+}

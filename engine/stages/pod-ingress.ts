@@ -1,0 +1,142 @@
+/**
+ * pod-ingress: packets a local pod sent (an L3 packet from its TUN port). Spoofguard and sanity checks, like
+ * Antrea's SpoofGuard table plus what the kernel would refuse:
+ * - an IPv4 header that passes `ipv4.check` with a good checksum, whole (not a fragment: there is no
+ *   reassembly here, and later fragments carry no ports for NAT), a TCP/UDP/ICMP header that passes its check;
+ * - the source address is the pod's own IP (the port tells which pod sent it);
+ * - not larger than the pod MTU (uplink MTU − 50): with DF set the pod gets ICMP "fragmentation needed" with
+ *   the pod MTU (RFC 1191) from the pod gateway address; without DF the packet is dropped (no fragmentation);
+ * - TTL above 1 (the node routes it): otherwise ICMP "time exceeded" back to the pod.
+ * Exits: `ok` (to classify, `b.l3 = b.off`), `reply` (an ICMP error to the sending pod), `drop`.
+ */
+import { counterIndex, Counters, type Stage } from '../graph/index.js';
+import type { Burst } from '../packet/index.js';
+import { icmp, ipv4, verdict } from '../wire/index.js';
+import { checkL4, L4_TRUNCATED, L4_UNSUPPORTED } from './l4.js';
+import type { NodeState } from './state.js';
+
+const NAMES = [
+  'drop-truncated',
+  'drop-not-ipv4',
+  'drop-bad-header-len',
+  'drop-bad-total-len',
+  'drop-bad-checksum',
+  'drop-unknown-port',
+  'drop-spoofed',
+  'drop-fragment',
+  'drop-l4-truncated',
+  'drop-l4-bad',
+  'drop-unsupported-proto',
+  'drop-too-big',
+  'drop-ttl-exceeded',
+  'icmp-frag-needed',
+  'icmp-time-exceeded',
+  'drop-no-buffer',
+] as const;
+const C = counterIndex(NAMES);
+
+const EXIT_OK = 0;
+const EXIT_REPLY = 1;
+const EXIT_DROP = 2;
+
+export class PodIngress implements Stage {
+  readonly name = 'pod-ingress';
+  readonly exits = ['ok', 'reply', 'drop'] as const;
+  readonly counters = new Counters(NAMES);
+
+  constructor(private readonly st: NodeState) {}
+
+  process(b: Burst, sel: Int32Array, n: number): number {
+    const st = this.st;
+    const t = st.tables;
+    const v = st.v;
+    const c = this.counters.v;
+    const count = n;
+    for (let k = 0; k < count; k++) {
+      const i = sel[k]!;
+      const o = b.off[i]!;
+      const len = b.len[i]!;
+      b.l3[i] = o;
+      b.flow[i] = -1;
+      const r = ipv4.check(v, o, len, true);
+      if (r !== verdict.OK) {
+        b.next[i] = EXIT_DROP;
+        if (r === verdict.TRUNCATED) c[C['drop-truncated']]!++;
+        else if (r === verdict.BAD_VERSION) c[C['drop-not-ipv4']]!++;
+        else if (r === verdict.BAD_HEADER_LEN) c[C['drop-bad-header-len']]!++;
+        else if (r === verdict.BAD_TOTAL_LEN) c[C['drop-bad-total-len']]!++;
+        else c[C['drop-bad-checksum']]!++;
+        continue;
+      }
+      const port = b.port[i]!;
+      const pod = port < t.podOfPort.length ? t.podOfPort[port]! : -1;
+      if (pod < 0) {
+        b.next[i] = EXIT_DROP;
+        c[C['drop-unknown-port']]!++;
+        continue;
+      }
+      if (ipv4.src(v, o) !== t.podIp[pod]) {
+        b.next[i] = EXIT_DROP;
+        c[C['drop-spoofed']]!++;
+        continue;
+      }
+      const tl = ipv4.totalLen(v, o);
+      b.len[i] = tl; // drop trailing bytes beyond Total Length
+      if (tl > t.podMtu) {
+        if (ipv4.dontFrag(v, o))
+          n = this.icmpError(b, sel, n, i, icmp.TYPE_DEST_UNREACH, icmp.CODE_FRAG_NEEDED, t.podMtu);
+        b.next[i] = EXIT_DROP;
+        c[C['drop-too-big']]!++;
+        continue;
+      }
+      if (ipv4.isFragment(v, o)) {
+        b.next[i] = EXIT_DROP;
+        c[C['drop-fragment']]!++;
+        continue;
+      }
+      const l4r = checkL4(v, o);
+      if (l4r !== 0) {
+        b.next[i] = EXIT_DROP;
+        c[
+          l4r === L4_TRUNCATED
+            ? C['drop-l4-truncated']
+            : l4r === L4_UNSUPPORTED
+              ? C['drop-unsupported-proto']
+              : C['drop-l4-bad']
+        ]!++;
+        continue;
+      }
+      if (ipv4.ttl(v, o) <= 1) {
+        n = this.icmpError(b, sel, n, i, icmp.TYPE_TIME_EXCEEDED, icmp.CODE_TTL_EXCEEDED, 0);
+        b.next[i] = EXIT_DROP;
+        c[C['drop-ttl-exceeded']]!++;
+        continue;
+      }
+      b.next[i] = EXIT_OK;
+    }
+    return n;
+  }
+
+  /** Build an ICMP error about packet i in a new slot, addressed to the pod, and select it for `reply`. */
+  private icmpError(b: Burst, sel: Int32Array, n: number, i: number, type: number, code: number, mtu: number): number {
+    const v = this.st.v;
+    const o = b.off[i]!;
+    if (!icmp.errorAllowed(v, o)) return n;
+    const j = b.alloc(0);
+    if (j < 0) {
+      this.counters.v[C['drop-no-buffer']]!++;
+      return n;
+    }
+    const rest = type === icmp.TYPE_DEST_UNREACH ? icmp.restFragNeeded(mtu) : 0;
+    b.len[j] = icmp.emitErrorPacket(v, b.off[j]!, this.st.tables.podGatewayIp, { type, code, rest }, v, o, b.len[i]!);
+    b.l3[j] = b.off[j]!;
+    b.flow[j] = -1;
+    b.oport[j] = b.port[i]!;
+    b.tsSec[j] = b.tsSec[i]!;
+    b.tsNsec[j] = b.tsNsec[i]!;
+    b.next[j] = EXIT_REPLY;
+    this.counters.v[type === icmp.TYPE_DEST_UNREACH ? C['icmp-frag-needed'] : C['icmp-time-exceeded']]!++;
+    sel[n] = j;
+    return n + 1;
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * State one node's stages share: the compiled tables (swapped as one reference), the clock of the current
+ * round, the connection table and the neighbour table. The agent owns it and sets `now` before each round.
+ */
+import { ConnTable, SNAT_RANDOM_FULLY, type ConnTableOptions } from '../../conntrack/index.js';
+import type { Slab } from '../packet/index.js';
+import { DatapathTables, type NodeDatapathConfig } from './config.js';
+import { NeighborTable, type NeighborOptions } from './neighbor.js';
+
+export interface NodeStateOptions {
+  conntrack?: ConnTableOptions;
+  neighbor?: NeighborOptions;
+  /** UDP port of control traffic to the node IP (heartbeats); 0 for none. */
+  controlPort?: number;
+  /** SNAT every new connection to a random port (Antrea `snatFullyRandomPorts`). */
+  snatFullyRandom?: boolean;
+}
+
+/** Handler of a control datagram: source address and port, payload bytes at `off` of `u8` (valid during the call). */
+export type ControlHandler = (srcIp: number, srcPort: number, u8: Uint8Array, off: number, len: number) => void;
+
+export class NodeState {
+  tables: DatapathTables;
+  /** Milliseconds; the time of the round being processed. */
+  now = 0;
+  readonly ct: ConnTable;
+  readonly neigh: NeighborTable;
+  readonly slab: Slab;
+  readonly v: DataView;
+  readonly u8: Uint8Array;
+  controlPort: number;
+  snatMode: number;
+  onControl: ControlHandler | null = null;
+  private generation = 0;
+
+  constructor(slab: Slab, config: NodeDatapathConfig, opts: NodeStateOptions = {}) {
+    this.slab = slab;
+    this.v = slab.dv;
+    this.u8 = slab.u8;
+    this.tables = new DatapathTables(config, 0);
+    this.ct = new ConnTable(opts.conntrack ?? {});
+    this.neigh = new NeighborTable(opts.neighbor ?? {});
+    this.controlPort = opts.controlPort ?? 0;
+    this.snatMode = opts.snatFullyRandom ? SNAT_RANDOM_FULLY : 0;
+  }
+
+  /** Compile a new configuration and swap it in (between rounds). */
+  configure(config: NodeDatapathConfig): DatapathTables {
+    this.tables = new DatapathTables(config, ++this.generation);
+    return this.tables;
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * uplink-ingress: frames from the L2 segment. Accepts frames addressed to the node MAC or broadcast; ARP goes
+ * to `arp`; IPv4 must pass `ipv4.check` with a good header checksum, be whole (no reassembly), and be for an
+ * address this node owns now (node IP, hosted Egress IPs) or for a local pod; it goes to `ip` with `b.l3` set
+ * and the Ethernet padding trimmed. Everything else is a counted drop; a Geneve packet for an address this node
+ * does not own (a peer's stale ARP entry after failover, EGRESS-SPEC §4.b) has its own counter.
+ * Exits: `arp`, `ip`, `drop`.
+ */
+import { counterIndex, Counters, type Stage } from '../graph/index.js';
+import type { Burst } from '../packet/index.js';
+import { ethernet, geneve, ipv4, verdict } from '../wire/index.js';
+import type { NodeState } from './state.js';
+
+const NAMES = [
+  'drop-truncated',
+  'drop-other-mac',
+  'drop-multicast',
+  'drop-vlan',
+  'drop-ipv6',
+  'drop-ethertype',
+  'drop-ip-truncated',
+  'drop-ip-bad-header',
+  'drop-ip-bad-checksum',
+  'drop-fragment',
+  'drop-not-ours',
+  'drop-tunnel-not-owned',
+] as const;
+const C = counterIndex(NAMES);
+const X_ARP = 0;
+const X_IP = 1;
+const X_DROP = 2;
+
+export class UplinkIngress implements Stage {
+  readonly name = 'uplink-ingress';
+  readonly exits = ['arp', 'ip', 'drop'] as const;
+  readonly counters = new Counters(NAMES);
+
+  constructor(private readonly st: NodeState) {}
+
+  process(b: Burst, sel: Int32Array, n: number): number {
+    const st = this.st;
+    const t = st.tables;
+    const v = st.v;
+    const c = this.counters.v;
+    const macHi = ethernet.macHi16(t.mac);
+    const macLo = ethernet.macLo32(t.mac);
+    for (let k = 0; k < n; k++) {
+      const i = sel[k]!;
+      const o = b.off[i]!;
+      const len = b.len[i]!;
+      b.flow[i] = -1;
+      if (len < ethernet.HEADER_LEN) {
+        b.next[i] = X_DROP;
+        c[C['drop-truncated']]!++;
+        continue;
+      }
+      if (!(ethernet.dstHi16(v, o) === macHi && ethernet.dstLo32(v, o) === macLo)) {
+        if (!ethernet.isBroadcast(v, o)) {
+          b.next[i] = X_DROP;
+          c[ethernet.isMulticast(v, o) ? C['drop-multicast'] : C['drop-other-mac']]!++;
+          continue;
+        }
+      }
+      const type = ethernet.ethertype(v, o);
+      const l3 = o + ethernet.HEADER_LEN;
+      if (type === ethernet.ETHERTYPE_ARP) {
+        b.l3[i] = l3;
+        b.next[i] = X_ARP;
+        continue;
+      }
+      if (type !== ethernet.ETHERTYPE_IPV4) {
+        b.next[i] = X_DROP;
+        c[
+          type === ethernet.ETHERTYPE_VLAN || type === ethernet.ETHERTYPE_QINQ
+            ? C['drop-vlan']
+            : type === ethernet.ETHERTYPE_IPV6
+              ? C['drop-ipv6']
+              : C['drop-ethertype']
+        ]!++;
+        continue;
+      }
+      const r = ipv4.check(v, l3, len - ethernet.HEADER_LEN, true);
+      if (r !== verdict.OK) {
+        b.next[i] = X_DROP;
+        c[
+          r === verdict.TRUNCATED
+            ? C['drop-ip-truncated']
+            : r === verdict.BAD_CHECKSUM
+              ? C['drop-ip-bad-checksum']
+              : C['drop-ip-bad-header']
+        ]!++;
+        continue;
+      }
+      if (ipv4.isFragment(v, l3)) {
+        b.next[i] = X_DROP;
+        c[C['drop-fragment']]!++;
+        continue;
+      }
+      const dst = ipv4.dst(v, l3);
+      if (t.owned.get(dst, 0) === 0 && t.podByIp.get(dst, -1) < 0) {
+        b.next[i] = X_DROP;
+        const hl = ipv4.headerLen(v, l3);
+        const tunnel =
+          ipv4.proto(v, l3) === ipv4.PROTO_UDP &&
+          ipv4.totalLen(v, l3) >= hl + 8 &&
+          v.getUint16(l3 + hl + 2) === geneve.PORT;
+        c[tunnel ? C['drop-tunnel-not-owned'] : C['drop-not-ours']]!++;
+        continue;
+      }
+      b.l3[i] = l3;
+      b.len[i] = ethernet.HEADER_LEN + ipv4.totalLen(v, l3);
+      b.next[i] = X_IP;
+    }
+    return n;
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * One node's datapath on in-memory ports, driven packet by packet. Inputs and expected outputs are built with
+ * scapy (independently of engine/wire); outputs are compared byte for byte, so every incremental checksum
+ * update is checked against scapy's full computation.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { NodeDatapath } from '../../engine/agent/datapath.js';
+import { Slab, wire } from '../../engine/index.js';
+import { EGRESS_LOCAL, EGRESS_NONE, EGRESS_REMOTE, type NodeDatapathConfig } from '../../engine/stages/index.js';
+import { hasScapy, scapyBytes } from '../support/scapy.js';
+import { ListPort } from '../support/list-port.js';
+
+const ip = (s: string) => wire.ipv4.parseAddr(s)!;
+const mac = (s: string) => wire.ethernet.parseMac(s)!;
+const hex = (u: Uint8Array) => Buffer.from(u).toString('hex');
+
+const NODE_MAC = '02:00:00:00:00:0b';
+const HOST_MAC = '02:00:00:00:00:64';
+const PEER_MAC = '02:00:00:00:00:0c';
+
+function config(overrides: Partial<NodeDatapathConfig> = {}): NodeDatapathConfig {
+  return {
+    nodeName: 'node-a',
+    nodeIp: ip('198.18.0.11'),
+    mac: mac(NODE_MAC),
+    uplinkMtu: 1500,
+    transport: { addr: ip('198.18.0.0'), len: 24 },
+    gateway: 0,
+    tunnelPort: 6081,
+    podCidr: { addr: ip('10.244.1.0'), len: 24 },
+    pods: [
+      { key: 'prod/web-1', ip: ip('10.244.1.5'), port: 0, egress: EGRESS_LOCAL, egressIp: ip('198.18.0.253') },
+      { key: 'default/other', ip: ip('10.244.1.6'), port: 1, egress: EGRESS_NONE, egressIp: 0 },
+      { key: 'staging/web-2', ip: ip('10.244.1.7'), port: 2, egress: EGRESS_REMOTE, egressIp: ip('198.18.0.254') },
+    ],
+    nodes: [
+      { name: 'node-a', ip: ip('198.18.0.11'), podCidr: { addr: ip('10.244.1.0'), len: 24 } },
+      { name: 'node-b', ip: ip('198.18.0.12'), podCidr: { addr: ip('10.244.2.0'), len: 24 } },
+    ],
+    bypass: [{ addr: ip('10.96.0.0'), len: 12 }],
+    egressIps: [ip('198.18.0.253')],
+    ...overrides,
+  };
+}
+
+function build(cfg = config()) {
+  const slab = new Slab({ slots: 512 });
+  const dp = new NodeDatapath(slab, cfg, { conntrack: { seed: 7 } });
+  const uplink = new ListPort('uplink');
+  const control = new ListPort('control');
+  dp.attachUplink(uplink);
+  dp.attachControl(control);
+  const pods = [new ListPort('web-1'), new ListPort('other'), new ListPort('web-2')];
+  for (const p of pods) dp.pods.add(p);
+  return { slab, dp, uplink, pods };
+}
+
+const S = (...exprs: string[]) => scapyBytes(exprs);
+const ARP_REPLY = (from: string, fromMac: string, to = '198.18.0.11') =>
+  `Ether(dst='${NODE_MAC}', src='${fromMac}')/ARP(op=2, hwsrc='${fromMac}', psrc='${from}', hwdst='${NODE_MAC}', pdst='${to}')`;
+
+describe.skipIf(!hasScapy())('node datapath (scapy-built packets)', () => {
+  beforeAll(() => {
+    if (!hasScapy()) console.log('skipped: /usr/bin/python3 has no scapy (apt-get install python3-scapy)');
+  });
+
+  it('SNATs a local pod to its local Egress IP after ARP, and un-SNATs the reply', () => {
+    const { slab, dp, uplink, pods } = build();
+    const [req, arpReq, arpRep, out, reply, delivered] = S(
+      "IP(src='10.244.1.5', dst='198.18.0.100', id=7)/UDP(sport=40000, dport=53)/b'query'",
+      `Ether(dst='ff:ff:ff:ff:ff:ff', src='${NODE_MAC}')/ARP(op=1, hwsrc='${NODE_MAC}', psrc='198.18.0.253', hwdst='00:00:00:00:00:00', pdst='198.18.0.100')`,
+      ARP_REPLY('198.18.0.100', HOST_MAC),
+      `Ether(dst='${HOST_MAC}', src='${NODE_MAC}')/IP(src='198.18.0.253', dst='198.18.0.100', id=7, ttl=63)/UDP(sport=40000, dport=53)/b'query'`,
+      `Ether(dst='${NODE_MAC}', src='${HOST_MAC}')/IP(src='198.18.0.100', dst='198.18.0.253', id=9)/UDP(sport=53, dport=40000)/b'answer'`,
+      "IP(src='198.18.0.100', dst='10.244.1.5', id=9, ttl=63)/UDP(sport=53, dport=40000)/b'answer'",
+    );
+    pods[0]!.queue.push(req!);
+    dp.pollPod(0, 1000);
+    expect(uplink.sent.map(hex)).toEqual([hex(arpReq!)]); // the packet waits for ARP
+    expect(dp.state.ct.size).toBe(1);
+    expect(dp.state.ct.isConfirmed(0)).toBe(false);
+    uplink.queue.push(arpRep!);
+    dp.pollUplink(1001);
+    expect(uplink.sent.map(hex)).toEqual([hex(arpReq!), hex(out!)]);
+    uplink.queue.push(reply!);
+    dp.pollUplink(1002);
+    expect(pods[0]!.sent.map(hex)).toEqual([hex(delivered!)]);
+    const snap = dp.pipeline.snapshot();
+    expect(snap['classify']!.counters['egress-local']).toBe(1);
+    expect(snap['uplink-out']!.counters).toMatchObject({ 'arp-request': 1, parked: 1, released: 1, sent: 1 });
+    expect(snap['unsnat']!.counters['reply']).toBe(1);
+    expect(slab.available).toBe(slab.slots);
+  });
+
+  it('node-SNATs an unselected pod and bypasses service CIDR and node IPs to the node IP', () => {
+    const { dp, uplink } = build();
+    const [arpRep, arpPeer] = S(ARP_REPLY('198.18.0.100', HOST_MAC), ARP_REPLY('198.18.0.12', PEER_MAC));
+    uplink.queue.push(arpRep!, arpPeer!);
+    dp.pollUplink(0);
+    const [a, b, c, outA, outC] = S(
+      "IP(src='10.244.1.6', dst='198.18.0.100')/TCP(sport=33000, dport=80, flags='S', seq=100)",
+      "IP(src='10.244.1.5', dst='10.96.0.10')/UDP(sport=5353, dport=53)",
+      "IP(src='10.244.1.5', dst='198.18.0.12')/ICMP(type=8, id=77, seq=1)",
+      `Ether(dst='${HOST_MAC}', src='${NODE_MAC}')/IP(src='198.18.0.11', dst='198.18.0.100', ttl=63)/TCP(sport=33000, dport=80, flags='S', seq=100)`,
+      `Ether(dst='${PEER_MAC}', src='${NODE_MAC}')/IP(src='198.18.0.11', dst='198.18.0.12', ttl=63)/ICMP(type=8, id=77, seq=1)`,
+    );
+    const pods = dp.pods.ports as ListPort[];
+    pods[1]!.queue.push(a!);
+    dp.pollPod(1, 1);
+    pods[0]!.queue.push(b!, c!);
+    dp.pollPod(0, 2);
+    expect(uplink.sent.map(hex)).toContain(hex(outA!));
+    expect(uplink.sent.map(hex)).toContain(hex(outC!));
+    const snap = dp.pipeline.snapshot();
+    expect(snap['classify']!.counters).toMatchObject({ 'node-snat': 1, bypass: 2 });
+    expect(snap['uplink-out']!.counters['drop-no-route']).toBe(1); // 10.96.0.10 is off-segment and there is no gateway
+  });
+
+  it('tunnels a pod whose Egress IP is elsewhere to the Egress IP (Geneve, VNI 0, DF, TTL 64, checksum 0)', () => {
+    const { dp, uplink } = build();
+    const [arpEgress] = S(ARP_REPLY('198.18.0.254', PEER_MAC));
+    uplink.queue.push(arpEgress!);
+    dp.pollUplink(0);
+    const [inner] = S("IP(src='10.244.1.7', dst='198.18.0.100', id=3)/TCP(sport=41000, dport=80, flags='S')");
+    (dp.pods.ports[2] as ListPort).queue.push(inner!);
+    dp.pollPod(2, 1);
+    expect(uplink.sent.length).toBe(1);
+    const frame = uplink.sent[0]!;
+    const sport = (frame[34]! << 8) | frame[35]!;
+    const [expected] = S(
+      `Ether(dst='${PEER_MAC}', src='${NODE_MAC}')/IP(src='198.18.0.11', dst='198.18.0.254', flags='DF', ttl=64, id=0)/UDP(sport=${sport}, dport=6081, chksum=0)/GENEVE(vni=0, proto=0x6558)/Ether(dst='aa:bb:cc:dd:ee:ff', src='${NODE_MAC}')/IP(src='10.244.1.7', dst='198.18.0.100', id=3)/TCP(sport=41000, dport=80, flags='S')`,
+    );
+    expect(hex(frame)).toBe(hex(expected!));
+    expect(sport).toBeGreaterThan(0);
+  });
+
+  it('decapsulates Geneve to a hosted Egress IP and SNATs it; the reply goes back to the pod node by Geneve', () => {
+    const { dp, uplink } = build();
+    const [arpHost, arpPeer] = S(ARP_REPLY('198.18.0.100', HOST_MAC), ARP_REPLY('198.18.0.12', PEER_MAC));
+    uplink.queue.push(arpHost!, arpPeer!);
+    dp.pollUplink(0);
+    const [tunneled, out, reply] = S(
+      `Ether(dst='${NODE_MAC}', src='${PEER_MAC}')/IP(src='198.18.0.12', dst='198.18.0.253', flags='DF')/UDP(sport=5555, dport=6081, chksum=0)/GENEVE(vni=0, proto=0x6558)/Ether(dst='aa:bb:cc:dd:ee:ff', src='${PEER_MAC}')/IP(src='10.244.2.9', dst='198.18.0.100')/UDP(sport=1234, dport=9)/b'x'`,
+      `Ether(dst='${HOST_MAC}', src='${NODE_MAC}')/IP(src='198.18.0.253', dst='198.18.0.100', ttl=63)/UDP(sport=1234, dport=9)/b'x'`,
+      `Ether(dst='${NODE_MAC}', src='${HOST_MAC}')/IP(src='198.18.0.100', dst='198.18.0.253')/UDP(sport=9, dport=1234)/b'y'`,
+    );
+    uplink.queue.push(tunneled!);
+    dp.pollUplink(1);
+    expect(uplink.sent.map(hex)).toEqual([hex(out!)]);
+    uplink.queue.push(reply!);
+    dp.pollUplink(2);
+    expect(uplink.sent.length).toBe(2);
+    const back = uplink.sent[1]!;
+    const sport = (back[34]! << 8) | back[35]!;
+    const [expected] = S(
+      `Ether(dst='${PEER_MAC}', src='${NODE_MAC}')/IP(src='198.18.0.11', dst='198.18.0.12', flags='DF', ttl=64, id=0)/UDP(sport=${sport}, dport=6081, chksum=0)/GENEVE(vni=0, proto=0x6558)/Ether(dst='aa:bb:cc:dd:ee:ff', src='${NODE_MAC}')/IP(src='198.18.0.100', dst='10.244.2.9', ttl=63)/UDP(sport=9, dport=1234)/b'y'`,
+    );
+    expect(hex(back)).toBe(hex(expected!));
+  });
+
+  it('answers ARP only for owned addresses, and ICMP echo to the node IP', () => {
+    const { dp, uplink } = build();
+    const [who253, who254, whoNode, reply253, ping, pong] = S(
+      `Ether(dst='ff:ff:ff:ff:ff:ff', src='${HOST_MAC}')/ARP(op=1, hwsrc='${HOST_MAC}', psrc='198.18.0.100', pdst='198.18.0.253')`,
+      `Ether(dst='ff:ff:ff:ff:ff:ff', src='${HOST_MAC}')/ARP(op=1, hwsrc='${HOST_MAC}', psrc='198.18.0.100', pdst='198.18.0.254')`,
+      `Ether(dst='ff:ff:ff:ff:ff:ff', src='${HOST_MAC}')/ARP(op=1, hwsrc='${HOST_MAC}', psrc='198.18.0.100', pdst='198.18.0.11')`,
+      `Ether(dst='${HOST_MAC}', src='${NODE_MAC}')/ARP(op=2, hwsrc='${NODE_MAC}', psrc='198.18.0.253', hwdst='${HOST_MAC}', pdst='198.18.0.100')`,
+      `Ether(dst='${NODE_MAC}', src='${HOST_MAC}')/IP(src='198.18.0.100', dst='198.18.0.11', ttl=61)/ICMP(type=8, id=5, seq=9)/b'ping'`,
+      `Ether(dst='${HOST_MAC}', src='${NODE_MAC}')/IP(src='198.18.0.11', dst='198.18.0.100', ttl=64)/ICMP(type=0, id=5, seq=9)/b'ping'`,
+    );
+    uplink.queue.push(who253!, who254!, whoNode!);
+    dp.pollUplink(0);
+    expect(uplink.sent.length).toBe(2);
+    expect(hex(uplink.sent[0]!)).toBe(hex(reply253!));
+    uplink.queue.push(ping!);
+    dp.pollUplink(1);
+    expect(hex(uplink.sent[2]!)).toBe(hex(pong!));
+    expect(dp.pipeline.snapshot()['arp']!.counters).toMatchObject({ replied: 2, ignored: 1, learned: 2 });
+  });
+
+  it('drops spoofed, oversized and malformed pod packets with a reason, and sends fragmentation-needed', () => {
+    const { slab, dp } = build();
+    const pods = dp.pods.ports as ListPort[];
+    const [spoofed, big, frag] = S(
+      "IP(src='10.244.1.99', dst='198.18.0.100')/UDP(sport=1, dport=2)",
+      "IP(src='10.244.1.5', dst='198.18.0.100', flags='DF')/UDP(sport=1, dport=2)/(b'z'*1460)",
+      "IP(src='10.244.1.5', dst='198.18.0.100', flags='MF')/UDP(sport=1, dport=2)/b'abc'",
+    );
+    pods[0]!.queue.push(spoofed!, big!, frag!, new Uint8Array([0x45, 0, 0]));
+    dp.pollPod(0, 0);
+    const c = dp.pipeline.snapshot()['pod-ingress']!.counters;
+    expect(c).toMatchObject({
+      'drop-spoofed': 1,
+      'drop-too-big': 1,
+      'drop-fragment': 1,
+      'drop-truncated': 1,
+      'icmp-frag-needed': 1,
+    });
+    expect(pods[0]!.sent.length).toBe(1);
+    const [expected] = S(
+      `IP(src='10.244.1.1', dst='10.244.1.5', tos=0xc0, id=0, ttl=64)/ICMP(type=3, code=4, nexthopmtu=1450)/bytes(IP(src='10.244.1.5', dst='198.18.0.100', flags='DF')/UDP(sport=1, dport=2)/(b'z'*1460))[:28]`,
+    );
+    expect(hex(pods[0]!.sent[0]!)).toBe(hex(expected!));
+    expect(slab.available).toBe(slab.slots);
+  });
+});
