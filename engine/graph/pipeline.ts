@@ -7,6 +7,7 @@
  *   `stage.exit -> stage2`      an exit leads to another stage
  *   `stage.exit -> out:NAME`    an exit leads to an output port or port group
  *   `stage.exit -> drop`        the pipeline frees the packet (the stage counted why)
+ *   `stage.exit -> sink`        the pipeline frees the packet: it was consumed normally (an ARP reply learned)
  *   `stage.exit -> consumed`    the stage kept the packet (see Stage.release)
  * A port group (`group:NAME` in `inputs`/`outputs`) is a set of ports that grows and shrinks at run time (one
  * TUN per local pod); a stage that routes to a group writes the member index into `b.oport[i]`.
@@ -32,7 +33,7 @@ export interface PipelineSpec {
   burst?: number;
 }
 
-const PIPELINE_COUNTERS = ['rounds', 'rx', 'tx', 'drop', 'no-port'] as const;
+const PIPELINE_COUNTERS = ['rounds', 'rx', 'tx', 'drop', 'sink', 'no-port'] as const;
 const C = counterIndex(PIPELINE_COUNTERS);
 
 const T_STAGE = 0;
@@ -40,6 +41,7 @@ const T_PORT = 1;
 const T_GROUP = 2;
 const T_DROP = 3;
 const T_CONSUMED = 4;
+const T_SINK = 5;
 
 /** A port group: ports indexed by a small integer (`b.oport[i]`); empty entries are counted drops. */
 export class PortGroup {
@@ -151,6 +153,7 @@ export class Pipeline {
       if (this.targetKind[s]![e] !== 255) throw new PipelineError(`pipeline: exit ${from} linked twice`);
       if (to === 'drop') this.setTarget(s, e, T_DROP, 0);
       else if (to === 'consumed') this.setTarget(s, e, T_CONSUMED, 0);
+      else if (to === 'sink') this.setTarget(s, e, T_SINK, 0);
       else if (to.startsWith('out:')) {
         const o = to.slice(4);
         const p = spec.ports.indexOf(o);
@@ -310,6 +313,9 @@ export class Pipeline {
       } else if (kind === T_DROP) {
         this.counters.v[C.drop]++;
         this.slab.free(b.slot[i]!);
+      } else if (kind === T_SINK) {
+        this.counters.v[C.sink]++;
+        this.slab.free(b.slot[i]!);
       }
       // T_CONSUMED: the stage owns the slot now.
     }
@@ -362,6 +368,7 @@ export class Pipeline {
     for (const g of this.groups)
       lines.push(`  ${q('group:' + g.name)} [shape=ellipse, peripheries=2, label=${q(g.name)}];`);
     lines.push('  "drop" [shape=octagon];');
+    lines.push('  "sink" [shape=point];');
     for (const [input, t] of this.inputTarget) {
       const node = this.portNames.includes(input) ? 'port:' + input : 'group:' + input;
       lines.push(`  ${q(node)} -> ${q(this.stages[t]!.name)};`);
@@ -375,6 +382,7 @@ export class Pipeline {
         else if (kind === T_PORT) to = 'port:' + this.portNames[t]!;
         else if (kind === T_GROUP) to = 'group:' + this.groups[t]!.name;
         else if (kind === T_DROP) to = 'drop';
+        else if (kind === T_SINK) to = 'sink';
         else return; // consumed: held inside the stage
         lines.push(`  ${q(st.name)} -> ${q(to)} [label=${q(x)}];`);
       }),

@@ -1,0 +1,180 @@
+/**
+ * The part of a node agent that is the same in replay and on real devices: it turns the control plane's
+ * result for this node (a PolicyView and the IPs to announce) into the datapath's configuration, keeps one
+ * pod port per local pod (created and closed through a factory: memory ports in replay, TUNs on a host),
+ * swaps the compiled tables between rounds, and announces newly hosted egress IPs with exactly one
+ * gratuitous ARP each in Antrea's format (EGRESS-SPEC §3).
+ */
+import type { Port } from '../graph/index.js';
+import { Burst, type Slab } from '../packet/index.js';
+import type { LocalPod, PolicyView } from '../policy/index.js';
+import {
+  EGRESS_LOCAL,
+  EGRESS_NONE,
+  EGRESS_REMOTE,
+  type NodeDatapathConfig,
+  type PeerNode,
+  type PodConfig,
+} from '../stages/index.js';
+import { arp } from '../wire/index.js';
+import { NodeDatapath, type DatapathOptions } from './datapath.js';
+
+/** Creates and closes the port of a local pod. */
+export interface PodPortFactory {
+  open(pod: LocalPod): Port;
+  close(pod: string, port: Port): void;
+}
+
+/** The datapath configuration for a view; `memberOf` gives the port-group member of a local pod. */
+export function viewToConfig(view: PolicyView, mac: Uint8Array, memberOf: (key: string) => number): NodeDatapathConfig {
+  const n = view.node;
+  if (!n) throw new Error('the view has no Node object for this node');
+  const nodes: PeerNode[] = [];
+  for (const [ip, name] of [...view.nodeByIp.entries()].sort((a, b) => (a[0] >>> 0) - (b[0] >>> 0))) {
+    const pc = view.podCidrs.find((p) => p.node === name);
+    nodes.push({ name, ip, podCidr: pc ? { addr: pc.addr, len: pc.len } : null });
+  }
+  const local = view.localEgressIpSet;
+  const pods: PodConfig[] = view.localPods.map((p) => ({
+    key: p.key,
+    ip: p.ip,
+    port: memberOf(p.key),
+    egress: p.egressIp === 0 ? EGRESS_NONE : local.has(p.egressIp) ? EGRESS_LOCAL : EGRESS_REMOTE,
+    egressIp: p.egressIp,
+  }));
+  const transport = n.transportCidr ?? { addr: n.transportIp & (0xffffff00 | 0), len: 24 };
+  const gateways = new Map<number, number>();
+  for (const l of view.localEgressIps) if (l.subnet) gateways.set(l.ip, l.subnet.gateway);
+  return {
+    nodeName: n.name,
+    nodeIp: n.transportIp,
+    mac,
+    uplinkMtu: n.mtu,
+    transport: { addr: transport.addr, len: transport.len },
+    gateway: n.defaultGateway ?? 0,
+    tunnelPort: n.tunnelPort,
+    podCidr: n.podCidr ? { addr: n.podCidr.addr, len: n.podCidr.len } : null,
+    pods,
+    nodes,
+    bypass: view.bypass.map((p) => ({ addr: p.addr, len: p.len })),
+    egressIps: view.localEgressIps.map((l) => l.ip),
+    egressGateways: gateways,
+  };
+}
+
+export interface NodeAgentOptions extends DatapathOptions {
+  name: string;
+  slab: Slab;
+  mac: Uint8Array;
+  uplink: Port;
+  /** Where control-plane IP packets enter (heartbeats); optional. */
+  control?: Port;
+  pods: PodPortFactory;
+  /** Initial view. */
+  view: PolicyView;
+}
+
+export class NodeAgent {
+  readonly name: string;
+  readonly mac: Uint8Array;
+  readonly datapath: NodeDatapath;
+  readonly uplink: Port;
+  view: PolicyView;
+  /** Gratuitous ARPs sent, per IP (int32). */
+  readonly announced = new Map<number, number>();
+  private readonly podPorts = new Map<string, { member: number; port: Port }>();
+  private readonly factory: PodPortFactory;
+  private readonly out: Burst;
+
+  constructor(o: NodeAgentOptions) {
+    this.name = o.name;
+    this.mac = Uint8Array.from(o.mac);
+    this.uplink = o.uplink;
+    this.factory = o.pods;
+    this.view = o.view;
+    this.out = new Burst(o.slab, 16);
+    this.syncPods(o.view);
+    this.datapath = new NodeDatapath(o.slab, this.config(o.view), o);
+    for (const [key, p] of this.podPorts) this.addMember(key, p);
+    this.datapath.state.configure(this.config(o.view)); // now with the pods' port-group members
+    this.datapath.attachUplink(o.uplink);
+    if (o.control) this.datapath.attachControl(o.control);
+  }
+
+  /** Local pods with their port and port-group member. */
+  pods(): ReadonlyMap<string, { member: number; port: Port }> {
+    return this.podPorts;
+  }
+
+  private readonly members = new Map<string, number>();
+
+  private syncPods(view: PolicyView): { added: string[]; removed: Array<{ key: string; port: Port; member: number }> } {
+    const want = new Set(view.localPods.map((p) => p.key));
+    const removed: Array<{ key: string; port: Port; member: number }> = [];
+    for (const [key, p] of this.podPorts) if (!want.has(key)) removed.push({ key, ...p });
+    for (const r of removed) this.podPorts.delete(r.key);
+    const added: string[] = [];
+    for (const pod of view.localPods) {
+      if (this.podPorts.has(pod.key)) continue;
+      const port = this.factory.open(pod);
+      this.podPorts.set(pod.key, { member: -1, port });
+      added.push(pod.key);
+    }
+    return { added, removed };
+  }
+
+  private addMember(key: string, p: { member: number; port: Port }): void {
+    p.member = this.datapath.pods.add(p.port);
+    this.members.set(key, p.member);
+  }
+
+  private config(view: PolicyView): NodeDatapathConfig {
+    return viewToConfig(view, this.mac, (key) => {
+      const p = this.podPorts.get(key);
+      return p && p.member >= 0 ? p.member : 0;
+    });
+  }
+
+  /**
+   * Take a new control-plane result: update pod ports, swap the datapath's tables, and announce `announce`
+   * (IPv4 text or int32) with one gratuitous ARP each. Returns the pods added and removed.
+   */
+  apply(view: PolicyView, announce: readonly number[], now: number): { added: string[]; removed: string[] } {
+    const { added, removed } = this.syncPods(view);
+    for (const r of removed) {
+      this.datapath.pods.remove(r.member);
+      this.members.delete(r.key);
+      this.factory.close(r.key, r.port);
+    }
+    for (const key of added) this.addMember(key, this.podPorts.get(key)!);
+    this.view = view;
+    this.datapath.state.configure(this.config(view));
+    this.datapath.state.now = now;
+    for (const ip of announce) this.garp(ip, now);
+    return { added, removed: removed.map((r) => r.key) };
+  }
+
+  /** Send one gratuitous ARP for `ip` on the uplink (Antrea's format: op 1, THA broadcast, SPA = TPA = ip). */
+  garp(ip: number, now: number): void {
+    const b = this.out;
+    const j = b.alloc(arp.FRAME_LEN);
+    if (j < 0) return;
+    arp.emitGratuitousFrame(b.slab.dv, b.off[j]!, this.mac, ip);
+    b.tsSec[j] = Math.floor(now / 1000);
+    b.tsNsec[j] = Math.round((now % 1000) * 1e6);
+    this.uplink.send(b);
+    b.freeAll();
+    this.announced.set(ip, (this.announced.get(ip) ?? 0) + 1);
+  }
+
+  /** Member index of a local pod's port, or -1. */
+  memberOf(key: string): number {
+    return this.members.get(key) ?? -1;
+  }
+
+  close(): void {
+    for (const [key, p] of this.podPorts) this.factory.close(key, p.port);
+    this.podPorts.clear();
+    this.uplink.close();
+  }
+}
