@@ -106,7 +106,7 @@ export class SwitchPort implements Port, SegmentEndpoint {
   }
 
   deliver(bytes: Uint8Array, off: number, len: number): void {
-    if (!this.rx.inject(bytes.subarray(off, off + len))) this.sw.counters.v[C['queue-full']]!++;
+    if (!this.rx.injectFrom(bytes, off, len)) this.sw.counters.v[C['queue-full']]!++;
   }
 
   recv(burst: Burst): number {
