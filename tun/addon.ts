@@ -17,6 +17,8 @@ export interface NativeOpenOptions {
   /** IFF_TUN_EXCL: fail with EBUSY when any interface of that name exists, instead of attaching to it. */
   exclusive: boolean;
   devicePath: string;
+  /** Create the device inside this network namespace (a /run/netns/NAME path); the fd works from anywhere. */
+  netnsPath?: string;
 }
 
 /** The addon's functions (contract in tun/src/tun.cc's header). */
@@ -109,6 +111,7 @@ export interface OpenContext {
   tap: boolean;
   multiQueue: boolean;
   devicePath: string;
+  netnsPath?: string;
 }
 
 /** errno value → name, from Node's table (first name wins: EAGAIN, not EWOULDBLOCK) plus EBADFD, which it lacks. */
@@ -129,6 +132,14 @@ export function errnoName(errno: number): string {
 export function openError(errno: number, syscall: string, ctx: OpenContext, text?: string): TunError {
   const kind = ctx.tap ? 'TAP' : 'TUN';
   const code = errnoName(errno);
+  if (syscall === 'open netns' || syscall === 'setns')
+    return new TunError(
+      code === 'ENOENT' ? 'ENONETNS' : code,
+      code === 'ENOENT'
+        ? `no network namespace ${ctx.netnsPath}`
+        : `entering network namespace ${ctx.netnsPath} failed: ${text ?? code}`,
+      errno,
+    );
   if (syscall === 'open' && (code === 'ENOENT' || code === 'ENODEV' || code === 'ENXIO' || code === 'ENOTDIR'))
     return new TunError('ENOTUN', `no ${ctx.devicePath}: load the tun module or run where TUN devices exist`, errno);
   if (code === 'EPERM' || code === 'EACCES')

@@ -22,3 +22,12 @@ export { TunPort, TapPort, PORT_COUNTERS, MAX_BATCH, type TunPortOptions } from 
 export { TunError, loadAddon, addonAvailable, addonPath, openError, errnoName, type TunAddon } from './addon.js';
 export * as netdev from './netdev.js';
 export { NetdevError } from './netdev.js';
+export {
+  linkName,
+  podNetnsName,
+  openUplink,
+  openPodTun,
+  cleanupLinks,
+  type UplinkSpec,
+  type PodDeviceSpec,
+} from './devices.js';

@@ -64,6 +64,11 @@ export interface TunPortOptions {
   exclusive?: boolean;
   /** The clone device (default `/dev/net/tun`). */
   devicePath?: string;
+  /**
+   * Create the device directly inside this named network namespace (`ip netns` name): the agent's own
+   * namespace never sees it, and the fd works from the agent's namespace.
+   */
+  netns?: string;
 }
 
 /** Name template `%d` lets the kernel pick the number (`egr%d` → `egr0`). */
@@ -114,6 +119,7 @@ abstract class DevicePort implements Port {
     checkIfName(ifname);
     const multiQueue = opts.multiQueue ?? false;
     const devicePath = opts.devicePath ?? '/dev/net/tun';
+    const netnsPath = opts.netns !== undefined ? `/run/netns/${checkName(opts.netns, 'namespace')}` : undefined;
     this.addon = loadAddon();
     let opened: { fd: number; name: string };
     try {
@@ -123,12 +129,18 @@ abstract class DevicePort implements Port {
         vnetHdr: false,
         exclusive: opts.exclusive ?? true,
         devicePath,
+        ...(netnsPath !== undefined ? { netnsPath } : {}),
       });
     } catch (e) {
       const err = e as Error & { errno?: number; syscall?: string };
       if (typeof err.errno !== 'number') throw e;
       const text = err.message.slice(err.message.indexOf(': ') + 2);
-      throw openError(err.errno, err.syscall ?? 'open', { name: ifname, tap, multiQueue, devicePath }, text);
+      throw openError(
+        err.errno,
+        err.syscall ?? 'open',
+        { name: ifname, tap, multiQueue, devicePath, ...(netnsPath !== undefined ? { netnsPath } : {}) },
+        text,
+      );
     }
     this.fd = opened.fd;
     this.ifname = opened.name;

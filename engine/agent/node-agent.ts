@@ -19,6 +19,21 @@ import {
 import { arp } from '../wire/index.js';
 import { NodeDatapath, type DatapathOptions } from './datapath.js';
 
+/**
+ * The MAC of a node's uplink (`02:0e:` + its IPv4 address) or of a simulated host (`02:ee:` + address):
+ * locally administered, deterministic, so replay outputs and test-bed captures are stable.
+ */
+export function macFor(kind: 'node' | 'host', ip: number): Uint8Array {
+  return new Uint8Array([
+    0x02,
+    kind === 'node' ? 0x0e : 0xee,
+    (ip >>> 24) & 0xff,
+    (ip >>> 16) & 0xff,
+    (ip >>> 8) & 0xff,
+    ip & 0xff,
+  ]);
+}
+
 /** Creates and closes the port of a local pod. */
 export interface PodPortFactory {
   open(pod: LocalPod): Port;
@@ -72,6 +87,8 @@ export interface NodeAgentOptions extends DatapathOptions {
   pods: PodPortFactory;
   /** Initial view. */
   view: PolicyView;
+  /** Told when a pod's port joins or leaves the `pods` group (a runtime watches its readiness). */
+  onPodPort?: (key: string, member: number, port: Port, added: boolean) => void;
 }
 
 export class NodeAgent {
@@ -85,12 +102,14 @@ export class NodeAgent {
   private readonly podPorts = new Map<string, { member: number; port: Port }>();
   private readonly factory: PodPortFactory;
   private readonly out: Burst;
+  private readonly onPodPort: NodeAgentOptions['onPodPort'];
 
   constructor(o: NodeAgentOptions) {
     this.name = o.name;
     this.mac = Uint8Array.from(o.mac);
     this.uplink = o.uplink;
     this.factory = o.pods;
+    this.onPodPort = o.onPodPort;
     this.view = o.view;
     this.out = new Burst(o.slab, 16);
     this.syncPods(o.view);
@@ -126,6 +145,7 @@ export class NodeAgent {
   private addMember(key: string, p: { member: number; port: Port }): void {
     p.member = this.datapath.pods.add(p.port);
     this.members.set(key, p.member);
+    this.onPodPort?.(key, p.member, p.port, true);
   }
 
   private config(view: PolicyView): NodeDatapathConfig {
@@ -142,6 +162,7 @@ export class NodeAgent {
   apply(view: PolicyView, announce: readonly number[], now: number): { added: string[]; removed: string[] } {
     const { added, removed } = this.syncPods(view);
     for (const r of removed) {
+      this.onPodPort?.(r.key, r.member, r.port, false);
       this.datapath.pods.remove(r.member);
       this.members.delete(r.key);
       this.factory.close(r.key, r.port);
@@ -173,7 +194,10 @@ export class NodeAgent {
   }
 
   close(): void {
-    for (const [key, p] of this.podPorts) this.factory.close(key, p.port);
+    for (const [key, p] of this.podPorts) {
+      this.onPodPort?.(key, p.member, p.port, false);
+      this.factory.close(key, p.port);
+    }
     this.podPorts.clear();
     this.uplink.close();
   }

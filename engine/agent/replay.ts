@@ -27,7 +27,9 @@ import {
   type LocalPod,
 } from '../policy/index.js';
 import { ethernet, ipv4 } from '../wire/index.js';
-import { NodeAgent } from './node-agent.js';
+import { macFor, NodeAgent } from './node-agent.js';
+
+export { macFor };
 import { SimHost } from './sim-host.js';
 import { SimSwitch, SwitchPort, type SegmentEndpoint } from './sim-switch.js';
 import type { TimelineEvent } from './timeline.js';
@@ -65,16 +67,12 @@ interface NodeRt {
 
 const LINKTYPE_ETHERNET = 1;
 
-/** Deterministic locally administered MAC for a node or host from its IPv4 address. */
-export function macFor(kind: 'node' | 'host', ip: number): Uint8Array {
-  return new Uint8Array([
-    0x02,
-    kind === 'node' ? 0x0e : 0xee,
-    (ip >>> 24) & 0xff,
-    (ip >>> 16) & 0xff,
-    (ip >>> 8) & 0xff,
-    ip & 0xff,
-  ]);
+function macKey(b: Uint8Array, o: number): number {
+  // 48 bits fit a double exactly.
+  return (
+    ((b[o]! << 8) | b[o + 1]!) * 0x100000000 +
+    (((b[o + 2]! << 24) | (b[o + 3]! << 16) | (b[o + 4]! << 8) | b[o + 5]!) >>> 0)
+  );
 }
 
 export class Replay {
@@ -106,6 +104,7 @@ export class Replay {
   private readonly wire: SegmentEndpoint & { index: number };
   private readonly opts: ReplayOptions;
   private lastOwners = new Map<string, string>();
+  private readonly nodeMacs = new Set<number>();
 
   constructor(o: ReplayOptions) {
     this.opts = o;
@@ -171,6 +170,7 @@ export class Replay {
     });
     agent.datapath.state.now = tMs;
     this.nodes.set(name, { name, agent, port, alive: true, failedAt: -1, announce: [] });
+    this.nodeMacs.add(macKey(mac, 0));
   }
 
   private buildHosts(): void {
@@ -362,28 +362,16 @@ export class Replay {
     } else if (data.length >= 1 && data[0]! >> 4 === 4) ip = data;
     if (ip) {
       const v = new DataView(ip.buffer, ip.byteOffset, ip.byteLength);
-      const whole = ip.length >= 20 ? Math.min(ip.length, ipv4.totalLen(v, 0) || ip.length) : ip.length;
       const src = ip.length >= 20 ? ipv4.src(v, 0) : 0;
       const owner = ip.length >= 20 ? this.podOwner(src) : null;
       if (owner) {
-        this.input.fromPods++;
-        const rt = this.nodes.get(owner.node)!;
-        if (!rt.alive) {
-          this.input.fromDownNode++;
-          return;
-        }
-        const member = rt.agent.memberOf(owner.key);
-        const port = rt.agent.pods().get(owner.key)?.port as MemoryPort | undefined;
-        if (member < 0 || !port) {
-          this.input.undeliverable++;
-          return;
-        }
-        port.inject(ip.subarray(0, whole), tSec, tNsec);
-        rt.agent.datapath.pollPod(member, t);
-        this.settle(t);
+        this.fromPod(owner, ip, v, t, tSec, tNsec);
         return;
       }
-      if (ip.length >= 20 && ipv4.check(v, 0, ip.length) === 0) {
+      // An Ethernet frame addressed to a node (or to a group address) goes on the segment as it is, so a
+      // capture can exercise the nodes' own checks; other IPv4 packets are sent by the host that owns the source.
+      const asIs = linkType === LINKTYPE_ETHERNET && (this.nodeMacs.has(macKey(data, 0)) || (data[0]! & 1) === 1);
+      if (!asIs && ip.length >= 20 && ipv4.check(v, 0, ip.length) === 0) {
         const host = this.hostFor(src);
         if (!host) {
           this.input.undeliverable++;
@@ -402,6 +390,33 @@ export class Replay {
       return;
     }
     this.input.undeliverable++;
+  }
+
+  private fromPod(
+    owner: { node: string; key: string },
+    ip: Uint8Array,
+    v: DataView,
+    t: number,
+    tSec: number,
+    tNsec: number,
+  ): void {
+    this.input.fromPods++;
+    const rt = this.nodes.get(owner.node)!;
+    if (!rt.alive) {
+      this.input.fromDownNode++;
+      return;
+    }
+    const member = rt.agent.memberOf(owner.key);
+    const port = rt.agent.pods().get(owner.key)?.port as MemoryPort | undefined;
+    if (member < 0 || !port) {
+      this.input.undeliverable++;
+      return;
+    }
+    // Up to Total Length when it is sane (Ethernet padding is not part of the packet); pod-ingress checks the rest.
+    const tl = ip.length >= 4 ? ipv4.totalLen(v, 0) : 0;
+    port.inject(tl >= 20 && tl <= ip.length ? ip.subarray(0, tl) : ip, tSec, tNsec);
+    rt.agent.datapath.pollPod(member, t);
+    this.settle(t);
   }
 
   private podOwner(ip: number): { node: string; key: string } | null {

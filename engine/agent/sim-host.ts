@@ -4,7 +4,7 @@
  * cache with Linux's rules that matter for Egress failover (a request for its address or a reply creates an
  * entry; any ARP from a known address, gratuitous ARP included, updates it), resolves next hops with ARP
  * (queueing packets meanwhile), and with `reflect` answers what it receives: UDP echoed with addresses and
- * ports swapped, ICMP echo request → echo reply, TCP SYN → SYN-ACK, data or FIN → ACK. A router (the
+ * ports swapped, ICMP echo request → echo reply, TCP SYN → SYN-ACK, SYN-ACK, data or FIN → ACK. A router (the
  * gateway) also takes packets for any off-segment address and answers for that address.
  * Cold path: this is a test-bed model, it allocates freely.
  */
@@ -192,7 +192,7 @@ function sameMac(a: Uint8Array, b: Uint8Array): boolean {
 /**
  * The answer a reflecting host sends to an IPv4 packet, or null: UDP echoed back (addresses and ports
  * swapped, same payload); ICMP echo request → echo reply; TCP SYN → SYN-ACK (ISN derived from the ports),
- * TCP data or FIN → ACK. The answer's TTL is 64 and every checksum is computed in full.
+ * TCP SYN-ACK, data or FIN → ACK. The answer's TTL is 64 and every checksum is computed in full.
  */
 export function reflectPacket(pkt: Uint8Array): Uint8Array | null {
   const v = new DataView(pkt.buffer, pkt.byteOffset, pkt.byteLength);
@@ -251,9 +251,14 @@ export function reflectPacket(pkt: Uint8Array): Uint8Array | null {
     let rseq: number;
     let rack: number;
     const isn = (Math.imul(tcp.srcPort(v, hl) * 65536 + tcp.dstPort(v, hl), 0x9e3779b1) ^ src) | 0;
-    if (flags & tcp.SYN) {
+    if (flags & tcp.SYN && !(flags & tcp.ACK)) {
       rflags = tcp.SYN | tcp.ACK;
       rseq = isn;
+      rack = (seq + 1) | 0;
+    } else if (flags & tcp.SYN) {
+      // A SYN-ACK to a connection this host opened: complete the handshake.
+      rflags = tcp.ACK;
+      rseq = tcp.ack(v, hl);
       rack = (seq + 1) | 0;
     } else if (dataLen > 0 || flags & tcp.FIN) {
       rflags = tcp.ACK;

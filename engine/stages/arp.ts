@@ -1,9 +1,9 @@
 /**
  * arp: ARP on the uplink (RFC 826). Answers requests for the addresses this node owns now (its transport IP
  * and the Egress IPs it hosts: a userspace engine must always answer, EGRESS-SPEC §3, since no kernel does)
- * and only those; learns neighbours: a reply or a request for us creates or updates an entry, any other ARP
- * (a gratuitous ARP after failover, another node's request) updates an existing entry only (RFC 826's merge
- * rule). An ARP claiming an address this node owns from another MAC is counted as a conflict (split brain).
+ * and only those; learns neighbours: a request for us creates or updates an entry, any other ARP (the reply
+ * to our request, which finds the entry we created when asking, a gratuitous ARP after failover, another
+ * node's request) updates an existing entry only (RFC 826's merge rule; Linux arp_accept=0). An ARP claiming an address this node owns from another MAC is counted as a conflict (split brain).
  * Exits: `reply` (to the uplink port), `done` (consumed: the pipeline frees it).
  */
 import { counterIndex, Counters, type Stage } from '../graph/index.js';
@@ -51,7 +51,10 @@ export class Arp implements Stage {
       }
       const forUs = t.owned.get(tpa, 0) !== 0;
       if (spa !== 0) {
-        const create = op === arp.OP_REPLY || (op === arp.OP_REQUEST && forUs);
+        // Linux with arp_accept=0: a request for us creates an entry; anything else (a reply to our request,
+        // which finds the INCOMPLETE entry, a gratuitous ARP) only updates an existing one. An unsolicited reply
+        // for an unknown address is not learned.
+        const create = op === arp.OP_REQUEST && forUs;
         const e = neigh.learn(spa, shaHi, shaLo, st.now, create);
         if (e >= 0) c[create ? C.learned : C.updated]!++;
       }

@@ -12,12 +12,12 @@
  * or the outer destination (remote-pod, tunnel); `b.oport[i]` the pod port (local-pod); `b.flow[i]` the
  * conntrack reference when one was looked up.
  */
-import type { ConnTable } from '../../conntrack/index.js';
+import { UPDATE_INVALID, type ConnTable } from '../../conntrack/index.js';
 import { counterIndex, Counters, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { ipv4 } from '../wire/index.js';
 import { EGRESS_LOCAL, EGRESS_NONE } from './config.js';
-import { portsWord } from './l4.js';
+import { ctFlags, portsWord } from './l4.js';
 import type { NodeState } from './state.js';
 
 const NAMES = [
@@ -31,6 +31,7 @@ const NAMES = [
   'egress-remote',
   'drop-no-such-pod',
   'drop-bad-destination',
+  'drop-ct-invalid',
 ] as const;
 const C = counterIndex(NAMES);
 
@@ -97,6 +98,11 @@ export class Classify implements Stage {
       const ref = ct.find(src, dst, portsWord(v, o, proto), proto);
       b.flow[i] = ref;
       if (ref >= 0 && (ref & 1) === 1 && !ct.isSnat(ref >> 1)) {
+        if (ct.update(ref >> 1, 1, ctFlags(v, o, proto), ipv4.totalLen(v, o), st.now) === UPDATE_INVALID) {
+          b.next[i] = X_DROP;
+          c[C['drop-ct-invalid']]!++;
+          continue;
+        }
         b.next[i] = X_NO_NAT;
         c[C['reply-no-nat']]!++;
         continue;

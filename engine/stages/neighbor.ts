@@ -277,9 +277,7 @@ export class NeighborTable {
   }
 
   /** Entries for display (cold path). */
-  dump(
-    now: number,
-  ): Array<{
+  dump(now: number): Array<{
     ip: number;
     macHi: number;
     macLo: number;

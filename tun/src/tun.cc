@@ -5,7 +5,7 @@
 // ones must make as few N-API calls per burst as possible (each is a few tens of ns), and the C API needs no
 // C++ exception set-up (node-gyp builds with -fno-exceptions). Contract, per function:
 //
-//   open(name, {tap, multiQueue, vnetHdr, exclusive, devicePath}) -> {fd, name}
+//   open(name, {tap, multiQueue, vnetHdr, exclusive, devicePath, netnsPath}) -> {fd, name}
 //       open(devicePath, O_RDWR|O_NONBLOCK|O_CLOEXEC), TUNSETIFF with IFF_TUN or IFF_TAP, IFF_NO_PI, and
 //       IFF_MULTI_QUEUE / IFF_VNET_HDR / IFF_TUN_EXCL as asked, then TUNSETPERSIST 0 (the device lives as long
 //       as a queue fd is open). Throws an Error carrying `errno` (positive) and `syscall` ("open", "TUNSETIFF",
@@ -44,6 +44,7 @@
 #include <linux/if_tun.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -193,8 +194,58 @@ napi_value Open(napi_env env, napi_callback_info cbinfo) {
     }
   }
 
+  // netnsPath: create the device inside that network namespace (like a CNI plugin's ns.Do): switch this thread
+  // into it for the open and TUNSETIFF, then back. The fd keeps working from the caller's namespace, and no
+  // device ever appears in the caller's namespace. Nothing else runs on this thread meanwhile (JS is blocked).
+  char netnsPath[256] = {0};
+  if (argc >= 2) {
+    napi_valuetype t;
+    napi_typeof(env, argv[1], &t);
+    bool has = false;
+    if (t == napi_object) napi_has_named_property(env, argv[1], "netnsPath", &has);
+    if (has) {
+      napi_value p;
+      size_t plen = 0;
+      napi_get_named_property(env, argv[1], "netnsPath", &p);
+      if (!GetString(env, p, netnsPath, sizeof netnsPath, &plen)) {
+        napi_throw_type_error(env, nullptr, "tun.node: open: netnsPath must be a string (< 256 bytes)");
+        return nullptr;
+      }
+    }
+  }
+  int origNs = -1;
+  if (netnsPath[0] != 0) {
+    int target = open(netnsPath, O_RDONLY | O_CLOEXEC);
+    if (target < 0) return ThrowErrno(env, errno, "open netns");
+    origNs = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (origNs < 0) {
+      int err = errno;
+      ::close(target);
+      return ThrowErrno(env, err, "open netns");
+    }
+    if (setns(target, CLONE_NEWNET) < 0) {
+      int err = errno;
+      ::close(target);
+      ::close(origNs);
+      return ThrowErrno(env, err, "setns");
+    }
+    ::close(target);
+  }
+  // Back to the caller's namespace (no-op without netnsPath); a failure here would leave the thread elsewhere.
+  auto restore = [&]() {
+    if (origNs >= 0) {
+      if (setns(origNs, CLONE_NEWNET) < 0) abort();
+      ::close(origNs);
+      origNs = -1;
+    }
+  };
+
   int fd = open(devicePath, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return ThrowErrno(env, errno, "open");
+  if (fd < 0) {
+    int err = errno;
+    restore();
+    return ThrowErrno(env, err, "open");
+  }
 
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
@@ -207,14 +258,17 @@ napi_value Open(napi_env env, napi_callback_info cbinfo) {
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int err = errno;
     ::close(fd);
+    restore();
     return ThrowErrno(env, err, "TUNSETIFF");
   }
   // The device goes away with its last queue fd (a crashed agent leaves no stale pod ports behind).
   if (ioctl(fd, TUNSETPERSIST, 0) < 0) {
     int err = errno;
     ::close(fd);
+    restore();
     return ThrowErrno(env, err, "TUNSETPERSIST");
   }
+  restore();
 
   napi_value out, fdVal, nameVal;
   CHECK_NAPI(env, napi_create_object(env, &out));

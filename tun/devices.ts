@@ -1,0 +1,99 @@
+/**
+ * The devices a node agent creates, with their names and configuration (iproute2 through netdev):
+ * - the uplink: a TAP created in the segment's namespace and enslaved to its bridge;
+ * - one TUN per local pod, created in the pod's namespace, renamed `eth0`, with the pod IP, the pod MTU
+ *   (uplink MTU − 50) and a default route through it.
+ * Link names carry the project's prefix and a hash of what they serve (`egru1a2b3c4d`, `egrp…`): at most 15
+ * characters, stable across restarts, unique in practice. Devices are created directly in their namespace
+ * (the addon enters it for the open), so no link ever appears in the agent's own namespace, which may be the
+ * host's. Created devices go with their file descriptor, so
+ * closing the port removes them; `cleanupLinks` removes leftovers after a crash.
+ */
+import { policy } from '../engine/index.js';
+import * as netdev from './netdev.js';
+import { TapPort, TunPort, type TunPortOptions } from './tun-port.js';
+
+/** `egr` + kind letter + 8 hex digits of CRC-32(key). */
+export function linkName(kind: 'u' | 'p', key: string): string {
+  return `egr${kind}${policy.crc32String(key).toString(16).padStart(8, '0')}`;
+}
+
+/** The network namespace of a pod (`namespace/name`): `egr-` + 8 hex digits of CRC-32(key). */
+export function podNetnsName(key: string): string {
+  return `egr-${policy.crc32String(key).toString(16).padStart(8, '0')}`;
+}
+
+export interface UplinkSpec {
+  node: string;
+  /** Namespace of the segment (where the bridge is); absent: stay where created. */
+  netns?: string;
+  bridge?: string;
+  mtu: number;
+  batchSize?: number;
+}
+
+/** Create the node's uplink TAP, attach it to the segment, bring it up. */
+export function openUplink(spec: UplinkSpec): TapPort {
+  const name = linkName('u', spec.node);
+  const opts: TunPortOptions = { batchSize: spec.batchSize ?? 64, name: `uplink:${spec.node}` };
+  if (spec.netns !== undefined) opts.netns = spec.netns; // created right there, never in the agent's namespace
+  const port = new TapPort(name, opts);
+  try {
+    const where = spec.netns !== undefined ? { netns: spec.netns } : {};
+    // The TAP carries full frames of the uplink MTU; the kernel side's MTU only matters to the bridge.
+    netdev.setMtu(name, spec.mtu, where);
+    if (spec.bridge !== undefined) netdev.setMaster(name, spec.bridge, where);
+    netdev.setUp(name, where);
+  } catch (e) {
+    port.close();
+    throw e;
+  }
+  return port;
+}
+
+export interface PodDeviceSpec {
+  /** `namespace/name`. */
+  key: string;
+  netns: string;
+  /** Pod IPv4 address (dotted quad). */
+  ip: string;
+  mtu: number;
+  portIndex?: number;
+  batchSize?: number;
+}
+
+/** Create a pod's TUN, move it into the pod's namespace as `eth0` with the pod IP and a default route. */
+export function openPodTun(spec: PodDeviceSpec): TunPort {
+  const name = linkName('p', spec.key);
+  const port = new TunPort(name, {
+    batchSize: spec.batchSize ?? 64,
+    name: `pod:${spec.key}`,
+    portIndex: spec.portIndex ?? 0,
+    netns: spec.netns, // created inside the pod's namespace
+  });
+  const ns = { netns: spec.netns };
+  try {
+    netdev.ip(['link', 'set', 'dev', name, 'name', 'eth0'], ns);
+    netdev.setMtu('eth0', spec.mtu, ns);
+    netdev.addAddress('eth0', `${spec.ip}/32`, ns);
+    netdev.setUp('lo', ns);
+    netdev.setUp('eth0', ns);
+    netdev.addRoute('default', { dev: 'eth0', netns: spec.netns });
+  } catch (e) {
+    port.close();
+    throw e;
+  }
+  return port;
+}
+
+/** Delete links with the project's device prefix left in a namespace (after a crash); returns their names. */
+export function cleanupLinks(where: netdev.InNetns = {}): string[] {
+  const gone: string[] = [];
+  for (const l of netdev.listLinks(where)) {
+    if (/^egr[up][0-9a-f]{8}$/.test(l.ifname)) {
+      netdev.deleteLink(l.ifname, { ...where, ifExists: true });
+      gone.push(l.ifname);
+    }
+  }
+  return gone;
+}
