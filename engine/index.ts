@@ -5,3 +5,6 @@
 export * as wire from './wire/index.js';
 export * from './packet/index.js';
 export * from './graph/index.js';
+export * as policy from './policy/index.js';
+export * as io from './io/index.js';
+export * as conntrack from '../conntrack/index.js';

@@ -1,4 +1,9 @@
 /** The list of sub-commands, in the order `egress --help` shows them. */
 import type { Command } from '../command.js';
+import { apply } from './apply.js';
+import { del } from './delete.js';
+import { get } from './get.js';
+import { replayCommand } from './replay.js';
+import { agentCommand } from './agent.js';
 
-export const commands: readonly Command[] = [];
+export const commands: readonly Command[] = [apply, del, get, replayCommand, agentCommand];

@@ -1,0 +1,76 @@
+/**
+ * Prometheus text exposition (format 0.0.4) of a running agent: per-stage packets per exit and drops per
+ * reason, conntrack size, SNAT ports in use per egress IP, egress IPs owned. Served on `--metrics-port`.
+ */
+import { createServer, type Server } from 'node:http';
+
+export interface MetricsSnapshot {
+  node: string;
+  stages: Record<string, { exits: Record<string, number>; counters: Record<string, number> }>;
+  conntrackEntries: number;
+  conntrackCounters: Record<string, number>;
+  snatPortsUsed: Record<string, number>;
+  egressIps: string[];
+  pods: number;
+  membersAlive: number;
+}
+
+const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+
+export function renderMetrics(m: MetricsSnapshot): string {
+  const out: string[] = [];
+  const node = `node="${esc(m.node)}"`;
+  out.push('# HELP egress_stage_packets_total Packets that left a datapath stage, by exit.');
+  out.push('# TYPE egress_stage_packets_total counter');
+  for (const [stage, s] of Object.entries(m.stages))
+    for (const [exit, n] of Object.entries(s.exits))
+      out.push(`egress_stage_packets_total{${node},stage="${esc(stage)}",exit="${esc(exit)}"} ${n}`);
+  out.push('# HELP egress_stage_drops_total Packets a stage dropped, by reason.');
+  out.push('# TYPE egress_stage_drops_total counter');
+  for (const [stage, s] of Object.entries(m.stages))
+    for (const [name, n] of Object.entries(s.counters))
+      if (name.startsWith('drop-'))
+        out.push(`egress_stage_drops_total{${node},stage="${esc(stage)}",reason="${esc(name.slice(5))}"} ${n}`);
+  out.push('# HELP egress_stage_events_total Other per-stage counters.');
+  out.push('# TYPE egress_stage_events_total counter');
+  for (const [stage, s] of Object.entries(m.stages))
+    for (const [name, n] of Object.entries(s.counters))
+      if (!name.startsWith('drop-'))
+        out.push(`egress_stage_events_total{${node},stage="${esc(stage)}",event="${esc(name)}"} ${n}`);
+  out.push('# HELP egress_conntrack_entries Connections in the table.');
+  out.push('# TYPE egress_conntrack_entries gauge');
+  out.push(`egress_conntrack_entries{${node}} ${m.conntrackEntries}`);
+  out.push('# HELP egress_conntrack_events_total Connection table events.');
+  out.push('# TYPE egress_conntrack_events_total counter');
+  for (const [name, n] of Object.entries(m.conntrackCounters))
+    out.push(`egress_conntrack_events_total{${node},event="${esc(name)}"} ${n}`);
+  out.push('# HELP egress_snat_ports_used SNAT bindings per NAT address.');
+  out.push('# TYPE egress_snat_ports_used gauge');
+  for (const [ip, n] of Object.entries(m.snatPortsUsed))
+    out.push(`egress_snat_ports_used{${node},ip="${esc(ip)}"} ${n}`);
+  out.push('# HELP egress_ips_owned Egress IPs this node hosts.');
+  out.push('# TYPE egress_ips_owned gauge');
+  out.push(`egress_ips_owned{${node}} ${m.egressIps.length}`);
+  out.push('# HELP egress_pods Local pods with a port.');
+  out.push('# TYPE egress_pods gauge');
+  out.push(`egress_pods{${node}} ${m.pods}`);
+  out.push('# HELP egress_members_alive Nodes this agent sees alive (itself included).');
+  out.push('# TYPE egress_members_alive gauge');
+  out.push(`egress_members_alive{${node}} ${m.membersAlive}`);
+  return out.join('\n') + '\n';
+}
+
+/** Serve `/metrics` on `port` (all addresses of the agent's namespace). */
+export function serveMetrics(port: number, snapshot: () => MetricsSnapshot): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(renderMetrics(snapshot()));
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => resolve(server));
+  });
+}

@@ -1,0 +1,42 @@
+/** Strict argument parsing for sub-commands: an unknown or malformed flag is a one-line UsageError. */
+import { parseArgs } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
+import { UsageError } from './errors.js';
+
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+
+export interface ParsedArgs {
+  readonly values: Readonly<Record<string, string | boolean | string[] | boolean[] | undefined>>;
+  readonly positionals: string[];
+}
+
+export function parseCommandArgs(argv: string[], options: OptionSpec): ParsedArgs {
+  try {
+    const r = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return { values: r.values as ParsedArgs['values'], positionals: r.positionals };
+  } catch (e) {
+    const err = e as { code?: string; message: string };
+    const m = /'(-[^']*?)(?: <value>)?'/.exec(err.message);
+    const flag = m ? m[1] : '';
+    if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option ${flag}`);
+    if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new UsageError(`option ${flag} needs a value`);
+    throw new UsageError(err.message.split('\n')[0]!);
+  }
+}
+
+export function stringOpt(p: ParsedArgs, name: string): string | undefined {
+  const v = p.values[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function listOpt(p: ParsedArgs, name: string): string[] {
+  const v = p.values[name];
+  return Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : [];
+}
+
+export function boolOpt(p: ParsedArgs, name: string): boolean {
+  return p.values[name] === true;
+}
+
+/** Options every store command takes. */
+export const STATE_DIR_OPTION: OptionSpec = { 'state-dir': { type: 'string' } };

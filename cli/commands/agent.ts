@@ -1,0 +1,79 @@
+/** `egress agent --node NAME`: one node's agent on real devices (root). */
+import { UsageError, UserError } from '../errors.js';
+import { parseCommandArgs, stringOpt } from '../args.js';
+import type { Command } from '../command.js';
+import { resolveStateDir } from '../state-dir.js';
+import { AgentProcess } from '../agent/node-process.js';
+
+const USAGE = `usage: egress agent --node NAME [--state-dir DIR] [--segment-netns NS --bridge BR] [--metrics-port PORT]
+                    [--log-level debug|info|warn|error]
+
+Runs the datapath and control plane of one Node on real devices (root): a TAP uplink attached to the segment
+(moved into --segment-netns and enslaved to --bridge when given), one TUN per local Pod moved into the Pod's
+namespace (egr-<crc32 of namespace/name>, created when missing) as eth0 with the Pod IP, the Pod MTU (uplink
+MTU − 50) and a default route. It follows the applied manifests in the state directory, writes this Node's
+status and events there, and reports itself in <state-dir>/run/NAME.json every second (read it with
+\`egress get counters NAME\`). Logs are JSON lines on stderr. SIGTERM or SIGINT removes everything it created.
+
+  --node NAME            the Node this agent is (a Node of the applied manifests)
+  --state-dir DIR        the store (default: $EGRESS_STATE_DIR, else /var/lib/egress-engine as root)
+  --segment-netns NS     namespace of the L2 segment's bridge (the test bed's fabric)
+  --bridge BR            bridge to attach the uplink to
+  --metrics-port PORT    serve Prometheus metrics on http://:PORT/metrics (in the agent's namespace)
+  --log-level LEVEL      debug, info (default), warn or error`;
+
+export const agentCommand: Command = {
+  name: 'agent',
+  summary: "run one node's agent on TUN/TAP devices (root)",
+  usage: USAGE,
+  async run(argv) {
+    const a = parseCommandArgs(argv, {
+      node: { type: 'string' },
+      'state-dir': { type: 'string' },
+      'segment-netns': { type: 'string' },
+      bridge: { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'log-level': { type: 'string' },
+    });
+    if (a.positionals.length) throw new UsageError(`unexpected argument ${a.positionals[0]}`);
+    const node = stringOpt(a, 'node');
+    if (!node) throw new UsageError('--node is required');
+    const mp = stringOpt(a, 'metrics-port');
+    if (mp !== undefined && !(/^\d+$/.test(mp) && Number(mp) > 0 && Number(mp) < 65536))
+      throw new UsageError(`--metrics-port must be a port number, got "${mp}"`);
+    const level = stringOpt(a, 'log-level') ?? 'info';
+    if (!['debug', 'info', 'warn', 'error'].includes(level))
+      throw new UsageError(`--log-level must be debug, info, warn or error`);
+    const segmentNetns = stringOpt(a, 'segment-netns');
+    const bridge = stringOpt(a, 'bridge');
+    if ((segmentNetns === undefined) !== (bridge === undefined))
+      throw new UsageError('--segment-netns and --bridge go together');
+    const proc = new AgentProcess({
+      node,
+      stateDir: resolveStateDir(stringOpt(a, 'state-dir')),
+      ...(segmentNetns !== undefined ? { segmentNetns } : {}),
+      ...(bridge !== undefined ? { bridge } : {}),
+      ...(mp !== undefined ? { metricsPort: Number(mp) } : {}),
+      logLevel: level as 'info',
+    });
+    try {
+      await proc.start();
+    } catch (e) {
+      proc.stop();
+      if (e instanceof UserError || e instanceof UsageError) throw e;
+      const err = e as { code?: string; message?: string };
+      throw new UserError(err.message ?? String(e));
+    }
+    return await new Promise<number>((resolve) => {
+      const done = (sig: string) => {
+        process.stderr.write(
+          JSON.stringify({ ts: new Date().toISOString(), level: 'info', node, msg: `${sig}: shutting down` }) + '\n',
+        );
+        proc.stop();
+        resolve(0);
+      };
+      process.once('SIGTERM', () => done('SIGTERM'));
+      process.once('SIGINT', () => done('SIGINT'));
+    });
+  },
+};

@@ -1,0 +1,126 @@
+/** `egress delete`: remove objects named by manifests or by kind and name, atomically. */
+import * as policy from '../../engine/policy/index.js';
+import { STATE_DIR_OPTION, boolOpt, listOpt, parseCommandArgs, stringOpt } from '../args.js';
+import type { Command } from '../command.js';
+import { UsageError, UserError } from '../errors.js';
+import { failOnErrors, loadManifests } from '../manifest-files.js';
+import { resolveStateDir } from '../state-dir.js';
+
+/** Names accepted for each kind on the command line (kubectl's plurals and short names). */
+export const KIND_ALIASES: Readonly<Record<string, policy.Kind>> = {
+  egress: 'Egress',
+  egresses: 'Egress',
+  eg: 'Egress',
+  externalippool: 'ExternalIPPool',
+  externalippools: 'ExternalIPPool',
+  eip: 'ExternalIPPool',
+  node: 'Node',
+  nodes: 'Node',
+  no: 'Node',
+  namespace: 'Namespace',
+  namespaces: 'Namespace',
+  ns: 'Namespace',
+  pod: 'Pod',
+  pods: 'Pod',
+  po: 'Pod',
+  externalhost: 'ExternalHost',
+  externalhosts: 'ExternalHost',
+  agentconfig: 'AgentConfig',
+  agentconfigs: 'AgentConfig',
+  configmap: 'ConfigMap',
+  configmaps: 'ConfigMap',
+  cm: 'ConfigMap',
+};
+
+export function kindOf(word: string): policy.Kind {
+  const k = KIND_ALIASES[word.toLowerCase().replace(/\.crd\.antrea\.io$|\.egress-engine$/, '')];
+  if (!k) throw new UsageError(`unknown resource type "${word}"`);
+  return k;
+}
+
+const usage = `usage: egress delete -f FILE|DIR|- [-f ...] [options]
+       egress delete KIND NAME [NAME...] [options]
+
+Delete objects from the state directory, as one atomic set: if one of them does not exist, nothing is deleted
+(unless --ignore-not-found). Deleting a Namespace deletes its Pods; deleting a Node deletes the Pods bound to it.
+Deleting an Egress releases its IP; deleting an ExternalIPPool clears the egressIP of the Egresses using it.
+
+KIND: egress (eg), externalippool (eip), node, namespace (ns), pod (po), externalhost, agentconfig, configmap.
+Pods are named namespace/name, or name with -n NAMESPACE (default "default").
+
+options:
+  -f, --filename FILE|DIR|-  delete the objects these manifests name; repeatable
+  -n, --namespace NS         namespace of the Pods named without one
+      --ignore-not-found     do not fail on objects that do not exist
+      --dry-run              show what would be deleted, write nothing
+      --state-dir DIR        state directory (see egress apply --help)
+  -h, --help                 this text`;
+
+export const del: Command = {
+  name: 'delete',
+  summary: 'delete objects by manifest (-f) or by kind and name (atomically)',
+  usage,
+  async run(argv) {
+    const args = parseCommandArgs(argv, {
+      filename: { type: 'string', short: 'f', multiple: true },
+      namespace: { type: 'string', short: 'n' },
+      'ignore-not-found': { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
+      ...STATE_DIR_OPTION,
+    });
+    const files = listOpt(args, 'filename');
+    const ns = stringOpt(args, 'namespace') ?? 'default';
+    const targets: policy.DeleteTarget[] = [];
+    if (files.length > 0) {
+      if (args.positionals.length > 0) throw new UsageError('give either -f or KIND NAME, not both');
+      const loaded = loadManifests(files);
+      failOnErrors(loaded.problems, 'nothing deleted');
+      const problems: policy.Problem[] = [];
+      for (const d of loaded.docs) {
+        const v = d.value as Record<string, unknown> | null;
+        const ctx = new policy.Ctx(problems, d);
+        const kind = v && typeof v === 'object' ? v['kind'] : undefined;
+        const meta = v && typeof v === 'object' ? (v['metadata'] as Record<string, unknown> | undefined) : undefined;
+        const name = meta && typeof meta['name'] === 'string' ? meta['name'] : undefined;
+        if (typeof kind !== 'string' || !policy.KINDS.includes(kind as policy.Kind) || name === undefined) {
+          ctx.error('', 'cannot tell which object this document names (kind and metadata.name)');
+          continue;
+        }
+        const t: { kind: policy.Kind; name: string; namespace?: string; source: policy.Source } = {
+          kind: kind as policy.Kind,
+          name,
+          source: d,
+        };
+        if (kind === 'Pod' || kind === 'ConfigMap')
+          t.namespace = typeof meta!['namespace'] === 'string' ? (meta!['namespace'] as string) : 'default';
+        targets.push(t);
+      }
+      failOnErrors(problems, 'nothing deleted');
+    } else {
+      const [word, ...names] = args.positionals;
+      if (!word) throw new UsageError('KIND NAME or -f FILE is required');
+      if (names.length === 0) throw new UsageError(`a name is required (egress delete ${word} NAME)`);
+      const kind = kindOf(word);
+      for (const n of names) {
+        if (kind === 'Pod' || kind === 'ConfigMap') {
+          const [a, b] = n.includes('/') ? (n.split('/', 2) as [string, string]) : [ns, n];
+          targets.push({ kind, name: b, namespace: a });
+        } else targets.push({ kind, name: n });
+      }
+    }
+    const dryRun = boolOpt(args, 'dry-run');
+    const dir = resolveStateDir(stringOpt(args, 'state-dir'));
+    const result = await policy.store.updateState(dir, (state) => {
+      const r = policy.deleteObjects(state, targets, new Date(), { ignoreNotFound: boolOpt(args, 'ignore-not-found') });
+      return { state: r.state, write: r.ok && r.changed && !dryRun, result: r };
+    });
+    for (const w of failOnErrors(result.problems, 'nothing deleted'))
+      console.error(`Warning: ${policy.formatProblem(w)}`);
+    if (result.changes.length === 0 && targets.length > 0 && !boolOpt(args, 'ignore-not-found'))
+      throw new UserError('nothing to delete');
+    const suffix = dryRun ? ' (dry run)' : '';
+    for (const c of result.changes)
+      console.log(`${policy.RESOURCE[c.kind]} "${c.name}" deleted${c.note ? ` (${c.note})` : ''}${suffix}`);
+    return 0;
+  },
+};

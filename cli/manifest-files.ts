@@ -1,0 +1,67 @@
+/**
+ * `-f FILE|DIR|-` for apply and delete: files are read in the order given; a directory contributes its `.yaml`,
+ * `.yml` and `.json` files in name order (not recursive), as kubectl does; `-` is standard input.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import * as policy from '../engine/policy/index.js';
+import { UserError } from './errors.js';
+
+export interface LoadedManifests {
+  readonly docs: policy.ManifestDoc[];
+  readonly problems: policy.Problem[];
+  readonly files: string[];
+}
+
+const EXT = /\.(ya?ml|json)$/;
+
+function expand(arg: string): string[] {
+  if (arg === '-') return ['-'];
+  let st;
+  try {
+    st = statSync(arg);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(
+      code === 'ENOENT' ? `the path "${arg}" does not exist` : `cannot read "${arg}": ${(e as Error).message}`,
+    );
+  }
+  if (!st.isDirectory()) return [arg];
+  const files = readdirSync(arg)
+    .filter((n) => EXT.test(n))
+    .sort()
+    .map((n) => join(arg, n));
+  if (files.length === 0) throw new UserError(`no .yaml, .yml or .json file in directory "${arg}"`);
+  return files;
+}
+
+function readText(file: string): string {
+  try {
+    return file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UserError(`cannot read "${file}": ${(e as Error).message}`);
+  }
+}
+
+/** Read and parse every manifest named by the -f arguments. */
+export function loadManifests(args: readonly string[]): LoadedManifests {
+  if (args.length === 0) throw new UserError('no manifest given (-f FILE|DIR|-)');
+  const files = args.flatMap(expand);
+  const docs: policy.ManifestDoc[] = [];
+  const problems: policy.Problem[] = [];
+  for (const f of files) {
+    const r = policy.parseManifests(readText(f), f);
+    docs.push(...r.docs);
+    problems.push(...r.problems);
+  }
+  return { docs, problems, files };
+}
+
+/** Throw one UserError listing every error (one line each); return the warnings. */
+export function failOnErrors(problems: readonly policy.Problem[], what: string): policy.Problem[] {
+  const errors = policy.errorsOf(problems);
+  if (errors.length === 0) return policy.warningsOf(problems);
+  const lines = errors.map(policy.formatProblem);
+  if (lines.length === 1) throw new UserError(`${lines[0]} (${what})`);
+  throw new UserError(`${lines.length} errors (${what}):\n  ${lines.join('\n  ')}`);
+}
