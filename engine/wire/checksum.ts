@@ -40,8 +40,9 @@ export function sum(v: DataView, o: number, len: number, initial = 0): number {
 
 /** Fold an unfolded sum to 16 bits (end-around carry). */
 export function fold(s: number): number {
-  // Reduce a float64 sum below 2^32 first, then fold 32 → 16 twice.
-  if (s > 0xffffffff) s = (s % 0x100000000) + Math.floor(s / 0x100000000);
+  // Reduce a float64 sum below 2^32 first, then fold 32 → 16. One reduction can leave 2^32 or a little more
+  // (s = 0x1_ffff_ffff gives 0xffff_ffff + 1), which `>>>` would wrap to 0, hence a loop (two passes at most).
+  while (s > 0xffffffff) s = (s % 0x100000000) + Math.floor(s / 0x100000000);
   s = (s >>> 16) + (s & 0xffff);
   s = (s >>> 16) + (s & 0xffff);
   s = (s >>> 16) + (s & 0xffff);
@@ -73,8 +74,7 @@ export function update16(csum: number, old: number, nu: number): number {
 
 /** RFC 1624 eqn. 3 for a 32-bit field (two 16-bit words), e.g. an IPv4 address. */
 export function update32(csum: number, old: number, nu: number): number {
-  let s =
-    (~csum & 0xffff) + (~(old >>> 16) & 0xffff) + (~old & 0xffff) + ((nu >>> 16) & 0xffff) + (nu & 0xffff);
+  let s = (~csum & 0xffff) + (~(old >>> 16) & 0xffff) + (~old & 0xffff) + ((nu >>> 16) & 0xffff) + (nu & 0xffff);
   s = (s >>> 16) + (s & 0xffff);
   s = (s >>> 16) + (s & 0xffff);
   return ~s & 0xffff;

