@@ -119,9 +119,9 @@ describe('in-process', () => {
     const n = await run('get', 'nodes', '--state-dir', dir);
     expect(n.out.split('\n').map((l) => l.split(/\s+/).slice(0, 3).join(' '))).toEqual([
       'NAME INTERNAL-IP POD-CIDR',
-      'node-a 198.18.0.11 10.10.1.0/24',
-      'node-b 198.18.0.12 10.10.2.0/24',
-      'node-c 198.18.0.13 10.10.3.0/24',
+      'node-a 198.18.0.11 198.19.1.0/24',
+      'node-b 198.18.0.12 198.19.2.0/24',
+      'node-c 198.18.0.13 198.19.3.0/24',
     ]);
   });
 

@@ -47,14 +47,14 @@ describe('compiled view of the reference scenario', () => {
     expect(views.get('node-a')!.node).toEqual({
       name: 'node-a',
       transportIp: ip4(198, 18, 0, 11),
-      podCidr: { addr: ip4(10, 10, 1, 0), len: 24, mask: ip4(255, 255, 255, 0) },
+      podCidr: { addr: ip4(198, 19, 1, 0), len: 24, mask: ip4(255, 255, 255, 0) },
       mtu: 1500,
       podMtu: 1450,
       tunnelPort: 6081,
       snatFullyRandomPorts: false,
       transportCidr: { addr: ip4(198, 18, 0, 0), len: 24, mask: ip4(255, 255, 255, 0) },
       defaultGateway: null,
-      serviceCidr: { addr: ip4(10, 96, 0, 0), len: 12, mask: ip4(255, 240, 0, 0) },
+      serviceCidr: { addr: ip4(198, 19, 64, 0), len: 20, mask: ip4(255, 255, 240, 0) },
     });
   });
 
@@ -62,10 +62,10 @@ describe('compiled view of the reference scenario', () => {
     const pods = (n: string) =>
       views.get(n)!.localPods.map((p) => [p.key, p.ip, p.egressIp, p.egressName, p.egressNode, p.egressLocal]);
     expect(pods('node-a')).toEqual([
-      ['prod/web-a', ip4(10, 10, 1, 10), ip4(198, 18, 0, 253), 'egress-prod-web', prodNode, prodNode === 'node-a'],
+      ['prod/web-a', ip4(198, 19, 1, 10), ip4(198, 18, 0, 253), 'egress-prod-web', prodNode, prodNode === 'node-a'],
       [
         'staging/web-d',
-        ip4(10, 10, 1, 11),
+        ip4(198, 19, 1, 11),
         ip4(198, 18, 0, 254),
         'egress-staging-web',
         stagingNode,
@@ -73,20 +73,20 @@ describe('compiled view of the reference scenario', () => {
       ],
     ]);
     expect(pods('node-b')).toEqual([
-      ['dev/tools', ip4(10, 10, 2, 11), 0, null, null, false],
-      ['prod/web-b', ip4(10, 10, 2, 10), ip4(198, 18, 0, 253), 'egress-prod-web', prodNode, prodNode === 'node-b'],
+      ['dev/tools', ip4(198, 19, 2, 11), 0, null, null, false],
+      ['prod/web-b', ip4(198, 19, 2, 10), ip4(198, 18, 0, 253), 'egress-prod-web', prodNode, prodNode === 'node-b'],
     ]);
     expect(pods('node-c')).toEqual([
       [
         'staging/web-c',
-        ip4(10, 10, 3, 10),
+        ip4(198, 19, 3, 10),
         ip4(198, 18, 0, 254),
         'egress-staging-web',
         stagingNode,
         stagingNode === 'node-c',
       ],
     ]);
-    expect(views.get('node-b')!.localPodByIp.get(ip4(10, 10, 2, 11))!.fallback).toBeNull(); // not selected at all
+    expect(views.get('node-b')!.localPodByIp.get(ip4(198, 19, 2, 11))!.fallback).toBeNull(); // not selected at all
   });
 
   it('hosts each egress IP on exactly its scheduled Node, and every Node knows the owners', () => {
@@ -105,28 +105,28 @@ describe('compiled view of the reference scenario', () => {
   it('lists every Pod CIDR with its Node, every Node IP, and the bypass prefixes of §4.d', () => {
     const v = views.get('node-b')!;
     expect(v.podCidrs.map((r) => [r.addr, r.len, r.node, r.nodeIp, r.local])).toEqual([
-      [ip4(10, 10, 1, 0), 24, 'node-a', ip4(198, 18, 0, 11), false],
-      [ip4(10, 10, 2, 0), 24, 'node-b', ip4(198, 18, 0, 12), true],
-      [ip4(10, 10, 3, 0), 24, 'node-c', ip4(198, 18, 0, 13), false],
+      [ip4(198, 19, 1, 0), 24, 'node-a', ip4(198, 18, 0, 11), false],
+      [ip4(198, 19, 2, 0), 24, 'node-b', ip4(198, 18, 0, 12), true],
+      [ip4(198, 19, 3, 0), 24, 'node-c', ip4(198, 18, 0, 13), false],
     ]);
     expect([...v.podCidrAddr]).toEqual(v.podCidrs.map((r) => r.addr));
     expect([...v.nodeIps]).toEqual([ip4(198, 18, 0, 11), ip4(198, 18, 0, 12), ip4(198, 18, 0, 13)]);
     expect(v.bypass.map(policy.formatPrefix4)).toEqual([
-      '10.10.1.0/24',
-      '10.10.2.0/24',
-      '10.10.3.0/24',
-      '10.96.0.0/12',
       '198.18.0.11/32',
       '198.18.0.12/32',
       '198.18.0.13/32',
+      '198.19.1.0/24',
+      '198.19.2.0/24',
+      '198.19.3.0/24',
+      '198.19.64.0/20',
     ]);
-    expect(policy.isBypass(v, ip4(10, 10, 3, 99))).toBe(true); // a remote Pod
-    expect(policy.isBypass(v, ip4(10, 100, 0, 1))).toBe(true); // a Service
+    expect(policy.isBypass(v, ip4(198, 19, 3, 99))).toBe(true); // a remote Pod
+    expect(policy.isBypass(v, ip4(198, 19, 65, 1))).toBe(true); // a Service
     expect(policy.isBypass(v, ip4(198, 18, 0, 13))).toBe(true); // a Node
     expect(policy.isBypass(v, ip4(198, 18, 0, 100))).toBe(false); // showip: external
-    expect(policy.matchPrefix(v.podCidrAddr, v.podCidrMask, ip4(10, 10, 3, 7))).toBe(2);
-    expect(policy.podCidrOf(v, ip4(10, 10, 3, 7))!.node).toBe('node-c');
-    expect(policy.podCidrOf(v, ip4(10, 10, 4, 7))).toBeNull();
+    expect(policy.matchPrefix(v.podCidrAddr, v.podCidrMask, ip4(198, 19, 3, 7))).toBe(2);
+    expect(policy.podCidrOf(v, ip4(198, 19, 3, 7))!.node).toBe('node-c');
+    expect(policy.podCidrOf(v, ip4(198, 19, 4, 7))).toBeNull();
   });
 
   it('PrefixTable finds the longest prefix', () => {
@@ -161,7 +161,7 @@ describe('compiled view of the reference scenario', () => {
     expect(again).toBe(v);
 
     // A change that does not concern node-a's content still leaves its view alone...
-    const s2 = mustApply(state, [pod('dev', 'tools2', 'node-c', '10.10.3.11', { app: 'tools' })], at(1));
+    const s2 = mustApply(state, [pod('dev', 'tools2', 'node-c', '198.19.3.11', { app: 'tools' })], at(1));
     expect(policy.compileView({ state: s2, node: 'node-a', membership: ALL }, v)).toBe(v);
     // ...one that does gives a new view.
     const s3 = policy.deleteObjects(s2, [{ kind: 'Egress', name: 'egress-prod-web' }], at(2)).state;
@@ -206,7 +206,7 @@ describe('compiled view of the reference scenario', () => {
           kind: 'AgentConfig',
           metadata: { name: 'default' },
           transportCIDR: '198.18.0.0/24',
-          serviceCIDR: '10.96.0.0/12',
+          serviceCIDR: '198.19.64.0/20',
           egress: { exceptCIDRs: ['192.0.2.0/24', '2001:db8::/32'], snatFullyRandomPorts: true },
         },
       ],
@@ -277,7 +277,7 @@ describe('compiled view of the reference scenario', () => {
       prefixLength: 24,
       vlan: 42,
     });
-    const tools = v.localPodByIp.get(ip4(10, 10, 2, 11))!;
+    const tools = v.localPodByIp.get(ip4(198, 19, 2, 11))!;
     expect([tools.egressName, tools.egressIp]).toEqual(['vlan-egress', ip4(203, 0, 113, 10)]);
   });
 });
