@@ -1,0 +1,41 @@
+/** The replay golden scenarios (captures/replay/<name>/) and a helper that runs one in-process. */
+import { join, resolve } from 'node:path';
+import { expect } from 'vitest';
+import { main } from '../../cli/main.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+export const CAP = join(ROOT, 'captures/replay');
+
+export interface Scenario {
+  name: string;
+  manifests: string;
+  reflect: boolean;
+  timeline?: string;
+}
+
+export const SCENARIOS: Scenario[] = [
+  { name: 'reference', manifests: join(ROOT, 'examples/reference/cluster.yaml'), reflect: true },
+  { name: 'bypass', manifests: join(CAP, 'bypass/cluster.yaml'), reflect: true },
+  { name: 'arp', manifests: join(ROOT, 'examples/reference/cluster.yaml'), reflect: false },
+  { name: 'malformed', manifests: join(ROOT, 'examples/reference/cluster.yaml'), reflect: true },
+  {
+    name: 'failover',
+    manifests: join(ROOT, 'examples/reference/cluster.yaml'),
+    reflect: true,
+    timeline: join(CAP, 'failover/timeline.yaml'),
+  },
+];
+
+/** Run `egress replay` in-process; returns the output directory. */
+export async function replay(s: Scenario, out: string): Promise<void> {
+  const args = ['replay', '--manifests', s.manifests, '--in', join(CAP, s.name, 'in.pcap'), '--out', out, '--quiet'];
+  if (s.reflect) args.push('--reflect');
+  if (s.timeline) args.push('--timeline', s.timeline);
+  const log = console.log;
+  console.log = () => {};
+  try {
+    expect(await main(args)).toBe(0);
+  } finally {
+    console.log = log;
+  }
+}
