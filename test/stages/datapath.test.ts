@@ -56,6 +56,9 @@ function build(cfg = config()) {
 }
 
 const S = (...exprs: string[]) => scapyBytes(exprs);
+/** A neighbour asking for the node IP: the node learns it (a request for us creates an entry) and answers. */
+const ARP_ASK = (from: string, fromMac: string) =>
+  `Ether(dst='ff:ff:ff:ff:ff:ff', src='${fromMac}')/ARP(op=1, hwsrc='${fromMac}', psrc='${from}', pdst='198.18.0.11')`;
 const ARP_REPLY = (from: string, fromMac: string, to = '198.18.0.11') =>
   `Ether(dst='${NODE_MAC}', src='${fromMac}')/ARP(op=2, hwsrc='${fromMac}', psrc='${from}', hwdst='${NODE_MAC}', pdst='${to}')`;
 
@@ -94,9 +97,10 @@ describe.skipIf(!hasScapy())('node datapath (scapy-built packets)', () => {
 
   it('node-SNATs an unselected pod and bypasses service CIDR and node IPs to the node IP', () => {
     const { dp, uplink } = build();
-    const [arpRep, arpPeer] = S(ARP_REPLY('198.18.0.100', HOST_MAC), ARP_REPLY('198.18.0.12', PEER_MAC));
+    const [arpRep, arpPeer] = S(ARP_ASK('198.18.0.100', HOST_MAC), ARP_ASK('198.18.0.12', PEER_MAC));
     uplink.queue.push(arpRep!, arpPeer!);
     dp.pollUplink(0);
+    uplink.sent.length = 0; // the node's answers
     const [a, b, c, outA, outC] = S(
       "IP(src='10.244.1.6', dst='198.18.0.100')/TCP(sport=33000, dport=80, flags='S', seq=100)",
       "IP(src='10.244.1.5', dst='10.96.0.10')/UDP(sport=5353, dport=53)",
@@ -118,9 +122,10 @@ describe.skipIf(!hasScapy())('node datapath (scapy-built packets)', () => {
 
   it('tunnels a pod whose Egress IP is elsewhere to the Egress IP (Geneve, VNI 0, DF, TTL 64, checksum 0)', () => {
     const { dp, uplink } = build();
-    const [arpEgress] = S(ARP_REPLY('198.18.0.254', PEER_MAC));
+    const [arpEgress] = S(ARP_ASK('198.18.0.254', PEER_MAC));
     uplink.queue.push(arpEgress!);
     dp.pollUplink(0);
+    uplink.sent.length = 0;
     const [inner] = S("IP(src='10.244.1.7', dst='198.18.0.100', id=3)/TCP(sport=41000, dport=80, flags='S')");
     (dp.pods.ports[2] as ListPort).queue.push(inner!);
     dp.pollPod(2, 1);
@@ -136,9 +141,10 @@ describe.skipIf(!hasScapy())('node datapath (scapy-built packets)', () => {
 
   it('decapsulates Geneve to a hosted Egress IP and SNATs it; the reply goes back to the pod node by Geneve', () => {
     const { dp, uplink } = build();
-    const [arpHost, arpPeer] = S(ARP_REPLY('198.18.0.100', HOST_MAC), ARP_REPLY('198.18.0.12', PEER_MAC));
+    const [arpHost, arpPeer] = S(ARP_ASK('198.18.0.100', HOST_MAC), ARP_ASK('198.18.0.12', PEER_MAC));
     uplink.queue.push(arpHost!, arpPeer!);
     dp.pollUplink(0);
+    uplink.sent.length = 0;
     const [tunneled, out, reply] = S(
       `Ether(dst='${NODE_MAC}', src='${PEER_MAC}')/IP(src='198.18.0.12', dst='198.18.0.253', flags='DF')/UDP(sport=5555, dport=6081, chksum=0)/GENEVE(vni=0, proto=0x6558)/Ether(dst='aa:bb:cc:dd:ee:ff', src='${PEER_MAC}')/IP(src='10.244.2.9', dst='198.18.0.100')/UDP(sport=1234, dport=9)/b'x'`,
       `Ether(dst='${HOST_MAC}', src='${NODE_MAC}')/IP(src='198.18.0.253', dst='198.18.0.100', ttl=63)/UDP(sport=1234, dport=9)/b'x'`,
