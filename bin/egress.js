@@ -10,5 +10,11 @@ if (!existsSync(fileURLToPath(entry))) {
   console.error(`egress: not built yet: run \`npm install\` (or \`npm run build\`) in ${root}`);
   process.exit(1);
 }
+// A reader that goes away (`egress get pipeline | head`) is not an error.
+for (const s of [process.stdout, process.stderr])
+  s.on('error', (e) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
 const { main } = await import(entry.href);
 process.exitCode = await main(process.argv.slice(2));

@@ -42,7 +42,8 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`egress: unknown command "${name}" (see egress --help)`);
     return 2;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  const own = rest.indexOf('--') < 0 ? rest : rest.slice(0, rest.indexOf('--')); // after `--`: another program's
+  if (own.includes('--help') || own.includes('-h')) {
     console.log(cmd.usage);
     return 0;
   }

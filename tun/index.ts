@@ -31,3 +31,4 @@ export {
   type UplinkSpec,
   type PodDeviceSpec,
 } from './devices.js';
+export * as testbed from './testbed/index.js';

@@ -6,10 +6,13 @@ import { UsageError, UserError } from '../errors.js';
 import { age, listOf, table, toJSON, toYAML } from '../output.js';
 import { resolveStateDir } from '../state-dir.js';
 import { kindOf } from './delete.js';
+import { pipelineDot, printCounters } from './get-agent.js';
 
 const usage = `usage: egress get KIND [NAME...] [-o wide|yaml|json|name] [-n NAMESPACE] [--state-dir DIR]
        egress get events
        egress get view NODE
+       egress get counters NODE [-o json]
+       egress get pipeline
 
 List objects of the state directory.
 
@@ -23,6 +26,9 @@ KIND              columns
   externalhost    NAME ADDRESS AGE                    (wide: + COMMAND)
   events (ev)     LAST SEEN TYPE REASON OBJECT MESSAGE
   view NODE       the compiled datapath view of a Node (-o json for all of it)
+  counters NODE   what the running agent of NODE reports every second: packets per stage exit, drops by
+                  reason, ports, conntrack, SNAT port use, neighbours (-o json: the whole report)
+  pipeline        the datapath graph of a node as Graphviz dot (pipe it to \`dot -Tsvg\`)
 
 An Egress's status (EGRESSIP, NODE, conditions) is what the Node agents wrote in the state directory. Before any
 agent has reported, it is the control plane's prediction with every Node alive, and a note on stderr says so
@@ -131,6 +137,12 @@ export const get: Command = {
       }
       const rows = events.map((e) => [age(e.time, now), e.type, e.reason, `egress/${e.egress}`, e.message]);
       console.log(table(['LAST SEEN', 'TYPE', 'REASON', 'OBJECT', 'MESSAGE'], rows));
+      return 0;
+    }
+
+    if (word.toLowerCase() === 'counters') return printCounters(dir, names[0], output);
+    if (word.toLowerCase() === 'pipeline') {
+      process.stdout.write(pipelineDot());
       return 0;
     }
 

@@ -5,5 +5,6 @@ import { del } from './delete.js';
 import { get } from './get.js';
 import { replayCommand } from './replay.js';
 import { agentCommand } from './agent.js';
+import { testbedCommand } from './testbed.js';
 
-export const commands: readonly Command[] = [apply, del, get, replayCommand, agentCommand];
+export const commands: readonly Command[] = [apply, del, get, replayCommand, agentCommand, testbedCommand];

@@ -3,7 +3,6 @@
  */
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DATAPATH_LINKS } from '../../engine/agent/datapath.js';
 import { Replay } from '../../engine/agent/replay.js';
 import { loadTimeline, TimelineError, type TimelineEvent } from '../../engine/agent/timeline.js';
 import { CaptureError, LINKTYPE_ETHERNET, LINKTYPE_RAW, openCapture, PcapWriter } from '../../engine/io/index.js';
@@ -12,6 +11,7 @@ import { boolOpt, parseCommandArgs, stringOpt } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
 import { failOnErrors, loadManifests } from '../manifest-files.js';
+import { pipelineDot } from './get-agent.js';
 
 const USAGE = `usage: egress replay --manifests FILE|DIR --in IN.pcap|IN.pcapng --out DIR [--reflect] [--timeline FILE]
                      [--detect-ms MS] [--quiet]
@@ -175,22 +175,4 @@ function readSafe(r: { advance(): boolean }): boolean {
     if (e instanceof CaptureError) throw new UserError(e.message);
     throw e;
   }
-}
-
-function pipelineDot(): string {
-  const lines = ['digraph "node datapath" {', '  rankdir=LR;', '  node [shape=box, fontname="monospace"];'];
-  for (const l of DATAPATH_LINKS) {
-    const m = /^(\S+)\s*->\s*(\S+)$/.exec(l)!;
-    const from = m[1]!;
-    const to = m[2]!;
-    if (from.startsWith('in:')) lines.push(`  "${from.slice(3)}" [shape=ellipse];\n  "${from.slice(3)}" -> "${to}";`);
-    else {
-      const dot = from.lastIndexOf('.');
-      const target = to.startsWith('out:') ? to.slice(4) : to;
-      if (to.startsWith('out:')) lines.push(`  "${target}" [shape=ellipse];`);
-      lines.push(`  "${from.slice(0, dot)}" -> "${target}" [label="${from.slice(dot + 1)}"];`);
-    }
-  }
-  lines.push('}');
-  return lines.join('\n') + '\n';
 }

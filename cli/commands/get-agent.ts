@@ -1,0 +1,101 @@
+/** `egress get counters NODE` and `egress get pipeline`: what a running agent reports, and the datapath graph. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DATAPATH_LINKS } from '../../engine/agent/datapath.js';
+import { UsageError, UserError } from '../errors.js';
+import { table } from '../output.js';
+
+interface RunFile {
+  node: string;
+  pid: number;
+  updated: string;
+  egressIps: string[];
+  members: string[];
+  pods: Array<{ key: string; netns: string }>;
+  stages: Record<string, { exits: Record<string, number>; counters: Record<string, number> }>;
+  conntrack: { size: number; counters: Record<string, number> };
+  neighbors: Array<{ ip: string; mac: string | null; state: string; queued: number }>;
+  ports: Record<string, Record<string, number> | null>;
+  snat: Array<{ natIp: string; connections: Record<string, number>; maxFullness: number }>;
+}
+
+export function readRunFile(dir: string, node: string): RunFile {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'run', `${node}.json`), 'utf8')) as RunFile;
+  } catch {
+    throw new UserError(
+      `no agent of Node ${node} has reported in ${dir}/run/ (is \`egress agent --node ${node}\` running?)`,
+    );
+  }
+}
+
+/** Print a node agent's counters: every stage's exits and non-zero counters, ports, conntrack, neighbours. */
+export function printCounters(dir: string, node: string | undefined, output: string): number {
+  if (!node) throw new UsageError('egress get counters NODE');
+  const r = readRunFile(dir, node);
+  if (output === 'json') {
+    console.log(JSON.stringify(r, null, 2));
+    return 0;
+  }
+  const ageS = (Date.now() - Date.parse(r.updated)) / 1000;
+  console.log(
+    `node ${r.node}: agent pid ${r.pid}, report ${ageS.toFixed(1)} s old${ageS > 3 ? ' (the agent is frozen or stopped)' : ''}`,
+  );
+  console.log(
+    `egress IPs: ${r.egressIps.join(', ') || '-'}; sees alive: ${r.members.join(', ')}; pods: ${r.pods.map((p) => p.key).join(', ') || '-'}`,
+  );
+  const rows: string[][] = [];
+  for (const [stage, s] of Object.entries(r.stages)) {
+    for (const [k, v] of Object.entries(s.exits)) if (v) rows.push([stage, `exit ${k}`, String(v)]);
+    for (const [k, v] of Object.entries(s.counters)) if (v) rows.push([stage, k, String(v)]);
+  }
+  for (const [port, c] of Object.entries(r.ports))
+    for (const [k, v] of Object.entries(c ?? {})) if (v) rows.push([`port ${port}`, k, String(v)]);
+  for (const [k, v] of Object.entries(r.conntrack.counters)) if (v) rows.push(['conntrack', k, String(v)]);
+  rows.push(['conntrack', 'entries', String(r.conntrack.size)]);
+  console.log('\n' + table(['STAGE', 'COUNTER', 'VALUE'], rows));
+  if (r.snat.length)
+    console.log(
+      '\n' +
+        table(
+          ['SNAT IP', 'CONNECTIONS', 'FULLEST DESTINATION'],
+          r.snat.map((u) => [u.natIp, JSON.stringify(u.connections), `${(u.maxFullness * 100).toFixed(2)}%`]),
+        ),
+    );
+  if (r.neighbors.length)
+    console.log(
+      '\n' +
+        table(
+          ['NEIGHBOUR', 'MAC', 'STATE', 'QUEUED'],
+          r.neighbors.map((n) => [n.ip, n.mac ?? '-', n.state, String(n.queued)]),
+        ),
+    );
+  return 0;
+}
+
+/** The datapath graph of every node, as Graphviz dot (`egress get pipeline | dot -Tsvg > pipeline.svg`). */
+export function pipelineDot(): string {
+  const lines = [
+    'digraph "egress-engine node datapath" {',
+    '  rankdir=LR;',
+    '  node [shape=box, fontname="monospace"];',
+    '  "drop" [shape=octagon];',
+    '  "sink" [shape=point];',
+  ];
+  for (const l of DATAPATH_LINKS) {
+    const m = /^(\S+)\s*->\s*(\S+)$/.exec(l)!;
+    const from = m[1]!;
+    const to = m[2]!;
+    if (from.startsWith('in:')) {
+      lines.push(`  "port:${from.slice(3)}" [shape=ellipse];`, `  "port:${from.slice(3)}" -> "${to}";`);
+      continue;
+    }
+    const dot = from.lastIndexOf('.');
+    if (to === 'consumed') continue;
+    const target = to.startsWith('out:') ? `port:${to.slice(4)}` : to;
+    if (to.startsWith('out:')) lines.push(`  "${target}" [shape=ellipse];`);
+    lines.push(`  "${from.slice(0, dot)}" -> "${target}" [label="${from.slice(dot + 1)}"];`);
+  }
+  lines.push('}');
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,470 @@
+/**
+ * The network-namespace test bed (ARCHITECTURE.md §4.2): a cluster of the manifests on one machine.
+ *
+ *   egr-fab            the L2 segment: a bridge `egr-br0`, every node's TAP uplink and every host's veth on it
+ *   egr-h<crc32>       one namespace per ExternalHost, with its own kernel stack: `eth0` (veth to the bridge)
+ *                      with spec.address, the segment's gateway as default route when there is one, and
+ *                      spec.command started inside it
+ *   egr-<crc32>        one namespace per Pod, created by its node's agent (TUN `eth0`)
+ *   agents             one `egress agent --node N` process per Node, in the host's namespace; they create their
+ *                      devices directly inside the namespaces above, so nothing appears in the host's own namespace
+ *
+ * Everything created is recorded in `<state-dir>/testbed.json`; `down` removes it, and also every namespace and
+ * process with the project's prefix it finds (after a crash the record may be incomplete). Addresses must lie in
+ * 198.18.0.0/15 (RFC 2544) or 169.254.0.0/16; the host's own routes are never touched.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { policy } from '../../engine/index.js';
+import * as netdev from '../netdev.js';
+import { addonAvailable } from '../addon.js';
+import { podNetnsName } from '../devices.js';
+
+export const FABRIC_NETNS = 'egr-fab';
+export const BRIDGE = 'egr-br0';
+
+export class TestbedError extends Error {
+  override readonly name = 'TestbedError';
+}
+
+export interface TestbedRecord {
+  stateDir: string;
+  fabric: string;
+  bridge: string;
+  hosts: Array<{ name: string; netns: string; veth: string; address: string; pid: number | null; log: string }>;
+  nodes: Array<{ name: string; pid: number; log: string }>;
+  started: string;
+}
+
+/** The repository root (where package.json and bin/egress.js are), from this file in tun/ or dist/tun/. */
+export function packageRoot(): string {
+  let d = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(d, 'package.json')) && existsSync(join(d, 'bin', 'egress.js'))) return d;
+    d = dirname(d);
+  }
+  throw new TestbedError('cannot find the egress-engine package root');
+}
+
+/** argv to run the `egress` CLI as a child process. */
+export function egressArgv(args: readonly string[]): [string, string[]] {
+  return [process.execPath, [join(packageRoot(), 'bin', 'egress.js'), ...args]];
+}
+
+export function hostNetns(name: string): string {
+  return `egr-h${policy.crc32String(name).toString(16).padStart(8, '0')}`;
+}
+
+function hostVeth(name: string): string {
+  return `egrh${policy.crc32String(name).toString(16).padStart(8, '0')}`;
+}
+
+const recordPath = (stateDir: string) => join(stateDir, 'testbed.json');
+const logDir = (stateDir: string) => join(stateDir, 'testbed');
+
+export function readRecord(stateDir: string): TestbedRecord | null {
+  try {
+    return JSON.parse(readFileSync(recordPath(stateDir), 'utf8')) as TestbedRecord;
+  } catch {
+    return null;
+  }
+}
+
+function writeRecord(r: TestbedRecord): void {
+  writeFileSync(recordPath(r.stateDir), JSON.stringify(r, null, 1) + '\n');
+}
+
+/** Checks that need no change to the machine: root, /dev/net/tun, iproute2, the addon, no test bed up. */
+export function preflight(): void {
+  if (process.platform !== 'linux') throw new TestbedError('the test bed needs Linux network namespaces');
+  if (typeof process.getuid === 'function' && process.getuid() !== 0)
+    throw new TestbedError('the test bed creates network namespaces and TUN/TAP devices: run it as root');
+  if (!existsSync('/dev/net/tun'))
+    throw new TestbedError('no /dev/net/tun: load the tun module or run where TUN devices exist');
+  try {
+    netdev.listNetns();
+  } catch (e) {
+    throw new TestbedError((e as Error).message);
+  }
+  if (!addonAvailable())
+    throw new TestbedError('the TUN/TAP addon is not built: run `npm install` (or `npm run build:tun`)');
+}
+
+const SAFE = [
+  [0xc6120000 | 0, 15], // 198.18.0.0/15
+  [0xa9fe0000 | 0, 16], // 169.254.0.0/16
+] as const;
+
+function inSafeRange(addr: number, len: number): boolean {
+  return SAFE.some(([net, plen]) => len >= plen && ((addr ^ net) & ((0xffffffff << (32 - plen)) | 0)) === 0);
+}
+
+/** Load and check the manifests for the test bed; every problem is reported before anything is created. */
+export function loadForTestbed(
+  file: string,
+  now: Date,
+): { state: policy.ClusterState; docs: policy.ManifestDoc[]; problems: policy.Problem[] } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new TestbedError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  const parsed = policy.parseManifests(text, file);
+  const r = policy.applyDocs(policy.emptyState(), parsed.docs, now, parsed.problems);
+  if (!r.ok) {
+    const lines = policy.formatProblems(r.problems.filter((p) => p.severity === 'error'));
+    throw new TestbedError(`${file}: the manifests are not valid:\n  ${lines.join('\n  ')}`);
+  }
+  const s = r.state;
+  const cfg = policy.resolveConfig(s.config);
+  if (!cfg.transportCIDR)
+    throw new TestbedError(`${file}: the test bed needs the segment: set transportCIDR in the AgentConfig`);
+  const seg = policy.parsePrefix4(cfg.transportCIDR)!;
+  if (!inSafeRange(seg.addr, seg.len))
+    throw new TestbedError(
+      `${file}: transportCIDR ${cfg.transportCIDR} is outside 198.18.0.0/15 and 169.254.0.0/16: the test bed only builds in those ranges`,
+    );
+  if (s.nodes.size === 0) throw new TestbedError(`${file}: no Node: nothing to build`);
+  for (const n of s.nodes.values()) {
+    const pc = policy.nodePodCIDR(n);
+    const p = pc ? policy.parsePrefix4(pc) : null;
+    if (p && !inSafeRange(p.addr, p.len))
+      throw new TestbedError(
+        `${file}: Node ${n.metadata.name}: pod CIDR ${pc} is outside 198.18.0.0/15 and 169.254.0.0/16`,
+      );
+  }
+  return { state: s, docs: parsed.docs, problems: r.problems.slice() };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** 'running', 'frozen' (SIGSTOP), or 'gone'. */
+export function processState(pid: number | null): 'running' | 'frozen' | 'gone' {
+  if (pid === null || !alive(pid)) return 'gone';
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const st = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    if (st === 'Z') return 'gone';
+    return st === 'T' || st === 't' ? 'frozen' : 'running';
+  } catch {
+    return 'gone';
+  }
+}
+
+function tail(file: string, lines = 5): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+export interface UpOptions {
+  manifests: string;
+  stateDir: string;
+  /** Seconds to wait for every agent to report (default 20). */
+  timeoutS?: number;
+  log?: (line: string) => void;
+}
+
+/** Build the test bed; on any failure everything created so far is removed and the error rethrown. */
+export async function up(o: UpOptions): Promise<TestbedRecord> {
+  const log = o.log ?? (() => {});
+  preflight();
+  if (readRecord(o.stateDir) || netdev.listNetns().includes(FABRIC_NETNS))
+    throw new TestbedError(`a test bed is already up (namespace ${FABRIC_NETNS}): run \`egress testbed down\` first`);
+  const { docs } = loadForTestbed(o.manifests, new Date());
+  mkdirSync(logDir(o.stateDir), { recursive: true });
+  const rec: TestbedRecord = {
+    stateDir: o.stateDir,
+    fabric: FABRIC_NETNS,
+    bridge: BRIDGE,
+    hosts: [],
+    nodes: [],
+    started: new Date().toISOString(),
+  };
+  try {
+    // The store: the manifests, applied like `egress apply` (fresh: an old store would mix clusters).
+    for (const f of [policy.store.OBJECTS_FILE, policy.store.EVENTS_FILE]) rmSync(join(o.stateDir, f), { force: true });
+    rmSync(join(o.stateDir, policy.store.STATUS_DIR), { recursive: true, force: true });
+    rmSync(join(o.stateDir, 'run'), { recursive: true, force: true });
+    const applied = await policy.store.updateState(o.stateDir, (prev) => {
+      const r = policy.applyDocs(prev, docs, new Date());
+      return { state: r.state, write: r.ok, result: r };
+    });
+    if (!applied.ok) throw new TestbedError(policy.formatProblems(applied.problems).join('\n'));
+    const state = applied.state;
+    const cfg = policy.resolveConfig(state.config);
+    writeRecord(rec);
+
+    netdev.addNetns(FABRIC_NETNS);
+    netdev.setUp('lo', { netns: FABRIC_NETNS });
+    netdev.addBridge(BRIDGE, { netns: FABRIC_NETNS });
+    netdev.setUp(BRIDGE, { netns: FABRIC_NETNS });
+    log(`segment: namespace ${FABRIC_NETNS}, bridge ${BRIDGE} (${cfg.transportCIDR})`);
+
+    for (const h of [...state.externalHosts.values()].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1))) {
+      const name = h.metadata.name;
+      const ns = hostNetns(name);
+      const veth = hostVeth(name);
+      const entry = {
+        name,
+        netns: ns,
+        veth,
+        address: h.spec.address,
+        pid: null as number | null,
+        log: join(logDir(o.stateDir), `host-${name}.log`),
+      };
+      rec.hosts.push(entry);
+      writeRecord(rec);
+      netdev.addNetns(ns);
+      netdev.addVeth('eth0', veth, { netns: ns, peerNetns: FABRIC_NETNS });
+      netdev.setMaster(veth, BRIDGE, { netns: FABRIC_NETNS });
+      netdev.setUp(veth, { netns: FABRIC_NETNS });
+      netdev.addAddress('eth0', h.spec.address, { netns: ns });
+      netdev.setMtu('eth0', cfg.mtu, { netns: ns });
+      netdev.setUp('lo', { netns: ns });
+      netdev.setUp('eth0', { netns: ns });
+      if (cfg.defaultGateway && !h.spec.address.startsWith(cfg.defaultGateway + '/'))
+        netdev.addRoute('default', { via: cfg.defaultGateway, netns: ns });
+      if (h.spec.command && h.spec.command.length > 0) {
+        const [file, args] =
+          h.spec.command[0] === 'egress'
+            ? egressArgv(h.spec.command.slice(1))
+            : [h.spec.command[0]!, h.spec.command.slice(1)];
+        const [ipFile, ipArgs] = netdev.netnsCommand(ns, file, args);
+        const fd = openSync(entry.log, 'a');
+        const child = spawn(ipFile, ipArgs, { detached: true, stdio: ['ignore', fd, fd] });
+        closeSync(fd);
+        child.unref();
+        entry.pid = child.pid ?? null;
+        writeRecord(rec);
+      }
+      log(`host ${name}: namespace ${ns}, ${h.spec.address}${entry.pid ? `, command pid ${entry.pid}` : ''}`);
+    }
+
+    for (const name of [...state.nodes.keys()].sort()) {
+      const logFile = join(logDir(o.stateDir), `agent-${name}.log`);
+      const [file, args] = egressArgv([
+        'agent',
+        '--node',
+        name,
+        '--state-dir',
+        o.stateDir,
+        '--segment-netns',
+        FABRIC_NETNS,
+        '--bridge',
+        BRIDGE,
+      ]);
+      const fd = openSync(logFile, 'a');
+      const child = spawn(file, args, { detached: true, stdio: ['ignore', 'ignore', fd] });
+      closeSync(fd);
+      child.unref();
+      if (!child.pid) throw new TestbedError(`could not start the agent of ${name}`);
+      rec.nodes.push({ name, pid: child.pid, log: logFile });
+      writeRecord(rec);
+    }
+
+    const deadline = Date.now() + (o.timeoutS ?? 20) * 1000;
+    for (const n of rec.nodes) {
+      const runFile = join(o.stateDir, 'run', `${n.name}.json`);
+      while (!existsSync(runFile)) {
+        if (!alive(n.pid)) throw new TestbedError(`the agent of ${n.name} exited:\n${tail(n.log)}`);
+        if (Date.now() > deadline)
+          throw new TestbedError(`the agent of ${n.name} did not start in time:\n${tail(n.log)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      log(`node ${n.name}: agent pid ${n.pid}`);
+    }
+    return rec;
+  } catch (e) {
+    await down({ stateDir: o.stateDir });
+    throw e;
+  }
+}
+
+export interface DownResult {
+  processes: number;
+  namespaces: string[];
+}
+
+/** Remove everything: agents (SIGTERM, then SIGKILL), host commands, namespaces. Idempotent; works after a crash. */
+export async function down(o: { stateDir: string; log?: (line: string) => void }): Promise<DownResult> {
+  const log = o.log ?? (() => {});
+  const rec = readRecord(o.stateDir);
+  let processes = 0;
+  const pids = [
+    ...(rec?.nodes.map((n) => n.pid) ?? []),
+    ...((rec?.hosts.map((h) => h.pid).filter((p) => p !== null) as number[]) ?? []),
+  ];
+  for (const pid of pids) {
+    if (!alive(pid)) continue;
+    processes++;
+    try {
+      process.kill(pid, 'SIGCONT'); // a frozen agent must run to clean up
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
+  }
+  const deadline = Date.now() + 5000;
+  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  for (const pid of pids)
+    if (alive(pid)) {
+      try {
+        // A host command started with `ip netns exec` may have left its own children: kill the process group.
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    }
+  // Stray agents of an earlier run whose record was lost.
+  for (const pid of strayAgents(o.stateDir)) {
+    processes++;
+    try {
+      process.kill(pid, 'SIGCONT');
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  const gone: string[] = [];
+  let names: string[] = [];
+  try {
+    names = netdev.listNetns();
+  } catch {
+    names = [];
+  }
+  const ours = new Set([FABRIC_NETNS, ...(rec?.hosts.map((h) => h.netns) ?? [])]);
+  if (rec) {
+    try {
+      const s = policy.store.loadState(o.stateDir);
+      for (const key of s.pods.keys()) ours.add(podNetnsName(key));
+    } catch {
+      /* no store */
+    }
+  }
+  for (const ns of names) {
+    if (!ours.has(ns) && !/^egr-(fab|h[0-9a-f]{8}|[0-9a-f]{8})$/.test(ns)) continue;
+    try {
+      netdev.deleteNetns(ns, { ifExists: true });
+      gone.push(ns);
+    } catch (e) {
+      log(`could not delete namespace ${ns}: ${(e as Error).message}`);
+    }
+  }
+  rmSync(recordPath(o.stateDir), { force: true });
+  rmSync(join(o.stateDir, 'run'), { recursive: true, force: true });
+  return { processes, namespaces: gone };
+}
+
+/** PIDs of `egress agent` processes using this state directory (from /proc). */
+function strayAgents(stateDir: string): number[] {
+  const out: number[] = [];
+  const want = resolve(stateDir);
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    try {
+      const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      const i = argv.indexOf('--state-dir');
+      if (
+        argv.includes('agent') &&
+        argv.some((a) => a.endsWith('bin/egress.js')) &&
+        i >= 0 &&
+        resolve(argv[i + 1] ?? '') === want
+      )
+        out.push(Number(d));
+    } catch {
+      /* raced */
+    }
+  }
+  return out;
+}
+
+/** The namespace of a test bed member: `namespace/pod` for a pod, the ExternalHost name for a host. */
+export function netnsOf(rec: TestbedRecord, name: string): string {
+  if (name.includes('/')) {
+    const ns = podNetnsName(name);
+    if (!netdev.listNetns().includes(ns))
+      throw new TestbedError(`no pod ${name} in the test bed (namespace ${ns} does not exist)`);
+    return ns;
+  }
+  const h = rec.hosts.find((x) => x.name === name);
+  if (!h) throw new TestbedError(`no external host ${name} (pods are named namespace/pod)`);
+  return h.netns;
+}
+
+/** Run a command in a member's namespace, with the terminal; returns its exit status. */
+export function exec(rec: TestbedRecord, name: string, argv: readonly string[]): number {
+  const ns = netnsOf(rec, name);
+  const [file, args] = netdev.netnsCommand(ns, argv[0]!, argv.slice(1));
+  const r = spawnSync(file, args, { stdio: 'inherit' });
+  if (r.error) throw new TestbedError(`${argv[0]}: ${r.error.message}`);
+  return r.status ?? 128 + 9;
+}
+
+/** Freeze (SIGSTOP) or resume (SIGCONT) a node's agent, as Antrea's e2e does with `pkill -STOP antrea-agent`. */
+export function signalNode(rec: TestbedRecord, node: string, sig: 'SIGSTOP' | 'SIGCONT'): number {
+  const n = rec.nodes.find((x) => x.name === node);
+  if (!n) throw new TestbedError(`no node ${node} in the test bed (${rec.nodes.map((x) => x.name).join(', ')})`);
+  if (!alive(n.pid)) throw new TestbedError(`the agent of ${node} (pid ${n.pid}) is not running`);
+  process.kill(n.pid, sig);
+  return n.pid;
+}
+
+export interface StatusReport {
+  stateDir: string;
+  segment: { netns: string; bridge: string };
+  nodes: Array<{
+    name: string;
+    pid: number;
+    agent: 'running' | 'frozen' | 'gone';
+    egressIps: string[];
+    pods: string[];
+    members: string[];
+  }>;
+  hosts: Array<{ name: string; netns: string; address: string; command: 'running' | 'frozen' | 'gone' | 'none' }>;
+}
+
+export function status(rec: TestbedRecord): StatusReport {
+  return {
+    stateDir: rec.stateDir,
+    segment: { netns: rec.fabric, bridge: rec.bridge },
+    nodes: rec.nodes.map((n) => {
+      let run: { egressIps?: string[]; pods?: Array<{ key: string }>; members?: string[] } = {};
+      try {
+        run = JSON.parse(readFileSync(join(rec.stateDir, 'run', `${n.name}.json`), 'utf8'));
+      } catch {
+        /* not reported */
+      }
+      return {
+        name: n.name,
+        pid: n.pid,
+        agent: processState(n.pid),
+        egressIps: run.egressIps ?? [],
+        pods: (run.pods ?? []).map((p) => p.key),
+        members: run.members ?? [],
+      };
+    }),
+    hosts: rec.hosts.map((h) => ({
+      name: h.name,
+      netns: h.netns,
+      address: h.address,
+      command: h.pid === null ? 'none' : processState(h.pid),
+    })),
+  };
+}
