@@ -8,3 +8,4 @@ export * from './graph/index.js';
 export * as policy from './policy/index.js';
 export * as io from './io/index.js';
 export * as conntrack from '../conntrack/index.js';
+export * as cluster from './cluster/index.js';
