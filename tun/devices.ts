@@ -76,6 +76,8 @@ export function openPodTun(spec: PodDeviceSpec): TunPort {
     netdev.ip(['link', 'set', 'dev', name, 'name', 'eth0'], ns);
     netdev.setMtu('eth0', spec.mtu, ns);
     netdev.addAddress('eth0', `${spec.ip}/32`, ns);
+    // The datapath is IPv4: keep the pod's kernel from sending IPv6 (router solicitations, DAD) into it.
+    netdev.sysctl('net.ipv6.conf.all.disable_ipv6', 1, ns);
     netdev.setUp('lo', ns);
     netdev.setUp('eth0', ns);
     netdev.addRoute('default', { dev: 'eth0', netns: spec.netns });

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Server } from 'node:http';
 import { AgentRuntime } from '../../engine/agent/runtime.js';
-import { macFor, NodeAgent } from '../../engine/agent/node-agent.js';
+import { NodeRunner } from '../../engine/agent/node-runner.js';
 import { atomicWrite } from '../../engine/policy/store/fsutil.js';
-import { conntrack, io, policy, Slab, wire, type Port } from '../../engine/index.js';
+import { cluster, conntrack, policy, Slab, wire, type Port } from '../../engine/index.js';
 import { netdev, openPodTun, openUplink, podNetnsName } from '../../tun/index.js';
 import { UserError } from '../errors.js';
 import { serveMetrics, type MetricsSnapshot } from './metrics.js';
@@ -25,6 +25,10 @@ export interface AgentOptions {
   segmentNetns?: string;
   bridge?: string;
   metricsPort?: number;
+  /** The cluster key (`loadKey` syntax): a file or hex:…; default <state-dir>/cluster.key. */
+  key?: string;
+  intervalMs?: number;
+  deadAfterMs?: number;
   /** Log lines at or above this level. */
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
 }
@@ -33,17 +37,15 @@ const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
 
 export class AgentProcess {
   private readonly log: (level: keyof typeof LEVELS, msg: string, fields?: Record<string, unknown>) => void;
-  private agent: NodeAgent | null = null;
+  private runner: NodeRunner | null = null;
   private runtime: AgentRuntime | null = null;
   private watch: policy.store.StoreWatch | null = null;
   private reportTimer: NodeJS.Timeout | null = null;
   private metrics: Server | null = null;
-  private memory: policy.NodeMemory | null = null;
   private readonly createdNetns: string[] = [];
   private readonly started = new Date();
   private stopped = false;
   private readonly clock = () => performance.now();
-  private membership: Set<string> = new Set();
 
   constructor(private readonly o: AgentOptions) {
     const min = LEVELS[o.logLevel ?? 'info'];
@@ -71,32 +73,53 @@ export class AgentProcess {
       throw new UserError(
         `Node ${node} is not in the applied manifests (${[...state.nodes.keys()].join(', ') || 'none'})`,
       );
-    this.membership = new Set(state.nodes.keys());
-    const r = this.syncOnce(state);
-    const view = r.view;
-    if (!view.node) throw new UserError(`Node ${node} has no IPv4 transport address`);
+    const keySpec = this.o.key ?? join(stateDir, 'cluster.key');
+    const key = cluster.loadKey(keySpec);
+    if (!key.ok)
+      throw new UserError(
+        `no usable cluster key (${key.error}): every agent needs the same key to join; create one with \`head -c 32 /dev/urandom > ${join(stateDir, 'cluster.key')}\` or pass --key`,
+      );
+    const cfgProblem = cluster.membershipConfigProblem({
+      self: { name: node, ip: 0 },
+      peers: [],
+      key: key.key,
+      incarnation: 1,
+      ...(this.o.intervalMs !== undefined ? { intervalMs: this.o.intervalMs } : {}),
+      ...(this.o.deadAfterMs !== undefined ? { deadAfterMs: this.o.deadAfterMs } : {}),
+    });
+    if (cfgProblem) throw new UserError(cfgProblem);
+    const view0 = policy.syncNode({ state, node, membership: new Set(state.nodes.keys()), now: new Date() }).view;
+    if (!view0.node) throw new UserError(`Node ${node} has no IPv4 transport address`);
     const slab = new Slab({ slots: 8192 });
-    const mac = macFor('node', view.node.transportIp);
     let uplink: Port;
     try {
       uplink = openUplink({
         node,
-        mtu: view.node.mtu,
+        mtu: view0.node.mtu,
         ...(this.o.segmentNetns !== undefined ? { netns: this.o.segmentNetns } : {}),
         ...(this.o.bridge !== undefined ? { bridge: this.o.bridge } : {}),
       });
     } catch (e) {
       throw new UserError(`cannot create the uplink: ${(e as Error).message}`);
     }
-    const podMtu = view.node.podMtu;
-    this.agent = new NodeAgent({
+    const podMtu = view0.node.podMtu;
+    this.runner = new NodeRunner({
       name: node,
+      state,
       slab,
-      mac,
       uplink,
-      control: new io.MemoryPort({ name: `control:${node}`, slab }),
-      view,
-      snatFullyRandom: view.node.snatFullyRandomPorts,
+      key: key.key,
+      incarnation: cluster.newIncarnation(Date.now()),
+      now: this.clock(),
+      wall: () => new Date(),
+      ...(this.o.intervalMs !== undefined ? { intervalMs: this.o.intervalMs } : {}),
+      ...(this.o.deadAfterMs !== undefined ? { deadAfterMs: this.o.deadAfterMs } : {}),
+      status: {
+        files: () => policy.store.readNodeStatuses(stateDir),
+        write: (f) => policy.store.writeNodeStatus(stateDir, f),
+        events: (ev) => policy.store.appendEvents(stateDir, ev),
+      },
+      log: this.log,
       pods: {
         open: (pod) => this.openPod(pod.key, wire.ipv4.addrToString(pod.ip), podMtu),
         close: (key, port) => {
@@ -110,12 +133,10 @@ export class AgentProcess {
         else this.runtime.unwatchPod(port);
       },
     });
-    this.runtime = new AgentRuntime(this.agent, { clock: this.clock });
+    const runner = this.runner;
+    this.runtime = new AgentRuntime(runner.agent, { clock: this.clock, onTick: (now) => runner.tick(now) });
     this.runtime.start();
-    const announce = r.announce.map((x) => wire.ipv4.parseAddr(x)).filter((x): x is number => x !== null);
-    for (const ip of announce) this.agent.garp(ip, this.clock());
-    this.afterSync(r);
-    this.watch = policy.store.watchStore(stateDir, (s) => this.onState(s), {
+    this.watch = policy.store.watchStore(stateDir, (s) => runner.setState(s, this.clock()), {
       onError: (e) => this.log('warn', 'store read failed; retrying', { error: e.message }),
     });
     if (this.o.metricsPort !== undefined) {
@@ -127,10 +148,10 @@ export class AgentProcess {
     this.reportTimer = setInterval(() => this.report(), 1000);
     this.log('info', 'agent started', {
       pid: process.pid,
-      transportIp: wire.ipv4.addrToString(view.node.transportIp),
-      mac: wire.ethernet.macToString(mac),
-      pods: view.localPods.length,
-      egressIps: view.localEgressIps.map((l) => l.text),
+      transportIp: wire.ipv4.addrToString(view0.node.transportIp),
+      mac: wire.ethernet.macToString(runner.agent.mac),
+      pods: view0.localPods.length,
+      key: key.source,
     });
   }
 
@@ -145,54 +166,9 @@ export class AgentProcess {
     return port;
   }
 
-  private syncOnce(state: policy.ClusterState): policy.NodeSyncResult {
-    const current = policy.mergeStatus(state, policy.store.readNodeStatuses(this.o.stateDir));
-    const r = policy.syncNode({
-      state,
-      node: this.o.node,
-      membership: this.membership,
-      now: new Date(),
-      memory: this.memory,
-      current,
-    });
-    this.memory = r.memory;
-    return r;
-  }
-
-  private afterSync(r: policy.NodeSyncResult): void {
-    if (r.statusChanged) policy.store.writeNodeStatus(this.o.stateDir, r.status);
-    if (r.events.length) {
-      policy.store.appendEvents(this.o.stateDir, r.events);
-      for (const e of r.events) this.log('info', e.message, { reason: e.reason, egress: e.egress, ip: e.ip });
-    }
-  }
-
-  /** The store changed (or membership): run the control plane and hand the datapath its new view. */
-  private onState(state: policy.ClusterState): void {
-    if (this.stopped || !this.agent) return;
-    if (!state.nodes.has(this.o.node)) {
-      this.log('warn', 'this Node was deleted from the manifests; keeping the last configuration');
-      return;
-    }
-    try {
-      const r = this.syncOnce(state);
-      const announce = r.announce.map((x) => wire.ipv4.parseAddr(x)).filter((x): x is number => x !== null);
-      const { added, removed } = this.agent.apply(r.view, announce, this.clock());
-      this.afterSync(r);
-      this.log('info', 'configuration applied', {
-        generation: state.generation,
-        egressIps: r.view.localEgressIps.map((l) => l.text),
-        announced: r.announce,
-        podsAdded: added,
-        podsRemoved: removed,
-      });
-    } catch (e) {
-      this.log('error', 'could not apply the new state; keeping the previous one', { error: (e as Error).message });
-    }
-  }
-
   private metricsSnapshot(): MetricsSnapshot {
-    const a = this.agent!;
+    const r = this.runner!;
+    const a = r.agent;
     const st = a.datapath.state;
     const usage: Record<string, number> = {};
     for (const u of conntrack.snatUsage(st.ct))
@@ -203,16 +179,17 @@ export class AgentProcess {
       conntrackEntries: st.ct.size,
       conntrackCounters: st.ct.counterSnapshot(),
       snatPortsUsed: usage,
-      egressIps: a.view.localEgressIps.map((l) => l.text),
+      egressIps: r.control.hosted().map(wire.ipv4.addrToString),
       pods: a.pods().size,
-      membersAlive: this.membership.size,
+      membersAlive: r.membership.alive().size,
     };
   }
 
   /** Write `<state>/run/<node>.json`. */
   report(): void {
-    const a = this.agent;
-    if (!a) return;
+    const r = this.runner;
+    if (!r) return;
+    const a = r.agent;
     const st = a.datapath.state;
     const now = this.clock();
     const file = {
@@ -222,8 +199,15 @@ export class AgentProcess {
       updated: new Date().toISOString(),
       mac: wire.ethernet.macToString(a.mac),
       transportIp: a.view.node ? wire.ipv4.addrToString(a.view.node.transportIp) : null,
-      egressIps: a.view.localEgressIps.map((l) => l.text),
-      members: [...this.membership].sort(),
+      egressIps: r.control.hosted().map(wire.ipv4.addrToString),
+      withheld: [...a.withholding].map(wire.ipv4.addrToString),
+      holdingArp: a.datapath.state.holdEgress,
+      members: [...r.membership.alive()].sort(),
+      membership: {
+        incarnation: r.membership.incarnation,
+        peers: r.membership.peers(),
+        counters: r.membership.counters.snapshot(),
+      },
       pods: [...a.pods()].map(([key, p]) => ({ key, netns: podNetnsName(key), port: p.port.name, member: p.member })),
       runtime: this.runtime?.stats ?? null,
       stages: a.datapath.pipeline.snapshot(),
@@ -257,9 +241,14 @@ export class AgentProcess {
     this.watch?.close();
     if (this.reportTimer) clearInterval(this.reportTimer);
     this.metrics?.close();
+    try {
+      this.runner?.leave(this.clock());
+    } catch {
+      /* best effort */
+    }
     this.runtime?.stop();
     try {
-      this.agent?.close();
+      this.runner?.agent.close();
     } catch (e) {
       this.log('warn', 'closing ports failed', { error: (e as Error).message });
     }

@@ -6,6 +6,7 @@ import { resolveStateDir } from '../state-dir.js';
 import { AgentProcess } from '../agent/node-process.js';
 
 const USAGE = `usage: egress agent --node NAME [--state-dir DIR] [--segment-netns NS --bridge BR] [--metrics-port PORT]
+                    [--key FILE|hex:…] [--heartbeat-interval-ms MS] [--dead-after-ms MS]
                     [--log-level debug|info|warn|error]
 
 Runs the datapath and control plane of one Node on real devices (root): a TAP uplink attached to the segment
@@ -15,11 +16,18 @@ MTU − 50) and a default route. It follows the applied manifests in the state d
 status and events there, and reports itself in <state-dir>/run/NAME.json every second (read it with
 \`egress get counters NAME\`). Logs are JSON lines on stderr. SIGTERM or SIGINT removes everything it created.
 
+Agents find each other with heartbeats (UDP 10351 between node IPs, HMAC-SHA256 with the shared cluster key):
+a node silent for --dead-after-ms is dead for the others, which reschedule its egress IPs; the new owner
+answers ARP for them and sends one gratuitous ARP. Without a key an agent does not start.
+
   --node NAME            the Node this agent is (a Node of the applied manifests)
   --state-dir DIR        the store (default: $EGRESS_STATE_DIR, else /var/lib/egress-engine as root)
   --segment-netns NS     namespace of the L2 segment's bridge (the test bed's fabric)
   --bridge BR            bridge to attach the uplink to
   --metrics-port PORT    serve Prometheus metrics on http://:PORT/metrics (in the agent's namespace)
+  --key SPEC             the cluster key: a file of >= 16 random bytes or hex:… (default <state-dir>/cluster.key)
+  --heartbeat-interval-ms MS   heartbeat period (default 50)
+  --dead-after-ms MS     silence after which a node is dead (default 500)
   --log-level LEVEL      debug, info (default), warn or error`;
 
 export const agentCommand: Command = {
@@ -34,7 +42,20 @@ export const agentCommand: Command = {
       bridge: { type: 'string' },
       'metrics-port': { type: 'string' },
       'log-level': { type: 'string' },
+      key: { type: 'string' },
+      'heartbeat-interval-ms': { type: 'string' },
+      'dead-after-ms': { type: 'string' },
     });
+    const ms = (flag: string): number | undefined => {
+      const v = stringOpt(a, flag);
+      if (v === undefined) return undefined;
+      if (!/^\d+$/.test(v) || Number(v) < 1)
+        throw new UsageError(`--${flag} must be a whole number of milliseconds, got "${v}"`);
+      return Number(v);
+    };
+    const intervalMs = ms('heartbeat-interval-ms');
+    const deadAfterMs = ms('dead-after-ms');
+    const key = stringOpt(a, 'key');
     if (a.positionals.length) throw new UsageError(`unexpected argument ${a.positionals[0]}`);
     const node = stringOpt(a, 'node');
     if (!node) throw new UsageError('--node is required');
@@ -54,6 +75,9 @@ export const agentCommand: Command = {
       ...(segmentNetns !== undefined ? { segmentNetns } : {}),
       ...(bridge !== undefined ? { bridge } : {}),
       ...(mp !== undefined ? { metricsPort: Number(mp) } : {}),
+      ...(key !== undefined ? { key } : {}),
+      ...(intervalMs !== undefined ? { intervalMs } : {}),
+      ...(deadAfterMs !== undefined ? { deadAfterMs } : {}),
       logLevel: level as 'info',
     });
     try {

@@ -40,8 +40,17 @@ export interface PodPortFactory {
   close(pod: string, port: Port): void;
 }
 
-/** The datapath configuration for a view; `memberOf` gives the port-group member of a local pod. */
-export function viewToConfig(view: PolicyView, mac: Uint8Array, memberOf: (key: string) => number): NodeDatapathConfig {
+/**
+ * The datapath configuration for a view; `memberOf` gives the port-group member of a local pod. Egress IPs in
+ * `withhold` are placed here by the view but not hosted yet (a handover in progress): pods using them tunnel to
+ * the IP like pods of other nodes, and the node neither answers ARP for them nor SNATs to them.
+ */
+export function viewToConfig(
+  view: PolicyView,
+  mac: Uint8Array,
+  memberOf: (key: string) => number,
+  withhold: ReadonlySet<number> = new Set(),
+): NodeDatapathConfig {
   const n = view.node;
   if (!n) throw new Error('the view has no Node object for this node');
   const nodes: PeerNode[] = [];
@@ -49,7 +58,7 @@ export function viewToConfig(view: PolicyView, mac: Uint8Array, memberOf: (key: 
     const pc = view.podCidrs.find((p) => p.node === name);
     nodes.push({ name, ip, podCidr: pc ? { addr: pc.addr, len: pc.len } : null });
   }
-  const local = view.localEgressIpSet;
+  const local = new Set([...view.localEgressIpSet].filter((ip) => !withhold.has(ip)));
   const pods: PodConfig[] = view.localPods.map((p) => ({
     key: p.key,
     ip: p.ip,
@@ -72,7 +81,7 @@ export function viewToConfig(view: PolicyView, mac: Uint8Array, memberOf: (key: 
     pods,
     nodes,
     bypass: view.bypass.map((p) => ({ addr: p.addr, len: p.len })),
-    egressIps: view.localEgressIps.map((l) => l.ip),
+    egressIps: view.localEgressIps.map((l) => l.ip).filter((ip) => !withhold.has(ip)),
     egressGateways: gateways,
   };
 }
@@ -87,6 +96,8 @@ export interface NodeAgentOptions extends DatapathOptions {
   pods: PodPortFactory;
   /** Initial view. */
   view: PolicyView;
+  /** Egress IPs of the initial view not to host yet (see viewToConfig). */
+  withhold?: readonly number[];
   /** Told when a pod's port joins or leaves the `pods` group (a runtime watches its readiness). */
   onPodPort?: (key: string, member: number, port: Port, added: boolean) => void;
 }
@@ -111,6 +122,7 @@ export class NodeAgent {
     this.factory = o.pods;
     this.onPodPort = o.onPodPort;
     this.view = o.view;
+    this.withheld = new Set(o.withhold ?? []);
     this.out = new Burst(o.slab, 16);
     this.syncPods(o.view);
     this.datapath = new NodeDatapath(o.slab, this.config(o.view), o);
@@ -148,18 +160,36 @@ export class NodeAgent {
     this.onPodPort?.(key, p.member, p.port, true);
   }
 
+  private withheld: ReadonlySet<number> = new Set();
+
   private config(view: PolicyView): NodeDatapathConfig {
-    return viewToConfig(view, this.mac, (key) => {
-      const p = this.podPorts.get(key);
-      return p && p.member >= 0 ? p.member : 0;
-    });
+    return viewToConfig(
+      view,
+      this.mac,
+      (key) => {
+        const p = this.podPorts.get(key);
+        return p && p.member >= 0 ? p.member : 0;
+      },
+      this.withheld,
+    );
+  }
+
+  /** Egress IPs the view places here but the datapath does not host (see viewToConfig). */
+  get withholding(): ReadonlySet<number> {
+    return this.withheld;
   }
 
   /**
    * Take a new control-plane result: update pod ports, swap the datapath's tables, and announce `announce`
    * (IPv4 text or int32) with one gratuitous ARP each. Returns the pods added and removed.
    */
-  apply(view: PolicyView, announce: readonly number[], now: number): { added: string[]; removed: string[] } {
+  apply(
+    view: PolicyView,
+    announce: readonly number[],
+    now: number,
+    withhold: readonly number[] = [],
+  ): { added: string[]; removed: string[] } {
+    this.withheld = new Set(withhold);
     const { added, removed } = this.syncPods(view);
     for (const r of removed) {
       this.onPodPort?.(r.key, r.member, r.port, false);

@@ -9,9 +9,10 @@
 import { counterIndex, Counters, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { arp, ethernet, verdict } from '../wire/index.js';
+import { OWN_EGRESS } from './config.js';
 import type { NodeState } from './state.js';
 
-const NAMES = ['replied', 'learned', 'updated', 'ignored', 'conflict', 'drop-truncated', 'drop-bad'] as const;
+const NAMES = ['replied', 'learned', 'updated', 'ignored', 'conflict', 'held', 'drop-truncated', 'drop-bad'] as const;
 const C = counterIndex(NAMES);
 const X_REPLY = 0;
 const X_DONE = 1;
@@ -49,7 +50,12 @@ export class Arp implements Stage {
         if (shaHi !== macHi || shaLo !== macLo) c[C.conflict]!++;
         continue;
       }
-      const forUs = t.owned.get(tpa, 0) !== 0;
+      const own = t.owned.get(tpa, 0);
+      if (own === OWN_EGRESS && st.holdEgress) {
+        c[C.held]!++;
+        continue;
+      }
+      const forUs = own !== 0;
       if (spa !== 0) {
         // Linux with arp_accept=0: a request for us creates an entry; anything else (a reply to our request,
         // which finds the INCOMPLETE entry, a gratuitous ARP) only updates an existing one. An unsolicited reply

@@ -22,3 +22,4 @@ export { Unsnat } from './unsnat.js';
 export { Inbound } from './inbound.js';
 export { IcmpLocal } from './icmp-local.js';
 export { ControlIn } from './control-in.js';
+export { LocalOut } from './local-out.js';

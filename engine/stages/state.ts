@@ -31,6 +31,11 @@ export class NodeState {
   controlPort: number;
   snatMode: number;
   onControl: ControlHandler | null = null;
+  /**
+   * Do not answer ARP for hosted egress IPs (the node address still is): set while this agent may have been
+   * frozen and its peers may own its IPs now, until membership has settled again.
+   */
+  holdEgress = false;
   private generation = 0;
 
   constructor(slab: Slab, config: NodeDatapathConfig, opts: NodeStateOptions = {}) {

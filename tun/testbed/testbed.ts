@@ -15,6 +15,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { policy } from '../../engine/index.js';
@@ -205,6 +206,8 @@ export async function up(o: UpOptions): Promise<TestbedRecord> {
     if (!applied.ok) throw new TestbedError(policy.formatProblems(applied.problems).join('\n'));
     const state = applied.state;
     const cfg = policy.resolveConfig(state.config);
+    // The cluster key every agent of this test bed shares (a fresh one per test bed).
+    writeFileSync(join(o.stateDir, 'cluster.key'), randomBytes(32), { mode: 0o600 });
     writeRecord(rec);
 
     netdev.addNetns(FABRIC_NETNS);

@@ -1,0 +1,269 @@
+/**
+ * A whole node: datapath (NodeAgent), control plane (NodeControl) and membership (heartbeats through the
+ * datapath), driven by a clock the caller advances. The agent process runs one on real devices; replay runs one
+ * per node on simulated ports in simulated time, so failover in replay is the same mechanism as on devices.
+ *
+ * Heartbeats leave as UDP datagrams from the node IP to each peer's node IP, port 10351, through the control
+ * input (so they take the datapath's neighbour resolution) and arrive through control-in; received datagrams
+ * are queued and handed to membership at the next `tick` (never in the middle of a datapath round, since a
+ * membership change reconfigures the datapath).
+ */
+import type { Port } from '../graph/index.js';
+import { HEARTBEAT_PORT, Membership, type HeartbeatKey, type MembershipEvent } from '../cluster/index.js';
+import { MemoryPort } from '../io/index.js';
+import type { Slab } from '../packet/index.js';
+import {
+  mergeStatus,
+  nodeTransportIP,
+  type ClusterState,
+  type EgressEvent,
+  type EgressStatus,
+  type NodeStatusFile,
+} from '../policy/index.js';
+import { ipv4, udp } from '../wire/index.js';
+import { NodeControl } from './control.js';
+import type { DatapathOptions } from './datapath.js';
+import { macFor, NodeAgent, type PodPortFactory } from './node-agent.js';
+
+/** Where a node reads the merged status and writes its own (the store's files, or memory in replay). */
+export interface StatusStore {
+  files(): Iterable<NodeStatusFile>;
+  write(file: NodeStatusFile): void;
+  events(events: readonly EgressEvent[]): void;
+}
+
+export type RunnerLog = (
+  level: 'debug' | 'info' | 'warn' | 'error',
+  msg: string,
+  fields?: Record<string, unknown>,
+) => void;
+
+export interface NodeRunnerOptions {
+  name: string;
+  state: ClusterState;
+  slab: Slab;
+  uplink: Port;
+  pods: PodPortFactory;
+  onPodPort?: (key: string, member: number, port: Port, added: boolean) => void;
+  key: HeartbeatKey;
+  incarnation: number;
+  now: number;
+  status: StatusStore;
+  /** Heartbeat interval (default 50 ms) and failure timeout (default 500 ms). */
+  intervalMs?: number;
+  deadAfterMs?: number;
+  /** Break-before-make delay for an IP taken from a live node (default 2 intervals). */
+  handoverMs?: number;
+  datapath?: DatapathOptions;
+  log?: RunnerLog;
+  /** The date for status and events at monotonic time `now` (default: `now` is epoch ms, as in replay). */
+  wall?: (now: number) => Date;
+}
+
+export class NodeRunner {
+  readonly name: string;
+  readonly agent: NodeAgent;
+  readonly control: NodeControl;
+  readonly membership: Membership;
+  state: ClusterState;
+  /** Membership events so far (for logs and the replay summary). */
+  readonly history: Array<MembershipEvent & { self: string }> = [];
+  private readonly controlPort: MemoryPort;
+  private readonly rx: Array<{ src: number; payload: Uint8Array }> = [];
+  private readonly status: StatusStore;
+  private readonly log: RunnerLog;
+  private wakeAt: number | null = null;
+  private readonly nodeIp: number;
+  private readonly wall: (now: number) => Date;
+
+  constructor(o: NodeRunnerOptions) {
+    this.name = o.name;
+    this.state = o.state;
+    this.status = o.status;
+    this.log = o.log ?? (() => {});
+    this.wall = o.wall ?? ((now) => new Date(Math.round(now)));
+    const self = o.state.nodes.get(o.name);
+    const ipText = self ? nodeTransportIP(self) : null;
+    const ip = ipText ? ipv4.parseAddr(ipText) : null;
+    if (ip === null) throw new Error(`Node ${o.name} has no IPv4 transport address`);
+    this.nodeIp = ip;
+    const intervalMs = o.intervalMs ?? 50;
+    this.membership = new Membership(
+      {
+        self: { name: o.name, ip },
+        peers: this.peers(o.state),
+        key: o.key,
+        incarnation: o.incarnation,
+        intervalMs,
+        deadAfterMs: o.deadAfterMs ?? 500,
+      },
+      o.now,
+    );
+    this.control = new NodeControl(o.name, o.handoverMs ?? 2 * intervalMs);
+    const first = this.control.step(o.state, this.membership.alive(), this.current(), o.now, false, this.wall(o.now));
+    this.controlPort = new MemoryPort({ name: `control:${o.name}`, slab: o.slab });
+    this.agent = new NodeAgent({
+      name: o.name,
+      slab: o.slab,
+      mac: macFor('node', ip),
+      uplink: o.uplink,
+      control: this.controlPort,
+      view: first.view,
+      withhold: first.withhold,
+      pods: o.pods,
+      ...(o.onPodPort ? { onPodPort: o.onPodPort } : {}),
+      ...(o.datapath ?? {}),
+      controlPort: HEARTBEAT_PORT,
+      snatFullyRandom: first.view.node?.snatFullyRandomPorts ?? false,
+    });
+    this.agent.datapath.state.now = o.now;
+    this.agent.datapath.state.onControl = (src, _sport, u8, off, len) => {
+      if (this.rx.length < 4096) this.rx.push({ src, payload: u8.slice(off, off + len) });
+    };
+  }
+
+  private peers(state: ClusterState): Array<{ name: string; ip: number }> {
+    const out: Array<{ name: string; ip: number }> = [];
+    for (const n of [...state.nodes.values()].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1))) {
+      if (n.metadata.name === this.name) continue;
+      const t = nodeTransportIP(n);
+      const ip = t ? ipv4.parseAddr(t) : null;
+      if (ip !== null) out.push({ name: n.metadata.name, ip });
+    }
+    return out;
+  }
+
+  private current(): ReadonlyMap<string, EgressStatus> {
+    return mergeStatus(this.state, this.status.files());
+  }
+
+  /** The applied objects changed. */
+  setState(state: ClusterState, now: number): void {
+    this.state = state;
+    if (!state.nodes.has(this.name)) {
+      this.log('warn', 'this Node was deleted from the manifests; keeping the last configuration');
+      return;
+    }
+    this.handle(this.membership.setPeers(this.peers(state), now), now, true);
+  }
+
+  /** Housekeeping: received heartbeats, heartbeats due, membership timeouts, pending handovers. */
+  tick(now: number): void {
+    const events: MembershipEvent[] = [];
+    for (const m of this.rx.splice(0)) events.push(...this.membership.receive(m.src, m.payload, now).events);
+    const t = this.membership.tick(now);
+    events.push(...t.events);
+    if (t.send.length) this.send(t.send, now);
+    const due = this.wakeAt !== null && this.wakeAt <= now;
+    this.handle(events, now, due);
+  }
+
+  private send(out: ReadonlyArray<{ dstIp: number; payload: Uint8Array }>, now: number): void {
+    for (const o of out) this.controlPort.inject(datagram(this.nodeIp, o.dstIp, o.payload));
+    this.agent.datapath.pollControl(now);
+  }
+
+  private handle(events: readonly MembershipEvent[], now: number, resync: boolean): void {
+    let force = false;
+    for (const e of events) {
+      this.history.push({ ...e, self: this.name });
+      this.log(e.type === 'dead' ? 'warn' : 'info', `membership: ${describe(e)}`, { event: e.type });
+      switch (e.type) {
+        case 'alive':
+        case 'dead':
+          resync = true;
+          break;
+        case 'paused':
+          this.agent.datapath.state.holdEgress = true;
+          break;
+        case 'settled':
+          this.control.ready = true;
+          this.agent.datapath.state.holdEgress = false;
+          resync = true;
+          force = true;
+          break;
+        case 'revived-by':
+          resync = true;
+          force = true;
+          break;
+        default:
+          break;
+      }
+    }
+    if (resync) this.resync(now, force);
+  }
+
+  /** Run the control plane and hand the datapath the result. */
+  resync(now: number, forceAnnounce = false): void {
+    const s = this.control.step(
+      this.state,
+      this.membership.alive(),
+      this.current(),
+      now,
+      forceAnnounce,
+      this.wall(now),
+    );
+    if (s.statusChanged) this.status.write(s.status);
+    if (s.events.length) {
+      this.status.events(s.events);
+      for (const e of s.events) this.log('info', e.message, { reason: e.reason, egress: e.egress, ip: e.ip });
+    }
+    const { added, removed } = this.agent.apply(s.view, s.announce, now, s.withhold);
+    this.wakeAt = s.wakeAt;
+    if (s.announce.length || added.length || removed.length || s.withhold.length)
+      this.log('info', 'datapath reconfigured', {
+        hosted: this.control.hosted().map(ipv4.addrToString),
+        withheld: s.withhold.map(ipv4.addrToString),
+        announced: s.announce.map(ipv4.addrToString),
+        podsAdded: added,
+        podsRemoved: removed,
+      });
+  }
+
+  /** Graceful stop: tell the peers at once (membership `leave`). */
+  leave(now: number): void {
+    this.send(this.membership.leave(now), now);
+  }
+}
+
+function describe(e: MembershipEvent): string {
+  switch (e.type) {
+    case 'alive':
+      return `${e.node} is alive`;
+    case 'dead':
+      return `${e.node} is dead (${e.reason}${e.reason === 'silent' ? `, silent ${Math.round(e.silentMs)} ms` : ''})`;
+    case 'revived-by':
+      return `${e.node} holds us alive again`;
+    case 'dropped-by':
+      return `${e.node} no longer holds us alive`;
+    case 'paused':
+      return `this agent was stalled for ${Math.round(e.gapMs)} ms: not answering for egress IPs until membership settles`;
+    case 'settled':
+      return `membership settled (${e.reason})`;
+  }
+}
+
+/** An IPv4/UDP datagram from `src`:10351 to `dst`:10351 carrying `payload`, with its checksums. */
+export function datagram(src: number, dst: number, payload: Uint8Array): Uint8Array {
+  const p = new Uint8Array(28 + payload.length);
+  const v = new DataView(p.buffer);
+  ipv4.emit(
+    {
+      tos: 0xc0,
+      id: 0,
+      flagsFrag: ipv4.FLAG_DF,
+      ttl: 64,
+      proto: ipv4.PROTO_UDP,
+      src,
+      dst,
+      options: new Uint8Array(0),
+      payloadLen: 8 + payload.length,
+    },
+    v,
+    0,
+  );
+  udp.emit({ srcPort: HEARTBEAT_PORT, dstPort: HEARTBEAT_PORT, payloadLen: payload.length }, v, 20);
+  p.set(payload, 28);
+  udp.fillChecksum(v, 0, 20);
+  return p;
+}

@@ -1,0 +1,40 @@
+/**
+ * local-out: IPv4 packets the node itself sends (control-plane datagrams such as membership heartbeats), on
+ * their way to uplink-out: the header must pass `ipv4.check` (a bug there is counted, not sent), `b.l3` is set
+ * and no connection is attached (the engine's own traffic is not tracked).
+ * Exits: `out` (to uplink-out), `drop`.
+ */
+import { counterIndex, Counters, type Stage } from '../graph/index.js';
+import type { Burst } from '../packet/index.js';
+import { ipv4, verdict } from '../wire/index.js';
+import type { NodeState } from './state.js';
+
+const NAMES = ['sent', 'drop-malformed'] as const;
+const C = counterIndex(NAMES);
+
+export class LocalOut implements Stage {
+  readonly name = 'local-out';
+  readonly exits = ['out', 'drop'] as const;
+  readonly counters = new Counters(NAMES);
+
+  constructor(private readonly st: NodeState) {}
+
+  process(b: Burst, sel: Int32Array, n: number): number {
+    const v = this.st.v;
+    const c = this.counters.v;
+    for (let k = 0; k < n; k++) {
+      const i = sel[k]!;
+      const o = b.off[i]!;
+      b.l3[i] = o;
+      b.flow[i] = -1;
+      if (ipv4.check(v, o, b.len[i]!) !== verdict.OK) {
+        b.next[i] = 1;
+        c[C['drop-malformed']]!++;
+        continue;
+      }
+      b.next[i] = 0;
+      c[C.sent]!++;
+    }
+    return n;
+  }
+}
