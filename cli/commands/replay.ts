@@ -16,8 +16,9 @@ import { pipelineDot } from './get-agent.js';
 const USAGE = `usage: egress replay --manifests FILE|DIR --in IN.pcap|IN.pcapng --out DIR [--reflect] [--timeline FILE]
                      [--detect-ms MS] [--quiet]
 
-Runs every Node of the manifests in one process, their uplinks on a simulated L2 switch with the external
-hosts, and feeds the capture through it. A packet whose source IP is a pod's is sent by that pod; any other IPv4
+Runs every Node of the manifests in one process, each the same agent as on devices (datapath, control plane and
+heartbeat membership), their uplinks on a simulated L2 switch with the external hosts, in simulated time, and
+feeds the capture through it. A packet whose source IP is a pod's is sent by that pod; any other IPv4
 packet comes from the external network (an ExternalHost, an implicit host of the segment, or the segment's
 gateway); other frames (ARP, malformed) are put on the segment as they are. No root needed.
 
@@ -28,7 +29,9 @@ gateway); other frames (ARP, malformed) are put on the segment as they are. No r
                         conntrack tables, egress IP ownership over time, events), pipeline.dot
   --reflect             external hosts answer: UDP echoed, ICMP echo replied, TCP SYN → SYN-ACK, data → ACK
   --timeline FILE       node failures/recoveries and manifest changes at packet times (YAML; see README)
-  --detect-ms MS        how long a failed node takes to be seen dead by the others (default 500)
+  --detect-ms MS        heartbeat silence after which a node is dead for the others (default 500)
+  --warmup-ms MS        how long the cluster runs before the first packet (membership settles, egress IPs are
+                        announced; default 1000)
   --quiet               no progress line on a terminal
 
 The same input gives byte-identical outputs.`;
@@ -45,6 +48,7 @@ export const replayCommand: Command = {
       reflect: { type: 'boolean' },
       timeline: { type: 'string' },
       'detect-ms': { type: 'string' },
+      'warmup-ms': { type: 'string' },
       quiet: { type: 'boolean' },
     });
     if (a.positionals.length) throw new UsageError(`unexpected argument ${a.positionals[0]}`);
@@ -107,6 +111,7 @@ export const replayCommand: Command = {
       reflect: boolOpt(a, 'reflect'),
       timeline,
       detectMs,
+      warmupMs,
       onSegment: (bytes, off, len, t) => {
         const [s, ns] = ts(t);
         segment.writeChunk(bytes, off, len, s, ns, len);

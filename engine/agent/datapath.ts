@@ -123,26 +123,26 @@ export class NodeDatapath {
 
   /** Receive from the uplink and process one round at time `now` (ms). */
   pollUplink(now: number): number {
-    this.state.now = now;
+    this.state.setNow(now);
     return this.pipeline.poll('uplink');
   }
 
   /** Receive from pod port `member` and process one round. */
   pollPod(member: number, now: number): number {
-    this.state.now = now;
+    this.state.setNow(now);
     return this.pipeline.poll('pods', member);
   }
 
   /** Receive control-plane packets and process one round. */
   pollControl(now: number): number {
-    this.state.now = now;
+    this.state.setNow(now);
     return this.pipeline.poll('control');
   }
 
   /** A round with no input: releases resolved neighbour queues, expires unanswered ones. */
   tick(now: number, ctBudget = 1024): void {
-    this.state.now = now;
-    this.state.ct.expire(now, ctBudget);
+    this.state.setNow(now);
+    this.state.ct.expire(ctBudget);
     this.pipeline.run();
   }
 }

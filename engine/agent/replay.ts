@@ -8,26 +8,31 @@
  * changes manifests at packet times. Deterministic: no wall clock, fixed seeds, ordered iteration, so the same
  * input gives byte-identical outputs.
  *
- * Membership in replay: a failed node stops at once; the others see it dead `detectMs` later (the heartbeat
- * failure detector's timeout on real devices) and reschedule; a restored node is seen alive at once.
+ * Every node is a NodeRunner, as in the agent process: membership runs on real heartbeats (UDP 10351 over the
+ * simulated segment, HMAC with a fixed replay key) in simulated time, so a failed node is detected, its IPs
+ * move and are announced exactly as on devices. The cluster runs `warmupMs` before the first packet (membership
+ * settles, egress IPs are announced), and every node ticks each `tickMs` of simulated time.
  */
+import { createHash } from 'node:crypto';
 import type { ConnDump } from '../../conntrack/index.js';
 import { dump as ctDump } from '../../conntrack/index.js';
+import { makeKey } from '../cluster/index.js';
 import type { Port } from '../graph/index.js';
 import { MemoryPort } from '../io/index.js';
 import { Slab } from '../packet/index.js';
 import {
   applyDocs,
-  ClusterSim,
   deleteObjects,
-  nodeTransportIP,
+  mergeStatus,
   podIPv4,
   type ClusterState,
   type EgressEvent,
   type LocalPod,
+  type NodeStatusFile,
 } from '../policy/index.js';
 import { ethernet, ipv4 } from '../wire/index.js';
-import { macFor, NodeAgent } from './node-agent.js';
+import { macFor } from './node-agent.js';
+import { NodeRunner } from './node-runner.js';
 
 export { macFor };
 import { SimHost } from './sim-host.js';
@@ -38,8 +43,13 @@ export interface ReplayOptions {
   state: ClusterState;
   reflect?: boolean;
   timeline?: readonly TimelineEvent[];
-  /** Failure detection delay in ms (default 500). */
+  /** Failure detection timeout in ms (default 500), heartbeat interval (default 50). */
   detectMs?: number;
+  intervalMs?: number;
+  /** How long the cluster runs before the first packet (default 1000 ms). */
+  warmupMs?: number;
+  /** Node housekeeping period in simulated time (default 10 ms). */
+  tickMs?: number;
   /** Conntrack seed (default 1): fixed so runs are identical. */
   seed?: number;
   /** Every frame on the segment. */
@@ -58,12 +68,13 @@ export interface OwnershipChange {
 
 interface NodeRt {
   name: string;
-  agent: NodeAgent;
+  runner: NodeRunner;
   port: SwitchPort;
   alive: boolean;
-  failedAt: number;
-  announce: number[];
 }
+
+/** The replay's fixed cluster key (deterministic output; replay never touches a network). */
+const REPLAY_KEY = makeKey(createHash('sha256').update('egress-engine replay cluster key').digest());
 
 const LINKTYPE_ETHERNET = 1;
 
@@ -78,7 +89,6 @@ function macKey(b: Uint8Array, o: number): number {
 export class Replay {
   readonly slab: Slab;
   readonly sw = new SimSwitch();
-  readonly sim: ClusterSim;
   readonly nodes = new Map<string, NodeRt>();
   readonly hosts = new Map<number, SimHost>();
   readonly ownership: OwnershipChange[] = [];
@@ -95,12 +105,17 @@ export class Replay {
   };
   private readonly reflect: boolean;
   private readonly detectMs: number;
+  private readonly intervalMs: number;
+  private readonly warmupMs: number;
+  private readonly tickMs: number;
   private readonly seed: number;
   private readonly timeline: TimelineEvent[];
   private timelinePos = 0;
   private t0 = -1;
   private now = 0;
-  private readonly pending: number[] = []; // detection deadlines (ms)
+  private nextTick = 0;
+  private state: ClusterState;
+  private readonly statusFiles = new Map<string, NodeStatusFile>();
   private readonly wire: SegmentEndpoint & { index: number };
   private readonly opts: ReplayOptions;
   private lastOwners = new Map<string, string>();
@@ -110,10 +125,13 @@ export class Replay {
     this.opts = o;
     this.reflect = o.reflect ?? false;
     this.detectMs = o.detectMs ?? 500;
+    this.intervalMs = o.intervalMs ?? 50;
+    this.warmupMs = o.warmupMs ?? 1000;
+    this.tickMs = o.tickMs ?? 10;
+    this.state = o.state;
     this.seed = o.seed ?? 1;
     this.timeline = [...(o.timeline ?? [])];
     this.slab = new Slab({ slots: o.slots ?? 16384 });
-    this.sim = new ClusterSim(o.state);
     this.sw.tap = (bytes, off, len) => o.onSegment?.(bytes, off, len, this.now);
     // The capture's own frames enter through a "wire" endpoint that receives nothing.
     const wireEp = { name: 'input', up: true, index: 0, deliver() {} };
@@ -121,62 +139,51 @@ export class Replay {
     this.wire = wireEp;
   }
 
-  private get state(): ClusterState {
-    return this.sim.state;
-  }
-
-  /** Build nodes and hosts from the state at time `tMs` (the first packet's time). */
+  /** Build nodes and hosts; the first packet comes at `tMs`, the cluster starts `warmupMs` earlier. */
   start(tMs: number): void {
     this.t0 = tMs;
-    this.now = tMs;
-    const state = this.state;
-    const alive = new Set(state.nodes.keys());
-    this.events.push(...this.sim.settle(new Date(tMs), { alive }));
-    for (const name of [...state.nodes.keys()].sort()) this.addNode(name, tMs);
+    const begin = tMs - this.warmupMs;
+    this.now = begin;
+    this.nextTick = begin;
+    for (const name of [...this.state.nodes.keys()].sort()) this.addNode(name, begin);
     this.buildHosts();
-    for (const rt of this.nodes.values()) {
-      const r = this.sim.memory(rt.name);
-      // Agent start announces every hosted IP (Antrea InitIPs).
-      for (const ip of r?.hosted ?? []) {
-        const a = ipv4.parseAddr(ip);
-        if (a !== null) rt.agent.garp(a, tMs);
-      }
-    }
-    this.recordOwnership(tMs);
+    this.recordOwnership(begin);
+    this.advance(tMs);
   }
 
   private addNode(name: string, tMs: number): void {
-    const view = this.sim.view(name);
-    const node = this.state.nodes.get(name)!;
-    const ipText = nodeTransportIP(node);
-    if (!view || !view.node || !ipText) throw new Error(`replay: Node ${name} has no IPv4 transport address`);
-    const mac = macFor('node', view.node.transportIp);
     const port = new SwitchPort(`uplink:${name}`, this.sw, this.slab);
     const onPod = this.opts.onPod;
-    const agent = new NodeAgent({
+    const runner = new NodeRunner({
       name,
+      state: this.state,
       slab: this.slab,
-      mac,
       uplink: port,
-      control: new MemoryPort({ name: `control:${name}`, slab: this.slab }),
-      view,
-      conntrack: { seed: this.seed },
-      snatFullyRandom: view.node.snatFullyRandomPorts,
+      key: REPLAY_KEY,
+      incarnation: 1,
+      now: tMs,
+      intervalMs: this.intervalMs,
+      deadAfterMs: this.detectMs,
+      status: {
+        files: () => this.statusFiles.values(),
+        write: (f) => this.statusFiles.set(f.node, f),
+        events: (ev) => this.events.push(...ev),
+      },
+      datapath: { conntrack: { seed: this.seed } },
       pods: {
         open: (pod: LocalPod): Port =>
           new MemoryPort({ name: pod.key, slab: this.slab, onSend: (data) => onPod?.(pod.key, data, this.now) }),
         close: (_key: string, p: Port) => p.close(),
       },
     });
-    agent.datapath.state.now = tMs;
-    this.nodes.set(name, { name, agent, port, alive: true, failedAt: -1, announce: [] });
-    this.nodeMacs.add(macKey(mac, 0));
+    this.nodes.set(name, { name, runner, port, alive: true });
+    this.nodeMacs.add(macKey(runner.agent.mac, 0));
   }
 
   private buildHosts(): void {
     const state = this.state;
     const any = [...this.nodes.values()][0];
-    const n = any?.agent.view.node;
+    const n = any?.runner.agent.view.node;
     if (!n) return;
     const subnet = n.transportCidr ?? { addr: n.transportIp & (0xffffff00 | 0), len: 24 };
     const routes = this.hostRoutes();
@@ -197,10 +204,10 @@ export class Replay {
   private hostRoutes() {
     const routes: Array<{ addr: number; len: number; via: number }> = [];
     for (const rt of [...this.nodes.values()]) {
-      const v = rt.agent.view.node!;
+      const v = rt.runner.agent.view.node!;
       if (v.podCidr) routes.push({ addr: v.podCidr.addr, len: v.podCidr.len, via: v.transportIp });
     }
-    const gw = [...this.nodes.values()][0]?.agent.view.node?.defaultGateway;
+    const gw = [...this.nodes.values()][0]?.runner.agent.view.node?.defaultGateway;
     if (gw) routes.push({ addr: 0, len: 0, via: gw });
     return routes;
   }
@@ -241,7 +248,7 @@ export class Replay {
   private hostFor(src: number): SimHost | null {
     const h = this.hosts.get(src);
     if (h) return h;
-    const any = [...this.nodes.values()][0]?.agent.view.node;
+    const any = [...this.nodes.values()][0]?.runner.agent.view.node;
     if (!any) return null;
     const subnet = any.transportCidr ?? { addr: any.transportIp & (0xffffff00 | 0), len: 24 };
     const m = subnet.len === 0 ? 0 : (0xffffffff << (32 - subnet.len)) | 0;
@@ -251,91 +258,65 @@ export class Replay {
     return null;
   }
 
-  /** Process everything scheduled up to `t` (timeline events, failure detections). */
+  /**
+   * Run the cluster up to time `t`: node ticks every `tickMs` (heartbeats, membership, handovers, neighbour and
+   * conntrack timers) and timeline events, in time order, the segment settled after each.
+   */
   advance(t: number): void {
     for (;;) {
       const nextEvent =
         this.timelinePos < this.timeline.length ? this.t0 + this.timeline[this.timelinePos]!.at * 1000 : Infinity;
-      const nextDetect = this.pending.length ? Math.min(...this.pending) : Infinity;
-      const next = Math.min(nextEvent, nextDetect);
+      const next = Math.min(nextEvent, this.nextTick);
       if (next > t) break;
       this.now = next;
-      if (nextDetect <= nextEvent) {
-        this.pending.splice(this.pending.indexOf(nextDetect), 1);
-        this.reconcile(next);
-      } else this.runEvent(this.timeline[this.timelinePos++]!, next);
+      if (nextEvent <= this.nextTick) this.runEvent(this.timeline[this.timelinePos++]!, next);
+      else {
+        for (const rt of this.sorted()) {
+          if (!rt.alive) continue;
+          rt.runner.tick(next);
+          rt.runner.agent.datapath.tick(next, 1024);
+        }
+        this.nextTick += this.tickMs;
+      }
       this.settle(next);
+      this.recordOwnership(next);
     }
     this.now = t;
   }
 
+  private sorted(): NodeRt[] {
+    return [...this.nodes.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
   private runEvent(e: TimelineEvent, t: number): void {
     const a = e.action;
-    if (a.kind === 'fail') {
+    if (a.kind === 'fail' || a.kind === 'restore') {
       const rt = this.nodes.get(a.node)!;
-      rt.alive = false;
-      rt.failedAt = t;
-      rt.port.up = false;
-      this.pending.push(t + this.detectMs);
-      return;
-    }
-    if (a.kind === 'restore') {
-      const rt = this.nodes.get(a.node)!;
-      rt.alive = true;
-      rt.port.up = true;
-      this.reconcile(t);
+      rt.alive = a.kind === 'restore';
+      rt.port.up = rt.alive;
+      // A resumed agent's first act is its overdue housekeeping: membership notices the pause before any frame.
+      if (rt.alive) rt.runner.tick(t);
       return;
     }
     const now = new Date(t);
     const r =
       a.kind === 'apply' ? applyDocs(this.state, a.docs, now, a.problems) : deleteObjects(this.state, a.targets, now);
     if (!r.ok) throw new Error(`timeline event ${e.index} refused`); // checked before the run
-    this.sim.setState(r.state);
+    this.state = r.state;
     for (const name of [...r.state.nodes.keys()].sort()) if (!this.nodes.has(name)) this.addNode(name, t);
-    this.reconcile(t);
-  }
-
-  /** Membership as node `self` sees it at time `t`. */
-  private membershipOf(t: number): Set<string> {
-    const s = new Set<string>();
-    for (const rt of this.nodes.values()) if (rt.alive || t < rt.failedAt + this.detectMs) s.add(rt.name);
-    return s;
-  }
-
-  /** Run the control plane of every live node and hand each its new view. */
-  reconcile(t: number): void {
-    const alive = [...this.nodes.values()].filter((n) => n.alive).map((n) => n.name);
-    const member = this.membershipOf(t);
-    const announce = new Map<string, Set<string>>();
-    const now = new Date(t);
-    for (let i = 0; i < 5; i++) {
-      const r = this.sim.step(now, { alive, viewOf: () => member });
-      this.events.push(...r.events);
-      for (const [node, res] of r.results) {
-        let s = announce.get(node);
-        if (!s) announce.set(node, (s = new Set()));
-        for (const ip of res.announce) s.add(ip);
-      }
-      if (!r.wrote) break;
-    }
-    for (const name of alive) {
-      const rt = this.nodes.get(name)!;
-      const view = this.sim.view(name);
-      if (!view) continue;
-      const ips = [...(announce.get(name) ?? [])].map((x) => ipv4.parseAddr(x)).filter((x): x is number => x !== null);
-      rt.agent.apply(view, ips, t);
-    }
-    this.recordOwnership(t);
+    for (const rt of this.sorted()) if (rt.alive) rt.runner.setState(r.state, t);
   }
 
   private recordOwnership(t: number): void {
     const owners = new Map<string, string[]>();
-    for (const rt of [...this.nodes.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      if (!rt.alive) continue;
-      for (const l of rt.agent.view.localEgressIps) {
-        const list = owners.get(l.text) ?? [];
+    for (const rt of this.sorted()) {
+      // A node owns what its datapath answers ARP for: not while failed, not while resettling after a pause.
+      if (!rt.alive || rt.runner.agent.datapath.state.holdEgress) continue;
+      for (const ip of rt.runner.control.hosted()) {
+        const text = ipv4.addrToString(ip);
+        const list = owners.get(text) ?? [];
         list.push(rt.name);
-        owners.set(l.text, list);
+        owners.set(text, list);
       }
     }
     const all = new Set([...owners.keys(), ...this.lastOwners.keys()]);
@@ -406,8 +387,8 @@ export class Replay {
       this.input.fromDownNode++;
       return;
     }
-    const member = rt.agent.memberOf(owner.key);
-    const port = rt.agent.pods().get(owner.key)?.port as MemoryPort | undefined;
+    const member = rt.runner.agent.memberOf(owner.key);
+    const port = rt.runner.agent.pods().get(owner.key)?.port as MemoryPort | undefined;
     if (member < 0 || !port) {
       this.input.undeliverable++;
       return;
@@ -415,13 +396,13 @@ export class Replay {
     // Up to Total Length when it is sane (Ethernet padding is not part of the packet); pod-ingress checks the rest.
     const tl = ip.length >= 4 ? ipv4.totalLen(v, 0) : 0;
     port.inject(tl >= 20 && tl <= ip.length ? ip.subarray(0, tl) : ip, tSec, tNsec);
-    rt.agent.datapath.pollPod(member, t);
+    rt.runner.agent.datapath.pollPod(member, t);
     this.settle(t);
   }
 
   private podOwner(ip: number): { node: string; key: string } | null {
     for (const rt of this.nodes.values()) {
-      const p = rt.agent.view.localPodByIp.get(ip);
+      const p = rt.runner.agent.view.localPodByIp.get(ip);
       if (p) return { node: rt.name, key: p.key };
     }
     return null;
@@ -429,12 +410,12 @@ export class Replay {
 
   /** Let every live node process what waits on its uplink until the segment is quiet. */
   settle(t: number): void {
-    const list = [...this.nodes.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+    const list = this.sorted();
     for (let iter = 0; iter < 10_000; iter++) {
       let busy = false;
       for (const rt of list) {
         if (!rt.alive) continue;
-        const dp = rt.agent.datapath;
+        const dp = rt.runner.agent.datapath;
         if (rt.port.queued > 0) {
           dp.pollUplink(t);
           busy = true;
@@ -452,22 +433,27 @@ export class Replay {
   /** Process the rest of the timeline (up to its last event) after the last packet. */
   finish(): void {
     if (this.t0 < 0) return;
-    const last = this.timeline.length ? this.t0 + this.timeline[this.timeline.length - 1]!.at * 1000 : this.now;
-    const end = Math.max(this.now, last, ...this.pending);
-    this.advance(end);
+    // Run to the last timeline event and one failure timeout more, so its consequences are in the output.
+    const last = this.timeline.length
+      ? this.t0 + this.timeline[this.timeline.length - 1]!.at * 1000 + 2 * this.detectMs
+      : this.now;
+    this.advance(Math.max(this.now, last));
   }
 
   /** The summary written to summary.json: deterministic, no wall-clock values. */
   summary(): ReplaySummary {
     const nodes: ReplaySummary['nodes'] = {};
-    for (const rt of [...this.nodes.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const st = rt.agent.datapath.state;
+    for (const rt of this.sorted()) {
+      const a = rt.runner.agent;
+      const st = a.datapath.state;
       nodes[rt.name] = {
         alive: rt.alive,
-        mac: ethernet.macToString(rt.agent.mac),
-        egressIps: rt.agent.view.localEgressIps.map((l) => l.text),
-        announced: Object.fromEntries([...rt.agent.announced].map(([ip, n]) => [ipv4.addrToString(ip), n])),
-        stages: rt.agent.datapath.pipeline.snapshot(),
+        mac: ethernet.macToString(a.mac),
+        egressIps: rt.runner.control.hosted().map(ipv4.addrToString),
+        members: [...rt.runner.membership.alive()].sort(),
+        membership: rt.runner.membership.counters.snapshot(),
+        announced: Object.fromEntries([...a.announced].map(([ip, n]) => [ipv4.addrToString(ip), n])),
+        stages: a.datapath.pipeline.snapshot(),
         conntrack: { counters: st.ct.counterSnapshot(), entries: ctDump(st.ct, st.now) },
         neighbors: st.neigh.dump(st.now).map((e) => ({
           ip: ipv4.addrToString(e.ip),
@@ -503,8 +489,16 @@ export class Replay {
         ip: e.ip,
         message: e.message,
       })),
+      membership: this.sorted().flatMap((rt) =>
+        rt.runner.history.map((e) => ({
+          t: this.rel(e.at),
+          node: rt.name,
+          event: e.type,
+          ...('node' in e ? { peer: e.node } : {}),
+        })),
+      ),
       status: Object.fromEntries(
-        [...this.sim.status()]
+        [...mergeStatus(this.state, this.statusFiles.values())]
           .sort((a, b) => (a[0] < b[0] ? -1 : 1))
           .map(([name, s]) => [name, { egressIP: s.egressIP ?? '', egressNode: s.egressNode ?? '' }]),
       ),
@@ -531,6 +525,8 @@ export interface ReplaySummary {
       alive: boolean;
       mac: string;
       egressIps: string[];
+      members: string[];
+      membership: Record<string, number>;
       announced: Record<string, number>;
       stages: Record<string, { exits: Record<string, number>; counters: Record<string, number> }>;
       conntrack: { counters: Record<string, number>; entries: ConnDump[] };
@@ -553,5 +549,6 @@ export interface ReplaySummary {
   ownership: OwnershipChange[];
   arpChanges: Array<{ t: number; host: string; ip: string; mac: string; was: string | null }>;
   events: Array<{ reason: string; egress: string; node: string; ip: string; message: string }>;
+  membership: Array<{ t: number; node: string; event: string; peer?: string }>;
   status: Record<string, { egressIP: string; egressNode: string }>;
 }

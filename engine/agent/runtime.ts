@@ -63,9 +63,20 @@ export class AgentRuntime {
     this.watched.delete(port);
   }
 
+  private lastTickAt = -Infinity;
+
+  /**
+   * After a stall (the process was frozen), run the overdue housekeeping before any frame: membership must notice
+   * the pause (and hold the egress IPs) before the backlog is processed.
+   */
+  private catchUp(now: number): void {
+    if (now - this.lastTickAt > 5 * (this.o.tickMs ?? 10) + 50) this.tick();
+  }
+
   private drainUplink(): void {
     const dp = this.agent.datapath;
     const now = this.o.clock();
+    this.catchUp(now);
     this.stats.wakeups++;
     for (let k = 0; k < this.budget; k++) {
       this.stats.polls++;
@@ -78,6 +89,7 @@ export class AgentRuntime {
   private drainPod(member: number): void {
     const dp = this.agent.datapath;
     const now = this.o.clock();
+    this.catchUp(now);
     this.stats.wakeups++;
     for (let k = 0; k < this.budget; k++) {
       this.stats.polls++;
@@ -90,6 +102,7 @@ export class AgentRuntime {
   /** One housekeeping round now. */
   tick(): void {
     const now = this.o.clock();
+    this.lastTickAt = now;
     this.stats.ticks++;
     this.o.onTick?.(now);
     this.agent.datapath.tick(now, this.o.expireBudget ?? 4096);

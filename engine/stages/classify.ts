@@ -98,7 +98,7 @@ export class Classify implements Stage {
       const ref = ct.find(src, dst, portsWord(v, o, proto), proto);
       b.flow[i] = ref;
       if (ref >= 0 && (ref & 1) === 1 && !ct.isSnat(ref >> 1)) {
-        if (ct.update(ref >> 1, 1, ctFlags(v, o, proto), ipv4.totalLen(v, o), st.now) === UPDATE_INVALID) {
+        if (ct.update(ref >> 1, 1, ctFlags(v, o, proto), ipv4.totalLen(v, o)) === UPDATE_INVALID) {
           b.next[i] = X_DROP;
           c[C['drop-ct-invalid']]!++;
           continue;

@@ -33,7 +33,6 @@ export class Inbound implements Stage {
     const v = st.v;
     const ct = this.ct;
     const c = this.counters.v;
-    const now = st.now;
     for (let k = 0; k < n; k++) {
       const i = sel[k]!;
       const o = b.l3[i]!;
@@ -50,7 +49,7 @@ export class Inbound implements Stage {
       const len = ipv4.totalLen(v, o);
       let ref = ct.find(src, dst, ports, proto);
       if (ref >= 0) {
-        const u = ct.update(ref >> 1, ref & 1, flags, len, now);
+        const u = ct.update(ref >> 1, ref & 1, flags, len);
         if (u === UPDATE_INVALID) {
           b.next[i] = X_DROP;
           c[C['drop-ct-invalid']]!++;
@@ -62,8 +61,8 @@ export class Inbound implements Stage {
         } else c[C.established]!++;
       }
       if (ref < 0) {
-        const conn = ct.create(src, dst, ports >>> 16, ports & 0xffff, proto, flags, len, now);
-        if (conn < 0 || !ct.confirm(conn, now)) {
+        const conn = ct.create(src, dst, ports >>> 16, ports & 0xffff, proto, flags, len);
+        if (conn < 0 || !ct.confirm(conn)) {
           b.next[i] = X_DROP;
           c[conn === -1 ? C['drop-ct-full'] : C['drop-ct-invalid']]!++;
           continue;

@@ -52,7 +52,6 @@ export class Snat implements Stage {
     const v = st.v;
     const ct = this.ct;
     const c = this.counters.v;
-    const now = st.now;
     const owned = st.tables.owned;
     for (let k = 0; k < n; k++) {
       const i = sel[k]!;
@@ -84,7 +83,7 @@ export class Snat implements Stage {
           conn = -1;
           c[C.rebound]!++;
         } else {
-          const u = ct.update(conn, 0, flags, len, now);
+          const u = ct.update(conn, 0, flags, len);
           if (u === UPDATE_INVALID) {
             b.next[i] = X_DROP;
             c[C['drop-ct-invalid']]!++;
@@ -97,7 +96,7 @@ export class Snat implements Stage {
         }
       }
       if (conn < 0) {
-        conn = ct.create(src, dst, ports >>> 16, ports & 0xffff, proto, flags, len, now);
+        conn = ct.create(src, dst, ports >>> 16, ports & 0xffff, proto, flags, len);
         if (conn < 0) {
           b.next[i] = X_DROP;
           c[

@@ -49,6 +49,12 @@ export class NodeState {
     this.snatMode = opts.snatFullyRandom ? SNAT_RANDOM_FULLY : 0;
   }
 
+  /** Set the time of the round (ms): the stages' clock and the connection table's. */
+  setNow(now: number): void {
+    this.now = now;
+    this.ct.setTime(now);
+  }
+
   /** Compile a new configuration and swap it in (between rounds). */
   configure(config: NodeDatapathConfig): DatapathTables {
     this.tables = new DatapathTables(config, ++this.generation);

@@ -49,7 +49,6 @@ export class Unsnat implements Stage {
     const v = st.v;
     const ct = this.ct;
     const c = this.counters.v;
-    const now = st.now;
     for (let k = 0; k < n; k++) {
       const i = sel[k]!;
       const o = b.l3[i]!;
@@ -76,7 +75,7 @@ export class Unsnat implements Stage {
         continue;
       }
       const conn = ref >> 1;
-      if (ct.update(conn, 1, ctFlags(v, o, proto), ipv4.totalLen(v, o), now) === UPDATE_INVALID) {
+      if (ct.update(conn, 1, ctFlags(v, o, proto), ipv4.totalLen(v, o)) === UPDATE_INVALID) {
         b.next[i] = X_DROP;
         c[C['drop-ct-invalid']]!++;
         continue;

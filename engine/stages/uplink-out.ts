@@ -110,7 +110,7 @@ export class UplinkOut implements Stage {
         continue;
       }
       const f = b.flow[i]!;
-      if (f >= 0 && !ct.confirm(f >> 1, now)) {
+      if (f >= 0 && !ct.confirm(f >> 1)) {
         b.next[i] = X_DROP;
         c[C['drop-ct-clash']]!++;
         continue;
