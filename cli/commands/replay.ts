@@ -58,10 +58,15 @@ export const replayCommand: Command = {
     if (!manifests) throw new UsageError('--manifests is required');
     if (!input) throw new UsageError('--in is required');
     if (!out) throw new UsageError('--out is required');
-    const detectText = stringOpt(a, 'detect-ms') ?? '500';
-    const detectMs = Number(detectText);
-    if (!/^\d+$/.test(detectText) || detectMs > 3_600_000)
-      throw new UsageError(`--detect-ms must be a whole number of milliseconds, got "${detectText}"`);
+    const msOpt = (flag: string, dflt: number, min: number): number => {
+      const t = stringOpt(a, flag) ?? String(dflt);
+      const v = Number(t);
+      if (!/^\d+$/.test(t) || v < min || v > 3_600_000)
+        throw new UsageError(`--${flag} must be a whole number of milliseconds ≥ ${min}, got "${t}"`);
+      return v;
+    };
+    const detectMs = msOpt('detect-ms', 500, 101);
+    const warmupMs = msOpt('warmup-ms', 1000, 0);
 
     // Open the capture first: its first timestamp is the cluster's "now" (creation times, events), so the
     // output does not depend on when the replay runs.
