@@ -6,5 +6,6 @@ import { get } from './get.js';
 import { replayCommand } from './replay.js';
 import { agentCommand } from './agent.js';
 import { testbedCommand } from './testbed.js';
+import { demoCommand } from './demo.js';
 
-export const commands: readonly Command[] = [apply, del, get, replayCommand, agentCommand, testbedCommand];
+export const commands: readonly Command[] = [demoCommand, apply, del, get, replayCommand, agentCommand, testbedCommand];
