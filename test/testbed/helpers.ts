@@ -1,0 +1,127 @@
+/** Helpers of the test-bed integration tests: the CLI as a child process, curl and arping in namespaces. */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const BIN = join(ROOT, 'bin', 'egress.js');
+export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+export interface Run {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run `egress ARGS` (the built CLI) with a state directory. */
+export function egress(args: readonly string[], stateDir?: string, input?: string): Run {
+  const full = stateDir ? [...args, '--state-dir', stateDir] : [...args];
+  const r = spawnSync(process.execPath, [BIN, ...full], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    ...(input !== undefined ? { input } : {}),
+  });
+  return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/** Apply YAML text to the test bed's store. */
+export function apply(stateDir: string, yaml: string): void {
+  const r = egress(['apply', '-f', '-'], stateDir, yaml);
+  if (r.status !== 0) throw new Error(`egress apply failed: ${r.stderr}`);
+}
+
+export function sh(file: string, args: readonly string[], timeoutMs = 20_000): Run {
+  const r = spawnSync(file, args, { encoding: 'utf8', timeout: timeoutMs });
+  return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/** crc32 of a string, as the project names namespaces (independent implementation). */
+function crc32(s: string): number {
+  let c = ~0;
+  for (const b of Buffer.from(s)) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+  }
+  return ~c >>> 0;
+}
+export const podNs = (key: string) => `egr-${crc32(key).toString(16).padStart(8, '0')}`;
+export const hostNs = (name: string) => `egr-h${crc32(name).toString(16).padStart(8, '0')}`;
+
+/** `curl` in a namespace; the body or null. */
+export function curlIn(ns: string, url: string, timeoutS = 2): string | null {
+  const r = sh('ip', ['netns', 'exec', ns, 'curl', '-s', '-m', String(timeoutS), url], (timeoutS + 5) * 1000);
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+export async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+/** Poll `f` every `everyMs` until it returns a value equal to `want` or `timeoutMs` passes; returns the last value. */
+export async function eventually<T>(f: () => T, want: T, timeoutMs = 5000, everyMs = 200): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let v = f();
+  while (JSON.stringify(v) !== JSON.stringify(want) && Date.now() < end) {
+    await sleep(everyMs);
+    v = f();
+  }
+  return v;
+}
+
+/** MACs that answer ARP for `ip`, asked from namespace `ns` (iputils arping, `count` requests). */
+export function arpResponders(ns: string, ip: string, count = 3): string[] {
+  const r = sh('ip', ['netns', 'exec', ns, 'arping', '-c', String(count), '-w', String(count + 1), '-I', 'eth0', ip]);
+  const macs = new Set<string>();
+  for (const m of r.stdout.matchAll(/reply from \S+ \[([0-9A-Fa-f:]{17})\]/g)) macs.add(m[1]!.toLowerCase());
+  return [...macs].sort();
+}
+
+/** The neighbour entry's MAC for `ip` in namespace `ns`, or null. */
+export function neighMac(ns: string, ip: string): string | null {
+  const r = sh('ip', ['netns', 'exec', ns, 'ip', 'neigh', 'show', ip]);
+  return /lladdr (\S+)/.exec(r.stdout)?.[1] ?? null;
+}
+
+/** What the project may have left on the machine: namespaces and root links named egr…, agent processes. */
+export function leftovers(): string[] {
+  const out: string[] = [];
+  for (const l of sh('ip', ['netns', 'list']).stdout.split('\n'))
+    if (/^egr-(fab|h[0-9a-f]{8}|[0-9a-f]{8})\b/.test(l)) out.push(`netns ${l.split(' ')[0]}`);
+  for (const l of sh('ip', ['-o', 'link']).stdout.split('\n')) {
+    const m = /^\d+: (egr[^:@ ]*)/.exec(l);
+    if (m) out.push(`link ${m[1]}`);
+  }
+  for (const l of sh('ps', ['-eo', 'pid,args']).stdout.split('\n'))
+    if (l.includes('bin/egress.js agent')) out.push(`process ${l.trim()}`);
+  return out;
+}
+
+/** An agent's run file (what `egress get counters NODE -o json` prints). */
+export function runFile(stateDir: string, node: string): Record<string, any> {
+  return JSON.parse(readFileSync(join(stateDir, 'run', `${node}.json`), 'utf8'));
+}
+
+/** The MAC the project gives a node (02:0e + its IPv4 address). */
+export function nodeMac(ip: string): string {
+  return (
+    '02:0e:' +
+    ip
+      .split('.')
+      .map((x) => Number(x).toString(16).padStart(2, '0'))
+      .join(':')
+  );
+}
+
+export function egressStatus(
+  stateDir: string,
+  name: string,
+): { egressIP: string; egressNode: string; conditions: Array<Record<string, string>> } {
+  const r = egress(['get', 'egress', name, '-o', 'json'], stateDir);
+  if (r.status !== 0) throw new Error(r.stderr);
+  const o = JSON.parse(r.stdout);
+  return {
+    egressIP: o.status?.egressIP ?? '',
+    egressNode: o.status?.egressNode ?? '',
+    conditions: o.status?.conditions ?? [],
+  };
+}

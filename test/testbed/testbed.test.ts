@@ -1,0 +1,427 @@
+/**
+ * Integration tests on real devices (root): the test bed builds the cluster of test/testbed/fixtures/cluster.yaml
+ * in network namespaces, real agents run it, real curl talks to a real HTTP server on an external host that
+ * reports the client address it sees (Antrea's e2e `assertClientIP`), arping and `ip neigh` on the external
+ * host show who answers ARP. Covers the Antrea e2e scenarios of EGRESS-SPEC §6 (issues 6 and 7). All in one
+ * file: the test bed's namespaces are machine-wide, so these tests run one after the other.
+ * After the suite no namespace, link or process of the project is left.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  apply,
+  arpResponders,
+  curlIn,
+  egress,
+  egressStatus,
+  eventually,
+  hostNs,
+  isRoot,
+  leftovers,
+  neighMac,
+  nodeMac,
+  podNs,
+  ROOT,
+  runFile,
+  sh,
+  sleep,
+} from './helpers.js';
+
+if (!isRoot) console.warn('test/testbed: skipped: the test bed needs root (network namespaces, TUN/TAP)');
+
+const MANIFESTS = join(ROOT, 'test/testbed/fixtures/cluster.yaml');
+const SHOWIP = 'http://198.18.2.100:8080/';
+const INTERNAL = 'http://198.18.2.101:8080/';
+const NODE_IP = { 'node-a': '198.18.2.11', 'node-b': '198.18.2.12', 'node-c': '198.18.2.13' } as const;
+const SHOW_NS = hostNs('showip');
+
+const egressYaml = (name: string, pool: string, labels: Record<string, string>, ip?: string) => `
+apiVersion: crd.antrea.io/v1beta1
+kind: Egress
+metadata: {name: ${name}}
+spec:
+  appliedTo:
+    podSelector: {matchLabels: ${JSON.stringify(labels)}}
+  externalIPPool: ${pool}${ip ? `\n  egressIP: ${ip}` : ''}
+`;
+
+/** What showip sees for a pod (null: no answer). */
+const seen = (pod: string, url = SHOWIP) => curlIn(podNs(pod), url);
+
+describe.skipIf(!isRoot)('test bed on real devices', () => {
+  const state = mkdtempSync(join(tmpdir(), 'egress-tb-'));
+
+  beforeAll(() => {
+    expect(leftovers(), 'something of an earlier run is still there').toEqual([]);
+  });
+
+  afterAll(async () => {
+    egress(['testbed', 'down'], state);
+    rmSync(state, { recursive: true, force: true });
+    expect(leftovers()).toEqual([]);
+  });
+
+  describe('refuses what it cannot build, before creating anything', () => {
+    it.each([
+      ['a duplicate pod IP', (y: string) => y.replace('podIP: 198.19.22.10', 'podIP: 198.19.21.10'), /198\.19\.21\.10/],
+      ['a pod on an unknown node', (y: string) => y.replace('nodeName: node-c}', 'nodeName: node-z}'), /node-z/],
+      ['a host outside the segment', (y: string) => y.replace('198.18.2.101/24', '198.18.3.101/24'), /198\.18\.3\.101/],
+      [
+        'a segment outside the benchmarking range',
+        (y: string) =>
+          y.replaceAll('198.18.2.', '10.1.2.').replace('transportCIDR: 198.18.2.0/24', 'transportCIDR: 10.1.2.0/24'),
+        /10\.1\.2\.0\/24|outside/,
+      ],
+    ])('%s', (_what, edit, message) => {
+      const text = edit(sh('cat', [MANIFESTS]).stdout);
+      const f = join(state, 'bad.yaml');
+      writeFileSync(f, text);
+      const r = egress(['testbed', 'up', '--manifests', f], state);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim().split('\n')[0]).toMatch(/^egress testbed: /);
+      expect(leftovers()).toEqual([]);
+    });
+
+    it('without root: one clear line, nothing created', () => {
+      const r = sh('setpriv', [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        process.execPath,
+        join(ROOT, 'bin/egress.js'),
+        'testbed',
+        'up',
+        '--manifests',
+        MANIFESTS,
+        '--state-dir',
+        join(tmpdir(), 'egress-nobody'),
+      ]);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/run it as root/);
+      expect(leftovers()).toEqual([]);
+    });
+  });
+
+  describe('issue 6: Egress on the test bed (Antrea e2e without failover)', () => {
+    beforeAll(() => {
+      const r = egress(['testbed', 'up', '--manifests', MANIFESTS, '--quiet'], state);
+      expect(r.status, r.stderr).toBe(0);
+    });
+
+    it('builds the cluster: agents running, pods and hosts reachable; status lists them', async () => {
+      const st = JSON.parse(egress(['testbed', 'status', '--json'], state).stdout);
+      expect(st.nodes.map((n: { name: string; agent: string }) => `${n.name}:${n.agent}`)).toEqual([
+        'node-a:running',
+        'node-b:running',
+        'node-c:running',
+      ]);
+      expect(st.hosts.map((h: { name: string; command: string }) => `${h.name}:${h.command}`)).toEqual([
+        'internal:running',
+        'showip:running',
+      ]);
+      expect(await eventually(() => seen('prod/web-a'), NODE_IP['node-a'], 10_000)).toBe(NODE_IP['node-a']);
+      // nothing of the test bed in the host's own namespace
+      expect(sh('ip', ['-o', 'link']).stdout).not.toMatch(/ egr/);
+    });
+
+    it('before any Egress, each pod leaves with its node IP', () => {
+      expect(seen('prod/web-a')).toBe(NODE_IP['node-a']);
+      expect(seen('prod/web-b')).toBe(NODE_IP['node-b']);
+      expect(seen('prod/api-c')).toBe(NODE_IP['node-c']);
+    });
+
+    it('create: selected pods on every node are seen as the egress IP; others keep their node IP', async () => {
+      apply(state, egressYaml('web', 'pool-c', { app: 'web' }));
+      expect(await eventually(() => seen('prod/web-a'), '198.18.2.250')).toBe('198.18.2.250'); // remote: Geneve to node-c
+      expect(await eventually(() => seen('prod/web-b'), '198.18.2.250')).toBe('198.18.2.250');
+      expect(seen('prod/api-c')).toBe(NODE_IP['node-c']);
+      const st = await eventually(() => egressStatus(state, 'web').egressNode, 'node-c');
+      expect(st).toBe('node-c');
+      expect(egressStatus(state, 'web').conditions.map((c) => `${c['type']}=${c['status']}`)).toEqual([
+        'IPAssigned=True',
+        'IPAllocated=True',
+      ]);
+    });
+
+    it('exceptCIDRs: destinations in it are reached with the node IP, others with the egress IP', () => {
+      expect(seen('prod/web-a', INTERNAL)).toBe(NODE_IP['node-a']);
+      expect(seen('prod/web-a', SHOWIP)).toBe('198.18.2.250');
+    });
+
+    it('a 10 MB download through the remote egress path arrives intact', () => {
+      const size = 10 * 1024 * 1024;
+      const r = sh(
+        'ip',
+        [
+          'netns',
+          'exec',
+          podNs('prod/web-b'),
+          'bash',
+          '-c',
+          `curl -s -m 60 'http://198.18.2.100:8080/blob?size=${size}' | sha256sum`,
+        ],
+        90_000,
+      );
+      const block = Buffer.alloc(256 * 1024);
+      for (let i = 0; i < block.length; i++) block[i] = (i * 7 + 3) & 0xff;
+      const h = createHash('sha256');
+      for (let sent = 0; sent < size; sent += block.length)
+        h.update(block.subarray(0, Math.min(block.length, size - sent)));
+      expect(r.stdout.split(' ')[0]).toBe(h.digest('hex'));
+    });
+
+    it('the running agents report the pipeline graph and their counters', async () => {
+      // Run files are written every second: wait for the one after the download.
+      await eventually(
+        () => runFile(state, 'node-c')['stages']['geneve-decap']['counters']['to-snat'] > 1000,
+        true,
+        3000,
+      );
+      const c = runFile(state, 'node-c');
+      expect(c['stages']['geneve-decap']['counters']['to-snat']).toBeGreaterThan(1000); // web-b's download: its ACKs tunneled here
+      expect(c['stages']['unsnat']['counters']['reply']).toBeGreaterThan(5000); // the download's segments, un-SNATed
+      expect(c['stages']['snat']['counters']['new']).toBeGreaterThan(0);
+      expect(c['egressIps']).toEqual(['198.18.2.250']);
+      const a = JSON.parse(egress(['get', 'counters', 'node-a', '-o', 'json'], state).stdout);
+      expect(a['stages']['geneve-encap']['counters']['encapsulated']).toBeGreaterThan(0);
+      const text = egress(['get', 'counters', 'node-a'], state).stdout;
+      expect(text).toMatch(/classify\s+egress-remote/);
+      const dot = egress(['get', 'pipeline'], state).stdout;
+      expect(dot).toContain('"classify" -> "geneve-encap" [label="tunnel"];');
+      expect(dot).toContain('"geneve-decap" -> "snat" [label="snat"];');
+    });
+
+    it('update appliedTo: the newly selected pod gets the egress IP, the others go back to their node IP', async () => {
+      apply(state, egressYaml('web', 'pool-c', { app: 'api' }));
+      expect(await eventually(() => seen('prod/api-c'), '198.18.2.250')).toBe('198.18.2.250'); // local SNAT on node-c
+      expect(await eventually(() => seen('prod/web-a'), NODE_IP['node-a'])).toBe(NODE_IP['node-a']);
+      expect(seen('prod/web-b')).toBe(NODE_IP['node-b']);
+    });
+
+    it('a pod created after the Egress gets the egress IP on its first request', async () => {
+      apply(
+        state,
+        `apiVersion: v1\nkind: Pod\nmetadata: {name: api-a, namespace: prod, labels: {app: api}}\nspec: {nodeName: node-a}\nstatus: {podIP: 198.19.21.20}\n`,
+      );
+      const ns = podNs('prod/api-a');
+      await eventually(() => sh('ip', ['netns', 'list']).stdout.includes(ns), true, 5000, 20);
+      // Its first request, no retry (Antrea issue #3361 is the case where this one goes out with the node IP).
+      await eventually(() => sh('ip', ['-n', ns, 'link', 'show', 'eth0']).stdout.includes('UP'), true, 2000, 20);
+      expect(curlIn(ns, SHOWIP, 3)).toBe('198.18.2.250');
+    });
+
+    it('delete: every pod is back to its node IP', async () => {
+      expect(egress(['delete', 'egress', 'web'], state).status).toBe(0);
+      expect(await eventually(() => seen('prod/api-c'), NODE_IP['node-c'])).toBe(NODE_IP['node-c']);
+      expect(seen('prod/api-a')).toBe(NODE_IP['node-a']);
+    });
+
+    it('no matching node: IP allocated, "no Node available", pods fall back to their node IP', async () => {
+      apply(state, egressYaml('nowhere', 'pool-nowhere', { app: 'web' }));
+      const st = await eventually(
+        () => egressStatus(state, 'nowhere').conditions.map((c) => `${c['type']}=${c['status']} ${c['message']}`),
+        [
+          'IPAssigned=False Failed to assign the IP to EgressNode: no Node available',
+          'IPAllocated=True EgressIP is successfully allocated',
+        ],
+      );
+      expect(st).toEqual([
+        'IPAssigned=False Failed to assign the IP to EgressNode: no Node available',
+        'IPAllocated=True EgressIP is successfully allocated',
+      ]);
+      expect(egressStatus(state, 'nowhere').egressIP).toBe('');
+      expect(seen('prod/web-a')).toBe(NODE_IP['node-a']);
+      expect(seen('prod/web-b')).toBe(NODE_IP['node-b']);
+      expect(egress(['delete', 'egress', 'nowhere'], state).status).toBe(0);
+    });
+  });
+
+  describe('issue 7: membership and failover', () => {
+    it('an egress node frozen: the IP moves, the observer follows the GARP, traffic resumes (5 runs)', async () => {
+      apply(state, egressYaml('web', 'pool-c', { app: 'web' }));
+      // pool-c's nodes: zone two. Add node-b to it so there is somewhere to fail over to.
+      apply(
+        state,
+        `apiVersion: v1\nkind: Node\nmetadata: {name: node-b, labels: {zone: two}}\nspec: {podCIDR: 198.19.22.0/24}\nstatus: {addresses: [{type: InternalIP, address: 198.18.2.12}]}\n`,
+      );
+      expect(await eventually(() => seen('prod/web-a'), '198.18.2.250')).toBe('198.18.2.250');
+      const times: number[] = [];
+      for (let run = 0; run < 5; run++) {
+        const owner = await eventually(
+          () => egressStatus(state, 'web').egressNode,
+          egressStatus(state, 'web').egressNode,
+        );
+        const other = owner === 'node-b' ? 'node-c' : 'node-b';
+        // The observer (showip) learns the owner's MAC.
+        expect(seen('prod/web-a')).toBe('198.18.2.250');
+        expect(neighMac(SHOW_NS, '198.18.2.250')).toBe(nodeMac(NODE_IP[owner as 'node-b' | 'node-c']));
+        expect(egress(['testbed', 'fail', owner], state).status).toBe(0);
+        const t0 = performance.now();
+        let ok = false;
+        while (performance.now() - t0 < 10_000) {
+          if (curlIn(podNs('prod/web-a'), SHOWIP, 0.1) === '198.18.2.250') {
+            ok = true;
+            break;
+          }
+        }
+        times.push(performance.now() - t0);
+        expect(ok, `run ${run}: no answer through the egress IP within 10 s`).toBe(true);
+        // The new owner answers ARP (alone), and the observer's entry shows its MAC.
+        expect(neighMac(SHOW_NS, '198.18.2.250')).toBe(nodeMac(NODE_IP[other]));
+        expect(arpResponders(SHOW_NS, '198.18.2.250', 2)).toEqual([nodeMac(NODE_IP[other])]);
+        // Resume: the agent holds its IPs until membership settles; never two owners answering ARP.
+        expect(egress(['testbed', 'restore', owner], state).status).toBe(0);
+        await sleep(300);
+        const who = arpResponders(SHOW_NS, '198.18.2.250', 2);
+        expect(who.length, `after resume: ${who.join(', ')} answer ARP`).toBe(1);
+        expect(seen('prod/web-a')).toBe('198.18.2.250');
+        await sleep(200);
+      }
+      const sorted = [...times].sort((a, b) => a - b);
+      console.log(
+        `failover (freeze → request via the egress IP answered), ms: ${sorted.map((t) => t.toFixed(0)).join(', ')}; median ${sorted[2]!.toFixed(0)}`,
+      );
+      expect(sorted[2]).toBeLessThan(1000);
+    });
+
+    it('a nodeSelector change moves the IP within 1 s; the old node stops answering ARP for it', async () => {
+      const owner = egressStatus(state, 'web').egressNode as 'node-b' | 'node-c';
+      const other = owner === 'node-b' ? 'node-c' : 'node-b';
+      const zone = owner === 'node-b' ? 'mine-c' : 'mine-b';
+      // Label the other node so that only it matches the new selector.
+      apply(
+        state,
+        `apiVersion: v1\nkind: Node\nmetadata: {name: ${other}, labels: {zone: two, pick: '${zone}'}}\nspec: {podCIDR: ${other === 'node-b' ? '198.19.22.0/24' : '198.19.23.0/24'}}\nstatus: {addresses: [{type: InternalIP, address: ${NODE_IP[other]}}]}\n`,
+      );
+      const t0 = performance.now();
+      apply(
+        state,
+        `apiVersion: crd.antrea.io/v1beta1\nkind: ExternalIPPool\nmetadata: {name: pool-c}\nspec:\n  ipRanges: [{start: 198.18.2.250, end: 198.18.2.251}]\n  nodeSelector: {matchLabels: {pick: '${zone}'}}\n`,
+      );
+      // The observer's neighbour entry follows the new owner's gratuitous ARP.
+      const want = nodeMac(NODE_IP[other]);
+      while (neighMac(SHOW_NS, '198.18.2.250') !== want && performance.now() - t0 < 5000) await sleep(10);
+      const dt = performance.now() - t0;
+      expect(neighMac(SHOW_NS, '198.18.2.250')).toBe(want);
+      console.log(
+        `nodeSelector change: the IP announced from ${other} ${dt.toFixed(0)} ms after \`egress apply\` started`,
+      );
+      expect(dt).toBeLessThan(1000);
+      expect(arpResponders(SHOW_NS, '198.18.2.250', 2)).toEqual([nodeMac(NODE_IP[other])]);
+      expect(await eventually(() => egressStatus(state, 'web').egressNode, other, 2000)).toBe(other);
+      expect(seen('prod/web-a')).toBe('198.18.2.250');
+    });
+
+    it("a node whose labels stop matching loses its IPs; with no node left: 'no Node available' and node IPs", async () => {
+      const owner = egressStatus(state, 'web').egressNode as 'node-b' | 'node-c';
+      apply(
+        state,
+        `apiVersion: v1\nkind: Node\nmetadata: {name: ${owner}, labels: {zone: two}}\nspec: {podCIDR: ${owner === 'node-b' ? '198.19.22.0/24' : '198.19.23.0/24'}}\nstatus: {addresses: [{type: InternalIP, address: ${NODE_IP[owner]}}]}\n`,
+      );
+      expect(
+        await eventually(
+          () => egressStatus(state, 'web').conditions[0]?.['message'],
+          'Failed to assign the IP to EgressNode: no Node available',
+        ),
+      ).toBe('Failed to assign the IP to EgressNode: no Node available');
+      expect(await eventually(() => seen('prod/web-a'), NODE_IP['node-a'])).toBe(NODE_IP['node-a']);
+      expect(arpResponders(SHOW_NS, '198.18.2.250', 2)).toEqual([]);
+    });
+
+    it('forged and replayed heartbeats change nothing (counted)', async () => {
+      // Back to a normal placement.
+      apply(
+        state,
+        `apiVersion: crd.antrea.io/v1beta1\nkind: ExternalIPPool\nmetadata: {name: pool-c}\nspec:\n  ipRanges: [{start: 198.18.2.250, end: 198.18.2.251}]\n  nodeSelector: {matchLabels: {zone: two}}\n`,
+      );
+      expect(await eventually(() => seen('prod/web-a'), '198.18.2.250')).toBe('198.18.2.250');
+      const before = runFile(state, 'node-a')['membership']['counters'];
+      // Capture one real heartbeat node-b → node-a on the segment, then send it again, and a forged one.
+      const cap = join(state, 'hb.pcap');
+      const tcpdump = sh(
+        'ip',
+        [
+          'netns',
+          'exec',
+          'egr-fab',
+          'tcpdump',
+          '-i',
+          'egr-br0',
+          '-c',
+          '1',
+          '-w',
+          cap,
+          'udp port 10351 and src host 198.18.2.12 and dst host 198.18.2.11',
+        ],
+        10_000,
+      );
+      expect(tcpdump.status, tcpdump.stderr).toBe(0);
+      const py = `
+from scapy.all import *
+p = rdpcap('${cap}')[0]
+sendp(p, iface='eth0', verbose=False)                      # the same frame again: a replay
+f = p.copy(); f[Raw].load = bytes(b ^ 0x5a for b in f[Raw].load); del f[UDP].chksum
+sendp(f, iface='eth0', verbose=False)                      # the payload garbled
+g = Ether(dst=p.dst)/IP(src='198.18.2.12', dst='198.18.2.11')/UDP(sport=10351, dport=10351)/(bytes(p[Raw].load[:-32]) + bytes(32))
+sendp(g, iface='eth0', verbose=False)                      # the right fields, a wrong MAC (not made with the key)
+`;
+      const r = sh('ip', ['netns', 'exec', SHOW_NS, '/usr/bin/python3', '-c', py], 30_000);
+      expect(r.status, r.stderr).toBe(0);
+      await sleep(1200); // the run file is written every second
+      const after = runFile(state, 'node-a')['membership']['counters'];
+      const delta = (k: string) => (after[k] ?? 0) - (before[k] ?? 0);
+      expect(delta('rx-replayed')).toBeGreaterThanOrEqual(1);
+      expect(
+        delta('rx-bad-mac') +
+          delta('rx-bad-magic') +
+          delta('rx-bad-version') +
+          delta('rx-unknown-key') +
+          delta('rx-bad-field') +
+          delta('rx-truncated'),
+      ).toBeGreaterThanOrEqual(2);
+      expect(delta('dead-events')).toBe(0);
+      expect(runFile(state, 'node-a')['members']).toEqual(['node-a', 'node-b', 'node-c']);
+      expect(seen('prod/web-a')).toBe('198.18.2.250');
+    });
+  });
+
+  describe('issue 7: the demo', () => {
+    it('runs the reference scenario end to end and tears it down', () => {
+      egress(['testbed', 'down'], state);
+      const t0 = performance.now();
+      const r = egress(['demo']);
+      const s = (performance.now() - t0) / 1000;
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/prod\/web-a\s+node-a\s+egress-prod-web\s+198\.18\.0\.253\s+ok/);
+      expect(r.stdout).toMatch(/staging\/web-c\s+node-c\s+egress-staging-web\s+198\.18\.0\.254\s+ok/);
+      expect(r.stdout).toMatch(/dev\/tools\s+node-b\s+-\s+198\.18\.0\.12\s+ok/);
+      expect(r.stdout).toMatch(/succeeded again after \d+ ms/);
+      expect(r.stdout).toMatch(/the MAC followed the gratuitous ARP/);
+      expect(s).toBeLessThan(60);
+      console.log(
+        r.stdout
+          .split('\n')
+          .filter((l) => /succeeded again|ARP entry|took/.test(l))
+          .join('\n'),
+      );
+      expect(leftovers()).toEqual([]);
+    });
+
+    it('without root it stops at once with a clear message', () => {
+      const r = sh('setpriv', [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        process.execPath,
+        join(ROOT, 'bin/egress.js'),
+        'demo',
+      ]);
+      expect(r.status).toBe(1);
+      expect(r.stderr.trim()).toMatch(/^egress demo: .*root/);
+    });
+  });
+});
