@@ -1,0 +1,327 @@
+/**
+ * Whole-datapath throughput of one node, in memory (issue 5): packets/s through the real pipeline of
+ * engine/agent NodeDatapath, from a generator port to a discarding uplink, for
+ *
+ * - `encap`     pod → pod-ingress → classify → geneve-encap → uplink-out          (source node, remote Egress IP)
+ * - `snat`      pod → pod-ingress → classify → snat → uplink-out                   (pod on the Egress node)
+ * - `decap-snat` Geneve to a hosted Egress IP → uplink-ingress → ip-local → geneve-decap → snat → uplink-out
+ * - `reply`     external reply → uplink-ingress → ip-local → unsnat → geneve-encap → uplink-out (remote pod)
+ *
+ * at 64/512/1500-byte packets (the pod-side IP packet's total length) and 1 k / 100 k flows (UDP source ports over a ring; every
+ * conntrack entry exists before timing), bursts of 64. `gen/<size>` is the generator alone (copy the template
+ * and set the flow's port): each case reports its ratio to it, and `facts` give the per-stage ns/packet of an
+ * instrumented run. Allocation per packet is measured by the harness (B/op).
+ */
+import { NodeDatapath } from '../../engine/agent/datapath.js';
+import type { Port, Stage } from '../../engine/graph/index.js';
+import { Burst, Slab } from '../../engine/packet/index.js';
+import { EGRESS_LOCAL, EGRESS_REMOTE, type NodeDatapathConfig } from '../../engine/stages/index.js';
+import { checksum, ethernet, geneve, ipv4, udp } from '../../engine/wire/index.js';
+import type { BenchCase, Suite } from '../harness.js';
+
+const ip = (s: string) => ipv4.parseAddr(s)!;
+const NODE_MAC = new Uint8Array([2, 0x0e, 198, 18, 0, 11]);
+const PEER_MAC = new Uint8Array([2, 0x0e, 198, 18, 0, 12]);
+const EXT_MAC = new Uint8Array([2, 0xee, 198, 18, 0, 100]);
+const EXT = ip('198.18.0.100');
+const LOCAL_POD = ip('198.19.1.10');
+const REMOTE_POD = ip('198.19.1.11');
+const PEER_POD = ip('198.19.2.10');
+const EGRESS_HERE = ip('198.18.0.253');
+const EGRESS_THERE = ip('198.18.0.254');
+const BURST = 64;
+
+function config(): NodeDatapathConfig {
+  return {
+    nodeName: 'a',
+    nodeIp: ip('198.18.0.11'),
+    mac: NODE_MAC,
+    uplinkMtu: 1550,
+    transport: { addr: ip('198.18.0.0'), len: 24 },
+    gateway: 0,
+    tunnelPort: 6081,
+    podCidr: { addr: ip('198.19.1.0'), len: 24 },
+    pods: [
+      { key: 'p/local', ip: LOCAL_POD, port: 0, egress: EGRESS_LOCAL, egressIp: EGRESS_HERE },
+      { key: 'p/remote', ip: REMOTE_POD, port: 1, egress: EGRESS_REMOTE, egressIp: EGRESS_THERE },
+    ],
+    nodes: [
+      { name: 'a', ip: ip('198.18.0.11'), podCidr: { addr: ip('198.19.1.0'), len: 24 } },
+      { name: 'b', ip: ip('198.18.0.12'), podCidr: { addr: ip('198.19.2.0'), len: 24 } },
+    ],
+    bypass: [{ addr: ip('198.19.64.0'), len: 20 }],
+    egressIps: [EGRESS_HERE],
+  };
+}
+
+/** A port that yields copies of a template, the flow's UDP source port set with an incremental checksum. */
+class GenPort implements Port {
+  readonly name = 'gen';
+  readonly batchSize = BURST;
+  flows = 1;
+  private f = 0;
+  /** Template bytes live in their own slot of the same slab (copyWithin allocates nothing). */
+  tplOff = 0;
+  tplLen = 0;
+  /** Offset of the UDP header to patch inside the template, and its original port and checksum. */
+  portAt = 0;
+  portIsDst = false;
+  private basePort = 0;
+  private baseCsum = 0;
+  constructor(private readonly slab: Slab) {}
+
+  load(frame: Uint8Array, udpAt: number, dstPort: boolean): void {
+    const s = this.slab.alloc();
+    this.tplOff = this.slab.start(s);
+    this.tplLen = frame.length;
+    this.slab.u8.set(frame, this.tplOff);
+    this.portAt = udpAt;
+    this.portIsDst = dstPort;
+    const v = this.slab.dv;
+    this.basePort = v.getUint16(this.tplOff + udpAt + (dstPort ? 2 : 0));
+    this.baseCsum = v.getUint16(this.tplOff + udpAt + 6);
+  }
+
+  recv(b: Burst): number {
+    const slab = this.slab;
+    const u8 = slab.u8;
+    const v = slab.dv;
+    const len = this.tplLen;
+    const room = Math.min(b.room, BURST);
+    let n = 0;
+    for (; n < room; n++) {
+      const s = slab.alloc();
+      if (s < 0) break;
+      const j = b.count++;
+      const o = slab.start(s);
+      u8.copyWithin(o, this.tplOff, this.tplOff + len);
+      const port = (this.basePort + this.f) & 0xffff;
+      const pa = o + this.portAt + (this.portIsDst ? 2 : 0);
+      v.setUint16(pa, port);
+      v.setUint16(o + this.portAt + 6, checksum.udpNonZero(checksum.update16(this.baseCsum, this.basePort, port)));
+      if (++this.f === this.flows) this.f = 0;
+      b.slot[j] = s;
+      b.off[j] = o;
+      b.len[j] = len;
+      b.l3[j] = -1;
+      b.port[j] = 0;
+      b.flow[j] = 0;
+      b.meta[j] = 0;
+      b.oport[j] = 0;
+      b.next[j] = 0;
+    }
+    return n;
+  }
+  send(): void {}
+  close(): void {}
+}
+
+/** The uplink: counts and discards. */
+class Sink implements Port {
+  readonly name = 'sink';
+  readonly batchSize = BURST;
+  packets = 0;
+  recv(): number {
+    return 0;
+  }
+  send(b: Burst): void {
+    this.packets += b.count;
+  }
+  close(): void {}
+}
+
+function udpPacket(src: number, dst: number, sport: number, dport: number, total: number): Uint8Array {
+  const p = new Uint8Array(total);
+  const v = new DataView(p.buffer);
+  ipv4.emit(
+    { tos: 0, id: 1, flagsFrag: 0, ttl: 64, proto: 17, src, dst, options: new Uint8Array(0), payloadLen: total - 20 },
+    v,
+    0,
+  );
+  udp.emit({ srcPort: sport, dstPort: dport, payloadLen: total - 28 }, v, 20);
+  for (let i = 28; i < total; i++) p[i] = i & 0xff;
+  udp.fillChecksum(v, 0, 20);
+  return p;
+}
+
+function frame(dstMac: Uint8Array, srcMac: Uint8Array, pkt: Uint8Array): Uint8Array {
+  const f = new Uint8Array(14 + pkt.length);
+  f.set(dstMac, 0);
+  f.set(srcMac, 6);
+  f[12] = 0x08;
+  f.set(pkt, 14);
+  return f;
+}
+
+function geneveFrame(inner: Uint8Array): Uint8Array {
+  const tpl = geneve.buildTemplate({
+    srcMac: PEER_MAC,
+    dstMac: NODE_MAC,
+    srcIp: ip('198.18.0.12'),
+    dstIp: EGRESS_HERE,
+    vni: 0,
+  });
+  const buf = new Uint8Array(256 + inner.length);
+  buf.set(inner, 128);
+  const v = new DataView(buf.buffer);
+  const start = geneve.encap(v, 128, inner.length, tpl, 4242);
+  return buf.slice(start, 128 + inner.length);
+}
+
+type PathName = 'encap' | 'snat' | 'decap-snat' | 'reply' | 'gen';
+
+interface Rig {
+  dp: NodeDatapath | null;
+  gen: GenPort;
+  sink: Sink;
+  input: 'pods' | 'uplink';
+  member: number;
+  now: number;
+}
+
+/** A datapath primed for one path: neighbours resolved, every conntrack entry of the flow set created. */
+function rig(path: PathName, size: number, flows: number): Rig {
+  const slab = new Slab({ slots: 4096 });
+  const gen = new GenPort(slab);
+  const sink = new Sink();
+  if (path === 'gen') {
+    gen.load(udpPacket(LOCAL_POD, EXT, 1024, 9, size), 20, false);
+    gen.flows = flows;
+    return { dp: null, gen, sink, input: 'pods', member: 0, now: 0 };
+  }
+  const dp = new NodeDatapath(slab, config(), {
+    conntrack: { seed: 1, maxConnections: 262144 },
+    neighbor: { staleMs: 1e12 },
+  });
+  dp.attachUplink(sink);
+  const idle = new Sink();
+  dp.pods.add(path === 'snat' ? gen : idle);
+  dp.pods.add(path === 'encap' ? gen : idle);
+  const neigh = dp.state.neigh;
+  for (const [addr, mac] of [
+    [EXT, EXT_MAC],
+    [EGRESS_THERE, PEER_MAC],
+    [ip('198.18.0.12'), PEER_MAC],
+  ] as const) {
+    neigh.create(addr, 0);
+    neigh.learn(addr, ethernet.macHi16(mac), ethernet.macLo32(mac), 0, false);
+  }
+  const r: Rig = { dp, gen, sink, input: 'pods', member: 0, now: 1 };
+  if (path === 'encap') {
+    gen.load(udpPacket(REMOTE_POD, EXT, 1024, 9, size), 20, false);
+    r.member = 1;
+  } else if (path === 'snat') {
+    gen.load(udpPacket(LOCAL_POD, EXT, 1024, 9, size), 20, false);
+  } else if (path === 'decap-snat') {
+    const inner = frame(geneve.GLOBAL_VIRTUAL_MAC, PEER_MAC, udpPacket(PEER_POD, EXT, 1024, 9, size));
+    gen.load(geneveFrame(inner), 14 + 50 + 20, false);
+    r.input = 'uplink';
+  } else {
+    // Replies to the remote node's pod: its connections are made through the decap-snat path first.
+    const inner = frame(geneve.GLOBAL_VIRTUAL_MAC, PEER_MAC, udpPacket(PEER_POD, EXT, 1024, 9, size));
+    gen.load(geneveFrame(inner), 14 + 50 + 20, false);
+    gen.flows = flows;
+    dp.attachUplink(gen);
+    for (let k = 0; k < Math.ceil(flows / BURST); k++) dp.pollUplink(1);
+    gen.load(frame(NODE_MAC, EXT_MAC, udpPacket(EXT, EGRESS_HERE, 9, 1024, size)), 14 + 20, true);
+    dp.attachUplink(sink);
+    r.input = 'uplink';
+  }
+  gen.flows = flows;
+  if (r.input === 'uplink') {
+    const upl: Port = {
+      name: 'uplink',
+      batchSize: BURST,
+      recv: (b) => gen.recv(b),
+      send: (b) => sink.send(b),
+      close() {},
+    };
+    dp.attachUplink(upl);
+  }
+  // Prime: one pass over every flow creates the conntrack entries (the timed runs are steady state).
+  for (let k = 0; k < Math.ceil(flows / BURST) + 1; k++) poll(r);
+  return r;
+}
+
+function poll(r: Rig): number {
+  const dp = r.dp!;
+  return r.input === 'pods' ? dp.pollPod(r.member, r.now) : dp.pollUplink(r.now);
+}
+
+/** Per-stage ns/packet of `rounds` instrumented rounds. */
+function breakdown(r: Rig, rounds: number): Record<string, string> {
+  const p = r.dp!.pipeline;
+  const stages = p.stages as Stage[];
+  const acc = new Float64Array(stages.length);
+  const cnt = new Float64Array(stages.length);
+  const orig = stages.map((s) => s.process.bind(s));
+  stages.forEach((s, k) => {
+    (s as { process: Stage['process'] }).process = (b, sel, n) => {
+      const t0 = performance.now();
+      const m = orig[k]!(b, sel, n);
+      acc[k] += performance.now() - t0;
+      cnt[k] += n;
+      return m;
+    };
+  });
+  for (let i = 0; i < rounds; i++) poll(r);
+  stages.forEach((s, k) => ((s as { process: Stage['process'] }).process = orig[k]!));
+  const out: Record<string, string> = {};
+  stages.forEach((s, k) => {
+    if (cnt[k]! > 0) out[s.name] = ((acc[k]! * 1e6) / cnt[k]!).toFixed(1) + 'ns';
+  });
+  return out;
+}
+
+const cases: BenchCase[] = [];
+for (const size of [64, 512, 1500]) {
+  for (const flows of [1000, 100_000]) {
+    const tag = `${size}B/${flows === 1000 ? '1k' : '100k'}`;
+    let g: Rig | null = null;
+    cases.push({
+      name: `gen/${tag}`,
+      ops: BURST,
+      setup: () => (g = rig('gen', size, flows)),
+      fn: () => {
+        const b = burstFor(g!.gen);
+        g!.gen.recv(b);
+        b.freeAll();
+      },
+    });
+    for (const path of ['encap', 'snat', 'decap-snat', 'reply'] as const) {
+      let r: Rig | null = null;
+      cases.push({
+        name: `${path}/${tag}`,
+        ops: BURST,
+        baseline: `pipeline/gen/${tag}`,
+        setup: () => (r = rig(path, size, flows)),
+        fn: () => {
+          if (poll(r!) !== BURST) throw new Error(`${path}: short burst`);
+        },
+        facts: () => {
+          const out = r!.sink.packets;
+          const f: Record<string, string | number> = { ...breakdown(r!, 200) };
+          const drops = r!.dp!.pipeline.counters.get('drop');
+          if (drops) {
+            f['drops'] = drops;
+            for (const [stage, x] of Object.entries(r!.dp!.pipeline.snapshot()))
+              for (const [k, n] of Object.entries(x.counters))
+                if (k.startsWith('drop') && n > 0) f[`${stage}.${k}`] = n;
+          }
+          f['out'] = out > 0 ? 'ok' : 'none';
+          return f;
+        },
+      });
+    }
+  }
+}
+
+const bursts = new WeakMap<GenPort, Burst>();
+function burstFor(g: GenPort): Burst {
+  let b = bursts.get(g);
+  if (!b) bursts.set(g, (b = new Burst((g as unknown as { slab: Slab }).slab, BURST)));
+  return b;
+}
+
+const suite: Suite = { name: 'pipeline', cases };
+export default suite;
