@@ -66,8 +66,12 @@ describe.skipIf(!isRoot)('test bed on real devices', () => {
 
   describe('refuses what it cannot build, before creating anything', () => {
     it.each([
-      ['a duplicate pod IP', (y: string) => y.replace('podIP: 198.19.22.10', 'podIP: 198.19.21.10'), /198\.19\.21\.10/],
-      ['a pod on an unknown node', (y: string) => y.replace('nodeName: node-c}', 'nodeName: node-z}'), /node-z/],
+      [
+        'a duplicate pod IP',
+        (y: string) => y.replace(/podIP: 198\.19\.22\.10/, 'podIP: 198.19.21.10'),
+        /198\.19\.21\.10/,
+      ],
+      ['a pod on an unknown node', (y: string) => y.replace(/nodeName: node-c(\s*})/, 'nodeName: node-z$1'), /node-z/],
       ['a host outside the segment', (y: string) => y.replace('198.18.2.101/24', '198.18.3.101/24'), /198\.18\.3\.101/],
       [
         'a segment outside the benchmarking range',
@@ -76,10 +80,13 @@ describe.skipIf(!isRoot)('test bed on real devices', () => {
         /10\.1\.2\.0\/24|outside/,
       ],
     ])('%s', (_what, edit, message) => {
-      const text = edit(sh('cat', [MANIFESTS]).stdout);
+      const original = sh('cat', [MANIFESTS]).stdout;
+      const text = edit(original);
+      expect(text, 'the edit must change the manifests').not.toBe(original);
       const f = join(state, 'bad.yaml');
       writeFileSync(f, text);
       const r = egress(['testbed', 'up', '--manifests', f], state);
+      if (r.status === 0) egress(['testbed', 'down'], state);
       expect(r.status).toBe(1);
       expect(r.stderr).toMatch(message);
       expect(r.stderr.trim().split('\n')[0]).toMatch(/^egress testbed: /);
