@@ -5,7 +5,7 @@
  * memory port per local pod) and the `control` input (IPv4 packets the control plane sends, e.g. heartbeats,
  * which still need neighbour resolution).
  */
-import { Pipeline, type Port, type PortGroup } from '../graph/index.js';
+import { Pipeline, type InputHandle, type Port, type PortGroup } from '../graph/index.js';
 import type { Slab } from '../packet/index.js';
 import {
   Arp,
@@ -84,6 +84,9 @@ export class NodeDatapath {
   readonly state: NodeState;
   readonly pipeline: Pipeline;
   readonly pods: PortGroup;
+  private readonly inUplink: InputHandle;
+  private readonly inPods: InputHandle;
+  private readonly inControl: InputHandle;
 
   constructor(slab: Slab, config: NodeDatapathConfig, opts: DatapathOptions = {}) {
     this.state = new NodeState(slab, config, opts);
@@ -111,6 +114,9 @@ export class NodeDatapath {
       burst: opts.burst ?? 256,
     });
     this.pods = this.pipeline.group('pods');
+    this.inUplink = this.pipeline.input('uplink');
+    this.inPods = this.pipeline.input('pods');
+    this.inControl = this.pipeline.input('control');
   }
 
   attachUplink(port: Port): void {
@@ -124,25 +130,26 @@ export class NodeDatapath {
   /** Receive from the uplink and process one round at time `now` (ms). */
   pollUplink(now: number): number {
     this.state.setNow(now);
-    return this.pipeline.poll('uplink');
+    return this.pipeline.pollInput(this.inUplink);
   }
 
   /** Receive from pod port `member` and process one round. */
   pollPod(member: number, now: number): number {
     this.state.setNow(now);
-    return this.pipeline.poll('pods', member);
+    return this.pipeline.pollInput(this.inPods, member);
   }
 
   /** Receive control-plane packets and process one round. */
   pollControl(now: number): number {
     this.state.setNow(now);
-    return this.pipeline.poll('control');
+    return this.pipeline.pollInput(this.inControl);
   }
 
   /** A round with no input: releases resolved neighbour queues, expires unanswered ones. */
   tick(now: number, ctBudget = 1024): void {
     this.state.setNow(now);
     this.state.ct.expire(ctBudget);
+    this.state.ctIn.expire(ctBudget >> 2);
     this.pipeline.run();
   }
 }

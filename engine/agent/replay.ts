@@ -455,6 +455,7 @@ export class Replay {
         announced: Object.fromEntries([...a.announced].map(([ip, n]) => [ipv4.addrToString(ip), n])),
         stages: a.datapath.pipeline.snapshot(),
         conntrack: { counters: st.ct.counterSnapshot(), entries: ctDump(st.ct, st.now) },
+        inbound: ctDump(st.ctIn, st.now),
         neighbors: st.neigh.dump(st.now).map((e) => ({
           ip: ipv4.addrToString(e.ip),
           mac: e.state === 'incomplete' ? null : ethernet.macToString(ethernet.macFromInts(e.macHi, e.macLo)),
@@ -530,6 +531,8 @@ export interface ReplaySummary {
       announced: Record<string, number>;
       stages: Record<string, { exits: Record<string, number>; counters: Record<string, number> }>;
       conntrack: { counters: Record<string, number>; entries: ConnDump[] };
+      /** Connections pods accepted (tracked without NAT). */
+      inbound: ConnDump[];
       neighbors: Array<{ ip: string; mac: string | null; state: string }>;
     }
   >;

@@ -71,6 +71,16 @@ export class PortGroup {
   }
 }
 
+/** An input resolved by `Pipeline.input`. */
+export interface InputHandle {
+  readonly name: string;
+  /** Index of the stage its packets enter. */
+  readonly stage: number;
+  /** Index of the single port, or -1 for a group. */
+  readonly port: number;
+  readonly group: PortGroup | null;
+}
+
 export class PipelineError extends Error {
   override readonly name = 'PipelineError';
 }
@@ -215,30 +225,44 @@ export class Pipeline {
     return i;
   }
 
+  /** Resolve an input once (setup time): a handle `pollInput` takes without any lookup by name. */
+  input(name: string): InputHandle {
+    const t = this.inputTarget.get(name);
+    if (t === undefined) throw new PipelineError(`pipeline: ${name} is not an input`);
+    const p = this.portNames.indexOf(name);
+    return p >= 0 ? { name, stage: t, port: p, group: null } : { name, stage: t, port: -1, group: this.group(name) };
+  }
+
   /**
    * Receive from a single port (or group member `member`) and run one round. Returns the number of packets
    * received (0 when nothing was ready; the round still runs so held packets can be released).
    */
   poll(input: string, member = -1): number {
-    const t = this.inputTarget.get(input);
-    if (t === undefined) throw new PipelineError(`pipeline: ${input} is not an input`);
+    return this.pollInput(this.input(input), member);
+  }
+
+  /** `poll` with a resolved input (the per-burst path). */
+  pollInput(h: InputHandle, member = -1): number {
     let port: Port | null;
     let portId: number;
-    if (member < 0) {
-      portId = this.portNames.indexOf(input);
+    if (h.group === null) {
+      portId = h.port;
       port = this.portObjs[portId] ?? null;
     } else {
-      port = this.group(input).ports[member] ?? null;
+      port = h.group.ports[member] ?? null;
       portId = member;
     }
-    if (!port) throw new PipelineError(`pipeline: nothing attached to ${input}${member >= 0 ? `[${member}]` : ''}`);
+    if (!port) throw new PipelineError(`pipeline: nothing attached to ${h.name}${member >= 0 ? `[${member}]` : ''}`);
+    const t = h.stage;
     const b = this.round;
     const before = b.count;
     const got = port.recv(b);
     const sel = this.sel[t]!;
     let n = this.selN[t]!;
-    for (let i = before; i < before + got; i++) {
-      b.port[i] = portId;
+    const end = before + got;
+    const ports = b.port;
+    for (let i = before; i < end; i++) {
+      ports[i] = portId;
       sel[n++] = i;
     }
     this.selN[t] = n;
@@ -287,6 +311,8 @@ export class Pipeline {
     const idxs = this.targetIdx[s]!;
     const counts = this.exitCounts[s]!;
     const next = b.next;
+    const sels = this.sel;
+    const selN = this.selN;
     for (let k = 0; k < n; k++) {
       const i = sel[k]!;
       const e = next[i]!;
@@ -294,11 +320,11 @@ export class Pipeline {
       const kind = kinds[e];
       const t = idxs[e]!;
       if (kind === T_STAGE) {
-        this.sel[t]![this.selN[t]!++] = i;
+        sels[t]![selN[t]!++] = i;
       } else if (kind === T_PORT) {
         const ob = this.portOut[t]!;
         if (ob.count === ob.capacity) this.sendPort(t);
-        ob.push(b, i);
+        ob.pushOut(b, i);
       } else if (kind === T_GROUP) {
         const g = this.groups[t]!;
         const m = b.oport[i]!;
@@ -309,7 +335,7 @@ export class Pipeline {
           continue;
         }
         if (ob.count === ob.capacity) this.sendBurst(g.ports[m]!, ob);
-        ob.push(b, i);
+        ob.pushOut(b, i);
       } else if (kind === T_DROP) {
         this.counters.v[C.drop]++;
         this.slab.free(b.slot[i]!);

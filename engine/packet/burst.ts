@@ -75,6 +75,19 @@ export class Burst {
   }
 
   /**
+   * Append packet `i` of `src` for a port to send: only what ports read (slot, offset, length, timestamp); the
+   * stage metadata is left stale. Caller checks room.
+   */
+  pushOut(src: Burst, i: number): void {
+    const j = this.count++;
+    this.slot[j] = src.slot[i]!;
+    this.off[j] = src.off[i]!;
+    this.len[j] = src.len[i]!;
+    this.tsSec[j] = src.tsSec[i]!;
+    this.tsNsec[j] = src.tsNsec[i]!;
+  }
+
+  /**
    * Allocate a slot and append an empty packet starting at the headroom; returns its index or -1 when the
    * burst is full or the slab is exhausted.
    */

@@ -9,14 +9,14 @@
  * 6. the pod's Egress: none → `snat` to the node IP; hosted here → `snat` to the Egress IP;
  *    hosted elsewhere → `tunnel` (Geneve with the Egress IP as outer destination).
  * Limited broadcast, multicast and 0/8 destinations are dropped. `b.meta[i]` carries the NAT address (snat)
- * or the outer destination (remote-pod, tunnel); `b.oport[i]` the pod port (local-pod); `b.flow[i]` the
- * conntrack reference when one was looked up.
+ * or the outer destination (remote-pod, tunnel); `b.oport[i]` the pod port (local-pod). Connections pods
+ * accept are tracked in their own table (`ctIn`), looked up only when it holds any.
  */
 import { UPDATE_INVALID, type ConnTable } from '../../conntrack/index.js';
 import { counterIndex, Counters, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { ipv4 } from '../wire/index.js';
-import { EGRESS_LOCAL, EGRESS_NONE } from './config.js';
+import { DST_LOCAL_POD, DST_OWN_CIDR, DST_OWNED, DST_REMOTE_CIDR, EGRESS_LOCAL, EGRESS_NONE } from './config.js';
 import { ctFlags, portsWord } from './l4.js';
 import type { NodeState } from './state.js';
 
@@ -50,7 +50,7 @@ export class Classify implements Stage {
   private readonly ct: ConnTable;
 
   constructor(private readonly st: NodeState) {
-    this.ct = st.ct;
+    this.ct = st.ctIn;
   }
 
   process(b: Burst, sel: Int32Array, n: number): number {
@@ -69,51 +69,57 @@ export class Classify implements Stage {
         c[C['drop-bad-destination']]!++;
         continue;
       }
-      if (t.owned.get(dst, 0) !== 0) {
-        b.next[i] = X_LOCAL;
-        c[C['to-local']]!++;
-        continue;
-      }
-      const pod = t.podByIp.get(dst, -1);
-      if (pod >= 0) {
-        b.oport[i] = t.podPort[pod]!;
-        b.next[i] = X_LOCAL_POD;
-        c[C['to-local-pod']]!++;
-        continue;
-      }
-      const node = t.podCidrs.lookup(dst, -1);
-      if (node >= 0) {
-        if (node === t.localNode) {
-          b.next[i] = X_DROP;
-          c[C['drop-no-such-pod']]!++;
-        } else {
-          b.meta[i] = t.nodeIpOf[node]!;
-          b.next[i] = X_REMOTE_POD;
-          c[C['to-remote-pod']]!++;
-        }
-        continue;
-      }
-      const src = ipv4.src(v, o);
-      const proto = ipv4.proto(v, o);
-      const ref = ct.find(src, dst, portsWord(v, o, proto), proto);
-      b.flow[i] = ref;
-      if (ref >= 0 && (ref & 1) === 1 && !ct.isSnat(ref >> 1)) {
-        if (ct.update(ref >> 1, 1, ctFlags(v, o, proto), ipv4.totalLen(v, o)) === UPDATE_INVALID) {
-          b.next[i] = X_DROP;
-          c[C['drop-ct-invalid']]!++;
+      const d = t.dstClass.lookup(dst, -1);
+      if (d >= 0) {
+        const cls = d >>> 24;
+        const idx = d & 0xffffff;
+        if (cls === DST_OWNED) {
+          b.next[i] = X_LOCAL;
+          c[C['to-local']]!++;
           continue;
         }
-        b.next[i] = X_NO_NAT;
-        c[C['reply-no-nat']]!++;
-        continue;
+        if (cls === DST_LOCAL_POD) {
+          b.oport[i] = t.podPort[idx]!;
+          b.next[i] = X_LOCAL_POD;
+          c[C['to-local-pod']]!++;
+          continue;
+        }
+        if (cls === DST_REMOTE_CIDR) {
+          b.meta[i] = t.nodeIpOf[idx]!;
+          b.next[i] = X_REMOTE_POD;
+          c[C['to-remote-pod']]!++;
+          continue;
+        }
+        if (cls === DST_OWN_CIDR) {
+          b.next[i] = X_DROP;
+          c[C['drop-no-such-pod']]!++;
+          continue;
+        }
       }
-      if (t.bypass.lookup(dst, -1) >= 0) {
+      const src = ipv4.src(v, o);
+      b.flow[i] = -1;
+      if (ct.size > 0) {
+        const proto = ipv4.proto(v, o);
+        const ref = ct.find(src, dst, portsWord(v, o, proto), proto);
+        if (ref >= 0 && (ref & 1) === 1) {
+          if (ct.update(ref >> 1, 1, ctFlags(v, o, proto), ipv4.totalLen(v, o)) === UPDATE_INVALID) {
+            b.next[i] = X_DROP;
+            c[C['drop-ct-invalid']]!++;
+            continue;
+          }
+          b.next[i] = X_NO_NAT;
+          c[C['reply-no-nat']]!++;
+          continue;
+        }
+      }
+      if (d >= 0) {
+        // DST_BYPASS: node IPs, service CIDR, exceptCIDRs leave with the node IP.
         b.meta[i] = t.nodeIp;
         b.next[i] = X_SNAT;
         c[C.bypass]!++;
         continue;
       }
-      const p = t.podByIp.get(src, -1); // pod-ingress checked the source is this pod
+      const p = b.meta[i]!; // the sender's pod index, from pod-ingress
       const kind = t.podEgress[p]!;
       if (kind === EGRESS_NONE) {
         b.meta[i] = t.nodeIp;

@@ -67,6 +67,18 @@ export interface NodeDatapathConfig {
 export const OWN_NODE = 1;
 export const OWN_EGRESS = 2;
 
+/**
+ * Destination classes of `DatapathTables.dstClass` (value = class << 24 | index), one longest-prefix lookup for
+ * what classify needs: an address this node owns, a local pod, another node's pod CIDR, this node's pod CIDR
+ * (no such pod), a bypass destination (other nodes' IPs, service CIDR, exceptCIDRs). A bypass prefix inside a
+ * pod CIDR is left out: pod CIDRs are routed before Egress is considered (EGRESS-SPEC §4.0).
+ */
+export const DST_OWNED = 1;
+export const DST_LOCAL_POD = 2;
+export const DST_REMOTE_CIDR = 3;
+export const DST_OWN_CIDR = 4;
+export const DST_BYPASS = 5;
+
 export class DatapathTables {
   readonly generation: number;
   readonly nodeIp: number;
@@ -100,6 +112,8 @@ export class DatapathTables {
   readonly owned: Int32Map;
   /** Egress IP → its gateway when it differs from the segment's. */
   readonly egressGateway: Int32Map;
+  /** Destination address → class << 24 | index (see DST_*); -1 for anything else (external). */
+  readonly dstClass: PrefixTable;
   /** The pod gateway address (first address of this node's pod CIDR; the node IP without one): ICMP errors to pods come from it. */
   readonly podGatewayIp: number;
 
@@ -156,6 +170,20 @@ export class DatapathTables {
       : this.nodeIp;
     this.egressGateway = new Int32Map();
     for (const [ip, gw] of c.egressGateways ?? []) this.egressGateway.set(ip | 0, gw | 0);
+    // Later entries replace earlier ones of the same prefix: bypass < pod CIDRs < local pods < owned.
+    const cls: Array<readonly [number, number, number]> = [];
+    const mask = (len: number) => (len === 0 ? 0 : (0xffffffff << (32 - len)) | 0);
+    const cidrs = c.nodes.flatMap((x) => (x.podCidr ? [x.podCidr] : []));
+    const insideCidr = (p: Prefix) => cidrs.some((q) => q.len <= p.len && ((p.addr ^ q.addr) & mask(q.len)) === 0);
+    const bypass: Prefix[] = [...c.nodes.map((x) => ({ addr: x.ip, len: 32 })), ...c.bypass];
+    for (const p of bypass) if (!insideCidr(p)) cls.push([p.addr, p.len, DST_BYPASS << 24]);
+    c.nodes.forEach((x, i) => {
+      if (x.podCidr)
+        cls.push([x.podCidr.addr, x.podCidr.len, ((i === this.localNode ? DST_OWN_CIDR : DST_REMOTE_CIDR) << 24) | i]);
+    });
+    c.pods.forEach((p, i) => cls.push([p.ip, 32, (DST_LOCAL_POD << 24) | i]));
+    for (const [ip, kind] of this.owned.entries()) cls.push([ip, 32, (DST_OWNED << 24) | kind]);
+    this.dstClass = new PrefixTable(cls);
   }
 
   /** True when `ip` is on the segment (resolved with ARP directly). */

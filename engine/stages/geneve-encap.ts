@@ -29,6 +29,9 @@ export class GeneveEncap implements Stage {
   private byDst = new Int32Map();
   private templates: geneve.GeneveTemplate[] = [];
   private builtFor: DatapathTables | null = null;
+  /** The last destination's template: a burst mostly goes to one destination. */
+  private lastDst = 0;
+  private lastTpl: geneve.GeneveTemplate | null = null;
 
   constructor(private readonly st: NodeState) {}
 
@@ -38,7 +41,9 @@ export class GeneveEncap implements Stage {
       this.byDst = new Int32Map();
       this.templates = [];
       this.builtFor = t;
+      this.lastTpl = null;
     }
+    if (this.lastTpl !== null && dst === this.lastDst) return this.lastTpl;
     let k = this.byDst.get(dst, -1);
     if (k < 0) {
       k = this.templates.length;
@@ -56,7 +61,9 @@ export class GeneveEncap implements Stage {
       );
       this.byDst.set(dst, k);
     }
-    return this.templates[k]!;
+    this.lastDst = dst;
+    this.lastTpl = this.templates[k]!;
+    return this.lastTpl;
   }
 
   process(b: Burst, sel: Int32Array, n: number): number {

@@ -24,7 +24,7 @@ export class Inbound implements Stage {
   private readonly ct: ConnTable;
 
   constructor(private readonly st: NodeState) {
-    this.ct = st.ct;
+    this.ct = st.ctIn;
   }
 
   process(b: Burst, sel: Int32Array, n: number): number {

@@ -7,7 +7,8 @@
  * - not larger than the pod MTU (uplink MTU − 50): with DF set the pod gets ICMP "fragmentation needed" with
  *   the pod MTU (RFC 1191) from the pod gateway address; without DF the packet is dropped (no fragmentation);
  * - TTL above 1 (the node routes it): otherwise ICMP "time exceeded" back to the pod.
- * Exits: `ok` (to classify, `b.l3 = b.off`), `reply` (an ICMP error to the sending pod), `drop`.
+ * Exits: `ok` (to classify, `b.l3 = b.off`, `b.meta` = the pod's index), `reply` (an ICMP error to the sending
+ * pod), `drop`.
  */
 import { counterIndex, Counters, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
@@ -112,6 +113,7 @@ export class PodIngress implements Stage {
         c[C['drop-ttl-exceeded']]!++;
         continue;
       }
+      b.meta[i] = pod; // classify reads the sender's pod index here
       b.next[i] = EXIT_OK;
     }
     return n;

@@ -9,6 +9,8 @@ import { NeighborTable, type NeighborOptions } from './neighbor.js';
 
 export interface NodeStateOptions {
   conntrack?: ConnTableOptions;
+  /** Size of the table of connections pods accept (default 16384). */
+  inboundConnections?: number;
   neighbor?: NeighborOptions;
   /** UDP port of control traffic to the node IP (heartbeats); 0 for none. */
   controlPort?: number;
@@ -23,7 +25,13 @@ export class NodeState {
   tables: DatapathTables;
   /** Milliseconds; the time of the round being processed. */
   now = 0;
+  /** Connections this node translates (SNAT to the node IP or a hosted egress IP). */
   readonly ct: ConnTable;
+  /**
+   * Connections local pods accept from the segment, tracked without NAT (kept apart so that classify, which
+   * must recognise their reply direction, pays a lookup only when there is any).
+   */
+  readonly ctIn: ConnTable;
   readonly neigh: NeighborTable;
   readonly slab: Slab;
   readonly v: DataView;
@@ -44,6 +52,11 @@ export class NodeState {
     this.u8 = slab.u8;
     this.tables = new DatapathTables(config, 0);
     this.ct = new ConnTable(opts.conntrack ?? {});
+    const seed = opts.conntrack?.seed;
+    this.ctIn = new ConnTable({
+      maxConnections: opts.inboundConnections ?? 16384,
+      ...(seed !== undefined ? { seed: seed + 1 } : {}),
+    });
     this.neigh = new NeighborTable(opts.neighbor ?? {});
     this.controlPort = opts.controlPort ?? 0;
     this.snatMode = opts.snatFullyRandom ? SNAT_RANDOM_FULLY : 0;
@@ -53,6 +66,7 @@ export class NodeState {
   setNow(now: number): void {
     this.now = now;
     this.ct.setTime(now);
+    this.ctIn.setTime(now);
   }
 
   /** Compile a new configuration and swap it in (between rounds). */

@@ -13,7 +13,7 @@ import type { ConnTable } from '../../conntrack/index.js';
 import { counterIndex, Counters, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { arp, ethernet, ipv4 } from '../wire/index.js';
-import { N_REACHABLE, type NeighborTable } from './neighbor.js';
+import { N_FREE, N_REACHABLE, type NeighborTable } from './neighbor.js';
 import type { NodeState } from './state.js';
 
 const NAMES = [
@@ -72,6 +72,8 @@ export class UplinkOut implements Stage {
     const macHi = ethernet.macHi16(t.mac);
     const macLo = ethernet.macLo32(t.mac);
     const count = n;
+    let lastNh = 0;
+    let lastE = -1;
     for (let k = 0; k < count; k++) {
       const i = sel[k]!;
       const o = b.l3[i]!;
@@ -87,7 +89,9 @@ export class UplinkOut implements Stage {
           continue;
         }
       }
-      let e = neigh.find(nh);
+      // A burst mostly goes to one next hop: reuse the last entry while it still holds that address.
+      let e =
+        nh === lastNh && lastE >= 0 && neigh.ip[lastE] === nh && neigh.state[lastE] !== N_FREE ? lastE : neigh.find(nh);
       if (e < 0) {
         e = neigh.create(nh, now);
         if (e < 0) {
@@ -97,6 +101,8 @@ export class UplinkOut implements Stage {
           continue;
         }
       }
+      lastNh = nh;
+      lastE = e;
       if (neigh.probeDue(e, now)) n = this.arpRequest(b, sel, n, nh, ipv4.src(v, o));
       if (neigh.state[e] !== N_REACHABLE) {
         if (neigh.park(e, b, i)) {

@@ -23,11 +23,14 @@
 
 /** One's complement sum (unfolded) of `len` bytes at `o`, added to `initial`. */
 export function sum(v: DataView, o: number, len: number, initial = 0): number {
+  // Each 32-bit word is added as its two 16-bit halves, so the accumulator stays an integer below 2^31 for
+  // any IP packet (16384 words × 2 × 0xffff < 2^31) and `fold` never needs float division.
   let acc = initial;
   let i = o;
   const end4 = o + (len & ~3);
   while (i < end4) {
-    acc += v.getUint32(i);
+    const w = v.getUint32(i);
+    acc += (w >>> 16) + (w & 0xffff);
     i += 4;
   }
   if (len & 2) {
@@ -40,10 +43,9 @@ export function sum(v: DataView, o: number, len: number, initial = 0): number {
 
 /** Fold an unfolded sum to 16 bits (end-around carry). */
 export function fold(s: number): number {
-  // Reduce a float64 sum below 2^32 first, then fold 32 → 16. One reduction can leave 2^32 or a little more
-  // (s = 0x1_ffff_ffff gives 0xffff_ffff + 1), which `>>>` would wrap to 0, hence a loop (two passes at most).
+  // Sums of `sum` stay below 2^32; a caller's larger float64 sum (≥ 2^32) is reduced first. One reduction can
+  // leave 2^32 or a little more (0x1_ffff_ffff gives 0xffff_ffff + 1), which `>>>` would wrap to 0: a loop.
   while (s > 0xffffffff) s = (s % 0x100000000) + Math.floor(s / 0x100000000);
-  s = (s >>> 16) + (s & 0xffff);
   s = (s >>> 16) + (s & 0xffff);
   s = (s >>> 16) + (s & 0xffff);
   return s;
