@@ -215,6 +215,7 @@ export class AgentProcess {
         size: st.ct.size,
         counters: st.ct.counterSnapshot(),
         entries: conntrack.dump(st.ct, now).slice(0, 1000),
+        inbound: conntrack.dump(st.ctIn, now).slice(0, 1000),
       },
       snat: conntrack.snatUsage(st.ct),
       neighbors: st.neigh.dump(now).map((e) => ({
