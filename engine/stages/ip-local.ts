@@ -1,6 +1,6 @@
 /**
  * ip-local: IPv4 packets from the segment for this node (its transport IP or a hosted Egress IP) or for a
- * local pod. Dispatches by what they are: Geneve (UDP to the tunnel port) to `decap`; control datagrams
+ * local pod. Dispatches by what they are: Geneve (UDP to the tunnel port from a node's transport IP) to `decap`; control datagrams
  * (heartbeats: UDP to the control port of the node IP) to `control`; packets for a local pod's own address
  * (a connection the pod accepts) to `inbound`; everything else to `unsnat` (replies of NATed connections,
  * related ICMP errors, ICMP echo to the node). The L4 header is validated first.
@@ -58,7 +58,9 @@ export class IpLocal implements Stage {
       }
       if (ipv4.proto(v, o) === ipv4.PROTO_UDP) {
         const dport = v.getUint16(o + ipv4.headerLen(v, o) + 2);
-        if (dport === tunnelPort) {
+        // Geneve comes from another node's transport IP; from anyone else, UDP to the tunnel port is the reply of
+        // a connection SNATed to that port (as in Linux, where conntrack un-NATs before the socket lookup).
+        if (dport === tunnelPort && t.nodeByIp.get(ipv4.src(v, o), -1) >= 0) {
           b.next[i] = X_DECAP;
           continue;
         }
