@@ -34,7 +34,9 @@ function parseArgs(argv: string[]): Options {
 
 async function loadSuites(): Promise<Suite[]> {
   const dir = new URL('./suites/', import.meta.url);
-  const files = readdirSync(dir).filter((f) => f.endsWith('.js')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.js'))
+    .sort();
   const suites: Suite[] = [];
   for (const f of files) {
     const mod = (await import(new URL(f, dir).href)) as { default?: Suite };
@@ -92,7 +94,9 @@ async function main(): Promise<void> {
   const suites = await loadSuites();
   const results = new Map<string, BenchResult>();
   console.log(`node ${process.version}, ${process.arch}${gc ? '' : ' (no --expose-gc: allocation not measured)'}`);
-  console.log(`${'case'.padEnd(44)} ${'ops/s'.padStart(10)} ${'ns/op'.padStart(9)} ${'±%'.padStart(6)} ${'B/op'.padStart(7)}  ratio`);
+  console.log(
+    `${'case'.padEnd(44)} ${'ops/s'.padStart(10)} ${'ns/op'.padStart(9)} ${'±%'.padStart(6)} ${'B/op'.padStart(7)}  ratio`,
+  );
   for (const s of suites) {
     for (const c of s.cases) {
       const id = `${s.name}/${c.name}`;
@@ -122,7 +126,12 @@ async function main(): Promise<void> {
       results.set(id, r);
       const allocText = Number.isNaN(alloc) ? (gc ? 'gc' : '-') : alloc.toFixed(1);
       const ratio = r.ratio !== undefined ? `${r.ratio.toFixed(2)}x ${c.baseline}` : '';
-      const facts = r.facts ? ' ' + Object.entries(r.facts).map(([k, v]) => `${k}=${v}`).join(' ') : '';
+      const facts = r.facts
+        ? ' ' +
+          Object.entries(r.facts)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ')
+        : '';
       console.log(
         `${id.padEnd(44)} ${fmt(opsPerSec).padStart(10)} ${r.nsPerOp.toFixed(1).padStart(9)} ${r.rme.toFixed(1).padStart(6)} ${allocText.padStart(7)}  ${ratio}${facts}`,
       );

@@ -22,9 +22,28 @@ const ALLOWED: Record<string, readonly string[]> = {
   'engine/policy': [],
   'engine/cluster': ['engine/policy', 'engine/wire'],
   // The agent composes one node from every engine layer and the connection table the stages share.
-  'engine/agent': ['engine/wire', 'engine/packet', 'engine/graph', 'engine/stages', 'engine/io', 'engine/policy', 'engine/cluster', 'conntrack'],
+  'engine/agent': [
+    'engine/wire',
+    'engine/packet',
+    'engine/graph',
+    'engine/stages',
+    'engine/io',
+    'engine/policy',
+    'engine/cluster',
+    'conntrack',
+  ],
   // engine/index.ts: the engine's public index, re-exporting what tun/ and cli/ may use.
-  'engine/index': ['engine/wire', 'engine/packet', 'engine/graph', 'engine/stages', 'engine/io', 'engine/policy', 'engine/cluster', 'engine/agent', 'conntrack'],
+  'engine/index': [
+    'engine/wire',
+    'engine/packet',
+    'engine/graph',
+    'engine/stages',
+    'engine/io',
+    'engine/policy',
+    'engine/cluster',
+    'engine/agent',
+    'conntrack',
+  ],
   tun: ['engine/index'],
   cli: ['engine/index', ...ENGINE_LAYERS.map((l) => `engine/${l}`), 'tun'],
   bench: ['*'],
@@ -60,7 +79,8 @@ export function forbidden(edges: readonly Edge[]): Edge[] {
   });
 }
 
-const IMPORT_RE = /(?:^|[\s;])(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|(?:^|[\s;(=])import\s*\(\s*['"]([^'"]+)['"]\s*\)|(?:^|[\s;])import\s*['"]([^'"]+)['"]/gm;
+const IMPORT_RE =
+  /(?:^|[\s;])(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|(?:^|[\s;(=])import\s*\(\s*['"]([^'"]+)['"]\s*\)|(?:^|[\s;])import\s*['"]([^'"]+)['"]/gm;
 
 function sourceFiles(dir: string, out: string[] = []): string[] {
   for (const name of readdirSync(dir)) {
@@ -76,7 +96,9 @@ function edgesOf(file: string): Edge[] {
   const rel = relative(ROOT, file);
   const from = layerOf(rel);
   if (!from) return [];
-  const text = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:])\/\/.*$/gm, '$1');
+  const text = readFileSync(file, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/(^|[^:])\/\/.*$/gm, '$1');
   const edges: Edge[] = [];
   for (const m of text.matchAll(IMPORT_RE)) {
     const spec = m[1] ?? m[2] ?? m[3]!;

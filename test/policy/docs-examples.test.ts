@@ -100,11 +100,7 @@ describe("Antrea's docs/egress.md examples", () => {
       `${f('05-externalippool-subnetinfo.yaml')}:6: document 1 (ExternalIPPool/prod-external-ip-pool) spec.ipRanges: existing IPRanges [10.10.1.0/28] cannot be updated or deleted`,
     ]);
     // 06 overlaps nothing of 04: both pools can live together with all Egresses.
-    s = applyFiles(s, [
-      f('06-ha-externalippool.yaml'),
-      f('07-ha-egresses.yaml'),
-      f('01-configmap.yaml'),
-    ]).state;
+    s = applyFiles(s, [f('06-ha-externalippool.yaml'), f('07-ha-egresses.yaml'), f('01-configmap.yaml')]).state;
     expect([...s.egresses.keys()].sort()).toEqual(['egress-prod-web', 'egress-staging-web']);
   });
 });

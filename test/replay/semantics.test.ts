@@ -117,7 +117,10 @@ describe.skipIf(!hasTshark())('replay semantics (tshark)', () => {
     // Heartbeats: node-c is dead for node-a and node-b 500 ms after its last heartbeat (every 50 ms).
     const dead = s.membership.filter((m) => m.event === 'dead' && m.peer === 'node-c').map((m) => m.t);
     expect(dead.length).toBe(2);
-    for (const t of dead) (expect(t).toBeGreaterThanOrEqual(0.75), expect(t).toBeLessThanOrEqual(0.85));
+    for (const t of dead) {
+      expect(t).toBeGreaterThanOrEqual(0.75);
+      expect(t).toBeLessThanOrEqual(0.85);
+    }
     const takeover = moves.find((m) => m.t > 0.3 && m.nodes.length === 1)!;
     expect(takeover.nodes).toEqual(['node-a']);
     expect(takeover.t).toBeLessThanOrEqual(Math.max(...dead) + 0.02);

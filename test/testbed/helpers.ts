@@ -97,6 +97,7 @@ export function leftovers(): string[] {
 }
 
 /** An agent's run file (what `egress get counters NODE -o json` prints). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a JSON report the tests walk freely
 export function runFile(stateDir: string, node: string): Record<string, any> {
   return JSON.parse(readFileSync(join(stateDir, 'run', `${node}.json`), 'utf8'));
 }

@@ -346,7 +346,7 @@ export async function down(o: { stateDir: string; log?: (line: string) => void }
     }
   }
   const gone: string[] = [];
-  let names: string[] = [];
+  let names: string[];
   try {
     names = netdev.listNetns();
   } catch {
