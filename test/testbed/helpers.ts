@@ -24,6 +24,11 @@ export function egress(args: readonly string[], stateDir?: string, input?: strin
   return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
+/** Run `egress ARGS` as user nobody (no capabilities), with util-linux setpriv. */
+export function egressAsNobody(args: readonly string[]): Run {
+  return sh('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, ...args]);
+}
+
 /** Apply YAML text to the test bed's store. */
 export function apply(stateDir: string, yaml: string): void {
   const r = egress(['apply', '-f', '-'], stateDir, yaml);

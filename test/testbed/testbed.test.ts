@@ -16,6 +16,7 @@ import {
   arpResponders,
   curlIn,
   egress,
+  egressAsNobody,
   egressStatus,
   eventually,
   hostNs,
@@ -94,12 +95,7 @@ describe.skipIf(!isRoot)('test bed on real devices', () => {
     });
 
     it('without root: one clear line, nothing created', () => {
-      const r = sh('setpriv', [
-        '--reuid=65534',
-        '--regid=65534',
-        '--clear-groups',
-        process.execPath,
-        join(ROOT, 'bin/egress.js'),
+      const r = egressAsNobody([
         'testbed',
         'up',
         '--manifests',
@@ -419,14 +415,7 @@ sendp(g, iface='eth0', verbose=False)                      # the right fields, a
     });
 
     it('without root it stops at once with a clear message', () => {
-      const r = sh('setpriv', [
-        '--reuid=65534',
-        '--regid=65534',
-        '--clear-groups',
-        process.execPath,
-        join(ROOT, 'bin/egress.js'),
-        'demo',
-      ]);
+      const r = egressAsNobody(['demo']);
       expect(r.status).toBe(1);
       expect(r.stderr.trim()).toMatch(/^egress demo: .*root/);
     });
