@@ -14,7 +14,9 @@ bridge (the L2 segment), one namespace per Pod, one per ExternalHost with its ow
 spec.command started inside), and one \`egress agent\` per Node. Addresses must be in 198.18.0.0/15 or
 169.254.0.0/16; every namespace and link is named egr-…; the host's routes are never touched.
 
-  up --manifests FILE        build it and apply the manifests to the state directory (a test bed at a time)
+  up --manifests FILE [--metrics-port-base P]
+                             build it and apply the manifests to the state directory (a test bed at a time);
+                             with P, the agents serve Prometheus metrics on ports P, P+1, … (nodes in name order)
   status [--json]            nodes (agent pid, running/frozen, egress IPs, pods), external hosts
   exec NAME -- CMD [ARG…]    run CMD in a member's namespace: NAME is namespace/pod or an ExternalHost name
   fail NODE                  freeze the node's agent (SIGSTOP), as Antrea's e2e does
@@ -33,13 +35,22 @@ async function sub(name: string, argv: string[]): Promise<number> {
         manifests: { type: 'string' },
         'state-dir': { type: 'string' },
         quiet: { type: 'boolean' },
+        'metrics-port-base': { type: 'string' },
       });
+      const mp = stringOpt(a, 'metrics-port-base');
+      if (mp !== undefined && !(/^\d+$/.test(mp) && Number(mp) >= 1024 && Number(mp) < 65000))
+        throw new UsageError(`--metrics-port-base must be a port number from 1024 to 64999, got "${mp}"`);
       const manifests = stringOpt(a, 'manifests');
       if (!manifests) throw new UsageError('up needs --manifests FILE');
       const stateDir = resolveStateDir(stringOpt(a, 'state-dir'));
       const quiet = boolOpt(a, 'quiet');
       const t0 = Date.now();
-      const rec = await testbed.up({ manifests, stateDir, log: quiet ? () => {} : (l) => console.log(l) });
+      const rec = await testbed.up({
+        manifests,
+        stateDir,
+        log: quiet ? () => {} : (l) => console.log(l),
+        ...(mp !== undefined ? { metricsPortBase: Number(mp) } : {}),
+      });
       if (!quiet)
         console.log(
           `test bed up in ${((Date.now() - t0) / 1000).toFixed(1)} s (${rec.nodes.length} nodes, ${rec.hosts.length} hosts); state ${stateDir}`,

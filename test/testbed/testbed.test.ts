@@ -94,6 +94,15 @@ describe.skipIf(!isRoot)('test bed on real devices', () => {
       expect(leftovers()).toEqual([]);
     });
 
+    it('a failure half-way rolls back what was created', () => {
+      // Something else holds the name of showip's namespace: the build fails there, after the segment exists.
+      sh('ip', ['netns', 'add', SHOW_NS]);
+      const r = egress(['testbed', 'up', '--manifests', MANIFESTS], state);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(SHOW_NS));
+      expect(leftovers()).toEqual([]);
+    });
+
     it('without root: one clear line, nothing created', () => {
       const r = egressAsNobody([
         'testbed',
@@ -111,7 +120,7 @@ describe.skipIf(!isRoot)('test bed on real devices', () => {
 
   describe('issue 6: Egress on the test bed (Antrea e2e without failover)', () => {
     beforeAll(() => {
-      const r = egress(['testbed', 'up', '--manifests', MANIFESTS, '--quiet'], state);
+      const r = egress(['testbed', 'up', '--manifests', MANIFESTS, '--quiet', '--metrics-port-base', '19100'], state);
       expect(r.status, r.stderr).toBe(0);
     });
 
@@ -196,6 +205,20 @@ describe.skipIf(!isRoot)('test bed on real devices', () => {
       const dot = egress(['get', 'pipeline'], state).stdout;
       expect(dot).toContain('"classify" -> "geneve-encap" [label="tunnel"];');
       expect(dot).toContain('"geneve-decap" -> "snat" [label="snat"];');
+    });
+
+    it('agents serve Prometheus metrics (node-a on the first port)', () => {
+      const r = sh('curl', ['-s', '-m', '2', 'http://127.0.0.1:19100/metrics']);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(
+        /^egress_stage_packets_total\{node="node-a",stage="classify",exit="tunnel"\} [1-9]\d*$/m,
+      );
+      expect(r.stdout).toMatch(/^egress_stage_drops_total\{node="node-a",stage="pod-ingress",reason="spoofed"\} 0$/m);
+      expect(r.stdout).toMatch(/^egress_conntrack_entries\{node="node-a"\} \d+$/m);
+      expect(r.stdout).toMatch(/^egress_members_alive\{node="node-a"\} 3$/m);
+      const c = sh('curl', ['-s', '-m', '2', 'http://127.0.0.1:19102/metrics']).stdout;
+      expect(c).toMatch(/^egress_ips_owned\{node="node-c"\} 1$/m);
+      expect(c).toMatch(/^egress_snat_ports_used\{node="node-c",ip="198.18.2.250"\} [1-9]\d*$/m);
     });
 
     it('update appliedTo: the newly selected pod gets the egress IP, the others go back to their node IP', async () => {

@@ -175,6 +175,8 @@ export interface UpOptions {
   stateDir: string;
   /** Seconds to wait for every agent to report (default 20). */
   timeoutS?: number;
+  /** Serve each agent's Prometheus metrics on this port + its index (nodes in name order); none by default. */
+  metricsPortBase?: number;
   log?: (line: string) => void;
 }
 
@@ -268,6 +270,7 @@ export async function up(o: UpOptions): Promise<TestbedRecord> {
         FABRIC_NETNS,
         '--bridge',
         BRIDGE,
+        ...(o.metricsPortBase !== undefined ? ['--metrics-port', String(o.metricsPortBase + rec.nodes.length)] : []),
       ]);
       const fd = openSync(logFile, 'a');
       const child = spawn(file, args, { detached: true, stdio: ['ignore', 'ignore', fd] });
