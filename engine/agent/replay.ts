@@ -24,7 +24,6 @@ import {
   applyDocs,
   deleteObjects,
   mergeStatus,
-  podIPv4,
   type ClusterState,
   type EgressEvent,
   type LocalPod,
@@ -33,11 +32,11 @@ import {
 import { ethernet, ipv4 } from '../wire/index.js';
 import { macFor } from './node-agent.js';
 import { NodeRunner } from './node-runner.js';
-
-export { macFor };
 import { SimHost } from './sim-host.js';
 import { SimSwitch, SwitchPort, type SegmentEndpoint } from './sim-switch.js';
 import type { TimelineEvent } from './timeline.js';
+
+export { macFor };
 
 export interface ReplayOptions {
   state: ClusterState;
@@ -62,7 +61,7 @@ export interface ReplayOptions {
 export interface OwnershipChange {
   t: number;
   ip: string;
-  /** Node hosting it now (as that node's agent sees it), or null when no node hosts it. */
+  /** Nodes answering ARP for it now (more than one would be a split brain; none while it moves). */
   nodes: string[];
 }
 
@@ -504,16 +503,6 @@ export class Replay {
           .map(([name, s]) => [name, { egressIP: s.egressIP ?? '', egressNode: s.egressNode ?? '' }]),
       ),
     };
-  }
-
-  /** Pod IPs by key, for callers that label output. */
-  podIps(): Map<string, string> {
-    const m = new Map<string, string>();
-    for (const p of this.state.pods.values()) {
-      const ip = podIPv4(p);
-      if (ip) m.set(`${p.metadata.namespace}/${p.metadata.name}`, ip);
-    }
-    return m;
   }
 }
 
