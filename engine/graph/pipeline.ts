@@ -97,6 +97,9 @@ export class Pipeline {
 
   private readonly order: number[];
   private readonly sel: Int32Array[];
+  /** All stages' selections in one buffer (`sel[s]` views it at s × cap), so a burst moves with copyWithin. */
+  private readonly selFlat: Int32Array;
+  private readonly cap: number;
   private readonly selN: Int32Array;
   private readonly targetKind: Uint8Array[];
   private readonly targetIdx: Int32Array[];
@@ -129,7 +132,9 @@ export class Pipeline {
     this.targetKind = spec.stages.map((s) => new Uint8Array(s.exits.length).fill(255));
     this.targetIdx = spec.stages.map((s) => new Int32Array(s.exits.length).fill(-1));
     this.exitCounts = spec.stages.map((s) => new Float64Array(s.exits.length));
-    this.sel = spec.stages.map(() => new Int32Array(cap));
+    this.cap = cap;
+    this.selFlat = new Int32Array(spec.stages.length * cap);
+    this.sel = spec.stages.map((_, s) => this.selFlat.subarray(s * cap, (s + 1) * cap));
     this.selN = new Int32Array(spec.stages.length);
 
     const edges: Array<[number, number]> = [];
@@ -313,6 +318,19 @@ export class Pipeline {
     const next = b.next;
     const sels = this.sel;
     const selN = this.selN;
+    // The common case: every packet of the selection takes the same exit to a stage. Then the selection moves
+    // in one copy (the pipeline's own buffer, no allocation).
+    const e0 = next[sel[0]!]!;
+    let same = kinds[e0] === T_STAGE;
+    for (let k = 1; same && k < n; k++) same = next[sel[k]!] === e0;
+    if (same) {
+      const t = idxs[e0]!;
+      const cap = this.cap;
+      this.selFlat.copyWithin(t * cap + selN[t]!, s * cap, s * cap + n);
+      selN[t] += n;
+      counts[e0] += n;
+      return;
+    }
     for (let k = 0; k < n; k++) {
       const i = sel[k]!;
       const e = next[i]!;
