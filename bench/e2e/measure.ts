@@ -196,3 +196,97 @@ export async function rates(src: Source, t: TrialOptions, o: SearchOptions): Pro
     );
   return { mrr, mrrTrials, pdr, ndr };
 }
+
+/** The pod TUN's queue during a drain (the fill must stay below it). */
+const DRAIN_QUEUE = 250_000;
+
+export interface DrainResult {
+  /** Packets queued in the pod's TUN while the forwarder was stopped. */
+  queued: number;
+  /** Packets the sink received after the forwarder resumed. */
+  drained: number;
+  /** From resume to the last packet at the sink. */
+  seconds: number;
+  pps: number;
+  /** The forwarder processes' CPU per drained packet (µs). */
+  cpuUsPerPacket: number;
+}
+
+/**
+ * PLATFORM.md's drain: with the forwarder stopped (SIGSTOP), the source fills the pod TUN's queue (its
+ * txqueuelen raised for that); then the forwarder resumes alone on the machine and the time until the last
+ * packet reaches the sink gives its capacity, free of the source's competition for the two cores. The sink's
+ * counter is read through /proc/PID/net/dev of a process in its namespace (no command per read).
+ */
+export async function drain(
+  src: Source,
+  o: TrialOptions,
+  stop: number[],
+  sinkRx: () => number,
+  fillMs: number,
+): Promise<DrainResult> {
+  const ipn = (args: string[]) => spawnSync('ip', ['-n', src.ns, ...args], { encoding: 'utf8' });
+  const qlen = String(
+    (JSON.parse(ipn(['-j', 'link', 'show', 'eth0']).stdout) as Array<{ txqlen?: number }>)[0]?.txqlen ?? 500,
+  );
+  const set = ipn(['link', 'set', 'eth0', 'txqueuelen', String(DRAIN_QUEUE)]);
+  if (set.status !== 0) throw new BenchError(`txqueuelen ${DRAIN_QUEUE} in ${src.ns}: ${set.stderr.trim()}`);
+  for (const p of stop) process.kill(p, 'SIGSTOP');
+  let queued: number;
+  try {
+    const r = spawnSync(
+      'ip',
+      [
+        'netns',
+        'exec',
+        src.ns,
+        'taskset',
+        '-c',
+        String(o.sourceCpu),
+        o.gen,
+        SINK_IP,
+        String(DST_PORT),
+        String(o.flows),
+        String(ipLength(o.size)),
+        '0',
+        String(fillMs),
+      ],
+      { encoding: 'utf8' },
+    );
+    queued = Number(/sent=(\d+)/.exec(r.stdout)?.[1] ?? 0);
+    await sleep(50);
+  } catch (e) {
+    for (const p of stop) process.kill(p, 'SIGCONT');
+    throw e;
+  }
+  const pids = src.forwarders();
+  const c0 = pids.reduce((s, p) => s + processCpuUs(p), 0);
+  const rx0 = sinkRx();
+  const t0 = process.hrtime.bigint();
+  for (const p of stop) process.kill(p, 'SIGCONT');
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  let last = rx0;
+  let lastAt = t0;
+  for (;;) {
+    Atomics.wait(pause, 0, 0, 1);
+    const now = process.hrtime.bigint();
+    const rx = sinkRx();
+    if (rx !== last) {
+      last = rx;
+      lastAt = now;
+    }
+    if (last - rx0 >= queued || Number(now - lastAt) > 200e6) break;
+  }
+  await sleep(100);
+  const c1 = pids.reduce((s, p) => s + processCpuUs(p), 0);
+  ipn(['link', 'set', 'eth0', 'txqueuelen', qlen]);
+  const drained = last - rx0;
+  const seconds = Number(lastAt - t0) / 1e9;
+  return {
+    queued,
+    drained,
+    seconds,
+    pps: seconds > 0 ? drained / seconds : 0,
+    cpuUsPerPacket: drained > 0 ? (c1 - c0) / drained : NaN,
+  };
+}

@@ -2,7 +2,7 @@
  * Outputs of the end-to-end benchmark: the results object (e2e.json), a Markdown table (e2e.md, printed by
  * `npm run bench:e2e`) and a chart of packets/s against frame size for every path (e2e.svg, no dependencies).
  */
-import type { RateResult, TrialResult } from './measure.js';
+import type { DrainResult, RateResult, TrialResult } from './measure.js';
 import type { Machine } from './sys.js';
 
 export interface UdpResult extends RateResult {
@@ -10,6 +10,8 @@ export interface UdpResult extends RateResult {
   /** Frame size (RFC 2544: Ethernet header + IP packet + FCS). */
   size: number;
   flows: number;
+  /** Capacity with the source idle (engine and ceiling; see measure.ts drain). */
+  drain?: DrainResult;
 }
 
 export interface TcpResult {
@@ -110,8 +112,10 @@ export function renderMarkdown(r: Results): string {
   );
   out.push('');
   if (r.udp.length) {
-    out.push('| path | frame | flows | MRR pps | MRR Gbit/s | PDR pps | NDR pps | CPU µs/pkt | proc µs/pkt |');
-    out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    out.push(
+      '| path | frame | flows | MRR pps | MRR Gbit/s | PDR pps | NDR pps | CPU µs/pkt | proc µs/pkt | drain pps | drain µs/pkt |',
+    );
+    out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const flows of p.flows)
       for (const size of p.sizes)
         for (const path of ORDER) {
@@ -120,14 +124,17 @@ export function renderMarkdown(r: Results): string {
           out.push(
             `| ${PATH_LABEL[path] ?? path} | ${size} | ${flows} | ${k(u.mrr.receivedPps)} | ${(u.mrr.receivedBps / 1e9).toFixed(2)} | ` +
               `${k(u.pdr.rate)} | ${k(u.ndr.rate)} | ${f2(forwardingUs(r, path, size, u.mrr))} | ` +
-              `${path.startsWith('kernel') ? '–' : f2(processUs(u.mrr))} |`,
+              `${path.startsWith('kernel') ? '–' : f2(processUs(u.mrr))} | ` +
+              `${u.drain ? k(u.drain.pps) : '–'} | ${u.drain ? f2(u.drain.cpuUsPerPacket) : '–'} |`,
           );
         }
     out.push('');
-    out.push('Ratios (MRR / PDR):');
+    out.push('Ratios (MRR / PDR; drain: capacity with the source idle):');
     out.push('');
-    out.push('| frame | flows | engine/kernel local | engine/kernel remote | engine/ceiling local |');
-    out.push('| ---: | ---: | ---: | ---: | ---: |');
+    out.push(
+      '| frame | flows | engine/kernel local | engine/kernel remote | engine/ceiling local | engine/ceiling drain |',
+    );
+    out.push('| ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const flows of p.flows)
       for (const size of p.sizes) {
         const el = find(r, 'engine-local', size, flows);
@@ -137,7 +144,9 @@ export function renderMarkdown(r: Results): string {
         const c = find(r, 'ceiling', size, flows);
         const both = (a?: UdpResult, b?: UdpResult) =>
           `${ratio(a?.mrr.receivedPps, b?.mrr.receivedPps)} / ${ratio(a?.pdr.rate, b?.pdr.rate)}`;
-        out.push(`| ${size} | ${flows} | ${both(el, kl)} | ${both(er, kr)} | ${both(el, c)} |`);
+        out.push(
+          `| ${size} | ${flows} | ${both(el, kl)} | ${both(er, kr)} | ${both(el, c)} | ${ratio(el?.drain?.pps, c?.drain?.pps)} |`,
+        );
       }
     out.push('');
   }

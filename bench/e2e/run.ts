@@ -23,7 +23,7 @@ import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, unli
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { podNetnsName, type TunPort } from '../../tun/index.js';
-import { rates, trial, type RateResult, type SearchOptions, type Source, type TrialOptions } from './measure.js';
+import { drain, rates, trial, type RateResult, type SearchOptions, type Source, type TrialOptions } from './measure.js';
 import { renderMarkdown, renderSvg, type Results, type TcpResult, type UdpResult } from './report.js';
 import {
   BASELINE_TUN,
@@ -38,6 +38,7 @@ import {
   K_POD_REMOTE,
   SINK,
   SINK_IP,
+  SinkProbe,
   teardown,
   upBaseline,
   upCeilingPod,
@@ -222,10 +223,12 @@ async function main(): Promise<void> {
   let engine: Engine | null = null;
   let ceiling: Ceiling | null = null;
   let baselineTun: TunPort | null = null;
+  let probe: SinkProbe | null = null;
   const cleanup = async () => {
     await ceiling?.stop().catch(() => undefined);
     await engine?.stop().catch(() => undefined);
     baselineTun?.close();
+    probe?.stop();
     await teardown().catch((e: Error) => log(`cleanup: ${e.message}`));
     rmSync(tmp, { recursive: true, force: true });
     unlock();
@@ -280,6 +283,7 @@ async function main(): Promise<void> {
     const gen = compile('udpgen', tmp);
     const ceilingExe = compile('ceiling', tmp);
     upSegment();
+    probe = await SinkProbe.start();
     const topt = (size: number, flows: number): TrialOptions => ({
       gen,
       size,
@@ -307,7 +311,7 @@ async function main(): Promise<void> {
       }
     }
 
-    const runUdp = async (path: PathId, src: Source) => {
+    const runUdp = async (path: PathId, src: Source, stop: number[] = []) => {
       if (!o.udp) return;
       // Warm-up: ARP, conntrack entries of every flow, the JIT.
       await trial(src, topt(o.sizes[0]!, Math.max(...o.flows)), 0, 500);
@@ -315,10 +319,14 @@ async function main(): Promise<void> {
         for (const size of o.sizes) {
           const r: RateResult = await rates(src, topt(size, flows), search);
           const row: UdpResult = { path, size, flows, ...r };
+          if (stop.length > 0 && probe) row.drain = await drain(src, topt(size, flows), stop, () => probe!.rx(), 300);
           results.udp.push(row);
           log(
             `${path.padEnd(13)} ${String(size).padStart(4)} B ${String(flows).padStart(4)} flows: MRR ${(r.mrr.receivedPps / 1e3).toFixed(0)} kpps ` +
-              `(offered ${(r.mrr.offeredPps / 1e3).toFixed(0)}), PDR ${(r.pdr.rate / 1e3).toFixed(0)}, NDR ${(r.ndr.rate / 1e3).toFixed(0)} kpps`,
+              `(offered ${(r.mrr.offeredPps / 1e3).toFixed(0)}), PDR ${(r.pdr.rate / 1e3).toFixed(0)}, NDR ${(r.ndr.rate / 1e3).toFixed(0)} kpps` +
+              (row.drain
+                ? `; drain ${(row.drain.pps / 1e3).toFixed(0)} kpps, ${row.drain.cpuUsPerPacket.toFixed(2)} µs/packet`
+                : ''),
           );
         }
     };
@@ -338,7 +346,7 @@ async function main(): Promise<void> {
       upCeilingPod();
       ceiling = await Ceiling.start(ceilingExe, o.ceilingQueues, o.ceilingBurst);
       const c = ceiling;
-      await runUdp('ceiling', { ns: C_POD, forwarders: () => [c.pid] });
+      await runUdp('ceiling', { ns: C_POD, forwarders: () => [c.pid] }, [c.pid]);
       await ceiling.stop();
       ceiling = null;
     }
@@ -346,8 +354,11 @@ async function main(): Promise<void> {
       engine = await Engine.start({ stateDir: join(tmp, 'engine'), agentArgs: o.agentArgs, log });
       const e = engine;
       const fw = () => e.pids;
-      if (want('engine-local')) await runUdp('engine-local', { ns: podNetnsName(E_POD_LOCAL), forwarders: fw });
-      if (want('engine-remote')) await runUdp('engine-remote', { ns: podNetnsName(E_POD_REMOTE), forwarders: fw });
+      // Drains stop node-a, where the pods are; on the remote path node-b keeps running.
+      const nodeA = [e.pids[0]!];
+      if (want('engine-local')) await runUdp('engine-local', { ns: podNetnsName(E_POD_LOCAL), forwarders: fw }, nodeA);
+      if (want('engine-remote'))
+        await runUdp('engine-remote', { ns: podNetnsName(E_POD_REMOTE), forwarders: fw }, nodeA);
       if (o.tcp) {
         if (want('engine-local'))
           results.tcp.push(await tcpBulk('engine-local', podNetnsName(E_POD_LOCAL), e.pids, o.tcpMs));

@@ -112,6 +112,45 @@ export function sinkCounter(reset = false): Count {
   return { packets: c.packets, bytes: c.bytes };
 }
 
+/**
+ * Reads the sink's eth0 receive counter through /proc/PID/net/dev of a process parked in its namespace: a file
+ * read, no command per read (the drain polls it every millisecond).
+ */
+export class SinkProbe {
+  private readonly child: ChildProcess;
+  private constructor() {
+    this.child = spawn('ip', ['netns', 'exec', SINK, 'sleep', '86400'], { stdio: 'ignore' });
+  }
+
+  static async start(): Promise<SinkProbe> {
+    const p = new SinkProbe();
+    const deadline = Date.now() + 3000;
+    for (;;) {
+      try {
+        // `ip netns exec` enters the namespace and then becomes `sleep`: only then is /proc/PID/net the sink's.
+        if (readFileSync(`/proc/${p.child.pid}/comm`, 'utf8').trim() !== 'sleep') throw new Error('not yet');
+        p.rx();
+        return p;
+      } catch {
+        if (Date.now() > deadline) throw new BenchError('cannot read the sink counters through /proc');
+        await sleep(10);
+      }
+    }
+  }
+
+  /** Packets received on the sink's eth0 (everything: the benchmark's UDP, ARP, TCP). */
+  rx(): number {
+    const text = readFileSync(`/proc/${this.child.pid}/net/dev`, 'utf8');
+    const line = text.split('\n').find((l) => l.trim().startsWith('eth0:'));
+    if (!line) throw new BenchError('no eth0 in the sink');
+    return Number(line.split(':')[1]!.trim().split(/\s+/)[1]);
+  }
+
+  stop(): void {
+    this.child.kill('SIGKILL');
+  }
+}
+
 // --- the source alone ----------------------------------------------------------------------------------------
 
 /**
@@ -353,6 +392,9 @@ export class Engine {
           BRIDGE,
           '--log-level',
           'warn',
+          // Drains stop node-a for up to a second: its peer must not declare it dead meanwhile.
+          '--dead-after-ms',
+          '5000',
           ...this.o.agentArgs,
         ],
         { detached: true, stdio: ['ignore', 'ignore', log] },
