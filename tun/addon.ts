@@ -42,6 +42,33 @@ export interface TunAddon {
   pollStop(id: number): void;
   /** close(2); 0 or -errno; negative fds are ignored. */
   close(fd: number): number;
+  /** TUNSETOFFLOAD; 0 or -errno. */
+  setOffload(fd: number, flags: number): number;
+  /** readBurst for a vnet device: GSO super-packets become probes, the rest in jumbo (contract in vnet.cc). */
+  readBurstVnet(
+    fd: number,
+    slab: ArrayBuffer,
+    offs: Int32Array,
+    lens: Int32Array,
+    max: number,
+    cap: number,
+    info: Float64Array,
+    meta: Int32Array,
+    jumbo: ArrayBuffer,
+    jumboOffs: Int32Array,
+    jumboCap: number,
+  ): number;
+  /** writeBurst for a vnet device: plain packets or whole super-packets per meta row (contract in vnet.cc). */
+  writeBurstVnet(
+    fd: number,
+    slab: ArrayBuffer,
+    offs: Int32Array,
+    lens: Int32Array,
+    n: number,
+    info: Float64Array,
+    meta: Int32Array,
+    jumbo: ArrayBuffer,
+  ): number;
 }
 
 /**

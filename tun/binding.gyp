@@ -6,7 +6,7 @@
       "target_name": "tun",
       "conditions": [
         ["OS=='linux'", {
-          "sources": ["src/tun.cc"],
+          "sources": ["src/tun.cc", "src/vnet.cc"],
           "cflags_cc": ["-std=gnu++17", "-Wall", "-Wextra", "-Wno-unused-parameter"]
         }]
       ]

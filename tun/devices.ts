@@ -11,6 +11,7 @@
  */
 import { policy } from '../engine/index.js';
 import * as netdev from './netdev.js';
+import { POD_OFFLOADS } from './offload.js';
 import { TapPort, TunPort, type TunPortOptions } from './tun-port.js';
 
 /** `egr` + kind letter + 8 hex digits of CRC-32(key). */
@@ -30,12 +31,18 @@ export interface UplinkSpec {
   bridge?: string;
   mtu: number;
   batchSize?: number;
+  /** Open with IFF_VNET_HDR (GSO super-packets from offload pod ports go out whole; see tun/offload.ts). */
+  vnetHdr?: boolean;
 }
 
 /** Create the node's uplink TAP, attach it to the segment, bring it up. */
 export function openUplink(spec: UplinkSpec): TapPort {
   const name = linkName('u', spec.node);
-  const opts: TunPortOptions = { batchSize: spec.batchSize ?? 64, name: `uplink:${spec.node}` };
+  const opts: TunPortOptions = {
+    batchSize: spec.batchSize ?? 64,
+    name: `uplink:${spec.node}`,
+    ...(spec.vnetHdr === true ? { vnetHdr: true } : {}),
+  };
   if (spec.netns !== undefined) opts.netns = spec.netns; // created right there, never in the agent's namespace
   const port = new TapPort(name, opts);
   try {
@@ -60,6 +67,11 @@ export interface PodDeviceSpec {
   mtu: number;
   portIndex?: number;
   batchSize?: number;
+  /**
+   * Offloads (tun/offload.ts): IFF_VNET_HDR and TUNSETOFFLOAD(`POD_OFFLOADS`), so the pod's TCP sends GSO
+   * super-packets of up to 64 KiB with partial checksums, read in one system call.
+   */
+  offload?: boolean;
 }
 
 /** Create a pod's TUN, move it into the pod's namespace as `eth0` with the pod IP and a default route. */
@@ -70,6 +82,7 @@ export function openPodTun(spec: PodDeviceSpec): TunPort {
     name: `pod:${spec.key}`,
     portIndex: spec.portIndex ?? 0,
     netns: spec.netns, // created inside the pod's namespace
+    ...(spec.offload === true ? { vnetHdr: true, offload: POD_OFFLOADS } : {}),
   });
   const ns = { netns: spec.netns };
   try {

@@ -15,6 +15,9 @@
  *   Packet-level failures are counted, never thrown.
  * - **Device configuration** (`netdev`): iproute2 through `execFileSync` with argument arrays, every name
  *   validated (1–15 of `A-Za-z0-9_.-`); failures are one-line `NetdevError`s carrying `ip`'s stderr.
+ * - **Offloads.** Ports opened with `vnetHdr` (and pod TUNs with TUNSETOFFLOAD) take and give GSO
+ *   super-packets: the head goes through the engine as a probe, the rest waits in a per-slab table
+ *   (`tun/offload.ts`, native half `tun/src/vnet.cc`).
  * - **Imports.** Only the engine's public index (`../engine/index.js`); the engine never imports tun/.
  *   Linux only.
  */
@@ -31,4 +34,5 @@ export {
   type UplinkSpec,
   type PodDeviceSpec,
 } from './devices.js';
+export { GsoTable, TUN_F, POD_OFFLOADS, JUMBO_SIZE, JUMBO_RING } from './offload.js';
 export * as testbed from './testbed/index.js';

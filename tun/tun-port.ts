@@ -14,9 +14,10 @@
  * EBADFD and the poll report an error: the port counts it, stops polling, sets `down` and from then on
  * receives nothing and counts every send as `tx-error`.
  */
-import { Counters, counterIndex, type Burst, type Port } from '../engine/index.js';
+import { Counters, counterIndex, type Burst, type Port, type Slab } from '../engine/index.js';
 import { errnoName, loadAddon, openError, TunError, type TunAddon } from './addon.js';
 import { checkName, NetdevError } from './netdev.js';
+import { GsoTable, JUMBO_RING, JUMBO_SIZE, META } from './offload.js';
 
 /** Counters of a TUN/TAP port, in snapshot order. */
 export const PORT_COUNTERS = [
@@ -42,6 +43,19 @@ export const PORT_COUNTERS = [
   'tx-drop-eagain',
   /** Packets the kernel refused (EINVAL: malformed, EIO: link down) or sent to a closed or gone port. */
   'tx-error',
+  /** vnet ports: GSO super-packets read (each counted once in rx; their bytes in rx-bytes). */
+  'rx-gso',
+  /** vnet ports: packets dropped for a vnet header or GSO layout the port does not take. */
+  'rx-bad-vnet',
+  /**
+   * vnet ports: super-packets sent (counted once in tx): one GSO write each, or cut into segments here when the
+   * frame is encapsulated (tx-gso-segments).
+   */
+  'tx-gso',
+  /** vnet ports: segments written by software segmentation (super-packets the device cannot take whole). */
+  'tx-gso-segments',
+  /** vnet ports: probes whose tail was overwritten before they were sent: sent as their first segment only. */
+  'tx-gso-lost',
 ] as const;
 const C = counterIndex(PORT_COUNTERS);
 
@@ -64,6 +78,13 @@ export interface TunPortOptions {
   exclusive?: boolean;
   /** The clone device (default `/dev/net/tun`). */
   devicePath?: string;
+  /**
+   * Open with IFF_VNET_HDR: every packet carries a virtio_net_hdr, so the device can hand over and take GSO
+   * super-packets and partial checksums (tun/offload.ts). Default false.
+   */
+  vnetHdr?: boolean;
+  /** TUNSETOFFLOAD flags (`TUN_F`) to set after opening; needs `vnetHdr`. Default none. */
+  offload?: number;
   /**
    * Create the device directly inside this named network namespace (`ip netns` name): the agent's own
    * namespace never sees it, and the fd works from the agent's namespace.
@@ -106,6 +127,13 @@ abstract class DevicePort implements Port {
   /** Native out-parameters: read [truncated, sec, nsec], write [failed, errno, bytes]. */
   private readonly info = new Float64Array(4);
   private readonly isTun: boolean;
+  /** Opened with IFF_VNET_HDR. */
+  readonly vnetHdr: boolean;
+  /** Native meta rows (vnet ports) and jumbo offsets of a read. */
+  private readonly meta: Int32Array;
+  private readonly jumboOffs: Int32Array;
+  private gsoSlab: Slab | null = null;
+  private gso: GsoTable | null = null;
   private downError: TunError | null = null;
   private lastErr = 0;
 
@@ -118,6 +146,9 @@ abstract class DevicePort implements Port {
       throw new RangeError(`${tap ? 'TapPort' : 'TunPort'}: portIndex must be 0..65535, got ${portIndex}`);
     checkIfName(ifname);
     const multiQueue = opts.multiQueue ?? false;
+    const vnetHdr = opts.vnetHdr ?? false;
+    if (opts.offload !== undefined && (!vnetHdr || !Number.isInteger(opts.offload) || opts.offload < 0))
+      throw new RangeError(`${tap ? 'TapPort' : 'TunPort'}: offload needs vnetHdr and TUN_F flags`);
     const devicePath = opts.devicePath ?? '/dev/net/tun';
     const netnsPath = opts.netns !== undefined ? `/run/netns/${checkName(opts.netns, 'namespace')}` : undefined;
     this.addon = loadAddon();
@@ -126,7 +157,7 @@ abstract class DevicePort implements Port {
       opened = this.addon.open(ifname, {
         tap,
         multiQueue,
-        vnetHdr: false,
+        vnetHdr,
         exclusive: opts.exclusive ?? true,
         devicePath,
         ...(netnsPath !== undefined ? { netnsPath } : {}),
@@ -144,6 +175,18 @@ abstract class DevicePort implements Port {
     }
     this.fd = opened.fd;
     this.ifname = opened.name;
+    if (opts.offload !== undefined && opts.offload !== 0) {
+      const r = this.addon.setOffload(opened.fd, opts.offload);
+      if (r < 0) {
+        this.addon.close(opened.fd);
+        throw new TunError(
+          errnoName(-r),
+          `TUNSETOFFLOAD ${opts.offload.toString(16)} on ${opened.name} failed (${errnoName(-r)}): this kernel does not take these offloads`,
+          -r,
+        );
+      }
+    }
+    this.vnetHdr = vnetHdr;
     this.isTun = !tap;
     this.batchSize = batchSize;
     this.portIndex = portIndex;
@@ -151,6 +194,17 @@ abstract class DevicePort implements Port {
     this.slots = new Int32Array(batchSize);
     this.offs = new Int32Array(batchSize);
     this.lens = new Int32Array(batchSize);
+    this.meta = new Int32Array(vnetHdr ? batchSize * META : 0);
+    this.jumboOffs = new Int32Array(vnetHdr ? batchSize : 0);
+  }
+
+  /** The GSO table of the slab the engine uses (looked up once per slab). */
+  private table(slab: Slab): GsoTable {
+    if (this.gsoSlab !== slab) {
+      this.gso = GsoTable.of(slab);
+      this.gsoSlab = slab;
+    }
+    return this.gso!;
   }
 
   /** Why the port stopped working (its device vanished), or null. */
@@ -189,7 +243,27 @@ abstract class DevicePort implements Port {
       return 0;
     }
     const info = this.info;
-    const r = this.addon.readBurst(this.fd, slab.buffer, offs, this.lens, k, slab.mtu, info);
+    let gso: GsoTable | null = null;
+    let jumbo0 = 0;
+    let r: number;
+    if (this.vnetHdr) {
+      gso = this.table(slab);
+      jumbo0 = gso.reserve(k, this.jumboOffs);
+      r = this.addon.readBurstVnet(
+        this.fd,
+        slab.buffer,
+        offs,
+        this.lens,
+        k,
+        slab.mtu,
+        info,
+        this.meta,
+        gso.jumbo,
+        this.jumboOffs,
+        JUMBO_SIZE,
+      );
+      if (info[3]! > 0) v[C['rx-bad-vnet']] += info[3]!;
+    } else r = this.addon.readBurst(this.fd, slab.buffer, offs, this.lens, k, slab.mtu, info);
     v[C['rx-bursts']]++;
     if (info[0]! > 0) v[C['rx-truncated']] += info[0]!;
     const n = r > 0 ? r : 0;
@@ -217,6 +291,14 @@ abstract class DevicePort implements Port {
         burst.tsSec[j] = sec;
         burst.tsNsec[j] = nsec;
         bytes += len;
+        if (gso !== null) {
+          const m = i * META;
+          if (this.meta[m] !== 0) {
+            gso.record(slots[i]!, off, this.meta, m, (jumbo0 + i) % JUMBO_RING);
+            v[C['rx-gso']]++;
+            bytes += this.meta[m + 3]! - len;
+          } else gso.clear(slots[i]!);
+        }
       }
       burst.count = j;
       v[C.rx] += n;
@@ -239,15 +321,39 @@ abstract class DevicePort implements Port {
     const offs = this.offs;
     const lens = this.lens;
     const info = this.info;
-    const buffer = burst.slab.buffer;
+    const slab = burst.slab;
+    const buffer = slab.buffer;
+    const gso = this.vnetHdr ? this.table(slab) : null;
+    const meta = this.meta;
+    const slotSize = slab.slotSize;
     for (let base = 0; base < total; base += this.batchSize) {
       let m = total - base;
       if (m > this.batchSize) m = this.batchSize;
+      let whole = 0;
       for (let i = 0; i < m; i++) {
-        offs[i] = burst.off[base + i]!;
-        lens[i] = burst.len[base + i]!;
+        const off = burst.off[base + i]!;
+        const len = burst.len[base + i]!;
+        offs[i] = off;
+        lens[i] = len;
+        if (gso !== null) {
+          const slot = burst.slot[base + i]!;
+          const t = gso.take(slot, off, len, meta, i * META);
+          if (t > 0) whole++;
+          else {
+            if (t < 0) v[C['tx-gso-lost']]++;
+            // Plain: the vnet header goes in the headroom when the slot has 10 bytes before the packet.
+            meta[i * META] = off - slot * slotSize >= 10 ? 0 : -1;
+          }
+        }
       }
-      const w = this.addon.writeBurst(this.fd, buffer, offs, lens, m, info);
+      const w =
+        gso !== null
+          ? this.addon.writeBurstVnet(this.fd, buffer, offs, lens, m, info, meta, gso.jumbo)
+          : this.addon.writeBurst(this.fd, buffer, offs, lens, m, info);
+      if (gso !== null && whole > 0) {
+        v[C['tx-gso-segments']] += info[3]!;
+        v[C['tx-gso']] += whole;
+      }
       const failed = info[0]!;
       v[C['tx-bursts']]++;
       v[C.tx] += w;

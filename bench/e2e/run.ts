@@ -366,8 +366,17 @@ async function main(): Promise<void> {
           results.tcp.push(await tcpBulk('engine-remote', podNetnsName(E_POD_REMOTE), e.pids, o.tcpMs));
       }
       const brief = (node: string) => {
-        const rep = e.report(node) as { runtime?: unknown; ports?: unknown; stages?: Record<string, unknown> };
-        return { runtime: rep.runtime, ports: rep.ports, pipeline: rep.stages?.['pipeline'] };
+        const rep = e.report(node) as {
+          runtime?: unknown;
+          ports?: unknown;
+          stages?: Record<string, { counters: Record<string, number> }>;
+        };
+        // Every non-zero drop counter of every stage: a benchmark that loses packets inside the engine says where.
+        const drops: Record<string, number> = {};
+        for (const [st, v] of Object.entries(rep.stages ?? {}))
+          for (const [c, n] of Object.entries(v.counters))
+            if (n > 0 && (c.startsWith('drop') || st === 'pipeline')) drops[`${st}.${c}`] = n;
+        return { runtime: rep.runtime, ports: rep.ports, counters: drops };
       };
       results.engineReports = { 'node-a': brief('node-a'), 'node-b': brief('node-b') };
       await engine.stop();

@@ -31,6 +31,14 @@ export interface AgentOptions {
   deadAfterMs?: number;
   /** Log lines at or above this level. */
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /** Packets per TUN/TAP read or write crossing (ports' batchSize; default 64). */
+  batch?: number;
+  /** Reads per readiness callback (AgentRuntime budget; default 16). */
+  budget?: number;
+  /** Packets per pipeline round (default 256). */
+  round?: number;
+  /** Offloads: pod TUNs with TSO/USO and partial checksums, a vnet TAP uplink (tun/offload.ts). */
+  offload?: boolean;
 }
 
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
@@ -96,6 +104,8 @@ export class AgentProcess {
       uplink = openUplink({
         node,
         mtu: view0.node.mtu,
+        ...(this.o.batch !== undefined ? { batchSize: this.o.batch } : {}),
+        ...(this.o.offload === true ? { vnetHdr: true } : {}),
         ...(this.o.segmentNetns !== undefined ? { netns: this.o.segmentNetns } : {}),
         ...(this.o.bridge !== undefined ? { bridge: this.o.bridge } : {}),
       });
@@ -114,6 +124,7 @@ export class AgentProcess {
       wall: () => new Date(),
       ...(this.o.intervalMs !== undefined ? { intervalMs: this.o.intervalMs } : {}),
       ...(this.o.deadAfterMs !== undefined ? { deadAfterMs: this.o.deadAfterMs } : {}),
+      ...(this.o.round !== undefined ? { datapath: { burst: this.o.round } } : {}),
       status: {
         files: () => policy.store.readNodeStatuses(stateDir),
         write: (f) => policy.store.writeNodeStatus(stateDir, f),
@@ -134,7 +145,11 @@ export class AgentProcess {
       },
     });
     const runner = this.runner;
-    this.runtime = new AgentRuntime(runner.agent, { clock: this.clock, onTick: (now) => runner.tick(now) });
+    this.runtime = new AgentRuntime(runner.agent, {
+      clock: this.clock,
+      onTick: (now) => runner.tick(now),
+      ...(this.o.budget !== undefined ? { budget: this.o.budget } : {}),
+    });
     this.runtime.start();
     this.watch = policy.store.watchStore(stateDir, (s) => runner.setState(s, this.clock()), {
       onError: (e) => this.log('warn', 'store read failed; retrying', { error: e.message }),
@@ -161,7 +176,14 @@ export class AgentProcess {
       netdev.addNetns(ns);
       this.createdNetns.push(ns);
     }
-    const port = openPodTun({ key, netns: ns, ip, mtu });
+    const port = openPodTun({
+      key,
+      netns: ns,
+      ip,
+      mtu,
+      ...(this.o.batch !== undefined ? { batchSize: this.o.batch } : {}),
+      ...(this.o.offload === true ? { offload: true } : {}),
+    });
     this.log('info', 'pod port created', { pod: key, netns: ns, ip, mtu });
     return port;
   }

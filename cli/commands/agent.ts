@@ -1,13 +1,14 @@
 /** `egress agent --node NAME`: one node's agent on real devices (root). */
 import { UsageError, UserError } from '../errors.js';
-import { parseCommandArgs, stringOpt } from '../args.js';
+import { boolOpt, parseCommandArgs, stringOpt } from '../args.js';
 import type { Command } from '../command.js';
 import { resolveStateDir } from '../state-dir.js';
 import { AgentProcess } from '../agent/node-process.js';
 
 const USAGE = `usage: egress agent --node NAME [--state-dir DIR] [--segment-netns NS --bridge BR] [--metrics-port PORT]
                     [--key FILE|hex:…] [--heartbeat-interval-ms MS] [--dead-after-ms MS]
-                    [--log-level debug|info|warn|error]
+                    [--log-level debug|info|warn|error] [--batch N] [--budget N] [--round N]
+                    [--offload]
 
 Runs the datapath and control plane of one Node on real devices (root): a TAP uplink attached to the segment
 (moved into --segment-netns and enslaved to --bridge when given), one TUN per local Pod moved into the Pod's
@@ -28,7 +29,16 @@ answers ARP for them and sends one gratuitous ARP. Without a key an agent does n
   --key SPEC             the cluster key: a file of >= 16 random bytes or hex:… (default <state-dir>/cluster.key)
   --heartbeat-interval-ms MS   heartbeat period (default 50)
   --dead-after-ms MS     silence after which a node is dead (default 500)
-  --log-level LEVEL      debug, info (default), warn or error`;
+  --log-level LEVEL      debug, info (default), warn or error
+
+Datapath tuning (bench/e2e measures them):
+  --batch N              packets per TUN/TAP read or write system-call burst (1-1024, default 64)
+  --budget N             bursts read per readiness event of a port before yielding (1-1024, default 16)
+  --round N              packets per pipeline round (64-4096, default 256; at least --batch)
+  --offload              TUN/TAP offloads: pod TUNs hand over TCP/UDP GSO super-packets of up to 64 KiB with
+                         partial checksums (IFF_VNET_HDR + TUNSETOFFLOAD); each goes through the datapath as its
+                         first segment and is written whole to a vnet TAP uplink (segmented here when Geneve
+                         encapsulates it)`;
 
 export const agentCommand: Command = {
   name: 'agent',
@@ -45,7 +55,23 @@ export const agentCommand: Command = {
       key: { type: 'string' },
       'heartbeat-interval-ms': { type: 'string' },
       'dead-after-ms': { type: 'string' },
+      batch: { type: 'string' },
+      budget: { type: 'string' },
+      round: { type: 'string' },
+      offload: { type: 'boolean' },
     });
+    const count = (flag: string, lo: number, hi: number): number | undefined => {
+      const v = stringOpt(a, flag);
+      if (v === undefined) return undefined;
+      if (!/^\d+$/.test(v) || Number(v) < lo || Number(v) > hi)
+        throw new UsageError(`--${flag} must be a whole number from ${lo} to ${hi}, got "${v}"`);
+      return Number(v);
+    };
+    const batch = count('batch', 1, 1024);
+    const budget = count('budget', 1, 1024);
+    const round = count('round', 64, 4096);
+    if ((batch ?? 64) > (round ?? 256))
+      throw new UsageError(`--round (${round ?? 256}) must be at least --batch (${batch ?? 64})`);
     const ms = (flag: string): number | undefined => {
       const v = stringOpt(a, flag);
       if (v === undefined) return undefined;
@@ -79,6 +105,10 @@ export const agentCommand: Command = {
       ...(intervalMs !== undefined ? { intervalMs } : {}),
       ...(deadAfterMs !== undefined ? { deadAfterMs } : {}),
       logLevel: level as 'info',
+      ...(batch !== undefined ? { batch } : {}),
+      ...(budget !== undefined ? { budget } : {}),
+      ...(round !== undefined ? { round } : {}),
+      ...(boolOpt(a, 'offload') ? { offload: true } : {}),
     });
     try {
       await proc.start();

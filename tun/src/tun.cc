@@ -30,6 +30,7 @@
 //       status 0, or a negative libuv error after which libuv has stopped the poll (POLLERR: the device was
 //       deleted). pollStop is idempotent; unknown ids are ignored.
 //   close(fd) -> 0 or -errno; a negative fd is a no-op.
+//   setOffload, readBurstVnet, writeBurstVnet: devices opened with vnetHdr (offloads, GSO); see vnet.cc.
 //
 // Bad arguments (wrong types, offsets outside the slab) are programming errors of the caller: they throw a
 // TypeError/RangeError and never touch memory outside the slab.
@@ -37,6 +38,8 @@
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <uv.h>
+
+#include "vnet.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -554,6 +557,9 @@ NAPI_MODULE_INIT() {
       {"pollStart", nullptr, PollStart, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pollStop", nullptr, PollStop, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"close", nullptr, Close, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"setOffload", nullptr, SetOffload, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"readBurstVnet", nullptr, ReadBurstVnet, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"writeBurstVnet", nullptr, WriteBurstVnet, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
