@@ -24,6 +24,8 @@ export interface TcpResult {
   forwarderCpu: number;
   /** The machine's busy CPU, in cores. */
   systemCpu: number;
+  /** Agent flags of this run (engine paths; '' for the kernel). */
+  variant: string;
 }
 
 export interface Results {
@@ -54,6 +56,7 @@ export interface Results {
   udp: UdpResult[];
   tcp: TcpResult[];
   durationS: number;
+  /** Per engine configuration: each node's runtime stats, port counters and non-zero drop counters. */
   engineReports?: Record<string, unknown>;
 }
 
@@ -155,17 +158,19 @@ export function renderMarkdown(r: Results): string {
     out.push('');
     out.push('| path | Gbit/s | retransmits | forwarder CPU (cores) | machine CPU (cores) |');
     out.push('| --- | ---: | ---: | ---: | ---: |');
-    for (const path of ORDER) {
-      const t = r.tcp.find((x) => x.path === path);
-      if (!t) continue;
-      out.push(
-        `| ${PATH_LABEL[path] ?? path} | ${(t.bps / 1e9).toFixed(2)} | ${t.retransmits} | ${path.startsWith('kernel') ? '–' : t.forwarderCpu.toFixed(2)} | ${t.systemCpu.toFixed(2)} |`,
-      );
-    }
+    for (const path of ORDER)
+      for (const t of r.tcp.filter((x) => x.path === path)) {
+        out.push(
+          `| ${PATH_LABEL[path] ?? path}${t.variant ? ` (\`${t.variant}\`)` : ''} | ${(t.bps / 1e9).toFixed(2)} | ${t.retransmits} | ` +
+            `${path.startsWith('kernel') ? '–' : t.forwarderCpu.toFixed(2)} | ${t.systemCpu.toFixed(2)} |`,
+        );
+      }
     const tl = (a: string, b: string) => {
-      const x = r.tcp.find((t) => t.path === a);
+      const xs = r.tcp.filter((t) => t.path === a);
       const y = r.tcp.find((t) => t.path === b);
-      return x && y ? (x.bps / y.bps).toFixed(2) : '–';
+      return xs.length && y
+        ? xs.map((x) => `${(x.bps / y.bps).toFixed(2)}${x.variant ? ` (\`${x.variant}\`)` : ''}`).join(', ')
+        : '–';
     };
     out.push('');
     out.push(

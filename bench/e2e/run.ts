@@ -206,6 +206,7 @@ async function tcpBulk(path: PathId, ns: string, forwarders: number[], ms: numbe
     seconds: secs,
     forwarderCpu: (f1 - f0) / 1e6 / (secs + 1),
     systemCpu: sys.busyUs / 1e6 / (secs + 1),
+    variant: '',
   };
 }
 
@@ -351,39 +352,58 @@ async function main(): Promise<void> {
       ceiling = null;
     }
     if (want('engine-local') || want('engine-remote')) {
-      engine = await Engine.start({ stateDir: join(tmp, 'engine'), agentArgs: o.agentArgs, log });
-      const e = engine;
-      const fw = () => e.pids;
-      // Drains stop node-a, where the pods are; on the remote path node-b keeps running.
-      const nodeA = [e.pids[0]!];
-      if (want('engine-local')) await runUdp('engine-local', { ns: podNetnsName(E_POD_LOCAL), forwarders: fw }, nodeA);
-      if (want('engine-remote'))
-        await runUdp('engine-remote', { ns: podNetnsName(E_POD_REMOTE), forwarders: fw }, nodeA);
-      if (o.tcp) {
-        if (want('engine-local'))
-          results.tcp.push(await tcpBulk('engine-local', podNetnsName(E_POD_LOCAL), e.pids, o.tcpMs));
-        if (want('engine-remote'))
-          results.tcp.push(await tcpBulk('engine-remote', podNetnsName(E_POD_REMOTE), e.pids, o.tcpMs));
-      }
-      const brief = (node: string) => {
-        const rep = e.report(node) as {
-          runtime?: unknown;
-          ports?: unknown;
-          stages?: Record<string, { counters: Record<string, number> }>;
+      // The engine twice: as configured (UDP, TCP), then with --offload for TCP bulk (unless already on).
+      const offloadRun = o.tcp && !o.agentArgs.includes('--offload');
+      for (const variant of offloadRun ? ['', '--offload'] : ['']) {
+        if (variant !== '' && !o.tcp) break;
+        const args = variant ? [...o.agentArgs, variant] : o.agentArgs;
+        engine = await Engine.start({ stateDir: join(tmp, `engine${variant}`), agentArgs: args, log });
+        const e = engine;
+        const fw = () => e.pids;
+        // Drains stop node-a, where the pods are; on the remote path node-b keeps running.
+        const nodeA = [e.pids[0]!];
+        if (variant === '') {
+          if (want('engine-local'))
+            await runUdp('engine-local', { ns: podNetnsName(E_POD_LOCAL), forwarders: fw }, nodeA);
+          if (want('engine-remote'))
+            await runUdp('engine-remote', { ns: podNetnsName(E_POD_REMOTE), forwarders: fw }, nodeA);
+        }
+        if (o.tcp) {
+          const label = args.join(' ');
+          if (want('engine-local'))
+            results.tcp.push({
+              ...(await tcpBulk('engine-local', podNetnsName(E_POD_LOCAL), e.pids, o.tcpMs)),
+              variant: label,
+            });
+          if (want('engine-remote'))
+            results.tcp.push({
+              ...(await tcpBulk('engine-remote', podNetnsName(E_POD_REMOTE), e.pids, o.tcpMs)),
+              variant: label,
+            });
+        }
+        const brief = (node: string) => {
+          const rep = e.report(node) as {
+            runtime?: unknown;
+            ports?: unknown;
+            stages?: Record<string, { counters: Record<string, number> }>;
+          };
+          // Every non-zero drop counter of every stage: a benchmark that loses packets inside the engine says where.
+          const drops: Record<string, number> = {};
+          for (const [st, v] of Object.entries(rep.stages ?? {}))
+            for (const [c, n] of Object.entries(v.counters))
+              if (n > 0 && (c.startsWith('drop') || st === 'pipeline')) drops[`${st}.${c}`] = n;
+          return { runtime: rep.runtime, ports: rep.ports, counters: drops };
         };
-        // Every non-zero drop counter of every stage: a benchmark that loses packets inside the engine says where.
-        const drops: Record<string, number> = {};
-        for (const [st, v] of Object.entries(rep.stages ?? {}))
-          for (const [c, n] of Object.entries(v.counters))
-            if (n > 0 && (c.startsWith('drop') || st === 'pipeline')) drops[`${st}.${c}`] = n;
-        return { runtime: rep.runtime, ports: rep.ports, counters: drops };
-      };
-      results.engineReports = { 'node-a': brief('node-a'), 'node-b': brief('node-b') };
-      await engine.stop();
-      engine = null;
+        results.engineReports ??= {};
+        results.engineReports[variant || 'default'] = { 'node-a': brief('node-a'), 'node-b': brief('node-b') };
+        await engine.stop();
+        engine = null;
+      }
     }
     for (const t of results.tcp)
-      log(`TCP ${t.path.padEnd(13)} ${(t.bps / 1e9).toFixed(2)} Gbit/s, ${t.retransmits} retransmits`);
+      log(
+        `TCP ${t.path.padEnd(13)} ${t.variant ? `(${t.variant}) ` : ''}${(t.bps / 1e9).toFixed(2)} Gbit/s, ${t.retransmits} retransmits`,
+      );
     results.durationS = (Date.now() - started) / 1000;
     mkdirSync(o.out, { recursive: true });
     writeFileSync(join(o.out, 'e2e.json'), JSON.stringify(results, null, 1) + '\n');
