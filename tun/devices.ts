@@ -33,6 +33,8 @@ export interface UplinkSpec {
   batchSize?: number;
   /** Open with IFF_VNET_HDR (GSO super-packets from offload pod ports go out whole; see tun/offload.ts). */
   vnetHdr?: boolean;
+  /** The TAP's queue (txqueuelen: frames the segment may deliver ahead of the engine); kernel default 1000. */
+  queueLen?: number;
 }
 
 /** Create the node's uplink TAP, attach it to the segment, bring it up. */
@@ -49,6 +51,7 @@ export function openUplink(spec: UplinkSpec): TapPort {
     const where = spec.netns !== undefined ? { netns: spec.netns } : {};
     // The TAP carries full frames of the uplink MTU; the kernel side's MTU only matters to the bridge.
     netdev.setMtu(name, spec.mtu, where);
+    if (spec.queueLen !== undefined) netdev.setTxQueueLen(name, spec.queueLen, where);
     if (spec.bridge !== undefined) netdev.setMaster(name, spec.bridge, where);
     netdev.setUp(name, where);
   } catch (e) {
@@ -72,6 +75,8 @@ export interface PodDeviceSpec {
    * super-packets of up to 64 KiB with partial checksums, read in one system call.
    */
   offload?: boolean;
+  /** The TUN's queue (txqueuelen, packets the pod may send ahead of the engine); the kernel's default is 500. */
+  queueLen?: number;
 }
 
 /** Create a pod's TUN, move it into the pod's namespace as `eth0` with the pod IP and a default route. */
@@ -88,6 +93,7 @@ export function openPodTun(spec: PodDeviceSpec): TunPort {
   try {
     netdev.ip(['link', 'set', 'dev', name, 'name', 'eth0'], ns);
     netdev.setMtu('eth0', spec.mtu, ns);
+    if (spec.queueLen !== undefined) netdev.setTxQueueLen('eth0', spec.queueLen, ns);
     netdev.addAddress('eth0', `${spec.ip}/32`, ns);
     // The datapath is IPv4: keep the pod's kernel from sending IPv6 (router solicitations, DAD) into it.
     netdev.sysctl('net.ipv6.conf.all.disable_ipv6', 1, ns);

@@ -148,7 +148,12 @@ function median<T>(xs: T[], key: (x: T) => number): T {
   return s[Math.floor(s.length / 2)]!;
 }
 
-/** Binary search for the highest rate whose trial loss is ≤ maxLoss, inside (lo, hi), first guess `guess`. */
+/**
+ * Binary search for the highest rate whose trial loss is ≤ maxLoss, inside (lo, hi), first guess `guess`. A
+ * trial passes only when the source also achieved its target (≥ TARGET_MET of it): on two cores the source, the
+ * forwarders and the kernel share the CPUs, and a source starved below its target has not offered that load.
+ * The result's `rate` is what the passing trial offered (≤ its target).
+ */
 async function search(
   run: (rate: number) => Promise<TrialResult>,
   maxLoss: number,
@@ -158,18 +163,24 @@ async function search(
   o: SearchOptions,
 ): Promise<SearchResult> {
   let best = lo;
+  let bestTarget = lo.rate;
   let top = hi;
   let trials = 0;
-  let next = Math.min(Math.max(guess, best.rate + 1), top * 0.999);
-  while (trials < o.maxTrials && top > 0 && (top - best.rate) / top > o.precision) {
+  let next = Math.min(Math.max(guess, bestTarget + 1), top * 0.999);
+  while (trials < o.maxTrials && top > 0 && (top - bestTarget) / top > o.precision) {
     const t = await run(next);
     trials++;
-    if (t.loss <= maxLoss) best = { rate: next, at: t };
-    else top = next;
-    next = (best.rate + top) / 2;
+    if (t.loss <= maxLoss && t.offeredPps >= next * TARGET_MET) {
+      best = { rate: t.offeredPps, at: t };
+      bestTarget = next;
+    } else top = next;
+    next = (bestTarget + top) / 2;
   }
   return { rate: best.rate, at: best.at, failedAt: top, trials };
 }
+
+/** Share of its target rate a paced trial's source must achieve for the trial to count. */
+export const TARGET_MET = 0.98;
 
 /** MRR, then PDR, then NDR for one source and frame size. */
 export async function rates(src: Source, t: TrialOptions, o: SearchOptions): Promise<RateResult> {
