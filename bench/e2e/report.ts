@@ -108,8 +108,11 @@ export function renderMarkdown(r: Results): string {
       `and drops at its ingress; frames = Ethernet + IP + FCS (IP packet = frame − 18). MRR = median receive rate ` +
       `of ${p.mrrTrials} unpaced ${p.mrrMs / 1000} s trials; PDR (≤ ${p.pdrLoss * 100} % loss) and NDR (0 loss) by ` +
       `binary search on the offered rate, ${p.trialMs / 1000} s trials, ≤ ${p.maxTrials} trials, precision ` +
-      `${p.precision * 100} %. CPU/pkt = machine busy CPU minus the source's own cost, per received packet ` +
-      `(proc: the forwarder processes' own CPU).` +
+      `${p.precision * 100} %; a trial passes only if the source achieved ≥ 98 % of its target; packets still ` +
+      `queued when the source stops count if they arrive within ${p.settleMs} ms. CPU/pkt = machine busy CPU ` +
+      `minus the source's own cost, per received packet (proc: the forwarder processes' own CPU); drain = ` +
+      `capacity with the source idle (forwarder stopped while the source fills the pod TUN's queue, then timed ` +
+      `alone). Engine and ceiling devices queue 4096 packets.` +
       (p.agentArgs.length ? ` Agent flags: \`${p.agentArgs.join(' ')}\`.` : '') +
       (p.ceilingQueues > 1 ? ` Ceiling: ${p.ceilingQueues} queue pairs.` : ''),
   );

@@ -14,12 +14,14 @@
  *                 through VXLAN to node-b, which SNATs) on veth pairs. The kernel has no Geneve (PLATFORM.md):
  *                 VXLAN has the same 50 bytes of overhead.
  *   (c) ceiling   egr-bk-cp (pod 198.19.4.10 on a TUN) and a TAP on the bridge, both opened by this process
- *                 and handed to bench/e2e/c/ceiling.c, which only reads one and writes the other.
+ *                 and handed to bench/e2e/c/ceiling.c, which only reads one and writes the other; their queues
+ *                 are the agent's (DEFAULT_QUEUE_LEN).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { DEFAULT_QUEUE_LEN } from '../../cli/agent/node-process.js';
 import { podNetnsName, TapPort, TunPort } from '../../tun/index.js';
 import { alive, BenchError, ip, listNetns, nft, packageRoot, run, sleep } from './sys.js';
 
@@ -294,11 +296,25 @@ export class Ceiling {
           ? TapPort.openQueues('egrbkctap', queues, { netns: FAB })
           : [new TapPort('egrbkctap', { netns: FAB })];
       ip(['link', 'set', 'egrbkct', 'name', 'eth0'], C_POD);
-      ip(['link', 'set', 'eth0', 'mtu', String(SEGMENT_MTU - 50)], C_POD);
+      ip(['link', 'set', 'eth0', 'mtu', String(SEGMENT_MTU - 50), 'txqueuelen', String(DEFAULT_QUEUE_LEN)], C_POD);
       ip(['addr', 'add', `${C_POD_IP}/32`, 'dev', 'eth0'], C_POD);
       ip(['link', 'set', 'eth0', 'up'], C_POD);
       ip(['route', 'add', 'default', 'dev', 'eth0'], C_POD);
-      ip(['link', 'set', 'egrbkctap', 'mtu', String(SEGMENT_MTU), 'master', BRIDGE, 'up'], FAB);
+      ip(
+        [
+          'link',
+          'set',
+          'egrbkctap',
+          'mtu',
+          String(SEGMENT_MTU),
+          'txqueuelen',
+          String(DEFAULT_QUEUE_LEN),
+          'master',
+          BRIDGE,
+          'up',
+        ],
+        FAB,
+      );
     } catch (e) {
       for (const p of [...tuns, ...taps]) p.close();
       throw e;
