@@ -19,7 +19,17 @@
  *   --json-only             write e2e.json only (for experiments; no table, chart)
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { podNetnsName, type TunPort } from '../../tun/index.js';
@@ -413,6 +423,12 @@ async function main(): Promise<void> {
       writeFileSync(join(o.out, 'e2e.svg'), renderSvg(results));
       console.log(md);
     }
+    // The repository's formatter, so committed results pass `npm run lint` (skipped when it is not installed).
+    const prettier = join(packageRoot(), 'node_modules', '.bin', 'prettier');
+    if (existsSync(prettier))
+      spawnSync(prettier, ['--write', ...['e2e.json', 'e2e.md'].map((f) => join(o.out, f)).filter(existsSync)], {
+        stdio: 'ignore',
+      });
     log(`bench:e2e done in ${results.durationS.toFixed(0)} s; results in ${o.out}`);
   } finally {
     if (!interrupted) await cleanup();
