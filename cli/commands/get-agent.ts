@@ -13,7 +13,7 @@ interface RunFile {
   members: string[];
   pods: Array<{ key: string; netns: string }>;
   stages: Record<string, { exits: Record<string, number>; counters: Record<string, number> }>;
-  conntrack: { size: number; counters: Record<string, number> };
+  conntrack: { size: number; counters: Record<string, number>; detailsUpdated?: string };
   neighbors: Array<{ ip: string; mac: string | null; state: string; queued: number }>;
   ports: Record<string, Record<string, number> | null>;
   snat: Array<{ natIp: string; connections: Record<string, number>; maxFullness: number }>;
@@ -54,6 +54,13 @@ export function printCounters(dir: string, node: string | undefined, output: str
   for (const [k, v] of Object.entries(r.conntrack.counters)) if (v) rows.push(['conntrack', k, String(v)]);
   rows.push(['conntrack', 'entries', String(r.conntrack.size)]);
   console.log('\n' + table(['STAGE', 'COUNTER', 'VALUE'], rows));
+  if (r.conntrack.detailsUpdated) {
+    const d = (Date.now() - Date.parse(r.conntrack.detailsUpdated)) / 1000;
+    if (d > 3)
+      console.log(
+        `\n(SNAT and connection details below are ${d.toFixed(0)} s old: refreshed every minute above 256 connections)`,
+      );
+  }
   if (r.snat.length)
     console.log(
       '\n' +

@@ -167,6 +167,19 @@ export class NeighborTable {
     return true;
   }
 
+  /** Undo the last `probeDue` of entry `e` (its request could not be sent): it is due again. */
+  unprobe(e: number): void {
+    this.lastProbe[e] = -Infinity;
+    if (this.probes[e]! > 0) this.probes[e]!--;
+  }
+
+  /** Entries waiting for resolution with packets queued whose next request is due now (marked as sent). */
+  dueProbes(now: number, out: (e: number, ip: number) => void): void {
+    if (this.parkedCount === 0) return;
+    for (let e = 0; e < this.state.length; e++)
+      if (this.state[e] === N_INCOMPLETE && this.qLen[e]! > 0 && this.probeDue(e, now)) out(e, this.ip[e]!);
+  }
+
   /** Park packet i of `b` on entry `e`; false when the entry's or the global queue is full. */
   park(e: number, b: Burst, i: number): boolean {
     if (this.pFree < 0 || this.qLen[e]! >= this.perEntry) return false;

@@ -55,6 +55,10 @@ export class UplinkOut implements Stage {
     const neigh = this.neigh;
     if (neigh.parkedCount === 0) return n;
     neigh.expire(this.st.now, this.dropParked);
+    // Repeat requests for addresses packets wait on, even when no new packet comes to trigger them.
+    let k = n;
+    neigh.dueProbes(this.st.now, (e, ip) => (k = this.arpRequest(b, sel, k, e, ip, this.st.tables.nodeIp)));
+    n = k;
     if (!neigh.hasReady) return n;
     const m = neigh.releaseReady(b, sel, n);
     this.counters.v[C.released] += m - n;
@@ -77,6 +81,7 @@ export class UplinkOut implements Stage {
     for (let k = 0; k < count; k++) {
       const i = sel[k]!;
       const o = b.l3[i]!;
+      if (o < 0) continue; // an ARP request `release` added: already bound for the port
       const dst = ipv4.dst(v, o);
       let nh = dst;
       if (!t.onSegment(dst)) {
@@ -103,7 +108,7 @@ export class UplinkOut implements Stage {
       }
       lastNh = nh;
       lastE = e;
-      if (neigh.probeDue(e, now)) n = this.arpRequest(b, sel, n, nh, ipv4.src(v, o));
+      if (neigh.probeDue(e, now)) n = this.arpRequest(b, sel, n, e, nh, ipv4.src(v, o));
       if (neigh.state[e] !== N_REACHABLE) {
         if (neigh.park(e, b, i)) {
           b.next[i] = X_HELD;
@@ -136,10 +141,12 @@ export class UplinkOut implements Stage {
   }
 
   /** Append a broadcast ARP request for `target` (sender address: the packet's source when this node owns it). */
-  private arpRequest(b: Burst, sel: Int32Array, n: number, target: number, src: number): number {
+  private arpRequest(b: Burst, sel: Int32Array, n: number, e: number, target: number, src: number): number {
     const t = this.st.tables;
     const j = b.alloc(arp.FRAME_LEN);
     if (j < 0) {
+      // No room in this round: the request stays due (the next packet or round sends it).
+      this.neigh.unprobe(e);
       this.counters.v[C['drop-no-buffer']]!++;
       return n;
     }
@@ -151,6 +158,7 @@ export class UplinkOut implements Stage {
     ethernet.setEthertype(v, o, ethernet.ETHERTYPE_ARP);
     arp.emitRequest(v, o + ethernet.HEADER_LEN, t.mac, spa, target);
     b.flow[j] = -1;
+    b.l3[j] = -1; // not an IPv4 packet: process() passes it through
     b.next[j] = X_OUT;
     this.counters.v[C['arp-request']]!++;
     sel[n] = j;

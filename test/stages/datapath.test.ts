@@ -164,6 +164,26 @@ describe.skipIf(!hasScapy())('node datapath (scapy-built packets)', () => {
     expect(hex(back)).toBe(hex(expected!));
   });
 
+  it('repeats ARP requests while packets wait, without new packets, then drops them after three', () => {
+    const { slab, dp, uplink, pods } = build();
+    const [req] = S("IP(src='10.244.1.5', dst='198.18.0.100', id=7)/UDP(sport=40000, dport=53)/b'query'");
+    pods[0]!.queue.push(req!);
+    dp.pollPod(0, 1000);
+    const arps = () => uplink.sent.filter((f) => f[12] === 0x08 && f[13] === 0x06).length;
+    expect(arps()).toBe(1);
+    dp.tick(1500);
+    expect(arps()).toBe(1); // one per second
+    dp.tick(2001);
+    expect(arps()).toBe(2);
+    dp.tick(3002);
+    expect(arps()).toBe(3);
+    dp.tick(4003); // three unanswered: the waiting packet is dropped and its connection aborted
+    const c = dp.pipeline.snapshot()['uplink-out']!.counters;
+    expect(c).toMatchObject({ 'arp-request': 3, parked: 1, 'drop-arp-timeout': 1 });
+    expect(dp.state.ct.size).toBe(0);
+    expect(slab.available).toBe(slab.slots);
+  });
+
   it('answers ARP only for owned addresses, and ICMP echo to the node IP', () => {
     const { dp, uplink } = build();
     const [who253, who254, whoNode, reply253, ping, pong] = S(

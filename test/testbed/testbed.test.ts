@@ -189,7 +189,9 @@ describe.skipIf(!isRoot)('test bed on real devices', () => {
     it('the running agents report the pipeline graph and their counters', async () => {
       // Run files are written every second: wait for the one after the download.
       await eventually(
-        () => runFile(state, 'node-c')['stages']['geneve-decap']['counters']['to-snat'] > 1000,
+        () =>
+          runFile(state, 'node-c')['stages']['geneve-decap']['counters']['to-snat'] > 1000 &&
+          runFile(state, 'node-c')['stages']['unsnat']['counters']['reply'] > 5000,
         true,
         3000,
       );
