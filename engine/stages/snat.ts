@@ -67,8 +67,7 @@ export class Snat implements Stage {
       const ports = portsWord(v, o, proto);
       const len = ipv4.totalLen(v, o);
       const flags = ctFlags(v, o, proto);
-      let ref = b.flow[i]!;
-      if (ref < 0) ref = ct.find(src, dst, ports, proto);
+      const ref = ct.find(src, dst, ports, proto);
       let conn = -1;
       if (ref >= 0) {
         if ((ref & 1) === 1) {
