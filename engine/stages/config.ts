@@ -106,8 +106,6 @@ export class DatapathTables {
   readonly localNode: number;
   /** Transport IP → node index (Geneve peers). */
   readonly nodeByIp: Int32Map;
-  /** Destinations that bypass Egress: pod CIDRs, node IPs, service CIDR, exceptCIDRs. */
-  readonly bypass: PrefixTable;
   /** Addresses this node owns now: node IP (OWN_NODE) and hosted Egress IPs (OWN_EGRESS). */
   readonly owned: Int32Map;
   /** Egress IP → its gateway when it differs from the segment's. */
@@ -157,11 +155,6 @@ export class DatapathTables {
     this.podCidrs = new PrefixTable(
       c.nodes.flatMap((x, i) => (x.podCidr ? [[x.podCidr.addr, x.podCidr.len, i] as const] : [])),
     );
-    this.bypass = new PrefixTable([
-      ...c.nodes.flatMap((x) => (x.podCidr ? [[x.podCidr.addr, x.podCidr.len, 1] as const] : [])),
-      ...c.nodes.map((x) => [x.ip, 32, 1] as const),
-      ...c.bypass.map((p) => [p.addr, p.len, 1] as const),
-    ]);
     this.owned = new Int32Map(4 + c.egressIps.length);
     for (const ip of c.egressIps) this.owned.set(ip | 0, OWN_EGRESS);
     this.owned.set(this.nodeIp, OWN_NODE);
