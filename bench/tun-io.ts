@@ -4,7 +4,7 @@
  *
  *     node --expose-gc dist/bench/tun-io.js [--packets N] [--reps R] [--bursts 1,8,32,64]
  *
- * Method (PLATFORM.md's drain): namespace SRC holds TUN A (txqueuelen > N), namespace DST holds TUN B. With
+ * Method (docs/platform.md's drain): namespace SRC holds TUN A (txqueuelen > N), namespace DST holds TUN B. With
  * nobody reading A, a C sender in SRC queues N small UDP datagrams (46-byte IPv4 packets) into A's queue; then
  * the forwarder under test starts and the time from its start until A reads EAGAIN is measured: packets / time
  * is its capacity, with no traffic source competing for the two cores. Forwarders:

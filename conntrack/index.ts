@@ -1,6 +1,6 @@
 /**
  * conntrack/ — connection tracking and SNAT bindings. Numbers in, numbers out: no packet bytes, no imports from
- * the rest of the project (ARCHITECTURE.md §2). Behaviour follows Linux nf_conntrack and iptables/nftables SNAT;
+ * the rest of the project (docs/architecture.md §2). Behaviour follows Linux nf_conntrack and iptables/nftables SNAT;
  * conntrack/README.md lists the differences and why.
  *
  * Contract (what the datapath stages may rely on):

@@ -1,5 +1,5 @@
 /**
- * The engine's public index: what tun/ and cli/ may use (ARCHITECTURE.md §2). Layers are re-exported as
+ * The engine's public index: what tun/ and cli/ may use (docs/architecture.md §2). Layers are re-exported as
  * namespaces so call sites read `wire.ipv4.src(v, o)`.
  */
 export * as wire from './wire/index.js';

@@ -224,7 +224,7 @@ export interface DrainResult {
 }
 
 /**
- * PLATFORM.md's drain: with the forwarder stopped (SIGSTOP), the source fills the pod TUN's queue (its
+ * docs/platform.md's drain: with the forwarder stopped (SIGSTOP), the source fills the pod TUN's queue (its
  * txqueuelen raised for that); then the forwarder resumes alone on the machine and the time until the last
  * packet reaches the sink gives its capacity, free of the source's competition for the two cores. The sink's
  * counter is read through /proc/PID/net/dev of a process in its namespace (no command per read).

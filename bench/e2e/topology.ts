@@ -11,7 +11,7 @@
  *                 created by node-a's agent in egr-<crc32>).
  *   (b) kernel    egr-bk-na (node 198.18.0.21 + egress IP .211; forwarding, nft `snat to`), egr-bk-nb (.22 + .212),
  *                 pods egr-bk-p1 (198.19.3.10, SNAT on node-a) and egr-bk-p2 (198.19.3.11: node-a sends it
- *                 through VXLAN to node-b, which SNATs) on veth pairs. The kernel has no Geneve (PLATFORM.md):
+ *                 through VXLAN to node-b, which SNATs) on veth pairs. The kernel has no Geneve (docs/platform.md):
  *                 VXLAN has the same 50 bytes of overhead.
  *   (c) ceiling   egr-bk-cp (pod 198.19.4.10 on a TUN) and a TAP on the bridge, both opened by this process
  *                 and handed to bench/e2e/c/ceiling.c, which only reads one and writes the other; their queues

@@ -111,7 +111,7 @@ def build():
         Ether(src=NODE2_MAC, dst=NODE1_MAC) / ARP(op=2, hwsrc=NODE2_MAC, psrc=EGRESS_IP, hwdst=NODE1_MAC, pdst=NODE1_IP),
     ]
 
-    # Antrea's gratuitous ARP (EGRESS-SPEC section 3): request, SHA = MAC, SPA = TPA = egress IP, THA broadcast.
+    # Antrea's gratuitous ARP (docs/semantics.md §3): request, SHA = MAC, SPA = TPA = egress IP, THA broadcast.
     files['garp.pcap'] = [
         Ether(src=NODE2_MAC, dst=BCAST, type=0x0806) / ARP(hwtype=1, ptype=0x0800, hwlen=6, plen=4, op=1,
                                                         hwsrc=NODE2_MAC, psrc=EGRESS_IP, hwdst=BCAST, pdst=EGRESS_IP),

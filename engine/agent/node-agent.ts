@@ -3,7 +3,7 @@
  * result for this node (a PolicyView and the IPs to announce) into the datapath's configuration, keeps one
  * pod port per local pod (created and closed through a factory: memory ports in replay, TUNs on a host),
  * swaps the compiled tables between rounds, and announces newly hosted egress IPs with exactly one
- * gratuitous ARP each in Antrea's format (EGRESS-SPEC §3).
+ * gratuitous ARP each in Antrea's format (docs/semantics.md §3).
  */
 import type { Port } from '../graph/index.js';
 import { Burst, type Slab } from '../packet/index.js';

@@ -1,5 +1,5 @@
 /**
- * Whole-cluster replay in one process (ARCHITECTURE.md §4.1): every node of the manifests runs the same
+ * Whole-cluster replay in one process (docs/architecture.md §4.1): every node of the manifests runs the same
  * datapath as the agent, their uplinks meet on a simulated L2 switch with the external hosts, and an input
  * capture drives it. A packet whose source IP is a pod's is sent by that pod (through its port); any other IPv4
  * packet comes from the external network (a declared ExternalHost, an implicit host of the segment with that

@@ -38,7 +38,7 @@
  *   the receiver marks the sender dead at once, like memberlist's Leave). Other bits are sent as zero and ignored.
  * - Revivals: how many times (mod 256) the sender has brought the receiver back from dead to alive in its view.
  *   A change tells the receiver that the sender declared it dead in between — and may have taken over its egress
- *   IPs and announced them — so the receiver re-announces what it owns (split-brain healing, EGRESS-SPEC §2.5).
+ *   IPs and announced them — so the receiver re-announces what it owns (split-brain healing, docs/semantics.md §2.5).
  * - Key ID: fingerprint of the key the MAC was made with (key.ts); lets a receiver hold several keys (rotation).
  * - Incarnation: chosen at agent start (wall-clock ms, strictly above any previous one: `newIncarnation`), so it
  *   survives a freeze (SIGSTOP/SIGCONT keeps it) and grows across restarts. Never 0.

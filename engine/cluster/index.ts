@@ -1,6 +1,6 @@
 /**
- * engine/cluster: membership by authenticated heartbeats, and failure detection (EGRESS-SPEC §2.2–2.5,
- * ARCHITECTURE §5). Imports only engine/policy (CRC-32) and Node built-ins (node:crypto, node:fs for the key file).
+ * engine/cluster: membership by authenticated heartbeats, and failure detection (docs/semantics.md §2.2–2.5,
+ * docs/architecture.md §5). Imports only engine/policy (CRC-32) and Node built-ins (node:crypto, node:fs for the key file).
  *
  * Contract with the agent (which owns the sockets/ports, the clock, the rings and the ARP behaviour):
  *

@@ -1,5 +1,5 @@
 /**
- * The shared heartbeat key (EGRESS-SPEC §1.4: "an agent without a key never joins the cluster and claims no IP").
+ * The shared heartbeat key (docs/semantics.md §1.4: "an agent without a key never joins the cluster and claims no IP").
  *
  * A key is at least 16 bytes (32 random bytes recommended, e.g. `head -c 32 /dev/urandom > key`). Its key id is
  * the first 4 bytes of HMAC-SHA256(key, "egress-engine heartbeat key id v1") — a fingerprint that reveals nothing

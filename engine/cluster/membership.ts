@@ -1,5 +1,5 @@
 /**
- * Membership: authenticated heartbeats and failure detection for one node (EGRESS-SPEC §2.2–2.5, ARCHITECTURE §5).
+ * Membership: authenticated heartbeats and failure detection for one node (docs/semantics.md §2.2–2.5, docs/architecture.md §5).
  *
  * Pure and deterministic: no timers, sockets or clocks inside. The agent passes a monotonic clock in ms
  * (`performance.now()`; it keeps running while a process is SIGSTOPped, which is what lets a frozen agent notice

@@ -1,7 +1,7 @@
 /**
- * engine/policy: the Egress control plane (EGRESS-SPEC.md §1–2) — manifests, validation, selectors, allocation,
+ * engine/policy: the Egress control plane (docs/semantics.md §1–2) — manifests, validation, selectors, allocation,
  * the CRC32 hash ring, scheduling, status and events, the compiled datapath view, and the embedded store.
- * Imports nothing of the datapath (ARCHITECTURE.md §2).
+ * Imports nothing of the datapath (docs/architecture.md §2).
  */
 export * from './model.js';
 export * from './problems.js';

@@ -186,7 +186,7 @@ export interface AgentConfigFields {
   defaultMTU?: number;
   /** Ours: MTU of the node's uplink on the segment (Antrea discovers it). */
   transportInterfaceMTU?: number;
-  /** Ours: the one subnet of the L2 segment (ARCHITECTURE.md §1). */
+  /** Ours: the one subnet of the L2 segment (docs/architecture.md §1). */
   transportCIDR?: string;
   /** Ours: next hop for destinations outside transportCIDR (none = counted drop). */
   defaultGateway?: string;

@@ -4,7 +4,7 @@
  * inputs; the agent process (engine/agent) calls it on every store or membership change, and the cluster
  * simulation (cluster-sim.ts) calls it for every Node of a cluster in one process.
  *
- * `announce` lists the egress IPs to advertise with one gratuitous ARP now (EGRESS-SPEC.md §3): those newly hosted
+ * `announce` lists the egress IPs to advertise with one gratuitous ARP now (docs/semantics.md §3): those newly hosted
  * since the previous step, those the merged status still attributes to another Node (failover, split-brain heal;
  * PR #5127), and every hosted IP on the first step (agent start, `InitIPs`).
  */

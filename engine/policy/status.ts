@@ -1,5 +1,5 @@
 /**
- * Egress status and events, as Antrea's agents and controller write them (EGRESS-SPEC.md §1.3).
+ * Egress status and events, as Antrea's agents and controller write them (docs/semantics.md §1.3).
  *
  * In Kubernetes the status is one object that several writers update. Here each Node writes only its own file
  * (`status/<node>.json`, one writer per file) with the entries Antrea's agent on that Node would have written, and

@@ -1,5 +1,5 @@
 /**
- * The compiled policy view one Node's datapath reads (ARCHITECTURE.md §3 "Policy view for the datapath").
+ * The compiled policy view one Node's datapath reads (docs/architecture.md §3 "Policy view for the datapath").
  *
  * Built once per control-plane change from (state, Node name, that Node's membership view, the schedule) and never
  * mutated: a change builds a new view, and the datapath swaps one reference — "swapped atomically". Plain objects
@@ -10,7 +10,7 @@
  * "which prefix contains this address" with one Map probe per distinct prefix length; the typed-array forms
  * (`bypassAddr`/`bypassMask`, `podCidrAddr`/`podCidrMask`/`podCidrNodeIp`) hold the same data for plain loops.
  *
- * Contents (EGRESS-SPEC.md §4):
+ * Contents (docs/semantics.md §4):
  * - `node`: this Node (transport IP, pod CIDR, MTUs, tunnel port, SNAT port mode, segment, gateway, service CIDR);
  * - `localPods`: Pods on this Node (hostNetwork Pods and Pods without an IPv4 address excluded) with their effective
  *   egress IP (0 = leave with the Node IP), the Egress's name, whether the IP is hosted here (local SNAT) or on
@@ -77,7 +77,7 @@ export interface PodCidrRoute extends Prefix4 {
   readonly local: boolean;
 }
 
-/** Rate limit of an egress IP (EGRESS-SPEC.md §4.g): kbit/s, as Antrea's meter (`Quantity.Value() / 1000`). */
+/** Rate limit of an egress IP (docs/semantics.md §4.g): kbit/s, as Antrea's meter (`Quantity.Value() / 1000`). */
 export interface Bandwidth4 {
   readonly rateKbps: number;
   readonly burstKbps: number;

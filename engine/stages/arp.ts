@@ -1,6 +1,6 @@
 /**
  * arp: ARP on the uplink (RFC 826). Answers requests for the addresses this node owns now (its transport IP
- * and the Egress IPs it hosts: a userspace engine must always answer, EGRESS-SPEC §3, since no kernel does)
+ * and the Egress IPs it hosts: a userspace engine must always answer, docs/semantics.md §3, since no kernel does)
  * and only those; learns neighbours: a request for us creates or updates an entry, any other ARP (the reply
  * to our request, which finds the entry we created when asking, a gratuitous ARP after failover, another
  * node's request) updates an existing entry only (RFC 826's merge rule; Linux arp_accept=0). An ARP claiming an address this node owns from another MAC is counted as a conflict (split brain).

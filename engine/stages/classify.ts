@@ -1,5 +1,5 @@
 /**
- * classify: where a local pod's packet goes (EGRESS-SPEC §4.0 and §4.d), in this order:
+ * classify: where a local pod's packet goes (docs/semantics.md §4.0 and §4.d), in this order:
  * 1. to an address this node owns (node IP, hosted Egress IPs)        → `local`      (ICMP echo responder)
  * 2. to a local pod                                                   → `local-pod`  (never NATed)
  * 3. to another node's pod CIDR                                       → `remote-pod` (Geneve to that node, never NATed)

@@ -71,7 +71,7 @@ export const OWN_EGRESS = 2;
  * Destination classes of `DatapathTables.dstClass` (value = class << 24 | index), one longest-prefix lookup for
  * what classify needs: an address this node owns, a local pod, another node's pod CIDR, this node's pod CIDR
  * (no such pod), a bypass destination (other nodes' IPs, service CIDR, exceptCIDRs). A bypass prefix inside a
- * pod CIDR is left out: pod CIDRs are routed before Egress is considered (EGRESS-SPEC §4.0).
+ * pod CIDR is left out: pod CIDRs are routed before Egress is considered (docs/semantics.md §4.0).
  */
 export const DST_OWNED = 1;
 export const DST_LOCAL_POD = 2;

@@ -1,6 +1,6 @@
 /**
  * A stable hash of an IPv4 packet's flow (addresses, protocol, and the first L4 word for TCP/UDP/ICMP), used for
- * the Geneve outer source port (flow entropy for ECMP and RSS, EGRESS-SPEC §5). Not seeded: peers only need it
+ * the Geneve outer source port (flow entropy for ECMP and RSS, docs/semantics.md §5). Not seeded: peers only need it
  * stable per flow. murmur3's finaliser over the xor-folded words.
  */
 export function flowHash(v: DataView, l3: number): number {

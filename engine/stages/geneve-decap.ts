@@ -1,5 +1,5 @@
 /**
- * geneve-decap: Geneve from the segment (EGRESS-SPEC §4.b, §5). Accepted only from a known node's transport
+ * geneve-decap: Geneve from the segment (docs/semantics.md §4.b, §5). Accepted only from a known node's transport
  * IP, with version 0, VNI 0, protocol Transparent Ethernet Bridging and no critical option, carrying an
  * Ethernet frame with a whole IPv4 packet that passes its checks. The outer headers and the inner Ethernet
  * header are stripped (the offset moves forward; nothing is copied). Then:

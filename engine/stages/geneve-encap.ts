@@ -1,6 +1,6 @@
 /**
  * geneve-encap: wrap an IPv4 packet in outer Ethernet/IPv4/UDP/Geneve plus an inner Ethernet header, from a
- * precomputed template per outer destination (VPP's Geneve `rewrite`), EGRESS-SPEC §5: outer destination =
+ * precomputed template per outer destination (VPP's Geneve `rewrite`), docs/semantics.md §5: outer destination =
  * `b.meta[i]` (the Egress IP for a pod's Egress traffic, a node IP for pod-to-pod traffic and for replies to a
  * remote pod), outer source = this node's transport IP, VNI 0, no options, DF, TTL 64, UDP checksum 0, UDP
  * source port from a hash of the inner flow (Linux `udp_flow_src_port`), inner Ethernet src = the node MAC,

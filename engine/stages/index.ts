@@ -1,5 +1,5 @@
 /**
- * engine/stages: the datapath of one node as pipeline stages (ARCHITECTURE.md §1, EGRESS-SPEC §4–5), the
+ * engine/stages: the datapath of one node as pipeline stages (docs/architecture.md §1, docs/semantics.md §4–5), the
  * typed tables they read (compiled from a NodeDatapathConfig) and the state they share (conntrack,
  * neighbours, clock). Every stage writes exits and counts drops by reason; none throws on packet content.
  * Imports wire, packet, graph, conntrack (and policy read-only views).

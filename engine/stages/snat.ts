@@ -1,5 +1,5 @@
 /**
- * snat: source NAT through the connection table, like iptables `SNAT --to <ip>` / MASQUERADE (EGRESS-SPEC
+ * snat: source NAT through the connection table, like iptables `SNAT --to <ip>` / MASQUERADE (docs/semantics.md
  * §4.a): the NAT address is in `b.meta[i]` (the node IP for node masquerade, an Egress IP hosted here for
  * Egress). An established connection keeps its binding (the kernel does not re-NAT a tracked connection when
  * the rules change) unless its address is no longer owned by this node, in which case the connection is

@@ -1,7 +1,7 @@
 /**
  * unsnat: packets from the segment to an address this node owns that are not Geneve or control traffic:
  * replies of SNATed connections, found by their reply tuple and translated back to the pod's address and
- * port (EGRESS-SPEC §4.c); ICMP errors quoting a SNATed packet (related: the outer destination and the quoted
+ * port (docs/semantics.md §4.c); ICMP errors quoting a SNATed packet (related: the outer destination and the quoted
  * source are translated, with every checksum updated); ICMP echo requests to the node's own addresses go to
  * the local responder. The translated packet goes to the pod: `to-pod` when it is local, `to-remote` (Geneve
  * with the pod's node transport IP as outer destination, `b.meta`) when it lives on another node.

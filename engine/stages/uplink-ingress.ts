@@ -3,7 +3,7 @@
  * to `arp`; IPv4 must pass `ipv4.check` with a good header checksum, be whole (no reassembly), and be for an
  * address this node owns now (node IP, hosted Egress IPs) or for a local pod; it goes to `ip` with `b.l3` set
  * and the Ethernet padding trimmed. Everything else is a counted drop; a Geneve packet for an address this node
- * does not own (a peer's stale ARP entry after failover, EGRESS-SPEC §4.b) has its own counter.
+ * does not own (a peer's stale ARP entry after failover, docs/semantics.md §4.b) has its own counter.
  * Exits: `arp`, `ip`, `drop`.
  */
 import { counterIndex, Counters, type Stage } from '../graph/index.js';

@@ -20,7 +20,7 @@
  *    |              Target Protocol Address (ar$tpa)                 |
  *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
  *
- * Operation: 1 request, 2 reply. A gratuitous ARP in Antrea's form (EGRESS-SPEC §3 "Announcement",
+ * Operation: 1 request, 2 reply. A gratuitous ARP in Antrea's form (docs/semantics.md §3 "Announcement",
  * `pkg/agent/util/arping`) is a *request* with SHA = interface MAC, SPA = TPA = the announced IP and
  * THA = ff:ff:ff:ff:ff:ff, sent to the Ethernet broadcast address.
  *
@@ -190,7 +190,7 @@ export function emit(r: ArpRepr, v: DataView, o: number): number {
 }
 
 /**
- * Antrea's gratuitous ARP (EGRESS-SPEC §3): op = 1 (request), SHA = `mac`, SPA = `ip`,
+ * Antrea's gratuitous ARP (docs/semantics.md §3): op = 1 (request), SHA = `mac`, SPA = `ip`,
  * THA = ff:ff:ff:ff:ff:ff, TPA = `ip`. Writes the 28-byte ARP packet at `o`; returns PACKET_LEN.
  */
 export function emitGratuitous(v: DataView, o: number, mac: Uint8Array, ip: number): number {

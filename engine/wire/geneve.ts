@@ -15,7 +15,7 @@
  *
  * Opt Len counts 4-byte words of options, so the header is 8 + 4 × Opt Len bytes. O: control (OAM) packet.
  * C: critical options present. Protocol Type 0x6558 (Transparent Ethernet Bridging) carries an Ethernet
- * frame, which is what Antrea (EGRESS-SPEC §5) and this engine use, with VNI 0 and no options.
+ * frame, which is what Antrea (docs/semantics.md §5) and this engine use, with VNI 0 and no options.
  *
  * Each option (§3.5):
  *
@@ -65,7 +65,7 @@ export const PROTO_TEB = 0x6558;
 export const OVERHEAD = 50;
 /** Most option words Opt Len can express (6 bits). */
 export const MAX_OPT_WORDS = 63;
-/** Antrea's GlobalVirtualMAC, the inner Ethernet destination of tunnelled packets (EGRESS-SPEC §4.b). */
+/** Antrea's GlobalVirtualMAC, the inner Ethernet destination of tunnelled packets (docs/semantics.md §4.b). */
 export const GLOBAL_VIRTUAL_MAC: Uint8Array = new Uint8Array([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]);
 
 const F_VER_OPTLEN = 0;
@@ -247,7 +247,7 @@ export function emit(r: GeneveRepr, v: DataView, o: number): number {
   return hl;
 }
 
-// --- Outer UDP source port (EGRESS-SPEC §5; Linux include/net/udp.h udp_flow_src_port) ---
+// --- Outer UDP source port (docs/semantics.md §5; Linux include/net/udp.h udp_flow_src_port) ---
 
 /**
  * Linux `udp_flow_src_port(net, skb, 1, 65535, true)` for a 32-bit flow hash:

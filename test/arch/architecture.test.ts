@@ -1,6 +1,6 @@
 /**
- * The layering of ../shared/design/ARCHITECTURE.md §2, enforced: every import between our own folders must
- * be an allowed edge. A new edge fails this test; change ARCHITECTURE.md's rule (and the README's design
+ * The layering of docs/architecture.md §2, enforced: every import between our own folders must
+ * be an allowed edge. A new edge fails this test; change docs/architecture.md's rule (and the README's design
  * note) before changing the table below.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';

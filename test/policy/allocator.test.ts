@@ -1,4 +1,4 @@
-/** IP allocation from pools (EGRESS-SPEC.md §1.2 "Allocatable set", §2.1), expectations from Antrea's e2e tests. */
+/** IP allocation from pools (docs/semantics.md §1.2 "Allocatable set", §2.1), expectations from Antrea's e2e tests. */
 import { describe, expect, it } from 'vitest';
 import { formatIP, parseIP, poolAllocator } from '../../engine/policy/index.js';
 import type { ExternalIPPool, IPRange } from '../../engine/policy/index.js';

@@ -1,5 +1,5 @@
 /**
- * The control-plane cases of Antrea's e2e list (EGRESS-SPEC.md §6, test/e2e/egress_test.go), as unit tests: the
+ * The control-plane cases of Antrea's e2e list (docs/semantics.md §6, test/e2e/egress_test.go), as unit tests: the
  * whole cluster runs in one process (ClusterSim), membership is simulated, Node choices are checked against the
  * Python reference scheduler (python.ts).
  */

@@ -1,6 +1,6 @@
 /**
  * CRC-32 and Antrea's consistent hash ring, bit-exact: expectations come from Python's zlib.crc32 and a Python ring
- * walk written from EGRESS-SPEC.md §2.2 (test/policy/python.ts).
+ * walk written from docs/semantics.md §2.2 (test/policy/python.ts).
  */
 import { describe, expect, it } from 'vitest';
 import { HashRing, crc32, crc32String, REPLICAS } from '../../engine/policy/index.js';

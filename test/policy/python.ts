@@ -1,7 +1,7 @@
 /**
  * Independent expectations from Debian's Python (`/usr/bin/python3`): `zlib.crc32` (the same CRC-32 as Go's
  * `crc32.ChecksumIEEE`), `ipaddress` for canonical IPv6 text, and a reference implementation of Antrea's ring walk and
- * scheduling pass written here from EGRESS-SPEC.md §2.2, not from our TypeScript.
+ * scheduling pass written here from docs/semantics.md §2.2, not from our TypeScript.
  */
 import { spawnSync } from 'node:child_process';
 

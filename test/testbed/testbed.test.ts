@@ -2,7 +2,7 @@
  * Integration tests on real devices (root): the test bed builds the cluster of test/testbed/fixtures/cluster.yaml
  * in network namespaces, real agents run it, real curl talks to a real HTTP server on an external host that
  * reports the client address it sees (Antrea's e2e `assertClientIP`), arping and `ip neigh` on the external
- * host show who answers ARP. Covers the Antrea e2e scenarios of EGRESS-SPEC §6 (issues 6 and 7). All in one
+ * host show who answers ARP. Covers the Antrea e2e scenarios of docs/semantics.md §6 (issues 6 and 7). All in one
  * file: the test bed's namespaces are machine-wide, so these tests run one after the other.
  * After the suite no namespace, link or process of the project is left.
  */

@@ -163,7 +163,7 @@ describe('arp: construct', () => {
     expect(hex(bytes.subarray(0, n))).toBe(hex(f.bytes));
     expect(bytes[n]).toBe(0xa5);
     expect(arp.isGratuitous(view, 14)).toBe(true);
-    // The fields EGRESS-SPEC §3 names, read back from scapy's values:
+    // The fields docs/semantics.md §3 names, read back from scapy's values:
     const a = layer(f, 'ARP');
     expect([num(a, 'op'), str(a, 'hwdst'), str(a, 'psrc'), str(a, 'pdst')]).toEqual([
       1,

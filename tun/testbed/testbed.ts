@@ -1,5 +1,5 @@
 /**
- * The network-namespace test bed (ARCHITECTURE.md §4.2): a cluster of the manifests on one machine.
+ * The network-namespace test bed (docs/architecture.md §4.2): a cluster of the manifests on one machine.
  *
  *   egr-fab            the L2 segment: a bridge `egr-br0`, every node's TAP uplink and every host's veth on it
  *   egr-h<crc32>       one namespace per ExternalHost, with its own kernel stack: `eth0` (veth to the bridge)
