@@ -27,7 +27,7 @@ It prints, for each Pod, the address showip saw (prod → one egress IP, staging
 Node's IP) and \`egress get egress\`; then it freezes the agent of the Node hosting prod's egress IP (like
 Antrea's e2e), measures how long until requests through that IP succeed again via the new Node, and shows
 showip's ARP entry for the IP before and after (the MAC follows the gratuitous ARP). Then it tears everything
-down (--keep leaves the test bed up for \`egress testbed …\`). Takes about 10 seconds.
+down (--keep leaves the test bed up for \`egress testbed …\`). Takes about 2 seconds.
 
   --manifests FILE   another scenario of the same shape (default examples/reference/cluster.yaml)
   --state-dir DIR    where the test bed keeps its state (default: a new temporary directory)
@@ -58,7 +58,7 @@ async function sleep(ms: number): Promise<void> {
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: 'the reference scenario end to end: egress IPs per namespace, then failover (root, ~10 s)',
+  summary: 'the reference scenario end to end: egress IPs per namespace, then failover (root, ~2 s)',
   usage: USAGE,
   async run(argv) {
     const a = parseCommandArgs(argv, {
