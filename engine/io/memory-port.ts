@@ -118,6 +118,22 @@ export class MemoryPort implements Port {
     return true;
   }
 
+  /**
+   * Queue the packet a caller already wrote into `slot` of this port's slab, at `slab.start(slot)`, `len`
+   * bytes: the port takes the slot (nothing copied). False when it cannot be queued (a counted drop; the slot
+   * is freed).
+   */
+  adopt(slot: number, len: number, tsSec = 0, tsNsec = 0): boolean {
+    const v = this.counters.v;
+    if (len > this.slab.mtu || this.size === this.capacity) {
+      v[len > this.slab.mtu ? C.oversize : C['queue-full']]++;
+      this.slab.free(slot);
+      return false;
+    }
+    this.commit(slot, len, tsSec, tsNsec);
+    return true;
+  }
+
   /** Queue a copy of packet `i` of `burst` (what a peer's send does). */
   enqueue(burst: Burst, i: number): boolean {
     const len = burst.len[i]!;
