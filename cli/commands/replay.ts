@@ -44,7 +44,7 @@ import { pipelineDot } from './get-agent.js';
 const VERSION = '0.1.0';
 
 const USAGE = `usage: egress replay --manifests FILE|DIR --in IN.pcap|IN.pcapng --out DIR [--reflect] [--timeline FILE]
-                     [--map-addr FROM_CIDR=TO_CIDR]... [--map-pod IP=NAMESPACE/POD]... [--pcapng]
+                     [--map-addr FROM_CIDR=TO_CIDR]... [--map-pod IP=NAMESPACE/POD]... [--pcapng] [--drops]
                      [--strict] [--undeliverable-max FRACTION] [--top N] [--conntrack-dump] [-v] [--quiet]
 
 Runs every Node of the manifests in one process, each the same agent as on devices (datapath, control plane and
@@ -58,7 +58,7 @@ gateway); other Ethernet frames (ARP, malformed) are put on the segment as they 
                         QinQ tags), raw IPv4/IPv6, Linux cooked SLL and SLL2 (tcpdump -i any), NULL/loopback
   --out DIR             output directory (replaced when the run completes): segment.pcap (every frame on the L2
                         segment), pods.pcap (raw IPv4, what pods received), summary.json, report.md,
-                        timeline.svg, pipeline.dot, drops.txt
+                        timeline.svg, pipeline.dot
   --reflect             external hosts answer the cluster: UDP echoed, ICMP echo replied, TCP SYN → SYN-ACK,
                         data → ACK
   --timeline FILE       node failures/recoveries and manifest changes at packet times (YAML; see README)
@@ -66,6 +66,8 @@ gateway); other Ethernet frames (ARP, malformed) are put on the segment as they 
                         host part kept; checksums fixed), e.g. 10.244.0.0/16=198.19.0.0/16; repeatable
   --map-pod IP=NS/POD   rewrite one address of the capture to that Pod's IP; repeatable
   --pcapng              also write capture.pcapng: one interface per node uplink and per pod, direction flags
+  --drops               also write drops.pcapng: every packet a datapath dropped, with node, stage and reason
+                        as its comment (pipelines then take one packet per round: slower)
   --strict              exit 3 when more of the input than --undeliverable-max could not be delivered
   --undeliverable-max F fraction of the input that may be undeliverable before the reasons are printed
                         (and --strict fails); default 0: any
@@ -137,6 +139,7 @@ export const replayCommand: Command = {
       'map-addr': { type: 'string', multiple: true },
       'map-pod': { type: 'string', multiple: true },
       pcapng: { type: 'boolean' },
+      drops: { type: 'boolean' },
       strict: { type: 'boolean' },
       'undeliverable-max': { type: 'string' },
       top: { type: 'string' },
@@ -251,6 +254,17 @@ export const replayCommand: Command = {
             ifName: 'segment',
           })
         : null;
+      // drops.pcapng: per node, one interface for IPv4 packets and one for Ethernet frames, created on first use.
+      const drops = boolOpt(a, 'drops')
+        ? new PcapngWriter(join(work, 'drops.pcapng'), { linkType: LINKTYPE_RAW, nanos: true, ifName: 'unused' })
+        : null;
+      const dropIf = new Map<string, number>();
+      const dropIface = (node: string, ip: boolean): number => {
+        const k = ip ? node : `${node}/eth`;
+        let i = dropIf.get(k);
+        if (i === undefined) dropIf.set(k, (i = drops!.addInterface(k, ip ? LINKTYPE_RAW : LINKTYPE_ETHERNET)));
+        return i;
+      };
       /** pcapng interface per node uplink (index = node index) and per pod (index = pod index). */
       const uplinkIf: number[] = [];
       const podIf: number[] = [];
@@ -273,6 +287,21 @@ export const replayCommand: Command = {
           ? {
               onUplinkRx: (r: Replay, node: number, _slot: number, off: number, len: number) =>
                 ng.writeOn(uplink(r, node), staged(off, len), 0, len, r.outSec, r.outNsec, EPB_INBOUND),
+            }
+          : {}),
+        ...(drops
+          ? {
+              onDrop: (r: Replay, node: string, stage: string, reason: string, off: number, len: number, ip: boolean) =>
+                drops.writeOn(
+                  dropIface(node, ip),
+                  staged(off, len),
+                  0,
+                  len,
+                  r.outSec,
+                  r.outNsec,
+                  0,
+                  `${node} ${stage} ${reason}`,
+                ),
             }
           : {}),
         onPod: (r, pod, _slot, off, len, sent) => {
@@ -326,6 +355,7 @@ export const replayCommand: Command = {
         segment.close();
         pods.close();
         ng?.close();
+        drops?.close();
       }
       if (progress && lastShown) process.stderr.write('\r' + ' '.repeat(79) + '\r');
       if (scan.warning) console.error(`egress replay: warning: ${scan.warning}`);
@@ -399,6 +429,7 @@ const OUTPUT_FILES = new Set([
   'segment.pcap',
   'pods.pcap',
   'capture.pcapng',
+  'drops.pcapng',
   'summary.json',
   'pipeline.dot',
   'report.md',
@@ -423,7 +454,17 @@ function noPodHint(r: Replay, state: policy.ClusterState): string {
     lines.push(
       `      The capture's most frequent other sources: ${srcs.map(([ip, n]) => `${ipv4.addrToString(ip)} (${n})`).join(', ')}.`,
     );
-  const ex = srcs[0] ? ipv4.addrToString(srcs[0][0]) : '10.244.1.5';
+  // A pod is most likely one of the private (RFC 1918) or shared (RFC 6598) addresses a capture shows.
+  const priv = (ip: number) => {
+    const a = ip >>> 24;
+    const b = (ip >>> 16) & 0xff;
+    return (
+      a === 10 || (a === 172 && b >= 16 && b < 32) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b < 128)
+    );
+  };
+  const cand =
+    [...r.outsideSources].filter(([ip]) => priv(ip)).sort((x, y) => y[1] - x[1] || x[0] - y[0])[0] ?? srcs[0];
+  const ex = cand ? ipv4.addrToString(cand[0]) : '10.244.1.5';
   const pod = [...state.pods.values()].find((p) => p.status?.podIP);
   lines.push(
     `      Map capture addresses to the manifests' with --map-pod ${ex}=${pod ? `${pod.metadata.namespace}/${pod.metadata.name}` : 'NAMESPACE/POD'}` +

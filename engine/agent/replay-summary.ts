@@ -10,13 +10,10 @@ import type { ConnDump } from '../../conntrack/index.js';
 import { dump as ctDump } from '../../conntrack/index.js';
 import { mergeStatus } from '../policy/index.js';
 import { ethernet, ipv4 } from '../wire/index.js';
-import type { OwnershipChange } from './replay-cluster.js';
+import { isLoss, type OwnershipChange } from './replay-cluster.js';
 import { SKIP_REASONS, UNDELIVERABLE_REASONS, type InputExample, type Replay } from './replay.js';
 import { HOST_LOSSES } from './sim-host.js';
 import { SWITCH_LOSSES } from './sim-switch.js';
-
-/** Counters whose name says "this frame was not for me", not a loss: flooded copies a node filters out. */
-const NOT_A_LOSS = new Set(['uplink-ingress.drop-other-mac']);
 
 export const UNITS = {
   t: 'seconds after the first input packet (input time)',
@@ -72,8 +69,7 @@ export function accounting(r: Replay): Accounting {
     for (const [stage, s] of Object.entries(snap)) {
       if (stage === 'pipeline') continue;
       for (const [name, n] of Object.entries(s.counters))
-        if (n > 0 && name.startsWith('drop-') && !NOT_A_LOSS.has(`${stage}.${name}`))
-          datapath.push({ where: `${rt.name}/${stage}.${name.slice(5)}`, count: n });
+        if (n > 0 && isLoss(stage, name)) datapath.push({ where: `${rt.name}/${stage}.${name.slice(5)}`, count: n });
     }
   }
   const delivery = new Map<string, number>();

@@ -116,6 +116,12 @@ export interface ReplayOptions {
    * true), as onSegment.
    */
   onPod?: (replay: Replay, pod: SimPod, slot: number, off: number, len: number, sent: boolean) => void;
+  /**
+   * Every packet a node's datapath drops (`ip`: an IPv4 packet, else an Ethernet frame), with the stage and the
+   * reason (see replay-cluster.ts DropTap), as onSegment. Pipelines then run one input packet per round, so
+   * that the reason is exact (several times slower).
+   */
+  onDrop?: (replay: Replay, node: string, stage: string, reason: string, off: number, len: number, ip: boolean) => void;
   /** Slots of the shared packet slab (default 16384) and their size (default 2048; larger for jumbo MTUs). */
   slots?: number;
   slotSize?: number;
@@ -199,6 +205,7 @@ export class Replay {
         detectMs: this.detectMs,
         intervalMs: o.intervalMs ?? 50,
         seed: o.seed ?? 1,
+        exactDrops: o.onDrop !== undefined,
         wall: (t) => new Date(Math.round(this.sec0 * 1000 + this.nsec0 / 1e6 + t - this.warmupMs + this.skipped)),
       },
       o.slotSize ?? 2048,
@@ -226,6 +233,13 @@ export class Replay {
         f(this, pod, slot, off, len, false);
       };
       this.onPodSent = f;
+    }
+    if (o.onDrop) {
+      const f = o.onDrop;
+      c.dropTap.onDrop = (rt, stage, reason, off, len, ip) => {
+        this.stamp(c.now);
+        f(this, rt.name, stage, reason, off, len, ip);
+      };
     }
     // The capture's own frames enter through an endpoint that receives nothing.
     const wire = { name: 'input', up: true, mtu: 0, index: 0, deliver: () => true };
