@@ -216,7 +216,7 @@ export interface ClusterOptions {
   wall: (t: number) => Date;
   /**
    * One packet per pipeline round from the pods and uplinks, so that every drop's reason is exact (DropTap):
-   * several times slower. Default: rounds of up to 64.
+   * several times slower. Default: rounds of up to 128.
    */
   exactDrops?: boolean;
 }
@@ -270,7 +270,7 @@ export class SimCluster {
 
   constructor(o: ClusterOptions, slotSize: number, slots: number) {
     this.opts = o;
-    this.batch = o.exactDrops ? 1 : 64;
+    this.batch = o.exactDrops ? 1 : 128;
     this.state = o.state;
     this.slab = new Slab({ slots, slotSize });
     this.sw = new SimSwitch(this.slab);

@@ -47,6 +47,11 @@ export interface SegmentEndpoint {
    * forward synchronously: answers go through `SimSwitch.send`.
    */
   deliver(u8: Uint8Array, off: number, len: number, from: number): boolean;
+  /**
+   * Optional: take the frame with its slot (nothing copied); the endpoint owns `slot` from then on, delivered
+   * or not. Returns whether it was taken in (false: dropped for lack of room, counted as `queue-full`).
+   */
+  take?(slot: number, off: number, len: number): boolean;
 }
 
 /** Called for every frame the segment carries, sent by endpoint `from` (`slot` of the slab holds it at `off`). */
@@ -164,20 +169,24 @@ export class SimSwitch {
       const slot = this.qSlot[h]!;
       this.qHead = h + 1 === this.qSlot.length ? 0 : h + 1;
       this.qSize--;
-      if (++this.spent > this.loopLimit) this.counters.v[C['loop-limit']]!++;
-      else this.forward(this.qFrom[h]!, slot, this.qOff[h]!, this.qLen[h]!);
-      slab.free(slot);
+      if (++this.spent > this.loopLimit) {
+        this.counters.v[C['loop-limit']]!++;
+        slab.free(slot);
+      } else if (!this.forward(this.qFrom[h]!, slot, this.qOff[h]!, this.qLen[h]!, true)) slab.free(slot);
     }
     return true;
   }
 
-  /** Forward a frame sent by endpoint `from` now (the caller keeps the slot). */
-  forward(from: number, slot: number, off: number, len: number): void {
+  /**
+   * Forward a frame sent by endpoint `from` now. With `give`, a frame for a single endpoint that can `take` it
+   * moves there with its slot: returns true when the slot was given away (else the caller keeps it).
+   */
+  forward(from: number, slot: number, off: number, len: number, give: boolean): boolean {
     this.cur = slot;
     const c = this.counters.v;
     if (len < 14) {
       c[C.runt]!++;
-      return;
+      return false;
     }
     c[C.frames]!++;
     this.tap?.(slot, off, len, from);
@@ -193,14 +202,21 @@ export class SimSwitch {
             (u8[off + 2]! << 24) | (u8[off + 3]! << 16) | (u8[off + 4]! << 8) | u8[off + 5]!,
           );
     if (to >= 0) {
-      if (to === from) return; // the switch does not send a frame back where it came from
+      if (to === from) return false; // the switch does not send a frame back where it came from
       c[C.unicast]!++;
+      const ep = this.endpoints[to]!;
+      if (give && ep.take !== undefined && ep.up && (ep.mtu === 0 || len <= ep.mtu + 14)) {
+        if (this.rxTap && this.isNode[to] === 1) this.rxTap(slot, off, len, to);
+        if (!ep.take(slot, off, len)) c[C['queue-full']]!++;
+        return true;
+      }
       this.deliverTo(to, from, u8, off, len);
-      return;
+      return false;
     }
     c[C.flooded]!++;
     const eps = this.endpoints.length;
     for (let i = 0; i < eps; i++) if (i !== from) this.deliverTo(i, from, u8, off, len);
+    return false;
   }
 
   private deliverTo(i: number, from: number, u8: Uint8Array, off: number, len: number): void {
@@ -296,14 +312,27 @@ export class SwitchPort implements Port, SegmentEndpoint {
     return this.rx.injectFrom(u8, off, len, this.sw.nowSec, this.sw.nowNsec);
   }
 
+  take(slot: number, off: number, len: number): boolean {
+    return this.rx.adoptAt(slot, off, len, this.sw.nowSec, this.sw.nowNsec);
+  }
+
   recv(burst: Burst): number {
     return this.rx.recv(burst);
   }
 
+  /**
+   * Forward each frame. A frame the switch hands to one node moves with its slot: the burst gets a fresh slot
+   * in its place (the pipeline frees that one), so nothing is copied.
+   */
   send(burst: Burst): void {
     if (!this.up) return;
     const sw = this.sw;
-    for (let i = 0; i < burst.count; i++) sw.forward(this.index, burst.slot[i]!, burst.off[i]!, burst.len[i]!);
+    const slab = sw.slab;
+    for (let i = 0; i < burst.count; i++) {
+      const spare = slab.alloc();
+      if (sw.forward(this.index, burst.slot[i]!, burst.off[i]!, burst.len[i]!, spare >= 0)) burst.slot[i] = spare;
+      else if (spare >= 0) slab.free(spare);
+    }
   }
 
   close(): void {
