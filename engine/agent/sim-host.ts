@@ -351,7 +351,8 @@ function writeHeader(v: DataView, o: number, id: number, proto: number, src: num
  * bytes), and return
  * its length, or 0 for none: UDP echoed back (addresses and ports swapped, same payload); ICMP echo
  * request → echo reply; TCP SYN → SYN-ACK (ISN derived from the ports), TCP SYN-ACK, data or FIN → ACK.
- * The answer has no IP options, TTL 64, and every checksum computed in full. `out` has room for the answer
+ * The answer has no IP options and TTL 64; its IP, ICMP and TCP checksums are computed in full, the UDP one
+ * kept (see below; the host does not verify it, so a wrong one is echoed wrong). `out` has room for the answer
  * (a slot: as long as the packet).
  */
 export function reflectInto(u8: Uint8Array, v: DataView, o: number, out: number): number {
@@ -368,9 +369,10 @@ export function reflectInto(u8: Uint8Array, v: DataView, o: number, out: number)
     if (udp.check(v, l4, l4len) !== 0) return 0;
     u8.copyWithin(u, l4, l4 + l4len);
     writeHeader(v, out, ipv4.id(v, o), proto, dst, src, ipv4.HEADER_LEN + l4len);
+    // The UDP checksum stays valid as it is: swapping the addresses (pseudo-header) and the ports only reorders
+    // the words of the one's-complement sum (RFC 1071: the sum is commutative). A zero checksum stays "none".
     udp.setSrcPort(v, u, udp.dstPort(v, l4));
     udp.setDstPort(v, u, udp.srcPort(v, l4));
-    udp.fillChecksum(v, out, u);
     return ipv4.HEADER_LEN + l4len;
   }
   if (proto === ipv4.PROTO_ICMP) {
