@@ -37,6 +37,8 @@ import {
   K_OUTGOING,
   K_TRUNCATED,
   LT_ETHERNET,
+  LT_SLL,
+  LT_SLL2,
   Mapping,
   SUPPORTED_LINK_TYPES,
 } from './replay-input.js';
@@ -55,6 +57,7 @@ export const SKIP_REASONS = {
   outgoing: 'sent by the capturing host (Linux cooked capture, packet type "outgoing")',
   'cluster-output': "from a node's or an Egress IP: the cluster's own output",
   'cooked-arp': 'ARP on a cooked capture: the simulation resolves addresses itself',
+  'to-pod': 'from outside to a pod on a cooked capture: what the cluster delivered (the simulation delivers its own)',
 } as const;
 
 /** Why an input packet could not be put into the simulation. */
@@ -79,6 +82,7 @@ const UNDELIVERABLE_NAMES = Object.keys(UNDELIVERABLE_REASONS) as UndeliverableR
 const S_OUTGOING = SKIP_NAMES.indexOf('outgoing');
 const S_CLUSTER = SKIP_NAMES.indexOf('cluster-output');
 const S_ARP = SKIP_NAMES.indexOf('cooked-arp');
+const S_TO_POD = SKIP_NAMES.indexOf('to-pod');
 const U = Object.fromEntries(UNDELIVERABLE_NAMES.map((n, i) => [n, i])) as Record<UndeliverableReason, number>;
 
 /** Input packets per burst, and the longest burst in simulated time. */
@@ -431,11 +435,16 @@ export class Replay {
     const l3 = d.l3;
     if (kind !== K_IPV4) {
       if (kind === K_FRAME) return this.rawFrame(u8, off, len, lt);
-      if (kind === K_OUTGOING) return this.skip(S_OUTGOING);
-      if (kind === K_COOKED_ARP) return this.skip(S_ARP);
-      const r =
-        kind === K_IPV6 ? U.ipv6 : kind === K_NOT_IP ? U['not-ip'] : kind === K_TRUNCATED ? U.truncated : U['not-ip'];
-      return this.undeliverable(r, u8, off, len, lt, l3);
+      if (kind === K_OUTGOING) {
+        // Sent by the capturing host: the cluster's own output on a node (SNATed on the uplink, delivered to a
+        // pod on its interface), except a pod's packet to a non-pod address — a capture inside the pod.
+        if (!this.podSent(u8, off, len, l3)) return this.skip(S_OUTGOING);
+      } else {
+        if (kind === K_COOKED_ARP) return this.skip(S_ARP);
+        const r =
+          kind === K_IPV6 ? U.ipv6 : kind === K_NOT_IP ? U['not-ip'] : kind === K_TRUNCATED ? U.truncated : U['not-ip'];
+        return this.undeliverable(r, u8, off, len, lt, l3);
+      }
     }
     // An Ethernet frame addressed to a node (or to a group address) goes on the segment as it is, so a capture
     // can exercise the nodes' own checks.
@@ -498,6 +507,10 @@ export class Replay {
       slab.free(s);
       return this.undeliverable(U['no-such-pod'], u8, off, len, lt, l3);
     }
+    if ((lt === LT_SLL || lt === LT_SLL2) && c.podByIp.has(ipv4.dst(v, o))) {
+      slab.free(s);
+      return this.skip(S_TO_POD);
+    }
     this.countSource(src);
     if (tl > c.segmentMtu) {
       slab.free(s);
@@ -527,6 +540,18 @@ export class Replay {
     const n = m.get(src);
     if (n !== undefined) m.set(src, n + 1);
     else if (m.size < 1024) m.set(src, 1);
+  }
+
+  /** An outgoing cooked IPv4 packet from a pod (after mapping) to an address that is not a pod's. */
+  private podSent(u8: Uint8Array, off: number, len: number, l3: number): boolean {
+    if (len < l3 + 20) return false;
+    const at = off + l3;
+    if (u8[at]! >> 4 !== 4) return false;
+    const rd = (p: number) => (u8[p]! << 24) | (u8[p + 1]! << 16) | (u8[p + 2]! << 8) | u8[p + 3]!;
+    const src = this.mapping.map(rd(at + 12));
+    const dst = this.mapping.map(rd(at + 16));
+    const c = this.cluster;
+    return c.podByIp.has(src) && !c.podByIp.has(dst);
   }
 
   private isNodeMac(u8: Uint8Array, off: number): boolean {

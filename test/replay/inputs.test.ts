@@ -97,6 +97,23 @@ describe('replay reads the link types people capture with', () => {
     });
   }
 
+  it('a real tcpdump -i any inside prod/web-a on the test bed (SLL2): the outside sees 198.18.0.253, as there', async () => {
+    // captures/replay-input/testbed-any.pcap: curl to showip:8080 (which answered "198.18.0.253") and two pings;
+    // in the pod's namespace its own packets are "outgoing", the answers "incoming" to the pod.
+    const r = await run(join(IN, 'testbed-any.pcap'), '--reflect');
+    expect(r.status).toBe(0);
+    const s = summaryOf(r);
+    addsUp(s);
+    expect(s.input).toMatchObject({ packets: 14, fromPods: 7, fromOutside: 0 });
+    expect(s.input.skipped).toEqual({ total: 7, 'to-pod': 7 });
+    if (!hasTshark()) return;
+    const srcs = fields(join(r.dir, 'segment.pcap'), 'ip.dst==198.18.0.100 && !geneve', ['ip.src']).map((x) => x[0]);
+    expect(srcs.length).toBe(7);
+    expect(new Set(srcs)).toEqual(new Set(['198.18.0.253']));
+    // The pod gets the SYN-ACK and both echo replies back.
+    expect(fields(join(r.dir, 'pods.pcap'), 'tcp.flags.syn==1 || icmp.type==0', ['ip.src']).length).toBe(3);
+  });
+
   it('NULL (BSD loopback) and a pcapng with an Ethernet and a RAW interface', async () => {
     const a = summaryOf(await run(join(IN, 'null.pcap'), '--reflect'));
     expect(a.input).toMatchObject({ packets: 1, fromPods: 1 });
