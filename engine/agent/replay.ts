@@ -354,9 +354,15 @@ export class Replay {
     if (until > this.now) this.now = until;
   }
 
+  /** Feed the current record of a capture reader. */
+  feedRecord(r: CaptureReader): void {
+    this.feed(r.buf, r.off, r.len, r.origLen, r.linkType, r.tsSec, r.tsNsec, r);
+  }
+
   /**
    * Feed one input record: `u8[off .. off+len)` of link type `linkType` (one of SUPPORTED_LINK_TYPES),
-   * originally `origLen` bytes, captured at tsSec.tsNsec.
+   * originally `origLen` bytes, captured at tsSec.tsNsec. With `reader` (whose current record it is) the bytes
+   * are copied into the simulation without allocating; `feedRecord` passes it.
    */
   feed(
     u8: Uint8Array,
@@ -366,26 +372,9 @@ export class Replay {
     linkType: number,
     tsSec: number,
     tsNsec: number,
+    reader: CaptureReader | null = null,
   ): void {
-    this.reader = null;
-    this.feedAt(u8, off, len, origLen, linkType, tsSec, tsNsec);
-  }
-
-  /** Feed the current record of a capture reader (copied into the simulation without allocating). */
-  feedRecord(r: CaptureReader): void {
-    this.reader = r;
-    this.feedAt(r.buf, r.off, r.len, r.origLen, r.linkType, r.tsSec, r.tsNsec);
-  }
-
-  private feedAt(
-    u8: Uint8Array,
-    off: number,
-    len: number,
-    origLen: number,
-    linkType: number,
-    tsSec: number,
-    tsNsec: number,
-  ): void {
+    this.reader = reader;
     const inp = this.input;
     inp.packets++;
     if (!this.started) {

@@ -3,7 +3,6 @@
  * inputs that used to crash or mislead, and the outputs read back with tshark (independent of our parsers).
  * Fixtures: captures/replay-input/ (made with scapy by captures/gen/replay_linktypes.py).
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -12,6 +11,7 @@ import { main } from '../../cli/main.js';
 import { Mapping, MappingError, parseMapAddr } from '../../engine/agent/replay-input.js';
 import { ipv4 } from '../../engine/wire/index.js';
 import { CHECKSUM_PREFS, hasTshark } from '../support/tshark.js';
+import { fields } from './scenarios.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const IN = join(ROOT, 'captures/replay-input');
@@ -64,17 +64,6 @@ const summaryOf = (r: Run) => JSON.parse(readFileSync(join(r.dir, 'summary.json'
 function addsUp(s: Summary): void {
   const i = s.input;
   expect(i.fromPods + i.fromOutside + i.rawFrames + i.skipped['total']! + i.undeliverable['total']!).toBe(i.packets);
-}
-
-function fields(file: string, filter: string, names: string[], prefs: readonly string[] = []): string[][] {
-  const args = ['-r', file, ...prefs, '-Y', filter, '-T', 'fields'];
-  for (const n of names) args.push('-e', n);
-  const r = spawnSync('tshark', args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(r.stderr);
-  return r.stdout
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => l.split('\t'));
 }
 
 describe('replay reads the link types people capture with', () => {

@@ -5,36 +5,21 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Replay } from '../../engine/agent/replay.js';
 import { accounting } from '../../engine/agent/replay-summary.js';
 import * as policy from '../../engine/policy/index.js';
 import { hasTshark } from '../support/tshark.js';
-import { replay, SCENARIOS } from './scenarios.js';
+import { fields as tsharkFields, replay, SCENARIOS } from './scenarios.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const tmp = mkdtempSync(join(tmpdir(), 'egress-sem-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
+/** tshark fields with data shown as text (the payloads name their sender). */
+const TEXT = ['-o', 'data.show_as_text:TRUE'];
 function fields(file: string, filter: string, names: string[]): string[][] {
-  const args = [
-    '-r',
-    file,
-    '-Y',
-    filter,
-    '-T',
-    'fields',
-    '-o',
-    'data.show_as_text:TRUE',
-    ...names.flatMap((n) => ['-e', n]),
-  ];
-  const r = spawnSync('tshark', args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(r.stderr);
-  return r.stdout
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => l.split('\t'));
+  return tsharkFields(file, filter, names, TEXT);
 }
 
 const out = (name: string) => join(tmp, name);
