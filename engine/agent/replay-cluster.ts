@@ -12,7 +12,7 @@
  * (membership, ownership sampling) is per 10 ms of simulated time, not per packet.
  */
 import { createHash } from 'node:crypto';
-import { makeKey } from '../cluster/index.js';
+import { HEARTBEAT_PORT, makeKey } from '../cluster/index.js';
 import { Counters, counterIndex, type DropTracer, type Pipeline, type Port } from '../graph/index.js';
 import { MemoryPort } from '../io/index.js';
 import { Slab, type Burst } from '../packet/index.js';
@@ -273,7 +273,7 @@ export class SimCluster {
     this.batch = o.exactDrops ? 1 : 128;
     this.state = o.state;
     this.slab = new Slab({ slots, slotSize });
-    this.sw = new SimSwitch(this.slab);
+    this.sw = new SimSwitch(this.slab, HEARTBEAT_PORT);
   }
 
   /** Build the nodes and hosts at simulated time `t`. */

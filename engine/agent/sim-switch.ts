@@ -25,13 +25,17 @@ export const SWITCH_COUNTERS = [
   'flooded',
   'unicast',
   'to-down-port',
+  'control-to-down-port',
   'queue-full',
   'over-mtu',
   'runt',
   'loop-limit',
 ] as const;
 const C = counterIndex(SWITCH_COUNTERS);
-/** The counters that are frames the segment could not deliver (the others count frames seen). */
+/**
+ * The counters that are frames the segment could not deliver (the others count frames seen). Heartbeats to a
+ * failed node (`control-to-down-port`) are not: membership expects them to go unanswered.
+ */
 export const SWITCH_LOSSES = ['to-down-port', 'queue-full', 'over-mtu', 'runt', 'loop-limit'] as const;
 
 /** What sits on a switch port. */
@@ -92,8 +96,12 @@ export class SimSwitch {
   tap: SegmentTap | null = null;
   rxTap: DeliveryTap | null = null;
 
-  constructor(slab: Slab, queueLen = 8192) {
+  /** UDP destination port of the cluster's own control traffic (heartbeats), told apart when lost. */
+  private readonly controlPort: number;
+
+  constructor(slab: Slab, controlPort = -1, queueLen = 8192) {
     this.slab = slab;
+    this.controlPort = controlPort;
     this.qSlot = new Int32Array(queueLen);
     this.qOff = new Int32Array(queueLen);
     this.qLen = new Int32Array(queueLen);
@@ -222,7 +230,7 @@ export class SimSwitch {
   private deliverTo(i: number, from: number, u8: Uint8Array, off: number, len: number): void {
     const ep = this.endpoints[i]!;
     if (!ep.up) {
-      this.counters.v[C['to-down-port']]!++;
+      this.counters.v[this.isControl(u8, off, len) ? C['control-to-down-port'] : C['to-down-port']]!++;
       return;
     }
     if (ep.mtu > 0 && len > ep.mtu + 14 && len > ep.mtu + 14 + tagBytes(u8, off, len)) {
@@ -231,6 +239,13 @@ export class SimSwitch {
     }
     if (!ep.deliver(u8, off, len, from)) this.counters.v[C['queue-full']]!++;
     else if (this.rxTap && this.isNode[i] === 1) this.rxTap(this.cur, off, len, i);
+  }
+
+  /** An untagged IPv4/UDP frame to the control port. */
+  private isControl(u8: Uint8Array, off: number, len: number): boolean {
+    if (len < 42 || u8[off + 12] !== 0x08 || u8[off + 13] !== 0 || u8[off + 23] !== 17) return false;
+    const l4 = off + 14 + (u8[off + 14]! & 0xf) * 4;
+    return l4 + 4 <= off + len && ((u8[l4 + 2]! << 8) | u8[l4 + 3]!) === this.controlPort;
   }
 
   private slotOf(hi: number, lo: number): number {

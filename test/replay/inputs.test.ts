@@ -369,3 +369,41 @@ describe.skipIf(!hasTshark())('outputs tshark reads', () => {
     );
   });
 });
+
+describe.skipIf(!hasTshark())('report.md and timeline.svg (failover scenario)', () => {
+  it("names the failover gap from the node's failure to the new owner's GARP, with the packets lost in it", async () => {
+    const cap = join(ROOT, 'captures/replay/failover');
+    const r = await run(join(cap, 'in.pcap'), '--reflect', '--timeline', join(cap, 'timeline.yaml'), '-v');
+    expect(r.status).toBe(0);
+    const report = readFileSync(join(r.dir, 'report.md'), 'utf8');
+    expect(r.out).toContain(report.split('\n')[0]!); // -v prints it
+    // The new owner announced 198.18.0.253 with a GARP (tshark, in input time relative to the first packet).
+    const t0 = Number(fields(join(cap, 'in.pcap'), 'frame.number==1', ['frame.time_epoch'])[0]![0]);
+    const garps = fields(
+      join(r.dir, 'segment.pcap'),
+      'arp.src.proto_ipv4==198.18.0.253 && arp.dst.proto_ipv4==198.18.0.253 && eth.src==02:0e:c6:12:00:0b',
+      ['frame.time_epoch'],
+    ).map((x) => Math.round((Number(x[0]) - t0) * 1000) / 1000);
+    expect(garps.length).toBe(1);
+    const m = /198\.18\.0\.253: no owner from 0\.3 s to ([\d.]+) s \((\d+) ms\); (\d+) packets lost/.exec(report);
+    expect(m, report).not.toBeNull();
+    expect(Number(m![1])).toBe(garps[0]);
+    expect(Number(m![2])).toBe(Math.round((garps[0]! - 0.3) * 1000));
+    // Lost: every prod pod packet the input has in the gap (node-c held the egress IP), and at most the two sent
+    // at the instant the new owner took over.
+    const inGap = fields(join(cap, 'in.pcap'), '', ['frame.time_relative', 'ip.src']).filter(
+      ([t, src]) => Number(t) >= 0.3 && Number(t) < garps[0]! && /^198\.19\.(1|2)\.10$/.test(src!),
+    ).length;
+    expect(inGap).toBe(20);
+    expect(Number(m![3])).toBeGreaterThanOrEqual(inGap);
+    expect(Number(m![3])).toBeLessThanOrEqual(inGap + 2);
+    // Heartbeats to the failed node are not counted as lost packets.
+    const s = summaryOf(r);
+    expect(s.drops.delivery['segment.to-down-port']).toBeLessThanOrEqual(inGap + 4);
+    const svg = readFileSync(join(r.dir, 'timeline.svg'), 'utf8');
+    expect(svg).toMatch(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    expect(svg).toContain('198.18.0.253 none 0.3–');
+    expect(svg).toContain('node-c failed 0.3–1.6 s');
+    expect(svg.trim().endsWith('</svg>')).toBe(true);
+  });
+});
