@@ -92,10 +92,12 @@ for (const flows of [1000, 100_000]) {
       const c = r!.replay.cluster;
       const ct = c.nodes.reduce((a, rt) => a + rt.runner.agent.datapath.state.ct.size, 0);
       const toPods = c.pods.reduce((a, p) => a + (p.counters.get('received') ?? 0), 0);
+      const rounds = c.nodes.reduce((a, rt) => a + rt.runner.agent.datapath.pipeline.counters.get('rounds'), 0);
       return {
         packets: r!.replay.input.packets,
         toPods,
         conns: ct,
+        roundsPerPacket: (rounds / r!.replay.input.packets).toFixed(3),
         heapMB: Math.round(process.memoryUsage().heapUsed / 1e6),
       };
     },

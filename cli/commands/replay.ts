@@ -364,7 +364,7 @@ export const replayCommand: Command = {
       const meta = {
         tool: 'egress replay',
         version: VERSION,
-        input: { file: basename(input!), packets: scan.packets },
+        input: { file: basename(input!), packets: scan.packets, ...(scan.warning ? { warning: scan.warning } : {}) },
         options: {
           reflect: boolOpt(a, 'reflect'),
           timeline: tlPath ? basename(tlPath) : null,

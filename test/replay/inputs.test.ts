@@ -312,6 +312,18 @@ describe('bad input ends as counted drops, bounded work and one-line errors', ()
     expect(existsSync(r.dir)).toBe(false);
   });
 
+  it('a capture cut short: replayed up to the cut, with a warning on the terminal and in summary.json', async () => {
+    const good = readFileSync(join(IN, 'sll.pcap'));
+    writeFileSync(join(tmp, 'cut.pcap'), good.subarray(0, good.length - 10));
+    const r = await run(join(tmp, 'cut.pcap'));
+    expect(r.status).toBe(0);
+    expect(r.err).toMatch(/warning: .*cut\.pcap: truncated .* at byte \d+.*ignoring the truncated tail/);
+    const s = summaryOf(r) as Summary & { meta: { input: { warning?: string } } };
+    expect(s.meta.input.warning).toMatch(/truncated/);
+    expect(s.input.packets).toBe(6);
+    addsUp(s);
+  });
+
   it('does not replace an --out directory holding files it did not write', async () => {
     const dir = join(tmp, 'foreign');
     mkdirSync(dir);
