@@ -418,7 +418,9 @@ export const replayCommand: Command = {
         }
         if (boolOpt(a, 'strict')) code = 3;
       }
-      if (acc.fromPods === 0 && mapping.empty) console.log(noPodHint(replay, state));
+      // IPv4 from addresses the manifests do not know, and none from a pod: the capture's addresses need mapping.
+      const unknown = replay.outsideSources.size > 0 || (acc.undeliverableBy['no-such-pod'] ?? 0) > 0;
+      if (acc.fromPods === 0 && mapping.empty && unknown) console.log(noPodHint(replay, state));
       if (boolOpt(a, 'verbose')) console.log('\n' + report);
       return code;
     }
