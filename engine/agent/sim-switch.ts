@@ -77,6 +77,14 @@ export class SimSwitch {
   private readonly fdbLo = new Int32Array(FDB_SIZE);
   private readonly fdbEp = new Int32Array(FDB_SIZE);
   private fdbUsed = 0;
+  /** The last source learned (skips re-learning a sender's run of frames). */
+  private lastSrcHi = -1;
+  private lastSrcLo = 0;
+  private lastSrcEp = -1;
+  /** The last destination looked up (forgotten whenever the table changes). */
+  private lastDstHi = -1;
+  private lastDstLo = 0;
+  private lastDstEp = -1;
   // The queue of frames sent by endpoints and not forwarded yet: slot, offset, length, sender, time.
   private readonly qSlot: Int32Array;
   private readonly qOff: Int32Array;
@@ -142,6 +150,8 @@ export class SimSwitch {
   flushFdb(): void {
     this.fdbHi.fill(EMPTY);
     this.fdbUsed = 0;
+    this.lastSrcHi = -1;
+    this.lastDstHi = -1;
   }
 
   /** A new settle of the cluster: the loop budget starts again. */
@@ -199,16 +209,28 @@ export class SimSwitch {
     c[C.frames]!++;
     this.tap?.(slot, off, len, from);
     const u8 = this.slab.u8;
-    const srcHi = (u8[off + 6]! << 8) | u8[off + 7]!;
-    const srcLo = (u8[off + 8]! << 24) | (u8[off + 9]! << 16) | (u8[off + 10]! << 8) | u8[off + 11]!;
-    if ((srcHi & 0x100) === 0) this.learn(srcHi, srcLo, from);
-    const to =
-      (u8[off]! & 1) === 1
-        ? -1
-        : this.lookup(
-            (u8[off]! << 8) | u8[off + 1]!,
-            (u8[off + 2]! << 24) | (u8[off + 3]! << 16) | (u8[off + 4]! << 8) | u8[off + 5]!,
-          );
+    const dv = this.slab.dv;
+    const srcHi = dv.getUint16(off + 6);
+    const srcLo = dv.getInt32(off + 8);
+    // Most frames in a row come from the same sender: learn only what changed.
+    if ((srcHi & 0x100) === 0 && (srcHi !== this.lastSrcHi || srcLo !== this.lastSrcLo || from !== this.lastSrcEp)) {
+      this.learn(srcHi, srcLo, from);
+      this.lastSrcHi = srcHi;
+      this.lastSrcLo = srcLo;
+      this.lastSrcEp = from;
+    }
+    let to = -1;
+    if ((u8[off]! & 1) === 0) {
+      const hi = dv.getUint16(off);
+      const lo = dv.getInt32(off + 2);
+      if (hi === this.lastDstHi && lo === this.lastDstLo) to = this.lastDstEp;
+      else {
+        to = this.lookup(hi, lo);
+        this.lastDstHi = hi;
+        this.lastDstLo = lo;
+        this.lastDstEp = to;
+      }
+    }
     if (to >= 0) {
       if (to === from) return false; // the switch does not send a frame back where it came from
       c[C.unicast]!++;
@@ -253,6 +275,7 @@ export class SimSwitch {
   }
 
   private learn(hi: number, lo: number, ep: number): void {
+    this.lastDstHi = -1;
     for (let s = this.slotOf(hi, lo), k = 0; k < FDB_SIZE; k++, s = (s + 1) & (FDB_SIZE - 1)) {
       const h = this.fdbHi[s]!;
       if (h === EMPTY) {
