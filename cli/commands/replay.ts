@@ -268,8 +268,12 @@ export const replayCommand: Command = {
       /** pcapng interface per node uplink (index = node index) and per pod (index = pod index). */
       const uplinkIf: number[] = [];
       const podIf: number[] = [];
+      // Packet buffers hold the segment's largest frame (a jumbo MTU gets larger slots, fewer of them).
+      const big = policy.resolveConfig(state.config).mtu + 14 + 8 + 128 > 2048;
       const replay = new Replay({
         state,
+        slotSize: big ? 16384 : 2048,
+        slots: big ? 4096 : 16384,
         reflect: boolOpt(a, 'reflect'),
         timeline,
         detectMs,

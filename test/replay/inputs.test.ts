@@ -294,6 +294,20 @@ describe('bad input ends as counted drops, bounded work and one-line errors', ()
     expect(Math.max(...fromNodes.map((p) => Number(p[0])))).toBeLessThanOrEqual(1514);
   });
 
+  it('a jumbo segment (MTU 9000): the 9042-byte frame fits a buffer and is refused by the segment instead', async () => {
+    const jumbo = join(tmp, 'jumbo.yaml');
+    writeFileSync(
+      jumbo,
+      readFileSync(REF, 'utf8').replace('transportInterfaceMTU: 1500', 'transportInterfaceMTU: 9000'),
+    );
+    const r = await run(join(IN, 'mtu.pcap'), '--reflect', '--manifests', jumbo);
+    expect(r.status).toBe(0);
+    const s = summaryOf(r);
+    addsUp(s);
+    expect(s.input.undeliverable['oversize']).toBeUndefined();
+    expect(s.drops.delivery['segment.over-mtu']).toBe(1); // 9028 bytes of IP on a 9000 segment
+  });
+
   it('--strict: exit 3 when anything is undeliverable; --undeliverable-max raises the bar', async () => {
     expect((await run(join(IN, 'sll.pcap'), '--strict')).status).toBe(3);
     expect((await run(join(IN, 'sll.pcap'), '--strict', '--undeliverable-max', '0.2')).status).toBe(0);
