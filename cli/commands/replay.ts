@@ -1,54 +1,152 @@
 /**
  * `egress replay`: run a whole cluster of the manifests in one process over an input capture (no root).
+ *
+ * Order of work: flags, manifests, timeline and mapping are checked; the capture is read once whole (link
+ * types, corruption, packet count, first timestamp) before any packet is simulated; outputs are written into
+ * a fresh directory next to `--out` and moved into place when complete, so a failed run leaves no output that
+ * looks complete.
  */
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Replay } from '../../engine/agent/replay.js';
+import {
+  linkTypeName,
+  Mapping,
+  MappingError,
+  parseMapAddr,
+  SUPPORTED_LINK_TYPES,
+  type MapRule,
+} from '../../engine/agent/replay-input.js';
+import { accounting, reasonText, summary, UNITS } from '../../engine/agent/replay-summary.js';
+import { replayReport, timelineSvg } from '../../engine/agent/replay-report.js';
 import { loadTimeline, TimelineError, type TimelineEvent } from '../../engine/agent/timeline.js';
-import { CaptureError, LINKTYPE_ETHERNET, LINKTYPE_RAW, openCapture, PcapWriter } from '../../engine/io/index.js';
+import {
+  CaptureError,
+  EPB_INBOUND,
+  EPB_OUTBOUND,
+  LINKTYPE_ETHERNET,
+  LINKTYPE_RAW,
+  openCapture,
+  PcapngReader,
+  PcapngWriter,
+  PcapWriter,
+  StageViews,
+  type CaptureReader,
+} from '../../engine/io/index.js';
 import * as policy from '../../engine/policy/index.js';
-import { boolOpt, parseCommandArgs, stringOpt } from '../args.js';
+import { ipv4 } from '../../engine/wire/index.js';
+import { boolOpt, listOpt, parseCommandArgs, stringOpt } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
 import { failOnErrors, loadManifests } from '../manifest-files.js';
 import { pipelineDot } from './get-agent.js';
 
+const VERSION = '0.1.0';
+
 const USAGE = `usage: egress replay --manifests FILE|DIR --in IN.pcap|IN.pcapng --out DIR [--reflect] [--timeline FILE]
-                     [--detect-ms MS] [--quiet]
+                     [--map-addr FROM_CIDR=TO_CIDR]... [--map-pod IP=NAMESPACE/POD]... [--pcapng] [--drops]
+                     [--strict] [--undeliverable-max FRACTION] [--top N] [--conntrack-dump] [-v] [--quiet]
 
 Runs every Node of the manifests in one process, each the same agent as on devices (datapath, control plane and
 heartbeat membership), their uplinks on a simulated L2 switch with the external hosts, in simulated time, and
 feeds the capture through it. A packet whose source IP is a pod's is sent by that pod; any other IPv4
 packet comes from the external network (an ExternalHost, an implicit host of the segment, or the segment's
-gateway); other frames (ARP, malformed) are put on the segment as they are. No root needed.
+gateway); other Ethernet frames (ARP, malformed) are put on the segment as they are. No root needed.
 
   --manifests FILE|DIR  the cluster: Nodes, Namespaces, Pods, Egresses, ExternalIPPools, AgentConfig, ExternalHosts
-  --in FILE             input capture (pcap or pcapng; Ethernet or raw IPv4 link type)
-  --out DIR             output directory (created): segment.pcap (every frame on the L2 segment),
-                        pods.pcap (raw IPv4, what pods received), summary.json (counters per node and stage,
-                        conntrack tables, egress IP ownership over time, events), pipeline.dot
-  --reflect             external hosts answer: UDP echoed, ICMP echo replied, TCP SYN → SYN-ACK, data → ACK
+  --in FILE             input capture: pcap or pcapng (any number of interfaces); link types Ethernet (802.1Q and
+                        QinQ tags), raw IPv4/IPv6, Linux cooked SLL and SLL2 (tcpdump -i any), NULL/loopback
+  --out DIR             output directory (replaced when the run completes): segment.pcap (every frame on the L2
+                        segment), pods.pcap (raw IPv4, what pods received), summary.json, report.md,
+                        timeline.svg, pipeline.dot
+  --reflect             external hosts answer the cluster: UDP echoed, ICMP echo replied, TCP SYN → SYN-ACK,
+                        data → ACK
   --timeline FILE       node failures/recoveries and manifest changes at packet times (YAML; see README)
+  --map-addr FROM=TO    rewrite addresses of the capture (both source and destination; prefixes of one length,
+                        host part kept; checksums fixed), e.g. 10.244.0.0/16=198.19.0.0/16; repeatable
+  --map-pod IP=NS/POD   rewrite one address of the capture to that Pod's IP; repeatable
+  --pcapng              also write capture.pcapng: one interface per node uplink and per pod, direction flags
+  --drops               also write drops.pcapng: every packet a datapath dropped, with node, stage and reason
+                        as its comment (pipelines then take one packet per round: slower)
+  --strict              exit 3 when more of the input than --undeliverable-max could not be delivered
+  --undeliverable-max F fraction of the input that may be undeliverable before the reasons are printed
+                        (and --strict fails); default 0: any
+  --top N               connections listed per conntrack table in summary.json (default 100)
+  --conntrack-dump      list every connection in summary.json
   --detect-ms MS        heartbeat silence after which a node is dead for the others (default 500)
   --warmup-ms MS        how long the cluster runs before the first packet (membership settles, egress IPs are
                         announced; default 1000)
+  -v, --verbose         print report.md
   --quiet               no progress line on a terminal
 
-The same input gives byte-identical outputs.`;
+The same input gives byte-identical segment.pcap, pods.pcap and capture.pcapng, and summary.json identical
+except meta.run (wall-clock time and rate). Exit status: 0, 1 (bad input), 2 (usage), 3 (--strict failed).`;
+
+/** Read the whole capture once: link types, corruption, count, first timestamp (before any packet is simulated). */
+function prescan(path: string): { packets: number; first: [number, number] | null; warning: string | null } {
+  const r = openCapture(path, { tolerateTruncation: true });
+  try {
+    let packets = 0;
+    let first: [number, number] | null = null;
+    let checked = -2;
+    while (readSafe(r)) {
+      if (packets === 0) first = [r.tsSec, r.tsNsec];
+      packets++;
+      const lt = r.linkType;
+      if (lt !== checked && !SUPPORTED_LINK_TYPES.has(lt)) {
+        const where =
+          r instanceof PcapngReader
+            ? `interface ${r.ifIndex}${r.interfaces[r.ifIndex]?.name ? ` (${r.interfaces[r.ifIndex]!.name})` : ''} has`
+            : 'the file has';
+        throw new UserError(
+          `${path}: ${where} link type ${lt} (${linkTypeName(lt)}), which replay cannot read ` +
+            `(packet ${packets}, byte ${r.byteOffset}); it reads ${[...SUPPORTED_LINK_TYPES].map(([n, s]) => `${s} (${n})`).join(', ')}`,
+        );
+      }
+      checked = lt;
+    }
+    return { packets, first, warning: r.warning };
+  } finally {
+    r.close();
+  }
+}
+
+function parseMapPod(text: string, state: policy.ClusterState): MapRule {
+  const eq = text.indexOf('=');
+  const ip = eq > 0 ? ipv4.parseAddr(text.slice(0, eq)) : null;
+  const key = eq > 0 ? text.slice(eq + 1) : '';
+  if (ip === null || !/^[^/]+\/[^/]+$/.test(key))
+    throw new UsageError(`--map-pod ${text}: expected IP=NAMESPACE/POD (e.g. 10.244.1.5=prod/web-a)`);
+  const pod = state.pods.get(key);
+  if (!pod) throw new UserError(`--map-pod ${text}: the manifests have no Pod ${key}`);
+  const podIp = pod.status?.podIP ? ipv4.parseAddr(pod.status.podIP) : null;
+  if (podIp === null) throw new UserError(`--map-pod ${text}: Pod ${key} has no IPv4 address (status.podIP)`);
+  return { text: `--map-pod ${text}`, from: ip, to: podIp, len: 32 };
+}
 
 export const replayCommand: Command = {
   name: 'replay',
   summary: 'run a whole cluster over a pcap without root (pcap in → pcaps + summary out)',
   usage: USAGE,
   async run(argv) {
+    const started = performance.now();
     const a = parseCommandArgs(argv, {
       manifests: { type: 'string' },
       in: { type: 'string' },
       out: { type: 'string' },
       reflect: { type: 'boolean' },
       timeline: { type: 'string' },
+      'map-addr': { type: 'string', multiple: true },
+      'map-pod': { type: 'string', multiple: true },
+      pcapng: { type: 'boolean' },
+      drops: { type: 'boolean' },
+      strict: { type: 'boolean' },
+      'undeliverable-max': { type: 'string' },
+      top: { type: 'string' },
+      'conntrack-dump': { type: 'boolean' },
       'detect-ms': { type: 'string' },
       'warmup-ms': { type: 'string' },
+      verbose: { type: 'boolean', short: 'v' },
       quiet: { type: 'boolean' },
     });
     if (a.positionals.length) throw new UsageError(`unexpected argument ${a.positionals[0]}`);
@@ -67,21 +165,32 @@ export const replayCommand: Command = {
     };
     const detectMs = msOpt('detect-ms', 500, 101);
     const warmupMs = msOpt('warmup-ms', 1000, 0);
-
-    // Open the capture first: its first timestamp is the cluster's "now" (creation times, events), so the
-    // output does not depend on when the replay runs.
-    let reader;
+    const maxText = stringOpt(a, 'undeliverable-max') ?? '0';
+    const maxUndeliverable = Number(maxText);
+    if (!/^\d*\.?\d+$/.test(maxText) || !(maxUndeliverable >= 0 && maxUndeliverable <= 1))
+      throw new UsageError(`--undeliverable-max must be a fraction between 0 and 1, got "${maxText}"`);
+    const topText = stringOpt(a, 'top') ?? '100';
+    if (!/^\d+$/.test(topText)) throw new UsageError(`--top must be a whole number, got "${topText}"`);
+    const top = boolOpt(a, 'conntrack-dump') ? Infinity : Number(topText);
+    let rules: MapRule[];
     try {
-      reader = openCapture(input, { tolerateTruncation: true });
+      rules = listOpt(a, 'map-addr').map(parseMapAddr);
+    } catch (e) {
+      if (e instanceof MappingError) throw new UsageError(e.message);
+      throw e;
+    }
+
+    // Read the capture whole first: its first timestamp is the cluster's "now" (creation times, events), so the
+    // output does not depend on when the replay runs; and nothing is simulated from a file that is corrupt.
+    let scan: ReturnType<typeof prescan>;
+    try {
+      scan = prescan(input);
     } catch (e) {
       if (e instanceof CaptureError) throw new UserError(e.message);
       throw e;
     }
-    const fileSize = statSync(input).size;
-    let first = true;
-    const hasFirst = readSafe(reader);
-    const t0 = hasFirst ? reader.tsSec * 1000 + reader.tsNsec / 1e6 : 0;
-    const now = new Date(Math.floor(t0));
+    const t0 = scan.first ? scan.first[0] * 1000 + scan.first[1] / 1e6 : 0;
+    const now = new Date(Math.floor(Math.min(t0, 8.64e15)));
 
     const loaded = loadManifests([manifests]);
     failOnErrors(loaded.problems, manifests);
@@ -89,6 +198,14 @@ export const replayCommand: Command = {
     if (!applied.ok) failOnErrors(applied.problems, manifests);
     const state = applied.state;
     if (state.nodes.size === 0) throw new UserError(`${manifests}: no Node in the manifests: nothing to replay`);
+    let mapping: Mapping;
+    try {
+      rules.push(...listOpt(a, 'map-pod').map((t) => parseMapPod(t, state)));
+      mapping = new Mapping(rules);
+    } catch (e) {
+      if (e instanceof MappingError) throw new UsageError(e.message);
+      throw e;
+    }
     let timeline: TimelineEvent[] = [];
     const tlPath = stringOpt(a, 'timeline');
     if (tlPath) {
@@ -100,82 +217,267 @@ export const replayCommand: Command = {
       }
     }
 
+    // Outputs go to a fresh sibling directory, renamed over --out when everything is written.
+    const outAbs = resolve(out);
+    if (existsSync(outAbs) && !statSync(outAbs).isDirectory())
+      throw new UserError(`${out} exists and is not a directory`);
+    const work = join(dirname(outAbs), `.${basename(outAbs)}.incomplete-${process.pid}`);
     try {
-      mkdirSync(out, { recursive: true });
+      rmSync(work, { recursive: true, force: true });
+      mkdirSync(work, { recursive: true });
     } catch (e) {
-      throw new UserError(`cannot create ${out}: ${(e as Error).message}`);
+      throw new UserError(`cannot create ${work}: ${(e as Error).message}`);
     }
-    const segment = new PcapWriter(join(out, 'segment.pcap'), { linkType: LINKTYPE_ETHERNET, nanos: true });
-    const pods = new PcapWriter(join(out, 'pods.pcap'), { linkType: LINKTYPE_RAW, nanos: true });
-    const ts = (t: number): [number, number] => {
-      const sec = Math.floor(t / 1000);
-      return [sec, Math.round((t - sec * 1000) * 1e6)];
-    };
-    const replay = new Replay({
-      state,
-      reflect: boolOpt(a, 'reflect'),
-      timeline,
-      detectMs,
-      warmupMs,
-      onSegment: (bytes, off, len, t) => {
-        const [s, ns] = ts(t);
-        segment.writeChunk(bytes, off, len, s, ns, len);
-      },
-      onPod: (_pod, bytes, t) => {
-        const [s, ns] = ts(t);
-        pods.write(bytes, s, ns);
-      },
-    });
-
-    const progress = process.stderr.isTTY && !boolOpt(a, 'quiet');
-    let lastShown = 0;
     try {
-      if (hasFirst) {
-        do {
-          if (!first && !readSafe(reader)) break;
-          first = false;
-          const lt = reader.linkType;
-          if (lt !== LINKTYPE_ETHERNET && lt !== LINKTYPE_RAW && lt !== 228) {
-            replay.input.undeliverable++;
-            continue;
+      const code = await runReplay();
+      if (existsSync(outAbs)) {
+        // Replace only what a replay writes: an --out directory holding anything else is not ours to delete.
+        const foreign = readdirSync(outAbs).filter((f) => !OUTPUT_FILES.has(f));
+        if (foreign.length)
+          throw new UserError(`${out} holds files replay did not write (${foreign[0]}): not replacing it`);
+        rmSync(outAbs, { recursive: true, force: true });
+      }
+      renameSync(work, outAbs);
+      return code;
+    } catch (e) {
+      rmSync(work, { recursive: true, force: true });
+      throw e;
+    }
+
+    async function runReplay(): Promise<number> {
+      const segment = new PcapWriter(join(work, 'segment.pcap'), { linkType: LINKTYPE_ETHERNET, nanos: true });
+      const pods = new PcapWriter(join(work, 'pods.pcap'), { linkType: LINKTYPE_RAW, nanos: true });
+      const ng = boolOpt(a, 'pcapng')
+        ? new PcapngWriter(join(work, 'capture.pcapng'), {
+            linkType: LINKTYPE_ETHERNET,
+            nanos: true,
+            ifName: 'segment',
+          })
+        : null;
+      // drops.pcapng: per node, one interface for IPv4 packets and one for Ethernet frames, created on first use.
+      const drops = boolOpt(a, 'drops')
+        ? new PcapngWriter(join(work, 'drops.pcapng'), { linkType: LINKTYPE_RAW, nanos: true, ifName: 'unused' })
+        : null;
+      const dropIf = new Map<string, number>();
+      const dropIface = (node: string, ip: boolean): number => {
+        const k = ip ? node : `${node}/eth`;
+        let i = dropIf.get(k);
+        if (i === undefined) dropIf.set(k, (i = drops!.addInterface(k, ip ? LINKTYPE_RAW : LINKTYPE_ETHERNET)));
+        return i;
+      };
+      /** pcapng interface per node uplink (index = node index) and per pod (index = pod index). */
+      const uplinkIf: number[] = [];
+      const podIf: number[] = [];
+      // Packet buffers hold the segment's largest frame (a jumbo MTU gets larger slots, fewer of them).
+      const big = policy.resolveConfig(state.config).mtu + 14 + 8 + 128 > 2048;
+      const replay = new Replay({
+        state,
+        slotSize: big ? 16384 : 2048,
+        slots: big ? 4096 : 16384,
+        reflect: boolOpt(a, 'reflect'),
+        timeline,
+        detectMs,
+        warmupMs,
+        mapping,
+        onSegment: (r, _slot, off, len, node) => {
+          const v = staged(off, len);
+          segment.writeChunk(v, 0, len, r.outSec, r.outNsec, len);
+          if (ng) {
+            ng.writeOn(0, v, 0, len, r.outSec, r.outNsec, 0);
+            if (node >= 0) ng.writeOn(uplink(r, node), v, 0, len, r.outSec, r.outNsec, EPB_OUTBOUND);
           }
-          replay.feed(
-            reader.buf.subarray(reader.off, reader.off + reader.len),
-            lt === 228 ? LINKTYPE_RAW : lt,
-            reader.tsSec,
-            reader.tsNsec,
-          );
-          if (progress && replay.input.packets % 1024 === 0) {
-            const nowMs = Date.now();
-            if (nowMs - lastShown > 500) {
-              lastShown = nowMs;
+        },
+        ...(ng
+          ? {
+              onUplinkRx: (r: Replay, node: number, _slot: number, off: number, len: number) =>
+                ng.writeOn(uplink(r, node), staged(off, len), 0, len, r.outSec, r.outNsec, EPB_INBOUND),
+            }
+          : {}),
+        ...(drops
+          ? {
+              onDrop: (r: Replay, node: string, stage: string, reason: string, off: number, len: number, ip: boolean) =>
+                drops.writeOn(
+                  dropIface(node, ip),
+                  staged(off, len),
+                  0,
+                  len,
+                  r.outSec,
+                  r.outNsec,
+                  0,
+                  `${node} ${stage} ${reason}`,
+                ),
+            }
+          : {}),
+        onPod: (r, pod, _slot, off, len, sent) => {
+          const v = staged(off, len);
+          if (!sent) pods.writeChunk(v, 0, len, r.outSec, r.outNsec, len);
+          if (ng) {
+            while (podIf.length <= pod.index) podIf.push(-1);
+            if (podIf[pod.index]! < 0) podIf[pod.index] = ng.addInterface(`pod:${pod.key}`, LINKTYPE_RAW);
+            ng.writeOn(podIf[pod.index]!, v, 0, len, r.outSec, r.outNsec, sent ? EPB_OUTBOUND : EPB_INBOUND);
+          }
+        },
+      });
+      // Packets go to the writers through a stage slot of the slab (copy.ts): no view per packet.
+      const slab = replay.slab;
+      const stageBase = slab.base(slab.alloc());
+      const stage = new StageViews(slab.u8, stageBase, slab.slotSize);
+      const staged = (off: number, len: number): Uint8Array => {
+        slab.u8.copyWithin(stageBase, off, off + len);
+        return stage.pick(len, slab.slotSize);
+      };
+      const uplink = (r: Replay, node: number): number => {
+        while (uplinkIf.length <= node) uplinkIf.push(-1);
+        if (uplinkIf[node]! < 0)
+          uplinkIf[node] = ng!.addInterface(`uplink:${r.cluster.created[node]!.name}`, LINKTYPE_ETHERNET);
+        return uplinkIf[node]!;
+      };
+      const progress = process.stderr.isTTY && !boolOpt(a, 'quiet');
+      let lastShown = 0;
+      let reader: CaptureReader | null = null;
+      try {
+        reader = openCapture(input!, { tolerateTruncation: true });
+        while (readSafe(reader)) {
+          replay.feedRecord(reader);
+          if (progress && (replay.input.packets & 4095) === 0) {
+            const t = performance.now();
+            if (t - lastShown > 250) {
+              lastShown = t;
+              const el = (t - started) / 1000;
+              const rate = replay.input.packets / el;
+              const eta = rate > 0 ? (scan.packets - replay.input.packets) / rate : 0;
               process.stderr.write(
-                `\rreplay: ${replay.input.packets} packets, ${((100 * reader.byteOffset) / fileSize).toFixed(0)}%   `,
+                `\rreplay: ${replay.input.packets}/${scan.packets} packets, ${fmtRate(rate)}/s, ` +
+                  `${el.toFixed(1)} s elapsed, ETA ${eta.toFixed(1)} s   `,
               );
             }
           }
-        } while (true);
+        }
+        replay.finish();
+      } finally {
+        reader?.close();
+        segment.close();
+        pods.close();
+        ng?.close();
+        drops?.close();
       }
-      replay.finish();
-    } finally {
-      reader.close();
-      segment.close();
-      pods.close();
+      if (progress && lastShown) process.stderr.write('\r' + ' '.repeat(79) + '\r');
+      if (scan.warning) console.error(`egress replay: warning: ${scan.warning}`);
+      const wallMs = performance.now() - started;
+      const s = summary(replay, { top });
+      const meta = {
+        tool: 'egress replay',
+        version: VERSION,
+        input: { file: basename(input!), packets: scan.packets, ...(scan.warning ? { warning: scan.warning } : {}) },
+        options: {
+          reflect: boolOpt(a, 'reflect'),
+          timeline: tlPath ? basename(tlPath) : null,
+          mapping: mapping.rules.map((r) => r.text),
+          detectMs,
+          warmupMs,
+        },
+        units: UNITS,
+        run: { wallMs: Math.round(wallMs), packetsPerSec: Math.round((scan.packets * 1000) / Math.max(wallMs, 1)) },
+      };
+      const full = { meta, ...s };
+      writeFileSync(join(work, 'summary.json'), JSON.stringify(full, null, 2) + '\n');
+      writeFileSync(join(work, 'pipeline.dot'), pipelineDot());
+      const report = replayReport(replay, s);
+      writeFileSync(join(work, 'report.md'), report);
+      writeFileSync(join(work, 'timeline.svg'), timelineSvg(replay, s));
+      const acc = accounting(replay);
+      const reasons = (o: Record<string, number>) =>
+        Object.entries(o)
+          .sort((x, y) => y[1] - x[1])
+          .map(([k, n]) => `${k} ${n}`)
+          .join(', ');
+      console.log(
+        `replayed ${acc.packets} packets: ${acc.fromPods} from pods, ${acc.fromOutside} from outside, ` +
+          `${acc.rawFrames} raw frames` +
+          (acc.skipped ? `, ${acc.skipped} skipped (${reasons(acc.skippedBy)})` : '') +
+          (acc.undeliverable ? `, ${acc.undeliverable} undeliverable (${reasons(acc.undeliverableBy)})` : '') +
+          `; ${replay.cluster.nodes.length} nodes: ${acc.framesOnSegment} frames on the segment, ` +
+          `${acc.packetsToPods} packets to pods; wrote ${out}/`,
+      );
+      const top5 = (l: Array<{ where: string; count: number }>) =>
+        l
+          .slice(0, 5)
+          .map((d) => `${d.where} ${d.count}`)
+          .join(', ') + (l.length > 5 ? ', …' : '');
+      console.log(
+        `drops: ${acc.datapathTotal} in the datapath${acc.datapath.length ? ` (${top5(acc.datapath)})` : ''}, ` +
+          `${acc.deliveryTotal} not delivered by the simulated segment${acc.delivery.length ? ` (${top5(acc.delivery)})` : ''}`,
+      );
+      let code = 0;
+      const frac = acc.packets ? acc.undeliverable / acc.packets : 0;
+      if (acc.undeliverable > 0 && frac > maxUndeliverable) {
+        console.log(
+          `${acc.undeliverable} of ${acc.packets} input packets (${(100 * frac).toFixed(1)} %) could not be put into the simulation:`,
+        );
+        for (const [k, n] of Object.entries(acc.undeliverableBy).sort((x, y) => y[1] - x[1])) {
+          const ex = replay.examples.get(k as never);
+          console.log(
+            `  ${k} ${n}: ${reasonText(k)}${ex ? `; e.g. packet ${ex.packet} at ${ex.t} s: ${ex.what}` : ''}`,
+          );
+        }
+        if (boolOpt(a, 'strict')) code = 3;
+      }
+      // IPv4 from addresses the manifests do not know, and none from a pod: the capture's addresses need mapping.
+      const unknown = replay.outsideSources.size > 0 || (acc.undeliverableBy['no-such-pod'] ?? 0) > 0;
+      if (acc.fromPods === 0 && mapping.empty && unknown) console.log(noPodHint(replay, state));
+      if (boolOpt(a, 'verbose')) console.log('\n' + report);
+      return code;
     }
-    if (progress && lastShown) process.stderr.write('\r' + ' '.repeat(60) + '\r');
-    if (reader.warning) console.error(`egress replay: warning: ${reader.warning}`);
-    const summary = replay.summary();
-    writeFileSync(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-    writeFileSync(join(out, 'pipeline.dot'), pipelineDot());
-    const drops = Object.values(summary.nodes).reduce((n, x) => n + (x.stages['pipeline']?.counters['drop'] ?? 0), 0);
-    console.log(
-      `replayed ${summary.input.packets} packets (${summary.input.fromPods} from pods, ${summary.input.fromExternal} from outside, ` +
-        `${summary.input.rawFrames} raw frames) over ${Object.keys(summary.nodes).length} nodes: ` +
-        `${summary.switch['frames'] ?? 0} frames on the segment, ${pods.count} packets to pods, ${drops} drops; wrote ${out}/`,
-    );
-    return 0;
   },
 };
+
+const OUTPUT_FILES = new Set([
+  'segment.pcap',
+  'pods.pcap',
+  'capture.pcapng',
+  'drops.pcapng',
+  'summary.json',
+  'pipeline.dot',
+  'report.md',
+  'timeline.svg',
+]);
+
+function fmtRate(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(0)} k` : n.toFixed(0);
+}
+
+/** No packet came from a pod and nothing was mapped: say which sources the capture had and how to map them. */
+function noPodHint(r: Replay, state: policy.ClusterState): string {
+  const pods = [...state.pods.values()]
+    .filter((p) => p.status?.podIP)
+    .slice(0, 3)
+    .map((p) => `${p.metadata.namespace}/${p.metadata.name} ${p.status!.podIP}`);
+  const srcs = [...r.outsideSources].sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, 3);
+  const lines = [
+    `note: no packet came from a Pod of the manifests${pods.length ? ` (${pods.join(', ')}${state.pods.size > 3 ? ', …' : ''})` : ''}.`,
+  ];
+  if (srcs.length)
+    lines.push(
+      `      The capture's most frequent other sources: ${srcs.map(([ip, n]) => `${ipv4.addrToString(ip)} (${n})`).join(', ')}.`,
+    );
+  // A pod is most likely one of the private (RFC 1918) or shared (RFC 6598) addresses a capture shows.
+  const priv = (ip: number) => {
+    const a = ip >>> 24;
+    const b = (ip >>> 16) & 0xff;
+    return (
+      a === 10 || (a === 172 && b >= 16 && b < 32) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b < 128)
+    );
+  };
+  const cand =
+    [...r.outsideSources].filter(([ip]) => priv(ip)).sort((x, y) => y[1] - x[1] || x[0] - y[0])[0] ?? srcs[0];
+  const ex = cand ? ipv4.addrToString(cand[0]) : '10.244.1.5';
+  const pod = [...state.pods.values()].find((p) => p.status?.podIP);
+  lines.push(
+    `      Map capture addresses to the manifests' with --map-pod ${ex}=${pod ? `${pod.metadata.namespace}/${pod.metadata.name}` : 'NAMESPACE/POD'}` +
+      ` or --map-addr FROM_CIDR=TO_CIDR (e.g. --map-addr 10.244.0.0/16=198.19.0.0/16).`,
+  );
+  return lines.join('\n');
+}
 
 /** Advance the reader; a corrupt capture is a one-line user error naming the byte offset. */
 function readSafe(r: { advance(): boolean }): boolean {

@@ -1,42 +1,95 @@
 /**
- * Whole-cluster replay in one process (docs/architecture.md §4.1): every node of the manifests runs the same
- * datapath as the agent, their uplinks meet on a simulated L2 switch with the external hosts, and an input
- * capture drives it. A packet whose source IP is a pod's is sent by that pod (through its port); any other IPv4
- * packet comes from the external network (a declared ExternalHost, an implicit host of the segment with that
- * address, or the segment's gateway for off-segment sources); other frames (ARP, malformed) are put on the
- * segment as they are. With `reflect` the external side answers. A timeline fails and restores nodes and
- * changes manifests at packet times. Deterministic: no wall clock, fixed seeds, ordered iteration, so the same
- * input gives byte-identical outputs.
+ * Whole-cluster replay in one process (the event loop; the simulated cluster is replay-cluster.ts, the link
+ * layer and address mapping replay-input.ts, the summary replay-summary.ts): an input capture drives every
+ * node of the manifests over a simulated L2 segment. A packet whose source IP is a pod's is sent by that pod
+ * (through its port); any other IPv4 packet comes from the external network (a declared ExternalHost, an
+ * implicit host of the segment with that address, or the segment's gateway for off-segment sources); other
+ * Ethernet frames (ARP, malformed) are put on the segment as they are. With `reflect` the external side
+ * answers. A timeline fails and restores nodes and changes manifests at packet times. Deterministic: no wall
+ * clock, fixed seeds, ordered iteration, so the same input gives byte-identical outputs.
  *
- * Every node is a NodeRunner, as in the agent process: membership runs on real heartbeats (UDP 10351 over the
- * simulated segment, HMAC with a fixed replay key) in simulated time, so a failed node is detected, its IPs
- * move and are announced exactly as on devices. The cluster runs `warmupMs` before the first packet (membership
- * settles, egress IPs are announced), and every node ticks each `tickMs` of simulated time.
+ * Every input packet lands in exactly one `input` counter: from pods, from outside, raw frames, skipped (the
+ * capture's own output: what the capturing host sent, packets from node or Egress IPs) or undeliverable, by
+ * reason. What happens next is counted by the stage, segment, host or pod that handled it.
+ *
+ * Time. The cluster runs on simulated milliseconds: 0 is `warmupMs` before the first packet. Input packets are
+ * taken in bursts (up to BATCH packets within BATCH_WINDOW_MS of simulated time and before the next timer,
+ * like a NIC's interrupt coalescing), each burst processed at the time of its last packet; every `tickMs` the
+ * nodes do their housekeeping (heartbeats, membership, neighbour and conntrack timers). Idle time costs
+ * nothing: when the next packet or timeline event is more than `idleMs` away, the cluster runs `idleMs` (what
+ * was in flight settles) and the rest is skipped — the cluster's clock stops, connection-tracking entries that
+ * would have timed out meanwhile are expired, and output timestamps stay those of the input. Timestamps going
+ * backwards are taken as the previous packet's (counted); timestamps after what the outputs can hold (pcap's
+ * 32-bit seconds, less an hour) likewise.
  */
-import { createHash } from 'node:crypto';
-import type { ConnDump } from '../../conntrack/index.js';
-import { dump as ctDump } from '../../conntrack/index.js';
-import { makeKey } from '../cluster/index.js';
-import type { Port } from '../graph/index.js';
-import { MemoryPort } from '../io/index.js';
-import { Slab } from '../packet/index.js';
-import {
-  applyDocs,
-  deleteObjects,
-  mergeStatus,
-  type ClusterState,
-  type EgressEvent,
-  type LocalPod,
-  type NodeStatusFile,
-} from '../policy/index.js';
-import { ethernet, ipv4 } from '../wire/index.js';
+import type { CaptureReader } from '../io/index.js';
+import type { ClusterState } from '../policy/index.js';
+import { ipv4, tcp, udp } from '../wire/index.js';
 import { macFor } from './node-agent.js';
-import { NodeRunner } from './node-runner.js';
-import { SimHost } from './sim-host.js';
-import { SimSwitch, SwitchPort, type SegmentEndpoint } from './sim-switch.js';
+import {
+  Decoded,
+  decode,
+  K_COOKED_ARP,
+  K_FRAME,
+  K_IPV4,
+  K_IPV6,
+  K_NOT_IP,
+  K_OUTGOING,
+  K_TRUNCATED,
+  LT_ETHERNET,
+  LT_SLL,
+  LT_SLL2,
+  Mapping,
+  SUPPORTED_LINK_TYPES,
+} from './replay-input.js';
+import { SimCluster, SimPod, SRC_CLUSTER, SRC_NO_POD, SRC_POD } from './replay-cluster.js';
+import type { SegmentEndpoint } from './sim-switch.js';
 import type { TimelineEvent } from './timeline.js';
 
 export { macFor };
+export { SimCluster } from './replay-cluster.js';
+
+/** Where input packets end up (each packet in exactly one). */
+export const INPUT_CATEGORIES = ['from-pods', 'from-outside', 'raw-frames', 'skipped', 'undeliverable'] as const;
+
+/** Why an input packet was skipped: the capture's own output, which the simulation makes itself. */
+export const SKIP_REASONS = {
+  outgoing: 'sent by the capturing host (Linux cooked capture, packet type "outgoing")',
+  'cluster-output': "from a node's or an Egress IP: the cluster's own output",
+  'cooked-arp': 'ARP on a cooked capture: the simulation resolves addresses itself',
+  'to-pod': 'from outside to a pod on a cooked capture: what the cluster delivered (the simulation delivers its own)',
+} as const;
+
+/** Why an input packet could not be put into the simulation. */
+export const UNDELIVERABLE_REASONS = {
+  'no-such-pod': "from an address of a Node's pod CIDR that no Pod of the manifests has",
+  'node-down': 'from a pod whose node has failed (timeline)',
+  'pod-not-attached': 'from a pod whose port is not attached',
+  'no-route': 'from an off-segment address, and the segment has no default gateway',
+  'over-mtu': "larger than the segment's MTU (a capture of GRO/TSO super-packets?)",
+  oversize: 'larger than a packet buffer of the simulation',
+  snapped: 'cut short by the capture (snaplen): capture with -s 0',
+  truncated: 'the link-layer or IPv4 header is cut short',
+  'bad-ipv4': 'a broken IPv4 header, from outside on a link without Ethernet',
+  ipv6: 'IPv6 (the datapath is IPv4-only)',
+  'not-ip': 'neither IPv4 nor IPv6 on a link without Ethernet',
+  'no-buffer': 'no free packet buffer (the simulation is overloaded)',
+} as const;
+export type SkipReason = keyof typeof SKIP_REASONS;
+export type UndeliverableReason = keyof typeof UNDELIVERABLE_REASONS;
+const SKIP_NAMES = Object.keys(SKIP_REASONS) as SkipReason[];
+const UNDELIVERABLE_NAMES = Object.keys(UNDELIVERABLE_REASONS) as UndeliverableReason[];
+const S_OUTGOING = SKIP_NAMES.indexOf('outgoing');
+const S_CLUSTER = SKIP_NAMES.indexOf('cluster-output');
+const S_ARP = SKIP_NAMES.indexOf('cooked-arp');
+const S_TO_POD = SKIP_NAMES.indexOf('to-pod');
+const U = Object.fromEntries(UNDELIVERABLE_NAMES.map((n, i) => [n, i])) as Record<UndeliverableReason, number>;
+
+/** Input packets per burst, and the longest burst in simulated time. */
+const BATCH = 256;
+const BATCH_WINDOW_MS = 1;
+/** Latest input time accepted (pcap stores 32-bit seconds; finish() runs a little past the last packet). */
+const MAX_INPUT_SEC = 0xffffffff - 3600;
 
 export interface ReplayOptions {
   state: ClusterState;
@@ -49,498 +102,524 @@ export interface ReplayOptions {
   warmupMs?: number;
   /** Node housekeeping period in simulated time (default 10 ms). */
   tickMs?: number;
+  /** Idle time simulated before the rest of a gap is skipped (default 2000 ms). */
+  idleMs?: number;
   /** Conntrack seed (default 1): fixed so runs are identical. */
   seed?: number;
-  /** Every frame on the segment. */
-  onSegment?: (bytes: Uint8Array, off: number, len: number, tMs: number) => void;
-  /** Every packet a pod receives (an IPv4 packet). */
-  onPod?: (pod: string, bytes: Uint8Array, tMs: number) => void;
+  /** Address mapping applied to every input IPv4 packet. */
+  mapping?: Mapping;
+  /**
+   * Every frame on the segment: `slot` of `replay.slab` holds it at `off`; the time is `replay.outSec/outNsec`;
+   * `node` is the sending node's index in `cluster.nodes`, or -1 (a host, the input).
+   */
+  onSegment?: (replay: Replay, slot: number, off: number, len: number, node: number) => void;
+  /** Every frame a node's uplink takes from the segment, as onSegment. */
+  onUplinkRx?: (replay: Replay, node: number, slot: number, off: number, len: number) => void;
+  /**
+   * Every packet a pod receives (an IPv4 packet; `sent` false) and every input packet a pod sends (`sent`
+   * true), as onSegment.
+   */
+  onPod?: (replay: Replay, pod: SimPod, slot: number, off: number, len: number, sent: boolean) => void;
+  /**
+   * Every packet a node's datapath drops (`ip`: an IPv4 packet, else an Ethernet frame), with the stage and the
+   * reason (see replay-cluster.ts DropTap), as onSegment. Pipelines then run one input packet per round, so
+   * that the reason is exact (several times slower).
+   */
+  onDrop?: (replay: Replay, node: string, stage: string, reason: string, off: number, len: number, ip: boolean) => void;
+  /** Slots of the shared packet slab (default 16384) and their size (default 2048; larger for jumbo MTUs). */
   slots?: number;
+  slotSize?: number;
 }
 
-export interface OwnershipChange {
+/** An input packet shown as an example of an undeliverable reason (cold: one per reason). */
+export interface InputExample {
+  /** 1-based position in the capture. */
+  packet: number;
+  /** Seconds after the first packet. */
   t: number;
-  ip: string;
-  /** Nodes answering ARP for it now (more than one would be a split brain; none while it moves). */
-  nodes: string[];
-}
-
-interface NodeRt {
-  name: string;
-  runner: NodeRunner;
-  port: SwitchPort;
-  alive: boolean;
-}
-
-/** The replay's fixed cluster key (deterministic output; replay never touches a network). */
-const REPLAY_KEY = makeKey(createHash('sha256').update('egress-engine replay cluster key').digest());
-
-const LINKTYPE_ETHERNET = 1;
-
-function macKey(b: Uint8Array, o: number): number {
-  // 48 bits fit a double exactly.
-  return (
-    ((b[o]! << 8) | b[o + 1]!) * 0x100000000 +
-    (((b[o + 2]! << 24) | (b[o + 3]! << 16) | (b[o + 4]! << 8) | b[o + 5]!) >>> 0)
-  );
+  what: string;
 }
 
 export class Replay {
-  readonly slab: Slab;
-  readonly sw = new SimSwitch();
-  readonly nodes = new Map<string, NodeRt>();
-  readonly hosts = new Map<number, SimHost>();
-  readonly ownership: OwnershipChange[] = [];
-  readonly events: EgressEvent[] = [];
-  readonly arpChanges: Array<{ t: number; host: string; ip: string; mac: string; was: string | null }> = [];
+  readonly cluster: SimCluster;
+  /** Counters per input category; skipped and undeliverable also per reason. */
   readonly input = {
     packets: 0,
     fromPods: 0,
-    fromExternal: 0,
+    fromOutside: 0,
     rawFrames: 0,
-    fromDownNode: 0,
-    undeliverable: 0,
-    settleLimit: 0,
+    skipped: new Float64Array(SKIP_NAMES.length),
+    undeliverable: new Float64Array(UNDELIVERABLE_NAMES.length),
+    /** Timestamps earlier than the previous packet's, or beyond what the outputs hold: taken as the previous. */
+    timeBackwards: 0,
+    timeClamped: 0,
+    /** Idle gaps skipped, and the simulated time they would have taken. */
+    idleGaps: 0,
+    idleSkippedMs: 0,
   };
-  private readonly reflect: boolean;
-  private readonly detectMs: number;
-  private readonly intervalMs: number;
-  private readonly warmupMs: number;
+  /** The first packet of each undeliverable reason. */
+  readonly examples = new Map<UndeliverableReason, InputExample>();
+  /** Sources of packets that are neither a pod's nor the cluster's, with counts (at most 1024 addresses). */
+  readonly outsideSources = new Map<number, number>();
+  /** Output timestamp of what is being recorded now (set before each onSegment / onPod call). */
+  outSec = 0;
+  outNsec = 0;
+  readonly mapping: Mapping;
+  readonly warmupMs: number;
+  readonly detectMs: number;
   private readonly tickMs: number;
-  private readonly seed: number;
+  private readonly idleMs: number;
   private readonly timeline: TimelineEvent[];
   private timelinePos = 0;
-  private t0 = -1;
+  private started = false;
+  /** First packet's timestamp (the origin of relative times). */
+  private sec0 = 0;
+  private nsec0 = 0;
+  /** Relative input time (ms after the first packet) of the last packet. */
+  private lastRel = 0;
+  /** Simulated ms skipped so far (cluster time = warmup + input time − skipped). */
+  private skipped = 0;
+  /** Simulated times of the skips and the total skipped after each (for `rel`). */
+  private readonly skipAt: number[] = [];
+  private readonly skipTotal: number[] = [];
   private now = 0;
   private nextTick = 0;
-  private state: ClusterState;
-  private readonly statusFiles = new Map<string, NodeStatusFile>();
-  private readonly wire: SegmentEndpoint & { index: number };
-  private readonly opts: ReplayOptions;
-  private lastOwners = new Map<string, string>();
-  private readonly nodeMacs = new Set<number>();
+  /** Simulated time of the next timeline event (`nextEvent`). */
+  private evAt = Infinity;
+  /** The time `advance` runs the cluster to (a field: doubles passed between calls would be boxed). */
+  private target = 0;
+  private pending = 0;
+  private batchStart = 0;
+  private readonly d = new Decoded();
+  private reader: CaptureReader | null = null;
+  private onPodSent: ReplayOptions['onPod'] | null = null;
+  private readonly wireEp: SegmentEndpoint & { index: number };
 
   constructor(o: ReplayOptions) {
-    this.opts = o;
-    this.reflect = o.reflect ?? false;
     this.detectMs = o.detectMs ?? 500;
-    this.intervalMs = o.intervalMs ?? 50;
     this.warmupMs = o.warmupMs ?? 1000;
     this.tickMs = o.tickMs ?? 10;
-    this.state = o.state;
-    this.seed = o.seed ?? 1;
+    this.idleMs = Math.max(o.idleMs ?? 2000, 4 * this.detectMs);
     this.timeline = [...(o.timeline ?? [])];
-    this.slab = new Slab({ slots: o.slots ?? 16384 });
-    this.sw.tap = (bytes, off, len) => o.onSegment?.(bytes, off, len, this.now);
-    // The capture's own frames enter through a "wire" endpoint that receives nothing.
-    const wireEp = { name: 'input', up: true, index: 0, deliver() {} };
-    wireEp.index = this.sw.attach(wireEp);
-    this.wire = wireEp;
-  }
-
-  /** Build nodes and hosts; the first packet comes at `tMs`, the cluster starts `warmupMs` earlier. */
-  start(tMs: number): void {
-    this.t0 = tMs;
-    const begin = tMs - this.warmupMs;
-    this.now = begin;
-    this.nextTick = begin;
-    for (const name of [...this.state.nodes.keys()].sort()) this.addNode(name, begin);
-    this.buildHosts();
-    this.recordOwnership(begin);
-    this.advance(tMs);
-  }
-
-  private addNode(name: string, tMs: number): void {
-    const port = new SwitchPort(`uplink:${name}`, this.sw, this.slab);
-    const onPod = this.opts.onPod;
-    const runner = new NodeRunner({
-      name,
-      state: this.state,
-      slab: this.slab,
-      uplink: port,
-      key: REPLAY_KEY,
-      incarnation: 1,
-      now: tMs,
-      intervalMs: this.intervalMs,
-      deadAfterMs: this.detectMs,
-      status: {
-        files: () => this.statusFiles.values(),
-        write: (f) => this.statusFiles.set(f.node, f),
-        events: (ev) => this.events.push(...ev),
+    this.mapping = o.mapping ?? new Mapping([]);
+    this.cluster = new SimCluster(
+      {
+        state: o.state,
+        reflect: o.reflect ?? false,
+        detectMs: this.detectMs,
+        intervalMs: o.intervalMs ?? 50,
+        seed: o.seed ?? 1,
+        exactDrops: o.onDrop !== undefined,
+        wall: (t) => new Date(Math.round(this.sec0 * 1000 + this.nsec0 / 1e6 + t - this.warmupMs + this.skipped)),
       },
-      datapath: { conntrack: { seed: this.seed } },
-      pods: {
-        open: (pod: LocalPod): Port =>
-          new MemoryPort({ name: pod.key, slab: this.slab, onSend: (data) => onPod?.(pod.key, data, this.now) }),
-        close: (_key: string, p: Port) => p.close(),
-      },
-    });
-    this.nodes.set(name, { name, runner, port, alive: true });
-    this.nodeMacs.add(macKey(runner.agent.mac, 0));
-  }
-
-  private buildHosts(): void {
-    const state = this.state;
-    const any = [...this.nodes.values()][0];
-    const n = any?.runner.agent.view.node;
-    if (!n) return;
-    const subnet = n.transportCidr ?? { addr: n.transportIp & (0xffffff00 | 0), len: 24 };
-    const routes = this.hostRoutes();
-    for (const h of [...state.externalHosts.values()].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1))) {
-      const ip = ipv4.parseAddr(h.spec.address.split('/')[0]!)!;
-      this.addHost(h.metadata.name, ip, subnet, routes, false);
+      o.slotSize ?? 2048,
+      o.slots ?? 16384,
+    );
+    const c = this.cluster;
+    if (o.onSegment) {
+      const f = o.onSegment;
+      c.sw.tap = (slot, off, len, from) => {
+        this.stamp(c.sw.now);
+        f(this, slot, off, len, c.nodeOfEndpoint(from));
+      };
     }
-    if (n.defaultGateway && !this.hosts.has(n.defaultGateway))
-      this.addHost(
-        'gateway',
-        n.defaultGateway,
-        subnet,
-        routes.filter((r) => r.len > 0),
-        true,
-      );
-  }
-
-  private hostRoutes() {
-    const routes: Array<{ addr: number; len: number; via: number }> = [];
-    for (const rt of [...this.nodes.values()]) {
-      const v = rt.runner.agent.view.node!;
-      if (v.podCidr) routes.push({ addr: v.podCidr.addr, len: v.podCidr.len, via: v.transportIp });
+    if (o.onUplinkRx) {
+      const f = o.onUplinkRx;
+      c.sw.rxTap = (slot, off, len, to) => {
+        this.stamp(c.sw.now);
+        f(this, c.nodeOfEndpoint(to), slot, off, len);
+      };
     }
-    const gw = [...this.nodes.values()][0]?.runner.agent.view.node?.defaultGateway;
-    if (gw) routes.push({ addr: 0, len: 0, via: gw });
-    return routes;
+    if (o.onPod) {
+      const f = o.onPod;
+      c.podTap.onPod = (pod, slot, off, len) => {
+        this.stamp(c.now);
+        f(this, pod, slot, off, len, false);
+      };
+      this.onPodSent = f;
+    }
+    if (o.onDrop) {
+      const f = o.onDrop;
+      c.dropTap.onDrop = (rt, stage, reason, off, len, ip) => {
+        this.stamp(c.now);
+        f(this, rt.name, stage, reason, off, len, ip);
+      };
+    }
+    // The capture's own frames enter through an endpoint that receives nothing.
+    const wire = { name: 'input', up: true, mtu: 0, index: 0, deliver: () => true };
+    wire.index = c.sw.attach(wire);
+    this.wireEp = wire;
   }
 
-  private addHost(
-    name: string,
-    ip: number,
-    subnet: { addr: number; len: number },
-    routes: Array<{ addr: number; len: number; via: number }>,
-    router: boolean,
-  ): SimHost {
-    const h = new SimHost(this.sw, {
-      name,
-      ip,
-      mac: macFor('host', ip),
-      subnet,
-      routes,
-      reflect: this.reflect,
-      router,
-    });
-    h.onArpChange = (c) =>
-      this.arpChanges.push({
-        t: this.rel(this.now),
-        host: c.host,
-        ip: ipv4.addrToString(c.ip),
-        mac: c.mac,
-        was: c.was,
-      });
-    this.hosts.set(ip, h);
-    return h;
+  get slab(): SimCluster['slab'] {
+    return this.cluster.slab;
   }
 
-  private rel(t: number): number {
-    return Math.round((t - this.t0) * 1000) / 1e6;
+  /** Set `outSec`/`outNsec` to the input-time timestamp of simulated time `t`. */
+  private stamp(t: number): void {
+    const ms = t - this.warmupMs + this.skipped; // after the first packet (negative during the warm-up)
+    let s = Math.floor(ms / 1000);
+    let ns = Math.round((ms - s * 1000) * 1e6) + this.nsec0;
+    if (ns >= 1e9) {
+      const carry = Math.floor(ns / 1e9);
+      s += carry;
+      ns -= carry * 1e9;
+    }
+    const sec = this.sec0 + s;
+    this.outSec = sec < 0 ? 0 : sec;
+    this.outNsec = sec < 0 ? 0 : ns;
   }
 
-  /** The host that sends a packet from `src`, creating an implicit one on the segment; null when unroutable. */
-  private hostFor(src: number): SimHost | null {
-    const h = this.hosts.get(src);
-    if (h) return h;
-    const any = [...this.nodes.values()][0]?.runner.agent.view.node;
-    if (!any) return null;
-    const subnet = any.transportCidr ?? { addr: any.transportIp & (0xffffff00 | 0), len: 24 };
-    const m = subnet.len === 0 ? 0 : (0xffffffff << (32 - subnet.len)) | 0;
-    if ((src & m) === (subnet.addr & m))
-      return this.addHost(`host-${ipv4.addrToString(src)}`, src, subnet, this.hostRoutes(), false);
-    if (any.defaultGateway) return this.hosts.get(any.defaultGateway) ?? null;
-    return null;
+  /** Seconds after the first packet (input time) of simulated time `t`, to the microsecond. */
+  rel(t: number): number {
+    let k = this.skipAt.length;
+    while (k > 0 && this.skipAt[k - 1]! >= t) k--;
+    const skipped = k > 0 ? this.skipTotal[k - 1]! : 0;
+    return Math.round((t - this.warmupMs + skipped) * 1000) / 1e6;
+  }
+
+  /** Recompute `evAt`, the simulated time of the next timeline event (Infinity when none is left). */
+  private nextEvent(): void {
+    this.evAt =
+      this.timelinePos < this.timeline.length
+        ? this.warmupMs + this.timeline[this.timelinePos]!.at * 1000 - this.skipped
+        : Infinity;
+  }
+
+  private start(tsSec: number, tsNsec: number): void {
+    this.started = true;
+    this.sec0 = tsSec;
+    this.nsec0 = tsNsec;
+    this.cluster.start(0);
+    this.now = 0;
+    this.nextTick = 0;
+    this.nextEvent();
+  }
+
+  /** Process the burst waiting for the cluster. */
+  private flush(): void {
+    if (this.pending === 0) return;
+    this.pending = 0;
+    this.cluster.settle(this.now);
   }
 
   /**
-   * Run the cluster up to time `t`: node ticks every `tickMs` (heartbeats, membership, handovers, neighbour and
-   * conntrack timers) and timeline events, in time order, the segment settled after each.
+   * Run the cluster up to simulated time `t` (the next packet's): node ticks every `tickMs` and timeline
+   * events, in time order. When the next packet or event is more than `idleMs` away, `idleMs` of the gap are
+   * run and the rest is skipped; returns `t` less what was skipped.
    */
-  advance(t: number): void {
+  private advance(): void {
     for (;;) {
-      const nextEvent =
-        this.timelinePos < this.timeline.length ? this.t0 + this.timeline[this.timelinePos]!.at * 1000 : Infinity;
-      const next = Math.min(nextEvent, this.nextTick);
+      const ev = this.evAt;
+      const t = this.target;
+      const target = t < ev ? t : ev;
+      if (target - this.now > this.idleMs + this.tickMs) {
+        this.flush();
+        this.runTimers(this.now + this.idleMs);
+        // Land one tick after now, so that what happens after the skip is strictly later than what came before.
+        const gap = target - this.now - this.tickMs;
+        this.cluster.skipIdle(this.now, gap);
+        this.skipped += gap;
+        this.skipAt.push(this.now);
+        this.skipTotal.push(this.skipped);
+        this.input.idleGaps++;
+        this.input.idleSkippedMs += gap;
+        this.target = t - gap;
+        this.nextEvent();
+        continue;
+      }
+      const next = ev < this.nextTick ? ev : this.nextTick;
       if (next > t) break;
+      this.flush();
+      this.runTimers(next);
+    }
+    if (this.target > this.now) this.now = this.target;
+  }
+
+  /** Run timers and events due up to `until` (no idle skipping). */
+  private runTimers(until: number): void {
+    for (;;) {
+      const ev = this.evAt;
+      const next = Math.min(ev, this.nextTick);
+      if (next > until) break;
       this.now = next;
-      if (nextEvent <= this.nextTick) this.runEvent(this.timeline[this.timelinePos++]!, next);
-      else {
-        for (const rt of this.sorted()) {
-          if (!rt.alive) continue;
-          rt.runner.tick(next);
-          rt.runner.agent.datapath.tick(next, 1024);
-        }
+      if (ev <= this.nextTick) {
+        this.cluster.runEvent(this.timeline[this.timelinePos++]!, next);
+        this.nextEvent();
+      } else {
+        this.cluster.tick(next);
         this.nextTick += this.tickMs;
       }
-      this.settle(next);
-      this.recordOwnership(next);
     }
-    this.now = t;
+    if (until > this.now) this.now = until;
   }
 
-  private sorted(): NodeRt[] {
-    return [...this.nodes.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+  /** Feed the current record of a capture reader. */
+  feedRecord(r: CaptureReader): void {
+    this.feed(r.buf, r.off, r.len, r.origLen, r.linkType, r.tsSec, r.tsNsec, r);
   }
 
-  private runEvent(e: TimelineEvent, t: number): void {
-    const a = e.action;
-    if (a.kind === 'fail' || a.kind === 'restore') {
-      const rt = this.nodes.get(a.node)!;
-      rt.alive = a.kind === 'restore';
-      rt.port.up = rt.alive;
-      // A resumed agent's first act is its overdue housekeeping: membership notices the pause before any frame.
-      if (rt.alive) rt.runner.tick(t);
-      return;
-    }
-    const now = new Date(t);
-    const r =
-      a.kind === 'apply' ? applyDocs(this.state, a.docs, now, a.problems) : deleteObjects(this.state, a.targets, now);
-    if (!r.ok) throw new Error(`timeline event ${e.index} refused`); // checked before the run
-    this.state = r.state;
-    for (const name of [...r.state.nodes.keys()].sort()) if (!this.nodes.has(name)) this.addNode(name, t);
-    for (const rt of this.sorted()) if (rt.alive) rt.runner.setState(r.state, t);
-  }
-
-  private recordOwnership(t: number): void {
-    const owners = new Map<string, string[]>();
-    for (const rt of this.sorted()) {
-      // A node owns what its datapath answers ARP for: not while failed, not while resettling after a pause.
-      if (!rt.alive || rt.runner.agent.datapath.state.holdEgress) continue;
-      for (const ip of rt.runner.control.hosted()) {
-        const text = ipv4.addrToString(ip);
-        const list = owners.get(text) ?? [];
-        list.push(rt.name);
-        owners.set(text, list);
-      }
-    }
-    const all = new Set([...owners.keys(), ...this.lastOwners.keys()]);
-    const next = new Map<string, string>();
-    for (const ip of [...all].sort()) {
-      const nodes = owners.get(ip) ?? [];
-      const key = nodes.join(',');
-      next.set(ip, key);
-      if (this.lastOwners.get(ip) !== key) this.ownership.push({ t: this.rel(t), ip, nodes });
-    }
-    for (const [ip, key] of next) if (key === '') next.delete(ip);
-    this.lastOwners = next;
-  }
-
-  /** Feed one input record. */
-  feed(data: Uint8Array, linkType: number, tSec: number, tNsec: number): void {
-    const t = tSec * 1000 + tNsec / 1e6;
-    if (this.t0 < 0) this.start(t);
-    this.advance(t);
-    this.input.packets++;
-    let ip: Uint8Array | null = null;
-    if (linkType === LINKTYPE_ETHERNET) {
-      if (data.length >= 34 && data[12] === 0x08 && data[13] === 0x00) ip = data.subarray(14);
-    } else if (data.length >= 1 && data[0]! >> 4 === 4) ip = data;
-    if (ip) {
-      const v = new DataView(ip.buffer, ip.byteOffset, ip.byteLength);
-      const src = ip.length >= 20 ? ipv4.src(v, 0) : 0;
-      const owner = ip.length >= 20 ? this.podOwner(src) : null;
-      if (owner) {
-        this.fromPod(owner, ip, v, t, tSec, tNsec);
-        return;
-      }
-      // An Ethernet frame addressed to a node (or to a group address) goes on the segment as it is, so a
-      // capture can exercise the nodes' own checks; other IPv4 packets are sent by the host that owns the source.
-      const asIs = linkType === LINKTYPE_ETHERNET && (this.nodeMacs.has(macKey(data, 0)) || (data[0]! & 1) === 1);
-      if (!asIs && ip.length >= 20 && ipv4.check(v, 0, ip.length) === 0) {
-        const host = this.hostFor(src);
-        if (!host) {
-          this.input.undeliverable++;
-          return;
-        }
-        this.input.fromExternal++;
-        host.sendIp(ip.slice(0, ipv4.totalLen(v, 0)));
-        this.settle(t);
-        return;
-      }
-    }
-    if (linkType === LINKTYPE_ETHERNET && data.length >= ethernet.HEADER_LEN) {
-      this.input.rawFrames++;
-      this.sw.forward(this.wire.index, data, 0, data.length);
-      this.settle(t);
-      return;
-    }
-    this.input.undeliverable++;
-  }
-
-  private fromPod(
-    owner: { node: string; key: string },
-    ip: Uint8Array,
-    v: DataView,
-    t: number,
-    tSec: number,
-    tNsec: number,
+  /**
+   * Feed one input record: `u8[off .. off+len)` of link type `linkType` (one of SUPPORTED_LINK_TYPES),
+   * originally `origLen` bytes, captured at tsSec.tsNsec. With `reader` (whose current record it is) the bytes
+   * are copied into the simulation without allocating; `feedRecord` passes it.
+   */
+  feed(
+    u8: Uint8Array,
+    off: number,
+    len: number,
+    origLen: number,
+    linkType: number,
+    tsSec: number,
+    tsNsec: number,
+    reader: CaptureReader | null = null,
   ): void {
-    this.input.fromPods++;
-    const rt = this.nodes.get(owner.node)!;
-    if (!rt.alive) {
-      this.input.fromDownNode++;
-      return;
-    }
-    const member = rt.runner.agent.memberOf(owner.key);
-    const port = rt.runner.agent.pods().get(owner.key)?.port as MemoryPort | undefined;
-    if (member < 0 || !port) {
-      this.input.undeliverable++;
-      return;
-    }
-    // Up to Total Length when it is sane (Ethernet padding is not part of the packet); pod-ingress checks the rest.
-    const tl = ip.length >= 4 ? ipv4.totalLen(v, 0) : 0;
-    port.inject(tl >= 20 && tl <= ip.length ? ip.subarray(0, tl) : ip, tSec, tNsec);
-    rt.runner.agent.datapath.pollPod(member, t);
-    this.settle(t);
-  }
-
-  private podOwner(ip: number): { node: string; key: string } | null {
-    for (const rt of this.nodes.values()) {
-      const p = rt.runner.agent.view.localPodByIp.get(ip);
-      if (p) return { node: rt.name, key: p.key };
-    }
-    return null;
-  }
-
-  /** Let every live node process what waits on its uplink until the segment is quiet. */
-  settle(t: number): void {
-    const list = this.sorted();
-    for (let iter = 0; iter < 10_000; iter++) {
-      let busy = false;
-      for (const rt of list) {
-        if (!rt.alive) continue;
-        const dp = rt.runner.agent.datapath;
-        if (rt.port.queued > 0) {
-          dp.pollUplink(t);
-          busy = true;
-        } else if (dp.state.neigh.hasReady || dp.state.neigh.parkedCount > 0) {
-          const before = dp.state.neigh.parkedCount;
-          dp.tick(t, 0);
-          if (dp.state.neigh.parkedCount !== before) busy = true;
-        }
+    this.reader = reader;
+    const inp = this.input;
+    inp.packets++;
+    if (!this.started) {
+      if (tsSec > MAX_INPUT_SEC) {
+        tsSec = MAX_INPUT_SEC;
+        inp.timeClamped++;
       }
-      if (!busy) return;
+      this.start(tsSec, tsNsec);
     }
-    this.input.settleLimit++;
+    let rel = (tsSec - this.sec0) * 1000 + (tsNsec - this.nsec0) / 1e6;
+    if (tsSec > MAX_INPUT_SEC) {
+      rel = this.lastRel;
+      inp.timeClamped++;
+    } else if (rel < this.lastRel) {
+      rel = this.lastRel;
+      inp.timeBackwards++;
+    }
+    this.lastRel = rel;
+    const t = this.warmupMs + rel - this.skipped;
+    if (this.pending > 0 && (this.pending >= BATCH || t - this.batchStart > BATCH_WINDOW_MS || t >= this.nextTick))
+      this.flush();
+    this.target = t;
+    this.advance();
+    if (this.pending === 0) this.batchStart = this.target;
+    this.classify(u8, off, len, origLen, linkType);
   }
 
-  /** Process the rest of the timeline (up to its last event) after the last packet. */
+  private skip(reason: number): void {
+    this.input.skipped[reason]!++;
+  }
+
+  private undeliverable(reason: number, u8: Uint8Array, off: number, len: number, lt: number, l3: number): void {
+    this.input.undeliverable[reason]!++;
+    const name = UNDELIVERABLE_NAMES[reason]!;
+    if (!this.examples.has(name))
+      this.examples.set(name, {
+        packet: this.input.packets,
+        t: this.rel(this.now),
+        what: describePacket(u8, off, len, lt, l3),
+      });
+  }
+
+  private classify(u8: Uint8Array, off: number, len: number, origLen: number, lt: number): void {
+    const d = this.d;
+    decode(u8, off, len, lt, d);
+    const kind = d.kind;
+    const l3 = d.l3;
+    if (kind !== K_IPV4) {
+      if (kind === K_FRAME) return this.rawFrame(u8, off, len, lt);
+      if (kind === K_OUTGOING) {
+        // Sent by the capturing host: the cluster's own output on a node (SNATed on the uplink, delivered to a
+        // pod on its interface), except a pod's packet to a non-pod address — a capture inside the pod.
+        if (!this.podSent(u8, off, len, l3)) return this.skip(S_OUTGOING);
+      } else {
+        if (kind === K_COOKED_ARP) return this.skip(S_ARP);
+        const r =
+          kind === K_IPV6 ? U.ipv6 : kind === K_NOT_IP ? U['not-ip'] : kind === K_TRUNCATED ? U.truncated : U['not-ip'];
+        return this.undeliverable(r, u8, off, len, lt, l3);
+      }
+    }
+    // An Ethernet frame addressed to a node (or to a group address) goes on the segment as it is, so a capture
+    // can exercise the nodes' own checks.
+    if (lt === LT_ETHERNET && ((u8[off]! & 1) === 1 || this.isNodeMac(u8, off))) return this.rawFrame(u8, off, len, lt);
+    const c = this.cluster;
+    const slab = c.slab;
+    const ipLen = len - l3;
+    if (ipLen > slab.mtu || l3 > slab.headroom) return this.undeliverable(U.oversize, u8, off, len, lt, l3);
+    const s = slab.alloc();
+    if (s < 0) return this.undeliverable(U['no-buffer'], u8, off, len, lt, l3);
+    // Copy the record so that its IP header lands at the slot's start (the link header goes into the headroom).
+    const o = slab.start(s);
+    this.copyIn(u8, off, len, o - l3, slab.base(s) + slab.slotSize);
+    const v = slab.dv;
+    const hdrOk = ipv4.check(v, o, ipLen) === 0;
+    const tl = hdrOk ? ipv4.totalLen(v, o) : 0;
+    if (!hdrOk && origLen > len) {
+      slab.free(s);
+      return this.undeliverable(U.snapped, u8, off, len, lt, l3);
+    }
+    if (hdrOk) this.mapping.apply(v, o, ipLen);
+    const src = ipLen >= 20 ? ipv4.src(v, o) : 0;
+    const where = ipLen >= 20 ? c.sourceKind(src) : SRC_NO_POD;
+    if (where === SRC_POD && ipLen >= 20) {
+      const p = c.podByIp.get(src)!;
+      if (!p.node.alive) {
+        slab.free(s);
+        return this.undeliverable(U['node-down'], u8, off, len, lt, l3);
+      }
+      if (p.member < 0) {
+        slab.free(s);
+        return this.undeliverable(U['pod-not-attached'], u8, off, len, lt, l3);
+      }
+      // Up to Total Length when it is sane (Ethernet padding is not part of the packet); pod-ingress checks the rest.
+      const plen = tl >= 20 && tl <= ipLen ? tl : ipLen;
+      if (this.onPodSent) {
+        this.stamp(this.now);
+        this.onPodSent(this, p, s, o, plen, true);
+      }
+      if (!c.fromPod(p, s, plen)) return this.undeliverable(U['no-buffer'], u8, off, len, lt, l3);
+      this.input.fromPods++;
+      this.pending++;
+      return;
+    }
+    if (!hdrOk) {
+      slab.free(s);
+      if (lt === LT_ETHERNET) return this.rawFrame(u8, off, len, lt);
+      return this.undeliverable(ipLen < 20 ? U.truncated : U['bad-ipv4'], u8, off, len, lt, l3);
+    }
+    if (tl > ipLen) {
+      slab.free(s);
+      if (origLen > len) return this.undeliverable(U.snapped, u8, off, len, lt, l3);
+      return this.undeliverable(U.truncated, u8, off, len, lt, l3);
+    }
+    if (where === SRC_CLUSTER) {
+      slab.free(s);
+      return this.skip(S_CLUSTER);
+    }
+    if (where === SRC_NO_POD) {
+      slab.free(s);
+      return this.undeliverable(U['no-such-pod'], u8, off, len, lt, l3);
+    }
+    if ((lt === LT_SLL || lt === LT_SLL2) && c.podByIp.has(ipv4.dst(v, o))) {
+      slab.free(s);
+      return this.skip(S_TO_POD);
+    }
+    this.countSource(src);
+    if (tl > c.segmentMtu) {
+      slab.free(s);
+      return this.undeliverable(U['over-mtu'], u8, off, len, lt, l3);
+    }
+    const host = c.hostFor(src);
+    if (!host) {
+      slab.free(s);
+      return this.undeliverable(U['no-route'], u8, off, len, lt, l3);
+    }
+    this.input.fromOutside++;
+    this.pending++;
+    host.sendSlot(s, tl);
+  }
+
+  /** Copy the record `u8[off .. off+len)` to `slab.u8[at ..)`; bytes up to `end` may be overwritten. */
+  private copyIn(u8: Uint8Array, off: number, len: number, at: number, end: number): void {
+    const dst = this.cluster.slab.u8;
+    if (this.reader) this.reader.copyTo(dst, at, end - at);
+    else if (u8 === dst)
+      dst.copyWithin(at, off, off + len); // a packet built in the slab (benchmarks)
+    else dst.set(u8.subarray(off, off + len), at); // tests feeding arrays: one view per packet
+  }
+
+  private countSource(src: number): void {
+    const m = this.outsideSources;
+    const n = m.get(src);
+    if (n !== undefined) m.set(src, n + 1);
+    else if (m.size < 1024) m.set(src, 1);
+  }
+
+  /** An outgoing cooked IPv4 packet from a pod (after mapping) to an address that is not a pod's. */
+  private podSent(u8: Uint8Array, off: number, len: number, l3: number): boolean {
+    if (len < l3 + 20) return false;
+    const at = off + l3;
+    if (u8[at]! >> 4 !== 4) return false;
+    const rd = (p: number) => (u8[p]! << 24) | (u8[p + 1]! << 16) | (u8[p + 2]! << 8) | u8[p + 3]!;
+    const src = this.mapping.map(rd(at + 12));
+    const dst = this.mapping.map(rd(at + 16));
+    const c = this.cluster;
+    return c.podByIp.has(src) && !c.podByIp.has(dst);
+  }
+
+  private isNodeMac(u8: Uint8Array, off: number): boolean {
+    // Node MACs are 02:0e: + the node IP (macFor): check the prefix, then that the address is a node's.
+    if (u8[off] !== 0x02 || u8[off + 1] !== 0x0e) return false;
+    const ip = (u8[off + 2]! << 24) | (u8[off + 3]! << 16) | (u8[off + 4]! << 8) | u8[off + 5]!;
+    return this.cluster.isNodeIp(ip);
+  }
+
+  /** Put an Ethernet frame of the input on the segment as it is. */
+  private rawFrame(u8: Uint8Array, off: number, len: number, lt: number): void {
+    const c = this.cluster;
+    const slab = c.slab;
+    if (len > slab.slotSize) return this.undeliverable(U.oversize, u8, off, len, lt, 0);
+    const s = slab.alloc();
+    if (s < 0) return this.undeliverable(U['no-buffer'], u8, off, len, lt, 0);
+    const o = slab.base(s);
+    this.copyIn(u8, off, len, o, o + slab.slotSize);
+    if (len >= 34) {
+      const v = slab.dv;
+      const l3 = o + 14;
+      if (v.getUint16(o + 12) === 0x0800 && ipv4.check(v, l3, len - 14) === 0) this.mapping.apply(v, l3, len - 14);
+    }
+    this.input.rawFrames++;
+    this.pending++;
+    c.sw.send(this.wireEp.index, s, o, len);
+  }
+
+  /** Process what is left: the last burst, and the timeline up to its last event and a failure timeout more. */
   finish(): void {
-    if (this.t0 < 0) return;
-    // Run to the last timeline event and one failure timeout more, so its consequences are in the output.
+    if (!this.started) return;
+    this.flush();
     const last = this.timeline.length
-      ? this.t0 + this.timeline[this.timeline.length - 1]!.at * 1000 + 2 * this.detectMs
+      ? this.warmupMs + this.timeline[this.timeline.length - 1]!.at * 1000 - this.skipped + 2 * this.detectMs
       : this.now;
-    this.advance(Math.max(this.now, last));
+    this.target = Math.max(this.now, last);
+    this.advance();
+    this.flush();
   }
 
-  /** The summary written to summary.json: deterministic, no wall-clock values. */
-  summary(): ReplaySummary {
-    const nodes: ReplaySummary['nodes'] = {};
-    for (const rt of this.sorted()) {
-      const a = rt.runner.agent;
-      const st = a.datapath.state;
-      nodes[rt.name] = {
-        alive: rt.alive,
-        mac: ethernet.macToString(a.mac),
-        egressIps: rt.runner.control.hosted().map(ipv4.addrToString),
-        members: [...rt.runner.membership.alive()].sort(),
-        membership: rt.runner.membership.counters.snapshot(),
-        announced: Object.fromEntries([...a.announced].map(([ip, n]) => [ipv4.addrToString(ip), n])),
-        stages: a.datapath.pipeline.snapshot(),
-        conntrack: { counters: st.ct.counterSnapshot(), entries: ctDump(st.ct, st.now) },
-        inbound: ctDump(st.ctIn, st.now),
-        neighbors: st.neigh.dump(st.now).map((e) => ({
-          ip: ipv4.addrToString(e.ip),
-          mac: e.state === 'incomplete' ? null : ethernet.macToString(ethernet.macFromInts(e.macHi, e.macLo)),
-          state: e.state,
-        })),
-      };
-    }
-    const hosts: ReplaySummary['hosts'] = {};
-    for (const h of [...this.hosts.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      hosts[h.name] = {
-        ip: ipv4.addrToString(h.ip),
-        mac: ethernet.macToString(h.mac),
-        ...h.stats,
-        arp: Object.fromEntries(
-          [...h.arpCache]
-            .sort((a, b) => (a[0] >>> 0) - (b[0] >>> 0))
-            .map(([ip, m]) => [ipv4.addrToString(ip), ethernet.macToString(m)]),
-        ),
-      };
-    }
-    return {
-      input: { ...this.input },
-      switch: this.sw.counters.snapshot(),
-      nodes,
-      hosts,
-      ownership: this.ownership,
-      arpChanges: this.arpChanges,
-      events: this.events.map((e) => ({
-        reason: e.reason,
-        egress: e.egress,
-        node: e.node,
-        ip: e.ip,
-        message: e.message,
-      })),
-      membership: this.sorted().flatMap((rt) =>
-        rt.runner.history.map((e) => ({
-          t: this.rel(e.at),
-          node: rt.name,
-          event: e.type,
-          ...('node' in e ? { peer: e.node } : {}),
-        })),
-      ),
-      status: Object.fromEntries(
-        [...mergeStatus(this.state, this.statusFiles.values())]
-          .sort((a, b) => (a[0] < b[0] ? -1 : 1))
-          .map(([name, s]) => [name, { egressIP: s.egressIP ?? '', egressNode: s.egressNode ?? '' }]),
-      ),
-    };
+  /** Undeliverable counts by reason (non-zero only). */
+  undeliverableByReason(): Partial<Record<UndeliverableReason, number>> {
+    const out: Partial<Record<UndeliverableReason, number>> = {};
+    UNDELIVERABLE_NAMES.forEach((n, i) => {
+      if (this.input.undeliverable[i]! > 0) out[n] = this.input.undeliverable[i]!;
+    });
+    return out;
+  }
+
+  skippedByReason(): Partial<Record<SkipReason, number>> {
+    const out: Partial<Record<SkipReason, number>> = {};
+    SKIP_NAMES.forEach((n, i) => {
+      if (this.input.skipped[i]! > 0) out[n] = this.input.skipped[i]!;
+    });
+    return out;
+  }
+
+  get undeliverableTotal(): number {
+    return this.input.undeliverable.reduce((a, b) => a + b, 0);
+  }
+
+  get skippedTotal(): number {
+    return this.input.skipped.reduce((a, b) => a + b, 0);
   }
 }
 
-export interface ReplaySummary {
-  input: Replay['input'];
-  switch: Record<string, number>;
-  nodes: Record<
-    string,
-    {
-      alive: boolean;
-      mac: string;
-      egressIps: string[];
-      members: string[];
-      membership: Record<string, number>;
-      announced: Record<string, number>;
-      stages: Record<string, { exits: Record<string, number>; counters: Record<string, number> }>;
-      conntrack: { counters: Record<string, number>; entries: ConnDump[] };
-      /** Connections pods accepted (tracked without NAT). */
-      inbound: ConnDump[];
-      neighbors: Array<{ ip: string; mac: string | null; state: string }>;
-    }
-  >;
-  hosts: Record<
-    string,
-    {
-      ip: string;
-      mac: string;
-      received: number;
-      reflected: number;
-      arpRequests: number;
-      arpReplies: number;
-      unreachable: number;
-      arp: Record<string, string>;
-    }
-  >;
-  ownership: OwnershipChange[];
-  arpChanges: Array<{ t: number; host: string; ip: string; mac: string; was: string | null }>;
-  events: Array<{ reason: string; egress: string; node: string; ip: string; message: string }>;
-  membership: Array<{ t: number; node: string; event: string; peer?: string }>;
-  status: Record<string, { egressIP: string; egressNode: string }>;
+/** One line about an input packet: addresses, protocol, ports, length (cold: examples only). */
+export function describePacket(u8: Uint8Array, off: number, len: number, lt: number, l3: number): string {
+  const name = SUPPORTED_LINK_TYPES.get(lt) ?? `link type ${lt}`;
+  if (len - l3 < 20 || u8[off + l3]! >> 4 !== 4) return `${len}-byte ${name} record`;
+  const v = new DataView(u8.buffer, u8.byteOffset + off + l3, len - l3);
+  const src = ipv4.addrToString(ipv4.src(v, 0));
+  const dst = ipv4.addrToString(ipv4.dst(v, 0));
+  const proto = ipv4.proto(v, 0);
+  const hl = ipv4.headerLen(v, 0);
+  const ports = (p: string, a: number, b: number) => `${p} ${src}:${a} → ${dst}:${b}`;
+  let what: string;
+  if ((proto === tcp.PROTO || proto === udp.PROTO) && len - l3 >= hl + 4)
+    what = ports(proto === tcp.PROTO ? 'TCP' : 'UDP', v.getUint16(hl), v.getUint16(hl + 2));
+  else what = `${proto === 1 ? 'ICMP' : `IP proto ${proto}`} ${src} → ${dst}`;
+  return `${what}, ${len - l3} bytes`;
 }

@@ -2,12 +2,20 @@
  * A simulated host on the replay segment: an external host (a `kind: ExternalHost` of the manifests, a source
  * address of the input capture, or the segment's default gateway acting as a router). It has its own ARP
  * cache with Linux's rules that matter for Egress failover (a request for its address or a reply creates an
- * entry; any ARP from a known address, gratuitous ARP included, updates it), resolves next hops with ARP
- * (queueing packets meanwhile), and with `reflect` answers what it receives: UDP echoed with addresses and
- * ports swapped, ICMP echo request → echo reply, TCP SYN → SYN-ACK, SYN-ACK, data or FIN → ACK. A router (the
+ * entry; any ARP from a known address, gratuitous ARP included, updates it: net/ipv4/arp.c `arp_process`),
+ * resolves next hops with ARP (queueing packets meanwhile, at most `PENDING_PER_HOP` per next hop, for at most
+ * `ARP_WAIT_MS`), and with `reflect` answers what the cluster sends it: UDP echoed with addresses and ports
+ * swapped, ICMP echo request → echo reply, TCP SYN → SYN-ACK, SYN-ACK, data or FIN → ACK. A router (the
  * gateway) also takes packets for any off-segment address and answers for that address.
- * Cold path: this is a test-bed model, it allocates freely.
+ *
+ * Only frames from a node's uplink are answered: two external hosts reflecting each other's UDP would echo for
+ * ever, so what one outside host sends another is received and counted (`from-outside`), not answered.
+ *
+ * Hot path (reception and reflection): packets are read and written in slab slots through the slab's DataView;
+ * an answer is built in a slot of its own and queued on the switch. Nothing is allocated per packet except on
+ * an ARP miss (the waiting list of a next hop) and for ARP changes (logged with strings: rare by nature).
  */
+import type { Slab } from '../packet/index.js';
 import { arp, ethernet, icmp, ipv4, tcp, udp } from '../wire/index.js';
 import type { SegmentEndpoint, SimSwitch } from './sim-switch.js';
 
@@ -28,6 +36,8 @@ export interface SimHostOptions {
   reflect?: boolean;
   /** Take packets for any off-segment destination (the segment's router). */
   router?: boolean;
+  /** Interface MTU (the segment's): larger packets are not sent (`too-big`). Default 1500. */
+  mtu?: number;
 }
 
 export interface ArpChange {
@@ -38,23 +48,66 @@ export interface ArpChange {
   was: string | null;
 }
 
-const mask = (len: number) => (len === 0 ? 0 : (0xffffffff << (32 - len)) | 0);
+export const HOST_COUNTERS = [
+  'received',
+  'reflected',
+  'from-outside',
+  'not-answered',
+  'arp-requests',
+  'arp-replies',
+  'unreachable',
+  'too-big',
+  'arp-queue-full',
+  'arp-timeout',
+  'no-buffer',
+] as const;
+export type HostCounter = (typeof HOST_COUNTERS)[number];
+/** Host counters that are packets lost (the others count what happened). */
+export const HOST_LOSSES = ['unreachable', 'too-big', 'arp-queue-full', 'arp-timeout', 'no-buffer'] as const;
+const H = {
+  received: 0,
+  reflected: 1,
+  fromOutside: 2,
+  notAnswered: 3,
+  arpRequests: 4,
+  arpReplies: 5,
+  unreachable: 6,
+  tooBig: 7,
+  arpQueueFull: 8,
+  arpTimeout: 9,
+  noBuffer: 10,
+} as const;
+
+const PENDING_PER_HOP = 64;
+const PENDING_HOPS = 256;
+const ARP_WAIT_MS = 3000;
+
+export const mask = (len: number): number => (len === 0 ? 0 : (0xffffffff << (32 - len)) | 0);
 
 export class SimHost implements SegmentEndpoint {
   readonly name: string;
   readonly ip: number;
   readonly mac: Uint8Array;
+  readonly mtu: number;
   up = true;
-  readonly arpCache = new Map<number, Uint8Array>();
-  /** Packets waiting for ARP, per next hop. */
-  private readonly pending = new Map<number, Uint8Array[]>();
+  /** IPv4 address → MAC (hi16 · 2^32 + lo32, exact in a double). */
+  readonly arpCache = new Map<number, number>();
+  /** Slots of IPv4 packets (at the slot's start) waiting for ARP, per next hop, and since when. */
+  private readonly pending = new Map<number, { since: number; slots: number[] }>();
   readonly routes: HostRoute[];
   readonly reflect: boolean;
   readonly router: boolean;
-  readonly stats = { received: 0, reflected: 0, arpRequests: 0, arpReplies: 0, unreachable: 0 };
+  readonly counters = new Float64Array(HOST_COUNTERS.length);
+  /** Packets received per source address (at most 256 addresses; for the report). */
+  readonly bySource = new Map<number, number>();
   onArpChange: ((c: ArpChange) => void) | null = null;
-  private readonly index: number;
-  private readonly subnet: { addr: number; len: number };
+  readonly index: number;
+  private readonly subnetAddr: number;
+  private readonly subnetMask: number;
+  private readonly macHi: number;
+  private readonly macLo: number;
+  private readonly slab: Slab;
+  private readonly dv: DataView;
 
   constructor(
     private readonly sw: SimSwitch,
@@ -63,16 +116,33 @@ export class SimHost implements SegmentEndpoint {
     this.name = o.name;
     this.ip = o.ip | 0;
     this.mac = o.mac;
-    this.subnet = o.subnet;
+    this.macHi = ethernet.macHi16(o.mac);
+    this.macLo = ethernet.macLo32(o.mac);
+    this.mtu = o.mtu ?? 1500;
+    this.subnetMask = mask(o.subnet.len);
+    this.subnetAddr = o.subnet.addr & this.subnetMask;
     this.routes = (o.routes ?? []).slice().sort((a, b) => b.len - a.len);
     this.reflect = o.reflect ?? false;
     this.router = o.router ?? false;
+    this.slab = sw.slab;
+    this.dv = sw.slab.dv;
     this.index = sw.attach(this);
   }
 
+  /** Counters by name (cold path). */
+  stats(): Record<HostCounter, number> {
+    const out = {} as Record<HostCounter, number>;
+    HOST_COUNTERS.forEach((n, i) => (out[n] = this.counters[i]!));
+    return out;
+  }
+
+  /** Whether packets wait for ARP (the replay ticks such hosts). */
+  get waiting(): boolean {
+    return this.pending.size > 0;
+  }
+
   private onSegment(a: number): boolean {
-    const m = mask(this.subnet.len);
-    return (a & m) === (this.subnet.addr & m);
+    return (a & this.subnetMask) === this.subnetAddr;
   }
 
   /** Next hop for a destination, or 0 when unreachable. */
@@ -82,207 +152,275 @@ export class SimHost implements SegmentEndpoint {
     return 0;
   }
 
-  /** Send an IPv4 packet (bytes of the IP packet) through this host's stack. */
-  sendIp(pkt: Uint8Array): void {
-    const v = new DataView(pkt.buffer, pkt.byteOffset, pkt.byteLength);
-    const nh = this.nextHop(ipv4.dst(v, 0));
+  /**
+   * Send the IPv4 packet held by `slot` (at `slab.start(slot)`, `len` bytes) through this host's stack; the
+   * host takes the slot (queued on the switch, waiting for ARP, or freed with a counted drop).
+   */
+  sendSlot(slot: number, len: number): void {
+    const slab = this.slab;
+    const o = slab.start(slot);
+    if (len > this.mtu) {
+      this.counters[H.tooBig]!++;
+      slab.free(slot);
+      return;
+    }
+    const nh = this.nextHop(ipv4.dst(this.dv, o));
     if (nh === 0) {
-      this.stats.unreachable++;
+      this.counters[H.unreachable]!++;
+      slab.free(slot);
       return;
     }
     const mac = this.arpCache.get(nh);
-    if (mac) {
-      this.sendFrame(this.frame(mac, ethernet.ETHERTYPE_IPV4, pkt));
+    if (mac !== undefined) {
+      this.emitTo(slot, len, mac);
       return;
     }
+    this.park(nh, slot);
+  }
+
+  private park(nh: number, slot: number): void {
     const q = this.pending.get(nh);
     if (q) {
-      if (q.length < 64) q.push(pkt);
+      if (q.slots.length < PENDING_PER_HOP) q.slots.push(slot);
+      else {
+        this.counters[H.arpQueueFull]!++;
+        this.slab.free(slot);
+      }
       return;
     }
-    this.pending.set(nh, [pkt]);
+    if (this.pending.size >= PENDING_HOPS) {
+      this.counters[H.arpQueueFull]!++;
+      this.slab.free(slot);
+      return;
+    }
+    this.pending.set(nh, { since: this.sw.now, slots: [slot] });
     this.arpRequest(nh);
   }
 
-  /** Put a whole frame on the segment as this host. */
-  sendFrame(frame: Uint8Array): void {
-    if (this.up) this.sw.forward(this.index, frame, 0, frame.length);
+  /** Drop packets that waited for ARP longer than ARP_WAIT_MS (Linux gives up after its probes too). */
+  tick(now: number): void {
+    for (const [nh, q] of this.pending) {
+      if (now - q.since < ARP_WAIT_MS) continue;
+      for (const s of q.slots) this.slab.free(s);
+      this.counters[H.arpTimeout]! += q.slots.length;
+      this.pending.delete(nh);
+    }
   }
 
-  private frame(dst: Uint8Array, type: number, payload: Uint8Array): Uint8Array {
-    const f = new Uint8Array(ethernet.HEADER_LEN + payload.length);
-    f.set(dst, 0);
-    f.set(this.mac, 6);
-    f[12] = type >>> 8;
-    f[13] = type & 0xff;
-    f.set(payload, ethernet.HEADER_LEN);
-    return f;
+  /** Write the Ethernet header in front of the packet and queue it on the switch. */
+  private emitTo(slot: number, len: number, mac: number): void {
+    const eo = this.slab.start(slot) - ethernet.HEADER_LEN;
+    const hi = Math.floor(mac / 4294967296);
+    ethernet.writeHeader(this.dv, eo, hi, (mac - hi * 4294967296) | 0, this.macHi, this.macLo, ethernet.ETHERTYPE_IPV4);
+    this.sw.send(this.index, slot, eo, len + ethernet.HEADER_LEN);
   }
 
   private arpRequest(target: number): void {
-    const p = new Uint8Array(arp.PACKET_LEN);
-    arp.emitRequest(new DataView(p.buffer), 0, this.mac, this.ip, target);
-    this.stats.arpRequests++;
-    this.sendFrame(this.frame(ethernet.BROADCAST, ethernet.ETHERTYPE_ARP, p));
+    const s = this.slab.alloc();
+    if (s < 0) {
+      this.counters[H.noBuffer]!++;
+      return;
+    }
+    const o = this.slab.start(s);
+    ethernet.writeHeader(this.dv, o, 0xffff, -1, this.macHi, this.macLo, ethernet.ETHERTYPE_ARP);
+    arp.emitRequest(this.dv, o + ethernet.HEADER_LEN, this.mac, this.ip, target);
+    this.counters[H.arpRequests]!++;
+    this.sw.send(this.index, s, o, ethernet.HEADER_LEN + arp.PACKET_LEN);
   }
 
-  private learn(ip: number, mac: Uint8Array, create: boolean): void {
+  private learn(ip: number, hi: number, lo: number, create: boolean): void {
+    const mac = hi * 4294967296 + (lo >>> 0);
     const old = this.arpCache.get(ip);
-    if (!old && !create) return;
-    if (!old || !sameMac(old, mac)) {
+    if (old === undefined && !create) return;
+    if (old !== mac) {
       this.arpCache.set(ip, mac);
       this.onArpChange?.({
         host: this.name,
         ip,
-        mac: ethernet.macToString(mac),
-        was: old ? ethernet.macToString(old) : null,
+        mac: macText(mac),
+        was: old === undefined ? null : macText(old),
       });
     }
     const q = this.pending.get(ip);
     if (q) {
       this.pending.delete(ip);
-      for (const p of q) this.sendFrame(this.frame(mac, ethernet.ETHERTYPE_IPV4, p));
+      for (const s of q.slots) this.emitTo(s, ipv4.totalLen(this.dv, this.slab.start(s)), mac);
     }
   }
 
-  deliver(bytes: Uint8Array, off: number, len: number): void {
-    if (len < ethernet.HEADER_LEN) return;
-    const f = bytes.slice(off, off + len);
-    const v = new DataView(f.buffer);
-    const toUs = sameMac(f.subarray(0, 6), this.mac);
-    if (!toUs && !ethernet.isBroadcast(v, 0)) return;
-    const type = ethernet.ethertype(v, 0);
+  deliver(u8: Uint8Array, off: number, len: number, from: number): boolean {
+    if (len < ethernet.HEADER_LEN) return true;
+    const v = this.dv;
+    const toUs = ethernet.dstEquals(v, off, this.macHi, this.macLo);
+    if (!toUs && !ethernet.isBroadcast(v, off)) return true;
+    const type = ethernet.ethertype(v, off);
+    const o = off + ethernet.HEADER_LEN;
     if (type === ethernet.ETHERTYPE_ARP) {
-      const o = ethernet.HEADER_LEN;
-      if (arp.check(v, o, len - o) !== 0) return;
+      if (arp.check(v, o, len - ethernet.HEADER_LEN) !== 0) return true;
       const spa = arp.spa(v, o);
       const tpa = arp.tpa(v, o);
-      const sha = f.slice(o + 8, o + 14);
+      const shaHi = (u8[o + 8]! << 8) | u8[o + 9]!;
+      const shaLo = (u8[o + 10]! << 24) | (u8[o + 11]! << 16) | (u8[o + 12]! << 8) | u8[o + 13]!;
       const forUs = tpa === this.ip;
       const op = arp.op(v, o);
-      if (spa !== 0 && spa !== this.ip) this.learn(spa, sha, op === arp.OP_REPLY ? toUs : forUs);
-      if (op === arp.OP_REQUEST && forUs && spa !== tpa) {
-        const p = new Uint8Array(arp.PACKET_LEN);
-        arp.emitReply(new DataView(p.buffer), 0, this.mac, this.ip, sha, spa);
-        this.stats.arpReplies++;
-        this.sendFrame(this.frame(sha, ethernet.ETHERTYPE_ARP, p));
-      }
+      if (spa !== 0 && spa !== this.ip) this.learn(spa, shaHi, shaLo, op === arp.OP_REPLY ? toUs : forUs);
+      if (op === arp.OP_REQUEST && forUs && spa !== tpa) this.arpReply(u8, o, spa);
+      return true;
+    }
+    if (type !== ethernet.ETHERTYPE_IPV4 || !toUs) return true;
+    if (ipv4.check(v, o, len - ethernet.HEADER_LEN, true) !== 0) return true;
+    const dst = ipv4.dst(v, o);
+    if (dst !== this.ip && !(this.router && !this.onSegment(dst))) return true;
+    this.counters[H.received]!++;
+    const src = ipv4.src(v, o);
+    const seen = this.bySource.get(src);
+    if (seen !== undefined) this.bySource.set(src, seen + 1);
+    else if (this.bySource.size < 256) this.bySource.set(src, 1);
+    if (!this.reflect) return true;
+    if (!this.sw.fromNode(from)) {
+      this.counters[H.fromOutside]!++;
+      return true;
+    }
+    const s = this.slab.alloc();
+    if (s < 0) {
+      this.counters[H.noBuffer]!++;
+      return true;
+    }
+    const n = reflectInto(u8, v, o, this.slab.start(s));
+    if (n === 0) {
+      this.counters[H.notAnswered]!++;
+      this.slab.free(s);
+      return true;
+    }
+    this.counters[H.reflected]!++;
+    this.sendSlot(s, n);
+    return true;
+  }
+
+  private arpReply(u8: Uint8Array, req: number, spa: number): void {
+    const s = this.slab.alloc();
+    if (s < 0) {
+      this.counters[H.noBuffer]!++;
       return;
     }
-    if (type !== ethernet.ETHERTYPE_IPV4 || !toUs) return;
-    const o = ethernet.HEADER_LEN;
-    if (ipv4.check(v, o, len - o, true) !== 0) return;
-    const dst = ipv4.dst(v, o);
-    if (dst !== this.ip && !(this.router && !this.onSegment(dst))) return;
-    this.stats.received++;
-    if (!this.reflect) return;
-    const answer = reflectPacket(f.subarray(o, o + ipv4.totalLen(v, o)));
-    if (answer) {
-      this.stats.reflected++;
-      this.sendIp(answer);
-    }
+    const o = this.slab.start(s);
+    const v = this.dv;
+    // Ethernet to the requester (its SHA), ARP reply with our MAC and address, THA/TPA the requester's.
+    const hi = (u8[req + 8]! << 8) | u8[req + 9]!;
+    const lo = (u8[req + 10]! << 24) | (u8[req + 11]! << 16) | (u8[req + 12]! << 8) | u8[req + 13]!;
+    ethernet.writeHeader(v, o, hi, lo, this.macHi, this.macLo, ethernet.ETHERTYPE_ARP);
+    // RFC 826 reply: htype 1, ptype IPv4, hlen 6, plen 4, op 2, SHA/SPA ours, THA/TPA the requester's.
+    const a = o + ethernet.HEADER_LEN;
+    v.setUint16(a, 1);
+    v.setUint16(a + 2, ethernet.ETHERTYPE_IPV4);
+    v.setUint8(a + 4, 6);
+    v.setUint8(a + 5, 4);
+    v.setUint16(a + 6, arp.OP_REPLY);
+    v.setUint16(a + 8, this.macHi);
+    v.setInt32(a + 10, this.macLo);
+    v.setInt32(a + 14, this.ip);
+    v.setUint16(a + 18, hi);
+    v.setInt32(a + 20, lo);
+    v.setInt32(a + 24, spa);
+    this.counters[H.arpReplies]!++;
+    this.sw.send(this.index, s, o, ethernet.HEADER_LEN + arp.PACKET_LEN);
   }
 }
 
-function sameMac(a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = 0; i < 6; i++) if (a[i] !== b[i]) return false;
-  return true;
+function macText(mac: number): string {
+  const hi = Math.floor(mac / 4294967296);
+  return ethernet.macToString(ethernet.macFromInts(hi, (mac - hi * 4294967296) | 0));
+}
+
+/** An IPv4 header without options at `o`: TOS 0, DF, TTL 64, checksum computed. */
+function writeHeader(v: DataView, o: number, id: number, proto: number, src: number, dst: number, total: number): void {
+  v.setUint8(o, 0x45);
+  v.setUint8(o + 1, 0);
+  v.setUint16(o + 2, total);
+  v.setUint16(o + 4, id);
+  v.setUint16(o + 6, ipv4.FLAG_DF);
+  v.setUint8(o + 8, 64);
+  v.setUint8(o + 9, proto);
+  v.setInt32(o + 12, src);
+  v.setInt32(o + 16, dst);
+  ipv4.fillChecksum(v, o);
 }
 
 /**
- * The answer a reflecting host sends to an IPv4 packet, or null: UDP echoed back (addresses and ports
- * swapped, same payload); ICMP echo request → echo reply; TCP SYN → SYN-ACK (ISN derived from the ports),
- * TCP SYN-ACK, data or FIN → ACK. The answer's TTL is 64 and every checksum is computed in full.
+ * Write at `out` the answer a reflecting host sends to the IPv4 packet at `o` (`u8` and `v` view the same
+ * bytes), and return
+ * its length, or 0 for none: UDP echoed back (addresses and ports swapped, same payload); ICMP echo
+ * request → echo reply; TCP SYN → SYN-ACK (ISN derived from the ports), TCP SYN-ACK, data or FIN → ACK.
+ * The answer has no IP options and TTL 64; its IP, ICMP and TCP checksums are computed in full, the UDP one
+ * kept (see below; the host does not verify it, so a wrong one is echoed wrong). `out` has room for the answer
+ * (a slot: as long as the packet).
  */
-export function reflectPacket(pkt: Uint8Array): Uint8Array | null {
-  const v = new DataView(pkt.buffer, pkt.byteOffset, pkt.byteLength);
-  if (ipv4.isFragment(v, 0)) return null;
-  const hl = ipv4.headerLen(v, 0);
-  const tl = ipv4.totalLen(v, 0);
-  const proto = ipv4.proto(v, 0);
-  const src = ipv4.src(v, 0);
-  const dst = ipv4.dst(v, 0);
+export function reflectInto(u8: Uint8Array, v: DataView, o: number, out: number): number {
+  if (ipv4.isFragment(v, o)) return 0;
+  const hl = ipv4.headerLen(v, o);
+  const tl = ipv4.totalLen(v, o);
+  const proto = ipv4.proto(v, o);
+  const src = ipv4.src(v, o);
+  const dst = ipv4.dst(v, o);
+  const l4 = o + hl;
   const l4len = tl - hl;
-  const header = (payloadLen: number) => {
-    const out = new Uint8Array(ipv4.HEADER_LEN + payloadLen);
-    const ov = new DataView(out.buffer);
-    ipv4.emit(
-      {
-        tos: 0,
-        id: ipv4.id(v, 0),
-        flagsFrag: ipv4.FLAG_DF,
-        ttl: 64,
-        proto,
-        src: dst,
-        dst: src,
-        options: new Uint8Array(0),
-        payloadLen,
-      },
-      ov,
-      0,
-    );
-    return { out, ov };
-  };
+  const u = out + ipv4.HEADER_LEN;
   if (proto === ipv4.PROTO_UDP) {
-    if (udp.check(v, hl, l4len) !== 0) return null;
-    const { out, ov } = header(l4len);
-    out.set(pkt.subarray(hl, tl), ipv4.HEADER_LEN);
-    const u = ipv4.HEADER_LEN;
-    udp.setSrcPort(ov, u, udp.dstPort(v, hl));
-    udp.setDstPort(ov, u, udp.srcPort(v, hl));
-    udp.fillChecksum(ov, 0, u);
-    return out;
+    if (udp.check(v, l4, l4len) !== 0) return 0;
+    u8.copyWithin(u, l4, l4 + l4len);
+    writeHeader(v, out, ipv4.id(v, o), proto, dst, src, ipv4.HEADER_LEN + l4len);
+    // The UDP checksum stays valid as it is: swapping the addresses (pseudo-header) and the ports only reorders
+    // the words of the one's-complement sum (RFC 1071: the sum is commutative). A zero checksum stays "none".
+    udp.setSrcPort(v, u, udp.dstPort(v, l4));
+    udp.setDstPort(v, u, udp.srcPort(v, l4));
+    return ipv4.HEADER_LEN + l4len;
   }
   if (proto === ipv4.PROTO_ICMP) {
-    if (icmp.check(v, hl, l4len) !== 0 || icmp.type(v, hl) !== icmp.TYPE_ECHO_REQUEST) return null;
-    const { out, ov } = header(l4len);
-    out.set(pkt.subarray(hl, tl), ipv4.HEADER_LEN);
-    icmp.setType(ov, ipv4.HEADER_LEN, icmp.TYPE_ECHO_REPLY);
-    icmp.fillChecksum(ov, ipv4.HEADER_LEN, l4len);
-    return out;
+    if (icmp.check(v, l4, l4len) !== 0 || icmp.type(v, l4) !== icmp.TYPE_ECHO_REQUEST) return 0;
+    u8.copyWithin(u, l4, l4 + l4len);
+    writeHeader(v, out, ipv4.id(v, o), proto, dst, src, ipv4.HEADER_LEN + l4len);
+    icmp.setType(v, u, icmp.TYPE_ECHO_REPLY);
+    icmp.fillChecksum(v, u, l4len);
+    return ipv4.HEADER_LEN + l4len;
   }
   if (proto === ipv4.PROTO_TCP) {
-    if (tcp.check(v, hl, l4len) !== 0) return null;
-    const flags = tcp.flags(v, hl);
-    if (flags & tcp.RST) return null;
-    const dataLen = l4len - tcp.headerLen(v, hl);
-    const seq = tcp.seq(v, hl);
+    if (tcp.check(v, l4, l4len) !== 0) return 0;
+    const flags = tcp.flags(v, l4);
+    if (flags & tcp.RST) return 0;
+    const dataLen = l4len - tcp.headerLen(v, l4);
+    const seq = tcp.seq(v, l4);
+    const sport = tcp.srcPort(v, l4);
+    const dport = tcp.dstPort(v, l4);
     let rflags: number;
     let rseq: number;
     let rack: number;
-    const isn = (Math.imul(tcp.srcPort(v, hl) * 65536 + tcp.dstPort(v, hl), 0x9e3779b1) ^ src) | 0;
     if (flags & tcp.SYN && !(flags & tcp.ACK)) {
       rflags = tcp.SYN | tcp.ACK;
-      rseq = isn;
+      rseq = (Math.imul(sport * 65536 + dport, 0x9e3779b1) ^ src) | 0;
       rack = (seq + 1) | 0;
     } else if (flags & tcp.SYN) {
       // A SYN-ACK to a connection this host opened: complete the handshake.
       rflags = tcp.ACK;
-      rseq = tcp.ack(v, hl);
+      rseq = tcp.ack(v, l4);
       rack = (seq + 1) | 0;
     } else if (dataLen > 0 || flags & tcp.FIN) {
       rflags = tcp.ACK;
-      rseq = tcp.ack(v, hl);
+      rseq = tcp.ack(v, l4);
       rack = (seq + dataLen + (flags & tcp.FIN ? 1 : 0)) | 0;
-    } else return null;
-    const { out, ov } = header(tcp.HEADER_LEN);
-    tcp.emit(
-      {
-        srcPort: tcp.dstPort(v, hl),
-        dstPort: tcp.srcPort(v, hl),
-        seq: rseq,
-        ack: rack,
-        flags: rflags,
-        window: 65535,
-        urgent: 0,
-        options: new Uint8Array(0),
-        payloadLen: 0,
-      },
-      ov,
-      ipv4.HEADER_LEN,
-    );
-    tcp.fillChecksum(ov, 0, ipv4.HEADER_LEN);
-    return out;
+    } else return 0;
+    const id = ipv4.id(v, o);
+    writeHeader(v, out, id, proto, dst, src, ipv4.HEADER_LEN + tcp.HEADER_LEN);
+    v.setUint16(u, dport);
+    v.setUint16(u + 2, sport);
+    v.setInt32(u + 4, rseq);
+    v.setInt32(u + 8, rack);
+    tcp.setDataOffset(v, u, 5);
+    tcp.setFlags(v, u, rflags);
+    tcp.setWindow(v, u, 65535);
+    tcp.setChecksumField(v, u, 0);
+    tcp.setUrgent(v, u, 0);
+    tcp.fillChecksum(v, out, u);
+    return ipv4.HEADER_LEN + tcp.HEADER_LEN;
   }
-  return null;
+  return 0;
 }

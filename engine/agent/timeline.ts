@@ -12,15 +12,15 @@
  *         kind: Egress
  *         ...
  *     - at: 3
- *       applyFile: more.yaml    # a manifest file, relative to the timeline file
+ *       applyFile: more.yaml    # a manifest file in the timeline file's directory (or below it)
  *     - at: 5
  *       delete: [{kind: Egress, name: egress-prod}]
  *
  * The whole timeline is checked before any packet is processed: unknown keys, unknown nodes, bad times, and
  * manifest changes that would be refused (they are applied in order to a copy of the initial state).
  */
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { readFileSync, realpathSync } from 'node:fs';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import {
   applyDocs,
@@ -55,6 +55,31 @@ export class TimelineError extends Error {
 
 const KEYS = new Set(['at', 'fail', 'restore', 'apply', 'applyFile', 'delete']);
 
+/** One line for a file-system error, without the path Node appends (the caller names the file). */
+function sysMessage(e: unknown): string {
+  const m = e instanceof Error ? e.message : String(e);
+  return m.replace(/, \w+ '.*'$/, '').split('\n')[0]!;
+}
+
+/**
+ * The file an `applyFile` names, which must lie inside the timeline's directory (after resolving symbolic
+ * links): a timeline cannot make replay read files elsewhere, and nothing of a refused file is shown.
+ */
+function confined(timeline: string, name: string, where: string): string {
+  let dir: string;
+  let target: string;
+  try {
+    dir = realpathSync(dirname(resolve(timeline)));
+    target = realpathSync(resolve(dir, name));
+  } catch (e) {
+    throw new TimelineError(`${where}: applyFile ${name}: ${sysMessage(e)}`);
+  }
+  const rel = relative(dir, target);
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel))
+    throw new TimelineError(`${where}: applyFile ${name} is outside the timeline's directory ${dir}`);
+  return target;
+}
+
 /** Parse and check a timeline against the initial state; events come back sorted by time (stable). */
 export function loadTimeline(path: string, initial: ClusterState, now: Date): TimelineEvent[] {
   let text: string;
@@ -71,6 +96,7 @@ export function parseTimeline(text: string, file: string, initial: ClusterState,
   try {
     raw = parseYaml(text);
   } catch (e) {
+    // The YAML library's message names the line and column; its first line only (the rest quotes the text).
     throw new TimelineError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
   }
   if (raw === null || raw === undefined) return [];
@@ -101,11 +127,11 @@ export function parseTimeline(text: string, file: string, initial: ClusterState,
       let docText = v;
       let label = `${file} event ${i + 1}`;
       if (k === 'applyFile') {
-        const p = resolve(dirname(file), v);
+        const p = confined(file, v, where);
         try {
           docText = readFileSync(p, 'utf8');
         } catch (e) {
-          throw new TimelineError(`${where}: ${(e as Error).message}`);
+          throw new TimelineError(`${where}: applyFile ${v}: ${sysMessage(e)}`);
         }
         label = p;
       }

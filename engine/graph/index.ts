@@ -7,4 +7,11 @@
 export type { Port } from './port.js';
 export type { Stage } from './stage.js';
 export { Counters, counterIndex } from './counters.js';
-export { Pipeline, PipelineError, PortGroup, type InputHandle, type PipelineSpec } from './pipeline.js';
+export {
+  Pipeline,
+  PipelineError,
+  PortGroup,
+  type DropTracer,
+  type InputHandle,
+  type PipelineSpec,
+} from './pipeline.js';

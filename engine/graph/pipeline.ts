@@ -43,6 +43,16 @@ const T_DROP = 3;
 const T_CONSUMED = 4;
 const T_SINK = 5;
 
+/**
+ * Watches a pipeline's drops (replay writes them to drops.pcapng): `before(s)` runs just before stage `s`
+ * processes a selection, `drop(s, b, i)` for each packet of it that takes an exit to `drop`, before its slot is
+ * freed. Off (null) by default: one test per stage and round.
+ */
+export interface DropTracer {
+  before(stage: number): void;
+  drop(stage: number, b: Burst, i: number): void;
+}
+
 /** A port group: ports indexed by a small integer (`b.oport[i]`); empty entries are counted drops. */
 export class PortGroup {
   readonly ports: (Port | null)[] = [];
@@ -94,6 +104,8 @@ export class Pipeline {
   readonly exitCounts: Float64Array[];
   /** Pipeline-level counters. */
   readonly counters = new Counters(PIPELINE_COUNTERS);
+  /** Sees every drop when set (see DropTracer). */
+  tracer: DropTracer | null = null;
 
   private readonly order: number[];
   private readonly sel: Int32Array[];
@@ -303,6 +315,7 @@ export class Pipeline {
       if (st.release) n = st.release(b, sel, n);
       if (n === 0) continue;
       this.selN[s] = 0;
+      this.tracer?.before(s);
       n = st.process(b, sel, n);
       this.dispatch(s, sel, n);
     }
@@ -356,6 +369,7 @@ export class Pipeline {
         ob.pushOut(b, i);
       } else if (kind === T_DROP) {
         this.counters.v[C.drop]++;
+        this.tracer?.drop(s, b, i);
         this.slab.free(b.slot[i]!);
       } else if (kind === T_SINK) {
         this.counters.v[C.sink]++;

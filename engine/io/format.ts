@@ -77,6 +77,14 @@ export const BLOCK_MIN_LEN = 12;
 
 /** Option codes. */
 export const OPT_ENDOFOPT = 0;
+/** opt_comment: UTF-8 text, any block. */
+export const OPT_COMMENT = 1;
+/** if_name: UTF-8 interface name. */
+export const OPT_IF_NAME = 2;
+/** epb_flags: 32 bits; bits 0-1 the direction (EPB_INBOUND, EPB_OUTBOUND). */
+export const OPT_EPB_FLAGS = 2;
+export const EPB_INBOUND = 1;
+export const EPB_OUTBOUND = 2;
 /** if_tsresol: 1 byte; MSB 0: resolution 10^-n s, MSB 1: 2^-n s. Default 10^-6. */
 export const OPT_IF_TSRESOL = 9;
 /** if_tsoffset: signed 64-bit seconds added to every timestamp of the interface. */

@@ -25,6 +25,8 @@ export {
   MAX_SNAPLEN,
   DEFAULT_SNAPLEN,
   isRawIp,
+  EPB_INBOUND,
+  EPB_OUTBOUND,
 } from './format.js';
 export { CaptureError } from './error.js';
 export { CaptureReader, type CaptureRecord, type ReaderOptions } from './reader.js';

@@ -58,6 +58,8 @@ export class MemoryPort implements Port {
   private readonly onSend: ((data: Uint8Array, tsSec: number, tsNsec: number) => void) | undefined;
   private readonly qSlot: Int32Array;
   private readonly qLen: Int32Array;
+  /** Offset of each queued packet in the slab (its slot's start unless adopted at another offset). */
+  private readonly qOff: Int32Array;
   private readonly qSec: Float64Array;
   private readonly qNsec: Uint32Array;
   private head = 0;
@@ -77,6 +79,7 @@ export class MemoryPort implements Port {
     this.onSend = opts.onSend;
     this.qSlot = new Int32Array(cap);
     this.qLen = new Int32Array(cap);
+    this.qOff = new Int32Array(cap);
     this.qSec = new Float64Array(cap);
     this.qNsec = new Uint32Array(cap);
   }
@@ -118,6 +121,30 @@ export class MemoryPort implements Port {
     return true;
   }
 
+  /**
+   * Queue the packet a caller already wrote into `slot` of this port's slab, at `slab.start(slot)`, `len`
+   * bytes: the port takes the slot (nothing copied). False when it cannot be queued (a counted drop; the slot
+   * is freed).
+   */
+  adopt(slot: number, len: number, tsSec = 0, tsNsec = 0): boolean {
+    return this.adoptAt(slot, this.slab.start(slot), len, tsSec, tsNsec);
+  }
+
+  /**
+   * `adopt` for a packet at any offset `off` inside `slot` (a frame whose headers were pushed or pulled);
+   * `recv` hands it out at that offset.
+   */
+  adoptAt(slot: number, off: number, len: number, tsSec = 0, tsNsec = 0): boolean {
+    const v = this.counters.v;
+    if (len > this.slab.mtu || this.size === this.capacity) {
+      v[len > this.slab.mtu ? C.oversize : C['queue-full']]++;
+      this.slab.free(slot);
+      return false;
+    }
+    this.commit(slot, len, tsSec, tsNsec, off);
+    return true;
+  }
+
   /** Queue a copy of packet `i` of `burst` (what a peer's send does). */
   enqueue(burst: Burst, i: number): boolean {
     const len = burst.len[i]!;
@@ -150,11 +177,12 @@ export class MemoryPort implements Port {
     return s;
   }
 
-  private commit(s: number, len: number, tsSec: number, tsNsec: number): void {
+  private commit(s: number, len: number, tsSec: number, tsNsec: number, off = this.slab.start(s)): void {
     let t = this.head + this.size;
     if (t >= this.capacity) t -= this.capacity;
     this.qSlot[t] = s;
     this.qLen[t] = len;
+    this.qOff[t] = off;
     this.qSec[t] = tsSec;
     this.qNsec[t] = tsNsec;
     this.size++;
@@ -178,7 +206,7 @@ export class MemoryPort implements Port {
       if (same) {
         j = burst.count++;
         burst.slot[j] = s;
-        burst.off[j] = own.start(s);
+        burst.off[j] = this.qOff[h]!;
         burst.len[j] = len;
         burst.next[j] = 0;
         burst.flow[j] = 0;
@@ -191,7 +219,7 @@ export class MemoryPort implements Port {
       } else {
         j = burst.alloc(len);
         if (j < 0) break; // the burst's slab is exhausted: leave the rest queued
-        this.stage().copy(views![s]!, own.headroom, len, bs.u8, burst.off[j]!, bs.mtu);
+        this.stage().copy(views![s]!, this.qOff[h]! - own.base(s), len, bs.u8, burst.off[j]!, bs.mtu);
       }
       if (j >= 0) {
         burst.port[j] = this.portId;

@@ -44,6 +44,7 @@ import {
   MAX_SNAPLEN,
   OPT_ENDOFOPT,
   OPT_IF_TSOFFSET,
+  OPT_IF_NAME,
   OPT_IF_TSRESOL,
   PB_MIN_LEN,
   PCAPNG_BOM,
@@ -55,7 +56,6 @@ import { hex8 } from './pcap-reader.js';
 import { CaptureReader, type ReaderOptions } from './reader.js';
 import type { FileSource } from './source.js';
 
-const OPT_IF_NAME = 2;
 const TWO32 = 4294967296;
 /** Timestamp conversion kinds. */
 const TS_DECIMAL = 0;

@@ -17,6 +17,9 @@ import {
   DEFAULT_BUFFER_SIZE,
   DEFAULT_SNAPLEN,
   MAX_SNAPLEN,
+  OPT_COMMENT,
+  OPT_EPB_FLAGS,
+  OPT_IF_NAME,
   OPT_IF_TSRESOL,
   PCAP_MAGIC_NS,
   PCAP_MAGIC_US,
@@ -40,6 +43,8 @@ export interface WriterOptions {
   bigEndian?: boolean;
   /** Output buffer size in bytes (default 1 MiB, at least 64). */
   bufferSize?: number;
+  /** pcapng: the name of interface 0 (`if_name`); none by default. */
+  ifName?: string;
 }
 
 export abstract class CaptureWriter {
@@ -102,6 +107,17 @@ export abstract class CaptureWriter {
    * fresh subarray). `origLen` ≥ len is the length on the wire.
    */
   writeChunk(chunk: Uint8Array, rel: number, len: number, tsSec: number, tsNsec: number, origLen: number): void {
+    this.check(chunk, rel, len, tsSec, tsNsec, origLen);
+    let cap = len;
+    if (cap > this.snaplen) {
+      cap = this.snaplen;
+      this.snapped++;
+    }
+    this.record(chunk, rel, cap, tsSec, tsNsec, origLen);
+    this.count++;
+  }
+
+  protected check(chunk: Uint8Array, rel: number, len: number, tsSec: number, tsNsec: number, origLen: number): void {
     if (this.failed) throw this.failed;
     if (this.fd < 0) throw new Error(`capture writer: ${this.path} is closed`);
     if (!(rel >= 0 && len >= 0 && rel + len <= chunk.length))
@@ -110,13 +126,6 @@ export abstract class CaptureWriter {
       throw new RangeError(`capture writer: original length ${origLen} below the captured ${len}`);
     if (!(tsSec >>> 0 === tsSec && tsNsec >>> 0 === tsNsec && tsNsec < 1e9))
       throw new RangeError(`capture writer: bad timestamp ${tsSec}.${tsNsec}`);
-    let cap = len;
-    if (cap > this.snaplen) {
-      cap = this.snaplen;
-      this.snapped++;
-    }
-    this.record(chunk, rel, cap, tsSec, tsNsec, origLen);
-    this.count++;
   }
 
   /** Format one record: header at `reserve()`, data via `put()`. */
@@ -135,7 +144,9 @@ export abstract class CaptureWriter {
   /** Copy `chunk[rel .. rel+len)` to `u8[at ..)`. */
   protected put(chunk: Uint8Array, rel: number, len: number, at: number): void {
     const u8 = this.u8;
-    if (rel === 0 && len === chunk.length) u8.set(chunk, at);
+    // A staged view (copy.ts StageViews: a power of two ≥ len) is set whole when it fits: the bytes past `len`
+    // land where the next record goes and are overwritten.
+    if (rel === 0 && (len === chunk.length || at + chunk.length <= u8.length)) u8.set(chunk, at);
     else if (chunk.length <= STAGE_LEN) {
       u8.set(chunk, 0);
       u8.copyWithin(at, rel, rel + len);
@@ -240,6 +251,8 @@ export class PcapWriter extends CaptureWriter {
 export class PcapngWriter extends CaptureWriter {
   readonly format = 'pcapng' as const;
   private readonly unitsPerSec: number;
+  /** Interfaces described so far (the constructor writes interface 0). */
+  interfaces = 1;
 
   constructor(path: string, opts: WriterOptions) {
     super(path, opts);
@@ -257,28 +270,100 @@ export class PcapngWriter extends CaptureWriter {
     dv.setInt32(p + 20, -1, le);
     dv.setUint32(p + 24, 28, le);
     p += 28;
-    // IDB: type, length, linktype, reserved, snaplen, [if_tsresol 9, opt_endofopt], length.
-    const idbLen = this.nanos ? 32 : 20;
-    dv.setUint32(p, BT_IDB, le);
-    dv.setUint32(p + 4, idbLen, le);
-    dv.setUint16(p + 8, this.linkType, le);
-    dv.setUint16(p + 10, 0, le);
-    dv.setUint32(p + 12, this.snaplen, le);
-    if (this.nanos) {
-      dv.setUint16(p + 16, OPT_IF_TSRESOL, le);
-      dv.setUint16(p + 18, 1, le);
-      dv.setUint32(p + 20, 0, le);
-      dv.setUint8(p + 20, 9);
-      dv.setUint32(p + 24, 0, le); // opt_endofopt
-    }
-    dv.setUint32(p + idbLen - 4, idbLen, le);
-    this.p = p + idbLen;
+    this.p = p;
+    // Interface 0: IDB with if_name when given and if_tsresol 9 when `nanos`.
+    this.interfaces = 0;
+    this.addInterface(opts.ifName ?? '');
   }
 
   protected record(chunk: Uint8Array, rel: number, cap: number, sec: number, ns: number, orig: number): void {
+    this.epb(0, chunk, rel, cap, sec, ns, orig, 0, null);
+  }
+
+  /**
+   * Add an interface (an Interface Description Block with `if_name`, and `if_tsresol` 9 when `nanos`); returns
+   * its id for `writeOn`. The first interface (id 0) is the one the constructor wrote.
+   */
+  addInterface(name: string, linkType = this.linkType): number {
+    if (!Number.isInteger(linkType) || linkType < 0 || linkType > 0xffff)
+      throw new RangeError(`capture writer: linkType must be 0..65535, got ${linkType}`);
+    const nameBytes = new TextEncoder().encode(name);
+    const opts = (this.nanos ? 8 : 0) + (nameBytes.length ? 4 + ((nameBytes.length + 3) & ~3) : 0);
+    const len = 20 + opts + (opts ? 4 : 0);
+    if (!this.reserve(len)) throw new RangeError(`capture writer: interface name too long`);
+    const dv = this.dv;
+    const le = this.littleEndian;
+    let p = this.p;
+    dv.setUint32(p, BT_IDB, le);
+    dv.setUint32(p + 4, len, le);
+    dv.setUint16(p + 8, linkType, le);
+    dv.setUint16(p + 10, 0, le);
+    dv.setUint32(p + 12, this.snaplen, le);
+    p += 16;
+    if (nameBytes.length) {
+      dv.setUint16(p, OPT_IF_NAME, le);
+      dv.setUint16(p + 2, nameBytes.length, le);
+      this.u8.fill(0, p + 4, p + 4 + ((nameBytes.length + 3) & ~3));
+      this.u8.set(nameBytes, p + 4);
+      p += 4 + ((nameBytes.length + 3) & ~3);
+    }
+    if (this.nanos) {
+      dv.setUint16(p, OPT_IF_TSRESOL, le);
+      dv.setUint16(p + 2, 1, le);
+      dv.setUint32(p + 4, 0, le);
+      dv.setUint8(p + 4, 9);
+      p += 8;
+    }
+    if (opts) {
+      dv.setUint32(p, 0, le); // opt_endofopt
+      p += 4;
+    }
+    dv.setUint32(p, len, le);
+    this.p = p + 4;
+    return this.interfaces++;
+  }
+
+  /**
+   * Write the packet `chunk[rel .. rel+len)` on interface `iface` with `epb_flags` (`flags`: bits 0-1 the
+   * direction, EPB_INBOUND or EPB_OUTBOUND; 0 for none) and an optional `opt_comment` (cold: encodes a string).
+   */
+  writeOn(
+    iface: number,
+    chunk: Uint8Array,
+    rel: number,
+    len: number,
+    tsSec: number,
+    tsNsec: number,
+    flags: number,
+    comment: string | null = null,
+  ): void {
+    if (!(iface >= 0 && iface < this.interfaces)) throw new RangeError(`capture writer: no interface ${iface}`);
+    this.check(chunk, rel, len, tsSec, tsNsec, len);
+    let cap = len;
+    if (cap > this.snaplen) {
+      cap = this.snaplen;
+      this.snapped++;
+    }
+    this.epb(iface, chunk, rel, cap, tsSec, tsNsec, len, flags, comment);
+    this.count++;
+  }
+
+  private epb(
+    iface: number,
+    chunk: Uint8Array,
+    rel: number,
+    cap: number,
+    sec: number,
+    ns: number,
+    orig: number,
+    flags: number,
+    comment: string | null,
+  ): void {
     const le = this.littleEndian;
     const pad = (4 - (cap & 3)) & 3;
-    const blockLen = 32 + cap + pad;
+    const text = comment ? new TextEncoder().encode(comment.length > 16000 ? comment.slice(0, 16000) : comment) : null;
+    const optLen = (flags ? 8 : 0) + (text ? 4 + ((text.length + 3) & ~3) : 0);
+    const blockLen = 32 + cap + pad + optLen + (optLen ? 4 : 0);
     const fits = this.reserve(blockLen);
     if (!fits) this.reserve(28);
     // Units since the epoch, t = sec·M + units(ns), split into 32-bit halves exactly (sec < 2^32, M ≤ 10^9):
@@ -298,7 +383,7 @@ export class PcapngWriter extends CaptureWriter {
     let p = this.p;
     dv.setUint32(p, BT_EPB, le);
     dv.setUint32(p + 4, blockLen, le);
-    dv.setUint32(p + 8, 0, le);
+    dv.setUint32(p + 8, iface, le);
     dv.setUint32(p + 12, hi, le);
     dv.setUint32(p + 16, lo, le);
     dv.setUint32(p + 20, cap, le);
@@ -309,12 +394,31 @@ export class PcapngWriter extends CaptureWriter {
     } else {
       this.p = p + 28;
       this.direct(chunk, rel, cap);
-      this.reserve(pad + 4);
+      this.reserve(pad + optLen + 8);
       p = this.p;
     }
     for (let i = 0; i < pad; i++) this.u8[p + i] = 0;
-    dv.setUint32(p + pad, blockLen, le);
-    this.p = p + pad + 4;
+    p += pad;
+    if (optLen) {
+      if (flags) {
+        dv.setUint16(p, OPT_EPB_FLAGS, le);
+        dv.setUint16(p + 2, 4, le);
+        dv.setUint32(p + 4, flags, le);
+        p += 8;
+      }
+      if (text) {
+        dv.setUint16(p, OPT_COMMENT, le);
+        dv.setUint16(p + 2, text.length, le);
+        const padded = (text.length + 3) & ~3;
+        this.u8.fill(0, p + 4, p + 4 + padded);
+        this.u8.set(text, p + 4);
+        p += 4 + padded;
+      }
+      dv.setUint32(p, 0, le); // opt_endofopt
+      p += 4;
+    }
+    dv.setUint32(p, blockLen, le);
+    this.p = p + 4;
   }
 }
 

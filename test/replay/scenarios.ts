@@ -1,4 +1,5 @@
 /** The replay golden scenarios (captures/replay/<name>/) and a helper that runs one in-process. */
+import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { expect } from 'vitest';
 import { main } from '../../cli/main.js';
@@ -38,4 +39,15 @@ export async function replay(s: Scenario, out: string): Promise<void> {
   } finally {
     console.log = log;
   }
+}
+
+/** tshark's `-T fields` of the packets of `file` matching `filter` (one array of values per packet). */
+export function fields(file: string, filter: string, names: string[], prefs: readonly string[] = []): string[][] {
+  const args = ['-r', file, ...prefs, '-Y', filter, '-T', 'fields', ...names.flatMap((n) => ['-e', n])];
+  const r = spawnSync('tshark', args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return r.stdout
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => l.split('\t'));
 }

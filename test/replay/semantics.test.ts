@@ -5,35 +5,21 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Replay } from '../../engine/agent/replay.js';
+import { accounting } from '../../engine/agent/replay-summary.js';
 import * as policy from '../../engine/policy/index.js';
 import { hasTshark } from '../support/tshark.js';
-import { replay, SCENARIOS } from './scenarios.js';
+import { fields as tsharkFields, replay, SCENARIOS } from './scenarios.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const tmp = mkdtempSync(join(tmpdir(), 'egress-sem-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
+/** tshark fields with data shown as text (the payloads name their sender). */
+const TEXT = ['-o', 'data.show_as_text:TRUE'];
 function fields(file: string, filter: string, names: string[]): string[][] {
-  const args = [
-    '-r',
-    file,
-    '-Y',
-    filter,
-    '-T',
-    'fields',
-    '-o',
-    'data.show_as_text:TRUE',
-    ...names.flatMap((n) => ['-e', n]),
-  ];
-  const r = spawnSync('tshark', args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(r.stderr);
-  return r.stdout
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => l.split('\t'));
+  return tsharkFields(file, filter, names, TEXT);
 }
 
 const out = (name: string) => join(tmp, name);
@@ -182,7 +168,7 @@ describe.skipIf(!hasTshark())('replay semantics (tshark)', () => {
     }
     let t = 0;
     for (const f of frames) {
-      r.feed(f, 1, 1767225600 + Math.floor(t / 1000), (t % 1000) * 1e6);
+      r.feed(f, 0, f.length, f.length, 1, 1767225600 + Math.floor(t / 1000), (t % 1000) * 1e6);
       t += 1;
     }
     // Raw IPv4 (link type 101), including pod sources, malformed.
@@ -194,25 +180,18 @@ describe.skipIf(!hasTshark())('replay semantics (tshark)', () => {
         p[0] = 0x45;
         p.set([198, 19, 1 + (i % 3), 10], 12);
       }
-      r.feed(p, 101, 1767225600 + Math.floor(t / 1000), (t % 1000) * 1e6);
+      r.feed(p, 0, p.length, p.length, 101, 1767225600 + Math.floor(t / 1000), (t % 1000) * 1e6);
       t += 1;
     }
     r.finish();
-    const sum = r.summary();
-    expect(sum.input.packets).toBe(9000);
-    const drops = Object.values(sum.nodes).reduce((n, x) => n + (x.stages['pipeline']!.counters['drop'] ?? 0), 0);
-    expect(drops).toBeGreaterThan(1000);
-    const podDrops = Object.values(sum.nodes).reduce(
-      (n, x) =>
-        n +
-        Object.entries(x.stages['pod-ingress']!.counters)
-          .filter(([k]) => k.startsWith('drop'))
-          .reduce((a, [, v]) => a + v, 0),
-      0,
-    );
+    const acc = accounting(r);
+    expect(acc.packets).toBe(9000);
+    expect(acc.fromPods + acc.fromOutside + acc.rawFrames + acc.skipped + acc.undeliverable).toBe(9000);
+    expect(acc.datapathTotal).toBeGreaterThan(1000);
+    const podDrops = acc.datapath.filter((d) => d.where.includes('/pod-ingress.')).reduce((a, d) => a + d.count, 0);
     expect(podDrops).toBeGreaterThan(500);
     console.log(
-      `9000 random/mutated inputs: ${drops} counted drops, ${sum.input.undeliverable} undeliverable inputs, no exception`,
+      `9000 random/mutated inputs: ${acc.datapathTotal} counted drops, ${acc.undeliverable} undeliverable inputs, no exception`,
     );
   });
 });

@@ -1,0 +1,108 @@
+/**
+ * Whole-cluster replay throughput (issue 13): input packets per second through `Replay` (engine/agent/replay.ts)
+ * over the reference cluster (examples/reference: 3 nodes, two Egresses, five pods), with `--reflect`: every
+ * pod packet goes through its node's datapath (local SNAT, or Geneve to the egress node, decap and SNAT there),
+ * the simulated segment, the reflecting external host (showip), and back through un-SNAT (and Geneve) to the pod.
+ * Input: UDP from the five pods round-robin, 18-byte payload, source ports over a ring of 1 k or 100 k flows,
+ * 1 µs apart (1 M packets/s of input time), built in the replay's slab (no reader, no output files: the
+ * simulation alone). Every case reports its ratio to `pipeline/encap/64B/1k` (one node's encap path, a pipeline
+ * round of 64 packets) measured in the same run: `npm run bench -- 'pipeline/encap/64B/1k|replay'`.
+ * Memory: heap after the run and the connection-table size (`facts`); bounded by flows, not packets.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Replay } from '../../engine/agent/replay.js';
+import { applyDocs, emptyState, parseManifests } from '../../engine/policy/index.js';
+import { ipv4, udp } from '../../engine/wire/index.js';
+import type { BenchCase, Suite } from '../harness.js';
+
+const ROOT = resolve(import.meta.dirname, '../../..');
+const PODS = ['198.19.1.10', '198.19.2.10', '198.19.3.10', '198.19.1.11', '198.19.2.11'].map((s) => ipv4.parseAddr(s)!);
+const SHOWIP = ipv4.parseAddr('198.18.0.100')!;
+const OPS = 4096;
+const PKT_LEN = 20 + 8 + 18;
+const T0 = 1767225600;
+
+interface Rig {
+  replay: Replay;
+  /** Offset in the slab of each pod's template packet. */
+  tpl: number[];
+  flows: number;
+  i: number;
+  ns: number;
+}
+
+function rig(flows: number): Rig {
+  const text = readFileSync(resolve(ROOT, 'examples/reference/cluster.yaml'), 'utf8');
+  const parsed = parseManifests(text, 'cluster.yaml');
+  const applied = applyDocs(emptyState(), parsed.docs, new Date(T0 * 1000), parsed.problems);
+  if (!applied.ok) throw new Error('reference manifests refused');
+  const replay = new Replay({ state: applied.state, reflect: true });
+  const slab = replay.slab;
+  const v = slab.dv;
+  const tpl = PODS.map((src, k) => {
+    const o = slab.start(slab.alloc());
+    ipv4.emit(
+      {
+        tos: 0,
+        id: k,
+        flagsFrag: ipv4.FLAG_DF,
+        ttl: 64,
+        proto: 17,
+        src,
+        dst: SHOWIP,
+        options: new Uint8Array(0),
+        payloadLen: 26,
+      },
+      v,
+      o,
+    );
+    udp.emit({ srcPort: 10000, dstPort: 9, payloadLen: 18 }, v, o + 20);
+    udp.fillChecksum(v, o, o + 20);
+    return o;
+  });
+  const r: Rig = { replay, tpl, flows, i: 0, ns: 0 };
+  // Warm up: one pass over every flow (connections exist before timing).
+  for (let n = 0; n < Math.max(flows, 20_000); n += OPS) feed(r, OPS);
+  return r;
+}
+
+function feed(r: Rig, n: number): void {
+  const slab = r.replay.slab;
+  const v = slab.dv;
+  for (let k = 0; k < n; k++) {
+    const f = r.i++ % r.flows;
+    const o = r.tpl[f % PODS.length]!;
+    udp.setSrcPortCsum(v, o + 20, 10000 + Math.floor(f / PODS.length));
+    r.ns += 1000;
+    r.replay.feed(slab.u8, o, PKT_LEN, PKT_LEN, 101, T0 + Math.floor(r.ns / 1e9), r.ns % 1e9);
+  }
+}
+
+const cases: BenchCase[] = [];
+for (const flows of [1000, 100_000]) {
+  let r: Rig | null = null;
+  cases.push({
+    name: `reflect/${flows === 1000 ? '1k' : '100k'}`,
+    ops: OPS,
+    baseline: 'pipeline/encap/64B/1k',
+    setup: () => (r = rig(flows)),
+    fn: () => feed(r!, OPS),
+    facts: () => {
+      const c = r!.replay.cluster;
+      const ct = c.nodes.reduce((a, rt) => a + rt.runner.agent.datapath.state.ct.size, 0);
+      const toPods = c.pods.reduce((a, p) => a + (p.counters.get('received') ?? 0), 0);
+      const rounds = c.nodes.reduce((a, rt) => a + rt.runner.agent.datapath.pipeline.counters.get('rounds'), 0);
+      return {
+        packets: r!.replay.input.packets,
+        toPods,
+        conns: ct,
+        roundsPerPacket: (rounds / r!.replay.input.packets).toFixed(3),
+        heapMB: Math.round(process.memoryUsage().heapUsed / 1e6),
+      };
+    },
+  });
+}
+
+const suite: Suite = { name: 'replay', cases };
+export default suite;

@@ -1,0 +1,592 @@
+/**
+ * The simulated cluster of a replay (simulation and topology; the event loop that feeds it is replay.ts):
+ * every Node of the manifests is a NodeRunner, as in the agent process (datapath, control plane, heartbeat
+ * membership), its uplink a port of one simulated L2 switch (sim-switch.ts) shared with the external hosts
+ * (sim-host.ts), its pods memory ports (`SimPod`). Time is simulated: the caller says what time it is.
+ *
+ * Hosts: each `kind: ExternalHost`, the segment's default gateway (a router answering for every
+ * off-segment address) and, created on first use, one implicit host per other on-segment source address of the
+ * capture. MACs: nodes `02:0e:` + node IP, hosts `02:ee:` + host IP (node-agent.ts `macFor`).
+ *
+ * Hot path (`settle` and what it drives): typed arrays and the nodes' own pipelines; the per-tick work
+ * (membership, ownership sampling) is per 10 ms of simulated time, not per packet.
+ */
+import { createHash } from 'node:crypto';
+import { HEARTBEAT_PORT, makeKey } from '../cluster/index.js';
+import { Counters, counterIndex, type DropTracer, type Pipeline, type Port } from '../graph/index.js';
+import { MemoryPort } from '../io/index.js';
+import { Slab, type Burst } from '../packet/index.js';
+import {
+  applyDocs,
+  deleteObjects,
+  resolveConfig,
+  type ClusterState,
+  type EgressEvent,
+  type LocalPod,
+  type NodeStatusFile,
+} from '../policy/index.js';
+import { ipv4 } from '../wire/index.js';
+import { macFor } from './node-agent.js';
+import { NodeRunner } from './node-runner.js';
+import { mask, SimHost, type HostRoute } from './sim-host.js';
+import { SimSwitch, SWITCH_LOSSES, SwitchPort } from './sim-switch.js';
+import type { TimelineEvent } from './timeline.js';
+
+/** The replay's fixed cluster key (deterministic output; replay never touches a network). */
+const REPLAY_KEY = makeKey(createHash('sha256').update('egress-engine replay cluster key').digest());
+
+export const POD_COUNTERS = ['received', 'over-mtu'] as const;
+const P = counterIndex(POD_COUNTERS);
+
+/**
+ * Called for every packet a node's datapath drops, before its slot is freed: `off`/`len` the packet as the stage
+ * left it (an IPv4 packet when `ip`, else an Ethernet frame), `reason` the stage's drop counter without its
+ * `drop-` prefix (several joined by `|` when one selection dropped packets for several reasons and which is
+ * which cannot be told).
+ */
+export type DropTap = (node: NodeRt, stage: string, reason: string, off: number, len: number, ip: boolean) => void;
+
+/**
+ * Whether a stage's drop counter counts lost packets. `uplink-ingress.drop-other-mac` does not: those are
+ * copies of flooded frames a node filters out while another port takes them.
+ */
+export function isLoss(stage: string, counter: string): boolean {
+  return counter.startsWith('drop-') && !(stage === 'uplink-ingress' && counter === 'drop-other-mac');
+}
+
+/** Attributes each drop of one node's pipeline to the stage's drop counter that moved (see DropTap). */
+class NodeDropTracer implements DropTracer {
+  /** Per stage: indices of its `drop-*` counters, their names, and their values before the stage ran. */
+  private readonly idx: Int32Array[];
+  private readonly names: string[][];
+  private readonly before0: Float64Array[];
+
+  constructor(
+    private readonly rt: NodeRt,
+    private readonly pipeline: Pipeline,
+    private readonly tap: { onDrop: DropTap | null },
+  ) {
+    this.idx = [];
+    this.names = [];
+    this.before0 = [];
+    for (const st of pipeline.stages) {
+      const names = st.counters ? st.counters.names : [];
+      const k = names.map((n, i) => (n.startsWith('drop-') ? i : -1)).filter((i) => i >= 0);
+      this.idx.push(Int32Array.from(k));
+      this.names.push(k.map((i) => names[i]!.slice(5)));
+      this.before0.push(new Float64Array(k.length));
+    }
+  }
+
+  before(s: number): void {
+    const c = this.pipeline.stages[s]!.counters;
+    if (!c) return;
+    const idx = this.idx[s]!;
+    const b = this.before0[s]!;
+    for (let k = 0; k < idx.length; k++) b[k] = c.v[idx[k]!]!;
+  }
+
+  drop(s: number, b: Burst, i: number): void {
+    const tap = this.tap.onDrop;
+    if (!tap) return;
+    const st = this.pipeline.stages[s]!;
+    const idx = this.idx[s]!;
+    const seen = this.before0[s]!;
+    const v = st.counters ? st.counters.v : null;
+    let reason = 'unknown';
+    let first = -1;
+    let many = false;
+    for (let k = 0; v && k < idx.length; k++)
+      if (v[idx[k]!]! > seen[k]!) {
+        if (first < 0) first = k;
+        else many = true;
+      }
+    if (first >= 0) {
+      if (!many) reason = this.names[s]![first]!;
+      else reason = this.names[s]!.filter((_, k) => v![idx[k]!]! > seen[k]!).join('|');
+      if (!many) seen[first]!++; // this packet is accounted for
+    }
+    if (!many && first >= 0 && !isLoss(st.name, `drop-${reason}`)) return;
+    const l3 = b.l3[i]!;
+    const ip = l3 >= 0 && l3 >= b.off[i]! && l3 < b.off[i]! + b.len[i]!;
+    const len = ip ? b.off[i]! + b.len[i]! - l3 : b.len[i]!;
+    tap(this.rt, st.name, reason, ip ? l3 : b.off[i]!, len, ip);
+  }
+}
+
+/** Called for every packet a pod receives (`slot` of the cluster's slab holds it at `off`). */
+export type PodTap = (pod: SimPod, slot: number, off: number, len: number) => void;
+
+/**
+ * A pod's interface in replay: input packets the pod sends wait in `rx` until the node polls it; what the
+ * node sends the pod is counted and shown to the tap. Like a veth (drivers/net/veth.c, `is_skb_forwardable`),
+ * it takes no packet longer than its MTU (`over-mtu`).
+ */
+export class SimPod implements Port {
+  readonly name: string;
+  readonly batchSize: number;
+  readonly rx: MemoryPort;
+  readonly counters = new Counters(POD_COUNTERS);
+  /** Port-group member in its node's datapath (-1 until attached). */
+  member = -1;
+  /** Index in the cluster's pod list (stable for the run). */
+  readonly index: number;
+  /** Whether `rx` holds packets the node has not polled yet (the cluster keeps a list of such pods). */
+  dirty = false;
+
+  constructor(
+    readonly key: string,
+    readonly ip: number,
+    readonly node: NodeRt,
+    readonly mtu: number,
+    slab: Slab,
+    index: number,
+    private readonly tap: { onPod: PodTap | null },
+    batchSize: number,
+  ) {
+    this.name = `pod:${key}`;
+    this.batchSize = batchSize;
+    this.index = index;
+    this.rx = new MemoryPort({ name: this.name, slab, capacity: 4096, batchSize: this.batchSize });
+  }
+
+  recv(burst: Burst): number {
+    return this.rx.recv(burst);
+  }
+
+  send(burst: Burst): void {
+    const c = this.counters.v;
+    const tap = this.tap.onPod;
+    for (let i = 0; i < burst.count; i++) {
+      const len = burst.len[i]!;
+      if (len > this.mtu) {
+        c[P['over-mtu']]!++;
+        continue;
+      }
+      c[P.received]!++;
+      tap?.(this, burst.slot[i]!, burst.off[i]!, len);
+    }
+  }
+
+  close(): void {
+    this.rx.close();
+  }
+}
+
+export interface NodeRt {
+  readonly name: string;
+  readonly index: number;
+  readonly runner: NodeRunner;
+  readonly port: SwitchPort;
+  alive: boolean;
+}
+
+export interface OwnershipChange {
+  /** Simulated time (ms) of the change; the replay turns it into seconds after the first packet. */
+  at: number;
+  ip: string;
+  /** Nodes answering ARP for it now (more than one would be a split brain; none while it moves). */
+  nodes: string[];
+  /** Packets lost so far in the whole cluster (datapath drops and undelivered frames), for failover gaps. */
+  lost: number;
+}
+
+/** A node failed or came back (timeline). */
+export interface LivenessChange {
+  at: number;
+  node: string;
+  alive: boolean;
+}
+
+export interface ArpChangeRecord {
+  at: number;
+  host: string;
+  ip: string;
+  mac: string;
+  was: string | null;
+}
+
+export interface ClusterOptions {
+  state: ClusterState;
+  reflect: boolean;
+  detectMs: number;
+  intervalMs: number;
+  seed: number;
+  /** Wall-clock date of simulated time `t` (status, events). */
+  wall: (t: number) => Date;
+  /**
+   * One packet per pipeline round from the pods and uplinks, so that every drop's reason is exact (DropTap):
+   * several times slower. Default: rounds of up to 128.
+   */
+  exactDrops?: boolean;
+}
+
+/** Where a source address belongs (`SimCluster.sourceKind`). */
+export const SRC_OUTSIDE = 0;
+export const SRC_POD = 1;
+/** A node's or an Egress IP: the cluster's own output, seen in the capture. */
+export const SRC_CLUSTER = 2;
+/** Inside a Node's pod CIDR, but no Pod of the manifests has it. */
+export const SRC_NO_POD = 3;
+
+export class SimCluster {
+  readonly slab: Slab;
+  readonly sw: SimSwitch;
+  /** Nodes sorted by name. */
+  readonly nodes: NodeRt[] = [];
+  /** Nodes in creation order (`NodeRt.index`). */
+  readonly created: NodeRt[] = [];
+  readonly byName = new Map<string, NodeRt>();
+  readonly hosts = new Map<number, SimHost>();
+  readonly pods: SimPod[] = [];
+  readonly podByIp = new Map<number, SimPod>();
+  readonly ownership: OwnershipChange[] = [];
+  readonly events: EgressEvent[] = [];
+  readonly arpChanges: ArpChangeRecord[] = [];
+  readonly liveness: LivenessChange[] = [];
+  readonly statusFiles = new Map<string, NodeStatusFile>();
+  /** Times the settle loop hit its bound (a packet storm; what was left is still queued). */
+  settleLimit = 0;
+  /** The segment's MTU (the first node's transport MTU) and subnet. */
+  segmentMtu = 1500;
+  state: ClusterState;
+  /** Hook shared by every pod port (set by the replay before the first packet). */
+  readonly podTap: { onPod: PodTap | null } = { onPod: null };
+  /** Hook for every datapath drop (set before the first packet; nodes get a DropTracer only when it is). */
+  readonly dropTap: { onDrop: DropTap | null } = { onDrop: null };
+  private readonly opts: ClusterOptions;
+  private readonly dirtyPods: SimPod[] = [];
+  private ownKey = new Map<string, string>();
+  private clusterIps = new Set<number>();
+  private nodeIps = new Set<number>();
+  private epNode: number[] = [];
+  private podCidrs: Array<{ addr: number; mask: number }> = [];
+  private subnet = { addr: 0, len: 24 };
+  private routes: HostRoute[] = [];
+  private gateway = 0;
+  now = 0;
+
+  private readonly batch: number;
+
+  constructor(o: ClusterOptions, slotSize: number, slots: number) {
+    this.opts = o;
+    this.batch = o.exactDrops ? 1 : 128;
+    this.state = o.state;
+    this.slab = new Slab({ slots, slotSize });
+    this.sw = new SimSwitch(this.slab, HEARTBEAT_PORT);
+  }
+
+  /** Build the nodes and hosts at simulated time `t`. */
+  start(t: number): void {
+    this.now = t;
+    this.sw.setNow(t);
+    for (const name of [...this.state.nodes.keys()].sort()) this.addNode(name, t);
+    this.topology();
+    this.buildHosts();
+    this.recordOwnership(t);
+  }
+
+  private addNode(name: string, t: number): void {
+    const index = this.nodes.length;
+    // The uplink's MTU is the Node's transport MTU; the view knows it once the runner has compiled one.
+    const port = new SwitchPort(`uplink:${name}`, this.sw, 0, { batchSize: this.batch });
+    const rt: NodeRt = { name, index, runner: null as unknown as NodeRunner, port, alive: true };
+    const runner = new NodeRunner({
+      name,
+      state: this.state,
+      slab: this.slab,
+      uplink: port,
+      key: REPLAY_KEY,
+      incarnation: 1,
+      now: t,
+      intervalMs: this.opts.intervalMs,
+      deadAfterMs: this.opts.detectMs,
+      wall: this.opts.wall,
+      status: {
+        files: () => this.statusFiles.values(),
+        write: (f) => this.statusFiles.set(f.node, f),
+        events: (ev) => this.events.push(...ev),
+      },
+      datapath: { conntrack: { seed: this.opts.seed } },
+      pods: {
+        open: (pod: LocalPod): Port => this.openPod(rt, pod),
+        close: (_key: string, p: Port) => this.closePod(p as SimPod),
+      },
+      onPodPort: (_key, member, p, added) => {
+        if (added) (p as SimPod).member = member;
+      },
+    });
+    (rt as { runner: NodeRunner }).runner = runner;
+    (port as { mtu: number }).mtu = runner.agent.view.node?.mtu ?? 1500;
+    const pipeline = runner.agent.datapath.pipeline;
+    if (this.dropTap.onDrop) pipeline.tracer = new NodeDropTracer(rt, pipeline, this.dropTap);
+    this.nodes.push(rt);
+    this.created.push(rt);
+    this.nodes.sort((a, b) => (a.name < b.name ? -1 : 1));
+    this.byName.set(name, rt);
+    this.epNode = [];
+    this.nodes.forEach((n) => {
+      while (this.epNode.length <= n.port.index) this.epNode.push(-1);
+      this.epNode[n.port.index] = n.index;
+    });
+  }
+
+  private openPod(rt: NodeRt, pod: LocalPod): SimPod {
+    // Pods are opened while the runner is being built: the MTU comes from the configuration, as the view's does.
+    const mtu = resolveConfig(this.state.config).podMtu;
+    const p = new SimPod(pod.key, pod.ip, rt, mtu, this.slab, this.pods.length, this.podTap, this.batch);
+    this.pods.push(p);
+    this.podByIp.set(pod.ip, p);
+    return p;
+  }
+
+  private closePod(p: SimPod): void {
+    if (this.podByIp.get(p.ip) === p) this.podByIp.delete(p.ip);
+    p.member = -1;
+    p.close();
+  }
+
+  /** Addresses, subnet and routes derived from the state (after start and every manifest change). */
+  private topology(): void {
+    const n = this.nodes[0]?.runner.agent.view.node;
+    if (!n) return;
+    this.subnet = n.transportCidr ?? { addr: n.transportIp & (0xffffff00 | 0), len: 24 };
+    this.segmentMtu = n.mtu;
+    this.gateway = n.defaultGateway ?? 0;
+    const routes: HostRoute[] = [];
+    const cidrs: Array<{ addr: number; mask: number }> = [];
+    const own = new Set<number>();
+    for (const rt of this.nodes) {
+      const v = rt.runner.agent.view.node!;
+      own.add(v.transportIp);
+      if (v.podCidr) {
+        routes.push({ addr: v.podCidr.addr, len: v.podCidr.len, via: v.transportIp });
+        cidrs.push({ addr: v.podCidr.addr & mask(v.podCidr.len), mask: mask(v.podCidr.len) });
+      }
+    }
+    if (this.gateway) routes.push({ addr: 0, len: 0, via: this.gateway });
+    for (const a of this.state.controller?.allocations ?? []) {
+      const ip = ipv4.parseAddr(a.ip);
+      if (ip !== null) own.add(ip);
+    }
+    for (const e of this.state.egresses.values())
+      for (const t of [e.spec.egressIP, e.status?.egressIP]) {
+        const ip = t ? ipv4.parseAddr(t) : null;
+        if (ip !== null) own.add(ip);
+      }
+    this.nodeIps = new Set(this.nodes.map((rt) => rt.runner.agent.view.node!.transportIp));
+    this.routes = routes;
+    this.podCidrs = cidrs;
+    this.clusterIps = own;
+  }
+
+  private buildHosts(): void {
+    for (const h of [...this.state.externalHosts.values()].sort((a, b) =>
+      a.metadata.name < b.metadata.name ? -1 : 1,
+    )) {
+      const ip = ipv4.parseAddr(h.spec.address.split('/')[0]!)!;
+      if (!this.hosts.has(ip)) this.addHost(h.metadata.name, ip, this.routes, false);
+    }
+    if (this.gateway && !this.hosts.has(this.gateway))
+      this.addHost(
+        'gateway',
+        this.gateway,
+        this.routes.filter((r) => r.len > 0),
+        true,
+      );
+  }
+
+  private addHost(name: string, ip: number, routes: HostRoute[], router: boolean): SimHost {
+    const h = new SimHost(this.sw, {
+      name,
+      ip,
+      mac: macFor('host', ip),
+      subnet: this.subnet,
+      routes,
+      reflect: this.opts.reflect,
+      router,
+      mtu: this.segmentMtu,
+    });
+    h.onArpChange = (c) =>
+      this.arpChanges.push({ at: this.now, host: c.host, ip: ipv4.addrToString(c.ip), mac: c.mac, was: c.was });
+    this.hosts.set(ip, h);
+    return h;
+  }
+
+  /** The creation index (`NodeRt.index`) of the node whose uplink is switch endpoint `ep`, or -1. */
+  nodeOfEndpoint(ep: number): number {
+    return ep < this.epNode.length ? this.epNode[ep]! : -1;
+  }
+
+  /** Whether `ip` is a node's transport address. */
+  isNodeIp(ip: number): boolean {
+    return this.nodeIps.has(ip);
+  }
+
+  /** Where the source address `src` belongs: SRC_POD (`podByIp`), SRC_CLUSTER, SRC_NO_POD or SRC_OUTSIDE. */
+  sourceKind(src: number): number {
+    if (this.podByIp.has(src)) return SRC_POD;
+    if (this.clusterIps.has(src)) return SRC_CLUSTER;
+    const c = this.podCidrs;
+    for (let i = 0; i < c.length; i++) if ((src & c[i]!.mask) === c[i]!.addr) return SRC_NO_POD;
+    return SRC_OUTSIDE;
+  }
+
+  /** The host that sends a packet from `src`, creating an implicit one on the segment; null when unroutable. */
+  hostFor(src: number): SimHost | null {
+    const h = this.hosts.get(src);
+    if (h) return h;
+    const m = mask(this.subnet.len);
+    if ((src & m) === (this.subnet.addr & m))
+      return this.addHost(`host-${ipv4.addrToString(src)}`, src, this.routes, false);
+    if (this.gateway) return this.hosts.get(this.gateway) ?? null;
+    return null;
+  }
+
+  /** Queue an input packet (in `slot`, at its start) as sent by pod `p`; false when it could not be queued. */
+  fromPod(p: SimPod, slot: number, len: number): boolean {
+    if (!p.rx.adopt(slot, len)) return false;
+    if (!p.dirty) {
+      p.dirty = true;
+      this.dirtyPods.push(p);
+    }
+    return true;
+  }
+
+  /** Housekeeping at simulated time `t`: node ticks (membership, handovers, timers), hosts' ARP waits. */
+  tick(t: number): void {
+    this.now = t;
+    this.sw.setNow(t);
+    for (const rt of this.nodes) {
+      if (!rt.alive) continue;
+      rt.runner.tick(t);
+      rt.runner.agent.datapath.tick(t, 1024);
+    }
+    for (const h of this.hosts.values()) if (h.waiting) h.tick(t);
+    this.settle(t);
+    this.recordOwnership(t);
+  }
+
+  /**
+   * Skip `ms` of idle time at `t` (nothing happens in it but heartbeats): the cluster's clock does not move,
+   * but what would have timed out meanwhile does — connection-tracking entries expire as if `ms` had passed.
+   */
+  skipIdle(t: number, ms: number): void {
+    for (const rt of this.nodes) {
+      if (!rt.alive) continue;
+      const st = rt.runner.agent.datapath.state;
+      for (const ct of [st.ct, st.ctIn]) {
+        ct.setTime(t + ms);
+        ct.expire(Number.MAX_SAFE_INTEGER);
+        ct.setTime(t);
+      }
+    }
+  }
+
+  runEvent(e: TimelineEvent, t: number): void {
+    this.now = t;
+    this.sw.setNow(t);
+    const a = e.action;
+    if (a.kind === 'fail' || a.kind === 'restore') {
+      const rt = this.byName.get(a.node)!;
+      rt.alive = a.kind === 'restore';
+      rt.port.up = rt.alive;
+      this.liveness.push({ at: t, node: rt.name, alive: rt.alive });
+      // A resumed agent's first act is its overdue housekeeping: membership notices the pause before any frame.
+      if (rt.alive) rt.runner.tick(t);
+    } else {
+      const now = this.opts.wall(t);
+      const r =
+        a.kind === 'apply' ? applyDocs(this.state, a.docs, now, a.problems) : deleteObjects(this.state, a.targets, now);
+      if (!r.ok) throw new Error(`timeline event ${e.index} refused`); // checked before the run
+      this.state = r.state;
+      for (const name of [...r.state.nodes.keys()].sort()) if (!this.byName.has(name)) this.addNode(name, t);
+      for (const rt of this.nodes) if (rt.alive) rt.runner.setState(r.state, t);
+      this.topology();
+      this.buildHosts();
+    }
+    this.settle(t);
+    this.recordOwnership(t);
+  }
+
+  /** Let every live node process what waits for it, and the segment forward, until all is quiet. */
+  settle(t: number): void {
+    this.now = t;
+    const sw = this.sw;
+    sw.setNow(t);
+    sw.resetBudget();
+    const nodes = this.nodes;
+    for (let iter = 0; iter < 10_000; iter++) {
+      let busy = false;
+      const dirty = this.dirtyPods;
+      if (dirty.length > 0) {
+        for (let k = 0; k < dirty.length; k++) {
+          const p = dirty[k]!;
+          p.dirty = false;
+          const rt = p.node;
+          if (!rt.alive || p.member < 0) continue;
+          const dp = rt.runner.agent.datapath;
+          while (p.rx.queued > 0) dp.pollPod(p.member, t);
+        }
+        dirty.length = 0;
+        busy = true;
+      }
+      for (let k = 0; k < nodes.length; k++) {
+        const rt = nodes[k]!;
+        if (!rt.alive) continue;
+        const dp = rt.runner.agent.datapath;
+        if (rt.port.queued > 0) {
+          while (rt.port.queued > 0) dp.pollUplink(t);
+          busy = true;
+        } else if (dp.state.neigh.hasReady || dp.state.neigh.parkedCount > 0) {
+          const before = dp.state.neigh.parkedCount;
+          dp.tick(t, 0);
+          if (dp.state.neigh.parkedCount !== before) busy = true;
+        }
+      }
+      if (sw.drain()) busy = true;
+      if (!busy) return;
+    }
+    this.settleLimit++;
+  }
+
+  /** Packets lost so far: every node's datapath drops and every frame the segment could not deliver (cold). */
+  lostSoFar(): number {
+    let n = 0;
+    for (const rt of this.nodes)
+      for (const [stage, s] of Object.entries(rt.runner.agent.datapath.pipeline.snapshot()))
+        for (const [name, v] of Object.entries(s.counters)) if (isLoss(stage, name)) n += v;
+    const sw = this.sw.counters.snapshot() as Record<string, number>;
+    for (const k of SWITCH_LOSSES) n += sw[k] ?? 0;
+    return n;
+  }
+
+  /** Note who answers ARP for each egress IP when it changed (per tick and event: cold). */
+  private recordOwnership(t: number): void {
+    const owners = new Map<string, string[]>();
+    for (const rt of this.nodes) {
+      // A node owns what its datapath answers ARP for: not while failed, not while resettling after a pause.
+      if (!rt.alive || rt.runner.agent.datapath.state.holdEgress) continue;
+      for (const ip of rt.runner.control.hosted()) {
+        const text = ipv4.addrToString(ip);
+        const list = owners.get(text);
+        if (list) list.push(rt.name);
+        else owners.set(text, [rt.name]);
+      }
+    }
+    if (owners.size === 0 && this.ownKey.size === 0) return;
+    let lost = -1;
+    const next = new Map<string, string>();
+    const all = new Set([...owners.keys(), ...this.ownKey.keys()]);
+    for (const ip of [...all].sort()) {
+      const nodes = owners.get(ip) ?? [];
+      const key = nodes.join(',');
+      if (this.ownKey.get(ip) !== key) {
+        if (lost < 0) lost = this.lostSoFar();
+        this.ownership.push({ at: t, ip, nodes, lost });
+      }
+      if (key !== '') next.set(ip, key);
+    }
+    this.ownKey = next;
+  }
+}
