@@ -21,17 +21,7 @@ import { reconcileController } from './controller.js';
 import type { ControllerChange } from './controller.js';
 import { docFromValue } from './manifest.js';
 import type { ManifestDoc } from './manifest.js';
-import {
-  BUILTIN_NAMESPACES,
-  ENGINE_API,
-  KINDS,
-  cmp,
-  displayName,
-  emptyState,
-  keyOf,
-  objectKey,
-  rfc3339,
-} from './model.js';
+import { BUILTIN_NAMESPACES, ENGINE_API, KINDS, cmp, displayName, keyOf, objectKey, rfc3339 } from './model.js';
 import type {
   AgentConfig,
   AnyObject,
@@ -49,6 +39,7 @@ import type {
 import { Ctx, errorsOf, formatProblem } from './problems.js';
 import type { Problem, Source } from './problems.js';
 import { crossCheck, decodeDoc, egressWebhook, poolWebhook } from './validate.js';
+import { checkSnapshot } from './store/check.js';
 
 export type Action = 'created' | 'configured' | 'unchanged' | 'deleted';
 
@@ -438,30 +429,13 @@ export function toSnapshot(state: ClusterState, now: Date): Snapshot {
   };
 }
 
-/** A state from a snapshot's JSON value; an error text when the value is not a snapshot. */
+/**
+ * A state from a snapshot's JSON value, validated as `egress apply` validates manifests (store/check.ts); an error
+ * text (one line) otherwise.
+ */
 export function fromSnapshot(v: unknown): { state: ClusterState } | { error: string } {
-  if (typeof v !== 'object' || v === null || (v as Snapshot).kind !== 'StoreSnapshot')
-    return { error: 'not a StoreSnapshot' };
-  const snap = v as Snapshot;
-  if (!Number.isInteger(snap.generation) || !Array.isArray(snap.objects))
-    return { error: 'generation or objects missing' };
-  const s = mutable(emptyState());
-  s.generation = snap.generation;
-  for (const [i, o] of snap.objects.entries()) {
-    if (
-      typeof o !== 'object' ||
-      o === null ||
-      !KINDS.includes(o.kind) ||
-      typeof o.metadata !== 'object' ||
-      typeof o.metadata?.name !== 'string'
-    )
-      return { error: `objects[${i}] is not an object of a known kind` };
-    o.metadata.labels ??= {};
-    o.metadata.annotations ??= {};
-    put(s, o);
-  }
-  s.controller = snap.controller === undefined ? null : snap.controller;
-  return { state: s };
+  const r = checkSnapshot(v);
+  return 'error' in r ? r : { state: r.value };
 }
 
 /** One line per problem. */
