@@ -21,7 +21,17 @@ import { reconcileController } from './controller.js';
 import type { ControllerChange } from './controller.js';
 import { docFromValue } from './manifest.js';
 import type { ManifestDoc } from './manifest.js';
-import { BUILTIN_NAMESPACES, ENGINE_API, KINDS, cmp, displayName, keyOf, objectKey, rfc3339 } from './model.js';
+import {
+  BUILTIN_NAMESPACES,
+  ENGINE_API,
+  KINDS,
+  cmp,
+  displayName,
+  emptyState,
+  keyOf,
+  objectKey,
+  rfc3339,
+} from './model.js';
 import type {
   AgentConfig,
   AnyObject,
@@ -40,6 +50,7 @@ import { Ctx, errorsOf, formatProblem } from './problems.js';
 import type { Problem, Source } from './problems.js';
 import { crossCheck, decodeDoc, egressWebhook, poolWebhook } from './validate.js';
 import { checkSnapshot } from './store/check.js';
+import type { SnapshotCache } from './store/check.js';
 
 export type Action = 'created' | 'configured' | 'unchanged' | 'deleted';
 
@@ -431,10 +442,15 @@ export function toSnapshot(state: ClusterState, now: Date): Snapshot {
 
 /**
  * A state from a snapshot's JSON value, validated as `egress apply` validates manifests (store/check.ts); an error
- * text (one line) otherwise.
+ * text (one line) otherwise. `cache`: what an earlier call accepted, to skip objects that did not change.
  */
-export function fromSnapshot(v: unknown): { state: ClusterState } | { error: string } {
-  const r = checkSnapshot(v);
+export function fromSnapshot(v: unknown, cache?: SnapshotCache): { state: ClusterState } | { error: string } {
+  const build = (objects: readonly AnyObject[], generation: number, controller: ControllerState | null) => {
+    const s = mutable(emptyState());
+    for (const o of objects) put(s, o);
+    return { ...s, generation, controller };
+  };
+  const r = checkSnapshot(v, build, cache);
   return 'error' in r ? r : { state: r.value };
 }
 

@@ -105,6 +105,33 @@ describe('objects.json is validated like `egress apply` validates a manifest set
     expect(loadError('null')).toMatch(/not a StoreSnapshot/);
   });
 
+  it('a reader with a SnapshotCache refuses the same files: one changed object is checked again, with the set', () => {
+    const cache = new store.SnapshotCache();
+    const snap = snapshotJSON();
+    expect(store.loadState(dir, { cache }).generation).toBe(snap['generation']);
+    const cases: Array<[(s: Record<string, Json>) => void, RegExp]> = [
+      [
+        (s) => (s['objects'].find((o: Json) => o.kind === 'Egress').spec.egressIP = '198.18.0.9'),
+        /spec\.egressIP: IP 198\.18\.0\.9 is not within the IP range/,
+      ],
+      [(s) => (nodesOf(s)[1]!['status'] = nodesOf(s)[0]!['status']), /is also the transport IP of Node node-a/],
+      [
+        (s) =>
+          (s['objects'].find((o: Json) => o.kind === 'ExternalIPPool').spec.ipRanges = [{ cidr: '198.18.0.0/24' }]),
+        /\(ExternalHost\/showip\) spec\.address: 198\.18\.0\.100 is inside ExternalIPPool egress-pool/,
+      ],
+    ];
+    for (const [mutate, re] of cases) {
+      const m = structuredClone(snap);
+      mutate(m);
+      writeFileSync(join(dir, 'objects.json'), JSON.stringify(m));
+      expect(() => store.loadState(dir, { cache })).toThrow(re);
+      expect(() => store.loadState(dir)).toThrow(re);
+    }
+    writeFileSync(join(dir, 'objects.json'), JSON.stringify(snap));
+    expect(policy.toSnapshot(store.loadState(dir, { cache }), T0)).toEqual(policy.toSnapshot(reference(), T0));
+  });
+
   it('a valid snapshot round-trips unchanged (the stored form passes the checks it was built under)', () => {
     const s = reference();
     store.saveState(dir, s, T0);

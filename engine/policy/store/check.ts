@@ -11,23 +11,16 @@
  * status and the controller's bookkeeping are checked here by type.
  */
 import { docFromValue } from '../manifest.js';
-import { ENGINE_API, displayName, emptyState, keyOf } from '../model.js';
+import { ENGINE_API, displayName, keyOf } from '../model.js';
 import type {
-  AgentConfig,
   Allocation,
   AnyObject,
   ClusterState,
-  ConfigMap,
   ControllerState,
   Egress,
   EgressCondition,
   EgressStatus,
-  ExternalHost,
   ExternalIPPool,
-  Kind,
-  Namespace,
-  Node,
-  Pod,
 } from '../model.js';
 import { parseIP } from '../ip.js';
 import { Ctx, errorsOf } from '../problems.js';
@@ -38,6 +31,7 @@ import { crossCheck, decodeDoc, egressWebhook, poolWebhook } from '../validate.j
 
 export type Checked<T> = { readonly value: T } | { readonly error: string };
 
+const OBJECTS = 'objects.json';
 const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const validTime = (v: unknown): v is string => typeof v === 'string' && Number.isFinite(Date.parse(v));
 
@@ -162,41 +156,31 @@ function checkController(ctx: Ctx, v: unknown): ControllerState | null {
   return { allocations, poolRanges };
 }
 
-interface Maps {
-  egresses: Map<string, Egress>;
-  pools: Map<string, ExternalIPPool>;
-  nodes: Map<string, Node>;
-  namespaces: Map<string, Namespace>;
-  pods: Map<string, Pod>;
-  externalHosts: Map<string, ExternalHost>;
-  config: AgentConfig | ConfigMap | null;
-}
+/** Builds the state from checked objects (state.ts owns the state's containers). */
+export type SnapshotBuilder = (
+  objects: readonly AnyObject[],
+  generation: number,
+  controller: ControllerState | null,
+) => ClusterState;
 
-function mapFor(m: Maps, kind: Kind): Map<string, AnyObject> | null {
-  switch (kind) {
-    case 'Egress':
-      return m.egresses as Map<string, AnyObject>;
-    case 'ExternalIPPool':
-      return m.pools as Map<string, AnyObject>;
-    case 'Node':
-      return m.nodes as Map<string, AnyObject>;
-    case 'Namespace':
-      return m.namespaces as Map<string, AnyObject>;
-    case 'Pod':
-      return m.pods as Map<string, AnyObject>;
-    case 'ExternalHost':
-      return m.externalHosts as Map<string, AnyObject>;
-    case 'AgentConfig':
-    case 'ConfigMap':
-      return null;
-  }
+/**
+ * What a long-running reader (an agent's watchStore) keeps from the last snapshot it accepted: each object decoded
+ * from its stored JSON text. An object whose text did not change is not decoded again, and the webhooks are not
+ * run again on an Egress whose pool did not change either (nor on the pools when none changed); the cross-object
+ * rules always run on the whole set. Objects of a state are never modified in place, so sharing them is safe.
+ * `npm run bench -- '^store/'` (2 611 objects, same run): 80 µs per stored object without it, 32 µs with it when
+ * nothing changed, JSON.parse alone 4 µs — most of the rest is the cross-object rules, which `egress apply` runs
+ * too.
+ */
+export class SnapshotCache {
+  objects = new Map<string, AnyObject>();
 }
 
 /**
  * A cluster state from the parsed JSON of objects.json, or the first problem found. Checks the snapshot's shape,
  * decodes every object as `egress apply` does, runs the webhooks and the cross-object rules on the whole set.
  */
-export function checkSnapshot(v: unknown): Checked<ClusterState> {
+export function checkSnapshot(v: unknown, build: SnapshotBuilder, cache?: SnapshotCache): Checked<ClusterState> {
   if (!isMap(v) || v['kind'] !== 'StoreSnapshot') return { error: 'not a StoreSnapshot' };
   if (v['apiVersion'] !== ENGINE_API) return { error: `apiVersion must be ${ENGINE_API}` };
   const generation = v['generation'];
@@ -204,46 +188,57 @@ export function checkSnapshot(v: unknown): Checked<ClusterState> {
     return { error: 'generation must be a whole number' };
   if (!Array.isArray(v['objects'])) return { error: 'objects must be an array' };
   const problems: Problem[] = [];
-  const m: Maps = {
-    egresses: new Map(),
-    pools: new Map(),
-    nodes: new Map(),
-    namespaces: new Map(),
-    pods: new Map(),
-    externalHosts: new Map(),
-    config: null,
-  };
-  const sources = new Map<string, Source>();
-  (v['objects'] as unknown[]).forEach((raw, i) => {
-    const doc = docFromValue(raw, 'objects.json', i + 1);
-    const d = decodeDoc(doc, problems);
-    if (!d || !isMap(raw)) return;
-    const o = d.object;
-    const ctx = new Ctx(problems, doc, o.kind, displayName(o));
-    restoreMeta(ctx, raw, o);
-    if (o.kind === 'Egress') restoreEgressStatus(ctx, raw, o);
-    if (o.kind === 'ExternalIPPool') restorePoolStatus(ctx, raw, o);
+  const raws = v['objects'] as unknown[];
+  const objects: AnyObject[] = [];
+  const index = new Map<string, number>(); // object key → its index in objects[] (for messages)
+  const known = new Set<AnyObject>(); // objects taken from the cache: checked before, unchanged
+  const next = new Map<string, AnyObject>();
+  // Where an object is, for messages (objects[i]): no lines in a stored file.
+  const where = (i: number | undefined): Source | null =>
+    i === undefined ? null : { file: OBJECTS, doc: i + 1, lineOf: () => 1 };
+  let config: AnyObject | null = null;
+  raws.forEach((raw, i) => {
+    const text = cache ? JSON.stringify(raw) : '';
+    let o = cache?.objects.get(text);
+    if (o) known.add(o);
+    else {
+      const doc = docFromValue(raw, OBJECTS, i + 1);
+      const d = decodeDoc(doc, problems);
+      if (!d || !isMap(raw)) return;
+      o = d.object;
+      const ctx = new Ctx(problems, doc, o.kind, displayName(o));
+      restoreMeta(ctx, raw, o);
+      if (o.kind === 'Egress') restoreEgressStatus(ctx, raw, o);
+      if (o.kind === 'ExternalIPPool') restorePoolStatus(ctx, raw, o);
+    }
     const key = keyOf(o);
-    if (sources.has(key)) return ctx.error('metadata.name', `${o.kind} ${displayName(o)} is stored twice`);
-    if ((o.kind === 'AgentConfig' || o.kind === 'ConfigMap') && m.config)
-      return ctx.error('', `a second agent configuration (the first is ${keyOf(m.config)})`);
-    sources.set(key, doc);
-    const map = mapFor(m, o.kind);
-    if (map) map.set(o.kind === 'Pod' ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name, o);
-    else m.config = o as AgentConfig | ConfigMap;
+    const fail = (path: string, msg: string) => new Ctx(problems, where(i), o.kind, displayName(o)).error(path, msg);
+    if (index.has(key)) return fail('metadata.name', `${o.kind} ${displayName(o)} is stored twice`);
+    if (o.kind === 'AgentConfig' || o.kind === 'ConfigMap') {
+      if (config) return fail('', `a second agent configuration (the first is ${keyOf(config)})`);
+      config = o;
+    }
+    index.set(key, i);
+    objects.push(o);
+    if (cache) next.set(text, o);
   });
-  const top = new Ctx(problems, null);
-  const controller = checkController(top, v['controller']);
+  const controller = checkController(new Ctx(problems, null), v['controller']);
   const bad = firstError(problems);
   if (bad) return { error: bad };
 
-  const ctxFor = (o: AnyObject) => new Ctx(problems, sources.get(keyOf(o)) ?? null, o.kind, displayName(o));
-  for (const p of m.pools.values()) poolWebhook(ctxFor(p), p, null, [...m.pools.values()]);
-  for (const e of m.egresses.values()) egressWebhook(ctxFor(e), e, null, m.pools);
-  const state: ClusterState = { ...emptyState(), ...m, generation, controller };
+  const state = build(objects, generation, controller);
+  const ctxFor = (o: AnyObject) => new Ctx(problems, where(index.get(keyOf(o))), o.kind, displayName(o));
+  const pools = [...state.pools.values()];
+  if (!pools.every((p) => known.has(p))) for (const p of pools) poolWebhook(ctxFor(p), p, null, pools);
+  for (const e of state.egresses.values()) {
+    const pool = e.spec.externalIPPool ? state.pools.get(e.spec.externalIPPool) : undefined;
+    if (!known.has(e) || (pool && !known.has(pool))) egressWebhook(ctxFor(e), e, null, state.pools);
+  }
   if (!firstError(problems)) crossCheck(state, ctxFor, () => false);
   const err = firstError(problems);
-  return err ? { error: err } : { value: state };
+  if (err) return { error: err };
+  if (cache) cache.objects = next;
+  return { value: state };
 }
 
 function checkEntry(ctx: Ctx, v: unknown, path: string): NodeStatusEntry | undefined {

@@ -405,8 +405,8 @@ export function createExclusive(
   }
 }
 
-/** Append `data` in one write (O_APPEND, no link followed, the file checked like a read). */
-export function appendStoreFile(path: string, data: string, opts: FileOptions = {}): void {
+/** Open `path` for appending (created 0600; no link followed; checked like a read); returns the fd. */
+export function openAppendFd(path: string, opts: FileOptions = {}): number {
   let fd: number;
   try {
     fd = openSync(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600);
@@ -416,28 +416,6 @@ export function appendStoreFile(path: string, data: string, opts: FileOptions = 
       throw new StoreError(`${path} is a symbolic link: refused (the store follows no links)`, code);
     throw new StoreError(`cannot write ${path}: ${message(e)}`, code);
   }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new StoreError(`${path} is not a regular file`);
-    const p = trustProblem(st, path, opts);
-    if (p) throw new StoreError(`refusing ${p}`);
-    writeAll(fd, Buffer.from(data));
-  } catch (e) {
-    if (e instanceof StoreError) throw e;
-    throw new StoreError(`cannot write ${path}: ${message(e)}`, errno(e));
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Open a log file for appending (no link followed, trusted); returns the fd. */
-export function openAppendFd(path: string, opts: FileOptions = {}): number {
-  let fd: number;
-  try {
-    fd = openSync(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600);
-  } catch (e) {
-    throw new StoreError(`cannot open ${path}: ${message(e)}`, errno(e));
-  }
   const st = fstatSync(fd);
   const p = st.isFile() ? trustProblem(st, path, opts) : `${path} is not a regular file`;
   if (p) {
@@ -445,6 +423,18 @@ export function openAppendFd(path: string, opts: FileOptions = {}): number {
     throw new StoreError(`refusing ${p}`);
   }
   return fd;
+}
+
+/** Append `data` in one write (see openAppendFd). */
+export function appendStoreFile(path: string, data: string, opts: FileOptions = {}): void {
+  const fd = openAppendFd(path, opts);
+  try {
+    writeAll(fd, Buffer.from(data));
+  } catch (e) {
+    throw new StoreError(`cannot write ${path}: ${message(e)}`, errno(e));
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function syncDir(dir: string): void {

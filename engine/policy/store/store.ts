@@ -22,9 +22,9 @@ import { readdirSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { emptyState } from '../model.js';
 import type { ClusterState } from '../model.js';
-import { toSnapshot } from '../state.js';
+import { fromSnapshot, toSnapshot } from '../state.js';
 import type { EgressEvent, NodeStatusFile } from '../status.js';
-import { checkEvent, checkNodeStatus, checkSnapshot } from './check.js';
+import { SnapshotCache, checkEvent, checkNodeStatus } from './check.js';
 import {
   StoreError,
   appendStoreFile,
@@ -56,7 +56,7 @@ export { withLockFile } from './lock.js';
 export type { LockOptions } from './lock.js';
 export { StoreHealth, STORE_FILE_KINDS } from './health.js';
 export type { StoreFileKind, StoreHealthSnapshot, StoreProblem } from './health.js';
-export { checkEvent, checkNodeStatus, checkSnapshot } from './check.js';
+export { SnapshotCache, checkEvent, checkNodeStatus } from './check.js';
 
 export const OBJECTS_FILE = 'objects.json';
 export const LOCK_FILE = 'apply.lock';
@@ -86,8 +86,11 @@ function jsonReason(e: unknown): string {
   return m.length > 160 ? `${m.slice(0, 160)}…` : m;
 }
 
-/** The applied state (empty when nothing was applied yet). Throws StoreError for a corrupt or invalid objects.json. */
-export function loadState(dir: string, opts: FileOptions = {}): ClusterState {
+/**
+ * The applied state (empty when nothing was applied yet). Throws StoreError for a corrupt or invalid objects.json.
+ * `cache` (a long-running reader's) skips decoding the objects that did not change since its last good read.
+ */
+export function loadState(dir: string, opts: FileOptions & { cache?: SnapshotCache } = {}): ClusterState {
   const path = join(dir, OBJECTS_FILE);
   const data = readStoreFile(path, opts);
   if (data === null) return emptyState();
@@ -97,9 +100,9 @@ export function loadState(dir: string, opts: FileOptions = {}): ClusterState {
   } catch (e) {
     throw new StoreError(`${path} is not valid JSON (${jsonReason(e)}): ${RECOVER}`);
   }
-  const r = checkSnapshot(value);
+  const r = fromSnapshot(value, opts.cache);
   if ('error' in r) throw new StoreError(`${path} is not a valid store snapshot: ${r.error}; ${RECOVER}`);
-  return r.value;
+  return r.state;
 }
 
 /** Write the state (callers hold the lock). */
@@ -260,6 +263,7 @@ export function watchStore(
   let lastError: string | null = null;
   let closed = false;
   const path = join(dir, OBJECTS_FILE);
+  const cache = new SnapshotCache();
   const check = () => {
     if (closed) return;
     const sig = fileSignature(path);
@@ -267,7 +271,7 @@ export function watchStore(
     lastSig = sig;
     let st: ClusterState;
     try {
-      st = loadState(dir, opts);
+      st = loadState(dir, { ...opts, cache });
     } catch (e) {
       const err = e instanceof Error ? e : new Error(String(e));
       if (err.message !== lastError) {
