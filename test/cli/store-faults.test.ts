@@ -24,13 +24,17 @@ import {
 } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { serveMetrics } from '../../cli/agent/metrics.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const REF = join(ROOT, 'examples', 'reference', 'cluster.yaml');
 const BIN = join(ROOT, 'bin', 'egress.js');
 const isRoot = process.getuid?.() === 0;
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+if (!isRoot) console.warn('test/cli/store-faults: tmpfs, nobody and strace cases skipped: they need root');
+else if (!has('strace')) console.warn('test/cli/store-faults: the SIGKILLed-apply case is skipped: no strace');
 const dirs: string[] = [];
 let dir: string;
 
@@ -517,6 +521,40 @@ describe('finding 9: who may write the state directory', () => {
       'get',
       /is owned by uid 65534, not by this user \(uid 0\)/,
     );
+  });
+
+  it('the metrics endpoint listens on 127.0.0.1 unless told otherwise', async () => {
+    const snapshot = () => ({
+      node: 'n',
+      stages: {},
+      conntrackEntries: 0,
+      conntrackCounters: {},
+      snatPortsUsed: {},
+      egressIps: [],
+      pods: 0,
+      membersAlive: 1,
+      storeProblems: { objects: 2, status: 0, events: 0, write: 0 },
+    });
+    for (const [given, want] of [
+      [undefined, '127.0.0.1'],
+      ['::1', '::1'],
+      ['0.0.0.0', '0.0.0.0'],
+    ] as const) {
+      const server = await serveMetrics(0, snapshot, given);
+      try {
+        const a = server.address() as AddressInfo;
+        expect(a.address).toBe(want);
+        if (want === '127.0.0.1') {
+          const text = await (await fetch(`http://127.0.0.1:${a.port}/metrics`)).text();
+          expect(text).toMatch(/^egress_store_problems_total\{node="n",file="objects"\} 2$/m);
+        }
+      } finally {
+        server.close();
+      }
+    }
+    const r = egress(['agent', '--node', 'n', '--metrics-port', '9100', '--metrics-address', 'localhost']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--metrics-address must be an IP address/);
   });
 
   it('--key hex:… is gone (a key on the command line shows in ps): a usage error', () => {
