@@ -7,7 +7,7 @@
  * The cluster: 100 Nodes, 2 000 Pods, 10 ExternalIPPools, 500 Egresses with allocated IPs (2 611 objects);
  * one operation is one stored object (a call reads the whole file).
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as policy from '../../engine/policy/index.js';
@@ -65,6 +65,8 @@ function setup(): void {
   const r = policy.applyObjects(policy.emptyState(), objects, T0);
   if (!r.ok) throw new Error(policy.formatProblems(r.problems).join('\n'));
   dir = mkdtempSync(join(tmpdir(), 'egr-bench-store-'));
+  const made = dir;
+  process.once('exit', () => rmSync(made, { recursive: true, force: true }));
   policy.store.saveState(dir, r.state, T0);
   text = readFileSync(join(dir, policy.store.OBJECTS_FILE), 'utf8');
   cache = new policy.store.SnapshotCache();
