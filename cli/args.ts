@@ -39,4 +39,7 @@ export function boolOpt(p: ParsedArgs, name: string): boolean {
 }
 
 /** Options every store command takes. */
-export const STATE_DIR_OPTION: OptionSpec = { 'state-dir': { type: 'string' } };
+export const STATE_DIR_OPTION: OptionSpec = {
+  'state-dir': { type: 'string' },
+  'insecure-state-dir': { type: 'boolean' },
+};

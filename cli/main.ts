@@ -3,6 +3,7 @@
  * tun/: it hands the agent real devices or simulated ports.
  */
 import { readFileSync } from 'node:fs';
+import * as policy from '../engine/policy/index.js';
 import type { Command } from './command.js';
 import { UsageError, UserError } from './errors.js';
 import { commands } from './commands/index.js';
@@ -54,7 +55,8 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`egress ${cmd.name}: ${e.message} (see egress ${cmd.name} --help)`);
       return 2;
     }
-    if (e instanceof UserError) {
+    if (e instanceof UserError || e instanceof policy.store.StoreError) {
+      // A store problem (locked, corrupt, insecure, full) is the user's to fix: one line, no stack.
       console.error(`egress ${cmd.name}: ${e.message}`);
       return 1;
     }

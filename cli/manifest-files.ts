@@ -1,8 +1,9 @@
 /**
  * `-f FILE|DIR|-` for apply and delete: files are read in the order given; a directory contributes its `.yaml`,
- * `.yml` and `.json` files in name order (not recursive), as kubectl does; `-` is standard input.
+ * `.yml` and `.json` files in name order (not recursive), as kubectl does; `-` is standard input. Each file is at
+ * most 8 MiB (`EGRESS_MAX_MANIFEST_BYTES`) and YAML aliases are limited (engine/policy/manifest.ts).
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as policy from '../engine/policy/index.js';
 import { UserError } from './errors.js';
@@ -35,12 +36,11 @@ function expand(arg: string): string[] {
   return files;
 }
 
+/** A file's text, within the manifest size limit (policy.readManifestFile). */
 function readText(file: string): string {
-  try {
-    return file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UserError(`cannot read "${file}": ${(e as Error).message}`);
-  }
+  const r = policy.readManifestFile(file);
+  if ('error' in r) throw new UserError(r.error);
+  return r.text;
 }
 
 /** Read and parse every manifest named by the -f arguments. */

@@ -18,8 +18,7 @@
  *                 are the agent's (DEFAULT_QUEUE_LEN).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_QUEUE_LEN } from '../../cli/agent/node-process.js';
 import { podNetnsName, TapPort, TunPort } from '../../tun/index.js';
@@ -377,9 +376,10 @@ export class Engine {
 
   private async boot(): Promise<void> {
     const { stateDir } = this.o;
-    mkdirSync(stateDir, { recursive: true });
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 }); // a state directory is private (docs/security.md)
     const root = packageRoot();
     const egress = join(root, 'bin', 'egress.js');
+    // The first apply also creates the cluster key the two agents share.
     if (!existsSync(join(stateDir, 'cluster.key'))) {
       run(process.execPath, [
         egress,
@@ -389,7 +389,6 @@ export class Engine {
         '--state-dir',
         stateDir,
       ]);
-      writeFileSync(join(stateDir, 'cluster.key'), randomBytes(32), { mode: 0o600 });
     }
     for (const node of ['node-a', 'node-b']) {
       const log = openSync(join(stateDir, `agent-${node}.log`), 'a');

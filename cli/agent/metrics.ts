@@ -1,6 +1,7 @@
 /**
  * Prometheus text exposition (format 0.0.4) of a running agent: per-stage packets per exit and drops per
- * reason, conntrack size, SNAT ports in use per egress IP, egress IPs owned. Served on `--metrics-port`.
+ * reason, conntrack size, SNAT ports in use per egress IP, egress IPs owned, store files the agent could not use.
+ * Served on `--metrics-port`, on loopback unless `--metrics-address` says otherwise.
  */
 import { createServer, type Server } from 'node:http';
 
@@ -13,6 +14,8 @@ export interface MetricsSnapshot {
   egressIps: string[];
   pods: number;
   membersAlive: number;
+  /** Store problems reported so far, per kind of file (StoreHealth). */
+  storeProblems?: Record<string, number>;
 }
 
 const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
@@ -57,11 +60,17 @@ export function renderMetrics(m: MetricsSnapshot): string {
   out.push('# HELP egress_members_alive Nodes this agent sees alive (itself included).');
   out.push('# TYPE egress_members_alive gauge');
   out.push(`egress_members_alive{${node}} ${m.membersAlive}`);
+  if (m.storeProblems) {
+    out.push('# HELP egress_store_problems_total Store files the agent could not use or write, by file.');
+    out.push('# TYPE egress_store_problems_total counter');
+    for (const [file, n] of Object.entries(m.storeProblems))
+      out.push(`egress_store_problems_total{${node},file="${esc(file)}"} ${n}`);
+  }
   return out.join('\n') + '\n';
 }
 
-/** Serve `/metrics` on `port` (all addresses of the agent's namespace). */
-export function serveMetrics(port: number, snapshot: () => MetricsSnapshot): Promise<Server> {
+/** Serve `/metrics` on `address`:`port` (the metrics tell a segment attacker a lot: loopback by default). */
+export function serveMetrics(port: number, snapshot: () => MetricsSnapshot, address = '127.0.0.1'): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.url !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');
@@ -71,6 +80,6 @@ export function serveMetrics(port: number, snapshot: () => MetricsSnapshot): Pro
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, () => resolve(server));
+    server.listen(port, address, () => resolve(server));
   });
 }

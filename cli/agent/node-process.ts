@@ -6,7 +6,7 @@
  * `<state>/run/<node>.json` every second (counters, conntrack, owned IPs, pods, membership). Logs are JSON
  * lines on stderr. SIGTERM/SIGINT remove everything it created.
  */
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Server } from 'node:http';
@@ -24,8 +24,14 @@ export interface AgentOptions {
   segmentNetns?: string;
   bridge?: string;
   metricsPort?: number;
-  /** The cluster key (`loadKey` syntax): a file or hex:…; default <state-dir>/cluster.key. */
-  key?: string;
+  /** Address the metrics endpoint listens on (default 127.0.0.1). */
+  metricsAddress?: string;
+  /** The cluster key file (default <state-dir>/cluster.key). */
+  keyFile?: string;
+  /** The cluster key in hex, from $EGRESS_KEY (tests only); wins over keyFile. */
+  keyHex?: string;
+  /** `--insecure-state-dir`: no owner/mode checks of the state directory's files. */
+  insecureStateDir?: boolean;
   intervalMs?: number;
   deadAfterMs?: number;
   /** Log lines at or above this level. */
@@ -46,6 +52,9 @@ export interface AgentOptions {
 }
 
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
+
+/** The metrics endpoint listens on loopback unless --metrics-address says otherwise (docs/security.md). */
+export const DEFAULT_METRICS_ADDRESS = '127.0.0.1';
 
 /**
  * Queue of the agent's devices (txqueuelen of pod TUNs and the uplink TAP; the kernel's defaults are 500 and
@@ -71,6 +80,9 @@ export class AgentProcess {
   private readonly started = new Date();
   private stopped = false;
   private readonly clock = () => performance.now();
+  /** Store files this agent could not use (or write): counted, logged once each; the run file and metrics show it. */
+  readonly storeHealth: policy.store.StoreHealth;
+  private readonly files: policy.store.StoreOptions;
 
   constructor(private readonly o: AgentOptions) {
     const min = LEVELS[o.logLevel ?? 'info'];
@@ -80,6 +92,14 @@ export class AgentProcess {
         JSON.stringify({ ts: new Date().toISOString(), level, node: o.node, msg, ...fields }) + '\n',
       );
     };
+    this.storeHealth = new policy.store.StoreHealth((p) =>
+      this.log(
+        'warn',
+        p.kind === 'write' ? 'could not write to the store' : 'store file not used; keeping the last good state',
+        { file: p.file, error: p.message },
+      ),
+    );
+    this.files = { health: this.storeHealth, ...(o.insecureStateDir ? { insecure: true } : {}) };
   }
 
   /** Create the devices and start; resolves once the datapath runs. */
@@ -93,16 +113,19 @@ export class AgentProcess {
       throw new UserError('no /dev/net/tun: load the tun module or run where TUN devices exist');
     if (!existsSync(join(stateDir, policy.store.OBJECTS_FILE)))
       throw new UserError(`no applied manifests in ${stateDir}: run \`egress apply -f …\` first (or pass --state-dir)`);
-    const state = policy.store.loadState(stateDir);
+    const state = policy.store.loadState(stateDir, this.files);
     if (!state.nodes.has(node))
       throw new UserError(
         `Node ${node} is not in the applied manifests (${[...state.nodes.keys()].join(', ') || 'none'})`,
       );
-    const keySpec = this.o.key ?? join(stateDir, 'cluster.key');
-    const key = cluster.loadKey(keySpec);
+    const keyFile = this.o.keyFile ?? join(stateDir, policy.store.KEY_FILE);
+    const key =
+      this.o.keyHex !== undefined
+        ? cluster.keyFromHex(this.o.keyHex, '$EGRESS_KEY (for tests only)')
+        : cluster.loadKeyFile(keyFile);
     if (!key.ok)
       throw new UserError(
-        `no usable cluster key (${key.error}): every agent needs the same key to join; create one with \`head -c 32 /dev/urandom > ${join(stateDir, 'cluster.key')}\` or pass --key`,
+        `no usable cluster key (${key.error}): every agent needs the same key to join; \`egress init\` or the first \`egress apply\` creates ${join(stateDir, policy.store.KEY_FILE)}, or pass --key-file`,
       );
     const cfgProblem = cluster.membershipConfigProblem({
       self: { name: node, ip: 0 },
@@ -144,9 +167,15 @@ export class AgentProcess {
       ...(this.o.deadAfterMs !== undefined ? { deadAfterMs: this.o.deadAfterMs } : {}),
       ...(this.o.round !== undefined ? { datapath: { burst: this.o.round } } : {}),
       status: {
-        files: () => policy.store.readNodeStatuses(stateDir),
-        write: (f) => policy.store.writeNodeStatus(stateDir, f),
-        events: (ev) => policy.store.appendEvents(stateDir, ev),
+        files: () => policy.store.readNodeStatuses(stateDir, this.files),
+        write: (f) =>
+          this.storeWrite(join(stateDir, policy.store.STATUS_DIR), () =>
+            policy.store.writeNodeStatus(stateDir, f, this.files),
+          ),
+        events: (ev) =>
+          this.storeWrite(join(stateDir, policy.store.EVENTS_FILE), () =>
+            policy.store.appendEvents(stateDir, ev, this.files),
+          ),
       },
       log: this.log,
       pods: {
@@ -169,14 +198,13 @@ export class AgentProcess {
       ...(this.o.budget !== undefined ? { budget: this.o.budget } : {}),
     });
     this.runtime.start();
-    this.watch = policy.store.watchStore(stateDir, (s) => runner.setState(s, this.clock()), {
-      onError: (e) => this.log('warn', 'store read failed; retrying', { error: e.message }),
-    });
+    this.watch = policy.store.watchStore(stateDir, (s) => runner.setState(s, this.clock()), this.files);
     if (this.o.metricsPort !== undefined) {
-      this.metrics = await serveMetrics(this.o.metricsPort, () => this.metricsSnapshot());
-      this.log('info', 'metrics served', { port: this.o.metricsPort });
+      const address = this.o.metricsAddress ?? DEFAULT_METRICS_ADDRESS;
+      this.metrics = await serveMetrics(this.o.metricsPort, () => this.metricsSnapshot(), address);
+      this.log('info', 'metrics served', { address, port: this.o.metricsPort });
     }
-    mkdirSync(join(stateDir, 'run'), { recursive: true });
+    policy.store.ensureRunDir(stateDir, this.files);
     this.report();
     this.reportTimer = setInterval(() => this.report(), 1000);
     this.log('info', 'agent started', {
@@ -186,6 +214,17 @@ export class AgentProcess {
       pods: view0.localPods.length,
       key: key.source,
     });
+  }
+
+  /** A status or events write; a failure (ENOSPC, EACCES) is counted and logged once, never thrown into a timer. */
+  private storeWrite(what: string, write: () => void): void {
+    try {
+      write();
+      this.storeHealth.resolved(what);
+    } catch (e) {
+      if (!(e instanceof policy.store.StoreError)) throw e;
+      this.storeHealth.problem('write', what, e.message);
+    }
   }
 
   private openPod(key: string, ip: string, mtu: number): Port {
@@ -223,6 +262,7 @@ export class AgentProcess {
       egressIps: r.control.hosted().map(wire.ipv4.addrToString),
       pods: a.pods().size,
       membersAlive: r.membership.alive().size,
+      storeProblems: this.storeHealth.snapshot().problems,
     };
   }
 
@@ -298,12 +338,12 @@ export class AgentProcess {
       ports: {
         uplink: portCounters(a.uplink),
       },
+      store: this.storeHealth.snapshot(),
     };
     try {
-      // Replaced atomically (rename), not synced: it is rewritten every second and an fsync would stall the loop.
-      const path = join(this.o.stateDir, 'run', `${this.o.node}.json`);
-      writeFileSync(`${path}.tmp`, JSON.stringify(file, null, 1) + '\n');
-      renameSync(`${path}.tmp`, path);
+      // Replaced atomically (a fresh temp file, rename), not synced: it is rewritten every second and an fsync
+      // would stall the loop.
+      policy.store.writeRunFile(this.o.stateDir, this.o.node, JSON.stringify(file, null, 1) + '\n');
     } catch (e) {
       this.log('warn', 'could not write the run file', { error: (e as Error).message });
     }
@@ -339,7 +379,7 @@ export class AgentProcess {
     } catch {
       /* best effort */
     }
-    this.log('info', 'agent stopped');
+    if (this.runtime) this.log('info', 'agent stopped');
   }
 }
 

@@ -1,12 +1,17 @@
 /** `egress agent --node NAME`: one node's agent on real devices (root). */
+import { isIP } from 'node:net';
 import { UsageError, UserError } from '../errors.js';
-import { boolOpt, parseCommandArgs, stringOpt } from '../args.js';
+import { STATE_DIR_OPTION, boolOpt, parseCommandArgs, stringOpt } from '../args.js';
 import type { Command } from '../command.js';
-import { resolveStateDir } from '../state-dir.js';
-import { AgentProcess } from '../agent/node-process.js';
+import { stateDirOf } from '../state-dir.js';
+import { AgentProcess, DEFAULT_METRICS_ADDRESS } from '../agent/node-process.js';
 
-const USAGE = `usage: egress agent --node NAME [--state-dir DIR] [--segment-netns NS --bridge BR] [--metrics-port PORT]
-                    [--key FILE|hex:…] [--heartbeat-interval-ms MS] [--dead-after-ms MS]
+/** The cluster key in hex, for tests only (a key on a command line is visible to every user in ps). */
+export const KEY_ENV = 'EGRESS_KEY';
+
+const USAGE = `usage: egress agent --node NAME [--state-dir DIR] [--segment-netns NS --bridge BR]
+                    [--metrics-port PORT [--metrics-address ADDR]] [--key-file FILE]
+                    [--insecure-state-dir] [--heartbeat-interval-ms MS] [--dead-after-ms MS]
                     [--log-level debug|info|warn|error] [--batch N] [--budget N] [--round N]
                     [--offload] [--queue-len N]
 
@@ -19,14 +24,19 @@ status and events there, and reports itself in <state-dir>/run/NAME.json every s
 
 Agents find each other with heartbeats (UDP 10351 between node IPs, HMAC-SHA256 with the shared cluster key):
 a node silent for --dead-after-ms is dead for the others, which reschedule its egress IPs; the new owner
-answers ARP for them and sends one gratuitous ARP. Without a key an agent does not start.
+answers ARP for them and sends one gratuitous ARP. Without a key an agent does not start. The key file must be
+owned by the agent's user and readable by nobody else (chmod 600); weak keys (under 16 bytes, printable text,
+repeated patterns) are refused. $${KEY_ENV} (hex) overrides the file: for tests only.
 
   --node NAME            the Node this agent is (a Node of the applied manifests)
-  --state-dir DIR        the store (default: $EGRESS_STATE_DIR, else /var/lib/egress-engine as root)
+  --state-dir DIR        the store (default: $EGRESS_STATE_DIR, else /var/lib/egress-engine as root); it must be
+                         owned by the agent's user and writable by nobody else
+  --insecure-state-dir   use a state directory (and files) other users own or can write
   --segment-netns NS     namespace of the L2 segment's bridge (the test bed's fabric)
   --bridge BR            bridge to attach the uplink to
-  --metrics-port PORT    serve Prometheus metrics on http://:PORT/metrics (in the agent's namespace)
-  --key SPEC             the cluster key: a file of >= 16 random bytes or hex:… (default <state-dir>/cluster.key)
+  --metrics-port PORT    serve Prometheus metrics on http://ADDR:PORT/metrics
+  --metrics-address ADDR the address the metrics listen on (default ${DEFAULT_METRICS_ADDRESS}; 0.0.0.0 for every address)
+  --key-file FILE        the cluster key: >= 16 random bytes, raw or hex (default <state-dir>/cluster.key)
   --heartbeat-interval-ms MS   heartbeat period (default 50)
   --dead-after-ms MS     silence after which a node is dead (default 500)
   --log-level LEVEL      debug, info (default), warn or error
@@ -49,12 +59,13 @@ export const agentCommand: Command = {
   async run(argv) {
     const a = parseCommandArgs(argv, {
       node: { type: 'string' },
-      'state-dir': { type: 'string' },
+      ...STATE_DIR_OPTION,
       'segment-netns': { type: 'string' },
       bridge: { type: 'string' },
       'metrics-port': { type: 'string' },
+      'metrics-address': { type: 'string' },
       'log-level': { type: 'string' },
-      key: { type: 'string' },
+      'key-file': { type: 'string' },
       'heartbeat-interval-ms': { type: 'string' },
       'dead-after-ms': { type: 'string' },
       batch: { type: 'string' },
@@ -85,13 +96,18 @@ export const agentCommand: Command = {
     };
     const intervalMs = ms('heartbeat-interval-ms');
     const deadAfterMs = ms('dead-after-ms');
-    const key = stringOpt(a, 'key');
+    const keyFile = stringOpt(a, 'key-file');
+    const keyHex = process.env[KEY_ENV] || undefined;
     if (a.positionals.length) throw new UsageError(`unexpected argument ${a.positionals[0]}`);
     const node = stringOpt(a, 'node');
     if (!node) throw new UsageError('--node is required');
     const mp = stringOpt(a, 'metrics-port');
     if (mp !== undefined && !(/^\d+$/.test(mp) && Number(mp) > 0 && Number(mp) < 65536))
       throw new UsageError(`--metrics-port must be a port number, got "${mp}"`);
+    const maddr = stringOpt(a, 'metrics-address');
+    if (maddr !== undefined && isIP(maddr) === 0)
+      throw new UsageError(`--metrics-address must be an IP address (127.0.0.1, ::1, 0.0.0.0), got "${maddr}"`);
+    if (maddr !== undefined && mp === undefined) throw new UsageError('--metrics-address needs --metrics-port');
     const level = stringOpt(a, 'log-level') ?? 'info';
     if (!['debug', 'info', 'warn', 'error'].includes(level))
       throw new UsageError(`--log-level must be debug, info, warn or error`);
@@ -99,13 +115,17 @@ export const agentCommand: Command = {
     const bridge = stringOpt(a, 'bridge');
     if ((segmentNetns === undefined) !== (bridge === undefined))
       throw new UsageError('--segment-netns and --bridge go together');
+    const { dir: stateDir, insecure } = stateDirOf(a);
     const proc = new AgentProcess({
       node,
-      stateDir: resolveStateDir(stringOpt(a, 'state-dir')),
+      stateDir,
+      ...(insecure ? { insecureStateDir: true } : {}),
       ...(segmentNetns !== undefined ? { segmentNetns } : {}),
       ...(bridge !== undefined ? { bridge } : {}),
       ...(mp !== undefined ? { metricsPort: Number(mp) } : {}),
-      ...(key !== undefined ? { key } : {}),
+      ...(maddr !== undefined ? { metricsAddress: maddr } : {}),
+      ...(keyFile !== undefined ? { keyFile } : {}),
+      ...(keyHex !== undefined ? { keyHex } : {}),
       ...(intervalMs !== undefined ? { intervalMs } : {}),
       ...(deadAfterMs !== undefined ? { deadAfterMs } : {}),
       logLevel: level as 'info',

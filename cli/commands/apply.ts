@@ -1,17 +1,23 @@
 /** `egress apply`: validate a set of manifests as a whole and store it atomically; the controller allocates. */
 import * as policy from '../../engine/policy/index.js';
-import { STATE_DIR_OPTION, boolOpt, listOpt, parseCommandArgs, stringOpt } from '../args.js';
+import { join } from 'node:path';
+import { STATE_DIR_OPTION, boolOpt, listOpt, parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { failOnErrors, loadManifests } from '../manifest-files.js';
-import { resolveStateDir } from '../state-dir.js';
+import { stateDirOf } from '../state-dir.js';
 
 const usage = `usage: egress apply -f FILE|DIR|- [-f ...] [--dry-run] [--state-dir DIR]
 
 Apply manifests to the state directory. All documents of all files form one set: it is validated as a whole
 (schemas, Antrea's webhook rules, references between objects) and stored atomically, or not at all when any
 document is wrong. Then the controller allocates Egress IPs (lowest free IP of the pool) and writes
-spec.egressIP, the IPAllocated condition and the pools' usage.
+spec.egressIP, the IPAllocated condition and the pools' usage. The first apply also creates the agents' shared
+cluster key, <state-dir>/cluster.key (32 random bytes, mode 0600).
+
+The state directory is created 0700; one that another user owns or can write is refused (whoever writes it
+controls the cluster) unless --insecure-state-dir. A manifest file is at most 8 MiB (EGRESS_MAX_MANIFEST_BYTES
+raises it); YAML aliases that expand too much (an alias bomb) are refused.
 
 Kinds (multi-document YAML or JSON, Kubernetes form):
   crd.antrea.io/v1beta1   Egress, ExternalIPPool (v1alpha2 accepted)
@@ -23,6 +29,7 @@ options:
       --dry-run              validate and show what would change, write nothing
       --state-dir DIR        state directory (default: $EGRESS_STATE_DIR, else /var/lib/egress-engine as root,
                              else $XDG_STATE_HOME/egress-engine or ~/.local/state/egress-engine)
+      --insecure-state-dir   use a state directory (and files) other users own or can write
   -h, --help                 this text`;
 
 export const apply: Command = {
@@ -39,13 +46,22 @@ export const apply: Command = {
     const files = listOpt(args, 'filename');
     if (files.length === 0) throw new UsageError('-f FILE|DIR|- is required');
     const dryRun = boolOpt(args, 'dry-run');
-    const dir = resolveStateDir(stringOpt(args, 'state-dir'));
+    const { dir, insecure } = stateDirOf(args);
     const loaded = loadManifests(files);
-    const result = await policy.store.updateState(dir, (state) => {
-      const r = policy.applyDocs(state, loaded.docs, new Date(), loaded.problems);
-      return { state: r.state, write: r.ok && r.changed && !dryRun, result: r };
-    });
+    const result = await policy.store.updateState(
+      dir,
+      (state) => {
+        const r = policy.applyDocs(state, loaded.docs, new Date(), loaded.problems);
+        return { state: r.state, write: r.ok && r.changed && !dryRun, result: r };
+      },
+      undefined,
+      { insecure },
+    );
     const warnings = failOnErrors(result.problems, 'nothing applied');
+    if (!dryRun && policy.store.ensureClusterKey(dir, { insecure }))
+      console.error(
+        `note: created the cluster key ${join(dir, policy.store.KEY_FILE)} (32 random bytes, mode 0600): the agents of this state directory share it`,
+      );
     for (const w of warnings) console.error(`Warning: ${policy.formatProblem(w)}`);
     const suffix = dryRun ? ' (dry run)' : '';
     for (const c of result.changes) console.log(`${policy.RESOURCE[c.kind]}/${c.name} ${c.action}${suffix}`);

@@ -4,7 +4,7 @@ import { STATE_DIR_OPTION, boolOpt, listOpt, parseCommandArgs, stringOpt } from 
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
 import { failOnErrors, loadManifests } from '../manifest-files.js';
-import { resolveStateDir } from '../state-dir.js';
+import { stateDirOf } from '../state-dir.js';
 
 /** Names accepted for each kind on the command line (kubectl's plurals and short names). */
 export const KIND_ALIASES: Readonly<Record<string, policy.Kind>> = {
@@ -54,6 +54,7 @@ options:
       --ignore-not-found     do not fail on objects that do not exist
       --dry-run              show what would be deleted, write nothing
       --state-dir DIR        state directory (see egress apply --help)
+      --insecure-state-dir   use a state directory other users own or can write
   -h, --help                 this text`;
 
 export const del: Command = {
@@ -109,11 +110,18 @@ export const del: Command = {
       }
     }
     const dryRun = boolOpt(args, 'dry-run');
-    const dir = resolveStateDir(stringOpt(args, 'state-dir'));
-    const result = await policy.store.updateState(dir, (state) => {
-      const r = policy.deleteObjects(state, targets, new Date(), { ignoreNotFound: boolOpt(args, 'ignore-not-found') });
-      return { state: r.state, write: r.ok && r.changed && !dryRun, result: r };
-    });
+    const { dir, insecure } = stateDirOf(args);
+    const result = await policy.store.updateState(
+      dir,
+      (state) => {
+        const r = policy.deleteObjects(state, targets, new Date(), {
+          ignoreNotFound: boolOpt(args, 'ignore-not-found'),
+        });
+        return { state: r.state, write: r.ok && r.changed && !dryRun, result: r };
+      },
+      undefined,
+      { insecure },
+    );
     for (const w of failOnErrors(result.problems, 'nothing deleted'))
       console.error(`Warning: ${policy.formatProblem(w)}`);
     if (result.changes.length === 0 && targets.length > 0 && !boolOpt(args, 'ignore-not-found'))

@@ -1,7 +1,7 @@
 /** `egress get counters NODE` and `egress get pipeline`: what a running agent reports, and the datapath graph. */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DATAPATH_LINKS } from '../../engine/agent/datapath.js';
+import * as policy from '../../engine/policy/index.js';
 import { UsageError, UserError } from '../errors.js';
 import { table } from '../output.js';
 
@@ -19,24 +19,77 @@ interface RunFile {
   snat: Array<{ natIp: string; connections: Record<string, number>; maxFullness: number }>;
 }
 
-export function readRunFile(dir: string, node: string): RunFile {
-  try {
-    return JSON.parse(readFileSync(join(dir, 'run', `${node}.json`), 'utf8')) as RunFile;
-  } catch {
+/** The parsed run file of `node` (any JSON); a missing one is a UserError naming the agent to start. */
+export function readRunFile(dir: string, node: string, insecure = false): unknown {
+  const v = policy.store.readRunFile(dir, node, { insecure });
+  if (v === null)
     throw new UserError(
-      `no agent of Node ${node} has reported in ${dir}/run/ (is \`egress agent --node ${node}\` running?)`,
+      `no agent of Node ${node} has reported in ${join(dir, 'run')}/ (is \`egress agent --node ${node}\` running?)`,
     );
-  }
+  return v;
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const numbers = (v: unknown) => isObj(v) && Object.values(v).every((x) => typeof x === 'number');
+const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
+const listOf = (v: unknown, item: (x: Record<string, unknown>) => boolean) =>
+  Array.isArray(v) && v.every((x) => isObj(x) && item(x));
+
+/** Why a run file cannot be shown as a table (the fields printCounters reads), or null. */
+export function runFileProblem(v: unknown): string | null {
+  if (!isObj(v)) return 'not an object';
+  const checks: [string, boolean][] = [
+    ['node', typeof v['node'] === 'string'],
+    ['pid', Number.isSafeInteger(v['pid'])],
+    ['updated', typeof v['updated'] === 'string'],
+    ['egressIps', strings(v['egressIps'])],
+    ['members', strings(v['members'])],
+    ['pods', listOf(v['pods'], (p) => typeof p['key'] === 'string')],
+    [
+      'stages',
+      isObj(v['stages']) &&
+        Object.values(v['stages']).every((s) => isObj(s) && numbers(s['exits']) && numbers(s['counters'])),
+    ],
+    [
+      'conntrack',
+      isObj(v['conntrack']) && typeof v['conntrack']['size'] === 'number' && numbers(v['conntrack']['counters']),
+    ],
+    [
+      'neighbors',
+      listOf(
+        v['neighbors'],
+        (n) =>
+          typeof n['ip'] === 'string' &&
+          typeof n['state'] === 'string' &&
+          typeof n['queued'] === 'number' &&
+          (n['mac'] === null || typeof n['mac'] === 'string'),
+      ),
+    ],
+    ['ports', isObj(v['ports']) && Object.values(v['ports']).every((c) => c === null || numbers(c))],
+    [
+      'snat',
+      listOf(
+        v['snat'],
+        (u) => typeof u['natIp'] === 'string' && numbers(u['connections']) && typeof u['maxFullness'] === 'number',
+      ),
+    ],
+  ];
+  const bad = checks.filter(([, ok]) => !ok).map(([k]) => k);
+  return bad.length ? `unexpected ${bad.join(', ')}` : null;
 }
 
 /** Print a node agent's counters: every stage's exits and non-zero counters, ports, conntrack, neighbours. */
-export function printCounters(dir: string, node: string | undefined, output: string): number {
+export function printCounters(dir: string, node: string | undefined, output: string, insecure = false): number {
   if (!node) throw new UsageError('egress get counters NODE');
-  const r = readRunFile(dir, node);
+  const v = readRunFile(dir, node, insecure);
   if (output === 'json') {
-    console.log(JSON.stringify(r, null, 2));
+    console.log(JSON.stringify(v, null, 2));
     return 0;
   }
+  const problem = runFileProblem(v);
+  if (problem)
+    throw new UserError(`${join(dir, 'run', `${node}.json`)} is not an agent report (${problem}); try -o json`);
+  const r = v as RunFile;
   const ageS = (Date.now() - Date.parse(r.updated)) / 1000;
   console.log(
     `node ${r.node}: agent pid ${r.pid}, report ${ageS.toFixed(1)} s old${ageS > 3 ? ' (the agent is frozen or stopped)' : ''}`,

@@ -4,7 +4,7 @@ import { STATE_DIR_OPTION, parseCommandArgs, stringOpt } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
 import { age, listOf, table, toJSON, toYAML } from '../output.js';
-import { resolveStateDir } from '../state-dir.js';
+import { stateDirOf } from '../state-dir.js';
 import { kindOf } from './delete.js';
 import { pipelineDot, printCounters } from './get-agent.js';
 
@@ -38,7 +38,12 @@ options:
   -o, --output FORMAT   wide, yaml, json or name
   -n, --namespace NS    only Pods of this namespace
       --state-dir DIR   state directory (see egress apply --help)
-  -h, --help            this text`;
+      --insecure-state-dir
+                        use a state directory other users own or can write
+  -h, --help            this text
+
+A Node status file or events line that is not valid is skipped with a warning; an invalid objects.json is an
+error (one line).`;
 
 const STATUS_SOURCE_ANNOTATION = 'egress-engine.io/status-source';
 
@@ -49,9 +54,15 @@ interface Observed {
   files: policy.NodeStatusFile[];
 }
 
-function observe(dir: string, now: Date): Observed {
-  const state = policy.store.loadState(dir);
-  const files = policy.store.readNodeStatuses(dir).filter((f) => state.nodes.has(f.node));
+/** Store reads that warn (one line on stderr) about each status file or events line they skip. */
+function warnings(insecure: boolean): policy.store.StoreOptions {
+  const health = new policy.store.StoreHealth((p) => console.error(`Warning: ${p.message}: skipped`));
+  return { insecure, health };
+}
+
+function observe(dir: string, now: Date, opts: policy.store.StoreOptions): Observed {
+  const state = policy.store.loadState(dir, opts);
+  const files = policy.store.readNodeStatuses(dir, opts).filter((f) => state.nodes.has(f.node));
   if (files.length > 0) return { state, statuses: policy.mergeStatus(state, files), source: 'agents', files };
   return { state, statuses: policy.predictStatus(state, now), source: 'predicted', files };
 }
@@ -121,11 +132,12 @@ export const get: Command = {
     if (!['', 'wide', 'yaml', 'json', 'name'].includes(output))
       throw new UsageError(`unknown output format "${output}" (wide, yaml, json, name)`);
     const nsFilter = stringOpt(args, 'namespace');
-    const dir = resolveStateDir(stringOpt(args, 'state-dir'));
+    const { dir, insecure } = stateDirOf(args);
+    const opts = warnings(insecure);
     const now = new Date();
 
     if (['events', 'event', 'ev'].includes(word.toLowerCase())) {
-      const events = policy.store.readEvents(dir).sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+      const events = policy.store.readEvents(dir, opts).sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
       if (output === 'yaml' || output === 'json') {
         const items = events.map((e) => ({ ...e }));
         console.log(output === 'yaml' ? toYAML(listOf(items)) : toJSON(listOf(items)));
@@ -140,13 +152,13 @@ export const get: Command = {
       return 0;
     }
 
-    if (word.toLowerCase() === 'counters') return printCounters(dir, names[0], output);
+    if (word.toLowerCase() === 'counters') return printCounters(dir, names[0], output, insecure);
     if (word.toLowerCase() === 'pipeline') {
       process.stdout.write(pipelineDot());
       return 0;
     }
 
-    const o = observe(dir, now);
+    const o = observe(dir, now, opts);
     if (word.toLowerCase() === 'view') {
       const node = names[0];
       if (!node || names.length > 1) throw new UsageError('egress get view NODE');

@@ -1,7 +1,8 @@
 /** `egress testbed up|status|exec|fail|restore|capture|down`: the cluster of the manifests in network namespaces. */
 import { spawn } from 'node:child_process';
 import { testbed, netdev, TunError } from '../../tun/index.js';
-import { boolOpt, parseCommandArgs, stringOpt } from '../args.js';
+import { STATE_DIR_OPTION, boolOpt, parseCommandArgs, stringOpt } from '../args.js';
+import type { ParsedArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
 import { table } from '../output.js';
@@ -26,6 +27,9 @@ spec.command started inside), and one \`egress agent\` per Node. Addresses must 
                              seconds or Ctrl-C
   down                       remove everything (agents, host commands, namespaces); idempotent, works after a crash
 
+The state directory is created 0700 and must not be writable by other users (--insecure-state-dir skips the
+check, for the agents too); the test bed puts a fresh cluster key in it.
+
 Change the running cluster with \`egress apply|delete --state-dir DIR\`: the agents follow the store.`;
 
 async function sub(name: string, argv: string[]): Promise<number> {
@@ -33,7 +37,7 @@ async function sub(name: string, argv: string[]): Promise<number> {
     case 'up': {
       const a = parseCommandArgs(argv, {
         manifests: { type: 'string' },
-        'state-dir': { type: 'string' },
+        ...STATE_DIR_OPTION,
         quiet: { type: 'boolean' },
         'metrics-port-base': { type: 'string' },
       });
@@ -48,6 +52,7 @@ async function sub(name: string, argv: string[]): Promise<number> {
       const rec = await testbed.up({
         manifests,
         stateDir,
+        insecure: boolOpt(a, 'insecure-state-dir'),
         log: quiet ? () => {} : (l) => console.log(l),
         ...(mp !== undefined ? { metricsPortBase: Number(mp) } : {}),
       });
@@ -58,17 +63,18 @@ async function sub(name: string, argv: string[]): Promise<number> {
       return 0;
     }
     case 'down': {
-      const a = parseCommandArgs(argv, { 'state-dir': { type: 'string' } });
+      const a = parseCommandArgs(argv, { ...STATE_DIR_OPTION });
       const r = await testbed.down({
         stateDir: resolveStateDir(stringOpt(a, 'state-dir')),
+        insecure: boolOpt(a, 'insecure-state-dir'),
         log: (l) => console.error(l),
       });
       console.log(`test bed down: ${r.processes} processes stopped, ${r.namespaces.length} namespaces removed`);
       return 0;
     }
     case 'status': {
-      const a = parseCommandArgs(argv, { 'state-dir': { type: 'string' }, json: { type: 'boolean' } });
-      const rec = need(resolveStateDir(stringOpt(a, 'state-dir')));
+      const a = parseCommandArgs(argv, { ...STATE_DIR_OPTION, json: { type: 'boolean' } });
+      const rec = need(a);
       const s = testbed.status(rec);
       if (boolOpt(a, 'json')) {
         console.log(JSON.stringify(s, null, 2));
@@ -101,16 +107,16 @@ async function sub(name: string, argv: string[]): Promise<number> {
       const dd = argv.indexOf('--');
       const before = dd < 0 ? argv : argv.slice(0, dd);
       const cmd = dd < 0 ? [] : argv.slice(dd + 1);
-      const a = parseCommandArgs(before, { 'state-dir': { type: 'string' } });
+      const a = parseCommandArgs(before, { ...STATE_DIR_OPTION });
       if (a.positionals.length !== 1 || cmd.length === 0) throw new UsageError('exec NAME -- CMD [ARG…]');
-      const rec = need(resolveStateDir(stringOpt(a, 'state-dir')));
+      const rec = need(a);
       return testbed.exec(rec, a.positionals[0]!, cmd);
     }
     case 'fail':
     case 'restore': {
-      const a = parseCommandArgs(argv, { 'state-dir': { type: 'string' } });
+      const a = parseCommandArgs(argv, { ...STATE_DIR_OPTION });
       if (a.positionals.length !== 1) throw new UsageError(`${name} NODE`);
-      const rec = need(resolveStateDir(stringOpt(a, 'state-dir')));
+      const rec = need(a);
       const node = a.positionals[0]!;
       const pid = testbed.signalNode(rec, node, name === 'fail' ? 'SIGSTOP' : 'SIGCONT');
       console.log(`${node}: agent ${pid} ${name === 'fail' ? 'frozen' : 'resumed'}`);
@@ -118,7 +124,7 @@ async function sub(name: string, argv: string[]): Promise<number> {
     }
     case 'capture': {
       const a = parseCommandArgs(argv, {
-        'state-dir': { type: 'string' },
+        ...STATE_DIR_OPTION,
         out: { type: 'string' },
         count: { type: 'string' },
         duration: { type: 'string' },
@@ -141,7 +147,7 @@ async function sub(name: string, argv: string[]): Promise<number> {
         console.log(`${n} frames written to ${out}`);
         return 0;
       }
-      const rec = need(resolveStateDir(stringOpt(a, 'state-dir')));
+      const rec = need(a);
       const [file, args] = testbed.egressArgv(['testbed', 'capture', '--here', ...argv.filter((x) => x !== '--here')]);
       const [ipFile, ipArgs] = netdev.netnsCommand(rec.fabric, file, args);
       const child = spawn(ipFile, ipArgs, { stdio: 'inherit' });
@@ -164,8 +170,9 @@ function num(v: string | undefined, flag: string): number | undefined {
   return Number(v);
 }
 
-function need(stateDir: string): testbed.TestbedRecord {
-  const rec = testbed.readRecord(stateDir);
+function need(a: ParsedArgs): testbed.TestbedRecord {
+  const stateDir = resolveStateDir(stringOpt(a, 'state-dir'));
+  const rec = testbed.readRecord(stateDir, { insecure: boolOpt(a, 'insecure-state-dir') });
   if (!rec)
     throw new UserError(`no test bed is up for state directory ${stateDir} (egress testbed up --manifests FILE)`);
   return rec;

@@ -19,7 +19,7 @@
  * The whole timeline is checked before any packet is processed: unknown keys, unknown nodes, bad times, and
  * manifest changes that would be refused (they are applied in order to a copy of the initial state).
  */
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import {
@@ -27,7 +27,10 @@ import {
   deleteObjects,
   formatProblems,
   KINDS,
+  MAX_ALIAS_COUNT,
+  manifestSizeLimit,
   parseManifests,
+  readManifestFile,
   type ClusterState,
   type DeleteTarget,
   type Kind,
@@ -82,21 +85,21 @@ function confined(timeline: string, name: string, where: string): string {
 
 /** Parse and check a timeline against the initial state; events come back sorted by time (stable). */
 export function loadTimeline(path: string, initial: ClusterState, now: Date): TimelineEvent[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new TimelineError(`${path}: ${(e as Error).message}`);
-  }
-  return parseTimeline(text, path, initial, now);
+  const r = readManifestFile(path);
+  if ('error' in r) throw new TimelineError(r.error);
+  return parseTimeline(r.text, path, initial, now);
 }
 
 export function parseTimeline(text: string, file: string, initial: ClusterState, now: Date): TimelineEvent[] {
   let raw: unknown;
+  if (text.length > manifestSizeLimit())
+    throw new TimelineError(`${file}: more than the ${manifestSizeLimit()}-byte limit for a manifest`);
   try {
-    raw = parseYaml(text);
+    raw = parseYaml(text, { maxAliasCount: MAX_ALIAS_COUNT });
   } catch (e) {
     // The YAML library's message names the line and column; its first line only (the rest quotes the text).
+    if (e instanceof ReferenceError)
+      throw new TimelineError(`${file}: refused: aliases expand too much (${e.message}); an alias bomb?`);
     throw new TimelineError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
   }
   if (raw === null || raw === undefined) return [];
@@ -128,11 +131,9 @@ export function parseTimeline(text: string, file: string, initial: ClusterState,
       let label = `${file} event ${i + 1}`;
       if (k === 'applyFile') {
         const p = confined(file, v, where);
-        try {
-          docText = readFileSync(p, 'utf8');
-        } catch (e) {
-          throw new TimelineError(`${where}: applyFile ${v}: ${sysMessage(e)}`);
-        }
+        const r = readManifestFile(p);
+        if ('error' in r) throw new TimelineError(`${where}: ${r.error}`);
+        docText = r.text;
         label = p;
       }
       const parsed = parseManifests(docText, label);
@@ -169,7 +170,10 @@ export function parseTimeline(text: string, file: string, initial: ClusterState,
       else down.delete(a.node);
     } else {
       const r = a.kind === 'apply' ? applyDocs(state, a.docs, now, a.problems) : deleteObjects(state, a.targets, now);
-      if (!r.ok) throw new TimelineError(`${where}: refused:\n  ${formatProblems(r.problems).join('\n  ')}`);
+      if (!r.ok) {
+        const lines = formatProblems(r.problems.filter((p) => p.severity === 'error'));
+        throw new TimelineError(`${where}: refused:${lines.length === 1 ? ' ' : '\n  '}${lines.join('\n  ')}`);
+      }
       state = r.state;
     }
   }

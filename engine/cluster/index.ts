@@ -4,7 +4,7 @@
  *
  * Contract with the agent (which owns the sockets/ports, the clock, the rings and the ARP behaviour):
  *
- * 1. Key: `loadKey(spec)`; on `{ ok: false }` the agent does not join and claims no IP (Antrea's rule). All nodes
+ * 1. Key: `loadKeyFile(path)`; on `{ ok: false }` the agent does not join and claims no IP (Antrea's rule). All nodes
  *    share the key; `acceptKeys` / `setKeys` allow a rotation without a split brain.
  * 2. Start: `new Membership({ self, peers, key, incarnation: newIncarnation(Date.now(), persisted) }, now)` with
  *    `now` from a monotonic clock (`performance.now()`). Persisting the incarnation is optional (it only guards

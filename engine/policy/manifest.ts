@@ -5,7 +5,13 @@
  * every field path (`spec.ipRanges[0].cidr`) to its 1-based line, so any later check can name the line. A `kind:
  * List` document is expanded into its items (as kubectl does). Empty documents are skipped but keep their number, so
  * "document N" always counts the `---`-separated documents of the file. YAML syntax errors become problems.
+ *
+ * Limits (an alias bomb — nine lines of nested aliases expanding to 10^9 nodes — must cost nothing): a manifest file
+ * is at most MAX_MANIFEST_BYTES (8 MiB; `EGRESS_MAX_MANIFEST_BYTES` overrides it); aliases are refused beyond the
+ * yaml package's `maxAliasCount` heuristic (100, its own default, set explicitly), and resolving aliases may add
+ * at most as many nodes as the text has characters (plus 10 000) — so the work is linear in the input.
  */
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments } from 'yaml';
 import type { Document, Node as YamlNode } from 'yaml';
 import { joinPath, parentPath } from './problems.js';
@@ -50,6 +56,75 @@ function joinPrefixed(prefix: string, path: string): string {
 
 const MAX_DEPTH = 64;
 
+/** Default size limit of one manifest file (or stdin, or an inline timeline manifest), in bytes. */
+export const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;
+/** The environment variable that overrides it. */
+export const MAX_MANIFEST_BYTES_ENV = 'EGRESS_MAX_MANIFEST_BYTES';
+/** The yaml package's alias heuristic (`maxAliasCount`; its default, set explicitly). */
+export const MAX_ALIAS_COUNT = 100;
+/** Nodes that resolving aliases may add beyond one per character of the text. */
+const ALIAS_NODES_BASE = 10_000;
+
+/** The manifest size limit: `EGRESS_MAX_MANIFEST_BYTES` when it is a positive whole number, else the default. */
+export function manifestSizeLimit(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env[MAX_MANIFEST_BYTES_ENV];
+  return v && /^\d+$/.test(v) && Number(v) > 0 ? Number(v) : MAX_MANIFEST_BYTES;
+}
+
+const mib = (n: number) => (n % (1024 * 1024) === 0 ? `${n / (1024 * 1024)} MiB` : `${n} bytes`);
+
+function tooBig(file: string, size: number | null, limit: number): string {
+  const what = size === null ? 'more than' : `${size} bytes, more than`;
+  return `${file} is ${what} the ${mib(limit)} limit for a manifest (${MAX_MANIFEST_BYTES_ENV} raises it)`;
+}
+
+/**
+ * The text of a manifest file (`-`: standard input), at most `limit` bytes: a larger file is refused before it is
+ * read. Never throws: `{ error }` is one line naming the file.
+ */
+export function readManifestFile(file: string, limit = manifestSizeLimit()): { text: string } | { error: string } {
+  let fd: number;
+  try {
+    fd = file === '-' ? 0 : openSync(file, constants.O_RDONLY);
+  } catch (e) {
+    return { error: `cannot read "${file}": ${(e as Error).message}` };
+  }
+  try {
+    const st = fstatSync(fd);
+    if (st.isFile() && st.size > limit) return { error: tooBig(file, st.size, limit) };
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const buf = Buffer.allocUnsafe(Math.min(1 << 20, limit + 1 - total));
+      let n: number;
+      try {
+        n = readSync(fd, buf, 0, buf.length, null);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5); // a non-blocking stdin: wait for data
+        continue;
+      }
+      if (n === 0) break;
+      chunks.push(buf.subarray(0, n));
+      total += n;
+      if (total > limit) return { error: tooBig(file, null, limit) };
+    }
+    return { text: Buffer.concat(chunks).toString('utf8') };
+  } catch (e) {
+    return { error: `cannot read "${file}": ${(e as Error).message}` };
+  } finally {
+    if (fd !== 0) closeSync(fd);
+  }
+}
+
+/** Raised inside toPlain when aliases expand beyond the budget. */
+class AliasBudgetExceeded extends Error {}
+
+interface Budget {
+  /** Nodes that alias resolution may still produce. */
+  aliasNodes: number;
+}
+
 /** Convert a YAML node to a plain value, recording the line of every path. */
 function toPlain(
   node: unknown,
@@ -58,9 +133,12 @@ function toPlain(
   path: string,
   lines: Map<string, number>,
   depth: number,
+  budget: Budget,
+  inAlias = false,
 ): unknown {
   if (depth > MAX_DEPTH) return null;
-  if (isAlias(node)) return toPlain(node.resolve(doc), doc, lc, path, lines, depth + 1);
+  if (isAlias(node)) return toPlain(node.resolve(doc), doc, lc, path, lines, depth + 1, budget, true);
+  if (inAlias && --budget.aliasNodes < 0) throw new AliasBudgetExceeded();
   const range = (node as YamlNode | null | undefined)?.range;
   if (range && !lines.has(path)) lines.set(path, lc.linePos(range[0]).line);
   if (isScalar(node)) {
@@ -76,12 +154,16 @@ function toPlain(
       const p = joinPath(path, key);
       const keyRange = (item.key as YamlNode | null)?.range;
       if (keyRange) lines.set(p, lc.linePos(keyRange[0]).line);
-      out[key] = toPlain(item.value, doc, lc, p, lines, depth + 1);
+      const value = toPlain(item.value, doc, lc, p, lines, depth + 1, budget, inAlias);
+      // A "__proto__" key is data, not the object's prototype.
+      if (key === '__proto__')
+        Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+      else out[key] = value;
     }
     return out;
   }
   if (isSeq(node)) {
-    return node.items.map((it, i) => toPlain(it, doc, lc, joinPath(path, i), lines, depth + 1));
+    return node.items.map((it, i) => toPlain(it, doc, lc, joinPath(path, i), lines, depth + 1, budget, inAlias));
   }
   return node === undefined ? null : node;
 }
@@ -91,11 +173,37 @@ export interface ParsedManifests {
   readonly problems: Problem[];
 }
 
+/**
+ * Why a parsed document's aliases are refused (the yaml package's `maxAliasCount` heuristic), or null. Only
+ * documents whose text has a `*` can hold an alias, so others skip the check.
+ */
+function aliasProblem(d: Document.Parsed, text: string): string | null {
+  if (!text.includes('*')) return null;
+  try {
+    d.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    return null;
+  } catch (e) {
+    return e instanceof ReferenceError ? (e as Error).message : null;
+  }
+}
+
+function aliasRefusal(detail: string): string {
+  return `YAML: refused: aliases expand too much (${detail}); an alias bomb? Write the values out instead of aliasing them`;
+}
+
 /** Parse the text of one file. Never throws. */
-export function parseManifests(text: string, file: string): ParsedManifests {
+export function parseManifests(text: string, file: string, limit = manifestSizeLimit()): ParsedManifests {
   const problems: Problem[] = [];
   const docs: ManifestDoc[] = [];
+  if (text.length > limit) {
+    const size = Buffer.byteLength(text);
+    if (size > limit) {
+      problems.push({ severity: 'error', file, line: 1, path: '', message: tooBig(file, size, limit) });
+      return { docs, problems };
+    }
+  }
   const lc = new LineCounter();
+  const budget: Budget = { aliasNodes: ALIAS_NODES_BASE + text.length };
   let parsed: Document.Parsed[];
   try {
     const r = parseAllDocuments(text, { lineCounter: lc, prettyErrors: false });
@@ -110,28 +218,42 @@ export function parseManifests(text: string, file: string): ParsedManifests {
     });
     return { docs, problems };
   }
-  parsed.forEach((d, i) => {
+  for (const [i, d] of parsed.entries()) {
     const n = i + 1;
     if (d.errors.length > 0) {
       for (const err of d.errors) {
         const line = lc.linePos(err.pos[0]).line;
         problems.push({ severity: 'error', file, line, doc: n, path: '', message: `YAML: ${firstLine(err.message)}` });
       }
-      return;
+      continue;
     }
     const contents = d.contents;
-    if (contents === null || (isScalar(contents) && (contents.value === null || contents.value === ''))) return;
+    if (contents === null || (isScalar(contents) && (contents.value === null || contents.value === ''))) continue;
+    const docLine = contents.range ? lc.linePos(contents.range[0]).line : 1;
+    const refused = aliasProblem(d, text);
+    if (refused) {
+      problems.push({ severity: 'error', file, line: docLine, doc: n, path: '', message: aliasRefusal(refused) });
+      return { docs: [], problems };
+    }
     const lines = new Map<string, number>();
-    const value = toPlain(contents, d, lc, '', lines, 0);
+    let value: unknown;
+    try {
+      value = toPlain(contents, d, lc, '', lines, 0, budget);
+    } catch (e) {
+      if (!(e instanceof AliasBudgetExceeded)) throw e;
+      const detail = `more than ${ALIAS_NODES_BASE + text.length} nodes added by aliases`;
+      problems.push({ severity: 'error', file, line: docLine, doc: n, path: '', message: aliasRefusal(detail) });
+      return { docs: [], problems };
+    }
     const line = lines.get('') ?? 1;
     if (isListDoc(value)) {
       (value['items'] as unknown[]).forEach((item, j) => {
         docs.push(new Doc(file, n, lines.get(`items[${j}]`) ?? line, item, `items[${j}]`, lines));
       });
-      return;
+      continue;
     }
     docs.push(new Doc(file, n, line, value, '', lines));
-  });
+  }
   return { docs, problems };
 }
 
@@ -170,10 +292,14 @@ export function parseEmbedded(
     if (d) {
       for (const err of d.errors)
         errors.push({ line: firstLineNo + lc.linePos(err.pos[0]).line - 1, message: firstLine(err.message) });
-      if (d.errors.length === 0 && d.contents !== null) value = toPlain(d.contents, d, lc, '', lines, 0);
+      const refused = d.errors.length === 0 ? aliasProblem(d, text) : null;
+      if (refused) errors.push({ line: firstLineNo, message: aliasRefusal(refused) });
+      else if (d.errors.length === 0 && d.contents !== null)
+        value = toPlain(d.contents, d, lc, '', lines, 0, { aliasNodes: ALIAS_NODES_BASE + text.length });
     }
   } catch (e) {
-    errors.push({ line: firstLineNo, message: (e as Error).message });
+    if (e instanceof AliasBudgetExceeded) errors.push({ line: firstLineNo, message: aliasRefusal('too many nodes') });
+    else errors.push({ line: firstLineNo, message: (e as Error).message });
   }
   const lineOf = (path: string): number => {
     let p = path;

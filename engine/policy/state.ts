@@ -49,6 +49,8 @@ import type {
 import { Ctx, errorsOf, formatProblem } from './problems.js';
 import type { Problem, Source } from './problems.js';
 import { crossCheck, decodeDoc, egressWebhook, poolWebhook } from './validate.js';
+import { checkSnapshot } from './store/check.js';
+import type { SnapshotCache } from './store/check.js';
 
 export type Action = 'created' | 'configured' | 'unchanged' | 'deleted';
 
@@ -438,30 +440,18 @@ export function toSnapshot(state: ClusterState, now: Date): Snapshot {
   };
 }
 
-/** A state from a snapshot's JSON value; an error text when the value is not a snapshot. */
-export function fromSnapshot(v: unknown): { state: ClusterState } | { error: string } {
-  if (typeof v !== 'object' || v === null || (v as Snapshot).kind !== 'StoreSnapshot')
-    return { error: 'not a StoreSnapshot' };
-  const snap = v as Snapshot;
-  if (!Number.isInteger(snap.generation) || !Array.isArray(snap.objects))
-    return { error: 'generation or objects missing' };
-  const s = mutable(emptyState());
-  s.generation = snap.generation;
-  for (const [i, o] of snap.objects.entries()) {
-    if (
-      typeof o !== 'object' ||
-      o === null ||
-      !KINDS.includes(o.kind) ||
-      typeof o.metadata !== 'object' ||
-      typeof o.metadata?.name !== 'string'
-    )
-      return { error: `objects[${i}] is not an object of a known kind` };
-    o.metadata.labels ??= {};
-    o.metadata.annotations ??= {};
-    put(s, o);
-  }
-  s.controller = snap.controller === undefined ? null : snap.controller;
-  return { state: s };
+/**
+ * A state from a snapshot's JSON value, validated as `egress apply` validates manifests (store/check.ts); an error
+ * text (one line) otherwise. `cache`: what an earlier call accepted, to skip objects that did not change.
+ */
+export function fromSnapshot(v: unknown, cache?: SnapshotCache): { state: ClusterState } | { error: string } {
+  const build = (objects: readonly AnyObject[], generation: number, controller: ControllerState | null) => {
+    const s = mutable(emptyState());
+    for (const o of objects) put(s, o);
+    return { ...s, generation, controller };
+  };
+  const r = checkSnapshot(v, build, cache);
+  return 'error' in r ? r : { state: r.value };
 }
 
 /** One line per problem. */

@@ -4,7 +4,7 @@
  * temporary --state-dir.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -92,7 +92,13 @@ describe('in-process', () => {
     expect(a.code).toBe(0);
     expect(a.out.split('\n')).toContain('egress.crd.antrea.io/egress-prod-web created');
     expect(a.out.split('\n')).toContain('pod/prod/web-a created');
-    expect(a.err).toBe('');
+    // The first apply creates the agents' key (0600) and says so; the next one does not.
+    expect(a.err).toBe(
+      `note: created the cluster key ${join(dir, 'cluster.key')} (32 random bytes, mode 0600): the agents of this state directory share it`,
+    );
+    expect(statSync(join(dir, 'cluster.key')).mode & 0o777).toBe(0o600);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect((await run('apply', '-f', REF, '--state-dir', dir)).err).toBe('');
 
     const g = await run('get', 'egress', '--state-dir', dir);
     expect(g.code).toBe(0);
@@ -270,7 +276,7 @@ describe('the real binary', () => {
 
   it('serializes concurrent applies: every one lands', async () => {
     const first = egress(['apply', '-f', REF, '--state-dir', dir]);
-    expect([first.status, first.stderr]).toEqual([0, '']);
+    expect([first.status, first.stderr]).toEqual([0, expect.stringMatching(/^note: created the cluster key /)]);
     const gen0 = policy.store.loadState(dir).generation;
     const n = 6;
     const codes = await Promise.all(

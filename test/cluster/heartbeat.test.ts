@@ -3,13 +3,20 @@
  * with the HMAC computed by node:crypto directly and, independently, by Debian's Python (`hmac`, `struct`).
  */
 import { spawnSync } from 'node:child_process';
-import { createHmac } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHmac, randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { heartbeat as hbw, loadKey, makeKey, keyProblem, type Heartbeat } from '../../engine/cluster/index.js';
+import {
+  heartbeat as hbw,
+  keyFromHex,
+  keyProblem,
+  loadKeyFile,
+  makeKey,
+  type Heartbeat,
+} from '../../engine/cluster/index.js';
 
 const { decodeHeartbeat, encodeHeartbeat, verdictName } = hbw;
 const KEY_BYTES = new Uint8Array(32).map((_, i) => (i * 37 + 11) & 0xff);
@@ -253,49 +260,89 @@ const VERDICTS_BEFORE_MEMBERSHIP = [
   'bad-mac',
 ];
 
-describe('loadKey', () => {
+describe('loadKeyFile and keyFromHex (issue 11 finding 9: key files and weak keys)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'egr-key-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const hex = Buffer.from(KEY_BYTES).toString('hex');
+  const file = (name: string, content: string | Uint8Array, mode = 0o600) => {
+    const p = join(dir, name);
+    writeFileSync(p, content, { mode });
+    chmodSync(p, mode); // writeFileSync's mode is masked by the umask
+    return p;
+  };
 
-  it('reads raw bytes, hex text files, hex: and bare hex', () => {
-    const raw = join(dir, 'raw.key');
-    writeFileSync(raw, KEY_BYTES);
-    const txt = join(dir, 'hex.key');
-    writeFileSync(txt, `${hex.slice(0, 32)}\n${hex.slice(32)}\n`);
-    for (const spec of [raw, txt, `hex:${hex}`, hex]) {
-      const r = loadKey(spec);
-      expect(r.ok, spec).toBe(true);
+  it('reads raw bytes and hex text files of mode 0600 (or stricter), and hex from the environment', () => {
+    const raw = file('raw.key', KEY_BYTES);
+    const txt = file('hex.key', `${hex.slice(0, 32)}\n${hex.slice(32)}\n`, 0o400);
+    for (const p of [raw, txt]) {
+      const r = loadKeyFile(p);
+      expect(r.ok, p).toBe(true);
       if (r.ok) expect(r.key.id).toBe(KEY.id);
     }
-    const r = loadKey(raw);
+    const r = loadKeyFile(raw);
     expect(r.ok && r.source).toBe(`file ${raw}`);
+    const e = keyFromHex(hex, '$EGRESS_KEY');
+    expect(e.ok && e.key.id).toBe(KEY.id);
   });
 
-  it('rejects short, repetitive, missing and malformed keys with one clear line that never shows the key', () => {
-    const short = join(dir, 'short.key');
-    writeFileSync(
-      short,
-      new Uint8Array(15).map((_, i) => i + 1),
+  it('refuses a key file others can read or write, or a non-file, with the chmod that fixes it', () => {
+    for (const mode of [0o644, 0o666, 0o640, 0o604]) {
+      const p = file(`m${mode.toString(8)}.key`, KEY_BYTES, mode);
+      const r = loadKeyFile(p);
+      expect(r.ok, mode.toString(8)).toBe(false);
+      if (!r.ok)
+        expect(r.error).toBe(
+          `heartbeat key file ${p} has mode 0${mode.toString(8)}: only its owner may read it (chmod 600 ${p})`,
+        );
+    }
+    const r = loadKeyFile(dir);
+    expect(!r.ok && r.error).toBe(`heartbeat key file ${dir} is not a regular file`);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)("refuses a key file owned by another user than the agent's (root: chown)", () => {
+    const p = file('nobody.key', KEY_BYTES);
+    chownSync(p, 65534, 65534);
+    const r = loadKeyFile(p);
+    expect(!r.ok && r.error).toBe(
+      `heartbeat key file ${p} is owned by uid 65534, not by the agent's user (uid 0): chown 0 ${p}`,
     );
-    const cases: [string, RegExp][] = [
-      [short, /15 bytes; at least 16 are required.*short\.key/],
-      [`hex:${'ab'.repeat(15)}`, /15 bytes; at least 16/],
-      [`hex:${'ab'.repeat(16)}`, /one byte value repeated/],
-      ['hex:abc', /not an even number of hex digits/],
-      [join(dir, 'missing.key'), /neither a readable file nor/],
-      ['0123456789abcdef0123456789abcdeZ', /^heartbeat key is neither/],
+  });
+
+  it('refuses short, repetitive, passphrase-like and low-entropy keys with one line that never shows the key', () => {
+    const cases: [string | Uint8Array, RegExp][] = [
+      [new Uint8Array(15).map((_, i) => i + 1), /15 bytes; at least 16 are required/],
+      [new Uint8Array(16).fill(0xab), /one byte value repeated/],
+      ['passwordpassword', /printable text, which looks like a passphrase/],
+      ['correct horse battery staple\n', /printable text/],
+      [Buffer.from('passwordpassword').toString('hex'), /printable text/], // hex of a passphrase decodes to one
+      [new Uint8Array(32).map((_, i) => [0x01, 0x92, 0xf3][i % 3]!), /only 3 distinct byte values \(at least 16/],
+      [new Uint8Array(2000).map((_, i) => i), /at most 1024/],
     ];
-    for (const [spec, re] of cases) {
-      const r = loadKey(spec);
-      expect(r.ok, spec).toBe(false);
+    cases.forEach(([content, re], i) => {
+      const p = file(`weak${i}.key`, content);
+      const r = loadKeyFile(p);
+      expect(r.ok, String(re)).toBe(false);
       if (!r.ok) {
         expect(r.error).toMatch(re);
         expect(r.error).not.toContain('\n');
-        expect(r.error).not.toContain('0123456789abcdeZ');
+        expect(r.error).not.toContain('password');
       }
-    }
-    expect(keyProblem(new Uint8Array(2000).map((_, i) => i))).toMatch(/at most 1024/);
+    });
+    expect(loadKeyFile(join(dir, 'missing.key'))).toEqual({
+      ok: false,
+      error: `heartbeat key file ${join(dir, 'missing.key')}: no such file`,
+    });
+    expect(keyFromHex('abc', '$EGRESS_KEY')).toEqual({
+      ok: false,
+      error: 'heartbeat key in $EGRESS_KEY is not an even number of hex digits',
+    });
     expect(() => makeKey(new Uint8Array(8))).toThrow(RangeError);
+  });
+
+  it('accepts random keys of 16 and 32 bytes (the weak-key rules never refuse random bytes)', () => {
+    for (let i = 0; i < 2000; i++) {
+      expect(keyProblem(randomBytes(16))).toBeNull();
+      expect(keyProblem(randomBytes(32))).toBeNull();
+    }
   });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as policy from '../../engine/policy/index.js';
-import { withLockFile } from '../../engine/policy/store/fsutil.js';
+import { withLockFile } from '../../engine/policy/store/lock.js';
 import { T0, agentConfig, at, egress, mustApply, node, pool } from './helpers.js';
 
 const { store } = policy;

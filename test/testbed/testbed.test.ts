@@ -7,7 +7,7 @@
  * After the suite no namespace, link or process of the project is left.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -414,6 +414,68 @@ sendp(g, iface='eth0', verbose=False)                      # the right fields, a
       expect(delta('dead-events')).toBe(0);
       expect(runFile(state, 'node-a')['members']).toEqual(['node-a', 'node-b', 'node-c']);
       expect(seen('prod/web-a')).toBe('198.18.2.250');
+    });
+  });
+
+  describe('issue 11: local files and store faults, with the agents running', () => {
+    /** Replace a store file as its owner would (atomically: the agents never see a partial file). */
+    const replace = (path: string, text: string) => {
+      writeFileSync(`${path}.new`, text, { mode: 0o600 });
+      renameSync(`${path}.new`, path);
+    };
+    const agentLog = (node: string) => readFileSync(join(state, 'testbed', `agent-${node}.log`), 'utf8');
+    const count = (text: string, s: string) => text.split(s).length - 1;
+
+    it('metrics listen on 127.0.0.1 only (--metrics-address changes it)', () => {
+      const r = sh('ss', ['-Hltn', 'sport = :19100']);
+      expect(r.stdout.trim().split(/\s+/)[3]).toBe('127.0.0.1:19100');
+    });
+
+    it('a symbolic link at run/<node>.json.tmp is never written through', async () => {
+      const victim = join(state, 'victim');
+      writeFileSync(victim, 'precious\n', { mode: 0o600 });
+      symlinkSync(victim, join(state, 'run', 'node-a.json.tmp'));
+      const before = runFile(state, 'node-a')['updated'];
+      await eventually(() => runFile(state, 'node-a')['updated'] !== before, true, 3000, 100);
+      await sleep(1100);
+      expect(readFileSync(victim, 'utf8')).toBe('precious\n');
+      rmSync(join(state, 'run', 'node-a.json.tmp'));
+    });
+
+    it('an invalid objects.json and a bad status file: agents keep their last good state, log once, count, then follow the next good store', async () => {
+      const objects = join(state, 'objects.json');
+      const good = JSON.parse(readFileSync(objects, 'utf8'));
+      const logsBefore = Object.fromEntries(['node-a', 'node-b', 'node-c'].map((n) => [n, agentLog(n)]));
+      // node-b claims node-a's transport IP (valid JSON, refused by the rules apply uses).
+      const bad = structuredClone(good);
+      const nodes = bad.objects.filter((o: { kind: string }) => o.kind === 'Node');
+      nodes[1].status = nodes[0].status;
+      bad.generation += 1;
+      replace(objects, JSON.stringify(bad));
+      // node-c's status file with a null entry (it stopped the other agents before).
+      const cStatus = JSON.parse(readFileSync(join(state, 'status', 'node-c.json'), 'utf8'));
+      replace(join(state, 'status', 'node-c.json'), JSON.stringify({ ...cStatus, egresses: { web: null } }));
+      await sleep(1500);
+      replace(objects, JSON.stringify(bad)); // the same problem again (a new file): no second report
+      await sleep(1500);
+      const st = JSON.parse(egress(['testbed', 'status', '--json'], state).stdout);
+      expect(st.nodes.map((n: { agent: string }) => n.agent)).toEqual(['running', 'running', 'running']);
+      expect(seen('prod/web-a')).toBe('198.18.2.250');
+      for (const n of ['node-a', 'node-b', 'node-c']) {
+        const added = agentLog(n).slice(logsBefore[n]!.length);
+        expect(count(added, 'store file not used; keeping the last good state'), n).toBeGreaterThanOrEqual(1);
+        expect(count(added, 'is also the transport IP of Node node-a'), n).toBe(1);
+        expect(runFile(state, n)['store']['problems']['objects'], n).toBe(1);
+      }
+      const m = sh('curl', ['-s', '-m', '2', 'http://127.0.0.1:19100/metrics']).stdout;
+      expect(m).toMatch(/^egress_store_problems_total\{node="node-a",file="objects"\} 1$/m);
+      // A good store again, then a change: every agent follows it (node-c's bad status file notwithstanding).
+      replace(objects, JSON.stringify({ ...good, generation: good.generation + 2 }));
+      expect(egress(['delete', 'egress', 'web'], state).status).toBe(0);
+      expect(await eventually(() => seen('prod/web-a'), NODE_IP['node-a'])).toBe(NODE_IP['node-a']);
+      expect(seen('prod/web-b')).toBe(NODE_IP['node-b']);
+      apply(state, egressYaml('web', 'pool-c', { app: 'web' }));
+      expect(await eventually(() => seen('prod/web-a'), '198.18.2.250')).toBe('198.18.2.250');
     });
   });
 

@@ -10,12 +10,13 @@
  *                      devices directly inside the namespaces above, so nothing appears in the host's own namespace
  *
  * Everything created is recorded in `<state-dir>/testbed.json`; `down` removes it, and also every namespace and
- * process with the project's prefix it finds (after a crash the record may be incomplete). Addresses must lie in
+ * process with the project's prefix it finds (after a crash the record may be incomplete). The state directory is
+ * created 0700 and checked like every store directory (docs/security.md): the record names processes that `down`
+ * signals as root, so only its owner may write it. Addresses must lie in
  * 198.18.0.0/15 (RFC 2544) or 169.254.0.0/16; the host's own routes are never touched.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { policy } from '../../engine/index.js';
@@ -65,16 +66,39 @@ function hostVeth(name: string): string {
 const recordPath = (stateDir: string) => join(stateDir, 'testbed.json');
 const logDir = (stateDir: string) => join(stateDir, 'testbed');
 
-export function readRecord(stateDir: string): TestbedRecord | null {
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isPid = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) > 1;
+const strs = (o: Record<string, unknown>, keys: readonly string[]) => keys.every((k) => typeof o[k] === 'string');
+
+/** The record of the test bed of `stateDir`, or null when there is none; TestbedError when it is not valid. */
+export function readRecord(stateDir: string, opts: policy.store.FileOptions = {}): TestbedRecord | null {
+  let v: unknown;
   try {
-    return JSON.parse(readFileSync(recordPath(stateDir), 'utf8')) as TestbedRecord;
-  } catch {
-    return null;
+    const data = policy.store.readStoreFile(recordPath(stateDir), opts);
+    if (data === null) return null;
+    v = JSON.parse(data.toString('utf8'));
+  } catch (e) {
+    throw new TestbedError(`${recordPath(stateDir)}: ${(e as Error).message}`);
   }
+  const ok =
+    isObj(v) &&
+    strs(v, ['stateDir', 'fabric', 'bridge', 'started']) &&
+    Array.isArray(v['hosts']) &&
+    v['hosts'].every(
+      (h: unknown) =>
+        isObj(h) && strs(h, ['name', 'netns', 'veth', 'address', 'log']) && (h['pid'] === null || isPid(h['pid'])),
+    ) &&
+    Array.isArray(v['nodes']) &&
+    v['nodes'].every((n: unknown) => isObj(n) && strs(n, ['name', 'log']) && isPid(n['pid']));
+  if (!ok)
+    throw new TestbedError(
+      `${recordPath(stateDir)} is not a test bed record: remove it, then \`egress testbed down\` cleans up by name`,
+    );
+  return v as unknown as TestbedRecord;
 }
 
 function writeRecord(r: TestbedRecord): void {
-  writeFileSync(recordPath(r.stateDir), JSON.stringify(r, null, 1) + '\n');
+  policy.store.atomicWrite(recordPath(r.stateDir), JSON.stringify(r, null, 1) + '\n', { sync: false });
 }
 
 /** Checks that need no change to the machine: root, /dev/net/tun, iproute2, the addon, no test bed up. */
@@ -107,13 +131,9 @@ export function loadForTestbed(
   file: string,
   now: Date,
 ): { state: policy.ClusterState; docs: policy.ManifestDoc[]; problems: policy.Problem[] } {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new TestbedError(`cannot read ${file}: ${(e as Error).message}`);
-  }
-  const parsed = policy.parseManifests(text, file);
+  const read = policy.readManifestFile(file);
+  if ('error' in read) throw new TestbedError(read.error);
+  const parsed = policy.parseManifests(read.text, file);
   const r = policy.applyDocs(policy.emptyState(), parsed.docs, now, parsed.problems);
   if (!r.ok) {
     const lines = policy.formatProblems(r.problems.filter((p) => p.severity === 'error'));
@@ -177,6 +197,8 @@ export interface UpOptions {
   timeoutS?: number;
   /** Serve each agent's Prometheus metrics on this port + its index (nodes in name order); none by default. */
   metricsPortBase?: number;
+  /** `--insecure-state-dir`, passed to the agents too. */
+  insecure?: boolean;
   log?: (line: string) => void;
 }
 
@@ -184,10 +206,12 @@ export interface UpOptions {
 export async function up(o: UpOptions): Promise<TestbedRecord> {
   const log = o.log ?? (() => {});
   preflight();
-  if (readRecord(o.stateDir) || netdev.listNetns().includes(FABRIC_NETNS))
+  const files = { insecure: o.insecure ?? false };
+  policy.store.ensureStore(o.stateDir, files);
+  if (readRecord(o.stateDir, files) || netdev.listNetns().includes(FABRIC_NETNS))
     throw new TestbedError(`a test bed is already up (namespace ${FABRIC_NETNS}): run \`egress testbed down\` first`);
   const { docs } = loadForTestbed(o.manifests, new Date());
-  mkdirSync(logDir(o.stateDir), { recursive: true });
+  policy.store.ensurePrivateDir(logDir(o.stateDir), files);
   const rec: TestbedRecord = {
     stateDir: o.stateDir,
     fabric: FABRIC_NETNS,
@@ -201,15 +225,20 @@ export async function up(o: UpOptions): Promise<TestbedRecord> {
     for (const f of [policy.store.OBJECTS_FILE, policy.store.EVENTS_FILE]) rmSync(join(o.stateDir, f), { force: true });
     rmSync(join(o.stateDir, policy.store.STATUS_DIR), { recursive: true, force: true });
     rmSync(join(o.stateDir, 'run'), { recursive: true, force: true });
-    const applied = await policy.store.updateState(o.stateDir, (prev) => {
-      const r = policy.applyDocs(prev, docs, new Date());
-      return { state: r.state, write: r.ok, result: r };
-    });
+    const applied = await policy.store.updateState(
+      o.stateDir,
+      (prev) => {
+        const r = policy.applyDocs(prev, docs, new Date());
+        return { state: r.state, write: r.ok, result: r };
+      },
+      undefined,
+      files,
+    );
     if (!applied.ok) throw new TestbedError(policy.formatProblems(applied.problems).join('\n'));
     const state = applied.state;
     const cfg = policy.resolveConfig(state.config);
     // The cluster key every agent of this test bed shares (a fresh one per test bed).
-    writeFileSync(join(o.stateDir, 'cluster.key'), randomBytes(32), { mode: 0o600 });
+    policy.store.renewClusterKey(o.stateDir, files);
     writeRecord(rec);
 
     netdev.addNetns(FABRIC_NETNS);
@@ -248,7 +277,7 @@ export async function up(o: UpOptions): Promise<TestbedRecord> {
             ? egressArgv(h.spec.command.slice(1))
             : [h.spec.command[0]!, h.spec.command.slice(1)];
         const [ipFile, ipArgs] = netdev.netnsCommand(ns, file, args);
-        const fd = openSync(entry.log, 'a');
+        const fd = policy.store.openAppendFd(entry.log, files);
         const child = spawn(ipFile, ipArgs, { detached: true, stdio: ['ignore', fd, fd] });
         closeSync(fd);
         child.unref();
@@ -271,8 +300,9 @@ export async function up(o: UpOptions): Promise<TestbedRecord> {
         '--bridge',
         BRIDGE,
         ...(o.metricsPortBase !== undefined ? ['--metrics-port', String(o.metricsPortBase + rec.nodes.length)] : []),
+        ...(files.insecure ? ['--insecure-state-dir'] : []),
       ]);
-      const fd = openSync(logFile, 'a');
+      const fd = policy.store.openAppendFd(logFile, files);
       const child = spawn(file, args, { detached: true, stdio: ['ignore', 'ignore', fd] });
       closeSync(fd);
       child.unref();
@@ -305,9 +335,20 @@ export interface DownResult {
 }
 
 /** Remove everything: agents (SIGTERM, then SIGKILL), host commands, namespaces. Idempotent; works after a crash. */
-export async function down(o: { stateDir: string; log?: (line: string) => void }): Promise<DownResult> {
+export async function down(o: {
+  stateDir: string;
+  insecure?: boolean;
+  log?: (line: string) => void;
+}): Promise<DownResult> {
   const log = o.log ?? (() => {});
-  const rec = readRecord(o.stateDir);
+  let rec: TestbedRecord | null;
+  try {
+    rec = readRecord(o.stateDir, { insecure: o.insecure ?? false });
+  } catch (e) {
+    // An unusable record: clean up by name (namespaces and agents with the project's prefix) instead.
+    log((e as Error).message);
+    rec = null;
+  }
   let processes = 0;
   const pids = [
     ...(rec?.nodes.map((n) => n.pid) ?? []),
@@ -451,19 +492,22 @@ export function status(rec: TestbedRecord): StatusReport {
     stateDir: rec.stateDir,
     segment: { netns: rec.fabric, bridge: rec.bridge },
     nodes: rec.nodes.map((n) => {
-      let run: { egressIps?: string[]; pods?: Array<{ key: string }>; members?: string[] } = {};
+      let run: Record<string, unknown> = {};
       try {
-        run = JSON.parse(readFileSync(join(rec.stateDir, 'run', `${n.name}.json`), 'utf8'));
+        const v = policy.store.readRunFile(rec.stateDir, n.name);
+        if (isObj(v)) run = v;
       } catch {
-        /* not reported */
+        /* not reported, or not readable */
       }
+      const strings = (x: unknown) => (Array.isArray(x) ? x.filter((s): s is string => typeof s === 'string') : []);
+      const pods = Array.isArray(run['pods']) ? run['pods'] : [];
       return {
         name: n.name,
         pid: n.pid,
         agent: processState(n.pid),
-        egressIps: run.egressIps ?? [],
-        pods: (run.pods ?? []).map((p) => p.key),
-        members: run.members ?? [],
+        egressIps: strings(run['egressIps']),
+        pods: strings(pods.map((p: unknown) => (isObj(p) ? p['key'] : null))),
+        members: strings(run['members']),
       };
     }),
     hosts: rec.hosts.map((h) => ({
