@@ -159,7 +159,8 @@ function buildIndex(state: ClusterState, inSet: (o: AnyObject) => boolean): Cros
   for (const p of pods) {
     const ip = podAddress(p);
     if (!ip) continue;
-    if (!podByIP.has(formatIP(ip))) podByIP.set(formatIP(ip), p);
+    const k = formatIP(ip);
+    if (!podByIP.has(k)) podByIP.set(k, p);
     const c = crc32String(displayName(p));
     if (!podByCRC.has(c)) podByCRC.set(c, p);
   }
@@ -263,7 +264,10 @@ function within<T>(a: readonly Owned<T>[], family: Family, start: bigint, end: b
   return out;
 }
 
-type Rule<T> = (x: CrossIndex, o: T, ctx: Ctx) => void;
+/** Where a rule reports: the object's context, made on the first problem (most objects have none). */
+type Report = Pick<Ctx, 'error' | 'warn'>;
+
+type Rule<T> = (x: CrossIndex, o: T, ctx: Report) => void;
 
 const STATIC_PATH = joinPath('metadata.annotations', ANNOTATION_STATIC_EGRESS_IPS);
 
@@ -333,15 +337,15 @@ const nodeStaticIPsNotOtherNodes: Rule<Node> = (x, n, ctx) => {
 /** Refuses a static egress IP that is a gateway (the segment's or a pool's): its GARP would hijack the router. */
 const nodeStaticIPsNotGateway: Rule<Node> = (x, n, ctx) => {
   for (const d of x.staticDecls.get(n)!) {
-    const gwMsg = gatewayOf(x, d.ip);
+    const gwMsg = gatewayOf(x, d.ip, d.key);
     if (gwMsg) ctx.error(STATIC_PATH, `static Egress IP ${d.text} is ${gwMsg}`);
   }
 };
 
 /** "the segment's defaultGateway" / "the subnetInfo.gateway of ExternalIPPool p", or null. */
-function gatewayOf(x: CrossIndex, ip: IP): string | null {
+function gatewayOf(x: CrossIndex, ip: IP, key: string): string | null {
   if (x.gw && ip.family === x.gw.family && ip.value === x.gw.value) return "the segment's defaultGateway";
-  const pools = x.poolGateways.get(formatIP(ip));
+  const pools = x.poolGateways.get(key);
   return pools ? `the subnetInfo.gateway of ExternalIPPool ${pools.map((p) => p.metadata.name).join(', ')}` : null;
 }
 
@@ -351,9 +355,10 @@ function gatewayOf(x: CrossIndex, ip: IP): string | null {
 interface PodFacts {
   readonly pod: Pod;
   readonly node: Node | undefined;
-  /** Its IPv4 (null for hostNetwork Pods and Pods without one: the address rules skip those). */
+  /** Its IPv4 (null for hostNetwork Pods and Pods without one: the address rules skip those), as text, as key. */
   readonly ip: IP | null;
   readonly ipText: string;
+  readonly key: string;
 }
 
 /** Refuses a Pod in a Namespace that does not exist (the API server's NamespaceLifecycle admission). */
@@ -370,7 +375,7 @@ const podNodeExists: Rule<PodFacts> = (_x, f, ctx) => {
 /** Refuses a Pod IP another Pod has (our own: the datapath finds a Pod by its IP). */
 const podIPUnique: Rule<PodFacts> = (x, f, ctx) => {
   if (!f.ip) return;
-  const other = x.podByIP.get(formatIP(f.ip));
+  const other = x.podByIP.get(f.key);
   if (other && other !== f.pod)
     ctx.error(
       'status.podIP',
@@ -395,7 +400,7 @@ const podIPInNodePodCIDR: Rule<PodFacts> = (_x, f, ctx) => {
 /** Refuses a Pod IP that is a Node's transport IP (our own: one address, two meanings on the Node). */
 const podIPNotNode: Rule<PodFacts> = (x, f, ctx) => {
   if (!f.ip) return;
-  const node = x.nodeByIP.get(formatIP(f.ip));
+  const node = x.nodeByIP.get(f.key);
   if (node) ctx.error('status.podIP', `IP ${f.ipText} is the transport IP of Node ${node.metadata.name}`);
 };
 
@@ -405,7 +410,7 @@ const podIPNotNode: Rule<PodFacts> = (x, f, ctx) => {
  */
 const podIPOffSegment: Rule<PodFacts> = (x, f, ctx) => {
   if (!f.ip || !x.seg || !prefixContains(x.seg, f.ip)) return;
-  if (x.nodeByIP.has(formatIP(f.ip))) return; // podIPNotNode said it
+  if (x.nodeByIP.has(f.key)) return; // podIPNotNode said it
   ctx.error(
     'status.podIP',
     `IP ${f.ipText} is inside transportCIDR ${x.cfg.transportCIDR}: Pod IPs are not on the segment`,
@@ -430,7 +435,7 @@ const podIPNotEgressIP: Rule<PodFacts> = (x, f, ctx) => {
   if (!f.ip) return;
   for (const pool of poolsHolding(x, f.ip))
     ctx.error('status.podIP', `IP ${f.ipText} is inside ExternalIPPool ${pool.metadata.name}`);
-  const owner = x.staticOwner.get(formatIP(f.ip));
+  const owner = x.staticOwner.get(f.key);
   if (owner) ctx.error('status.podIP', `IP ${f.ipText} is a static Egress IP of Node ${owner.metadata.name}`);
 };
 
@@ -546,21 +551,23 @@ const poolOnSegment: Rule<ExternalIPPool> = (x, pool, ctx) => {
 
 // --- Egresses ----------------------------------------------------------------------------------------------------
 
-/** An Egress with its IP parsed (null when it has none yet). */
+/** An Egress with its IP parsed (null when it has none yet), as text, as key. */
 interface EgressFacts {
   readonly egress: Egress;
   readonly ip: IP | null;
   readonly ipText: string;
+  readonly key: string;
+  /** From the applied set (warnings are only for those). */
+  readonly inSet: boolean;
 }
 
 /** Warns about an Egress that selects nothing, a static IP on no Node, an IPv6 IP (our own). */
-const egressAddressNotes: Rule<EgressFacts> = (x, { egress: e, ip, ipText }, ctx) => {
-  if (!x.inSet(e)) return;
+const egressAddressNotes: Rule<EgressFacts> = (x, { egress: e, ip, ipText, key, inSet }, ctx) => {
+  if (!inSet) return;
   if (!e.spec.appliedTo.podSelector && !e.spec.appliedTo.namespaceSelector)
     ctx.warn('spec.appliedTo', 'empty appliedTo selects no Pod');
   if (!ip) return;
-  const k = formatIP(ip);
-  if (!e.spec.externalIPPool && !x.nodeByIP.has(k) && !x.staticOwner.has(k)) {
+  if (!e.spec.externalIPPool && !x.nodeByIP.has(key) && !x.staticOwner.has(key)) {
     ctx.warn(
       'spec.egressIP',
       `static egressIP ${ipText} is on no Node (neither a Node's InternalIP nor in a Node's ${ANNOTATION_STATIC_EGRESS_IPS} annotation): its Pods fall back to their Node's IP`,
@@ -579,9 +586,9 @@ const egressAddressNotes: Rule<EgressFacts> = (x, { egress: e, ip, ipText }, ctx
  * transport IP stays allowed (Antrea's `test/e2e/egress_test.go` `testEgressClientIP` uses one; that Node is its only
  * owner).
  */
-const egressPoolIPNotNode: Rule<EgressFacts> = (x, { egress: e, ip, ipText }, ctx) => {
+const egressPoolIPNotNode: Rule<EgressFacts> = (x, { egress: e, ip, ipText, key }, ctx) => {
   if (!ip || !e.spec.externalIPPool) return;
-  const node = x.nodeByIP.get(formatIP(ip));
+  const node = x.nodeByIP.get(key);
   if (node) ctx.error('spec.egressIP', `${ipText} is the transport IP of Node ${node.metadata.name}`);
 };
 
@@ -599,31 +606,31 @@ const egressStaticIPOutsidePools: Rule<EgressFacts> = (x, { egress: e, ip, ipTex
 };
 
 /** Refuses an egressIP that is a gateway (the segment's or a pool's): its GARP would hijack the router (our own). */
-const egressIPNotGateway: Rule<EgressFacts> = (x, { ip, ipText }, ctx) => {
+const egressIPNotGateway: Rule<EgressFacts> = (x, { ip, ipText, key }, ctx) => {
   if (!ip) return;
-  const g = gatewayOf(x, ip);
+  const g = gatewayOf(x, ip, key);
   if (g) ctx.error('spec.egressIP', `IP ${ipText} is ${g}`);
 };
 
 /** Refuses an egressIP that is an ExternalHost's address: two ARP owners on the segment (our own). */
-const egressIPNotHost: Rule<EgressFacts> = (x, { ip, ipText }, ctx) => {
+const egressIPNotHost: Rule<EgressFacts> = (x, { ip, ipText, key }, ctx) => {
   if (!ip) return;
-  const h = x.hostByIP.get(formatIP(ip));
+  const h = x.hostByIP.get(key);
   if (h) ctx.error('spec.egressIP', `IP ${ipText} is the address of ExternalHost ${h.metadata.name}`);
 };
 
 /** Refuses an egressIP that is a Pod's IP or inside a Pod CIDR: pod routing would take its traffic (our own). */
-const egressIPNotPod: Rule<EgressFacts> = (x, { ip, ipText }, ctx) => {
+const egressIPNotPod: Rule<EgressFacts> = (x, { ip, ipText, key }, ctx) => {
   if (!ip) return;
-  const p = x.podByIP.get(formatIP(ip));
+  const p = x.podByIP.get(key);
   if (p) return ctx.error('spec.egressIP', `IP ${ipText} is the IP of Pod ${displayName(p)}`);
   for (const o of x.podCidrIndex.containing(ip))
     ctx.error('spec.egressIP', `IP ${ipText} is inside the Pod CIDR ${o.text} of Node ${o.node.metadata.name}`);
 };
 
 /** Warns about bandwidth without the EgressTrafficShaping feature gate, which Antrea requires for it. */
-const egressBandwidthGate: Rule<EgressFacts> = (x, { egress: e }, ctx) => {
-  if (x.inSet(e) && e.spec.bandwidth && !x.cfg.trafficShaping)
+const egressBandwidthGate: Rule<EgressFacts> = (x, { egress: e, inSet }, ctx) => {
+  if (inSet && e.spec.bandwidth && !x.cfg.trafficShaping)
     ctx.warn('spec.bandwidth', 'ignored: feature gate EgressTrafficShaping is disabled');
 };
 
@@ -663,8 +670,13 @@ const EGRESS_RULES: readonly Rule<EgressFacts>[] = [
 /** Egress rules whose messages come after every Egress's first ones. */
 const EGRESS_RULES_AFTER: readonly Rule<EgressFacts>[] = [egressBandwidthGate];
 
-function run<T>(x: CrossIndex, rules: readonly Rule<T>[], o: T, ctx: Ctx): void {
-  for (const r of rules) r(x, o, ctx);
+function run<T>(x: CrossIndex, rules: readonly Rule<T>[], o: T, ctxFor: CtxFor, of: AnyObject): void {
+  let ctx: Ctx | undefined;
+  const report: Report = {
+    error: (path, message) => (ctx ??= ctxFor(of)).error(path, message),
+    warn: (path, message) => (ctx ??= ctxFor(of)).warn(path, message),
+  };
+  for (const r of rules) r(x, o, report);
 }
 
 /**
@@ -673,22 +685,22 @@ function run<T>(x: CrossIndex, rules: readonly Rule<T>[], o: T, ctx: Ctx): void 
  */
 export function crossCheck(state: ClusterState, ctxFor: CtxFor, inSet: (o: AnyObject) => boolean): void {
   const x = buildIndex(state, inSet);
-  for (const n of x.nodes) run(x, NODE_RULES, n, ctxFor(n));
-  for (const n of x.nodes) run(x, NODE_RULES_AFTER, n, ctxFor(n));
+  for (const n of x.nodes) run(x, NODE_RULES, n, ctxFor, n);
+  for (const n of x.nodes) run(x, NODE_RULES_AFTER, n, ctxFor, n);
   for (const p of x.pods) {
     const node = p.spec.nodeName ? state.nodes.get(p.spec.nodeName) : undefined;
     const ip = podAddress(p);
-    run(x, POD_RULES, { pod: p, node, ip, ipText: ip ? podIPv4(p)! : '' }, ctxFor(p));
+    const f: PodFacts = { pod: p, node, ip, ipText: ip ? podIPv4(p)! : '', key: ip ? formatIP(ip) : '' };
+    run(x, POD_RULES, f, ctxFor, p);
   }
-  for (const h of x.hosts) run(x, HOST_RULES, h, ctxFor(h));
-  for (const pool of state.pools.values()) run(x, POOL_RULES, pool, ctxFor(pool));
-  const egresses = [...state.egresses.values()].map((e) => ({
-    egress: e,
-    ip: e.spec.egressIP ? parseIP(e.spec.egressIP)! : null,
-    ipText: e.spec.egressIP ?? '',
-  }));
-  for (const f of egresses) run(x, EGRESS_RULES, f, ctxFor(f.egress));
-  for (const f of egresses) run(x, EGRESS_RULES_AFTER, f, ctxFor(f.egress));
+  for (const h of x.hosts) run(x, HOST_RULES, h, ctxFor, h);
+  for (const pool of state.pools.values()) run(x, POOL_RULES, pool, ctxFor, pool);
+  const egresses = [...state.egresses.values()].map((e): EgressFacts => {
+    const ip = e.spec.egressIP ? parseIP(e.spec.egressIP)! : null;
+    return { egress: e, ip, ipText: e.spec.egressIP ?? '', key: ip ? formatIP(ip) : '', inSet: inSet(e) };
+  });
+  for (const f of egresses) run(x, EGRESS_RULES, f, ctxFor, f.egress);
+  for (const f of egresses) run(x, EGRESS_RULES_AFTER, f, ctxFor, f.egress);
   egressGateOff(x, ctxFor);
 }
 

@@ -4,6 +4,7 @@
  * on created and changed objects only (state.ts), as the API server calls them on CREATE and UPDATE.
  */
 import { poolAllocator } from '../allocator.js';
+import type { PoolAllocator } from '../allocator.js';
 import { compareIP, formatIP, parseCIDR, parseIP, prefixBounds, prefixContains } from '../ip.js';
 import type { IP, Prefix } from '../ip.js';
 import type { Egress, ExternalIPPool, IPRange } from '../model.js';
@@ -43,7 +44,18 @@ export function egressWebhook(
   if (!ip) return ctx.error('spec.egressIP', `IP ${s.egressIP} is not valid`);
   const pool = pools.get(s.externalIPPool);
   if (!pool) return ctx.error('spec.externalIPPool', `ExternalIPPool ${s.externalIPPool} does not exist`);
-  if (!poolAllocator(pool).has(ip)) return ctx.error('spec.egressIP', `IP ${s.egressIP} is not within the IP range`);
+  if (!poolWindow(pool).has(ip)) return ctx.error('spec.egressIP', `IP ${s.egressIP} is not within the IP range`);
+}
+
+/**
+ * A pool's allocator for `has` only (never allocated from), built once per ranges array: a set with thousands of
+ * pinned Egresses asks it once per Egress, and building one parses every range.
+ */
+const windows = new WeakMap<readonly IPRange[], PoolAllocator>();
+function poolWindow(pool: ExternalIPPool): PoolAllocator {
+  let w = windows.get(pool.spec.ipRanges);
+  if (!w) windows.set(pool.spec.ipRanges, (w = poolAllocator(pool)));
+  return w;
 }
 
 export interface NormalizedRange {
@@ -96,8 +108,19 @@ function overlaps(a: NormalizedRange, b: NormalizedRange): boolean {
 
 /** Ranges of a pool as the webhook normalizes them (errors dropped: the pool was validated). */
 export function normalizedRanges(pool: ExternalIPPool): NormalizedRange[] {
-  const scratch = new Ctx([], null);
-  return pool.spec.ipRanges.map((r, i) => normalizeRange(scratch, r, i)).filter((x): x is NormalizedRange => !!x);
+  return [...rangesOf(pool)];
+}
+
+/** Per ranges array (never changed once decoded): the pool webhook reads every other pool's for each new pool. */
+const normalized = new WeakMap<readonly IPRange[], readonly NormalizedRange[]>();
+function rangesOf(pool: ExternalIPPool): readonly NormalizedRange[] {
+  let n = normalized.get(pool.spec.ipRanges);
+  if (!n) {
+    const scratch = new Ctx([], null);
+    n = pool.spec.ipRanges.map((r, i) => normalizeRange(scratch, r, i)).filter((x): x is NormalizedRange => !!x);
+    normalized.set(pool.spec.ipRanges, n);
+  }
+  return n;
 }
 
 /**
@@ -132,7 +155,7 @@ export function poolWebhook(
     }
     for (const other of others) {
       if (other.metadata.name === next.metadata.name) continue;
-      for (const ex of normalizedRanges(other)) {
+      for (const ex of rangesOf(other)) {
         if (overlaps(cur, ex))
           return ctx.error(path, `${cur.origin} overlaps with ${ex.origin} of pool ${other.metadata.name}`);
       }
