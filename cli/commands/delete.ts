@@ -134,7 +134,7 @@ export const del: Command = {
  * `syncEgressIP`), the delete is allowed: the controller clears their egressIP and sets IPAllocated=False
  * "ExternalIPPool X does not exist"; their Pods leave with their Node's IP until a pool of that name exists again.
  */
-export function orphanedEgresses(prev: policy.ClusterState, r: policy.ApplyResult): string[] {
+function orphanedEgresses(prev: policy.ClusterState, r: policy.ApplyResult): string[] {
   const lines: string[] = [];
   for (const c of r.changes) {
     if (c.kind !== 'ExternalIPPool') continue;
