@@ -1,6 +1,6 @@
 /** IP allocation from pools (EGRESS-SPEC.md §1.2 "Allocatable set", §2.1), expectations from Antrea's e2e tests. */
-import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { formatIP, parseIP, poolAllocator } from '../../engine/policy/index.js';
 import type { ExternalIPPool, IPRange } from '../../engine/policy/index.js';
 
