@@ -19,6 +19,8 @@ export interface BenchCase {
   setup?: () => void;
   /** Name (`suite/case`) of a case in the same run this one is compared with. */
   baseline?: string;
+  /** False for cold-path cases whose calls allocate by design (seconds of work): skip the bytes/op pass. */
+  measureAllocation?: boolean;
   /** Extra facts printed with the result (memory per connection, ...), computed after the run. */
   facts?: () => Record<string, number | string>;
 }

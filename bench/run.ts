@@ -108,7 +108,7 @@ async function main(): Promise<void> {
         continue;
       }
       const opsPerSec = b.hz * c.ops;
-      const alloc = await bytesPerOp(c);
+      const alloc = c.measureAllocation === false ? NaN : await bytesPerOp(c);
       const r: BenchResult = {
         id,
         opsPerSec,
@@ -124,7 +124,7 @@ async function main(): Promise<void> {
       }
       if (c.facts) r.facts = c.facts();
       results.set(id, r);
-      const allocText = Number.isNaN(alloc) ? (gc ? 'gc' : '-') : alloc.toFixed(1);
+      const allocText = Number.isNaN(alloc) ? (gc && c.measureAllocation !== false ? 'gc' : '-') : alloc.toFixed(1);
       const ratio = r.ratio !== undefined ? `${r.ratio.toFixed(2)}x ${c.baseline}` : '';
       const facts = r.facts
         ? ' ' +

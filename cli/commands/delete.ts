@@ -43,7 +43,8 @@ const usage = `usage: egress delete -f FILE|DIR|- [-f ...] [options]
 
 Delete objects from the state directory, as one atomic set: if one of them does not exist, nothing is deleted
 (unless --ignore-not-found). Deleting a Namespace deletes its Pods; deleting a Node deletes the Pods bound to it.
-Deleting an Egress releases its IP; deleting an ExternalIPPool clears the egressIP of the Egresses using it.
+Deleting an Egress releases its IP; deleting an ExternalIPPool clears the egressIP of the Egresses using it (as
+Antrea does; a warning names them, and their status says IPAllocated=False until a pool of that name exists again).
 
 KIND: egress (eg), externalippool (eip), node, namespace (ns), pod (po), externalhost, agentconfig, configmap.
 Pods are named namespace/name, or name with -n NAMESPACE (default "default").
@@ -111,12 +112,14 @@ export const del: Command = {
     }
     const dryRun = boolOpt(args, 'dry-run');
     const { dir, insecure } = stateDirOf(args);
+    let orphans: string[] = [];
     const result = await policy.store.updateState(
       dir,
       (state) => {
         const r = policy.deleteObjects(state, targets, new Date(), {
           ignoreNotFound: boolOpt(args, 'ignore-not-found'),
         });
+        if (r.ok) orphans = orphanedEgresses(state, r);
         return { state: r.state, write: r.ok && r.changed && !dryRun, result: r };
       },
       undefined,
@@ -124,6 +127,7 @@ export const del: Command = {
     );
     for (const w of failOnErrors(result.problems, 'nothing deleted'))
       console.error(`Warning: ${policy.formatProblem(w)}`);
+    for (const w of orphans) console.error(`Warning: ${w}`);
     if (result.changes.length === 0 && targets.length > 0 && !boolOpt(args, 'ignore-not-found'))
       throw new UserError('nothing to delete');
     const suffix = dryRun ? ' (dry run)' : '';
@@ -132,3 +136,30 @@ export const del: Command = {
     return 0;
   },
 };
+
+/**
+ * One line per deleted ExternalIPPool that Egresses still name. As in Antrea (`pkg/controller/egress/controller.go`
+ * `syncEgressIP`), the delete is allowed: the controller clears their egressIP and sets IPAllocated=False
+ * "ExternalIPPool X does not exist"; their Pods leave with their Node's IP until a pool of that name exists again.
+ */
+function orphanedEgresses(prev: policy.ClusterState, r: policy.ApplyResult): string[] {
+  const lines: string[] = [];
+  for (const c of r.changes) {
+    if (c.kind !== 'ExternalIPPool') continue;
+    const users = [...r.state.egresses.values()]
+      .filter((e) => e.spec.externalIPPool === c.name)
+      .map((e) => e.metadata.name)
+      .sort();
+    if (users.length === 0) continue;
+    const had = users.map((n) => {
+      const ip = prev.egresses.get(n)?.spec.egressIP;
+      return ip ? `${n} (${ip})` : n;
+    });
+    lines.push(
+      `ExternalIPPool ${c.name} is still used by ${users.length === 1 ? 'Egress' : 'Egresses'} ${had.join(', ')}: ${
+        users.length === 1 ? 'it loses its' : 'they lose their'
+      } egress IP (IPAllocated=False) and ${users.length === 1 ? 'its' : 'their'} Pods leave with their Node's IP until the pool exists again`,
+    );
+  }
+  return lines;
+}

@@ -26,6 +26,11 @@ export const MAX_RANGE_SIZE = 65536;
 export class RangeAllocator {
   private readonly allocated = new Set<number>();
   private readonly reservedOffsets: Set<number>;
+  /**
+   * Every offset below it is allocated or reserved, so `allocateNext` starts there: handing out n IPs in a row
+   * costs O(n), not O(n²) (15 000 Egresses from one pool: about 10⁸ set probes before).
+   */
+  private firstFree = 0;
 
   constructor(
     /** Allocator key: normalized CIDR text, or "start-end" in canonical text. */
@@ -72,9 +77,10 @@ export class RangeAllocator {
 
   allocateNext(): IP | null {
     if (this.allocated.size >= this.max - this.reservedOffsets.size) return null;
-    for (let i = 0; i < this.max; i++) {
+    for (let i = this.firstFree; i < this.max; i++) {
       if (this.allocated.has(i) || this.reservedOffsets.has(i)) continue;
       this.allocated.add(i);
+      this.firstFree = i + 1;
       return { family: this.family, value: this.base + BigInt(i) };
     }
     return null;
@@ -84,6 +90,7 @@ export class RangeAllocator {
     const off = this.offsetOf(ip);
     if (off === null || !this.allocated.has(off)) return false;
     this.allocated.delete(off);
+    if (off < this.firstFree) this.firstFree = off;
     return true;
   }
 

@@ -65,6 +65,9 @@ export interface Source {
   lineOf(path: string): number;
 }
 
+/** Per problem list: how many entries were counted, and how many of them are errors (see `Ctx.errorCount`). */
+const errorCounts = new WeakMap<Problem[], { scanned: number; errors: number }>();
+
 /** Collects problems for one object. */
 export class Ctx {
   kind: string | undefined;
@@ -111,8 +114,17 @@ export class Ctx {
     this.add('warning', path, message);
   }
 
+  /**
+   * Errors in the problem list so far (every Ctx of a set shares one list). Decoders read it before and after each
+   * document, so it is counted incrementally: a full count each time made a set of n documents with warnings
+   * quadratic (10 000 Pods with unmodelled fields: 10 000 warnings scanned 40 000 times). Lists only grow.
+   */
   get errorCount(): number {
-    return this.problems.filter((p) => p.severity === 'error').length;
+    let c = errorCounts.get(this.problems);
+    if (!c) errorCounts.set(this.problems, (c = { scanned: 0, errors: 0 }));
+    const ps = this.problems;
+    for (; c.scanned < ps.length; c.scanned++) if (ps[c.scanned]!.severity === 'error') c.errors++;
+    return c.errors;
   }
 
   // --- typed reads; each returns undefined (after recording an error) when the value has the wrong type ----------

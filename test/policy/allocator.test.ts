@@ -1,5 +1,6 @@
 /** IP allocation from pools (docs/semantics.md §1.2 "Allocatable set", §2.1), expectations from Antrea's e2e tests. */
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { formatIP, parseIP, poolAllocator } from '../../engine/policy/index.js';
 import type { ExternalIPPool, IPRange } from '../../engine/policy/index.js';
 
@@ -107,5 +108,35 @@ describe('allocator', () => {
     const a = poolAllocator(p, ['10.0.0.0/30', '10.0.1.0/30']);
     expect(a.ranges.map((r) => r.name)).toEqual(['10.0.0.0/30', '10.0.1.0/30']);
     expect(formatIP(a.allocateNext() as never)).toBe('10.0.0.1');
+  });
+
+  it('always hands out the lowest free, unreserved IP, whatever came before (a model: scan from the start)', () => {
+    // 10.0.0.0/28: offsets 0..13 are .1-.14 (.15 is the broadcast), .5 reserved as the subnetInfo gateway.
+    const op = fc.oneof(
+      fc.record({ t: fc.constant('next' as const) }),
+      fc.record({ t: fc.constantFrom('pin' as const, 'release' as const), host: fc.integer({ min: 0, max: 15 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const a = poolAllocator(pool([{ cidr: '10.0.0.0/28' }], { gateway: '10.0.0.5', prefixLength: 24 }));
+        const taken = new Set<number>();
+        for (const o of ops) {
+          if (o.t === 'next') {
+            let want: number | null = null;
+            for (let h = 1; h <= 14 && want === null; h++) if (h !== 5 && !taken.has(h)) want = h;
+            const got = a.allocateNext();
+            expect(typeof got === 'string' ? null : formatIP(got)).toBe(want === null ? null : `10.0.0.${want}`);
+            if (want !== null) taken.add(want);
+          } else if (o.t === 'pin') {
+            const ok = o.host >= 1 && o.host <= 14 && o.host !== 5 && !taken.has(o.host);
+            expect(a.allocateIP(parseIP(`10.0.0.${o.host}`)!) === null).toBe(ok);
+            if (ok) taken.add(o.host);
+          } else {
+            expect(a.release(parseIP(`10.0.0.${o.host}`)!)).toBe(taken.delete(o.host));
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { policy } from '../../engine/index.js';
 import * as netdev from '../netdev.js';
 import { addonAvailable } from '../addon.js';
-import { podNetnsName } from '../devices.js';
+import { linkName, podNetnsName } from '../devices.js';
 
 export const FABRIC_NETNS = 'egr-fab';
 export const BRIDGE = 'egr-br0';
@@ -157,7 +157,29 @@ export function loadForTestbed(
         `${file}: Node ${n.metadata.name}: pod CIDR ${pc} is outside 198.18.0.0/15 and 169.254.0.0/16`,
       );
   }
+  // Device and namespace names are a prefix and a CRC-32 (15 characters at most): two names with the same CRC
+  // would share one. Pods are refused by the manifest validation (agents create theirs on any apply); hosts and
+  // node uplinks are created only here, by `up`.
+  const hosts = [...s.externalHosts.keys()].map((h) => ({ what: `ExternalHost ${h}`, name: hostNetns(h) }));
+  distinctNames(file, 'network namespace', hosts);
+  distinctNames(
+    file,
+    'uplink',
+    [...s.nodes.keys()].map((n) => ({ what: `Node ${n}`, name: linkName('u', n) })),
+  );
   return { state: s, docs: parsed.docs, problems: r.problems.slice() };
+}
+
+function distinctNames(file: string, noun: string, items: readonly { what: string; name: string }[]): void {
+  const seen = new Map<string, string>();
+  for (const { what, name } of [...items].sort((a, b) => (a.what < b.what ? -1 : 1))) {
+    const other = seen.get(name);
+    if (other)
+      throw new TestbedError(
+        `${file}: ${other} and ${what} would share the ${noun} ${name} (the same CRC-32 of their names): rename one of them`,
+      );
+    seen.set(name, what);
+  }
 }
 
 function alive(pid: number): boolean {

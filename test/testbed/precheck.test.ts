@@ -1,0 +1,70 @@
+/**
+ * The test bed's pre-check (`loadForTestbed`, no root needed: it changes nothing on the machine): namespace and
+ * device names are `egr…` + a CRC-32 of a name, so two names with one CRC-32 would share a namespace or a link.
+ * Such sets are refused, with both names, before anything is created. The colliding pairs were found by a small
+ * search; Python's zlib confirms each collision independently of our CRC-32.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { TestbedError, loadForTestbed } from '../../tun/testbed/index.js';
+import { pyCrc32 } from '../policy/python.js';
+
+const FIXTURE = resolve(import.meta.dirname, 'fixtures', 'cluster.yaml');
+const dir = mkdtempSync(join(tmpdir(), 'egr-precheck-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Write the fixture after `edit` (which must change it) and run the pre-check on it. */
+function precheck(edit: (y: string) => string): () => unknown {
+  const original = readFileSync(FIXTURE, 'utf8');
+  const text = edit(original);
+  expect(text, 'the edit must change the manifests').not.toBe(original);
+  const f = join(dir, `m${Math.random().toString(16).slice(2)}.yaml`);
+  writeFileSync(f, text);
+  return () => loadForTestbed(f, new Date());
+}
+
+const crc = (s: string) => pyCrc32([s])[0]!.toString(16).padStart(8, '0');
+
+describe('the test bed refuses names that would share a namespace or device', () => {
+  it('the fixture itself passes', () => {
+    expect(() => loadForTestbed(FIXTURE, new Date())).not.toThrow();
+  });
+
+  it('two ExternalHosts whose names have one CRC-32 (one namespace egr-h…)', () => {
+    const [a, b] = ['host-tauv6rrz', 'host-vcamjp4w'];
+    expect(crc(a)).toBe(crc(b));
+    const run = precheck((y) =>
+      y.replace('name: showip }', `name: ${a} }`).replace('name: internal }', `name: ${b} }`),
+    );
+    expect(run).toThrow(TestbedError);
+    expect(run).toThrow(
+      `ExternalHost ${a} and ExternalHost ${b} would share the network namespace egr-h${crc(a)} (the same CRC-32 of their names): rename one of them`,
+    );
+  });
+
+  it('two Nodes whose names have one CRC-32 (one uplink egru… on the segment)', () => {
+    const [a, b] = ['node-ow1416pb', 'node-zyq30f4a'];
+    expect(crc(a)).toBe(crc(b));
+    const run = precheck((y) =>
+      y
+        .replace('name: node-a,', `name: ${a},`)
+        .replace('nodeName: node-a', `nodeName: ${a}`)
+        .replace('name: node-b,', `name: ${b},`)
+        .replace('nodeName: node-b', `nodeName: ${b}`),
+    );
+    expect(run).toThrow(
+      `Node ${a} and Node ${b} would share the uplink egru${crc(a)} (the same CRC-32 of their names): rename one of them`,
+    );
+  });
+
+  it('two Pods whose namespace/name have one CRC-32 (one namespace egr-…): refused by the manifest validation', () => {
+    const [a, b] = ['web-o16ztj0g', 'web-yd5cous7'];
+    expect(crc(`prod/${a}`)).toBe(crc(`prod/${b}`));
+    const run = precheck((y) => y.replace('name: web-a,', `name: ${a},`).replace('name: web-b,', `name: ${b},`));
+    expect(run).toThrow(
+      `(Pod/prod/${b}) metadata.name: Pod prod/${b} would get the network namespace egr-${crc(`prod/${a}`)} of Pod prod/${a} (the same CRC-32 of namespace/name): rename one of them`,
+    );
+  });
+});
