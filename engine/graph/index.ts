@@ -6,6 +6,7 @@
  */
 export type { Port } from './port.js';
 export type { Stage } from './stage.js';
+export { exitIndex } from './stage.js';
 export { Counters, counterIndex } from './counters.js';
 export {
   Pipeline,

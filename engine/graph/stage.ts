@@ -31,3 +31,13 @@ export interface Stage {
    */
   release?(b: Burst, sel: Int32Array, n: number): number;
 }
+
+/**
+ * Exit name → index record from a stage's `as const` exit list, so the list is the one source of truth for
+ * both `Stage.exits` and the `b.next[i]` values (`const X = exitIndex(EXITS); b.next[i] = X.drop`).
+ */
+export function exitIndex<const N extends readonly string[]>(exits: N): { readonly [K in N[number]]: number } {
+  const out: Record<string, number> = {};
+  exits.forEach((n, i) => (out[n] = i));
+  return out as { readonly [K in N[number]]: number };
+}

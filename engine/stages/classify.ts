@@ -13,7 +13,7 @@
  * accept are tracked in their own table (`ctIn`), looked up only when it holds any.
  */
 import { UPDATE_INVALID, type ConnTable } from '../../conntrack/index.js';
-import { counterIndex, Counters, type Stage } from '../graph/index.js';
+import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { ipv4 } from '../wire/index.js';
 import { DST_LOCAL_POD, DST_OWN_CIDR, DST_OWNED, DST_REMOTE_CIDR, EGRESS_LOCAL, EGRESS_NONE } from './config.js';
@@ -35,17 +35,19 @@ const NAMES = [
 ] as const;
 const C = counterIndex(NAMES);
 
-const X_LOCAL_POD = 0;
-const X_REMOTE_POD = 1;
-const X_SNAT = 2;
-const X_TUNNEL = 3;
-const X_NO_NAT = 4;
-const X_LOCAL = 5;
-const X_DROP = 6;
+const EXITS = ['local-pod', 'remote-pod', 'snat', 'tunnel', 'no-nat', 'local', 'drop'] as const;
+const X = exitIndex(EXITS);
+const X_LOCAL_POD = X['local-pod'];
+const X_REMOTE_POD = X['remote-pod'];
+const X_SNAT = X['snat'];
+const X_TUNNEL = X['tunnel'];
+const X_NO_NAT = X['no-nat'];
+const X_LOCAL = X['local'];
+const X_DROP = X['drop'];
 
 export class Classify implements Stage {
   readonly name = 'classify';
-  readonly exits = ['local-pod', 'remote-pod', 'snat', 'tunnel', 'no-nat', 'local', 'drop'] as const;
+  readonly exits = EXITS;
   readonly counters = new Counters(NAMES);
   private readonly ct: ConnTable;
 

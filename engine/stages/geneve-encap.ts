@@ -8,7 +8,7 @@
  * uplink-out after neighbour resolution.
  * Exits: `out` (to uplink-out, `b.l3` = the outer IPv4 header), `drop`.
  */
-import { counterIndex, Counters, type Stage } from '../graph/index.js';
+import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { geneve, ipv4 } from '../wire/index.js';
 import type { DatapathTables } from './config.js';
@@ -18,13 +18,15 @@ import { Int32Map } from './tables.js';
 
 const NAMES = ['encapsulated', 'drop-too-big', 'drop-no-headroom'] as const;
 const C = counterIndex(NAMES);
-const X_OUT = 0;
-const X_DROP = 1;
+const EXITS = ['out', 'drop'] as const;
+const X = exitIndex(EXITS);
+const X_OUT = X['out'];
+const X_DROP = X['drop'];
 const ZERO_MAC = new Uint8Array(6);
 
 export class GeneveEncap implements Stage {
   readonly name = 'geneve-encap';
-  readonly exits = ['out', 'drop'] as const;
+  readonly exits = EXITS;
   readonly counters = new Counters(NAMES);
   private byDst = new Int32Map();
   private templates: geneve.GeneveTemplate[] = [];

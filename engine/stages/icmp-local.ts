@@ -5,20 +5,22 @@
  * incrementally. Anything else addressed to the node is a counted drop: the engine has no host stack.
  * Exits: `to-uplink` (to uplink-out), `to-pod`, `drop`.
  */
-import { counterIndex, Counters, type Stage } from '../graph/index.js';
+import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { checksum, icmp, ipv4 } from '../wire/index.js';
 import type { NodeState } from './state.js';
 
 const NAMES = ['echo-reply', 'drop-not-echo'] as const;
 const C = counterIndex(NAMES);
-const X_UPLINK = 0;
-const X_POD = 1;
-const X_DROP = 2;
+const EXITS = ['to-uplink', 'to-pod', 'drop'] as const;
+const X = exitIndex(EXITS);
+const X_UPLINK = X['to-uplink'];
+const X_POD = X['to-pod'];
+const X_DROP = X['drop'];
 
 export class IcmpLocal implements Stage {
   readonly name = 'icmp-local';
-  readonly exits = ['to-uplink', 'to-pod', 'drop'] as const;
+  readonly exits = EXITS;
   readonly counters = new Counters(NAMES);
 
   constructor(private readonly st: NodeState) {}
