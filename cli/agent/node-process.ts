@@ -161,6 +161,7 @@ export class AgentProcess {
       uplink,
       key: key.key,
       incarnation: cluster.newIncarnation(Date.now()),
+      nextIncarnation: (last) => Math.max(last + 1, cluster.newIncarnation(Date.now())),
       now: this.clock(),
       wall: () => new Date(),
       ...(this.o.intervalMs !== undefined ? { intervalMs: this.o.intervalMs } : {}),
