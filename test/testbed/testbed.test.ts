@@ -499,7 +499,7 @@ sendp(g, iface='eth0', verbose=False)                      # the right fields, a
         r.stdout
           .split('\n')
           .filter((l) => /succeeded again|ARP entry|took/.test(l))
-          .join('\n'),
+          .join('\n') + `\ndemo: ${s.toFixed(1)} s (load ${loadavg()[0]!.toFixed(1)}; a figure, not a limit)`,
       );
       expect(leftovers()).toEqual([]);
     });
