@@ -10,6 +10,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Server } from 'node:http';
+import { Faults } from '../../engine/agent/faults.js';
 import { AgentRuntime } from '../../engine/agent/runtime.js';
 import { NodeRunner } from '../../engine/agent/node-runner.js';
 import { cluster, conntrack, policy, Slab, wire, type Port } from '../../engine/index.js';
@@ -83,6 +84,8 @@ export class AgentProcess {
   /** Store files this agent could not use (or write): counted, logged once each; the run file and metrics show it. */
   readonly storeHealth: policy.store.StoreHealth;
   private readonly files: policy.store.StoreOptions;
+  /** Exceptions caught in the agent's timers, watchers and callbacks (docs/agent.md "Faults"). */
+  readonly faults: Faults;
 
   constructor(private readonly o: AgentOptions) {
     const min = LEVELS[o.logLevel ?? 'info'];
@@ -100,6 +103,14 @@ export class AgentProcess {
       ),
     );
     this.files = { health: this.storeHealth, ...(o.insecureStateDir ? { insecure: true } : {}) };
+    this.faults = new Faults((where, e, f) =>
+      this.log('error', 'fault caught; the agent goes on (further faults of this kind only counted)', {
+        where,
+        error: e.message,
+        stack: e.stack?.split('\n').slice(0, 6).join('\n'),
+        ...f,
+      }),
+    );
   }
 
   /** Create the devices and start; resolves once the datapath runs. */
@@ -161,6 +172,7 @@ export class AgentProcess {
       uplink,
       key: key.key,
       incarnation: cluster.newIncarnation(Date.now()),
+      nextIncarnation: (last) => Math.max(last + 1, cluster.newIncarnation(Date.now())),
       now: this.clock(),
       wall: () => new Date(),
       ...(this.o.intervalMs !== undefined ? { intervalMs: this.o.intervalMs } : {}),
@@ -195,18 +207,26 @@ export class AgentProcess {
     this.runtime = new AgentRuntime(runner.agent, {
       clock: this.clock,
       onTick: (now) => runner.tick(now),
+      faults: this.faults,
       ...(this.o.budget !== undefined ? { budget: this.o.budget } : {}),
     });
     this.runtime.start();
-    this.watch = policy.store.watchStore(stateDir, (s) => runner.setState(s, this.clock()), this.files);
+    this.watch = policy.store.watchStore(
+      stateDir,
+      this.faults.guard('store-watch', (s: policy.ClusterState) => runner.setState(s, this.clock())),
+      this.files,
+    );
     if (this.o.metricsPort !== undefined) {
       const address = this.o.metricsAddress ?? DEFAULT_METRICS_ADDRESS;
-      this.metrics = await serveMetrics(this.o.metricsPort, () => this.metricsSnapshot(), address);
+      this.metrics = await serveMetrics(this.o.metricsPort, () => this.safeMetricsSnapshot(), address);
       this.log('info', 'metrics served', { address, port: this.o.metricsPort });
     }
     policy.store.ensureRunDir(stateDir, this.files);
     this.report();
-    this.reportTimer = setInterval(() => this.report(), 1000);
+    this.reportTimer = setInterval(
+      this.faults.guard('report', () => this.report()),
+      1000,
+    );
     this.log('info', 'agent started', {
       pid: process.pid,
       transportIp: wire.ipv4.addrToString(view0.node.transportIp),
@@ -246,6 +266,26 @@ export class AgentProcess {
     return port;
   }
 
+  /** A snapshot for a scrape; a fault in it is counted and the scrape gets the faults alone. */
+  private safeMetricsSnapshot(): MetricsSnapshot {
+    try {
+      return this.metricsSnapshot();
+    } catch (e) {
+      this.faults.fault('metrics', e);
+      return {
+        node: this.o.node,
+        stages: {},
+        conntrackEntries: 0,
+        conntrackCounters: {},
+        snatPortsUsed: {},
+        egressIps: [],
+        pods: 0,
+        membersAlive: 0,
+        faults: this.faults.snapshot(),
+      };
+    }
+  }
+
   private metricsSnapshot(): MetricsSnapshot {
     const r = this.runner!;
     const a = r.agent;
@@ -263,6 +303,7 @@ export class AgentProcess {
       pods: a.pods().size,
       membersAlive: r.membership.alive().size,
       storeProblems: this.storeHealth.snapshot().problems,
+      faults: this.faults.snapshot(),
     };
   }
 
@@ -339,6 +380,8 @@ export class AgentProcess {
         uplink: portCounters(a.uplink),
       },
       store: this.storeHealth.snapshot(),
+      faults: this.faults.snapshot(),
+      detached: r.detached,
     };
     try {
       // Replaced atomically (a fresh temp file, rename), not synced: it is rewritten every second and an fsync
