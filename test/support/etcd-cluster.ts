@@ -1,0 +1,131 @@
+/**
+ * A real etcd cluster for tests: N members of Debian's etcd-server (/usr/bin/etcd) on 127.0.0.1, random free ports,
+ * a temp data directory each, removed by stop() (call it in afterAll; members are also killed on process exit).
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const ETCD_BIN = process.env['EGRESS_TEST_ETCD'] ?? '/usr/bin/etcd';
+/** Why etcd tests are skipped, or null when they can run. */
+export const ETCD_SKIP: string | null = existsSync(ETCD_BIN)
+  ? null
+  : `${ETCD_BIN} not found (install Debian's etcd-server)`;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const p = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+export interface Member {
+  readonly name: string;
+  readonly clientPort: number;
+  readonly peerPort: number;
+  proc: ChildProcess | null;
+  log: string;
+}
+
+export class EtcdCluster {
+  readonly members: Member[] = [];
+  private root = '';
+  private initial = '';
+
+  get url(): string {
+    return `etcd://${this.members.map((m) => `127.0.0.1:${m.clientPort}`).join(',')}`;
+  }
+
+  static async start(size = 3): Promise<EtcdCluster> {
+    const c = new EtcdCluster();
+    c.root = mkdtempSync(join(tmpdir(), 'egr-etcd-'));
+    for (let i = 0; i < size; i++)
+      c.members.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort(), proc: null, log: '' });
+    c.initial = c.members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
+    for (const m of c.members) c.spawn(m, 'new');
+    await c.waitHealthy();
+    return c;
+  }
+
+  private spawn(m: Member, state: 'new' | 'existing'): void {
+    const client = `http://127.0.0.1:${m.clientPort}`;
+    const peer = `http://127.0.0.1:${m.peerPort}`;
+    const p = spawn(
+      ETCD_BIN,
+      [
+        `--name=${m.name}`,
+        `--data-dir=${join(this.root, m.name)}`,
+        `--listen-client-urls=${client}`,
+        `--advertise-client-urls=${client}`,
+        `--listen-peer-urls=${peer}`,
+        `--initial-advertise-peer-urls=${peer}`,
+        `--initial-cluster=${this.initial}`,
+        `--initial-cluster-state=${state}`,
+        '--initial-cluster-token=egr-test',
+        '--heartbeat-interval=50',
+        '--election-timeout=500',
+        '--logger=zap',
+        '--log-level=error',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    p.stderr?.on('data', (d: Buffer) => {
+      m.log = (m.log + d.toString()).slice(-4000);
+    });
+    m.proc = p;
+    process.once('exit', () => p.kill('SIGKILL'));
+  }
+
+  /** Every running member answers /health with true. */
+  async waitHealthy(timeoutMs = 30000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const up = this.members.filter((m) => m.proc);
+      const ok = await Promise.all(up.map((m) => health(m.clientPort)));
+      if (ok.every(Boolean)) return;
+      if (Date.now() > deadline)
+        throw new Error(`etcd not healthy in ${timeoutMs} ms: ${up.map((m) => `${m.name}: ${m.log}`).join(' | ')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** SIGKILL a member (its data stays, restart() brings it back). */
+  async kill(i: number): Promise<void> {
+    const m = this.members[i]!;
+    const p = m.proc;
+    m.proc = null;
+    if (!p || p.exitCode !== null) return;
+    await new Promise<void>((r) => {
+      p.once('exit', () => r());
+      p.kill('SIGKILL');
+    });
+  }
+
+  async restart(i: number): Promise<void> {
+    this.spawn(this.members[i]!, 'existing');
+    await this.waitHealthy();
+  }
+
+  async stop(): Promise<void> {
+    for (let i = 0; i < this.members.length; i++) await this.kill(i);
+    if (this.root) rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+async function health(port: number): Promise<boolean> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(1000) });
+    const v = (await r.json()) as { health?: string };
+    return v.health === 'true';
+  } catch {
+    return false;
+  }
+}
