@@ -256,7 +256,7 @@ export function readEvents(dir: string, opts: StoreOptions = {}): EgressEvent[] 
 import type { StoreWatch } from './backend.js';
 export type { Snapshot, Store, StoreWatch, UpdateResult, WatchOptions } from './backend.js';
 export { DirStore } from './dir-backend.js';
-export { EtcdStore, DEFAULT_ETCD_PREFIX } from './etcd.js';
+export { EtcdStore, DEFAULT_ETCD_PREFIX, UPDATE_ATTEMPTS, STATUS_TTL_S, MAX_EVENTS } from './etcd.js';
 export type { EtcdStoreOptions } from './etcd.js';
 export { EtcdError } from './etcd-client.js';
 
