@@ -177,40 +177,49 @@ export class EtcdClient {
     });
   }
 
-  /** One unary call, trying the endpoints in turn on connection errors. */
+  /**
+   * One unary call, trying the endpoints in turn on connection errors and on "no leader"-like answers, in rounds,
+   * until `timeoutMs` has passed (an election after a member died takes about a second).
+   */
   async call(path: string, body: unknown): Promise<Record<string, unknown>> {
-    let lastErr = '';
-    for (let i = 0; i < this.endpoints.length; i++) {
-      const base = this.endpoints[(this.next + i) % this.endpoints.length]!;
-      let res: IncomingMessage;
-      let text: string;
-      try {
-        res = await this.send(base, path, body, this.timeoutMs);
-        text = await readAll(res, this.timeoutMs);
-      } catch (e) {
-        lastErr = `${base}: ${(e as Error).message}`;
-        continue;
-      }
-      this.next = (this.next + i) % this.endpoints.length;
-      let v: Record<string, unknown>;
-      try {
-        v = JSON.parse(text) as Record<string, unknown>;
-      } catch {
-        throw new EtcdError(`${base}${path}: answer is not JSON (HTTP ${res.statusCode}): ${text.slice(0, 120)}`);
-      }
-      if (res.statusCode !== 200 || v['error'] !== undefined) {
-        const msg = String(v['message'] ?? v['error'] ?? `HTTP ${res.statusCode}`);
-        // a member without a leader (or being stopped) answers; another member may serve the request
-        if (/no leader|leader changed|timed out|stopped|unavailable/i.test(msg)) {
-          lastErr = `${base}: ${msg}`;
+    const deadline = Date.now() + this.timeoutMs;
+    const errs = new Map<string, string>();
+    for (let round = 0; ; round++) {
+      for (let i = 0; i < this.endpoints.length; i++) {
+        const base = this.endpoints[(this.next + i) % this.endpoints.length]!;
+        let res: IncomingMessage;
+        let text: string;
+        try {
+          res = await this.send(base, path, body, Math.max(500, deadline - Date.now()));
+          text = await readAll(res, Math.max(500, deadline - Date.now()));
+        } catch (e) {
+          errs.set(base, (e as Error).message);
           continue;
         }
-        throw new EtcdError(`${base}: ${msg}`);
+        let v: Record<string, unknown>;
+        try {
+          v = JSON.parse(text) as Record<string, unknown>;
+        } catch {
+          throw new EtcdError(`${base}${path}: answer is not JSON (HTTP ${res.statusCode}): ${text.slice(0, 120)}`);
+        }
+        if (res.statusCode !== 200 || v['error'] !== undefined) {
+          const msg = String(v['message'] ?? v['error'] ?? `HTTP ${res.statusCode}`);
+          // a member without a leader (or being stopped) answers; another member, or a later try, may serve it
+          if (/no leader|leader changed|timed out|stopped|unavailable|not capable/i.test(msg)) {
+            errs.set(base, msg);
+            continue;
+          }
+          throw new EtcdError(`${base}: ${msg}`);
+        }
+        this.next = (this.next + i) % this.endpoints.length;
+        return v;
       }
-      return v;
+      this.next = (this.next + 1) % this.endpoints.length;
+      if (Date.now() + 100 > deadline) break;
+      await new Promise((r) => setTimeout(r, Math.min(100 * (round + 1), 500)));
     }
-    this.next = (this.next + 1) % this.endpoints.length;
-    throw new EtcdError(`etcd unreachable (${lastErr})`, true);
+    const detail = [...errs].map(([b, m]) => `${b}: ${m}`).join('; ');
+    throw new EtcdError(`etcd unreachable (${detail})`, true);
   }
 
   async range(key: string, opts: { prefix?: boolean } = {}): Promise<RangeResult> {

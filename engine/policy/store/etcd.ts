@@ -387,7 +387,9 @@ class EtcdWatch implements StoreWatch {
           else this.good({ ...emptyState(), generation: this.lastGeneration + 1 });
           this.from = ev.kv.modRevision + 1;
         }
-        if (events.length === 0 && revision >= this.from) this.from = revision + 1;
+        // (an answer without events does not move `from`: the created answer carries the current revision while
+        // the events since `from` are still to come)
+        void revision;
       },
       onCompacted: () => {
         compacted = true;
