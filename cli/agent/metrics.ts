@@ -16,6 +16,8 @@ export interface MetricsSnapshot {
   membersAlive: number;
   /** Store problems reported so far, per kind of file (StoreHealth). */
   storeProblems?: Record<string, number>;
+  /** Whether the store answers (a shared store can be unreachable; the agent then forwards on its last state). */
+  storeConnected?: boolean;
 }
 
 const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
@@ -65,6 +67,11 @@ export function renderMetrics(m: MetricsSnapshot): string {
     out.push('# TYPE egress_store_problems_total counter');
     for (const [file, n] of Object.entries(m.storeProblems))
       out.push(`egress_store_problems_total{${node},file="${esc(file)}"} ${n}`);
+  }
+  if (m.storeConnected !== undefined) {
+    out.push('# HELP egress_store_connected 1 when the store answers, 0 while it is disconnected.');
+    out.push('# TYPE egress_store_connected gauge');
+    out.push(`egress_store_connected{${node}} ${m.storeConnected ? 1 : 0}`);
   }
   return out.join('\n') + '\n';
 }
