@@ -274,3 +274,32 @@ describe.skipIf(ETCD_SKIP !== null)(`etcd store${ETCD_SKIP ? ` (skipped: ${ETCD_
     st.close();
   });
 });
+
+describe.skipIf(ETCD_SKIP !== null)(`etcd store over TLS${ETCD_SKIP ? ` (skipped: ${ETCD_SKIP})` : ''}`, () => {
+  let tls: EtcdCluster;
+  beforeAll(async () => {
+    tls = await EtcdCluster.start(1, { tls: true });
+  }, 60000);
+  afterAll(async () => {
+    await tls?.stop();
+  });
+
+  it('etcds:// with the CA and a client certificate works; without the certificate it is one clear line', async () => {
+    const c = tls.certs!;
+    const st = new store.EtcdStore(tls.url, { tls: { cacert: c.ca, cert: c.clientCert, key: c.clientKey } });
+    try {
+      await st.update(() => ({ state: sample(), write: true, result: null }));
+      expect((await st.load()).state.nodes.size).toBe(2);
+    } finally {
+      st.close();
+    }
+    const noCert = new store.EtcdStore(tls.url, { tls: { cacert: c.ca }, timeoutMs: 1000 });
+    await expect(noCert.load()).rejects.toThrow(
+      /^store etcds:\/\/127\.0\.0\.1:\d+: etcd unreachable \(https:\/\/127\.0\.0\.1:\d+: .+\)$/,
+    );
+    noCert.close();
+    const noCA = new store.EtcdStore(tls.url, { timeoutMs: 1000 });
+    await expect(noCA.load()).rejects.toThrow(/self[- ]signed certificate|unable to verify|unable to get local issuer/);
+    noCA.close();
+  }, 60000);
+});

@@ -2,9 +2,11 @@
  * A real etcd cluster for tests: N members of Debian's etcd-server (/usr/bin/etcd) on 127.0.0.1, random free ports,
  * a temp data directory each, removed by stop() (call it in afterAll; members are also killed on process exit).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,18 +37,96 @@ export interface Member {
   log: string;
 }
 
+/** Certificates made with openssl for a TLS cluster: a CA, the server's (for 127.0.0.1) and a client's. */
+export interface EtcdCerts {
+  readonly ca: string;
+  readonly serverCert: string;
+  readonly serverKey: string;
+  readonly clientCert: string;
+  readonly clientKey: string;
+}
+
+function openssl(args: string[]): void {
+  execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** A fresh CA, a server certificate for IP 127.0.0.1 and a client certificate, in `dir`. */
+export function makeCerts(dir: string): EtcdCerts {
+  const f = (n: string) => join(dir, n);
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=egr-test-ca',
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.crt'),
+  ]);
+  for (const [name, ext] of [
+    ['server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth'],
+    ['client', 'extendedKeyUsage=clientAuth'],
+  ] as const) {
+    openssl([
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      `/CN=egr-test-${name}`,
+      '-keyout',
+      f(`${name}.key`),
+      '-out',
+      f(`${name}.csr`),
+    ]);
+    writeFileSync(f(`${name}.ext`), ext + '\n');
+    openssl([
+      'x509',
+      '-req',
+      '-in',
+      f(`${name}.csr`),
+      '-CA',
+      f('ca.crt'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-extfile',
+      f(`${name}.ext`),
+      '-out',
+      f(`${name}.crt`),
+    ]);
+  }
+  return {
+    ca: f('ca.crt'),
+    serverCert: f('server.crt'),
+    serverKey: f('server.key'),
+    clientCert: f('client.crt'),
+    clientKey: f('client.key'),
+  };
+}
+
 export class EtcdCluster {
   readonly members: Member[] = [];
   private root = '';
   private initial = '';
+  /** Set for a TLS cluster (clients must present a certificate the CA signed). */
+  certs: EtcdCerts | null = null;
 
   get url(): string {
-    return `etcd://${this.members.map((m) => `127.0.0.1:${m.clientPort}`).join(',')}`;
+    return `${this.certs ? 'etcds' : 'etcd'}://${this.members.map((m) => `127.0.0.1:${m.clientPort}`).join(',')}`;
   }
 
-  static async start(size = 3): Promise<EtcdCluster> {
+  static async start(size = 3, opts: { tls?: boolean } = {}): Promise<EtcdCluster> {
     const c = new EtcdCluster();
     c.root = mkdtempSync(join(tmpdir(), 'egr-etcd-'));
+    if (opts.tls) c.certs = makeCerts(c.root);
     for (let i = 0; i < size; i++)
       c.members.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort(), proc: null, log: '' });
     c.initial = c.members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
@@ -56,7 +136,15 @@ export class EtcdCluster {
   }
 
   private spawn(m: Member, state: 'new' | 'existing'): void {
-    const client = `http://127.0.0.1:${m.clientPort}`;
+    const client = `${this.certs ? 'https' : 'http'}://127.0.0.1:${m.clientPort}`;
+    const tls = this.certs
+      ? [
+          `--cert-file=${this.certs.serverCert}`,
+          `--key-file=${this.certs.serverKey}`,
+          `--trusted-ca-file=${this.certs.ca}`,
+          '--client-cert-auth',
+        ]
+      : [];
     const peer = `http://127.0.0.1:${m.peerPort}`;
     const p = spawn(
       ETCD_BIN,
@@ -74,6 +162,7 @@ export class EtcdCluster {
         '--election-timeout=500',
         '--logger=zap',
         '--log-level=error',
+        ...tls,
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
@@ -89,7 +178,7 @@ export class EtcdCluster {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const up = this.members.filter((m) => m.proc);
-      const ok = await Promise.all(up.map((m) => health(m.clientPort)));
+      const ok = await Promise.all(up.map((m) => health(m.clientPort, this.certs)));
       if (ok.every(Boolean)) return;
       if (Date.now() > deadline)
         throw new Error(`etcd not healthy in ${timeoutMs} ms: ${up.map((m) => `${m.name}: ${m.log}`).join(' | ')}`);
@@ -120,12 +209,22 @@ export class EtcdCluster {
   }
 }
 
-async function health(port: number): Promise<boolean> {
-  try {
-    const r = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(1000) });
-    const v = (await r.json()) as { health?: string };
-    return v.health === 'true';
-  } catch {
-    return false;
-  }
+function health(port: number, certs: EtcdCerts | null): Promise<boolean> {
+  return new Promise((resolve) => {
+    const opts = certs
+      ? { ca: readFileSync(certs.ca), cert: readFileSync(certs.clientCert), key: readFileSync(certs.clientKey) }
+      : {};
+    const req = (certs ? httpsGet : httpGet)(
+      `${certs ? 'https' : 'http'}://127.0.0.1:${port}/health`,
+      { ...opts, timeout: 1000 },
+      (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve(/"health":\s*"true"/.test(body)));
+        res.on('error', () => resolve(false));
+      },
+    );
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => req.destroy());
+  });
 }
