@@ -203,6 +203,12 @@ export class EtcdCluster {
     await this.waitHealthy();
   }
 
+  /** Start every stopped member again (all at once: one alone has no quorum). */
+  async restartAll(): Promise<void> {
+    for (const m of this.members) if (!m.proc) this.spawn(m, 'existing');
+    await this.waitHealthy();
+  }
+
   async stop(): Promise<void> {
     for (let i = 0; i < this.members.length; i++) await this.kill(i);
     if (this.root) rmSync(this.root, { recursive: true, force: true });

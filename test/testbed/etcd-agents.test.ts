@@ -160,6 +160,31 @@ describe.skipIf(skip !== null)(`agents sharing an etcd store${skip ? ` (skipped:
       40000,
     );
   }, 180000);
+
+  it('etcd down: the agent keeps running and says store disconnected; it catches up when etcd is back', async () => {
+    const survivor = [...agents].find(([, p]) => p.exitCode === null && p.signalCode === null)![0];
+    const runFile = join(tmp, survivor, 'run', `${survivor}.json`);
+    const connected = () => {
+      try {
+        return (JSON.parse(readFileSync(runFile, 'utf8')) as { store?: { connected?: boolean } }).store?.connected;
+      } catch {
+        return undefined;
+      }
+    };
+    for (let i = 0; i < etcd.members.length; i++) await etcd.kill(i);
+    await until(() => connected() === false, `${survivor} to report the store disconnected`);
+    expect(agents.get(survivor)!.exitCode).toBe(null);
+    expect(logs.get(survivor)).toContain('store: disconnected; forwarding on the last state');
+    await etcd.restartAll();
+    await until(() => connected() === true, `${survivor} to report the store connected again`);
+    // a change made after the recovery reaches the agent: its status stops listing the deleted Egress
+    const d = egress(['delete', 'egress', 'egress-staging-web', ...flags]);
+    expect(d.status).toBe(0);
+    await untilAsync(async () => {
+      const s = (await statuses()).find((f) => f.node === survivor);
+      return s && !('egress-staging-web' in s.egresses) && 'egress-prod-web' in s.egresses ? s : null;
+    }, `${survivor}'s status after the delete`);
+  }, 120000);
 });
 
 async function untilAsync<T>(f: () => Promise<T | null>, what: string, ms = 30000): Promise<T> {
