@@ -9,7 +9,7 @@
  * membership change reconfigures the datapath).
  */
 import type { Port } from '../graph/index.js';
-import { HEARTBEAT_PORT, Membership, type HeartbeatKey, type MembershipEvent } from '../cluster/index.js';
+import { heartbeat, HEARTBEAT_PORT, Membership, type HeartbeatKey, type MembershipEvent } from '../cluster/index.js';
 import { MemoryPort } from '../io/index.js';
 import type { Slab } from '../packet/index.js';
 import {
@@ -81,7 +81,7 @@ export class NodeRunner {
   /** Membership events so far (for logs and the replay summary). */
   readonly history: Array<MembershipEvent & { self: string }> = [];
   private readonly controlPort: MemoryPort;
-  private readonly rx: Array<{ src: number; payload: Uint8Array }> = [];
+  private readonly rx: Array<{ src: number; payload: Uint8Array; macHi: number; macLo: number }> = [];
   private readonly status: StatusStore;
   private readonly log: RunnerLog;
   private wakeAt: number | null = null;
@@ -120,8 +120,8 @@ export class NodeRunner {
       snatFullyRandom: first.view.node?.snatFullyRandomPorts ?? false,
     });
     this.agent.datapath.state.now = o.now;
-    this.agent.datapath.state.onControl = (src, _sport, u8, off, len) => {
-      if (this.rx.length < 4096) this.rx.push({ src, payload: u8.slice(off, off + len) });
+    this.agent.datapath.state.onControl = (src, _sport, u8, off, len, macHi, macLo) => {
+      if (this.rx.length < 4096) this.rx.push({ src, payload: u8.slice(off, off + len), macHi, macLo });
     };
   }
 
@@ -217,7 +217,14 @@ export class NodeRunner {
       return;
     }
     const events: MembershipEvent[] = [];
-    for (const m of this.rx.splice(0)) events.push(...this.membership.receive(m.src, m.payload, now).events);
+    for (const m of this.rx.splice(0)) {
+      const r = this.membership.receive(m.src, m.payload, now);
+      // Authentic and fresh (HMAC, key, source IP, destination, replay counters all checked): pin the sender's
+      // link binding for Geneve decapsulation and the neighbour table (docs/segment-security.md).
+      if ((r.verdict === heartbeat.OK || r.verdict === heartbeat.UNCONFIRMED) && (m.macHi !== 0 || m.macLo !== 0))
+        this.agent.datapath.pinPeer(m.src, m.macHi, m.macLo);
+      events.push(...r.events);
+    }
     const t = this.membership.tick(now);
     events.push(...t.events);
     if (t.send.length) this.send(t.send, now);
