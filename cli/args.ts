@@ -42,4 +42,18 @@ export function boolOpt(p: ParsedArgs, name: string): boolean {
 export const STATE_DIR_OPTION: OptionSpec = {
   'state-dir': { type: 'string' },
   'insecure-state-dir': { type: 'boolean' },
+  store: { type: 'string' },
+  'etcd-prefix': { type: 'string' },
+  'etcd-cacert': { type: 'string' },
+  'etcd-cert': { type: 'string' },
+  'etcd-key': { type: 'string' },
+  'etcd-user-file': { type: 'string' },
 };
+
+/** --help lines of the store options (STATE_DIR_OPTION), for every store command. */
+export const STORE_USAGE = `      --store URL            the cluster's store: dir:PATH (the state directory, as --state-dir) or
+                             etcd://host:port[,host:port...] (etcds:// for TLS); default $EGRESS_STORE, else dir:
+      --etcd-prefix P        key prefix in etcd (default /egress-engine/)
+      --etcd-cacert FILE     CA certificate of etcd's server certificates (etcds://)
+      --etcd-cert FILE       client certificate, --etcd-key FILE its key (etcd client certificate auth)
+      --etcd-user-file FILE  etcd user and password, "user:password" on the file's first line`;

@@ -11,12 +11,13 @@
  * owned by the user running the command and writable by nobody else; `--insecure-state-dir` skips that check
  * (docs/security.md).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as policy from '../engine/policy/index.js';
 import { boolOpt, stringOpt } from './args.js';
 import type { ParsedArgs } from './args.js';
+import { UsageError } from './errors.js';
 
 export const STATE_DIR_ENV = 'EGRESS_STATE_DIR';
 export const ROOT_STATE_DIR = '/var/lib/egress-engine';
@@ -51,6 +52,65 @@ export function stateDirOf(args: ParsedArgs, opts: { create?: boolean } = {}): S
   const insecure = boolOpt(args, 'insecure-state-dir');
   if (opts.create || existsSync(dir)) policy.store.checkStateDir(dir, { insecure, create: opts.create ?? false });
   return { dir, insecure };
+}
+
+export const STORE_ENV = 'EGRESS_STORE';
+
+/**
+ * The cluster's store of a command's arguments: `--store URL`, else `$EGRESS_STORE`, else the state directory
+ * (`--state-dir`, `$EGRESS_STATE_DIR`, the default). `dir:PATH` is the state directory PATH; `etcd://…` and
+ * `etcds://…` are etcd (docs/store.md). `--store` and `--state-dir` together are a usage error.
+ */
+export function storeOf(
+  args: ParsedArgs,
+  opts: { create?: boolean } = {},
+  env: NodeJS.ProcessEnv = process.env,
+): policy.store.Store {
+  const flag = stringOpt(args, 'store');
+  if (flag !== undefined && stringOpt(args, 'state-dir') !== undefined)
+    throw new UsageError('--store and --state-dir are two ways to say the same thing: give one');
+  const url = flag || (stringOpt(args, 'state-dir') === undefined ? env[STORE_ENV] : undefined) || '';
+  if (url === '' || url.startsWith('dir:')) {
+    const sd =
+      url === ''
+        ? stateDirOf(args, opts)
+        : stateDirOf({ ...args, values: { ...args.values, 'state-dir': url.slice(4) } }, opts);
+    return new policy.store.DirStore(sd.dir, { insecure: sd.insecure });
+  }
+  if (!/^etcds?:\/\//.test(url))
+    throw new UsageError(`--store ${url}: use dir:PATH or etcd://host:port[,host:port...]`);
+  const tls: { cacert?: string; cert?: string; key?: string } = {};
+  const ca = stringOpt(args, 'etcd-cacert');
+  const cert = stringOpt(args, 'etcd-cert');
+  const key = stringOpt(args, 'etcd-key');
+  if (ca) tls.cacert = ca;
+  if (cert) tls.cert = cert;
+  if (key) tls.key = key;
+  if (!!cert !== !!key) throw new UsageError('--etcd-cert and --etcd-key go together');
+  let auth: { user: string; password: string } | undefined;
+  const userFile = stringOpt(args, 'etcd-user-file');
+  if (userFile) {
+    let line: string;
+    try {
+      line = (readFileSync(userFile, 'utf8').split('\n')[0] ?? '').trim();
+    } catch (e) {
+      throw new policy.store.StoreError(`cannot read --etcd-user-file ${userFile}: ${(e as Error).message}`);
+    }
+    const i = line.indexOf(':');
+    if (i <= 0) throw new policy.store.StoreError(`${userFile}: the first line must be user:password`);
+    auth = { user: line.slice(0, i), password: line.slice(i + 1) };
+  }
+  const prefix = stringOpt(args, 'etcd-prefix');
+  try {
+    return new policy.store.EtcdStore(url, {
+      ...(prefix ? { prefix } : {}),
+      ...(Object.keys(tls).length > 0 ? { tls } : {}),
+      ...(auth ? { auth } : {}),
+    });
+  } catch (e) {
+    if (e instanceof policy.store.EtcdError) throw new policy.store.StoreError(e.message);
+    throw e;
+  }
 }
 
 function currentUid(): number | null {

@@ -16,6 +16,10 @@ export interface MetricsSnapshot {
   membersAlive: number;
   /** Store problems reported so far, per kind of file (StoreHealth). */
   storeProblems?: Record<string, number>;
+  /** Exceptions caught in the agent's timers and callbacks, per place (engine/agent/faults.ts). */
+  faults?: Record<string, number>;
+  /** Whether the store answers (a shared store can be unreachable; the agent then forwards on its last state). */
+  storeConnected?: boolean;
 }
 
 const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
@@ -65,6 +69,17 @@ export function renderMetrics(m: MetricsSnapshot): string {
     out.push('# TYPE egress_store_problems_total counter');
     for (const [file, n] of Object.entries(m.storeProblems))
       out.push(`egress_store_problems_total{${node},file="${esc(file)}"} ${n}`);
+  }
+  if (m.faults) {
+    out.push('# HELP egress_agent_faults_total Exceptions caught in the agent (it went on), by where.');
+    out.push('# TYPE egress_agent_faults_total counter');
+    for (const [where, n] of Object.entries(m.faults))
+      out.push(`egress_agent_faults_total{${node},where="${esc(where)}"} ${n}`);
+  }
+  if (m.storeConnected !== undefined) {
+    out.push('# HELP egress_store_connected 1 when the store answers, 0 while it is disconnected.');
+    out.push('# TYPE egress_store_connected gauge');
+    out.push(`egress_store_connected{${node}} ${m.storeConnected ? 1 : 0}`);
   }
   return out.join('\n') + '\n';
 }

@@ -10,6 +10,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Server } from 'node:http';
+import { Faults } from '../../engine/agent/faults.js';
 import { AgentRuntime } from '../../engine/agent/runtime.js';
 import { NodeRunner } from '../../engine/agent/node-runner.js';
 import { cluster, conntrack, policy, Slab, wire, type Port } from '../../engine/index.js';
@@ -32,6 +33,11 @@ export interface AgentOptions {
   keyHex?: string;
   /** `--insecure-state-dir`: no owner/mode checks of the state directory's files. */
   insecureStateDir?: boolean;
+  /**
+   * A shared store other than the state directory (etcd: `--store etcd://…`). Objects, status, events and the
+   * cluster key then come from it; the run file stays in the local state directory (docs/store.md).
+   */
+  store?: policy.store.Store;
   intervalMs?: number;
   deadAfterMs?: number;
   /** Log lines at or above this level. */
@@ -83,6 +89,8 @@ export class AgentProcess {
   /** Store files this agent could not use (or write): counted, logged once each; the run file and metrics show it. */
   readonly storeHealth: policy.store.StoreHealth;
   private readonly files: policy.store.StoreOptions;
+  /** Exceptions caught in the agent's timers, watchers and callbacks (docs/agent.md "Faults"). */
+  readonly faults: Faults;
 
   constructor(private readonly o: AgentOptions) {
     const min = LEVELS[o.logLevel ?? 'info'];
@@ -100,6 +108,14 @@ export class AgentProcess {
       ),
     );
     this.files = { health: this.storeHealth, ...(o.insecureStateDir ? { insecure: true } : {}) };
+    this.faults = new Faults((where, e, f) =>
+      this.log('error', 'fault caught; the agent goes on (further faults of this kind only counted)', {
+        where,
+        error: e.message,
+        stack: e.stack?.split('\n').slice(0, 6).join('\n'),
+        ...f,
+      }),
+    );
   }
 
   /** Create the devices and start; resolves once the datapath runs. */
@@ -111,18 +127,34 @@ export class AgentProcess {
       );
     if (!existsSync('/dev/net/tun'))
       throw new UserError('no /dev/net/tun: load the tun module or run where TUN devices exist');
-    if (!existsSync(join(stateDir, policy.store.OBJECTS_FILE)))
-      throw new UserError(`no applied manifests in ${stateDir}: run \`egress apply -f …\` first (or pass --state-dir)`);
-    const state = policy.store.loadState(stateDir, this.files);
+    const shared = this.o.store;
+    let state: policy.ClusterState;
+    if (shared) {
+      state = (await shared.load()).state;
+      if (state.generation === 0)
+        throw new UserError(`no applied manifests in ${shared.url}: run \`egress apply --store … -f …\` first`);
+    } else {
+      if (!existsSync(join(stateDir, policy.store.OBJECTS_FILE)))
+        throw new UserError(
+          `no applied manifests in ${stateDir}: run \`egress apply -f …\` first (or pass --state-dir)`,
+        );
+      state = policy.store.loadState(stateDir, this.files);
+    }
     if (!state.nodes.has(node))
       throw new UserError(
         `Node ${node} is not in the applied manifests (${[...state.nodes.keys()].join(', ') || 'none'})`,
       );
     const keyFile = this.o.keyFile ?? join(stateDir, policy.store.KEY_FILE);
+    const sharedKey =
+      shared instanceof policy.store.EtcdStore && this.o.keyHex === undefined && this.o.keyFile === undefined
+        ? await shared.readClusterKey()
+        : null;
     const key =
       this.o.keyHex !== undefined
         ? cluster.keyFromHex(this.o.keyHex, '$EGRESS_KEY (for tests only)')
-        : cluster.loadKeyFile(keyFile);
+        : sharedKey
+          ? cluster.keyFromHex(sharedKey.toString('hex'), `${shared!.url} cluster.key`)
+          : cluster.loadKeyFile(keyFile);
     if (!key.ok)
       throw new UserError(
         `no usable cluster key (${key.error}): every agent needs the same key to join; \`egress init\` or the first \`egress apply\` creates ${join(stateDir, policy.store.KEY_FILE)}, or pass --key-file`,
@@ -161,22 +193,25 @@ export class AgentProcess {
       uplink,
       key: key.key,
       incarnation: cluster.newIncarnation(Date.now()),
+      nextIncarnation: (last) => Math.max(last + 1, cluster.newIncarnation(Date.now())),
       now: this.clock(),
       wall: () => new Date(),
       ...(this.o.intervalMs !== undefined ? { intervalMs: this.o.intervalMs } : {}),
       ...(this.o.deadAfterMs !== undefined ? { deadAfterMs: this.o.deadAfterMs } : {}),
       ...(this.o.round !== undefined ? { datapath: { burst: this.o.round } } : {}),
-      status: {
-        files: () => policy.store.readNodeStatuses(stateDir, this.files),
-        write: (f) =>
-          this.storeWrite(join(stateDir, policy.store.STATUS_DIR), () =>
-            policy.store.writeNodeStatus(stateDir, f, this.files),
-          ),
-        events: (ev) =>
-          this.storeWrite(join(stateDir, policy.store.EVENTS_FILE), () =>
-            policy.store.appendEvents(stateDir, ev, this.files),
-          ),
-      },
+      status: shared
+        ? this.sharedStatus(shared)
+        : {
+            files: () => policy.store.readNodeStatuses(stateDir, this.files),
+            write: (f) =>
+              this.storeWrite(join(stateDir, policy.store.STATUS_DIR), () =>
+                policy.store.writeNodeStatus(stateDir, f, this.files),
+              ),
+            events: (ev) =>
+              this.storeWrite(join(stateDir, policy.store.EVENTS_FILE), () =>
+                policy.store.appendEvents(stateDir, ev, this.files),
+              ),
+          },
       log: this.log,
       pods: {
         open: (pod) => this.openPod(pod.key, wire.ipv4.addrToString(pod.ip), podMtu),
@@ -195,18 +230,38 @@ export class AgentProcess {
     this.runtime = new AgentRuntime(runner.agent, {
       clock: this.clock,
       onTick: (now) => runner.tick(now),
+      faults: this.faults,
       ...(this.o.budget !== undefined ? { budget: this.o.budget } : {}),
     });
     this.runtime.start();
-    this.watch = policy.store.watchStore(stateDir, (s) => runner.setState(s, this.clock()), this.files);
+    const onState = this.faults.guard('store-watch', (s: policy.ClusterState) => runner.setState(s, this.clock()));
+    this.watch = shared
+      ? shared.watch(onState, {
+          health: this.storeHealth,
+          onConnection: this.faults.guard('store-connection', (c: boolean) => {
+            if (c === this.storeConnected) return;
+            this.storeConnected = c;
+            this.log(
+              c ? 'info' : 'warn',
+              c ? 'store: connected' : 'store: disconnected; forwarding on the last state',
+              {
+                store: shared.url,
+              },
+            );
+          }),
+        })
+      : policy.store.watchStore(stateDir, onState, this.files);
     if (this.o.metricsPort !== undefined) {
       const address = this.o.metricsAddress ?? DEFAULT_METRICS_ADDRESS;
-      this.metrics = await serveMetrics(this.o.metricsPort, () => this.metricsSnapshot(), address);
+      this.metrics = await serveMetrics(this.o.metricsPort, () => this.safeMetricsSnapshot(), address);
       this.log('info', 'metrics served', { address, port: this.o.metricsPort });
     }
     policy.store.ensureRunDir(stateDir, this.files);
     this.report();
-    this.reportTimer = setInterval(() => this.report(), 1000);
+    this.reportTimer = setInterval(
+      this.faults.guard('report', () => this.report()),
+      1000,
+    );
     this.log('info', 'agent started', {
       pid: process.pid,
       transportIp: wire.ipv4.addrToString(view0.node.transportIp),
@@ -214,6 +269,51 @@ export class AgentProcess {
       pods: view0.localPods.length,
       key: key.source,
     });
+  }
+
+  /** Whether the shared store answers (true for the state directory). */
+  storeConnected = true;
+  private sharedStatuses: policy.NodeStatusFile[] = [];
+  private statusPoll: NodeJS.Timeout | null = null;
+
+  /**
+   * Status on a shared store, without ever making the agent's loop wait for it: the statuses are read in the
+   * background every second (the runner gets the newest read), writes and events are sent without waiting and a
+   * failure is counted once (the `write` problem), resolved on the next success.
+   */
+  private sharedStatus(st: policy.store.Store) {
+    const track = (what: string, p: Promise<void>) =>
+      p.then(
+        () => this.storeHealth.resolved(what),
+        (e: unknown) => this.storeHealth.problem('write', what, (e as Error).message),
+      );
+    let reading = false;
+    const poll = () => {
+      if (reading) return;
+      reading = true;
+      st.readNodeStatuses(this.storeHealth)
+        .then((f) => {
+          this.sharedStatuses = f;
+        })
+        .catch(() => {
+          /* disconnected: the last statuses stay; the watch reports the outage */
+        })
+        .finally(() => {
+          reading = false;
+        });
+    };
+    poll();
+    this.statusPoll = setInterval(poll, 1000);
+    this.statusPoll.unref();
+    return {
+      files: () => this.sharedStatuses,
+      write: (f: policy.NodeStatusFile) => {
+        // our own status is seen at once, like a status file written locally
+        this.sharedStatuses = [...this.sharedStatuses.filter((x) => x.node !== f.node), f];
+        void track(`${st.url} status/${f.node}`, st.writeNodeStatus(f));
+      },
+      events: (ev: readonly policy.EgressEvent[]) => void track(`${st.url} events`, st.appendEvents(ev)),
+    };
   }
 
   /** A status or events write; a failure (ENOSPC, EACCES) is counted and logged once, never thrown into a timer. */
@@ -246,6 +346,26 @@ export class AgentProcess {
     return port;
   }
 
+  /** A snapshot for a scrape; a fault in it is counted and the scrape gets the faults alone. */
+  private safeMetricsSnapshot(): MetricsSnapshot {
+    try {
+      return this.metricsSnapshot();
+    } catch (e) {
+      this.faults.fault('metrics', e);
+      return {
+        node: this.o.node,
+        stages: {},
+        conntrackEntries: 0,
+        conntrackCounters: {},
+        snatPortsUsed: {},
+        egressIps: [],
+        pods: 0,
+        membersAlive: 0,
+        faults: this.faults.snapshot(),
+      };
+    }
+  }
+
   private metricsSnapshot(): MetricsSnapshot {
     const r = this.runner!;
     const a = r.agent;
@@ -263,6 +383,8 @@ export class AgentProcess {
       pods: a.pods().size,
       membersAlive: r.membership.alive().size,
       storeProblems: this.storeHealth.snapshot().problems,
+      faults: this.faults.snapshot(),
+      storeConnected: this.storeConnected,
     };
   }
 
@@ -338,7 +460,13 @@ export class AgentProcess {
       ports: {
         uplink: portCounters(a.uplink),
       },
-      store: this.storeHealth.snapshot(),
+      faults: this.faults.snapshot(),
+      detached: r.detached,
+      store: {
+        ...this.storeHealth.snapshot(),
+        connected: this.storeConnected,
+        url: this.o.store?.url ?? `dir:${this.o.stateDir}`,
+      },
     };
     try {
       // Replaced atomically (a fresh temp file, rename), not synced: it is rewritten every second and an fsync
@@ -354,6 +482,8 @@ export class AgentProcess {
     if (this.stopped) return;
     this.stopped = true;
     this.watch?.close();
+    if (this.statusPoll) clearInterval(this.statusPoll);
+    this.o.store?.close();
     if (this.reportTimer) clearInterval(this.reportTimer);
     this.metrics?.close();
     try {

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { UsageError, UserError } from '../errors.js';
 import { STATE_DIR_OPTION, boolOpt, parseCommandArgs, stringOpt } from '../args.js';
 import type { Command } from '../command.js';
-import { stateDirOf } from '../state-dir.js';
+import { STORE_ENV, stateDirOf, storeOf } from '../state-dir.js';
 import { AgentProcess, DEFAULT_METRICS_ADDRESS } from '../agent/node-process.js';
 
 /** The cluster key in hex, for tests only (a key on a command line is visible to every user in ps). */
@@ -32,6 +32,10 @@ repeated patterns) are refused. $${KEY_ENV} (hex) overrides the file: for tests 
   --state-dir DIR        the store (default: $EGRESS_STATE_DIR, else /var/lib/egress-engine as root); it must be
                          owned by the agent's user and writable by nobody else
   --insecure-state-dir   use a state directory (and files) other users own or can write
+  --store URL            a shared store: etcd://host:port[,host:port...] (etcds:// for TLS) or dir:PATH
+                         (default $EGRESS_STORE); on etcd, --state-dir only holds this host's run file.
+                         --etcd-prefix, --etcd-cacert, --etcd-cert, --etcd-key, --etcd-user-file: as in
+                         egress apply --help
   --segment-netns NS     namespace of the L2 segment's bridge (the test bed's fabric)
   --bridge BR            bridge to attach the uplink to
   --metrics-port PORT    serve Prometheus metrics on http://ADDR:PORT/metrics
@@ -115,10 +119,18 @@ export const agentCommand: Command = {
     const bridge = stringOpt(a, 'bridge');
     if ((segmentNetns === undefined) !== (bridge === undefined))
       throw new UsageError('--segment-netns and --bridge go together');
-    const { dir: stateDir, insecure } = stateDirOf(a);
+    // --store etcd://…: objects, status, events and key from etcd; the run file stays in the local state dir
+    const storeUrl = stringOpt(a, 'store') ?? process.env[STORE_ENV] ?? '';
+    const { 'state-dir': _sd, ...rest } = a.values;
+    const shared = /^etcds?:/.test(storeUrl) ? storeOf({ ...a, values: { ...rest, store: storeUrl } }) : null;
+    const { dir: stateDir, insecure } = storeUrl.startsWith('dir:')
+      ? stateDirOf({ ...a, values: { ...rest, 'state-dir': storeUrl.slice(4) } })
+      : stateDirOf(a);
+    const store = shared;
     const proc = new AgentProcess({
       node,
       stateDir,
+      ...(store ? { store } : {}),
       ...(insecure ? { insecureStateDir: true } : {}),
       ...(segmentNetns !== undefined ? { segmentNetns } : {}),
       ...(bridge !== undefined ? { bridge } : {}),

@@ -1,11 +1,11 @@
 /** `egress apply`: validate a set of manifests as a whole and store it atomically; the controller allocates. */
 import * as policy from '../../engine/policy/index.js';
 import { join } from 'node:path';
-import { STATE_DIR_OPTION, boolOpt, listOpt, parseCommandArgs } from '../args.js';
+import { STATE_DIR_OPTION, STORE_USAGE, boolOpt, listOpt, parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { failOnErrors, loadManifests } from '../manifest-files.js';
-import { stateDirOf } from '../state-dir.js';
+import { storeOf } from '../state-dir.js';
 
 const usage = `usage: egress apply -f FILE|DIR|- [-f ...] [--dry-run] [--state-dir DIR]
 
@@ -30,6 +30,7 @@ options:
       --state-dir DIR        state directory (default: $EGRESS_STATE_DIR, else /var/lib/egress-engine as root,
                              else $XDG_STATE_HOME/egress-engine or ~/.local/state/egress-engine)
       --insecure-state-dir   use a state directory (and files) other users own or can write
+${STORE_USAGE}
   -h, --help                 this text`;
 
 export const apply: Command = {
@@ -46,23 +47,25 @@ export const apply: Command = {
     const files = listOpt(args, 'filename');
     if (files.length === 0) throw new UsageError('-f FILE|DIR|- is required');
     const dryRun = boolOpt(args, 'dry-run');
-    const { dir, insecure } = stateDirOf(args);
+    const st = storeOf(args);
     const loaded = loadManifests(files);
-    const result = await policy.store.updateState(
-      dir,
-      (state) => {
+    let result: policy.ApplyResult;
+    try {
+      result = await st.update((state) => {
         const r = policy.applyDocs(state, loaded.docs, new Date(), loaded.problems);
         return { state: r.state, write: r.ok && r.changed && !dryRun, result: r };
-      },
-      undefined,
-      { insecure },
-    );
-    const warnings = failOnErrors(result.problems, 'nothing applied');
-    if (!dryRun && policy.store.ensureClusterKey(dir, { insecure }))
-      console.error(
-        `note: created the cluster key ${join(dir, policy.store.KEY_FILE)} (32 random bytes, mode 0600): the agents of this state directory share it`,
-      );
-    for (const w of warnings) console.error(`Warning: ${policy.formatProblem(w)}`);
+      });
+      const warnings = failOnErrors(result.problems, 'nothing applied');
+      if (!dryRun && (await st.ensureClusterKey()))
+        console.error(
+          st instanceof policy.store.DirStore
+            ? `note: created the cluster key ${join(st.dir, policy.store.KEY_FILE)} (32 random bytes, mode 0600): the agents of this state directory share it`
+            : `note: created the cluster key in ${st.url} (32 random bytes): the agents of this store share it`,
+        );
+      for (const w of warnings) console.error(`Warning: ${policy.formatProblem(w)}`);
+    } finally {
+      st.close();
+    }
     const suffix = dryRun ? ' (dry run)' : '';
     for (const c of result.changes) console.log(`${policy.RESOURCE[c.kind]}/${c.name} ${c.action}${suffix}`);
     for (const c of result.controller) {

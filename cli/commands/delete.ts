@@ -1,10 +1,10 @@
 /** `egress delete`: remove objects named by manifests or by kind and name, atomically. */
 import * as policy from '../../engine/policy/index.js';
-import { STATE_DIR_OPTION, boolOpt, listOpt, parseCommandArgs, stringOpt } from '../args.js';
+import { STATE_DIR_OPTION, STORE_USAGE, boolOpt, listOpt, parseCommandArgs, stringOpt } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
 import { failOnErrors, loadManifests } from '../manifest-files.js';
-import { stateDirOf } from '../state-dir.js';
+import { storeOf } from '../state-dir.js';
 
 /** Names accepted for each kind on the command line (kubectl's plurals and short names). */
 export const KIND_ALIASES: Readonly<Record<string, policy.Kind>> = {
@@ -56,6 +56,7 @@ options:
       --dry-run              show what would be deleted, write nothing
       --state-dir DIR        state directory (see egress apply --help)
       --insecure-state-dir   use a state directory other users own or can write
+${STORE_USAGE}
   -h, --help                 this text`;
 
 export const del: Command = {
@@ -111,20 +112,20 @@ export const del: Command = {
       }
     }
     const dryRun = boolOpt(args, 'dry-run');
-    const { dir, insecure } = stateDirOf(args);
+    const st = storeOf(args);
     let orphans: string[] = [];
-    const result = await policy.store.updateState(
-      dir,
-      (state) => {
+    let result: ReturnType<typeof policy.deleteObjects>;
+    try {
+      result = await st.update((state) => {
         const r = policy.deleteObjects(state, targets, new Date(), {
           ignoreNotFound: boolOpt(args, 'ignore-not-found'),
         });
-        if (r.ok) orphans = orphanedEgresses(state, r);
+        orphans = r.ok ? orphanedEgresses(state, r) : [];
         return { state: r.state, write: r.ok && r.changed && !dryRun, result: r };
-      },
-      undefined,
-      { insecure },
-    );
+      });
+    } finally {
+      st.close();
+    }
     for (const w of failOnErrors(result.problems, 'nothing deleted'))
       console.error(`Warning: ${policy.formatProblem(w)}`);
     for (const w of orphans) console.error(`Warning: ${w}`);

@@ -1,10 +1,10 @@
 /** `egress get`: list stored objects with kubectl's columns, or print them as YAML/JSON. */
 import * as policy from '../../engine/policy/index.js';
-import { STATE_DIR_OPTION, parseCommandArgs, stringOpt } from '../args.js';
+import { STATE_DIR_OPTION, STORE_USAGE, parseCommandArgs, stringOpt } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
 import { age, listOf, table, toJSON, toYAML } from '../output.js';
-import { stateDirOf } from '../state-dir.js';
+import { stateDirOf, storeOf } from '../state-dir.js';
 import { kindOf } from './delete.js';
 import { pipelineDot, printCounters } from './get-agent.js';
 
@@ -40,6 +40,7 @@ options:
       --state-dir DIR   state directory (see egress apply --help)
       --insecure-state-dir
                         use a state directory other users own or can write
+${STORE_USAGE}
   -h, --help            this text
 
 A Node status file or events line that is not valid is skipped with a warning; an invalid objects.json is an
@@ -55,14 +56,13 @@ interface Observed {
 }
 
 /** Store reads that warn (one line on stderr) about each status file or events line they skip. */
-function warnings(insecure: boolean): policy.store.StoreOptions {
-  const health = new policy.store.StoreHealth((p) => console.error(`Warning: ${p.message}: skipped`));
-  return { insecure, health };
+function warnings(): policy.store.StoreHealth {
+  return new policy.store.StoreHealth((p) => console.error(`Warning: ${p.message}: skipped`));
 }
 
-function observe(dir: string, now: Date, opts: policy.store.StoreOptions): Observed {
-  const state = policy.store.loadState(dir, opts);
-  const files = policy.store.readNodeStatuses(dir, opts).filter((f) => state.nodes.has(f.node));
+async function observe(st: policy.store.Store, now: Date, health: policy.store.StoreHealth): Promise<Observed> {
+  const { state } = await st.load();
+  const files = (await st.readNodeStatuses(health)).filter((f) => state.nodes.has(f.node));
   if (files.length > 0) return { state, statuses: policy.mergeStatus(state, files), source: 'agents', files };
   return { state, statuses: policy.predictStatus(state, now), source: 'predicted', files };
 }
@@ -132,12 +132,34 @@ export const get: Command = {
     if (!['', 'wide', 'yaml', 'json', 'name'].includes(output))
       throw new UsageError(`unknown output format "${output}" (wide, yaml, json, name)`);
     const nsFilter = stringOpt(args, 'namespace');
-    const { dir, insecure } = stateDirOf(args);
-    const opts = warnings(insecure);
     const now = new Date();
+    if (word.toLowerCase() === 'counters') {
+      // run files are local to the host the agent runs on: always the state directory
+      const { dir, insecure } = stateDirOf(args);
+      return printCounters(dir, names[0], output, insecure);
+    }
+    const st = storeOf(args);
+    try {
+      return await getFrom(st, word, names, output, nsFilter, now);
+    } finally {
+      st.close();
+    }
+  },
+};
+
+async function getFrom(
+  st: policy.store.Store,
+  word: string,
+  names: string[],
+  output: string,
+  nsFilter: string | undefined,
+  now: Date,
+): Promise<number> {
+  {
+    const health = warnings();
 
     if (['events', 'event', 'ev'].includes(word.toLowerCase())) {
-      const events = policy.store.readEvents(dir, opts).sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+      const events = (await st.readEvents(health)).sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
       if (output === 'yaml' || output === 'json') {
         const items = events.map((e) => ({ ...e }));
         console.log(output === 'yaml' ? toYAML(listOf(items)) : toJSON(listOf(items)));
@@ -152,13 +174,12 @@ export const get: Command = {
       return 0;
     }
 
-    if (word.toLowerCase() === 'counters') return printCounters(dir, names[0], output, insecure);
     if (word.toLowerCase() === 'pipeline') {
       process.stdout.write(pipelineDot());
       return 0;
     }
 
-    const o = observe(dir, now, opts);
+    const o = await observe(st, now, health);
     if (word.toLowerCase() === 'view') {
       const node = names[0];
       if (!node || names.length > 1) throw new UsageError('egress get view NODE');
@@ -310,8 +331,8 @@ export const get: Command = {
     console.log(table(header, rows));
     if (kind === 'Egress' && o.source === 'predicted') predictedNote();
     return 0;
-  },
-};
+  }
+}
 
 function predictedNote(): void {
   console.error(

@@ -139,6 +139,14 @@ export class NodeDatapath {
     return this.pipeline.pollInput(this.inPods, member);
   }
 
+  /**
+   * Pin a peer's transport IP to its uplink MAC (learned from an authenticated heartbeat): Geneve is accepted
+   * only from pinned pairs (geneve-decap) and ARP cannot change the neighbour entry (docs/segment-security.md).
+   */
+  pinPeer(ip: number, macHi: number, macLo: number): void {
+    this.state.pins.pin(ip, macHi, macLo);
+  }
+
   /** Receive control-plane packets and process one round. */
   pollControl(now: number): number {
     this.state.setNow(now);

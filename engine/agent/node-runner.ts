@@ -9,7 +9,7 @@
  * membership change reconfigures the datapath).
  */
 import type { Port } from '../graph/index.js';
-import { HEARTBEAT_PORT, Membership, type HeartbeatKey, type MembershipEvent } from '../cluster/index.js';
+import { heartbeat, HEARTBEAT_PORT, Membership, type HeartbeatKey, type MembershipEvent } from '../cluster/index.js';
 import { MemoryPort } from '../io/index.js';
 import type { Slab } from '../packet/index.js';
 import {
@@ -58,25 +58,39 @@ export interface NodeRunnerOptions {
   log?: RunnerLog;
   /** The date for status and events at monotonic time `now` (default: `now` is epoch ms, as in replay). */
   wall?: (now: number) => Date;
+  /**
+   * The incarnation to rejoin with after this Node was deleted and re-added (default: the last one + 1); it must
+   * grow, or peers take the new heartbeats for replays.
+   */
+  nextIncarnation?: (last: number) => number;
 }
 
 export class NodeRunner {
   readonly name: string;
   readonly agent: NodeAgent;
-  readonly control: NodeControl;
-  readonly membership: Membership;
+  /** Replaced when the Node is re-added after a delete (a fresh control plane and membership). */
+  control: NodeControl;
+  membership: Membership;
+  /**
+   * This Node is not in the manifests (deleted while the agent runs): the runner hosts no egress IP, has left the
+   * membership (peers were told at once), sends no heartbeats, and keeps the datapath running with the last pods
+   * (docs/agent.md). A later state with the Node rejoins with a new incarnation.
+   */
+  detached = false;
   state: ClusterState;
   /** Membership events so far (for logs and the replay summary). */
   readonly history: Array<MembershipEvent & { self: string }> = [];
   private readonly controlPort: MemoryPort;
-  private readonly rx: Array<{ src: number; payload: Uint8Array }> = [];
+  private readonly rx: Array<{ src: number; payload: Uint8Array; macHi: number; macLo: number }> = [];
   private readonly status: StatusStore;
   private readonly log: RunnerLog;
   private wakeAt: number | null = null;
   private readonly nodeIp: number;
   private readonly wall: (now: number) => Date;
+  private readonly opts: NodeRunnerOptions;
 
   constructor(o: NodeRunnerOptions) {
+    this.opts = o;
     this.name = o.name;
     this.state = o.state;
     this.status = o.status;
@@ -87,19 +101,8 @@ export class NodeRunner {
     const ip = ipText ? ipv4.parseAddr(ipText) : null;
     if (ip === null) throw new Error(`Node ${o.name} has no IPv4 transport address`);
     this.nodeIp = ip;
-    const intervalMs = o.intervalMs ?? 50;
-    this.membership = new Membership(
-      {
-        self: { name: o.name, ip },
-        peers: this.peers(o.state),
-        key: o.key,
-        incarnation: o.incarnation,
-        intervalMs,
-        deadAfterMs: o.deadAfterMs ?? 500,
-      },
-      o.now,
-    );
-    this.control = new NodeControl(o.name, o.handoverMs ?? 2 * intervalMs);
+    this.membership = this.newMembership(o.state, o.incarnation, o.now);
+    this.control = this.newControl();
     const first = this.control.step(o.state, this.membership.alive(), this.current(), o.now, false, this.wall(o.now));
     this.controlPort = new MemoryPort({ name: `control:${o.name}`, slab: o.slab });
     this.agent = new NodeAgent({
@@ -117,9 +120,27 @@ export class NodeRunner {
       snatFullyRandom: first.view.node?.snatFullyRandomPorts ?? false,
     });
     this.agent.datapath.state.now = o.now;
-    this.agent.datapath.state.onControl = (src, _sport, u8, off, len) => {
-      if (this.rx.length < 4096) this.rx.push({ src, payload: u8.slice(off, off + len) });
+    this.agent.datapath.state.onControl = (src, _sport, u8, off, len, macHi, macLo) => {
+      if (this.rx.length < 4096) this.rx.push({ src, payload: u8.slice(off, off + len), macHi, macLo });
     };
+  }
+
+  private newMembership(state: ClusterState, incarnation: number, now: number): Membership {
+    return new Membership(
+      {
+        self: { name: this.name, ip: this.nodeIp },
+        peers: this.peers(state),
+        key: this.opts.key,
+        incarnation,
+        intervalMs: this.opts.intervalMs ?? 50,
+        deadAfterMs: this.opts.deadAfterMs ?? 500,
+      },
+      now,
+    );
+  }
+
+  private newControl(): NodeControl {
+    return new NodeControl(this.name, this.opts.handoverMs ?? 2 * (this.opts.intervalMs ?? 50));
   }
 
   private peers(state: ClusterState): Array<{ name: string; ip: number }> {
@@ -141,16 +162,69 @@ export class NodeRunner {
   setState(state: ClusterState, now: number): void {
     this.state = state;
     if (!state.nodes.has(this.name)) {
-      this.log('warn', 'this Node was deleted from the manifests; keeping the last configuration');
+      if (!this.detached) this.detach(now);
+      return;
+    }
+    if (this.detached) {
+      this.rejoin(state, now);
       return;
     }
     this.handle(this.membership.setPeers(this.peers(state), now), now, true);
   }
 
+  /**
+   * This Node was deleted: tell the peers (a LEAVING heartbeat: they drop us at once and take over our egress
+   * IPs), stop hosting and announcing, keep the pods' ports and the datapath's counters.
+   */
+  private detach(now: number): void {
+    this.detached = true;
+    this.log('warn', 'this Node was deleted from the manifests: egress IPs released, membership left', {
+      released: this.control.hosted().map(ipv4.addrToString),
+    });
+    this.send(this.membership.leave(now), now);
+    const v = this.agent.view;
+    const view = { ...v, localEgressIps: [], localEgressIpSet: new Set<number>() };
+    this.agent.apply(view, [], now, []);
+    this.agent.datapath.state.holdEgress = true;
+    this.control = this.newControl(); // hosts nothing, not ready
+    this.wakeAt = null;
+    this.rx.length = 0;
+  }
+
+  /** The Node is back: a fresh membership (a new incarnation, unsettled) and control plane, as at start. */
+  private rejoin(state: ClusterState, now: number): void {
+    const self = state.nodes.get(this.name);
+    const t = self ? nodeTransportIP(self) : null;
+    if (t === null || ipv4.parseAddr(t) !== this.nodeIp) {
+      this.log('warn', 'this Node is back with another transport address: restart the agent to use it', {
+        transportIp: t,
+      });
+      return;
+    }
+    const last = this.membership.incarnation;
+    const next = this.opts.nextIncarnation?.(last) ?? last + 1;
+    this.membership = this.newMembership(state, Math.max(next, last + 1), now);
+    this.control = this.newControl();
+    this.detached = false;
+    this.log('info', 'this Node is back in the manifests: rejoining', { incarnation: this.membership.incarnation });
+    this.resync(now);
+  }
+
   /** Housekeeping: received heartbeats, heartbeats due, membership timeouts, pending handovers. */
   tick(now: number): void {
+    if (this.detached) {
+      this.rx.length = 0; // not a member: heartbeats to us are not answered
+      return;
+    }
     const events: MembershipEvent[] = [];
-    for (const m of this.rx.splice(0)) events.push(...this.membership.receive(m.src, m.payload, now).events);
+    for (const m of this.rx.splice(0)) {
+      const r = this.membership.receive(m.src, m.payload, now);
+      // Authentic and fresh (HMAC, key, source IP, destination, replay counters all checked): pin the sender's
+      // link binding for Geneve decapsulation and the neighbour table (docs/segment-security.md).
+      if ((r.verdict === heartbeat.OK || r.verdict === heartbeat.UNCONFIRMED) && (m.macHi !== 0 || m.macLo !== 0))
+        this.agent.datapath.pinPeer(m.src, m.macHi, m.macLo);
+      events.push(...r.events);
+    }
     const t = this.membership.tick(now);
     events.push(...t.events);
     if (t.send.length) this.send(t.send, now);
@@ -195,6 +269,7 @@ export class NodeRunner {
 
   /** Run the control plane and hand the datapath the result. */
   resync(now: number, forceAnnounce = false): void {
+    if (this.detached) return;
     const s = this.control.step(
       this.state,
       this.membership.alive(),
@@ -222,6 +297,7 @@ export class NodeRunner {
 
   /** Graceful stop: tell the peers at once (membership `leave`). */
   leave(now: number): void {
+    if (this.detached) return;
     this.send(this.membership.leave(now), now);
   }
 }

@@ -6,6 +6,7 @@
  * caller hooks in (heartbeats). Time is the caller's monotonic clock in milliseconds.
  */
 import type { Port } from '../graph/index.js';
+import { Faults } from './faults.js';
 import type { NodeAgent } from './node-agent.js';
 
 /** A port that can tell when it is readable (TunPort, TapPort). */
@@ -27,6 +28,11 @@ export interface RuntimeOptions {
   expireBudget?: number;
   /** Called every housekeeping round before the datapath tick. */
   onTick?: (now: number) => void;
+  /**
+   * Where exceptions in the timer and readiness callbacks go (counted, logged once per kind; the loop goes on).
+   * Default: a Faults of its own (`runtime.faults`).
+   */
+  faults?: Faults;
 }
 
 export class AgentRuntime {
@@ -34,28 +40,33 @@ export class AgentRuntime {
   private readonly budget: number;
   private readonly watched = new Map<Port, number>();
   readonly stats = { wakeups: 0, polls: 0, packets: 0, ticks: 0 };
+  readonly faults: Faults;
 
   constructor(
     readonly agent: NodeAgent,
     private readonly o: RuntimeOptions,
   ) {
     this.budget = o.budget ?? 16;
+    this.faults = o.faults ?? new Faults();
   }
 
   /** Start polling the uplink, the pods already there, and the housekeeping timer. */
   start(): void {
     const up = this.agent.uplink;
-    if (isReadable(up)) up.onReadable(() => this.drainUplink());
+    if (isReadable(up)) up.onReadable(this.faults.guard('uplink', () => this.drainUplink()));
     for (const [, p] of this.agent.pods()) this.watchPod(p.member, p.port);
     const tick = this.o.tickMs ?? 10;
-    this.timer = setInterval(() => this.tick(), tick);
+    this.timer = setInterval(
+      this.faults.guard('housekeeping', () => this.tick()),
+      tick,
+    );
   }
 
   /** Watch a pod port (the NodeAgent's onPodPort hook calls this). */
   watchPod(member: number, port: Port): void {
     if (!isReadable(port)) return;
     this.watched.set(port, member);
-    port.onReadable(() => this.drainPod(member));
+    port.onReadable(this.faults.guard('pod', () => this.drainPod(member)));
   }
 
   unwatchPod(port: Port): void {
@@ -70,7 +81,7 @@ export class AgentRuntime {
    * the pause (and hold the egress IPs) before the backlog is processed.
    */
   private catchUp(now: number): void {
-    if (now - this.lastTickAt > 5 * (this.o.tickMs ?? 10) + 50) this.tick();
+    if (now - this.lastTickAt > 5 * (this.o.tickMs ?? 10) + 50) this.faults.run('housekeeping', () => this.tick());
   }
 
   private drainUplink(): void {
@@ -104,7 +115,10 @@ export class AgentRuntime {
     const now = this.o.clock();
     this.lastTickAt = now;
     this.stats.ticks++;
-    this.o.onTick?.(now);
+    // The control plane's round (membership, handovers) and the datapath's are contained separately: a fault in
+    // one does not skip the other.
+    const onTick = this.o.onTick;
+    if (onTick) this.faults.run('control', () => onTick(now));
     this.agent.datapath.tick(now, this.o.expireBudget ?? 4096);
   }
 

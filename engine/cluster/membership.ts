@@ -21,8 +21,10 @@
  *
  * A self-pause (the agent frozen or its event loop stalled: more than `pauseAfterMs` between two calls) is not
  * silence of the peers: the stalled time is taken off every live peer's silence, so a resumed agent does not declare
- * everyone dead and flap. It reports `paused` (gap in ms) and becomes unsettled. Shorter stalls are not compensated:
- * the agent should hand the datagrams already received to `receive` before calling `tick`.
+ * everyone dead and flap. It reports `paused` (gap in ms) and becomes unsettled. Shorter stalls (a late timer, a
+ * busy loop: a gap over `lateAfterMs` = 2 × intervalMs) are compensated quietly: only the time up to lateAfterMs of
+ * each gap counts as the peers' silence, so a peer's silence is judged over the time the observer itself ran. The
+ * agent should still hand the datagrams already received to `receive` before calling `tick`.
  *
  * Settling (the signal the agent needs before it acts on ownership): after start and after a pause, `settled()` is
  * false until every peer in `alive()` has sent a confirmed heartbeat saying it holds us alive (flag SEES_YOU), or
@@ -273,6 +275,11 @@ export class Membership {
   readonly deadAfterMs: number;
   readonly maxDeadAfterMs: number;
   readonly pauseAfterMs: number;
+  /**
+   * A gap between two calls longer than this (2 × intervalMs, at most pauseAfterMs) is a late call: its excess is
+   * not counted against the peers (their silence is judged only over the time this observer ran).
+   */
+  readonly lateAfterMs: number;
   readonly counters = new ClusterCounters();
 
   private key: HeartbeatKey;
@@ -296,6 +303,7 @@ export class Membership {
     this.deadAfterMs = cfg.deadAfterMs ?? DEFAULT_DEAD_AFTER_MS;
     this.maxDeadAfterMs = cfg.maxDeadAfterMs ?? Math.max(DEFAULT_MAX_DEAD_AFTER_MS, this.deadAfterMs);
     this.pauseAfterMs = cfg.pauseAfterMs ?? Math.min(4 * this.intervalMs, this.deadAfterMs - 1);
+    this.lateAfterMs = Math.min(2 * this.intervalMs, this.pauseAfterMs);
     this.key = cfg.key;
     this.keys = [cfg.key, ...(cfg.acceptKeys ?? [])];
     this.lastNow = now;
@@ -517,6 +525,11 @@ export class Membership {
       this.nextSendAt = Math.min(this.nextSendAt, now);
       this.counters.v[C_PAUSE]!++;
       events.push({ type: 'paused', at: now, gapMs: gap });
+    } else if (gap > this.lateAfterMs) {
+      // A late call (the observer's timer fired late, its loop was busy): the observer was not running for the
+      // excess, so that time does not count as the peers' silence either (docs/agent.md "Membership timing").
+      const excess = gap - this.lateAfterMs;
+      for (const r of this.byName.values()) if (r.state !== DEAD) r.lastHeard = Math.min(now, r.lastHeard + excess);
     }
     return now;
   }

@@ -96,15 +96,51 @@ export interface PodEgress {
   readonly fallback: string | null;
 }
 
+/**
+ * Selection index per state object (ClusterState is immutable: a change is a new object): which Egresses select a
+ * Pod depends only on the state, the Pod's namespace and its labels, never on membership, so it is computed once
+ * per (namespace, labels) and state. Repeated `syncNode` calls on one state (every membership change, handover and
+ * timer) then touch no selector at all, and Pods sharing labels (a Deployment's replicas) share one evaluation.
+ */
+const selectionIndex = new WeakMap<
+  ClusterState,
+  { oldest: readonly Egress[]; byLabels: Map<string, readonly Egress[]> }
+>();
+const SELECTION_INDEX_MAX = 100_000;
+
+function labelKey(namespace: string, labels: Readonly<Record<string, string>> | undefined): string {
+  const entries = Object.entries(labels ?? {}).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return JSON.stringify([namespace, entries]);
+}
+
 /** Egresses selecting a Pod, oldest first (none for unscheduled or hostNetwork Pods, or with the gate off). */
 export function selectingEgresses(state: ClusterState, pod: Pod, oldestFirst?: readonly Egress[]): Egress[] {
   if (!pod.spec.nodeName || pod.spec.hostNetwork) return [];
   if (!resolveConfig(state.config).egressEnabled) return [];
   const nsLabels = namespaceLabels(state, pod.metadata.namespace);
   if (!nsLabels) return [];
-  return (oldestFirst ?? egressesOldestFirst(state)).filter((e) =>
-    appliedToMatches(e.spec.appliedTo, pod.metadata.labels, nsLabels),
-  );
+  let idx = selectionIndex.get(state);
+  // `oldestFirst`, when given, is egressesOldestFirst of this same state (the caller's copy): the same order.
+  if (!idx) {
+    idx = { oldest: oldestFirst ?? egressesOldestFirst(state), byLabels: new Map() };
+    selectionIndex.set(state, idx);
+  }
+  const key = labelKey(pod.metadata.namespace, pod.metadata.labels);
+  let hit = idx.byLabels.get(key);
+  if (!hit) {
+    hit = idx.oldest.filter((e) => appliedToMatches(e.spec.appliedTo, pod.metadata.labels, nsLabels));
+    if (idx.byLabels.size < SELECTION_INDEX_MAX) idx.byLabels.set(key, hit);
+  }
+  return hit.slice();
+}
+
+/** Egresses selecting a Pod, computed directly (no index): the reference the index is tested against. */
+export function selectingEgressesDirect(state: ClusterState, pod: Pod): Egress[] {
+  if (!pod.spec.nodeName || pod.spec.hostNetwork) return [];
+  if (!resolveConfig(state.config).egressEnabled) return [];
+  const nsLabels = namespaceLabels(state, pod.metadata.namespace);
+  if (!nsLabels) return [];
+  return egressesOldestFirst(state).filter((e) => appliedToMatches(e.spec.appliedTo, pod.metadata.labels, nsLabels));
 }
 
 /** The effective Egress of a Pod given the placements of one viewer. */

@@ -332,8 +332,16 @@ export function allObjects(state: ClusterState): AnyObject[] {
 }
 
 /** Egresses oldest first: creationTimestamp ascending, then name (Antrea's `EgressesByCreationTimestamp`). */
+const oldestFirstCache = new WeakMap<ClusterState, readonly Egress[]>();
+
+/** The Egresses oldest first (sorted once per state object: ClusterState is immutable); a fresh array. */
 export function egressesOldestFirst(state: ClusterState): Egress[] {
-  return [...state.egresses.values()].sort(compareEgressAge);
+  let sorted = oldestFirstCache.get(state);
+  if (!sorted) {
+    sorted = [...state.egresses.values()].sort(compareEgressAge);
+    oldestFirstCache.set(state, sorted);
+  }
+  return sorted.slice();
 }
 
 export function compareEgressAge(a: Egress, b: Egress): number {

@@ -5,7 +5,7 @@
  */
 import { counterIndex, Counters, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
-import { ipv4, udp } from '../wire/index.js';
+import { ethernet, ipv4, udp } from '../wire/index.js';
 import type { NodeState } from './state.js';
 
 const NAMES = ['delivered', 'no-handler'] as const;
@@ -31,7 +31,17 @@ export class ControlIn implements Stage {
       }
       const o = b.l3[i]!;
       const u = o + ipv4.headerLen(v, o);
-      h(ipv4.src(v, o), udp.srcPort(v, u), st.u8, u + udp.HEADER_LEN, udp.length(v, u) - udp.HEADER_LEN);
+      const f = b.off[i]!;
+      const eth = o - f >= ethernet.HEADER_LEN;
+      h(
+        ipv4.src(v, o),
+        udp.srcPort(v, u),
+        st.u8,
+        u + udp.HEADER_LEN,
+        udp.length(v, u) - udp.HEADER_LEN,
+        eth ? ethernet.srcHi16(v, f) : 0,
+        eth ? ethernet.srcLo32(v, f) : 0,
+      );
       this.counters.v[C.delivered]!++;
     }
     return n;

@@ -1,7 +1,11 @@
 /**
- * geneve-decap: Geneve from the segment (docs/semantics.md §4.b, §5). Accepted only from a known node's transport
- * IP, with version 0, VNI 0, protocol Transparent Ethernet Bridging and no critical option, carrying an
- * Ethernet frame with a whole IPv4 packet that passes its checks. The outer headers and the inner Ethernet
+ * geneve-decap: Geneve from the segment (docs/semantics.md §4.b, §5; docs/segment-security.md). Accepted only
+ * from a member whose outer source IP and source MAC equal the pair pinned from its authenticated heartbeats
+ * (peer-pins.ts), with version 0 (RFC 8926 §3.4), the O bit clear (control packets are never data, §3.4), no
+ * critical option (we understand none, so §3.5 says drop), VNI 0, protocol Transparent Ethernet Bridging,
+ * carrying an Ethernet frame with a whole IPv4 packet that passes its checks. The inner source must be in the
+ * sending node's pod CIDR, or — only towards a local pod — outside every pod CIDR (the egress-return path of
+ * docs/semantics.md §4.c: an egress node sends un-NATed replies from the outside address). The outer headers and the inner Ethernet
  * header are stripped (the offset moves forward; nothing is copied). Then:
  * - inner destination is a local pod (pod-to-pod from another node, or a reply the egress node sent back)
  *   → `to-pod`;
@@ -21,7 +25,13 @@ const NAMES = [
   'to-pod',
   'to-snat',
   'drop-unknown-peer',
+  'drop-unpinned-peer',
+  'drop-peer-mac',
   'drop-bad-geneve',
+  'drop-version',
+  'drop-oam',
+  'drop-critical-option',
+  'drop-inner-src',
   'drop-unsupported',
   'drop-vni',
   'drop-inner-not-ipv4',
@@ -56,10 +66,39 @@ export class GeneveDecap implements Stage {
         c[C['drop-unknown-peer']]!++;
         continue;
       }
-      const g = geneve.outerCheck(v, b.off[i]!, b.len[i]!);
+      const f = b.off[i]!;
+      const pinned = st.pins.match(ipv4.src(v, ol3), ethernet.srcHi16(v, f), ethernet.srcLo32(v, f));
+      if (pinned <= 0) {
+        b.next[i] = X_DROP;
+        c[pinned < 0 ? C['drop-unpinned-peer'] : C['drop-peer-mac']]!++;
+        continue;
+      }
+      const g = geneve.outerCheckAny(v, f, b.len[i]!);
       if (g < 0) {
         b.next[i] = X_DROP;
-        c[g === -verdict.UNSUPPORTED ? C['drop-unsupported'] : C['drop-bad-geneve']]!++;
+        c[
+          g === -verdict.UNSUPPORTED
+            ? C['drop-unsupported']
+            : g === -verdict.BAD_VERSION
+              ? C['drop-version']
+              : C['drop-bad-geneve']
+        ]!++;
+        continue;
+      }
+      if (geneve.oam(v, g)) {
+        b.next[i] = X_DROP;
+        c[C['drop-oam']]!++;
+        continue;
+      }
+      // Any option with the critical flag (whatever the C bit says) or the C bit itself: we know no option.
+      if (geneve.critical(v, g) || geneve.hasCriticalOption(v, g)) {
+        b.next[i] = X_DROP;
+        c[C['drop-critical-option']]!++;
+        continue;
+      }
+      if (geneve.protocol(v, g) !== geneve.PROTO_TEB) {
+        b.next[i] = X_DROP;
+        c[C['drop-unsupported']]!++;
         continue;
       }
       if (geneve.vni(v, g) !== 0) {
@@ -94,10 +133,17 @@ export class GeneveDecap implements Stage {
         continue;
       }
       const outerDst = ipv4.dst(v, ol3);
+      const srcNode = t.podCidrs.lookup(ipv4.src(v, l3), -1);
+      const pod = t.podByIp.get(ipv4.dst(v, l3), -1);
+      // Inner source: the sender's own pods, or (to a local pod only) an outside address (§4.c return path).
+      if (srcNode >= 0 ? srcNode !== peer : pod < 0) {
+        b.next[i] = X_DROP;
+        c[C['drop-inner-src']]!++;
+        continue;
+      }
       b.off[i] = l3;
       b.l3[i] = l3;
       b.len[i] = ipv4.totalLen(v, l3);
-      const pod = t.podByIp.get(ipv4.dst(v, l3), -1);
       if (pod >= 0) {
         b.oport[i] = t.podPort[pod]!;
         b.next[i] = X_TO_POD;

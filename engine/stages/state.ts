@@ -6,6 +6,7 @@ import { ConnTable, SNAT_RANDOM_FULLY, type ConnTableOptions } from '../../connt
 import type { Slab } from '../packet/index.js';
 import { DatapathTables, type NodeDatapathConfig } from './config.js';
 import { NeighborTable, type NeighborOptions } from './neighbor.js';
+import { PeerPins } from './peer-pins.js';
 
 export interface NodeStateOptions {
   conntrack?: ConnTableOptions;
@@ -18,8 +19,19 @@ export interface NodeStateOptions {
   snatFullyRandom?: boolean;
 }
 
-/** Handler of a control datagram: source address and port, payload bytes at `off` of `u8` (valid during the call). */
-export type ControlHandler = (srcIp: number, srcPort: number, u8: Uint8Array, off: number, len: number) => void;
+/**
+ * Handler of a control datagram: source address and port, payload bytes at `off` of `u8` (valid during the call),
+ * and the Ethernet source MAC of the frame (hi 16, lo 32 bits; 0, 0 when it came from no Ethernet frame).
+ */
+export type ControlHandler = (
+  srcIp: number,
+  srcPort: number,
+  u8: Uint8Array,
+  off: number,
+  len: number,
+  macHi: number,
+  macLo: number,
+) => void;
 
 export class NodeState {
   tables: DatapathTables;
@@ -33,6 +45,8 @@ export class NodeState {
    */
   readonly ctIn: ConnTable;
   readonly neigh: NeighborTable;
+  /** Peer IP ↔ MAC bindings learned from authenticated heartbeats (peer-pins.ts). */
+  readonly pins = new PeerPins();
   readonly slab: Slab;
   readonly v: DataView;
   readonly u8: Uint8Array;

@@ -476,6 +476,17 @@ function encap64(v: DataView, n: number, tl: number, t: GeneveTemplate, srcPort:
  * that is well formed but not Geneve carrying Ethernet.
  */
 export function outerCheck(v: DataView, off: number, len: number, verifyChecksum = false): number {
+  const g = outerCheckAny(v, off, len, verifyChecksum);
+  if (g < 0) return g;
+  if (v.getUint16(g + F_PROTO) !== C_PROTO_TEB || (v.getUint8(g + F_FLAGS) & FLAG_C) !== 0) return -UNSUPPORTED;
+  return g;
+}
+
+/**
+ * `outerCheck` up to the Geneve header (`check`: version 0, options fill Opt Len), without looking at the
+ * Protocol Type or the O and C bits, so a receiver can count each RFC 8926 rule apart. -BAD_VERSION for Ver ≠ 0.
+ */
+export function outerCheckAny(v: DataView, off: number, len: number, verifyChecksum = false): number {
   const ip = ethernet.l3Offset(v, off, len);
   if (ip < 0) return ip;
   if (v.getUint16(ip - 2) !== ETHERTYPE_IPV4) return -UNSUPPORTED;
@@ -491,7 +502,6 @@ export function outerCheck(v: DataView, off: number, len: number, verifyChecksum
   const g = u + UDP_HEADER_LEN;
   const r3 = check(v, g, v.getUint16(u + 4) - UDP_HEADER_LEN);
   if (r3 !== OK) return -r3;
-  if (v.getUint16(g + F_PROTO) !== C_PROTO_TEB || (v.getUint8(g + F_FLAGS) & FLAG_C) !== 0) return -UNSUPPORTED;
   return g;
 }
 

@@ -145,6 +145,8 @@ describe.skipIf(!hasScapy())('node datapath (scapy-built packets)', () => {
     uplink.queue.push(arpHost!, arpPeer!);
     dp.pollUplink(0);
     uplink.sent.length = 0;
+    // As node-b's authenticated heartbeats would (node-runner pins the frame's source MAC).
+    dp.pinPeer(ip('198.18.0.12'), 0x0200, 0x0000000c);
     const [tunneled, out, reply] = S(
       `Ether(dst='${NODE_MAC}', src='${PEER_MAC}')/IP(src='198.18.0.12', dst='198.18.0.253', flags='DF')/UDP(sport=5555, dport=6081, chksum=0)/GENEVE(vni=0, proto=0x6558)/Ether(dst='aa:bb:cc:dd:ee:ff', src='${PEER_MAC}')/IP(src='10.244.2.9', dst='198.18.0.100')/UDP(sport=1234, dport=9)/b'x'`,
       `Ether(dst='${HOST_MAC}', src='${NODE_MAC}')/IP(src='198.18.0.253', dst='198.18.0.100', ttl=63)/UDP(sport=1234, dport=9)/b'x'`,

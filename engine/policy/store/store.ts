@@ -94,15 +94,36 @@ export function loadState(dir: string, opts: FileOptions & { cache?: SnapshotCac
   const path = join(dir, OBJECTS_FILE);
   const data = readStoreFile(path, opts);
   if (data === null) return emptyState();
+  return decodeSnapshot(data, path, RECOVER, opts.cache);
+}
+
+/**
+ * A stored snapshot's bytes as a ClusterState, validated (every backend reads objects through this). `where` names
+ * the file or key in the StoreError; `recover` says what to do about it.
+ */
+export function decodeSnapshot(data: Buffer, where: string, recover: string, cache?: SnapshotCache): ClusterState {
   let value: unknown;
   try {
     value = JSON.parse(data.toString('utf8'));
   } catch (e) {
-    throw new StoreError(`${path} is not valid JSON (${jsonReason(e)}): ${RECOVER}`);
+    throw new StoreError(`${where} is not valid JSON (${jsonReason(e)}): ${recover}`);
   }
-  const r = fromSnapshot(value, opts.cache);
-  if ('error' in r) throw new StoreError(`${path} is not a valid store snapshot: ${r.error}; ${RECOVER}`);
+  const r = fromSnapshot(value, cache);
+  if ('error' in r) throw new StoreError(`${where} is not a valid store snapshot: ${r.error}; ${recover}`);
   return r.state;
+}
+
+/** A status's bytes as a NodeStatusFile, validated; `name` is `<node>.json`. */
+export function decodeNodeStatus(data: Buffer, where: string, name: string): NodeStatusFile {
+  let v: unknown;
+  try {
+    v = JSON.parse(data.toString('utf8'));
+  } catch (e) {
+    throw new StoreError(`${where} is not valid JSON (${jsonReason(e)})`);
+  }
+  const r = checkNodeStatus(v, name);
+  if ('error' in r) throw new StoreError(`${where} is not a valid Node status: ${r.error}`);
+  return r.value;
 }
 
 /** Write the state (callers hold the lock). */
@@ -138,15 +159,7 @@ export async function updateState<T>(
 function readStatusFile(path: string, name: string, opts: FileOptions): NodeStatusFile | null {
   const data = readStoreFile(path, opts);
   if (data === null) return null;
-  let v: unknown;
-  try {
-    v = JSON.parse(data.toString('utf8'));
-  } catch (e) {
-    throw new StoreError(`${path} is not valid JSON (${jsonReason(e)})`);
-  }
-  const r = checkNodeStatus(v, name);
-  if ('error' in r) throw new StoreError(`${path} is not a valid Node status: ${r.error}`);
-  return r.value;
+  return decodeNodeStatus(data, path, name);
 }
 
 /**
@@ -240,9 +253,12 @@ export function readEvents(dir: string, opts: StoreOptions = {}): EgressEvent[] 
   return out;
 }
 
-export interface StoreWatch {
-  close(): void;
-}
+import type { StoreWatch } from './backend.js';
+export type { Snapshot, Store, StoreWatch, UpdateResult, WatchOptions } from './backend.js';
+export { DirStore } from './dir-backend.js';
+export { EtcdStore, DEFAULT_ETCD_PREFIX, UPDATE_ATTEMPTS, STATUS_TTL_S, MAX_EVENTS } from './etcd.js';
+export type { EtcdStoreOptions } from './etcd.js';
+export { EtcdError } from './etcd-client.js';
 
 /**
  * Call `onChange` with the state whenever objects.json gets a new generation (and once at start when it exists).

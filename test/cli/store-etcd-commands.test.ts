@@ -1,0 +1,121 @@
+/**
+ * `egress apply/get/delete --store etcd://…` through the real bin/egress.js in child processes (separate "hosts"),
+ * against a real 3-member etcd cluster (test/support/etcd-cluster.ts). Skipped, with the reason, without etcd.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as policy from '../../engine/policy/index.js';
+import { ETCD_SKIP, EtcdCluster } from '../support/etcd-cluster.js';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const REF = join(ROOT, 'examples', 'reference');
+const BIN = join(ROOT, 'bin', 'egress.js');
+let etcd: EtcdCluster;
+let tmp: string;
+let n = 0;
+
+function egress(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, EGRESS_STORE: '', EGRESS_STATE_DIR: join(tmp, 'unused'), ...env },
+  });
+}
+
+function egressAsync(args: string[]): Promise<{ code: number; err: string }> {
+  return new Promise((res) => {
+    const c = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    c.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    c.on('exit', (code) => res({ code: code ?? -1, err }));
+  });
+}
+
+describe.skipIf(ETCD_SKIP !== null)(`egress commands on etcd${ETCD_SKIP ? ` (skipped: ${ETCD_SKIP})` : ''}`, () => {
+  beforeAll(async () => {
+    etcd = await EtcdCluster.start(3);
+    tmp = mkdtempSync(join(tmpdir(), 'egr-cli-etcd-'));
+  }, 60000);
+  afterAll(async () => {
+    await etcd?.stop();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+  const prefix = () => `/egr-cli-${process.pid}-${n++}/`;
+
+  it('apply, get, delete round trip; EGRESS_STORE works as --store', () => {
+    const p = prefix();
+    const flags = ['--store', etcd.url, '--etcd-prefix', p];
+    const a = egress(['apply', '-f', REF, ...flags]);
+    expect(a.status).toBe(0);
+    expect(a.stderr).toMatch(/^note: created the cluster key in etcd:\/\/\S+ \(32 random bytes\)/);
+    expect(a.stdout).toContain('egress.crd.antrea.io/egress-prod-web created');
+    const g = egress(['get', 'egress', '--etcd-prefix', p], { EGRESS_STORE: etcd.url });
+    expect(g.status).toBe(0);
+    expect(g.stdout).toMatch(/egress-prod-web\s+198\.18\.0\.25[34]/);
+    expect(g.stdout).toMatch(/egress-staging-web\s+198\.18\.0\.25[34]/);
+    const again = egress(['apply', '-f', REF, ...flags]);
+    expect([again.status, again.stderr]).toEqual([0, '']); // the key exists: no second note
+    const d = egress(['delete', 'egress', 'egress-staging-web', ...flags]);
+    expect([d.status, d.stdout.trim()]).toEqual([0, 'egress.crd.antrea.io "egress-staging-web" deleted']);
+    const g2 = egress(['get', 'egress', '-o', 'name', ...flags]);
+    expect(g2.stdout.trim()).toBe('egress.crd.antrea.io/egress-prod-web');
+  });
+
+  it('parallel applies from separate processes: every distinct one stored, allocations unique', async () => {
+    const p = prefix();
+    const flags = ['--store', etcd.url, '--etcd-prefix', p];
+    expect(egress(['apply', '-f', REF, ...flags]).status).toBe(0);
+    const pool = join(tmp, `pool-${n}.yaml`);
+    writeFileSync(
+      pool,
+      'apiVersion: crd.antrea.io/v1beta1\nkind: ExternalIPPool\nmetadata:\n  name: big\nspec:\n  ipRanges:\n    - start: 198.18.0.160\n      end: 198.18.0.199\n  nodeSelector: {}\n',
+    );
+    const pr = egress(['apply', '-f', pool, ...flags]);
+    expect([pr.status, pr.stderr]).toEqual([0, '']);
+    const count = 16;
+    const results = await Promise.all(
+      Array.from({ length: count }, (_, i) => {
+        const f = join(tmp, `par-${n}-${i}.yaml`);
+        writeFileSync(
+          f,
+          `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: par-${i}\n---\napiVersion: crd.antrea.io/v1beta1\nkind: Egress\nmetadata:\n  name: par-${i}\nspec:\n  appliedTo: {namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: par-${i}}}}\n  externalIPPool: big\n`,
+        );
+        return egressAsync(['apply', '-f', f, ...flags]);
+      }),
+    );
+    expect(results.map((r) => [r.code, r.err])).toEqual(results.map(() => [0, '']));
+    const st = new policy.store.EtcdStore(etcd.url, { prefix: p });
+    try {
+      const { state } = await st.load();
+      const mine = [...state.egresses.values()].filter((e) => e.metadata.name.startsWith('par-'));
+      expect(mine.map((e) => e.metadata.name).sort()).toEqual(
+        Array.from({ length: count }, (_, i) => `par-${i}`).sort(),
+      );
+      const ips = mine.map((e) => e.spec.egressIP);
+      expect(ips.every((ip) => /^198\.18\.0\.1[6-9]\d$/.test(ip ?? ''))).toBe(true);
+      expect(new Set(ips).size).toBe(count);
+    } finally {
+      st.close();
+    }
+  }, 120000);
+
+  it('bad store arguments and an unreachable store: one line, exit 1 or 2, nothing else', () => {
+    const both = egress(['get', 'egress', '--store', etcd.url, '--state-dir', tmp]);
+    expect(both.status).toBe(2);
+    expect(both.stderr).toMatch(/--store and --state-dir are two ways to say the same thing: give one/);
+    const bad = egress(['get', 'egress', '--store', 'redis://x']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--store redis:\/\/x: use dir:PATH or etcd:\/\/host:port/);
+    const down = egress(['apply', '-f', REF, '--store', 'etcd://127.0.0.1:1']);
+    expect(down.status).toBe(1);
+    expect(down.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(
+        /^egress apply: store etcd:\/\/127\.0\.0\.1:1: etcd unreachable \(http:\/\/127\.0\.0\.1:1: connect ECONNREFUSED 127\.0\.0\.1:1\)$/,
+      ),
+    ]);
+    const dir = egress(['get', 'egress', '--store', `dir:${join(tmp, 'as-dir')}`]);
+    expect([dir.status, dir.stderr.trim()]).toEqual([0, 'No resources found']);
+  }, 60000);
+});

@@ -1,0 +1,236 @@
+/**
+ * A real etcd cluster for tests: N members of Debian's etcd-server (/usr/bin/etcd) on 127.0.0.1, random free ports,
+ * a temp data directory each, removed by stop() (call it in afterAll; members are also killed on process exit).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const ETCD_BIN = process.env['EGRESS_TEST_ETCD'] ?? '/usr/bin/etcd';
+/** Why etcd tests are skipped, or null when they can run. */
+export const ETCD_SKIP: string | null = existsSync(ETCD_BIN)
+  ? null
+  : `${ETCD_BIN} not found (install Debian's etcd-server)`;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const p = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+export interface Member {
+  readonly name: string;
+  readonly clientPort: number;
+  readonly peerPort: number;
+  proc: ChildProcess | null;
+  log: string;
+}
+
+/** Certificates made with openssl for a TLS cluster: a CA, the server's (for 127.0.0.1) and a client's. */
+export interface EtcdCerts {
+  readonly ca: string;
+  readonly serverCert: string;
+  readonly serverKey: string;
+  readonly clientCert: string;
+  readonly clientKey: string;
+}
+
+function openssl(args: string[]): void {
+  execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** A fresh CA, a server certificate for IP 127.0.0.1 and a client certificate, in `dir`. */
+export function makeCerts(dir: string): EtcdCerts {
+  const f = (n: string) => join(dir, n);
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=egr-test-ca',
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.crt'),
+  ]);
+  for (const [name, ext] of [
+    ['server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth'],
+    ['client', 'extendedKeyUsage=clientAuth'],
+  ] as const) {
+    openssl([
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      `/CN=egr-test-${name}`,
+      '-keyout',
+      f(`${name}.key`),
+      '-out',
+      f(`${name}.csr`),
+    ]);
+    writeFileSync(f(`${name}.ext`), ext + '\n');
+    openssl([
+      'x509',
+      '-req',
+      '-in',
+      f(`${name}.csr`),
+      '-CA',
+      f('ca.crt'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-extfile',
+      f(`${name}.ext`),
+      '-out',
+      f(`${name}.crt`),
+    ]);
+  }
+  return {
+    ca: f('ca.crt'),
+    serverCert: f('server.crt'),
+    serverKey: f('server.key'),
+    clientCert: f('client.crt'),
+    clientKey: f('client.key'),
+  };
+}
+
+export class EtcdCluster {
+  readonly members: Member[] = [];
+  private root = '';
+  private initial = '';
+  /** Set for a TLS cluster (clients must present a certificate the CA signed). */
+  certs: EtcdCerts | null = null;
+
+  get url(): string {
+    return `${this.certs ? 'etcds' : 'etcd'}://${this.members.map((m) => `127.0.0.1:${m.clientPort}`).join(',')}`;
+  }
+
+  static async start(size = 3, opts: { tls?: boolean } = {}): Promise<EtcdCluster> {
+    const c = new EtcdCluster();
+    c.root = mkdtempSync(join(tmpdir(), 'egr-etcd-'));
+    if (opts.tls) c.certs = makeCerts(c.root);
+    for (let i = 0; i < size; i++)
+      c.members.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort(), proc: null, log: '' });
+    c.initial = c.members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
+    for (const m of c.members) c.spawn(m, 'new');
+    await c.waitHealthy();
+    return c;
+  }
+
+  private spawn(m: Member, state: 'new' | 'existing'): void {
+    const client = `${this.certs ? 'https' : 'http'}://127.0.0.1:${m.clientPort}`;
+    const tls = this.certs
+      ? [
+          `--cert-file=${this.certs.serverCert}`,
+          `--key-file=${this.certs.serverKey}`,
+          `--trusted-ca-file=${this.certs.ca}`,
+          '--client-cert-auth',
+        ]
+      : [];
+    const peer = `http://127.0.0.1:${m.peerPort}`;
+    const p = spawn(
+      ETCD_BIN,
+      [
+        `--name=${m.name}`,
+        `--data-dir=${join(this.root, m.name)}`,
+        `--listen-client-urls=${client}`,
+        `--advertise-client-urls=${client}`,
+        `--listen-peer-urls=${peer}`,
+        `--initial-advertise-peer-urls=${peer}`,
+        `--initial-cluster=${this.initial}`,
+        `--initial-cluster-state=${state}`,
+        '--initial-cluster-token=egr-test',
+        '--heartbeat-interval=50',
+        '--election-timeout=500',
+        '--logger=zap',
+        '--log-level=error',
+        ...tls,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    p.stderr?.on('data', (d: Buffer) => {
+      m.log = (m.log + d.toString()).slice(-4000);
+    });
+    m.proc = p;
+    process.once('exit', () => p.kill('SIGKILL'));
+  }
+
+  /** Every running member answers /health with true. */
+  async waitHealthy(timeoutMs = 30000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const up = this.members.filter((m) => m.proc);
+      const ok = await Promise.all(up.map((m) => health(m.clientPort, this.certs)));
+      if (ok.every(Boolean)) return;
+      if (Date.now() > deadline)
+        throw new Error(`etcd not healthy in ${timeoutMs} ms: ${up.map((m) => `${m.name}: ${m.log}`).join(' | ')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** SIGKILL a member (its data stays, restart() brings it back). */
+  async kill(i: number): Promise<void> {
+    const m = this.members[i]!;
+    const p = m.proc;
+    m.proc = null;
+    if (!p || p.exitCode !== null) return;
+    await new Promise<void>((r) => {
+      p.once('exit', () => r());
+      p.kill('SIGKILL');
+    });
+  }
+
+  async restart(i: number): Promise<void> {
+    this.spawn(this.members[i]!, 'existing');
+    await this.waitHealthy();
+  }
+
+  /** Start every stopped member again (all at once: one alone has no quorum). */
+  async restartAll(): Promise<void> {
+    for (const m of this.members) if (!m.proc) this.spawn(m, 'existing');
+    await this.waitHealthy();
+  }
+
+  async stop(): Promise<void> {
+    for (let i = 0; i < this.members.length; i++) await this.kill(i);
+    if (this.root) rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+function health(port: number, certs: EtcdCerts | null): Promise<boolean> {
+  return new Promise((resolve) => {
+    const opts = certs
+      ? { ca: readFileSync(certs.ca), cert: readFileSync(certs.clientCert), key: readFileSync(certs.clientKey) }
+      : {};
+    const req = (certs ? httpsGet : httpGet)(
+      `${certs ? 'https' : 'http'}://127.0.0.1:${port}/health`,
+      { ...opts, timeout: 1000 },
+      (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve(/"health":\s*"true"/.test(body)));
+        res.on('error', () => resolve(false));
+      },
+    );
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => req.destroy());
+  });
+}
