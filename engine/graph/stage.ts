@@ -13,7 +13,7 @@
  * owns their slots; it gives them back through `release`, called at the start of every round.
  */
 import type { Burst } from '../packet/index.js';
-import type { Counters } from './counters.js';
+import { nameIndex, type Counters } from './counters.js';
 
 export interface Stage {
   /** Kebab-case name, unique in a pipeline (`geneve-encap`). */
@@ -36,8 +36,4 @@ export interface Stage {
  * Exit name → index record from a stage's `as const` exit list, so the list is the one source of truth for
  * both `Stage.exits` and the `b.next[i]` values (`const X = exitIndex(EXITS); b.next[i] = X.drop`).
  */
-export function exitIndex<const N extends readonly string[]>(exits: N): { readonly [K in N[number]]: number } {
-  const out: Record<string, number> = {};
-  exits.forEach((n, i) => (out[n] = i));
-  return out as { readonly [K in N[number]]: number };
-}
+export const exitIndex = nameIndex;

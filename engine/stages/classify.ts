@@ -37,13 +37,6 @@ const C = counterIndex(NAMES);
 
 const EXITS = ['local-pod', 'remote-pod', 'snat', 'tunnel', 'no-nat', 'local', 'drop'] as const;
 const X = exitIndex(EXITS);
-const X_LOCAL_POD = X['local-pod'];
-const X_REMOTE_POD = X['remote-pod'];
-const X_SNAT = X['snat'];
-const X_TUNNEL = X['tunnel'];
-const X_NO_NAT = X['no-nat'];
-const X_LOCAL = X['local'];
-const X_DROP = X['drop'];
 
 export class Classify implements Stage {
   readonly name = 'classify';
@@ -67,7 +60,7 @@ export class Classify implements Stage {
       const dst = ipv4.dst(v, o);
       const top = dst >>> 24;
       if (top === 0 || top >= 224) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-bad-destination']]!++;
         continue;
       }
@@ -76,24 +69,24 @@ export class Classify implements Stage {
         const cls = d >>> 24;
         const idx = d & 0xffffff;
         if (cls === DST_OWNED) {
-          b.next[i] = X_LOCAL;
+          b.next[i] = X.local;
           c[C['to-local']]!++;
           continue;
         }
         if (cls === DST_LOCAL_POD) {
           b.oport[i] = t.podPort[idx]!;
-          b.next[i] = X_LOCAL_POD;
+          b.next[i] = X['local-pod'];
           c[C['to-local-pod']]!++;
           continue;
         }
         if (cls === DST_REMOTE_CIDR) {
           b.meta[i] = t.nodeIpOf[idx]!;
-          b.next[i] = X_REMOTE_POD;
+          b.next[i] = X['remote-pod'];
           c[C['to-remote-pod']]!++;
           continue;
         }
         if (cls === DST_OWN_CIDR) {
-          b.next[i] = X_DROP;
+          b.next[i] = X.drop;
           c[C['drop-no-such-pod']]!++;
           continue;
         }
@@ -105,11 +98,11 @@ export class Classify implements Stage {
         const ref = ct.find(src, dst, portsWord(v, o, proto), proto);
         if (ref >= 0 && (ref & 1) === 1) {
           if (ct.update(ref >> 1, 1, ctFlags(v, o, proto), ipv4.totalLen(v, o)) === UPDATE_INVALID) {
-            b.next[i] = X_DROP;
+            b.next[i] = X.drop;
             c[C['drop-ct-invalid']]!++;
             continue;
           }
-          b.next[i] = X_NO_NAT;
+          b.next[i] = X['no-nat'];
           c[C['reply-no-nat']]!++;
           continue;
         }
@@ -117,7 +110,7 @@ export class Classify implements Stage {
       if (d >= 0) {
         // DST_BYPASS: node IPs, service CIDR, exceptCIDRs leave with the node IP.
         b.meta[i] = t.nodeIp;
-        b.next[i] = X_SNAT;
+        b.next[i] = X.snat;
         c[C.bypass]!++;
         continue;
       }
@@ -125,15 +118,15 @@ export class Classify implements Stage {
       const kind = t.podEgress[p]!;
       if (kind === EGRESS_NONE) {
         b.meta[i] = t.nodeIp;
-        b.next[i] = X_SNAT;
+        b.next[i] = X.snat;
         c[C['node-snat']]!++;
       } else if (kind === EGRESS_LOCAL) {
         b.meta[i] = t.podEgressIp[p]!;
-        b.next[i] = X_SNAT;
+        b.next[i] = X.snat;
         c[C['egress-local']]!++;
       } else {
         b.meta[i] = t.podEgressIp[p]!;
-        b.next[i] = X_TUNNEL;
+        b.next[i] = X.tunnel;
         c[C['egress-remote']]!++;
       }
     }

@@ -5,12 +5,19 @@
  * cluster's ownership). `DatapathTables` is what stages read per packet: int32 keys, typed arrays, built once
  * per change and swapped as one reference, so a round never sees half of an update.
  */
+import { nameIndex } from '../graph/index.js';
 import { Int32Map, PrefixTable } from './tables.js';
 
-/** What a pod's traffic to an external destination gets. */
-export const EGRESS_NONE = 0; // no Egress: SNAT to the node IP
-export const EGRESS_LOCAL = 1; // Egress IP hosted on this node: SNAT to it here
-export const EGRESS_REMOTE = 2; // Egress IP hosted elsewhere: Geneve to the Egress IP
+/**
+ * What a pod's traffic to an external destination gets (`DatapathTables.podEgress`): `none`, no Egress, SNAT to
+ * the node IP; `local`, its Egress IP is hosted on this node, SNAT to it here; `remote`, hosted elsewhere, Geneve
+ * to the Egress IP.
+ */
+export const EGRESS_KINDS = ['none', 'local', 'remote'] as const;
+const EGRESS = nameIndex(EGRESS_KINDS);
+export const EGRESS_NONE = EGRESS.none;
+export const EGRESS_LOCAL = EGRESS.local;
+export const EGRESS_REMOTE = EGRESS.remote;
 
 export interface Prefix {
   addr: number;
@@ -63,9 +70,11 @@ export interface NodeDatapathConfig {
   egressGateways?: ReadonlyMap<number, number>;
 }
 
-/** Owned address kinds. */
-export const OWN_NODE = 1;
-export const OWN_EGRESS = 2;
+/** Owned address kinds (`DatapathTables.owned` values; 0 is "not owned"). */
+export const OWN_KINDS = ['none', 'node', 'egress'] as const;
+const OWN = nameIndex(OWN_KINDS);
+export const OWN_NODE = OWN.node;
+export const OWN_EGRESS = OWN.egress;
 
 /**
  * Destination classes of `DatapathTables.dstClass` (value = class << 24 | index), one longest-prefix lookup for
@@ -73,11 +82,13 @@ export const OWN_EGRESS = 2;
  * (no such pod), a bypass destination (other nodes' IPs, service CIDR, exceptCIDRs). A bypass prefix inside a
  * pod CIDR is left out: pod CIDRs are routed before Egress is considered (docs/semantics.md §4.0).
  */
-export const DST_OWNED = 1;
-export const DST_LOCAL_POD = 2;
-export const DST_REMOTE_CIDR = 3;
-export const DST_OWN_CIDR = 4;
-export const DST_BYPASS = 5;
+export const DST_CLASSES = ['external', 'owned', 'local-pod', 'remote-cidr', 'own-cidr', 'bypass'] as const;
+const DST = nameIndex(DST_CLASSES);
+export const DST_OWNED = DST.owned;
+export const DST_LOCAL_POD = DST['local-pod'];
+export const DST_REMOTE_CIDR = DST['remote-cidr'];
+export const DST_OWN_CIDR = DST['own-cidr'];
+export const DST_BYPASS = DST.bypass;
 
 export class DatapathTables {
   readonly generation: number;

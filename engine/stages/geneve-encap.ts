@@ -20,8 +20,6 @@ const NAMES = ['encapsulated', 'drop-too-big', 'drop-no-headroom'] as const;
 const C = counterIndex(NAMES);
 const EXITS = ['out', 'drop'] as const;
 const X = exitIndex(EXITS);
-const X_OUT = X['out'];
-const X_DROP = X['drop'];
 const ZERO_MAC = new Uint8Array(6);
 
 export class GeneveEncap implements Stage {
@@ -80,13 +78,13 @@ export class GeneveEncap implements Stage {
       const o = b.l3[i]!;
       const len = ipv4.totalLen(v, o);
       if (len > limit) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-too-big']]!++;
         continue;
       }
       const tpl = this.template(t, b.meta[i]!);
       if (o - tpl.len < slab.base(b.slot[i]!)) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-no-headroom']]!++;
         continue;
       }
@@ -94,7 +92,7 @@ export class GeneveEncap implements Stage {
       b.off[i] = start;
       b.len[i] = len + tpl.len;
       b.l3[i] = start + 14;
-      b.next[i] = X_OUT;
+      b.next[i] = X.out;
       c[C.encapsulated]!++;
     }
     return n;

@@ -14,9 +14,6 @@ const NAMES = ['echo-reply', 'drop-not-echo'] as const;
 const C = counterIndex(NAMES);
 const EXITS = ['to-uplink', 'to-pod', 'drop'] as const;
 const X = exitIndex(EXITS);
-const X_UPLINK = X['to-uplink'];
-const X_POD = X['to-pod'];
-const X_DROP = X['drop'];
 
 export class IcmpLocal implements Stage {
   readonly name = 'icmp-local';
@@ -38,7 +35,7 @@ export class IcmpLocal implements Stage {
         icmp.type(v, l4) !== icmp.TYPE_ECHO_REQUEST ||
         icmp.code(v, l4) !== 0
       ) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-not-echo']]!++;
         continue;
       }
@@ -57,8 +54,8 @@ export class IcmpLocal implements Stage {
       const pod = t.podByIp.get(src, -1);
       if (pod >= 0) {
         b.oport[i] = t.podPort[pod]!;
-        b.next[i] = X_POD;
-      } else b.next[i] = X_UPLINK;
+        b.next[i] = X['to-pod'];
+      } else b.next[i] = X['to-uplink'];
     }
     return n;
   }
