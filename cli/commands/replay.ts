@@ -39,7 +39,7 @@ import { boolOpt, listOpt, parseCommandArgs, stringOpt } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
 import { failOnErrors, loadManifests } from '../manifest-files.js';
-import { pipelineDot } from './get-agent.js';
+import { pipelineDot } from '../pipeline-dot.js';
 
 const VERSION = '0.1.0';
 
