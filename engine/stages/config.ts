@@ -6,6 +6,7 @@
  * per change and swapped as one reference, so a round never sees half of an update.
  */
 import { nameIndex } from '../graph/index.js';
+import { maskInt32 } from '../policy/index.js';
 import { Int32Map, PrefixTable } from './tables.js';
 
 /**
@@ -133,7 +134,7 @@ export class DatapathTables {
     this.mac = Uint8Array.from(c.mac);
     this.uplinkMtu = c.uplinkMtu;
     this.podMtu = c.uplinkMtu - 50;
-    this.transportMask = c.transport.len === 0 ? 0 : (0xffffffff << (32 - c.transport.len)) | 0;
+    this.transportMask = maskInt32(c.transport.len);
     this.transportAddr = c.transport.addr & this.transportMask;
     this.gateway = c.gateway | 0;
     this.tunnelPort = c.tunnelPort;
@@ -169,16 +170,13 @@ export class DatapathTables {
     this.owned = new Int32Map(4 + c.egressIps.length);
     for (const ip of c.egressIps) this.owned.set(ip | 0, OWN_EGRESS);
     this.owned.set(this.nodeIp, OWN_NODE);
-    this.podGatewayIp = c.podCidr
-      ? ((c.podCidr.addr & (c.podCidr.len === 0 ? 0 : (0xffffffff << (32 - c.podCidr.len)) | 0)) + 1) | 0
-      : this.nodeIp;
+    this.podGatewayIp = c.podCidr ? ((c.podCidr.addr & maskInt32(c.podCidr.len)) + 1) | 0 : this.nodeIp;
     this.egressGateway = new Int32Map();
     for (const [ip, gw] of c.egressGateways ?? []) this.egressGateway.set(ip | 0, gw | 0);
     // Later entries replace earlier ones of the same prefix: bypass < pod CIDRs < local pods < owned.
     const cls: Array<readonly [number, number, number]> = [];
-    const mask = (len: number) => (len === 0 ? 0 : (0xffffffff << (32 - len)) | 0);
     const cidrs = c.nodes.flatMap((x) => (x.podCidr ? [x.podCidr] : []));
-    const insideCidr = (p: Prefix) => cidrs.some((q) => q.len <= p.len && ((p.addr ^ q.addr) & mask(q.len)) === 0);
+    const insideCidr = (p: Prefix) => cidrs.some((q) => q.len <= p.len && ((p.addr ^ q.addr) & maskInt32(q.len)) === 0);
     const bypass: Prefix[] = [...c.nodes.map((x) => ({ addr: x.ip, len: 32 })), ...c.bypass];
     for (const p of bypass) if (!insideCidr(p)) cls.push([p.addr, p.len, DST_BYPASS << 24]);
     c.nodes.forEach((x, i) => {

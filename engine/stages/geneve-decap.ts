@@ -1,5 +1,5 @@
 /**
- * geneve-decap: Geneve from the segment (docs/semantics.md §4.b, §5; docs/segment-security.md). Accepted only
+ * geneve-decap: Geneve from the segment (docs/semantics.md §4.b, §5 and its receive rules). Accepted only
  * from a member whose outer source IP and source MAC equal the pair pinned from its authenticated heartbeats
  * (peer-pins.ts), with version 0 (RFC 8926 §3.4), the O bit clear (control packets are never data, §3.4), no
  * critical option (we understand none, so §3.5 says drop), VNI 0, protocol Transparent Ethernet Bridging,
