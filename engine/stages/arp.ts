@@ -3,7 +3,9 @@
  * and the Egress IPs it hosts: a userspace engine must always answer, docs/semantics.md §3, since no kernel does)
  * and only those; learns neighbours: a request for us creates or updates an entry, any other ARP (the reply
  * to our request, which finds the entry we created when asking, a gratuitous ARP after failover, another
- * node's request) updates an existing entry only (RFC 826's merge rule; Linux arp_accept=0). An ARP claiming an address this node owns from another MAC is counted as a conflict (split brain).
+ * node's request) updates an existing entry only (RFC 826's merge rule; Linux arp_accept=0). An ARP claiming an
+ * address this node owns from another MAC is counted as a conflict (split brain, docs/semantics.md §2.5).
+ * Specification: docs/semantics.md §3 (announcing and answering); RFC 826. Cases: test/stages/cases/arp.cases.ts.
  * Exits: `reply` (to the uplink port), `done` (consumed: the pipeline frees it).
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';

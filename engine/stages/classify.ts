@@ -11,6 +11,9 @@
  * Limited broadcast, multicast and 0/8 destinations are dropped. `b.meta[i]` carries the NAT address (snat)
  * or the outer destination (remote-pod, tunnel); `b.oport[i]` the pod port (local-pod). Connections pods
  * accept are tracked in their own table (`ctIn`), looked up only when it holds any.
+ * Specification: docs/semantics.md §4.0 (what a pod's packet is eligible for), §4.d. Cases:
+ * test/stages/cases/classify.cases.ts.
+ * Exits: `local-pod`, `remote-pod`, `snat`, `tunnel`, `no-nat`, `local`, `drop`.
  */
 import { UPDATE_INVALID, type ConnTable } from '../../conntrack/index.js';
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';

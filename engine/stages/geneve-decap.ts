@@ -5,13 +5,15 @@
  * critical option (we understand none, so §3.5 says drop), VNI 0, protocol Transparent Ethernet Bridging,
  * carrying an Ethernet frame with a whole IPv4 packet that passes its checks. The inner source must be in the
  * sending node's pod CIDR, or — only towards a local pod — outside every pod CIDR (the egress-return path of
- * docs/semantics.md §4.c: an egress node sends un-NATed replies from the outside address). The outer headers and the inner Ethernet
- * header are stripped (the offset moves forward; nothing is copied). Then:
+ * docs/semantics.md §4.c: an egress node sends un-NATed replies from the outside address). The outer headers and
+ * the inner Ethernet header are stripped (the offset moves forward; nothing is copied). Then:
  * - inner destination is a local pod (pod-to-pod from another node, or a reply the egress node sent back)
  *   → `to-pod`;
  * - outer destination is an Egress IP this node hosts → `snat` with that Egress IP (the Egress node has no
  *   list of allowed source pods: anything tunneled to its Egress IP is SNATed, like Antrea);
  * - otherwise (tunneled to the node IP for an address that is no local pod) → drop.
+ * Specification: docs/semantics.md §5 (receiving), §4.b, §4.c; RFC 8926. Cases:
+ * test/stages/cases/geneve-decap.cases.ts.
  * Exits: `to-pod`, `snat`, `drop`.
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';

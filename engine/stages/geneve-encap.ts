@@ -6,6 +6,8 @@
  * source port from a hash of the inner flow (Linux `udp_flow_src_port`), inner Ethernet src = the node MAC,
  * dst = Antrea's global virtual MAC, inner packet unchanged. The outer Ethernet destination is written by
  * uplink-out after neighbour resolution.
+ * Specification: docs/semantics.md §5 (Geneve as Antrea emits it), §4.b; RFC 8926. Cases:
+ * test/stages/cases/geneve-encap.cases.ts.
  * Exits: `out` (to uplink-out, `b.l3` = the outer IPv4 header), `drop`.
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';

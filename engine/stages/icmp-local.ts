@@ -3,6 +3,8 @@
  * IPs), from the segment or from its pods, like a host would. The request is turned into the reply in place:
  * addresses swapped (the IPv4 checksum is unchanged by a swap), TTL 64, type 0, checksums updated
  * incrementally. Anything else addressed to the node is a counted drop: the engine has no host stack.
+ * Specification: docs/semantics.md §4.0 (to an address this node owns); RFC 792. Cases:
+ * test/stages/cases/icmp-local.cases.ts.
  * Exits: `to-uplink` (to uplink-out), `to-pod`, `drop`.
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';

@@ -3,6 +3,8 @@
  * server pod reached through routable pod addresses). Tracked without NAT, so the pod's answers are
  * reply-direction packets that classify sends out un-NATed (Antrea's `-rpl` rule, issue #3362) instead of
  * through the pod's Egress. Confirmed at once: delivery to a pod port does not fail later in the pipeline.
+ * Specification: docs/semantics.md §4.0 and §4.d (replies of connections pods accepted). Cases:
+ * test/stages/cases/inbound.cases.ts.
  * Exits: `to-pod`, `drop`.
  */
 import { CT_FULL, UPDATE_INVALID, UPDATE_RECREATE, type ConnTable } from '../../conntrack/index.js';

@@ -1,9 +1,10 @@
 /**
  * ip-local: IPv4 packets from the segment for this node (its transport IP or a hosted Egress IP) or for a
- * local pod. Dispatches by what they are: Geneve (UDP to the tunnel port from a node's transport IP) to `decap`; control datagrams
- * (heartbeats: UDP to the control port of the node IP) to `control`; packets for a local pod's own address
- * (a connection the pod accepts) to `inbound`; everything else to `unsnat` (replies of NATed connections,
+ * local pod. Dispatches by what they are: Geneve (UDP to the tunnel port from a node's transport IP) to `decap`;
+ * control datagrams (heartbeats: UDP to the control port of the node IP) to `control`; packets for a local pod's
+ * own address (a connection the pod accepts) to `inbound`; everything else to `unsnat` (replies of NATed connections,
  * related ICMP errors, ICMP echo to the node). The L4 header is validated first.
+ * Specification: docs/semantics.md §4.b, §4.c, §2.4. Cases: test/stages/cases/ip-local.cases.ts.
  * Exits: `decap`, `control`, `inbound`, `unsnat`, `drop`.
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';

@@ -7,6 +7,8 @@
  * - not larger than the pod MTU (uplink MTU − 50): with DF set the pod gets ICMP "fragmentation needed" with
  *   the pod MTU (RFC 1191) from the pod gateway address; without DF the packet is dropped (no fragmentation);
  * - TTL above 1 (the node routes it): otherwise ICMP "time exceeded" back to the pod.
+ * Specification: docs/semantics.md §4.0, §5 (pod MTU = uplink MTU − 50); RFC 1191, RFC 1812. Cases:
+ * test/stages/cases/pod-ingress.cases.ts.
  * Exits: `ok` (to classify, `b.l3 = b.off`, `b.meta` = the pod's index), `reply` (an ICMP error to the sending
  * pod), `drop`.
  */

@@ -6,6 +6,7 @@
  * removed and the packet starts a new one. A new connection is created unconfirmed and bound to a port
  * (kept when free, see conntrack/); uplink-out confirms it when the packet actually leaves. The node routes
  * the packet, so its TTL is decremented (RFC 1812), with the incremental checksum update.
+ * Specification: docs/semantics.md §4.a; conntrack/README.md. Cases: test/stages/cases/snat.cases.ts.
  * Exits: `out` (to uplink-out), `drop`.
  */
 import { CT_FULL, SNAT_OK, UPDATE_INVALID, UPDATE_RECREATE, type ConnTable } from '../../conntrack/index.js';

@@ -6,6 +6,7 @@
  * the local responder. The translated packet goes to the pod: `to-pod` when it is local, `to-remote` (Geneve
  * with the pod's node transport IP as outer destination, `b.meta`) when it lives on another node.
  * The TTL is decremented (the node forwards the packet).
+ * Specification: docs/semantics.md §4.c. Cases: test/stages/cases/unsnat.cases.ts.
  * Exits: `to-pod`, `to-remote`, `local`, `drop`.
  */
 import { UPDATE_INVALID, type ConnTable } from '../../conntrack/index.js';

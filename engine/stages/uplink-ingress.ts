@@ -4,6 +4,8 @@
  * address this node owns now (node IP, hosted Egress IPs) or for a local pod; it goes to `ip` with `b.l3` set
  * and the Ethernet padding trimmed. Everything else is a counted drop; a Geneve packet for an address this node
  * does not own (a peer's stale ARP entry after failover, docs/semantics.md §4.b) has its own counter.
+ * Specification: docs/architecture.md §1 (the uplink port), docs/semantics.md §3, §4.b. Cases:
+ * test/stages/cases/uplink-ingress.cases.ts.
  * Exits: `arp`, `ip`, `drop`.
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';

@@ -7,6 +7,8 @@
  * On a miss the packet waits in the neighbour queue (exit `held`: the stage owns the slot) and an ARP request
  * goes out; on resolution the queue is released in the next round (`release`). Unanswered resolution and a
  * full queue are counted drops, and the waiting connections are aborted.
+ * Specification: docs/architecture.md §1 (the segment: ARP, gateway), docs/semantics.md §3. Cases:
+ * test/stages/cases/uplink-out.cases.ts.
  * Exits: `out` (to the uplink port), `held`, `drop`.
  */
 import type { ConnTable } from '../../conntrack/index.js';
