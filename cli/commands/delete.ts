@@ -3,40 +3,9 @@ import * as policy from '../../engine/policy/index.js';
 import { STATE_DIR_OPTION, STORE_USAGE, boolOpt, listOpt, parseCommandArgs, stringOpt } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
+import { kindOf } from '../kinds.js';
 import { failOnErrors, loadManifests } from '../manifest-files.js';
 import { storeOf } from '../state-dir.js';
-
-/** Names accepted for each kind on the command line (kubectl's plurals and short names). */
-export const KIND_ALIASES: Readonly<Record<string, policy.Kind>> = {
-  egress: 'Egress',
-  egresses: 'Egress',
-  eg: 'Egress',
-  externalippool: 'ExternalIPPool',
-  externalippools: 'ExternalIPPool',
-  eip: 'ExternalIPPool',
-  node: 'Node',
-  nodes: 'Node',
-  no: 'Node',
-  namespace: 'Namespace',
-  namespaces: 'Namespace',
-  ns: 'Namespace',
-  pod: 'Pod',
-  pods: 'Pod',
-  po: 'Pod',
-  externalhost: 'ExternalHost',
-  externalhosts: 'ExternalHost',
-  agentconfig: 'AgentConfig',
-  agentconfigs: 'AgentConfig',
-  configmap: 'ConfigMap',
-  configmaps: 'ConfigMap',
-  cm: 'ConfigMap',
-};
-
-export function kindOf(word: string): policy.Kind {
-  const k = KIND_ALIASES[word.toLowerCase().replace(/\.crd\.antrea\.io$|\.egress-engine$/, '')];
-  if (!k) throw new UsageError(`unknown resource type "${word}"`);
-  return k;
-}
 
 const usage = `usage: egress delete -f FILE|DIR|- [-f ...] [options]
        egress delete KIND NAME [NAME...] [options]

@@ -6,7 +6,7 @@
  * a fresh directory next to `--out` and moved into place when complete, so a failed run leaves no output that
  * looks complete.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Replay } from '../../engine/agent/replay.js';
 import {
@@ -17,29 +17,17 @@ import {
   SUPPORTED_LINK_TYPES,
   type MapRule,
 } from '../../engine/agent/replay-input.js';
-import { accounting, reasonText, summary, UNITS } from '../../engine/agent/replay-summary.js';
-import { replayReport, timelineSvg } from '../../engine/agent/replay-report.js';
+import { summary, UNITS } from '../../engine/agent/replay-summary.js';
 import { loadTimeline, TimelineError, type TimelineEvent } from '../../engine/agent/timeline.js';
-import {
-  CaptureError,
-  EPB_INBOUND,
-  EPB_OUTBOUND,
-  LINKTYPE_ETHERNET,
-  LINKTYPE_RAW,
-  openCapture,
-  PcapngReader,
-  PcapngWriter,
-  PcapWriter,
-  StageViews,
-  type CaptureReader,
-} from '../../engine/io/index.js';
+import { CaptureError, openCapture, PcapngReader, type CaptureReader } from '../../engine/io/index.js';
 import * as policy from '../../engine/policy/index.js';
 import { ipv4 } from '../../engine/wire/index.js';
 import { boolOpt, listOpt, parseCommandArgs, stringOpt } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
 import { failOnErrors, loadManifests } from '../manifest-files.js';
-import { pipelineDot } from './get-agent.js';
+import { ReplayCaptures } from '../replay/captures.js';
+import { printOutcome, writeResults } from '../replay/outcome.js';
 
 const VERSION = '0.1.0';
 
@@ -245,29 +233,7 @@ export const replayCommand: Command = {
     }
 
     async function runReplay(): Promise<number> {
-      const segment = new PcapWriter(join(work, 'segment.pcap'), { linkType: LINKTYPE_ETHERNET, nanos: true });
-      const pods = new PcapWriter(join(work, 'pods.pcap'), { linkType: LINKTYPE_RAW, nanos: true });
-      const ng = boolOpt(a, 'pcapng')
-        ? new PcapngWriter(join(work, 'capture.pcapng'), {
-            linkType: LINKTYPE_ETHERNET,
-            nanos: true,
-            ifName: 'segment',
-          })
-        : null;
-      // drops.pcapng: per node, one interface for IPv4 packets and one for Ethernet frames, created on first use.
-      const drops = boolOpt(a, 'drops')
-        ? new PcapngWriter(join(work, 'drops.pcapng'), { linkType: LINKTYPE_RAW, nanos: true, ifName: 'unused' })
-        : null;
-      const dropIf = new Map<string, number>();
-      const dropIface = (node: string, ip: boolean): number => {
-        const k = ip ? node : `${node}/eth`;
-        let i = dropIf.get(k);
-        if (i === undefined) dropIf.set(k, (i = drops!.addInterface(k, ip ? LINKTYPE_RAW : LINKTYPE_ETHERNET)));
-        return i;
-      };
-      /** pcapng interface per node uplink (index = node index) and per pod (index = pod index). */
-      const uplinkIf: number[] = [];
-      const podIf: number[] = [];
+      const captures = new ReplayCaptures(work, { pcapng: boolOpt(a, 'pcapng'), drops: boolOpt(a, 'drops') });
       // Packet buffers hold the segment's largest frame (a jumbo MTU gets larger slots, fewer of them).
       const big = policy.resolveConfig(state.config).mtu + 14 + 8 + 128 > 2048;
       const replay = new Replay({
@@ -279,59 +245,9 @@ export const replayCommand: Command = {
         detectMs,
         warmupMs,
         mapping,
-        onSegment: (r, _slot, off, len, node) => {
-          const v = staged(off, len);
-          segment.writeChunk(v, 0, len, r.outSec, r.outNsec, len);
-          if (ng) {
-            ng.writeOn(0, v, 0, len, r.outSec, r.outNsec, 0);
-            if (node >= 0) ng.writeOn(uplink(r, node), v, 0, len, r.outSec, r.outNsec, EPB_OUTBOUND);
-          }
-        },
-        ...(ng
-          ? {
-              onUplinkRx: (r: Replay, node: number, _slot: number, off: number, len: number) =>
-                ng.writeOn(uplink(r, node), staged(off, len), 0, len, r.outSec, r.outNsec, EPB_INBOUND),
-            }
-          : {}),
-        ...(drops
-          ? {
-              onDrop: (r: Replay, node: string, stage: string, reason: string, off: number, len: number, ip: boolean) =>
-                drops.writeOn(
-                  dropIface(node, ip),
-                  staged(off, len),
-                  0,
-                  len,
-                  r.outSec,
-                  r.outNsec,
-                  0,
-                  `${node} ${stage} ${reason}`,
-                ),
-            }
-          : {}),
-        onPod: (r, pod, _slot, off, len, sent) => {
-          const v = staged(off, len);
-          if (!sent) pods.writeChunk(v, 0, len, r.outSec, r.outNsec, len);
-          if (ng) {
-            while (podIf.length <= pod.index) podIf.push(-1);
-            if (podIf[pod.index]! < 0) podIf[pod.index] = ng.addInterface(`pod:${pod.key}`, LINKTYPE_RAW);
-            ng.writeOn(podIf[pod.index]!, v, 0, len, r.outSec, r.outNsec, sent ? EPB_OUTBOUND : EPB_INBOUND);
-          }
-        },
+        ...captures.callbacks(),
       });
-      // Packets go to the writers through a stage slot of the slab (copy.ts): no view per packet.
-      const slab = replay.slab;
-      const stageBase = slab.base(slab.alloc());
-      const stage = new StageViews(slab.u8, stageBase, slab.slotSize);
-      const staged = (off: number, len: number): Uint8Array => {
-        slab.u8.copyWithin(stageBase, off, off + len);
-        return stage.pick(len, slab.slotSize);
-      };
-      const uplink = (r: Replay, node: number): number => {
-        while (uplinkIf.length <= node) uplinkIf.push(-1);
-        if (uplinkIf[node]! < 0)
-          uplinkIf[node] = ng!.addInterface(`uplink:${r.cluster.created[node]!.name}`, LINKTYPE_ETHERNET);
-        return uplinkIf[node]!;
-      };
+      captures.attach(replay);
       const progress = process.stderr.isTTY && !boolOpt(a, 'quiet');
       let lastShown = 0;
       let reader: CaptureReader | null = null;
@@ -356,10 +272,7 @@ export const replayCommand: Command = {
         replay.finish();
       } finally {
         reader?.close();
-        segment.close();
-        pods.close();
-        ng?.close();
-        drops?.close();
+        captures.close();
       }
       if (progress && lastShown) process.stderr.write('\r' + ' '.repeat(79) + '\r');
       if (scan.warning) console.error(`egress replay: warning: ${scan.warning}`);
@@ -379,52 +292,11 @@ export const replayCommand: Command = {
         units: UNITS,
         run: { wallMs: Math.round(wallMs), packetsPerSec: Math.round((scan.packets * 1000) / Math.max(wallMs, 1)) },
       };
-      const full = { meta, ...s };
-      writeFileSync(join(work, 'summary.json'), JSON.stringify(full, null, 2) + '\n');
-      writeFileSync(join(work, 'pipeline.dot'), pipelineDot());
-      const report = replayReport(replay, s);
-      writeFileSync(join(work, 'report.md'), report);
-      writeFileSync(join(work, 'timeline.svg'), timelineSvg(replay, s));
-      const acc = accounting(replay);
-      const reasons = (o: Record<string, number>) =>
-        Object.entries(o)
-          .sort((x, y) => y[1] - x[1])
-          .map(([k, n]) => `${k} ${n}`)
-          .join(', ');
-      console.log(
-        `replayed ${acc.packets} packets: ${acc.fromPods} from pods, ${acc.fromOutside} from outside, ` +
-          `${acc.rawFrames} raw frames` +
-          (acc.skipped ? `, ${acc.skipped} skipped (${reasons(acc.skippedBy)})` : '') +
-          (acc.undeliverable ? `, ${acc.undeliverable} undeliverable (${reasons(acc.undeliverableBy)})` : '') +
-          `; ${replay.cluster.nodes.length} nodes: ${acc.framesOnSegment} frames on the segment, ` +
-          `${acc.packetsToPods} packets to pods; wrote ${out}/`,
-      );
-      const top5 = (l: Array<{ where: string; count: number }>) =>
-        l
-          .slice(0, 5)
-          .map((d) => `${d.where} ${d.count}`)
-          .join(', ') + (l.length > 5 ? ', …' : '');
-      console.log(
-        `drops: ${acc.datapathTotal} in the datapath${acc.datapath.length ? ` (${top5(acc.datapath)})` : ''}, ` +
-          `${acc.deliveryTotal} not delivered by the simulated segment${acc.delivery.length ? ` (${top5(acc.delivery)})` : ''}`,
-      );
-      let code = 0;
-      const frac = acc.packets ? acc.undeliverable / acc.packets : 0;
-      if (acc.undeliverable > 0 && frac > maxUndeliverable) {
-        console.log(
-          `${acc.undeliverable} of ${acc.packets} input packets (${(100 * frac).toFixed(1)} %) could not be put into the simulation:`,
-        );
-        for (const [k, n] of Object.entries(acc.undeliverableBy).sort((x, y) => y[1] - x[1])) {
-          const ex = replay.examples.get(k as never);
-          console.log(
-            `  ${k} ${n}: ${reasonText(k)}${ex ? `; e.g. packet ${ex.packet} at ${ex.t} s: ${ex.what}` : ''}`,
-          );
-        }
-        if (boolOpt(a, 'strict')) code = 3;
-      }
-      // IPv4 from addresses the manifests do not know, and none from a pod: the capture's addresses need mapping.
-      const unknown = replay.outsideSources.size > 0 || (acc.undeliverableBy['no-such-pod'] ?? 0) > 0;
-      if (acc.fromPods === 0 && mapping.empty && unknown) console.log(noPodHint(replay, state));
+      const report = writeResults(work, replay, s, meta);
+      const code = printOutcome(replay, state, mapping, out!, {
+        maxUndeliverable,
+        strict: boolOpt(a, 'strict'),
+      });
       if (boolOpt(a, 'verbose')) console.log('\n' + report);
       return code;
     }
@@ -444,39 +316,6 @@ const OUTPUT_FILES = new Set([
 
 function fmtRate(n: number): string {
   return n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(0)} k` : n.toFixed(0);
-}
-
-/** No packet came from a pod and nothing was mapped: say which sources the capture had and how to map them. */
-function noPodHint(r: Replay, state: policy.ClusterState): string {
-  const pods = [...state.pods.values()]
-    .filter((p) => p.status?.podIP)
-    .slice(0, 3)
-    .map((p) => `${p.metadata.namespace}/${p.metadata.name} ${p.status!.podIP}`);
-  const srcs = [...r.outsideSources].sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, 3);
-  const lines = [
-    `note: no packet came from a Pod of the manifests${pods.length ? ` (${pods.join(', ')}${state.pods.size > 3 ? ', …' : ''})` : ''}.`,
-  ];
-  if (srcs.length)
-    lines.push(
-      `      The capture's most frequent other sources: ${srcs.map(([ip, n]) => `${ipv4.addrToString(ip)} (${n})`).join(', ')}.`,
-    );
-  // A pod is most likely one of the private (RFC 1918) or shared (RFC 6598) addresses a capture shows.
-  const priv = (ip: number) => {
-    const a = ip >>> 24;
-    const b = (ip >>> 16) & 0xff;
-    return (
-      a === 10 || (a === 172 && b >= 16 && b < 32) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b < 128)
-    );
-  };
-  const cand =
-    [...r.outsideSources].filter(([ip]) => priv(ip)).sort((x, y) => y[1] - x[1] || x[0] - y[0])[0] ?? srcs[0];
-  const ex = cand ? ipv4.addrToString(cand[0]) : '10.244.1.5';
-  const pod = [...state.pods.values()].find((p) => p.status?.podIP);
-  lines.push(
-    `      Map capture addresses to the manifests' with --map-pod ${ex}=${pod ? `${pod.metadata.namespace}/${pod.metadata.name}` : 'NAMESPACE/POD'}` +
-      ` or --map-addr FROM_CIDR=TO_CIDR (e.g. --map-addr 10.244.0.0/16=198.19.0.0/16).`,
-  );
-  return lines.join('\n');
 }
 
 /** Advance the reader; a corrupt capture is a one-line user error naming the byte offset. */

@@ -28,9 +28,10 @@ import {
 import { ipv4 } from '../wire/index.js';
 import { macFor } from './node-agent.js';
 import { NodeRunner } from './node-runner.js';
-import { mask, SimHost, type HostRoute } from './sim-host.js';
+import { SimHost, type HostRoute } from './sim-host.js';
 import { SimSwitch, SWITCH_LOSSES, SwitchPort } from './sim-switch.js';
 import type { TimelineEvent } from './timeline.js';
+import { maskInt32 } from '../policy/index.js';
 
 /** The replay's fixed cluster key (deterministic output; replay never touches a network). */
 const REPLAY_KEY = makeKey(createHash('sha256').update('egress-engine replay cluster key').digest());
@@ -361,7 +362,7 @@ export class SimCluster {
       own.add(v.transportIp);
       if (v.podCidr) {
         routes.push({ addr: v.podCidr.addr, len: v.podCidr.len, via: v.transportIp });
-        cidrs.push({ addr: v.podCidr.addr & mask(v.podCidr.len), mask: mask(v.podCidr.len) });
+        cidrs.push({ addr: v.podCidr.addr & maskInt32(v.podCidr.len), mask: maskInt32(v.podCidr.len) });
       }
     }
     if (this.gateway) routes.push({ addr: 0, len: 0, via: this.gateway });
@@ -436,7 +437,7 @@ export class SimCluster {
   hostFor(src: number): SimHost | null {
     const h = this.hosts.get(src);
     if (h) return h;
-    const m = mask(this.subnet.len);
+    const m = maskInt32(this.subnet.len);
     if ((src & m) === (this.subnet.addr & m))
       return this.addHost(`host-${ipv4.addrToString(src)}`, src, this.routes, false);
     if (this.gateway) return this.hosts.get(this.gateway) ?? null;

@@ -20,7 +20,7 @@
  * Cold code except `decode` and `Mapping.apply`, which read bytes in place and allocate nothing.
  */
 import { ipv4, tcp, udp } from '../wire/index.js';
-import { mask } from './sim-host.js';
+import { maskInt32 } from '../policy/index.js';
 
 export const LT_NULL = 0;
 export const LT_ETHERNET = 1;
@@ -174,9 +174,9 @@ function parseCidr(s: string, what: string): { addr: number; len: number } {
   const addr = m ? ipv4.parseAddr(m[1]!) : null;
   const len = m && m[2] !== undefined ? Number(m[2]) : 32;
   if (!m || addr === null || len > 32) throw new MappingError(`${what}: "${s}" is not an IPv4 address or CIDR`);
-  if ((addr & ~mask(len)) !== 0)
+  if ((addr & ~maskInt32(len)) !== 0)
     throw new MappingError(
-      `${what}: ${s} has host bits set (the network is ${ipv4.addrToString(addr & mask(len))}/${len})`,
+      `${what}: ${s} has host bits set (the network is ${ipv4.addrToString(addr & maskInt32(len))}/${len})`,
     );
   return { addr, len };
 }
@@ -213,7 +213,7 @@ export class Mapping {
       for (let j = 0; j < i; j++) {
         const a = rules[i]!;
         const b = rules[j]!;
-        const m = mask(Math.min(a.len, b.len));
+        const m = maskInt32(Math.min(a.len, b.len));
         if ((a.from & m) === (b.from & m)) throw new MappingError(`${a.text} overlaps ${b.text} (source prefixes)`);
         if ((a.to & m) === (b.to & m)) throw new MappingError(`${a.text} overlaps ${b.text} (target prefixes)`);
       }
@@ -221,7 +221,7 @@ export class Mapping {
     this.rules = [...rules].sort((a, b) => b.len - a.len);
     this.from = Int32Array.from(this.rules.map((r) => r.from));
     this.to = Int32Array.from(this.rules.map((r) => r.to));
-    this.masks = Int32Array.from(this.rules.map((r) => mask(r.len)));
+    this.masks = Int32Array.from(this.rules.map((r) => maskInt32(r.len)));
   }
 
   get empty(): boolean {

@@ -18,6 +18,7 @@
 import type { Slab } from '../packet/index.js';
 import { arp, ethernet, icmp, ipv4, tcp, udp } from '../wire/index.js';
 import type { SegmentEndpoint, SimSwitch } from './sim-switch.js';
+import { maskInt32 } from '../policy/index.js';
 
 export interface HostRoute {
   addr: number;
@@ -82,8 +83,6 @@ const PENDING_PER_HOP = 64;
 const PENDING_HOPS = 256;
 const ARP_WAIT_MS = 3000;
 
-export const mask = (len: number): number => (len === 0 ? 0 : (0xffffffff << (32 - len)) | 0);
-
 export class SimHost implements SegmentEndpoint {
   readonly name: string;
   readonly ip: number;
@@ -119,7 +118,7 @@ export class SimHost implements SegmentEndpoint {
     this.macHi = ethernet.macHi16(o.mac);
     this.macLo = ethernet.macLo32(o.mac);
     this.mtu = o.mtu ?? 1500;
-    this.subnetMask = mask(o.subnet.len);
+    this.subnetMask = maskInt32(o.subnet.len);
     this.subnetAddr = o.subnet.addr & this.subnetMask;
     this.routes = (o.routes ?? []).slice().sort((a, b) => b.len - a.len);
     this.reflect = o.reflect ?? false;
@@ -148,7 +147,7 @@ export class SimHost implements SegmentEndpoint {
   /** Next hop for a destination, or 0 when unreachable. */
   nextHop(dst: number): number {
     if (this.onSegment(dst)) return dst;
-    for (const r of this.routes) if ((dst & mask(r.len)) === (r.addr & mask(r.len))) return r.via;
+    for (const r of this.routes) if ((dst & maskInt32(r.len)) === (r.addr & maskInt32(r.len))) return r.via;
     return 0;
   }
 

@@ -33,12 +33,20 @@ export class Counters {
   }
 }
 
+/** Name → index record of an `as const` list, with each index as a literal type (`{ a: 0, b: 1 }`). */
+export type NameIndex<N extends readonly string[]> = {
+  readonly [K in keyof N & `${number}` as N[K] & string]: K extends `${infer I extends number}` ? I : never;
+};
+
 /**
  * Turn an `as const` list of names into a name → index record, so that `C.truncated` is a plain number
- * known at the call site.
+ * known at the call site. The one helper behind counter indices (`counterIndex`) and exit indices (`exitIndex`).
  */
-export function counterIndex<const N extends readonly string[]>(names: N): { readonly [K in N[number]]: number } {
+export function nameIndex<const N extends readonly string[]>(names: N): NameIndex<N> {
   const out: Record<string, number> = {};
   names.forEach((n, i) => (out[n] = i));
-  return out as { readonly [K in N[number]]: number };
+  return out as unknown as NameIndex<N>;
 }
+
+/** Counter name → index (`const C = counterIndex(NAMES); c[C['drop-truncated']]++`). */
+export const counterIndex = nameIndex;

@@ -6,7 +6,8 @@
  */
 export type { Port } from './port.js';
 export type { Stage } from './stage.js';
-export { Counters, counterIndex } from './counters.js';
+export { exitIndex } from './stage.js';
+export { Counters, counterIndex, nameIndex, type NameIndex } from './counters.js';
 export {
   Pipeline,
   PipelineError,

@@ -13,7 +13,7 @@
  * owns their slots; it gives them back through `release`, called at the start of every round.
  */
 import type { Burst } from '../packet/index.js';
-import type { Counters } from './counters.js';
+import { nameIndex, type Counters } from './counters.js';
 
 export interface Stage {
   /** Kebab-case name, unique in a pipeline (`geneve-encap`). */
@@ -31,3 +31,9 @@ export interface Stage {
    */
   release?(b: Burst, sel: Int32Array, n: number): number;
 }
+
+/**
+ * Exit name → index record from a stage's `as const` exit list, so the list is the one source of truth for
+ * both `Stage.exits` and the `b.next[i]` values (`const X = exitIndex(EXITS); b.next[i] = X.drop`).
+ */
+export const exitIndex = nameIndex;

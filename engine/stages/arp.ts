@@ -3,23 +3,27 @@
  * and the Egress IPs it hosts: a userspace engine must always answer, docs/semantics.md §3, since no kernel does)
  * and only those; learns neighbours: a request for us creates or updates an entry, any other ARP (the reply
  * to our request, which finds the entry we created when asking, a gratuitous ARP after failover, another
- * node's request) updates an existing entry only (RFC 826's merge rule; Linux arp_accept=0). An ARP claiming an address this node owns from another MAC is counted as a conflict (split brain).
+ * node's request) updates an existing entry only (RFC 826's merge rule; Linux arp_accept=0). An ARP claiming an
+ * address this node owns from another MAC is counted as a conflict (split brain, docs/semantics.md §2.5).
+ * Specification: docs/semantics.md §3 (announcing and answering); RFC 826. Cases: test/stages/cases/arp.cases.ts.
  * Exits: `reply` (to the uplink port), `done` (consumed: the pipeline frees it).
  */
-import { counterIndex, Counters, type Stage } from '../graph/index.js';
+import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { arp, ethernet, verdict } from '../wire/index.js';
 import { OWN_EGRESS } from './config.js';
+import { verdictReasons } from './drop-reasons.js';
 import type { NodeState } from './state.js';
 
 const NAMES = ['replied', 'learned', 'updated', 'ignored', 'conflict', 'held', 'drop-truncated', 'drop-bad'] as const;
 const C = counterIndex(NAMES);
-const X_REPLY = 0;
-const X_DONE = 1;
+const EXITS = ['reply', 'done'] as const;
+const X = exitIndex(EXITS);
+const ARP_DROP = verdictReasons(C, { [verdict.TRUNCATED]: 'drop-truncated' }, 'drop-bad');
 
 export class Arp implements Stage {
   readonly name = 'arp';
-  readonly exits = ['reply', 'done'] as const;
+  readonly exits = EXITS;
   readonly counters = new Counters(NAMES);
 
   constructor(private readonly st: NodeState) {}
@@ -35,10 +39,10 @@ export class Arp implements Stage {
     for (let k = 0; k < n; k++) {
       const i = sel[k]!;
       const o = b.l3[i]!;
-      b.next[i] = X_DONE;
+      b.next[i] = X.done;
       const r = arp.check(v, o, b.len[i]! - (o - b.off[i]!));
       if (r !== verdict.OK) {
-        c[r === verdict.TRUNCATED ? C['drop-truncated'] : C['drop-bad']]!++;
+        c[ARP_DROP[r]!]!++;
         continue;
       }
       const op = arp.op(v, o);
@@ -71,7 +75,7 @@ export class Arp implements Stage {
         b.off[i] = o - ethernet.HEADER_LEN;
         b.len[i] = ethernet.HEADER_LEN + arp.PACKET_LEN;
         ethernet.writeHeader(v, b.off[i]!, shaHi, shaLo, macHi, macLo, ethernet.ETHERTYPE_ARP);
-        b.next[i] = X_REPLY;
+        b.next[i] = X.reply;
         c[C.replied]!++;
         continue;
       }

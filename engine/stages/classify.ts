@@ -11,9 +11,12 @@
  * Limited broadcast, multicast and 0/8 destinations are dropped. `b.meta[i]` carries the NAT address (snat)
  * or the outer destination (remote-pod, tunnel); `b.oport[i]` the pod port (local-pod). Connections pods
  * accept are tracked in their own table (`ctIn`), looked up only when it holds any.
+ * Specification: docs/semantics.md §4.0 (what a pod's packet is eligible for), §4.d. Cases:
+ * test/stages/cases/classify.cases.ts.
+ * Exits: `local-pod`, `remote-pod`, `snat`, `tunnel`, `no-nat`, `local`, `drop`.
  */
 import { UPDATE_INVALID, type ConnTable } from '../../conntrack/index.js';
-import { counterIndex, Counters, type Stage } from '../graph/index.js';
+import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { ipv4 } from '../wire/index.js';
 import { DST_LOCAL_POD, DST_OWN_CIDR, DST_OWNED, DST_REMOTE_CIDR, EGRESS_LOCAL, EGRESS_NONE } from './config.js';
@@ -35,17 +38,12 @@ const NAMES = [
 ] as const;
 const C = counterIndex(NAMES);
 
-const X_LOCAL_POD = 0;
-const X_REMOTE_POD = 1;
-const X_SNAT = 2;
-const X_TUNNEL = 3;
-const X_NO_NAT = 4;
-const X_LOCAL = 5;
-const X_DROP = 6;
+const EXITS = ['local-pod', 'remote-pod', 'snat', 'tunnel', 'no-nat', 'local', 'drop'] as const;
+const X = exitIndex(EXITS);
 
 export class Classify implements Stage {
   readonly name = 'classify';
-  readonly exits = ['local-pod', 'remote-pod', 'snat', 'tunnel', 'no-nat', 'local', 'drop'] as const;
+  readonly exits = EXITS;
   readonly counters = new Counters(NAMES);
   private readonly ct: ConnTable;
 
@@ -65,7 +63,7 @@ export class Classify implements Stage {
       const dst = ipv4.dst(v, o);
       const top = dst >>> 24;
       if (top === 0 || top >= 224) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-bad-destination']]!++;
         continue;
       }
@@ -74,24 +72,24 @@ export class Classify implements Stage {
         const cls = d >>> 24;
         const idx = d & 0xffffff;
         if (cls === DST_OWNED) {
-          b.next[i] = X_LOCAL;
+          b.next[i] = X.local;
           c[C['to-local']]!++;
           continue;
         }
         if (cls === DST_LOCAL_POD) {
           b.oport[i] = t.podPort[idx]!;
-          b.next[i] = X_LOCAL_POD;
+          b.next[i] = X['local-pod'];
           c[C['to-local-pod']]!++;
           continue;
         }
         if (cls === DST_REMOTE_CIDR) {
           b.meta[i] = t.nodeIpOf[idx]!;
-          b.next[i] = X_REMOTE_POD;
+          b.next[i] = X['remote-pod'];
           c[C['to-remote-pod']]!++;
           continue;
         }
         if (cls === DST_OWN_CIDR) {
-          b.next[i] = X_DROP;
+          b.next[i] = X.drop;
           c[C['drop-no-such-pod']]!++;
           continue;
         }
@@ -103,11 +101,11 @@ export class Classify implements Stage {
         const ref = ct.find(src, dst, portsWord(v, o, proto), proto);
         if (ref >= 0 && (ref & 1) === 1) {
           if (ct.update(ref >> 1, 1, ctFlags(v, o, proto), ipv4.totalLen(v, o)) === UPDATE_INVALID) {
-            b.next[i] = X_DROP;
+            b.next[i] = X.drop;
             c[C['drop-ct-invalid']]!++;
             continue;
           }
-          b.next[i] = X_NO_NAT;
+          b.next[i] = X['no-nat'];
           c[C['reply-no-nat']]!++;
           continue;
         }
@@ -115,7 +113,7 @@ export class Classify implements Stage {
       if (d >= 0) {
         // DST_BYPASS: node IPs, service CIDR, exceptCIDRs leave with the node IP.
         b.meta[i] = t.nodeIp;
-        b.next[i] = X_SNAT;
+        b.next[i] = X.snat;
         c[C.bypass]!++;
         continue;
       }
@@ -123,15 +121,15 @@ export class Classify implements Stage {
       const kind = t.podEgress[p]!;
       if (kind === EGRESS_NONE) {
         b.meta[i] = t.nodeIp;
-        b.next[i] = X_SNAT;
+        b.next[i] = X.snat;
         c[C['node-snat']]!++;
       } else if (kind === EGRESS_LOCAL) {
         b.meta[i] = t.podEgressIp[p]!;
-        b.next[i] = X_SNAT;
+        b.next[i] = X.snat;
         c[C['egress-local']]!++;
       } else {
         b.meta[i] = t.podEgressIp[p]!;
-        b.next[i] = X_TUNNEL;
+        b.next[i] = X.tunnel;
         c[C['egress-remote']]!++;
       }
     }

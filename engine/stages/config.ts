@@ -5,12 +5,20 @@
  * cluster's ownership). `DatapathTables` is what stages read per packet: int32 keys, typed arrays, built once
  * per change and swapped as one reference, so a round never sees half of an update.
  */
+import { nameIndex } from '../graph/index.js';
+import { maskInt32 } from '../policy/index.js';
 import { Int32Map, PrefixTable } from './tables.js';
 
-/** What a pod's traffic to an external destination gets. */
-export const EGRESS_NONE = 0; // no Egress: SNAT to the node IP
-export const EGRESS_LOCAL = 1; // Egress IP hosted on this node: SNAT to it here
-export const EGRESS_REMOTE = 2; // Egress IP hosted elsewhere: Geneve to the Egress IP
+/**
+ * What a pod's traffic to an external destination gets (`DatapathTables.podEgress`): `none`, no Egress, SNAT to
+ * the node IP; `local`, its Egress IP is hosted on this node, SNAT to it here; `remote`, hosted elsewhere, Geneve
+ * to the Egress IP.
+ */
+export const EGRESS_KINDS = ['none', 'local', 'remote'] as const;
+const EGRESS = nameIndex(EGRESS_KINDS);
+export const EGRESS_NONE = EGRESS.none;
+export const EGRESS_LOCAL = EGRESS.local;
+export const EGRESS_REMOTE = EGRESS.remote;
 
 export interface Prefix {
   addr: number;
@@ -63,9 +71,11 @@ export interface NodeDatapathConfig {
   egressGateways?: ReadonlyMap<number, number>;
 }
 
-/** Owned address kinds. */
-export const OWN_NODE = 1;
-export const OWN_EGRESS = 2;
+/** Owned address kinds (`DatapathTables.owned` values; 0 is "not owned"). */
+export const OWN_KINDS = ['none', 'node', 'egress'] as const;
+const OWN = nameIndex(OWN_KINDS);
+export const OWN_NODE = OWN.node;
+export const OWN_EGRESS = OWN.egress;
 
 /**
  * Destination classes of `DatapathTables.dstClass` (value = class << 24 | index), one longest-prefix lookup for
@@ -73,11 +83,13 @@ export const OWN_EGRESS = 2;
  * (no such pod), a bypass destination (other nodes' IPs, service CIDR, exceptCIDRs). A bypass prefix inside a
  * pod CIDR is left out: pod CIDRs are routed before Egress is considered (docs/semantics.md §4.0).
  */
-export const DST_OWNED = 1;
-export const DST_LOCAL_POD = 2;
-export const DST_REMOTE_CIDR = 3;
-export const DST_OWN_CIDR = 4;
-export const DST_BYPASS = 5;
+export const DST_CLASSES = ['external', 'owned', 'local-pod', 'remote-cidr', 'own-cidr', 'bypass'] as const;
+const DST = nameIndex(DST_CLASSES);
+export const DST_OWNED = DST.owned;
+export const DST_LOCAL_POD = DST['local-pod'];
+export const DST_REMOTE_CIDR = DST['remote-cidr'];
+export const DST_OWN_CIDR = DST['own-cidr'];
+export const DST_BYPASS = DST.bypass;
 
 export class DatapathTables {
   readonly generation: number;
@@ -122,7 +134,7 @@ export class DatapathTables {
     this.mac = Uint8Array.from(c.mac);
     this.uplinkMtu = c.uplinkMtu;
     this.podMtu = c.uplinkMtu - 50;
-    this.transportMask = c.transport.len === 0 ? 0 : (0xffffffff << (32 - c.transport.len)) | 0;
+    this.transportMask = maskInt32(c.transport.len);
     this.transportAddr = c.transport.addr & this.transportMask;
     this.gateway = c.gateway | 0;
     this.tunnelPort = c.tunnelPort;
@@ -158,16 +170,13 @@ export class DatapathTables {
     this.owned = new Int32Map(4 + c.egressIps.length);
     for (const ip of c.egressIps) this.owned.set(ip | 0, OWN_EGRESS);
     this.owned.set(this.nodeIp, OWN_NODE);
-    this.podGatewayIp = c.podCidr
-      ? ((c.podCidr.addr & (c.podCidr.len === 0 ? 0 : (0xffffffff << (32 - c.podCidr.len)) | 0)) + 1) | 0
-      : this.nodeIp;
+    this.podGatewayIp = c.podCidr ? ((c.podCidr.addr & maskInt32(c.podCidr.len)) + 1) | 0 : this.nodeIp;
     this.egressGateway = new Int32Map();
     for (const [ip, gw] of c.egressGateways ?? []) this.egressGateway.set(ip | 0, gw | 0);
     // Later entries replace earlier ones of the same prefix: bypass < pod CIDRs < local pods < owned.
     const cls: Array<readonly [number, number, number]> = [];
-    const mask = (len: number) => (len === 0 ? 0 : (0xffffffff << (32 - len)) | 0);
     const cidrs = c.nodes.flatMap((x) => (x.podCidr ? [x.podCidr] : []));
-    const insideCidr = (p: Prefix) => cidrs.some((q) => q.len <= p.len && ((p.addr ^ q.addr) & mask(q.len)) === 0);
+    const insideCidr = (p: Prefix) => cidrs.some((q) => q.len <= p.len && ((p.addr ^ q.addr) & maskInt32(q.len)) === 0);
     const bypass: Prefix[] = [...c.nodes.map((x) => ({ addr: x.ip, len: 32 })), ...c.bypass];
     for (const p of bypass) if (!insideCidr(p)) cls.push([p.addr, p.len, DST_BYPASS << 24]);
     c.nodes.forEach((x, i) => {

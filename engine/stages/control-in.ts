@@ -1,19 +1,22 @@
 /**
  * control-in: control datagrams for the node (membership heartbeats on the control port) are handed to the
  * agent's handler and then freed. The handler runs synchronously and must copy what it keeps.
+ * Specification: docs/semantics.md §2.4 (membership heartbeats). Cases: test/stages/cases/control-in.cases.ts.
  * Exits: `done` (freed by the pipeline).
  */
-import { counterIndex, Counters, type Stage } from '../graph/index.js';
+import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { ethernet, ipv4, udp } from '../wire/index.js';
 import type { NodeState } from './state.js';
 
 const NAMES = ['delivered', 'no-handler'] as const;
 const C = counterIndex(NAMES);
+const EXITS = ['done'] as const;
+const X = exitIndex(EXITS);
 
 export class ControlIn implements Stage {
   readonly name = 'control-in';
-  readonly exits = ['done'] as const;
+  readonly exits = EXITS;
   readonly counters = new Counters(NAMES);
 
   constructor(private readonly st: NodeState) {}
@@ -23,7 +26,7 @@ export class ControlIn implements Stage {
     const v = st.v;
     for (let k = 0; k < n; k++) {
       const i = sel[k]!;
-      b.next[i] = 0;
+      b.next[i] = X.done;
       const h = st.onControl;
       if (!h) {
         this.counters.v[C['no-handler']]!++;

@@ -1,23 +1,26 @@
 /**
- * geneve-decap: Geneve from the segment (docs/semantics.md §4.b, §5; docs/segment-security.md). Accepted only
+ * geneve-decap: Geneve from the segment (docs/semantics.md §4.b, §5 and its receive rules). Accepted only
  * from a member whose outer source IP and source MAC equal the pair pinned from its authenticated heartbeats
  * (peer-pins.ts), with version 0 (RFC 8926 §3.4), the O bit clear (control packets are never data, §3.4), no
  * critical option (we understand none, so §3.5 says drop), VNI 0, protocol Transparent Ethernet Bridging,
  * carrying an Ethernet frame with a whole IPv4 packet that passes its checks. The inner source must be in the
  * sending node's pod CIDR, or — only towards a local pod — outside every pod CIDR (the egress-return path of
- * docs/semantics.md §4.c: an egress node sends un-NATed replies from the outside address). The outer headers and the inner Ethernet
- * header are stripped (the offset moves forward; nothing is copied). Then:
+ * docs/semantics.md §4.c: an egress node sends un-NATed replies from the outside address). The outer headers and
+ * the inner Ethernet header are stripped (the offset moves forward; nothing is copied). Then:
  * - inner destination is a local pod (pod-to-pod from another node, or a reply the egress node sent back)
  *   → `to-pod`;
  * - outer destination is an Egress IP this node hosts → `snat` with that Egress IP (the Egress node has no
  *   list of allowed source pods: anything tunneled to its Egress IP is SNATed, like Antrea);
  * - otherwise (tunneled to the node IP for an address that is no local pod) → drop.
+ * Specification: docs/semantics.md §5 (receiving), §4.b, §4.c; RFC 8926. Cases:
+ * test/stages/cases/geneve-decap.cases.ts.
  * Exits: `to-pod`, `snat`, `drop`.
  */
-import { counterIndex, Counters, type Stage } from '../graph/index.js';
+import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { ethernet, geneve, ipv4, verdict } from '../wire/index.js';
 import { OWN_EGRESS } from './config.js';
+import { verdictReasons } from './drop-reasons.js';
 import { checkL4 } from './l4.js';
 import type { NodeState } from './state.js';
 
@@ -41,13 +44,17 @@ const NAMES = [
   'drop-not-egress',
 ] as const;
 const C = counterIndex(NAMES);
-const X_TO_POD = 0;
-const X_SNAT = 1;
-const X_DROP = 2;
+const EXITS = ['to-pod', 'snat', 'drop'] as const;
+const X = exitIndex(EXITS);
+const GENEVE_DROP = verdictReasons(
+  C,
+  { [verdict.UNSUPPORTED]: 'drop-unsupported', [verdict.BAD_VERSION]: 'drop-version' },
+  'drop-bad-geneve',
+);
 
 export class GeneveDecap implements Stage {
   readonly name = 'geneve-decap';
-  readonly exits = ['to-pod', 'snat', 'drop'] as const;
+  readonly exits = EXITS;
   readonly counters = new Counters(NAMES);
 
   constructor(private readonly st: NodeState) {}
@@ -62,47 +69,41 @@ export class GeneveDecap implements Stage {
       const ol3 = b.l3[i]!;
       const peer = t.nodeByIp.get(ipv4.src(v, ol3), -1);
       if (peer < 0 || peer === t.localNode) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-unknown-peer']]!++;
         continue;
       }
       const f = b.off[i]!;
       const pinned = st.pins.match(ipv4.src(v, ol3), ethernet.srcHi16(v, f), ethernet.srcLo32(v, f));
       if (pinned <= 0) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[pinned < 0 ? C['drop-unpinned-peer'] : C['drop-peer-mac']]!++;
         continue;
       }
       const g = geneve.outerCheckAny(v, f, b.len[i]!);
       if (g < 0) {
-        b.next[i] = X_DROP;
-        c[
-          g === -verdict.UNSUPPORTED
-            ? C['drop-unsupported']
-            : g === -verdict.BAD_VERSION
-              ? C['drop-version']
-              : C['drop-bad-geneve']
-        ]!++;
+        b.next[i] = X.drop;
+        c[GENEVE_DROP[-g]!]!++;
         continue;
       }
       if (geneve.oam(v, g)) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-oam']]!++;
         continue;
       }
       // Any option with the critical flag (whatever the C bit says) or the C bit itself: we know no option.
       if (geneve.critical(v, g) || geneve.hasCriticalOption(v, g)) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-critical-option']]!++;
         continue;
       }
       if (geneve.protocol(v, g) !== geneve.PROTO_TEB) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-unsupported']]!++;
         continue;
       }
       if (geneve.vni(v, g) !== 0) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-vni']]!++;
         continue;
       }
@@ -112,23 +113,23 @@ export class GeneveDecap implements Stage {
         innerLen < ethernet.HEADER_LEN + ipv4.HEADER_LEN ||
         ethernet.ethertype(v, inner) !== ethernet.ETHERTYPE_IPV4
       ) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-inner-not-ipv4']]!++;
         continue;
       }
       const l3 = inner + ethernet.HEADER_LEN;
       if (ipv4.check(v, l3, innerLen - ethernet.HEADER_LEN, true) !== verdict.OK) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-inner-bad']]!++;
         continue;
       }
       if (ipv4.isFragment(v, l3)) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-inner-fragment']]!++;
         continue;
       }
       if (checkL4(v, l3) !== 0) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-inner-l4']]!++;
         continue;
       }
@@ -137,7 +138,7 @@ export class GeneveDecap implements Stage {
       const pod = t.podByIp.get(ipv4.dst(v, l3), -1);
       // Inner source: the sender's own pods, or (to a local pod only) an outside address (§4.c return path).
       if (srcNode >= 0 ? srcNode !== peer : pod < 0) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-inner-src']]!++;
         continue;
       }
@@ -146,17 +147,17 @@ export class GeneveDecap implements Stage {
       b.len[i] = ipv4.totalLen(v, l3);
       if (pod >= 0) {
         b.oport[i] = t.podPort[pod]!;
-        b.next[i] = X_TO_POD;
+        b.next[i] = X['to-pod'];
         c[C['to-pod']]!++;
         continue;
       }
       if (t.owned.get(outerDst, 0) === OWN_EGRESS) {
         b.meta[i] = outerDst;
-        b.next[i] = X_SNAT;
+        b.next[i] = X.snat;
         c[C['to-snat']]!++;
         continue;
       }
-      b.next[i] = X_DROP;
+      b.next[i] = X.drop;
       c[C['drop-not-egress']]!++;
     }
     return n;

@@ -6,9 +6,11 @@
  * source port from a hash of the inner flow (Linux `udp_flow_src_port`), inner Ethernet src = the node MAC,
  * dst = Antrea's global virtual MAC, inner packet unchanged. The outer Ethernet destination is written by
  * uplink-out after neighbour resolution.
+ * Specification: docs/semantics.md §5 (Geneve as Antrea emits it), §4.b; RFC 8926. Cases:
+ * test/stages/cases/geneve-encap.cases.ts.
  * Exits: `out` (to uplink-out, `b.l3` = the outer IPv4 header), `drop`.
  */
-import { counterIndex, Counters, type Stage } from '../graph/index.js';
+import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { geneve, ipv4 } from '../wire/index.js';
 import type { DatapathTables } from './config.js';
@@ -18,13 +20,13 @@ import { Int32Map } from './tables.js';
 
 const NAMES = ['encapsulated', 'drop-too-big', 'drop-no-headroom'] as const;
 const C = counterIndex(NAMES);
-const X_OUT = 0;
-const X_DROP = 1;
+const EXITS = ['out', 'drop'] as const;
+const X = exitIndex(EXITS);
 const ZERO_MAC = new Uint8Array(6);
 
 export class GeneveEncap implements Stage {
   readonly name = 'geneve-encap';
-  readonly exits = ['out', 'drop'] as const;
+  readonly exits = EXITS;
   readonly counters = new Counters(NAMES);
   private byDst = new Int32Map();
   private templates: geneve.GeneveTemplate[] = [];
@@ -78,13 +80,13 @@ export class GeneveEncap implements Stage {
       const o = b.l3[i]!;
       const len = ipv4.totalLen(v, o);
       if (len > limit) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-too-big']]!++;
         continue;
       }
       const tpl = this.template(t, b.meta[i]!);
       if (o - tpl.len < slab.base(b.slot[i]!)) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-no-headroom']]!++;
         continue;
       }
@@ -92,7 +94,7 @@ export class GeneveEncap implements Stage {
       b.off[i] = start;
       b.len[i] = len + tpl.len;
       b.l3[i] = start + 14;
-      b.next[i] = X_OUT;
+      b.next[i] = X.out;
       c[C.encapsulated]!++;
     }
     return n;

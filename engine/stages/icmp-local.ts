@@ -3,22 +3,23 @@
  * IPs), from the segment or from its pods, like a host would. The request is turned into the reply in place:
  * addresses swapped (the IPv4 checksum is unchanged by a swap), TTL 64, type 0, checksums updated
  * incrementally. Anything else addressed to the node is a counted drop: the engine has no host stack.
+ * Specification: docs/semantics.md §4.0 (to an address this node owns); RFC 792. Cases:
+ * test/stages/cases/icmp-local.cases.ts.
  * Exits: `to-uplink` (to uplink-out), `to-pod`, `drop`.
  */
-import { counterIndex, Counters, type Stage } from '../graph/index.js';
+import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { checksum, icmp, ipv4 } from '../wire/index.js';
 import type { NodeState } from './state.js';
 
 const NAMES = ['echo-reply', 'drop-not-echo'] as const;
 const C = counterIndex(NAMES);
-const X_UPLINK = 0;
-const X_POD = 1;
-const X_DROP = 2;
+const EXITS = ['to-uplink', 'to-pod', 'drop'] as const;
+const X = exitIndex(EXITS);
 
 export class IcmpLocal implements Stage {
   readonly name = 'icmp-local';
-  readonly exits = ['to-uplink', 'to-pod', 'drop'] as const;
+  readonly exits = EXITS;
   readonly counters = new Counters(NAMES);
 
   constructor(private readonly st: NodeState) {}
@@ -36,7 +37,7 @@ export class IcmpLocal implements Stage {
         icmp.type(v, l4) !== icmp.TYPE_ECHO_REQUEST ||
         icmp.code(v, l4) !== 0
       ) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-not-echo']]!++;
         continue;
       }
@@ -55,8 +56,8 @@ export class IcmpLocal implements Stage {
       const pod = t.podByIp.get(src, -1);
       if (pod >= 0) {
         b.oport[i] = t.podPort[pod]!;
-        b.next[i] = X_POD;
-      } else b.next[i] = X_UPLINK;
+        b.next[i] = X['to-pod'];
+      } else b.next[i] = X['to-uplink'];
     }
     return n;
   }

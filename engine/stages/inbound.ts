@@ -3,10 +3,12 @@
  * server pod reached through routable pod addresses). Tracked without NAT, so the pod's answers are
  * reply-direction packets that classify sends out un-NATed (Antrea's `-rpl` rule, issue #3362) instead of
  * through the pod's Egress. Confirmed at once: delivery to a pod port does not fail later in the pipeline.
+ * Specification: docs/semantics.md §4.0 and §4.d (replies of connections pods accepted). Cases:
+ * test/stages/cases/inbound.cases.ts.
  * Exits: `to-pod`, `drop`.
  */
-import { UPDATE_INVALID, UPDATE_RECREATE, type ConnTable } from '../../conntrack/index.js';
-import { counterIndex, Counters, type Stage } from '../graph/index.js';
+import { CT_FULL, UPDATE_INVALID, UPDATE_RECREATE, type ConnTable } from '../../conntrack/index.js';
+import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { ipv4 } from '../wire/index.js';
 import { ctFlags, portsWord } from './l4.js';
@@ -14,12 +16,12 @@ import type { NodeState } from './state.js';
 
 const NAMES = ['new', 'established', 'drop-ct-full', 'drop-ct-invalid', 'drop-ttl-exceeded'] as const;
 const C = counterIndex(NAMES);
-const X_TO_POD = 0;
-const X_DROP = 1;
+const EXITS = ['to-pod', 'drop'] as const;
+const X = exitIndex(EXITS);
 
 export class Inbound implements Stage {
   readonly name = 'inbound';
-  readonly exits = ['to-pod', 'drop'] as const;
+  readonly exits = EXITS;
   readonly counters = new Counters(NAMES);
   private readonly ct: ConnTable;
 
@@ -37,7 +39,7 @@ export class Inbound implements Stage {
       const i = sel[k]!;
       const o = b.l3[i]!;
       if (ipv4.ttl(v, o) <= 1) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-ttl-exceeded']]!++;
         continue;
       }
@@ -51,7 +53,7 @@ export class Inbound implements Stage {
       if (ref >= 0) {
         const u = ct.update(ref >> 1, ref & 1, flags, len);
         if (u === UPDATE_INVALID) {
-          b.next[i] = X_DROP;
+          b.next[i] = X.drop;
           c[C['drop-ct-invalid']]!++;
           continue;
         }
@@ -63,8 +65,8 @@ export class Inbound implements Stage {
       if (ref < 0) {
         const conn = ct.create(src, dst, ports >>> 16, ports & 0xffff, proto, flags, len);
         if (conn < 0 || !ct.confirm(conn)) {
-          b.next[i] = X_DROP;
-          c[conn === -1 ? C['drop-ct-full'] : C['drop-ct-invalid']]!++;
+          b.next[i] = X.drop;
+          c[conn === CT_FULL ? C['drop-ct-full'] : C['drop-ct-invalid']]!++;
           continue;
         }
         c[C.new]!++;
@@ -73,7 +75,7 @@ export class Inbound implements Stage {
       b.off[i] = o; // pod ports carry L3 packets
       b.len[i] = len;
       b.oport[i] = t.podPort[t.podByIp.get(dst, -1)]!;
-      b.next[i] = X_TO_POD;
+      b.next[i] = X['to-pod'];
     }
     return n;
   }

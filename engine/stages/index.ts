@@ -7,7 +7,7 @@
 export * from './config.js';
 export { NodeState, type NodeStateOptions, type ControlHandler } from './state.js';
 export { NeighborTable, type NeighborOptions } from './neighbor.js';
-export { Int32Map, PrefixTable, maskOf } from './tables.js';
+export { Int32Map, PrefixTable } from './tables.js';
 export { flowHash } from './flow-hash.js';
 export { PodIngress } from './pod-ingress.js';
 export { Classify } from './classify.js';

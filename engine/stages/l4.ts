@@ -4,28 +4,27 @@
  */
 import { icmp, ipv4, tcp, udp, verdict } from '../wire/index.js';
 
-/** Per-packet L4 validation verdicts (besides `verdict.OK`), for drop counters. */
-export const L4_TRUNCATED = 1;
-export const L4_BAD = 2;
-export const L4_UNSUPPORTED = 3;
-
 /**
  * Check the L4 header of the IPv4 packet at `l3` (whole datagram, not a fragment): TCP data offset and length,
- * UDP length, ICMP length and quoted header of errors. Returns OK (0) or an L4_* code.
+ * UDP length, ICMP length and quoted header of errors. Returns the transport check's verdict (`verdict.OK`,
+ * TRUNCATED, BAD_*), or UNSUPPORTED for a protocol other than TCP, UDP and ICMP (whose checks never return it).
  */
 export function checkL4(v: DataView, l3: number): number {
   const hl = ipv4.headerLen(v, l3);
   const len = ipv4.totalLen(v, l3) - hl;
   const l4 = l3 + hl;
   const p = ipv4.proto(v, l3);
-  let r: number;
-  if (p === ipv4.PROTO_TCP) r = tcp.check(v, l4, len);
-  else if (p === ipv4.PROTO_UDP) r = udp.check(v, l4, len);
-  else if (p === ipv4.PROTO_ICMP) r = icmp.check(v, l4, len);
-  else return L4_UNSUPPORTED;
-  if (r === verdict.OK) return 0;
-  return r === verdict.TRUNCATED ? L4_TRUNCATED : L4_BAD;
+  if (p === ipv4.PROTO_TCP) return tcp.check(v, l4, len);
+  if (p === ipv4.PROTO_UDP) return udp.check(v, l4, len);
+  if (p === ipv4.PROTO_ICMP) return icmp.check(v, l4, len);
+  return verdict.UNSUPPORTED;
 }
+
+/** The drop reasons of a failed `checkL4`, shared by the stages that run it (see drop-reasons.ts). */
+export const L4_REASONS = {
+  reasons: { [verdict.TRUNCATED]: 'drop-l4-truncated', [verdict.UNSUPPORTED]: 'drop-unsupported-proto' },
+  otherwise: 'drop-l4-bad',
+} as const;
 
 /**
  * Conntrack ports word of a packet whose L4 header passed `checkL4`: TCP/UDP `sport << 16 | dport`; ICMP echo

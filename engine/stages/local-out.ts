@@ -2,19 +2,22 @@
  * local-out: IPv4 packets the node itself sends (control-plane datagrams such as membership heartbeats), on
  * their way to uplink-out: the header must pass `ipv4.check` (a bug there is counted, not sent), `b.l3` is set
  * and no connection is attached (the engine's own traffic is not tracked).
+ * Specification: docs/semantics.md §2.4 (heartbeats). Cases: test/stages/cases/local-out.cases.ts.
  * Exits: `out` (to uplink-out), `drop`.
  */
-import { counterIndex, Counters, type Stage } from '../graph/index.js';
+import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { ipv4, verdict } from '../wire/index.js';
 import type { NodeState } from './state.js';
 
 const NAMES = ['sent', 'drop-malformed'] as const;
 const C = counterIndex(NAMES);
+const EXITS = ['out', 'drop'] as const;
+const X = exitIndex(EXITS);
 
 export class LocalOut implements Stage {
   readonly name = 'local-out';
-  readonly exits = ['out', 'drop'] as const;
+  readonly exits = EXITS;
   readonly counters = new Counters(NAMES);
 
   constructor(private readonly st: NodeState) {}
@@ -28,11 +31,11 @@ export class LocalOut implements Stage {
       b.l3[i] = o;
       b.flow[i] = -1;
       if (ipv4.check(v, o, b.len[i]!) !== verdict.OK) {
-        b.next[i] = 1;
+        b.next[i] = X.drop;
         c[C['drop-malformed']]!++;
         continue;
       }
-      b.next[i] = 0;
+      b.next[i] = X.out;
       c[C.sent]!++;
     }
     return n;

@@ -1,5 +1,5 @@
 /**
- * Peer link bindings learned from authenticated heartbeats (docs/segment-security.md): node transport IP →
+ * Peer link bindings learned from authenticated heartbeats (docs/semantics.md §5, receiving): node transport IP →
  * uplink MAC (hi 16 bits, lo 32 bits). Only the agent's membership, after an HMAC'd heartbeat passed every
  * check (docs/semantics.md §2.4), calls `pin`, with the Ethernet source of the frame that carried it. Geneve
  * decapsulation accepts a tunnel packet only when its outer source IP and source MAC equal a pinned pair.

@@ -7,13 +7,16 @@
  * - not larger than the pod MTU (uplink MTU − 50): with DF set the pod gets ICMP "fragmentation needed" with
  *   the pod MTU (RFC 1191) from the pod gateway address; without DF the packet is dropped (no fragmentation);
  * - TTL above 1 (the node routes it): otherwise ICMP "time exceeded" back to the pod.
+ * Specification: docs/semantics.md §4.0, §5 (pod MTU = uplink MTU − 50); RFC 1191, RFC 1812. Cases:
+ * test/stages/cases/pod-ingress.cases.ts.
  * Exits: `ok` (to classify, `b.l3 = b.off`, `b.meta` = the pod's index), `reply` (an ICMP error to the sending
  * pod), `drop`.
  */
-import { counterIndex, Counters, type Stage } from '../graph/index.js';
+import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { icmp, ipv4, verdict } from '../wire/index.js';
-import { checkL4, L4_TRUNCATED, L4_UNSUPPORTED } from './l4.js';
+import { verdictReasons } from './drop-reasons.js';
+import { checkL4, L4_REASONS } from './l4.js';
 import type { NodeState } from './state.js';
 
 const NAMES = [
@@ -35,14 +38,23 @@ const NAMES = [
   'drop-no-buffer',
 ] as const;
 const C = counterIndex(NAMES);
-
-const EXIT_OK = 0;
-const EXIT_REPLY = 1;
-const EXIT_DROP = 2;
+const EXITS = ['ok', 'reply', 'drop'] as const;
+const X = exitIndex(EXITS);
+const IP_DROP = verdictReasons(
+  C,
+  {
+    [verdict.TRUNCATED]: 'drop-truncated',
+    [verdict.BAD_VERSION]: 'drop-not-ipv4',
+    [verdict.BAD_HEADER_LEN]: 'drop-bad-header-len',
+    [verdict.BAD_TOTAL_LEN]: 'drop-bad-total-len',
+  },
+  'drop-bad-checksum',
+);
+const L4_DROP = verdictReasons(C, L4_REASONS.reasons, L4_REASONS.otherwise);
 
 export class PodIngress implements Stage {
   readonly name = 'pod-ingress';
-  readonly exits = ['ok', 'reply', 'drop'] as const;
+  readonly exits = EXITS;
   readonly counters = new Counters(NAMES);
 
   constructor(private readonly st: NodeState) {}
@@ -61,23 +73,19 @@ export class PodIngress implements Stage {
       b.flow[i] = -1;
       const r = ipv4.check(v, o, len, true);
       if (r !== verdict.OK) {
-        b.next[i] = EXIT_DROP;
-        if (r === verdict.TRUNCATED) c[C['drop-truncated']]!++;
-        else if (r === verdict.BAD_VERSION) c[C['drop-not-ipv4']]!++;
-        else if (r === verdict.BAD_HEADER_LEN) c[C['drop-bad-header-len']]!++;
-        else if (r === verdict.BAD_TOTAL_LEN) c[C['drop-bad-total-len']]!++;
-        else c[C['drop-bad-checksum']]!++;
+        b.next[i] = X.drop;
+        c[IP_DROP[r]!]!++;
         continue;
       }
       const port = b.port[i]!;
       const pod = port < t.podOfPort.length ? t.podOfPort[port]! : -1;
       if (pod < 0) {
-        b.next[i] = EXIT_DROP;
+        b.next[i] = X.drop;
         c[C['drop-unknown-port']]!++;
         continue;
       }
       if (ipv4.src(v, o) !== t.podIp[pod]) {
-        b.next[i] = EXIT_DROP;
+        b.next[i] = X.drop;
         c[C['drop-spoofed']]!++;
         continue;
       }
@@ -86,35 +94,29 @@ export class PodIngress implements Stage {
       if (tl > t.podMtu) {
         if (ipv4.dontFrag(v, o))
           n = this.icmpError(b, sel, n, i, icmp.TYPE_DEST_UNREACH, icmp.CODE_FRAG_NEEDED, t.podMtu);
-        b.next[i] = EXIT_DROP;
+        b.next[i] = X.drop;
         c[C['drop-too-big']]!++;
         continue;
       }
       if (ipv4.isFragment(v, o)) {
-        b.next[i] = EXIT_DROP;
+        b.next[i] = X.drop;
         c[C['drop-fragment']]!++;
         continue;
       }
       const l4r = checkL4(v, o);
       if (l4r !== 0) {
-        b.next[i] = EXIT_DROP;
-        c[
-          l4r === L4_TRUNCATED
-            ? C['drop-l4-truncated']
-            : l4r === L4_UNSUPPORTED
-              ? C['drop-unsupported-proto']
-              : C['drop-l4-bad']
-        ]!++;
+        b.next[i] = X.drop;
+        c[L4_DROP[l4r]!]!++;
         continue;
       }
       if (ipv4.ttl(v, o) <= 1) {
         n = this.icmpError(b, sel, n, i, icmp.TYPE_TIME_EXCEEDED, icmp.CODE_TTL_EXCEEDED, 0);
-        b.next[i] = EXIT_DROP;
+        b.next[i] = X.drop;
         c[C['drop-ttl-exceeded']]!++;
         continue;
       }
       b.meta[i] = pod; // classify reads the sender's pod index here
-      b.next[i] = EXIT_OK;
+      b.next[i] = X.ok;
     }
     return n;
   }
@@ -136,7 +138,7 @@ export class PodIngress implements Stage {
     b.oport[j] = b.port[i]!;
     b.tsSec[j] = b.tsSec[i]!;
     b.tsNsec[j] = b.tsNsec[i]!;
-    b.next[j] = EXIT_REPLY;
+    b.next[j] = X.reply;
     this.counters.v[type === icmp.TYPE_DEST_UNREACH ? C['icmp-frag-needed'] : C['icmp-time-exceeded']]!++;
     sel[n] = j;
     return n + 1;

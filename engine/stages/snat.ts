@@ -6,17 +6,11 @@
  * removed and the packet starts a new one. A new connection is created unconfirmed and bound to a port
  * (kept when free, see conntrack/); uplink-out confirms it when the packet actually leaves. The node routes
  * the packet, so its TTL is decremented (RFC 1812), with the incremental checksum update.
+ * Specification: docs/semantics.md §4.a; conntrack/README.md. Cases: test/stages/cases/snat.cases.ts.
  * Exits: `out` (to uplink-out), `drop`.
  */
-import {
-  CT_FULL,
-  CT_INVALID,
-  SNAT_OK,
-  UPDATE_INVALID,
-  UPDATE_RECREATE,
-  type ConnTable,
-} from '../../conntrack/index.js';
-import { counterIndex, Counters, type Stage } from '../graph/index.js';
+import { CT_FULL, SNAT_OK, UPDATE_INVALID, UPDATE_RECREATE, type ConnTable } from '../../conntrack/index.js';
+import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { ipv4 } from '../wire/index.js';
 import { ctFlags, portsWord, rewriteSrc } from './l4.js';
@@ -33,13 +27,12 @@ const NAMES = [
   'drop-ttl-exceeded',
 ] as const;
 const C = counterIndex(NAMES);
-
-const X_OUT = 0;
-const X_DROP = 1;
+const EXITS = ['out', 'drop'] as const;
+const X = exitIndex(EXITS);
 
 export class Snat implements Stage {
   readonly name = 'snat';
-  readonly exits = ['out', 'drop'] as const;
+  readonly exits = EXITS;
   readonly counters = new Counters(NAMES);
   private readonly ct: ConnTable;
 
@@ -57,7 +50,7 @@ export class Snat implements Stage {
       const i = sel[k]!;
       const o = b.l3[i]!;
       if (ipv4.ttl(v, o) <= 1) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-ttl-exceeded']]!++;
         continue;
       }
@@ -71,7 +64,7 @@ export class Snat implements Stage {
       let conn = -1;
       if (ref >= 0) {
         if ((ref & 1) === 1) {
-          b.next[i] = X_DROP;
+          b.next[i] = X.drop;
           c[C['drop-reply-direction']]!++;
           continue;
         }
@@ -84,7 +77,7 @@ export class Snat implements Stage {
         } else {
           const u = ct.update(conn, 0, flags, len);
           if (u === UPDATE_INVALID) {
-            b.next[i] = X_DROP;
+            b.next[i] = X.drop;
             c[C['drop-ct-invalid']]!++;
             continue;
           }
@@ -97,15 +90,13 @@ export class Snat implements Stage {
       if (conn < 0) {
         conn = ct.create(src, dst, ports >>> 16, ports & 0xffff, proto, flags, len);
         if (conn < 0) {
-          b.next[i] = X_DROP;
-          c[
-            conn === CT_FULL ? C['drop-ct-full'] : conn === CT_INVALID ? C['drop-ct-invalid'] : C['drop-ct-invalid']
-          ]!++;
+          b.next[i] = X.drop;
+          c[conn === CT_FULL ? C['drop-ct-full'] : C['drop-ct-invalid']]!++; // CT_INVALID, CT_EXISTS
           continue;
         }
         if (ct.snat(conn, b.meta[i]!, st.snatMode) !== SNAT_OK) {
           ct.abort(conn);
-          b.next[i] = X_DROP;
+          b.next[i] = X.drop;
           c[C['drop-snat-exhausted']]!++;
           continue;
         }
@@ -114,7 +105,7 @@ export class Snat implements Stage {
       b.flow[i] = conn << 1;
       if (ct.isSnat(conn)) rewriteSrc(v, o, proto, ct.rewriteAddr(conn, 0), ct.rewritePort(conn, 0));
       ipv4.decTtlCsum(v, o);
-      b.next[i] = X_OUT;
+      b.next[i] = X.out;
     }
     return n;
   }

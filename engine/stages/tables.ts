@@ -2,6 +2,7 @@
  * Lookup tables the stages read per packet: built on the control path, read on the hot path without
  * allocating. Keys are int32 IPv4 addresses.
  */
+import { maskInt32 } from '../policy/index.js';
 
 /** Multiplicative hash of an int32 key into `mask + 1` buckets (Fibonacci hashing). */
 function slotOf(key: number, shift: number): number {
@@ -119,11 +120,6 @@ export class Int32Map {
   }
 }
 
-/** Netmask of a prefix length as int32 (`/0` → 0). */
-export function maskOf(len: number): number {
-  return len === 0 ? 0 : (0xffffffff << (32 - len)) | 0;
-}
-
 /**
  * Longest-prefix match over IPv4 prefixes: one Int32Map per distinct prefix length, probed longest first.
  * Networks have few distinct lengths (pod CIDRs share one), so a lookup is a handful of probes.
@@ -140,11 +136,11 @@ export class PrefixTable {
       if (!Number.isInteger(len) || len < 0 || len > 32) throw new RangeError(`prefix length ${len}`);
       let m = byLen.get(len);
       if (!m) byLen.set(len, (m = new Int32Map()));
-      m.set(addr & maskOf(len), value);
+      m.set(addr & maskInt32(len), value);
     }
     const lens = [...byLen.keys()].sort((a, b) => b - a);
     this.lens = Int32Array.from(lens);
-    this.masks = Int32Array.from(lens.map(maskOf));
+    this.masks = Int32Array.from(lens.map(maskInt32));
     this.maps = lens.map((l) => byLen.get(l)!);
   }
 

@@ -6,10 +6,11 @@
  * the local responder. The translated packet goes to the pod: `to-pod` when it is local, `to-remote` (Geneve
  * with the pod's node transport IP as outer destination, `b.meta`) when it lives on another node.
  * The TTL is decremented (the node forwards the packet).
+ * Specification: docs/semantics.md §4.c. Cases: test/stages/cases/unsnat.cases.ts.
  * Exits: `to-pod`, `to-remote`, `local`, `drop`.
  */
 import { UPDATE_INVALID, type ConnTable } from '../../conntrack/index.js';
-import { counterIndex, Counters, type Stage } from '../graph/index.js';
+import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { icmp, ipv4 } from '../wire/index.js';
 import type { DatapathTables } from './config.js';
@@ -28,14 +29,12 @@ const NAMES = [
   'drop-no-route',
 ] as const;
 const C = counterIndex(NAMES);
-const X_TO_POD = 0;
-const X_TO_REMOTE = 1;
-const X_LOCAL = 2;
-const X_DROP = 3;
+const EXITS = ['to-pod', 'to-remote', 'local', 'drop'] as const;
+const X = exitIndex(EXITS);
 
 export class Unsnat implements Stage {
   readonly name = 'unsnat';
-  readonly exits = ['to-pod', 'to-remote', 'local', 'drop'] as const;
+  readonly exits = EXITS;
   readonly counters = new Counters(NAMES);
   private readonly ct: ConnTable;
 
@@ -61,27 +60,27 @@ export class Unsnat implements Stage {
       const ref = ct.find(ipv4.src(v, o), ipv4.dst(v, o), portsWord(v, o, proto), proto);
       if (ref < 0) {
         if (proto === ipv4.PROTO_ICMP && icmp.type(v, l4) === icmp.TYPE_ECHO_REQUEST) {
-          b.next[i] = X_LOCAL;
+          b.next[i] = X.local;
           c[C['to-local']]!++;
         } else {
-          b.next[i] = X_DROP;
+          b.next[i] = X.drop;
           c[C['drop-no-conntrack']]!++;
         }
         continue;
       }
       if ((ref & 1) === 0) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-orig-direction']]!++;
         continue;
       }
       const conn = ref >> 1;
       if (ct.update(conn, 1, ctFlags(v, o, proto), ipv4.totalLen(v, o)) === UPDATE_INVALID) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-ct-invalid']]!++;
         continue;
       }
       if (ipv4.ttl(v, o) <= 1) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-ttl-exceeded']]!++;
         continue;
       }
@@ -112,16 +111,16 @@ export class Unsnat implements Stage {
       ports = (id << 16) | id;
     } else {
       this.counters.v[C['drop-related-bad']]!++;
-      return X_DROP;
+      return X.drop;
     }
     const ref = ct.lookupRelated(ipv4.src(v, q), ipv4.dst(v, q), ports >>> 16, ports & 0xffff, qproto);
     if (ref < 0 || (ref & 1) === 0) {
       this.counters.v[C['drop-no-conntrack']]!++;
-      return X_DROP;
+      return X.drop;
     }
     if (ipv4.ttl(v, o) <= 1) {
       this.counters.v[C['drop-ttl-exceeded']]!++;
-      return X_DROP;
+      return X.drop;
     }
     const conn = ref >> 1;
     if (ct.isSnat(conn)) {
@@ -145,14 +144,14 @@ export class Unsnat implements Stage {
       b.off[i] = o;
       b.len[i] = ipv4.totalLen(this.st.v, o);
       b.oport[i] = t.podPort[pod]!;
-      return X_TO_POD;
+      return X['to-pod'];
     }
     const node = t.podCidrs.lookup(dst, -1);
     if (node >= 0 && node !== t.localNode) {
       b.meta[i] = t.nodeIpOf[node]!;
-      return X_TO_REMOTE;
+      return X['to-remote'];
     }
     this.counters.v[C['drop-no-route']]!++;
-    return X_DROP;
+    return X.drop;
   }
 }

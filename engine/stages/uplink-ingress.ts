@@ -4,11 +4,14 @@
  * address this node owns now (node IP, hosted Egress IPs) or for a local pod; it goes to `ip` with `b.l3` set
  * and the Ethernet padding trimmed. Everything else is a counted drop; a Geneve packet for an address this node
  * does not own (a peer's stale ARP entry after failover, docs/semantics.md §4.b) has its own counter.
+ * Specification: docs/architecture.md §1 (the uplink port), docs/semantics.md §3, §4.b. Cases:
+ * test/stages/cases/uplink-ingress.cases.ts.
  * Exits: `arp`, `ip`, `drop`.
  */
-import { counterIndex, Counters, type Stage } from '../graph/index.js';
+import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { ethernet, geneve, ipv4, verdict } from '../wire/index.js';
+import { verdictReasons } from './drop-reasons.js';
 import type { NodeState } from './state.js';
 
 const NAMES = [
@@ -26,13 +29,17 @@ const NAMES = [
   'drop-tunnel-not-owned',
 ] as const;
 const C = counterIndex(NAMES);
-const X_ARP = 0;
-const X_IP = 1;
-const X_DROP = 2;
+const EXITS = ['arp', 'ip', 'drop'] as const;
+const X = exitIndex(EXITS);
+const IP_DROP = verdictReasons(
+  C,
+  { [verdict.TRUNCATED]: 'drop-ip-truncated', [verdict.BAD_CHECKSUM]: 'drop-ip-bad-checksum' },
+  'drop-ip-bad-header',
+);
 
 export class UplinkIngress implements Stage {
   readonly name = 'uplink-ingress';
-  readonly exits = ['arp', 'ip', 'drop'] as const;
+  readonly exits = EXITS;
   readonly counters = new Counters(NAMES);
 
   constructor(private readonly st: NodeState) {}
@@ -50,13 +57,13 @@ export class UplinkIngress implements Stage {
       const len = b.len[i]!;
       b.flow[i] = -1;
       if (len < ethernet.HEADER_LEN) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-truncated']]!++;
         continue;
       }
       if (!(ethernet.dstHi16(v, o) === macHi && ethernet.dstLo32(v, o) === macLo)) {
         if (!ethernet.isBroadcast(v, o)) {
-          b.next[i] = X_DROP;
+          b.next[i] = X.drop;
           c[ethernet.isMulticast(v, o) ? C['drop-multicast'] : C['drop-other-mac']]!++;
           continue;
         }
@@ -65,11 +72,11 @@ export class UplinkIngress implements Stage {
       const l3 = o + ethernet.HEADER_LEN;
       if (type === ethernet.ETHERTYPE_ARP) {
         b.l3[i] = l3;
-        b.next[i] = X_ARP;
+        b.next[i] = X.arp;
         continue;
       }
       if (type !== ethernet.ETHERTYPE_IPV4) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[
           type === ethernet.ETHERTYPE_VLAN || type === ethernet.ETHERTYPE_QINQ
             ? C['drop-vlan']
@@ -81,24 +88,18 @@ export class UplinkIngress implements Stage {
       }
       const r = ipv4.check(v, l3, len - ethernet.HEADER_LEN, true);
       if (r !== verdict.OK) {
-        b.next[i] = X_DROP;
-        c[
-          r === verdict.TRUNCATED
-            ? C['drop-ip-truncated']
-            : r === verdict.BAD_CHECKSUM
-              ? C['drop-ip-bad-checksum']
-              : C['drop-ip-bad-header']
-        ]!++;
+        b.next[i] = X.drop;
+        c[IP_DROP[r]!]!++;
         continue;
       }
       if (ipv4.isFragment(v, l3)) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-fragment']]!++;
         continue;
       }
       const dst = ipv4.dst(v, l3);
       if (t.owned.get(dst, 0) === 0 && t.podByIp.get(dst, -1) < 0) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         const hl = ipv4.headerLen(v, l3);
         const tunnel =
           ipv4.proto(v, l3) === ipv4.PROTO_UDP &&
@@ -109,7 +110,7 @@ export class UplinkIngress implements Stage {
       }
       b.l3[i] = l3;
       b.len[i] = ethernet.HEADER_LEN + ipv4.totalLen(v, l3);
-      b.next[i] = X_IP;
+      b.next[i] = X.ip;
     }
     return n;
   }

@@ -7,10 +7,12 @@
  * On a miss the packet waits in the neighbour queue (exit `held`: the stage owns the slot) and an ARP request
  * goes out; on resolution the queue is released in the next round (`release`). Unanswered resolution and a
  * full queue are counted drops, and the waiting connections are aborted.
+ * Specification: docs/architecture.md §1 (the segment: ARP, gateway), docs/semantics.md §3. Cases:
+ * test/stages/cases/uplink-out.cases.ts.
  * Exits: `out` (to the uplink port), `held`, `drop`.
  */
 import type { ConnTable } from '../../conntrack/index.js';
-import { counterIndex, Counters, type Stage } from '../graph/index.js';
+import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { arp, ethernet, ipv4 } from '../wire/index.js';
 import { N_FREE, N_REACHABLE, type NeighborTable } from './neighbor.js';
@@ -29,13 +31,12 @@ const NAMES = [
   'drop-no-buffer',
 ] as const;
 const C = counterIndex(NAMES);
-const X_OUT = 0;
-const X_HELD = 1;
-const X_DROP = 2;
+const EXITS = ['out', 'held', 'drop'] as const;
+const X = exitIndex(EXITS);
 
 export class UplinkOut implements Stage {
   readonly name = 'uplink-out';
-  readonly exits = ['out', 'held', 'drop'] as const;
+  readonly exits = EXITS;
   readonly counters = new Counters(NAMES);
   private readonly neigh: NeighborTable;
   private readonly ct: ConnTable;
@@ -88,7 +89,7 @@ export class UplinkOut implements Stage {
         const gw = t.egressGateway.size > 0 ? t.egressGateway.get(ipv4.src(v, o), 0) : 0;
         nh = gw !== 0 ? gw : t.gateway;
         if (nh === 0) {
-          b.next[i] = X_DROP;
+          b.next[i] = X.drop;
           c[C['drop-no-route']]!++;
           this.abort(b.flow[i]!);
           continue;
@@ -100,7 +101,7 @@ export class UplinkOut implements Stage {
       if (e < 0) {
         e = neigh.create(nh, now);
         if (e < 0) {
-          b.next[i] = X_DROP;
+          b.next[i] = X.drop;
           c[C['drop-neigh-full']]!++;
           this.abort(b.flow[i]!);
           continue;
@@ -111,10 +112,10 @@ export class UplinkOut implements Stage {
       if (neigh.probeDue(e, now)) n = this.arpRequest(b, sel, n, e, nh, ipv4.src(v, o));
       if (neigh.state[e] !== N_REACHABLE) {
         if (neigh.park(e, b, i)) {
-          b.next[i] = X_HELD;
+          b.next[i] = X.held;
           c[C.parked]!++;
         } else {
-          b.next[i] = X_DROP;
+          b.next[i] = X.drop;
           c[C['drop-queue-full']]!++;
           this.abort(b.flow[i]!);
         }
@@ -122,7 +123,7 @@ export class UplinkOut implements Stage {
       }
       const f = b.flow[i]!;
       if (f >= 0 && !ct.confirm(f >> 1)) {
-        b.next[i] = X_DROP;
+        b.next[i] = X.drop;
         c[C['drop-ct-clash']]!++;
         continue;
       }
@@ -130,7 +131,7 @@ export class UplinkOut implements Stage {
       ethernet.writeHeader(v, eo, neigh.macHi[e]!, neigh.macLo[e]!, macHi, macLo, ethernet.ETHERTYPE_IPV4);
       b.off[i] = eo;
       b.len[i] = ethernet.HEADER_LEN + ipv4.totalLen(v, o);
-      b.next[i] = X_OUT;
+      b.next[i] = X.out;
       c[C.sent]!++;
     }
     return n;
@@ -159,7 +160,7 @@ export class UplinkOut implements Stage {
     arp.emitRequest(v, o + ethernet.HEADER_LEN, t.mac, spa, target);
     b.flow[j] = -1;
     b.l3[j] = -1; // not an IPv4 packet: process() passes it through
-    b.next[j] = X_OUT;
+    b.next[j] = X.out;
     this.counters.v[C['arp-request']]!++;
     sel[n] = j;
     return n + 1;

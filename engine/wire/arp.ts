@@ -29,9 +29,7 @@
 import * as ethernet from './ethernet.js';
 import * as V from './verdict.js';
 
-// Local bindings for what the hot path uses from other modules: in optimised code an imported binding is
-// re-read from its module cell with a TDZ check at every use, a module-local const folds to a constant
-// (measured ~0.2 ns per check() on this machine; Snabb's "local bindings for constants" note).
+// Local bindings of imported hot-path values (why: docs/platform.md, the hot path in JavaScript).
 const { BAD_FIELD, OK, TRUNCATED, UNSUPPORTED } = V;
 
 /** Length of an Ethernet/IPv4 ARP packet. */
@@ -54,8 +52,7 @@ const F_SPA = 14;
 const F_THA = 18;
 const F_TPA = 24;
 
-// Module-local copies of exported constants for the hot path: an exported binding is a module cell even inside
-// its own module and is read with a TDZ check at every use, while a local const folds to a constant.
+// Module-local copies of exported constants (why: docs/platform.md, the hot path in JavaScript).
 const C_PACKET_LEN = PACKET_LEN;
 const C_HTYPE_ETHERNET = HTYPE_ETHERNET;
 const C_PTYPE_IPV4 = PTYPE_IPV4;

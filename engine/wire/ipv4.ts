@@ -26,9 +26,7 @@
 import * as cs from './checksum.js';
 import * as V from './verdict.js';
 
-// Local bindings for what the hot path uses from other modules: in optimised code an imported binding is
-// re-read from its module cell with a TDZ check at every use, a module-local const folds to a constant
-// (measured ~0.2 ns per check() on this machine; Snabb's "local bindings for constants" note).
+// Local bindings of imported hot-path values (why: docs/platform.md, the hot path in JavaScript).
 const { BAD_CHECKSUM, BAD_HEADER_LEN, BAD_TOTAL_LEN, BAD_VERSION, OK, TRUNCATED } = V;
 const { checksum, update16, update32 } = cs;
 
@@ -55,8 +53,7 @@ const F_CHECKSUM = 10;
 const F_SRC = 12;
 const F_DST = 16;
 
-// Module-local copies of exported constants for the hot path: an exported binding is a module cell even inside
-// its own module and is read with a TDZ check at every use, while a local const folds to a constant.
+// Module-local copies of exported constants (why: docs/platform.md, the hot path in JavaScript).
 const C_HEADER_LEN = HEADER_LEN;
 const C_FLAG_DF = FLAG_DF;
 const C_FLAG_MF = FLAG_MF;

@@ -31,9 +31,7 @@
 import * as cs from './checksum.js';
 import * as V from './verdict.js';
 
-// Local bindings for what the hot path uses from other modules: in optimised code an imported binding is
-// re-read from its module cell with a TDZ check at every use, a module-local const folds to a constant
-// (measured ~0.2 ns per check() on this machine; Snabb's "local bindings for constants" note).
+// Local bindings of imported hot-path values (why: docs/platform.md, the hot path in JavaScript).
 const { BAD_HEADER_LEN, OK, TRUNCATED } = V;
 const { pseudoHeaderSum, sum, finish, update16, update32 } = cs;
 
@@ -60,8 +58,7 @@ const F_WINDOW = 14;
 const F_CHECKSUM = 16;
 const F_URGENT = 18;
 
-// Module-local copies of exported constants for the hot path: an exported binding is a module cell even inside
-// its own module and is read with a TDZ check at every use, while a local const folds to a constant.
+// Module-local copies of exported constants (why: docs/platform.md, the hot path in JavaScript).
 const C_HEADER_LEN = HEADER_LEN;
 const C_PROTO = PROTO;
 

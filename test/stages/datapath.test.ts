@@ -5,42 +5,16 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { NodeDatapath } from '../../engine/agent/datapath.js';
-import { Slab, wire } from '../../engine/index.js';
-import { EGRESS_LOCAL, EGRESS_NONE, EGRESS_REMOTE, type NodeDatapathConfig } from '../../engine/stages/index.js';
+import { Slab } from '../../engine/index.js';
+import type { NodeDatapathConfig } from '../../engine/stages/index.js';
+import { baseConfig, HOST_MAC, ip, NODE_MAC, PEER_MAC } from '../support/node-config.js';
 import { hasScapy, scapyBytes } from '../support/scapy.js';
 import { ListPort } from '../support/list-port.js';
 
-const ip = (s: string) => wire.ipv4.parseAddr(s)!;
-const mac = (s: string) => wire.ethernet.parseMac(s)!;
 const hex = (u: Uint8Array) => Buffer.from(u).toString('hex');
 
-const NODE_MAC = '02:00:00:00:00:0b';
-const HOST_MAC = '02:00:00:00:00:64';
-const PEER_MAC = '02:00:00:00:00:0c';
-
 function config(overrides: Partial<NodeDatapathConfig> = {}): NodeDatapathConfig {
-  return {
-    nodeName: 'node-a',
-    nodeIp: ip('198.18.0.11'),
-    mac: mac(NODE_MAC),
-    uplinkMtu: 1500,
-    transport: { addr: ip('198.18.0.0'), len: 24 },
-    gateway: 0,
-    tunnelPort: 6081,
-    podCidr: { addr: ip('10.244.1.0'), len: 24 },
-    pods: [
-      { key: 'prod/web-1', ip: ip('10.244.1.5'), port: 0, egress: EGRESS_LOCAL, egressIp: ip('198.18.0.253') },
-      { key: 'default/other', ip: ip('10.244.1.6'), port: 1, egress: EGRESS_NONE, egressIp: 0 },
-      { key: 'staging/web-2', ip: ip('10.244.1.7'), port: 2, egress: EGRESS_REMOTE, egressIp: ip('198.18.0.254') },
-    ],
-    nodes: [
-      { name: 'node-a', ip: ip('198.18.0.11'), podCidr: { addr: ip('10.244.1.0'), len: 24 } },
-      { name: 'node-b', ip: ip('198.18.0.12'), podCidr: { addr: ip('10.244.2.0'), len: 24 } },
-    ],
-    bypass: [{ addr: ip('10.96.0.0'), len: 12 }],
-    egressIps: [ip('198.18.0.253')],
-    ...overrides,
-  };
+  return { ...baseConfig(), ...overrides };
 }
 
 function build(cfg = config()) {

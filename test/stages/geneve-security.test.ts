@@ -1,46 +1,23 @@
 /**
- * Geneve receive rules (docs/segment-security.md): peers pinned from authenticated heartbeats (IP + MAC), the
+ * Geneve receive rules (docs/semantics.md §5, receiving): peers pinned from authenticated heartbeats (IP + MAC), the
  * inner source tied to the sending node, and the RFC 8926 rules (version, O bit, critical options). Packets are
  * built with scapy, independently of engine/wire; each rule has a counted drop reason and a control case that the
  * same packet without the offending field is delivered (so the test can fail).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { NodeDatapath } from '../../engine/agent/datapath.js';
-import { Slab, wire } from '../../engine/index.js';
-import { EGRESS_LOCAL, EGRESS_NONE, type NodeDatapathConfig } from '../../engine/stages/index.js';
+import { Slab } from '../../engine/index.js';
+import type { NodeDatapathConfig } from '../../engine/stages/index.js';
+import { baseConfig, HOST_MAC, ip, mac, NODE_MAC, OTHER_MAC, PEER_MAC } from '../support/node-config.js';
 import { hasScapy, scapyBytes } from '../support/scapy.js';
 import { ListPort } from '../support/list-port.js';
 
-const ip = (s: string) => wire.ipv4.parseAddr(s)!;
-const mac = (s: string) => wire.ethernet.parseMac(s)!;
+const ATTACKER_MAC = OTHER_MAC;
 
-const NODE_MAC = '02:00:00:00:00:0b';
-const HOST_MAC = '02:00:00:00:00:64';
-const PEER_MAC = '02:00:00:00:00:0c';
-const ATTACKER_MAC = '02:00:00:00:00:66';
-
+/** The shared node without its third pod (this test attaches two pod ports). */
 function config(): NodeDatapathConfig {
-  return {
-    nodeName: 'node-a',
-    nodeIp: ip('198.18.0.11'),
-    mac: mac(NODE_MAC),
-    uplinkMtu: 1500,
-    transport: { addr: ip('198.18.0.0'), len: 24 },
-    gateway: 0,
-    tunnelPort: 6081,
-    podCidr: { addr: ip('10.244.1.0'), len: 24 },
-    pods: [
-      { key: 'prod/web-1', ip: ip('10.244.1.5'), port: 0, egress: EGRESS_LOCAL, egressIp: ip('198.18.0.253') },
-      { key: 'default/other', ip: ip('10.244.1.6'), port: 1, egress: EGRESS_NONE, egressIp: 0 },
-    ],
-    nodes: [
-      { name: 'node-a', ip: ip('198.18.0.11'), podCidr: { addr: ip('10.244.1.0'), len: 24 } },
-      { name: 'node-b', ip: ip('198.18.0.12'), podCidr: { addr: ip('10.244.2.0'), len: 24 } },
-      { name: 'node-c', ip: ip('198.18.0.13'), podCidr: { addr: ip('10.244.3.0'), len: 24 } },
-    ],
-    bypass: [{ addr: ip('10.96.0.0'), len: 12 }],
-    egressIps: [ip('198.18.0.253')],
-  };
+  const c = baseConfig();
+  return { ...c, pods: c.pods.slice(0, 2) };
 }
 
 /** A node datapath whose neighbours (host, node-b) are resolved; node-b pinned as its heartbeats would. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Int32Map, PrefixTable, maskOf } from '../../engine/stages/tables.js';
+import { maskInt32 } from '../../engine/policy/index.js';
+import { Int32Map, PrefixTable } from '../../engine/stages/tables.js';
 
 /** Seeded xorshift32 so the random test is reproducible. */
 function rng(seed: number) {
@@ -64,8 +65,8 @@ describe('PrefixTable', () => {
   });
   it('masks host bits of entries', () => {
     expect(new PrefixTable([[ip('10.244.1.77'), 24, 5]]).lookup(ip('10.244.1.1'))).toBe(5);
-    expect(maskOf(24)).toBe(ip('255.255.255.0'));
-    expect(maskOf(0)).toBe(0);
-    expect(maskOf(32)).toBe(-1);
+    expect(maskInt32(24)).toBe(ip('255.255.255.0'));
+    expect(maskInt32(0)).toBe(0);
+    expect(maskInt32(32)).toBe(-1);
   });
 });

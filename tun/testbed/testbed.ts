@@ -123,7 +123,7 @@ const SAFE = [
 ] as const;
 
 function inSafeRange(addr: number, len: number): boolean {
-  return SAFE.some(([net, plen]) => len >= plen && ((addr ^ net) & ((0xffffffff << (32 - plen)) | 0)) === 0);
+  return SAFE.some(([net, plen]) => len >= plen && ((addr ^ net) & policy.maskInt32(plen)) === 0);
 }
 
 /** Load and check the manifests for the test bed; every problem is reported before anything is created. */

@@ -1,6 +1,5 @@
-/** `egress get counters NODE` and `egress get pipeline`: what a running agent reports, and the datapath graph. */
+/** `egress get counters NODE`: what a running agent reports in its run file (docs/agent.md). */
 import { join } from 'node:path';
-import { DATAPATH_LINKS } from '../../engine/agent/datapath.js';
 import * as policy from '../../engine/policy/index.js';
 import { UsageError, UserError } from '../errors.js';
 import { table } from '../output.js';
@@ -131,31 +130,4 @@ export function printCounters(dir: string, node: string | undefined, output: str
         ),
     );
   return 0;
-}
-
-/** The datapath graph of every node, as Graphviz dot (`egress get pipeline | dot -Tsvg > pipeline.svg`). */
-export function pipelineDot(): string {
-  const lines = [
-    'digraph "egress-engine node datapath" {',
-    '  rankdir=LR;',
-    '  node [shape=box, fontname="monospace"];',
-    '  "drop" [shape=octagon];',
-    '  "sink" [shape=point];',
-  ];
-  for (const l of DATAPATH_LINKS) {
-    const m = /^(\S+)\s*->\s*(\S+)$/.exec(l)!;
-    const from = m[1]!;
-    const to = m[2]!;
-    if (from.startsWith('in:')) {
-      lines.push(`  "port:${from.slice(3)}" [shape=ellipse];`, `  "port:${from.slice(3)}" -> "${to}";`);
-      continue;
-    }
-    const dot = from.lastIndexOf('.');
-    if (to === 'consumed') continue;
-    const target = to.startsWith('out:') ? `port:${to.slice(4)}` : to;
-    if (to.startsWith('out:')) lines.push(`  "${target}" [shape=ellipse];`);
-    lines.push(`  "${from.slice(0, dot)}" -> "${target}" [label="${from.slice(dot + 1)}"];`);
-  }
-  lines.push('}');
-  return lines.join('\n') + '\n';
 }

@@ -1,0 +1,68 @@
+/** arp rows (engine/stages/arp.ts; docs/semantics.md §3; RFC 826): ARP packets at offset 14 of their frame. */
+import { Arp } from '../../../engine/stages/index.js';
+import { eth, HOST_MAC, neighbour, NODE_MAC, OTHER_MAC, type CaseTable } from './harness.js';
+
+const BCAST = 'ff:ff:ff:ff:ff:ff';
+const ask = (pdst: string, psrc = '198.18.0.100', hw = HOST_MAC) =>
+  eth(`ARP(op=1, hwsrc='${hw}', psrc='${psrc}', pdst='${pdst}')`, hw, BCAST);
+
+export const cases: CaseTable = {
+  stage: (st) => new Arp(st),
+  l3: 14,
+  rows: [
+    {
+      name: 'a request for the node IP and for a hosted Egress IP: replied, the asker learned',
+      input: [ask('198.18.0.11'), ask('198.18.0.253')],
+      counters: { replied: 2, learned: 2 },
+      expect: {
+        reply: [
+          eth(
+            `ARP(op=2, hwsrc='${NODE_MAC}', psrc='198.18.0.11', hwdst='${HOST_MAC}', pdst='198.18.0.100')`,
+            NODE_MAC,
+            HOST_MAC,
+          ),
+          eth(
+            `ARP(op=2, hwsrc='${NODE_MAC}', psrc='198.18.0.253', hwdst='${HOST_MAC}', pdst='198.18.0.100')`,
+            NODE_MAC,
+            HOST_MAC,
+          ),
+        ],
+      },
+    },
+    {
+      name: 'a request for an address the node does not own: ignored, nothing learned',
+      input: [ask('198.18.0.254')],
+      counters: { ignored: 1 },
+    },
+    {
+      name: 'a gratuitous ARP from a known neighbour with a new MAC: updated',
+      setup: (st) => neighbour(st, '198.18.0.100', HOST_MAC),
+      input: [ask('198.18.0.100', '198.18.0.100', OTHER_MAC)],
+      counters: { updated: 1, ignored: 1 },
+    },
+    {
+      name: 'an ARP claiming a hosted Egress IP from another MAC: conflict',
+      input: [ask('198.18.0.253', '198.18.0.253', OTHER_MAC)],
+      counters: { conflict: 1 },
+    },
+    {
+      name: 'a request for a hosted Egress IP while egress answers are held: held',
+      setup: (st) => (st.holdEgress = true),
+      input: [ask('198.18.0.253')],
+      counters: { held: 1 },
+    },
+    {
+      name: 'six bytes of ARP: drop-truncated',
+      input: [`bytes(${ask('198.18.0.11')})[:20]`],
+      counters: { 'drop-truncated': 1 },
+    },
+    {
+      name: 'an IPv6 protocol type and an unknown opcode: drop-bad',
+      input: [
+        eth(`ARP(op=1, ptype=0x86dd, hwsrc='${HOST_MAC}', psrc='198.18.0.100', pdst='198.18.0.11')`, HOST_MAC, BCAST),
+        eth(`ARP(op=3, hwsrc='${HOST_MAC}', psrc='198.18.0.100', pdst='198.18.0.11')`, HOST_MAC, BCAST),
+      ],
+      counters: { 'drop-bad': 2 },
+    },
+  ],
+};

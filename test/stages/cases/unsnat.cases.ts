@@ -1,0 +1,105 @@
+/**
+ * unsnat rows (engine/stages/unsnat.ts; docs/semantics.md §4.c): frames from the segment to an owned address,
+ * with the connection the request created in `setup`.
+ */
+import { Unsnat } from '../../../engine/stages/index.js';
+import { connection, eth, type CaseTable, type Row } from './harness.js';
+
+const REPLY = "UDP(sport=53, dport=40000)/b'answer'";
+/** web-1's DNS query 10.244.1.5:40000 → 198.18.0.100:53, SNATed to the Egress IP 198.18.0.253. */
+const query = (src = '10.244.1.5') => ({
+  setup: (st: Parameters<NonNullable<Row['setup']>>[0]) =>
+    void connection(st.ct, 'udp', src, 40000, '198.18.0.100', 53, '198.18.0.253'),
+});
+
+export const cases: CaseTable = {
+  stage: (st) => new Unsnat(st),
+  l3: 14,
+  rows: [
+    {
+      name: 'a reply to a local pod: destination translated back, TTL decremented, to-pod as an L3 packet',
+      ...query(),
+      input: [eth(`IP(src='198.18.0.100', dst='198.18.0.253')/${REPLY}`)],
+      counters: { reply: 1 },
+      expect: { 'to-pod': [`IP(src='198.18.0.100', dst='10.244.1.5', ttl=63)/${REPLY}`] },
+    },
+    {
+      name: 'a reply to a pod of node-b: to-remote with node-b as outer destination',
+      ...query('10.244.2.9'),
+      input: [eth(`IP(src='198.18.0.100', dst='198.18.0.253')/${REPLY}`)],
+      counters: { reply: 1 },
+    },
+    {
+      name: 'an ICMP error quoting the SNATed query: related, outer destination and quoted source translated',
+      ...query(),
+      input: [
+        eth(
+          "IP(src='198.18.0.100', dst='198.18.0.253')/ICMP(type=3, code=3)/IP(src='198.18.0.253', dst='198.18.0.100')/UDP(sport=40000, dport=53)",
+        ),
+      ],
+      counters: { related: 1 },
+      expect: {
+        'to-pod': [
+          "IP(src='198.18.0.100', dst='10.244.1.5', ttl=63)/ICMP(type=3, code=3)/IP(src='10.244.1.5', dst='198.18.0.100')/UDP(sport=40000, dport=53)",
+        ],
+      },
+    },
+    {
+      name: 'an echo request to the node with no connection: local',
+      input: [eth("IP(src='198.18.0.100', dst='198.18.0.11')/ICMP(type=8, id=5, seq=1)")],
+      counters: { 'to-local': 1 },
+    },
+    {
+      name: 'UDP to an Egress IP port no connection uses: drop-no-conntrack',
+      input: [eth(`IP(src='198.18.0.100', dst='198.18.0.253')/${REPLY}`)],
+      counters: { 'drop-no-conntrack': 1 },
+    },
+    {
+      name: 'an ICMP error quoting a packet of no connection: drop-no-conntrack',
+      input: [
+        eth(
+          "IP(src='198.18.0.100', dst='198.18.0.253')/ICMP(type=3, code=3)/IP(src='198.18.0.253', dst='198.18.0.100')/UDP(sport=40000, dport=53)",
+        ),
+      ],
+      counters: { 'drop-no-conntrack': 1 },
+    },
+    {
+      name: 'a packet of the original direction: drop-orig-direction',
+      ...query(),
+      input: [eth("IP(src='10.244.1.5', dst='198.18.0.100')/UDP(sport=40000, dport=53)")],
+      counters: { 'drop-orig-direction': 1 },
+    },
+    {
+      name: 'an echo request in the reply direction of a ping: drop-ct-invalid',
+      setup: (st) => void connection(st.ct, 'icmp', '10.244.1.5', 7, '198.18.0.100', 0, '198.18.0.253'),
+      input: [eth("IP(src='198.18.0.100', dst='198.18.0.253')/ICMP(type=8, id=7, seq=1)")],
+      counters: { 'drop-ct-invalid': 1 },
+    },
+    {
+      name: 'a reply and an ICMP error with TTL 1: drop-ttl-exceeded',
+      ...query(),
+      input: [
+        eth(`IP(src='198.18.0.100', dst='198.18.0.253', ttl=1)/${REPLY}`),
+        eth(
+          "IP(src='198.18.0.100', dst='198.18.0.253', ttl=1)/ICMP(type=3, code=3)/IP(src='198.18.0.253', dst='198.18.0.100')/UDP(sport=40000, dport=53)",
+        ),
+      ],
+      counters: { 'drop-ttl-exceeded': 2 },
+    },
+    {
+      name: 'an ICMP error quoting GRE: drop-related-bad',
+      input: [
+        eth(
+          "IP(src='198.18.0.100', dst='198.18.0.253')/ICMP(type=3, code=2)/IP(src='198.18.0.253', dst='198.18.0.100', proto=47)/b'\\x00\\x00\\x08\\x00\\x00\\x00\\x00\\x00'",
+        ),
+      ],
+      counters: { 'drop-related-bad': 1 },
+    },
+    {
+      name: 'a reply to an address that is no pod: drop-no-route',
+      ...query('198.18.0.50'),
+      input: [eth(`IP(src='198.18.0.100', dst='198.18.0.253')/${REPLY}`)],
+      counters: { reply: 1, 'drop-no-route': 1 },
+    },
+  ],
+};

@@ -1,0 +1,99 @@
+/** uplink-ingress rows (engine/stages/uplink-ingress.ts; docs/semantics.md §3, §4.b): frames from the segment. */
+import { UplinkIngress } from '../../../engine/stages/index.js';
+import { eth, HOST_MAC, type CaseTable } from './harness.js';
+
+const TO_NODE = "IP(src='198.18.0.100', dst='198.18.0.11')/UDP(sport=1, dport=2)/b'x'";
+
+export const cases: CaseTable = {
+  stage: (st) => new UplinkIngress(st),
+  l3: -1,
+  rows: [
+    {
+      name: 'IPv4 to the node IP, a hosted Egress IP and a local pod: ip, Ethernet padding trimmed',
+      input: [
+        `bytes(${eth(TO_NODE)}) + b'\\x00'*10`,
+        eth("IP(src='198.18.0.100', dst='198.18.0.253')/UDP(sport=53, dport=40000)"),
+        eth("IP(src='198.18.0.100', dst='10.244.1.5')/TCP(sport=5000, dport=80, flags='S')"),
+      ],
+      counters: {},
+      expect: {
+        ip: [
+          eth(TO_NODE),
+          eth("IP(src='198.18.0.100', dst='198.18.0.253')/UDP(sport=53, dport=40000)"),
+          eth("IP(src='198.18.0.100', dst='10.244.1.5')/TCP(sport=5000, dport=80, flags='S')"),
+        ],
+      },
+    },
+    {
+      name: 'a broadcast ARP request: arp',
+      input: [eth("ARP(op=1, psrc='198.18.0.100', pdst='198.18.0.11')", HOST_MAC, 'ff:ff:ff:ff:ff:ff')],
+      counters: {},
+    },
+    { name: 'ten bytes: drop-truncated', input: [new Uint8Array(10)], counters: { 'drop-truncated': 1 } },
+    {
+      name: 'to another unicast MAC: drop-other-mac',
+      input: [eth(TO_NODE, HOST_MAC, '02:00:00:00:00:99')],
+      counters: { 'drop-other-mac': 1 },
+    },
+    {
+      name: 'to a multicast MAC: drop-multicast',
+      input: [eth(TO_NODE, HOST_MAC, '01:00:5e:00:00:fb')],
+      counters: { 'drop-multicast': 1 },
+    },
+    {
+      name: '802.1Q and QinQ tagged: drop-vlan',
+      input: [
+        eth(`Dot1Q(vlan=5)/${TO_NODE}`),
+        `Ether(dst='02:00:00:00:00:0b', src='${HOST_MAC}', type=0x88a8)/Dot1Q(vlan=5)/${TO_NODE}`,
+      ],
+      counters: { 'drop-vlan': 2 },
+    },
+    {
+      name: 'IPv6: drop-ipv6',
+      input: [eth("IPv6(src='fe80::1', dst='fe80::2')/UDP(sport=1, dport=2)")],
+      counters: { 'drop-ipv6': 1 },
+    },
+    {
+      name: 'LLDP: drop-ethertype',
+      input: [`Ether(dst='02:00:00:00:00:0b', src='${HOST_MAC}', type=0x88cc)/(b'\\x00'*46)`],
+      counters: { 'drop-ethertype': 1 },
+    },
+    {
+      name: 'an IPv4 header cut short: drop-ip-truncated',
+      input: [`bytes(${eth(TO_NODE)})[:24]`],
+      counters: { 'drop-ip-truncated': 1 },
+    },
+    {
+      name: 'IHL 4 and version 6: drop-ip-bad-header',
+      input: [
+        eth("IP(ihl=4, src='198.18.0.100', dst='198.18.0.11')/UDP(sport=1, dport=2)"),
+        eth("IP(version=6, src='198.18.0.100', dst='198.18.0.11')/UDP(sport=1, dport=2)"),
+      ],
+      counters: { 'drop-ip-bad-header': 2 },
+    },
+    {
+      name: 'a wrong header checksum: drop-ip-bad-checksum',
+      input: [eth("IP(chksum=0x1234, src='198.18.0.100', dst='198.18.0.11')/UDP(sport=1, dport=2)")],
+      counters: { 'drop-ip-bad-checksum': 1 },
+    },
+    {
+      name: 'a fragment: drop-fragment',
+      input: [eth("IP(flags='MF', src='198.18.0.100', dst='198.18.0.11')/UDP(sport=1, dport=2)")],
+      counters: { 'drop-fragment': 1 },
+    },
+    {
+      name: 'to an address the node does not own: drop-not-ours',
+      input: [eth("IP(src='198.18.0.100', dst='198.18.0.77')/UDP(sport=1, dport=2)")],
+      counters: { 'drop-not-ours': 1 },
+    },
+    {
+      name: 'Geneve to an Egress IP the node does not host (stale ARP after failover): drop-tunnel-not-owned',
+      input: [
+        eth(
+          "IP(src='198.18.0.12', dst='198.18.0.254')/UDP(sport=5555, dport=6081)/b'\\x00\\x00\\x65\\x58\\x00\\x00\\x00\\x00'",
+        ),
+      ],
+      counters: { 'drop-tunnel-not-owned': 1 },
+    },
+  ],
+};
