@@ -57,6 +57,7 @@ export const DATAPATH_LINKS: readonly string[] = [
   'unsnat.to-remote -> geneve-encap',
   'unsnat.local -> icmp-local',
   'unsnat.drop -> drop',
+  'unsnat.error -> uplink-out',
   'inbound.to-pod -> out:pods',
   'inbound.drop -> drop',
   'icmp-local.to-uplink -> uplink-out',

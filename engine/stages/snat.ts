@@ -5,7 +5,8 @@
  * the rules change) unless its address is no longer owned by this node, in which case the connection is
  * removed and the packet starts a new one. A new connection is created unconfirmed and bound to a port
  * (kept when free, see conntrack/); uplink-out confirms it when the packet actually leaves. The node routes
- * the packet, so its TTL is decremented (RFC 1812), with the incremental checksum update.
+ * the packet, so its TTL is decremented (RFC 1812), with the incremental checksum update. An ICMP error is
+ * translated as related to the connection its quote belongs to (docs/semantics.md §4.h), never SNATed alone.
  * Exits: `out` (to uplink-out), `drop`.
  */
 import {
@@ -18,7 +19,8 @@ import {
 } from '../../conntrack/index.js';
 import { counterIndex, Counters, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
-import { ipv4 } from '../wire/index.js';
+import { icmp, ipv4 } from '../wire/index.js';
+import { relatedRef, REL_MISMATCH, REL_UNTRACKED, snatRelated } from './icmp-nat.js';
 import { ctFlags, portsWord, rewriteSrc } from './l4.js';
 import type { NodeState } from './state.js';
 
@@ -31,6 +33,11 @@ const NAMES = [
   'drop-snat-exhausted',
   'drop-reply-direction',
   'drop-ttl-exceeded',
+  'related',
+  'drop-related-untracked',
+  'drop-related-mismatch',
+  'drop-related-no-conntrack',
+  'drop-related-reply-direction',
 ] as const;
 const C = counterIndex(NAMES);
 
@@ -64,6 +71,10 @@ export class Snat implements Stage {
       const src = ipv4.src(v, o);
       const dst = ipv4.dst(v, o);
       const proto = ipv4.proto(v, o);
+      if (proto === ipv4.PROTO_ICMP && icmp.isError(v.getUint8(o + ipv4.headerLen(v, o)))) {
+        b.next[i] = this.related(b, i);
+        continue;
+      }
       const ports = portsWord(v, o, proto);
       const len = ipv4.totalLen(v, o);
       const flags = ctFlags(v, o, proto);
@@ -117,5 +128,43 @@ export class Snat implements Stage {
       b.next[i] = X_OUT;
     }
     return n;
+  }
+
+  /**
+   * An ICMP error a pod sends about a packet it received on a SNATed connection (a port unreachable for a
+   * reply, docs/semantics.md §4.h): found through the reversed quoted tuple, it must be the connection's
+   * original direction; the outer source and the quoted destination get the NAT address and port. No new
+   * connection is made for an error, and one that matches none is dropped: it would leak the pod's address.
+   */
+  private related(b: Burst, i: number): number {
+    const v = this.st.v;
+    const ct = this.ct;
+    const c = this.counters.v;
+    const o = b.l3[i]!;
+    const l4 = o + ipv4.headerLen(v, o);
+    const ref = relatedRef(ct, v, o, l4);
+    if (ref < 0) {
+      c[
+        ref === REL_UNTRACKED
+          ? C['drop-related-untracked']
+          : ref === REL_MISMATCH
+            ? C['drop-related-mismatch']
+            : C['drop-related-no-conntrack']
+      ]!++;
+      return X_DROP;
+    }
+    if ((ref & 1) === 1) {
+      c[C['drop-related-reply-direction']]!++;
+      return X_DROP;
+    }
+    const conn = ref >> 1;
+    if (ct.isSnat(conn)) {
+      const qproto = ipv4.proto(v, icmp.quotedOffset(l4));
+      snatRelated(v, o, l4, ipv4.totalLen(v, o) - (l4 - o), ct.rewriteAddr(conn, 0), ct.rewritePort(conn, 0), qproto);
+    }
+    ipv4.decTtlCsum(v, o);
+    b.flow[i] = -1; // nothing to confirm, and a lost error must not abort the connection
+    c[C.related]!++;
+    return X_OUT;
   }
 }
