@@ -60,6 +60,7 @@ export const DATAPATH_LINKS: readonly string[] = [
   'unsnat.error -> uplink-out',
   'inbound.to-pod -> out:pods',
   'inbound.drop -> drop',
+  'inbound.error -> uplink-out',
   'icmp-local.to-uplink -> uplink-out',
   'icmp-local.to-pod -> out:pods',
   'icmp-local.drop -> drop',

@@ -14,6 +14,7 @@
  * It returns the connection reference (`conn << 1 | direction`, as `ConnTable.lookup`) or a negative reason.
  */
 import type { ConnTable } from '../../conntrack/index.js';
+import type { Burst } from '../packet/index.js';
 import { icmp, ipv4 } from '../wire/index.js';
 
 /** The quote has no tuple (another protocol, a non-first fragment, an ICMP type other than echo). */
@@ -91,4 +92,30 @@ export function snatRelated(
 /** True when the IPv4 packet at `l3` is an ICMP error message (its L4 header validated). */
 export function isIcmpError(v: DataView, l3: number): boolean {
   return ipv4.proto(v, l3) === ipv4.PROTO_ICMP && icmp.isError(v.getUint8(l3 + ((v.getUint8(l3) & 0x0f) << 2)));
+}
+
+/** `appendFragNeeded` found that no error may be sent about the packet (RFC 1122 §3.2.2). */
+export const ERR_NOT_ALLOWED = -1;
+/** `appendFragNeeded` found no free slot. */
+export const ERR_NO_BUFFER = -2;
+
+/**
+ * Append to burst `b` an ICMP fragmentation-needed error (type 3 code 4, next-hop MTU `mtu`, RFC 1191) about
+ * packet i (IPv4 at `b.l3[i]`), from `from` back to its sender, with exit `exit`. Like Linux's `icmp_send`:
+ * TOS 0xc0, TTL 64, the IPv4 header and 8 data bytes quoted as the packet is now. Returns the new packet's
+ * index (the caller selects it) or ERR_NOT_ALLOWED / ERR_NO_BUFFER. Cold path.
+ */
+export function appendFragNeeded(b: Burst, v: DataView, i: number, from: number, mtu: number, exit: number): number {
+  const o = b.l3[i]!;
+  if (!icmp.errorAllowed(v, o)) return ERR_NOT_ALLOWED;
+  const j = b.alloc(0);
+  if (j < 0) return ERR_NO_BUFFER;
+  const spec = { type: icmp.TYPE_DEST_UNREACH, code: icmp.CODE_FRAG_NEEDED, rest: icmp.restFragNeeded(mtu) };
+  b.len[j] = icmp.emitErrorPacket(v, b.off[j]!, from, spec, v, o, ipv4.totalLen(v, o));
+  b.l3[j] = b.off[j]!;
+  b.flow[j] = -1;
+  b.tsSec[j] = b.tsSec[i]!;
+  b.tsNsec[j] = b.tsNsec[i]!;
+  b.next[j] = exit;
+  return j;
 }

@@ -15,7 +15,7 @@ import { counterIndex, Counters, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { icmp, ipv4 } from '../wire/index.js';
 import type { DatapathTables } from './config.js';
-import { relatedRef, REL_MISMATCH, REL_UNTRACKED, unsnatRelated } from './icmp-nat.js';
+import { appendFragNeeded, ERR_NO_BUFFER, relatedRef, REL_MISMATCH, REL_UNTRACKED, unsnatRelated } from './icmp-nat.js';
 import { ctFlags, portsWord, rewriteDst } from './l4.js';
 import type { NodeState } from './state.js';
 
@@ -161,27 +161,12 @@ export class Unsnat implements Stage {
     return this.route(b, i, t, ipv4.dst(v, o));
   }
 
-  /**
-   * Append an ICMP fragmentation-needed error (type 3 code 4, next-hop MTU `mtu`) about packet i, from the
-   * address it was sent to back to its sender, for `error` (uplink-out). Like Linux's `icmp_send` after NAT
-   * (nf_nat_icmp_reply_translation): TOS 0xc0, TTL 64, the IPv4 header and 8 data bytes quoted untranslated.
-   */
+  /** Fragmentation needed about packet i from the address it was sent to, for `error` (uplink-out). */
   private fragNeeded(b: Burst, sel: Int32Array, n: number, i: number, mtu: number): number {
     const v = this.st.v;
-    const o = b.l3[i]!;
-    if (!icmp.errorAllowed(v, o)) return n;
-    const j = b.alloc(0);
-    if (j < 0) {
-      this.counters.v[C['drop-no-buffer']]!++;
-      return n;
-    }
-    const spec = { type: icmp.TYPE_DEST_UNREACH, code: icmp.CODE_FRAG_NEEDED, rest: icmp.restFragNeeded(mtu) };
-    b.len[j] = icmp.emitErrorPacket(v, b.off[j]!, ipv4.dst(v, o), spec, v, o, ipv4.totalLen(v, o));
-    b.l3[j] = b.off[j]!;
-    b.flow[j] = -1;
-    b.tsSec[j] = b.tsSec[i]!;
-    b.tsNsec[j] = b.tsNsec[i]!;
-    b.next[j] = X_ERROR;
+    const j = appendFragNeeded(b, v, i, ipv4.dst(v, b.l3[i]!), mtu, X_ERROR);
+    if (j === ERR_NO_BUFFER) this.counters.v[C['drop-no-buffer']]!++;
+    if (j < 0) return n;
     this.counters.v[C['icmp-frag-needed']]!++;
     sel[n] = j;
     return n + 1;

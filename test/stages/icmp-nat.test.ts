@@ -195,6 +195,31 @@ describe.skipIf(!hasScapy())('ICMP errors through the NAT (scapy-built packets)'
     fromPod(1, serverUnreach!);
     expect(up()).toEqual([hex(serverUnreachOut!)]);
     expect(counters('classify')).toMatchObject({ 'related-no-nat': 1 });
+    // The server answers; a router's error about the answer reaches it un-NATed; a DF packet above its MTU
+    // gets fragmentation needed from the node IP.
+    const ANSWER = `IP(src='10.244.1.6', dst='${HOST}', id=6)/UDP(sport=8080, dport=5000)/b'hi'`;
+    const BIG = (df: boolean) =>
+      `IP(src='${HOST}', dst='10.244.1.6', id=11${df ? ", flags='DF'" : ''})/UDP(sport=5000, dport=8080)/(b'b'*1472)`;
+    const [answer, answerOut, routerErr, routerErrDelivered, big, bigNoDf, fragNeeded] = S(
+      ANSWER,
+      `${ETH_OUT()}/${ANSWER}`,
+      `${ETH_IN()}/IP(src='${ROUTER}', dst='10.244.1.6', ttl=50)/ICMP(type=11, code=0)/${ANSWER}`,
+      `IP(src='${ROUTER}', dst='10.244.1.6', ttl=49)/ICMP(type=11, code=0)/${ANSWER}`,
+      `${ETH_IN(HOST_MAC)}/${BIG(true)}`,
+      `${ETH_IN(HOST_MAC)}/${BIG(false)}`,
+      `${ETH_OUT()}/IP(src='198.18.0.11', dst='${HOST}', tos=0xc0, id=0, ttl=64)/ICMP(type=3, code=4, nexthopmtu=1450)/Raw(bytes(${BIG(true)})[:28])`,
+    );
+    fromPod(1, answer!);
+    expect(up()).toEqual([hex(answerOut!)]);
+    fromUplink(routerErr!, big!, bigNoDf!);
+    expect(pod(1)).toEqual([hex(routerErrDelivered!)]);
+    expect(up()).toEqual([hex(fragNeeded!)]);
+    expect(counters('inbound')).toMatchObject({
+      new: 1,
+      related: 1,
+      'drop-too-big': 2,
+      'icmp-frag-needed': 1,
+    });
   });
 
   it('sends fragmentation-needed (pod MTU) to the sender of a DF reply too big for the pod; counts the rest', () => {
