@@ -67,6 +67,7 @@ export const DATAPATH_LINKS: readonly string[] = [
   'control-in.done -> sink',
   'snat.out -> uplink-out',
   'snat.drop -> drop',
+  'snat.error -> geneve-encap',
   'geneve-encap.out -> uplink-out',
   'geneve-encap.drop -> drop',
   'in:control -> local-out',

@@ -7,7 +7,9 @@
  * (kept when free, see conntrack/); uplink-out confirms it when the packet actually leaves. The node routes
  * the packet, so its TTL is decremented (RFC 1812), with the incremental checksum update. An ICMP error is
  * translated as related to the connection its quote belongs to (docs/semantics.md §4.h), never SNATed alone.
- * Exits: `out` (to uplink-out), `drop`.
+ * A packet larger than the uplink MTU (tunnelled by a peer with a larger MTU) is dropped; with DF its pod gets
+ * fragmentation needed through the tunnel (`error`).
+ * Exits: `out` (to uplink-out), `drop`, `error` (to geneve-encap).
  */
 import {
   CT_FULL,
@@ -20,7 +22,7 @@ import {
 import { counterIndex, Counters, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { icmp, ipv4 } from '../wire/index.js';
-import { relatedRef, REL_MISMATCH, REL_UNTRACKED, snatRelated } from './icmp-nat.js';
+import { appendFragNeeded, ERR_NO_BUFFER, relatedRef, REL_MISMATCH, REL_UNTRACKED, snatRelated } from './icmp-nat.js';
 import { ctFlags, portsWord, rewriteSrc } from './l4.js';
 import type { NodeState } from './state.js';
 
@@ -38,15 +40,19 @@ const NAMES = [
   'drop-related-mismatch',
   'drop-related-no-conntrack',
   'drop-related-reply-direction',
+  'drop-too-big',
+  'icmp-frag-needed',
+  'drop-no-buffer',
 ] as const;
 const C = counterIndex(NAMES);
 
 const X_OUT = 0;
 const X_DROP = 1;
+const X_ERROR = 2;
 
 export class Snat implements Stage {
   readonly name = 'snat';
-  readonly exits = ['out', 'drop'] as const;
+  readonly exits = ['out', 'drop', 'error'] as const;
   readonly counters = new Counters(NAMES);
   private readonly ct: ConnTable;
 
@@ -60,12 +66,22 @@ export class Snat implements Stage {
     const ct = this.ct;
     const c = this.counters.v;
     const owned = st.tables.owned;
-    for (let k = 0; k < n; k++) {
+    const mtu = st.tables.uplinkMtu;
+    const count = n;
+    for (let k = 0; k < count; k++) {
       const i = sel[k]!;
       const o = b.l3[i]!;
       if (ipv4.ttl(v, o) <= 1) {
         b.next[i] = X_DROP;
         c[C['drop-ttl-exceeded']]!++;
+        continue;
+      }
+      if (ipv4.totalLen(v, o) > mtu) {
+        // Only a tunnelled packet can be larger (pod-ingress holds local pods to the pod MTU): a peer with a
+        // larger MTU. With DF the pod gets fragmentation needed with the uplink MTU, through the tunnel.
+        if (ipv4.dontFrag(v, o)) n = this.fragNeeded(b, sel, n, i, mtu);
+        b.next[i] = X_DROP;
+        c[C['drop-too-big']]!++;
         continue;
       }
       const src = ipv4.src(v, o);
@@ -166,5 +182,23 @@ export class Snat implements Stage {
     b.flow[i] = -1; // nothing to confirm, and a lost error must not abort the connection
     c[C.related]!++;
     return X_OUT;
+  }
+
+  /**
+   * Fragmentation needed about packet i to its sender, a pod on another node (`error`: Geneve to that node),
+   * from this node's pod gateway address, as Linux's `icmp_send` answers from the gateway interface.
+   */
+  private fragNeeded(b: Burst, sel: Int32Array, n: number, i: number, mtu: number): number {
+    const t = this.st.tables;
+    const v = this.st.v;
+    const node = t.podCidrs.lookup(ipv4.src(v, b.l3[i]!), -1);
+    if (node < 0 || node === t.localNode) return n;
+    const j = appendFragNeeded(b, v, i, t.podGatewayIp, mtu, X_ERROR);
+    if (j === ERR_NO_BUFFER) this.counters.v[C['drop-no-buffer']]!++;
+    if (j < 0) return n;
+    b.meta[j] = t.nodeIpOf[node]!;
+    this.counters.v[C['icmp-frag-needed']]!++;
+    sel[n] = j;
+    return n + 1;
   }
 }

@@ -280,8 +280,22 @@ describe.skipIf(!hasScapy())('ICMP errors through the NAT (scapy-built packets)'
     expect(up()).toEqual([hex(podUnreachOut!)]);
     fromUplink(big!);
     expect(up()).toEqual([hex(fragNeeded!)]);
+    // node-b (a larger MTU) tunnels a 1510-byte DF packet: more than the uplink takes once SNATed; web on node-b
+    // gets fragmentation needed with the uplink MTU from this node's pod gateway, through the tunnel.
+    const JUMBO = `IP(src='10.244.2.9', dst='${HOST}', id=12, flags='DF')/UDP(sport=1235, dport=9)/(b'j'*1482)`;
+    const [jumbo] = S(GENEVE_IN(JUMBO));
+    fromUplink(jumbo!);
+    const fn = up();
+    expect(fn.length).toBe(1);
+    const [fnExpected] = S(
+      GENEVE_OUT(
+        u16(Buffer.from(fn[0]!, 'hex'), 34),
+        `IP(src='10.244.1.1', dst='10.244.2.9', tos=0xc0, id=0, ttl=64)/ICMP(type=3, code=4, nexthopmtu=1500)/Raw(bytes(${JUMBO})[:28])`,
+      ),
+    );
+    expect(fn[0]).toBe(hex(fnExpected!));
     expect(counters('unsnat')).toMatchObject({ related: 1, reply: 1, 'icmp-frag-needed': 1, 'drop-too-big': 1 });
-    expect(counters('snat')).toMatchObject({ new: 1, related: 1 });
+    expect(counters('snat')).toMatchObject({ new: 1, related: 1, 'drop-too-big': 1, 'icmp-frag-needed': 1 });
     expect(counters('geneve-encap')['drop-too-big'] ?? 0).toBe(0);
   });
 
