@@ -206,7 +206,7 @@ function rig(path: PathName, size: number, flows: number): Rig {
     neigh.create(addr, 0);
     neigh.learn(addr, ethernet.macHi16(mac), ethernet.macLo32(mac), 0, false);
   }
-  // node b's link binding, as its authenticated heartbeats would pin it: geneve-decap accepts only pinned peers.
+  // node-b's heartbeats would pin its Geneve source (geneve-decap drops unpinned peers).
   dp.pinPeer(ip('198.18.0.12'), ethernet.macHi16(PEER_MAC), ethernet.macLo32(PEER_MAC));
   const r: Rig = { dp, gen, sink, input: 'pods', member: 0, now: 1 };
   if (path === 'encap') {

@@ -170,13 +170,38 @@ def failover(out):
     s.write(os.path.join(out, 'failover', 'in.pcap'))
 
 
+def icmp(out):
+    # examples/reference, --reflect: ICMP errors through the NAT (docs/semantics.md §4.h). prod/web-a (node-a)
+    # and prod/web-b (node-b) leave through 198.18.0.253 on node-c, so every error crosses the tunnel.
+    egress, router = '198.18.0.253', '198.18.0.1'
+    s = Seq()
+    s.add(IP(src=WEB_A, dst=SHOWIP, id=1) / UDP(sport=40100, dport=9) / b'a to showip')
+    s.add(IP(src=WEB_B, dst=SHOWIP, id=2, flags='DF') / TCP(sport=41100, dport=80, flags='S', seq=7))
+    # 3: a router's fragmentation needed about web-a's datagram as it left (SNATed, TTL 63), quoted whole.
+    s.add(IP(src=router, dst=egress) / ICMP(type=3, code=4, nexthopmtu=1400)
+          / IP(src=egress, dst=SHOWIP, id=1, ttl=63) / UDP(sport=40100, dport=9) / b'a to showip')
+    # 4: time exceeded about web-b's SYN, header + 8 bytes quoted (RFC 792).
+    s.add(IP(src=router, dst=egress) / ICMP(type=11, code=0)
+          / Raw(raw(IP(src=egress, dst=SHOWIP, id=2, flags='DF', ttl=63) / TCP(sport=41100, dport=80, flags='S', seq=7))[:28]))
+    # 5: web-a closed its socket: port unreachable about showip's reflected answer.
+    s.add(IP(src=WEB_A, dst=SHOWIP, tos=0xc0, id=5) / ICMP(type=3, code=3)
+          / IP(src=SHOWIP, dst=WEB_A, ttl=63) / UDP(sport=9, dport=40100) / b'a to showip')
+    # 6, 7: errors about no connection (from outside, and from web-a): counted drops, nothing forwarded.
+    s.add(IP(src=router, dst=egress) / ICMP(type=3, code=1) / IP(src=egress, dst=SHOWIP, ttl=63) / UDP(sport=40999, dport=9))
+    s.add(IP(src=WEB_A, dst=SHOWIP, id=7) / ICMP(type=3, code=3) / IP(src=SHOWIP, dst=WEB_A) / UDP(sport=9, dport=40999))
+    # 8: showip sends 1480 bytes with DF to web-a's connection: more than the tunnel to node-a takes, so node-c
+    # answers fragmentation needed (MTU 1450) from 198.18.0.253.
+    s.add(IP(src=SHOWIP, dst=egress, id=8, flags='DF') / UDP(sport=9, dport=40100) / (b'z' * 1452))
+    s.write(os.path.join(out, 'icmp', 'in.pcap'))
+
+
 def main():
     out = OUT
     if len(sys.argv) == 3 and sys.argv[1] == '--out':
         out = sys.argv[2]
     elif len(sys.argv) != 1:
         sys.exit('usage: replay_inputs.py [--out DIR]')
-    for f in (reference, bypass, arp, malformed, failover):
+    for f in (reference, bypass, arp, malformed, failover, icmp):
         f(out)
 
 

@@ -5,6 +5,7 @@
  * 3. to another node's pod CIDR                                       → `remote-pod` (Geneve to that node, never NATed)
  *    (to this node's pod CIDR but no such pod                         → drop)
  * 4. a reply-direction packet of a connection the pod accepted        → `no-nat`     (Antrea's `-rpl` rule, issue #3362)
+ *    (an ICMP error quoting a packet of such a connection: the same, docs/semantics.md §4.h)
  * 5. to a bypass destination (node IPs, service CIDR, exceptCIDRs)    → `snat` to the node IP (normal node masquerade)
  * 6. the pod's Egress: none → `snat` to the node IP; hosted here → `snat` to the Egress IP;
  *    hosted elsewhere → `tunnel` (Geneve with the Egress IP as outer destination).
@@ -18,8 +19,9 @@
 import { UPDATE_INVALID, type ConnTable } from '../../conntrack/index.js';
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
-import { ipv4 } from '../wire/index.js';
+import { icmp, ipv4 } from '../wire/index.js';
 import { DST_LOCAL_POD, DST_OWN_CIDR, DST_OWNED, DST_REMOTE_CIDR, EGRESS_LOCAL, EGRESS_NONE } from './config.js';
+import { relatedRef } from './icmp-nat.js';
 import { ctFlags, portsWord } from './l4.js';
 import type { NodeState } from './state.js';
 
@@ -35,6 +37,7 @@ const NAMES = [
   'drop-no-such-pod',
   'drop-bad-destination',
   'drop-ct-invalid',
+  'related-no-nat',
 ] as const;
 const C = counterIndex(NAMES);
 
@@ -98,16 +101,26 @@ export class Classify implements Stage {
       b.flow[i] = -1;
       if (ct.size > 0) {
         const proto = ipv4.proto(v, o);
-        const ref = ct.find(src, dst, portsWord(v, o, proto), proto);
-        if (ref >= 0 && (ref & 1) === 1) {
-          if (ct.update(ref >> 1, 1, ctFlags(v, o, proto), ipv4.totalLen(v, o)) === UPDATE_INVALID) {
-            b.next[i] = X.drop;
-            c[C['drop-ct-invalid']]!++;
+        if (proto === ipv4.PROTO_ICMP && icmp.isError(v.getUint8(o + ipv4.headerLen(v, o)))) {
+          // An error about a packet of a connection the pod accepted goes out as that connection's replies do.
+          const rel = relatedRef(ct, v, o, o + ipv4.headerLen(v, o));
+          if (rel >= 0 && (rel & 1) === 1) {
+            b.next[i] = X['no-nat'];
+            c[C['related-no-nat']]!++;
             continue;
           }
-          b.next[i] = X['no-nat'];
-          c[C['reply-no-nat']]!++;
-          continue;
+        } else {
+          const ref = ct.find(src, dst, portsWord(v, o, proto), proto);
+          if (ref >= 0 && (ref & 1) === 1) {
+            if (ct.update(ref >> 1, 1, ctFlags(v, o, proto), ipv4.totalLen(v, o)) === UPDATE_INVALID) {
+              b.next[i] = X.drop;
+              c[C['drop-ct-invalid']]!++;
+              continue;
+            }
+            b.next[i] = X['no-nat'];
+            c[C['reply-no-nat']]!++;
+            continue;
+          }
         }
       }
       if (d >= 0) {

@@ -3,20 +3,37 @@
  * server pod reached through routable pod addresses). Tracked without NAT, so the pod's answers are
  * reply-direction packets that classify sends out un-NATed (Antrea's `-rpl` rule, issue #3362) instead of
  * through the pod's Egress. Confirmed at once: delivery to a pod port does not fail later in the pipeline.
- * Specification: docs/semantics.md §4.0 and §4.d (replies of connections pods accepted). Cases:
+ * ICMP errors about the pod's replies are delivered as related (docs/semantics.md §4.h); a packet above the pod
+ * MTU is dropped, with fragmentation needed from the node IP to its sender when DF is set.
+ * Specification: docs/semantics.md §4.0, §4.d (replies of connections pods accepted), §4.h. Cases:
  * test/stages/cases/inbound.cases.ts.
- * Exits: `to-pod`, `drop`.
+ * Exits: `to-pod`, `drop`, `error` (to uplink-out).
  */
 import { CT_FULL, UPDATE_INVALID, UPDATE_RECREATE, type ConnTable } from '../../conntrack/index.js';
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
-import { ipv4 } from '../wire/index.js';
+import { icmp, ipv4 } from '../wire/index.js';
+import { appendFragNeeded, ERR_NO_BUFFER, relatedRef, REL_MISMATCH, REL_UNTRACKED } from './icmp-nat.js';
 import { ctFlags, portsWord } from './l4.js';
 import type { NodeState } from './state.js';
 
-const NAMES = ['new', 'established', 'drop-ct-full', 'drop-ct-invalid', 'drop-ttl-exceeded'] as const;
+const NAMES = [
+  'new',
+  'established',
+  'drop-ct-full',
+  'drop-ct-invalid',
+  'drop-ttl-exceeded',
+  'related',
+  'drop-related-untracked',
+  'drop-related-mismatch',
+  'drop-related-no-conntrack',
+  'drop-related-reply-direction',
+  'drop-too-big',
+  'icmp-frag-needed',
+  'drop-no-buffer',
+] as const;
 const C = counterIndex(NAMES);
-const EXITS = ['to-pod', 'drop'] as const;
+const EXITS = ['to-pod', 'drop', 'error'] as const;
 const X = exitIndex(EXITS);
 
 export class Inbound implements Stage {
@@ -35,7 +52,8 @@ export class Inbound implements Stage {
     const v = st.v;
     const ct = this.ct;
     const c = this.counters.v;
-    for (let k = 0; k < n; k++) {
+    const count = n;
+    for (let k = 0; k < count; k++) {
       const i = sel[k]!;
       const o = b.l3[i]!;
       if (ipv4.ttl(v, o) <= 1) {
@@ -43,12 +61,30 @@ export class Inbound implements Stage {
         c[C['drop-ttl-exceeded']]!++;
         continue;
       }
+      const len = ipv4.totalLen(v, o);
+      if (len > t.podMtu) {
+        // The pod's port takes podMtu bytes: fragmentation needed from the node (DF), else a counted drop.
+        if (ipv4.dontFrag(v, o)) {
+          const j = appendFragNeeded(b, v, i, t.nodeIp, t.podMtu, X.error);
+          if (j === ERR_NO_BUFFER) c[C['drop-no-buffer']]!++;
+          if (j >= 0) {
+            c[C['icmp-frag-needed']]!++;
+            sel[n++] = j;
+          }
+        }
+        b.next[i] = X.drop;
+        c[C['drop-too-big']]!++;
+        continue;
+      }
       const src = ipv4.src(v, o);
       const dst = ipv4.dst(v, o);
       const proto = ipv4.proto(v, o);
+      if (proto === ipv4.PROTO_ICMP && icmp.isError(v.getUint8(o + ipv4.headerLen(v, o)))) {
+        b.next[i] = this.related(b, i);
+        continue;
+      }
       const ports = portsWord(v, o, proto);
       const flags = ctFlags(v, o, proto);
-      const len = ipv4.totalLen(v, o);
       let ref = ct.find(src, dst, ports, proto);
       if (ref >= 0) {
         const u = ct.update(ref >> 1, ref & 1, flags, len);
@@ -78,5 +114,38 @@ export class Inbound implements Stage {
       b.next[i] = X['to-pod'];
     }
     return n;
+  }
+
+  /**
+   * An ICMP error from outside about a reply of a connection the pod accepted (docs/semantics.md §4.h): the
+   * reversed quote must be the connection, the error travelling its original direction; delivered un-NATed.
+   */
+  private related(b: Burst, i: number): number {
+    const v = this.st.v;
+    const c = this.counters.v;
+    const o = b.l3[i]!;
+    const ref = relatedRef(this.ct, v, o, o + ipv4.headerLen(v, o));
+    if (ref < 0) {
+      c[
+        ref === REL_UNTRACKED
+          ? C['drop-related-untracked']
+          : ref === REL_MISMATCH
+            ? C['drop-related-mismatch']
+            : C['drop-related-no-conntrack']
+      ]!++;
+      return X.drop;
+    }
+    if ((ref & 1) === 1) {
+      c[C['drop-related-reply-direction']]!++;
+      return X.drop;
+    }
+    const t = this.st.tables;
+    ipv4.decTtlCsum(v, o);
+    b.off[i] = o;
+    b.len[i] = ipv4.totalLen(v, o);
+    b.oport[i] = t.podPort[t.podByIp.get(ipv4.dst(v, o), -1)]!;
+    b.flow[i] = -1;
+    c[C.related]!++;
+    return X['to-pod'];
   }
 }

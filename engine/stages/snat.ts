@@ -5,14 +5,18 @@
  * the rules change) unless its address is no longer owned by this node, in which case the connection is
  * removed and the packet starts a new one. A new connection is created unconfirmed and bound to a port
  * (kept when free, see conntrack/); uplink-out confirms it when the packet actually leaves. The node routes
- * the packet, so its TTL is decremented (RFC 1812), with the incremental checksum update.
- * Specification: docs/semantics.md §4.a; conntrack/README.md. Cases: test/stages/cases/snat.cases.ts.
- * Exits: `out` (to uplink-out), `drop`.
+ * the packet, so its TTL is decremented (RFC 1812), with the incremental checksum update. An ICMP error is
+ * translated as related to the connection its quote belongs to (docs/semantics.md §4.h), never SNATed alone.
+ * A packet larger than the uplink MTU (tunnelled by a peer with a larger MTU) is dropped; with DF its pod gets
+ * fragmentation needed through the tunnel (`error`).
+ * Specification: docs/semantics.md §4.a, §4.h; conntrack/README.md. Cases: test/stages/cases/snat.cases.ts.
+ * Exits: `out` (to uplink-out), `drop`, `error` (to geneve-encap).
  */
 import { CT_FULL, SNAT_OK, UPDATE_INVALID, UPDATE_RECREATE, type ConnTable } from '../../conntrack/index.js';
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
-import { ipv4 } from '../wire/index.js';
+import { icmp, ipv4 } from '../wire/index.js';
+import { appendFragNeeded, ERR_NO_BUFFER, relatedRef, REL_MISMATCH, REL_UNTRACKED, snatRelated } from './icmp-nat.js';
 import { ctFlags, portsWord, rewriteSrc } from './l4.js';
 import type { NodeState } from './state.js';
 
@@ -25,9 +29,17 @@ const NAMES = [
   'drop-snat-exhausted',
   'drop-reply-direction',
   'drop-ttl-exceeded',
+  'related',
+  'drop-related-untracked',
+  'drop-related-mismatch',
+  'drop-related-no-conntrack',
+  'drop-related-reply-direction',
+  'drop-too-big',
+  'icmp-frag-needed',
+  'drop-no-buffer',
 ] as const;
 const C = counterIndex(NAMES);
-const EXITS = ['out', 'drop'] as const;
+const EXITS = ['out', 'drop', 'error'] as const;
 const X = exitIndex(EXITS);
 
 export class Snat implements Stage {
@@ -46,7 +58,9 @@ export class Snat implements Stage {
     const ct = this.ct;
     const c = this.counters.v;
     const owned = st.tables.owned;
-    for (let k = 0; k < n; k++) {
+    const mtu = st.tables.uplinkMtu;
+    const count = n;
+    for (let k = 0; k < count; k++) {
       const i = sel[k]!;
       const o = b.l3[i]!;
       if (ipv4.ttl(v, o) <= 1) {
@@ -54,9 +68,21 @@ export class Snat implements Stage {
         c[C['drop-ttl-exceeded']]!++;
         continue;
       }
+      if (ipv4.totalLen(v, o) > mtu) {
+        // Only a tunnelled packet can be larger (pod-ingress holds local pods to the pod MTU): a peer with a
+        // larger MTU. With DF the pod gets fragmentation needed with the uplink MTU, through the tunnel.
+        if (ipv4.dontFrag(v, o)) n = this.fragNeeded(b, sel, n, i, mtu);
+        b.next[i] = X.drop;
+        c[C['drop-too-big']]!++;
+        continue;
+      }
       const src = ipv4.src(v, o);
       const dst = ipv4.dst(v, o);
       const proto = ipv4.proto(v, o);
+      if (proto === ipv4.PROTO_ICMP && icmp.isError(v.getUint8(o + ipv4.headerLen(v, o)))) {
+        b.next[i] = this.related(b, i);
+        continue;
+      }
       const ports = portsWord(v, o, proto);
       const len = ipv4.totalLen(v, o);
       const flags = ctFlags(v, o, proto);
@@ -108,5 +134,61 @@ export class Snat implements Stage {
       b.next[i] = X.out;
     }
     return n;
+  }
+
+  /**
+   * An ICMP error a pod sends about a packet it received on a SNATed connection (a port unreachable for a
+   * reply, docs/semantics.md §4.h): found through the reversed quoted tuple, it must be the connection's
+   * original direction; the outer source and the quoted destination get the NAT address and port. No new
+   * connection is made for an error, and one that matches none is dropped: it would leak the pod's address.
+   */
+  private related(b: Burst, i: number): number {
+    const v = this.st.v;
+    const ct = this.ct;
+    const c = this.counters.v;
+    const o = b.l3[i]!;
+    const l4 = o + ipv4.headerLen(v, o);
+    const ref = relatedRef(ct, v, o, l4);
+    if (ref < 0) {
+      c[
+        ref === REL_UNTRACKED
+          ? C['drop-related-untracked']
+          : ref === REL_MISMATCH
+            ? C['drop-related-mismatch']
+            : C['drop-related-no-conntrack']
+      ]!++;
+      return X.drop;
+    }
+    if ((ref & 1) === 1) {
+      c[C['drop-related-reply-direction']]!++;
+      return X.drop;
+    }
+    const conn = ref >> 1;
+    if (ct.isSnat(conn)) {
+      const qproto = ipv4.proto(v, icmp.quotedOffset(l4));
+      snatRelated(v, o, l4, ipv4.totalLen(v, o) - (l4 - o), ct.rewriteAddr(conn, 0), ct.rewritePort(conn, 0), qproto);
+    }
+    ipv4.decTtlCsum(v, o);
+    b.flow[i] = -1; // nothing to confirm, and a lost error must not abort the connection
+    c[C.related]!++;
+    return X.out;
+  }
+
+  /**
+   * Fragmentation needed about packet i to its sender, a pod on another node (`error`: Geneve to that node),
+   * from this node's pod gateway address, as Linux's `icmp_send` answers from the gateway interface.
+   */
+  private fragNeeded(b: Burst, sel: Int32Array, n: number, i: number, mtu: number): number {
+    const t = this.st.tables;
+    const v = this.st.v;
+    const node = t.podCidrs.lookup(ipv4.src(v, b.l3[i]!), -1);
+    if (node < 0 || node === t.localNode) return n;
+    const j = appendFragNeeded(b, v, i, t.podGatewayIp, mtu, X.error);
+    if (j === ERR_NO_BUFFER) this.counters.v[C['drop-no-buffer']]!++;
+    if (j < 0) return n;
+    b.meta[j] = t.nodeIpOf[node]!;
+    this.counters.v[C['icmp-frag-needed']]!++;
+    sel[n] = j;
+    return n + 1;
   }
 }

@@ -5,15 +5,18 @@
  * source are translated, with every checksum updated); ICMP echo requests to the node's own addresses go to
  * the local responder. The translated packet goes to the pod: `to-pod` when it is local, `to-remote` (Geneve
  * with the pod's node transport IP as outer destination, `b.meta`) when it lives on another node.
- * The TTL is decremented (the node forwards the packet).
- * Specification: docs/semantics.md §4.c. Cases: test/stages/cases/unsnat.cases.ts.
- * Exits: `to-pod`, `to-remote`, `local`, `drop`.
+ * The TTL is decremented (the node forwards the packet). A reply larger than the pod MTU (uplink MTU − 50, the
+ * pod port's and the tunnel's limit) is dropped; with DF its sender gets fragmentation needed (`error`,
+ * docs/semantics.md §4.h). Errors whose quote matches no reply direction are counted drops by reason.
+ * Specification: docs/semantics.md §4.c, §4.h. Cases: test/stages/cases/unsnat.cases.ts.
+ * Exits: `to-pod`, `to-remote`, `local`, `drop`, `error` (to uplink-out).
  */
 import { UPDATE_INVALID, type ConnTable } from '../../conntrack/index.js';
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { icmp, ipv4 } from '../wire/index.js';
 import type { DatapathTables } from './config.js';
+import { appendFragNeeded, ERR_NO_BUFFER, relatedRef, REL_MISMATCH, REL_UNTRACKED, unsnatRelated } from './icmp-nat.js';
 import { ctFlags, portsWord, rewriteDst } from './l4.js';
 import type { NodeState } from './state.js';
 
@@ -25,11 +28,17 @@ const NAMES = [
   'drop-orig-direction',
   'drop-ct-invalid',
   'drop-ttl-exceeded',
-  'drop-related-bad',
   'drop-no-route',
+  'drop-too-big',
+  'icmp-frag-needed',
+  'drop-no-buffer',
+  'drop-related-untracked',
+  'drop-related-mismatch',
+  'drop-related-no-conntrack',
+  'drop-related-orig-direction',
 ] as const;
 const C = counterIndex(NAMES);
-const EXITS = ['to-pod', 'to-remote', 'local', 'drop'] as const;
+const EXITS = ['to-pod', 'to-remote', 'local', 'drop', 'error'] as const;
 const X = exitIndex(EXITS);
 
 export class Unsnat implements Stage {
@@ -48,7 +57,8 @@ export class Unsnat implements Stage {
     const v = st.v;
     const ct = this.ct;
     const c = this.counters.v;
-    for (let k = 0; k < n; k++) {
+    const count = n;
+    for (let k = 0; k < count; k++) {
       const i = sel[k]!;
       const o = b.l3[i]!;
       const proto = ipv4.proto(v, o);
@@ -84,6 +94,14 @@ export class Unsnat implements Stage {
         c[C['drop-ttl-exceeded']]!++;
         continue;
       }
+      if (ipv4.totalLen(v, o) > t.podMtu) {
+        // The way to the pod (its port, or the tunnel to its node) takes podMtu bytes: Linux answers DF with
+        // fragmentation needed (RFC 1191) about the packet as it arrived, so the quote carries no pod address.
+        if (ipv4.dontFrag(v, o)) n = this.fragNeeded(b, sel, n, i, t.podMtu);
+        b.next[i] = X.drop;
+        c[C['drop-too-big']]!++;
+        continue;
+      }
       if (ct.isSnat(conn)) rewriteDst(v, o, proto, ct.rewriteAddr(conn, 1), ct.rewritePort(conn, 1));
       ipv4.decTtlCsum(v, o);
       b.flow[i] = ref;
@@ -93,47 +111,63 @@ export class Unsnat implements Stage {
     return n;
   }
 
-  /** An ICMP error about a packet of a tracked connection: translate outer destination and quoted source. */
+  /**
+   * An ICMP error about a packet of a SNATed connection (docs/semantics.md §4.c): found through the reversed
+   * quoted tuple (`relatedRef`), it must be the connection's reply direction; the outer destination and the
+   * quoted source are translated back to the pod with every checksum updated (`unsnatRelated`).
+   */
   private related(b: Burst, i: number, t: DatapathTables): number {
     const v = this.st.v;
     const ct = this.ct;
+    const c = this.counters.v;
     const o = b.l3[i]!;
     const l4 = o + ipv4.headerLen(v, o);
-    const len = ipv4.totalLen(v, o) - (l4 - o);
-    const q = icmp.quotedOffset(l4);
     // ip-local ran icmp.check, which validated the quoted header (checkQuoted).
-    const qproto = ipv4.proto(v, q);
-    const ql4 = q + ipv4.headerLen(v, q);
-    let ports: number;
-    if (qproto === ipv4.PROTO_TCP || qproto === ipv4.PROTO_UDP) ports = v.getInt32(ql4);
-    else if (qproto === ipv4.PROTO_ICMP && icmp.type(v, ql4) === icmp.TYPE_ECHO_REQUEST) {
-      const id = icmp.echoId(v, ql4);
-      ports = (id << 16) | id;
-    } else {
-      this.counters.v[C['drop-related-bad']]!++;
+    const ref = relatedRef(ct, v, o, l4);
+    if (ref < 0) {
+      c[
+        ref === REL_UNTRACKED
+          ? C['drop-related-untracked']
+          : ref === REL_MISMATCH
+            ? C['drop-related-mismatch']
+            : C['drop-related-no-conntrack']
+      ]!++;
       return X.drop;
     }
-    const ref = ct.lookupRelated(ipv4.src(v, q), ipv4.dst(v, q), ports >>> 16, ports & 0xffff, qproto);
-    if (ref < 0 || (ref & 1) === 0) {
-      this.counters.v[C['drop-no-conntrack']]!++;
+    if ((ref & 1) === 0) {
+      c[C['drop-related-orig-direction']]!++;
       return X.drop;
     }
     if (ipv4.ttl(v, o) <= 1) {
-      this.counters.v[C['drop-ttl-exceeded']]!++;
+      c[C['drop-ttl-exceeded']]!++;
+      return X.drop;
+    }
+    const len = ipv4.totalLen(v, o);
+    if (len > t.podMtu) {
+      // Never quoted to anyone: errors are not answered with errors (RFC 1122 §3.2.2).
+      c[C['drop-too-big']]!++;
       return X.drop;
     }
     const conn = ref >> 1;
     if (ct.isSnat(conn)) {
-      const addr = ct.rewriteAddr(conn, 1);
-      const port = ct.rewritePort(conn, 1);
-      ipv4.setDstCsum(v, o, addr);
-      icmp.setQuotedSrcCsum(v, l4, len, addr);
-      if (qproto === ipv4.PROTO_ICMP) icmp.setQuotedEchoIdCsum(v, l4, len, port);
-      else icmp.setQuotedSrcPortCsum(v, l4, len, port);
+      const qproto = ipv4.proto(v, icmp.quotedOffset(l4));
+      unsnatRelated(v, o, l4, len - (l4 - o), ct.rewriteAddr(conn, 1), ct.rewritePort(conn, 1), qproto);
     }
     ipv4.decTtlCsum(v, o);
-    this.counters.v[C.related]!++;
+    b.flow[i] = -1;
+    c[C.related]!++;
     return this.route(b, i, t, ipv4.dst(v, o));
+  }
+
+  /** Fragmentation needed about packet i from the address it was sent to, for `error` (uplink-out). */
+  private fragNeeded(b: Burst, sel: Int32Array, n: number, i: number, mtu: number): number {
+    const v = this.st.v;
+    const j = appendFragNeeded(b, v, i, ipv4.dst(v, b.l3[i]!), mtu, X.error);
+    if (j === ERR_NO_BUFFER) this.counters.v[C['drop-no-buffer']]!++;
+    if (j < 0) return n;
+    this.counters.v[C['icmp-frag-needed']]!++;
+    sel[n] = j;
+    return n + 1;
   }
 
   private route(b: Burst, i: number, t: DatapathTables, dst: number): number {

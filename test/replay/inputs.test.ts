@@ -283,7 +283,7 @@ describe('bad input ends as counted drops, bounded work and one-line errors', ()
     addsUp(s);
     expect(s.input.undeliverable).toEqual({ total: 2, 'over-mtu': 1, oversize: 1 });
     expect(s.drops.delivery).toEqual({ total: 1, 'segment.over-mtu': 1 });
-    expect(s.drops.datapath).toMatchObject({ 'node-a/pod-ingress.too-big': 2, 'node-c/geneve-encap.too-big': 1 });
+    expect(s.drops.datapath).toMatchObject({ 'node-a/pod-ingress.too-big': 2, 'node-c/unsnat.too-big': 1 });
     expect(JSON.stringify(s.drops)).not.toMatch(/queue-full/);
     if (!hasTshark()) return;
     const pods = fields(join(r.dir, 'pods.pcap'), 'ip', ['ip.len', '_ws.col.Info']);
@@ -391,7 +391,7 @@ describe.skipIf(!hasTshark())('outputs tshark reads', () => {
     expect(new Set(dirs)).toEqual(new Set(['0x00000001', '0x00000002']));
     const comments = fields(join(a.dir, 'drops.pcapng'), 'frame.comment', ['frame.comment']).map((x) => x[0]);
     expect(comments.sort()).toEqual(
-      ['node-a pod-ingress too-big', 'node-a pod-ingress too-big', 'node-c geneve-encap too-big'].sort(),
+      ['node-a pod-ingress too-big', 'node-a pod-ingress too-big', 'node-c unsnat too-big'].sort(),
     );
   });
 });

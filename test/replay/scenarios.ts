@@ -19,6 +19,7 @@ export const SCENARIOS: Scenario[] = [
   { name: 'bypass', manifests: join(CAP, 'bypass/cluster.yaml'), reflect: true },
   { name: 'arp', manifests: join(ROOT, 'examples/reference/cluster.yaml'), reflect: false },
   { name: 'malformed', manifests: join(ROOT, 'examples/reference/cluster.yaml'), reflect: true },
+  { name: 'icmp', manifests: join(ROOT, 'examples/reference/cluster.yaml'), reflect: true },
   {
     name: 'failover',
     manifests: join(ROOT, 'examples/reference/cluster.yaml'),

@@ -55,13 +55,13 @@ export const cases: CaseTable = {
       counters: { 'drop-no-conntrack': 1 },
     },
     {
-      name: 'an ICMP error quoting a packet of no connection: drop-no-conntrack',
+      name: 'an ICMP error quoting a packet of no connection: drop-related-no-conntrack',
       input: [
         eth(
           "IP(src='198.18.0.100', dst='198.18.0.253')/ICMP(type=3, code=3)/IP(src='198.18.0.253', dst='198.18.0.100')/UDP(sport=40000, dport=53)",
         ),
       ],
-      counters: { 'drop-no-conntrack': 1 },
+      counters: { 'drop-related-no-conntrack': 1 },
     },
     {
       name: 'a packet of the original direction: drop-orig-direction',
@@ -87,13 +87,13 @@ export const cases: CaseTable = {
       counters: { 'drop-ttl-exceeded': 2 },
     },
     {
-      name: 'an ICMP error quoting GRE: drop-related-bad',
+      name: 'an ICMP error quoting GRE: drop-related-untracked',
       input: [
         eth(
           "IP(src='198.18.0.100', dst='198.18.0.253')/ICMP(type=3, code=2)/IP(src='198.18.0.253', dst='198.18.0.100', proto=47)/b'\\x00\\x00\\x08\\x00\\x00\\x00\\x00\\x00'",
         ),
       ],
-      counters: { 'drop-related-bad': 1 },
+      counters: { 'drop-related-untracked': 1 },
     },
     {
       name: 'a reply to an address that is no pod: drop-no-route',

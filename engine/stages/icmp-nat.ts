@@ -1,0 +1,121 @@
+/**
+ * ICMP errors through the NAT (docs/semantics.md §4.c, §4.h; Linux nf_conntrack_icmpv4_error and
+ * nf_nat_icmp_reply_translation, RFC 5508 §4.2): the connection an error belongs to is found through the
+ * datagram it quotes, read in reverse (the quote is a packet that went the other way), and the quote is
+ * translated with the connection's binding like the outer header. Cold path: errors are rare, but nothing here
+ * allocates either.
+ *
+ * `relatedRef` validates what `ip-local`/`pod-ingress` (`icmp.check`, which ran `checkQuoted`) could not:
+ * - the quote must be trackable: the first fragment of TCP or UDP (its ports are quoted), or an ICMP echo
+ *   request or reply (its Identifier); anything else has no tuple a connection could match;
+ * - the error must be addressed to the quoted packet's source (Linux ≥ 5.1 refuses a mismatch the same way),
+ *   so nobody can make the node rewrite an error toward a third party;
+ * - the reversed quoted tuple must be a tracked connection.
+ * It returns the connection reference (`conn << 1 | direction`, as `ConnTable.lookup`) or a negative reason.
+ */
+import type { ConnTable } from '../../conntrack/index.js';
+import type { Burst } from '../packet/index.js';
+import { icmp, ipv4 } from '../wire/index.js';
+
+/** The quote has no tuple (another protocol, a non-first fragment, an ICMP type other than echo). */
+export const REL_UNTRACKED = -1;
+/** The error is not addressed to the quoted packet's source. */
+export const REL_MISMATCH = -2;
+/** No connection has the quoted tuple. */
+export const REL_NO_CONNTRACK = -3;
+
+/**
+ * The connection the ICMP error at `l3` (IPv4 header; ICMP message at `l4`, a validated error) quotes a packet
+ * of, or a REL_* reason. The quoted packet's source must be the outer destination.
+ */
+export function relatedRef(ct: ConnTable, v: DataView, l3: number, l4: number): number {
+  const q = icmp.quotedOffset(l4);
+  if (ipv4.fragOffset(v, q) !== 0) return REL_UNTRACKED;
+  const qproto = ipv4.proto(v, q);
+  const ql4 = q + ipv4.headerLen(v, q);
+  let sport: number;
+  let dport: number;
+  if (qproto === ipv4.PROTO_TCP || qproto === ipv4.PROTO_UDP) {
+    sport = v.getUint16(ql4);
+    dport = v.getUint16(ql4 + 2);
+  } else if (qproto === ipv4.PROTO_ICMP) {
+    const t = icmp.type(v, ql4);
+    if (t !== icmp.TYPE_ECHO_REQUEST && t !== icmp.TYPE_ECHO_REPLY) return REL_UNTRACKED;
+    sport = dport = icmp.echoId(v, ql4);
+  } else return REL_UNTRACKED;
+  const qsrc = ipv4.src(v, q);
+  if (qsrc !== ipv4.dst(v, l3)) return REL_MISMATCH;
+  const ref = ct.lookupRelated(qsrc, ipv4.dst(v, q), sport, dport, qproto);
+  return ref >= 0 ? ref : REL_NO_CONNTRACK;
+}
+
+/**
+ * Un-NAT an error from outside about a SNATed packet (the connection's reply direction): the outer destination
+ * and the quoted source address and port (echo: Identifier) become the pod's, with the outer IPv4, quoted IPv4,
+ * quoted L4 (when quoted) and ICMP checksums updated incrementally (RFC 1624).
+ */
+export function unsnatRelated(
+  v: DataView,
+  l3: number,
+  l4: number,
+  icmpLen: number,
+  addr: number,
+  port: number,
+  qproto: number,
+): void {
+  ipv4.setDstCsum(v, l3, addr);
+  icmp.setQuotedSrcCsum(v, l4, icmpLen, addr);
+  if (qproto === ipv4.PROTO_ICMP) icmp.setQuotedEchoIdCsum(v, l4, icmpLen, port);
+  else icmp.setQuotedSrcPortCsum(v, l4, icmpLen, port);
+}
+
+/**
+ * SNAT an error a pod sends about a packet it received on a SNATed connection (the connection's original
+ * direction): the outer source and the quoted destination address and port (echo: Identifier) become the NAT
+ * address and port, with every checksum updated as in `unsnatRelated`.
+ */
+export function snatRelated(
+  v: DataView,
+  l3: number,
+  l4: number,
+  icmpLen: number,
+  addr: number,
+  port: number,
+  qproto: number,
+): void {
+  ipv4.setSrcCsum(v, l3, addr);
+  icmp.setQuotedDstCsum(v, l4, icmpLen, addr);
+  if (qproto === ipv4.PROTO_ICMP) icmp.setQuotedEchoIdCsum(v, l4, icmpLen, port);
+  else icmp.setQuotedDstPortCsum(v, l4, icmpLen, port);
+}
+
+/** True when the IPv4 packet at `l3` is an ICMP error message (its L4 header validated). */
+export function isIcmpError(v: DataView, l3: number): boolean {
+  return ipv4.proto(v, l3) === ipv4.PROTO_ICMP && icmp.isError(v.getUint8(l3 + ((v.getUint8(l3) & 0x0f) << 2)));
+}
+
+/** `appendFragNeeded` found that no error may be sent about the packet (RFC 1122 §3.2.2). */
+export const ERR_NOT_ALLOWED = -1;
+/** `appendFragNeeded` found no free slot. */
+export const ERR_NO_BUFFER = -2;
+
+/**
+ * Append to burst `b` an ICMP fragmentation-needed error (type 3 code 4, next-hop MTU `mtu`, RFC 1191) about
+ * packet i (IPv4 at `b.l3[i]`), from `from` back to its sender, with exit `exit`. Like Linux's `icmp_send`:
+ * TOS 0xc0, TTL 64, the IPv4 header and 8 data bytes quoted as the packet is now. Returns the new packet's
+ * index (the caller selects it) or ERR_NOT_ALLOWED / ERR_NO_BUFFER. Cold path.
+ */
+export function appendFragNeeded(b: Burst, v: DataView, i: number, from: number, mtu: number, exit: number): number {
+  const o = b.l3[i]!;
+  if (!icmp.errorAllowed(v, o)) return ERR_NOT_ALLOWED;
+  const j = b.alloc(0);
+  if (j < 0) return ERR_NO_BUFFER;
+  const spec = { type: icmp.TYPE_DEST_UNREACH, code: icmp.CODE_FRAG_NEEDED, rest: icmp.restFragNeeded(mtu) };
+  b.len[j] = icmp.emitErrorPacket(v, b.off[j]!, from, spec, v, o, ipv4.totalLen(v, o));
+  b.l3[j] = b.off[j]!;
+  b.flow[j] = -1;
+  b.tsSec[j] = b.tsSec[i]!;
+  b.tsNsec[j] = b.tsNsec[i]!;
+  b.next[j] = exit;
+  return j;
+}
