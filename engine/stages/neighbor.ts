@@ -12,11 +12,11 @@
  * Segment rules (docs/segment-security.md#arp-and-the-neighbour-table):
  * - A **pinned** entry (a member's node IP, `pin` from its authenticated heartbeats) is always REACHABLE, never
  *   re-probed, never evicted, and never changed by `learn` (ARP): only another `pin` or `unpin` changes it.
- * - Entries created from unsolicited ARP (`learn(..., create)`: a request for us from an unknown sender) are
- *   **unconfirmed** and capped at `unsolicited` (default a quarter of the table): past the cap the oldest
- *   unconfirmed idle entry is replaced, and an unsolicited request never evicts an entry this node's own traffic
- *   made, so a storm of senders cannot push out the gateway, hosts or members. An entry becomes confirmed when
- *   the node sends through it (`confirm`).
+ * - Entries created from unsolicited ARP (`learnFromArp(..., create)`: a request for us from an unknown sender)
+ *   are **unconfirmed** and capped at `unsolicited` (default a quarter of the table): past the cap, or when the
+ *   table is full, the oldest unconfirmed idle entry is replaced; an unsolicited request never evicts an entry
+ *   this node's own traffic made or a pinned one, so a storm of senders cannot push out the gateway, hosts or
+ *   members. An entry is confirmed once the node sends through it (`confirm`).
  */
 import type { Burst } from '../packet/index.js';
 import { Int32Map } from './tables.js';
@@ -46,8 +46,8 @@ export interface NeighborOptions {
 export const L_NONE = -1; // nothing (no entry and none to create, or the address is 0)
 export const L_UPDATED = 0;
 export const L_CREATED = 1;
-export const L_REPLACED = 2; // created in place of the oldest unconfirmed entry (the cap was reached)
-export const L_REFUSED = 3; // not created: the cap is reached and nothing unconfirmed is idle, or the table is full
+export const L_REPLACED = 2; // created in place of the oldest unconfirmed entry (the cap or the table is full)
+export const L_REFUSED = 3; // not created: the cap or the table is full and no unconfirmed entry is idle
 export const L_PINNED = 4; // the entry is pinned: ARP never changes it
 
 export class NeighborTable {
@@ -190,12 +190,12 @@ export class NeighborTable {
     } else {
       if (!create) return L_NONE;
       r = L_CREATED;
-      if (this.unconfirmedCount >= this.maxUnconfirmed) {
+      if (this.unconfirmedCount >= this.maxUnconfirmed || this.freeEntriesN === 0) {
         e = this.oldestUnconfirmedIdle();
         if (e < 0) return L_REFUSED;
         this.remove(e);
         r = L_REPLACED;
-      } else if (this.freeEntriesN === 0) return L_REFUSED;
+      }
       e = this.create(ip, now);
       this.unconfirmed[e] = 1;
       this.unconfirmedCount++;
