@@ -228,7 +228,7 @@ export class NodeRunner {
     for (const m of this.rx.splice(0)) {
       const r = this.membership.receive(m.src, m.payload, now);
       // Authentic and fresh (HMAC, key, source IP, destination, replay counters all checked): pin the sender's
-      // link binding for Geneve decapsulation and the neighbour table (docs/segment-security.md).
+      // link binding for Geneve decapsulation and the neighbour table (docs/segment-security.md#peer-pins).
       if ((r.verdict === heartbeat.OK || r.verdict === heartbeat.UNCONFIRMED) && (m.macHi !== 0 || m.macLo !== 0))
         this.agent.datapath.pinPeer(m.src, m.macHi, m.macLo);
       events.push(...r.events);

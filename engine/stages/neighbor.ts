@@ -11,7 +11,7 @@
  *
  * Segment rules (docs/segment-security.md#arp-and-the-neighbour-table):
  * - A **pinned** entry (a member's node IP, `pin` from its authenticated heartbeats) is always REACHABLE, never
- *   re-probed, never evicted, and never changed by `learn` (ARP): only another `pin` or `unpin` changes it.
+ *   re-probed, never evicted, and never changed by ARP (`learnFromArp`, `learn`): only `pin` or `unpin` changes it.
  * - Entries created from unsolicited ARP (`learnFromArp(..., create)`: a request for us from an unknown sender)
  *   are **unconfirmed** and capped at `unsolicited` (default a quarter of the table): past the cap, or when the
  *   table is full, the oldest unconfirmed idle entry is replaced; an unsolicited request never evicts an entry
