@@ -6,7 +6,7 @@ import { ConnTable, SNAT_RANDOM_FULLY, type ConnTableOptions } from '../../connt
 import type { Slab } from '../packet/index.js';
 import { ArpClaims } from './arp.js';
 import { DatapathTables, type NodeDatapathConfig } from './config.js';
-import { NeighborTable, type NeighborOptions } from './neighbor.js';
+import { N_REACHABLE, NeighborTable, type NeighborOptions } from './neighbor.js';
 import { PeerPins } from './peer-pins.js';
 
 export interface NodeStateOptions {
@@ -106,7 +106,8 @@ export class NodeState {
 
   /**
    * After a configuration change: a node that left the cluster loses its pin (its address is an ordinary
-   * neighbour again); a member's address that is not pinned yet keeps nothing ARP said about it (cold path).
+   * neighbour again); a member's address that is not pinned yet keeps nothing ARP said about it, nor does a
+   * remote egress IP unless a member's MAC said it (cold path).
    */
   private reconcilePins(): void {
     const t = this.tables;
@@ -118,6 +119,12 @@ export class NodeState {
     for (let i = 0; i < t.nodeIpOf.length; i++) {
       const ip = t.nodeIpOf[i]!;
       if (i !== t.localNode && this.pins.match(ip, 0, 0) < 0) this.neigh.forget(ip);
+    }
+    // An egress IP local pods now tunnel to: an entry ARP made before it was one is kept only if a member said it.
+    const n = this.neigh;
+    for (const [ip] of t.remoteEgress.entries()) {
+      const e = n.find(ip);
+      if (e >= 0 && n.state[e] === N_REACHABLE && !this.pins.isMemberMac(n.macHi[e]!, n.macLo[e]!)) n.forget(ip);
     }
   }
 }

@@ -181,6 +181,30 @@ describe.skipIf(!hasScapy())('arp and the neighbour table (scapy-built frames)',
     expect(arpCounters(dp)).toMatchObject({ 'spoof-egress-ip': 3 });
   });
 
+  it('an entry ARP made for an address before it became a remote egress IP is dropped unless a member said it', () => {
+    const { dp, uplink } = build();
+    const cfg = config();
+    const before = {
+      ...cfg,
+      pods: cfg.pods.map((p) => (p.egress === EGRESS_REMOTE ? { ...p, egress: 0 as const, egressIp: 0 } : p)),
+    };
+    dp.state.configure(before);
+    // While no local pod tunnels to .254, a request for us from .254 creates an ordinary entry.
+    uplink.queue.push(...S(ask(ATTACKER_MAC, '198.18.0.254')));
+    dp.pollUplink(0);
+    expect(entry(dp, '198.18.0.254')).toMatchObject({ macLo: lo(ATTACKER_MAC) });
+    // web-2 now tunnels to .254: the attacker's entry goes, so the next packet asks (and believes members only).
+    dp.state.configure(cfg);
+    expect(entry(dp, '198.18.0.254')).toBeUndefined();
+    // Control: an entry a member's MAC made survives the same change.
+    dp.state.configure(before);
+    dp.pinPeer(ip('198.18.0.12'), hi(PEER_MAC), lo(PEER_MAC));
+    uplink.queue.push(...S(ask(PEER_MAC, '198.18.0.254')));
+    dp.pollUplink(1);
+    dp.state.configure(cfg);
+    expect(entry(dp, '198.18.0.254')).toMatchObject({ macLo: lo(PEER_MAC) });
+  });
+
   it('a storm of 1 000 senders asking for us: at most a quarter of the table, pinned and used entries kept', () => {
     const { dp, uplink, pods } = build();
     dp.pinPeer(ip('198.18.0.12'), hi(PEER_MAC), lo(PEER_MAC));
