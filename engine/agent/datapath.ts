@@ -144,10 +144,11 @@ export class NodeDatapath {
 
   /**
    * Pin a peer's transport IP to its uplink MAC (learned from an authenticated heartbeat): Geneve is accepted
-   * only from pinned pairs (geneve-decap; docs/semantics.md §5, receiving). ARP does not consult the pins.
+   * only from pinned pairs (geneve-decap) and ARP cannot change the neighbour entry
+   * (docs/segment-security.md#peer-pins).
    */
   pinPeer(ip: number, macHi: number, macLo: number): void {
-    this.state.pins.pin(ip, macHi, macLo);
+    this.state.pinPeer(ip, macHi, macLo);
   }
 
   /** Receive control-plane packets and process one round. */

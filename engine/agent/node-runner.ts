@@ -20,7 +20,8 @@ import {
   type EgressStatus,
   type NodeStatusFile,
 } from '../policy/index.js';
-import { ipv4, udp } from '../wire/index.js';
+import { ARP_CLAIM_COUNTERS } from '../stages/index.js';
+import { ethernet, ipv4, udp } from '../wire/index.js';
 import { NodeControl } from './control.js';
 import type { DatapathOptions } from './datapath.js';
 import { macFor, NodeAgent, type PodPortFactory } from './node-agent.js';
@@ -65,6 +66,9 @@ export interface NodeRunnerOptions {
   nextIncarnation?: (last: number) => number;
 }
 
+/** Conflicting ARP claims are logged at most once per this interval (docs/segment-security.md#conflicting-arp). */
+export const ARP_CLAIM_LOG_MS = 10_000;
+
 export class NodeRunner {
   readonly name: string;
   readonly agent: NodeAgent;
@@ -88,6 +92,10 @@ export class NodeRunner {
   private readonly nodeIp: number;
   private readonly wall: (now: number) => Date;
   private readonly opts: NodeRunnerOptions;
+  /** Claim counters as last logged, and when the next line may be written. */
+  private readonly claimsLogged: Record<string, number> = {};
+  private claimsTotal = 0;
+  private claimsLogAt = -Infinity;
 
   constructor(o: NodeRunnerOptions) {
     this.opts = o;
@@ -220,7 +228,7 @@ export class NodeRunner {
     for (const m of this.rx.splice(0)) {
       const r = this.membership.receive(m.src, m.payload, now);
       // Authentic and fresh (HMAC, key, source IP, destination, replay counters all checked): pin the sender's
-      // link binding for Geneve decapsulation (docs/semantics.md §5, receiving).
+      // link binding for Geneve decapsulation and the neighbour table (docs/segment-security.md#peer-pins).
       if ((r.verdict === heartbeat.OK || r.verdict === heartbeat.UNCONFIRMED) && (m.macHi !== 0 || m.macLo !== 0))
         this.agent.datapath.pinPeer(m.src, m.macHi, m.macLo);
       events.push(...r.events);
@@ -230,6 +238,32 @@ export class NodeRunner {
     if (t.send.length) this.send(t.send, now);
     const due = this.wakeAt !== null && this.wakeAt <= now;
     this.handle(events, now, due);
+    if (now >= this.claimsLogAt) this.logArpClaims(now);
+  }
+
+  /**
+   * One line for the conflicting ARP claims counted since the last line (at most one per ARP_CLAIM_LOG_MS):
+   * how many of each kind and the last address and MAC of each. Ownership is not changed by them.
+   */
+  private logArpClaims(now: number): void {
+    const dp = this.agent.datapath;
+    const arp = dp.pipeline.stages[dp.pipeline.stageIndex('arp')]!.counters;
+    if (!arp) return;
+    let total = 0;
+    for (const k of ARP_CLAIM_COUNTERS) total += arp.get(k);
+    if (total === this.claimsTotal) return;
+    const fields: Record<string, unknown> = {};
+    for (const k of ARP_CLAIM_COUNTERS) {
+      const d = arp.get(k) - (this.claimsLogged[k] ?? 0);
+      if (d <= 0) continue;
+      const last = dp.state.arpClaims.last(k);
+      const mac = ethernet.macToString(ethernet.macFromInts(last.macHi, last.macLo));
+      fields[k] = { frames: d, last: `${ipv4.addrToString(last.ip)} from ${mac}` };
+      this.claimsLogged[k] = arp.get(k);
+    }
+    this.claimsTotal = total;
+    this.claimsLogAt = now + ARP_CLAIM_LOG_MS;
+    this.log('warn', 'ARP from the segment claimed addresses it does not own; ignored, ownership unchanged', fields);
   }
 
   private send(out: ReadonlyArray<{ dstIp: number; payload: Uint8Array }>, now: number): void {

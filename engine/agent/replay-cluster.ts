@@ -48,11 +48,14 @@ const P = counterIndex(POD_COUNTERS);
 export type DropTap = (node: NodeRt, stage: string, reason: string, off: number, len: number, ip: boolean) => void;
 
 /**
- * Whether a stage's drop counter counts lost packets. `uplink-ingress.drop-other-mac` does not: those are
- * copies of flooded frames a node filters out while another port takes them.
+ * Whether a stage's drop counter counts lost packets. `uplink-ingress.drop-other-mac` and `drop-broadcast-ip` do
+ * not: those are copies of flooded or broadcast frames a node filters out while another port takes them.
  */
 export function isLoss(stage: string, counter: string): boolean {
-  return counter.startsWith('drop-') && !(stage === 'uplink-ingress' && counter === 'drop-other-mac');
+  return (
+    counter.startsWith('drop-') &&
+    !(stage === 'uplink-ingress' && (counter === 'drop-other-mac' || counter === 'drop-broadcast-ip'))
+  );
 }
 
 /** Attributes each drop of one node's pipeline to the stage's drop counter that moved (see DropTap). */

@@ -122,6 +122,8 @@ export class DatapathTables {
   readonly owned: Int32Map;
   /** Egress IP → its gateway when it differs from the segment's. */
   readonly egressGateway: Int32Map;
+  /** Egress IPs hosted elsewhere that local pods tunnel to (value 1): ARP for them is believed only from members. */
+  readonly remoteEgress: Int32Map;
   /** Destination address → class << 24 | index (see DST_*); -1 for anything else (external). */
   readonly dstClass: PrefixTable;
   /** The pod gateway address (first address of this node's pod CIDR; the node IP without one): ICMP errors to pods come from it. */
@@ -157,6 +159,9 @@ export class DatapathTables {
       this.podOfPort[p.port] = i;
     });
     this.podKeys = c.pods.map((p) => p.key);
+    this.remoteEgress = new Int32Map();
+    for (const p of c.pods)
+      if (p.egress === EGRESS_REMOTE && p.egressIp !== 0) this.remoteEgress.set(p.egressIp | 0, 1);
 
     this.nodeNames = c.nodes.map((x) => x.name);
     this.nodeIpOf = Int32Array.from(c.nodes.map((x) => x.ip | 0));

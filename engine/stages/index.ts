@@ -15,7 +15,7 @@ export { Snat } from './snat.js';
 export { GeneveEncap } from './geneve-encap.js';
 export { UplinkOut } from './uplink-out.js';
 export { UplinkIngress } from './uplink-ingress.js';
-export { Arp } from './arp.js';
+export { Arp, ArpClaims, ARP_COUNTERS, ARP_CLAIM_COUNTERS } from './arp.js';
 export { IpLocal } from './ip-local.js';
 export { GeneveDecap } from './geneve-decap.js';
 export { Unsnat } from './unsnat.js';

@@ -8,6 +8,15 @@
  * which the uplink-out stage releases in its next round. An entry older than `staleMs` is still used but
  * re-probed (at most one request per `probeIntervalMs`), so a missed gratuitous ARP heals by itself.
  * After `maxProbes` unanswered requests an INCOMPLETE entry's packets are dropped (counted by the caller).
+ *
+ * Segment rules (docs/segment-security.md#arp-and-the-neighbour-table):
+ * - A **pinned** entry (a member's node IP, `pin` from its authenticated heartbeats) is always REACHABLE, never
+ *   re-probed, never evicted, and never changed by ARP (`learnFromArp`, `learn`): only `pin` or `unpin` changes it.
+ * - Entries created from unsolicited ARP (`learnFromArp(..., create)`: a request for us from an unknown sender)
+ *   are **unconfirmed** and capped at `unsolicited` (default a quarter of the table): past the cap, or when the
+ *   table is full, the oldest unconfirmed idle entry is replaced; an unsolicited request never evicts an entry
+ *   this node's own traffic made or a pinned one, so a storm of senders cannot push out the gateway, hosts or
+ *   members. An entry is confirmed once the node sends through it (`confirm`).
  */
 import type { Burst } from '../packet/index.js';
 import { Int32Map } from './tables.js';
@@ -29,7 +38,17 @@ export interface NeighborOptions {
   probeIntervalMs?: number;
   /** Unanswered requests before an incomplete entry gives up (default 3). */
   maxProbes?: number;
+  /** Most entries created from unsolicited ARP and not used since (default entries / 4, at least 1). */
+  unsolicited?: number;
 }
+
+/** What `learnFromArp` did (the arp stage counts each). */
+export const L_NONE = -1; // nothing (no entry and none to create, or the address is 0)
+export const L_UPDATED = 0;
+export const L_CREATED = 1;
+export const L_REPLACED = 2; // created in place of the oldest unconfirmed entry (the cap or the table is full)
+export const L_REFUSED = 3; // not created: the cap or the table is full and no unconfirmed entry is idle
+export const L_PINNED = 4; // the entry is pinned: ARP never changes it
 
 export class NeighborTable {
   readonly byIp = new Int32Map(64);
@@ -40,6 +59,19 @@ export class NeighborTable {
   readonly updated: Float64Array;
   readonly lastProbe: Float64Array;
   readonly probes: Uint8Array;
+  /** 1: pinned from a member's heartbeats (see the header). */
+  readonly pinned: Uint8Array;
+  /** 1: created from unsolicited ARP and not used by this node since. */
+  readonly unconfirmed: Uint8Array;
+  /** Entries with `unconfirmed` set, and their cap. */
+  unconfirmedCount = 0;
+  readonly maxUnconfirmed: number;
+  // Unconfirmed entries in creation order (entry, stamp); a slot is stale when the entry's stamp moved on.
+  private readonly uSeq: Int32Array;
+  private readonly uRingE: Int32Array;
+  private readonly uRingS: Int32Array;
+  private uHead = 0;
+  private uLen = 0;
   private readonly qHead: Int32Array;
   private readonly qTail: Int32Array;
   private readonly qLen: Int32Array;
@@ -82,6 +114,12 @@ export class NeighborTable {
     this.updated = new Float64Array(n);
     this.lastProbe = new Float64Array(n);
     this.probes = new Uint8Array(n);
+    this.pinned = new Uint8Array(n);
+    this.unconfirmed = new Uint8Array(n);
+    this.maxUnconfirmed = Math.max(1, Math.min(n, o.unsolicited ?? n >> 2));
+    this.uSeq = new Int32Array(n);
+    this.uRingE = new Int32Array(2 * n);
+    this.uRingS = new Int32Array(2 * n);
     this.qHead = new Int32Array(n).fill(-1);
     this.qTail = new Int32Array(n).fill(-1);
     this.qLen = new Int32Array(n);
@@ -120,6 +158,8 @@ export class NeighborTable {
       this.byIp.delete(this.ip[e]!);
     }
     this.ip[e] = ip;
+    this.pinned[e] = 0;
+    this.clearUnconfirmed(e);
     this.state[e] = N_INCOMPLETE;
     this.updated[e] = now;
     this.lastProbe[e] = -Infinity;
@@ -131,15 +171,44 @@ export class NeighborTable {
   private evictable(): number {
     let best = -1;
     for (let e = 0; e < this.state.length; e++) {
-      if (this.qLen[e]! > 0) continue;
+      if (this.qLen[e]! > 0 || this.pinned[e] === 1) continue;
       if (best < 0 || this.updated[e]! < this.updated[best]!) best = e;
     }
     return best;
   }
 
   /**
-   * Learn `ip` is at MAC (hi16, lo32). Creates the entry when `create` is set (a reply to us, a request for
-   * us), else only updates an existing one (RFC 826 "merge" rule). Returns the entry or -1.
+   * Learn `ip` is at MAC (hi16, lo32) from ARP. Creates the entry when `create` is set (a request for us), else
+   * only updates an existing one (RFC 826 "merge" rule). A pinned entry is never changed (L_PINNED); a created
+   * entry is unconfirmed and counts against the cap (see the header). Returns one of the L_* codes.
+   */
+  learnFromArp(ip: number, hi16: number, lo32: number, now: number, create: boolean): number {
+    let e = this.byIp.get(ip, -1);
+    let r = L_UPDATED;
+    if (e >= 0) {
+      if (this.pinned[e] === 1) return L_PINNED;
+    } else {
+      if (!create) return L_NONE;
+      r = L_CREATED;
+      if (this.unconfirmedCount >= this.maxUnconfirmed || this.freeEntriesN === 0) {
+        e = this.oldestUnconfirmedIdle();
+        if (e < 0) return L_REFUSED;
+        this.remove(e);
+        r = L_REPLACED;
+      }
+      e = this.create(ip, now);
+      this.unconfirmed[e] = 1;
+      this.unconfirmedCount++;
+      const seq = ++this.uSeq[e]!;
+      this.pushUnconfirmed(e, seq);
+    }
+    this.resolve(e, hi16, lo32, now);
+    return r;
+  }
+
+  /**
+   * Learn `ip` is at MAC (hi16, lo32), creating the entry when `create` is set; for tests, benchmarks and the
+   * control plane (ARP from the segment goes through `learnFromArp`). Returns the entry or -1.
    */
   learn(ip: number, hi16: number, lo32: number, now: number, create: boolean): number {
     let e = this.byIp.get(ip, -1);
@@ -148,18 +217,111 @@ export class NeighborTable {
       e = this.create(ip, now);
       if (e < 0) return -1;
     }
+    if (this.pinned[e] === 1) return -1;
+    this.resolve(e, hi16, lo32, now);
+    return e;
+  }
+
+  /**
+   * Pin `ip` to MAC (hi16, lo32): a member's binding from its authenticated heartbeats. Creates the entry when
+   * missing (evicting an idle unpinned one when full) and releases packets waiting on it. Returns the entry, or
+   * -1 when every entry is pinned or busy.
+   */
+  pin(ip: number, hi16: number, lo32: number, now: number): number {
+    let e = this.byIp.get(ip, -1);
+    if (e < 0) {
+      e = this.create(ip, now);
+      if (e < 0) return -1;
+    }
+    this.clearUnconfirmed(e);
+    this.pinned[e] = 1;
+    this.resolve(e, hi16, lo32, now);
+    return e;
+  }
+
+  /** Undo `pin` (the node left the cluster): the entry stays as an ordinary one, re-probed when stale. */
+  unpin(ip: number): void {
+    const e = this.byIp.get(ip, -1);
+    if (e >= 0) this.pinned[e] = 0;
+  }
+
+  /**
+   * Forget what ARP said about `ip` (it became a member's address: only its heartbeats may say where it is).
+   * An entry with packets waiting stays INCOMPLETE for them; a pinned one is left alone.
+   */
+  forget(ip: number): void {
+    const e = this.byIp.get(ip, -1);
+    if (e < 0 || this.pinned[e] === 1) return;
+    if (this.qLen[e]! > 0) this.state[e] = N_INCOMPLETE;
+    else this.remove(e);
+  }
+
+  /** The node sends through entry `e`: it is no longer an unconfirmed (unsolicited) entry. */
+  confirm(e: number): void {
+    this.clearUnconfirmed(e);
+  }
+
+  private resolve(e: number, hi16: number, lo32: number, now: number): void {
     this.macHi[e] = hi16;
     this.macLo[e] = lo32;
     this.state[e] = N_REACHABLE;
     this.updated[e] = now;
     this.probes[e] = 0;
     if (this.qLen[e]! > 0) this.ready[this.readyN++] = e;
-    return e;
+  }
+
+  private clearUnconfirmed(e: number): void {
+    if (this.unconfirmed[e] === 1) {
+      this.unconfirmed[e] = 0;
+      this.unconfirmedCount--;
+    }
+  }
+
+  private pushUnconfirmed(e: number, seq: number): void {
+    const cap = this.uRingE.length;
+    if (this.uLen === cap) {
+      // Full of slots, most of them stale (at most `maxUnconfirmed` ≤ half are live): keep the live ones.
+      let w = 0;
+      for (let k = 0; k < this.uLen; k++) {
+        const j = (this.uHead + k) % cap;
+        const x = this.uRingE[j]!;
+        if (this.unconfirmed[x] === 1 && this.uSeq[x] === this.uRingS[j]) {
+          this.uRingE[w] = x;
+          this.uRingS[w] = this.uRingS[j]!;
+          w++;
+        }
+      }
+      this.uHead = 0;
+      this.uLen = w;
+    }
+    const j = (this.uHead + this.uLen) % cap;
+    this.uRingE[j] = e;
+    this.uRingS[j] = seq;
+    this.uLen++;
+  }
+
+  /** The oldest unconfirmed entry with no packets waiting (dropping stale ring slots on the way), or -1. */
+  private oldestUnconfirmedIdle(): number {
+    const cap = this.uRingE.length;
+    for (let k = 0; k < this.uLen; k++) {
+      const j = (this.uHead + k) % cap;
+      const x = this.uRingE[j]!;
+      const live = this.unconfirmed[x] === 1 && this.uSeq[x] === this.uRingS[j];
+      if (k === 0 && !live) {
+        this.uHead = (this.uHead + 1) % cap;
+        this.uLen--;
+        k--;
+        continue;
+      }
+      if (live && this.qLen[x] === 0) return x;
+    }
+    return -1;
   }
 
   /** True when an ARP request for entry `e` is due now; records it as sent. */
   probeDue(e: number, now: number): boolean {
     const st = this.state[e];
+    if (this.pinned[e] === 1) return false;
     if (st === N_REACHABLE && now - this.updated[e]! < this.staleMs) return false;
     if (now - this.lastProbe[e]! < this.probeIntervalMs) return false;
     this.lastProbe[e] = now;
@@ -275,6 +437,8 @@ export class NeighborTable {
   /** Remove entry e (its queue must be empty). */
   remove(e: number): void {
     this.byIp.delete(this.ip[e]!);
+    this.pinned[e] = 0;
+    this.clearUnconfirmed(e);
     this.state[e] = N_FREE;
     this.freeEntries[this.freeEntriesN++] = e;
   }
@@ -294,7 +458,7 @@ export class NeighborTable {
     ip: number;
     macHi: number;
     macLo: number;
-    state: 'incomplete' | 'reachable' | 'stale';
+    state: 'incomplete' | 'reachable' | 'stale' | 'pinned';
     ageMs: number;
     queued: number;
   }> {
@@ -302,7 +466,7 @@ export class NeighborTable {
       ip: number;
       macHi: number;
       macLo: number;
-      state: 'incomplete' | 'reachable' | 'stale';
+      state: 'incomplete' | 'reachable' | 'stale' | 'pinned';
       ageMs: number;
       queued: number;
     }> = [];
@@ -314,7 +478,14 @@ export class NeighborTable {
         ip: this.ip[e]!,
         macHi: this.macHi[e]!,
         macLo: this.macLo[e]!,
-        state: st === N_INCOMPLETE ? 'incomplete' : age >= this.staleMs ? 'stale' : 'reachable',
+        state:
+          st === N_INCOMPLETE
+            ? 'incomplete'
+            : this.pinned[e] === 1
+              ? 'pinned'
+              : age >= this.staleMs
+                ? 'stale'
+                : 'reachable',
         ageMs: age,
         queued: this.qLen[e]!,
       });

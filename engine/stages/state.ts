@@ -4,8 +4,9 @@
  */
 import { ConnTable, SNAT_RANDOM_FULLY, type ConnTableOptions } from '../../conntrack/index.js';
 import type { Slab } from '../packet/index.js';
+import { ArpClaims } from './arp.js';
 import { DatapathTables, type NodeDatapathConfig } from './config.js';
-import { NeighborTable, type NeighborOptions } from './neighbor.js';
+import { N_REACHABLE, NeighborTable, type NeighborOptions } from './neighbor.js';
 import { PeerPins } from './peer-pins.js';
 
 export interface NodeStateOptions {
@@ -47,6 +48,8 @@ export class NodeState {
   readonly neigh: NeighborTable;
   /** Peer IP ↔ MAC bindings learned from authenticated heartbeats (peer-pins.ts). */
   readonly pins = new PeerPins();
+  /** The last conflicting ARP claim of each kind (arp.ts), for the agent's log. */
+  readonly arpClaims = new ArpClaims();
   readonly slab: Slab;
   readonly v: DataView;
   readonly u8: Uint8Array;
@@ -86,6 +89,42 @@ export class NodeState {
   /** Compile a new configuration and swap it in (between rounds). */
   configure(config: NodeDatapathConfig): DatapathTables {
     this.tables = new DatapathTables(config, ++this.generation);
+    this.reconcilePins();
     return this.tables;
+  }
+
+  /**
+   * A member's authenticated heartbeat came from MAC (hi16, lo32): pin its node IP to it for Geneve
+   * decapsulation and in the neighbour table (docs/segment-security.md#peer-pins). Not for this node's own IP
+   * nor for an address that is no member's.
+   */
+  pinPeer(ip: number, hi16: number, lo32: number): void {
+    const t = this.tables;
+    if ((ip | 0) === t.nodeIp || t.nodeByIp.get(ip | 0, -1) < 0) return;
+    if (this.pins.pin(ip, hi16, lo32)) this.neigh.pin(ip | 0, hi16 | 0, lo32 | 0, this.now);
+  }
+
+  /**
+   * After a configuration change: a node that left the cluster loses its pin (its address is an ordinary
+   * neighbour again); a member's address that is not pinned yet keeps nothing ARP said about it, nor does a
+   * remote egress IP unless a member's MAC said it (cold path).
+   */
+  private reconcilePins(): void {
+    const t = this.tables;
+    for (const ip of this.pins.ips())
+      if (ip === t.nodeIp || t.nodeByIp.get(ip, -1) < 0) {
+        this.pins.unpin(ip);
+        this.neigh.unpin(ip);
+      }
+    for (let i = 0; i < t.nodeIpOf.length; i++) {
+      const ip = t.nodeIpOf[i]!;
+      if (i !== t.localNode && this.pins.match(ip, 0, 0) < 0) this.neigh.forget(ip);
+    }
+    // An egress IP local pods now tunnel to: an entry ARP made before it was one is kept only if a member said it.
+    const n = this.neigh;
+    for (const [ip] of t.remoteEgress.entries()) {
+      const e = n.find(ip);
+      if (e >= 0 && n.state[e] === N_REACHABLE && !this.pins.isMemberMac(n.macHi[e]!, n.macLo[e]!)) n.forget(ip);
+    }
   }
 }

@@ -3,7 +3,9 @@
  * to `arp`; IPv4 must pass `ipv4.check` with a good header checksum, be whole (no reassembly), and be for an
  * address this node owns now (node IP, hosted Egress IPs) or for a local pod; it goes to `ip` with `b.l3` set
  * and the Ethernet padding trimmed. Everything else is a counted drop; a Geneve packet for an address this node
- * does not own (a peer's stale ARP entry after failover, docs/semantics.md §4.b) has its own counter.
+ * does not own (a peer's stale ARP entry after failover, docs/semantics.md §4.b) has its own counter, and so has
+ * IPv4 in a broadcast frame for an address this node does not own (`drop-broadcast-ip`: a peer's first-contact
+ * heartbeat to another member, uplink-out.ts; a copy meant for someone else, like `drop-other-mac`).
  * Specification: docs/architecture.md §1 (the uplink port), docs/semantics.md §3, §4.b. Cases:
  * test/stages/cases/uplink-ingress.cases.ts.
  * Exits: `arp`, `ip`, `drop`.
@@ -27,6 +29,7 @@ const NAMES = [
   'drop-fragment',
   'drop-not-ours',
   'drop-tunnel-not-owned',
+  'drop-broadcast-ip',
 ] as const;
 const C = counterIndex(NAMES);
 const EXITS = ['arp', 'ip', 'drop'] as const;
@@ -105,7 +108,9 @@ export class UplinkIngress implements Stage {
           ipv4.proto(v, l3) === ipv4.PROTO_UDP &&
           ipv4.totalLen(v, l3) >= hl + 8 &&
           v.getUint16(l3 + hl + 2) === geneve.PORT;
-        c[tunnel ? C['drop-tunnel-not-owned'] : C['drop-not-ours']]!++;
+        c[
+          tunnel ? C['drop-tunnel-not-owned'] : ethernet.isBroadcast(v, o) ? C['drop-broadcast-ip'] : C['drop-not-ours']
+        ]!++;
         continue;
       }
       b.l3[i] = l3;

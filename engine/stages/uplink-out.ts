@@ -7,6 +7,11 @@
  * On a miss the packet waits in the neighbour queue (exit `held`: the stage owns the slot) and an ARP request
  * goes out; on resolution the queue is released in the next round (`release`). Unanswered resolution and a
  * full queue are counted drops, and the waiting connections are aborted.
+ * A member's node IP is never resolved with ARP (docs/segment-security.md#arp-and-the-neighbour-table): its
+ * entry is pinned from the member's heartbeats. Until the first one arrives, this node's heartbeats to it go to
+ * the Ethernet broadcast address (`first-contact`: they are authenticated and bound to their destination IP, and
+ * the member's answer pins it), and other packets wait for the pin (no request is sent; they time out as an
+ * unanswered resolution would).
  * Specification: docs/architecture.md §1 (the segment: ARP, gateway), docs/semantics.md §3. Cases:
  * test/stages/cases/uplink-out.cases.ts.
  * Exits: `out` (to the uplink port), `held`, `drop`.
@@ -14,12 +19,13 @@
 import type { ConnTable } from '../../conntrack/index.js';
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
-import { arp, ethernet, ipv4 } from '../wire/index.js';
+import { arp, ethernet, ipv4, udp } from '../wire/index.js';
 import { N_FREE, N_REACHABLE, type NeighborTable } from './neighbor.js';
 import type { NodeState } from './state.js';
 
 const NAMES = [
   'sent',
+  'first-contact',
   'arp-request',
   'parked',
   'released',
@@ -58,7 +64,9 @@ export class UplinkOut implements Stage {
     neigh.expire(this.st.now, this.dropParked);
     // Repeat requests for addresses packets wait on, even when no new packet comes to trigger them.
     let k = n;
-    neigh.dueProbes(this.st.now, (e, ip) => (k = this.arpRequest(b, sel, k, e, ip, this.st.tables.nodeIp)));
+    neigh.dueProbes(this.st.now, (e, ip) => {
+      if (this.st.tables.nodeByIp.get(ip, -1) < 0) k = this.arpRequest(b, sel, k, e, ip, this.st.tables.nodeIp);
+    });
     n = k;
     if (!neigh.hasReady) return n;
     const m = neigh.releaseReady(b, sel, n);
@@ -106,11 +114,20 @@ export class UplinkOut implements Stage {
           this.abort(b.flow[i]!);
           continue;
         }
-      }
+      } else if (e !== lastE && neigh.unconfirmed[e] === 1) neigh.confirm(e);
       lastNh = nh;
       lastE = e;
-      if (neigh.probeDue(e, now)) n = this.arpRequest(b, sel, n, e, nh, ipv4.src(v, o));
+      if (neigh.probeDue(e, now) && t.nodeByIp.get(nh, -1) < 0) n = this.arpRequest(b, sel, n, e, nh, ipv4.src(v, o));
       if (neigh.state[e] !== N_REACHABLE) {
+        if (this.isFirstContact(v, o, nh)) {
+          const eo = o - ethernet.HEADER_LEN;
+          ethernet.writeHeader(v, eo, 0xffff, -1, macHi, macLo, ethernet.ETHERTYPE_IPV4);
+          b.off[i] = eo;
+          b.len[i] = ethernet.HEADER_LEN + ipv4.totalLen(v, o);
+          b.next[i] = X.out;
+          c[C['first-contact']]!++;
+          continue;
+        }
         if (neigh.park(e, b, i)) {
           b.next[i] = X.held;
           c[C.parked]!++;
@@ -135,6 +152,15 @@ export class UplinkOut implements Stage {
       c[C.sent]!++;
     }
     return n;
+  }
+
+  /** A heartbeat from this node to a member whose MAC is not pinned yet (slow path: unresolved entries only). */
+  private isFirstContact(v: DataView, o: number, nh: number): boolean {
+    const t = this.st.tables;
+    const port = this.st.controlPort;
+    if (port === 0 || nh !== ipv4.dst(v, o) || t.nodeByIp.get(nh, -1) < 0) return false;
+    if (ipv4.src(v, o) !== t.nodeIp || ipv4.proto(v, o) !== ipv4.PROTO_UDP) return false;
+    return udp.dstPort(v, o + ipv4.headerLen(v, o)) === port;
   }
 
   private abort(flow: number): void {

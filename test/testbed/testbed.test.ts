@@ -419,6 +419,61 @@ sendp(g, iface='eth0', verbose=False)                      # the right fields, a
       expect(runFile(state, 'node-a')['members']).toEqual(['node-a', 'node-b', 'node-c']);
       expect(seen('prod/web-a')).toBe('198.18.2.250');
     });
+
+    it('forged ARP for a node IP and an egress IP, and a 1000-sender storm, change nothing (counted)', async () => {
+      // issue 11 finding 7 (docs/segment-security.md#arp-and-the-neighbour-table): before, one such frame made
+      // node-c declare its peers dead and take every egress IP while they kept theirs.
+      expect(await eventually(() => seen('prod/web-a'), '198.18.2.250')).toBe('198.18.2.250');
+      const nodes = ['node-a', 'node-b', 'node-c'] as const;
+      const before = Object.fromEntries(nodes.map((n) => [n, runFile(state, n)]));
+      const py = `
+from scapy.all import *
+att = '02:66:00:00:66:66'
+def garp(mac, ip, op=1):
+    return Ether(src=mac, dst='ff:ff:ff:ff:ff:ff')/ARP(op=op, hwsrc=mac, psrc=ip, hwdst='ff:ff:ff:ff:ff:ff', pdst=ip)
+frames = [garp(att, '${NODE_IP['node-c']}'), garp(att, '198.18.2.250', 2)]
+for k in range(1000):
+    m = '02:66:00:00:%02x:%02x' % (k >> 8, k & 255)
+    frames.append(Ether(src=m, dst='ff:ff:ff:ff:ff:ff')/ARP(op=1, hwsrc=m, psrc='198.18.%d.%d' % (4 + (k >> 8), k & 255), pdst='${NODE_IP['node-a']}'))
+    frames.append(garp(m, ('${NODE_IP['node-a']}', '${NODE_IP['node-b']}', '${NODE_IP['node-c']}')[k % 3], 2))
+sendp(frames, iface='eth0', verbose=False)
+`;
+      const r = sh('ip', ['netns', 'exec', SHOW_NS, '/usr/bin/python3', '-c', py], 60_000);
+      expect(r.status, r.stderr).toBe(0);
+      const arp = (n: string) => (runFile(state, n)['stages']['arp']['counters'] ?? {}) as Record<string, number>;
+      const delta = (n: (typeof nodes)[number], k: string) =>
+        (arp(n)[k] ?? 0) - (before[n]!['stages']['arp']['counters'][k] ?? 0);
+      // Liveness bound: the run files show the frames counted (written every second).
+      expect(await eventually(() => delta('node-c', 'conflict-node-ip') >= 1, true, 10_000)).toBe(true);
+      // Then longer than a failure detection (500 ms) and a run-file period, so a false death would show.
+      await sleep(2000);
+      // Frames the TAP queues could not take are lost before the engine; what arrived is counted by reason.
+      console.log(
+        `[testbed] ARP storm: ${nodes.map((n) => `${n} ${JSON.stringify(Object.fromEntries(['spoof-member-ip', 'conflict-node-ip', 'conflict-egress-ip', 'learn-replaced'].map((k) => [k, delta(n, k)])))}`).join('; ')}`,
+      );
+      expect(delta('node-a', 'spoof-member-ip')).toBeGreaterThanOrEqual(1);
+      expect(delta('node-b', 'spoof-member-ip')).toBeGreaterThanOrEqual(1);
+      // The claim on 198.18.2.250 is a conflict on its owner only.
+      for (const n of nodes)
+        expect(delta(n, 'conflict-egress-ip'), n).toBe(before[n]!['egressIps'].includes('198.18.2.250') ? 1 : 0);
+      expect(delta('node-a', 'learn-replaced')).toBeGreaterThan(0);
+      for (const n of nodes) {
+        const now = runFile(state, n);
+        expect(now['membership']['counters']['dead-events'], n).toBe(
+          before[n]!['membership']['counters']['dead-events'],
+        );
+        expect(now['members'], n).toEqual(['node-a', 'node-b', 'node-c']);
+        expect(now['egressIps'], n).toEqual(before[n]!['egressIps']);
+        expect(now['neighbors'].length, n).toBeLessThanOrEqual(256 + 8);
+        for (const m of nodes)
+          if (m !== n)
+            expect(
+              now['neighbors'].find((e: { ip: string }) => e.ip === NODE_IP[m]),
+              `${n}'s entry for ${m}`,
+            ).toMatchObject({ mac: nodeMac(NODE_IP[m]), state: 'pinned' });
+      }
+      expect(seen('prod/web-a')).toBe('198.18.2.250');
+    });
   });
 
   describe('issue 11: local files and store faults, with the agents running', () => {

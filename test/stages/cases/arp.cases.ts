@@ -11,9 +11,9 @@ export const cases: CaseTable = {
   l3: 14,
   rows: [
     {
-      name: 'a request for the node IP and for a hosted Egress IP: replied, the asker learned',
+      name: 'a request for the node IP and for a hosted Egress IP: replied, the asker learned (created once, then updated)',
       input: [ask('198.18.0.11'), ask('198.18.0.253')],
-      counters: { replied: 2, learned: 2 },
+      counters: { replied: 2, learned: 1, updated: 1 },
       expect: {
         reply: [
           eth(
@@ -41,9 +41,9 @@ export const cases: CaseTable = {
       counters: { updated: 1, ignored: 1 },
     },
     {
-      name: 'an ARP claiming a hosted Egress IP from another MAC: conflict',
+      name: 'an ARP claiming a hosted Egress IP from another MAC: conflict-egress-ip',
       input: [ask('198.18.0.253', '198.18.0.253', OTHER_MAC)],
-      counters: { conflict: 1 },
+      counters: { 'conflict-egress-ip': 1 },
     },
     {
       name: 'a request for a hosted Egress IP while egress answers are held: held',
