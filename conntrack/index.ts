@@ -25,7 +25,9 @@
  *   hash layout, port offsets, random-fully ports — deterministic for replay.
  * - Counters: `table.counters` (Float64Array) indexed like `CT_COUNTER_NAMES`; `counterSnapshot()` by name.
  * - Observability (cold, allocating): `dump(table)` → JSON-ready objects, `formatConntrack(entries)` →
- *   `conntrack -L` text, `snatUsage(table)` → per egress IP and destination, how close to exhaustion.
+ *   `conntrack -L` text, `snatUsage(table)` → per egress IP and destination, how close to exhaustion. Both walk
+ *   the table in one call; `new TableSurvey(table).step(now)` gives the same (a bounded sample of entries) in
+ *   bounded slices.
  */
 export {
   ConnTable,
@@ -47,6 +49,6 @@ export {
   type CtCounterName,
 } from './table.js';
 export * from './proto.js';
-export { dump, formatAddr, formatConntrack, parseAddr, snatUsage } from './observe.js';
-export type { ConnDump, DestinationUsage, EgressIpUsage, TupleDump } from './observe.js';
+export { dump, formatAddr, formatConntrack, parseAddr, SnatAccumulator, snatUsage, TableSurvey } from './observe.js';
+export type { ConnDump, DestinationUsage, EgressIpUsage, SurveyOptions, SurveyPass, TupleDump } from './observe.js';
 export { hsip4, Prng } from './hash.js';

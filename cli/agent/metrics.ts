@@ -1,9 +1,12 @@
 /**
  * Prometheus text exposition (format 0.0.4) of a running agent: per-stage packets per exit and drops per
  * reason, conntrack size, SNAT ports in use per egress IP, egress IPs owned, store files the agent could not use.
- * Served on `--metrics-port`, on loopback unless `--metrics-address` says otherwise.
+ * Served on `--metrics-port`, on loopback unless `--metrics-address` says otherwise. A scrape is answered from a
+ * text rendered at most once per second (`MetricsCache`), and nothing in a snapshot walks a connection table
+ * (cli/agent/connections.ts): any number of scrapes costs the event loop one small rendering per second.
  */
 import { createServer, type Server } from 'node:http';
+import type { LoopDelaySnapshot } from './loop-delay.js';
 
 export interface MetricsSnapshot {
   node: string;
@@ -20,6 +23,8 @@ export interface MetricsSnapshot {
   faults?: Record<string, number>;
   /** Whether the store answers (a shared store can be unreachable; the agent then forwards on its last state). */
   storeConnected?: boolean;
+  /** Event-loop delay (cli/agent/loop-delay.ts). */
+  loopDelay?: LoopDelaySnapshot;
 }
 
 const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
@@ -81,17 +86,65 @@ export function renderMetrics(m: MetricsSnapshot): string {
     out.push('# TYPE egress_store_connected gauge');
     out.push(`egress_store_connected{${node}} ${m.storeConnected ? 1 : 0}`);
   }
+  if (m.loopDelay) {
+    const d = m.loopDelay;
+    const sec = (ms: number) => String(ms / 1000);
+    out.push(
+      '# HELP egress_event_loop_delay_seconds How late the event loop ran a 10 ms timer: quantiles over the last window (quantile 1 = its maximum), sum and count since start.',
+    );
+    out.push('# TYPE egress_event_loop_delay_seconds summary');
+    out.push(`egress_event_loop_delay_seconds{${node},quantile="0.5"} ${sec(d.p50Ms)}`);
+    out.push(`egress_event_loop_delay_seconds{${node},quantile="0.99"} ${sec(d.p99Ms)}`);
+    out.push(`egress_event_loop_delay_seconds{${node},quantile="1"} ${sec(d.maxMs)}`);
+    out.push(`egress_event_loop_delay_seconds_sum{${node}} ${sec(d.sumMs)}`);
+    out.push(`egress_event_loop_delay_seconds_count{${node}} ${d.count}`);
+    out.push('# HELP egress_event_loop_delay_max_seconds Largest event-loop delay since the agent started.');
+    out.push('# TYPE egress_event_loop_delay_max_seconds gauge');
+    out.push(`egress_event_loop_delay_max_seconds{${node}} ${sec(d.maxEverMs)}`);
+  }
   return out.join('\n') + '\n';
 }
 
+/**
+ * The exposition text, rendered again only when the last rendering is `maxAgeMs` old (default 1 s): scrapes
+ * never do more than return a string.
+ */
+export class MetricsCache {
+  private text = '';
+  private at = -Infinity;
+  /** Renderings so far. */
+  renders = 0;
+
+  constructor(
+    private readonly snapshot: () => MetricsSnapshot,
+    private readonly clock: () => number = () => performance.now(),
+    private readonly maxAgeMs = 1000,
+  ) {}
+
+  get(): string {
+    const now = this.clock();
+    if (now - this.at >= this.maxAgeMs) {
+      this.text = renderMetrics(this.snapshot());
+      this.at = now;
+      this.renders++;
+    }
+    return this.text;
+  }
+}
+
 /** Serve `/metrics` on `address`:`port` (the metrics tell a segment attacker a lot: loopback by default). */
-export function serveMetrics(port: number, snapshot: () => MetricsSnapshot, address = '127.0.0.1'): Promise<Server> {
+export function serveMetrics(
+  port: number,
+  snapshot: (() => MetricsSnapshot) | MetricsCache,
+  address = '127.0.0.1',
+): Promise<Server> {
+  const text = snapshot instanceof MetricsCache ? () => snapshot.get() : () => renderMetrics(snapshot());
   const server = createServer((req, res) => {
     if (req.url !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');
       return;
     }
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(renderMetrics(snapshot()));
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(text());
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

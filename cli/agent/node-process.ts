@@ -13,10 +13,12 @@ import type { Server } from 'node:http';
 import { Faults } from '../../engine/agent/faults.js';
 import { AgentRuntime } from '../../engine/agent/runtime.js';
 import { NodeRunner } from '../../engine/agent/node-runner.js';
-import { cluster, conntrack, policy, Slab, wire, type Port } from '../../engine/index.js';
+import { cluster, policy, Slab, wire, type Port } from '../../engine/index.js';
 import { netdev, openPodTun, openUplink, podNetnsName } from '../../tun/index.js';
 import { UserError } from '../errors.js';
-import { serveMetrics, type MetricsSnapshot } from './metrics.js';
+import { ConnectionSurveys } from './connections.js';
+import { LoopDelay } from './loop-delay.js';
+import { MetricsCache, serveMetrics, type MetricsSnapshot } from './metrics.js';
 
 export interface AgentOptions {
   node: string;
@@ -70,11 +72,6 @@ export const DEFAULT_METRICS_ADDRESS = '127.0.0.1';
  */
 export const DEFAULT_QUEUE_LEN = 4096;
 
-/** Connections up to which the run file's per-connection details are refreshed every second. */
-const DETAILS_EVERY_REPORT = 256;
-/** Their refresh interval beyond that (ms). */
-const DETAILS_SLOW_MS = 60_000;
-
 export class AgentProcess {
   private readonly log: (level: keyof typeof LEVELS, msg: string, fields?: Record<string, unknown>) => void;
   private runner: NodeRunner | null = null;
@@ -91,6 +88,10 @@ export class AgentProcess {
   private readonly files: policy.store.StoreOptions;
   /** Exceptions caught in the agent's timers, watchers and callbacks (docs/agent.md "Faults"). */
   readonly faults: Faults;
+  /** Per-connection report parts, from walks cut into slices (cli/agent/connections.ts). */
+  private surveys: ConnectionSurveys | null = null;
+  /** Event-loop delay, one window per report (cli/agent/loop-delay.ts). */
+  private loopDelay: LoopDelay | null = null;
 
   constructor(private readonly o: AgentOptions) {
     const min = LEVELS[o.logLevel ?? 'info'];
@@ -234,6 +235,12 @@ export class AgentProcess {
       ...(this.o.budget !== undefined ? { budget: this.o.budget } : {}),
     });
     this.runtime.start();
+    this.loopDelay = new LoopDelay(this.clock);
+    const st0 = runner.agent.datapath.state;
+    this.surveys = new ConnectionSurveys(st0.ct, st0.ctIn, {
+      now: this.clock,
+      onFault: (e) => this.faults.fault('connection-survey', e),
+    });
     const onState = this.faults.guard('store-watch', (s: policy.ClusterState) => runner.setState(s, this.clock()));
     this.watch = shared
       ? shared.watch(onState, {
@@ -253,7 +260,8 @@ export class AgentProcess {
       : policy.store.watchStore(stateDir, onState, this.files);
     if (this.o.metricsPort !== undefined) {
       const address = this.o.metricsAddress ?? DEFAULT_METRICS_ADDRESS;
-      this.metrics = await serveMetrics(this.o.metricsPort, () => this.safeMetricsSnapshot(), address);
+      const cache = new MetricsCache(() => this.safeMetricsSnapshot(), this.clock);
+      this.metrics = await serveMetrics(this.o.metricsPort, cache, address);
       this.log('info', 'metrics served', { address, port: this.o.metricsPort });
     }
     policy.store.ensureRunDir(stateDir, this.files);
@@ -370,50 +378,21 @@ export class AgentProcess {
     const r = this.runner!;
     const a = r.agent;
     const st = a.datapath.state;
-    const usage: Record<string, number> = {};
-    for (const u of conntrack.snatUsage(st.ct))
-      usage[u.natIp] = Object.values(u.connections).reduce((x, y) => x + y, 0);
     return {
       node: this.o.node,
       stages: a.datapath.pipeline.snapshot(),
       conntrackEntries: st.ct.size,
       conntrackCounters: st.ct.counterSnapshot(),
-      snatPortsUsed: usage,
+      // from the last finished survey pass: a scrape never walks the table
+      snatPortsUsed: this.surveys?.snatPortsUsed() ?? {},
       egressIps: r.control.hosted().map(wire.ipv4.addrToString),
       pods: a.pods().size,
       membersAlive: r.membership.alive().size,
       storeProblems: this.storeHealth.snapshot().problems,
       faults: this.faults.snapshot(),
       storeConnected: this.storeConnected,
+      ...(this.loopDelay ? { loopDelay: this.loopDelay.snapshot() } : {}),
     };
-  }
-
-  private details: {
-    entries: conntrack.ConnDump[];
-    inbound: conntrack.ConnDump[];
-    snat: conntrack.EgressIpUsage[];
-    updated: string;
-    at: number;
-  } | null = null;
-
-  /**
-   * The per-connection parts of the run file (conntrack entries, SNAT usage per destination). Each walk of the
-   * tables runs on the event loop at ≈ 15 µs per connection: 15-35 ms at 1 000 connections, enough to overflow
-   * a pod TUN's queue (500 packets: 2.5 ms at 200 kpps) every second (bench/e2e measured NDR falling to a few
-   * kpps). So they are refreshed every report while the tables are small, and every DETAILS_SLOW_MS beyond.
-   */
-  private connectionDetails(now: number) {
-    const st = this.runner!.agent.datapath.state;
-    const d = this.details;
-    if (d && st.ct.size + st.ctIn.size > DETAILS_EVERY_REPORT && now - d.at < DETAILS_SLOW_MS) return d;
-    this.details = {
-      entries: conntrack.dump(st.ct, now).slice(0, 1000),
-      inbound: conntrack.dump(st.ctIn, now).slice(0, 1000),
-      snat: conntrack.snatUsage(st.ct),
-      updated: new Date().toISOString(),
-      at: now,
-    };
-    return this.details;
   }
 
   /** Write `<state>/run/<node>.json`. */
@@ -423,7 +402,10 @@ export class AgentProcess {
     const a = r.agent;
     const st = a.datapath.state;
     const now = this.clock();
-    const details = this.connectionDetails(now);
+    // Start the next pass of the connection walk (it runs in slices after this report) and report the last one.
+    this.surveys?.tick();
+    const details = this.surveys?.details() ?? null;
+    const loop = this.loopDelay?.roll() ?? null;
     const file = {
       node: this.o.node,
       pid: process.pid,
@@ -446,11 +428,15 @@ export class AgentProcess {
       conntrack: {
         size: st.ct.size,
         counters: st.ct.counterSnapshot(),
-        entries: details.entries,
-        inbound: details.inbound,
-        detailsUpdated: details.updated,
+        // at most SAMPLE_PER_TABLE connections of each table, from the last finished walk (null before the first)
+        entries: details?.entries ?? [],
+        inbound: details?.inbound ?? [],
+        confirmed: details?.confirmed ?? null,
+        detailsUpdated: details?.updated ?? null,
+        detailsSlices: details?.slices ?? null,
       },
-      snat: details.snat,
+      snat: details?.snat ?? [],
+      eventLoopDelay: loop,
       neighbors: st.neigh.dump(now).map((e) => ({
         ip: wire.ipv4.addrToString(e.ip),
         mac: e.state === 'incomplete' ? null : wire.ethernet.macToString(wire.ethernet.macFromInts(e.macHi, e.macLo)),
@@ -485,6 +471,8 @@ export class AgentProcess {
     if (this.statusPoll) clearInterval(this.statusPoll);
     this.o.store?.close();
     if (this.reportTimer) clearInterval(this.reportTimer);
+    this.surveys?.stop();
+    this.loopDelay?.stop();
     this.metrics?.close();
     try {
       this.runner?.leave(this.clock());

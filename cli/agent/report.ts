@@ -12,7 +12,8 @@ interface RunFile {
   members: string[];
   pods: Array<{ key: string; netns: string }>;
   stages: Record<string, { exits: Record<string, number>; counters: Record<string, number> }>;
-  conntrack: { size: number; counters: Record<string, number>; detailsUpdated?: string };
+  conntrack: { size: number; counters: Record<string, number>; detailsUpdated?: string | null };
+  eventLoopDelay?: { windowMs: number; p50Ms: number; p99Ms: number; maxMs: number; maxEverMs: number } | null;
   neighbors: Array<{ ip: string; mac: string | null; state: string; queued: number }>;
   ports: Record<string, Record<string, number> | null>;
   snat: Array<{ natIp: string; connections: Record<string, number>; maxFullness: number }>;
@@ -96,6 +97,11 @@ export function printCounters(dir: string, node: string | undefined, output: str
   console.log(
     `egress IPs: ${r.egressIps.join(', ') || '-'}; sees alive: ${r.members.join(', ')}; pods: ${r.pods.map((p) => p.key).join(', ') || '-'}`,
   );
+  const loop = r.eventLoopDelay;
+  if (isObj(loop) && numbers(loop))
+    console.log(
+      `event loop delay: p99 ${loop.p99Ms.toFixed(1)} ms, max ${loop.maxMs.toFixed(1)} ms over the last ${(loop.windowMs / 1000).toFixed(1)} s; max since start ${loop.maxEverMs.toFixed(1)} ms`,
+    );
   const rows: string[][] = [];
   for (const [stage, s] of Object.entries(r.stages)) {
     for (const [k, v] of Object.entries(s.exits)) if (v) rows.push([stage, `exit ${k}`, String(v)]);
@@ -110,7 +116,7 @@ export function printCounters(dir: string, node: string | undefined, output: str
     const d = (Date.now() - Date.parse(r.conntrack.detailsUpdated)) / 1000;
     if (d > 3)
       console.log(
-        `\n(SNAT and connection details below are ${d.toFixed(0)} s old: refreshed every minute above 256 connections)`,
+        `\n(SNAT and connection details below are ${d.toFixed(0)} s old: the walk that refreshes them runs in slices, about once a second)`,
       );
   }
   if (r.snat.length)
