@@ -39,8 +39,13 @@ export const SEQ_NO_ROOM = 2;
 
 export class TunnelAuth {
   readonly key: siphash.SipKey;
+  /** The key id as an int32 (compared with `geneveAuth.keyId`). */
   readonly keyId: number;
-  /** Next sequence number to send (uint32 halves). */
+  /**
+   * Next sequence number to send, as int32 halves (reinterpret with `>>> 0`): values that are passed to calls
+   * and stored in fields stay int32, since a uint32 above 2^31 − 1 is boxed as a heap number (16 bytes) whenever
+   * it crosses a call V8 does not inline.
+   */
   seqHi: number;
   seqLo: number;
   private readonly byIp: Int32Map;
@@ -52,11 +57,11 @@ export class TunnelAuth {
 
   constructor(c: TunnelAuthConfig) {
     this.key = siphash.sipKey(c.key);
-    this.keyId = c.keyId >>> 0;
+    this.keyId = c.keyId | 0;
     // epochMs × 2^20 as two halves: hi = floor(epochMs / 2^12), lo = (epochMs mod 2^12) << 20, then + 1.
     const ms = Math.max(0, Math.floor(c.epochMs));
-    this.seqHi = Math.floor(ms / 4096) >>> 0;
-    this.seqLo = ((ms % 4096) * 1048576 + 1) >>> 0;
+    this.seqHi = Math.floor(ms / 4096) | 0;
+    this.seqLo = ((ms % 4096) * 1048576 + 1) | 0;
     this.capacity = c.peers ?? 4096;
     this.byIp = new Int32Map(this.capacity);
     this.topHi = new Int32Array(this.capacity);
@@ -66,8 +71,8 @@ export class TunnelAuth {
 
   /** Advance the send sequence by one (call after using seqHi/seqLo). */
   next(): void {
-    const lo = (this.seqLo + 1) >>> 0;
-    if (lo === 0) this.seqHi = (this.seqHi + 1) >>> 0;
+    const lo = (this.seqLo + 1) | 0;
+    if (lo === 0) this.seqHi = (this.seqHi + 1) | 0;
     this.seqLo = lo;
   }
 

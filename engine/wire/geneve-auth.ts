@@ -84,16 +84,18 @@ export function findOption(v: DataView, g: number): number {
   return found;
 }
 
-/** Key ID of the option at `p`. */
+// Accessors return int32 (reinterpret with `>>> 0`): a uint32 above 2^31 − 1 passed through a call that is not
+// inlined is boxed as a heap number, 16 bytes per packet.
+/** Key ID of the option at `p` (int32). */
 export function keyId(v: DataView, p: number): number {
-  return v.getUint32(p + F_KEY_ID);
+  return v.getInt32(p + F_KEY_ID);
 }
-/** Sequence number of the option at `p`: high and low 32 bits (uint32). */
+/** Sequence number of the option at `p`: high and low 32 bits (int32 each). */
 export function seqHi(v: DataView, p: number): number {
-  return v.getUint32(p + F_SEQ);
+  return v.getInt32(p + F_SEQ);
 }
 export function seqLo(v: DataView, p: number): number {
-  return v.getUint32(p + F_SEQ + 4);
+  return v.getInt32(p + F_SEQ + 4);
 }
 
 /**

@@ -260,9 +260,9 @@ describe('anti-replay window (RFC 4303 §3.4.3, RFC 6479 ring)', () => {
 
   it('the sender counts from epochMs × 2^20 + 1 and carries into the high half', () => {
     const t = new TunnelAuth({ key: new Uint8Array(16), keyId: 1, epochMs: 1_700_000_000_123 });
-    const v = BigInt(t.seqHi) * 2n ** 32n + BigInt(t.seqLo);
+    const v = BigInt(t.seqHi >>> 0) * 2n ** 32n + BigInt(t.seqLo >>> 0);
     expect(v).toBe(1_700_000_000_123n * 2n ** 20n + 1n);
-    t.seqLo = 0xffffffff;
+    t.seqLo = -1; // 0xffffffff
     const hi = t.seqHi;
     t.next();
     expect([t.seqHi, t.seqLo]).toEqual([hi + 1, 0]);
