@@ -46,12 +46,13 @@ const BURST = 64;
 const AUTH_KEY = Uint8Array.from({ length: 16 }, (_, i) => (i * 73 + 11) & 0xff);
 const AUTH: TunnelAuthConfig = { key: AUTH_KEY, keyId: 0x5eed, epochMs: 1_700_000_000_000 };
 
-function config(): NodeDatapathConfig {
+/** `auth`: the uplink MTU grows by the option's 24 bytes, so a 1500-byte pod packet still fits the tunnel. */
+function config(auth = false): NodeDatapathConfig {
   return {
     nodeName: 'a',
     nodeIp: ip('198.18.0.11'),
     mac: NODE_MAC,
-    uplinkMtu: 1550,
+    uplinkMtu: auth ? 1500 + geneveAuth.OVERHEAD : 1500 + geneve.OVERHEAD,
     transport: { addr: ip('198.18.0.0'), len: 24 },
     gateway: 0,
     tunnelPort: 6081,
@@ -220,7 +221,7 @@ function rig(path: PathName, size: number, flows: number, auth = false): Rig {
     gen.sealer = new TunnelAuth(AUTH);
     return { dp: null, gen, sink, input: 'uplink', member: 0, now: 0 };
   }
-  const dp = new NodeDatapath(slab, config(), {
+  const dp = new NodeDatapath(slab, config(auth), {
     conntrack: { seed: 1, maxConnections: 262144 },
     neighbor: { staleMs: 1e12 },
     tunnelAuth: auth ? AUTH : null,

@@ -15,7 +15,10 @@
  *     v2 ^= 0xff; 4 × SipRound; tag = v0 ^ v1 ^ v2 ^ v3
  *
  * JavaScript has no 64-bit integer arithmetic short of BigInt (which allocates), so every 64-bit word is a pair
- * of int32 locals (hi, lo): an addition carries with an unsigned compare, a rotation by 32 is a swap. The tag is
+ * of int32 locals (hi, lo), a rotation by 32 is a swap, and an addition's carry is computed without a branch,
+ * `((a & b) | ((a | b) & ~sum)) >>> 31` (Hacker's Delight §2-16): with `(sum >>> 0) < (a >>> 0) ? 1 : 0` instead,
+ * half the carries mispredict and the whole MAC ran 2.2× slower (measured: 1500 bytes 7.4 µs against 3.3 µs, 64
+ * bytes 0.46 against 0.21 µs, same process, Node 20). The tag is
  * left in `tag.hi` / `tag.lo` (int32) of the module's result object, so nothing is returned boxed.
  */
 
@@ -89,7 +92,7 @@ export function siphash24(k: SipKey, pre0: number, pre1: number, v: DataView, of
     for (let r = 0; r < 2; r++) {
       // v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32)
       s = (v0l + v1l) | 0;
-      v0h = (v0h + v1h + (s >>> 0 < v0l >>> 0 ? 1 : 0)) | 0;
+      v0h = (v0h + v1h + (((v0l & v1l) | ((v0l | v1l) & ~s)) >>> 31)) | 0;
       v0l = s;
       t = (v1h << 13) | (v1l >>> 19);
       v1l = (v1l << 13) | (v1h >>> 19);
@@ -100,7 +103,7 @@ export function siphash24(k: SipKey, pre0: number, pre1: number, v: DataView, of
       v0l = t;
       // v2 += v3; v3 = rotl(v3, 16); v3 ^= v2
       s = (v2l + v3l) | 0;
-      v2h = (v2h + v3h + (s >>> 0 < v2l >>> 0 ? 1 : 0)) | 0;
+      v2h = (v2h + v3h + (((v2l & v3l) | ((v2l | v3l) & ~s)) >>> 31)) | 0;
       v2l = s;
       t = (v3h << 16) | (v3l >>> 16);
       v3l = (v3l << 16) | (v3h >>> 16);
@@ -108,7 +111,7 @@ export function siphash24(k: SipKey, pre0: number, pre1: number, v: DataView, of
       v3l ^= v2l;
       // v0 += v3; v3 = rotl(v3, 21); v3 ^= v0
       s = (v0l + v3l) | 0;
-      v0h = (v0h + v3h + (s >>> 0 < v0l >>> 0 ? 1 : 0)) | 0;
+      v0h = (v0h + v3h + (((v0l & v3l) | ((v0l | v3l) & ~s)) >>> 31)) | 0;
       v0l = s;
       t = (v3h << 21) | (v3l >>> 11);
       v3l = (v3l << 21) | (v3h >>> 11);
@@ -116,7 +119,7 @@ export function siphash24(k: SipKey, pre0: number, pre1: number, v: DataView, of
       v3l ^= v0l;
       // v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32)
       s = (v2l + v1l) | 0;
-      v2h = (v2h + v1h + (s >>> 0 < v2l >>> 0 ? 1 : 0)) | 0;
+      v2h = (v2h + v1h + (((v2l & v1l) | ((v2l | v1l) & ~s)) >>> 31)) | 0;
       v2l = s;
       t = (v1h << 17) | (v1l >>> 15);
       v1l = (v1l << 17) | (v1h >>> 15);
@@ -132,7 +135,7 @@ export function siphash24(k: SipKey, pre0: number, pre1: number, v: DataView, of
   v2l ^= 0xff;
   for (let r = 0; r < 4; r++) {
     s = (v0l + v1l) | 0;
-    v0h = (v0h + v1h + (s >>> 0 < v0l >>> 0 ? 1 : 0)) | 0;
+    v0h = (v0h + v1h + (((v0l & v1l) | ((v0l | v1l) & ~s)) >>> 31)) | 0;
     v0l = s;
     t = (v1h << 13) | (v1l >>> 19);
     v1l = (v1l << 13) | (v1h >>> 19);
@@ -142,21 +145,21 @@ export function siphash24(k: SipKey, pre0: number, pre1: number, v: DataView, of
     v0h = v0l;
     v0l = t;
     s = (v2l + v3l) | 0;
-    v2h = (v2h + v3h + (s >>> 0 < v2l >>> 0 ? 1 : 0)) | 0;
+    v2h = (v2h + v3h + (((v2l & v3l) | ((v2l | v3l) & ~s)) >>> 31)) | 0;
     v2l = s;
     t = (v3h << 16) | (v3l >>> 16);
     v3l = (v3l << 16) | (v3h >>> 16);
     v3h = t ^ v2h;
     v3l ^= v2l;
     s = (v0l + v3l) | 0;
-    v0h = (v0h + v3h + (s >>> 0 < v0l >>> 0 ? 1 : 0)) | 0;
+    v0h = (v0h + v3h + (((v0l & v3l) | ((v0l | v3l) & ~s)) >>> 31)) | 0;
     v0l = s;
     t = (v3h << 21) | (v3l >>> 11);
     v3l = (v3l << 21) | (v3h >>> 11);
     v3h = t ^ v0h;
     v3l ^= v0l;
     s = (v2l + v1l) | 0;
-    v2h = (v2h + v1h + (s >>> 0 < v2l >>> 0 ? 1 : 0)) | 0;
+    v2h = (v2h + v1h + (((v2l & v1l) | ((v2l | v1l) & ~s)) >>> 31)) | 0;
     v2l = s;
     t = (v1h << 17) | (v1l >>> 15);
     v1l = (v1l << 17) | (v1h >>> 15);
