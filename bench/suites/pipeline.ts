@@ -7,6 +7,12 @@
  * - `decap-snat` Geneve to a hosted Egress IP → uplink-ingress → ip-local → geneve-decap → snat → uplink-out
  * - `reply`     external reply → uplink-ingress → ip-local → unsnat → geneve-encap → uplink-out (remote pod)
  *
+ * and, with tunnel authentication on (docs/tunnel-auth.md: SipHash-2-4 tag, sequence number, anti-replay window),
+ * `encap+auth`, `decap-snat+auth` and `reply+auth`, each with its authentication-off case as baseline (ratio = pps
+ * with auth / pps without, same run). The generator of `decap-snat+auth` seals every frame it yields as the
+ * sending peer would (one tag per packet, on top of the receiver's check): `gen+seal` measures that generator
+ * alone, so the receiver's share is the difference of the two ns/packet figures;
+ *
  * at 64/512/1500-byte packets (the pod-side IP packet's total length) and 1 k / 100 k flows (UDP source ports over a ring; every
  * conntrack entry exists before timing), bursts of 64. `gen/<size>` is the generator alone (copy the template
  * and set the flow's port): each case reports its ratio to it, and `facts` give the per-stage ns/packet of an
@@ -15,8 +21,14 @@
 import { NodeDatapath } from '../../engine/agent/datapath.js';
 import type { Port, Stage } from '../../engine/graph/index.js';
 import { Burst, Slab } from '../../engine/packet/index.js';
-import { EGRESS_LOCAL, EGRESS_REMOTE, type NodeDatapathConfig } from '../../engine/stages/index.js';
-import { checksum, ethernet, geneve, ipv4, udp } from '../../engine/wire/index.js';
+import {
+  EGRESS_LOCAL,
+  EGRESS_REMOTE,
+  TunnelAuth,
+  type NodeDatapathConfig,
+  type TunnelAuthConfig,
+} from '../../engine/stages/index.js';
+import { checksum, ethernet, geneve, geneveAuth, ipv4, udp } from '../../engine/wire/index.js';
 import type { BenchCase, Suite } from '../harness.js';
 
 const ip = (s: string) => ipv4.parseAddr(s)!;
@@ -30,13 +42,17 @@ const PEER_POD = ip('198.19.2.10');
 const EGRESS_HERE = ip('198.18.0.253');
 const EGRESS_THERE = ip('198.18.0.254');
 const BURST = 64;
+/** One cluster's tunnel subkey for every authenticated case (the sender's and the receiver's). */
+const AUTH_KEY = Uint8Array.from({ length: 16 }, (_, i) => (i * 73 + 11) & 0xff);
+const AUTH: TunnelAuthConfig = { key: AUTH_KEY, keyId: 0x5eed, epochMs: 1_700_000_000_000 };
 
-function config(): NodeDatapathConfig {
+/** `auth`: the uplink MTU grows by the option's 24 bytes, so a 1500-byte pod packet still fits the tunnel. */
+function config(auth = false): NodeDatapathConfig {
   return {
     nodeName: 'a',
     nodeIp: ip('198.18.0.11'),
     mac: NODE_MAC,
-    uplinkMtu: 1550,
+    uplinkMtu: auth ? 1500 + geneveAuth.OVERHEAD : 1500 + geneve.OVERHEAD,
     transport: { addr: ip('198.18.0.0'), len: 24 },
     gateway: 0,
     tunnelPort: 6081,
@@ -68,6 +84,8 @@ class GenPort implements Port {
   portIsDst = false;
   private basePort = 0;
   private baseCsum = 0;
+  /** Seal every yielded Geneve frame (authentication option right after the base header) as this sender. */
+  sealer: TunnelAuth | null = null;
   constructor(private readonly slab: Slab) {}
 
   load(frame: Uint8Array, udpAt: number, dstPort: boolean): void {
@@ -100,6 +118,11 @@ class GenPort implements Port {
       v.setUint16(pa, port);
       v.setUint16(o + this.portAt + 6, checksum.udpNonZero(checksum.update16(this.baseCsum, this.basePort, port)));
       if (++this.f === this.flows) this.f = 0;
+      const sealer = this.sealer;
+      if (sealer !== null) {
+        geneveAuth.seal(sealer.key, v, o + 14, o + 42, len - 42, o + 50, sealer.seqHi, sealer.seqLo);
+        sealer.next();
+      }
       b.slot[j] = s;
       b.off[j] = o;
       b.len[j] = len;
@@ -153,13 +176,14 @@ function frame(dstMac: Uint8Array, srcMac: Uint8Array, pkt: Uint8Array): Uint8Ar
   return f;
 }
 
-function geneveFrame(inner: Uint8Array): Uint8Array {
+function geneveFrame(inner: Uint8Array, auth: boolean): Uint8Array {
   const tpl = geneve.buildTemplate({
     srcMac: PEER_MAC,
     dstMac: NODE_MAC,
     srcIp: ip('198.18.0.12'),
     dstIp: EGRESS_HERE,
     vni: 0,
+    ...(auth ? { options: geneveAuth.optionBytes(AUTH.keyId), critical: true } : {}),
   });
   const buf = new Uint8Array(256 + inner.length);
   buf.set(inner, 128);
@@ -168,7 +192,7 @@ function geneveFrame(inner: Uint8Array): Uint8Array {
   return buf.slice(start, 128 + inner.length);
 }
 
-type PathName = 'encap' | 'snat' | 'decap-snat' | 'reply' | 'gen';
+type PathName = 'encap' | 'snat' | 'decap-snat' | 'reply' | 'gen' | 'gen+seal';
 
 interface Rig {
   dp: NodeDatapath | null;
@@ -180,19 +204,31 @@ interface Rig {
 }
 
 /** A datapath primed for one path: neighbours resolved, every conntrack entry of the flow set created. */
-function rig(path: PathName, size: number, flows: number): Rig {
+function rig(path: PathName, size: number, flows: number, auth = false): Rig {
   const slab = new Slab({ slots: 4096 });
   const gen = new GenPort(slab);
   const sink = new Sink();
+  const tunOff = 14 + (auth ? geneveAuth.OVERHEAD : geneve.OVERHEAD) + 20; // inner UDP header in a Geneve frame
   if (path === 'gen') {
     gen.load(udpPacket(LOCAL_POD, EXT, 1024, 9, size), 20, false);
     gen.flows = flows;
     return { dp: null, gen, sink, input: 'pods', member: 0, now: 0 };
   }
-  const dp = new NodeDatapath(slab, config(), {
+  if (path === 'gen+seal') {
+    const inner = frame(geneve.GLOBAL_VIRTUAL_MAC, PEER_MAC, udpPacket(PEER_POD, EXT, 1024, 9, size));
+    gen.load(geneveFrame(inner, true), tunOff, false);
+    gen.flows = flows;
+    gen.sealer = new TunnelAuth(AUTH);
+    return { dp: null, gen, sink, input: 'uplink', member: 0, now: 0 };
+  }
+  const dp = new NodeDatapath(slab, config(auth), {
     conntrack: { seed: 1, maxConnections: 262144 },
     neighbor: { staleMs: 1e12 },
+    tunnelAuth: auth ? AUTH : null,
   });
+  // The peer's IP and MAC pinned, as its authenticated heartbeats would (geneve-decap accepts nothing else).
+  dp.pinPeer(ip('198.18.0.12'), ethernet.macHi16(PEER_MAC), ethernet.macLo32(PEER_MAC));
+  if (auth) gen.sealer = new TunnelAuth(AUTH);
   dp.attachUplink(sink);
   const idle = new Sink();
   dp.pods.add(path === 'snat' ? gen : idle);
@@ -216,15 +252,16 @@ function rig(path: PathName, size: number, flows: number): Rig {
     gen.load(udpPacket(LOCAL_POD, EXT, 1024, 9, size), 20, false);
   } else if (path === 'decap-snat') {
     const inner = frame(geneve.GLOBAL_VIRTUAL_MAC, PEER_MAC, udpPacket(PEER_POD, EXT, 1024, 9, size));
-    gen.load(geneveFrame(inner), 14 + 50 + 20, false);
+    gen.load(geneveFrame(inner, auth), tunOff, false);
     r.input = 'uplink';
   } else {
     // Replies to the remote node's pod: its connections are made through the decap-snat path first.
     const inner = frame(geneve.GLOBAL_VIRTUAL_MAC, PEER_MAC, udpPacket(PEER_POD, EXT, 1024, 9, size));
-    gen.load(geneveFrame(inner), 14 + 50 + 20, false);
+    gen.load(geneveFrame(inner, auth), tunOff, false);
     gen.flows = flows;
     dp.attachUplink(gen);
     for (let k = 0; k < Math.ceil(flows / BURST); k++) dp.pollUplink(1);
+    gen.sealer = null; // the replies come from outside
     gen.load(frame(NODE_MAC, EXT_MAC, udpPacket(EXT, EGRESS_HERE, 9, 1024, size)), 14 + 20, true);
     dp.attachUplink(sink);
     r.input = 'uplink';
@@ -290,13 +327,34 @@ for (const size of [64, 512, 1500]) {
         b.freeAll();
       },
     });
-    for (const path of ['encap', 'snat', 'decap-snat', 'reply'] as const) {
+    let sg: Rig | null = null;
+    cases.push({
+      name: `gen+seal/${tag}`,
+      ops: BURST,
+      baseline: `pipeline/gen/${tag}`,
+      setup: () => (sg = rig('gen+seal', size, flows)),
+      fn: () => {
+        const b = burstFor(sg!.gen);
+        sg!.gen.recv(b);
+        b.freeAll();
+      },
+    });
+    const paths = [
+      ['encap', false],
+      ['snat', false],
+      ['decap-snat', false],
+      ['reply', false],
+      ['encap', true],
+      ['decap-snat', true],
+      ['reply', true],
+    ] as const;
+    for (const [path, auth] of paths) {
       let r: Rig | null = null;
       cases.push({
-        name: `${path}/${tag}`,
+        name: `${path}${auth ? '+auth' : ''}/${tag}`,
         ops: BURST,
-        baseline: `pipeline/gen/${tag}`,
-        setup: () => (r = rig(path, size, flows)),
+        baseline: auth ? `pipeline/${path}/${tag}` : `pipeline/gen/${tag}`,
+        setup: () => (r = rig(path, size, flows, auth)),
         fn: () => {
           if (poll(r!) !== BURST) throw new Error(`${path}: short burst`);
         },

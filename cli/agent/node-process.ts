@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import type { Server } from 'node:http';
 import { Faults } from '../../engine/agent/faults.js';
 import { AgentRuntime } from '../../engine/agent/runtime.js';
-import { NodeRunner } from '../../engine/agent/node-runner.js';
+import { NodeRunner, type TunnelAuthMode } from '../../engine/agent/node-runner.js';
 import { cluster, policy, Slab, wire, type Port } from '../../engine/index.js';
 import { netdev, openPodTun, openUplink, podNetnsName } from '../../tun/index.js';
 import { UserError } from '../errors.js';
@@ -57,6 +57,8 @@ export interface AgentOptions {
    * DEFAULT_QUEUE_LEN).
    */
   queueLen?: number;
+  /** `--tunnel-auth`: per-packet Geneve authentication (docs/tunnel-auth.md; default off). */
+  tunnelAuth?: TunnelAuthMode;
 }
 
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
@@ -186,7 +188,10 @@ export class AgentProcess {
     } catch (e) {
       throw new UserError(`cannot create the uplink: ${(e as Error).message}`);
     }
-    const podMtu = view0.node.podMtu;
+    // The authentication option takes 24 more bytes of every tunnelled packet (docs/tunnel-auth.md).
+    const tunnelAuth = this.o.tunnelAuth ?? 'off';
+    const podMtu =
+      tunnelAuth === 'off' ? view0.node.podMtu : Math.min(view0.node.podMtu, view0.node.mtu - wire.geneveAuth.OVERHEAD);
     this.runner = new NodeRunner({
       name: node,
       state,
@@ -200,6 +205,7 @@ export class AgentProcess {
       ...(this.o.intervalMs !== undefined ? { intervalMs: this.o.intervalMs } : {}),
       ...(this.o.deadAfterMs !== undefined ? { deadAfterMs: this.o.deadAfterMs } : {}),
       ...(this.o.round !== undefined ? { datapath: { burst: this.o.round } } : {}),
+      tunnelAuth,
       status: shared
         ? this.sharedStatus(shared)
         : {
@@ -276,6 +282,7 @@ export class AgentProcess {
       mac: wire.ethernet.macToString(runner.agent.mac),
       pods: view0.localPods.length,
       key: key.source,
+      tunnelAuth,
     });
   }
 

@@ -5,6 +5,7 @@ import { STATE_DIR_OPTION, boolOpt, parseCommandArgs, stringOpt } from '../args.
 import type { Command } from '../command.js';
 import { STORE_ENV, stateDirOf, storeOf } from '../state-dir.js';
 import { AgentProcess, DEFAULT_METRICS_ADDRESS } from '../agent/node-process.js';
+import { TUNNEL_AUTH_MODES, type TunnelAuthMode } from '../../engine/agent/node-runner.js';
 
 /** The cluster key in hex, for tests only (a key on a command line is visible to every user in ps). */
 export const KEY_ENV = 'EGRESS_KEY';
@@ -13,7 +14,7 @@ const USAGE = `usage: egress agent --node NAME [--state-dir DIR] [--segment-netn
                     [--metrics-port PORT [--metrics-address ADDR]] [--key-file FILE]
                     [--insecure-state-dir] [--heartbeat-interval-ms MS] [--dead-after-ms MS]
                     [--log-level debug|info|warn|error] [--batch N] [--budget N] [--round N]
-                    [--offload] [--queue-len N]
+                    [--offload] [--queue-len N] [--tunnel-auth off|siphash]
 
 Runs the datapath and control plane of one Node on real devices (root): a TAP uplink attached to the segment
 (moved into --segment-netns and enslaved to --bridge when given), one TUN per local Pod moved into the Pod's
@@ -44,6 +45,12 @@ repeated patterns) are refused. $${KEY_ENV} (hex) overrides the file: for tests 
   --heartbeat-interval-ms MS   heartbeat period (default 50)
   --dead-after-ms MS     silence after which a node is dead (default 500)
   --log-level LEVEL      debug, info (default), warn or error
+  --tunnel-auth MODE     per-packet Geneve authentication between nodes: off (default) or siphash (a 24-byte
+                         option with the key id, a 64-bit sequence number and a SipHash-2-4 tag under a subkey of
+                         the cluster key; receivers drop forged, tampered and replayed packets, counted by
+                         reason). Every node must use the same mode: a mismatch drops all tunnelled traffic
+                         between them (counted drop-auth-missing or drop-critical-option). The pod MTU becomes
+                         the uplink MTU − 74. Not with --offload. docs/tunnel-auth.md
 
 Datapath tuning (bench/e2e measures them):
   --batch N              packets per TUN/TAP read or write system-call burst (1-1024, default 64)
@@ -77,6 +84,7 @@ export const agentCommand: Command = {
       round: { type: 'string' },
       'queue-len': { type: 'string' },
       offload: { type: 'boolean' },
+      'tunnel-auth': { type: 'string' },
     });
     const count = (flag: string, lo: number, hi: number): number | undefined => {
       const v = stringOpt(a, flag);
@@ -100,6 +108,13 @@ export const agentCommand: Command = {
     };
     const intervalMs = ms('heartbeat-interval-ms');
     const deadAfterMs = ms('dead-after-ms');
+    const tunnelAuth = stringOpt(a, 'tunnel-auth') ?? 'off';
+    if (!(TUNNEL_AUTH_MODES as readonly string[]).includes(tunnelAuth))
+      throw new UsageError(`--tunnel-auth must be ${TUNNEL_AUTH_MODES.join(' or ')}, got "${tunnelAuth}"`);
+    if (tunnelAuth !== 'off' && boolOpt(a, 'offload'))
+      throw new UsageError(
+        '--tunnel-auth cannot be combined with --offload: the segments of an encapsulated super-packet would share one tag and sequence number',
+      );
     const keyFile = stringOpt(a, 'key-file');
     const keyHex = process.env[KEY_ENV] || undefined;
     if (a.positionals.length) throw new UsageError(`unexpected argument ${a.positionals[0]}`);
@@ -146,6 +161,7 @@ export const agentCommand: Command = {
       ...(round !== undefined ? { round } : {}),
       ...(boolOpt(a, 'offload') ? { offload: true } : {}),
       ...(queueLen !== undefined ? { queueLen } : {}),
+      tunnelAuth: tunnelAuth as TunnelAuthMode,
     });
     try {
       await proc.start();

@@ -9,7 +9,14 @@
  * membership change reconfigures the datapath).
  */
 import type { Port } from '../graph/index.js';
-import { heartbeat, HEARTBEAT_PORT, Membership, type HeartbeatKey, type MembershipEvent } from '../cluster/index.js';
+import {
+  heartbeat,
+  HEARTBEAT_PORT,
+  Membership,
+  tunnelAuthKey,
+  type HeartbeatKey,
+  type MembershipEvent,
+} from '../cluster/index.js';
 import { MemoryPort } from '../io/index.js';
 import type { Slab } from '../packet/index.js';
 import {
@@ -56,6 +63,12 @@ export interface NodeRunnerOptions {
   /** Break-before-make delay for an IP taken from a live node (default 2 intervals). */
   handoverMs?: number;
   datapath?: DatapathOptions;
+  /**
+   * Per-packet Geneve authentication (docs/tunnel-auth.md): `siphash` tags every tunnelled packet with
+   * SipHash-2-4 under a subkey of the cluster key and checks peers' tags and sequence numbers; `off` (default)
+   * sends and accepts plain Geneve. Every node must agree.
+   */
+  tunnelAuth?: TunnelAuthMode;
   log?: RunnerLog;
   /** The date for status and events at monotonic time `now` (default: `now` is epoch ms, as in replay). */
   wall?: (now: number) => Date;
@@ -68,6 +81,10 @@ export interface NodeRunnerOptions {
 
 /** Conflicting ARP claims are logged at most once per this interval (docs/segment-security.md#conflicting-arp). */
 export const ARP_CLAIM_LOG_MS = 10_000;
+
+/** `--tunnel-auth` values. */
+export const TUNNEL_AUTH_MODES = ['off', 'siphash'] as const;
+export type TunnelAuthMode = (typeof TUNNEL_AUTH_MODES)[number];
 
 export class NodeRunner {
   readonly name: string;
@@ -124,6 +141,9 @@ export class NodeRunner {
       pods: o.pods,
       ...(o.onPodPort ? { onPodPort: o.onPodPort } : {}),
       ...(o.datapath ?? {}),
+      ...(o.tunnelAuth === 'siphash'
+        ? { tunnelAuth: { key: tunnelAuthKey(o.key), keyId: o.key.id, epochMs: o.incarnation } }
+        : {}),
       controlPort: HEARTBEAT_PORT,
       snatFullyRandom: first.view.node?.snatFullyRandomPorts ?? false,
     });

@@ -36,6 +36,7 @@
  */
 export * from './key.js';
 export * from './membership.js';
+export { tunnelAuthKey } from './tunnel-key.js';
 export {
   HEARTBEAT_PORT,
   encodeHeartbeat,

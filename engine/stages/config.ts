@@ -49,7 +49,7 @@ export interface NodeDatapathConfig {
   nodeIp: number;
   /** MAC of the uplink. */
   mac: Uint8Array;
-  /** MTU of the uplink (IP packet size); pods get `uplinkMtu - 50`. */
+  /** MTU of the uplink (IP packet size); pods get `uplinkMtu - 50` (− 74 with tunnel authentication). */
   uplinkMtu: number;
   /** The segment's subnet: destinations inside are resolved with ARP directly. */
   transport: Prefix;
@@ -129,13 +129,14 @@ export class DatapathTables {
   /** The pod gateway address (first address of this node's pod CIDR; the node IP without one): ICMP errors to pods come from it. */
   readonly podGatewayIp: number;
 
-  constructor(c: NodeDatapathConfig, generation: number) {
+  /** `tunnelOverhead`: 50, or 74 with tunnel authentication (docs/tunnel-auth.md). */
+  constructor(c: NodeDatapathConfig, generation: number, tunnelOverhead = 50) {
     this.generation = generation;
     this.nodeIp = c.nodeIp | 0;
     if (c.mac.length !== 6) throw new RangeError('datapath: MAC must be 6 bytes');
     this.mac = Uint8Array.from(c.mac);
     this.uplinkMtu = c.uplinkMtu;
-    this.podMtu = c.uplinkMtu - 50;
+    this.podMtu = c.uplinkMtu - tunnelOverhead;
     this.transportMask = maskInt32(c.transport.len);
     this.transportAddr = c.transport.addr & this.transportMask;
     this.gateway = c.gateway | 0;

@@ -12,17 +12,23 @@
  * - outer destination is an Egress IP this node hosts → `snat` with that Egress IP (the Egress node has no
  *   list of allowed source pods: anything tunneled to its Egress IP is SNATed, like Antrea);
  * - otherwise (tunneled to the node IP for an address that is no local pod) → drop.
+ * With tunnel authentication (docs/tunnel-auth.md) the packet must carry the authentication option: without it
+ * `drop-auth-missing`; another key id `drop-auth-key`; a sequence number seen or older than the window
+ * `drop-auth-replay`; a wrong tag `drop-auth-bad`; no window left for a new peer `drop-auth-no-window`. Only then
+ * is the sequence number recorded. Any other critical option is still `drop-critical-option`; without tunnel
+ * authentication the option itself is one (a node whose peers authenticate drops what they send: counted).
  * Specification: docs/semantics.md §5 (receiving), §4.b, §4.c; RFC 8926. Cases:
  * test/stages/cases/geneve-decap.cases.ts.
  * Exits: `to-pod`, `snat`, `drop`.
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
-import { ethernet, geneve, ipv4, verdict } from '../wire/index.js';
+import { ethernet, geneve, geneveAuth, ipv4, verdict } from '../wire/index.js';
 import { OWN_EGRESS } from './config.js';
 import { verdictReasons } from './drop-reasons.js';
 import { checkL4 } from './l4.js';
 import type { NodeState } from './state.js';
+import { SEQ_NO_ROOM, SEQ_OK } from './tunnel-auth.js';
 
 const NAMES = [
   'to-pod',
@@ -42,6 +48,11 @@ const NAMES = [
   'drop-inner-fragment',
   'drop-inner-l4',
   'drop-not-egress',
+  'drop-auth-missing',
+  'drop-auth-key',
+  'drop-auth-replay',
+  'drop-auth-bad',
+  'drop-auth-no-window',
 ] as const;
 const C = counterIndex(NAMES);
 const EXITS = ['to-pod', 'snat', 'drop'] as const;
@@ -64,6 +75,7 @@ export class GeneveDecap implements Stage {
     const t = st.tables;
     const v = st.v;
     const c = this.counters.v;
+    const auth = st.tunnelAuth;
     for (let k = 0; k < n; k++) {
       const i = sel[k]!;
       const ol3 = b.l3[i]!;
@@ -91,8 +103,10 @@ export class GeneveDecap implements Stage {
         c[C['drop-oam']]!++;
         continue;
       }
-      // Any option with the critical flag (whatever the C bit says) or the C bit itself: we know no option.
-      if (geneve.critical(v, g) || geneve.hasCriticalOption(v, g)) {
+      // Any option with the critical flag (whatever the C bit says) or the C bit itself: without tunnel
+      // authentication we know no option; with it, only the authentication option (checked below).
+      const ap = auth === null ? -1 : geneveAuth.findOption(v, g);
+      if (auth === null ? geneve.critical(v, g) || geneve.hasCriticalOption(v, g) : ap === -2) {
         b.next[i] = X.drop;
         c[C['drop-critical-option']]!++;
         continue;
@@ -106,6 +120,33 @@ export class GeneveDecap implements Stage {
         b.next[i] = X.drop;
         c[C['drop-vni']]!++;
         continue;
+      }
+      if (auth !== null) {
+        if (ap < 0) {
+          b.next[i] = X.drop;
+          c[C['drop-auth-missing']]!++;
+          continue;
+        }
+        if (geneveAuth.keyId(v, ap) !== auth.keyId) {
+          b.next[i] = X.drop;
+          c[C['drop-auth-key']]!++;
+          continue;
+        }
+        const src = ipv4.src(v, ol3);
+        const hi = geneveAuth.seqHi(v, ap);
+        const lo = geneveAuth.seqLo(v, ap);
+        const w = auth.check(src, hi, lo);
+        if (w !== SEQ_OK) {
+          b.next[i] = X.drop;
+          c[w === SEQ_NO_ROOM ? C['drop-auth-no-window'] : C['drop-auth-replay']]!++;
+          continue;
+        }
+        if (!geneveAuth.verify(auth.key, v, ol3, g, v.getUint16(g - 4) - 8, ap)) {
+          b.next[i] = X.drop;
+          c[C['drop-auth-bad']]!++;
+          continue;
+        }
+        auth.accept(src, hi, lo);
       }
       const inner = geneve.innerOffset(v, g);
       const innerLen = geneve.innerLen(v, g);

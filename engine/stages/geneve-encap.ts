@@ -6,13 +6,16 @@
  * source port from a hash of the inner flow (Linux `udp_flow_src_port`), inner Ethernet src = the node MAC,
  * dst = Antrea's global virtual MAC, inner packet unchanged. The outer Ethernet destination is written by
  * uplink-out after neighbour resolution.
+ * With tunnel authentication (docs/tunnel-auth.md) the template also carries the authentication option (24 bytes,
+ * C bit set): per packet the next sequence number and the SipHash-2-4 tag are written into it, and the size limit
+ * is the uplink MTU − 74.
  * Specification: docs/semantics.md §5 (Geneve as Antrea emits it), §4.b; RFC 8926. Cases:
  * test/stages/cases/geneve-encap.cases.ts.
  * Exits: `out` (to uplink-out, `b.l3` = the outer IPv4 header), `drop`.
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
-import { geneve, ipv4 } from '../wire/index.js';
+import { geneve, geneveAuth, ipv4 } from '../wire/index.js';
 import type { DatapathTables } from './config.js';
 import { flowHash } from './flow-hash.js';
 import type { NodeState } from './state.js';
@@ -59,6 +62,7 @@ export class GeneveEncap implements Stage {
           ttl: 64,
           df: true,
           innerSrcMac: t.mac,
+          ...(this.st.tunnelAuth ? { options: geneveAuth.optionBytes(this.st.tunnelAuth.keyId), critical: true } : {}),
         }),
       );
       this.byDst.set(dst, k);
@@ -74,7 +78,8 @@ export class GeneveEncap implements Stage {
     const v = st.v;
     const slab = st.slab;
     const c = this.counters.v;
-    const limit = t.uplinkMtu - geneve.OVERHEAD;
+    const auth = st.tunnelAuth;
+    const limit = t.uplinkMtu - st.tunnelOverhead;
     for (let k = 0; k < n; k++) {
       const i = sel[k]!;
       const o = b.l3[i]!;
@@ -91,6 +96,11 @@ export class GeneveEncap implements Stage {
         continue;
       }
       const start = geneve.encap(v, o, len, tpl, geneve.flowSrcPort(flowHash(v, o)));
+      if (auth !== null) {
+        // outer IPv4 at start + 14, Geneve at + 42, the option right after its 8-byte base header
+        geneveAuth.seal(auth.key, v, start + 14, start + 42, len + tpl.len - 42, start + 50, auth.seqHi, auth.seqLo);
+        auth.next();
+      }
       b.off[i] = start;
       b.len[i] = len + tpl.len;
       b.l3[i] = start + 14;

@@ -23,3 +23,4 @@ export { Inbound } from './inbound.js';
 export { IcmpLocal } from './icmp-local.js';
 export { ControlIn } from './control-in.js';
 export { LocalOut } from './local-out.js';
+export { TunnelAuth, REPLAY_WINDOW, type TunnelAuthConfig } from './tunnel-auth.js';

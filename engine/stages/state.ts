@@ -5,9 +5,11 @@
 import { ConnTable, SNAT_RANDOM_FULLY, type ConnTableOptions } from '../../conntrack/index.js';
 import type { Slab } from '../packet/index.js';
 import { ArpClaims } from './arp.js';
+import { geneve, geneveAuth } from '../wire/index.js';
 import { DatapathTables, type NodeDatapathConfig } from './config.js';
 import { N_REACHABLE, NeighborTable, type NeighborOptions } from './neighbor.js';
 import { PeerPins } from './peer-pins.js';
+import { TunnelAuth, type TunnelAuthConfig } from './tunnel-auth.js';
 
 export interface NodeStateOptions {
   conntrack?: ConnTableOptions;
@@ -18,6 +20,11 @@ export interface NodeStateOptions {
   controlPort?: number;
   /** SNAT every new connection to a random port (Antrea `snatFullyRandomPorts`). */
   snatFullyRandom?: boolean;
+  /**
+   * Per-packet Geneve authentication (docs/tunnel-auth.md); absent or null: off. Every node must agree: a
+   * mismatch is a counted drop on both sides.
+   */
+  tunnelAuth?: TunnelAuthConfig | null;
 }
 
 /**
@@ -55,6 +62,10 @@ export class NodeState {
   readonly u8: Uint8Array;
   controlPort: number;
   snatMode: number;
+  /** Geneve authentication (null: off). */
+  readonly tunnelAuth: TunnelAuth | null;
+  /** Outer headers a tunnelled packet gets: 50, or 74 with tunnel authentication (its MTU check and pod MTU). */
+  readonly tunnelOverhead: number;
   onControl: ControlHandler | null = null;
   /**
    * Do not answer ARP for hosted egress IPs (the node address still is): set while this agent may have been
@@ -67,7 +78,9 @@ export class NodeState {
     this.slab = slab;
     this.v = slab.dv;
     this.u8 = slab.u8;
-    this.tables = new DatapathTables(config, 0);
+    this.tunnelAuth = opts.tunnelAuth ? new TunnelAuth(opts.tunnelAuth) : null;
+    this.tunnelOverhead = this.tunnelAuth ? geneveAuth.OVERHEAD : geneve.OVERHEAD;
+    this.tables = new DatapathTables(config, 0, this.tunnelOverhead);
     this.ct = new ConnTable(opts.conntrack ?? {});
     const seed = opts.conntrack?.seed;
     this.ctIn = new ConnTable({
@@ -88,7 +101,7 @@ export class NodeState {
 
   /** Compile a new configuration and swap it in (between rounds). */
   configure(config: NodeDatapathConfig): DatapathTables {
-    this.tables = new DatapathTables(config, ++this.generation);
+    this.tables = new DatapathTables(config, ++this.generation, this.tunnelOverhead);
     this.reconcilePins();
     return this.tables;
   }

@@ -283,6 +283,13 @@ export interface TemplateSpec {
    */
   innerSrcMac?: Uint8Array;
   innerDstMac?: Uint8Array;
+  /**
+   * Option TLVs (a multiple of 4 bytes, at most 252) placed after the base header, with Opt Len set; `critical`
+   * sets the header's C bit (RFC 8926 §3.4: set when any option is critical). Such a template is encapsulated
+   * by the generic path of `encap` (word copies from `words`).
+   */
+  options?: Uint8Array;
+  critical?: boolean;
 }
 
 /**
@@ -325,13 +332,15 @@ export class GeneveTemplate {
   declare readonly w13: number;
   declare readonly w14: number;
   declare readonly w15: number;
+  /** Every byte as big-endian int32 words (zero-padded), for templates of other lengths than 50 and 64. */
+  declare readonly words: Int32Array;
 
   constructor(bytes: Uint8Array, ipChecksum: number) {
     this.bytes = bytes;
     this.len = bytes.length;
     this.ipChecksum = ipChecksum;
     this.ipSumNot = ~ipChecksum & 0xffff;
-    const padded = new Uint8Array(64);
+    const padded = new Uint8Array(Math.max(64, (bytes.length + 3) & ~3));
     padded.set(bytes);
     const pv = new DataView(padded.buffer);
     const w = (i: number) => pv.getInt32(i * 4);
@@ -353,13 +362,19 @@ export class GeneveTemplate {
     this.w13 = w(13);
     this.w14 = w(14);
     this.w15 = w(15);
+    this.words = new Int32Array(padded.length >>> 2);
+    for (let i = 0; i < this.words.length; i++) this.words[i] = w(i);
   }
 }
 
 /** Build the outer headers of a tunnel once (cold path). */
 export function buildTemplate(spec: TemplateSpec): GeneveTemplate {
   const inner = spec.innerSrcMac !== undefined;
-  const len = C_OVERHEAD + (inner ? ethernet.HEADER_LEN : 0);
+  const opts = spec.options ?? new Uint8Array(0);
+  if (opts.length % 4 !== 0 || opts.length > MAX_OPT_WORDS * 4)
+    throw new RangeError('geneve: template options must be a multiple of 4 bytes up to 252');
+  const base = C_OVERHEAD + opts.length;
+  const len = base + (inner ? ethernet.HEADER_LEN : 0);
   const bytes = new Uint8Array(len);
   const v = new DataView(bytes.buffer);
   ethernet.writeMac(v, 0, spec.dstMac);
@@ -383,13 +398,15 @@ export function buildTemplate(spec: TemplateSpec): GeneveTemplate {
   v.setUint16(udpOff + 2, C_PORT);
   v.setUint32(udpOff + 4, 0); // length: per packet; checksum 0
   const g = udpOff + 8;
-  v.setUint16(g, 0); // version 0, no options, O = C = 0
+  v.setUint8(g, opts.length >>> 2); // version 0, Opt Len
+  v.setUint8(g + 1, spec.critical ? FLAG_C : 0); // O = 0
   v.setUint16(g + 2, C_PROTO_TEB);
   v.setUint32(g + 4, (spec.vni & 0xffffff) << 8);
+  bytes.set(opts, g + C_HEADER_LEN);
   if (inner) {
-    ethernet.writeMac(v, C_OVERHEAD, spec.innerDstMac ?? GLOBAL_VIRTUAL_MAC);
-    ethernet.writeMac(v, C_OVERHEAD + 6, spec.innerSrcMac!);
-    v.setUint16(C_OVERHEAD + 12, ethernet.ETHERTYPE_IPV4);
+    ethernet.writeMac(v, base, spec.innerDstMac ?? GLOBAL_VIRTUAL_MAC);
+    ethernet.writeMac(v, base + 6, spec.innerSrcMac!);
+    v.setUint16(base + 12, ethernet.ETHERTYPE_IPV4);
   }
   return new GeneveTemplate(bytes, ipChecksum);
 }
@@ -412,7 +429,21 @@ export function encap(v: DataView, off: number, len: number, tpl: GeneveTemplate
   const n = off - tpl.len;
   const tl = tpl.len - ETH_HEADER_LEN + len;
   // Two small bodies instead of one with a branch inside: TurboFan inlines the one the call site uses.
-  return tpl.len === C_OVERHEAD ? encap50(v, n, tl, tpl, srcPort) : encap64(v, n, tl, tpl, srcPort);
+  if (tpl.len === C_OVERHEAD) return encap50(v, n, tl, tpl, srcPort);
+  return tpl.len === C_OVERHEAD + ETH_HEADER_LEN ? encap64(v, n, tl, tpl, srcPort) : encapWords(v, n, tl, tpl, srcPort);
+}
+
+/** Templates with options: every word copied, then the four per-packet fields patched. */
+function encapWords(v: DataView, n: number, tl: number, t: GeneveTemplate, srcPort: number): number {
+  const w = t.words;
+  const full = t.len >>> 2;
+  for (let i = 0; i < full; i++) v.setInt32(n + (i << 2), w[i]!);
+  if ((t.len & 3) !== 0) v.setUint16(n + (full << 2), w[full]! >>> 16); // a 2-byte tail (lengths are even)
+  v.setUint16(n + 16, tl);
+  v.setUint16(n + 24, outerChecksum(t, tl));
+  v.setUint16(n + 34, srcPort);
+  v.setUint16(n + 38, tl - IPV4_HEADER_LEN);
+  return n;
 }
 
 /**
