@@ -122,7 +122,7 @@ export const agentCommand: Command = {
     // --store etcd://…: objects, status, events and key from etcd; the run file stays in the local state dir
     const storeUrl = stringOpt(a, 'store') ?? process.env[STORE_ENV] ?? '';
     const { 'state-dir': _sd, ...rest } = a.values;
-    const shared = /^etcds?:/.test(storeUrl) ? storeOf({ ...a, values: { ...rest, store: storeUrl } }) : null;
+    const shared = /^etcd(s|\+unix)?:/.test(storeUrl) ? storeOf({ ...a, values: { ...rest, store: storeUrl } }) : null;
     const { dir: stateDir, insecure } = storeUrl.startsWith('dir:')
       ? stateDirOf({ ...a, values: { ...rest, 'state-dir': storeUrl.slice(4) } })
       : stateDirOf(a);
