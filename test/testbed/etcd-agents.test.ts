@@ -42,6 +42,31 @@ function manifests(): string {
   return text.slice(0, text.indexOf('---\napiVersion: v1\nkind: Pod'));
 }
 
+/** examples/hosts/egress-agent.env as systemd reads it: KEY=VALUE lines, # comments. */
+function exampleEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of readFileSync(join(ROOT, 'examples/hosts/egress-agent.env'), 'utf8').split('\n')) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
+    if (m) out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
+/** The unit's ExecStart with systemd's expansion of `${X}` (one word) and `$X` (split on whitespace). */
+function unitArgv(env: Record<string, string>): string[] {
+  const unit = readFileSync(join(ROOT, 'examples/hosts/egress-agent.service'), 'utf8');
+  expect(unit).toMatch(/^EnvironmentFile=\/etc\/egress-engine\/agent\.env$/m);
+  const out: string[] = [];
+  for (const w of /^ExecStart=(.+)$/m.exec(unit)![1]!.trim().split(/\s+/)) {
+    const one = /^\$\{(\w+)\}$/.exec(w);
+    const split = /^\$(\w+)$/.exec(w);
+    if (one) out.push(env[one[1]!] ?? '');
+    else if (split) out.push(...(env[split[1]!] ?? '').split(/\s+/).filter(Boolean));
+    else out.push(w);
+  }
+  return out;
+}
+
 async function until<T>(f: () => T | null | undefined | false, what: string, ms = 30000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
@@ -66,29 +91,23 @@ describe.skipIf(skip !== null)(`agents sharing an etcd store${skip ? ` (skipped:
   const prefix = `/egr-agents-${process.pid}/`;
   let flags: string[];
 
+  /**
+   * Each "host" runs the agent as examples/hosts/egress-agent.service does: its ExecStart line with systemd's
+   * expansion (`${X}` one word, `$X` split on whitespace) and the store from EGRESS_STORE in the environment. On
+   * this machine the segment's bridge is in a namespace, so EGRESS_AGENT_ARGS names it with --segment-netns.
+   */
   const startAgent = (node: string) => {
     const dir = join(tmp, node);
-    const p = spawn(
-      process.execPath,
-      [
-        BIN,
-        'agent',
-        '--node',
-        node,
-        ...flags,
-        '--state-dir',
-        dir,
-        '--segment-netns',
-        SEG_NS,
-        '--bridge',
-        BRIDGE,
-        '--heartbeat-interval-ms',
-        '100',
-        '--dead-after-ms',
-        '800',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
+    const argv = unitArgv({
+      ...exampleEnv(),
+      EGRESS_NODE: node,
+      EGRESS_AGENT_ARGS: `--bridge ${BRIDGE} --segment-netns ${SEG_NS} --state-dir ${dir} --etcd-prefix ${prefix} --heartbeat-interval-ms 100 --dead-after-ms 800`,
+    });
+    expect(argv[0]).toBe('/usr/local/bin/egress');
+    const p = spawn(process.execPath, [BIN, ...argv.slice(1)], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, EGRESS_STORE: etcd.url },
+    });
     logs.set(node, '');
     p.stderr?.on('data', (d: Buffer) => logs.set(node, (logs.get(node)! + d.toString()).slice(-20000)));
     agents.set(node, p);
@@ -122,6 +141,19 @@ describe.skipIf(skip !== null)(`agents sharing an etcd store${skip ? ` (skipped:
     netdev.deleteNetns(SEG_NS, { ifExists: true });
     await etcd?.stop();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('the example unit and env file agree: the unit uses what the env file sets', () => {
+    const env = exampleEnv();
+    expect(Object.keys(env).sort()).toEqual(['EGRESS_AGENT_ARGS', 'EGRESS_NODE', 'EGRESS_STORE']);
+    expect(env['EGRESS_STORE']).toMatch(/^etcd:\/\/[\d.]+:2379(,[\d.]+:2379)*$/);
+    expect(unitArgv(env)).toEqual([
+      '/usr/local/bin/egress',
+      'agent',
+      '--node',
+      'node-a',
+      ...env['EGRESS_AGENT_ARGS']!.split(' '),
+    ]);
   });
 
   it('two agents on two state dirs see each other through etcd; the host of an Egress killed: its status expires and the Egress moves', async () => {
