@@ -77,7 +77,7 @@ export function storeOf(
         : stateDirOf({ ...args, values: { ...args.values, 'state-dir': url.slice(4) } }, opts);
     return new policy.store.DirStore(sd.dir, { insecure: sd.insecure });
   }
-  if (!/^etcds?:\/\//.test(url))
+  if (!/^etcd(s|\+unix)?:\/\//.test(url))
     throw new UsageError(`--store ${url}: use dir:PATH or etcd://host:port[,host:port...]`);
   const tls: { cacert?: string; cert?: string; key?: string } = {};
   const ca = stringOpt(args, 'etcd-cacert');

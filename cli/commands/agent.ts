@@ -37,8 +37,9 @@ repeated patterns) are refused. $${KEY_ENV} (hex) overrides the file: for tests 
                          (default $EGRESS_STORE); on etcd, --state-dir only holds this host's run file.
                          --etcd-prefix, --etcd-cacert, --etcd-cert, --etcd-key, --etcd-user-file: as in
                          egress apply --help
+  --bridge BR            bridge to attach the uplink to: on a host, the bridge that holds the segment's NIC
+                         (README "Several hosts"); with --segment-netns, a bridge in that namespace
   --segment-netns NS     namespace of the L2 segment's bridge (the test bed's fabric)
-  --bridge BR            bridge to attach the uplink to
   --metrics-port PORT    serve Prometheus metrics on http://ADDR:PORT/metrics
   --metrics-address ADDR the address the metrics listen on (default ${DEFAULT_METRICS_ADDRESS}; 0.0.0.0 for every address)
   --key-file FILE        the cluster key: >= 16 random bytes, raw or hex (default <state-dir>/cluster.key)
@@ -132,12 +133,12 @@ export const agentCommand: Command = {
       throw new UsageError(`--log-level must be debug, info, warn or error`);
     const segmentNetns = stringOpt(a, 'segment-netns');
     const bridge = stringOpt(a, 'bridge');
-    if ((segmentNetns === undefined) !== (bridge === undefined))
-      throw new UsageError('--segment-netns and --bridge go together');
+    if (segmentNetns !== undefined && bridge === undefined)
+      throw new UsageError('--segment-netns needs --bridge (the bridge in that namespace)');
     // --store etcd://…: objects, status, events and key from etcd; the run file stays in the local state dir
     const storeUrl = stringOpt(a, 'store') ?? process.env[STORE_ENV] ?? '';
     const { 'state-dir': _sd, ...rest } = a.values;
-    const shared = /^etcds?:/.test(storeUrl) ? storeOf({ ...a, values: { ...rest, store: storeUrl } }) : null;
+    const shared = /^etcd(s|\+unix)?:/.test(storeUrl) ? storeOf({ ...a, values: { ...rest, store: storeUrl } }) : null;
     const { dir: stateDir, insecure } = storeUrl.startsWith('dir:')
       ? stateDirOf({ ...a, values: { ...rest, 'state-dir': storeUrl.slice(4) } })
       : stateDirOf(a);

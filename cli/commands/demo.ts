@@ -16,8 +16,9 @@ import type { Command } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
 import { table } from '../output.js';
 import { listObjects } from '../listing.js';
+import { storeOf } from '../state-dir.js';
 
-const USAGE = `usage: egress demo [--manifests FILE] [--state-dir DIR] [--keep]
+const USAGE = `usage: egress demo [--manifests FILE] [--state-dir DIR] [--etcd] [--keep]
 
 The reference scenario (examples/reference/cluster.yaml) on this machine, in network namespaces (root, Linux
 with /dev/net/tun): three Nodes, an ExternalIPPool with the last two free addresses of the segment, Egresses for
@@ -31,6 +32,8 @@ down (--keep leaves the test bed up for \`egress testbed …\`). Takes about 2 s
 
   --manifests FILE   another scenario of the same shape (default examples/reference/cluster.yaml)
   --state-dir DIR    where the test bed keeps its state (default: a new temporary directory)
+  --etcd             the agents' store on etcd: a single-member etcd the test bed starts in namespace egr-etcd
+                     (\`egress testbed up --etcd\`), removed with the rest
   --keep             leave the test bed up`;
 
 interface Probe {
@@ -65,6 +68,7 @@ export const demoCommand: Command = {
       manifests: { type: 'string' },
       'state-dir': { type: 'string' },
       keep: { type: 'boolean' },
+      etcd: { type: 'boolean' },
     });
     if (a.positionals.length) throw new UsageError(`unexpected argument ${a.positionals[0]}`);
     const manifests = stringOpt(a, 'manifests') ?? join(testbed.packageRoot(), 'examples', 'reference', 'cluster.yaml');
@@ -80,7 +84,12 @@ export const demoCommand: Command = {
     const say = (s = '') => console.log(s);
     let rec: testbed.TestbedRecord;
     try {
-      rec = await testbed.up({ manifests, stateDir, log: (l) => say(`  ${l}`) });
+      rec = await testbed.up({
+        manifests,
+        stateDir,
+        log: (l) => say(`  ${l}`),
+        ...(boolOpt(a, 'etcd') ? { etcd: true } : {}),
+      });
     } catch (e) {
       if (!given) rmSync(stateDir, { recursive: true, force: true });
       throw new UserError((e as Error).message);
@@ -102,7 +111,21 @@ export const demoCommand: Command = {
 };
 
 async function demo(rec: testbed.TestbedRecord, say: (s?: string) => void, t0: number): Promise<number> {
-  const state = policy.store.loadState(rec.stateDir);
+  const st = testbed.storeOf(rec);
+  try {
+    return await demoOn(rec, st, say, t0);
+  } finally {
+    st.close();
+  }
+}
+
+async function demoOn(
+  rec: testbed.TestbedRecord,
+  st: policy.store.Store,
+  say: (s?: string) => void,
+  t0: number,
+): Promise<number> {
+  const state = (await st.load()).state;
   const host = rec.hosts[0];
   if (!host) throw new UserError('the scenario has no ExternalHost to send requests to');
   const port =
@@ -127,7 +150,7 @@ async function demo(rec: testbed.TestbedRecord, say: (s?: string) => void, t0: n
     await sleep(100);
   }
   await sleep(300); // let every agent write its status
-  const status = policy.mergeStatus(state, policy.store.readNodeStatuses(rec.stateDir));
+  const status = policy.mergeStatus(state, await st.readNodeStatuses());
   const oldest = policy.egressesOldestFirst(state);
   const expectFor = (p: policy.Pod): { egress: string; ip: string } => {
     const e = policy.selectingEgresses(state, p, oldest)[0];
@@ -155,7 +178,7 @@ async function demo(rec: testbed.TestbedRecord, say: (s?: string) => void, t0: n
   say(table(['POD', 'NODE', 'EGRESS', 'SHOWIP SAW', ''], rows));
 
   say('\n2. egress get egress\n');
-  await showEgresses(rec.stateDir);
+  await showEgresses(rec);
 
   // 3. Failover of the node hosting the first Egress's IP, seen from a pod on another node.
   const target = oldest.find((e) => status.get(e.metadata.name)?.egressNode);
@@ -186,7 +209,7 @@ async function demo(rec: testbed.TestbedRecord, say: (s?: string) => void, t0: n
   }
   await sleep(200);
   const after = neigh(host.netns, egressIp);
-  const now = policy.mergeStatus(state, policy.store.readNodeStatuses(rec.stateDir)).get(target.metadata.name);
+  const now = policy.mergeStatus(state, await st.readNodeStatuses()).get(target.metadata.name);
   say(
     `   requests from ${key(client)} through ${egressIp} succeeded again after ${Math.round(tBack - tFail)} ms (${attempts} attempts), now via ${now?.egressNode || '?'}`,
   );
@@ -194,7 +217,7 @@ async function demo(rec: testbed.TestbedRecord, say: (s?: string) => void, t0: n
     `   ${host.name}'s ARP entry for ${egressIp} after:  ${after}${after !== before ? ' (the MAC followed the gratuitous ARP)' : ' (unchanged!)'}`,
   );
   say('\n   egress get egress\n');
-  await showEgresses(rec.stateDir);
+  await showEgresses(rec);
   testbed.signalNode(rec, victim, 'SIGCONT');
   say(`\n4. ${victim} resumed; the demo so far took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   if (wrong > 0 || after === before) {
@@ -206,9 +229,12 @@ async function demo(rec: testbed.TestbedRecord, say: (s?: string) => void, t0: n
   return 0;
 }
 
-/** `egress get egress` of the test bed's state directory. */
-async function showEgresses(dir: string): Promise<void> {
-  const st = new policy.store.DirStore(dir);
+/** `egress get egress` of the test bed's store (its state directory or its etcd). */
+async function showEgresses(rec: testbed.TestbedRecord): Promise<void> {
+  const st = storeOf({
+    values: rec.store ? { store: rec.store, 'etcd-prefix': rec.etcdPrefix } : { 'state-dir': rec.stateDir },
+    positionals: [],
+  });
   try {
     await listObjects(st, 'egress', [], '', undefined, new Date());
   } finally {

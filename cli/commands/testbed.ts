@@ -1,12 +1,14 @@
 /** `egress testbed up|status|exec|fail|restore|capture|down`: the cluster of the manifests in network namespaces. */
 import { spawn } from 'node:child_process';
+import { resolve as resolvePath } from 'node:path';
 import { testbed, netdev, TunError } from '../../tun/index.js';
+import * as policy from '../../engine/policy/index.js';
 import { STATE_DIR_OPTION, boolOpt, parseCommandArgs, stringOpt } from '../args.js';
 import type { ParsedArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
 import { table } from '../output.js';
-import { resolveStateDir } from '../state-dir.js';
+import { resolveStateDir, storeOf } from '../state-dir.js';
 
 const USAGE = `usage: egress testbed <subcommand> [--state-dir DIR] …
 
@@ -15,10 +17,15 @@ bridge (the L2 segment), one namespace per Pod, one per ExternalHost with its ow
 spec.command started inside), and one \`egress agent\` per Node. Addresses must be in 198.18.0.0/15 or
 169.254.0.0/16; every namespace and link is named egr-…; the host's routes are never touched.
 
-  up --manifests FILE [--metrics-port-base P]
-                             build it and apply the manifests to the state directory (a test bed at a time);
-                             with P, the agents serve Prometheus metrics on ports P, P+1, … (nodes in name order)
-  status [--json]            nodes (agent pid, running/frozen, egress IPs, pods), external hosts
+  up --manifests FILE [--metrics-port-base P] [--etcd | --store etcd://H:P[,H:P…] [--etcd-prefix P] …]
+                             build it and apply the manifests to the store (a test bed at a time); with P, the
+                             agents serve Prometheus metrics on ports P, P+1, … (nodes in name order).
+                             The store is the state directory, or with --store an etcd you run (its prefix is
+                             emptied first; --etcd-prefix, --etcd-cacert, --etcd-cert/--etcd-key and
+                             --etcd-user-file go to the agents too), or with --etcd a single-member etcd the test
+                             bed starts in namespace egr-etcd, on a Unix socket in <state-dir>/etcd/ (no TCP port;
+                             \`testbed status\` prints its etcd+unix:// URL), removed by \`down\`
+  status [--json]            the store, nodes (agent pid, running/frozen, egress IPs, pods), external hosts
   exec NAME -- CMD [ARG…]    run CMD in a member's namespace: NAME is namespace/pod or an ExternalHost name
   fail NODE                  freeze the node's agent (SIGSTOP), as Antrea's e2e does
   restore NODE               resume it (SIGCONT)
@@ -30,7 +37,10 @@ spec.command started inside), and one \`egress agent\` per Node. Addresses must 
 The state directory is created 0700 and must not be writable by other users (--insecure-state-dir skips the
 check, for the agents too); the test bed puts a fresh cluster key in it.
 
-Change the running cluster with \`egress apply|delete --state-dir DIR\`: the agents follow the store.`;
+Change the running cluster with \`egress apply|delete --state-dir DIR\` (on etcd: \`--store URL\`, as \`testbed
+status\` prints it): the agents follow the store.`;
+
+const ETCD_FLAGS = ['etcd-prefix', 'etcd-cacert', 'etcd-cert', 'etcd-key', 'etcd-user-file'] as const;
 
 async function sub(name: string, argv: string[]): Promise<number> {
   switch (name) {
@@ -40,7 +50,27 @@ async function sub(name: string, argv: string[]): Promise<number> {
         ...STATE_DIR_OPTION,
         quiet: { type: 'boolean' },
         'metrics-port-base': { type: 'string' },
+        etcd: { type: 'boolean' },
       });
+      const storeUrl = stringOpt(a, 'store');
+      const etcd = boolOpt(a, 'etcd');
+      if (storeUrl !== undefined && etcd)
+        throw new UsageError('--etcd starts an etcd for the test bed; --store names one you run: give one');
+      if (storeUrl !== undefined && !/^etcd(s|\+unix)?:\/\//.test(storeUrl))
+        throw new UsageError(
+          `testbed up --store takes an etcd URL (the state directory is --state-dir), got "${storeUrl}"`,
+        );
+      let store: { store: policy.store.EtcdStore; agentArgs: string[] } | undefined;
+      if (storeUrl !== undefined) {
+        const { 'state-dir': _sd, ...rest } = a.values;
+        const st = storeOf({ ...a, values: rest }) as policy.store.EtcdStore;
+        const agentArgs = ['--store', storeUrl];
+        for (const f of ETCD_FLAGS) {
+          const v = stringOpt(a, f);
+          if (v !== undefined) agentArgs.push(`--${f}`, f === 'etcd-prefix' ? v : resolvePath(v));
+        }
+        store = { store: st, agentArgs };
+      }
       const mp = stringOpt(a, 'metrics-port-base');
       if (mp !== undefined && !(/^\d+$/.test(mp) && Number(mp) >= 1024 && Number(mp) < 65000))
         throw new UsageError(`--metrics-port-base must be a port number from 1024 to 64999, got "${mp}"`);
@@ -55,10 +85,12 @@ async function sub(name: string, argv: string[]): Promise<number> {
         insecure: boolOpt(a, 'insecure-state-dir'),
         log: quiet ? () => {} : (l) => console.log(l),
         ...(mp !== undefined ? { metricsPortBase: Number(mp) } : {}),
+        ...(store ? { store } : {}),
+        ...(etcd ? { etcd: true } : {}),
       });
       if (!quiet)
         console.log(
-          `test bed up in ${((Date.now() - t0) / 1000).toFixed(1)} s (${rec.nodes.length} nodes, ${rec.hosts.length} hosts); state ${stateDir}`,
+          `test bed up in ${((Date.now() - t0) / 1000).toFixed(1)} s (${rec.nodes.length} nodes, ${rec.hosts.length} hosts); state ${stateDir}${rec.store ? `; store ${rec.store}` : ''}`,
         );
       return 0;
     }
@@ -80,6 +112,7 @@ async function sub(name: string, argv: string[]): Promise<number> {
         console.log(JSON.stringify(s, null, 2));
         return 0;
       }
+      console.log(`store: ${s.store}\n`);
       console.log(
         table(
           ['NODE', 'AGENT', 'PID', 'EGRESS IPS', 'PODS', 'SEES ALIVE'],

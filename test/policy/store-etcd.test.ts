@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as policy from '../../engine/policy/index.js';
 import { ETCD_SKIP, EtcdCluster } from '../support/etcd-cluster.js';
-import { T0, agentConfig, at, egress, mustApply, node, pool } from './helpers.js';
+import { T0, agentConfig, at, egress, mustApply, namespace, node, pod, pool } from './helpers.js';
 
 const { store } = policy;
 let etcd: EtcdCluster;
@@ -59,12 +59,38 @@ describe.skipIf(ETCD_SKIP !== null)(`etcd store${ETCD_SKIP ? ` (skipped: ${ETCD_
       expect(back.egresses.get('e')?.spec.egressIP).toBe(r.state.egresses.get('e')?.spec.egressIP);
       expect(back.egresses.get('e')?.spec.egressIP).toMatch(/^198\.18\.0\.24\d$/);
       expect(policy.toSnapshot(back, T0)).toEqual(policy.toSnapshot(r.state, T0));
+      // one key per object, plus the controller's bookkeeping and the generation
+      const keys = await st.client.range(st.stateKey, { prefix: true });
+      const names = keys.kvs.map((kv) => kv.key.slice(st.prefix.length)).sort();
+      expect(names).toEqual([
+        'state/controller',
+        'state/generation',
+        'state/objects/AgentConfig/default',
+        'state/objects/Egress/e',
+        'state/objects/ExternalIPPool/p',
+        'state/objects/Node/node0',
+        'state/objects/Node/node1',
+      ]);
+      const egressKV = keys.kvs.find((kv) => kv.key.endsWith('/Egress/e'))!;
+      expect(JSON.parse(egressKV.value.toString()).spec.egressIP).toBe(back.egresses.get('e')?.spec.egressIP);
+      // the apply of one Egress wrote its key, the pool's (usage), the controller and the generation, in one
+      // revision; the Nodes and the configuration kept the revision of the first write
+      const mod = (suffix: string) => keys.kvs.find((kv) => kv.key.endsWith(suffix))!.modRevision;
+      const applyRev = mod('/Egress/e');
+      expect([mod('/ExternalIPPool/p'), mod('state/controller'), mod('state/generation')]).toEqual([
+        applyRev,
+        applyRev,
+        applyRev,
+      ]);
+      expect(mod('/Node/node0')).toBeLessThan(applyRev);
+      expect(mod('/AgentConfig/default')).toBe(mod('/Node/node0'));
       const d = await st.update((s) => {
         const x = policy.deleteObjects(s, [{ kind: 'Egress', name: 'e' }], at(1));
         return { state: x.state, write: x.ok && x.changed, result: x };
       });
       expect(d.changes.map((c) => c.name)).toEqual(['e']);
       expect((await st.load()).state.egresses.has('e')).toBe(false);
+      expect((await st.client.range(`${st.stateKey}objects/Egress/e`)).kvs).toEqual([]);
       expect(await st.ensureClusterKey()).toBe(true);
       expect(await st.ensureClusterKey()).toBe(false);
       expect((await st.readClusterKey())?.length).toBe(32);
@@ -98,7 +124,9 @@ describe.skipIf(ETCD_SKIP !== null)(`etcd store${ETCD_SKIP ? ` (skipped: ${ETCD_
       // a writer that always loses: a bounded number of attempts, then one line, nothing half-written
       const before = (await a.load()).state.generation;
       // another host (curl, straight to etcd's gateway) writes between every read and transaction of this one
+      // (the same generation value again: only its mod revision moves, which every apply compares)
       const port = etcd.members[0]!.clientPort;
+      const genValue = (await a.client.range(a.generationKey)).kvs[0]!.value;
       const bump = () =>
         execFileSync('curl', [
           '-sf',
@@ -107,8 +135,8 @@ describe.skipIf(ETCD_SKIP !== null)(`etcd store${ETCD_SKIP ? ` (skipped: ${ETCD_
           `http://127.0.0.1:${port}/v3/kv/put`,
           '-d',
           JSON.stringify({
-            key: Buffer.from(a.objectsKey).toString('base64'),
-            value: Buffer.from(JSON.stringify(policy.toSnapshot(s, T0))).toString('base64'),
+            key: Buffer.from(a.generationKey).toString('base64'),
+            value: genValue.toString('base64'),
           }),
         ]);
       let tries = 0;
@@ -132,7 +160,7 @@ describe.skipIf(ETCD_SKIP !== null)(`etcd store${ETCD_SKIP ? ` (skipped: ${ETCD_
     }
   }, 60000);
 
-  it('watch: each new state once, in order; a corrupt value keeps the last good state and is counted once', async () => {
+  it('watch: each new state once, in order; a corrupt key keeps the last good state and is counted once', async () => {
     const st = fresh();
     const seen: number[] = [];
     const problems: string[] = [];
@@ -142,24 +170,116 @@ describe.skipIf(ETCD_SKIP !== null)(`etcd store${ETCD_SKIP ? ` (skipped: ${ETCD_
       await st.update(() => ({ state: sample(), write: true, result: null }));
       await until(() => seen.length === 1, 'the first state');
       const g1 = seen[0]!;
-      await st.client.put(st.objectsKey, '{"kind": "StoreSnapshot", ');
+      const nodeKey = `${st.stateKey}objects/Node/node0`;
+      const good = (await st.client.range(nodeKey)).kvs[0]!.value;
+      await st.client.put(nodeKey, '{"kind": "Node", ');
       await until(() => problems.length === 1, 'the problem');
-      expect(problems[0]).toMatch(/^etcd:\/\/\S+ key \/egr-test-\S+\/objects is not valid JSON/);
-      await st.client.put(st.objectsKey, '{"kind": "Other"}');
+      expect(problems[0]).toMatch(
+        /^etcd:\/\/\S+ key \/egr-test-\S+\/state\/objects\/Node\/node0 is not valid JSON .*: delete it \(etcdctl del KEY\)/,
+      );
+      await st.client.txn(
+        [],
+        [
+          { put: { key: nodeKey, value: good } },
+          { put: { key: `${st.stateKey}objects/Node/x`, value: '{"kind": "Other"}' } },
+        ],
+      );
       await until(() => problems.length === 2, 'the second problem');
-      expect(health.snapshot().problems.objects).toBe(2);
+      expect(problems[1]).toMatch(/key \/egr-test-\S+\/state\/objects\/Node\/x holds no object with a kind and a name/);
+      // an object that breaks a cross-object rule: a Pod on a Node that does not exist (named by its key)
+      await st.client.txn(
+        [],
+        [
+          { del: { key: `${st.stateKey}objects/Node/x` } },
+          {
+            put: {
+              key: `${st.stateKey}objects/Pod/default/p`,
+              value: JSON.stringify({
+                ...pod('default', 'p', 'nowhere', '198.19.0.2'),
+                metadata: {
+                  name: 'p',
+                  namespace: 'default',
+                  labels: {},
+                  uid: 'u',
+                  creationTimestamp: T0.toISOString(),
+                  generation: 1,
+                  resourceVersion: '1',
+                },
+              }),
+            },
+          },
+        ],
+      );
+      await until(() => problems.length === 3, 'the third problem');
+      expect(problems[2]).toMatch(
+        /state\/ is not a valid store state: key \/egr-test-\S+\/state\/objects\/Pod\/default\/p .*nowhere/,
+      );
+      expect(health.snapshot().problems.objects).toBe(3);
       expect(seen).toEqual([g1]); // the last good state stays
-      // a good write after the bad ones (update re-reads: the bad value is refused, so write a whole snapshot)
-      const next = mustApply(sample(), [egress('e', { externalIPPool: 'p' })], at(2));
-      await st.client.put(st.objectsKey, JSON.stringify(policy.toSnapshot(next, at(2))));
+      // good keys again, with a new generation: one new state
+      await st.client.txn(
+        [],
+        [
+          { del: { key: `${st.stateKey}objects/Pod/default/p` } },
+          {
+            put: { key: st.generationKey, value: JSON.stringify({ generation: g1 + 5, updatedAt: T0.toISOString() }) },
+          },
+        ],
+      );
       await until(() => seen.length === 2, 'the good state after the bad ones');
-      expect(seen[1]).toBe(next.generation);
+      expect(seen[1]).toBe(g1 + 5);
       expect(health.snapshot().current).toEqual({});
-      // a command reading the bad value fails with one line
-      await st.client.put(st.objectsKey, 'garbage');
-      await expect(st.load()).rejects.toThrow(/^store etcd:|is not valid JSON/);
+      // a command reading a bad key fails with one line
+      await st.client.put(nodeKey, 'garbage');
+      await expect(st.load()).rejects.toThrow(/^etcd:\/\/\S+ key \S+\/Node\/node0 is not valid JSON/);
+      await expect(st.update(applyObjs([egress('e', { externalIPPool: 'p' })]))).rejects.toThrow(/is not valid JSON/);
     } finally {
       w.close();
+      st.close();
+    }
+  }, 60000);
+
+  it('one apply is one revision: a watcher sees 20 Egresses appear at once and go at once', async () => {
+    const st = fresh();
+    const writer = new store.EtcdStore(etcd.url, { prefix: st.prefix });
+    const counts: number[] = [];
+    const w = st.watch((s) => counts.push(s.egresses.size));
+    try {
+      await writer.update(() => ({ state: sample(), write: true, result: null }));
+      await until(() => counts.length === 1, 'the first state');
+      const names = Array.from({ length: 20 }, (_, i) => `w${i}`);
+      await writer.update(applyObjs(names.map((n) => egress(n, { externalIPPool: 'p' }))));
+      await until(() => counts.length === 2, 'the applied state');
+      await writer.update((s) => {
+        const x = policy.deleteObjects(
+          s,
+          names.map((name) => ({ kind: 'Egress' as const, name })),
+          at(1),
+        );
+        return { state: x.state, write: x.ok && x.changed, result: x };
+      });
+      await until(() => counts.length === 3, 'the state after the delete');
+      expect(counts).toEqual([0, 20, 0]);
+    } finally {
+      w.close();
+      st.close();
+      writer.close();
+    }
+  }, 60000);
+
+  it('a change larger than one etcd transaction allows is one line and writes nothing', async () => {
+    const st = fresh();
+    try {
+      await st.update(() => ({ state: sample(), write: true, result: null }));
+      const before = (await st.load()).state.generation;
+      const pods = Array.from({ length: 200 }, (_, i) => pod('big', `p${i}`, 'node0', `198.19.0.${i + 2}`));
+      await expect(st.update(applyObjs([namespace('big'), ...pods]))).rejects.toThrow(
+        /^store etcd:\/\/\S+: this change writes 201 objects in one transaction, more than the etcd members allow \(too many operations in txn request; --max-txn-ops, default 128, --max-request-bytes, default 1\.5 MiB\): raise them on every member or apply in parts; nothing written$/,
+      );
+      const after = (await st.load()).state;
+      expect(after.generation).toBe(before);
+      expect(after.pods.size).toBe(0);
+    } finally {
       st.close();
     }
   }, 60000);
@@ -212,7 +332,7 @@ describe.skipIf(ETCD_SKIP !== null)(`etcd store${ETCD_SKIP ? ` (skipped: ${ETCD_
       let last = seen[0]!;
       for (let k = 0; k < 3; k++)
         last = await st.update(applyObjs([egress(`c${k}`, { externalIPPool: 'p' })], at(k))).then((r) => r.state);
-      const rev = (await st.client.range(st.objectsKey)).revision;
+      const rev = (await st.client.range(st.generationKey)).revision;
       await st.client.compact(rev);
       await until(() => seen[seen.length - 1]!.generation === last.generation, 'the reloaded state');
       expect([...seen[seen.length - 1]!.egresses.keys()].sort()).toEqual(['c0', 'c1', 'c2']);

@@ -1,19 +1,36 @@
 /**
  * Real agents on etcd (root): two agents with their own state directories (two "hosts") on one segment (a bridge
  * in a namespace this test creates), sharing a 3-member etcd cluster. They see each other's status through etcd;
- * an agent killed with SIGKILL has its status expire with its lease and the other takes its Egress. Run under
- * `flock /tmp/egr-root.lock`.
+ * an agent killed with SIGKILL has its status expire with its lease and the other takes its Egress. Then the test
+ * bed itself on etcd: `egress testbed up --store etcd://…` (the 3-member cluster) runs the integration test that
+ * moves an Egress between nodes, and `egress demo --etcd` the reference scenario on the test bed's own etcd. Run
+ * under `flock /tmp/egr-root.lock`; the file holds the test bed lock (helpers.ts) against testbed.test.ts.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as policy from '../../engine/policy/index.js';
 import { netdev } from '../../tun/index.js';
 import { ETCD_SKIP, EtcdCluster } from '../support/etcd-cluster.js';
-import { BIN, ROOT, egress, isRoot } from './helpers.js';
+import {
+  BIN,
+  ROOT,
+  arpResponders,
+  curlIn,
+  egress,
+  eventually,
+  hostNs,
+  isRoot,
+  leftovers,
+  neighMac,
+  nodeMac,
+  podNs,
+  sleep,
+  testbedLock,
+} from './helpers.js';
 
 const SEG_NS = 'egr-etcd-seg';
 const BRIDGE = 'egretcdbr';
@@ -23,6 +40,31 @@ const skip = !isRoot ? 'needs root (TUN/TAP devices, namespaces)' : ETCD_SKIP;
 function manifests(): string {
   const text = readFileSync(join(ROOT, 'examples', 'reference', 'cluster.yaml'), 'utf8');
   return text.slice(0, text.indexOf('---\napiVersion: v1\nkind: Pod'));
+}
+
+/** examples/hosts/egress-agent.env as systemd reads it: KEY=VALUE lines, # comments. */
+function exampleEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of readFileSync(join(ROOT, 'examples/hosts/egress-agent.env'), 'utf8').split('\n')) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
+    if (m) out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
+/** The unit's ExecStart with systemd's expansion of `${X}` (one word) and `$X` (split on whitespace). */
+function unitArgv(env: Record<string, string>): string[] {
+  const unit = readFileSync(join(ROOT, 'examples/hosts/egress-agent.service'), 'utf8');
+  expect(unit).toMatch(/^EnvironmentFile=\/etc\/egress-engine\/agent\.env$/m);
+  const out: string[] = [];
+  for (const w of /^ExecStart=(.+)$/m.exec(unit)![1]!.trim().split(/\s+/)) {
+    const one = /^\$\{(\w+)\}$/.exec(w);
+    const split = /^\$(\w+)$/.exec(w);
+    if (one) out.push(env[one[1]!] ?? '');
+    else if (split) out.push(...(env[split[1]!] ?? '').split(/\s+/).filter(Boolean));
+    else out.push(w);
+  }
+  return out;
 }
 
 async function until<T>(f: () => T | null | undefined | false, what: string, ms = 30000): Promise<T> {
@@ -35,6 +77,12 @@ async function until<T>(f: () => T | null | undefined | false, what: string, ms 
   }
 }
 
+let unlock = () => {};
+beforeAll(async () => {
+  unlock = await testbedLock();
+}, 900_000);
+afterAll(() => unlock());
+
 describe.skipIf(skip !== null)(`agents sharing an etcd store${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let etcd: EtcdCluster;
   let tmp: string;
@@ -43,29 +91,23 @@ describe.skipIf(skip !== null)(`agents sharing an etcd store${skip ? ` (skipped:
   const prefix = `/egr-agents-${process.pid}/`;
   let flags: string[];
 
+  /**
+   * Each "host" runs the agent as examples/hosts/egress-agent.service does: its ExecStart line with systemd's
+   * expansion (`${X}` one word, `$X` split on whitespace) and the store from EGRESS_STORE in the environment. On
+   * this machine the segment's bridge is in a namespace, so EGRESS_AGENT_ARGS names it with --segment-netns.
+   */
   const startAgent = (node: string) => {
     const dir = join(tmp, node);
-    const p = spawn(
-      process.execPath,
-      [
-        BIN,
-        'agent',
-        '--node',
-        node,
-        ...flags,
-        '--state-dir',
-        dir,
-        '--segment-netns',
-        SEG_NS,
-        '--bridge',
-        BRIDGE,
-        '--heartbeat-interval-ms',
-        '100',
-        '--dead-after-ms',
-        '800',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
+    const argv = unitArgv({
+      ...exampleEnv(),
+      EGRESS_NODE: node,
+      EGRESS_AGENT_ARGS: `--bridge ${BRIDGE} --segment-netns ${SEG_NS} --state-dir ${dir} --etcd-prefix ${prefix} --heartbeat-interval-ms 100 --dead-after-ms 800`,
+    });
+    expect(argv[0]).toBe('/usr/local/bin/egress');
+    const p = spawn(process.execPath, [BIN, ...argv.slice(1)], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, EGRESS_STORE: etcd.url },
+    });
     logs.set(node, '');
     p.stderr?.on('data', (d: Buffer) => logs.set(node, (logs.get(node)! + d.toString()).slice(-20000)));
     agents.set(node, p);
@@ -99,6 +141,19 @@ describe.skipIf(skip !== null)(`agents sharing an etcd store${skip ? ` (skipped:
     netdev.deleteNetns(SEG_NS, { ifExists: true });
     await etcd?.stop();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('the example unit and env file agree: the unit uses what the env file sets', () => {
+    const env = exampleEnv();
+    expect(Object.keys(env).sort()).toEqual(['EGRESS_AGENT_ARGS', 'EGRESS_NODE', 'EGRESS_STORE']);
+    expect(env['EGRESS_STORE']).toMatch(/^etcd:\/\/[\d.]+:2379(,[\d.]+:2379)*$/);
+    expect(unitArgv(env)).toEqual([
+      '/usr/local/bin/egress',
+      'agent',
+      '--node',
+      'node-a',
+      ...env['EGRESS_AGENT_ARGS']!.split(' '),
+    ]);
   });
 
   it('two agents on two state dirs see each other through etcd; the host of an Egress killed: its status expires and the Egress moves', async () => {
@@ -196,3 +251,140 @@ async function untilAsync<T>(f: () => Promise<T | null>, what: string, ms = 3000
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+describe.skipIf(skip !== null)(`the test bed on etcd${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  const MANIFESTS = join(ROOT, 'test/testbed/fixtures/cluster.yaml');
+  const SHOWIP = 'http://198.18.2.100:8080/';
+  const NODE_IP = { 'node-a': '198.18.2.11', 'node-b': '198.18.2.12', 'node-c': '198.18.2.13' } as const;
+  const SHOW_NS = hostNs('showip');
+  let etcd: EtcdCluster;
+  let state: string;
+  const prefix = `/egr-testbed-${process.pid}/`;
+  let flags: string[];
+  /** `egress ARGS` on the test bed's store (etcd: no --state-dir). */
+  const eg = (args: string[], input?: string) => egress([...args, ...flags], undefined, input);
+  const tb = (args: string[]) => egress(['testbed', ...args, '--state-dir', state]);
+  const apply = (yaml: string) => {
+    const r = eg(['apply', '-f', '-'], yaml);
+    if (r.status !== 0) throw new Error(`egress apply failed: ${r.stderr}`);
+  };
+  const status = (name: string) => {
+    const r = eg(['get', 'egress', name, '-o', 'json']);
+    if (r.status !== 0) throw new Error(r.stderr);
+    return (JSON.parse(r.stdout) as policy.Egress).status;
+  };
+  const seen = (pod: string, t = 2) => curlIn(podNs(pod), SHOWIP, t);
+
+  beforeAll(async () => {
+    etcd = await EtcdCluster.start(3);
+    state = mkdtempSync(join(tmpdir(), 'egr-tb-etcd-'));
+    flags = ['--store', etcd.url, '--etcd-prefix', prefix];
+    expect(leftovers(), 'something of an earlier run is still there').toEqual([]);
+  }, 60000);
+
+  afterAll(async () => {
+    tb(['down']);
+    await etcd?.stop();
+    if (state) rmSync(state, { recursive: true, force: true });
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('testbed up --store etcd://…: the manifests are in etcd (one key per object), the agents follow it', async () => {
+    const up = egress(['testbed', 'up', '--manifests', MANIFESTS, '--state-dir', state, '--quiet', ...flags]);
+    expect(up.status, up.stderr).toBe(0);
+    const st = JSON.parse(tb(['status', '--json']).stdout) as { store: string; nodes: { agent: string }[] };
+    expect(st.store).toBe(etcd.url);
+    expect(st.nodes.map((n) => n.agent)).toEqual(['running', 'running', 'running']);
+    // no store in the state directory: the objects live in etcd, one key each
+    expect(() => readFileSync(join(state, 'objects.json'))).toThrow(/ENOENT/);
+    const store = new policy.store.EtcdStore(etcd.url, { prefix });
+    try {
+      const keys = (await store.client.range(store.stateKey, { prefix: true })).kvs.map((kv) => kv.key);
+      expect(keys).toContain(`${prefix}state/objects/Pod/prod/web-a`);
+      expect(keys).toContain(`${prefix}state/objects/Node/node-c`);
+      expect((await store.readClusterKey())?.length).toBe(32);
+    } finally {
+      store.close();
+    }
+    // before any Egress, pods leave with their node IP
+    expect(await eventually(() => seen('prod/web-a'), NODE_IP['node-a'], 20000)).toBe(NODE_IP['node-a']);
+  }, 120000);
+
+  it('an egress node frozen: the IP moves, the observer follows the GARP, traffic resumes (3 runs, on etcd)', async () => {
+    apply(`apiVersion: crd.antrea.io/v1beta1
+kind: Egress
+metadata: {name: web}
+spec:
+  appliedTo:
+    podSelector: {matchLabels: {app: web}}
+  externalIPPool: pool-c
+`);
+    apply(
+      `apiVersion: v1\nkind: Node\nmetadata: {name: node-b, labels: {zone: two}}\nspec: {podCIDR: 198.19.22.0/24}\nstatus: {addresses: [{type: InternalIP, address: 198.18.2.12}]}\n`,
+    );
+    expect(await eventually(() => seen('prod/web-a'), '198.18.2.250', 20000)).toBe('198.18.2.250');
+    for (let run = 0; run < 3; run++) {
+      await eventually(() => ['node-b', 'node-c'].includes(status('web').egressNode), true, 10000);
+      const owner = status('web').egressNode as 'node-b' | 'node-c';
+      expect(['node-b', 'node-c']).toContain(owner);
+      const other = owner === 'node-b' ? 'node-c' : 'node-b';
+      expect(seen('prod/web-a')).toBe('198.18.2.250');
+      expect(neighMac(SHOW_NS, '198.18.2.250')).toBe(nodeMac(NODE_IP[owner]));
+      expect(tb(['fail', owner]).status).toBe(0);
+      const t0 = performance.now();
+      let ok = false;
+      while (performance.now() - t0 < 20_000) {
+        if (curlIn(podNs('prod/web-a'), SHOWIP, 0.2) === '198.18.2.250') {
+          ok = true;
+          break;
+        }
+      }
+      const dt = performance.now() - t0;
+      expect(ok, `run ${run}: no answer through the egress IP within 20 s`).toBe(true);
+      expect(neighMac(SHOW_NS, '198.18.2.250')).toBe(nodeMac(NODE_IP[other]));
+      expect(arpResponders(SHOW_NS, '198.18.2.250', 2)).toEqual([nodeMac(NODE_IP[other])]);
+      // the new owner's status reaches etcd and `get egress` names it
+      expect(await eventually(() => status('web').egressNode, other, 20000)).toBe(other);
+      expect(tb(['restore', owner]).status).toBe(0);
+      await sleep(300);
+      const who = arpResponders(SHOW_NS, '198.18.2.250', 2);
+      expect(who.length, `after resume: ${who.join(', ')} answer ARP`).toBe(1);
+      expect(seen('prod/web-a')).toBe('198.18.2.250');
+      console.log(
+        `etcd test bed, run ${run}: failover ${dt.toFixed(0)} ms (a figure; load ${loadavg()[0]!.toFixed(1)})`,
+      );
+    }
+  }, 240000);
+
+  it('a nodeSelector change applied to etcd moves the IP to the other node', async () => {
+    const owner = status('web').egressNode as 'node-b' | 'node-c';
+    const other = owner === 'node-b' ? 'node-c' : 'node-b';
+    const pick = `only-${other}`;
+    apply(
+      `apiVersion: v1\nkind: Node\nmetadata: {name: ${other}, labels: {zone: two, pick: ${pick}}}\nspec: {podCIDR: ${other === 'node-b' ? '198.19.22.0/24' : '198.19.23.0/24'}}\nstatus: {addresses: [{type: InternalIP, address: ${NODE_IP[other]}}]}\n`,
+    );
+    apply(
+      `apiVersion: crd.antrea.io/v1beta1\nkind: ExternalIPPool\nmetadata: {name: pool-c}\nspec:\n  ipRanges: [{start: 198.18.2.250, end: 198.18.2.251}]\n  nodeSelector: {matchLabels: {pick: ${pick}}}\n`,
+    );
+    const want = nodeMac(NODE_IP[other]);
+    expect(await eventually(() => neighMac(SHOW_NS, '198.18.2.250'), want, 30000, 50)).toBe(want);
+    expect(arpResponders(SHOW_NS, '198.18.2.250', 2)).toEqual([want]);
+    expect(await eventually(() => status('web').egressNode, other, 20000)).toBe(other);
+    expect(seen('prod/web-a')).toBe('198.18.2.250');
+    const down = tb(['down']);
+    expect(down.status, down.stderr).toBe(0);
+    expect(leftovers()).toEqual([]);
+  }, 120000);
+
+  it("egress demo --etcd: the reference scenario with the agents on the test bed's own etcd, all removed after", () => {
+    const r = egress(['demo', '--etcd']);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/store: etcd pid \d+ in namespace egr-etcd, etcd\+unix:\/\/\/\S+\/etcd\/localhost:2379/);
+    expect(r.stdout).toMatch(/prod\/web-a\s+node-a\s+egress-prod-web\s+198\.18\.0\.253\s+ok/);
+    expect(r.stdout).toMatch(/staging\/web-c\s+node-c\s+egress-staging-web\s+198\.18\.0\.254\s+ok/);
+    expect(r.stdout).toMatch(/dev\/tools\s+node-b\s+-\s+198\.18\.0\.12\s+ok/);
+    expect(r.stdout).toMatch(/succeeded again after \d+ ms/);
+    expect(r.stdout).toMatch(/the MAC followed the gratuitous ARP/);
+    expect(leftovers()).toEqual([]); // the etcd namespace and process included
+  }, 120000);
+});

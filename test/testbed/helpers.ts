@@ -1,6 +1,6 @@
 /** Helpers of the test-bed integration tests: the CLI as a child process, curl and arping in namespaces. */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -91,13 +91,13 @@ export function neighMac(ns: string, ip: string): string | null {
 export function leftovers(): string[] {
   const out: string[] = [];
   for (const l of sh('ip', ['netns', 'list']).stdout.split('\n'))
-    if (/^egr-(fab|h[0-9a-f]{8}|[0-9a-f]{8})\b/.test(l)) out.push(`netns ${l.split(' ')[0]}`);
+    if (/^egr-(fab|etcd|h[0-9a-f]{8}|[0-9a-f]{8})(\s|$)/.test(l)) out.push(`netns ${l.split(' ')[0]}`);
   for (const l of sh('ip', ['-o', 'link']).stdout.split('\n')) {
     const m = /^\d+: (egr[^:@ ]*)/.exec(l);
     if (m) out.push(`link ${m[1]}`);
   }
   for (const l of sh('ps', ['-eo', 'pid,args']).stdout.split('\n'))
-    if (l.includes('bin/egress.js agent')) out.push(`process ${l.trim()}`);
+    if (l.includes('bin/egress.js agent') || l.includes('--name=egr-testbed')) out.push(`process ${l.trim()}`);
   return out;
 }
 
@@ -130,4 +130,37 @@ export function egressStatus(
     egressNode: o.status?.egressNode ?? '',
     conditions: o.status?.conditions ?? [],
   };
+}
+
+const TESTBED_LOCK = '/tmp/egr-testbed-tests.lock';
+
+/**
+ * Test files that build the test bed (namespace egr-fab is machine-wide) or check that nothing of the project is
+ * left take this lock, so vitest's parallel files do not meet: a directory made atomically, holding the pid of its
+ * holder (a holder that died leaves a lock the next taker removes). Returns the release function.
+ */
+export async function testbedLock(): Promise<() => void> {
+  for (;;) {
+    try {
+      mkdirSync(TESTBED_LOCK);
+      writeFileSync(join(TESTBED_LOCK, 'pid'), String(process.pid));
+      return () => rmSync(TESTBED_LOCK, { recursive: true, force: true });
+    } catch {
+      let pid = 0;
+      try {
+        pid = Number(readFileSync(join(TESTBED_LOCK, 'pid'), 'utf8'));
+      } catch {
+        /* being written or removed */
+      }
+      if (pid > 1) {
+        try {
+          process.kill(pid, 0);
+        } catch {
+          rmSync(TESTBED_LOCK, { recursive: true, force: true }); // its holder died
+          continue;
+        }
+      }
+      await sleep(250);
+    }
+  }
 }

@@ -29,6 +29,7 @@ import {
   runFile,
   sh,
   sleep,
+  testbedLock,
 } from './helpers.js';
 
 if (!isRoot) console.warn('test/testbed: skipped: the test bed needs root (network namespaces, TUN/TAP)');
@@ -55,14 +56,20 @@ const seen = (pod: string, url = SHOWIP) => curlIn(podNs(pod), url);
 describe.skipIf(!isRoot)('test bed on real devices', () => {
   const state = mkdtempSync(join(tmpdir(), 'egress-tb-'));
 
-  beforeAll(() => {
+  let unlock = () => {};
+  beforeAll(async () => {
+    unlock = await testbedLock(); // test/testbed/etcd-agents.test.ts builds a test bed too
     expect(leftovers(), 'something of an earlier run is still there').toEqual([]);
-  });
+  }, 900_000);
 
   afterAll(async () => {
-    egress(['testbed', 'down'], state);
-    rmSync(state, { recursive: true, force: true });
-    expect(leftovers()).toEqual([]);
+    try {
+      egress(['testbed', 'down'], state);
+      rmSync(state, { recursive: true, force: true });
+      expect(leftovers()).toEqual([]);
+    } finally {
+      unlock();
+    }
   });
 
   describe('refuses what it cannot build, before creating anything', () => {

@@ -8,6 +8,12 @@
  *   egr-<crc32>        one namespace per Pod, created by its node's agent (TUN `eth0`)
  *   agents             one `egress agent --node N` process per Node, in the host's namespace; they create their
  *                      devices directly inside the namespaces above, so nothing appears in the host's own namespace
+ *   egr-etcd           with `etcd: true` only: a single-member etcd (Debian's etcd-server) in a namespace of its
+ *                      own with nothing but loopback, listening on a Unix socket in `<state-dir>/etcd/` (no TCP port:
+ *                      only the state directory's owner reaches it); the cluster's store, removed by `down`
+ *
+ * The cluster's store is the state directory (default), an etcd given by the caller (`store`: its prefix is
+ * emptied first, as a fresh state directory would be), or the test bed's own etcd (`etcd`).
  *
  * Everything created is recorded in `<state-dir>/testbed.json`; `down` removes it, and also every namespace and
  * process with the project's prefix it finds (after a crash the record may be incomplete). The state directory is
@@ -26,6 +32,11 @@ import { linkName, podNetnsName } from '../devices.js';
 
 export const FABRIC_NETNS = 'egr-fab';
 export const BRIDGE = 'egr-br0';
+export const ETCD_NETNS = 'egr-etcd';
+/** Debian's etcd-server; $EGRESS_ETCD_BIN for another build. */
+export const ETCD_BIN = process.env['EGRESS_ETCD_BIN'] ?? '/usr/bin/etcd';
+/** The member's client socket in `<state-dir>/etcd/` (etcd names a Unix socket `host:port` in its directory). */
+const ETCD_SOCKET = 'localhost:2379';
 
 export class TestbedError extends Error {
   override readonly name = 'TestbedError';
@@ -38,6 +49,25 @@ export interface TestbedRecord {
   hosts: Array<{ name: string; netns: string; veth: string; address: string; pid: number | null; log: string }>;
   nodes: Array<{ name: string; pid: number; log: string }>;
   started: string;
+  /** The cluster's store when it is not the state directory: an etcd URL, and its key prefix. */
+  store?: string;
+  etcdPrefix?: string;
+  /** The test bed's own etcd member (`up --etcd`), removed by `down`. */
+  etcd?: { pid: number; netns: string; dir: string; log: string };
+}
+
+/** The store of a test bed: the state directory, or its etcd. */
+export function storeOf(rec: TestbedRecord): policy.store.Store {
+  return rec.store
+    ? new policy.store.EtcdStore(rec.store, rec.etcdPrefix ? { prefix: rec.etcdPrefix } : {})
+    : new policy.store.DirStore(rec.stateDir);
+}
+
+/** The flags that point an `egress` command at a test bed's store. */
+export function storeFlags(rec: TestbedRecord): string[] {
+  return rec.store
+    ? ['--store', rec.store, ...(rec.etcdPrefix ? ['--etcd-prefix', rec.etcdPrefix] : [])]
+    : ['--state-dir', rec.stateDir];
 }
 
 /** The repository root (where package.json and bin/egress.js are), from this file in tun/ or dist/tun/. */
@@ -89,7 +119,11 @@ export function readRecord(stateDir: string, opts: policy.store.FileOptions = {}
         isObj(h) && strs(h, ['name', 'netns', 'veth', 'address', 'log']) && (h['pid'] === null || isPid(h['pid'])),
     ) &&
     Array.isArray(v['nodes']) &&
-    v['nodes'].every((n: unknown) => isObj(n) && strs(n, ['name', 'log']) && isPid(n['pid']));
+    v['nodes'].every((n: unknown) => isObj(n) && strs(n, ['name', 'log']) && isPid(n['pid'])) &&
+    (v['store'] === undefined || typeof v['store'] === 'string') &&
+    (v['etcdPrefix'] === undefined || typeof v['etcdPrefix'] === 'string') &&
+    (v['etcd'] === undefined ||
+      (isObj(v['etcd']) && strs(v['etcd'], ['netns', 'dir', 'log']) && isPid(v['etcd']['pid'])));
   if (!ok)
     throw new TestbedError(
       `${recordPath(stateDir)} is not a test bed record: remove it, then \`egress testbed down\` cleans up by name`,
@@ -222,6 +256,65 @@ export interface UpOptions {
   /** `--insecure-state-dir`, passed to the agents too. */
   insecure?: boolean;
   log?: (line: string) => void;
+  /**
+   * The cluster's store on an etcd the caller runs (`egress testbed up --store etcd://…`), and the flags that give
+   * it to the agents (`--store URL`, `--etcd-prefix`, TLS and auth files). Its prefix is emptied first.
+   */
+  store?: { store: policy.store.EtcdStore; agentArgs: readonly string[] };
+  /** Start a single-member etcd for the test bed (in namespace egr-etcd) and keep the store there. */
+  etcd?: boolean;
+}
+
+/** Start the test bed's own etcd member (recorded in `rec` once it runs; `down` finds a lost one by its data dir). */
+async function startEtcd(rec: TestbedRecord, files: policy.store.FileOptions, log: (l: string) => void) {
+  if (!existsSync(ETCD_BIN))
+    throw new TestbedError(`${ETCD_BIN} not found: install Debian's etcd-server (apt install etcd-server)`);
+  const dir = join(rec.stateDir, 'etcd');
+  rmSync(dir, { recursive: true, force: true });
+  policy.store.ensurePrivateDir(dir, files);
+  const logFile = join(logDir(rec.stateDir), 'etcd.log');
+  netdev.addNetns(ETCD_NETNS); // (`down` removes it by name even before the record names it)
+  netdev.setUp('lo', { netns: ETCD_NETNS });
+  const peer = 'unix://localhost:2380';
+  const [ipFile, ipArgs] = netdev.netnsCommand(ETCD_NETNS, ETCD_BIN, [
+    '--name=egr-testbed',
+    `--data-dir=${join(dir, 'data')}`,
+    `--listen-client-urls=unix://${ETCD_SOCKET}`,
+    `--advertise-client-urls=unix://${ETCD_SOCKET}`,
+    `--listen-peer-urls=${peer}`,
+    `--initial-advertise-peer-urls=${peer}`,
+    `--initial-cluster=egr-testbed=${peer}`,
+    // a whole manifest set is one transaction (docs/store.md): room for 10 000 objects
+    '--max-txn-ops=20000',
+    '--max-request-bytes=33554432',
+    '--logger=zap',
+    '--log-level=error',
+  ]);
+  const fd = policy.store.openAppendFd(logFile, files);
+  const child = spawn(ipFile, ipArgs, { cwd: dir, detached: true, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  child.unref();
+  if (!child.pid) throw new TestbedError('could not start etcd');
+  rec.etcd = { pid: child.pid, netns: ETCD_NETNS, dir, log: logFile };
+  rec.store = `etcd+unix://${join(dir, ETCD_SOCKET)}`;
+  writeRecord(rec);
+  const st = new policy.store.EtcdStore(rec.store, { timeoutMs: 1000 });
+  try {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      if (!alive(child.pid)) throw new TestbedError(`etcd exited:\n${tail(logFile)}`);
+      try {
+        await st.load();
+        break;
+      } catch (e) {
+        if (Date.now() > deadline) throw new TestbedError(`etcd did not answer in time (${(e as Error).message})`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    st.close();
+  }
+  log(`store: etcd pid ${child.pid} in namespace ${ETCD_NETNS}, ${rec.store}`);
 }
 
 /** Build the test bed; on any failure everything created so far is removed and the error rethrown. */
@@ -242,25 +335,45 @@ export async function up(o: UpOptions): Promise<TestbedRecord> {
     nodes: [],
     started: new Date().toISOString(),
   };
+  if (o.etcd && o.store) throw new TestbedError('--etcd starts an etcd for the test bed: give it or --store, not both');
+  let storeArgs: readonly string[] = [];
+  let shared: policy.store.EtcdStore | null = null;
   try {
     // The store: the manifests, applied like `egress apply` (fresh: an old store would mix clusters).
     for (const f of [policy.store.OBJECTS_FILE, policy.store.EVENTS_FILE]) rmSync(join(o.stateDir, f), { force: true });
     rmSync(join(o.stateDir, policy.store.STATUS_DIR), { recursive: true, force: true });
     rmSync(join(o.stateDir, 'run'), { recursive: true, force: true });
-    const applied = await policy.store.updateState(
-      o.stateDir,
-      (prev) => {
-        const r = policy.applyDocs(prev, docs, new Date());
-        return { state: r.state, write: r.ok, result: r };
-      },
-      undefined,
-      files,
-    );
+    const apply = (prev: policy.ClusterState) => {
+      const r = policy.applyDocs(prev, docs, new Date());
+      return { state: r.state, write: r.ok, result: r };
+    };
+    let applied: policy.ApplyResult;
+    if (o.etcd) {
+      await startEtcd(rec, files, log);
+      shared = storeOf(rec) as policy.store.EtcdStore;
+      storeArgs = storeFlags(rec);
+    } else if (o.store) {
+      shared = o.store.store;
+      storeArgs = o.store.agentArgs;
+      rec.store = shared.url;
+      if (shared.prefix !== policy.store.DEFAULT_ETCD_PREFIX) rec.etcdPrefix = shared.prefix;
+      log(`store: ${shared.url} (prefix ${shared.prefix}, emptied)`);
+    }
+    if (shared) {
+      await shared.ready();
+      await shared.client.deletePrefix(shared.prefix).catch((e: unknown) => {
+        throw new TestbedError(`store ${shared!.url}: ${(e as Error).message}`);
+      });
+      applied = await shared.update(apply);
+      // The cluster key every agent of this test bed shares (a fresh one per test bed).
+      await shared.ensureClusterKey();
+    } else {
+      applied = await policy.store.updateState(o.stateDir, apply, undefined, files);
+      policy.store.renewClusterKey(o.stateDir, files);
+    }
     if (!applied.ok) throw new TestbedError(policy.formatProblems(applied.problems).join('\n'));
     const state = applied.state;
     const cfg = policy.resolveConfig(state.config);
-    // The cluster key every agent of this test bed shares (a fresh one per test bed).
-    policy.store.renewClusterKey(o.stateDir, files);
     writeRecord(rec);
 
     netdev.addNetns(FABRIC_NETNS);
@@ -321,6 +434,7 @@ export async function up(o: UpOptions): Promise<TestbedRecord> {
         FABRIC_NETNS,
         '--bridge',
         BRIDGE,
+        ...storeArgs,
         ...(o.metricsPortBase !== undefined ? ['--metrics-port', String(o.metricsPortBase + rec.nodes.length)] : []),
         ...(files.insecure ? ['--insecure-state-dir'] : []),
       ]);
@@ -348,6 +462,8 @@ export async function up(o: UpOptions): Promise<TestbedRecord> {
   } catch (e) {
     await down({ stateDir: o.stateDir });
     throw e;
+  } finally {
+    shared?.close();
   }
 }
 
@@ -401,6 +517,25 @@ export async function down(o: {
         }
       }
     }
+  // The test bed's etcd, after the agents (they write their leaving status to it).
+  const etcdPids = [...(rec?.etcd && rec.etcd.pid > 1 ? [rec.etcd.pid] : []), ...strayEtcd(o.stateDir)];
+  for (const pid of new Set(etcdPids)) {
+    if (!alive(pid)) continue;
+    processes++;
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
+    const until = Date.now() + 3000;
+    while (alive(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    try {
+      if (alive(pid)) process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  rmSync(join(o.stateDir, 'etcd'), { recursive: true, force: true });
   // Stray agents of an earlier run whose record was lost.
   for (const pid of strayAgents(o.stateDir)) {
     processes++;
@@ -418,8 +553,8 @@ export async function down(o: {
   } catch {
     names = [];
   }
-  const ours = new Set([FABRIC_NETNS, ...(rec?.hosts.map((h) => h.netns) ?? [])]);
-  if (rec) {
+  const ours = new Set([FABRIC_NETNS, ETCD_NETNS, ...(rec?.hosts.map((h) => h.netns) ?? [])]);
+  if (rec && !rec.store) {
     try {
       const s = policy.store.loadState(o.stateDir);
       for (const key of s.pods.keys()) ours.add(podNetnsName(key));
@@ -428,7 +563,7 @@ export async function down(o: {
     }
   }
   for (const ns of names) {
-    if (!ours.has(ns) && !/^egr-(fab|h[0-9a-f]{8}|[0-9a-f]{8})$/.test(ns)) continue;
+    if (!ours.has(ns) && !/^egr-(fab|etcd|h[0-9a-f]{8}|[0-9a-f]{8})$/.test(ns)) continue;
     try {
       netdev.deleteNetns(ns, { ifExists: true });
       gone.push(ns);
@@ -457,6 +592,22 @@ function strayAgents(stateDir: string): number[] {
         resolve(argv[i + 1] ?? '') === want
       )
         out.push(Number(d));
+    } catch {
+      /* raced */
+    }
+  }
+  return out;
+}
+
+/** PIDs of the test bed's own etcd of this state directory (from /proc: its --data-dir), for a lost record. */
+function strayEtcd(stateDir: string): number[] {
+  const out: number[] = [];
+  const want = `--data-dir=${join(resolve(stateDir), 'etcd', 'data')}`;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    try {
+      const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      if (argv.includes('--name=egr-testbed') && argv.includes(want)) out.push(Number(d));
     } catch {
       /* raced */
     }
@@ -497,6 +648,8 @@ export function signalNode(rec: TestbedRecord, node: string, sig: 'SIGSTOP' | 'S
 
 export interface StatusReport {
   stateDir: string;
+  /** `dir:<state-dir>` or the etcd URL. */
+  store: string;
   segment: { netns: string; bridge: string };
   nodes: Array<{
     name: string;
@@ -512,6 +665,7 @@ export interface StatusReport {
 export function status(rec: TestbedRecord): StatusReport {
   return {
     stateDir: rec.stateDir,
+    store: rec.store ?? `dir:${rec.stateDir}`,
     segment: { netns: rec.fabric, bridge: rec.bridge },
     nodes: rec.nodes.map((n) => {
       let run: Record<string, unknown> = {};

@@ -95,8 +95,13 @@ function kvOf(v: unknown): KV {
   };
 }
 
-/** Parse `etcd://h:p[,h:p…]` (or etcds:// for TLS) into base URLs. */
+/**
+ * Parse `etcd://h:p[,h:p…]` (or etcds:// for TLS) into base URLs; `etcd+unix:///path/to/socket` is one member
+ * listening on a Unix socket (`unix:/path/to/socket`; the test bed's own member, which has no TCP port).
+ */
 export function parseEtcdURL(url: string): { endpoints: string[]; tls: boolean } {
+  const ux = /^etcd\+unix:\/\/(\/.+)$/.exec(url);
+  if (ux) return { endpoints: [`unix:${ux[1]!}`], tls: false };
   const m = /^(etcds?):\/\/(.+)$/.exec(url);
   if (!m) throw new EtcdError(`${url}: not an etcd URL (etcd://host:port[,host:port…])`);
   const tls = m[1] === 'etcds';
@@ -148,10 +153,12 @@ export class EtcdClient {
   }
 
   private send(base: string, path: string, body: unknown, timeoutMs: number): Promise<IncomingMessage> {
-    const url = new URL(path, base);
+    const socketPath = base.startsWith('unix:') ? base.slice(5) : null;
+    const url = new URL(path, socketPath !== null ? 'http://localhost' : base);
     const data = JSON.stringify(body);
     const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
       method: 'POST',
+      ...(socketPath !== null ? { socketPath } : {}),
       headers: {
         'content-type': 'application/json',
         'content-length': Buffer.byteLength(data),
@@ -261,6 +268,15 @@ export class EtcdClient {
       ok: r['succeeded'] === true,
       revision: num((r['header'] as Record<string, unknown> | undefined)?.['revision']),
     };
+  }
+
+  /** Delete every key with this prefix; returns how many were deleted. */
+  async deletePrefix(prefix: string): Promise<number> {
+    const r = await this.call('/v3/kv/deleterange', {
+      key: b64(prefix),
+      range_end: b64(Buffer.from(prefixEnd(prefix), 'latin1')),
+    });
+    return num(r['deleted']);
   }
 
   async leaseGrant(ttlSeconds: number): Promise<string> {

@@ -1,21 +1,27 @@
 /**
  * The cluster's store on etcd v3 (docs/store.md). Keys under one prefix (default `/egress-engine/`):
  *
- *     <prefix>objects          the StoreSnapshot (the same JSON as objects.json: every object and the
- *                              controller's allocations), replaced whole by one transaction per apply/delete
- *     <prefix>cluster.key      the agents' shared heartbeat key (32 random bytes), created once (create revision 0)
- *     <prefix>status/<node>    NodeStatus of that Node's agent, held by the agent's lease: it expires when the
- *                              agent dies
- *     <prefix>events/<time>-<n> one Egress event each, held by a lease of EVENT_TTL_S; at most MAX_EVENTS kept
+ *     <prefix>state/generation       {generation, updatedAt}: the store generation, rewritten by every apply/delete
+ *     <prefix>state/controller       the controller's bookkeeping (allocations, pool ranges)
+ *     <prefix>state/objects/<key>    one applied object each, `<Kind>/<name>` or `<Kind>/<namespace>/<name>` (the
+ *                                    same JSON as one entry of objects.json's `objects`)
+ *     <prefix>cluster.key            the agents' shared heartbeat key (32 random bytes), created once
+ *     <prefix>status/<node>          NodeStatus of that Node's agent, held by the agent's lease: it expires when the
+ *                                    agent dies
+ *     <prefix>events/<time>-<n>      one Egress event each, held by a lease of EVENT_TTL_S; at most MAX_EVENTS kept
  *
- * Every value read is validated exactly as the directory store's files are (decodeSnapshot, decodeNodeStatus,
- * checkEvent). Updates compare the mod revision they read (a Txn): a concurrent writer makes it fail and it is
- * retried with the newer state, at most UPDATE_ATTEMPTS times. Watches resume from the revision after the last one
- * seen, on the next endpoint, after a disconnect; a compacted revision forces a full reload.
+ * The state is read with one range over `<prefix>state/` (one revision: a consistent set) and validated exactly as
+ * the directory store's objects.json is (the keys are put together into a snapshot value and go through
+ * fromSnapshot); status and events as the status files and events lines are. An update is ONE transaction: it puts
+ * the keys whose content changed and the generation, deletes the keys of removed objects, and compares the mod
+ * revision it read of every one of those keys and of the generation key (absent ones: create revision 0). A
+ * concurrent writer makes a compare fail; the update is retried with the newer state, at most UPDATE_ATTEMPTS
+ * times. Watches follow the `<prefix>state/` prefix from the revision after the one loaded; etcd delivers every
+ * revision's events whole and in order, so the state is rebuilt once per revision; they resume from the revision
+ * after the last event seen, on the next endpoint, after a disconnect; a compacted revision forces a full reload.
  */
 import { randomBytes } from 'node:crypto';
 import type { ClusterState } from '../model.js';
-import { toSnapshot } from '../state.js';
 import type { EgressEvent, NodeStatusFile } from '../status.js';
 import type { Snapshot, Store, StoreWatch, UpdateResult, WatchOptions } from './backend.js';
 import { SnapshotCache, checkEvent } from './check.js';
@@ -23,8 +29,8 @@ import { EtcdClient, EtcdError, parseEtcdURL } from './etcd-client.js';
 import type { EtcdTLS } from './etcd-client.js';
 import { StoreError } from './fsutil.js';
 import type { StoreHealth } from './health.js';
-import { emptyState } from '../model.js';
-import { decodeNodeStatus, decodeSnapshot } from './store.js';
+import { decodeNodeStatus } from './store.js';
+import { GENERATION_KEY, STATE_DIR, StateKeys, stateTxn } from './etcd-state.js';
 
 export const DEFAULT_ETCD_PREFIX = '/egress-engine/';
 /** Attempts of one update before it reports the conflict. */
@@ -34,7 +40,6 @@ export const STATUS_TTL_S = 10;
 export const EVENT_TTL_S = 3600;
 export const MAX_EVENTS = 1000;
 
-const RECOVER = 'apply the manifests again (the key is replaced whole)';
 const NODE_RE = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
 export interface EtcdStoreOptions {
@@ -87,8 +92,14 @@ export class EtcdStore implements Store {
     });
   }
 
-  get objectsKey(): string {
-    return `${this.prefix}objects`;
+  /** Every key of the cluster state starts with this (one range reads the whole state at one revision). */
+  get stateKey(): string {
+    return `${this.prefix}${STATE_DIR}`;
+  }
+
+  /** The key whose mod revision every apply and delete moves. */
+  get generationKey(): string {
+    return `${this.prefix}${GENERATION_KEY}`;
   }
 
   /** Authenticated (when auth is configured). */
@@ -102,13 +113,11 @@ export class EtcdStore implements Store {
     return this.authed;
   }
 
-  private async read(cache?: SnapshotCache): Promise<Snapshot & { modRevision: number }> {
+  private async read(): Promise<Snapshot & { keys: StateKeys }> {
     await this.ready();
-    const r = await this.client.range(this.objectsKey);
-    const kv = r.kvs[0];
-    if (!kv) return { state: emptyState(), revision: r.revision, modRevision: 0 };
-    const state = decodeSnapshot(kv.value, `${this.url} key ${this.objectsKey}`, RECOVER, cache);
-    return { state, revision: r.revision, modRevision: kv.modRevision };
+    const r = await this.client.range(this.stateKey, { prefix: true });
+    const keys = StateKeys.of(this.prefix, r.kvs);
+    return { state: keys.decode(this.url), revision: r.revision, keys };
   }
 
   load(): Promise<Snapshot> {
@@ -124,12 +133,20 @@ export class EtcdStore implements Store {
         const cur = await this.read();
         const r = fn(cur.state);
         if (!r.write) return r.result;
-        const text = JSON.stringify(toSnapshot(r.state, new Date()), null, 1) + '\n';
-        const t = await this.client.txn(
-          [{ key: this.objectsKey, target: 'MOD', result: 'EQUAL', modRevision: cur.modRevision }],
-          [{ put: { key: this.objectsKey, value: text } }],
-        );
-        if (t.ok) return r.result;
+        const t = stateTxn(cur.keys, cur.state, r.state, new Date());
+        let ok: boolean;
+        try {
+          ok = (await this.client.txn(t.compare, t.success)).ok;
+        } catch (e) {
+          if (e instanceof EtcdError && /too many operations|request is too large|too large/i.test(e.message))
+            throw new StoreError(
+              `store ${this.url}: this change writes ${t.changedObjects} objects in one transaction, more than the ` +
+                `etcd members allow (${e.message.replace(/^.*?: (etcdserver: )?/, '')}; --max-txn-ops, default 128, ` +
+                `--max-request-bytes, default 1.5 MiB): raise them on every member or apply in parts; nothing written`,
+            );
+          throw e;
+        }
+        if (ok) return r.result;
         if (attempt >= UPDATE_ATTEMPTS)
           throw new StoreError(
             `store ${this.url}: ${attempt} attempts lost to concurrent updates; nothing written, try again`,
@@ -297,9 +314,11 @@ export class EtcdStore implements Store {
 }
 
 /**
- * A watch of the objects key: loads, hands over the state, then follows the key from the revision after the one
- * loaded. A disconnect resumes from the revision after the last event seen (no update missed or replayed out of
- * order: etcd delivers events of a watch in revision order); a compacted revision reloads the whole state.
+ * A watch of the state keys: loads them (one range: one revision), hands over the state, then follows the
+ * `<prefix>state/` prefix from the revision after the one loaded. etcd delivers a watch's events in revision order
+ * and never splits one revision (one transaction) over two answers, so after each revision's events the keys hold a
+ * state some apply or delete wrote; it is rebuilt and validated once per revision. A disconnect resumes from the revision after
+ * the last event seen (no update missed or replayed out of order); a compacted revision reloads every key.
  */
 class EtcdWatch implements StoreWatch {
   private closed = false;
@@ -311,6 +330,7 @@ class EtcdWatch implements StoreWatch {
   private lastError: string | null = null;
   private connected: boolean | null = null;
   private delay: number;
+  private keys: StateKeys;
   private readonly cache = new SnapshotCache();
 
   constructor(
@@ -320,7 +340,12 @@ class EtcdWatch implements StoreWatch {
     private readonly retry: readonly [number, number],
   ) {
     this.delay = retry[0];
+    this.keys = new StateKeys(store.prefix);
     queueMicrotask(() => void this.reload());
+  }
+
+  private get where(): string {
+    return `${this.store.url} ${this.store.stateKey}`;
   }
 
   private setConnected(c: boolean): void {
@@ -333,13 +358,21 @@ class EtcdWatch implements StoreWatch {
   private problem(message: string): void {
     if (message === this.lastError) return;
     this.lastError = message;
-    this.opts.health?.problem('objects', `${this.store.url} key ${this.store.objectsKey}`, message);
+    this.opts.health?.problem('objects', this.where, message);
     this.opts.onError?.(new StoreError(message));
   }
 
-  private good(state: ClusterState): void {
+  /** Rebuild the state from the keys; a bad set keeps the last good state in place. */
+  private rebuild(): void {
+    let state: ClusterState;
+    try {
+      state = this.keys.decode(this.store.url, this.cache);
+    } catch (e) {
+      this.problem(errMsg(e));
+      return;
+    }
     this.lastError = null;
-    this.opts.health?.resolved(`${this.store.url} key ${this.store.objectsKey}`);
+    this.opts.health?.resolved(this.where);
     if (state.generation !== this.lastGeneration) {
       this.lastGeneration = state.generation;
       this.onChange(state);
@@ -350,10 +383,10 @@ class EtcdWatch implements StoreWatch {
     if (this.closed) return;
     try {
       await this.store.ready();
-      const r = await this.store.client.range(this.store.objectsKey);
+      const r = await this.store.client.range(this.store.stateKey, { prefix: true });
       this.setConnected(true);
-      const kv = r.kvs[0];
-      if (kv) this.apply(kv.value);
+      this.keys = StateKeys.of(this.store.prefix, r.kvs);
+      if (this.keys.entries.size > 0) this.rebuild();
       this.from = r.revision + 1;
       this.follow();
     } catch (e) {
@@ -363,33 +396,27 @@ class EtcdWatch implements StoreWatch {
     }
   }
 
-  private apply(value: Buffer): void {
-    let st: ClusterState;
-    try {
-      st = decodeSnapshot(value, `${this.store.url} key ${this.store.objectsKey}`, RECOVER, this.cache);
-    } catch (e) {
-      this.problem(errMsg(e)); // the last good state stays in place
-      return;
-    }
-    this.good(st);
-  }
-
   private follow(): void {
     if (this.closed) return;
     let compacted = false;
-    this.stop = this.store.client.watch(this.store.objectsKey, this.from, {
+    this.stop = this.store.client.watch(this.store.stateKey, this.from, {
       onStart: () => this.setConnected(true),
-      onEvents: (events, revision) => {
+      onEvents: (events) => {
         this.setConnected(true);
-        for (const ev of events) {
-          if (ev.kv.key !== this.store.objectsKey) continue;
-          if (ev.type === 'PUT') this.apply(ev.kv.value);
-          else this.good({ ...emptyState(), generation: this.lastGeneration + 1 });
-          this.from = ev.kv.modRevision + 1;
+        // One answer may carry several revisions (catching up after a reconnect): the state is rebuilt after each
+        // revision's events, so every apply is seen, in order. (An answer without events does not move `from`: the
+        // created answer carries the current revision while the events since `from` are still to come.)
+        let changed = false;
+        for (let i = 0; i < events.length; i++) {
+          const ev = events[i]!;
+          changed = (ev.type === 'PUT' ? this.keys.put(ev.kv) : this.keys.delete(ev.kv.key)) || changed;
+          this.from = Math.max(this.from, ev.kv.modRevision + 1);
+          const last = i + 1 === events.length || events[i + 1]!.kv.modRevision !== ev.kv.modRevision;
+          if (last && changed && !this.closed) {
+            this.rebuild();
+            changed = false;
+          }
         }
-        // (an answer without events does not move `from`: the created answer carries the current revision while
-        // the events since `from` are still to come)
-        void revision;
       },
       onCompacted: () => {
         compacted = true;
