@@ -8,12 +8,18 @@
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { isRoot, leftovers, ROOT } from './helpers.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isRoot, leftovers, ROOT, testbedLock } from './helpers.js';
 
 if (!isRoot) console.warn('test/testbed/soak: skipped: the test bed needs root (network namespaces, TUN/TAP)');
 
 describe.skipIf(!isRoot)('soak, 60 s', () => {
+  let unlock: (() => void) | undefined;
+  beforeAll(async () => {
+    unlock = await testbedLock(); // the other test-bed files build egr-fab too
+  }, 900_000);
+  afterAll(() => unlock?.());
+
   it('no false failover, no split brain, no crash under 64 k connections, scrapes, Node churn and attacks', () => {
     expect(leftovers(), 'something of an earlier run is still there').toEqual([]);
     const r = spawnSync(process.execPath, [join(ROOT, 'dist/bench/soak.js'), '--duration', '60', '--json'], {

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netdev } from '../../tun/index.js';
 import { PYTHON } from '../support/scapy.js';
 import { findAll, hasTshark, tsharkPackets } from '../support/tshark.js';
-import { BIN, ROOT, egress, isRoot, podNs, runFile, sh } from './helpers.js';
+import { BIN, ROOT, egress, isRoot, podNs, runFile, sh, testbedLock } from './helpers.js';
 
 const SEG_NS = 'egr-tauth-seg';
 const BRIDGE = 'egrtauthbr';
@@ -120,7 +120,9 @@ describe.skipIf(!isRoot)('tunnel authentication between real agents', () => {
   };
   const decap = (node: string): Record<string, number> => run(node)!.stages['geneve-decap'].counters;
 
-  beforeAll(() => {
+  let unlock: (() => void) | undefined;
+  beforeAll(async () => {
+    unlock = await testbedLock(); // its agents would be another file's leftovers
     dir = mkdtempSync(join(tmpdir(), 'egr-tauth-'));
     netdev.deleteNetns(SEG_NS, { ifExists: true });
     netdev.addNetns(SEG_NS);
@@ -128,7 +130,7 @@ describe.skipIf(!isRoot)('tunnel authentication between real agents', () => {
     netdev.setUp(BRIDGE, { netns: SEG_NS });
     const a = egress(['apply', '-f', '-'], dir, manifests());
     if (a.status !== 0) throw new Error(`apply: ${a.stderr}`);
-  }, 60000);
+  }, 900_000);
 
   afterAll(async () => {
     for (const p of agents.values()) if (p.exitCode === null) p.kill('SIGTERM');
@@ -136,6 +138,7 @@ describe.skipIf(!isRoot)('tunnel authentication between real agents', () => {
     for (const p of agents.values()) if (p.exitCode === null) p.kill('SIGKILL');
     netdev.deleteNetns(SEG_NS, { ifExists: true });
     if (dir) rmSync(dir, { recursive: true, force: true });
+    unlock?.();
   });
 
   it('authenticated pod-to-pod traffic flows; the option is on the wire; a mode mismatch is counted drops', async () => {
