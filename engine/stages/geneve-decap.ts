@@ -39,6 +39,7 @@ const NAMES = [
   'drop-inner-fragment',
   'drop-inner-l4',
   'drop-not-egress',
+  'drop-inner-source-route',
 ] as const;
 const C = counterIndex(NAMES);
 const X_TO_POD = 0;
@@ -125,6 +126,12 @@ export class GeneveDecap implements Stage {
       if (ipv4.isFragment(v, l3)) {
         b.next[i] = X_DROP;
         c[C['drop-inner-fragment']]!++;
+        continue;
+      }
+      const opts = ipv4.optionsCheck(v, l3);
+      if (opts !== ipv4.OPTS_OK) {
+        b.next[i] = X_DROP;
+        c[opts === ipv4.OPTS_SOURCE_ROUTE ? C['drop-inner-source-route'] : C['drop-inner-bad']]!++;
         continue;
       }
       if (checkL4(v, l3) !== 0) {

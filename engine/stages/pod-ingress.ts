@@ -6,7 +6,8 @@
  * - the source address is the pod's own IP (the port tells which pod sent it);
  * - not larger than the pod MTU (uplink MTU − 50): with DF set the pod gets ICMP "fragmentation needed" with
  *   the pod MTU (RFC 1191) from the pod gateway address; without DF the packet is dropped (no fragmentation);
- * - TTL above 1 (the node routes it): otherwise ICMP "time exceeded" back to the pod.
+ * - TTL above 1 (the node routes it): otherwise ICMP "time exceeded" back to the pod;
+ * - no source-route option (LSRR/SSRR) and a well-formed option list (Linux `accept_source_route` = 0).
  * Exits: `ok` (to classify, `b.l3 = b.off`, `b.meta` = the pod's index), `reply` (an ICMP error to the sending
  * pod), `drop`.
  */
@@ -33,6 +34,8 @@ const NAMES = [
   'icmp-frag-needed',
   'icmp-time-exceeded',
   'drop-no-buffer',
+  'drop-source-route',
+  'drop-bad-options',
 ] as const;
 const C = counterIndex(NAMES);
 
@@ -67,6 +70,12 @@ export class PodIngress implements Stage {
         else if (r === verdict.BAD_HEADER_LEN) c[C['drop-bad-header-len']]!++;
         else if (r === verdict.BAD_TOTAL_LEN) c[C['drop-bad-total-len']]!++;
         else c[C['drop-bad-checksum']]!++;
+        continue;
+      }
+      const opts = ipv4.optionsCheck(v, o);
+      if (opts !== ipv4.OPTS_OK) {
+        b.next[i] = EXIT_DROP;
+        c[opts === ipv4.OPTS_SOURCE_ROUTE ? C['drop-source-route'] : C['drop-bad-options']]!++;
         continue;
       }
       const port = b.port[i]!;

@@ -8,18 +8,11 @@
  * the packet, so its TTL is decremented (RFC 1812), with the incremental checksum update.
  * Exits: `out` (to uplink-out), `drop`.
  */
-import {
-  CT_FULL,
-  CT_INVALID,
-  SNAT_OK,
-  UPDATE_INVALID,
-  UPDATE_RECREATE,
-  type ConnTable,
-} from '../../conntrack/index.js';
+import { CT_FULL, CT_LIMIT, SNAT_OK, UPDATE_INVALID, UPDATE_RECREATE, type ConnTable } from '../../conntrack/index.js';
 import { counterIndex, Counters, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { ipv4 } from '../wire/index.js';
-import { ctFlags, portsWord, rewriteSrc } from './l4.js';
+import { ctFlags, portsWord, rewriteSrc, tcpSegment } from './l4.js';
 import type { NodeState } from './state.js';
 
 const NAMES = [
@@ -31,6 +24,7 @@ const NAMES = [
   'drop-snat-exhausted',
   'drop-reply-direction',
   'drop-ttl-exceeded',
+  'drop-ct-limit',
 ] as const;
 const C = counterIndex(NAMES);
 
@@ -67,6 +61,7 @@ export class Snat implements Stage {
       const ports = portsWord(v, o, proto);
       const len = ipv4.totalLen(v, o);
       const flags = ctFlags(v, o, proto);
+      const tcp = proto === ipv4.PROTO_TCP;
       const ref = ct.find(src, dst, ports, proto);
       let conn = -1;
       if (ref >= 0) {
@@ -82,6 +77,7 @@ export class Snat implements Stage {
           conn = -1;
           c[C.rebound]!++;
         } else {
+          if (tcp) tcpSegment(v, o, ct.seg);
           const u = ct.update(conn, 0, flags, len);
           if (u === UPDATE_INVALID) {
             b.next[i] = X_DROP;
@@ -95,12 +91,11 @@ export class Snat implements Stage {
         }
       }
       if (conn < 0) {
+        if (tcp) tcpSegment(v, o, ct.seg);
         conn = ct.create(src, dst, ports >>> 16, ports & 0xffff, proto, flags, len);
         if (conn < 0) {
           b.next[i] = X_DROP;
-          c[
-            conn === CT_FULL ? C['drop-ct-full'] : conn === CT_INVALID ? C['drop-ct-invalid'] : C['drop-ct-invalid']
-          ]!++;
+          c[conn === CT_FULL ? C['drop-ct-full'] : conn === CT_LIMIT ? C['drop-ct-limit'] : C['drop-ct-invalid']]!++;
           continue;
         }
         if (ct.snat(conn, b.meta[i]!, st.snatMode) !== SNAT_OK) {

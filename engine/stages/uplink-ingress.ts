@@ -2,7 +2,8 @@
  * uplink-ingress: frames from the L2 segment. Accepts frames addressed to the node MAC or broadcast; ARP goes
  * to `arp`; IPv4 must pass `ipv4.check` with a good header checksum, be whole (no reassembly), and be for an
  * address this node owns now (node IP, hosted Egress IPs) or for a local pod; it goes to `ip` with `b.l3` set
- * and the Ethernet padding trimmed. Everything else is a counted drop; a Geneve packet for an address this node
+ * and the Ethernet padding trimmed. Source-routed (LSRR/SSRR) and malformed option lists are dropped, as Linux
+ * does with `accept_source_route` = 0. Everything else is a counted drop; a Geneve packet for an address this node
  * does not own (a peer's stale ARP entry after failover, docs/semantics.md §4.b) has its own counter.
  * Exits: `arp`, `ip`, `drop`.
  */
@@ -24,6 +25,8 @@ const NAMES = [
   'drop-fragment',
   'drop-not-ours',
   'drop-tunnel-not-owned',
+  'drop-source-route',
+  'drop-ip-bad-options',
 ] as const;
 const C = counterIndex(NAMES);
 const X_ARP = 0;
@@ -94,6 +97,12 @@ export class UplinkIngress implements Stage {
       if (ipv4.isFragment(v, l3)) {
         b.next[i] = X_DROP;
         c[C['drop-fragment']]!++;
+        continue;
+      }
+      const opts = ipv4.optionsCheck(v, l3);
+      if (opts !== ipv4.OPTS_OK) {
+        b.next[i] = X_DROP;
+        c[opts === ipv4.OPTS_SOURCE_ROUTE ? C['drop-source-route'] : C['drop-ip-bad-options']]!++;
         continue;
       }
       const dst = ipv4.dst(v, l3);
