@@ -1038,6 +1038,7 @@ export class ConnTable {
       nw = TCP_ESTABLISHED;
     }
     if (tracked) {
+      let keep = false;
       if (nw === TCP_CLOSE && idx === TCP_RST_SET) {
         const v = tcpRstCheck(
           this.tw,
@@ -1056,7 +1057,7 @@ export class ConnTable {
         if (v === RST_KEEP) {
           // In the window but not exact: the endpoint answers with a challenge ACK (RFC 5961 §3.2); keep the state.
           nw = old;
-          this.counters[K_TCP_RST_IN_WINDOW]!++;
+          keep = true;
         }
       }
       const w = tcpInWindow(this.tw, c, dir, flags, old, seg, this.liberal);
@@ -1070,6 +1071,7 @@ export class ConnTable {
         return UPDATE_IGNORE;
       }
       if (w === TW_LIBERAL) this.counters[K_TCP_WINDOW_LIBERAL]!++;
+      if (keep) this.counters[K_TCP_RST_IN_WINDOW]!++;
     }
     m = (m & ~(F_LAST_DIR | M_LAST | M_STATE)) | (dir << 23) | (idx << M_LAST_SHIFT) | (nw << 8);
     if (old !== nw && nw === TCP_FIN_WAIT) m |= F_CLOSE_INIT;
