@@ -35,6 +35,7 @@
  * per packet — while a Float64Array cell is read without allocating, whatever the clock's magnitude.
  */
 import { hsip4, Prng } from './hash.js';
+import { HostCounts } from './host-count.js';
 import {
   DEFAULT_TIMEOUTS,
   DIR_REPLY,
@@ -324,9 +325,8 @@ export class ConnTable {
   private readonly tw: Int32Array;
   private readonly liberal: boolean;
   private readonly loose: boolean;
-  /** Per-host limit: [address, live connections] pairs, open addressing; empty when no limit. */
-  private readonly hosts: Int32Array;
-  private readonly hostMask: number;
+  /** Per-host limit: live connections per address (host-count.ts); null when there is no limit. */
+  private readonly hosts: HostCounts | null;
   /** Word of the record holding the counted address (R_OSRC or R_ODST). */
   private readonly hostWord: number;
   /** The per-host limit, 0 for none. */
@@ -384,9 +384,6 @@ export class ConnTable {
     if (!(lim >= 0 && lim <= max)) throw new RangeError(`conntrack: perHostLimit must be 0..${max}`);
     this.perHostLimit = lim;
     this.hostWord = opts.perHostSide === 1 ? R_ODST : R_OSRC;
-    const hostCount = lim > 0 ? nextPow2(Math.ceil(this.recordCount / maxLoad)) : 0;
-    this.hosts = new Int32Array(2 * hostCount);
-    this.hostMask = hostCount - 1;
 
     if (opts.seed !== undefined) {
       this.deterministic = true;
@@ -402,6 +399,7 @@ export class ConnTable {
       this.k1 = k[1]!;
       this.prng = new Prng(null);
     }
+    this.hosts = lim > 0 ? new HostCounts(this.k0, this.k1, nextPow2(Math.ceil(this.recordCount / maxLoad))) : null;
 
     const t: Timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
     for (const [name, v] of Object.entries(t)) {
@@ -459,7 +457,7 @@ export class ConnTable {
     this.slots.fill(-1);
     this.rec.fill(0);
     this.bsSlots.fill(0);
-    this.hosts.fill(0);
+    this.hosts?.clear();
     this.exhausted.fill(0);
     this.resetRecords();
   }
@@ -488,7 +486,7 @@ export class ConnTable {
       this.scratch.byteLength +
       this.exhausted.byteLength +
       this.tw.byteLength +
-      this.hosts.byteLength +
+      (this.hosts?.byteLength ?? 0) +
       this.counters.byteLength +
       this.tcpT.byteLength
     );
@@ -766,7 +764,7 @@ export class ConnTable {
     this.link[c] = -1;
     this.prev[c] = -1;
     this.insertEntry(h, c << 1);
-    if (this.perHostLimit > 0) this.hostAdd(rec[r + this.hostWord]!, 1);
+    if (this.hosts !== null) this.hosts.add(rec[r + this.hostWord]!, 1);
     if (proto === PROTO_TCP) {
       if (this.seg[SEG_SET] === 1) twNew(this.tw, c, flags, this.seg);
       else twClear(this.tw, c);
@@ -840,7 +838,7 @@ export class ConnTable {
     this.removeEntry(this.hashDir(c, 0), c << 1);
     if (m & F_REPLY_IN) this.removeEntry(this.hashDir(c, 1), (c << 1) | 1);
     if (m & F_BYSRC) this.bsUnlink(c);
-    if (this.perHostLimit > 0) this.hostAdd(this.rec[c * STRIDE + this.hostWord]!, -1);
+    if (this.hosts !== null) this.hosts.add(this.rec[c * STRIDE + this.hostWord]!, -1);
     this.live--;
     return m & ~(F_REPLY_IN | F_BYSRC);
   }
@@ -1117,52 +1115,7 @@ export class ConnTable {
 
   /** Live connections counted for `addr` by the per-host limit (0 when there is no limit). */
   hostConnections(addr: number): number {
-    const hs = this.hosts;
-    if (hs.length === 0) return 0;
-    const mask = this.hostMask;
-    for (let i = hsip4(this.k0 ^ 0x686f7374, this.k1, addr | 0, 0, 0, 0) & mask; ; i = (i + 1) & mask) {
-      const n = hs[(i << 1) | 1]!;
-      if (n === 0) return 0;
-      if (hs[i << 1] === (addr | 0)) return n;
-    }
-  }
-
-  /** Add `d` (±1) to the count of `addr`; a count that reaches 0 leaves the table (backward shift). */
-  private hostAdd(addr: number, d: number): void {
-    const hs = this.hosts;
-    const mask = this.hostMask;
-    const k0 = this.k0 ^ 0x686f7374;
-    let i = hsip4(k0, this.k1, addr, 0, 0, 0) & mask;
-    for (;;) {
-      const n = hs[(i << 1) | 1]!;
-      if (n === 0) {
-        if (d > 0) {
-          hs[i << 1] = addr;
-          hs[(i << 1) | 1] = d;
-        }
-        return;
-      }
-      if (hs[i << 1] === addr) break;
-      i = (i + 1) & mask;
-    }
-    const n = hs[(i << 1) | 1]! + d;
-    if (n > 0) {
-      hs[(i << 1) | 1] = n;
-      return;
-    }
-    let j = i;
-    for (;;) {
-      j = (j + 1) & mask;
-      if (hs[(j << 1) | 1] === 0) break;
-      const home = hsip4(k0, this.k1, hs[j << 1]!, 0, 0, 0) & mask;
-      if (((j - home) & mask) >= ((j - i) & mask)) {
-        hs[i << 1] = hs[j << 1]!;
-        hs[(i << 1) | 1] = hs[(j << 1) | 1]!;
-        i = j;
-      }
-    }
-    hs[i << 1] = 0;
-    hs[(i << 1) | 1] = 0;
+    return this.hosts === null ? 0 : this.hosts.count(addr);
   }
 
   // ---- SNAT -----------------------------------------------------------------------------------------------
