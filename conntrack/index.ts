@@ -15,7 +15,10 @@
  *   when it is dropped: `abort(conn)`. Confirm before abort within a burst; a dropped first packet leaves nothing.
  * - A hit goes to `update(conn, dir, flags, len)` → UPDATE_ACCEPT | UPDATE_IGNORE (pass, no state change) |
  *   UPDATE_INVALID (count, drop) | UPDATE_RECREATE (the connection timed out or was closed: treat as a miss).
- *   `flags` are the TCP flags for TCP, the ICMP type for ICMP. `len` is the IP total length.
+ *   `flags` are the TCP flags for TCP, the ICMP type for ICMP. `len` is the IP total length. Before a TCP
+ *   `create`/`update`, the datapath fills `table.seg` (sequence, ack, window, payload length, SYN options,
+ *   `SEG_SET` = 1) so the segment is checked against the tracked window (tcp-window.ts, Linux `tcp_in_window`).
+ * - `create` may also answer CT_LIMIT: the per-host limit (`perHostLimit`) is reached.
  * - Translation: when `isSnat(conn)`, a packet of direction `dir` gets `rewriteAddr(conn, dir)` and
  *   `rewritePort(conn, dir)` as its new source (dir 0) or destination (dir 1). ICMP errors: `lookupRelated` with
  *   the quoted tuple gives the connection and the error's direction; see its doc for which fields to rewrite.
@@ -35,6 +38,7 @@ export {
   CT_EXISTS,
   CT_FULL,
   CT_INVALID,
+  CT_LIMIT,
   SNAT_EXHAUSTED,
   SNAT_INVALID,
   SNAT_OK,
@@ -49,6 +53,18 @@ export {
   type CtCounterName,
 } from './table.js';
 export * from './proto.js';
+export {
+  SEG_ACK,
+  SEG_DATA,
+  SEG_OPT_SACK_PERM,
+  SEG_OPT_WSCALE,
+  SEG_OPTS,
+  SEG_SEQ,
+  SEG_SET,
+  SEG_WIN,
+  SEG_WORDS,
+  tcpValidFlags,
+} from './tcp-window.js';
 export { dump, formatAddr, formatConntrack, parseAddr, SnatAccumulator, snatUsage, TableSurvey } from './observe.js';
 export type { ConnDump, DestinationUsage, EgressIpUsage, SurveyOptions, SurveyPass, TupleDump } from './observe.js';
 export { hsip4, Prng } from './hash.js';

@@ -35,6 +35,7 @@
  * per packet — while a Float64Array cell is read without allocating, whatever the clock's magnitude.
  */
 import { hsip4, Prng } from './hash.js';
+import { HostCounts } from './host-count.js';
 import {
   DEFAULT_TIMEOUTS,
   DIR_REPLY,
@@ -44,6 +45,7 @@ import {
   PROTO_TCP,
   PROTO_UDP,
   TCP_ACK_SET,
+  TCP_CLOSE,
   TCP_ESTABLISHED,
   TCP_FIN_WAIT,
   TCP_IGNORE,
@@ -53,12 +55,33 @@ import {
   TCP_SYN_SENT,
   TCP_SYN_SENT2,
   TCP_SYN_SET,
+  TCP_SYNACK_SET,
   TCP_TIME_WAIT,
   TCP_TRANSITIONS,
   UDP_STREAM_AFTER_MS,
   tcpFlagClass,
   type Timeouts,
 } from './proto.js';
+import {
+  RST_INVALID,
+  RST_KEEP,
+  SEG_SET,
+  SEG_WORDS,
+  SEG_ACK,
+  TW_IGNORE,
+  TW_INVALID,
+  TW_LIBERAL,
+  TW_STRIDE,
+  tcpInWindow,
+  tcpRstCheck,
+  tcpValidFlags,
+  twClear,
+  twLastEnd,
+  twNew,
+  twNoteIgnored,
+  twDirection,
+  twResync,
+} from './tcp-window.js';
 
 // ---- record layout ----------------------------------------------------------------------------------------
 const STRIDE = 16; // int32 words per record (64 bytes)
@@ -99,6 +122,8 @@ export const CT_FULL = -1;
 export const CT_EXISTS = -2;
 /** `create` refused: this packet cannot open a connection (TCP without SYN or ACK, ICMP other than echo request). */
 export const CT_INVALID = -3;
+/** `create` refused: the per-host limit (`perHostLimit`) is reached for this connection's source (or destination). */
+export const CT_LIMIT = -4;
 
 /** `update`: packet accepted, state advanced and timeout refreshed. */
 export const UPDATE_ACCEPT = 0;
@@ -142,6 +167,13 @@ export const CT_COUNTER_NAMES = [
   'snat-probes',
   'related-hit',
   'related-miss',
+  'refused-per-host',
+  'tcp-invalid-flags',
+  'tcp-out-of-window',
+  'tcp-window-liberal',
+  'tcp-rst-invalid',
+  'tcp-rst-in-window',
+  'tcp-resync',
 ] as const;
 export type CtCounterName = (typeof CT_COUNTER_NAMES)[number];
 const K_CREATED = 0;
@@ -166,6 +198,13 @@ const K_SNAT_INVALID = 18;
 const K_SNAT_PROBES = 19;
 const K_RELATED_HIT = 20;
 const K_RELATED_MISS = 21;
+const K_REFUSED_PER_HOST = 22;
+const K_TCP_INVALID_FLAGS = 23;
+const K_TCP_OUT_OF_WINDOW = 24;
+const K_TCP_WINDOW_LIBERAL = 25;
+const K_TCP_RST_INVALID = 26;
+const K_TCP_RST_IN_WINDOW = 27;
+const K_TCP_RESYNC = 28;
 
 /** Ports word of an ICMP echo tuple: the identifier plays both ports, so the word is the same in both directions. */
 export function icmpPorts(id: number): number {
@@ -203,6 +242,23 @@ export interface ConnTableOptions {
    * run out before `expire()` runs, `create` refuses (counted as refused-full).
    */
   reserve?: number;
+  /**
+   * Accept TCP segments outside the tracked window (Linux `nf_conntrack_tcp_be_liberal`): they pass without
+   * updating it (counted as tcp-window-liberal). Flag and RST rules still apply. Default false.
+   */
+  tcpLiberal?: boolean;
+  /**
+   * Pick up TCP connections from a packet other than a SYN (Linux `nf_conntrack_tcp_loose`, default true). Such
+   * connections are window-checked liberally, as in Linux. False: only a SYN opens a TCP connection.
+   */
+  tcpLoose?: boolean;
+  /**
+   * At most this many live connections per host address (the original source, or the original destination with
+   * `perHostSide: 1`); `create` answers CT_LIMIT beyond it (counted as refused-per-host). 0 (default): no limit.
+   */
+  perHostLimit?: number;
+  /** Which address `perHostLimit` counts: 0 the original source (default), 1 the original destination. */
+  perHostSide?: 0 | 1;
 }
 
 function nextPow2(n: number): number {
@@ -265,6 +321,22 @@ export class ConnTable {
   private readonly tClose: number;
   private readonly dropWindow: number;
   private readonly rangeSpecified: boolean;
+  /** TCP window state, `TW_STRIDE` words per record (tcp-window.ts). */
+  private readonly tw: Int32Array;
+  private readonly liberal: boolean;
+  private readonly loose: boolean;
+  /** Per-host limit: live connections per address (host-count.ts); null when there is no limit. */
+  private readonly hosts: HostCounts | null;
+  /** Word of the record holding the counted address (R_OSRC or R_ODST). */
+  private readonly hostWord: number;
+  /** The per-host limit, 0 for none. */
+  readonly perHostLimit: number;
+  /**
+   * The TCP segment of the next `create`/`update` (tcp-window.ts `SEG_*`): sequence, acknowledgment, window,
+   * payload length, SYN options, and `SEG_SET` = 1. The datapath fills it per TCP packet; `update` clears
+   * `SEG_SET` after use. A TCP packet passed without it is tracked by flags only (tests of the state table).
+   */
+  readonly seg = new Int32Array(SEG_WORDS);
   /** Slots and records exceed ~2 MB: the burst lookup's separate passes pay off (cache misses overlap). */
   private readonly burstPasses: boolean;
 
@@ -305,6 +377,13 @@ export class ConnTable {
     this.counters = new Float64Array(CT_COUNTER_NAMES.length);
     this.dropWindow = Math.max(1, Math.floor(opts.earlyDropWindow ?? 32));
     this.burstPasses = this.slots.byteLength + this.rec.byteLength > 2 << 20;
+    this.tw = new Int32Array(TW_STRIDE * this.recordCount);
+    this.liberal = opts.tcpLiberal === true;
+    this.loose = opts.tcpLoose !== false;
+    const lim = Math.floor(opts.perHostLimit ?? 0);
+    if (!(lim >= 0 && lim <= max)) throw new RangeError(`conntrack: perHostLimit must be 0..${max}`);
+    this.perHostLimit = lim;
+    this.hostWord = opts.perHostSide === 1 ? R_ODST : R_OSRC;
 
     if (opts.seed !== undefined) {
       this.deterministic = true;
@@ -320,6 +399,7 @@ export class ConnTable {
       this.k1 = k[1]!;
       this.prng = new Prng(null);
     }
+    this.hosts = lim > 0 ? new HostCounts(this.k0, this.k1, nextPow2(Math.ceil(this.recordCount / maxLoad))) : null;
 
     const t: Timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
     for (const [name, v] of Object.entries(t)) {
@@ -377,6 +457,7 @@ export class ConnTable {
     this.slots.fill(-1);
     this.rec.fill(0);
     this.bsSlots.fill(0);
+    this.hosts?.clear();
     this.exhausted.fill(0);
     this.resetRecords();
   }
@@ -404,6 +485,8 @@ export class ConnTable {
       this.bsSlots.byteLength +
       this.scratch.byteLength +
       this.exhausted.byteLength +
+      this.tw.byteLength +
+      (this.hosts?.byteLength ?? 0) +
       this.counters.byteLength +
       this.tcpT.byteLength
     );
@@ -620,7 +703,15 @@ export class ConnTable {
     dst |= 0;
     const C = this.counters;
     if (proto === PROTO_TCP) {
-      if (TCP_TRANSITIONS[tcpFlagClass(flags) * 10]! >= TCP_INVALID) {
+      if (!tcpValidFlags(flags)) {
+        this.seg[SEG_SET] = 0;
+        C[K_TCP_INVALID_FLAGS]!++;
+        C[K_CREATE_INVALID]!++;
+        return CT_INVALID;
+      }
+      const cls = tcpFlagClass(flags);
+      if (TCP_TRANSITIONS[cls * 10]! >= TCP_INVALID || (!this.loose && cls !== TCP_SYN_SET)) {
+        this.seg[SEG_SET] = 0;
         C[K_CREATE_INVALID]!++;
         return CT_INVALID;
       }
@@ -634,12 +725,19 @@ export class ConnTable {
       C[K_CREATE_EXISTS]!++;
       return CT_EXISTS;
     }
+    if (this.perHostLimit > 0 && this.hostConnections(this.hostWord === R_OSRC ? src : dst) >= this.perHostLimit) {
+      this.seg[SEG_SET] = 0;
+      C[K_REFUSED_PER_HOST]!++;
+      return CT_LIMIT;
+    }
     if (this.live >= this.maxConnections && !this.earlyDrop(h)) {
+      this.seg[SEG_SET] = 0;
       C[K_REFUSED_FULL]!++;
       return CT_FULL;
     }
     const c = this.freeHead;
     if (c < 0) {
+      this.seg[SEG_SET] = 0;
       C[K_REFUSED_FULL]!++;
       return CT_FULL;
     }
@@ -666,6 +764,11 @@ export class ConnTable {
     this.link[c] = -1;
     this.prev[c] = -1;
     this.insertEntry(h, c << 1);
+    if (this.hosts !== null) this.hosts.add(rec[r + this.hostWord]!, 1);
+    if (proto === PROTO_TCP) {
+      if (this.seg[SEG_SET] === 1) twNew(this.tw, c, flags, this.seg);
+      else twClear(this.tw, c);
+    }
     C[K_CREATED]!++;
     this.update(c, 0, flags, len);
     return c;
@@ -735,6 +838,7 @@ export class ConnTable {
     this.removeEntry(this.hashDir(c, 0), c << 1);
     if (m & F_REPLY_IN) this.removeEntry(this.hashDir(c, 1), (c << 1) | 1);
     if (m & F_BYSRC) this.bsUnlink(c);
+    if (this.hosts !== null) this.hosts.add(this.rec[c * STRIDE + this.hostWord]!, -1);
     this.live--;
     return m & ~(F_REPLY_IN | F_BYSRC);
   }
@@ -867,19 +971,30 @@ export class ConnTable {
     return UPDATE_ACCEPT;
   }
 
-  /** Linux `nf_conntrack_tcp_packet` without sequence/window tracking (this layer sees no packet bytes). */
+  /**
+   * Linux `nf_conntrack_tcp_packet`: the flag check, the transition table, the RST rules and the sequence/window
+   * check (tcp-window.ts) when the caller described the segment in `seg`; by flags alone otherwise.
+   */
   private tcpPacket(c: number, dir: number, flags: number, len: number): number {
     const rec = this.rec;
+    const seg = this.seg;
+    const tracked = seg[SEG_SET] === 1;
+    seg[SEG_SET] = 0;
     const r = c * STRIDE + R_META;
     let m = rec[r]!;
-    const old = (m >> 8) & 0xf;
+    if (!tcpValidFlags(flags)) {
+      this.counters[K_TCP_INVALID_FLAGS]!++;
+      this.counters[K_UPDATE_INVALID]!++;
+      return UPDATE_INVALID;
+    }
+    let old = (m >> 8) & 0xf;
     const idx = tcpFlagClass(flags);
     let nw = TCP_TRANSITIONS[dir * 60 + idx * 10 + old]!;
+    const lastDir = (m >> 23) & 1;
+    const lastIdx = (m >> M_LAST_SHIFT) & 7;
     if (nw === TCP_SYN_SENT && old >= TCP_TIME_WAIT) {
       // SYN on TIME_WAIT/CLOSE: reopen when the old connection was closed (FIN seen) or aborted by an RST from
       // the same side; otherwise ignore it.
-      const lastDir = (m >> 23) & 1;
-      const lastIdx = (m >> M_LAST_SHIFT) & 7;
       if ((m & F_CLOSE_INIT) !== 0 || (lastDir === dir && lastIdx === TCP_RST_SET)) {
         this.kill(c);
         this.counters[K_TCP_REOPEN]!++;
@@ -889,11 +1004,27 @@ export class ConnTable {
       nw = TCP_IGNORE;
     }
     if (nw === TCP_IGNORE) {
-      m = (m & ~(F_LAST_DIR | M_LAST)) | (dir << 23) | (idx << M_LAST_SHIFT);
-      if (dir === DIR_REPLY) m |= F_SEEN_REPLY;
-      rec[r] = m;
-      this.counters[K_UPDATE_IGNORED]!++;
-      return UPDATE_IGNORE;
+      if (
+        tracked &&
+        idx === TCP_SYNACK_SET &&
+        lastIdx === TCP_SYN_SET &&
+        lastDir !== dir &&
+        seg[SEG_ACK] === twLastEnd(this.tw, c)
+      ) {
+        // This SYN/ACK acknowledges a SYN we ignored: both ends are in sync and we are not. Start over from the
+        // ignored SYN (Linux: "We get in sync from the previously annotated values").
+        twResync(this.tw, c, dir);
+        old = TCP_SYN_SENT;
+        nw = TCP_SYN_RECV;
+        this.counters[K_TCP_RESYNC]!++;
+      } else {
+        if (tracked) twNoteIgnored(this.tw, c, flags, seg);
+        m = (m & ~(F_LAST_DIR | M_LAST)) | (dir << 23) | (idx << M_LAST_SHIFT);
+        if (dir === DIR_REPLY) m |= F_SEEN_REPLY;
+        rec[r] = m;
+        this.counters[K_UPDATE_IGNORED]!++;
+        return UPDATE_IGNORE;
+      }
     }
     if (nw === TCP_INVALID) {
       this.counters[K_UPDATE_INVALID]!++;
@@ -904,11 +1035,47 @@ export class ConnTable {
     } else if (nw === TCP_SYN_RECV && dir === DIR_REPLY && idx === TCP_ACK_SET && (m & F_SIMOPEN) !== 0) {
       nw = TCP_ESTABLISHED;
     }
+    if (tracked) {
+      let keep = false;
+      if (nw === TCP_CLOSE && idx === TCP_RST_SET) {
+        const v = tcpRstCheck(
+          this.tw,
+          c,
+          dir,
+          seg,
+          old === TCP_ESTABLISHED && (m & F_ASSURED) !== 0,
+          lastIdx === TCP_SYN_SET,
+          lastIdx === TCP_ACK_SET && lastDir === dir,
+        );
+        if (v === RST_INVALID) {
+          this.counters[K_TCP_RST_INVALID]!++;
+          this.counters[K_UPDATE_INVALID]!++;
+          return UPDATE_INVALID;
+        }
+        if (v === RST_KEEP) {
+          // In the window but not exact: the endpoint answers with a challenge ACK (RFC 5961 §3.2); keep the state.
+          nw = old;
+          keep = true;
+        }
+      }
+      const w = tcpInWindow(this.tw, c, dir, flags, old, seg, this.liberal);
+      if (w === TW_INVALID) {
+        this.counters[K_TCP_OUT_OF_WINDOW]!++;
+        this.counters[K_UPDATE_INVALID]!++;
+        return UPDATE_INVALID;
+      }
+      if (w === TW_IGNORE) {
+        this.counters[K_UPDATE_IGNORED]!++;
+        return UPDATE_IGNORE;
+      }
+      if (w === TW_LIBERAL) this.counters[K_TCP_WINDOW_LIBERAL]!++;
+      if (keep) this.counters[K_TCP_RST_IN_WINDOW]!++;
+    }
     m = (m & ~(F_LAST_DIR | M_LAST | M_STATE)) | (dir << 23) | (idx << M_LAST_SHIFT) | (nw << 8);
     if (old !== nw && nw === TCP_FIN_WAIT) m |= F_CLOSE_INIT;
-    let timeout = idx === TCP_RST_SET ? this.tClose : this.tcpT[nw]!;
+    let timeout = idx === TCP_RST_SET && nw === TCP_CLOSE ? this.tClose : this.tcpT[nw]!;
     if ((m & F_SEEN_REPLY) === 0) {
-      if (idx === TCP_RST_SET) {
+      if (idx === TCP_RST_SET && nw === TCP_CLOSE) {
         // "If only reply is a RST, we can consider ourselves not to have an established connection" (Linux):
         // the connection goes now; the packet passes and its record stays readable until expire().
         rec[r] = m;
@@ -937,6 +1104,18 @@ export class ConnTable {
     this.recF[f + F_BYTES + dir] += len;
     rec[c * STRIDE + R_PKTS + dir]++;
     return UPDATE_ACCEPT;
+  }
+
+  /** TCP window state of one direction: [td_end, td_maxend, td_maxwin, td_maxack, scale] (tests, dumps). */
+  tcpWindow(c: number, dir: number): [number, number, number, number, number] {
+    return twDirection(this.tw, c, dir);
+  }
+
+  // ---- per-host limit ---------------------------------------------------------------------------------------
+
+  /** Live connections counted for `addr` by the per-host limit (0 when there is no limit). */
+  hostConnections(addr: number): number {
+    return this.hosts === null ? 0 : this.hosts.count(addr);
   }
 
   // ---- SNAT -----------------------------------------------------------------------------------------------

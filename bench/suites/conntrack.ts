@@ -8,7 +8,21 @@
  * the table is accessed at random and the key stream sequentially. Half the keys are original-direction tuples,
  * half reply tuples after SNAT (4 egress IPs, 64 destinations, TCP/UDP).
  */
-import { ConnTable, SNAT_OK, TCP_SYN, formatAddr, packPorts } from '../../conntrack/index.js';
+import {
+  ConnTable,
+  SEG_ACK,
+  SEG_DATA,
+  SEG_OPTS,
+  SEG_SEQ,
+  SEG_SET,
+  SEG_WIN,
+  SNAT_OK,
+  TCP_ACK,
+  TCP_SYN,
+  UPDATE_ACCEPT,
+  formatAddr,
+  packPorts,
+} from '../../conntrack/index.js';
 import type { BenchCase, Suite } from '../harness.js';
 
 const OPS = 4096;
@@ -301,9 +315,65 @@ function expireScan(): BenchCase {
   };
 }
 
+/**
+ * Established TCP connections (1 k, handshake done): per operation one segment, alternating 100 bytes of data
+ * from the client and the server's ACK of it, through `update` — with the segment described (window tracking,
+ * tcp-window.ts) or by flags alone (the state table only), to show what the window check costs per packet.
+ */
+function tcpEstablished(window: boolean): BenchCase {
+  const N = 1024;
+  const t = new ConnTable({ maxConnections: 4 * N, seed: 3 });
+  const seg = t.seg;
+  const conns = new Int32Array(N);
+  const cEnd = new Int32Array(N); // client's next sequence number
+  const sEnd = new Int32Array(N);
+  const describe = (seq: number, ack: number, data: number, opts = 0) => {
+    seg[SEG_SEQ] = seq;
+    seg[SEG_ACK] = ack;
+    seg[SEG_WIN] = 65535;
+    seg[SEG_DATA] = data;
+    seg[SEG_OPTS] = opts;
+    seg[SEG_SET] = 1;
+  };
+  for (let i = 0; i < N; i++) {
+    const isn = Math.imul(i + 1, 0x9e3779b1) | 0;
+    const ssn = Math.imul(i + 7, 0x85ebca6b) | 0;
+    describe(isn, 0, 0);
+    const c = t.create(0x0af40000 | i | 0, 0xc6120064 | 0, 40000 + i, 443, 6, TCP_SYN, 60);
+    if (c < 0 || t.snat(c, EGRESS[i & 3]!) !== SNAT_OK || !t.confirm(c)) throw new Error('bench setup');
+    describe(ssn, (isn + 1) | 0, 0);
+    t.update(c, 1, TCP_SYN | TCP_ACK, 60);
+    describe((isn + 1) | 0, (ssn + 1) | 0, 0);
+    if (t.update(c, 0, TCP_ACK, 52) !== UPDATE_ACCEPT) throw new Error('bench setup');
+    conns[i] = c;
+    cEnd[i] = (isn + 1) | 0;
+    sEnd[i] = (ssn + 1) | 0;
+  }
+  let k = 0;
+  return {
+    name: `tcp-established/${window ? 'window' : 'flags-only'}/1k`,
+    ops: OPS,
+    ...(window ? { baseline: 'conntrack/tcp-established/flags-only/1k' } : {}),
+    fn: () => {
+      for (let i = 0; i < OPS; i += 2) {
+        k = (k + 1) & (N - 1);
+        const c = conns[k]!;
+        if (window) describe(cEnd[k]!, sEnd[k]!, 100);
+        sink ^= t.update(c, 0, TCP_ACK, 152);
+        cEnd[k] = (cEnd[k]! + 100) | 0;
+        if (window) describe(sEnd[k]!, cEnd[k]!, 0);
+        sink ^= t.update(c, 1, TCP_ACK, 52);
+      }
+    },
+    facts: () => ({ invalid: t.counter('update-invalid'), outOfWindow: t.counter('tcp-out-of-window') }),
+  };
+}
+
 const suite: Suite = {
   name: 'conntrack',
   cases: [
+    tcpEstablished(false),
+    tcpEstablished(true),
     mapBaseline(),
     ...SIZES.flatMap(([label, n]) => lookupCases(label, n)),
     expireScan(),

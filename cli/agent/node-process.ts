@@ -59,6 +59,12 @@ export interface AgentOptions {
   queueLen?: number;
   /** `--tunnel-auth`: per-packet Geneve authentication (docs/tunnel-auth.md; default off). */
   tunnelAuth?: TunnelAuthMode;
+  /** Connections the translation table holds (`--conntrack-max`, default 65536). */
+  conntrackMax?: number;
+  /** Connections per pod in either table (`--conntrack-max-per-pod`; 0 or absent: no limit). */
+  conntrackMaxPerPod?: number;
+  /** Accept TCP segments outside the tracked window (`--conntrack-tcp-liberal`). */
+  conntrackTcpLiberal?: boolean;
 }
 
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
@@ -204,7 +210,14 @@ export class AgentProcess {
       wall: () => new Date(),
       ...(this.o.intervalMs !== undefined ? { intervalMs: this.o.intervalMs } : {}),
       ...(this.o.deadAfterMs !== undefined ? { deadAfterMs: this.o.deadAfterMs } : {}),
-      ...(this.o.round !== undefined ? { datapath: { burst: this.o.round } } : {}),
+      datapath: {
+        ...(this.o.round !== undefined ? { burst: this.o.round } : {}),
+        conntrack: {
+          ...(this.o.conntrackMax !== undefined ? { maxConnections: this.o.conntrackMax } : {}),
+          ...(this.o.conntrackMaxPerPod ? { perHostLimit: this.o.conntrackMaxPerPod } : {}),
+          ...(this.o.conntrackTcpLiberal ? { tcpLiberal: true } : {}),
+        },
+      },
       tunnelAuth,
       status: shared
         ? this.sharedStatus(shared)

@@ -14,7 +14,8 @@ const USAGE = `usage: egress agent --node NAME [--state-dir DIR] [--segment-netn
                     [--metrics-port PORT [--metrics-address ADDR]] [--key-file FILE]
                     [--insecure-state-dir] [--heartbeat-interval-ms MS] [--dead-after-ms MS]
                     [--log-level debug|info|warn|error] [--batch N] [--budget N] [--round N]
-                    [--offload] [--queue-len N] [--tunnel-auth off|siphash]
+                    [--offload] [--queue-len N] [--tunnel-auth off|siphash] [--conntrack-max N]
+                    [--conntrack-max-per-pod N] [--conntrack-tcp-liberal]
 
 Runs the datapath and control plane of one Node on real devices (root): a TAP uplink attached to the segment
 (moved into --segment-netns and enslaved to --bridge when given), one TUN per local Pod moved into the Pod's
@@ -62,7 +63,17 @@ Datapath tuning (bench/e2e measures them):
                          first segment and is written whole to a vnet TAP uplink (segmented here when Geneve
                          encapsulates it)
   --queue-len N          txqueuelen of the pod TUNs and the uplink TAP: packets the kernel queues for the agent
-                         (16-65536, default 4096; the kernel's 500 lose packets in a 2.5 ms pause at 200 kpps)`;
+                         (16-65536, default 4096; the kernel's 500 lose packets in a 2.5 ms pause at 200 kpps)
+
+Connection tracking (docs/conntrack-security.md):
+  --conntrack-max N      connections the SNAT table holds (1-67108864, default 65536; Linux nf_conntrack_max);
+                         when full, new ones evict an unassured connection or are dropped (snat.drop-ct-full)
+  --conntrack-max-per-pod N  live connections per pod address in the SNAT table (by source) and in the table of
+                         connections pods accept (by destination); beyond it new ones are dropped and counted
+                         (snat/inbound drop-ct-limit, conntrack refused-per-host). Default 0: no limit
+  --conntrack-tcp-liberal accept TCP segments outside the tracked window (Linux nf_conntrack_tcp_be_liberal;
+                         counted tcp-window-liberal); flag and RST checks still apply. Default: dropped
+                         (drop-ct-invalid, conntrack tcp-out-of-window)`;
 
 export const agentCommand: Command = {
   name: 'agent',
@@ -86,6 +97,9 @@ export const agentCommand: Command = {
       'queue-len': { type: 'string' },
       offload: { type: 'boolean' },
       'tunnel-auth': { type: 'string' },
+      'conntrack-max': { type: 'string' },
+      'conntrack-max-per-pod': { type: 'string' },
+      'conntrack-tcp-liberal': { type: 'boolean' },
     });
     const count = (flag: string, lo: number, hi: number): number | undefined => {
       const v = stringOpt(a, flag);
@@ -98,6 +112,12 @@ export const agentCommand: Command = {
     const budget = count('budget', 1, 1024);
     const round = count('round', 64, 4096);
     const queueLen = count('queue-len', 16, 65536);
+    const conntrackMax = count('conntrack-max', 1, 1 << 26);
+    const conntrackMaxPerPod = count('conntrack-max-per-pod', 0, 1 << 26);
+    if (conntrackMaxPerPod !== undefined && conntrackMaxPerPod > (conntrackMax ?? 65536))
+      throw new UsageError(
+        `--conntrack-max-per-pod (${conntrackMaxPerPod}) must not exceed --conntrack-max (${conntrackMax ?? 65536})`,
+      );
     if ((batch ?? 64) > (round ?? 256))
       throw new UsageError(`--round (${round ?? 256}) must be at least --batch (${batch ?? 64})`);
     const ms = (flag: string): number | undefined => {
@@ -163,6 +183,9 @@ export const agentCommand: Command = {
       ...(boolOpt(a, 'offload') ? { offload: true } : {}),
       ...(queueLen !== undefined ? { queueLen } : {}),
       tunnelAuth: tunnelAuth as TunnelAuthMode,
+      ...(conntrackMax !== undefined ? { conntrackMax } : {}),
+      ...(conntrackMaxPerPod ? { conntrackMaxPerPod } : {}),
+      ...(boolOpt(a, 'conntrack-tcp-liberal') ? { conntrackTcpLiberal: true } : {}),
     });
     try {
       await proc.start();

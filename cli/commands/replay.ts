@@ -33,7 +33,8 @@ const VERSION = '0.1.0';
 
 const USAGE = `usage: egress replay --manifests FILE|DIR --in IN.pcap|IN.pcapng --out DIR [--reflect] [--timeline FILE]
                      [--map-addr FROM_CIDR=TO_CIDR]... [--map-pod IP=NAMESPACE/POD]... [--pcapng] [--drops]
-                     [--strict] [--undeliverable-max FRACTION] [--top N] [--conntrack-dump] [-v] [--quiet]
+                     [--strict] [--undeliverable-max FRACTION] [--top N] [--conntrack-dump] [--conntrack-tcp-strict]
+                     [-v] [--quiet]
 
 Runs every Node of the manifests in one process, each the same agent as on devices (datapath, control plane and
 heartbeat membership), their uplinks on a simulated L2 switch with the external hosts, in simulated time, and
@@ -61,6 +62,9 @@ gateway); other Ethernet frames (ARP, malformed) are put on the segment as they 
                         (and --strict fails); default 0: any
   --top N               connections listed per conntrack table in summary.json (default 100)
   --conntrack-dump      list every connection in summary.json
+  --conntrack-tcp-strict drop TCP segments outside the tracked window, as the agent does; by default replay is
+                        liberal (counted tcp-window-liberal): a capture's pod side keeps its own sequence numbers
+                        while simulated hosts answer with theirs
   --detect-ms MS        heartbeat silence after which a node is dead for the others (default 500)
   --warmup-ms MS        how long the cluster runs before the first packet (membership settles, egress IPs are
                         announced; default 1000)
@@ -132,6 +136,7 @@ export const replayCommand: Command = {
       'undeliverable-max': { type: 'string' },
       top: { type: 'string' },
       'conntrack-dump': { type: 'boolean' },
+      'conntrack-tcp-strict': { type: 'boolean' },
       'detect-ms': { type: 'string' },
       'warmup-ms': { type: 'string' },
       verbose: { type: 'boolean', short: 'v' },
@@ -241,6 +246,7 @@ export const replayCommand: Command = {
         slotSize: big ? 16384 : 2048,
         slots: big ? 4096 : 16384,
         reflect: boolOpt(a, 'reflect'),
+        ...(boolOpt(a, 'conntrack-tcp-strict') ? { tcpStrict: true } : {}),
         timeline,
         detectMs,
         warmupMs,
@@ -284,6 +290,7 @@ export const replayCommand: Command = {
         input: { file: basename(input!), packets: scan.packets, ...(scan.warning ? { warning: scan.warning } : {}) },
         options: {
           reflect: boolOpt(a, 'reflect'),
+          ...(boolOpt(a, 'conntrack-tcp-strict') ? { conntrackTcpStrict: true } : {}),
           timeline: tlPath ? basename(tlPath) : null,
           mapping: mapping.rules.map((r) => r.text),
           detectMs,

@@ -216,6 +216,12 @@ export interface ClusterOptions {
   detectMs: number;
   intervalMs: number;
   seed: number;
+  /**
+   * Check TCP segments against the tracked window (the agent's default). Off by default in replay: a capture's
+   * pod side is fixed while simulated hosts answer with their own sequence numbers, so strict tracking would
+   * drop the capture's later segments as acknowledging data never seen (docs/conntrack-security.md).
+   */
+  tcpStrict?: boolean;
   /** Wall-clock date of simulated time `t` (status, events). */
   wall: (t: number) => Date;
   /**
@@ -311,7 +317,7 @@ export class SimCluster {
         write: (f) => this.statusFiles.set(f.node, f),
         events: (ev) => this.events.push(...ev),
       },
-      datapath: { conntrack: { seed: this.opts.seed } },
+      datapath: { conntrack: { seed: this.opts.seed, tcpLiberal: this.opts.tcpStrict !== true } },
       pods: {
         open: (pod: LocalPod): Port => this.openPod(rt, pod),
         close: (_key: string, p: Port) => this.closePod(p as SimPod),

@@ -106,6 +106,8 @@ export interface ReplayOptions {
   idleMs?: number;
   /** Conntrack seed (default 1): fixed so runs are identical. */
   seed?: number;
+  /** Strict TCP window tracking, as the agent (default: liberal, see `ClusterOptions.tcpStrict`). */
+  tcpStrict?: boolean;
   /** Address mapping applied to every input IPv4 packet. */
   mapping?: Mapping;
   /**
@@ -209,6 +211,7 @@ export class Replay {
         detectMs: this.detectMs,
         intervalMs: o.intervalMs ?? 50,
         seed: o.seed ?? 1,
+        ...(o.tcpStrict ? { tcpStrict: true } : {}),
         exactDrops: o.onDrop !== undefined,
         wall: (t) => new Date(Math.round(this.sec0 * 1000 + this.nsec0 / 1e6 + t - this.warmupMs + this.skipped)),
       },

@@ -6,6 +6,9 @@
  *    (to this node's pod CIDR but no such pod                         → drop)
  * 4. a reply-direction packet of a connection the pod accepted        → `no-nat`     (Antrea's `-rpl` rule, issue #3362)
  *    (an ICMP error quoting a packet of such a connection: the same, docs/semantics.md §4.h)
+ *    — never a packet that opens a connection (TCP SYN, ICMP echo request), one of a flow the SNAT table tracks,
+ *    or a TCP segment the inbound connection does not accept (a pod's challenge ACK to a forged SYN): those go
+ *    on to 5/6 and count `reply-refused`, so a forged inbound packet cannot make a pod's flow skip its SNAT
  * 5. to a bypass destination (node IPs, service CIDR, exceptCIDRs)    → `snat` to the node IP (normal node masquerade)
  * 6. the pod's Egress: none → `snat` to the node IP; hosted here → `snat` to the Egress IP;
  *    hosted elsewhere → `tunnel` (Geneve with the Egress IP as outer destination).
@@ -16,13 +19,20 @@
  * test/stages/cases/classify.cases.ts.
  * Exits: `local-pod`, `remote-pod`, `snat`, `tunnel`, `no-nat`, `local`, `drop`.
  */
-import { UPDATE_INVALID, type ConnTable } from '../../conntrack/index.js';
+import {
+  TCP_SYN_SENT,
+  TCP_SYN_SENT2,
+  UPDATE_ACCEPT,
+  UPDATE_IGNORE,
+  UPDATE_INVALID,
+  type ConnTable,
+} from '../../conntrack/index.js';
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { icmp, ipv4 } from '../wire/index.js';
 import { DST_LOCAL_POD, DST_OWN_CIDR, DST_OWNED, DST_REMOTE_CIDR, EGRESS_LOCAL, EGRESS_NONE } from './config.js';
 import { relatedRef } from './icmp-nat.js';
-import { ctFlags, portsWord } from './l4.js';
+import { ctFlags, portsWord, tcpSegment } from './l4.js';
 import type { NodeState } from './state.js';
 
 const NAMES = [
@@ -38,6 +48,7 @@ const NAMES = [
   'drop-bad-destination',
   'drop-ct-invalid',
   'related-no-nat',
+  'reply-refused',
 ] as const;
 const C = counterIndex(NAMES);
 
@@ -110,16 +121,21 @@ export class Classify implements Stage {
             continue;
           }
         } else {
-          const ref = ct.find(src, dst, portsWord(v, o, proto), proto);
+          const ports = portsWord(v, o, proto);
+          const ref = ct.find(src, dst, ports, proto);
           if (ref >= 0 && (ref & 1) === 1) {
-            if (ct.update(ref >> 1, 1, ctFlags(v, o, proto), ipv4.totalLen(v, o)) === UPDATE_INVALID) {
+            const r = this.reply(ref >> 1, v, o, src, dst, ports, proto);
+            if (r === UPDATE_INVALID) {
               b.next[i] = X.drop;
               c[C['drop-ct-invalid']]!++;
               continue;
             }
-            b.next[i] = X['no-nat'];
-            c[C['reply-no-nat']]!++;
-            continue;
+            if (r === UPDATE_ACCEPT) {
+              b.next[i] = X['no-nat'];
+              c[C['reply-no-nat']]!++;
+              continue;
+            }
+            c[C['reply-refused']]!++;
           }
         }
       }
@@ -147,5 +163,32 @@ export class Classify implements Stage {
       }
     }
     return n;
+  }
+
+  /**
+   * Is this pod packet, the reply direction of inbound connection `conn`, the pod answering it? UPDATE_ACCEPT
+   * (yes: no NAT), UPDATE_INVALID (drop), anything else: not a reply, the packet takes the pod's normal path.
+   */
+  private reply(conn: number, v: DataView, o: number, src: number, dst: number, ports: number, proto: number): number {
+    const ct = this.ct;
+    const flags = ctFlags(v, o, proto);
+    // A packet that opens a connection is the pod's own (TCP SYN without ACK, ICMP echo request).
+    if (proto === ipv4.PROTO_TCP ? (flags & 0x12) === 0x02 : proto === ipv4.PROTO_ICMP && flags === 8) return -1;
+    // A flow the pod opened through SNAT stays there whatever arrived at its own address.
+    if (this.st.ct.size > 0 && this.st.ct.find(src, dst, ports, proto) >= 0) return -1;
+    if (proto === ipv4.PROTO_TCP) {
+      // Until the pod answers the SYN (SYN/ACK, or RST), its segments on that tuple are its own flow's.
+      const s = ct.state(conn);
+      if ((s === TCP_SYN_SENT || s === TCP_SYN_SENT2) && (flags & 0x12) !== 0x12 && (flags & 0x04) === 0) return -1;
+      tcpSegment(v, o, ct.seg);
+    }
+    const u = ct.update(conn, 1, flags, ipv4.totalLen(v, o));
+    if (u === UPDATE_IGNORE && proto === ipv4.PROTO_TCP) {
+      // Ignored by the TCP rules: a retransmitted SYN/ACK of an answered connection still is the pod's; anything
+      // before the pod answered the SYN (its challenge ACK to a forged one) is not.
+      const s = ct.state(conn);
+      return s === TCP_SYN_SENT || s === TCP_SYN_SENT2 ? -1 : UPDATE_ACCEPT;
+    }
+    return u;
   }
 }

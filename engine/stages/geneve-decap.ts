@@ -53,6 +53,7 @@ const NAMES = [
   'drop-auth-replay',
   'drop-auth-bad',
   'drop-auth-no-window',
+  'drop-inner-source-route',
 ] as const;
 const C = counterIndex(NAMES);
 const EXITS = ['to-pod', 'snat', 'drop'] as const;
@@ -167,6 +168,13 @@ export class GeneveDecap implements Stage {
       if (ipv4.isFragment(v, l3)) {
         b.next[i] = X.drop;
         c[C['drop-inner-fragment']]!++;
+        continue;
+      }
+      // IHL 5 (no options, nearly every packet) is decided here without a call.
+      const opts = (v.getUint8(l3) & 0x0f) === 5 ? ipv4.OPTS_OK : ipv4.optionsCheck(v, l3);
+      if (opts !== ipv4.OPTS_OK) {
+        b.next[i] = X.drop;
+        c[opts === ipv4.OPTS_SOURCE_ROUTE ? C['drop-inner-source-route'] : C['drop-inner-bad']]!++;
         continue;
       }
       if (checkL4(v, l3) !== 0) {

@@ -5,16 +5,19 @@
  * through the pod's Egress. Confirmed at once: delivery to a pod port does not fail later in the pipeline.
  * ICMP errors about the pod's replies are delivered as related (docs/semantics.md §4.h); a packet above the pod
  * MTU is dropped, with fragmentation needed from the node IP to its sender when DF is set.
+ * Only a SYN opens a TCP connection here (no loose pickup), and a packet whose inverse is a flow the pod opened
+ * through SNAT is dropped: that flow's answers come to the egress IP, so one sent to the pod IP is forged, and
+ * it must not open a connection that classify would take for the pod accepting one (docs/conntrack-security.md).
  * Specification: docs/semantics.md §4.0, §4.d (replies of connections pods accepted), §4.h. Cases:
  * test/stages/cases/inbound.cases.ts.
  * Exits: `to-pod`, `drop`, `error` (to uplink-out).
  */
-import { CT_FULL, UPDATE_INVALID, UPDATE_RECREATE, type ConnTable } from '../../conntrack/index.js';
+import { CT_FULL, CT_LIMIT, UPDATE_INVALID, UPDATE_RECREATE, type ConnTable } from '../../conntrack/index.js';
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { icmp, ipv4 } from '../wire/index.js';
 import { appendFragNeeded, ERR_NO_BUFFER, relatedRef, REL_MISMATCH, REL_UNTRACKED } from './icmp-nat.js';
-import { ctFlags, portsWord } from './l4.js';
+import { ctFlags, portsWord, tcpSegment } from './l4.js';
 import type { NodeState } from './state.js';
 
 const NAMES = [
@@ -31,6 +34,8 @@ const NAMES = [
   'drop-too-big',
   'icmp-frag-needed',
   'drop-no-buffer',
+  'drop-ct-limit',
+  'drop-snat-flow',
 ] as const;
 const C = counterIndex(NAMES);
 const EXITS = ['to-pod', 'drop', 'error'] as const;
@@ -85,6 +90,7 @@ export class Inbound implements Stage {
       }
       const ports = portsWord(v, o, proto);
       const flags = ctFlags(v, o, proto);
+      if (proto === ipv4.PROTO_TCP) tcpSegment(v, o, ct.seg);
       let ref = ct.find(src, dst, ports, proto);
       if (ref >= 0) {
         const u = ct.update(ref >> 1, ref & 1, flags, len);
@@ -99,10 +105,16 @@ export class Inbound implements Stage {
         } else c[C.established]!++;
       }
       if (ref < 0) {
+        if (st.ct.find(dst, src, (ports << 16) | (ports >>> 16), proto) >= 0) {
+          b.next[i] = X.drop;
+          c[C['drop-snat-flow']]!++;
+          continue;
+        }
+        if (proto === ipv4.PROTO_TCP) tcpSegment(v, o, ct.seg); // consumed by the update above
         const conn = ct.create(src, dst, ports >>> 16, ports & 0xffff, proto, flags, len);
         if (conn < 0 || !ct.confirm(conn)) {
           b.next[i] = X.drop;
-          c[conn === CT_FULL ? C['drop-ct-full'] : C['drop-ct-invalid']]!++;
+          c[conn === CT_FULL ? C['drop-ct-full'] : conn === CT_LIMIT ? C['drop-ct-limit'] : C['drop-ct-invalid']]!++;
           continue;
         }
         c[C.new]!++;

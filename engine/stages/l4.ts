@@ -2,6 +2,16 @@
  * L4 helpers shared by stages: validation of the transport header of an IPv4 packet that passed `ipv4.check`,
  * and the conntrack ports word (TCP/UDP: the first 32 bits of the header; ICMP echo: the identifier twice).
  */
+import {
+  SEG_ACK,
+  SEG_DATA,
+  SEG_OPT_SACK_PERM,
+  SEG_OPT_WSCALE,
+  SEG_OPTS,
+  SEG_SEQ,
+  SEG_SET,
+  SEG_WIN,
+} from '../../conntrack/index.js';
 import { icmp, ipv4, tcp, udp, verdict } from '../wire/index.js';
 
 /**
@@ -45,6 +55,43 @@ export function ctFlags(v: DataView, l3: number, proto: number): number {
   if (proto === ipv4.PROTO_TCP) return v.getUint8(l4 + 13);
   if (proto === ipv4.PROTO_ICMP) return v.getUint8(l4);
   return 0;
+}
+
+/**
+ * Describe the TCP segment of the packet at `l3` (passed `checkL4`) in a connection table's `seg` before its
+ * `create`/`update`: sequence, acknowledgment, window, payload length and, for a SYN, the window-scale and
+ * SACK-permitted options (RFC 7323 §2, RFC 2018). Int32Array cells: nothing is boxed or allocated.
+ */
+export function tcpSegment(v: DataView, l3: number, seg: Int32Array): void {
+  const hl = (v.getUint8(l3) & 0x0f) << 2;
+  const l4 = l3 + hl;
+  const doff = (v.getUint8(l4 + 12) >>> 4) << 2;
+  seg[SEG_SEQ] = v.getInt32(l4 + 4);
+  seg[SEG_ACK] = v.getInt32(l4 + 8);
+  seg[SEG_WIN] = v.getUint16(l4 + 14);
+  seg[SEG_DATA] = v.getUint16(l3 + 2) - hl - doff;
+  seg[SEG_OPTS] = v.getUint8(l4 + 13) & tcp.SYN && doff > 20 ? synOptions(v, l4 + 20, l4 + doff) : 0;
+  seg[SEG_SET] = 1;
+}
+
+/** Window scale (kind 3) and SACK permitted (kind 4) of a SYN's option list; stops at a malformed option. */
+function synOptions(v: DataView, i: number, end: number): number {
+  let r = 0;
+  while (i < end) {
+    const kind = v.getUint8(i);
+    if (kind === 0) break;
+    if (kind === 1) {
+      i++;
+      continue;
+    }
+    if (i + 1 >= end) break;
+    const len = v.getUint8(i + 1);
+    if (len < 2 || i + len > end) break;
+    if (kind === 3 && len === 3) r |= SEG_OPT_WSCALE | v.getUint8(i + 2);
+    else if (kind === 4 && len === 2) r |= SEG_OPT_SACK_PERM;
+    i += len;
+  }
+  return r;
 }
 
 /** Rewrite the source address and port (ICMP echo: identifier) with incremental checksums. */

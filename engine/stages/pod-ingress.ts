@@ -6,7 +6,8 @@
  * - the source address is the pod's own IP (the port tells which pod sent it);
  * - not larger than the pod MTU (uplink MTU − 50): with DF set the pod gets ICMP "fragmentation needed" with
  *   the pod MTU (RFC 1191) from the pod gateway address; without DF the packet is dropped (no fragmentation);
- * - TTL above 1 (the node routes it): otherwise ICMP "time exceeded" back to the pod.
+ * - TTL above 1 (the node routes it): otherwise ICMP "time exceeded" back to the pod;
+ * - no source-route option (LSRR/SSRR) and a well-formed option list (Linux `accept_source_route` = 0).
  * Specification: docs/semantics.md §4.0, §5 (pod MTU = uplink MTU − 50); RFC 1191, RFC 1812. Cases:
  * test/stages/cases/pod-ingress.cases.ts.
  * Exits: `ok` (to classify, `b.l3 = b.off`, `b.meta` = the pod's index), `reply` (an ICMP error to the sending
@@ -36,6 +37,8 @@ const NAMES = [
   'icmp-frag-needed',
   'icmp-time-exceeded',
   'drop-no-buffer',
+  'drop-source-route',
+  'drop-bad-options',
 ] as const;
 const C = counterIndex(NAMES);
 const EXITS = ['ok', 'reply', 'drop'] as const;
@@ -75,6 +78,13 @@ export class PodIngress implements Stage {
       if (r !== verdict.OK) {
         b.next[i] = X.drop;
         c[IP_DROP[r]!]!++;
+        continue;
+      }
+      // IHL 5 (no options, nearly every packet) is decided here without a call.
+      const opts = (v.getUint8(o) & 0x0f) === 5 ? ipv4.OPTS_OK : ipv4.optionsCheck(v, o);
+      if (opts !== ipv4.OPTS_OK) {
+        b.next[i] = X.drop;
+        c[opts === ipv4.OPTS_SOURCE_ROUTE ? C['drop-source-route'] : C['drop-bad-options']]!++;
         continue;
       }
       const port = b.port[i]!;

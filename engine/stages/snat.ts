@@ -12,12 +12,12 @@
  * Specification: docs/semantics.md §4.a, §4.h; conntrack/README.md. Cases: test/stages/cases/snat.cases.ts.
  * Exits: `out` (to uplink-out), `drop`, `error` (to geneve-encap).
  */
-import { CT_FULL, SNAT_OK, UPDATE_INVALID, UPDATE_RECREATE, type ConnTable } from '../../conntrack/index.js';
+import { CT_FULL, CT_LIMIT, SNAT_OK, UPDATE_INVALID, UPDATE_RECREATE, type ConnTable } from '../../conntrack/index.js';
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { icmp, ipv4 } from '../wire/index.js';
 import { appendFragNeeded, ERR_NO_BUFFER, relatedRef, REL_MISMATCH, REL_UNTRACKED, snatRelated } from './icmp-nat.js';
-import { ctFlags, portsWord, rewriteSrc } from './l4.js';
+import { ctFlags, portsWord, rewriteSrc, tcpSegment } from './l4.js';
 import type { NodeState } from './state.js';
 
 const NAMES = [
@@ -37,6 +37,7 @@ const NAMES = [
   'drop-too-big',
   'icmp-frag-needed',
   'drop-no-buffer',
+  'drop-ct-limit',
 ] as const;
 const C = counterIndex(NAMES);
 const EXITS = ['out', 'drop', 'error'] as const;
@@ -86,6 +87,7 @@ export class Snat implements Stage {
       const ports = portsWord(v, o, proto);
       const len = ipv4.totalLen(v, o);
       const flags = ctFlags(v, o, proto);
+      const tcp = proto === ipv4.PROTO_TCP;
       const ref = ct.find(src, dst, ports, proto);
       let conn = -1;
       if (ref >= 0) {
@@ -101,6 +103,7 @@ export class Snat implements Stage {
           conn = -1;
           c[C.rebound]!++;
         } else {
+          if (tcp) tcpSegment(v, o, ct.seg);
           const u = ct.update(conn, 0, flags, len);
           if (u === UPDATE_INVALID) {
             b.next[i] = X.drop;
@@ -114,10 +117,11 @@ export class Snat implements Stage {
         }
       }
       if (conn < 0) {
+        if (tcp) tcpSegment(v, o, ct.seg);
         conn = ct.create(src, dst, ports >>> 16, ports & 0xffff, proto, flags, len);
         if (conn < 0) {
           b.next[i] = X.drop;
-          c[conn === CT_FULL ? C['drop-ct-full'] : C['drop-ct-invalid']]!++; // CT_INVALID, CT_EXISTS
+          c[conn === CT_FULL ? C['drop-ct-full'] : conn === CT_LIMIT ? C['drop-ct-limit'] : C['drop-ct-invalid']]!++;
           continue;
         }
         if (ct.snat(conn, b.meta[i]!, st.snatMode) !== SNAT_OK) {

@@ -12,6 +12,11 @@ import { PeerPins } from './peer-pins.js';
 import { TunnelAuth, type TunnelAuthConfig } from './tunnel-auth.js';
 
 export interface NodeStateOptions {
+  /**
+   * The table of connections this node translates: `maxConnections` (`--conntrack-max`), `perHostLimit` per pod
+   * source address (`--conntrack-max-per-pod`, also applied to the inbound table by destination pod),
+   * `tcpLiberal` (`--conntrack-tcp-liberal`, both tables).
+   */
   conntrack?: ConnTableOptions;
   /** Size of the table of connections pods accept (default 16384). */
   inboundConnections?: number;
@@ -81,10 +86,17 @@ export class NodeState {
     this.tunnelAuth = opts.tunnelAuth ? new TunnelAuth(opts.tunnelAuth) : null;
     this.tunnelOverhead = this.tunnelAuth ? geneveAuth.OVERHEAD : geneve.OVERHEAD;
     this.tables = new DatapathTables(config, 0, this.tunnelOverhead);
-    this.ct = new ConnTable(opts.conntrack ?? {});
-    const seed = opts.conntrack?.seed;
+    const cto = opts.conntrack ?? {};
+    this.ct = new ConnTable(cto);
+    const seed = cto.seed;
+    // Connections pods accept: opened by a SYN only (a forged ACK must not create one, docs/conntrack-security.md),
+    // the per-pod limit counted on the destination (the pod), the same TCP window policy as the main table.
     this.ctIn = new ConnTable({
       maxConnections: opts.inboundConnections ?? 16384,
+      tcpLoose: false,
+      ...(cto.tcpLiberal ? { tcpLiberal: true } : {}),
+      ...(cto.perHostLimit ? { perHostLimit: Math.min(cto.perHostLimit, opts.inboundConnections ?? 16384) } : {}),
+      perHostSide: 1,
       ...(seed !== undefined ? { seed: seed + 1 } : {}),
     });
     this.neigh = new NeighborTable(opts.neighbor ?? {});

@@ -17,7 +17,7 @@ import type { Burst } from '../packet/index.js';
 import { icmp, ipv4 } from '../wire/index.js';
 import type { DatapathTables } from './config.js';
 import { appendFragNeeded, ERR_NO_BUFFER, relatedRef, REL_MISMATCH, REL_UNTRACKED, unsnatRelated } from './icmp-nat.js';
-import { ctFlags, portsWord, rewriteDst } from './l4.js';
+import { ctFlags, portsWord, rewriteDst, tcpSegment } from './l4.js';
 import type { NodeState } from './state.js';
 
 const NAMES = [
@@ -84,6 +84,7 @@ export class Unsnat implements Stage {
         continue;
       }
       const conn = ref >> 1;
+      if (proto === ipv4.PROTO_TCP) tcpSegment(v, o, ct.seg);
       if (ct.update(conn, 1, ctFlags(v, o, proto), ipv4.totalLen(v, o)) === UPDATE_INVALID) {
         b.next[i] = X.drop;
         c[C['drop-ct-invalid']]!++;

@@ -8,6 +8,9 @@
  * heartbeat to another member, uplink-out.ts; a copy meant for someone else, like `drop-other-mac`).
  * Specification: docs/architecture.md §1 (the uplink port), docs/semantics.md §3, §4.b. Cases:
  * test/stages/cases/uplink-ingress.cases.ts.
+ * and the Ethernet padding trimmed. Source-routed (LSRR/SSRR) and malformed option lists are dropped, as Linux
+ * does with `accept_source_route` = 0. Everything else is a counted drop; a Geneve packet for an address this node
+ * does not own (a peer's stale ARP entry after failover, docs/semantics.md §4.b) has its own counter.
  * Exits: `arp`, `ip`, `drop`.
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
@@ -30,6 +33,8 @@ const NAMES = [
   'drop-not-ours',
   'drop-tunnel-not-owned',
   'drop-broadcast-ip',
+  'drop-source-route',
+  'drop-ip-bad-options',
 ] as const;
 const C = counterIndex(NAMES);
 const EXITS = ['arp', 'ip', 'drop'] as const;
@@ -98,6 +103,13 @@ export class UplinkIngress implements Stage {
       if (ipv4.isFragment(v, l3)) {
         b.next[i] = X.drop;
         c[C['drop-fragment']]!++;
+        continue;
+      }
+      // IHL 5 (no options, nearly every packet) is decided here without a call.
+      const opts = (v.getUint8(l3) & 0x0f) === 5 ? ipv4.OPTS_OK : ipv4.optionsCheck(v, l3);
+      if (opts !== ipv4.OPTS_OK) {
+        b.next[i] = X.drop;
+        c[opts === ipv4.OPTS_SOURCE_ROUTE ? C['drop-source-route'] : C['drop-ip-bad-options']]!++;
         continue;
       }
       const dst = ipv4.dst(v, l3);

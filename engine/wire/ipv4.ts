@@ -211,6 +211,40 @@ export function check(v: DataView, o: number, len: number, verifyChecksum = fals
   return OK;
 }
 
+/** Option kinds that make routers follow the sender's list (RFC 791 §3.1): loose and strict source route. */
+export const OPT_LSRR = 0x83;
+export const OPT_SSRR = 0x89;
+/** `optionsCheck` results. */
+export const OPTS_OK = 0;
+export const OPTS_SOURCE_ROUTE = 1;
+export const OPTS_BAD = 2;
+
+/**
+ * Walk the options of a header that passed `check`: OPTS_SOURCE_ROUTE when it carries LSRR or SSRR (Linux drops
+ * them unless `accept_source_route`, off by default), OPTS_BAD when an option's length runs past the header or
+ * is below 2 (Linux `ip_options_compile` refuses it), else OPTS_OK. A header without options costs one compare.
+ */
+export function optionsCheck(v: DataView, o: number): number {
+  const hl = headerLen(v, o);
+  if (hl === C_HEADER_LEN) return OPTS_OK;
+  const end = o + hl;
+  let i = o + C_HEADER_LEN;
+  while (i < end) {
+    const kind = v.getUint8(i);
+    if (kind === 0) break;
+    if (kind === 1) {
+      i++;
+      continue;
+    }
+    if (i + 1 >= end) return OPTS_BAD;
+    const len = v.getUint8(i + 1);
+    if (len < 2 || i + len > end) return OPTS_BAD;
+    if (kind === OPT_LSRR || kind === OPT_SSRR) return OPTS_SOURCE_ROUTE;
+    i += len;
+  }
+  return OPTS_OK;
+}
+
 /** Value form of an IPv4 header, for cold paths (tests, ICMP errors, logs). Addresses are int32. */
 export interface Ipv4Repr {
   tos: number;

@@ -66,10 +66,10 @@ export const cases: CaseTable = {
       counters: { 'reply-no-nat': 1 },
     },
     {
-      name: 'an echo request in the reply direction of an accepted ping: drop-ct-invalid',
+      name: "an echo request in the reply direction of an accepted ping is the pod's own: reply-refused, its Egress",
       setup: (st) => void connection(st.ctIn, 'icmp', '198.18.0.100', 77, '10.244.1.5', 0),
       input: [from(0, '198.18.0.100', 'ICMP(type=8, id=77, seq=2)')],
-      counters: { 'drop-ct-invalid': 1 },
+      counters: { 'reply-refused': 1, 'egress-local': 1 },
     },
   ],
 };
