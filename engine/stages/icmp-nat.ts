@@ -24,6 +24,21 @@ export const REL_MISMATCH = -2;
 /** No connection has the quoted tuple. */
 export const REL_NO_CONNTRACK = -3;
 
+/** The counter each stage that translates errors keeps for a refusal of `relatedRef`, by REL_* code. */
+const RELATED_DROP_NAMES = {
+  [-REL_UNTRACKED]: 'drop-related-untracked',
+  [-REL_MISMATCH]: 'drop-related-mismatch',
+  [-REL_NO_CONNTRACK]: 'drop-related-no-conntrack',
+} as const;
+type RelatedDrop = (typeof RELATED_DROP_NAMES)[keyof typeof RELATED_DROP_NAMES];
+
+/** Refusal code → counter index (`c[REASON[-ref]!]!++`), built once per stage from its counter indices. */
+export function relatedDrops(C: { readonly [K in RelatedDrop]: number }): Uint8Array {
+  const t = new Uint8Array(-REL_NO_CONNTRACK + 1);
+  for (const [code, name] of Object.entries(RELATED_DROP_NAMES)) t[Number(code)] = C[name];
+  return t;
+}
+
 /**
  * The connection the ICMP error at `l3` (IPv4 header; ICMP message at `l4`, a validated error) quotes a packet
  * of, or a REL_* reason. The quoted packet's source must be the outer destination.

@@ -16,7 +16,7 @@ import { CT_FULL, CT_LIMIT, UPDATE_INVALID, UPDATE_RECREATE, type ConnTable } fr
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { icmp, ipv4 } from '../wire/index.js';
-import { appendFragNeeded, ERR_NO_BUFFER, relatedRef, REL_MISMATCH, REL_UNTRACKED } from './icmp-nat.js';
+import { appendFragNeeded, ERR_NO_BUFFER, relatedRef, relatedDrops } from './icmp-nat.js';
 import { ctFlags, portsWord, tcpSegment } from './l4.js';
 import type { NodeState } from './state.js';
 
@@ -40,6 +40,7 @@ const NAMES = [
 const C = counterIndex(NAMES);
 const EXITS = ['to-pod', 'drop', 'error'] as const;
 const X = exitIndex(EXITS);
+const REL_DROP = relatedDrops(C);
 
 export class Inbound implements Stage {
   readonly name = 'inbound';
@@ -138,13 +139,7 @@ export class Inbound implements Stage {
     const o = b.l3[i]!;
     const ref = relatedRef(this.ct, v, o, o + ipv4.headerLen(v, o));
     if (ref < 0) {
-      c[
-        ref === REL_UNTRACKED
-          ? C['drop-related-untracked']
-          : ref === REL_MISMATCH
-            ? C['drop-related-mismatch']
-            : C['drop-related-no-conntrack']
-      ]!++;
+      c[REL_DROP[-ref]!]!++;
       return X.drop;
     }
     if ((ref & 1) === 1) {

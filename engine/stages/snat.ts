@@ -16,7 +16,7 @@ import { CT_FULL, CT_LIMIT, SNAT_OK, UPDATE_INVALID, UPDATE_RECREATE, type ConnT
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { icmp, ipv4 } from '../wire/index.js';
-import { appendFragNeeded, ERR_NO_BUFFER, relatedRef, REL_MISMATCH, REL_UNTRACKED, snatRelated } from './icmp-nat.js';
+import { appendFragNeeded, ERR_NO_BUFFER, relatedRef, relatedDrops, snatRelated } from './icmp-nat.js';
 import { ctFlags, portsWord, rewriteSrc, tcpSegment } from './l4.js';
 import type { NodeState } from './state.js';
 
@@ -42,6 +42,7 @@ const NAMES = [
 const C = counterIndex(NAMES);
 const EXITS = ['out', 'drop', 'error'] as const;
 const X = exitIndex(EXITS);
+const REL_DROP = relatedDrops(C);
 
 export class Snat implements Stage {
   readonly name = 'snat';
@@ -154,13 +155,7 @@ export class Snat implements Stage {
     const l4 = o + ipv4.headerLen(v, o);
     const ref = relatedRef(ct, v, o, l4);
     if (ref < 0) {
-      c[
-        ref === REL_UNTRACKED
-          ? C['drop-related-untracked']
-          : ref === REL_MISMATCH
-            ? C['drop-related-mismatch']
-            : C['drop-related-no-conntrack']
-      ]!++;
+      c[REL_DROP[-ref]!]!++;
       return X.drop;
     }
     if ((ref & 1) === 1) {

@@ -16,7 +16,7 @@ import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js
 import type { Burst } from '../packet/index.js';
 import { icmp, ipv4 } from '../wire/index.js';
 import type { DatapathTables } from './config.js';
-import { appendFragNeeded, ERR_NO_BUFFER, relatedRef, REL_MISMATCH, REL_UNTRACKED, unsnatRelated } from './icmp-nat.js';
+import { appendFragNeeded, ERR_NO_BUFFER, relatedRef, relatedDrops, unsnatRelated } from './icmp-nat.js';
 import { ctFlags, portsWord, rewriteDst, tcpSegment } from './l4.js';
 import type { NodeState } from './state.js';
 
@@ -40,6 +40,7 @@ const NAMES = [
 const C = counterIndex(NAMES);
 const EXITS = ['to-pod', 'to-remote', 'local', 'drop', 'error'] as const;
 const X = exitIndex(EXITS);
+const REL_DROP = relatedDrops(C);
 
 export class Unsnat implements Stage {
   readonly name = 'unsnat';
@@ -126,13 +127,7 @@ export class Unsnat implements Stage {
     // ip-local ran icmp.check, which validated the quoted header (checkQuoted).
     const ref = relatedRef(ct, v, o, l4);
     if (ref < 0) {
-      c[
-        ref === REL_UNTRACKED
-          ? C['drop-related-untracked']
-          : ref === REL_MISMATCH
-            ? C['drop-related-mismatch']
-            : C['drop-related-no-conntrack']
-      ]!++;
+      c[REL_DROP[-ref]!]!++;
       return X.drop;
     }
     if ((ref & 1) === 0) {

@@ -15,6 +15,7 @@ import { EGRESS_LOCAL, EGRESS_REMOTE, NeighborTable, type NodeDatapathConfig } f
 import { mustApply } from '../policy/helpers.js';
 import { ListPort } from '../support/list-port.js';
 import { hasScapy, scapyBytes } from '../support/scapy.js';
+import { baseConfig } from '../support/node-config.js';
 
 const ip = (s: string) => wire.ipv4.parseAddr(s)!;
 const mac = (s: string) => wire.ethernet.parseMac(s)!;
@@ -29,14 +30,7 @@ const ATTACKER_MAC = '02:00:00:00:00:66';
 
 function config(): NodeDatapathConfig {
   return {
-    nodeName: 'node-a',
-    nodeIp: ip('198.18.0.11'),
-    mac: mac(NODE_MAC),
-    uplinkMtu: 1500,
-    transport: { addr: ip('198.18.0.0'), len: 24 },
-    gateway: 0,
-    tunnelPort: 6081,
-    podCidr: { addr: ip('10.244.1.0'), len: 24 },
+    ...baseConfig(), // node-a as every stage test has it; the pods and peers below are this file's
     pods: [
       { key: 'prod/web-1', ip: ip('10.244.1.5'), port: 0, egress: EGRESS_LOCAL, egressIp: ip('198.18.0.253') },
       { key: 'staging/web-2', ip: ip('10.244.1.7'), port: 1, egress: EGRESS_REMOTE, egressIp: ip('198.18.0.254') },

@@ -12,6 +12,7 @@ import { TCP_CLOSE, TCP_ESTABLISHED } from '../../conntrack/index.js';
 import { EGRESS_LOCAL, EGRESS_NONE, EGRESS_REMOTE, type NodeDatapathConfig } from '../../engine/stages/index.js';
 import { hasScapy, scapyBytes } from '../support/scapy.js';
 import { ListPort } from '../support/list-port.js';
+import { baseConfig } from '../support/node-config.js';
 
 const ip = (s: string) => wire.ipv4.parseAddr(s)!;
 const mac = (s: string) => wire.ethernet.parseMac(s)!;
@@ -27,14 +28,7 @@ const REMOTE = '10.244.1.7'; // Egress hosted on node-b: Geneve to 198.18.0.254
 
 function config(): NodeDatapathConfig {
   return {
-    nodeName: 'node-a',
-    nodeIp: ip('198.18.0.11'),
-    mac: mac(NODE_MAC),
-    uplinkMtu: 1500,
-    transport: { addr: ip('198.18.0.0'), len: 24 },
-    gateway: 0,
-    tunnelPort: 6081,
-    podCidr: { addr: ip('10.244.1.0'), len: 24 },
+    ...baseConfig(), // node-a as every stage test has it; the pods and peers below are this file's
     pods: [
       { key: 'prod/web-1', ip: ip(WEB), port: 0, egress: EGRESS_LOCAL, egressIp: ip(EGRESS_IP) },
       { key: 'default/other', ip: ip(OTHER), port: 1, egress: EGRESS_NONE, egressIp: 0 },

@@ -19,9 +19,9 @@ import { EGRESS_LOCAL, EGRESS_NONE, EGRESS_REMOTE, type NodeDatapathConfig } fro
 import { ListPort } from '../support/list-port.js';
 import { hasScapy, scapyBytes } from '../support/scapy.js';
 import { CHECKSUM_PREFS, checksumVerdictLines, hasTshark } from '../support/tshark.js';
+import { baseConfig } from '../support/node-config.js';
 
 const ip = (s: string) => wire.ipv4.parseAddr(s)!;
-const mac = (s: string) => wire.ethernet.parseMac(s)!;
 const hex = (u: Uint8Array) => Buffer.from(u).toString('hex');
 const u16 = (u: Uint8Array, o: number) => (u[o]! << 8) | u[o + 1]!;
 
@@ -35,14 +35,7 @@ const EGRESS = '198.18.0.253';
 
 function config(): NodeDatapathConfig {
   return {
-    nodeName: 'node-a',
-    nodeIp: ip('198.18.0.11'),
-    mac: mac(NODE_MAC),
-    uplinkMtu: 1500,
-    transport: { addr: ip('198.18.0.0'), len: 24 },
-    gateway: 0,
-    tunnelPort: 6081,
-    podCidr: { addr: ip('10.244.1.0'), len: 24 },
+    ...baseConfig(), // node-a as every stage test has it; the pods and peers below are this file's
     pods: [
       { key: 'prod/web-1', ip: ip('10.244.1.5'), port: 0, egress: EGRESS_LOCAL, egressIp: ip(EGRESS) },
       { key: 'default/server', ip: ip('10.244.1.6'), port: 1, egress: EGRESS_NONE, egressIp: 0 },
