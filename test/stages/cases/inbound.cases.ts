@@ -58,6 +58,11 @@ export const cases: CaseTable = {
         ),
       ],
       counters: { 'drop-too-big': 1, 'icmp-frag-needed': 1 },
+      expect: {
+        error: [
+          `IP(src='198.18.0.11', dst='198.18.0.100', tos=0xc0, id=0)/ICMP(type=3, code=4, nexthopmtu=1450)/Raw(bytes(IP(src='198.18.0.100', dst='10.244.1.5', flags='DF')/TCP(sport=5000, dport=80, flags='S', seq=1)/Raw(b'x' * 1411))[:28])`,
+        ],
+      },
     },
     {
       name: 'a DF segment above the pod MTU with no free slot for the error: drop-too-big, drop-no-buffer',

@@ -79,6 +79,11 @@ export const cases: CaseTable = {
       name: 'a DF packet of a node-b pod above the uplink MTU: drop-too-big and a frag-needed to error',
       input: [{ ...udp(40000), pkt: BIG_REMOTE }],
       counters: { 'drop-too-big': 1, 'icmp-frag-needed': 1 },
+      expect: {
+        error: [
+          `IP(src='10.244.1.1', dst='10.244.2.9', tos=0xc0, id=0)/ICMP(type=3, code=4, nexthopmtu=1500)/Raw(bytes(${BIG_REMOTE})[:28])`,
+        ],
+      },
     },
     {
       name: 'the same with no free slot for the error: drop-too-big, drop-no-buffer',

@@ -114,6 +114,11 @@ export const cases: CaseTable = {
         eth(`IP(src='198.18.0.100', dst='198.18.0.253', flags='DF')/UDP(sport=53, dport=40000)/Raw(b'x' * 1423)`),
       ],
       counters: { 'drop-too-big': 1, 'icmp-frag-needed': 1 },
+      expect: {
+        error: [
+          `IP(src='198.18.0.253', dst='198.18.0.100', tos=0xc0, id=0)/ICMP(type=3, code=4, nexthopmtu=1450)/Raw(bytes(IP(src='198.18.0.100', dst='198.18.0.253', flags='DF')/UDP(sport=53, dport=40000)/Raw(b'x' * 1423))[:28])`,
+        ],
+      },
     },
     {
       name: 'a DF reply above the pod MTU with no free slot for the error: drop-too-big, drop-no-buffer',
