@@ -71,5 +71,11 @@ export const cases: CaseTable = {
       input: [from(0, '198.18.0.100', 'ICMP(type=8, id=77, seq=2)')],
       counters: { 'reply-refused': 1, 'egress-local': 1 },
     },
+    {
+      name: 'a pod answering a SYN with SYN+FIN+ACK, a flag set Linux refuses: drop-ct-invalid',
+      setup: (st) => void connection(st.ctIn, 'tcp', '198.18.0.100', 5000, '10.244.1.5', 80),
+      input: [from(0, '198.18.0.100', "TCP(sport=80, dport=5000, flags='FSA', seq=100, ack=2)")],
+      counters: { 'drop-ct-invalid': 1 },
+    },
   ],
 };

@@ -3,7 +3,9 @@
  * frames ip-local sent to `decap`. node-b (198.18.0.12) is pinned to PEER_MAC unless a row says otherwise.
  */
 import { GeneveDecap } from '../../../engine/stages/index.js';
-import { OTHER_MAC, PEER_MAC, pin, type CaseTable, type Row } from './harness.js';
+import type { TunnelAuthConfig } from '../../../engine/stages/index.js';
+import { SEQ_OK } from '../../../engine/stages/tunnel-auth.js';
+import { ip, OTHER_MAC, PEER_MAC, pin, type CaseTable, type Row } from './harness.js';
 
 const NODE_MAC = '02:00:00:00:00:0b';
 /** Geneve from `src` (outer IP, MAC) to `dst`, with GENEVE(`g`) around an inner Ethernet frame of `inner`. */
@@ -13,6 +15,19 @@ const POD = "IP(src='10.244.2.9', dst='10.244.1.5')/UDP(sport=1234, dport=9)/b'x
 const OUT = "IP(src='10.244.2.9', dst='198.18.0.100')/UDP(sport=1234, dport=9)/b'x'";
 const TEB = 'vni=0, proto=0x6558';
 const pinned = (r: Omit<Row, 'setup'>): Row => ({ ...r, setup: (st) => pin(st, '198.18.0.12', PEER_MAC) });
+/** Tunnel authentication of node-a (docs/tunnel-auth.md): a fixed subkey, key id 42. */
+const AUTH: TunnelAuthConfig = { key: new Uint8Array(16).fill(7), keyId: 42, epochMs: 1 };
+/** Record sequence number `seq` from `peer` as an authenticated packet would (check, then accept). */
+const accept = (st: Parameters<NonNullable<Row['setup']>>[0], peer: string, seq: number) => {
+  if (st.tunnelAuth!.check(ip(peer), 0, seq) !== SEQ_OK) throw new Error('setup: check refused');
+  st.tunnelAuth!.accept(ip(peer), 0, seq);
+};
+/**
+ * GENEVE fields with the authentication option (docs/tunnel-auth.md: class 0xfff0, type 0x81, key id, 64-bit
+ * sequence number, 8-byte tag), here with an all-zero tag no key gives.
+ */
+const authed = (keyId: number, seq: number) =>
+  `critical=1, ${TEB}, options=[GeneveOptions(classid=0xfff0, type=0x81, length=5, data=(${keyId}).to_bytes(4, 'big') + (${seq}).to_bytes(8, 'big') + bytes(8))]`;
 
 export const cases: CaseTable = {
   stage: (st) => new GeneveDecap(st),
@@ -118,5 +133,54 @@ export const cases: CaseTable = {
       input: [tun('198.18.0.11', TEB, OUT)],
       counters: { 'drop-not-egress': 1 },
     }),
+    pinned({
+      name: 'an inner loose source route option (LSRR): drop-inner-source-route',
+      input: [
+        tun(
+          '198.18.0.11',
+          TEB,
+          "IP(src='10.244.2.9', dst='10.244.1.5', options=[IPOption_LSRR(routers=['198.18.0.1'])])/UDP(sport=1, dport=2)",
+        ),
+      ],
+      counters: { 'drop-inner-source-route': 1 },
+    }),
+    pinned({
+      name: 'tunnel authentication on, a frame without the option: drop-auth-missing',
+      state: { tunnelAuth: AUTH },
+      input: [tun('198.18.0.11', TEB, POD)],
+      counters: { 'drop-auth-missing': 1 },
+    }),
+    pinned({
+      name: 'tunnel authentication on, the option with another key id: drop-auth-key',
+      state: { tunnelAuth: AUTH },
+      input: [tun('198.18.0.11', authed(43, 2 ** 40), POD)],
+      counters: { 'drop-auth-key': 1 },
+    }),
+    {
+      name: 'tunnel authentication on, a sequence number node-b already used: drop-auth-replay (before the tag)',
+      state: { tunnelAuth: AUTH },
+      setup: (st) => {
+        pin(st, '198.18.0.12', PEER_MAC);
+        accept(st, '198.18.0.12', 100);
+      },
+      input: [tun('198.18.0.11', authed(42, 100), POD)],
+      counters: { 'drop-auth-replay': 1 },
+    },
+    pinned({
+      name: 'tunnel authentication on, a new sequence number with a made-up tag: drop-auth-bad',
+      state: { tunnelAuth: AUTH },
+      input: [tun('198.18.0.11', authed(42, 2 ** 40), POD)],
+      counters: { 'drop-auth-bad': 1 },
+    }),
+    {
+      name: 'tunnel authentication on, one window and node-c holds it: node-b gets drop-auth-no-window',
+      state: { tunnelAuth: { ...AUTH, peers: 1 } },
+      setup: (st) => {
+        pin(st, '198.18.0.12', PEER_MAC);
+        accept(st, '198.18.0.13', 5);
+      },
+      input: [tun('198.18.0.11', authed(42, 2 ** 40), POD)],
+      counters: { 'drop-auth-no-window': 1 },
+    },
   ],
 };

@@ -106,5 +106,25 @@ export const cases: CaseTable = {
       input: [`IP(src='10.244.1.5', dst='198.18.0.100', ttl=1)/${UDP}`],
       counters: { 'drop-ttl-exceeded': 1, 'drop-no-buffer': 1 },
     },
+    {
+      name: 'a loose source route option (LSRR): drop-source-route',
+      input: [
+        {
+          pkt: `IP(src='10.244.1.5', dst='198.18.0.100', options=[IPOption_LSRR(routers=['198.18.0.1'])])/${UDP}`,
+          port: 0,
+        },
+      ],
+      counters: { 'drop-source-route': 1 },
+    },
+    {
+      name: 'a record-route option whose length (9) runs past the 24-byte header: drop-bad-options',
+      input: [
+        {
+          pkt: `IP(src='10.244.1.5', dst='198.18.0.100', options=[IPOption_RR(length=9, pointer=4, routers=[])])/${UDP}`,
+          port: 0,
+        },
+      ],
+      counters: { 'drop-bad-options': 1 },
+    },
   ],
 };

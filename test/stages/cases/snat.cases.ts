@@ -3,13 +3,24 @@
  * geneve-decap chose.
  */
 import { Snat } from '../../../engine/stages/index.js';
-import { connection, ip, type CaseTable } from './harness.js';
+import { connection, ip, type CaseTable, type Row } from './harness.js';
 
 const EGRESS = ip('198.18.0.253');
 const udp = (sport: number, ttl = 64) => ({
   pkt: `IP(src='10.244.1.5', dst='198.18.0.100', ttl=${ttl})/UDP(sport=${sport}, dport=53)/b'q'`,
   meta: EGRESS,
 });
+
+/** 1501 bytes with DF from a pod of node-b (its packets reach snat through the tunnel). */
+const BIG_REMOTE = `IP(src='10.244.2.9', dst='198.18.0.100', flags='DF')/UDP(sport=40000, dport=53)/Raw(b'x' * 1473)`;
+/** web-1's DNS query 10.244.1.5:40000 → 198.18.0.100:53, SNATed to 198.18.0.253. */
+const dnsQuery = {
+  setup: (st: Parameters<NonNullable<Row['setup']>>[0]) =>
+    void connection(st.ct, 'udp', '10.244.1.5', 40000, '198.18.0.100', 53, '198.18.0.253'),
+};
+/** The port unreachable web-1 sends about the (un-NATed) reply to that query. */
+const PORT_UNREACH =
+  "IP(src='10.244.1.5', dst='198.18.0.100')/ICMP(type=3, code=3)/IP(src='198.18.0.100', dst='10.244.1.5')/UDP(sport=53, dport=40000)";
 
 export const cases: CaseTable = {
   stage: (st) => new Snat(st),
@@ -57,5 +68,78 @@ export const cases: CaseTable = {
       counters: { 'drop-reply-direction': 1 },
     },
     { name: 'TTL 1: drop-ttl-exceeded', input: [udp(40000, 1)], counters: { 'drop-ttl-exceeded': 1 } },
+    {
+      name: 'a local pod packet above the uplink MTU without DF: drop-too-big, no error',
+      input: [
+        { ...udp(40000), pkt: `IP(src='10.244.1.5', dst='198.18.0.100')/UDP(sport=40000, dport=53)/Raw(b'x' * 1473)` },
+      ],
+      counters: { 'drop-too-big': 1 },
+    },
+    {
+      name: 'a DF packet of a node-b pod above the uplink MTU: drop-too-big and a frag-needed to error',
+      input: [{ ...udp(40000), pkt: BIG_REMOTE }],
+      counters: { 'drop-too-big': 1, 'icmp-frag-needed': 1 },
+      expect: {
+        error: [
+          `IP(src='10.244.1.1', dst='10.244.2.9', tos=0xc0, id=0)/ICMP(type=3, code=4, nexthopmtu=1500)/Raw(bytes(${BIG_REMOTE})[:28])`,
+        ],
+      },
+    },
+    {
+      name: 'the same with no free slot for the error: drop-too-big, drop-no-buffer',
+      slots: 1,
+      input: [{ ...udp(40000), pkt: BIG_REMOTE }],
+      counters: { 'drop-too-big': 1, 'drop-no-buffer': 1 },
+    },
+    {
+      name: 'a second connection of a pod at its per-pod limit: drop-ct-limit',
+      state: { conntrack: { seed: 7, perHostLimit: 1 } },
+      input: [udp(40000), udp(40001)],
+      counters: { new: 1, 'drop-ct-limit': 1 },
+    },
+    {
+      name: 'a port unreachable the pod sends about a reply: related, source and quote SNATed',
+      ...dnsQuery,
+      input: [{ pkt: PORT_UNREACH, meta: EGRESS }],
+      counters: { related: 1 },
+      expect: {
+        out: [
+          "IP(src='198.18.0.253', dst='198.18.0.100', ttl=63)/ICMP(type=3, code=3)/IP(src='198.18.0.100', dst='198.18.0.253')/UDP(sport=53, dport=40000)",
+        ],
+      },
+    },
+    {
+      name: 'an ICMP error quoting GRE: drop-related-untracked',
+      input: [
+        {
+          pkt: "IP(src='10.244.1.5', dst='198.18.0.100')/ICMP(type=3, code=2)/IP(src='198.18.0.100', dst='10.244.1.5', proto=47)/b'\\x00\\x00\\x08\\x00\\x00\\x00\\x00\\x00'",
+          meta: EGRESS,
+        },
+      ],
+      counters: { 'drop-related-untracked': 1 },
+    },
+    {
+      name: 'an ICMP error quoting a source other than its own destination: drop-related-mismatch',
+      ...dnsQuery,
+      input: [{ pkt: PORT_UNREACH.replace("dst='198.18.0.100')/ICMP", "dst='198.18.0.101')/ICMP"), meta: EGRESS }],
+      counters: { 'drop-related-mismatch': 1 },
+    },
+    {
+      name: 'an ICMP error about a packet of no connection: drop-related-no-conntrack',
+      input: [{ pkt: PORT_UNREACH, meta: EGRESS }],
+      counters: { 'drop-related-no-conntrack': 1 },
+    },
+    {
+      // A stage-level check: the quote is the pod's own query, so the error would travel towards the pod.
+      name: "an ICMP error quoting the connection's original direction: drop-related-reply-direction",
+      setup: (st) => void connection(st.ct, 'udp', '10.244.1.5', 40000, '198.18.0.100', 53),
+      input: [
+        {
+          pkt: "IP(src='10.244.1.6', dst='10.244.1.5')/ICMP(type=3, code=3)/IP(src='10.244.1.5', dst='198.18.0.100')/UDP(sport=40000, dport=53)",
+          meta: EGRESS,
+        },
+      ],
+      counters: { 'drop-related-reply-direction': 1 },
+    },
   ],
 };

@@ -101,5 +101,56 @@ export const cases: CaseTable = {
       input: [eth(`IP(src='198.18.0.100', dst='198.18.0.253')/${REPLY}`)],
       counters: { reply: 1, 'drop-no-route': 1 },
     },
+    {
+      name: 'a reply above the pod MTU without DF: drop-too-big, no error',
+      ...query(),
+      input: [eth(`IP(src='198.18.0.100', dst='198.18.0.253')/UDP(sport=53, dport=40000)/Raw(b'x' * 1423)`)],
+      counters: { 'drop-too-big': 1 },
+    },
+    {
+      name: 'a DF reply above the pod MTU: drop-too-big and a frag-needed from the Egress IP to error',
+      ...query(),
+      input: [
+        eth(`IP(src='198.18.0.100', dst='198.18.0.253', flags='DF')/UDP(sport=53, dport=40000)/Raw(b'x' * 1423)`),
+      ],
+      counters: { 'drop-too-big': 1, 'icmp-frag-needed': 1 },
+      expect: {
+        error: [
+          `IP(src='198.18.0.253', dst='198.18.0.100', tos=0xc0, id=0)/ICMP(type=3, code=4, nexthopmtu=1450)/Raw(bytes(IP(src='198.18.0.100', dst='198.18.0.253', flags='DF')/UDP(sport=53, dport=40000)/Raw(b'x' * 1423))[:28])`,
+        ],
+      },
+    },
+    {
+      name: 'a DF reply above the pod MTU with no free slot for the error: drop-too-big, drop-no-buffer',
+      ...query(),
+      slots: 1,
+      input: [
+        eth(`IP(src='198.18.0.100', dst='198.18.0.253', flags='DF')/UDP(sport=53, dport=40000)/Raw(b'x' * 1423)`),
+      ],
+      counters: { 'drop-too-big': 1, 'drop-no-buffer': 1 },
+    },
+    {
+      name: 'an ICMP error quoting a source other than its own destination: drop-related-mismatch',
+      ...query(),
+      input: [
+        eth(
+          "IP(src='198.18.0.100', dst='198.18.0.253')/ICMP(type=3, code=3)/IP(src='198.18.0.254', dst='198.18.0.100')/UDP(sport=40000, dport=53)",
+        ),
+      ],
+      counters: { 'drop-related-mismatch': 1 },
+    },
+    {
+      // The stage's own check: ip-local hands it errors to owned addresses, which a SNATed connection's reply
+      // tuple holds; an error whose reversed quote is the connection's original tuple travels towards the pod's
+      // peer, so it is no error from outside about a SNATed packet.
+      name: "an ICMP error quoting a packet of the connection's reply direction: drop-related-orig-direction",
+      ...query(),
+      input: [
+        eth(
+          "IP(src='198.18.0.50', dst='198.18.0.100')/ICMP(type=3, code=3)/IP(src='198.18.0.100', dst='10.244.1.5')/UDP(sport=53, dport=40000)",
+        ),
+      ],
+      counters: { 'drop-related-orig-direction': 1 },
+    },
   ],
 };

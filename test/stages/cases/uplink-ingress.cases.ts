@@ -95,5 +95,30 @@ export const cases: CaseTable = {
       ],
       counters: { 'drop-tunnel-not-owned': 1 },
     },
+    {
+      name: 'IPv4 in a broadcast frame to an address the node does not own: drop-broadcast-ip',
+      input: [
+        eth("IP(src='198.18.0.100', dst='198.18.0.99')/UDP(sport=1, dport=2)/b'x'", HOST_MAC, 'ff:ff:ff:ff:ff:ff'),
+      ],
+      counters: { 'drop-broadcast-ip': 1 },
+    },
+    {
+      name: 'a strict source route option (SSRR) to the node: drop-source-route',
+      input: [
+        eth(
+          "IP(src='198.18.0.100', dst='198.18.0.11', options=[IPOption_SSRR(routers=['198.18.0.1'])])/UDP(sport=1, dport=2)/b'x'",
+        ),
+      ],
+      counters: { 'drop-source-route': 1 },
+    },
+    {
+      name: 'a record-route option whose length (9) runs past the 24-byte header: drop-ip-bad-options',
+      input: [
+        eth(
+          "IP(src='198.18.0.100', dst='198.18.0.11', options=[IPOption_RR(length=9, pointer=4, routers=[])])/UDP(sport=1, dport=2)/b'x'",
+        ),
+      ],
+      counters: { 'drop-ip-bad-options': 1 },
+    },
   ],
 };
