@@ -46,8 +46,8 @@ gateway); other Ethernet frames (ARP, malformed) are put on the segment as they 
   --in FILE             input capture: pcap or pcapng (any number of interfaces); link types Ethernet (802.1Q and
                         QinQ tags), raw IPv4/IPv6, Linux cooked SLL and SLL2 (tcpdump -i any), NULL/loopback
   --out DIR             output directory (replaced when the run completes): segment.pcap (every frame on the L2
-                        segment), pods.pcap (raw IPv4, what pods received), summary.json, report.md,
-                        timeline.svg, pipeline.dot
+                        segment), pods.pcap (raw IPv4, what pods received), summary.json,
+                        DIR/report.md (a text report; -v prints it), timeline.svg, pipeline.dot
   --reflect             external hosts answer the cluster: UDP echoed, ICMP echo replied, TCP SYN → SYN-ACK,
                         data → ACK
   --timeline FILE       node failures/recoveries and manifest changes at packet times (YAML; see README)
@@ -68,7 +68,7 @@ gateway); other Ethernet frames (ARP, malformed) are put on the segment as they 
   --detect-ms MS        heartbeat silence after which a node is dead for the others (default 500)
   --warmup-ms MS        how long the cluster runs before the first packet (membership settles, egress IPs are
                         announced; default 1000)
-  -v, --verbose         print report.md
+  -v, --verbose         print the text report (DIR/report.md)
   --quiet               no progress line on a terminal
 
 The same input gives byte-identical segment.pcap, pods.pcap and capture.pcapng, and summary.json identical
