@@ -29,9 +29,9 @@ import {
 } from '../../conntrack/index.js';
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
-import { icmp, ipv4 } from '../wire/index.js';
+import { ipv4 } from '../wire/index.js';
 import { DST_LOCAL_POD, DST_OWN_CIDR, DST_OWNED, DST_REMOTE_CIDR, EGRESS_LOCAL, EGRESS_NONE } from './config.js';
-import { relatedRef } from './icmp-nat.js';
+import { relatedRef, isIcmpError } from './icmp-nat.js';
 import { ctFlags, portsWord, tcpSegment } from './l4.js';
 import type { NodeState } from './state.js';
 
@@ -112,7 +112,7 @@ export class Classify implements Stage {
       b.flow[i] = -1;
       if (ct.size > 0) {
         const proto = ipv4.proto(v, o);
-        if (proto === ipv4.PROTO_ICMP && icmp.isError(v.getUint8(o + ipv4.headerLen(v, o)))) {
+        if (isIcmpError(v, o)) {
           // An error about a packet of a connection the pod accepted goes out as that connection's replies do.
           const rel = relatedRef(ct, v, o, o + ipv4.headerLen(v, o));
           if (rel >= 0 && (rel & 1) === 1) {

@@ -24,6 +24,21 @@ export const REL_MISMATCH = -2;
 /** No connection has the quoted tuple. */
 export const REL_NO_CONNTRACK = -3;
 
+/**
+ * The counters of a stage that translates ICMP errors about its connections and answers packets too big for the
+ * next hop (inbound, snat: spread into their counter lists; unsnat keeps its own order).
+ */
+export const RELATED_COUNTERS = [
+  'related',
+  'drop-related-untracked',
+  'drop-related-mismatch',
+  'drop-related-no-conntrack',
+  'drop-related-reply-direction',
+  'drop-too-big',
+  'icmp-frag-needed',
+  'drop-no-buffer',
+] as const;
+
 /** The counter each stage that translates errors keeps for a refusal of `relatedRef`, by REL_* code. */
 const RELATED_DROP_NAMES = {
   [-REL_UNTRACKED]: 'drop-related-untracked',

@@ -15,8 +15,15 @@
 import { CT_FULL, CT_LIMIT, UPDATE_INVALID, UPDATE_RECREATE, type ConnTable } from '../../conntrack/index.js';
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
-import { icmp, ipv4 } from '../wire/index.js';
-import { appendFragNeeded, ERR_NO_BUFFER, relatedRef, relatedDrops } from './icmp-nat.js';
+import { ipv4 } from '../wire/index.js';
+import {
+  appendFragNeeded,
+  ERR_NO_BUFFER,
+  relatedRef,
+  relatedDrops,
+  isIcmpError,
+  RELATED_COUNTERS,
+} from './icmp-nat.js';
 import { ctFlags, portsWord, tcpSegment } from './l4.js';
 import type { NodeState } from './state.js';
 
@@ -26,14 +33,7 @@ const NAMES = [
   'drop-ct-full',
   'drop-ct-invalid',
   'drop-ttl-exceeded',
-  'related',
-  'drop-related-untracked',
-  'drop-related-mismatch',
-  'drop-related-no-conntrack',
-  'drop-related-reply-direction',
-  'drop-too-big',
-  'icmp-frag-needed',
-  'drop-no-buffer',
+  ...RELATED_COUNTERS,
   'drop-ct-limit',
   'drop-snat-flow',
 ] as const;
@@ -85,7 +85,7 @@ export class Inbound implements Stage {
       const src = ipv4.src(v, o);
       const dst = ipv4.dst(v, o);
       const proto = ipv4.proto(v, o);
-      if (proto === ipv4.PROTO_ICMP && icmp.isError(v.getUint8(o + ipv4.headerLen(v, o)))) {
+      if (isIcmpError(v, o)) {
         b.next[i] = this.related(b, i);
         continue;
       }

@@ -16,7 +16,15 @@ import { CT_FULL, CT_LIMIT, SNAT_OK, UPDATE_INVALID, UPDATE_RECREATE, type ConnT
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { icmp, ipv4 } from '../wire/index.js';
-import { appendFragNeeded, ERR_NO_BUFFER, relatedRef, relatedDrops, snatRelated } from './icmp-nat.js';
+import {
+  appendFragNeeded,
+  ERR_NO_BUFFER,
+  relatedRef,
+  relatedDrops,
+  snatRelated,
+  isIcmpError,
+  RELATED_COUNTERS,
+} from './icmp-nat.js';
 import { ctFlags, portsWord, rewriteSrc, tcpSegment } from './l4.js';
 import type { NodeState } from './state.js';
 
@@ -29,14 +37,7 @@ const NAMES = [
   'drop-snat-exhausted',
   'drop-reply-direction',
   'drop-ttl-exceeded',
-  'related',
-  'drop-related-untracked',
-  'drop-related-mismatch',
-  'drop-related-no-conntrack',
-  'drop-related-reply-direction',
-  'drop-too-big',
-  'icmp-frag-needed',
-  'drop-no-buffer',
+  ...RELATED_COUNTERS,
   'drop-ct-limit',
 ] as const;
 const C = counterIndex(NAMES);
@@ -81,7 +82,7 @@ export class Snat implements Stage {
       const src = ipv4.src(v, o);
       const dst = ipv4.dst(v, o);
       const proto = ipv4.proto(v, o);
-      if (proto === ipv4.PROTO_ICMP && icmp.isError(v.getUint8(o + ipv4.headerLen(v, o)))) {
+      if (isIcmpError(v, o)) {
         b.next[i] = this.related(b, i);
         continue;
       }
