@@ -30,7 +30,7 @@ function egressAsync(args: string[], stdout = false): Promise<{ code: number; ou
     let out = '';
     let err = '';
     c.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    c.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    c.stderr?.on('data', (d: Buffer) => (err += d.toString()));
     c.on('exit', (code) => res({ code: code ?? -1, out, err }));
   });
 }
