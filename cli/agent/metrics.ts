@@ -65,39 +65,33 @@ export const BUILD_INFO: Readonly<Record<'version' | 'nodejs' | 'arch', string>>
  */
 function defineMetrics(registry: Registry, current: () => MetricsSnapshot): void {
   const registers = [registry];
-  /** A counter holding totals read from a snapshot: reset, then set to each total (counters only grow there). */
-  const counter = <L extends string>(
-    name: string,
-    help: string,
-    labelNames: readonly L[],
-    rows: (m: MetricsSnapshot) => Iterable<[Record<L | 'node', string>, number]>,
-  ) =>
-    new Counter<L | 'node'>({
-      name,
-      help,
-      labelNames: ['node', ...labelNames],
-      registers,
-      collect() {
-        this.reset();
-        for (const [labels, n] of rows(current())) this.inc(labels, n);
-      },
-    });
-  const gauge = <L extends string>(
-    name: string,
-    help: string,
-    labelNames: readonly L[],
-    rows: (m: MetricsSnapshot) => Iterable<[Record<L | 'node', string>, number]>,
-  ) =>
-    new Gauge<L | 'node'>({
-      name,
-      help,
-      labelNames: ['node', ...labelNames],
-      registers,
-      collect() {
-        this.reset();
-        for (const [labels, n] of rows(current())) this.set(labels, n);
-      },
-    });
+  type Rows<L extends string> = (m: MetricsSnapshot) => Iterable<[Record<L | 'node', string>, number]>;
+  /**
+   * A metric filled from a snapshot when a scrape renders: reset, then each row's value (a counter is set to the
+   * total the datapath keeps through `inc` from zero: prom-client counters have no `set`).
+   */
+  const metric =
+    (kind: 'counter' | 'gauge') =>
+    <L extends string>(name: string, help: string, labelNames: readonly L[], rows: Rows<L>) => {
+      const config = { name, help, labelNames: ['node', ...labelNames] as (L | 'node')[], registers };
+      if (kind === 'counter')
+        return new Counter<L | 'node'>({
+          ...config,
+          collect() {
+            this.reset();
+            for (const [labels, n] of rows(current())) this.inc(labels, n);
+          },
+        });
+      return new Gauge<L | 'node'>({
+        ...config,
+        collect() {
+          this.reset();
+          for (const [labels, n] of rows(current())) this.set(labels, n);
+        },
+      });
+    };
+  const counter = metric('counter');
+  const gauge = metric('gauge');
   const one = (m: MetricsSnapshot, v: number | undefined): [Record<'node', string>, number][] =>
     v === undefined ? [] : [[{ node: m.node }, v]];
   function* stageRows(m: MetricsSnapshot, drops: boolean) {

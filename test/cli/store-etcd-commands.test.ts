@@ -35,6 +35,16 @@ function egressAsync(args: string[], stdout = false): Promise<{ code: number; ou
   });
 }
 
+/** A manifest file of one ExternalIPPool for every Node, from `start` to `end`. */
+function poolFile(name: string, start: string, end: string): string {
+  const f = join(tmp, `pool-${name}-${n}.yaml`);
+  writeFileSync(
+    f,
+    `apiVersion: crd.antrea.io/v1beta1\nkind: ExternalIPPool\nmetadata:\n  name: ${name}\nspec:\n  ipRanges:\n    - start: ${start}\n      end: ${end}\n  nodeSelector: {}\n`,
+  );
+  return f;
+}
+
 describe.skipIf(ETCD_SKIP !== null)(`egress commands on etcd${ETCD_SKIP ? ` (skipped: ${ETCD_SKIP})` : ''}`, () => {
   beforeAll(async () => {
     etcd = await EtcdCluster.start(3);
@@ -69,11 +79,7 @@ describe.skipIf(ETCD_SKIP !== null)(`egress commands on etcd${ETCD_SKIP ? ` (ski
     const p = prefix();
     const flags = ['--store', etcd.url, '--etcd-prefix', p];
     expect(egress(['apply', '-f', REF, ...flags]).status).toBe(0);
-    const pool = join(tmp, `pool-${n}.yaml`);
-    writeFileSync(
-      pool,
-      'apiVersion: crd.antrea.io/v1beta1\nkind: ExternalIPPool\nmetadata:\n  name: big\nspec:\n  ipRanges:\n    - start: 198.18.0.160\n      end: 198.18.0.199\n  nodeSelector: {}\n',
-    );
+    const pool = poolFile('big', '198.18.0.160', '198.18.0.199');
     const pr = egress(['apply', '-f', pool, ...flags]);
     expect([pr.status, pr.stderr]).toEqual([0, '']);
     const count = 16;
@@ -107,11 +113,7 @@ describe.skipIf(ETCD_SKIP !== null)(`egress commands on etcd${ETCD_SKIP ? ` (ski
     const p = prefix();
     const flags = ['--store', etcd.url, '--etcd-prefix', p];
     expect(egress(['apply', '-f', REF, ...flags]).status).toBe(0);
-    const pool = join(tmp, `pool-${n}.yaml`);
-    writeFileSync(
-      pool,
-      'apiVersion: crd.antrea.io/v1beta1\nkind: ExternalIPPool\nmetadata:\n  name: contested\nspec:\n  ipRanges:\n    - start: 198.18.0.150\n      end: 198.18.0.151\n  nodeSelector: {}\n',
-    );
+    const pool = poolFile('contested', '198.18.0.150', '198.18.0.151');
     expect(egress(['apply', '-f', pool, ...flags]).status).toBe(0);
     const st = new policy.store.EtcdStore(etcd.url, { prefix: p });
     try {

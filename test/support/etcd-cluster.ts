@@ -17,7 +17,8 @@ export const ETCD_SKIP: string | null = existsSync(ETCD_BIN)
   ? null
   : `${ETCD_BIN} not found (install Debian's etcd-server)`;
 
-async function freePort(): Promise<number> {
+/** A TCP port free on 127.0.0.1 now. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.on('error', reject);

@@ -8,13 +8,13 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netdev } from '../../tun/index.js';
 import { dashboardMetrics, declaredNames } from '../support/grafana.js';
-import { BIN, ROOT, egress, isRoot } from './helpers.js';
+import { freePort } from '../support/etcd-cluster.js';
+import { BIN, ROOT, egress, isRoot, referenceWithoutPods } from './helpers.js';
 
 const PROMTOOL = '/usr/bin/promtool';
 const SEG_NS = 'egr-metrics-seg';
@@ -24,24 +24,6 @@ const skip = !isRoot
   : !existsSync(PROMTOOL)
     ? `${PROMTOOL} not found`
     : null;
-
-/** The reference cluster without Pods and external hosts: Nodes, Namespaces, the pool, two Egresses. */
-function manifests(): string {
-  const text = readFileSync(join(ROOT, 'examples', 'reference', 'cluster.yaml'), 'utf8');
-  return text.slice(0, text.indexOf('---\napiVersion: v1\nkind: Pod'));
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const p = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 async function get(url: string): Promise<{ status: number; body: string } | null> {
   try {
@@ -64,7 +46,7 @@ describe.skipIf(skip !== null)(`a running agent's metrics and health${skip ? ` (
     netdev.addNetns(SEG_NS);
     netdev.addBridge(BRIDGE, { netns: SEG_NS });
     netdev.setUp(BRIDGE, { netns: SEG_NS });
-    const a = egress(['apply', '-f', '-'], tmp, manifests());
+    const a = egress(['apply', '-f', '-'], tmp, referenceWithoutPods());
     if (a.status !== 0) throw new Error(`apply: ${a.stderr}`);
     port = await freePort();
   }, 60000);

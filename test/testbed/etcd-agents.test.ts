@@ -28,6 +28,7 @@ import {
   neighMac,
   nodeMac,
   podNs,
+  referenceWithoutPods,
   runFile,
   sleep,
   testbedLock,
@@ -36,12 +37,6 @@ import {
 const SEG_NS = 'egr-etcd-seg';
 const BRIDGE = 'egretcdbr';
 const skip = !isRoot ? 'needs root (TUN/TAP devices, namespaces)' : ETCD_SKIP;
-
-/** The reference cluster without Pods and external hosts: Nodes, Namespaces, the pool, two Egresses. */
-function manifests(): string {
-  const text = readFileSync(join(ROOT, 'examples', 'reference', 'cluster.yaml'), 'utf8');
-  return text.slice(0, text.indexOf('---\napiVersion: v1\nkind: Pod'));
-}
 
 /** examples/hosts/egress-agent.env as systemd reads it: KEY=VALUE lines, # comments. */
 function exampleEnv(): Record<string, string> {
@@ -131,7 +126,7 @@ describe.skipIf(skip !== null)(`agents sharing an etcd store${skip ? ` (skipped:
     netdev.addNetns(SEG_NS);
     netdev.addBridge(BRIDGE, { netns: SEG_NS });
     netdev.setUp(BRIDGE, { netns: SEG_NS });
-    const a = egress(['apply', '-f', '-', ...flags], undefined, manifests());
+    const a = egress(['apply', '-f', '-', ...flags], undefined, referenceWithoutPods());
     if (a.status !== 0) throw new Error(`apply: ${a.stderr}`);
   }, 60000);
 
