@@ -5,6 +5,8 @@
  * name extraction is checked on PromQL written here by hand. A real agent's scrape is checked against the same
  * list in test/testbed/agent-metrics.test.ts.
  */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { agentRegistry, type MetricsSnapshot } from '../../cli/agent/metrics.js';
 import {
@@ -73,6 +75,25 @@ describe('the Grafana dashboard', () => {
     expect(d.templating?.list.map((v) => v.name)).toEqual(['datasource', 'node']);
     expect(expressions(d).length).toBeGreaterThan(panels.filter((p) => p.type !== 'row').length);
   });
+
+  it.skipIf(!existsSync('/usr/bin/promtool'))(
+    'the registry with the default metrics passes promtool check metrics',
+    async () => {
+      const text = await agentRegistry(() => full, 'node-a', true).metrics();
+      const r = spawnSync('/usr/bin/promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      expect(r.stdout + r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(text).not.toMatch(/^nodejs_active_handles_total/m);
+      expect(text).toMatch(/^egress_build_info\{node="node-a",version="[^"]+",nodejs="v\d+[^"]*",arch="[^"]+"\} 1$/m);
+      expect(text).toMatch(/^egress_snat_ports_used\{node="node-a",ip="198\.18\.2\.250"\} 2$/m);
+      expect(text).toMatch(/^egress_snat_connections\{node="node-a",ip="198\.18\.2\.250"\} 3$/m);
+      expect(text).toMatch(/^egress_ip_owned\{node="node-a",ip="198\.18\.2\.251"\} 0$/m);
+      expect(text).toMatch(/^egress_peer_state\{node="node-a",peer="node-c",state="dead"\} 1$/m);
+      expect(text).toMatch(/^egress_stage_drops_total\{node="node-a",stage="classify",reason="martian"\} 1$/m);
+      expect(text).toMatch(/^egress_stage_events_total\{node="node-a",stage="classify",event="seen"\} 4$/m);
+      expect(text).toMatch(/^process_cpu_seconds_total\{node="node-a"\} /m);
+    },
+  );
 
   it('every metric it queries is exported by the agent', async () => {
     const registry = agentRegistry(() => full, 'node-a', true);

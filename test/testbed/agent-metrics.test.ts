@@ -3,7 +3,7 @@
  * text of `/metrics` passes `promtool check metrics` (Debian's prometheus package), carries the agent's own
  * metrics and prom-client's process and Node.js ones, and every metric the Grafana dashboard in examples/grafana/
  * queries; `/healthz` answers while the process runs; `/readyz` says 503 with the reason until membership settled,
- * then 200. Run under `flock /tmp/egr-root.lock`.
+ * then 200. Run under `flock /tmp/egr-root.lock`; it holds the test bed lock (helpers.ts) like the test bed's files.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netdev } from '../../tun/index.js';
 import { dashboardMetrics, declaredNames } from '../support/grafana.js';
 import { freePort } from '../support/etcd-cluster.js';
-import { BIN, ROOT, egress, isRoot, referenceWithoutPods } from './helpers.js';
+import { BIN, ROOT, egress, isRoot, referenceWithoutPods, testbedLock } from './helpers.js';
 
 const PROMTOOL = '/usr/bin/promtool';
 const SEG_NS = 'egr-metrics-seg';
@@ -33,6 +33,13 @@ async function get(url: string): Promise<{ status: number; body: string } | null
     return null;
   }
 }
+
+// the agent is a process leftovers() looks for: hold the test bed lock (helpers.ts) against the test bed's files
+let unlock = () => {};
+beforeAll(async () => {
+  if (skip === null) unlock = await testbedLock();
+}, 900_000);
+afterAll(() => unlock());
 
 describe.skipIf(skip !== null)(`a running agent's metrics and health${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let tmp: string;
@@ -94,7 +101,8 @@ describe.skipIf(skip !== null)(`a running agent's metrics and health${skip ? ` (
       const r = await get(`${base}/readyz`);
       if (r) answers.push(r);
       if (r?.status === 200) break;
-      if (Date.now() > end || agent.exitCode !== null) throw new Error(`no ready agent (log: ${log})`);
+      if (Date.now() > end || agent.exitCode !== null)
+        throw new Error(`no ready agent (last /readyz: ${JSON.stringify(answers.at(-1))}; log: ${log.slice(-2000)})`);
       await new Promise((res) => setTimeout(res, 100));
     }
     expect(answers[0], 'the first answer: not ready yet').toEqual({
