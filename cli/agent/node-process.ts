@@ -397,13 +397,15 @@ export class AgentProcess {
     }
   }
 
-  /** `/readyz`: the state loaded (the runner exists), membership settled, the store answering. */
+  /**
+   * `/readyz`: the state loaded (the runner exists) and membership settled. A store outage does not make the agent
+   * unready: it forwards on the last state and keeps failing over (`egress_store_connected` says it).
+   */
   readiness(): Readiness {
     const r = this.runner;
     const reasons: string[] = [];
     if (!r) reasons.push('the state is not loaded yet');
     else if (!r.membership.settled()) reasons.push('membership has not settled');
-    if (!this.storeConnected) reasons.push('the store is disconnected (forwarding on the last state)');
     return { ready: reasons.length === 0, reasons };
   }
 

@@ -30,6 +30,7 @@ import {
   podNs,
   referenceWithoutPods,
   runFile,
+  sh,
   sleep,
   testbedLock,
 } from './helpers.js';
@@ -253,6 +254,8 @@ describe.skipIf(skip !== null)(`the test bed on etcd${skip ? ` (skipped: ${skip}
   const SHOWIP = 'http://198.18.2.100:8080/';
   const NODE_IP = { 'node-a': '198.18.2.11', 'node-b': '198.18.2.12', 'node-c': '198.18.2.13' } as const;
   const SHOW_NS = hostNs('showip');
+  /** node-a's metrics port (node-b, node-c: the next two). */
+  const METRICS = 19350;
   let etcd: EtcdCluster;
   let state: string;
   const prefix = `/egr-testbed-${process.pid}/`;
@@ -286,7 +289,18 @@ describe.skipIf(skip !== null)(`the test bed on etcd${skip ? ` (skipped: ${skip}
   });
 
   it('testbed up --store etcd://…: the manifests are in etcd (one key per object), the agents follow it', async () => {
-    const up = egress(['testbed', 'up', '--manifests', MANIFESTS, '--state-dir', state, '--quiet', ...flags]);
+    const up = egress([
+      'testbed',
+      'up',
+      '--manifests',
+      MANIFESTS,
+      '--state-dir',
+      state,
+      '--quiet',
+      '--metrics-port-base',
+      String(METRICS),
+      ...flags,
+    ]);
     expect(up.status, up.stderr).toBe(0);
     const st = JSON.parse(tb(['status', '--json']).stdout) as { store: string; nodes: { agent: string }[] };
     expect(st.store).toBe(etcd.url);
@@ -402,6 +416,23 @@ spec:
     for (let i = 0; i < etcd.members.length; i++) await etcd.kill(i);
     report.push(`${ms()} ms every member SIGKILLed`);
     await allStore(false, 'every agent reports store disconnected');
+    // the metrics say so; the agents stay ready (they forward on the last state)
+    for (let i = 0; i < nodes.length; i++) {
+      const node = nodes[i]!;
+      const m = await eventually(
+        () =>
+          /^egress_store_connected\{node="[^"]+"\} (\d)$/m.exec(
+            sh('curl', ['-s', '-m', '3', `http://127.0.0.1:${METRICS + i}/metrics`]).stdout,
+          )?.[1] ?? null,
+        '0',
+        10000,
+      );
+      expect(m, `${node}: egress_store_connected`).toBe('0');
+      expect(sh('curl', ['-s', '-m', '3', `http://127.0.0.1:${METRICS + i}/readyz`]).stdout, `${node} /readyz`).toBe(
+        'ok\n',
+      );
+    }
+    report.push(`${ms()} ms every agent's metrics: egress_store_connected 0, /readyz ok`);
     await traffic('all members down', 5000);
     expect(neighMac(SHOW_NS, IP)).toBe(nodeMac(NODE_IP[owner]));
     expect(arpResponders(SHOW_NS, IP, 2), 'one owner through the outage').toEqual([nodeMac(NODE_IP[owner])]);
