@@ -216,7 +216,7 @@ spec:
     const r = await run('apply', '-f', REF, '-f', bad, '--state-dir', dir);
     expect(r.code).toBe(1);
     expect(r.err).toBe(
-      `egress apply: ${bad}:12: document 2 (ExternalIPPool/clash) spec.ipRanges[0]: range [198.18.0.252/30] overlaps with range [198.18.0.253-198.18.0.254] of pool egress-pool (nothing applied)`,
+      `egress apply: ${bad}:12: document 2 (ExternalIPPool/clash) spec.ipRanges[0]: range [198.18.0.252/30] overlaps with range [198.18.0.253-198.18.0.254] of ExternalIPPool egress-pool (nothing applied)`,
     );
     expect(readFileSync(join(dir, 'objects.json'), 'utf8')).toBe(before);
     const dry = await run('apply', '-f', join(REF, 'cluster.yaml'), '--dry-run', '--state-dir', dir);
