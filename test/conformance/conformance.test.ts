@@ -5,9 +5,11 @@
  */
 import { afterAll } from 'vitest';
 import { cleanup, writeSummary } from './harness.js';
+import { controllerCases } from './controller.js';
 import { webhookCases } from './webhooks.js';
 
 webhookCases();
+controllerCases();
 
 afterAll(() => {
   writeSummary();
