@@ -5,11 +5,13 @@
  */
 import { afterAll } from 'vitest';
 import { cleanup, writeSummary } from './harness.js';
+import { agentCases } from './agent.js';
 import { controllerCases } from './controller.js';
 import { webhookCases } from './webhooks.js';
 
 webhookCases();
 controllerCases();
+agentCases();
 
 afterAll(() => {
   writeSummary();
