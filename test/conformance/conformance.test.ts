@@ -7,11 +7,13 @@ import { afterAll } from 'vitest';
 import { cleanup, writeSummary } from './harness.js';
 import { agentCases } from './agent.js';
 import { controllerCases } from './controller.js';
+import { e2eCases } from './e2e.js';
 import { webhookCases } from './webhooks.js';
 
 webhookCases();
 controllerCases();
 agentCases();
+e2eCases();
 
 afterAll(() => {
   writeSummary();

@@ -240,7 +240,12 @@ export function node(
   const metadata: Doc = { name };
   if (opts.labels) metadata['labels'] = opts.labels;
   if (opts.annotations) metadata['annotations'] = opts.annotations;
-  const d: Doc = { apiVersion: 'v1', kind: 'Node', metadata, status: { addresses: [{ type: 'InternalIP', address: ip }] } };
+  const d: Doc = {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata,
+    status: { addresses: [{ type: 'InternalIP', address: ip }] },
+  };
   if (opts.podCIDR) d['spec'] = { podCIDR: opts.podCIDR };
   return d;
 }
@@ -254,11 +259,7 @@ export type Range = { cidr: string } | { start: string; end: string };
 export const cidr = (c: string): Range => ({ cidr: c });
 export const range = (start: string, end: string): Range => ({ start, end });
 
-export function pool(
-  name: string,
-  ranges: readonly Range[],
-  opts: { nodeSelector?: Doc; subnetInfo?: Doc } = {},
-): Doc {
+export function pool(name: string, ranges: readonly Range[], opts: { nodeSelector?: Doc; subnetInfo?: Doc } = {}): Doc {
   const spec: Doc = { ipRanges: ranges, nodeSelector: opts.nodeSelector ?? {} };
   if (opts.subnetInfo) spec['subnetInfo'] = opts.subnetInfo;
   return { apiVersion: 'crd.antrea.io/v1beta1', kind: 'ExternalIPPool', metadata: { name }, spec };

@@ -38,23 +38,39 @@ export function webhookCases(): void {
       await c.ok([egressObj('foo', { egressIP: '10.10.10.1', externalIPPool: 'bar' })]);
     });
     holds(eg('Updating EgressIP to invalid one should not be allowed'), 'refused', async () => {
-      const c = await cluster(pool('bar', [cidr('10.10.10.0/24')]), egressObj('foo', { egressIP: '10.10.10.1', externalIPPool: 'bar' }));
+      const c = await cluster(
+        pool('bar', [cidr('10.10.10.0/24')]),
+        egressObj('foo', { egressIP: '10.10.10.1', externalIPPool: 'bar' }),
+      );
       const err = await c.refused([egressObj('foo', { egressIP: '10.10.11.1', externalIPPool: 'bar' })]);
       expect(err).toContain('IP 10.10.11.1 is not within the IP range');
     });
     holds(eg('Updating EgressIP to valid one should be allowed'), 'allowed', async () => {
-      const c = await cluster(pool('bar', [cidr('10.10.10.0/24')]), egressObj('foo', { egressIP: '10.10.10.1', externalIPPool: 'bar' }));
+      const c = await cluster(
+        pool('bar', [cidr('10.10.10.0/24')]),
+        egressObj('foo', { egressIP: '10.10.10.1', externalIPPool: 'bar' }),
+      );
       await c.ok([egressObj('foo', { egressIP: '10.10.10.2', externalIPPool: 'bar' })]);
       expect((await c.egresses()).get('foo')!.specIP).toBe('10.10.10.2');
     });
     holds(eg('Updating podSelector should be allowed'), 'allowed', async () => {
-      const c = await cluster(pool('bar', [cidr('10.10.10.0/24')]), egressObj('foo', { egressIP: '10.10.10.1', externalIPPool: 'bar' }));
+      const c = await cluster(
+        pool('bar', [cidr('10.10.10.0/24')]),
+        egressObj('foo', { egressIP: '10.10.10.1', externalIPPool: 'bar' }),
+      );
       await c.ok([
-        egressObj('foo', { egressIP: '10.10.10.2', externalIPPool: 'bar', appliedTo: { podSelector: { matchLabels: { foo: 'bar' } } } }),
+        egressObj('foo', {
+          egressIP: '10.10.10.2',
+          externalIPPool: 'bar',
+          appliedTo: { podSelector: { matchLabels: { foo: 'bar' } } },
+        }),
       ]);
     });
     holds(eg('DELETE operation should be allowed'), 'allowed', async () => {
-      const c = await cluster(pool('bar', [cidr('10.10.10.0/24')]), egressObj('foo', { egressIP: '10.10.10.2', externalIPPool: 'bar' }));
+      const c = await cluster(
+        pool('bar', [cidr('10.10.10.0/24')]),
+        egressObj('foo', { egressIP: '10.10.10.2', externalIPPool: 'bar' }),
+      );
       expect((await c.delete('egress', 'foo')).code).toBe(0);
       expect((await c.egresses()).size).toBe(0);
     });
@@ -68,14 +84,18 @@ export function webhookCases(): void {
     });
     holds(eg('Create an Egress with invalid bandwidth rate'), 'refused with the quantity regexp', async () => {
       const c = await cluster();
-      const err = await c.refused([egressObj('foo', { egressIP: '10.10.10.1', bandwidth: { rate: '500A', burst: '10G' } })]);
+      const err = await c.refused([
+        egressObj('foo', { egressIP: '10.10.10.1', bandwidth: { rate: '500A', burst: '10G' } }),
+      ]);
       expect(err).toContain(
         "Rate 500A in Egress foo is invalid: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
       );
     });
     holds(eg('Create an Egress with invalid bandwidth burst'), 'refused with the quantity regexp', async () => {
       const c = await cluster();
-      const err = await c.refused([egressObj('foo', { egressIP: '10.10.10.1', bandwidth: { rate: '1.5G', burst: '10b' } })]);
+      const err = await c.refused([
+        egressObj('foo', { egressIP: '10.10.10.1', bandwidth: { rate: '1.5G', burst: '10b' } }),
+      ]);
       expect(err).toContain(
         "Burst 10b in Egress foo is invalid: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
       );
@@ -114,38 +134,159 @@ export function webhookCases(): void {
       const c = await cluster(pool('foo', [cidr('10.10.10.0/24')]));
       expect((await c.delete('externalippool', 'foo')).code).toBe(0);
     });
-    holds({ file: 'test/e2e/egress_test.go', test: 'testCreateExternalIPPool' }, 'a pool without ipRanges is refused', async () => {
-      const c = await cluster();
-      const err = await c.refused([
-        { apiVersion: 'crd.antrea.io/v1beta1', kind: 'ExternalIPPool', metadata: { name: 'fakeexternalippool' }, spec: { nodeSelector: { matchLabels: { env: 'pro-' } } } },
-      ]);
-      expect(err).toContain('spec.ipRanges: Required value');
-    });
+    holds(
+      { file: 'test/e2e/egress_test.go', test: 'testCreateExternalIPPool' },
+      'a pool without ipRanges is refused',
+      async () => {
+        const c = await cluster();
+        const err = await c.refused([
+          {
+            apiVersion: 'crd.antrea.io/v1beta1',
+            kind: 'ExternalIPPool',
+            metadata: { name: 'fakeexternalippool' },
+            spec: { nodeSelector: { matchLabels: { env: 'pro-' } } },
+          },
+        ]);
+        expect(err).toContain('spec.ipRanges: Required value');
+      },
+    );
 
     // TestValidateIPRangesAndSubnetInfo: the pool under test, the existing pools, Antrea's message (null: allowed).
     const si = (gateway: string, prefixLength: number) => ({ gateway, prefixLength, vlan: 2 });
     const rows: [string, Range[], Record<string, unknown> | undefined, [string, Range[]][], string | null][] = [
-      ['invalid gateway address', [cidr('10.10.10.0/24'), range('10.10.20.1', '10.10.20.2')], si('10.10.0', 16), [], 'invalid gateway address 10.10.0'],
+      [
+        'invalid gateway address',
+        [cidr('10.10.10.0/24'), range('10.10.20.1', '10.10.20.2')],
+        si('10.10.0', 16),
+        [],
+        'invalid gateway address 10.10.0',
+      ],
       ['invalid ipv4 prefix', [cidr('10.10.10.0/24')], si('10.10.0.1', 42), [], 'invalid prefixLength 42'],
-      ['range start greater than end', [range('10.10.20.0', '10.10.10.0')], undefined, [], 'range start 10.10.20.0 should not be greater than range end 10.10.10.0'],
-      ['start-end must belong to same ip family', [range('10.10.20.0', '2001:d00::')], undefined, [], 'range start 10.10.20.0 and range end 2001:d00:: should belong to same family'],
-      ['start-end range must be within subnet info', [range('10.10.20.10', '10.10.20.40')], si('10.10.10.0', 24), [], 'range [10.10.20.10-10.10.20.40] must be a strict subset of the subnet 10.10.10.0/24'],
-      ['cidr must be within subnet info', [cidr('10.20.0.0/16')], si('10.20.0.0', 24), [], 'range [10.20.0.0/16] must be a strict subset of the subnet 10.20.0.0/24'],
+      [
+        'range start greater than end',
+        [range('10.10.20.0', '10.10.10.0')],
+        undefined,
+        [],
+        'range start 10.10.20.0 should not be greater than range end 10.10.10.0',
+      ],
+      [
+        'start-end must belong to same ip family',
+        [range('10.10.20.0', '2001:d00::')],
+        undefined,
+        [],
+        'range start 10.10.20.0 and range end 2001:d00:: should belong to same family',
+      ],
+      [
+        'start-end range must be within subnet info',
+        [range('10.10.20.10', '10.10.20.40')],
+        si('10.10.10.0', 24),
+        [],
+        'range [10.10.20.10-10.10.20.40] must be a strict subset of the subnet 10.10.10.0/24',
+      ],
+      [
+        'cidr must be within subnet info',
+        [cidr('10.20.0.0/16')],
+        si('10.20.0.0', 24),
+        [],
+        'range [10.20.0.0/16] must be a strict subset of the subnet 10.20.0.0/24',
+      ],
       ['valid subnet info 1', [range('10.10.20.10', '10.10.20.20')], si('10.10.20.0', 24), [], null],
       ['valid subnet info 2', [cidr('fd00:10:96::/112')], si('fd00:10:96::', 96), [], null],
-      ['cidr must not overlap with any existing cidr', [cidr('10.20.30.0/24')], undefined, [['bar', [cidr('10.10.10.0/24')]], ['baz', [cidr('10.10.20.0/24')]], ['qux', [cidr('10.20.0.0/16')]]], 'range [10.20.30.0/24] overlaps with range [10.20.0.0/16] of ExternalIPPool qux'],
-      ['cidr must not overlap with any existing start-end range', [cidr('10.20.30.0/24')], undefined, [['bar', [range('10.20.30.10', '10.20.30.50')]]], 'range [10.20.30.0/24] overlaps with range [10.20.30.10-10.20.30.50] of ExternalIPPool bar'],
-      ['cidr must not overlap with any cidr', [cidr('10.10.10.0/24'), cidr('10.30.20.0/24'), cidr('10.10.0.0/16')], undefined, [], 'range [10.10.0.0/16] overlaps with range [10.10.10.0/24]'],
-      ['cidr must not overlap with any start-end range', [range('10.10.20.20', '10.10.20.50'), cidr('10.10.20.0/24')], undefined, [], 'range [10.10.20.0/24] overlaps with range [10.10.20.20-10.10.20.50]'],
-      ['valid non overlapping cidr', [cidr('10.10.20.0/24'), cidr('10.10.30.0/24')], undefined, [['bar', [range('10.10.40.10', '10.10.40.80')]], ['qux', [cidr('10.20.0.0/16')]]], null],
-      ['start-end range must not overlap with any existing cidr', [range('10.30.10.0', '10.30.20.0')], undefined, [['bar', [range('10.10.10.0', '10.10.20.0')]], ['baz', [cidr('10.20.0.0/16')]], ['qux', [cidr('10.30.0.0/20')]]], 'range [10.30.10.0-10.30.20.0] overlaps with range [10.30.0.0/20] of ExternalIPPool qux'],
-      ['start-end range must not overlap with any existing start-end range', [range('10.30.10.0', '10.30.20.0')], undefined, [['bar', [cidr('10.10.0.0/16')]], ['baz', [range('10.30.20.0', '10.30.40.0')]]], 'range [10.30.10.0-10.30.20.0] overlaps with range [10.30.20.0-10.30.40.0] of ExternalIPPool baz'],
-      ['start-end range must not overlap with any cidr', [cidr('10.30.0.0/16'), range('10.30.40.50', '10.30.40.80')], undefined, [], 'range [10.30.40.50-10.30.40.80] overlaps with range [10.30.0.0/16]'],
-      ['start-end range must not overlap with any start-end range', [range('10.30.40.50', '10.30.40.80'), cidr('10.30.50.0/24'), range('10.30.40.10', '10.30.40.90')], undefined, [], 'range [10.30.40.10-10.30.40.90] overlaps with range [10.30.40.50-10.30.40.80]'],
-      ['valid non overlapping start-end range', [range('10.30.10.0', '10.30.20.0'), cidr('10.30.50.0/24'), cidr('10.50.0.0/16'), range('10.30.20.1', '10.30.40.10')], undefined, [['bar', [range('10.10.10.0', '10.10.20.0')]], ['baz', [cidr('10.20.0.0/16')]]], null],
+      [
+        'cidr must not overlap with any existing cidr',
+        [cidr('10.20.30.0/24')],
+        undefined,
+        [
+          ['bar', [cidr('10.10.10.0/24')]],
+          ['baz', [cidr('10.10.20.0/24')]],
+          ['qux', [cidr('10.20.0.0/16')]],
+        ],
+        'range [10.20.30.0/24] overlaps with range [10.20.0.0/16] of ExternalIPPool qux',
+      ],
+      [
+        'cidr must not overlap with any existing start-end range',
+        [cidr('10.20.30.0/24')],
+        undefined,
+        [['bar', [range('10.20.30.10', '10.20.30.50')]]],
+        'range [10.20.30.0/24] overlaps with range [10.20.30.10-10.20.30.50] of ExternalIPPool bar',
+      ],
+      [
+        'cidr must not overlap with any cidr',
+        [cidr('10.10.10.0/24'), cidr('10.30.20.0/24'), cidr('10.10.0.0/16')],
+        undefined,
+        [],
+        'range [10.10.0.0/16] overlaps with range [10.10.10.0/24]',
+      ],
+      [
+        'cidr must not overlap with any start-end range',
+        [range('10.10.20.20', '10.10.20.50'), cidr('10.10.20.0/24')],
+        undefined,
+        [],
+        'range [10.10.20.0/24] overlaps with range [10.10.20.20-10.10.20.50]',
+      ],
+      [
+        'valid non overlapping cidr',
+        [cidr('10.10.20.0/24'), cidr('10.10.30.0/24')],
+        undefined,
+        [
+          ['bar', [range('10.10.40.10', '10.10.40.80')]],
+          ['qux', [cidr('10.20.0.0/16')]],
+        ],
+        null,
+      ],
+      [
+        'start-end range must not overlap with any existing cidr',
+        [range('10.30.10.0', '10.30.20.0')],
+        undefined,
+        [
+          ['bar', [range('10.10.10.0', '10.10.20.0')]],
+          ['baz', [cidr('10.20.0.0/16')]],
+          ['qux', [cidr('10.30.0.0/20')]],
+        ],
+        'range [10.30.10.0-10.30.20.0] overlaps with range [10.30.0.0/20] of ExternalIPPool qux',
+      ],
+      [
+        'start-end range must not overlap with any existing start-end range',
+        [range('10.30.10.0', '10.30.20.0')],
+        undefined,
+        [
+          ['bar', [cidr('10.10.0.0/16')]],
+          ['baz', [range('10.30.20.0', '10.30.40.0')]],
+        ],
+        'range [10.30.10.0-10.30.20.0] overlaps with range [10.30.20.0-10.30.40.0] of ExternalIPPool baz',
+      ],
+      [
+        'start-end range must not overlap with any cidr',
+        [cidr('10.30.0.0/16'), range('10.30.40.50', '10.30.40.80')],
+        undefined,
+        [],
+        'range [10.30.40.50-10.30.40.80] overlaps with range [10.30.0.0/16]',
+      ],
+      [
+        'start-end range must not overlap with any start-end range',
+        [range('10.30.40.50', '10.30.40.80'), cidr('10.30.50.0/24'), range('10.30.40.10', '10.30.40.90')],
+        undefined,
+        [],
+        'range [10.30.40.10-10.30.40.90] overlaps with range [10.30.40.50-10.30.40.80]',
+      ],
+      [
+        'valid non overlapping start-end range',
+        [
+          range('10.30.10.0', '10.30.20.0'),
+          cidr('10.30.50.0/24'),
+          cidr('10.50.0.0/16'),
+          range('10.30.20.1', '10.30.40.10'),
+        ],
+        undefined,
+        [
+          ['bar', [range('10.10.10.0', '10.10.20.0')]],
+          ['baz', [cidr('10.20.0.0/16')]],
+        ],
+        null,
+      ],
     ];
     for (const [name, ranges, subnetInfo, existing, msg] of rows) {
-      holds(rng(name), msg === null ? 'allowed' : 'refused with Antrea\'s message', async () => {
+      holds(rng(name), msg === null ? 'allowed' : "refused with Antrea's message", async () => {
         const c = await cluster(...existing.map(([n, r]) => pool(n, r)));
         const p = pool('foo', ranges, subnetInfo ? { subnetInfo } : {});
         if (msg === null) await c.ok([p]);
@@ -155,7 +296,7 @@ export function webhookCases(): void {
     differs(
       rng('invalid ipv6 prefix'),
       'refused, by the CRD schema',
-      'The unit test calls the webhook directly; through the API (and here) the CRD schema (prefixLength ≤ 127) refuses 130 first, with the schema\'s wording.',
+      "The unit test calls the webhook directly; through the API (and here) the CRD schema (prefixLength ≤ 127) refuses 130 first, with the schema's wording.",
       async () => {
         const c = await cluster();
         const err = await c.refused([pool('foo', [cidr('10.10.10.0/24')], { subnetInfo: si('2001:d00::', 130) })]);
