@@ -16,9 +16,10 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { it, vi } from 'vitest';
+import { it } from 'vitest';
 import { stringify } from 'yaml';
-import { main } from '../../cli/main.js';
+import { runCli } from '../support/cli-run.js';
+import type { CliRun } from '../support/cli-run.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 const ANTREA = 'antrea-io/antrea';
@@ -99,25 +100,11 @@ export function writeSummary(): string {
 
 // ---- the CLI, in-process -------------------------------------------------------------------------------------
 
-export interface Run {
-  readonly code: number;
-  readonly out: string;
-  readonly err: string;
-}
+export type Run = CliRun;
 
 /** Run `egress ARGV…` in-process, capturing console output. */
-export async function egress(...argv: string[]): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-  const error = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-  try {
-    const code = await main(argv);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
+export function egress(...argv: string[]): Promise<Run> {
+  return runCli(argv);
 }
 
 const dirs: string[] = [];
