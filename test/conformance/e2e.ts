@@ -10,19 +10,7 @@ import { describe, expect } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { fields } from '../replay/scenarios.js';
 import { hasTshark } from '../support/tshark.js';
-import {
-  Cluster,
-  ROOT,
-  cidr,
-  egress,
-  egressObj,
-  holds,
-  hostnames,
-  notImplemented,
-  pool,
-  range,
-  replay,
-} from './harness.js';
+import { Cluster, ROOT, cidr, egressObj, holds, hostnames, notImplemented, pool, range, replay } from './harness.js';
 import type { Ref } from './harness.js';
 
 const E2E = 'test/e2e/egress_test.go';
@@ -294,31 +282,46 @@ export function e2eCases(): void {
     );
   });
 
-  describe('features accepted but not done', () => {
-    notImplemented(
+  describe('testUpdateBandwidth (replay: the meter of the egress IP)', () => {
+    /** The steady capture through a rate-limited Egress; drops by the meter and what the outside received. */
+    async function shaped(rate: string, burst: string, timeline?: string) {
+      const docs = [
+        ...referenceBase({}, { EgressTrafficShaping: true }),
+        pool('pool-bw', [range('198.18.0.253', '198.18.0.254')], { nodeSelector: hostnames('node-c') }),
+        egressObj('shaped', { externalIPPool: 'pool-bw', bandwidth: { rate, burst }, appliedTo: ns('prod') }),
+      ];
+      const r = await replay(docs, STEADY_PCAP, timeline);
+      const s = r.summary as unknown as {
+        nodes: Record<string, { stages: Record<string, { counters?: Record<string, number> }> }>;
+        hosts: Record<string, { counters: Record<string, number> }>;
+      };
+      const limited = Object.values(s.nodes).reduce(
+        (n, x) => n + (x.stages['snat']?.counters?.['drop-rate-limited'] ?? 0),
+        0,
+      );
+      return { limited, received: s.hosts['showip']!.counters['received'] ?? 0 };
+    }
+    holds(
       e2e('testUpdateBandwidth'),
-      'spec.bandwidth is accepted and carried in the Node view, not enforced',
-      'Bandwidth shaping (issue 17 item 1) is not in the datapath yet.',
+      'a rate limit polices what the Egress sends; raising it live stops the drops',
       async () => {
-        const c = new Cluster();
-        await c.ok([
-          ...referenceBase({}, { EgressTrafficShaping: true }),
-          egressObj('shaped', {
-            egressIP: NODE_IP['node-c'],
-            bandwidth: { rate: '100M', burst: '200M' },
-            appliedTo: ns('prod'),
-          }),
-        ]);
-        const v = await egress('get', 'view', 'node-c', '-o', 'json', '--state-dir', join(c.dir, 'state'));
-        const view = JSON.parse(v.out) as {
-          localEgressIps: { text: string; bandwidth: { rateKbps: number; burstKbps: number } | null }[];
-        };
-        expect(view.localEgressIps.find((l) => l.text === NODE_IP['node-c'])!.bandwidth).toEqual({
-          rateKbps: 100000,
-          burstKbps: 200000,
-        });
+        // 80 packets of web-a and web-b in 1.95 s through node-c's egress IP: a 1 kbit/s meter with a 13 kbit bucket
+        // passes the bucket's worth and then about two frames a second.
+        const slow = await shaped('1k', '13k');
+        expect(slow.limited).toBeGreaterThan(30);
+        expect(slow.received + slow.limited).toBe(80);
+        const free = await shaped('100M', '200M');
+        expect([free.limited, free.received]).toEqual([0, 80]);
+        // The same slow meter raised to 100M at 0.5 s, before the bucket runs dry: nothing is dropped.
+        const raise = `- at: 0.5\n  apply: |\n    apiVersion: crd.antrea.io/v1beta1\n    kind: Egress\n    metadata: { name: shaped }\n    spec:\n      appliedTo: { namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: prod } } }\n      externalIPPool: pool-bw\n      bandwidth: { rate: 100M, burst: 200M }\n`;
+        const live = await shaped('1k', '13k', raise);
+        expect(live.limited).toBe(0);
+        expect(live.received + live.limited).toBe(80);
       },
     );
+  });
+
+  describe('features accepted but not done', () => {
     notImplemented(
       e2e('testEgressClientIPFromVLANSubnet/ipv4-cluster'),
       'an egress IP of a pool with subnetInfo.vlan leaves untagged',

@@ -100,6 +100,18 @@ export function webhookCases(): void {
         "Burst 10b in Egress foo is invalid: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
       );
     });
+    differs(
+      eg('Creating an Egress with bandwidth should be allowed'),
+      'a rate below 1k or a burst below one frame is refused',
+      "Antrea's webhook only parses the quantities; its OVS meter counts whole kbit/s and cannot hold less than one frame, so such values would not do what they say (README, Bandwidth).",
+      async () => {
+        const c = await cluster();
+        const err = await c.refused([
+          egressObj('foo', { egressIP: '10.10.10.1', bandwidth: { rate: '500', burst: '1k' } }),
+        ]);
+        expect(err).toContain('Rate 500 in Egress foo is invalid: below 1k');
+      },
+    );
   });
 
   describe('ExternalIPPool webhook', () => {
