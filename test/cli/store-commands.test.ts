@@ -7,12 +7,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parse as parseYAML } from 'yaml';
-import { main } from '../../cli/main.js';
 import { humanDuration, table } from '../../cli/output.js';
 import { ROOT_STATE_DIR, defaultStateDir, resolveStateDir } from '../../cli/state-dir.js';
 import * as policy from '../../engine/policy/index.js';
+import { runCli } from '../support/cli-run.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const REF = join(ROOT, 'examples', 'reference');
@@ -27,18 +27,8 @@ function tmp(): string {
 }
 
 /** Run main() in-process, capturing console output. */
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-  const error = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-  try {
-    const code = await main(argv);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
+function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  return runCli(argv);
 }
 
 beforeEach(() => {
@@ -216,7 +206,7 @@ spec:
     const r = await run('apply', '-f', REF, '-f', bad, '--state-dir', dir);
     expect(r.code).toBe(1);
     expect(r.err).toBe(
-      `egress apply: ${bad}:12: document 2 (ExternalIPPool/clash) spec.ipRanges[0]: range [198.18.0.252/30] overlaps with range [198.18.0.253-198.18.0.254] of pool egress-pool (nothing applied)`,
+      `egress apply: ${bad}:12: document 2 (ExternalIPPool/clash) spec.ipRanges[0]: range [198.18.0.252/30] overlaps with range [198.18.0.253-198.18.0.254] of ExternalIPPool egress-pool (nothing applied)`,
     );
     expect(readFileSync(join(dir, 'objects.json'), 'utf8')).toBe(before);
     const dry = await run('apply', '-f', join(REF, 'cluster.yaml'), '--dry-run', '--state-dir', dir);

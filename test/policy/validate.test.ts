@@ -307,14 +307,14 @@ describe('ExternalIPPool', () => {
 
   it('rejects overlap with another pool, in the store or in the same set', () => {
     expect(errs(poolYaml('p', '  ipRanges: [{cidr: 169.254.100.2/31}]\n  nodeSelector: {}'), base())).toEqual([
-      '(ExternalIPPool/p) spec.ipRanges[0]: range [169.254.100.2/31] overlaps with range [169.254.100.0/30] of pool pool-a',
+      '(ExternalIPPool/p) spec.ipRanges[0]: range [169.254.100.2/31] overlaps with range [169.254.100.0/30] of ExternalIPPool pool-a',
     ]);
     const two =
       poolYaml('p1', '  ipRanges: [{cidr: 10.0.0.0/24}]\n  nodeSelector: {}') +
       '---\n' +
       poolYaml('p2', '  ipRanges: [{start: 10.0.0.200, end: 10.0.1.5}]\n  nodeSelector: {}');
     expect(errs(two)).toEqual([
-      '(ExternalIPPool/p2) spec.ipRanges[0]: range [10.0.0.200-10.0.1.5] overlaps with range [10.0.0.0/24] of pool p1',
+      '(ExternalIPPool/p2) spec.ipRanges[0]: range [10.0.0.200-10.0.1.5] overlaps with range [10.0.0.0/24] of ExternalIPPool p1',
     ]);
   });
 

@@ -177,14 +177,20 @@ export function poolWebhook(
     for (const ex of current) {
       if (overlaps(cur, ex)) return ctx.error(path, `${cur.origin} overlaps with ${ex.origin}`);
     }
+    current.push(cur);
+  }
+  // Other pools only once the pool's own ranges are valid, as Antrea's validateNoOverlappingRanges runs after them.
+  for (let i = 0; i < current.length; i++) {
     for (const other of others) {
       if (other.metadata.name === next.metadata.name) continue;
       for (const ex of rangesOf(other)) {
-        if (overlaps(cur, ex))
-          return ctx.error(path, `${cur.origin} overlaps with ${ex.origin} of pool ${other.metadata.name}`);
+        if (overlaps(current[i]!, ex))
+          return ctx.error(
+            joinPath('spec.ipRanges', i),
+            `${current[i]!.origin} overlaps with ${ex.origin} of ExternalIPPool ${other.metadata.name}`,
+          );
       }
     }
-    current.push(cur);
   }
   if (old) {
     const rangeText = (r: IPRange) => r.cidr ?? `${r.start}-${r.end}`;
