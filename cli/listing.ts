@@ -18,6 +18,8 @@ import { viewJSON } from './view-json.js';
 
 const STATUS_SOURCE_ANNOTATION = 'egress-engine.io/status-source';
 const HOSTED_ANNOTATION = 'egress-engine.io/egress-ips';
+/** Fields --watch ignores when it compares an object with what it printed last. */
+const VOLATILE = ['lastTransitionTime', 'lastHeartbeatTime'];
 /** An agent writes its run file every second: one older than this is a stopped or frozen agent. */
 const REPORT_FRESH_MS = 3000;
 
@@ -206,6 +208,26 @@ export function kindsOf(word: string): policy.Kind[] {
   return kinds;
 }
 
+/**
+ * The objects `names` name among `objects` (of `kind`), in that order: a namespaced object is `ns/name`, or `name`
+ * in `ns` (default "default"). A name that is not there is a UserError, kubectl's `… "x" not found`.
+ */
+export function pickNamed(
+  objects: readonly policy.AnyObject[],
+  kind: policy.Kind,
+  names: readonly string[],
+  ns: string | undefined,
+): policy.AnyObject[] {
+  return names.map((n) => {
+    const [nsOf, name] = n.includes('/') ? (n.split('/', 2) as [string, string]) : [ns ?? 'default', n];
+    const found = objects.find(
+      (x) => x.metadata.name === name && (NAMESPACED.includes(kind) ? x.metadata.namespace === nsOf : true),
+    );
+    if (!found) throw new UserError(`${policy.PLURAL[kind]} "${n}" not found`);
+    return found;
+  });
+}
+
 interface Group {
   readonly kind: policy.Kind;
   /** The objects as printed (Egress with its merged status, Node with its Ready condition). */
@@ -225,18 +247,7 @@ function pick(
     let objects: policy.AnyObject[] = policy.allObjects(o.state).filter((x) => x.kind === kind);
     if (NAMESPACED.includes(kind) && ns !== undefined) objects = objects.filter((x) => x.metadata.namespace === ns);
     if (opts.selector) objects = objects.filter((x) => policy.selectorMatches(opts.selector!, x.metadata.labels));
-    if (names.length > 0) {
-      const picked: policy.AnyObject[] = [];
-      for (const n of names) {
-        const [nsOf, name] = n.includes('/') ? (n.split('/', 2) as [string, string]) : [ns ?? 'default', n];
-        const found = objects.find(
-          (x) => x.metadata.name === name && (NAMESPACED.includes(kind) ? x.metadata.namespace === nsOf : true),
-        );
-        if (!found) throw new UserError(`${policy.PLURAL[kind]} "${n}" not found`);
-        picked.push(found);
-      }
-      objects = picked;
-    }
+    if (names.length > 0) objects = pickNamed(objects, kind, names, ns);
     objects = objects.map((x) =>
       x.kind === 'Egress' ? egressWithStatus(o, x) : x.kind === 'Node' ? nodeWithStatus(o, x, now) : x,
     );
@@ -369,6 +380,7 @@ export async function watchObjects(
   const last = new Map<string, { json: string; row: string[] | null; kind: policy.Kind }>();
   const widths = new Map<policy.Kind, { header: string[]; rows: string[][] }>();
   let first = true;
+  const initial: [policy.Kind, policy.AnyObject, string[], string[]][] = [];
 
   const emit = async (state?: policy.ClusterState) => {
     const now = new Date();
@@ -385,19 +397,31 @@ export async function watchObjects(
       g.objects.forEach((x, i) => {
         const k = key(x);
         seen.add(k);
-        const json = JSON.stringify(printable(x), (kk, v: unknown) => (kk === 'lastHeartbeatTime' ? undefined : v));
+        // times that move on their own (a prediction's transition time, the Ready heartbeat) are no change
+        const json = JSON.stringify(printable(x), (kk, v: unknown) => (VOLATILE.includes(kk) ? undefined : v));
         const prev = last.get(k);
         if (prev && prev.json === json) return;
         last.set(k, { json, row: rows[i]!, kind: g.kind });
-        printOne(g.kind, x, rows[i]!, header);
+        if (first) initial.push([g.kind, x, rows[i]!, header]);
+        else printOne(g.kind, x, rows[i]!, header);
       });
     }
+    if (first && (f.kind === 'table' || f.kind === 'wide')) {
+      // the first listing as one table (aligned on all of its rows), then each change a row in those columns
+      for (const kind of kinds) {
+        const mine = initial.filter(([k]) => k === kind);
+        if (mine.length === 0) continue;
+        const w = { header: mine[0]![3], rows: mine.map((m) => m[2]) };
+        widths.set(kind, w);
+        printTable(w.header, w.rows, !!opts.noHeaders);
+      }
+    } else for (const m of initial) printOne(...m);
+    initial.length = 0;
     for (const [k, v] of last)
       if (!seen.has(k)) {
         last.delete(k);
         if (v.row && (f.kind === 'table' || f.kind === 'wide')) printRow(v.kind, v.row, null);
-        else if (f.kind === 'name')
-          console.log(`${k.split('/')[0]!.toLowerCase()}/${k.slice(k.indexOf('/') + 1)} deleted`);
+        else if (f.kind === 'name') console.log(`${policy.RESOURCE[v.kind]}/${k.slice(k.indexOf('/') + 1)} deleted`);
       }
     if (first && seen.size === 0) console.error('No resources found');
     first = false;
@@ -410,8 +434,11 @@ export async function watchObjects(
       if (!opts.noHeaders) console.log(table(header, [row]).split('\n')[0]);
     }
     if (!w) return;
-    w.rows.push(row);
-    console.log(table(w.header, w.rows).split('\n').at(-1));
+    console.log(
+      table(w.header, [...w.rows, row])
+        .split('\n')
+        .at(-1),
+    ); // the first listing's columns
   };
   const printOne = (kind: policy.Kind, x: policy.AnyObject, row: string[], header: string[]) => {
     if (f.kind === 'table' || f.kind === 'wide') printRow(kind, row, header);

@@ -2,15 +2,9 @@
  * cli/: the `egress` command, the composition root. It is the only place that imports both the engine and
  * tun/: it hands the agent real devices or simulated ports.
  */
-import { readFileSync } from 'node:fs';
 import type { CommandEntry } from './command.js';
 import { UsageError, UserError } from './errors.js';
 import { commands } from './commands/index.js';
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 export function topUsage(list: readonly CommandEntry[]): string {
   const width = Math.max(...list.map((c) => c.name.length));
@@ -34,7 +28,7 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   if (name === '--version' || name === '-V') {
-    console.log(version());
+    console.log((await import('./build-info.js')).packageVersion());
     return 0;
   }
   const entry = commands.find((c) => c.name === name);

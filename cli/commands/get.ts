@@ -1,10 +1,9 @@
 /** `egress get`: list stored objects with kubectl's columns, or print them in any -o format; --watch follows them. */
-import * as policy from '../../engine/policy/index.js';
 import { STATE_DIR_OPTION, STORE_USAGE, boolOpt, parseCommandArgs, stringOpt } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { parseOutput, printData, refuseFormat } from '../formats.js';
-import { stateDirOf, storeOf } from '../state-dir.js';
+import { runDirOf, stateDirOf, storeOf } from '../state-dir.js';
 import { printCounters, readRunFile } from '../agent/report.js';
 import { listObjects, watchObjects } from '../listing.js';
 import type { ListOptions } from '../listing.js';
@@ -104,10 +103,7 @@ export const get: Command = {
       selector: sel === undefined ? undefined : parseSelectorArg(sel),
       noHeaders: boolOpt(args, 'no-headers'),
       sortBy,
-      runDir:
-        st instanceof policy.store.DirStore
-          ? { dir: st.dir, insecure: boolOpt(args, 'insecure-state-dir') }
-          : runDirOf(args),
+      runDir: runDirOf(args, st),
     };
     try {
       if (boolOpt(args, 'watch')) return await watchObjects(st, word, names, opts);
@@ -117,12 +113,3 @@ export const get: Command = {
     }
   },
 };
-
-/** The local state directory (where this host's agents write their run files), when there is one. */
-function runDirOf(args: Parameters<typeof stateDirOf>[0]): ListOptions['runDir'] {
-  try {
-    return stateDirOf(args);
-  } catch {
-    return undefined;
-  }
-}

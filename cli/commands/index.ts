@@ -32,6 +32,11 @@ export const commands: readonly CommandEntry[] = [
     load: async () => (await import('./get.js')).get,
   },
   {
+    name: 'describe',
+    summary: 'show objects in detail: status, conditions, which Node and why, Pods, SNAT use, events',
+    load: async () => (await import('./describe.js')).describeCommand,
+  },
+  {
     name: 'replay',
     summary: 'run a whole cluster over a pcap without root (pcap in → pcaps + summary out)',
     load: async () => (await import('./replay.js')).replayCommand,
@@ -45,5 +50,15 @@ export const commands: readonly CommandEntry[] = [
     name: 'testbed',
     summary: 'build the cluster in network namespaces, run commands in it, fail nodes, capture (root)',
     load: async () => (await import('./testbed.js')).testbedCommand,
+  },
+  {
+    name: 'version',
+    summary: 'print the version, commit and Node.js version (-o json|yaml)',
+    load: async () => (await import('./version.js')).versionCommand,
+  },
+  {
+    name: 'completion',
+    summary: 'print a shell completion script (bash, zsh, fish)',
+    load: async () => (await import('./completion.js')).completionCommand,
   },
 ];
