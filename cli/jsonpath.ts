@@ -121,7 +121,10 @@ function bracket(inner: string, template: string): Step {
   if (inner.startsWith('?(') && inner.endsWith(')')) {
     const body = inner.slice(2, -1).trim();
     const m = /^(@[^=!<>\s]*)\s*(==|!=|<=|>=|<|>)\s*(.+)$/s.exec(body);
-    if (!m) return { t: 'filter', left: parsePath(body, template), op: null, right: null };
+    if (!m) {
+      if (/[=!<>]/.test(body)) throw bad(template, `cannot read the filter (${body})`);
+      return { t: 'filter', left: parsePath(body, template), op: null, right: null };
+    }
     const lit = m[3]!.trim();
     const s = unquote(lit);
     const right =

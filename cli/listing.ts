@@ -310,7 +310,7 @@ export async function listObjects(
         ? { from, exit: null, to }
         : { from: from.slice(0, dot), exit: from.slice(dot + 1), to };
     });
-    if (!printData(f, { kind: 'Pipeline', links }, links)) process.stdout.write(pipelineDot());
+    if (!printData(f, { kind: 'Pipeline', links }, links)) console.log(pipelineDot().trimEnd());
     return 0;
   }
 

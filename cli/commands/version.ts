@@ -8,7 +8,7 @@ import { parseOutput, printData, refuseFormat } from '../formats.js';
 const usage = `usage: egress version [-o json|yaml]
 
 Print the build information: egress-engine's version, the git commit of the checkout it runs from ("unknown"
-outside a git checkout), Node.js and V8 versions, platform. (\`egress --version\` prints the version alone.)
+outside a git checkout), Node.js and V8 versions, platform. (\`egress -V\` prints the version alone.)
 
 options:
   -o, --output FORMAT   json or yaml (also jsonpath=TEMPLATE)
