@@ -2,7 +2,7 @@
  * Shell completion scripts (`egress completion bash|zsh|fish`): the commands, each command's flags, the kinds of
  * get/describe/delete and, for a name after a kind, the names `egress get KIND -o name` prints (the store the
  * environment names: $EGRESS_STORE / $EGRESS_STATE_DIR). The lists here are checked against the command index
- * and every command's --help by test/cli/completion.test.ts.
+ * and every command's --help by test/cli/kubectl-conventions.test.ts.
  */
 
 export const COMPLETION_COMMANDS: Readonly<Record<string, { summary: string; flags: readonly string[] }>> = {
