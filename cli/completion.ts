@@ -5,6 +5,19 @@
  * and every command's --help by test/cli/kubectl-conventions.test.ts.
  */
 
+/** The flags of every store command (STATE_DIR_OPTION). */
+const STORE_FLAGS = [
+  '--insecure-state-dir',
+  '--state-dir',
+  '--store',
+  '--etcd-cacert',
+  '--etcd-cert',
+  '--etcd-key',
+  '--etcd-prefix',
+  '--etcd-user-file',
+];
+const DRY_RUN_FLAGS = ['--dry-run', '--dry-run=client', '--dry-run=server', '--dry-run=none'];
+
 export const COMPLETION_COMMANDS: Readonly<Record<string, { summary: string; flags: readonly string[] }>> = {
   demo: {
     summary: 'the reference scenario end to end (root)',
@@ -13,43 +26,11 @@ export const COMPLETION_COMMANDS: Readonly<Record<string, { summary: string; fla
   init: { summary: 'create the state directory and the cluster key', flags: ['--insecure-state-dir', '--state-dir'] },
   apply: {
     summary: 'apply manifests (atomically)',
-    flags: [
-      '--dry-run',
-      '--dry-run=client',
-      '--dry-run=server',
-      '--dry-run=none',
-      '--filename',
-      '--recursive',
-      '--insecure-state-dir',
-      '--state-dir',
-      '--store',
-      '--etcd-cacert',
-      '--etcd-cert',
-      '--etcd-key',
-      '--etcd-prefix',
-      '--etcd-user-file',
-    ],
+    flags: [...DRY_RUN_FLAGS, '--filename', '--recursive', ...STORE_FLAGS],
   },
   delete: {
     summary: 'delete objects (atomically)',
-    flags: [
-      '--dry-run',
-      '--dry-run=client',
-      '--dry-run=server',
-      '--dry-run=none',
-      '--filename',
-      '--recursive',
-      '--ignore-not-found',
-      '--namespace',
-      '--insecure-state-dir',
-      '--state-dir',
-      '--store',
-      '--etcd-cacert',
-      '--etcd-cert',
-      '--etcd-key',
-      '--etcd-prefix',
-      '--etcd-user-file',
-    ],
+    flags: [...DRY_RUN_FLAGS, '--filename', '--recursive', '--ignore-not-found', '--namespace', ...STORE_FLAGS],
   },
   get: {
     summary: 'list objects (kubectl columns, -o ...)',
@@ -61,29 +42,12 @@ export const COMPLETION_COMMANDS: Readonly<Record<string, { summary: string; fla
       '--sort-by',
       '--no-headers',
       '--watch',
-      '--insecure-state-dir',
-      '--state-dir',
-      '--store',
-      '--etcd-cacert',
-      '--etcd-cert',
-      '--etcd-key',
-      '--etcd-prefix',
-      '--etcd-user-file',
+      ...STORE_FLAGS,
     ],
   },
   describe: {
     summary: 'show one object in detail: status, conditions, pods, node, events',
-    flags: [
-      '--namespace',
-      '--insecure-state-dir',
-      '--state-dir',
-      '--store',
-      '--etcd-cacert',
-      '--etcd-cert',
-      '--etcd-key',
-      '--etcd-prefix',
-      '--etcd-user-file',
-    ],
+    flags: ['--namespace', ...STORE_FLAGS],
   },
   replay: {
     summary: 'run a whole cluster over a pcap without root',
@@ -129,14 +93,7 @@ export const COMPLETION_COMMANDS: Readonly<Record<string, { summary: string; fla
       '--conntrack-tcp-liberal',
       '--dead-after-ms',
       '--heartbeat-interval-ms',
-      '--insecure-state-dir',
-      '--state-dir',
-      '--store',
-      '--etcd-cacert',
-      '--etcd-cert',
-      '--etcd-key',
-      '--etcd-prefix',
-      '--etcd-user-file',
+      ...STORE_FLAGS,
     ],
   },
   testbed: {

@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parse as parseYAML } from 'yaml';
-import { main } from '../../cli/main.js';
+import { runMain } from '../support/cli-run.js';
+import type { CliResult } from '../support/cli-run.js';
 import * as policy from '../../engine/policy/index.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -28,18 +29,9 @@ function tmp(): string {
   return d;
 }
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-  const error = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-  try {
-    const code = await main(['version', 'completion'].includes(argv[0]!) ? argv : [...argv, '--state-dir', dir]);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
+/** main() in-process; the store commands get this test's --state-dir. */
+function run(...argv: string[]): Promise<CliResult> {
+  return runMain(['version', 'completion'].includes(argv[0]!) ? argv : [...argv, '--state-dir', dir]);
 }
 
 function golden(name: string, text: string): void {
@@ -261,14 +253,8 @@ describe('apply and delete: --dry-run modes, -R', () => {
     );
     expect(readFileSync(join(dir, 'objects.json'), 'utf8')).toBe(before);
     const fresh = join(tmp(), 'never');
-    const out: string[] = [];
-    const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-    try {
-      expect(await main(['apply', '-f', REF, '--dry-run=client', '--state-dir', fresh])).toBe(0);
-    } finally {
-      log.mockRestore();
-    }
-    expect(out[0]).toBe('agentconfig.egress-engine/default created (dry run)');
+    const c2 = await runMain(['apply', '-f', REF, '--dry-run=client', '--state-dir', fresh]);
+    expect([c2.code, c2.out.split('\n')[0]]).toEqual([0, 'agentconfig.egress-engine/default created (dry run)']);
     expect(existsSync(fresh)).toBe(false);
     expect((await run('apply', '-f', REF, '--dry-run=none')).out.split('\n')[0]).toBe(
       'agentconfig.egress-engine/default unchanged',

@@ -7,9 +7,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parse as parseYAML } from 'yaml';
-import { main } from '../../cli/main.js';
+import { runMain } from '../support/cli-run.js';
 import { humanDuration, table } from '../../cli/output.js';
 import { ROOT_STATE_DIR, defaultStateDir, resolveStateDir } from '../../cli/state-dir.js';
 import * as policy from '../../engine/policy/index.js';
@@ -27,19 +27,7 @@ function tmp(): string {
 }
 
 /** Run main() in-process, capturing console output. */
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-  const error = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-  try {
-    const code = await main(argv);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+const run = (...argv: string[]) => runMain(argv);
 
 beforeEach(() => {
   dir = tmp();
