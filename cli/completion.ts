@@ -49,6 +49,7 @@ export const COMPLETION_COMMANDS: Readonly<Record<string, { summary: string; fla
     summary: 'show one object in detail: status, conditions, pods, node, events',
     flags: ['--namespace', ...STORE_FLAGS],
   },
+  trace: { summary: 'trace a synthetic packet from a Pod (Traceflow)', flags: ['--proto', '--output', ...STORE_FLAGS] },
   replay: {
     summary: 'run a whole cluster over a pcap without root',
     flags: [

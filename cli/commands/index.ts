@@ -37,6 +37,11 @@ export const commands: readonly CommandEntry[] = [
     load: async () => (await import('./describe.js')).describeCommand,
   },
   {
+    name: 'trace',
+    summary: "trace a synthetic packet from a Pod through the Nodes' datapaths in memory (Traceflow)",
+    load: async () => (await import('./trace.js')).traceCommand,
+  },
+  {
     name: 'replay',
     summary: 'run a whole cluster over a pcap without root (pcap in → pcaps + summary out)',
     load: async () => (await import('./replay.js')).replayCommand,
