@@ -82,7 +82,7 @@ function readReports(runDir: ListOptions['runDir'], nodes: Iterable<string>): Ma
 /**
  * Each Node's STATUS as the agents report it: Ready when a running agent (a run file younger than 3 s) sees it
  * alive, NotReady when running agents report and none does, Unknown when no agent reports here. Its egress IPs
- * are what its own agent reports, else what its status in the store says it hosts.
+ * are what its own agent reports (none when that report is stale), else what its status in the store says.
  */
 export function nodeLiveness(
   state: policy.ClusterState,
@@ -96,7 +96,9 @@ export function nodeLiveness(
   for (const node of state.nodes.keys()) {
     const own = reports.get(node);
     const ownFresh = own !== undefined && fresh.includes(own);
-    const hosted = ownFresh ? [...own.egressIps] : [...(files.find((f) => f.node === node)?.hosted ?? [])];
+    // a stopped or frozen agent hosts nothing any more (its peers took its IPs over); without a run file here
+    // (an agent on another host), what its status in the store says
+    const hosted = own ? (ownFresh ? [...own.egressIps] : []) : [...(files.find((f) => f.node === node)?.hosted ?? [])];
     const seenBy = fresh.filter((r) => r.members.includes(node)).map((r) => r.node);
     let status: NodeLiveness['status'];
     let reason: string;
