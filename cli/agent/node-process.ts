@@ -456,6 +456,8 @@ export class AgentProcess {
         detailsSlices: details?.slices ?? null,
       },
       snat: details?.snat ?? [],
+      // rate meters of hosted egress IPs with spec.bandwidth (tokens: bits left in the bucket)
+      meters: st.meters.snapshot().map((m) => ({ ...m, ip: wire.ipv4.addrToString(m.ip) })),
       eventLoopDelay: loop,
       neighbors: st.neigh.dump(now).map((e) => ({
         ip: wire.ipv4.addrToString(e.ip),

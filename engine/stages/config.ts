@@ -7,6 +7,7 @@
  */
 import { nameIndex } from '../graph/index.js';
 import { maskInt32 } from '../policy/index.js';
+import type { MeterConfig } from './meter.js';
 import { Int32Map, PrefixTable } from './tables.js';
 
 /**
@@ -69,6 +70,8 @@ export interface NodeDatapathConfig {
   egressIps: readonly number[];
   /** Per hosted Egress IP, a gateway other than the segment default (an ExternalIPPool's subnetInfo). */
   egressGateways?: ReadonlyMap<number, number>;
+  /** Per hosted Egress IP with `spec.bandwidth`: its rate meter (meter.ts; snat polices what leaves with it). */
+  egressMeters?: ReadonlyMap<number, MeterConfig>;
 }
 
 /** Owned address kinds (`DatapathTables.owned` values; 0 is "not owned"). */
