@@ -18,8 +18,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { it } from 'vitest';
 import { stringify } from 'yaml';
-import { runCli } from '../support/cli-run.js';
-import type { CliRun } from '../support/cli-run.js';
+import { runMain } from '../support/cli-run.js';
+import type { CliResult } from '../support/cli-run.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 const ANTREA = 'antrea-io/antrea';
@@ -100,11 +100,11 @@ export function writeSummary(): string {
 
 // ---- the CLI, in-process -------------------------------------------------------------------------------------
 
-export type Run = CliRun;
+export type Run = CliResult;
 
 /** Run `egress ARGV…` in-process, capturing console output. */
 export function egress(...argv: string[]): Promise<Run> {
-  return runCli(argv);
+  return runMain(argv);
 }
 
 const dirs: string[] = [];

@@ -1,14 +1,14 @@
-/** Run the `egress` CLI in-process through main(), capturing what it prints (fast: no child process). */
+/** Run the `egress` CLI's main() in-process with console.log / console.error captured (fast CLI tests). */
 import { vi } from 'vitest';
 import { main } from '../../cli/main.js';
 
-export interface CliRun {
+export interface CliResult {
   readonly code: number;
   readonly out: string;
   readonly err: string;
 }
 
-export async function runCli(argv: string[]): Promise<CliRun> {
+export async function runMain(argv: string[]): Promise<CliResult> {
   const out: string[] = [];
   const err: string[] = [];
   const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
