@@ -182,23 +182,23 @@ def failover_state(out):
     # its port choices differ from node-c's (every replay node has the same conntrack seed).
     s = Seq(step=0.1)
     for pod in (WEB_D, WEB_C):
-        s.add(Ether(**POD_ETH) / IP(src=pod, dst=SHOWIP, id=50) / UDP(sport=40000, dport=9) / b'staging', gap=0)
+        s.add(IP(src=pod, dst=SHOWIP, id=50) / UDP(sport=40000, dport=9) / b'staging', gap=0)
     for i in range(25):
         for j, pod in enumerate((WEB_A, WEB_B) if not 5 <= i < 15 else ()):
             tag = ('a' if j == 0 else 'b') + '%02d' % i
             if i > 0 or j == 0:
                 udp = IP(src=pod, dst=SHOWIP, id=100 + i) / UDP(sport=40000, dport=9) / ('u' + tag).encode()
-                s.add(Ether(**POD_ETH) / udp, gap=0)
+                s.add(udp, gap=0)
             if i == 0:
                 tcp = TCP(sport=41000 + j, dport=80, flags='S', seq=1000)
-                s.add(Ether(**POD_ETH) / IP(src=pod, dst=SHOWIP, id=200) / tcp, gap=0)
+                s.add(IP(src=pod, dst=SHOWIP, id=200) / tcp, gap=0)
             else:
                 tcp = TCP(sport=41000 + j, dport=80, flags='PA', seq=1001 + 4 * (i - 1), ack=5001)
-                s.add(Ether(**POD_ETH) / IP(src=pod, dst=SHOWIP, id=200 + i) / tcp / ('t' + tag).encode(), gap=0)
+                s.add(IP(src=pod, dst=SHOWIP, id=200 + i) / tcp / ('t' + tag).encode(), gap=0)
         if i == 14:
             s.us += 50000
             push = IP(src=SHOWIP, dst='198.18.0.253', id=999) / UDP(sport=9, dport=40000) / b'push'
-            s.add(Ether(dst=node_mac('198.18.0.11'), src=host_mac(SHOWIP)) / push, gap=0.05)
+            s.add(push, gap=0.05)  # from outside: the host showip sends it (ARP, its own MAC)
         else:
             s.us += s.step
     s.write(os.path.join(out, 'failover-state', 'in.pcap'))
