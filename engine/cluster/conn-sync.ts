@@ -62,6 +62,8 @@
  * nothing throws.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import * as hb from './heartbeat.js';
+import { get64, put64 } from './heartbeat.js';
 import type { HeartbeatKey } from './key.js';
 
 export const SYNC_MAGIC = 0x45474353; // 'EGCS'
@@ -93,44 +95,32 @@ const F_COUNTER = 24;
 const F_ECHO = 32;
 const F_SRC = 40;
 
-// Verdicts: 1..7 from structure and authentication, 8..14 from the receiver's state.
-export const SYNC_OK = 0;
-export const SYNC_TRUNCATED = 1;
-export const SYNC_OVERSIZE = 2;
-export const SYNC_BAD_MAGIC = 3;
-export const SYNC_BAD_VERSION = 4;
+// Verdicts: the heartbeat's codes (heartbeat.ts), except that 8 is a sender that is not a live member (the
+// heartbeat's unknown-node): 1..7 from structure and authentication, 8..14 from the receiver's state.
+export const SYNC_OK = hb.OK;
+export const SYNC_TRUNCATED = hb.TRUNCATED;
+/** Longer than the counts announce, or beyond SYNC_MAX_LEN. */
+export const SYNC_OVERSIZE = hb.OVERSIZE;
+export const SYNC_BAD_MAGIC = hb.BAD_MAGIC;
+export const SYNC_BAD_VERSION = hb.BAD_VERSION;
 /** Reserved bytes not zero, a proto/state out of range, or 64-bit fields out of range (after the MAC). */
-export const SYNC_BAD_FIELD = 5;
-export const SYNC_UNKNOWN_KEY = 6;
-export const SYNC_BAD_MAC = 7;
+export const SYNC_BAD_FIELD = hb.BAD_FIELD;
+export const SYNC_UNKNOWN_KEY = hb.UNKNOWN_KEY;
+export const SYNC_BAD_MAC = hb.BAD_MAC;
 /** Authentic, but the sender IP is not a live member of our view. */
-export const SYNC_NON_MEMBER = 8;
-export const SYNC_FROM_SELF = 9;
+export const SYNC_NON_MEMBER = hb.UNKNOWN_NODE;
+export const SYNC_FROM_SELF = hb.FROM_SELF;
 /** The sender IP field differs from the datagram's source address. */
-export const SYNC_WRONG_SOURCE = 10;
-export const SYNC_WRONG_DESTINATION = 11;
-export const SYNC_STALE_INCARNATION = 12;
-export const SYNC_REPLAYED = 13;
+export const SYNC_WRONG_SOURCE = hb.WRONG_SOURCE;
+export const SYNC_WRONG_DESTINATION = hb.WRONG_DESTINATION;
+export const SYNC_STALE_INCARNATION = hb.STALE_INCARNATION;
+export const SYNC_REPLAYED = hb.REPLAYED;
 /** Does not echo our current incarnation: recorded before we started, or the sender has not heard us yet. */
-export const SYNC_UNCONFIRMED = 14;
+export const SYNC_UNCONFIRMED = hb.UNCONFIRMED;
 
-export const SYNC_VERDICT_NAMES = [
-  'ok',
-  'truncated',
-  'oversize',
-  'bad-magic',
-  'bad-version',
-  'bad-field',
-  'unknown-key',
-  'bad-mac',
-  'non-member',
-  'from-self',
-  'wrong-source',
-  'wrong-destination',
-  'stale-incarnation',
-  'replayed',
-  'unconfirmed',
-] as const;
+export const SYNC_VERDICT_NAMES = hb.VERDICT_NAMES.map((n) => (n === 'unknown-node' ? 'non-member' : n)) as readonly (
+  Exclude<(typeof hb.VERDICT_NAMES)[number], 'unknown-node'> | 'non-member'
+)[];
 export type SyncVerdictName = (typeof SYNC_VERDICT_NAMES)[number];
 
 /** One connection's replicated state (cold-path value type; conntrack/replicate.ts fills and installs it). */
@@ -173,20 +163,6 @@ export interface SyncHeader {
 export interface SyncMessage extends SyncHeader {
   records: SyncRecord[];
   removals: SyncRemoval[];
-}
-
-const TWO32 = 0x1_0000_0000;
-const MAX_SAFE_HI = 0x1fffff;
-
-function put64(v: DataView, o: number, x: number): void {
-  v.setUint32(o, Math.floor(x / TWO32));
-  v.setUint32(o + 4, x >>> 0);
-}
-
-function get64(v: DataView, o: number): number {
-  const hi = v.getUint32(o);
-  if (hi > MAX_SAFE_HI) return -1;
-  return hi * TWO32 + v.getUint32(o + 4);
 }
 
 /** Bytes one record takes on the wire. */

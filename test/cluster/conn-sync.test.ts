@@ -6,7 +6,7 @@ import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { connSync, makeKey } from '../../engine/cluster/index.js';
 
-const { SyncReceiver, SyncSender, SYNC_VERDICT_NAMES, decodeSync, encodeSync, checkSync, SYNC_MAX_LEN } = connSync;
+const { SyncReceiver, SyncSender, decodeSync, encodeSync, checkSync, SYNC_MAX_LEN } = connSync;
 const KEY = makeKey(new Uint8Array(32).map((_, i) => (i * 37 + 11) & 0xff));
 const OTHER = makeKey(new Uint8Array(32).map((_, i) => (i * 91 + 5) & 0xff));
 const A = 0xc6120001 | 0; // 198.18.0.1 (sender)
@@ -77,7 +77,7 @@ function receiver() {
   r.setMembers(new Map([[A, 'node-a']]));
   return r;
 }
-const count = (r: InstanceType<typeof SyncReceiver>, name: (typeof SYNC_VERDICT_NAMES)[number]) => r.snapshot()[name];
+const count = (r: InstanceType<typeof SyncReceiver>, name: connSync.SyncVerdictName) => r.snapshot()[name];
 
 describe('sync message', () => {
   it('encodes the layout of the diagram', () => {
