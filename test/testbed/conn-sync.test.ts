@@ -1,7 +1,8 @@
 /**
  * Established connections survive failover on real devices (root; docs/conntrack-sync.md, issue 15): the test bed
  * with `--conn-sync`; prod/web-a on node-a (not an egress node) downloads 30 MB paced over about 5 s from showip
- * through 198.18.2.250; half-way its owner is frozen (SIGSTOP), then, in a second run, killed (SIGKILL). The
+ * through 198.18.2.250; half-way its owner is frozen (SIGSTOP), then, in a second run, killed (SIGKILL), then
+ * (a third node in the pool) stopped with SIGTERM, which hands the connections over before it leaves. The
  * download completes with the right sha256, tcpdump on showip sees no RST and one source IP:port for the whole
  * transfer. Run under `flock /tmp/egr-root.lock`.
  */
@@ -85,10 +86,10 @@ describe.skipIf(!isRoot || !hasTshark())('connections survive failover (test bed
     }
   });
 
-  async function download(fault: 'SIGSTOP' | 'SIGKILL'): Promise<void> {
+  async function download(fault: 'SIGSTOP' | 'SIGKILL' | 'SIGTERM', standbyOf?: string): Promise<void> {
     const owner = await eventually(() => egressStatus(state, 'web').egressNode, egressStatus(state, 'web').egressNode);
     expect(['node-b', 'node-c']).toContain(owner);
-    const other = owner === 'node-b' ? 'node-c' : 'node-b';
+    const other = standbyOf ?? (owner === 'node-b' ? 'node-c' : 'node-b');
     // The owner names its standby in its report (`egress get counters`).
     expect(await eventually(() => runFile(state, owner)['sync']?.['standbys']?.[EGRESS_IP], other, 10_000)).toBe(other);
     const cap = join(state, `show-${fault}.pcap`);
@@ -160,5 +161,14 @@ describe.skipIf(!isRoot || !hasTshark())('connections survive failover (test bed
 
   it('the owner killed half-way: the download completes intact, one source tuple, no RST', async () => {
     await download('SIGKILL');
+  }, 120_000);
+
+  it('the owner stopped (SIGTERM) half-way: it hands its connections over; the download completes intact', async () => {
+    // node-b is gone; node-a joins pool-c so the IP has a standby again (the pod's node: its SNAT becomes local).
+    apply(
+      state,
+      `apiVersion: v1\nkind: Node\nmetadata: {name: node-a, labels: {zone: two}}\nspec: {podCIDR: 198.19.21.0/24}\nstatus: {addresses: [{type: InternalIP, address: 198.18.2.11}]}\n`,
+    );
+    await download('SIGTERM', 'node-a');
   }, 120_000);
 });
