@@ -59,6 +59,8 @@ export interface AgentOptions {
   queueLen?: number;
   /** `--tunnel-auth`: per-packet Geneve authentication (docs/tunnel-auth.md; default off). */
   tunnelAuth?: TunnelAuthMode;
+  /** `--conn-sync`: connection-state replication to each owned egress IP's standby (docs/conntrack-sync.md). */
+  connSync?: boolean;
   /** Connections the translation table holds (`--conntrack-max`, default 65536). */
   conntrackMax?: number;
   /** Connections per pod in either table (`--conntrack-max-per-pod`; 0 or absent: no limit). */
@@ -219,6 +221,7 @@ export class AgentProcess {
         },
       },
       tunnelAuth,
+      ...(this.o.connSync ? { connSync: true } : {}),
       status: shared
         ? this.sharedStatus(shared)
         : {
@@ -463,6 +466,8 @@ export class AgentProcess {
       withheld: [...a.withholding].map(wire.ipv4.addrToString),
       holdingArp: a.datapath.state.holdEgress,
       members: [...r.membership.alive()].sort(),
+      // Connection-state replication (docs/conntrack-sync.md): the standby of each owned IP, and counters.
+      sync: r.sync ? { standbys: r.sync.standbyReport(), counters: r.sync.snapshot() } : null,
       membership: {
         incarnation: r.membership.incarnation,
         peers: r.membership.peers(),

@@ -99,6 +99,13 @@ export function printCounters(dir: string, node: string | undefined, output: str
   console.log(
     `egress IPs: ${r.egressIps.join(', ') || '-'}; sees alive: ${r.members.join(', ')}; pods: ${r.pods.map((p) => p.key).join(', ') || '-'}`,
   );
+  const sync = (v as { sync?: unknown }).sync;
+  if (isObj(sync) && isObj(sync['standbys'])) {
+    const sb = Object.entries(sync['standbys'] as Record<string, string>);
+    console.log(
+      `connection sync: ${sb.length ? sb.map(([ip, n]) => `${ip} → standby ${n || '(none)'}`).join(', ') : 'no egress IP owned'}`,
+    );
+  }
   const loop = r.eventLoopDelay;
   if (isObj(loop) && numbers(loop))
     console.log(
@@ -112,6 +119,9 @@ export function printCounters(dir: string, node: string | undefined, output: str
   for (const [port, c] of Object.entries(r.ports))
     for (const [k, v] of Object.entries(c ?? {})) if (v) rows.push([`port ${port}`, k, String(v)]);
   for (const [k, v] of Object.entries(r.conntrack.counters)) if (v) rows.push(['conntrack', k, String(v)]);
+  if (isObj(sync) && numbers(sync['counters']))
+    for (const [k, v] of Object.entries(sync['counters'] as Record<string, number>))
+      if (v) rows.push(['conn-sync', k, String(v)]);
   rows.push(['conntrack', 'entries', String(r.conntrack.size)]);
   console.log('\n' + table(['STAGE', 'COUNTER', 'VALUE'], rows));
   if (r.conntrack.detailsUpdated) {

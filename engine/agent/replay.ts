@@ -108,6 +108,8 @@ export interface ReplayOptions {
   seed?: number;
   /** Strict TCP window tracking, as the agent (default: liberal, see `ClusterOptions.tcpStrict`). */
   tcpStrict?: boolean;
+  /** Connection-state replication between the nodes (docs/conntrack-sync.md; default off). */
+  connSync?: boolean;
   /** Address mapping applied to every input IPv4 packet. */
   mapping?: Mapping;
   /**
@@ -212,6 +214,7 @@ export class Replay {
         intervalMs: o.intervalMs ?? 50,
         seed: o.seed ?? 1,
         ...(o.tcpStrict ? { tcpStrict: true } : {}),
+        ...(o.connSync ? { connSync: true } : {}),
         exactDrops: o.onDrop !== undefined,
         wall: (t) => new Date(Math.round(this.sec0 * 1000 + this.nsec0 / 1e6 + t - this.warmupMs + this.skipped)),
       },

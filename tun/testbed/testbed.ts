@@ -263,6 +263,8 @@ export interface UpOptions {
   store?: { store: policy.store.EtcdStore; agentArgs: readonly string[] };
   /** Start a single-member etcd for the test bed (in namespace egr-etcd) and keep the store there. */
   etcd?: boolean;
+  /** More flags for every agent (`egress testbed up --conn-sync` passes `--conn-sync`). */
+  agentArgs?: readonly string[];
 }
 
 /** Start the test bed's own etcd member (recorded in `rec` once it runs; `down` finds a lost one by its data dir). */
@@ -437,6 +439,7 @@ export async function up(o: UpOptions): Promise<TestbedRecord> {
         ...storeArgs,
         ...(o.metricsPortBase !== undefined ? ['--metrics-port', String(o.metricsPortBase + rec.nodes.length)] : []),
         ...(files.insecure ? ['--insecure-state-dir'] : []),
+        ...(o.agentArgs ?? []),
       ]);
       const fd = policy.store.openAppendFd(logFile, files);
       const child = spawn(file, args, { detached: true, stdio: ['ignore', 'ignore', fd] });
