@@ -52,10 +52,11 @@ export interface SegmentEndpoint {
    */
   deliver(u8: Uint8Array, off: number, len: number, from: number): boolean;
   /**
-   * Optional: take the frame with its slot (nothing copied); the endpoint owns `slot` from then on, delivered
-   * or not. Returns whether it was taken in (false: dropped for lack of room, counted as `queue-full`).
+   * Optional: take the frame with its slot (nothing copied), sent by endpoint `from`; the endpoint owns `slot`
+   * from then on, delivered or not. Returns whether it was taken in (false: dropped for lack of room, counted
+   * as `queue-full`).
    */
-  take?(slot: number, off: number, len: number): boolean;
+  take?(slot: number, off: number, len: number, from: number): boolean;
 }
 
 /** Called for every frame the segment carries, sent by endpoint `from` (`slot` of the slab holds it at `off`). */
@@ -237,7 +238,7 @@ export class SimSwitch {
       const ep = this.endpoints[to]!;
       if (give && ep.take !== undefined && ep.up && (ep.mtu === 0 || len <= ep.mtu + 14)) {
         if (this.rxTap && this.isNode[to] === 1) this.rxTap(slot, off, len, to);
-        if (!ep.take(slot, off, len)) c[C['queue-full']]!++;
+        if (!ep.take(slot, off, len, from)) c[C['queue-full']]!++;
         return true;
       }
       this.deliverTo(to, from, u8, off, len);
