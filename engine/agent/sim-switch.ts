@@ -360,18 +360,16 @@ export class SwitchPort implements Port, SegmentEndpoint {
   }
 
   /**
-   * Forward each frame. A frame the switch hands to one node moves with its slot: the burst gets a fresh slot
-   * in its place (the pipeline frees that one), so nothing is copied.
+   * Forward each frame. A frame the switch hands to one endpoint moves with its slot (`burst.keep`: the
+   * pipeline does not free it), so nothing is copied.
    */
   send(burst: Burst): void {
     if (!this.up) return;
     const sw = this.sw;
-    const slab = sw.slab;
-    for (let i = 0; i < burst.count; i++) {
-      const spare = slab.alloc();
-      if (sw.forward(this.index, burst.slot[i]!, burst.off[i]!, burst.len[i]!, spare >= 0)) burst.slot[i] = spare;
-      else if (spare >= 0) slab.free(spare);
-    }
+    const slot = burst.slot;
+    const off = burst.off;
+    const len = burst.len;
+    for (let i = 0; i < burst.count; i++) if (sw.forward(this.index, slot[i]!, off[i]!, len[i]!, true)) burst.keep(i);
   }
 
   close(): void {
