@@ -459,9 +459,9 @@ export class Replay {
     }
     if (hdrOk) this.mapping.apply(v, o, ipLen);
     const src = ipLen >= 20 ? ipv4.src(v, o) : 0;
-    const where = ipLen >= 20 ? c.sourceKind(src) : SRC_NO_POD;
-    if (where === SRC_POD && ipLen >= 20) {
-      const p = c.podByIp.get(src)!;
+    const p = ipLen >= 20 ? c.podByIp.get(src) : undefined;
+    const where = p !== undefined ? SRC_POD : ipLen >= 20 ? c.sourceKind(src) : SRC_NO_POD;
+    if (p !== undefined) {
       if (!p.node.alive) {
         slab.free(s);
         return this.undeliverable(U['node-down'], u8, off, len, lt, l3);

@@ -97,8 +97,11 @@ export class SimHost implements SegmentEndpoint {
   readonly reflect: boolean;
   readonly router: boolean;
   readonly counters = new Float64Array(HOST_COUNTERS.length);
-  /** Packets received per source address (at most 256 addresses; for the report). */
-  readonly bySource = new Map<number, number>();
+  /** Packets received per source address (at most 256 addresses; for the report), but the current run's. */
+  private readonly sources = new Map<number, number>();
+  /** The source of the last packets received and how many in a row (counted into `sources` when it changes). */
+  private runSrc = 0;
+  private runN = 0;
   onArpChange: ((c: ArpChange) => void) | null = null;
   readonly index: number;
   private readonly subnetAddr: number;
@@ -126,6 +129,21 @@ export class SimHost implements SegmentEndpoint {
     this.slab = sw.slab;
     this.dv = sw.slab.dv;
     this.index = sw.attach(this);
+  }
+
+  /** Packets received per source address, at most 256 addresses in order of their first packet (cold path). */
+  get bySource(): ReadonlyMap<number, number> {
+    this.endRun();
+    return this.sources;
+  }
+
+  private endRun(): void {
+    if (this.runN === 0) return;
+    const m = this.sources;
+    const seen = m.get(this.runSrc);
+    if (seen !== undefined) m.set(this.runSrc, seen + this.runN);
+    else if (m.size < 256) m.set(this.runSrc, this.runN);
+    this.runN = 0;
   }
 
   /** Counters by name (cold path). */
@@ -288,9 +306,11 @@ export class SimHost implements SegmentEndpoint {
     if (dst !== this.ip && !(this.router && !this.onSegment(dst))) return false;
     this.counters[H.received]!++;
     const src = ipv4.src(v, o);
-    const seen = this.bySource.get(src);
-    if (seen !== undefined) this.bySource.set(src, seen + 1);
-    else if (this.bySource.size < 256) this.bySource.set(src, 1);
+    if (src !== this.runSrc || this.runN === 0) {
+      this.endRun();
+      this.runSrc = src;
+    }
+    this.runN++;
     if (!this.reflect) return false;
     if (!this.sw.fromNode(from)) {
       this.counters[H.fromOutside]!++;
