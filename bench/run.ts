@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- [regex] [--quick] [--json FILE]`: runs the benchmark.js suites of bench/suites/.
+ * `npm run bench -- [regex] [--quick] [--json FILE]`: runs the benchmark.js suites of bench/suites/ (the cases
+ * whose `suite/case` id matches, and the baseline each of them names, so its ratio is of the same run).
  * Node is started with --expose-gc (see package.json) so allocation can be measured per operation.
  */
 import Benchmark from 'benchmark';
@@ -97,10 +98,14 @@ async function main(): Promise<void> {
   console.log(
     `${'case'.padEnd(44)} ${'ops/s'.padStart(10)} ${'ns/op'.padStart(9)} ${'±%'.padStart(6)} ${'B/op'.padStart(7)}  ratio`,
   );
+  // A selected case's baseline runs too (first, in suite order), so that its ratio is always of the same run.
+  const ids = suites.flatMap((s) => s.cases.map((c): [string, BenchCase] => [`${s.name}/${c.name}`, c]));
+  const wanted = new Set(ids.filter(([id]) => opts.filter.test(id)).map(([id]) => id));
+  for (const [id, c] of ids) if (wanted.has(id) && c.baseline) wanted.add(c.baseline);
   for (const s of suites) {
     for (const c of s.cases) {
       const id = `${s.name}/${c.name}`;
-      if (!opts.filter.test(id)) continue;
+      if (!wanted.has(id)) continue;
       c.setup?.();
       const b = await runCase(c, opts.quick);
       if (b.error) {
