@@ -110,6 +110,9 @@ export class SimHost implements SegmentEndpoint {
   private readonly macLo: number;
   private readonly slab: Slab;
   private readonly dv: DataView;
+  /** The last next hop found in `arpCache` and its MAC (0: none; forgotten whenever the cache changes). */
+  private lastNh = 0;
+  private lastMac = 0;
 
   constructor(
     private readonly sw: SimSwitch,
@@ -187,8 +190,14 @@ export class SimHost implements SegmentEndpoint {
       slab.free(slot);
       return;
     }
+    if (nh === this.lastNh) {
+      this.emitTo(slot, len, this.lastMac);
+      return;
+    }
     const mac = this.arpCache.get(nh);
     if (mac !== undefined) {
+      this.lastNh = nh;
+      this.lastMac = mac;
       this.emitTo(slot, len, mac);
       return;
     }
@@ -251,6 +260,7 @@ export class SimHost implements SegmentEndpoint {
     if (old === undefined && !create) return;
     if (old !== mac) {
       this.arpCache.set(ip, mac);
+      this.lastNh = 0;
       this.onArpChange?.({
         host: this.name,
         ip,
