@@ -17,6 +17,8 @@ interface RunFile {
   neighbors: Array<{ ip: string; mac: string | null; state: string; queued: number }>;
   ports: Record<string, Record<string, number> | null>;
   snat: Array<{ natIp: string; connections: Record<string, number>; maxFullness: number }>;
+  /** Absent in reports of agents before bandwidth was enforced. */
+  meters?: Array<{ ip: string; rateKbps: number; burstKbit: number; tokensBits: number }>;
 }
 
 /** The parsed run file of `node` (any JSON); a missing one is a UserError naming the agent to start. */
@@ -125,6 +127,15 @@ export function printCounters(dir: string, node: string | undefined, output: str
         table(
           ['SNAT IP', 'CONNECTIONS', 'FULLEST DESTINATION'],
           r.snat.map((u) => [u.natIp, JSON.stringify(u.connections), `${(u.maxFullness * 100).toFixed(2)}%`]),
+        ),
+    );
+  const meters = listOf(r.meters, (m) => typeof m['ip'] === 'string' && numbers({ ...m, ip: 0 })) ? r.meters! : [];
+  if (meters.length)
+    console.log(
+      '\n' +
+        table(
+          ['METERED IP', 'RATE', 'BURST', 'TOKENS'],
+          meters.map((m) => [m.ip, `${m.rateKbps} kbit/s`, `${m.burstKbit} kbit`, `${Math.floor(m.tokensBits)} bit`]),
         ),
     );
   if (r.neighbors.length)

@@ -41,7 +41,7 @@ repeated patterns) are refused. $${KEY_ENV} (hex) overrides the file: for tests 
   --bridge BR            bridge to attach the uplink to: on a host, the bridge that holds the segment's NIC
                          (README "Several hosts"); with --segment-netns, a bridge in that namespace
   --segment-netns NS     namespace of the L2 segment's bridge (the test bed's fabric)
-  --metrics-port PORT    serve Prometheus metrics on http://ADDR:PORT/metrics
+  --metrics-port PORT    serve Prometheus metrics on http://ADDR:PORT/metrics, and /healthz, /readyz
   --metrics-address ADDR the address the metrics listen on (default ${DEFAULT_METRICS_ADDRESS}; 0.0.0.0 for every address)
   --key-file FILE        the cluster key: >= 16 random bytes, raw or hex (default <state-dir>/cluster.key)
   --heartbeat-interval-ms MS   heartbeat period (default 50)
