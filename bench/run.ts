@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- [REGEX] [--quick] [--json FILE] [--csv FILE] [--compare FILE [--threshold PCT]]`: runs the
- * suites of bench/suites/ on tinybench. Node is started with --expose-gc (see package.json) so allocation can be
- * measured per operation.
+ * suites of bench/suites/ on tinybench: the cases whose `suite/case` id matches REGEX, and the baseline each of
+ * them names (so that its ratio is of the same run). Node is started with --expose-gc (see package.json) so
+ * allocation can be measured per operation.
  *
  * Figures are medians: every call of a case's `fn` is one latency sample (cases batch their operations so that a
  * call lasts microseconds, far above the timer's resolution), ops/s = ops per call / median call latency. `±%` is
@@ -185,10 +186,14 @@ async function main(): Promise<void> {
   console.log(
     `${'case (median)'.padEnd(44)} ${'ops/s'.padStart(10)} ${'ns/op'.padStart(9)} ${'±%'.padStart(6)} ${'B/op'.padStart(7)}  ratio`,
   );
+  // A selected case's baseline runs too (first, in suite order), so that its ratio is always of the same run.
+  const ids = suites.flatMap((s) => s.cases.map((c): [string, BenchCase] => [`${s.name}/${c.name}`, c]));
+  const wanted = new Set(ids.filter(([id]) => opts.filter.test(id)).map(([id]) => id));
+  for (const [id, c] of ids) if (wanted.has(id) && c.baseline) wanted.add(c.baseline);
   for (const s of suites) {
     for (const c of s.cases) {
       const id = `${s.name}/${c.name}`;
-      if (!opts.filter.test(id)) continue;
+      if (!wanted.has(id)) continue;
       c.setup?.();
       const t = timeCase(c, opts.quick);
       if (t instanceof Error) {

@@ -67,7 +67,16 @@ export {
   SEG_WORDS,
   tcpValidFlags,
 } from './tcp-window.js';
-export { dump, formatAddr, formatConntrack, parseAddr, SnatAccumulator, snatUsage, TableSurvey } from './observe.js';
+export {
+  dump,
+  dumpSome,
+  formatAddr,
+  formatConntrack,
+  parseAddr,
+  SnatAccumulator,
+  snatUsage,
+  TableSurvey,
+} from './observe.js';
 export type { ConnDump, DestinationUsage, EgressIpUsage, SurveyOptions, SurveyPass, TupleDump } from './observe.js';
 export { hsip4, Prng } from './hash.js';
 export {
