@@ -219,13 +219,16 @@ export class EtcdClient {
         }
         if (res.statusCode !== 200 || v['error'] !== undefined) {
           const msg = String(v['message'] ?? v['error'] ?? `HTTP ${res.statusCode}`);
+          // Whether the member may have proposed it: only answers etcd gives before proposing say it did not
+          // (no leader, a request it refuses as too large or not supported); "leader changed", "request timed
+          // out", "context deadline exceeded", a stopping server... come from a proposal that may still commit.
+          if (!NOT_PROPOSED.test(msg)) maybeDelivered = true;
           // a member without a leader (or being stopped) answers; another member, or a later try, may serve it
-          if (/no leader|leader changed|timed out|stopped|unavailable|not capable/i.test(msg)) {
+          if (/no leader|leader changed|timed out|deadline exceeded|stopped|unavailable|not capable/i.test(msg)) {
             errs.set(base, msg);
-            if (/leader changed|timed out/i.test(msg)) maybeDelivered = true;
             continue;
           }
-          throw new EtcdError(`${base}: ${msg}`);
+          throw new EtcdError(`${base}: ${msg}`, false, maybeDelivered);
         }
         this.next = (this.next + i) % this.endpoints.length;
         return v;
@@ -411,6 +414,9 @@ export class EtcdClient {
 
 /** Connection errors that mean the request never reached a member. */
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOENT', 'EHOSTUNREACH', 'ENETUNREACH', 'EACCES']);
+/** Answers etcd gives before proposing a request: it was certainly not applied. */
+const NOT_PROPOSED =
+  /no leader|not capable|too many operations|too large|permission denied|invalid auth|authentication failed|key not found|compacted/i;
 
 function readAll(res: IncomingMessage, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
