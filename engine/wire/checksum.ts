@@ -118,11 +118,28 @@ export function update32(csum: number, old: number, nu: number): number {
  * RFC 1624 eqn. 3 for a 128-bit field given as four int32 words (an IPv6 address): old words at `p` in `v`,
  * new words `a0`..`a3`. Does not write the address.
  */
-export function update128(csum: number, v: DataView, p: number, a0: number, a1: number, a2: number, a3: number): number {
-  let c = update32(csum, v.getInt32(p), a0);
-  c = update32(c, v.getInt32(p + 4), a1);
-  c = update32(c, v.getInt32(p + 8), a2);
-  return update32(c, v.getInt32(p + 12), a3);
+export function update128(
+  csum: number,
+  v: DataView,
+  p: number,
+  a0: number,
+  a1: number,
+  a2: number,
+  a3: number,
+): number {
+  // One accumulator for the 8 old and 8 new 16-bit words (17 terms below 2^16: the sum stays below 2^21, so two
+  // folds finish it), instead of four update32 calls that fold four times.
+  const o0 = v.getInt32(p);
+  const o1 = v.getInt32(p + 4);
+  const o2 = v.getInt32(p + 8);
+  const o3 = v.getInt32(p + 12);
+  let s = (~csum & 0xffff) + (~(o0 >>> 16) & 0xffff) + (~o0 & 0xffff) + ((a0 >>> 16) & 0xffff) + (a0 & 0xffff);
+  s += (~(o1 >>> 16) & 0xffff) + (~o1 & 0xffff) + ((a1 >>> 16) & 0xffff) + (a1 & 0xffff);
+  s += (~(o2 >>> 16) & 0xffff) + (~o2 & 0xffff) + ((a2 >>> 16) & 0xffff) + (a2 & 0xffff);
+  s += (~(o3 >>> 16) & 0xffff) + (~o3 & 0xffff) + ((a3 >>> 16) & 0xffff) + (a3 & 0xffff);
+  s = (s >>> 16) + (s & 0xffff);
+  s = (s >>> 16) + (s & 0xffff);
+  return ~s & 0xffff;
 }
 
 /** The UDP rule: a computed checksum of 0 is transmitted as 0xffff (RFC 768). */

@@ -201,7 +201,8 @@ function icmp6Text(v: DataView, ipOff: number, o: number, len: number, complete:
     if (t === ndp.TYPE_NEIGHBOR_SOLICIT) return `ICMPv6 neighbor solicitation who-has ${tgt()}${bad}`;
     if (t === ndp.TYPE_NEIGHBOR_ADVERT) {
       const f = ndp.naFlags(v, o);
-      const fl = (f & ndp.FLAG_ROUTER ? 'R' : '') + (f & ndp.FLAG_SOLICITED ? 'S' : '') + (f & ndp.FLAG_OVERRIDE ? 'O' : '');
+      const fl =
+        (f & ndp.FLAG_ROUTER ? 'R' : '') + (f & ndp.FLAG_SOLICITED ? 'S' : '') + (f & ndp.FLAG_OVERRIDE ? 'O' : '');
       return `ICMPv6 neighbor advertisement tgt ${tgt()} [${fl || 'none'}]${bad}`;
     }
     if (t === ndp.TYPE_ROUTER_SOLICIT) return `ICMPv6 router solicitation${bad}`;
@@ -212,7 +213,8 @@ function icmp6Text(v: DataView, ipOff: number, o: number, len: number, complete:
   let s: string;
   if (t === icmpv6.TYPE_DEST_UNREACH) s = `ICMPv6 unreachable ${UNREACH6[c] ?? 'code ' + c}`;
   else if (t === icmpv6.TYPE_PACKET_TOO_BIG) s = `ICMPv6 packet too big mtu ${icmpv6.mtu(v, o)}`;
-  else if (t === icmpv6.TYPE_TIME_EXCEEDED) s = `ICMPv6 time exceeded ${c === 0 ? 'in-transit' : c === 1 ? 'reassembly' : 'code ' + c}`;
+  else if (t === icmpv6.TYPE_TIME_EXCEEDED)
+    s = `ICMPv6 time exceeded ${c === 0 ? 'in-transit' : c === 1 ? 'reassembly' : 'code ' + c}`;
   else if (t === icmpv6.TYPE_PARAM_PROBLEM) s = `ICMPv6 parameter problem code ${c} pointer ${icmpv6.pointer(v, o)}`;
   else s = `ICMPv6 type ${t} code ${c}`;
   const q = icmpv6.quotedOffset(o);

@@ -96,6 +96,23 @@ const F_HOP_LIMIT = 7;
 const F_SRC = 8;
 const F_DST = 24;
 
+/** What `walk` does with each Next Header value: one typed-array load instead of a chain of compares. */
+const K_UNKNOWN = 0;
+const K_UPPER = 1;
+const K_HOP_BY_HOP = 2;
+const K_ROUTING = 3;
+const K_FRAGMENT = 4;
+const K_DEST_OPTS = 5;
+const NH_KIND = new Uint8Array(256);
+NH_KIND[NH_TCP] = K_UPPER;
+NH_KIND[NH_UDP] = K_UPPER;
+NH_KIND[NH_ICMPV6] = K_UPPER;
+NH_KIND[NH_NONE] = K_UPPER;
+NH_KIND[NH_HOP_BY_HOP] = K_HOP_BY_HOP;
+NH_KIND[NH_ROUTING] = K_ROUTING;
+NH_KIND[NH_FRAGMENT] = K_FRAGMENT;
+NH_KIND[NH_DEST_OPTS] = K_DEST_OPTS;
+
 // Module-local copies of exported constants (why: docs/platform.md, the hot path in JavaScript).
 const C_HEADER_LEN = HEADER_LEN;
 const C_MAX_EXT_HEADERS = MAX_EXT_HEADERS;
@@ -224,23 +241,6 @@ export function check(v: DataView, o: number, len: number): number {
 }
 
 /**
- * Walk the TLV options of a Hop-by-Hop or Destination Options header from `p` to `end` (RFC 8200 §4.2): Pad1
- * is one byte, every other option is type, length, data. BAD_FIELD when an option runs past the header. The
- * options themselves are the destination's (or, for Hop-by-Hop, routers' that look, RFC 8200 §4.3), not ours.
- */
-function checkOptionTlvs(v: DataView, p: number, end: number): number {
-  while (p < end) {
-    if (v.getUint8(p) === OPT_PAD1) {
-      p++;
-      continue;
-    }
-    if (p + 2 > end) return BAD_FIELD;
-    p += 2 + v.getUint8(p + 1);
-  }
-  return p === end ? OK : BAD_FIELD;
-}
-
-/**
  * Follow the extension-header chain of the IPv6 packet at `o` within its first `len` bytes (for a packet that
  * passed `check`, `len` = 40 + Payload Length; for the quote of an ICMPv6 error, the bytes quoted).
  *
@@ -273,29 +273,38 @@ export function walk(
   let count = 0;
   let flags = 0;
   for (;;) {
-    if (nh === NH_TCP || nh === NH_UDP || nh === NH_ICMPV6 || nh === NH_NONE) {
-      return ((p - o) << 10) | flags | nh;
-    }
-    if (nh !== NH_HOP_BY_HOP && nh !== NH_ROUTING && nh !== NH_FRAGMENT && nh !== NH_DEST_OPTS) {
-      return -UNKNOWN_NEXT_HEADER;
-    }
-    if (nh === NH_HOP_BY_HOP && count !== 0) return -HOP_BY_HOP_NOT_FIRST;
+    const k = NH_KIND[nh]!;
+    if (k === K_UPPER) return ((p - o) << 10) | flags | nh;
+    if (k === K_UNKNOWN) return -UNKNOWN_NEXT_HEADER;
+    if (k === K_HOP_BY_HOP && count !== 0) return -HOP_BY_HOP_NOT_FIRST;
     if (++count > maxHeaders) return -CHAIN_TOO_LONG;
     if (p + 2 > end) return -TRUNCATED;
-    const hl = nh === NH_FRAGMENT ? 8 : (v.getUint8(p + 1) + 1) << 3;
+    const hl = k === K_FRAGMENT ? 8 : (v.getUint8(p + 1) + 1) << 3;
     if (p + hl - o - C_HEADER_LEN > maxBytes) return -CHAIN_TOO_LONG;
     if (p + hl > end) return -TRUNCATED;
-    if (nh === NH_FRAGMENT) {
+    if (k === K_FRAGMENT) {
       const w = v.getUint16(p + 2);
       if ((w & 0xfff9) !== 0) flags |= C_WALK_FRAGMENT; // offset (13 bits) or M; the 2 reserved bits ignored
       if ((w & 0xfff8) !== 0) {
         return ((p + 8 - o) << 10) | flags | C_WALK_NOT_FIRST | v.getUint8(p);
       }
-    } else if (nh === NH_ROUTING) {
+    } else if (k === K_ROUTING) {
       if (v.getUint8(p + 3) !== 0) return -UNSUPPORTED;
     } else {
-      const r = checkOptionTlvs(v, p + 2, p + hl);
-      if (r !== OK) return -r;
+      // Options TLVs (RFC 8200 §4.2): Pad1 is one byte, every other option type, length, data. The options
+      // are the destination's (or, for Hop-by-Hop, routers' that look, §4.3), not ours: only their framing is
+      // checked. Written inline: a helper call per header cost ~10 ns per header on this machine.
+      const e = p + hl;
+      let q = p + 2;
+      while (q < e) {
+        if (v.getUint8(q) === OPT_PAD1) {
+          q++;
+          continue;
+        }
+        if (q + 2 > e) return -BAD_FIELD;
+        q += 2 + v.getUint8(q + 1);
+      }
+      if (q !== e) return -BAD_FIELD;
     }
     nh = v.getUint8(p);
     p += hl;
@@ -414,7 +423,7 @@ export function addrToString(v: DataView, p: number): string {
   for (let i = 0; i < 8; i++) g.push(v.getUint16(p + 2 * i));
   let best = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (g[i] !== 0) {
       i++;
       continue;

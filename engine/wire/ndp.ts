@@ -303,7 +303,8 @@ export function parse(v: DataView, o: number, len: number): NdpRepr {
   const fl = fixedLen(t);
   const bytes = (p: number, n: number) => new Uint8Array(v.buffer, v.byteOffset + p, n).slice();
   const options: NdpOption[] = [];
-  for (let p = o + fl; p < o + len; p += optLen(v, p)) options.push({ type: optType(v, p), data: bytes(p + 2, optLen(v, p) - 2) });
+  for (let p = o + fl; p < o + len; p += optLen(v, p))
+    options.push({ type: optType(v, p), data: bytes(p + 2, optLen(v, p) - 2) });
   const ra = t === TYPE_ROUTER_ADVERT;
   return {
     type: t,
@@ -421,7 +422,17 @@ export function emitUnsolicitedAdvertFrame(
   src: Uint8Array = target,
 ): number {
   const m = writeHeaders(v, o, null, mac, src, ALL_NODES, NA_LEN + LLA_OPT_LEN);
-  writeNeighborMsg(v, m - ipv6.HEADER_LEN, m, TYPE_NEIGHBOR_ADVERT, FLAG_OVERRIDE, view16(target), 0, OPT_TARGET_LLA, mac);
+  writeNeighborMsg(
+    v,
+    m - ipv6.HEADER_LEN,
+    m,
+    TYPE_NEIGHBOR_ADVERT,
+    FLAG_OVERRIDE,
+    view16(target),
+    0,
+    OPT_TARGET_LLA,
+    mac,
+  );
   return FRAME_LEN;
 }
 

@@ -69,7 +69,9 @@ describe('format: IPv6 fixtures', () => {
   for (const [file, i, want] of cases) it(`${file}#${i}`, () => expect(line(file, i)).toBe(want));
   it('formatIp picks IPv6 by the version nibble; a broken checksum is flagged', () => {
     const f = load('icmpv6-echo.pcap')[0]!;
-    expect(formatIp(f.bytes.subarray(14))).toBe('2001:2:0:40::a > 2001:2::64: ICMPv6 echo request id 7211 seq 1 len 56');
+    expect(formatIp(f.bytes.subarray(14))).toBe(
+      '2001:2:0:40::a > 2001:2::64: ICMPv6 echo request id 7211 seq 1 len 56',
+    );
     const b = f.bytes.slice(14);
     b[b.length - 1] ^= 1;
     expect(formatIp(b)).toContain('[bad icmpv6 cksum]');

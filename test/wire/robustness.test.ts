@@ -78,7 +78,13 @@ const exercise = {
   },
   /** An IPv6 packet that passed `ipv6.check` at `o`: the walk, and every upper layer it reaches. */
   ipv6(v: DataView, o: number): void {
-    void [ipv6.trafficClass(v, o), ipv6.flowLabel(v, o), ipv6.hopLimit(v, o), ipv6.srcWord(v, o, 3), ipv6.dstWord(v, o, 3)];
+    void [
+      ipv6.trafficClass(v, o),
+      ipv6.flowLabel(v, o),
+      ipv6.hopLimit(v, o),
+      ipv6.srcWord(v, o, 3),
+      ipv6.dstWord(v, o, 3),
+    ];
     ipv6.addrToString(v, ipv6.srcOffset(o));
     const len = ipv6.HEADER_LEN + ipv6.payloadLen(v, o);
     const r = ipv6.walk(v, o, len);
