@@ -27,12 +27,30 @@
  * the only error sent even about multicast (§2.4 e.3).
  */
 import * as cs from './checksum.js';
+import { code, rest, type } from './icmp.js';
 import * as ipv6 from './ipv6.js';
 import * as V from './verdict.js';
 
+// The first 8 bytes have the layout of ICMP for IPv4 (RFC 4443 §2.1, RFC 792): the same accessors serve both.
+export {
+  checksumField,
+  code,
+  echoId,
+  echoSeq,
+  /** Absolute offset of the quoted packet (here an IPv6 header) inside an error message. */
+  quotedOffset,
+  rest,
+  setChecksumField,
+  setCode,
+  setEchoIdCsum,
+  setRest,
+  setType,
+  type,
+} from './icmp.js';
+
 // Local bindings of imported hot-path values (why: docs/platform.md, the hot path in JavaScript).
 const { BAD_VERSION, OK, TRUNCATED } = V;
-const { finish, pseudoHeaderSum6, sum, update16, update128 } = cs;
+const { finish, pseudoHeaderSum6, sum, update128 } = cs;
 
 export const HEADER_LEN = 8;
 /** Next Header value of ICMPv6. */
@@ -71,8 +89,6 @@ const F_TYPE = 0;
 const F_CODE = 1;
 const F_CHECKSUM = 2;
 const F_REST = 4;
-const F_ID = 4;
-const F_SEQ = 6;
 
 // Module-local copies of exported constants (why: docs/platform.md, the hot path in JavaScript).
 const C_HEADER_LEN = HEADER_LEN;
@@ -84,30 +100,6 @@ export function isError(type: number): boolean {
   return type < 128;
 }
 
-/** Type. */
-export function type(v: DataView, o: number): number {
-  return v.getUint8(o + F_TYPE);
-}
-/** Code. */
-export function code(v: DataView, o: number): number {
-  return v.getUint8(o + F_CODE);
-}
-/** Checksum field. */
-export function checksumField(v: DataView, o: number): number {
-  return v.getUint16(o + F_CHECKSUM);
-}
-/** The 4 bytes after the checksum as int32 (MTU, Pointer, echo id and sequence ...). */
-export function rest(v: DataView, o: number): number {
-  return v.getInt32(o + F_REST);
-}
-/** Echo Identifier (types 128, 129): what SNAT maps like a port. */
-export function echoId(v: DataView, o: number): number {
-  return v.getUint16(o + F_ID);
-}
-/** Echo Sequence Number. */
-export function echoSeq(v: DataView, o: number): number {
-  return v.getUint16(o + F_SEQ);
-}
 /** MTU of a Packet Too Big (type 2), 32 bits. */
 export function mtu(v: DataView, o: number): number {
   return v.getUint32(o + F_REST);
@@ -115,23 +107,6 @@ export function mtu(v: DataView, o: number): number {
 /** Pointer of a Parameter Problem (type 4): the offending octet of the quoted packet, 32 bits. */
 export function pointer(v: DataView, o: number): number {
   return v.getUint32(o + F_REST);
-}
-/** Absolute offset of the quoted IPv6 header inside an error message. */
-export function quotedOffset(o: number): number {
-  return o + C_HEADER_LEN;
-}
-
-export function setType(v: DataView, o: number, x: number): void {
-  v.setUint8(o + F_TYPE, x);
-}
-export function setCode(v: DataView, o: number, x: number): void {
-  v.setUint8(o + F_CODE, x);
-}
-export function setChecksumField(v: DataView, o: number, x: number): void {
-  v.setUint16(o + F_CHECKSUM, x);
-}
-export function setRest(v: DataView, o: number, x: number): void {
-  v.setInt32(o + F_REST, x);
 }
 
 /**
@@ -151,13 +126,6 @@ export function fillChecksum(v: DataView, ipOff: number, o: number, len: number)
 /** True when the checksum of the `len`-byte message at `o` under the IPv6 header at `ipOff` verifies. */
 export function checksumOk(v: DataView, ipOff: number, o: number, len: number): boolean {
   return finish(sum(v, o, len, pseudoHeaderSum6(v, ipOff + 8, C_PROTO, len))) === 0;
-}
-
-/** Set the echo Identifier and update the checksum (RFC 1624 eqn. 3); SNAT's port for echo. */
-export function setEchoIdCsum(v: DataView, o: number, x: number): void {
-  const old = v.getUint16(o + F_ID);
-  v.setUint16(o + F_ID, x);
-  v.setUint16(o + F_CHECKSUM, update16(v.getUint16(o + F_CHECKSUM), old, x));
 }
 
 /**

@@ -52,11 +52,13 @@
  * address from a table is four int32s too (`setSrcWords`). `Uint8Array(16)` forms and the text conversions
  * `addrToString`/`parseAddr` are for cold paths.
  */
+import * as cs from './checksum.js';
 import * as V from './verdict.js';
 
 // Local bindings of imported hot-path values (why: docs/platform.md, the hot path in JavaScript).
 const { BAD_FIELD, BAD_VERSION, CHAIN_TOO_LONG, HOP_BY_HOP_NOT_FIRST, OK, TRUNCATED, UNKNOWN_NEXT_HEADER } = V;
 const { UNSUPPORTED } = V;
+const { update16, update128, udpNonZero } = cs;
 
 export const HEADER_LEN = 40;
 export const ETHERTYPE = 0x86dd;
@@ -194,6 +196,36 @@ export function setDstWords(v: DataView, o: number, a0: number, a1: number, a2: 
  */
 export function decHopLimit(v: DataView, o: number): void {
   v.setUint8(o + F_HOP_LIMIT, v.getUint8(o + F_HOP_LIMIT) - 1);
+}
+
+/**
+ * NAT66 of one side of a flow (what `udp.snat6`, `tcp.snat6` and their `dnat6` call): the address at `addrOff`
+ * (source or destination, in an IPv6 header) becomes `a0`..`a3` and the port at `portOff` becomes `port`, with
+ * the upper layer's checksum at `csumOff` updated incrementally (RFC 1624; IPv6 has no header checksum). With
+ * `udpRule`, a checksum of 0 stays 0 and a result of 0 is written 0xffff (RFC 768).
+ */
+export function natAddrPort(
+  v: DataView,
+  addrOff: number,
+  portOff: number,
+  csumOff: number,
+  a0: number,
+  a1: number,
+  a2: number,
+  a3: number,
+  port: number,
+  udpRule: boolean,
+): void {
+  const c = v.getUint16(csumOff);
+  if (!(udpRule && c === 0)) {
+    const nc = update16(update128(c, v, addrOff, a0, a1, a2, a3), v.getUint16(portOff), port);
+    v.setUint16(csumOff, udpRule ? udpNonZero(nc) : nc);
+  }
+  v.setInt32(addrOff, a0);
+  v.setInt32(addrOff + 4, a1);
+  v.setInt32(addrOff + 8, a2);
+  v.setInt32(addrOff + 12, a3);
+  v.setUint16(portOff, port);
 }
 
 /** True when the 16 bytes at `p` of `v` equal the 16 bytes at `q` of `w`. */
@@ -417,28 +449,15 @@ export function addrWords(a: Uint8Array): [number, number, number, number] {
   return [d.getInt32(0), d.getInt32(4), d.getInt32(8), d.getInt32(12)];
 }
 
-/** RFC 5952 text of the 16 bytes at `p` (lower case, the longest run of two or more zero groups as `::`). */
+/**
+ * RFC 5952 text of the 16 bytes at `p` (lower case, no leading zeros, the first longest run of two or more zero
+ * groups as `::`). That is the WHATWG URL host serializer's rule, so the URL parser does it (cold path: logs,
+ * tests).
+ */
 export function addrToString(v: DataView, p: number): string {
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push(v.getUint16(p + 2 * i));
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (a: number[]) => a.map((x) => x.toString(16)).join(':');
-  if (best < 0) return hex(g);
-  return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
+  let s = v.getUint16(p).toString(16);
+  for (let i = 1; i < 8; i++) s += ':' + v.getUint16(p + 2 * i).toString(16);
+  return new URL(`http://[${s}]/`).hostname.slice(1, -1);
 }
 
 /** `addrToString` of a 16-byte array. */

@@ -32,11 +32,12 @@
  * follows the TCP header's offset up to the end of the IPv6 payload (extension headers excluded).
  */
 import * as cs from './checksum.js';
+import { natAddrPort } from './ipv6.js';
 import * as V from './verdict.js';
 
 // Local bindings of imported hot-path values (why: docs/platform.md, the hot path in JavaScript).
 const { BAD_HEADER_LEN, OK, TRUNCATED } = V;
-const { pseudoHeaderSum, pseudoHeaderSum6, sum, finish, update16, update32, update128 } = cs;
+const { pseudoHeaderSum, pseudoHeaderSum6, sum, finish, update16, update32 } = cs;
 
 /** Header length without options (data offset 5). */
 export const HEADER_LEN = 20;
@@ -262,13 +263,7 @@ export function snat6(
   a3: number,
   port: number,
 ): void {
-  const c = update128(v.getUint16(tcpOff + F_CHECKSUM), v, ipOff + 8, a0, a1, a2, a3);
-  v.setUint16(tcpOff + F_CHECKSUM, update16(c, v.getUint16(tcpOff + F_SRC_PORT), port));
-  v.setInt32(ipOff + 8, a0);
-  v.setInt32(ipOff + 12, a1);
-  v.setInt32(ipOff + 16, a2);
-  v.setInt32(ipOff + 20, a3);
-  v.setUint16(tcpOff + F_SRC_PORT, port);
+  natAddrPort(v, ipOff + 8, tcpOff + F_SRC_PORT, tcpOff + F_CHECKSUM, a0, a1, a2, a3, port, false);
 }
 
 /** Destination-side counterpart of `snat6` (un-SNAT of a reply): destination address and port. */
@@ -282,13 +277,7 @@ export function dnat6(
   a3: number,
   port: number,
 ): void {
-  const c = update128(v.getUint16(tcpOff + F_CHECKSUM), v, ipOff + 24, a0, a1, a2, a3);
-  v.setUint16(tcpOff + F_CHECKSUM, update16(c, v.getUint16(tcpOff + F_DST_PORT), port));
-  v.setInt32(ipOff + 24, a0);
-  v.setInt32(ipOff + 28, a1);
-  v.setInt32(ipOff + 32, a2);
-  v.setInt32(ipOff + 36, a3);
-  v.setUint16(tcpOff + F_DST_PORT, port);
+  natAddrPort(v, ipOff + 24, tcpOff + F_DST_PORT, tcpOff + F_CHECKSUM, a0, a1, a2, a3, port, false);
 }
 
 /** Value form of a TCP header (cold path). `seq`/`ack` are int32 like the accessors. */

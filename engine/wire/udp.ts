@@ -24,11 +24,12 @@
  * `checksumOk6` refuses 0. The setters keep the zero rule all the same (a 0 never becomes valid by a rewrite).
  */
 import * as cs from './checksum.js';
+import { natAddrPort } from './ipv6.js';
 import * as V from './verdict.js';
 
 // Local bindings of imported hot-path values (why: docs/platform.md, the hot path in JavaScript).
 const { BAD_TOTAL_LEN, OK, TRUNCATED } = V;
-const { pseudoHeaderSum, pseudoHeaderSum6, sum, finish, update16, update32, update128, udpNonZero } = cs;
+const { pseudoHeaderSum, pseudoHeaderSum6, sum, finish, update16, update32, udpNonZero } = cs;
 
 export const HEADER_LEN = 8;
 export const PROTO = 17;
@@ -202,17 +203,7 @@ export function snat6(
   a3: number,
   port: number,
 ): void {
-  const c = v.getUint16(udpOff + F_CHECKSUM);
-  const oldPort = v.getUint16(udpOff + F_SRC_PORT);
-  if (c !== 0) {
-    const nc = update16(update128(c, v, ipOff + 8, a0, a1, a2, a3), oldPort, port);
-    v.setUint16(udpOff + F_CHECKSUM, udpNonZero(nc));
-  }
-  v.setInt32(ipOff + 8, a0);
-  v.setInt32(ipOff + 12, a1);
-  v.setInt32(ipOff + 16, a2);
-  v.setInt32(ipOff + 20, a3);
-  v.setUint16(udpOff + F_SRC_PORT, port);
+  natAddrPort(v, ipOff + 8, udpOff + F_SRC_PORT, udpOff + F_CHECKSUM, a0, a1, a2, a3, port, true);
 }
 
 /** Destination-side counterpart of `snat6` (un-SNAT of a reply): destination address and port. */
@@ -226,17 +217,7 @@ export function dnat6(
   a3: number,
   port: number,
 ): void {
-  const c = v.getUint16(udpOff + F_CHECKSUM);
-  const oldPort = v.getUint16(udpOff + F_DST_PORT);
-  if (c !== 0) {
-    const nc = update16(update128(c, v, ipOff + 24, a0, a1, a2, a3), oldPort, port);
-    v.setUint16(udpOff + F_CHECKSUM, udpNonZero(nc));
-  }
-  v.setInt32(ipOff + 24, a0);
-  v.setInt32(ipOff + 28, a1);
-  v.setInt32(ipOff + 32, a2);
-  v.setInt32(ipOff + 36, a3);
-  v.setUint16(udpOff + F_DST_PORT, port);
+  natAddrPort(v, ipOff + 24, udpOff + F_DST_PORT, udpOff + F_CHECKSUM, a0, a1, a2, a3, port, true);
 }
 
 /** Value form of a UDP header (cold path). */
