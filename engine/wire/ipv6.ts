@@ -52,13 +52,11 @@
  * address from a table is four int32s too (`setSrcWords`). `Uint8Array(16)` forms and the text conversions
  * `addrToString`/`parseAddr` are for cold paths.
  */
-import * as cs from './checksum.js';
 import * as V from './verdict.js';
 
 // Local bindings of imported hot-path values (why: docs/platform.md, the hot path in JavaScript).
 const { BAD_FIELD, BAD_VERSION, CHAIN_TOO_LONG, HOP_BY_HOP_NOT_FIRST, OK, TRUNCATED, UNKNOWN_NEXT_HEADER } = V;
 const { UNSUPPORTED } = V;
-const { update16, update128, udpNonZero } = cs;
 
 export const HEADER_LEN = 40;
 export const ETHERTYPE = 0x86dd;
@@ -196,36 +194,6 @@ export function setDstWords(v: DataView, o: number, a0: number, a1: number, a2: 
  */
 export function decHopLimit(v: DataView, o: number): void {
   v.setUint8(o + F_HOP_LIMIT, v.getUint8(o + F_HOP_LIMIT) - 1);
-}
-
-/**
- * NAT66 of one side of a flow (what `udp.snat6`, `tcp.snat6` and their `dnat6` call): the address at `addrOff`
- * (source or destination, in an IPv6 header) becomes `a0`..`a3` and the port at `portOff` becomes `port`, with
- * the upper layer's checksum at `csumOff` updated incrementally (RFC 1624; IPv6 has no header checksum). With
- * `udpRule`, a checksum of 0 stays 0 and a result of 0 is written 0xffff (RFC 768).
- */
-export function natAddrPort(
-  v: DataView,
-  addrOff: number,
-  portOff: number,
-  csumOff: number,
-  a0: number,
-  a1: number,
-  a2: number,
-  a3: number,
-  port: number,
-  udpRule: boolean,
-): void {
-  const c = v.getUint16(csumOff);
-  if (!(udpRule && c === 0)) {
-    const nc = update16(update128(c, v, addrOff, a0, a1, a2, a3), v.getUint16(portOff), port);
-    v.setUint16(csumOff, udpRule ? udpNonZero(nc) : nc);
-  }
-  v.setInt32(addrOff, a0);
-  v.setInt32(addrOff + 4, a1);
-  v.setInt32(addrOff + 8, a2);
-  v.setInt32(addrOff + 12, a3);
-  v.setUint16(portOff, port);
 }
 
 /** True when the 16 bytes at `p` of `v` equal the 16 bytes at `q` of `w`. */

@@ -32,12 +32,11 @@
  * follows the TCP header's offset up to the end of the IPv6 payload (extension headers excluded).
  */
 import * as cs from './checksum.js';
-import { natAddrPort } from './ipv6.js';
 import * as V from './verdict.js';
 
 // Local bindings of imported hot-path values (why: docs/platform.md, the hot path in JavaScript).
 const { BAD_HEADER_LEN, OK, TRUNCATED } = V;
-const { pseudoHeaderSum, pseudoHeaderSum6, sum, finish, update16, update32 } = cs;
+const { pseudoHeaderSum, pseudoHeaderSum6, sum, finish, update16, update32, update128 } = cs;
 
 /** Header length without options (data offset 5). */
 export const HEADER_LEN = 20;
@@ -250,7 +249,9 @@ export function checksumOk6(v: DataView, ipOff: number, tcpOff: number): boolean
 }
 
 /**
- * SNAT66 in one call: the source address of the IPv6 header at `ipOff` becomes `a0`..`a3` (int32 words) and
+ * SNAT66 in one call (written out here and in the `dnat6`s of udp.ts and tcp.ts: through one shared helper the
+ * wire bench measured SNAT66 at 3.2× the IPv4 SNAT's time in the same run, written out at 0.6–1.1×): the
+ * source address of the IPv6 header at `ipOff` becomes `a0`..`a3` (int32 words) and
  * the source port of the segment at `tcpOff` becomes `port`, with the TCP checksum updated incrementally.
  */
 export function snat6(
@@ -263,7 +264,13 @@ export function snat6(
   a3: number,
   port: number,
 ): void {
-  natAddrPort(v, ipOff + 8, tcpOff + F_SRC_PORT, tcpOff + F_CHECKSUM, a0, a1, a2, a3, port, false);
+  const c = update128(v.getUint16(tcpOff + F_CHECKSUM), v, ipOff + 8, a0, a1, a2, a3);
+  v.setUint16(tcpOff + F_CHECKSUM, update16(c, v.getUint16(tcpOff + F_SRC_PORT), port));
+  v.setInt32(ipOff + 8, a0);
+  v.setInt32(ipOff + 12, a1);
+  v.setInt32(ipOff + 16, a2);
+  v.setInt32(ipOff + 20, a3);
+  v.setUint16(tcpOff + F_SRC_PORT, port);
 }
 
 /** Destination-side counterpart of `snat6` (un-SNAT of a reply): destination address and port. */
@@ -277,7 +284,13 @@ export function dnat6(
   a3: number,
   port: number,
 ): void {
-  natAddrPort(v, ipOff + 24, tcpOff + F_DST_PORT, tcpOff + F_CHECKSUM, a0, a1, a2, a3, port, false);
+  const c = update128(v.getUint16(tcpOff + F_CHECKSUM), v, ipOff + 24, a0, a1, a2, a3);
+  v.setUint16(tcpOff + F_CHECKSUM, update16(c, v.getUint16(tcpOff + F_DST_PORT), port));
+  v.setInt32(ipOff + 24, a0);
+  v.setInt32(ipOff + 28, a1);
+  v.setInt32(ipOff + 32, a2);
+  v.setInt32(ipOff + 36, a3);
+  v.setUint16(tcpOff + F_DST_PORT, port);
 }
 
 /** Value form of a TCP header (cold path). `seq`/`ack` are int32 like the accessors. */
