@@ -10,12 +10,18 @@
  *   source port from a flow hash through flowSrcPort; compared with a copyWithin of the template from the
  *   same slab, TypedArray.set from the template bytes, and a byte-at-a-time write (baseline).
  * - decap/geneve: geneve.decap (outer Ethernet, IPv4, UDP 6081, Geneve checks) of encapsulated frames.
+ * - IPv6 next to IPv4 in the same run (ratios against the IPv4 case, same L4 payload): parse-check/udp6 and tcp6
+ *   (Ethernet + ipv6.check + ipv6.walk + UDP/TCP check, then the 128-bit addresses and ports into a sink),
+ *   parse-check/udp6-ext (the same behind a Hop-by-Hop and a Destination Options header), checksum/udp6 against
+ *   checksum/udp4 (verify the UDP checksum with the pseudo-header of each family), snat/udp6 and snat/tcp6
+ *   (udp.snat6 / tcp.snat6: 128-bit source and port with the incremental L4 checksum update).
  */
 import { Slab } from '../../engine/packet/slab.js';
 import * as csum from '../../engine/wire/checksum.js';
 import * as ethernet from '../../engine/wire/ethernet.js';
 import * as geneve from '../../engine/wire/geneve.js';
 import * as ipv4 from '../../engine/wire/ipv4.js';
+import * as ipv6 from '../../engine/wire/ipv6.js';
 import * as tcp from '../../engine/wire/tcp.js';
 import * as udp from '../../engine/wire/udp.js';
 import type { BenchCase, Suite } from '../harness.js';
@@ -23,7 +29,7 @@ import type { BenchCase, Suite } from '../harness.js';
 const RING = 256;
 const FRAME = 64; // 14 + 20 + 8 + 22 (UDP); TCP: 14 + 20 + 20 + 10
 
-const slab = new Slab({ slots: RING * 3 });
+const slab = new Slab({ slots: RING * 6 });
 const v = slab.dv;
 const u8 = slab.u8;
 const udpOff = new Int32Array(RING);
@@ -32,6 +38,11 @@ const encOff = new Int32Array(RING); // inner frames for encap (headroom before 
 const decOff = new Int32Array(RING); // encapsulated frames for decap
 const decLen = new Int32Array(RING);
 const lens = new Int32Array(RING);
+const udp6Off = new Int32Array(RING);
+const tcp6Off = new Int32Array(RING);
+const ext6Off = new Int32Array(RING);
+const lens6 = new Int32Array(RING);
+const lens6ext = new Int32Array(RING);
 let sink = 0;
 
 const POD_BASE = 0xc6124000 | 0; // 198.18.64.0
@@ -80,6 +91,54 @@ function writeFrame(o: number, i: number, proto: number): void {
   }
 }
 
+const L4LEN = FRAME - 34; // the same L4 bytes in the IPv6 frames as in the IPv4 ones
+const PAD4 = new Uint8Array([1, 4, 0, 0, 0, 0]); // PadN of 4: an 8-byte options header
+const POD6 = new Uint8Array([0x20, 0x01, 0, 2, 0, 0, 0, 0x40, 0, 0, 0, 0, 0, 0, 0, 0]); // 2001:2:0:40::
+const EXT6 = new Uint8Array([0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x64]); // 2001:2::64
+const EGRESS6 = [0x20010002 | 0, 0, 0, 3] as const; // 2001:2::3 as int32 words
+
+/** An IPv6 frame: Ethernet, IPv6 (with `ext` extension headers), then the same L4 header and bytes as IPv4's. */
+function writeFrame6(o: number, i: number, proto: number, ext: boolean): number {
+  ethernet.writeHeader(v, o, 0xaabb, 0xccddeeff | 0, 0x0200, 0x000001fe, ethernet.ETHERTYPE_IPV6);
+  const src = POD6.slice();
+  src[15] = i & 255;
+  const exts = ext
+    ? [
+        { type: ipv6.NH_HOP_BY_HOP, data: PAD4 },
+        { type: ipv6.NH_DEST_OPTS, data: PAD4 },
+      ]
+    : [];
+  const hl = ipv6.emit(
+    { trafficClass: 0, flowLabel: i, hopLimit: 63, nextHeader: proto, src, dst: EXT6, ext: exts, payloadLen: L4LEN },
+    v,
+    o + 14,
+  );
+  const l4 = o + 14 + hl;
+  for (let k = 0; k < L4LEN; k++) u8[l4 + k] = (i * 31 + k) & 0xff;
+  if (proto === ipv4.PROTO_UDP) {
+    udp.emit({ srcPort: 40000 + i, dstPort: 53, payloadLen: L4LEN - 8 }, v, l4);
+    udp.fillChecksum6(v, o + 14, l4);
+  } else {
+    tcp.emit(
+      {
+        srcPort: 40000 + i,
+        dstPort: 443,
+        seq: i * 7919,
+        ack: 1,
+        flags: tcp.ACK | tcp.PSH,
+        window: 502,
+        urgent: 0,
+        options: new Uint8Array(0),
+        payloadLen: L4LEN - 20,
+      },
+      v,
+      l4,
+    );
+    tcp.fillChecksum6(v, o + 14, l4);
+  }
+  return 14 + hl + L4LEN;
+}
+
 const tpl = geneve.buildTemplate({
   srcMac: new Uint8Array([2, 0, 0, 0, 0, 1]),
   dstMac: new Uint8Array([2, 0, 0, 0, 0, 2]),
@@ -103,6 +162,14 @@ for (let i = 0; i < RING; i++) {
   decLen[i] = FRAME + geneve.OVERHEAD;
 }
 u8.set(tpl.bytes, TPL_IN_SLAB);
+for (let i = 0; i < RING; i++) {
+  udp6Off[i] = slab.start(3 * RING + i);
+  tcp6Off[i] = slab.start(4 * RING + i);
+  ext6Off[i] = slab.start(5 * RING + i);
+  lens6[i] = writeFrame6(udp6Off[i]!, i, ipv4.PROTO_UDP, false);
+  writeFrame6(tcp6Off[i]!, i, ipv4.PROTO_TCP, false);
+  lens6ext[i] = writeFrame6(ext6Off[i]!, i, ipv4.PROTO_UDP, true);
+}
 
 /** Flow hash of the inner IPv4 5-tuple (a murmur3-style mix; the stage's real hash lives with conntrack). */
 function flowHash(o: number): number {
@@ -144,6 +211,54 @@ function parseCheckTcp(): void {
     const l4 = l3 + hl;
     if (tcp.check(v, l4, ipv4.totalLen(v, l3) - hl) !== 0) continue;
     s = (s + (ipv4.src(v, l3) ^ ipv4.dst(v, l3) ^ tcp.ports(v, l4) ^ ipv4.PROTO_TCP)) | 0;
+  }
+  sink ^= s;
+}
+
+/** IPv6: Ethernet, check, walk, the upper layer's check, then a 5-tuple digest (four address words each). */
+function parseCheck6(offs: Int32Array, ls: Int32Array, proto: number): void {
+  let s = 0;
+  for (let i = 0; i < RING; i++) {
+    const off = offs[i]!;
+    const len = ls[i]!;
+    const l3 = ethernet.l3Offset(v, off, len);
+    if (l3 < 0 || v.getUint16(l3 - 2) !== ethernet.ETHERTYPE_IPV6) continue;
+    if (ipv6.check(v, l3, off + len - l3) !== 0) continue;
+    const end = 40 + ipv6.payloadLen(v, l3);
+    const w = ipv6.walk(v, l3, end);
+    if (w < 0 || ipv6.walkProto(w) !== proto || ipv6.walkIsFragment(w)) continue;
+    const l4 = ipv6.walkL4Offset(l3, w);
+    const n = l3 + end - l4;
+    const ports =
+      proto === ipv4.PROTO_UDP
+        ? udp.check(v, l4, n) === 0
+          ? udp.ports(v, l4)
+          : 0
+        : tcp.check(v, l4, n) === 0
+          ? tcp.ports(v, l4)
+          : 0;
+    const a = ipv6.srcWord(v, l3, 0) ^ ipv6.srcWord(v, l3, 1) ^ ipv6.srcWord(v, l3, 2) ^ ipv6.srcWord(v, l3, 3);
+    const b = ipv6.dstWord(v, l3, 0) ^ ipv6.dstWord(v, l3, 1) ^ ipv6.dstWord(v, l3, 2) ^ ipv6.dstWord(v, l3, 3);
+    s = (s + (a ^ b ^ ports ^ proto)) | 0;
+  }
+  sink ^= s;
+}
+
+// --- checksum verification, per family ---
+
+function checksumUdp4(): void {
+  let s = 0;
+  for (let i = 0; i < RING; i++) {
+    const o = udpOff[i]!;
+    if (udp.checksumOk(v, o + 14, o + 34)) s++;
+  }
+  sink ^= s;
+}
+function checksumUdp6(): void {
+  let s = 0;
+  for (let i = 0; i < RING; i++) {
+    const o = udp6Off[i]!;
+    if (udp.checksumOk6(v, o + 14, o + 54)) s++;
   }
   sink ^= s;
 }
@@ -201,6 +316,21 @@ function snatTcp(): void {
     tcp.snat(v, o + 14, o + 34, EGRESS + r, 61000 + i + r);
   }
 }
+function snatUdp6(): void {
+  const r = round++ & 7;
+  for (let i = 0; i < RING; i++) {
+    const o = udp6Off[i]!;
+    udp.snat6(v, o + 14, o + 54, EGRESS6[0], EGRESS6[1], EGRESS6[2], EGRESS6[3] + r, 61000 + i + r);
+  }
+}
+function snatTcp6(): void {
+  const r = round++ & 7;
+  for (let i = 0; i < RING; i++) {
+    const o = tcp6Off[i]!;
+    tcp.snat6(v, o + 14, o + 54, EGRESS6[0], EGRESS6[1], EGRESS6[2], EGRESS6[3] + r, 61000 + i + r);
+  }
+}
+
 /** Byte-at-a-time SNAT with the same RFC 1624 arithmetic (baseline for snat/udp). */
 function snatUdpBytes(): void {
   const r = round++ & 7;
@@ -334,6 +464,27 @@ function verifyEncapVariants(): void {
 }
 verifyEncapVariants();
 
+/** Fail loudly if the IPv6 cases would measure rejected packets or wrong checksums. */
+function verifyIpv6(): void {
+  for (const [offs, ls, hl] of [
+    [udp6Off, lens6, 54],
+    [ext6Off, lens6ext, 70],
+  ] as const) {
+    const o = offs[0]!;
+    const w = ipv6.walk(v, o + 14, ls[0]! - 14);
+    if (w < 0 || ipv6.walkL4Offset(o + 14, w) !== o + hl || !udp.checksumOk6(v, o + 14, o + hl))
+      throw new Error('bench wire: bad IPv6 frame');
+  }
+  snatUdp6();
+  snatTcp6();
+  if (
+    !udp.checksumOk6(v, udp6Off[0]! + 14, udp6Off[0]! + 54) ||
+    !tcp.checksumOk6(v, tcp6Off[0]! + 14, tcp6Off[0]! + 54)
+  )
+    throw new Error('bench wire: snat6 broke a checksum');
+}
+verifyIpv6();
+
 const cases: BenchCase[] = [
   { name: 'parse-check/udp-bytes', ops: RING, fn: () => parseCheckBytes(udpOff, ipv4.PROTO_UDP) },
   { name: 'parse-check/udp', ops: RING, fn: parseCheckUdp, baseline: 'wire/parse-check/udp-bytes' },
@@ -347,6 +498,28 @@ const cases: BenchCase[] = [
   { name: 'encap/geneve-copywithin', ops: RING, fn: encapCopyWithin, baseline: 'wire/encap/geneve-bytes' },
   { name: 'encap/geneve', ops: RING, fn: encapWords, baseline: 'wire/encap/geneve-bytes' },
   { name: 'decap/geneve', ops: RING, fn: decap },
+  {
+    name: 'parse-check/udp6',
+    ops: RING,
+    fn: () => parseCheck6(udp6Off, lens6, ipv4.PROTO_UDP),
+    baseline: 'wire/parse-check/udp',
+  },
+  {
+    name: 'parse-check/tcp6',
+    ops: RING,
+    fn: () => parseCheck6(tcp6Off, lens6, ipv4.PROTO_TCP),
+    baseline: 'wire/parse-check/tcp',
+  },
+  {
+    name: 'parse-check/udp6-ext',
+    ops: RING,
+    fn: () => parseCheck6(ext6Off, lens6ext, ipv4.PROTO_UDP),
+    baseline: 'wire/parse-check/udp6',
+  },
+  { name: 'checksum/udp4', ops: RING, fn: checksumUdp4 },
+  { name: 'checksum/udp6', ops: RING, fn: checksumUdp6, baseline: 'wire/checksum/udp4' },
+  { name: 'snat/udp6', ops: RING, fn: snatUdp6, baseline: 'wire/snat/udp' },
+  { name: 'snat/tcp6', ops: RING, fn: snatTcp6, baseline: 'wire/snat/tcp' },
 ];
 
 const suite: Suite = { name: 'wire', cases };

@@ -5,7 +5,8 @@ Run from anywhere with Debian's scapy (python3-scapy), not the python3 first on 
 
     /usr/bin/python3 captures/gen/wire_fixtures.py [--out DIR]   (default: captures/wire/)
 
-Deterministic: fixed MACs, addresses in 198.18.0.0/15 (RFC 2544 benchmarking range), fixed ports, IDs,
+Deterministic: fixed MACs, addresses in 198.18.0.0/15 (RFC 2544 benchmarking range) and, for IPv6, in
+2001:2::/48 (RFC 5180) or link-local fe80::/10, fixed ports, IDs,
 sequence numbers, payload patterns and timestamps, so re-running it rewrites byte-identical files.
 
 The sidecar captures/wire/<name>.jsonl (JSON Lines: a header line, then one line per packet) holds, for every packet of <name>.pcap, its length and each layer as
@@ -22,6 +23,11 @@ from scapy.all import ARP, IP, TCP, UDP, ICMP, Ether, Dot1Q, Dot1AD, Raw, Paddin
 from scapy.all import IPOption_Router_Alert, IPOption_RR
 from scapy.layers.inet import IPerror, UDPerror, TCPerror, ICMPerror
 from scapy.contrib.geneve import GENEVE, GeneveOptions
+from scapy.layers.inet6 import (IPv6, IPv6ExtHdrHopByHop, IPv6ExtHdrDestOpt, IPv6ExtHdrRouting, IPv6ExtHdrFragment,
+                                ICMPv6EchoRequest, ICMPv6EchoReply, ICMPv6DestUnreach, ICMPv6PacketTooBig,
+                                ICMPv6TimeExceeded, ICMPv6ParamProblem, ICMPv6ND_NS, ICMPv6ND_NA, ICMPv6ND_RS,
+                                ICMPv6ND_RA, ICMPv6NDOptSrcLLAddr, ICMPv6NDOptDstLLAddr, ICMPv6NDOptPrefixInfo,
+                                ICMPv6NDOptMTU, RouterAlert, PadN)
 import scapy
 
 # scapy 2.5's GeneveOptions lacks extract_padding, so a dissected option swallows the options after it as its
@@ -45,6 +51,16 @@ EGRESS_IP = '198.18.0.3'
 EXT_IP = '198.18.0.100'
 POD_IP = '198.18.64.10'
 ROUTER_IP = '198.18.0.254'
+NODE1_IP6 = '2001:2::1'
+NODE2_IP6 = '2001:2::2'
+EGRESS_IP6 = '2001:2::3'
+EXT_IP6 = '2001:2::64'
+POD_IP6 = '2001:2:0:40::a'
+ROUTER_LL = 'fe80::1fe'
+POD_LL = 'fe80::2:a'
+EXT_LL = 'fe80::3:64'
+ALL_NODES = 'ff02::1'
+ALL_ROUTERS = 'ff02::2'
 
 
 def payload(n, seed=0):
@@ -172,7 +188,128 @@ def build():
     frag_src = IP(src=POD_IP, dst=EXT_IP, id=0x4242, ttl=64) / UDP(sport=40040, dport=9000) / Raw(payload(3000))
     files['ip-fragment.pcap'] = [eth() / f for f in fragment(frag_src, fragsize=1480)]
 
+    build_ipv6(files, geneve_outer)
     return files
+
+
+def sol_node(a):
+    """Solicited-node multicast address of an IPv6 address (RFC 4291 §2.7.1)."""
+    from scapy.utils6 import in6_getnsma
+    import socket
+    return socket.inet_ntop(socket.AF_INET6, in6_getnsma(socket.inet_pton(socket.AF_INET6, a)))
+
+
+def sol_mac(a):
+    from scapy.utils6 import in6_getnsmac, in6_getnsma
+    import socket
+    return in6_getnsmac(in6_getnsma(socket.inet_pton(socket.AF_INET6, a)))
+
+
+def build_ipv6(files, geneve_outer):
+    e6 = lambda src=POD_MAC, dst=GW_MAC: Ether(src=src, dst=dst, type=0x86dd)
+    c6 = lambda **kw: e6() / IPv6(src=POD_IP6, dst=EXT_IP6, hlim=64, **kw)
+    files['eth-ipv6-udp-tcp.pcap'] = [
+        c6() / UDP(sport=40100, dport=53) / Raw(payload(32)),
+        c6(tc=0xb8, fl=0x12345) / UDP(sport=40101, dport=7) / Raw(payload(13, 9)),
+        c6() / TCP(sport=40102, dport=80, seq=0xfffffff0, flags='S', window=64240, options=[('MSS', 1440), ('SAckOK', b''), ('NOP', None), ('WScale', 7)]),
+        e6(EXT_MAC, POD_MAC) / IPv6(src=EXT_IP6, dst=POD_IP6, hlim=57) / TCP(sport=80, dport=40102, seq=1, ack=0xfffffff1, flags='PA', window=509) / Raw(b'HTTP/1.1 200 OK\r\n\r\n'),
+        # Empty UDP payload (and the minimum frame is reached by the headers alone: 14 + 40 + 8).
+        c6() / UDP(sport=40103, dport=9),
+    ]
+
+    # One extension header of each kind, then RFC 8200 §4.1's recommended order in one chain (5 headers).
+    files['ipv6-ext.pcap'] = [
+        c6() / IPv6ExtHdrHopByHop(options=[RouterAlert(value=0), PadN(optdata=b'')]) / UDP(sport=40110, dport=53) / Raw(payload(8)),
+        c6() / IPv6ExtHdrDestOpt(options=[PadN(optdata=b'\x00' * 12)]) / TCP(sport=40111, dport=443, seq=5, flags='S', window=1024),
+        c6() / IPv6ExtHdrRouting(type=0, segleft=0, addresses=[EXT_IP6]) / UDP(sport=40112, dport=53) / Raw(payload(4)),
+        # An atomic fragment (offset 0, M clear, RFC 6946): not a fragment.
+        c6() / IPv6ExtHdrFragment(offset=0, m=0, id=0x11223344) / UDP(sport=40113, dport=53) / Raw(payload(6)),
+        # First and second fragment of a UDP datagram.
+        c6() / IPv6ExtHdrFragment(nh=17, offset=0, m=1, id=0x55667788) / Raw(raw(UDP(sport=40114, dport=9000, len=1408, chksum=0x1234))[:8] + payload(1224)),
+        c6() / IPv6ExtHdrFragment(nh=17, offset=154, m=0, id=0x55667788) / Raw(payload(176, 3)),
+        c6() / IPv6ExtHdrHopByHop(options=[RouterAlert(value=0), PadN(optdata=b'')]) / IPv6ExtHdrDestOpt(options=[PadN(optdata=b'\x00\x00\x00\x00')])
+        / IPv6ExtHdrRouting(type=0, segleft=0, addresses=[EXT_IP6]) / IPv6ExtHdrFragment(offset=0, m=0, id=7)
+        / IPv6ExtHdrDestOpt(options=[PadN(optdata=b'\x00\x00\x00\x00')]) / ICMPv6EchoRequest(id=0x2c3d, seq=2, data=payload(16)),
+    ]
+
+    dst8 = lambda: IPv6ExtHdrDestOpt(options=[PadN(optdata=b'\x00\x00\x00\x00')])
+    chain9 = dst8()
+    for _ in range(8):
+        chain9 = chain9 / dst8()
+    # The malformed Destination Options header: Hdr Ext Len 0 (8 bytes), a PadN announcing 10 data bytes.
+    bad_opt = b'\x11\x00\x01\x0a\x00\x00\x00\x00'
+    files['ipv6-ext-bad.pcap'] = [
+        # 0: nine extension headers (limit 8): chain-too-long.
+        c6() / chain9 / UDP(sport=40120, dport=53) / Raw(payload(4)),
+        # 1: one 264-byte Destination Options header (limit 256 bytes): chain-too-long.
+        c6() / IPv6ExtHdrDestOpt(options=[PadN(optdata=b'\x00' * 128), PadN(optdata=b'\x00' * 130)]) / UDP(sport=40121, dport=53),
+        # 2: an option running past its header: bad-field.
+        c6(nh=60) / Raw(bad_opt + raw(UDP(sport=40122, dport=53))),
+        # 3: Hop-by-Hop after Destination Options: hop-by-hop-not-first.
+        c6() / IPv6ExtHdrDestOpt(options=[PadN(optdata=b'\x00\x00\x00\x00')]) / IPv6ExtHdrHopByHop(options=[PadN(optdata=b'\x00\x00\x00\x00')]) / UDP(sport=40123, dport=53),
+        # 4: Next Header 253 (experimentation, RFC 3692) after a Destination Options header: unknown-next-header.
+        c6() / IPv6ExtHdrDestOpt(nh=253, options=[PadN(optdata=b'\x00\x00\x00\x00')]) / Raw(payload(8)),
+        # 5: a source route (Segments Left 1): unsupported.
+        c6() / IPv6ExtHdrRouting(type=0, segleft=1, addresses=[EXT_IP6]) / UDP(sport=40124, dport=53),
+        # 6: a Destination Options header whose Hdr Ext Len (2: 24 bytes) runs past the 16-byte payload: truncated.
+        c6(nh=60) / Raw(b'\x11\x02\x01\x0c' + b'\x00' * 12),
+    ]
+
+    echo_data = payload(56)
+    files['icmpv6-echo.pcap'] = [
+        c6() / ICMPv6EchoRequest(id=0x1c2b, seq=1, data=echo_data),
+        e6(EXT_MAC, POD_MAC) / IPv6(src=EXT_IP6, dst=POD_IP6, hlim=64) / ICMPv6EchoReply(id=0x1c2b, seq=1, data=echo_data),
+        c6() / ICMPv6EchoRequest(id=0xffff, seq=0xfffe, data=payload(7, 5)),
+    ]
+
+    big = IPv6(src=EGRESS_IP6, dst=EXT_IP6, hlim=63) / UDP(sport=61100, dport=9000) / Raw(payload(1452))
+    small_udp = IPv6(src=EGRESS_IP6, dst=EXT_IP6, hlim=64) / UDP(sport=61101, dport=33434) / Raw(payload(12))
+    tcp_orig = IPv6(src=EGRESS_IP6, dst=EXT_IP6, hlim=1) / TCP(sport=61102, dport=443, seq=0xdeadbeef, flags='S', window=64240)
+    unk_orig = IPv6(src=EGRESS_IP6, dst=EXT_IP6, nh=253) / Raw(payload(8))
+    r6 = lambda: e6(EXT_MAC, NODE2_MAC) / IPv6(src=ROUTER_LL, dst=EGRESS_IP6, hlim=64)
+    files['icmpv6-errors.pcap'] = [
+        # Port unreachable quoting the whole datagram.
+        r6() / ICMPv6DestUnreach(code=4) / raw(small_udp),
+        # Packet Too Big, MTU 1280, quoting as much as fits in 1280 bytes (RFC 4443 §2.4 c): 1232 bytes.
+        r6() / ICMPv6PacketTooBig(mtu=1280) / raw(big)[:1232],
+        # Hop limit exceeded in transit, about a TCP SYN.
+        r6() / ICMPv6TimeExceeded(code=0) / raw(tcp_orig),
+        # Parameter problem code 1 (unrecognized Next Header), pointer 6 (the Next Header field).
+        r6() / ICMPv6ParamProblem(code=1, ptr=6) / raw(unk_orig),
+    ]
+
+    nd = lambda src_mac, dst_mac, src, dst, hlim=255: Ether(src=src_mac, dst=dst_mac, type=0x86dd) / IPv6(src=src, dst=dst, hlim=hlim)
+    files['ndp.pcap'] = [
+        # 0: the external host resolves the egress IP (address resolution, source LLA option).
+        nd(EXT_MAC, sol_mac(EGRESS_IP6), EXT_IP6, sol_node(EGRESS_IP6)) / ICMPv6ND_NS(tgt=EGRESS_IP6) / ICMPv6NDOptSrcLLAddr(lladdr=EXT_MAC),
+        # 1: the owner's solicited answer: S and O set, target LLA option (RFC 4861 §7.2.4).
+        nd(NODE2_MAC, EXT_MAC, EGRESS_IP6, EXT_IP6) / ICMPv6ND_NA(R=0, S=1, O=1, tgt=EGRESS_IP6) / ICMPv6NDOptDstLLAddr(lladdr=NODE2_MAC),
+        # 2: the unsolicited NA on takeover, O only, to all-nodes (RFC 4861 §7.2.6): IPv6's gratuitous ARP.
+        nd(NODE2_MAC, '33:33:00:00:00:01', EGRESS_IP6, ALL_NODES) / ICMPv6ND_NA(R=0, S=0, O=1, tgt=EGRESS_IP6) / ICMPv6NDOptDstLLAddr(lladdr=NODE2_MAC),
+        # 3: Duplicate Address Detection: from ::, no source LLA option.
+        nd(EXT_MAC, sol_mac(EGRESS_IP6), '::', sol_node(EGRESS_IP6)) / ICMPv6ND_NS(tgt=EGRESS_IP6),
+        # 4: a pod's router solicitation.
+        nd(POD_MAC, '33:33:00:00:00:02', POD_LL, ALL_ROUTERS) / ICMPv6ND_RS() / ICMPv6NDOptSrcLLAddr(lladdr=POD_MAC),
+        # 5: a router advertisement (what must be dropped when a pod sends it).
+        nd(GW_MAC, '33:33:00:00:00:01', ROUTER_LL, ALL_NODES) / ICMPv6ND_RA(chlim=64, M=0, O=1, routerlifetime=1800, reachabletime=30000, retranstimer=1000)
+        / ICMPv6NDOptSrcLLAddr(lladdr=GW_MAC) / ICMPv6NDOptMTU(mtu=1500)
+        / ICMPv6NDOptPrefixInfo(prefixlen=64, L=1, A=1, validlifetime=86400, preferredlifetime=14400, prefix='2001:2:0:40::'),
+        # 6: bad: an NS with hop limit 64 (from off-link).
+        nd(EXT_MAC, sol_mac(EGRESS_IP6), EXT_IP6, sol_node(EGRESS_IP6), hlim=64) / ICMPv6ND_NS(tgt=EGRESS_IP6) / ICMPv6NDOptSrcLLAddr(lladdr=EXT_MAC),
+        # 7: bad: an NA to all-nodes with the Solicited flag.
+        nd(NODE1_MAC, '33:33:00:00:00:01', NODE1_IP6, ALL_NODES) / ICMPv6ND_NA(R=0, S=1, O=1, tgt=EGRESS_IP6) / ICMPv6NDOptDstLLAddr(lladdr=NODE1_MAC),
+        # 8: bad: an NS with an option of length 0.
+        nd(EXT_MAC, sol_mac(EGRESS_IP6), EXT_IP6, sol_node(EGRESS_IP6)) / ICMPv6ND_NS(tgt=EGRESS_IP6) / Raw(b'\x01\x00' + bytes.fromhex(EXT_MAC.replace(':', ''))),
+        # 9: bad: an RA from a global (not link-local) source.
+        nd(POD_MAC, '33:33:00:00:00:01', POD_IP6, ALL_NODES) / ICMPv6ND_RA(chlim=64, routerlifetime=1800) / ICMPv6NDOptSrcLLAddr(lladdr=POD_MAC),
+    ]
+
+    inner6_udp = Ether(src=GW_MAC, dst=VMAC) / IPv6(src=POD_IP6, dst=EXT_IP6, hlim=63) / UDP(sport=40130, dport=53) / Raw(payload(20))
+    inner6_tcp = Ether(src=GW_MAC, dst=VMAC) / IPv6(src=POD_IP6, dst=EXT_IP6, hlim=63) / TCP(sport=40131, dport=80, seq=1000, flags='S', window=64240, options=[('MSS', 1390)])
+    files['geneve-ipv6.pcap'] = [
+        geneve_outer(51300) / inner6_udp,
+        geneve_outer(51301) / inner6_tcp,
+    ]
 
 
 def mac_or(x):
@@ -207,6 +344,26 @@ FIELDS = {
     'ICMP': ['type', 'code', 'chksum'],
     'ICMPerror': ['type', 'code', 'chksum', 'id', 'seq'],
     'GENEVE': ['version', 'optionlen', 'oam', 'critical', 'reserved', 'proto', 'vni', 'reserved2'],
+    'IPv6': ['version', 'tc', 'fl', 'plen', 'nh', 'hlim', 'src', 'dst'],
+    'IPerror6': ['version', 'tc', 'fl', 'plen', 'nh', 'hlim', 'src', 'dst'],
+    'IPv6ExtHdrHopByHop': ['nh', 'len'],
+    'IPv6ExtHdrDestOpt': ['nh', 'len'],
+    'IPv6ExtHdrRouting': ['nh', 'len', 'type', 'segleft'],
+    'IPv6ExtHdrFragment': ['nh', 'offset', 'm', 'id'],
+    'ICMPv6EchoRequest': ['type', 'code', 'cksum', 'id', 'seq'],
+    'ICMPv6EchoReply': ['type', 'code', 'cksum', 'id', 'seq'],
+    'ICMPv6DestUnreach': ['type', 'code', 'cksum'],
+    'ICMPv6PacketTooBig': ['type', 'code', 'cksum', 'mtu'],
+    'ICMPv6TimeExceeded': ['type', 'code', 'cksum'],
+    'ICMPv6ParamProblem': ['type', 'code', 'cksum', 'ptr'],
+    'ICMPv6ND_NS': ['type', 'code', 'cksum', 'tgt'],
+    'ICMPv6ND_NA': ['type', 'code', 'cksum', 'R', 'S', 'O', 'tgt'],
+    'ICMPv6ND_RS': ['type', 'code', 'cksum'],
+    'ICMPv6ND_RA': ['type', 'code', 'cksum', 'chlim', 'M', 'O', 'routerlifetime', 'reachabletime', 'retranstimer'],
+    'ICMPv6NDOptSrcLLAddr': ['type', 'len', 'lladdr'],
+    'ICMPv6NDOptDstLLAddr': ['type', 'len', 'lladdr'],
+    'ICMPv6NDOptMTU': ['type', 'len', 'mtu'],
+    'ICMPv6NDOptPrefixInfo': ['type', 'len', 'prefixlen', 'L', 'A', 'validlifetime', 'preferredlifetime', 'prefix'],
 }
 
 

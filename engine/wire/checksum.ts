@@ -16,6 +16,30 @@
  *
  * Pseudo-header (RFC 768, RFC 793): source address, destination address, zero, protocol, L4 length.
  *
+ * IPv6 pseudo-header (RFC 8200 §8.1), used by TCP, UDP and ICMPv6 over IPv6 (RFC 4443 §2.3):
+ *
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *    |                                                               |
+ *    +                         Source Address                        +
+ *    |                          (128 bits)                           |
+ *    +                                                               +
+ *    |                                                               |
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *    |                                                               |
+ *    +                      Destination Address                      +
+ *    |            (the final one when a Routing header is present)   |
+ *    +                                                               +
+ *    |                                                               |
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *    |                   Upper-Layer Packet Length                   |
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *    |                      zero                     |  Next Header  |
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *
+ * The two addresses sit next to each other in the IPv6 header (bytes 8..39), so their sum is one `sum` over 32
+ * bytes. Next Header is the upper layer's protocol (6, 17, 58), not the IPv6 header's field when extension
+ * headers come between.
+ *
  * UDP zero-checksum rule (RFC 768): "If the computed checksum is zero, it is transmitted as all ones ...
  * An all zero transmitted checksum value means that the transmitter generated no checksum". So a UDP
  * checksum field of 0 must be left at 0 by incremental updates, and a computed 0 is written as 0xffff.
@@ -66,6 +90,14 @@ export function pseudoHeaderSum(src: number, dst: number, proto: number, l4len: 
   return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + proto + l4len;
 }
 
+/**
+ * Unfolded sum of the IPv6 pseudo-header (RFC 8200 §8.1): the 32 bytes of source and destination address at
+ * `addrOff` (an IPv6 header's offset + 8), the upper-layer length `l4len` as 32 bits and the protocol `proto`.
+ */
+export function pseudoHeaderSum6(v: DataView, addrOff: number, proto: number, l4len: number): number {
+  return sum(v, addrOff, 32, proto + (l4len >>> 16) + (l4len & 0xffff));
+}
+
 /** RFC 1624 eqn. 3 for one 16-bit word: the new checksum field after `old` became `nu`. */
 export function update16(csum: number, old: number, nu: number): number {
   let s = (~csum & 0xffff) + (~old & 0xffff) + (nu & 0xffff);
@@ -77,6 +109,34 @@ export function update16(csum: number, old: number, nu: number): number {
 /** RFC 1624 eqn. 3 for a 32-bit field (two 16-bit words), e.g. an IPv4 address. */
 export function update32(csum: number, old: number, nu: number): number {
   let s = (~csum & 0xffff) + (~(old >>> 16) & 0xffff) + (~old & 0xffff) + ((nu >>> 16) & 0xffff) + (nu & 0xffff);
+  s = (s >>> 16) + (s & 0xffff);
+  s = (s >>> 16) + (s & 0xffff);
+  return ~s & 0xffff;
+}
+
+/**
+ * RFC 1624 eqn. 3 for a 128-bit field given as four int32 words (an IPv6 address): old words at `p` in `v`,
+ * new words `a0`..`a3`. Does not write the address.
+ */
+export function update128(
+  csum: number,
+  v: DataView,
+  p: number,
+  a0: number,
+  a1: number,
+  a2: number,
+  a3: number,
+): number {
+  // One accumulator for the 8 old and 8 new 16-bit words (17 terms below 2^16: the sum stays below 2^21, so two
+  // folds finish it), instead of four update32 calls that fold four times.
+  const o0 = v.getInt32(p);
+  const o1 = v.getInt32(p + 4);
+  const o2 = v.getInt32(p + 8);
+  const o3 = v.getInt32(p + 12);
+  let s = (~csum & 0xffff) + (~(o0 >>> 16) & 0xffff) + (~o0 & 0xffff) + ((a0 >>> 16) & 0xffff) + (a0 & 0xffff);
+  s += (~(o1 >>> 16) & 0xffff) + (~o1 & 0xffff) + ((a1 >>> 16) & 0xffff) + (a1 & 0xffff);
+  s += (~(o2 >>> 16) & 0xffff) + (~o2 & 0xffff) + ((a2 >>> 16) & 0xffff) + (a2 & 0xffff);
+  s += (~(o3 >>> 16) & 0xffff) + (~o3 & 0xffff) + ((a3 >>> 16) & 0xffff) + (a3 & 0xffff);
   s = (s >>> 16) + (s & 0xffff);
   s = (s >>> 16) + (s & 0xffff);
   return ~s & 0xffff;

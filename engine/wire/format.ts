@@ -1,10 +1,12 @@
 /**
- * One-line, tcpdump-style summaries of frames and IPv4 packets for logs and test failures (cold path).
+ * One-line, tcpdump-style summaries of frames and IPv4/IPv6 packets for logs and test failures (cold path).
  *
  *     aa:bb:cc:00:00:01 > ff:ff:ff:ff:ff:ff, ARP, Request who-has 198.18.0.3 tell 198.18.0.1
  *     02:00:00:00:00:01 > 02:00:00:00:00:02, IPv4, 198.18.1.10.40000 > 198.18.0.100.80: TCP [S] seq 1 win 64240 len 0
  *     198.18.0.1.51234 > 198.18.0.3.6081: Geneve vni 0: 10.0.1.5.1234 > 198.18.0.100.53: UDP len 20
  *     198.18.0.100 > 198.18.1.10: ICMP unreachable need-frag mtu 1400 for 198.18.1.10.40000 > 198.18.0.100.80: UDP
+ *     02:00:00:00:00:02 > 33:33:00:00:00:01, IPv6, 2001:2::3 > ff02::1: ICMPv6 neighbor advertisement tgt 2001:2::3 [O]
+ *     2001:2:0:40::a.40110 > 2001:2::64.53: UDP len 8 [ext 8]
  *
  * Never throws: malformed input prints `[truncated]` or `[bad <what>: <verdict>]` where the parse stops, and a
  * checksum that does not verify is flagged `[bad ip cksum]`, `[bad udp cksum]` ... `len` is the L4 payload
@@ -14,7 +16,10 @@ import * as arp from './arp.js';
 import * as ethernet from './ethernet.js';
 import * as geneve from './geneve.js';
 import * as icmp from './icmp.js';
+import * as icmpv6 from './icmpv6.js';
 import * as ipv4 from './ipv4.js';
+import * as ipv6 from './ipv6.js';
+import * as ndp from './ndp.js';
 import * as tcp from './tcp.js';
 import * as udp from './udp.js';
 import { OK, TRUNCATED, verdictName } from './verdict.js';
@@ -45,11 +50,13 @@ export function formatFrame(b: Bytes, off = 0, len = -1): string {
   }
 }
 
-/** Summary of an IPv4 packet of `len` bytes at `off` (default: to the end of `b`). */
+/** Summary of an IPv4 or IPv6 packet (by its version nibble) of `len` bytes at `off` (default: to the end of `b`). */
 export function formatIp(b: Bytes, off = 0, len = -1): string {
   try {
     const v = view(b);
-    return ip(v, off, clampLen(v, off, len), 0);
+    const n = clampLen(v, off, len);
+    if (n > 0 && v.getUint8(off) >>> 4 === 6) return ip6(v, off, n, 0);
+    return ip(v, off, n, 0);
   } catch (e) {
     return `[formatter error: ${String(e)}]`;
   }
@@ -74,7 +81,7 @@ function frame(v: DataView, o: number, len: number, depth: number, macs: boolean
   // Inside Geneve the frame is printed without MACs, and IPv4 without its label (the tunnel says enough).
   if (t === ethernet.ETHERTYPE_IPV4) return s + (macs ? 'IPv4, ' : '') + ip(v, l3, rest, depth);
   if (t === ethernet.ETHERTYPE_ARP) return s + 'ARP, ' + arpText(v, l3, rest);
-  if (t === ethernet.ETHERTYPE_IPV6) return s + `IPv6, length ${rest}`;
+  if (t === ethernet.ETHERTYPE_IPV6) return s + (macs ? 'IPv6, ' : '') + ip6(v, l3, rest, depth);
   return s + `ethertype ${hex(t, 4)}, length ${rest}`;
 }
 
@@ -127,14 +134,108 @@ function ip(v: DataView, o: number, len: number, depth: number): string {
     const ports = `${src}.${udp.srcPort(v, l4)} > ${dst}.${udp.dstPort(v, l4)}`;
     return `${ports}: UDP len ${udp.length(v, l4) - udp.HEADER_LEN}${tail}`;
   }
-  if (proto === ipv4.PROTO_UDP) return udpText(v, o, l4, l4len, src, dst, complete, depth) + tail;
-  if (proto === ipv4.PROTO_TCP) return tcpText(v, o, l4, l4len, src, dst, complete && !fragmented) + tail;
+  if (proto === ipv4.PROTO_UDP) return udpText(v, o, l4, l4len, src, dst, complete, depth, false) + tail;
+  if (proto === ipv4.PROTO_TCP) return tcpText(v, o, l4, l4len, src, dst, complete && !fragmented, false) + tail;
   if (proto === ipv4.PROTO_ICMP) return `${src} > ${dst}: ` + icmpText(v, l4, l4len, complete && !fragmented) + tail;
   return `${src} > ${dst}: ${protoName(proto)} len ${l4len}${tail}`;
 }
 
 function protoName(p: number): string {
-  return p === 6 ? 'TCP' : p === 17 ? 'UDP' : p === 1 ? 'ICMP' : `ip-proto-${p}`;
+  return p === 6 ? 'TCP' : p === 17 ? 'UDP' : p === 1 ? 'ICMP' : p === 58 ? 'ICMPv6' : `ip-proto-${p}`;
+}
+
+function ip6(v: DataView, o: number, len: number, depth: number): string {
+  if (len < ipv6.HEADER_LEN) return `[truncated ipv6: ${len} bytes]`;
+  const src = ipv6.addrToString(v, ipv6.srcOffset(o));
+  const dst = ipv6.addrToString(v, ipv6.dstOffset(o));
+  const r = ipv6.check(v, o, len);
+  if (r !== OK && r !== TRUNCATED) return `${src} > ${dst}: [bad ipv6: ${verdictName(r)}]`;
+  const complete = r === OK;
+  const pl = ipv6.payloadLen(v, o);
+  const have = complete ? ipv6.HEADER_LEN + pl : len;
+  let tail = complete ? '' : ` [truncated: payload length ${pl}, have ${len - ipv6.HEADER_LEN}]`;
+  const w = ipv6.walk(v, o, have);
+  if (w < 0) return `${src} > ${dst}: [bad ipv6 chain: ${verdictName(-w)}]${tail}`;
+  const l4 = ipv6.walkL4Offset(o, w);
+  const p = ipv6.walkProto(w);
+  if (l4 > o + ipv6.HEADER_LEN) tail = ` [ext ${l4 - o - ipv6.HEADER_LEN}]` + tail;
+  const frag = ipv6.walkIsFragment(w);
+  if (frag) tail += ipv6.walkIsNotFirst(w) ? ' (frag, not first)' : ' (frag)';
+  if (ipv6.walkIsNotFirst(w)) return `${src} > ${dst}: ${protoName(p)}${tail}`;
+  const l4len = o + have - l4;
+  const whole = complete && !frag;
+  if (p === ipv6.NH_UDP && frag && l4len >= udp.HEADER_LEN) {
+    // First fragment: the ports are here, the Length covers the reassembled datagram.
+    const ports = `${src}.${udp.srcPort(v, l4)} > ${dst}.${udp.dstPort(v, l4)}`;
+    return `${ports}: UDP len ${udp.length(v, l4) - udp.HEADER_LEN}${tail}`;
+  }
+  if (p === ipv6.NH_UDP) return udpText(v, o, l4, l4len, src, dst, complete, depth, true) + tail;
+  if (p === ipv6.NH_TCP) return tcpText(v, o, l4, l4len, src, dst, whole, true) + tail;
+  if (p === ipv6.NH_ICMPV6) return `${src} > ${dst}: ` + icmp6Text(v, o, l4, l4len, whole) + tail;
+  return `${src} > ${dst}: no next header len ${l4len}${tail}`;
+}
+
+const UNREACH6: Record<number, string> = {
+  0: 'no-route',
+  1: 'admin-prohibited',
+  2: 'beyond-scope',
+  3: 'address',
+  4: 'port',
+  5: 'source-policy',
+  6: 'reject-route',
+};
+
+function icmp6Text(v: DataView, ipOff: number, o: number, len: number, complete: boolean): string {
+  if (len < icmpv6.HEADER_LEN) return 'ICMPv6 [truncated]';
+  const t = icmpv6.type(v, o);
+  const c = icmpv6.code(v, o);
+  const bad = complete && !icmpv6.checksumOk(v, ipOff, o, len) ? ' [bad icmpv6 cksum]' : '';
+  if (t === icmpv6.TYPE_ECHO_REQUEST || t === icmpv6.TYPE_ECHO_REPLY) {
+    const what = t === icmpv6.TYPE_ECHO_REQUEST ? 'request' : 'reply';
+    return `ICMPv6 echo ${what} id ${icmpv6.echoId(v, o)} seq ${icmpv6.echoSeq(v, o)} len ${len - 8}${bad}`;
+  }
+  if (ndp.isNdp(t)) {
+    const r = ndp.check(v, ipOff, o, len);
+    if (r !== OK) return `ICMPv6 type ${t} [bad ndp: ${verdictName(r)}]${bad}`;
+    const tgt = () => ipv6.addrToString(v, ndp.targetOffset(o));
+    if (t === ndp.TYPE_NEIGHBOR_SOLICIT) return `ICMPv6 neighbor solicitation who-has ${tgt()}${bad}`;
+    if (t === ndp.TYPE_NEIGHBOR_ADVERT) {
+      const f = ndp.naFlags(v, o);
+      const fl =
+        (f & ndp.FLAG_ROUTER ? 'R' : '') + (f & ndp.FLAG_SOLICITED ? 'S' : '') + (f & ndp.FLAG_OVERRIDE ? 'O' : '');
+      return `ICMPv6 neighbor advertisement tgt ${tgt()} [${fl || 'none'}]${bad}`;
+    }
+    if (t === ndp.TYPE_ROUTER_SOLICIT) return `ICMPv6 router solicitation${bad}`;
+    if (t === ndp.TYPE_ROUTER_ADVERT) return `ICMPv6 router advertisement lifetime ${ndp.raRouterLifetime(v, o)}${bad}`;
+    return `ICMPv6 redirect tgt ${tgt()}${bad}`;
+  }
+  if (!icmpv6.isError(t)) return `ICMPv6 type ${t} code ${c} len ${len - 8}${bad}`;
+  let s: string;
+  if (t === icmpv6.TYPE_DEST_UNREACH) s = `ICMPv6 unreachable ${UNREACH6[c] ?? 'code ' + c}`;
+  else if (t === icmpv6.TYPE_PACKET_TOO_BIG) s = `ICMPv6 packet too big mtu ${icmpv6.mtu(v, o)}`;
+  else if (t === icmpv6.TYPE_TIME_EXCEEDED)
+    s = `ICMPv6 time exceeded ${c === 0 ? 'in-transit' : c === 1 ? 'reassembly' : 'code ' + c}`;
+  else if (t === icmpv6.TYPE_PARAM_PROBLEM) s = `ICMPv6 parameter problem code ${c} pointer ${icmpv6.pointer(v, o)}`;
+  else s = `ICMPv6 type ${t} code ${c}`;
+  const q = icmpv6.quotedOffset(o);
+  const qlen = len - icmpv6.HEADER_LEN;
+  const r = icmpv6.checkQuoted(v, q, qlen);
+  if (r !== OK) return `${s} [bad quoted ipv6: ${verdictName(r)}]${bad}`;
+  return `${s} for ${quoted6(v, q, qlen)}${bad}`;
+}
+
+/** The packet quoted in an ICMPv6 error: addresses, protocol and ports when the quote reaches them. */
+function quoted6(v: DataView, q: number, len: number): string {
+  const src = ipv6.addrToString(v, ipv6.srcOffset(q));
+  const dst = ipv6.addrToString(v, ipv6.dstOffset(q));
+  const w = ipv6.walk(v, q, len);
+  if (w < 0) return `${src} > ${dst}: [${verdictName(-w)}]`;
+  const p = ipv6.walkProto(w);
+  const l4 = ipv6.walkL4Offset(q, w);
+  if (!ipv6.walkIsNotFirst(w) && (p === ipv6.NH_UDP || p === ipv6.NH_TCP) && q + len - l4 >= 4) {
+    return `${src}.${v.getUint16(l4)} > ${dst}.${v.getUint16(l4 + 2)}: ${protoName(p)}`;
+  }
+  return `${src} > ${dst}: ${protoName(p)}`;
 }
 
 function udpText(
@@ -146,6 +247,7 @@ function udpText(
   dst: string,
   complete: boolean,
   depth: number,
+  v6: boolean,
 ): string {
   if (len < udp.HEADER_LEN) return `${src} > ${dst}: UDP [truncated]`;
   const sp = udp.srcPort(v, o);
@@ -157,7 +259,8 @@ function udpText(
     return head + `UDP [bad udp: ${verdictName(r)}, length ${udp.length(v, o)}]`;
   }
   const ulen = udp.length(v, o);
-  const bad = complete && !udp.checksumOk(v, ipOff, o) ? ' [bad udp cksum]' : '';
+  const ok = v6 ? udp.checksumOk6(v, ipOff, o) : udp.checksumOk(v, ipOff, o);
+  const bad = complete && !ok ? ' [bad udp cksum]' : '';
   if (dp === geneve.PORT) return head + geneveText(v, o + udp.HEADER_LEN, ulen - udp.HEADER_LEN, depth) + bad;
   return head + `UDP len ${ulen - udp.HEADER_LEN}` + bad;
 }
@@ -176,6 +279,7 @@ function geneveText(v: DataView, g: number, len: number, depth: number): string 
   if (depth + 1 >= MAX_DEPTH) return s + ': ...';
   if (pt === geneve.PROTO_TEB) return s + ': ' + frame(v, inner, innerLen, depth + 1, false);
   if (pt === ethernet.ETHERTYPE_IPV4) return s + ': ' + ip(v, inner, innerLen, depth + 1);
+  if (pt === ethernet.ETHERTYPE_IPV6) return s + ': ' + ip6(v, inner, innerLen, depth + 1);
   return s + ` proto ${hex(pt, 4)} len ${innerLen}`;
 }
 
@@ -205,6 +309,7 @@ function tcpText(
   src: string,
   dst: string,
   complete: boolean,
+  v6: boolean,
 ): string {
   if (len < 4) return `${src} > ${dst}: TCP [truncated]`;
   const head = `${src}.${tcp.srcPort(v, o)} > ${dst}.${tcp.dstPort(v, o)}: TCP`;
@@ -218,7 +323,7 @@ function tcpText(
   const hl = tcp.headerLen(v, o);
   if (hl > tcp.HEADER_LEN) s += ` opts ${hl - tcp.HEADER_LEN}`;
   s += ` len ${len - hl}`;
-  if (complete && !tcp.checksumOk(v, ipOff, o)) s += ' [bad tcp cksum]';
+  if (complete && !(v6 ? tcp.checksumOk6(v, ipOff, o) : tcp.checksumOk(v, ipOff, o))) s += ' [bad tcp cksum]';
   return s;
 }
 

@@ -279,10 +279,16 @@ export interface TemplateSpec {
   tos?: number;
   /**
    * When given, the template also holds the inner Ethernet header (dst `GLOBAL_VIRTUAL_MAC` unless
-   * `innerDstMac`, src `innerSrcMac`, EtherType IPv4), so `encap` takes an L3 packet (from a TUN pod port).
+   * `innerDstMac`, src `innerSrcMac`, EtherType `innerEthertype`), so `encap` takes an L3 packet (from a TUN pod
+   * port).
    */
   innerSrcMac?: Uint8Array;
   innerDstMac?: Uint8Array;
+  /**
+   * EtherType of that inner Ethernet header: IPv4 (the default) or `ethernet.ETHERTYPE_IPV6`, so a dual-stack pod
+   * port keeps one template per tunnel and family (the outer headers stay IPv4 either way).
+   */
+  innerEthertype?: number;
   /**
    * Option TLVs (a multiple of 4 bytes, at most 252) placed after the base header, with Opt Len set; `critical`
    * sets the header's C bit (RFC 8926 §3.4: set when any option is critical). Such a template is encapsulated
@@ -406,7 +412,7 @@ export function buildTemplate(spec: TemplateSpec): GeneveTemplate {
   if (inner) {
     ethernet.writeMac(v, base, spec.innerDstMac ?? GLOBAL_VIRTUAL_MAC);
     ethernet.writeMac(v, base + 6, spec.innerSrcMac!);
-    v.setUint16(base + 12, ethernet.ETHERTYPE_IPV4);
+    v.setUint16(base + 12, spec.innerEthertype ?? ethernet.ETHERTYPE_IPV4);
   }
   return new GeneveTemplate(bytes, ipChecksum);
 }

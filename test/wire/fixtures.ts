@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { readCaptureFile } from '../../engine/io/index.js';
 import { parseAddr } from '../../engine/wire/ipv4.js';
+import { parseAddr as parseAddr6 } from '../../engine/wire/ipv6.js';
 import { parseMac } from '../../engine/wire/ethernet.js';
 
 export const WIRE_DIR = resolve(import.meta.dirname, '../../captures/wire');
@@ -13,7 +14,7 @@ export const WIRE_DIR = resolve(import.meta.dirname, '../../captures/wire');
 export type FieldValue = string | number | null | { [k: string]: unknown }[];
 
 export interface Layer {
-  /** scapy class name: Ether, Dot1Q, Dot1AD, ARP, IP, IPerror, UDP, TCP, ICMP, GENEVE, Raw, Padding ... */
+  /** scapy class name: Ether, Dot1Q, ARP, IP, IPerror, UDP, TCP, ICMP, GENEVE, IPv6, ICMPv6ND_NS, Raw ... */
   layer: string;
   /** Offset of the layer in the frame. */
   offset: number;
@@ -43,6 +44,13 @@ export const FIXTURE_FILES = [
   'geneve-udp.pcap',
   'geneve-options.pcap',
   'ip-fragment.pcap',
+  'eth-ipv6-udp-tcp.pcap',
+  'ipv6-ext.pcap',
+  'ipv6-ext-bad.pcap',
+  'icmpv6-echo.pcap',
+  'icmpv6-errors.pcap',
+  'ndp.pcap',
+  'geneve-ipv6.pcap',
 ] as const;
 
 const cache = new Map<string, Frame[]>();
@@ -108,6 +116,13 @@ export function str(l: Layer, field: string): string {
 export function addr(s: string): number {
   const a = parseAddr(s);
   if (a === null) throw new Error(`bad address ${s}`);
+  return a;
+}
+
+/** IPv6 text → 16 bytes (throws on bad text). */
+export function addr6(s: string): Uint8Array {
+  const a = parseAddr6(s);
+  if (!a) throw new Error(`bad IPv6 address ${s}`);
   return a;
 }
 

@@ -8,6 +8,77 @@ import { load } from './fixtures.js';
 
 const line = (file: string, i: number) => formatFrame(load(file)[i]!.bytes);
 
+describe('format: IPv6 fixtures', () => {
+  const cases: [string, number, string][] = [
+    [
+      'eth-ipv6-udp-tcp.pcap',
+      2,
+      '02:00:00:00:02:0a > 02:00:00:00:01:fe, IPv6, 2001:2:0:40::a.40102 > 2001:2::64.80: TCP [S] seq 4294967280 win 64240 opts 12 len 0',
+    ],
+    [
+      'ipv6-ext.pcap',
+      0,
+      '02:00:00:00:02:0a > 02:00:00:00:01:fe, IPv6, 2001:2:0:40::a.40110 > 2001:2::64.53: UDP len 8 [ext 8]',
+    ],
+    [
+      'ipv6-ext.pcap',
+      4,
+      '02:00:00:00:02:0a > 02:00:00:00:01:fe, IPv6, 2001:2:0:40::a.40114 > 2001:2::64.9000: UDP len 1400 [ext 8] (frag)',
+    ],
+    [
+      'ipv6-ext.pcap',
+      5,
+      '02:00:00:00:02:0a > 02:00:00:00:01:fe, IPv6, 2001:2:0:40::a > 2001:2::64: UDP [ext 8] (frag, not first)',
+    ],
+    [
+      'ipv6-ext.pcap',
+      6,
+      '02:00:00:00:02:0a > 02:00:00:00:01:fe, IPv6, 2001:2:0:40::a > 2001:2::64: ICMPv6 echo request id 11325 seq 2 len 16 [ext 56]',
+    ],
+    [
+      'ipv6-ext-bad.pcap',
+      3,
+      '02:00:00:00:02:0a > 02:00:00:00:01:fe, IPv6, 2001:2:0:40::a > 2001:2::64: [bad ipv6 chain: hop-by-hop-not-first]',
+    ],
+    [
+      'icmpv6-errors.pcap',
+      1,
+      '02:00:00:00:03:64 > 02:00:00:00:00:02, IPv6, fe80::1fe > 2001:2::3: ICMPv6 packet too big mtu 1280 for 2001:2::3.61100 > 2001:2::64.9000: UDP',
+    ],
+    [
+      'ndp.pcap',
+      1,
+      '02:00:00:00:00:02 > 02:00:00:00:03:64, IPv6, 2001:2::3 > 2001:2::64: ICMPv6 neighbor advertisement tgt 2001:2::3 [SO]',
+    ],
+    [
+      'ndp.pcap',
+      2,
+      '02:00:00:00:00:02 > 33:33:00:00:00:01, IPv6, 2001:2::3 > ff02::1: ICMPv6 neighbor advertisement tgt 2001:2::3 [O]',
+    ],
+    [
+      'ndp.pcap',
+      6,
+      '02:00:00:00:03:64 > 33:33:ff:00:00:03, IPv6, 2001:2::64 > ff02::1:ff00:3: ICMPv6 type 135 [bad ndp: bad-hop-limit]',
+    ],
+    [
+      'geneve-ipv6.pcap',
+      0,
+      '02:00:00:00:00:01 > 02:00:00:00:00:02, IPv4, 198.18.0.1.51300 > 198.18.0.3.6081: Geneve vni 0: 2001:2:0:40::a.40130 > 2001:2::64.53: UDP len 20',
+    ],
+  ];
+  for (const [file, i, want] of cases) it(`${file}#${i}`, () => expect(line(file, i)).toBe(want));
+  it('formatIp picks IPv6 by the version nibble; a broken checksum is flagged', () => {
+    const f = load('icmpv6-echo.pcap')[0]!;
+    expect(formatIp(f.bytes.subarray(14))).toBe(
+      '2001:2:0:40::a > 2001:2::64: ICMPv6 echo request id 7211 seq 1 len 56',
+    );
+    const b = f.bytes.slice(14);
+    b[b.length - 1] ^= 1;
+    expect(formatIp(b)).toContain('[bad icmpv6 cksum]');
+    expect(formatIp(b.subarray(0, 30))).toBe('[truncated ipv6: 30 bytes]');
+  });
+});
+
 describe('format: fixtures', () => {
   const cases: [string, number, string][] = [
     ['arp-request.pcap', 0, '02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff, ARP, Request who-has 198.18.0.3 tell 198.18.0.1'],

@@ -1,18 +1,23 @@
 /**
  * engine/wire/geneve.ts against the scapy fixtures (RFC 8926 header, option TLVs), byte-exact construct tests
  * (Repr emit, template encapsulation of the fixtures' inner frames), decapsulation, the Linux
- * udp_flow_src_port formula against a BigInt reference, and hand-made verdicts.
+ * udp_flow_src_port formula against a BigInt reference, and hand-made verdicts. geneve-ipv6.pcap: IPv6 inner
+ * packets over the IPv4 underlay, decapsulated, walked and checksummed, and encapsulated from the templates
+ * (inner Ethernet frame, or the L3 packet with an inner-Ethernet template of EtherType 0x86dd).
  */
 import { describe, expect, it } from 'vitest';
 import * as ethernet from '../../engine/wire/ethernet.js';
 import * as geneve from '../../engine/wire/geneve.js';
 import * as ipv4 from '../../engine/wire/ipv4.js';
+import * as ipv6 from '../../engine/wire/ipv6.js';
+import * as tcp from '../../engine/wire/tcp.js';
 import * as udp from '../../engine/wire/udp.js';
 import { BAD_CHECKSUM, BAD_FIELD, BAD_VERSION, OK, TRUNCATED, UNSUPPORTED } from '../../engine/wire/verdict.js';
 import { a5, addr, hex, hexBytes, layer, load, mac, num, randomBytes, rng, type Frame } from './fixtures.js';
 
 const plain = load('geneve-udp.pcap');
 const withOpts = load('geneve-options.pcap');
+const inner6 = load('geneve-ipv6.pcap');
 
 describe('geneve: parse against scapy', () => {
   for (const f of [...plain, ...withOpts]) {
@@ -99,6 +104,31 @@ describe('geneve: decapsulation', () => {
   });
 });
 
+describe('geneve: IPv6 inner packets over the IPv4 underlay', () => {
+  for (const f of inner6) {
+    it(`${f.file}#${f.index}: decap, then the inner IPv6 header, its walk and its L4 checksum`, () => {
+      const v = f.view;
+      const e = geneve.decap(v, 0, f.len, true);
+      expect(e).toBe(layer(f, 'Ether', 1).offset);
+      const l3 = ethernet.l3Offset(v, e, f.len - e);
+      expect(ethernet.l3Ethertype(v, l3)).toBe(ethernet.ETHERTYPE_IPV6);
+      const h = layer(f, 'IPv6');
+      expect(l3).toBe(h.offset);
+      expect(ipv6.check(v, l3, f.len - l3)).toBe(OK);
+      const r = ipv6.walk(v, l3, 40 + ipv6.payloadLen(v, l3));
+      const l4 = ipv6.walkL4Offset(l3, r);
+      if (ipv6.walkProto(r) === ipv6.NH_UDP) {
+        expect(l4).toBe(layer(f, 'UDP', 1).offset);
+        expect(udp.computeChecksum6(v, l3, l4)).toBe(num(layer(f, 'UDP', 1), 'chksum'));
+        expect(udp.checksumOk6(v, l3, l4)).toBe(true);
+      } else {
+        expect(l4).toBe(layer(f, 'TCP').offset);
+        expect(tcp.checksumOk6(v, l3, l4)).toBe(true);
+      }
+    });
+  }
+});
+
 describe('geneve: template encapsulation', () => {
   const spec = {
     srcMac: mac('02:00:00:00:00:01'),
@@ -132,6 +162,27 @@ describe('geneve: template encapsulation', () => {
     const n = geneve.encap(view, 128, l3.length, tpl, 51234);
     expect(n).toBe(64);
     expect(hex(bytes.subarray(n, 128 + l3.length))).toBe(hex(f.bytes));
+  });
+  it('reproduces geneve-ipv6.pcap (inner IPv6 UDP and TCP) byte for byte', () => {
+    check(inner6[0]!, 51300);
+    check(inner6[1]!, 51301);
+  });
+  it('an inner-Ethernet template with EtherType 0x86dd encapsulates an IPv6 L3 packet to the same frame', () => {
+    const tpl = geneve.buildTemplate({
+      ...spec,
+      innerSrcMac: mac('02:00:00:00:01:fe'),
+      innerEthertype: ethernet.ETHERTYPE_IPV6,
+    });
+    for (const [f, sport] of [
+      [inner6[0]!, 51300],
+      [inner6[1]!, 51301],
+    ] as const) {
+      const l3 = f.bytes.subarray(64);
+      const { bytes, view } = a5(256);
+      bytes.set(l3, 128);
+      const n = geneve.encap(view, 128, l3.length, tpl, sport);
+      expect(hex(bytes.subarray(n, 128 + l3.length))).toBe(hex(f.bytes));
+    }
   });
   it('template: Total Length 0 and checksum over that header; DF, TTL 64, UDP 6081 checksum 0, Geneve VNI', () => {
     const tpl = geneve.buildTemplate({ ...spec, vni: 0xabcdef, ttl: 32, df: false, tos: 0x10 });

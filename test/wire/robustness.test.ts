@@ -1,6 +1,6 @@
 /**
  * Robustness of every `check()` (and of decap and the formatter): every truncation of every fixture, and
- * seeded random and mutated bytes. A check never throws and returns the verdict the truncation calls for; after
+ * seeded random and mutated bytes, IPv4 and IPv6 (the extension-header walker, ICMPv6, NDP and its builders). A check never throws and returns the verdict the truncation calls for; after
  * OK, the accessors and `parse` of that protocol read only inside the bytes checked. Each input lives in a buffer
  * of exactly its length, so a read past the end throws RangeError and fails the test.
  */
@@ -10,7 +10,10 @@ import * as ethernet from '../../engine/wire/ethernet.js';
 import { formatFrame, formatIp } from '../../engine/wire/format.js';
 import * as geneve from '../../engine/wire/geneve.js';
 import * as icmp from '../../engine/wire/icmp.js';
+import * as icmpv6 from '../../engine/wire/icmpv6.js';
 import * as ipv4 from '../../engine/wire/ipv4.js';
+import * as ipv6 from '../../engine/wire/ipv6.js';
+import * as ndp from '../../engine/wire/ndp.js';
 import * as tcp from '../../engine/wire/tcp.js';
 import * as udp from '../../engine/wire/udp.js';
 import { OK, TRUNCATED, VERDICT_NAMES } from '../../engine/wire/verdict.js';
@@ -21,6 +24,9 @@ function tight(b: Uint8Array): DataView {
   c.set(b);
   return new DataView(c.buffer);
 }
+
+/** How often the IPv6 paths ran (so a fuzzer that never reaches them fails instead of passing vacuously). */
+const seen = { ipv6: 0, walked: 0, icmpv6: 0, ndp: 0 };
 
 /** Call every accessor (and parse) of a protocol whose check returned OK for `len` bytes at `o`. */
 const exercise = {
@@ -70,6 +76,65 @@ const exercise = {
       icmp.setQuotedEchoIdCsum(w, o, len, 3);
     }
   },
+  /** An IPv6 packet that passed `ipv6.check` at `o`: the walk, and every upper layer it reaches. */
+  ipv6(v: DataView, o: number): void {
+    void [
+      ipv6.trafficClass(v, o),
+      ipv6.flowLabel(v, o),
+      ipv6.hopLimit(v, o),
+      ipv6.srcWord(v, o, 3),
+      ipv6.dstWord(v, o, 3),
+    ];
+    ipv6.addrToString(v, ipv6.srcOffset(o));
+    const len = ipv6.HEADER_LEN + ipv6.payloadLen(v, o);
+    const r = ipv6.walk(v, o, len);
+    seen.ipv6++;
+    expect(r >= 0 || VERDICT_NAMES[-r] !== undefined).toBe(true);
+    if (r < 0) return;
+    seen.walked++;
+    const l4 = ipv6.walkL4Offset(o, r);
+    expect(l4).toBeLessThanOrEqual(o + len);
+    ipv6.parse(v, o, r);
+    if (ipv6.walkIsNotFirst(r)) return;
+    const n = o + len - l4;
+    const p = ipv6.walkProto(r);
+    if (p === ipv6.NH_UDP && udp.check(v, l4, n) === OK) {
+      exercise.udp(v, l4);
+      udp.checksumOk6(v, o, l4);
+      udp.computeChecksum6(v, o, l4);
+    }
+    if (p === ipv6.NH_TCP && tcp.check(v, l4, n) === OK) {
+      exercise.tcp(v, l4, n);
+      tcp.checksumOk6(v, o, l4);
+    }
+    if (p === ipv6.NH_ICMPV6 && icmpv6.check(v, l4, n) === OK) exercise.icmpv6(v, o, l4, n);
+  },
+  icmpv6(v: DataView, ip: number, o: number, len: number): void {
+    seen.icmpv6++;
+    icmpv6.parse(v, o, len);
+    icmpv6.checksumOk(v, ip, o, len);
+    void [icmpv6.type(v, o), icmpv6.code(v, o), icmpv6.echoId(v, o), icmpv6.mtu(v, o), icmpv6.pointer(v, o)];
+    const t = icmpv6.type(v, o);
+    if (icmpv6.isError(t)) {
+      const q = icmpv6.quotedOffset(o);
+      const r = ipv6.walk(v, q, len - 8); // the quote's chain, bounded by the quote
+      if (r >= 0) expect(ipv6.walkL4Offset(q, r)).toBeLessThanOrEqual(o + len);
+    }
+    const w = ipv6.walk(v, ip, ipv6.HEADER_LEN + ipv6.payloadLen(v, ip));
+    icmpv6.errorAllowed(v, ip, o, w >= 0 ? ipv6.walkProto(w) : -1, 1, 4);
+    if (ndp.isNdp(t) && ndp.check(v, ip, o, len) === OK) {
+      seen.ndp++;
+      ndp.parse(v, o, len);
+      ndp.llaOption(v, o, len, ndp.OPT_SOURCE_LLA);
+      ndp.llaOption(v, o, len, ndp.OPT_TARGET_LLA);
+      if (t === ndp.TYPE_NEIGHBOR_SOLICIT) {
+        const out = new DataView(new ArrayBuffer(ndp.FRAME_LEN));
+        const mac = new Uint8Array([2, 0, 0, 0, 0, 2]);
+        expect(ndp.emitSolicitedAdvertFrame(out, 0, mac, v, Math.max(0, ip - 14), ip, o, len)).toBe(ndp.FRAME_LEN);
+        expect(icmpv6.checksumOk(out, 14, 54, 32)).toBe(true);
+      }
+    }
+  },
   geneve(v: DataView, o: number): void {
     geneve.parse(v, o);
     geneve.hasCriticalOption(v, o);
@@ -86,7 +151,7 @@ function everything(v: DataView, len: number): void {
     ethernet.vlanId(v, 0);
     ethernet.innerVlanId(v, 0, len);
   }
-  for (const o of [0, 14, 18, l3]) {
+  for (const o of [0, 14, 18, 64, l3]) {
     if (o < 0 || o > len) continue;
     const n = len - o;
     if (ipv4.check(v, o, n, true) === OK) {
@@ -106,6 +171,7 @@ function everything(v: DataView, len: number): void {
       }
       if (icmp.check(v, l4, pl, true) === OK) exercise.icmp(v, l4, pl);
     }
+    if (ipv6.check(v, o, n) === OK) exercise.ipv6(v, o);
     if (arp.check(v, o, n) === OK) exercise.arp(v, o);
     if (icmp.check(v, o, n) === OK) exercise.icmp(v, o, n);
     if (udp.check(v, o, n) === OK) exercise.udp(v, o);
@@ -127,6 +193,8 @@ function expectedVerdicts(f: Frame, trunc: number): [string, () => number, numbe
   const full = f.view;
   let ipOff = -1;
   let ipAvail = 0;
+  let ip6 = false; // the enclosing IP header is IPv6
+  let frag6 = false; // ... and carries a Fragment header with M or an offset
   for (const l of f.layers) {
     const o = l.offset;
     const avail = trunc - o;
@@ -143,10 +211,43 @@ function expectedVerdicts(f: Frame, trunc: number): [string, () => number, numbe
         out.push([`ipv4@${o}`, () => ipv4.check(v, o, avail, true), avail >= tl ? OK : TRUNCATED]);
         ipOff = o;
         ipAvail = tl;
+        ip6 = false;
+        break;
+      }
+      case 'IPv6': {
+        const tl = ipv6.HEADER_LEN + ipv6.payloadLen(full, o);
+        out.push([`ipv6@${o}`, () => ipv6.check(v, o, avail), avail >= tl ? OK : TRUNCATED]);
+        ipOff = o;
+        ipAvail = tl;
+        ip6 = true;
+        frag6 = false;
+        break;
+      }
+      case 'IPv6ExtHdrFragment':
+        frag6 = (full.getUint16(o + 2) & 0xfff9) !== 0;
+        break;
+      case 'ICMPv6EchoRequest':
+      case 'ICMPv6EchoReply':
+      case 'ICMPv6DestUnreach':
+      case 'ICMPv6PacketTooBig':
+      case 'ICMPv6TimeExceeded':
+      case 'ICMPv6ParamProblem':
+      case 'ICMPv6ND_NS':
+      case 'ICMPv6ND_NA':
+      case 'ICMPv6ND_RS':
+      case 'ICMPv6ND_RA': {
+        const need = icmpv6.isError(icmpv6.type(full, o)) ? 8 + 40 : 8;
+        out.push([`icmpv6@${o}`, () => icmpv6.check(v, o, inIp), inIp >= need ? OK : TRUNCATED]);
+        if (ndp.isNdp(icmpv6.type(full, o)) && f.index < 6) {
+          // The good NDP messages of ndp.pcap: OK whole, TRUNCATED short of the fixed part.
+          const fl = ndp.fixedLen(icmpv6.type(full, o));
+          const whole = inIp === ipAvail - (o - ipOff);
+          if (whole || inIp < fl) out.push([`ndp@${o}`, () => ndp.check(v, ipOff, o, inIp), whole ? OK : TRUNCATED]);
+        }
         break;
       }
       case 'UDP': {
-        if (ipv4.isFragment(full, ipOff)) break;
+        if (ip6 ? frag6 : ipv4.isFragment(full, ipOff)) break;
         const ul = udp.length(full, o);
         out.push([`udp@${o}`, () => udp.check(v, o, inIp), inIp >= ul ? OK : TRUNCATED]);
         break;
@@ -209,11 +310,21 @@ describe('random and mutated bytes', () => {
     const r = rng(0xbad);
     for (let i = 0; i < 20_000; i++) {
       const b = randomBytes(r, (r() * 201) | 0);
-      // Make the interesting paths likelier: an IPv4 version nibble, an ARP fixed part, an Ethernet type.
+      // Make the interesting paths likelier: an IPv4 version nibble, an ARP fixed part, an Ethernet type; IPv6
+      // with a Payload Length that fits and an extension header or ICMPv6 as Next Header.
       if (b.length > 14 && r() < 0.5) {
         b[12] = 0x08;
         b[13] = r() < 0.7 ? 0x00 : 0x06;
         if (b[13] === 0 && r() < 0.7) b[14] = 0x45;
+      } else if (b.length > 54 && r() < 0.6) {
+        b[12] = 0x86;
+        b[13] = 0xdd;
+        b[14] = 0x60;
+        const pl = b.length - 54;
+        b[18] = pl >>> 8;
+        b[19] = pl & 0xff;
+        b[20] = [0, 43, 44, 60, 58, 58, 17, 6][(r() * 8) | 0]!;
+        if (b[20] === 58) b[21] = 255;
       }
       everything(tight(b), b.length);
     }
@@ -229,6 +340,12 @@ describe('random and mutated bytes', () => {
       const cut = r() < 0.3 ? (r() * b.length) | 0 : b.length;
       everything(tight(b.subarray(0, cut)), cut);
     }
+  });
+  it('the IPv6 paths were reached: checked, walked, ICMPv6 and NDP exercised', () => {
+    expect(seen.ipv6).toBeGreaterThan(1000);
+    expect(seen.walked).toBeGreaterThan(500);
+    expect(seen.icmpv6).toBeGreaterThan(100);
+    expect(seen.ndp).toBeGreaterThan(50);
   });
   it('the formatter never throws on random input, views and offsets out of range included', () => {
     const r = rng(42);
