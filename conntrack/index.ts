@@ -32,8 +32,8 @@
  *   the table in one call; `new TableSurvey(table).step(now)` gives the same (a bounded sample of entries) in
  *   bounded slices.
  */
+export { ConnTable } from './table.js';
 export {
-  ConnTable,
   CT_COUNTER_NAMES,
   CT_EXISTS,
   CT_FULL,
@@ -49,9 +49,9 @@ export {
   UPDATE_RECREATE,
   icmpPorts,
   packPorts,
-  type ConnTableOptions,
   type CtCounterName,
-} from './table.js';
+} from './record.js';
+export type { ConnTableOptions } from './state.js';
 export * from './proto.js';
 export {
   SEG_ACK,
