@@ -653,4 +653,5 @@ export class ConnTable extends CtState {
     }
     if (live !== this.live) return `live count ${live} != ${this.live}`;
     return null;
-  }}
+  }
+}
