@@ -53,6 +53,7 @@ export function insertEntry(s: CtState, h: number, v: number): void {
   slots[i << 1] = h;
   slots[(i << 1) | 1] = v;
   s.entries++;
+  s.version++;
 }
 
 /** Remove entry `v` whose hash is `h`, shifting the rest of its probe run back (no tombstones). */
@@ -82,6 +83,7 @@ export function removeEntry(s: CtState, h: number, v: number): void {
   slots[i << 1] = 0;
   slots[(i << 1) | 1] = -1;
   s.entries--;
+  s.version++;
 }
 
 /**

@@ -143,6 +143,8 @@ export class CtState {
   live = 0;
   /** Entries in the slot array. */
   entries = 0;
+  /** Changes of the slot array (inserts and removals): a lookup made at version v still holds while it is v. */
+  version = 0;
   /** Head of the free record list (threaded through `link`), -1 when empty. */
   freeHead = 0;
   /** Head of the list of killed records awaiting release at the next expire(). */

@@ -11,7 +11,9 @@ import {
   SEG_SEQ,
   SEG_SET,
   SEG_WIN,
+  type ConnTable,
 } from '../../conntrack/index.js';
+import type { Burst } from '../packet/index.js';
 import { icmp, ipv4, tcp, udp, verdict } from '../wire/index.js';
 
 /**
@@ -113,5 +115,54 @@ export function rewriteDst(v: DataView, l3: number, proto: number, addr: number,
   else {
     ipv4.setDstCsum(v, l3, addr);
     icmp.setEchoIdCsum(v, l4, port);
+  }
+}
+
+/**
+ * The connection-table lookups of a burst, made once per burst (`ConnTable.lookupBurst`, whose passes overlap
+ * the cache misses of different packets) for a stage that looks every packet up. `fill` reads each selected
+ * packet's tuple (src, dst, ports word, proto of the header at `b.l3`); `ref(ct, k)` is then the lookup of the
+ * k-th selected packet, as `ct.find` would answer it now: while the table's slot array is unchanged since `fill`
+ * (`ct.version`), the burst's answer; after a create or a removal earlier in the burst, a fresh `find`, so the
+ * stage behaves packet by packet exactly as with one `find` each. The key arrays grow once to the largest burst.
+ */
+export class BurstLookup {
+  private src = new Int32Array(0);
+  private dst = new Int32Array(0);
+  private ports = new Int32Array(0);
+  private proto = new Uint8Array(0);
+  private out = new Int32Array(0);
+  private version = -1;
+
+  fill(ct: ConnTable, v: DataView, b: Burst, sel: Int32Array, n: number): void {
+    if (this.src.length < n) this.grow(b.capacity > n ? b.capacity : n);
+    const src = this.src;
+    const dst = this.dst;
+    const ports = this.ports;
+    const proto = this.proto;
+    for (let k = 0; k < n; k++) {
+      const o = b.l3[sel[k]!]!;
+      const p = ipv4.proto(v, o);
+      src[k] = ipv4.src(v, o);
+      dst[k] = ipv4.dst(v, o);
+      ports[k] = portsWord(v, o, p);
+      proto[k] = p;
+    }
+    ct.lookupBurst(src, dst, ports, proto, n, this.out);
+    this.version = ct.version;
+  }
+
+  /** `conn << 1 | dir` or -1 for the k-th packet of the last `fill`. */
+  ref(ct: ConnTable, k: number): number {
+    if (ct.version === this.version) return this.out[k]!;
+    return ct.find(this.src[k]!, this.dst[k]!, this.ports[k]!, this.proto[k]!);
+  }
+
+  private grow(n: number): void {
+    this.src = new Int32Array(n);
+    this.dst = new Int32Array(n);
+    this.ports = new Int32Array(n);
+    this.proto = new Uint8Array(n);
+    this.out = new Int32Array(n);
   }
 }

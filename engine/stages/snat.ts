@@ -25,7 +25,7 @@ import {
   isIcmpError,
   RELATED_COUNTERS,
 } from './icmp-nat.js';
-import { ctFlags, portsWord, rewriteSrc, tcpSegment } from './l4.js';
+import { BurstLookup, ctFlags, portsWord, rewriteSrc, tcpSegment } from './l4.js';
 import type { NodeState } from './state.js';
 
 const NAMES = [
@@ -50,6 +50,8 @@ export class Snat implements Stage {
   readonly exits = EXITS;
   readonly counters = new Counters(NAMES);
   private readonly ct: ConnTable;
+  /** This burst's connection lookups, made once per burst. */
+  private readonly lookups = new BurstLookup();
 
   constructor(private readonly st: NodeState) {
     this.ct = st.ct;
@@ -63,6 +65,8 @@ export class Snat implements Stage {
     const owned = st.tables.owned;
     const mtu = st.tables.uplinkMtu;
     const count = n;
+    const lk = this.lookups;
+    lk.fill(ct, v, b, sel, count);
     for (let k = 0; k < count; k++) {
       const i = sel[k]!;
       const o = b.l3[i]!;
@@ -90,7 +94,7 @@ export class Snat implements Stage {
       const len = ipv4.totalLen(v, o);
       const flags = ctFlags(v, o, proto);
       const tcp = proto === ipv4.PROTO_TCP;
-      const ref = ct.find(src, dst, ports, proto);
+      const ref = lk.ref(ct, k);
       let conn = -1;
       if (ref >= 0) {
         if ((ref & 1) === 1) {
