@@ -8,7 +8,7 @@
  * The TTL is decremented (the node forwards the packet). A reply larger than the pod MTU (uplink MTU − 50, the
  * pod port's and the tunnel's limit) is dropped; with DF its sender gets fragmentation needed (`error`,
  * docs/semantics.md §4.h). Errors whose quote matches no reply direction are counted drops by reason.
- * Specification: docs/semantics.md §4.c, §4.h. Cases: test/stages/cases/unsnat.cases.ts.
+ * Specification: docs/semantics.md §4.c, §4.h; conntrack/README.md. Cases: test/stages/cases/unsnat.cases.ts.
  * Exits: `to-pod`, `to-remote`, `local`, `drop`, `error` (to uplink-out).
  */
 import { UPDATE_INVALID, type ConnTable } from '../../conntrack/index.js';
