@@ -6,7 +6,7 @@
  * Contract (what the datapath stages may rely on):
  * - Keys are IPv4 5-tuples: src, dst (int32), sport, dport, proto. ICMP echo: the identifier is both ports.
  *   `lookup`/`find`/`lookupBurst` return `conn << 1 | dir` (dir 0 original, 1 reply) or -1, and never allocate.
- *   A `lookupBurst` answer stays valid while `table.version` (slot-array changes) is unchanged.
+ *   A `lookupBurst` hit stays valid while its connection `isLive`, a miss while `table.inserts` is unchanged.
  * - Once per burst (or per packet in replay): `setTime(ms)`. Time is table state, never a clock read inside.
  * - A miss goes to `create(src, dst, sport, dport, proto, flags, len)`, which processes that first packet and
  *   returns an unconfirmed connection, or CT_FULL (table full, nothing evictable: counted refusal), CT_EXISTS

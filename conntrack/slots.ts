@@ -53,7 +53,7 @@ export function insertEntry(s: CtState, h: number, v: number): void {
   slots[i << 1] = h;
   slots[(i << 1) | 1] = v;
   s.entries++;
-  s.version++;
+  s.inserts++;
 }
 
 /** Remove entry `v` whose hash is `h`, shifting the rest of its probe run back (no tombstones). */
@@ -83,7 +83,6 @@ export function removeEntry(s: CtState, h: number, v: number): void {
   slots[i << 1] = 0;
   slots[(i << 1) | 1] = -1;
   s.entries--;
-  s.version++;
 }
 
 /**

@@ -143,8 +143,11 @@ export class CtState {
   live = 0;
   /** Entries in the slot array. */
   entries = 0;
-  /** Changes of the slot array (inserts and removals): a lookup made at version v still holds while it is v. */
-  version = 0;
+  /**
+   * Entries ever inserted into the slot array: a lookup that missed still misses while this is unchanged (a hit
+   * holds while its connection is live: tuples are unique and a live connection's entries never move to another).
+   */
+  inserts = 0;
   /** Head of the free record list (threaded through `link`), -1 when empty. */
   freeHead = 0;
   /** Head of the list of killed records awaiting release at the next expire(). */

@@ -112,7 +112,6 @@ export class ConnTable extends CtState {
     this.hosts?.clear();
     this.exhausted.fill(0);
     this.resetRecords();
-    this.version++;
   }
 
   // ---- sizes ----------------------------------------------------------------------------------------------

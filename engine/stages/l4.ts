@@ -122,9 +122,10 @@ export function rewriteDst(v: DataView, l3: number, proto: number, addr: number,
  * The connection-table lookups of a burst, made once per burst (`ConnTable.lookupBurst`, whose passes overlap
  * the cache misses of different packets) for a stage that looks every packet up. `fill` reads each selected
  * packet's tuple (src, dst, ports word, proto of the header at `b.l3`); `ref(ct, k)` is then the lookup of the
- * k-th selected packet, as `ct.find` would answer it now: while the table's slot array is unchanged since `fill`
- * (`ct.version`), the burst's answer; after a create or a removal earlier in the burst, a fresh `find`, so the
- * stage behaves packet by packet exactly as with one `find` each. The key arrays grow once to the largest burst.
+ * k-th selected packet, as `ct.find` would answer it now: the burst's answer while it still holds (a hit whose
+ * connection is live; a miss while no entry was inserted since `fill`, `ct.inserts`), else a fresh `find` (a
+ * create or a removal earlier in the burst), so the stage behaves packet by packet exactly as with one `find`
+ * each. The key arrays grow once to the largest burst.
  */
 export class BurstLookup {
   private src = new Int32Array(0);
@@ -132,7 +133,7 @@ export class BurstLookup {
   private ports = new Int32Array(0);
   private proto = new Uint8Array(0);
   private out = new Int32Array(0);
-  private version = -1;
+  private inserts = -1;
 
   fill(ct: ConnTable, v: DataView, b: Burst, sel: Int32Array, n: number): void {
     if (this.src.length < n) this.grow(b.capacity > n ? b.capacity : n);
@@ -149,12 +150,13 @@ export class BurstLookup {
       proto[k] = p;
     }
     ct.lookupBurst(src, dst, ports, proto, n, this.out);
-    this.version = ct.version;
+    this.inserts = ct.inserts;
   }
 
   /** `conn << 1 | dir` or -1 for the k-th packet of the last `fill`. */
   ref(ct: ConnTable, k: number): number {
-    if (ct.version === this.version) return this.out[k]!;
+    const r = this.out[k]!;
+    if (r >= 0 ? ct.isLive(r >> 1) : ct.inserts === this.inserts) return r;
     return ct.find(this.src[k]!, this.dst[k]!, this.ports[k]!, this.proto[k]!);
   }
 

@@ -45,6 +45,19 @@ export const cases: CaseTable = {
       expect: { out: [`IP(src='198.18.0.253', dst='198.18.0.100', ttl=63)/UDP(sport=40000, dport=53)/b'q'`] },
     },
     {
+      // The burst's lookup found the old connection for both packets; the second must see the new one.
+      name: 'rebound, then the next packet of the same burst: established on the new binding',
+      setup: (st) => void connection(st.ct, 'udp', '10.244.1.5', 40000, '198.18.0.100', 53, '198.18.0.254'),
+      input: [udp(40000), udp(40000)],
+      counters: { rebound: 1, new: 1, established: 1 },
+      expect: {
+        out: [
+          `IP(src='198.18.0.253', dst='198.18.0.100', ttl=63)/UDP(sport=40000, dport=53)/b'q'`,
+          `IP(src='198.18.0.253', dst='198.18.0.100', ttl=63)/UDP(sport=40000, dport=53)/b'q'`,
+        ],
+      },
+    },
+    {
       name: 'a full table: drop-ct-full',
       state: { conntrack: { seed: 7, maxConnections: 1 } },
       input: [udp(40000), udp(40001)],
