@@ -48,6 +48,11 @@ export interface ConnTableOptions {
   /** Largest burst `lookupBurst` handles in one pass (longer ones are chunked). Default 256. */
   burst?: number;
   /**
+   * Live connections from which `burstPays` (a stage's burst lookup beats one `find` per packet). Default 16384
+   * (≈ 2 MB of slot and record lines); 0 makes stages use the burst lookup whenever the table allows passes.
+   */
+  burstMinLive?: number;
+  /**
    * Spare records for connections killed during a burst, released at the next `expire()`. Default 1024. When they
    * run out before `expire()` runs, `create` refuses (counted as refused-full).
    */
@@ -137,6 +142,8 @@ export class CtState {
   readonly hostWord: number;
   /** Slots and records exceed ~2 MB: the burst lookup's separate passes pay off (cache misses overlap). */
   readonly burstPasses: boolean;
+  /** `burstMinLive`. */
+  readonly burstMinLive: number;
   /** The current time in ms (`setTime`), one cell so reading it never allocates. */
   readonly clock = new Float64Array(1);
   /** Live connections (confirmed or not, not dying). */
@@ -184,6 +191,7 @@ export class CtState {
     this.counters = new Float64Array(CT_COUNTER_NAMES.length);
     this.dropWindow = Math.max(1, Math.floor(opts.earlyDropWindow ?? 32));
     this.burstPasses = this.slots.byteLength + this.rec.byteLength > 2 << 20;
+    this.burstMinLive = Math.max(0, Math.floor(opts.burstMinLive ?? 16384));
     this.tw = new Int32Array(TW_STRIDE * this.recordCount);
     this.liberal = opts.tcpLiberal === true;
     this.loose = opts.tcpLoose !== false;

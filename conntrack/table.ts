@@ -121,6 +121,16 @@ export class ConnTable extends CtState {
     return this.live;
   }
 
+  /**
+   * Whether `lookupBurst` can beat one `find` per packet: the table is large enough for separate passes and its
+   * live connections (a slot line and a record line each, ~128 bytes) reach `burstMinLive` (default 16384,
+   * ~2 MB of cache). Below that every
+   * lookup hits the cache and the burst pass is pure overhead (measured in the pipeline bench, 1 k flows).
+   */
+  get burstPays(): boolean {
+    return this.burstPasses && this.live >= this.burstMinLive;
+  }
+
   /** Hash entries in the slot array (two per confirmed connection). */
   get entryCount(): number {
     return this.entries;

@@ -94,7 +94,7 @@ export class Snat implements Stage {
       const len = ipv4.totalLen(v, o);
       const flags = ctFlags(v, o, proto);
       const tcp = proto === ipv4.PROTO_TCP;
-      const ref = lk.ref(ct, k);
+      const ref = lk.ref(ct, k, src, dst, ports, proto);
       let conn = -1;
       if (ref >= 0) {
         if ((ref & 1) === 1) {

@@ -17,7 +17,7 @@ import type { Burst } from '../packet/index.js';
 import { icmp, ipv4 } from '../wire/index.js';
 import type { DatapathTables } from './config.js';
 import { appendFragNeeded, ERR_NO_BUFFER, relatedRef, relatedDrops, unsnatRelated } from './icmp-nat.js';
-import { BurstLookup, ctFlags, rewriteDst, tcpSegment } from './l4.js';
+import { BurstLookup, ctFlags, portsWord, rewriteDst, tcpSegment } from './l4.js';
 import type { NodeState } from './state.js';
 
 const NAMES = [
@@ -72,7 +72,7 @@ export class Unsnat implements Stage {
         b.next[i] = this.related(b, i, t);
         continue;
       }
-      const ref = lk.ref(ct, k);
+      const ref = lk.ref(ct, k, ipv4.src(v, o), ipv4.dst(v, o), portsWord(v, o, proto), proto);
       if (ref < 0) {
         if (proto === ipv4.PROTO_ICMP && icmp.type(v, l4) === icmp.TYPE_ECHO_REQUEST) {
           b.next[i] = X.local;
