@@ -13,40 +13,41 @@
  */
 import { hsip4 } from './hash.js';
 import { PROTO_ICMP, PROTO_TCP, PROTO_UDP } from './proto.js';
-import {
-  F_ALLOC,
-  F_BYSRC,
-  F_CONFIRMED,
-  F_DYING,
-  F_EXPIRY,
-  F_NAT_DONE,
-  F_REPLY_IN,
-  F_SNAT,
-  FSTRIDE,
-  K_EXPIRED,
-  K_SNAT_EXHAUSTED,
-  K_SNAT_INVALID,
-  K_SNAT_PRESERVED,
-  K_SNAT_PROBES,
-  K_SNAT_REMAPPED,
-  K_SNAT_SOURCE_MAPPED,
-  M_PROTO,
-  R_META,
-  R_ODST,
-  R_OPORTS,
-  R_OSRC,
-  R_RDST,
-  R_RPORTS,
-  R_RSRC,
-  SNAT_EXHAUSTED,
-  SNAT_INVALID,
-  SNAT_OK,
-  SNAT_RANDOM_FULLY,
-  STRIDE,
-  swapPorts,
-} from './record.js';
+import * as record from './record.js';
+import { swapPorts } from './record.js';
 import { insertEntry, probe } from './slots.js';
 import type { CtState } from './state.js';
+
+// Module-local copies of record.ts constants: V8 folds these, an imported binding is a load per use (record.ts).
+const F_ALLOC = record.F_ALLOC;
+const F_BYSRC = record.F_BYSRC;
+const F_CONFIRMED = record.F_CONFIRMED;
+const F_DYING = record.F_DYING;
+const F_EXPIRY = record.F_EXPIRY;
+const F_NAT_DONE = record.F_NAT_DONE;
+const F_REPLY_IN = record.F_REPLY_IN;
+const F_SNAT = record.F_SNAT;
+const FSTRIDE = record.FSTRIDE;
+const K_EXPIRED = record.K_EXPIRED;
+const K_SNAT_EXHAUSTED = record.K_SNAT_EXHAUSTED;
+const K_SNAT_INVALID = record.K_SNAT_INVALID;
+const K_SNAT_PRESERVED = record.K_SNAT_PRESERVED;
+const K_SNAT_PROBES = record.K_SNAT_PROBES;
+const K_SNAT_REMAPPED = record.K_SNAT_REMAPPED;
+const K_SNAT_SOURCE_MAPPED = record.K_SNAT_SOURCE_MAPPED;
+const M_PROTO = record.M_PROTO;
+const R_META = record.R_META;
+const R_ODST = record.R_ODST;
+const R_OPORTS = record.R_OPORTS;
+const R_OSRC = record.R_OSRC;
+const R_RDST = record.R_RDST;
+const R_RPORTS = record.R_RPORTS;
+const R_RSRC = record.R_RSRC;
+const SNAT_EXHAUSTED = record.SNAT_EXHAUSTED;
+const SNAT_INVALID = record.SNAT_INVALID;
+const SNAT_OK = record.SNAT_OK;
+const SNAT_RANDOM_FULLY = record.SNAT_RANDOM_FULLY;
+const STRIDE = record.STRIDE;
 
 /** Protocols with ports (ICMP echo: the identifier) that SNAT may change. */
 function isPortProto(proto: number): boolean {

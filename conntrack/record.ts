@@ -2,7 +2,9 @@
  * The numbers every file of the connection table shares: the record layout (one 64-byte cache line per
  * connection), the meta word's flag bits, the counter indices and the result codes. Offsets and indices are
  * derived from ordered lists of names at module load, so a field or a counter is added by naming it once; the
- * derived values are module constants, which V8 folds into the code that reads them.
+ * derived values are module constants. The files that use them copy them into module-local `const`s
+ * (`const STRIDE = record.STRIDE`): V8 folds those into the code, while each use of an imported binding is a
+ * load through the module's cell — measured 1.4x slower on established TCP packets before the copies.
  *
  * Record (`STRIDE` int32 words, seen as Int32/Uint32/Float64 arrays over one ArrayBuffer), in `RECORD_FIELDS`
  * order: orig src, orig dst, orig sport<<16|dport, reply src, reply dst, reply sport<<16|dport (words 0-5), meta

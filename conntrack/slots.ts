@@ -9,8 +9,14 @@
  * monomorphic and the small ones inline.
  */
 import { hsip4 } from './hash.js';
-import { M_PROTO, R_META, STRIDE, TUPLE } from './record.js';
+import * as record from './record.js';
 import type { CtState } from './state.js';
+
+// Module-local copies of record.ts constants: V8 folds these, an imported binding is a load per use (record.ts).
+const M_PROTO = record.M_PROTO;
+const R_META = record.R_META;
+const STRIDE = record.STRIDE;
+const TUPLE = record.TUPLE;
 
 /** Hash of a connection's tuple in direction `dir`, from its record. */
 export function hashDir(s: CtState, c: number, dir: number): number {

@@ -22,9 +22,20 @@ import { Prng } from './hash.js';
 import { HostCounts } from './host-count.js';
 import { bsUnlink } from './nat.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from './proto.js';
-import { CT_COUNTER_NAMES, F_ALLOC, F_BYSRC, F_DYING, F_REPLY_IN, R_META, R_ODST, R_OSRC, STRIDE } from './record.js';
+import * as record from './record.js';
+import { CT_COUNTER_NAMES } from './record.js';
 import { hashDir, removeEntry } from './slots.js';
 import { SEG_WORDS, TW_STRIDE } from './tcp-window.js';
+
+// Module-local copies of record.ts constants: V8 folds these, an imported binding is a load per use (record.ts).
+const F_ALLOC = record.F_ALLOC;
+const F_BYSRC = record.F_BYSRC;
+const F_DYING = record.F_DYING;
+const F_REPLY_IN = record.F_REPLY_IN;
+const R_META = record.R_META;
+const R_ODST = record.R_ODST;
+const R_OSRC = record.R_OSRC;
+const STRIDE = record.STRIDE;
 
 export interface ConnTableOptions {
   /** Connections the table holds before it evicts or refuses (Linux `nf_conntrack_max`). Default 65536. */

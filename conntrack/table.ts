@@ -39,64 +39,63 @@ import {
   UDP_STREAM_AFTER_MS,
   tcpFlagClass,
 } from './proto.js';
-import {
-  CT_COUNTER_NAMES,
-  CT_EXISTS,
-  CT_FULL,
-  CT_INVALID,
-  CT_LIMIT,
-  F_ALLOC,
-  F_ASSURED,
-  F_BYSRC,
-  F_BYTES,
-  F_CONFIRMED,
-  F_DYING,
-  F_EXPIRY,
-  F_NAT_DONE,
-  F_REPLY_IN,
-  F_SEEN_REPLY,
-  F_SNAT,
-  FSTRIDE,
-  K_ABORTED,
-  K_CONFIRM_CLASH,
-  K_CONFIRMED,
-  K_CREATE_EXISTS,
-  K_CREATE_INVALID,
-  K_CREATED,
-  K_EARLY_DROP,
-  K_EXPIRED,
-  K_KILLED,
-  K_RECREATE,
-  K_REFUSED_FULL,
-  K_REFUSED_PER_HOST,
-  K_RELATED_HIT,
-  K_RELATED_MISS,
-  K_TCP_INVALID_FLAGS,
-  K_UPDATE_INVALID,
-  M_PROTO,
-  M_STATE,
-  M_STATE_SHIFT,
-  R_MARK,
-  R_META,
-  R_ODST,
-  R_OPORTS,
-  R_OSRC,
-  R_PKTS,
-  R_RDST,
-  R_RPORTS,
-  R_RSRC,
-  STRIDE,
-  TUPLE,
-  UPDATE_ACCEPT,
-  UPDATE_INVALID,
-  UPDATE_RECREATE,
-  swapPorts,
-  type CtCounterName,
-} from './record.js';
+import * as record from './record.js';
+import { CT_COUNTER_NAMES, swapPorts, type CtCounterName } from './record.js';
 import { hashDir, insertEntry, lookupBurst, probe } from './slots.js';
 import { CtState } from './state.js';
 import { tcpPacket } from './tcp.js';
 import { SEG_SET, tcpValidFlags, twClear, twDirection, twNew } from './tcp-window.js';
+
+// Module-local copies of record.ts constants: V8 folds these, an imported binding is a load per use (record.ts).
+const CT_EXISTS = record.CT_EXISTS;
+const CT_FULL = record.CT_FULL;
+const CT_INVALID = record.CT_INVALID;
+const CT_LIMIT = record.CT_LIMIT;
+const F_ALLOC = record.F_ALLOC;
+const F_ASSURED = record.F_ASSURED;
+const F_BYSRC = record.F_BYSRC;
+const F_BYTES = record.F_BYTES;
+const F_CONFIRMED = record.F_CONFIRMED;
+const F_DYING = record.F_DYING;
+const F_EXPIRY = record.F_EXPIRY;
+const F_NAT_DONE = record.F_NAT_DONE;
+const F_REPLY_IN = record.F_REPLY_IN;
+const F_SEEN_REPLY = record.F_SEEN_REPLY;
+const F_SNAT = record.F_SNAT;
+const FSTRIDE = record.FSTRIDE;
+const K_ABORTED = record.K_ABORTED;
+const K_CONFIRM_CLASH = record.K_CONFIRM_CLASH;
+const K_CONFIRMED = record.K_CONFIRMED;
+const K_CREATE_EXISTS = record.K_CREATE_EXISTS;
+const K_CREATE_INVALID = record.K_CREATE_INVALID;
+const K_CREATED = record.K_CREATED;
+const K_EARLY_DROP = record.K_EARLY_DROP;
+const K_EXPIRED = record.K_EXPIRED;
+const K_KILLED = record.K_KILLED;
+const K_RECREATE = record.K_RECREATE;
+const K_REFUSED_FULL = record.K_REFUSED_FULL;
+const K_REFUSED_PER_HOST = record.K_REFUSED_PER_HOST;
+const K_RELATED_HIT = record.K_RELATED_HIT;
+const K_RELATED_MISS = record.K_RELATED_MISS;
+const K_TCP_INVALID_FLAGS = record.K_TCP_INVALID_FLAGS;
+const K_UPDATE_INVALID = record.K_UPDATE_INVALID;
+const M_PROTO = record.M_PROTO;
+const M_STATE = record.M_STATE;
+const M_STATE_SHIFT = record.M_STATE_SHIFT;
+const R_MARK = record.R_MARK;
+const R_META = record.R_META;
+const R_ODST = record.R_ODST;
+const R_OPORTS = record.R_OPORTS;
+const R_OSRC = record.R_OSRC;
+const R_PKTS = record.R_PKTS;
+const R_RDST = record.R_RDST;
+const R_RPORTS = record.R_RPORTS;
+const R_RSRC = record.R_RSRC;
+const STRIDE = record.STRIDE;
+const TUPLE = record.TUPLE;
+const UPDATE_ACCEPT = record.UPDATE_ACCEPT;
+const UPDATE_INVALID = record.UPDATE_INVALID;
+const UPDATE_RECREATE = record.UPDATE_RECREATE;
 
 /**
  * Connection table. Results come back as numbers: `conn << 1 | dir` from lookups, a connection index or a
