@@ -1,11 +1,11 @@
 /**
- * Benchmark harness over benchmark.js (protobuf-es `corpus.ts` style: named cases, primitive cases batched
- * so that timer overhead does not swamp nanosecond results).
+ * Benchmark cases (protobuf-es `corpus.ts` style: named cases, primitive cases batched so that one call lasts
+ * microseconds and the timer's resolution does not swamp nanosecond results), run by bench/run.ts on tinybench.
  *
  * A suite module under bench/suites/ default-exports a `Suite`. `npm run bench -- [regex] [--quick] [--json FILE]`
  * runs every case whose `suite/name` matches and prints, per case: operations per second (`ops` operations per
- * call of `fn`), ns per operation, bytes allocated per operation (measured separately with GC observed), and
- * the ratio to the case's baseline when it names one measured in the same run.
+ * call of `fn`, over the median call), ns per operation, bytes allocated per operation (measured separately with
+ * GC observed), and the ratio to the case's baseline when it names one measured in the same run.
  */
 
 export interface BenchCase {

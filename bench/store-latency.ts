@@ -13,7 +13,7 @@
  * - objects per second: one apply of a 10 000-Pod manifest set (with 100 Nodes, 20 Namespaces, 10 pools,
  *   100 Egresses) into an empty store, and the time a watcher takes to get it.
  *
- * These are async (network round trips), which benchmark.js suites (bench/suites) do not measure; this runner
+ * These are async (network round trips), which the synchronous suites of bench/suites do not measure; this runner
  * times each operation with performance.now() and prints percentiles. Run under `flock /tmp/egr-bench.lock`.
  */
 import { spawn } from 'node:child_process';

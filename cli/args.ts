@@ -57,3 +57,31 @@ export const STORE_USAGE = `      --store URL            the cluster's store: di
       --etcd-cacert FILE     CA certificate of etcd's server certificates (etcds://)
       --etcd-cert FILE       client certificate, --etcd-key FILE its key (etcd client certificate auth)
       --etcd-user-file FILE  etcd user and password, "user:password" on the file's first line`;
+
+/**
+ * A flag whose value is optional and given with `=` only (kubectl's `--dry-run[=client|server]`): takes every
+ * `--NAME` and `--NAME=VALUE` out of `argv` (before any `--`). Returns the last value (`bare` for `--NAME`), or
+ * undefined when the flag is absent; a value not in `allowed` is a UsageError.
+ */
+export function takeOptionalValue(
+  argv: string[],
+  name: string,
+  allowed: readonly string[],
+  bare: string,
+): { argv: string[]; value: string | undefined } {
+  const rest: string[] = [];
+  let value: string | undefined;
+  let passthrough = false;
+  for (const a of argv) {
+    if (passthrough || a === '--') {
+      passthrough = true;
+      rest.push(a);
+    } else if (a === `--${name}`) value = bare;
+    else if (a.startsWith(`--${name}=`)) {
+      value = a.slice(name.length + 3);
+      if (!allowed.includes(value))
+        throw new UsageError(`--${name}=${value}: use ${allowed.map((v) => `--${name}=${v}`).join(', ')}`);
+    } else rest.push(a);
+  }
+  return { argv: rest, value };
+}

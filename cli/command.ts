@@ -9,3 +9,10 @@ export interface Command {
   /** Run with the arguments after the command word; resolves to the exit status. */
   run(argv: string[]): Promise<number>;
 }
+
+/** A command as the dispatcher lists it: its name and summary, and its module loaded only when it runs. */
+export interface CommandEntry {
+  readonly name: string;
+  readonly summary: string;
+  load(): Promise<Command>;
+}

@@ -2,18 +2,11 @@
  * cli/: the `egress` command, the composition root. It is the only place that imports both the engine and
  * tun/: it hands the agent real devices or simulated ports.
  */
-import { readFileSync } from 'node:fs';
-import * as policy from '../engine/policy/index.js';
-import type { Command } from './command.js';
+import type { CommandEntry } from './command.js';
 import { UsageError, UserError } from './errors.js';
 import { commands } from './commands/index.js';
 
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
-
-export function topUsage(list: readonly Command[]): string {
+export function topUsage(list: readonly CommandEntry[]): string {
   const width = Math.max(...list.map((c) => c.name.length));
   return [
     'egress: Kubernetes-style Egress as a userspace packet engine (Antrea semantics)',
@@ -35,14 +28,15 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   if (name === '--version' || name === '-V') {
-    console.log(version());
+    console.log((await import('./build-info.js')).packageVersion());
     return 0;
   }
-  const cmd = commands.find((c) => c.name === name);
-  if (!cmd) {
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) {
     console.error(`egress: unknown command "${name}" (see egress --help)`);
     return 2;
   }
+  const cmd = await entry.load();
   const own = rest.indexOf('--') < 0 ? rest : rest.slice(0, rest.indexOf('--')); // after `--`: another program's
   if (own.includes('--help') || own.includes('-h')) {
     console.log(cmd.usage);
@@ -55,9 +49,9 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`egress ${cmd.name}: ${e.message} (see egress ${cmd.name} --help)`);
       return 2;
     }
-    if (e instanceof UserError || e instanceof policy.store.StoreError) {
+    if (e instanceof UserError || (await isStoreError(e))) {
       // A store problem (locked, corrupt, insecure, full) is the user's to fix: one line, no stack.
-      console.error(`egress ${cmd.name}: ${e.message}`);
+      console.error(`egress ${cmd.name}: ${(e as Error).message}`);
       return 1;
     }
     const err = e as { code?: string; message?: string };
@@ -69,4 +63,10 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`egress ${cmd.name}: internal error: ${(e as Error)?.stack ?? String(e)}`);
     return 70;
   }
+}
+
+/** A store problem (policy.store.StoreError); the store module is loaded only when a command failed. */
+async function isStoreError(e: unknown): Promise<boolean> {
+  const { StoreError } = await import('../engine/policy/store/store.js');
+  return e instanceof StoreError;
 }

@@ -1,6 +1,7 @@
 /**
  * `-f FILE|DIR|-` for apply and delete: files are read in the order given; a directory contributes its `.yaml`,
- * `.yml` and `.json` files in name order (not recursive), as kubectl does; `-` is standard input. Each file is at
+ * `.yml` and `.json` files in name order (with `-R`, those of its subdirectories too, depth first in name order),
+ * as kubectl does; `-` is standard input. Each file is at
  * most 8 MiB (`EGRESS_MAX_MANIFEST_BYTES`) and YAML aliases are limited (engine/policy/manifest.ts).
  */
 import { readdirSync, statSync } from 'node:fs';
@@ -16,7 +17,7 @@ export interface LoadedManifests {
 
 const EXT = /\.(ya?ml|json)$/;
 
-function expand(arg: string): string[] {
+function expand(arg: string, recursive: boolean): string[] {
   if (arg === '-') return ['-'];
   let st;
   try {
@@ -28,12 +29,23 @@ function expand(arg: string): string[] {
     );
   }
   if (!st.isDirectory()) return [arg];
-  const files = readdirSync(arg)
-    .filter((n) => EXT.test(n))
-    .sort()
-    .map((n) => join(arg, n));
-  if (files.length === 0) throw new UserError(`no .yaml, .yml or .json file in directory "${arg}"`);
+  const files = filesOf(arg, recursive);
+  if (files.length === 0)
+    throw new UserError(`no .yaml, .yml or .json file in directory "${arg}"${recursive ? ' or below' : ''}`);
   return files;
+}
+
+function filesOf(dir: string, recursive: boolean): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
+    a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+  )) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) {
+      if (recursive) out.push(...filesOf(p, true));
+    } else if (EXT.test(e.name)) out.push(p);
+  }
+  return out;
 }
 
 /** A file's text, within the manifest size limit (policy.readManifestFile). */
@@ -44,9 +56,9 @@ function readText(file: string): string {
 }
 
 /** Read and parse every manifest named by the -f arguments. */
-export function loadManifests(args: readonly string[]): LoadedManifests {
+export function loadManifests(args: readonly string[], opts: { recursive?: boolean } = {}): LoadedManifests {
   if (args.length === 0) throw new UserError('no manifest given (-f FILE|DIR|-)');
-  const files = args.flatMap(expand);
+  const files = args.flatMap((a) => expand(a, opts.recursive ?? false));
   const docs: policy.ManifestDoc[] = [];
   const problems: policy.Problem[] = [];
   for (const f of files) {

@@ -6,7 +6,18 @@
 import * as policy from '../engine/policy/index.js';
 import { age } from './output.js';
 
-/** What the rows of one listing read: the store's state, the Egress statuses, the time. */
+/** Kinds whose objects live in a namespace (a NAMESPACE column unless -n). */
+export const NAMESPACED: readonly policy.Kind[] = ['Pod', 'ConfigMap'];
+
+/** A Node's STATUS as the agents report it (listing.ts nodeLiveness), and the egress IPs it hosts. */
+export interface NodeLiveness {
+  readonly status: 'Ready' | 'NotReady' | 'Unknown';
+  /** Who sees it alive, or why it is not Ready. */
+  readonly reason: string;
+  readonly hosted: readonly string[];
+}
+
+/** What the rows of one listing read: the store's state, the Egress statuses, Node liveness, the time. */
 export class PrintContext {
   private places: Map<string, policy.Placement> | null = null;
   private perEgress: Map<string, number> | null = null;
@@ -14,6 +25,7 @@ export class PrintContext {
     readonly state: policy.ClusterState,
     readonly statuses: ReadonlyMap<string, policy.EgressStatus>,
     readonly now: Date,
+    readonly liveness: ReadonlyMap<string, NodeLiveness> = new Map(),
   ) {}
 
   /** Placements as the merged status shows them (an Egress with an IP and a Node is placed). */
@@ -90,33 +102,32 @@ export const PRINTERS: Readonly<Partial<Record<policy.Kind, Printer>>> = {
     },
   },
   Node: {
-    columns: ['NAME', 'INTERNAL-IP', 'POD-CIDR', 'AGE'],
-    wide: ['EGRESS-IPS', 'MAX-EGRESS-IPS'],
+    columns: ['NAME', 'STATUS', 'INTERNAL-IP', 'POD-CIDR', 'EGRESS-IPS', 'AGE'],
+    wide: ['MAX-EGRESS-IPS', 'REASON'],
     row(x, c, wide) {
       const n = x as policy.Node;
-      const r = [n.metadata.name, policy.nodeTransportIP(n) ?? '', policy.nodePodCIDR(n) ?? '', created(n, c)];
+      const l = c.liveness.get(n.metadata.name);
+      const r = [
+        n.metadata.name,
+        l?.status ?? 'Unknown',
+        policy.nodeTransportIP(n) ?? '',
+        policy.nodePodCIDR(n) ?? '',
+        (l?.hosted ?? []).join(',') || '<none>',
+        created(n, c),
+      ];
       if (wide) {
-        const ips = new Set<string>();
-        for (const st of c.statuses.values())
-          if (st.egressNode === n.metadata.name && st.egressIP) ips.add(st.egressIP);
         const max = policy.maxEgressIPs(n, policy.resolveConfig(c.state.config).maxEgressIPsPerNode);
-        r.push([...ips].sort().join(','), String(max));
+        r.push(String(max), l?.reason ?? '');
       }
       return r;
     },
   },
   Pod: {
-    columns: ['NAMESPACE', 'NAME', 'IP', 'NODE', 'AGE'],
+    columns: ['NAME', 'IP', 'NODE', 'AGE'],
     wide: ['EGRESS', 'EGRESSIP', 'EGRESSNODE'],
     row(x, c, wide) {
       const p = x as policy.Pod;
-      const r = [
-        p.metadata.namespace,
-        p.metadata.name,
-        policy.podIPv4(p) ?? p.status.podIP ?? '',
-        p.spec.nodeName ?? '',
-        created(p, c),
-      ];
+      const r = [p.metadata.name, policy.podIPv4(p) ?? p.status.podIP ?? '', p.spec.nodeName ?? '', created(p, c)];
       if (wide) {
         const pe = policy.podEgress(c.state, p, c.placements());
         r.push(pe.egress?.metadata.name ?? '', pe.placement?.ip ?? '', pe.placement?.node ?? '');
@@ -145,16 +156,24 @@ export const PRINTERS: Readonly<Partial<Record<policy.Kind, Printer>>> = {
 export const DEFAULT_PRINTER: Printer = {
   columns: ['NAME', 'AGE'],
   wide: [],
-  row: (x, c) => [policy.displayName(x), created(x, c)],
+  row: (x, c) => [x.metadata.name, created(x, c)],
 };
 
-/** Header and rows of a listing of `objects` of one kind. */
+/**
+ * Header and rows of a listing of `objects` of one kind; `namespaceColumn` puts NAMESPACE first (a namespaced
+ * kind listed without -n).
+ */
 export function printRows(
   kind: policy.Kind,
   objects: readonly policy.AnyObject[],
   c: PrintContext,
-  wide: boolean,
+  o: { wide: boolean; namespaceColumn: boolean },
 ): { header: string[]; rows: string[][] } {
   const p = PRINTERS[kind] ?? DEFAULT_PRINTER;
-  return { header: wide ? [...p.columns, ...p.wide] : [...p.columns], rows: objects.map((x) => p.row(x, c, wide)) };
+  const ns = o.namespaceColumn && NAMESPACED.includes(kind);
+  const header = o.wide ? [...p.columns, ...p.wide] : [...p.columns];
+  const rows = objects.map((x) => p.row(x, c, o.wide));
+  return ns
+    ? { header: ['NAMESPACE', ...header], rows: rows.map((r, i) => [objects[i]!.metadata.namespace ?? '', ...r]) }
+    : { header, rows };
 }

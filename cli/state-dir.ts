@@ -116,3 +116,16 @@ export function storeOf(
 function currentUid(): number | null {
   return typeof process.getuid === 'function' ? process.getuid() : null;
 }
+
+/**
+ * Where this host's agents write their run files (`<state-dir>/run/`, read for Node STATUS and SNAT use): the
+ * store's directory for a dir: store, else the state directory of the arguments; undefined when that is unusable.
+ */
+export function runDirOf(args: ParsedArgs, st: policy.store.Store): StateDir | undefined {
+  if (st instanceof policy.store.DirStore) return { dir: st.dir, insecure: boolOpt(args, 'insecure-state-dir') };
+  try {
+    return stateDirOf(args);
+  } catch {
+    return undefined;
+  }
+}

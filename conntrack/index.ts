@@ -32,6 +32,8 @@
  *   `conntrack -L` text, `snatUsage(table)` → per egress IP and destination, how close to exhaustion. Both walk
  *   the table in one call; `new TableSurvey(table).step(now)` gives the same (a bounded sample of entries) in
  *   bounded slices.
+ * - Replication (replicate.ts, cold): `exportReplica(table, conn)` reads a confirmed SNAT connection's state;
+ *   `importReplica(table, record)` installs it on another node, confirmed, with its binding reserved.
  */
 export { ConnTable } from './table.js';
 export {
@@ -66,6 +68,31 @@ export {
   SEG_WORDS,
   tcpValidFlags,
 } from './tcp-window.js';
-export { dump, formatAddr, formatConntrack, parseAddr, SnatAccumulator, snatUsage, TableSurvey } from './observe.js';
+export {
+  dump,
+  dumpSome,
+  formatAddr,
+  formatConntrack,
+  parseAddr,
+  SnatAccumulator,
+  snatUsage,
+  TableSurvey,
+} from './observe.js';
 export type { ConnDump, DestinationUsage, EgressIpUsage, SurveyOptions, SurveyPass, TupleDump } from './observe.js';
 export { hsip4, Prng } from './hash.js';
+export {
+  exportReplica,
+  exportReplicas,
+  importReplica,
+  isReplicable,
+  ImportCounts,
+  IMPORT_CLASH,
+  IMPORT_EXPIRED,
+  IMPORT_FULL,
+  IMPORT_INSTALLED,
+  IMPORT_INVALID,
+  IMPORT_REFRESHED,
+  IMPORT_RESULT_NAMES,
+  REPLICA_WINDOW_WORDS,
+  type ReplicaRecord,
+} from './replicate.js';

@@ -50,7 +50,7 @@ const SNAT_RANDOM_FULLY = record.SNAT_RANDOM_FULLY;
 const STRIDE = record.STRIDE;
 
 /** Protocols with ports (ICMP echo: the identifier) that SNAT may change. */
-function isPortProto(proto: number): boolean {
+export function isPortProto(proto: number): boolean {
   return proto === PROTO_TCP || proto === PROTO_UDP || proto === PROTO_ICMP;
 }
 
@@ -268,7 +268,8 @@ function bsMapping(s: CtState, src: number, sport: number, proto: number, natIp:
   return -1;
 }
 
-function bsLink(s: CtState, c: number): void {
+/** Index bound connection `c` by its original (source, source port, proto), newest first. */
+export function bsLink(s: CtState, c: number): void {
   const bs = s.bsSlots;
   const rec = s.rec;
   const mask = s.bsMask;

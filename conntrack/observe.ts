@@ -103,6 +103,13 @@ export function dump(t: ConnTable, now: number = t.time): ConnDump[] {
   return out;
 }
 
+/** The connections `ids` (indices of live entries, e.g. a selection made with the table's accessors), as `dump`. */
+export function dumpSome(t: ConnTable, ids: ArrayLike<number>, now: number = t.time): ConnDump[] {
+  const out: ConnDump[] = [];
+  for (let k = 0; k < ids.length; k++) out.push(dumpOne(t, ids[k]!, now));
+  return out;
+}
+
 function tupleText(x: TupleDump): string {
   const l4 =
     x.id !== undefined

@@ -25,7 +25,7 @@
  * families apart in practice.
  */
 import { hsip4 } from './hash.js';
-import { exhaustion, bsHead, snat, tupleFree } from './nat.js';
+import { bsHead, bsLink, exhaustion, isPortProto, snat, tupleFree } from './nat.js';
 import {
   DIR_REPLY,
   ICMP_ECHO_REPLY,
@@ -44,7 +44,7 @@ import { CT_COUNTER_NAMES, swapPorts, type CtCounterName } from './record.js';
 import { hashDir, insertEntry, lookupBurst, probe } from './slots.js';
 import { CtState } from './state.js';
 import { tcpPacket } from './tcp.js';
-import { SEG_SET, tcpValidFlags, twClear, twDirection, twNew } from './tcp-window.js';
+import { SEG_SET, TW_STRIDE, tcpValidFlags, twAdopt, twClear, twDirection, twNew } from './tcp-window.js';
 
 // Module-local copies of record.ts constants: V8 folds these, an imported binding is a load per use (record.ts).
 const CT_EXISTS = record.CT_EXISTS;
@@ -53,6 +53,10 @@ const CT_INVALID = record.CT_INVALID;
 const CT_LIMIT = record.CT_LIMIT;
 const F_ALLOC = record.F_ALLOC;
 const F_ASSURED = record.F_ASSURED;
+const F_CLOSE_INIT = record.F_CLOSE_INIT;
+const F_LAST_DIR = record.F_LAST_DIR;
+const F_SIMOPEN = record.F_SIMOPEN;
+const M_LAST = record.M_LAST;
 const F_BYSRC = record.F_BYSRC;
 const F_BYTES = record.F_BYTES;
 const F_CONFIRMED = record.F_CONFIRMED;
@@ -662,5 +666,112 @@ export class ConnTable extends CtState {
     }
     if (live !== this.live) return `live count ${live} != ${this.live}`;
     return null;
+  }
+
+  // --- replication (issue 15) ---
+  // The few internals conntrack/replicate.ts needs to export a connection's state and to install one replicated
+  // from another node (docs/conntrack-sync.md). Nothing here runs on the packet path.
+
+  /** The state-machine flags replication carries (seen-reply, assured, close-init, simopen, last dir/index), 16 bits. */
+  replicaFlags(c: number): number {
+    const carry = F_SEEN_REPLY | F_ASSURED | F_CLOSE_INIT | F_SIMOPEN | F_LAST_DIR | M_LAST;
+    return (this.rec[c * STRIDE + R_META]! & carry) >>> 14;
+  }
+
+  /** Copy connection `c`'s TCP window words (`TW_STRIDE`) into `out` at `o`. */
+  replicaWindow(c: number, out: Int32Array, o = 0): void {
+    out.set(this.tw.subarray(c * TW_STRIDE, (c + 1) * TW_STRIDE), o);
+  }
+
+  /**
+   * Install a confirmed connection with its SNAT binding as another node tracked it: both entries in the table and
+   * the binding reserved (no new connection can take its reply tuple), state and flags as given (`replicaFlags`),
+   * expiry and creation time absolute (ms, this table's clock). Returns the connection, or CT_FULL (nothing
+   * evictable: counted as refused-full), CT_EXISTS (its original or reply tuple is taken), CT_INVALID (fields).
+   */
+  adopt(
+    src: number,
+    dst: number,
+    ports: number,
+    proto: number,
+    natIp: number,
+    natPort: number,
+    state: number,
+    flags: number,
+    expiresAt: number,
+    bornAt: number,
+    window: Int32Array | null,
+    liberal: boolean,
+  ): number {
+    src |= 0;
+    dst |= 0;
+    natIp |= 0;
+    const carry = F_SEEN_REPLY | F_ASSURED | F_CLOSE_INIT | F_SIMOPEN | F_LAST_DIR | M_LAST;
+    if (proto < 0 || proto > 255 || state < 0 || state > 9 || (proto !== PROTO_TCP && state !== 0)) return CT_INVALID;
+    let rports: number;
+    if (proto === PROTO_ICMP) rports = (natPort << 16) | (natPort & 0xffff) | 0;
+    else if (proto === PROTO_TCP || proto === PROTO_UDP) rports = (ports << 16) | (natPort & 0xffff) | 0;
+    else rports = swapPorts(ports);
+    const h0 = hsip4(this.k0, this.k1, src, dst, ports, proto);
+    const h1 = hsip4(this.k0, this.k1, dst, natIp, rports, proto);
+    if (probe(this, h0, src, dst, ports, proto) >= 0 || !tupleFree(this, h1, dst, natIp, rports, proto, -1))
+      return CT_EXISTS;
+    if (this.live >= this.maxConnections && !this.earlyDrop(h0)) {
+      this.counters[K_REFUSED_FULL]!++;
+      return CT_FULL;
+    }
+    const c = this.freeHead;
+    if (c < 0) {
+      this.counters[K_REFUSED_FULL]!++;
+      return CT_FULL;
+    }
+    this.freeHead = this.link[c]!;
+    this.live++;
+    const rec = this.rec;
+    const r = c * STRIDE;
+    rec[r + R_OSRC] = src;
+    rec[r + R_ODST] = dst;
+    rec[r + R_OPORTS] = ports;
+    rec[r + R_RSRC] = dst;
+    rec[r + R_RDST] = natIp;
+    rec[r + R_RPORTS] = rports;
+    let m = (proto & 0xff) | F_ALLOC | F_CONFIRMED | F_NAT_DONE | F_REPLY_IN | (state << 8) | ((flags << 14) & carry);
+    if (natIp !== src || rports !== swapPorts(ports)) m |= F_SNAT;
+    rec[r + R_META] = m;
+    rec[r + R_MARK] = 0;
+    rec[r + R_PKTS] = 0;
+    rec[r + R_PKTS + 1] = 0;
+    const f = c * FSTRIDE;
+    this.recF[f + F_EXPIRY] = expiresAt;
+    this.recF[f + F_BYTES] = 0;
+    this.recF[f + F_BYTES + 1] = 0;
+    this.born[c] = bornAt;
+    this.link[c] = -1;
+    this.prev[c] = -1;
+    insertEntry(this, h0, c << 1);
+    insertEntry(this, h1, (c << 1) | 1);
+    if (isPortProto(proto)) bsLink(this, c);
+    if (this.hosts !== null) this.hosts.add(rec[r + this.hostWord]!, 1);
+    if (proto === PROTO_TCP) twAdopt(this.tw, c, window, liberal);
+    return c;
+  }
+
+  /** Refresh a live connection from a newer replica of it (same tuples): state, flags, expiry, window. */
+  readopt(
+    c: number,
+    state: number,
+    flags: number,
+    expiresAt: number,
+    window: Int32Array | null,
+    liberal: boolean,
+  ): void {
+    const carry = F_SEEN_REPLY | F_ASSURED | F_CLOSE_INIT | F_SIMOPEN | F_LAST_DIR | M_LAST;
+    const r = c * STRIDE + R_META;
+    const m = this.rec[r]!;
+    if ((m & (F_ALLOC | F_DYING)) !== F_ALLOC) return;
+    const p = m & 0xff;
+    this.rec[r] = (m & ~(carry | M_STATE)) | (p === PROTO_TCP ? (state & 0xf) << 8 : 0) | ((flags << 14) & carry);
+    this.recF[c * FSTRIDE + F_EXPIRY] = expiresAt;
+    if (p === PROTO_TCP) twAdopt(this.tw, c, window, liberal);
   }
 }

@@ -333,3 +333,21 @@ export function twDirection(tw: Int32Array, c: number, dir: number): [number, nu
     tw[o + W_FLAGS]! & TF_SCALE,
   ];
 }
+
+/**
+ * Install replicated window words (`TW_STRIDE`, from another node's table) for connection `c`; with `liberal`,
+ * both directions are window-checked liberally from now on, as a connection picked up mid-stream: the replica
+ * lags the real window by the sync delay (docs/conntrack-sync.md).
+ */
+export function twAdopt(tw: Int32Array, c: number, words: Int32Array | null, liberal: boolean): void {
+  const b = c * TW_STRIDE;
+  if (words === null) {
+    twClear(tw, c);
+    return;
+  }
+  for (let k = 0; k < TW_STRIDE; k++) tw[b + k] = words[k]! | 0;
+  if (liberal) {
+    tw[b + W_FLAGS] = tw[b + W_FLAGS]! | TF_LIBERAL;
+    tw[b + 5 + W_FLAGS] = tw[b + 5 + W_FLAGS]! | TF_LIBERAL;
+  }
+}

@@ -11,7 +11,7 @@
  *   --flows LIST            flow counts (default 1,1000)
  *   --no-tcp / --tcp-only   skip / only the iperf3 TCP bulk runs
  *   --no-search             MRR only (no NDR/PDR search)
- *   --agent-args "FLAGS"    extra flags for both agents (e.g. "--burst-budget 64")
+ *   --agent-args "FLAGS"    extra flags for both agents (e.g. "--budget 64 --batch 32")
  *   --ceiling-queues N      queue pairs (threads) of the ceiling forwarder (default 1)
  *   --ceiling-burst N       packets per read burst of the ceiling forwarder (default 64)
  *   --tcp-ms MS             length of each iperf3 run (default 8000; quick 3000)

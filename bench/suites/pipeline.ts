@@ -47,8 +47,13 @@ const AUTH_KEY = Uint8Array.from({ length: 16 }, (_, i) => (i * 73 + 11) & 0xff)
 const AUTH: TunnelAuthConfig = { key: AUTH_KEY, keyId: 0x5eed, epochMs: 1_700_000_000_000 };
 
 /** `auth`: the uplink MTU grows by the option's 24 bytes, so a 1500-byte pod packet still fits the tunnel. */
-function config(auth = false): NodeDatapathConfig {
+/**
+ * `metered`: the local egress IP has a rate meter (an Egress's spec.bandwidth) too large to drop anything, so the
+ * case measures what the meter costs per packet.
+ */
+function config(auth = false, metered = false): NodeDatapathConfig {
   return {
+    ...(metered ? { egressMeters: new Map([[EGRESS_HERE, { rateKbps: 0xffffffff, burstKbps: 0xffffffff }]]) } : {}),
     nodeName: 'a',
     nodeIp: ip('198.18.0.11'),
     mac: NODE_MAC,
@@ -204,7 +209,7 @@ interface Rig {
 }
 
 /** A datapath primed for one path: neighbours resolved, every conntrack entry of the flow set created. */
-function rig(path: PathName, size: number, flows: number, auth = false): Rig {
+function rig(path: PathName, size: number, flows: number, auth = false, metered = false): Rig {
   const slab = new Slab({ slots: 4096 });
   const gen = new GenPort(slab);
   const sink = new Sink();
@@ -221,7 +226,7 @@ function rig(path: PathName, size: number, flows: number, auth = false): Rig {
     gen.sealer = new TunnelAuth(AUTH);
     return { dp: null, gen, sink, input: 'uplink', member: 0, now: 0 };
   }
-  const dp = new NodeDatapath(slab, config(auth), {
+  const dp = new NodeDatapath(slab, config(auth, metered), {
     conntrack: { seed: 1, maxConnections: 262144 },
     neighbor: { staleMs: 1e12 },
     tunnelAuth: auth ? AUTH : null,
@@ -340,21 +345,23 @@ for (const size of [64, 512, 1500]) {
       },
     });
     const paths = [
-      ['encap', false],
-      ['snat', false],
-      ['decap-snat', false],
-      ['reply', false],
-      ['encap', true],
-      ['decap-snat', true],
-      ['reply', true],
+      ['encap', false, false],
+      ['snat', false, false],
+      ['snat', false, true],
+      ['decap-snat', false, false],
+      ['decap-snat', false, true],
+      ['reply', false, false],
+      ['encap', true, false],
+      ['decap-snat', true, false],
+      ['reply', true, false],
     ] as const;
-    for (const [path, auth] of paths) {
+    for (const [path, auth, metered] of paths) {
       let r: Rig | null = null;
       cases.push({
-        name: `${path}${auth ? '+auth' : ''}/${tag}`,
+        name: `${path}${auth ? '+auth' : ''}${metered ? '+meter' : ''}/${tag}`,
         ops: BURST,
-        baseline: auth ? `pipeline/${path}/${tag}` : `pipeline/gen/${tag}`,
-        setup: () => (r = rig(path, size, flows, auth)),
+        baseline: auth || metered ? `pipeline/${path}/${tag}` : `pipeline/gen/${tag}`,
+        setup: () => (r = rig(path, size, flows, auth, metered)),
         fn: () => {
           if (poll(r!) !== BURST) throw new Error(`${path}: short burst`);
         },

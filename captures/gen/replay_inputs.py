@@ -170,6 +170,40 @@ def failover(out):
     s.write(os.path.join(out, 'failover', 'in.pcap'))
 
 
+def failover_state(out):
+    # examples/reference + captures/replay/failover-state/timeline.yaml, replayed with --conn-sync: node-c (owner
+    # of 198.18.0.253) fails at 0.5 s for good and node-a takes the IP over with the connections node-c replicated
+    # to it. Every 100 ms: UDP from prod/web-a (node-a) and prod/web-b (node-b), both from source port 40000 to
+    # showip:9 (web-b starts one step later, so node-c keeps 40000 for web-a and remaps web-b), and TCP from each
+    # to showip:80 (SYN, then 4-byte segments). The pods are quiet from 0.5 s to 1.5 s; at 1.45 s, after the
+    # takeover (about 1.0 s) and before the pods send again, showip pushes one datagram to 198.18.0.253:40000:
+    # only replicated state lets node-a un-NAT it to web-a. First, staging/web-d (node-a)
+    # and staging/web-c (node-c) both send from port 40000 through 198.18.0.254 (node-a): node-a remaps one, so
+    # its port choices differ from node-c's (every replay node has the same conntrack seed).
+    s = Seq(step=0.1)
+    for pod in (WEB_D, WEB_C):
+        s.add(IP(src=pod, dst=SHOWIP, id=50) / UDP(sport=40000, dport=9) / b'staging', gap=0)
+    for i in range(25):
+        for j, pod in enumerate((WEB_A, WEB_B) if not 5 <= i < 15 else ()):
+            tag = ('a' if j == 0 else 'b') + '%02d' % i
+            if i > 0 or j == 0:
+                udp = IP(src=pod, dst=SHOWIP, id=100 + i) / UDP(sport=40000, dport=9) / ('u' + tag).encode()
+                s.add(udp, gap=0)
+            if i == 0:
+                tcp = TCP(sport=41000 + j, dport=80, flags='S', seq=1000)
+                s.add(IP(src=pod, dst=SHOWIP, id=200) / tcp, gap=0)
+            else:
+                tcp = TCP(sport=41000 + j, dport=80, flags='PA', seq=1001 + 4 * (i - 1), ack=5001)
+                s.add(IP(src=pod, dst=SHOWIP, id=200 + i) / tcp / ('t' + tag).encode(), gap=0)
+        if i == 14:
+            s.us += 50000
+            push = IP(src=SHOWIP, dst='198.18.0.253', id=999) / UDP(sport=9, dport=40000) / b'push'
+            s.add(push, gap=0.05)  # from outside: the host showip sends it (ARP, its own MAC)
+        else:
+            s.us += s.step
+    s.write(os.path.join(out, 'failover-state', 'in.pcap'))
+
+
 def icmp(out):
     # examples/reference, --reflect: ICMP errors through the NAT (docs/semantics.md §4.h). prod/web-a (node-a)
     # and prod/web-b (node-b) leave through 198.18.0.253 on node-c, so every error crosses the tunnel.
@@ -201,7 +235,7 @@ def main():
         out = sys.argv[2]
     elif len(sys.argv) != 1:
         sys.exit('usage: replay_inputs.py [--out DIR]')
-    for f in (reference, bypass, arp, malformed, failover, icmp):
+    for f in (reference, bypass, arp, malformed, failover, icmp, failover_state):
         f(out)
 
 

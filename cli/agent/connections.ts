@@ -44,6 +44,7 @@ export class ConnectionSurveys {
   private readonly schedule: (fn: () => void) => void;
   private last: ConnectionDetails | null = null;
   private usage: Record<string, number> = {};
+  private ports: Record<string, number> = {};
   private slices = 0;
   private busy = false;
   private stopped = false;
@@ -73,8 +74,13 @@ export class ConnectionSurveys {
     return this.last;
   }
 
-  /** SNAT connections per egress IP from the last finished pass. Never walks a table. */
+  /** Distinct SNAT ports in use per egress IP (summed over protocols) from the last finished pass. Never walks a table. */
   snatPortsUsed(): Record<string, number> {
+    return this.ports;
+  }
+
+  /** Translated connections per egress IP from the last finished pass. Never walks a table. */
+  snatConnections(): Record<string, number> {
     return this.usage;
   }
 
@@ -113,8 +119,14 @@ export class ConnectionSurveys {
       slices: this.slices,
     };
     const usage: Record<string, number> = {};
-    for (const u of a.snat) usage[u.natIp] = Object.values(u.connections).reduce((x, y) => x + y, 0);
+    const ports: Record<string, number> = {};
+    const sum = (r: Record<string, number>) => Object.values(r).reduce((x, y) => x + y, 0);
+    for (const u of a.snat) {
+      usage[u.natIp] = sum(u.connections);
+      ports[u.natIp] = sum(u.distinctPorts);
+    }
     this.usage = usage;
+    this.ports = ports;
     this.busy = false;
   }
 }

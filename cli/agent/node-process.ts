@@ -18,7 +18,7 @@ import { netdev, openPodTun, openUplink, podNetnsName } from '../../tun/index.js
 import { UserError } from '../errors.js';
 import { ConnectionSurveys } from './connections.js';
 import { LoopDelay } from './loop-delay.js';
-import { MetricsCache, serveMetrics, type MetricsSnapshot } from './metrics.js';
+import { MetricsCache, serveMetrics, type MetricsSnapshot, type Readiness } from './metrics.js';
 
 export interface AgentOptions {
   node: string;
@@ -59,6 +59,8 @@ export interface AgentOptions {
   queueLen?: number;
   /** `--tunnel-auth`: per-packet Geneve authentication (docs/tunnel-auth.md; default off). */
   tunnelAuth?: TunnelAuthMode;
+  /** `--conn-sync`: connection-state replication to each owned egress IP's standby (docs/conntrack-sync.md). */
+  connSync?: boolean;
   /** Connections the translation table holds (`--conntrack-max`, default 65536). */
   conntrackMax?: number;
   /** Connections per pod in either table (`--conntrack-max-per-pod`; 0 or absent: no limit). */
@@ -219,6 +221,7 @@ export class AgentProcess {
         },
       },
       tunnelAuth,
+      ...(this.o.connSync ? { connSync: true } : {}),
       status: shared
         ? this.sharedStatus(shared)
         : {
@@ -279,8 +282,11 @@ export class AgentProcess {
       : policy.store.watchStore(stateDir, onState, this.files);
     if (this.o.metricsPort !== undefined) {
       const address = this.o.metricsAddress ?? DEFAULT_METRICS_ADDRESS;
-      const cache = new MetricsCache(() => this.safeMetricsSnapshot(), this.clock);
-      this.metrics = await serveMetrics(this.o.metricsPort, cache, address);
+      const cache = new MetricsCache(() => this.safeMetricsSnapshot(), this.clock, 1000, {
+        node: this.o.node,
+        defaults: true,
+      });
+      this.metrics = await serveMetrics(this.o.metricsPort, cache, address, () => this.readiness());
       this.log('info', 'metrics served', { address, port: this.o.metricsPort });
     }
     policy.store.ensureRunDir(stateDir, this.files);
@@ -394,20 +400,43 @@ export class AgentProcess {
     }
   }
 
+  /**
+   * `/readyz`: the state loaded (the runner exists) and membership settled. A store outage does not make the agent
+   * unready: it forwards on the last state and keeps failing over (`egress_store_connected` says it).
+   */
+  readiness(): Readiness {
+    const r = this.runner;
+    const reasons: string[] = [];
+    if (!r) reasons.push('the state is not loaded yet');
+    else if (!r.membership.settled()) reasons.push('membership has not settled');
+    return { ready: reasons.length === 0, reasons };
+  }
+
   private metricsSnapshot(): MetricsSnapshot {
     const r = this.runner!;
     const a = r.agent;
     const st = a.datapath.state;
+    const hosted = r.control.hosted();
+    const owned: Record<string, boolean> = {};
+    for (const ip of a.view.egressIpOwner.keys()) owned[wire.ipv4.addrToString(ip)] = false;
+    for (const ip of hosted) owned[wire.ipv4.addrToString(ip)] = true;
+    const peers: Record<string, 'grace' | 'alive' | 'dead'> = {};
+    for (const p of r.membership.peers()) peers[p.name] = p.state;
     return {
       node: this.o.node,
       stages: a.datapath.pipeline.snapshot(),
       conntrackEntries: st.ct.size,
+      conntrackMax: st.ct.maxConnections,
       conntrackCounters: st.ct.counterSnapshot(),
       // from the last finished survey pass: a scrape never walks the table
       snatPortsUsed: this.surveys?.snatPortsUsed() ?? {},
-      egressIps: r.control.hosted().map(wire.ipv4.addrToString),
+      snatConnections: this.surveys?.snatConnections() ?? {},
+      egressIps: hosted.map(wire.ipv4.addrToString),
+      egressIpOwned: owned,
       pods: a.pods().size,
       membersAlive: r.membership.alive().size,
+      membershipSettled: r.membership.settled(),
+      peers,
       storeProblems: this.storeHealth.snapshot().problems,
       faults: this.faults.snapshot(),
       storeConnected: this.storeConnected,
@@ -437,6 +466,8 @@ export class AgentProcess {
       withheld: [...a.withholding].map(wire.ipv4.addrToString),
       holdingArp: a.datapath.state.holdEgress,
       members: [...r.membership.alive()].sort(),
+      // Connection-state replication (docs/conntrack-sync.md): the standby of each owned IP, and counters.
+      sync: r.sync ? { standbys: r.sync.standbyReport(), counters: r.sync.snapshot() } : null,
       membership: {
         incarnation: r.membership.incarnation,
         peers: r.membership.peers(),
@@ -456,6 +487,8 @@ export class AgentProcess {
         detailsSlices: details?.slices ?? null,
       },
       snat: details?.snat ?? [],
+      // rate meters of hosted egress IPs with spec.bandwidth (tokens: bits left in the bucket)
+      meters: st.meters.snapshot().map((m) => ({ ...m, ip: wire.ipv4.addrToString(m.ip) })),
       eventLoopDelay: loop,
       neighbors: st.neigh.dump(now).map((e) => ({
         ip: wire.ipv4.addrToString(e.ip),

@@ -17,6 +17,8 @@ interface RunFile {
   neighbors: Array<{ ip: string; mac: string | null; state: string; queued: number }>;
   ports: Record<string, Record<string, number> | null>;
   snat: Array<{ natIp: string; connections: Record<string, number>; maxFullness: number }>;
+  /** Absent in reports of agents before bandwidth was enforced. */
+  meters?: Array<{ ip: string; rateKbps: number; burstKbit: number; tokensBits: number }>;
 }
 
 /** The parsed run file of `node` (any JSON); a missing one is a UserError naming the agent to start. */
@@ -97,6 +99,13 @@ export function printCounters(dir: string, node: string | undefined, output: str
   console.log(
     `egress IPs: ${r.egressIps.join(', ') || '-'}; sees alive: ${r.members.join(', ')}; pods: ${r.pods.map((p) => p.key).join(', ') || '-'}`,
   );
+  const sync = (v as { sync?: unknown }).sync;
+  if (isObj(sync) && isObj(sync['standbys'])) {
+    const sb = Object.entries(sync['standbys'] as Record<string, string>);
+    console.log(
+      `connection sync: ${sb.length ? sb.map(([ip, n]) => `${ip} → standby ${n || '(none)'}`).join(', ') : 'no egress IP owned'}`,
+    );
+  }
   const loop = r.eventLoopDelay;
   if (isObj(loop) && numbers(loop))
     console.log(
@@ -110,6 +119,9 @@ export function printCounters(dir: string, node: string | undefined, output: str
   for (const [port, c] of Object.entries(r.ports))
     for (const [k, v] of Object.entries(c ?? {})) if (v) rows.push([`port ${port}`, k, String(v)]);
   for (const [k, v] of Object.entries(r.conntrack.counters)) if (v) rows.push(['conntrack', k, String(v)]);
+  if (isObj(sync) && numbers(sync['counters']))
+    for (const [k, v] of Object.entries(sync['counters'] as Record<string, number>))
+      if (v) rows.push(['conn-sync', k, String(v)]);
   rows.push(['conntrack', 'entries', String(r.conntrack.size)]);
   console.log('\n' + table(['STAGE', 'COUNTER', 'VALUE'], rows));
   if (r.conntrack.detailsUpdated) {
@@ -125,6 +137,15 @@ export function printCounters(dir: string, node: string | undefined, output: str
         table(
           ['SNAT IP', 'CONNECTIONS', 'FULLEST DESTINATION'],
           r.snat.map((u) => [u.natIp, JSON.stringify(u.connections), `${(u.maxFullness * 100).toFixed(2)}%`]),
+        ),
+    );
+  const meters = listOf(r.meters, (m) => typeof m['ip'] === 'string' && numbers({ ...m, ip: 0 })) ? r.meters! : [];
+  if (meters.length)
+    console.log(
+      '\n' +
+        table(
+          ['METERED IP', 'RATE', 'BURST', 'TOKENS'],
+          meters.map((m) => [m.ip, `${m.rateKbps} kbit/s`, `${m.burstKbit} kbit`, `${Math.floor(m.tokensBits)} bit`]),
         ),
     );
   if (r.neighbors.length)

@@ -15,7 +15,7 @@ const USAGE = `usage: egress agent --node NAME [--state-dir DIR] [--segment-netn
                     [--insecure-state-dir] [--heartbeat-interval-ms MS] [--dead-after-ms MS]
                     [--log-level debug|info|warn|error] [--batch N] [--budget N] [--round N]
                     [--offload] [--queue-len N] [--tunnel-auth off|siphash] [--conntrack-max N]
-                    [--conntrack-max-per-pod N] [--conntrack-tcp-liberal]
+                    [--conntrack-max-per-pod N] [--conntrack-tcp-liberal] [--conn-sync]
 
 Runs the datapath and control plane of one Node on real devices (root): a TAP uplink attached to the segment
 (moved into --segment-netns and enslaved to --bridge when given), one TUN per local Pod moved into the Pod's
@@ -41,7 +41,7 @@ repeated patterns) are refused. $${KEY_ENV} (hex) overrides the file: for tests 
   --bridge BR            bridge to attach the uplink to: on a host, the bridge that holds the segment's NIC
                          (README "Several hosts"); with --segment-netns, a bridge in that namespace
   --segment-netns NS     namespace of the L2 segment's bridge (the test bed's fabric)
-  --metrics-port PORT    serve Prometheus metrics on http://ADDR:PORT/metrics
+  --metrics-port PORT    serve Prometheus metrics on http://ADDR:PORT/metrics, and /healthz, /readyz
   --metrics-address ADDR the address the metrics listen on (default ${DEFAULT_METRICS_ADDRESS}; 0.0.0.0 for every address)
   --key-file FILE        the cluster key: >= 16 random bytes, raw or hex (default <state-dir>/cluster.key)
   --heartbeat-interval-ms MS   heartbeat period (default 50)
@@ -53,6 +53,11 @@ repeated patterns) are refused. $${KEY_ENV} (hex) overrides the file: for tests 
                          reason). Every node must use the same mode: a mismatch drops all tunnelled traffic
                          between them (counted drop-auth-missing or drop-critical-option). The pod MTU becomes
                          the uplink MTU − 74. Not with --offload. docs/tunnel-auth.md
+  --conn-sync            replicate the state of the connections SNATed to each egress IP this node owns to the
+                         IP's standby (the node the hash ring would pick without this one), which installs it
+                         when it takes the IP over, so established connections survive a failover; on SIGTERM
+                         hand every connection to the standbys before leaving. Every node should use it
+                         (default off). docs/conntrack-sync.md
 
 Datapath tuning (bench/e2e measures them):
   --batch N              packets per TUN/TAP read or write system-call burst (1-1024, default 64)
@@ -100,6 +105,7 @@ export const agentCommand: Command = {
       'conntrack-max': { type: 'string' },
       'conntrack-max-per-pod': { type: 'string' },
       'conntrack-tcp-liberal': { type: 'boolean' },
+      'conn-sync': { type: 'boolean' },
     });
     const count = (flag: string, lo: number, hi: number): number | undefined => {
       const v = stringOpt(a, flag);
@@ -186,6 +192,7 @@ export const agentCommand: Command = {
       ...(conntrackMax !== undefined ? { conntrackMax } : {}),
       ...(conntrackMaxPerPod ? { conntrackMaxPerPod } : {}),
       ...(boolOpt(a, 'conntrack-tcp-liberal') ? { conntrackTcpLiberal: true } : {}),
+      ...(boolOpt(a, 'conn-sync') ? { connSync: true } : {}),
     });
     try {
       await proc.start();

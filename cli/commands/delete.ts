@@ -1,6 +1,14 @@
 /** `egress delete`: remove objects named by manifests or by kind and name, atomically. */
 import * as policy from '../../engine/policy/index.js';
-import { STATE_DIR_OPTION, STORE_USAGE, boolOpt, listOpt, parseCommandArgs, stringOpt } from '../args.js';
+import {
+  STATE_DIR_OPTION,
+  STORE_USAGE,
+  boolOpt,
+  listOpt,
+  parseCommandArgs,
+  stringOpt,
+  takeOptionalValue,
+} from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
 import { kindOf } from '../kinds.js';
@@ -20,9 +28,12 @@ Pods are named namespace/name, or name with -n NAMESPACE (default "default").
 
 options:
   -f, --filename FILE|DIR|-  delete the objects these manifests name; repeatable
+  -R, --recursive            with a directory, its subdirectories' files too
   -n, --namespace NS         namespace of the Pods named without one
       --ignore-not-found     do not fail on objects that do not exist
-      --dry-run              show what would be deleted, write nothing
+      --dry-run[=server]     show what would be deleted (read from the store), write nothing
+      --dry-run=client       list the objects named, without reading the store
+      --dry-run=none         delete (the default)
       --state-dir DIR        state directory (see egress apply --help)
       --insecure-state-dir   use a state directory other users own or can write
 ${STORE_USAGE}
@@ -32,12 +43,13 @@ export const del: Command = {
   name: 'delete',
   summary: 'delete objects by manifest (-f) or by kind and name (atomically)',
   usage,
-  async run(argv) {
+  async run(argv0) {
+    const { argv, value: mode } = takeOptionalValue(argv0, 'dry-run', ['none', 'client', 'server'], 'server');
     const args = parseCommandArgs(argv, {
       filename: { type: 'string', short: 'f', multiple: true },
+      recursive: { type: 'boolean', short: 'R' },
       namespace: { type: 'string', short: 'n' },
       'ignore-not-found': { type: 'boolean' },
-      'dry-run': { type: 'boolean' },
       ...STATE_DIR_OPTION,
     });
     const files = listOpt(args, 'filename');
@@ -45,7 +57,7 @@ export const del: Command = {
     const targets: policy.DeleteTarget[] = [];
     if (files.length > 0) {
       if (args.positionals.length > 0) throw new UsageError('give either -f or KIND NAME, not both');
-      const loaded = loadManifests(files);
+      const loaded = loadManifests(files, { recursive: boolOpt(args, 'recursive') });
       failOnErrors(loaded.problems, 'nothing deleted');
       const problems: policy.Problem[] = [];
       for (const d of loaded.docs) {
@@ -80,7 +92,14 @@ export const del: Command = {
         } else targets.push({ kind, name: n });
       }
     }
-    const dryRun = boolOpt(args, 'dry-run');
+    if (mode === 'client') {
+      for (const t of targets)
+        console.log(
+          `${policy.RESOURCE[t.kind]} "${t.namespace ? `${t.namespace}/${t.name}` : t.name}" deleted (dry run)`,
+        );
+      return 0;
+    }
+    const dryRun = mode === 'server';
     const st = storeOf(args);
     let orphans: string[] = [];
     let result: ReturnType<typeof policy.deleteObjects>;
@@ -100,7 +119,7 @@ export const del: Command = {
     for (const w of orphans) console.error(`Warning: ${w}`);
     if (result.changes.length === 0 && targets.length > 0 && !boolOpt(args, 'ignore-not-found'))
       throw new UserError('nothing to delete');
-    const suffix = dryRun ? ' (dry run)' : '';
+    const suffix = dryRun ? ' (server dry run)' : '';
     for (const c of result.changes)
       console.log(`${policy.RESOURCE[c.kind]} "${c.name}" deleted${c.note ? ` (${c.note})` : ''}${suffix}`);
     return 0;

@@ -236,7 +236,7 @@ async function showEgresses(rec: testbed.TestbedRecord): Promise<void> {
     positionals: [],
   });
   try {
-    await listObjects(st, 'egress', [], '', undefined, new Date());
+    await listObjects(st, 'egress', [], { format: { kind: 'table' } }, new Date());
   } finally {
     st.close();
   }

@@ -34,7 +34,7 @@ const VERSION = '0.1.0';
 const USAGE = `usage: egress replay --manifests FILE|DIR --in IN.pcap|IN.pcapng --out DIR [--reflect] [--timeline FILE]
                      [--map-addr FROM_CIDR=TO_CIDR]... [--map-pod IP=NAMESPACE/POD]... [--pcapng] [--drops]
                      [--strict] [--undeliverable-max FRACTION] [--top N] [--conntrack-dump] [--conntrack-tcp-strict]
-                     [-v] [--quiet]
+                     [--conn-sync] [-v] [--quiet]
 
 Runs every Node of the manifests in one process, each the same agent as on devices (datapath, control plane and
 heartbeat membership), their uplinks on a simulated L2 switch with the external hosts, in simulated time, and
@@ -65,6 +65,8 @@ gateway); other Ethernet frames (ARP, malformed) are put on the segment as they 
   --conntrack-tcp-strict drop TCP segments outside the tracked window, as the agent does; by default replay is
                         liberal (counted tcp-window-liberal): a capture's pod side keeps its own sequence numbers
                         while simulated hosts answer with theirs
+  --conn-sync           replicate connection state from each egress IP's owner to its standby, which installs
+                        it when it takes the IP over (docs/conntrack-sync.md); off by default
   --detect-ms MS        heartbeat silence after which a node is dead for the others (default 500)
   --warmup-ms MS        how long the cluster runs before the first packet (membership settles, egress IPs are
                         announced; default 1000)
@@ -137,6 +139,7 @@ export const replayCommand: Command = {
       top: { type: 'string' },
       'conntrack-dump': { type: 'boolean' },
       'conntrack-tcp-strict': { type: 'boolean' },
+      'conn-sync': { type: 'boolean' },
       'detect-ms': { type: 'string' },
       'warmup-ms': { type: 'string' },
       verbose: { type: 'boolean', short: 'v' },
@@ -247,6 +250,7 @@ export const replayCommand: Command = {
         slots: big ? 4096 : 16384,
         reflect: boolOpt(a, 'reflect'),
         ...(boolOpt(a, 'conntrack-tcp-strict') ? { tcpStrict: true } : {}),
+        ...(boolOpt(a, 'conn-sync') ? { connSync: true } : {}),
         timeline,
         detectMs,
         warmupMs,
@@ -291,6 +295,7 @@ export const replayCommand: Command = {
         options: {
           reflect: boolOpt(a, 'reflect'),
           ...(boolOpt(a, 'conntrack-tcp-strict') ? { conntrackTcpStrict: true } : {}),
+          ...(boolOpt(a, 'conn-sync') ? { connSync: true } : {}),
           timeline: tlPath ? basename(tlPath) : null,
           mapping: mapping.rules.map((r) => r.text),
           detectMs,

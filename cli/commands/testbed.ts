@@ -17,9 +17,10 @@ bridge (the L2 segment), one namespace per Pod, one per ExternalHost with its ow
 spec.command started inside), and one \`egress agent\` per Node. Addresses must be in 198.18.0.0/15 or
 169.254.0.0/16; every namespace and link is named egr-…; the host's routes are never touched.
 
-  up --manifests FILE [--metrics-port-base P] [--etcd | --store etcd://H:P[,H:P…] [--etcd-prefix P] …]
+  up --manifests FILE [--metrics-port-base P] [--conn-sync] [--etcd | --store etcd://H:P[,H:P…] [--etcd-prefix P] …]
                              build it and apply the manifests to the store (a test bed at a time); with P, the
-                             agents serve Prometheus metrics on ports P, P+1, … (nodes in name order).
+                             agents serve Prometheus metrics on ports P, P+1, … (nodes in name order);
+                             --conn-sync starts the agents with --conn-sync (docs/conntrack-sync.md).
                              The store is the state directory, or with --store an etcd you run (its prefix is
                              emptied first; --etcd-prefix, --etcd-cacert, --etcd-cert/--etcd-key and
                              --etcd-user-file go to the agents too), or with --etcd a single-member etcd the test
@@ -51,6 +52,7 @@ async function sub(name: string, argv: string[]): Promise<number> {
         quiet: { type: 'boolean' },
         'metrics-port-base': { type: 'string' },
         etcd: { type: 'boolean' },
+        'conn-sync': { type: 'boolean' },
       });
       const storeUrl = stringOpt(a, 'store');
       const etcd = boolOpt(a, 'etcd');
@@ -87,6 +89,7 @@ async function sub(name: string, argv: string[]): Promise<number> {
         ...(mp !== undefined ? { metricsPortBase: Number(mp) } : {}),
         ...(store ? { store } : {}),
         ...(etcd ? { etcd: true } : {}),
+        ...(boolOpt(a, 'conn-sync') ? { agentArgs: ['--conn-sync'] } : {}),
       });
       if (!quiet)
         console.log(

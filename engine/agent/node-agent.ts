@@ -12,6 +12,7 @@ import {
   EGRESS_LOCAL,
   EGRESS_NONE,
   EGRESS_REMOTE,
+  type MeterConfig,
   type NodeDatapathConfig,
   type PeerNode,
   type PodConfig,
@@ -69,6 +70,8 @@ export function viewToConfig(
   const transport = n.transportCidr ?? { addr: n.transportIp & (0xffffff00 | 0), len: 24 };
   const gateways = new Map<number, number>();
   for (const l of view.localEgressIps) if (l.subnet) gateways.set(l.ip, l.subnet.gateway);
+  const meters = new Map<number, MeterConfig>();
+  for (const l of view.localEgressIps) if (l.bandwidth && !withhold.has(l.ip)) meters.set(l.ip, l.bandwidth);
   return {
     nodeName: n.name,
     nodeIp: n.transportIp,
@@ -83,6 +86,7 @@ export function viewToConfig(
     bypass: view.bypass.map((p) => ({ addr: p.addr, len: p.len })),
     egressIps: view.localEgressIps.map((l) => l.ip).filter((ip) => !withhold.has(ip)),
     egressGateways: gateways,
+    egressMeters: meters,
   };
 }
 

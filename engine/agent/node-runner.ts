@@ -12,6 +12,7 @@ import type { Port } from '../graph/index.js';
 import {
   heartbeat,
   HEARTBEAT_PORT,
+  isSyncPayload,
   Membership,
   tunnelAuthKey,
   type HeartbeatKey,
@@ -29,6 +30,7 @@ import {
 } from '../policy/index.js';
 import { ARP_CLAIM_COUNTERS } from '../stages/index.js';
 import { ethernet, ipv4, udp } from '../wire/index.js';
+import { ConnSync, type ConnSyncOptions } from './conn-sync.js';
 import { NodeControl } from './control.js';
 import type { DatapathOptions } from './datapath.js';
 import { macFor, NodeAgent, type PodPortFactory } from './node-agent.js';
@@ -77,6 +79,11 @@ export interface NodeRunnerOptions {
    * grow, or peers take the new heartbeats for replays.
    */
   nextIncarnation?: (last: number) => number;
+  /**
+   * Connection-state replication to each hosted egress IP's standby, and takeover with state
+   * (docs/conntrack-sync.md): true or tuning options; off by default.
+   */
+  connSync?: boolean | Partial<Omit<ConnSyncOptions, 'self' | 'selfIp' | 'incarnation' | 'key' | 'table'>>;
 }
 
 /** Conflicting ARP claims are logged at most once per this interval (docs/segment-security.md#conflicting-arp). */
@@ -92,6 +99,8 @@ export class NodeRunner {
   /** Replaced when the Node is re-added after a delete (a fresh control plane and membership). */
   control: NodeControl;
   membership: Membership;
+  /** Connection-state replication (null when off). Replaced with the membership when the Node rejoins. */
+  sync: ConnSync | null = null;
   /**
    * This Node is not in the manifests (deleted while the agent runs): the runner hosts no egress IP, has left the
    * membership (peers were told at once), sends no heartbeats, and keeps the datapath running with the last pods
@@ -148,6 +157,7 @@ export class NodeRunner {
       snatFullyRandom: first.view.node?.snatFullyRandomPorts ?? false,
     });
     this.agent.datapath.state.now = o.now;
+    this.sync = this.newSync();
     this.agent.datapath.state.onControl = (src, _sport, u8, off, len, macHi, macLo) => {
       if (this.rx.length < 4096) this.rx.push({ src, payload: u8.slice(off, off + len), macHi, macLo });
     };
@@ -165,6 +175,27 @@ export class NodeRunner {
       },
       now,
     );
+  }
+
+  private newSync(): ConnSync | null {
+    const o = this.opts.connSync;
+    if (!o) return null;
+    const s = new ConnSync({
+      ...(o === true ? {} : o),
+      self: this.name,
+      selfIp: this.nodeIp,
+      incarnation: this.membership.incarnation,
+      key: this.opts.key,
+      table: this.agent.datapath.state.ct,
+    });
+    s.echoOf = (ip) => this.membership.peers().find((p) => p.ip === ip)?.incarnation ?? 0;
+    return s;
+  }
+
+  /** Inbound packets to a hosted egress IP that found no connection (unsnat `drop-no-conntrack`). */
+  private noConntrackDrops(): number {
+    const p = this.agent.datapath.pipeline;
+    return p.stages[p.stageIndex('unsnat')]?.counters?.get('drop-no-conntrack') ?? 0;
   }
 
   private newControl(): NodeControl {
@@ -233,6 +264,7 @@ export class NodeRunner {
     const next = this.opts.nextIncarnation?.(last) ?? last + 1;
     this.membership = this.newMembership(state, Math.max(next, last + 1), now);
     this.control = this.newControl();
+    this.sync = this.newSync();
     this.detached = false;
     this.log('info', 'this Node is back in the manifests: rejoining', { incarnation: this.membership.incarnation });
     this.resync(now);
@@ -246,6 +278,10 @@ export class NodeRunner {
     }
     const events: MembershipEvent[] = [];
     for (const m of this.rx.splice(0)) {
+      if (isSyncPayload(m.payload)) {
+        this.sync?.receive(m.src, m.payload, now);
+        continue;
+      }
       const r = this.membership.receive(m.src, m.payload, now);
       // Authentic and fresh (HMAC, key, source IP, destination, replay counters all checked): pin the sender's
       // link binding for Geneve decapsulation and the neighbour table (docs/segment-security.md#peer-pins).
@@ -258,6 +294,11 @@ export class NodeRunner {
     if (t.send.length) this.send(t.send, now);
     const due = this.wakeAt !== null && this.wakeAt <= now;
     this.handle(events, now, due);
+    if (this.sync) {
+      const out = this.sync.tick(now, this.noConntrackDrops());
+      out.push(...this.sync.urgent.splice(0));
+      if (out.length) this.send(out, now);
+    }
     if (now >= this.claimsLogAt) this.logArpClaims(now);
   }
 
@@ -287,8 +328,14 @@ export class NodeRunner {
   }
 
   private send(out: ReadonlyArray<{ dstIp: number; payload: Uint8Array }>, now: number): void {
-    for (const o of out) this.controlPort.inject(datagram(this.nodeIp, o.dstIp, o.payload));
-    this.agent.datapath.pollControl(now);
+    // One datapath round per burst of the control port (a full transfer can be many datagrams).
+    const step = this.controlPort.batchSize;
+    let i = 0;
+    do {
+      for (const o of out.slice(i, i + step)) this.controlPort.inject(datagram(this.nodeIp, o.dstIp, o.payload));
+      this.agent.datapath.pollControl(now);
+      i += step;
+    } while (i < out.length);
   }
 
   private handle(events: readonly MembershipEvent[], now: number, resync: boolean): void {
@@ -337,8 +384,16 @@ export class NodeRunner {
       this.status.events(s.events);
       for (const e of s.events) this.log('info', e.message, { reason: e.reason, egress: e.egress, ip: e.ip });
     }
+    // Takeover with state: the replicated connections of the IPs announced now are installed before the
+    // gratuitous ARP goes out and before the datapath answers ARP for them.
+    this.sync?.takeover(s.announce, now, this.noConntrackDrops());
     const { added, removed } = this.agent.apply(s.view, s.announce, now, s.withhold);
     this.wakeAt = s.wakeAt;
+    if (this.sync) {
+      this.sync.update(this.state, this.membership.alive(), this.control.hosted(), now);
+      const urgent = this.sync.urgent.splice(0);
+      if (urgent.length) this.send(urgent, now);
+    }
     if (s.announce.length || added.length || removed.length || s.withhold.length)
       this.log('info', 'datapath reconfigured', {
         hosted: this.control.hosted().map(ipv4.addrToString),
@@ -352,6 +407,9 @@ export class NodeRunner {
   /** Graceful stop: tell the peers at once (membership `leave`). */
   leave(now: number): void {
     if (this.detached) return;
+    // Hand the connections to the standbys first: they take the IPs over as soon as the LEAVING heartbeat lands.
+    const handed = this.sync?.handOver(now) ?? [];
+    if (handed.length) this.send(handed, now);
     this.send(this.membership.leave(now), now);
   }
 }

@@ -222,6 +222,8 @@ export interface ClusterOptions {
    * drop the capture's later segments as acknowledging data never seen (docs/conntrack-security.md).
    */
   tcpStrict?: boolean;
+  /** Connection-state replication between the nodes (docs/conntrack-sync.md). */
+  connSync?: boolean;
   /** Wall-clock date of simulated time `t` (status, events). */
   wall: (t: number) => Date;
   /**
@@ -318,6 +320,7 @@ export class SimCluster {
         events: (ev) => this.events.push(...ev),
       },
       datapath: { conntrack: { seed: this.opts.seed, tcpLiberal: this.opts.tcpStrict !== true } },
+      ...(this.opts.connSync ? { connSync: true } : {}),
       pods: {
         open: (pod: LocalPod): Port => this.openPod(rt, pod),
         close: (_key: string, p: Port) => this.closePod(p as SimPod),

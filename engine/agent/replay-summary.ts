@@ -6,8 +6,7 @@
  * Counters with value 0 are left out. Connection tables are summarised as a total and the `top` connections by
  * packets (all with `top: Infinity`).
  */
-import type { ConnDump } from '../../conntrack/index.js';
-import { dump as ctDump } from '../../conntrack/index.js';
+import { dumpSome, type ConnDump, type ConnTable } from '../../conntrack/index.js';
 import { mergeStatus } from '../policy/index.js';
 import { ethernet, ipv4 } from '../wire/index.js';
 import { isLoss, type OwnershipChange } from './replay-cluster.js';
@@ -30,10 +29,19 @@ function nonZero(o: Record<string, number>): Record<string, number> {
   return out;
 }
 
-function topConnections(all: ConnDump[], top: number): { total: number; top: ConnDump[] } {
-  const pk = (c: ConnDump) => c.orig.packets + c.reply.packets;
-  const sorted = top >= all.length ? all : [...all].sort((a, b) => pk(b) - pk(a) || a.id - b.id).slice(0, top);
-  return { total: all.length, top: top >= all.length ? all : sorted };
+/**
+ * The table's confirmed live connections: their number, and the `top` by packets (both directions; ties by
+ * index), or all in table order when there are no more than `top`. Selected on the table's counters: only the
+ * connections listed are made into objects.
+ */
+function topConnections(t: ConnTable, now: number, top: number): { total: number; top: ConnDump[] } {
+  const ids: number[] = [];
+  for (let c = 0; c < t.recordCount; c++) if (t.isLive(c) && t.isConfirmed(c)) ids.push(c);
+  if (top >= ids.length) return { total: ids.length, top: dumpSome(t, ids, now) };
+  const pk = new Float64Array(t.recordCount);
+  for (const c of ids) pk[c] = t.packets(c, 0) + t.packets(c, 1);
+  ids.sort((a, b) => pk[b]! - pk[a]! || a - b);
+  return { total: ids.length, top: dumpSome(t, ids.slice(0, top), now) };
 }
 
 export interface DropLine {
@@ -143,9 +151,9 @@ export function summary(r: Replay, o: SummaryOptions = {}) {
       stages,
       conntrack: {
         counters: nonZero(st.ct.counterSnapshot()),
-        ...topConnections(ctDump(st.ct, st.now), top),
+        ...topConnections(st.ct, st.now, top),
       },
-      inbound: topConnections(ctDump(st.ctIn, st.now), top),
+      inbound: topConnections(st.ctIn, st.now, top),
       neighbors: st.neigh.dump(st.now).map((e) => ({
         ip: ipv4.addrToString(e.ip),
         mac: e.state === 'incomplete' ? null : ethernet.macToString(ethernet.macFromInts(e.macHi, e.macLo)),

@@ -108,6 +108,8 @@ export interface ReplayOptions {
   seed?: number;
   /** Strict TCP window tracking, as the agent (default: liberal, see `ClusterOptions.tcpStrict`). */
   tcpStrict?: boolean;
+  /** Connection-state replication between the nodes (docs/conntrack-sync.md; default off). */
+  connSync?: boolean;
   /** Address mapping applied to every input IPv4 packet. */
   mapping?: Mapping;
   /**
@@ -166,6 +168,9 @@ export class Replay {
   /** Output timestamp of what is being recorded now (set before each onSegment / onPod call). */
   outSec = 0;
   outNsec = 0;
+  /** The simulated time and skipped total `outSec`/`outNsec` were computed for. */
+  private stampT = NaN;
+  private stampSkipped = NaN;
   readonly mapping: Mapping;
   readonly warmupMs: number;
   readonly detectMs: number;
@@ -212,6 +217,7 @@ export class Replay {
         intervalMs: o.intervalMs ?? 50,
         seed: o.seed ?? 1,
         ...(o.tcpStrict ? { tcpStrict: true } : {}),
+        ...(o.connSync ? { connSync: true } : {}),
         exactDrops: o.onDrop !== undefined,
         wall: (t) => new Date(Math.round(this.sec0 * 1000 + this.nsec0 / 1e6 + t - this.warmupMs + this.skipped)),
       },
@@ -260,6 +266,10 @@ export class Replay {
 
   /** Set `outSec`/`outNsec` to the input-time timestamp of simulated time `t`. */
   private stamp(t: number): void {
+    // Every frame of a settle has the same time: compute once per time (and per skip).
+    if (t === this.stampT && this.skipped === this.stampSkipped) return;
+    this.stampT = t;
+    this.stampSkipped = this.skipped;
     const ms = t - this.warmupMs + this.skipped; // after the first packet (negative during the warm-up)
     let s = Math.floor(ms / 1000);
     let ns = Math.round((ms - s * 1000) * 1e6) + this.nsec0;
@@ -293,6 +303,7 @@ export class Replay {
     this.started = true;
     this.sec0 = tsSec;
     this.nsec0 = tsNsec;
+    this.stampT = NaN;
     this.cluster.start(0);
     this.now = 0;
     this.nextTick = 0;
@@ -459,9 +470,9 @@ export class Replay {
     }
     if (hdrOk) this.mapping.apply(v, o, ipLen);
     const src = ipLen >= 20 ? ipv4.src(v, o) : 0;
-    const where = ipLen >= 20 ? c.sourceKind(src) : SRC_NO_POD;
-    if (where === SRC_POD && ipLen >= 20) {
-      const p = c.podByIp.get(src)!;
+    const p = ipLen >= 20 ? c.podByIp.get(src) : undefined;
+    const where = p !== undefined ? SRC_POD : ipLen >= 20 ? c.sourceKind(src) : SRC_NO_POD;
+    if (p !== undefined) {
       if (!p.node.alive) {
         slab.free(s);
         return this.undeliverable(U['node-down'], u8, off, len, lt, l3);

@@ -97,8 +97,11 @@ export class SimHost implements SegmentEndpoint {
   readonly reflect: boolean;
   readonly router: boolean;
   readonly counters = new Float64Array(HOST_COUNTERS.length);
-  /** Packets received per source address (at most 256 addresses; for the report). */
-  readonly bySource = new Map<number, number>();
+  /** Packets received per source address (at most 256 addresses; for the report), but the current run's. */
+  private readonly sources = new Map<number, number>();
+  /** The source of the last packets received and how many in a row (counted into `sources` when it changes). */
+  private runSrc = 0;
+  private runN = 0;
   onArpChange: ((c: ArpChange) => void) | null = null;
   readonly index: number;
   private readonly subnetAddr: number;
@@ -107,6 +110,9 @@ export class SimHost implements SegmentEndpoint {
   private readonly macLo: number;
   private readonly slab: Slab;
   private readonly dv: DataView;
+  /** The last next hop found in `arpCache` and its MAC (0: none; forgotten whenever the cache changes). */
+  private lastNh = 0;
+  private lastMac = 0;
 
   constructor(
     private readonly sw: SimSwitch,
@@ -126,6 +132,21 @@ export class SimHost implements SegmentEndpoint {
     this.slab = sw.slab;
     this.dv = sw.slab.dv;
     this.index = sw.attach(this);
+  }
+
+  /** Packets received per source address, at most 256 addresses in order of their first packet (cold path). */
+  get bySource(): ReadonlyMap<number, number> {
+    this.endRun();
+    return this.sources;
+  }
+
+  private endRun(): void {
+    if (this.runN === 0) return;
+    const m = this.sources;
+    const seen = m.get(this.runSrc);
+    if (seen !== undefined) m.set(this.runSrc, seen + this.runN);
+    else if (m.size < 256) m.set(this.runSrc, this.runN);
+    this.runN = 0;
   }
 
   /** Counters by name (cold path). */
@@ -169,8 +190,14 @@ export class SimHost implements SegmentEndpoint {
       slab.free(slot);
       return;
     }
+    if (nh === this.lastNh) {
+      this.emitTo(slot, len, this.lastMac);
+      return;
+    }
     const mac = this.arpCache.get(nh);
     if (mac !== undefined) {
+      this.lastNh = nh;
+      this.lastMac = mac;
       this.emitTo(slot, len, mac);
       return;
     }
@@ -233,6 +260,7 @@ export class SimHost implements SegmentEndpoint {
     if (old === undefined && !create) return;
     if (old !== mac) {
       this.arpCache.set(ip, mac);
+      this.lastNh = 0;
       this.onArpChange?.({
         host: this.name,
         ip,
@@ -248,14 +276,30 @@ export class SimHost implements SegmentEndpoint {
   }
 
   deliver(u8: Uint8Array, off: number, len: number, from: number): boolean {
-    if (len < ethernet.HEADER_LEN) return true;
+    this.receive(u8, off, len, from, -1);
+    return true;
+  }
+
+  /**
+   * A unicast frame for this host, with its slot (the switch's `give`): a reflected answer is written over the
+   * packet in the same slot (nothing allocated or copied) when its IPv4 header starts at the slot's start, as
+   * the nodes send it; otherwise as `deliver`, and the slot is freed.
+   */
+  take(slot: number, off: number, len: number, from: number): boolean {
+    if (!this.receive(this.slab.u8, off, len, from, slot)) this.slab.free(slot);
+    return true;
+  }
+
+  /** Receive a frame; with `slot` ≥ 0 (the frame's own) an answer may reuse it: returns whether it did. */
+  private receive(u8: Uint8Array, off: number, len: number, from: number, slot: number): boolean {
+    if (len < ethernet.HEADER_LEN) return false;
     const v = this.dv;
     const toUs = ethernet.dstEquals(v, off, this.macHi, this.macLo);
-    if (!toUs && !ethernet.isBroadcast(v, off)) return true;
+    if (!toUs && !ethernet.isBroadcast(v, off)) return false;
     const type = ethernet.ethertype(v, off);
     const o = off + ethernet.HEADER_LEN;
     if (type === ethernet.ETHERTYPE_ARP) {
-      if (arp.check(v, o, len - ethernet.HEADER_LEN) !== 0) return true;
+      if (arp.check(v, o, len - ethernet.HEADER_LEN) !== 0) return false;
       const spa = arp.spa(v, o);
       const tpa = arp.tpa(v, o);
       const shaHi = (u8[o + 8]! << 8) | u8[o + 9]!;
@@ -264,36 +308,39 @@ export class SimHost implements SegmentEndpoint {
       const op = arp.op(v, o);
       if (spa !== 0 && spa !== this.ip) this.learn(spa, shaHi, shaLo, op === arp.OP_REPLY ? toUs : forUs);
       if (op === arp.OP_REQUEST && forUs && spa !== tpa) this.arpReply(u8, o, spa);
-      return true;
+      return false;
     }
-    if (type !== ethernet.ETHERTYPE_IPV4 || !toUs) return true;
-    if (ipv4.check(v, o, len - ethernet.HEADER_LEN, true) !== 0) return true;
+    if (type !== ethernet.ETHERTYPE_IPV4 || !toUs) return false;
+    if (ipv4.check(v, o, len - ethernet.HEADER_LEN, true) !== 0) return false;
     const dst = ipv4.dst(v, o);
-    if (dst !== this.ip && !(this.router && !this.onSegment(dst))) return true;
+    if (dst !== this.ip && !(this.router && !this.onSegment(dst))) return false;
     this.counters[H.received]!++;
     const src = ipv4.src(v, o);
-    const seen = this.bySource.get(src);
-    if (seen !== undefined) this.bySource.set(src, seen + 1);
-    else if (this.bySource.size < 256) this.bySource.set(src, 1);
-    if (!this.reflect) return true;
+    if (src !== this.runSrc || this.runN === 0) {
+      this.endRun();
+      this.runSrc = src;
+    }
+    this.runN++;
+    if (!this.reflect) return false;
     if (!this.sw.fromNode(from)) {
       this.counters[H.fromOutside]!++;
-      return true;
+      return false;
     }
-    const s = this.slab.alloc();
+    const inPlace = slot >= 0 && o === this.slab.start(slot);
+    const s = inPlace ? slot : this.slab.alloc();
     if (s < 0) {
       this.counters[H.noBuffer]!++;
-      return true;
+      return false;
     }
     const n = reflectInto(u8, v, o, this.slab.start(s));
     if (n === 0) {
       this.counters[H.notAnswered]!++;
-      this.slab.free(s);
-      return true;
+      if (!inPlace) this.slab.free(s);
+      return false;
     }
     this.counters[H.reflected]!++;
     this.sendSlot(s, n);
-    return true;
+    return inPlace;
   }
 
   private arpReply(u8: Uint8Array, req: number, spa: number): void {
@@ -352,7 +399,8 @@ function writeHeader(v: DataView, o: number, id: number, proto: number, src: num
  * request → echo reply; TCP SYN → SYN-ACK (ISN derived from the ports), TCP SYN-ACK, data or FIN → ACK.
  * The answer has no IP options and TTL 64; its IP, ICMP and TCP checksums are computed in full, the UDP one
  * kept (see below; the host does not verify it, so a wrong one is echoed wrong). `out` has room for the answer
- * (a slot: as long as the packet).
+ * (a slot: as long as the packet). `out` may be `o` (the answer written over the packet): every field is read
+ * before anything is written, and the payload moves with `copyWithin`.
  */
 export function reflectInto(u8: Uint8Array, v: DataView, o: number, out: number): number {
   if (ipv4.isFragment(v, o)) return 0;
@@ -366,18 +414,22 @@ export function reflectInto(u8: Uint8Array, v: DataView, o: number, out: number)
   const u = out + ipv4.HEADER_LEN;
   if (proto === ipv4.PROTO_UDP) {
     if (udp.check(v, l4, l4len) !== 0) return 0;
-    u8.copyWithin(u, l4, l4 + l4len);
-    writeHeader(v, out, ipv4.id(v, o), proto, dst, src, ipv4.HEADER_LEN + l4len);
+    const sport = udp.srcPort(v, l4);
+    const dport = udp.dstPort(v, l4);
+    const id = ipv4.id(v, o);
+    if (u !== l4) u8.copyWithin(u, l4, l4 + l4len);
+    writeHeader(v, out, id, proto, dst, src, ipv4.HEADER_LEN + l4len);
     // The UDP checksum stays valid as it is: swapping the addresses (pseudo-header) and the ports only reorders
     // the words of the one's-complement sum (RFC 1071: the sum is commutative). A zero checksum stays "none".
-    udp.setSrcPort(v, u, udp.dstPort(v, l4));
-    udp.setDstPort(v, u, udp.srcPort(v, l4));
+    udp.setSrcPort(v, u, dport);
+    udp.setDstPort(v, u, sport);
     return ipv4.HEADER_LEN + l4len;
   }
   if (proto === ipv4.PROTO_ICMP) {
     if (icmp.check(v, l4, l4len) !== 0 || icmp.type(v, l4) !== icmp.TYPE_ECHO_REQUEST) return 0;
-    u8.copyWithin(u, l4, l4 + l4len);
-    writeHeader(v, out, ipv4.id(v, o), proto, dst, src, ipv4.HEADER_LEN + l4len);
+    const id = ipv4.id(v, o);
+    if (u !== l4) u8.copyWithin(u, l4, l4 + l4len);
+    writeHeader(v, out, id, proto, dst, src, ipv4.HEADER_LEN + l4len);
     icmp.setType(v, u, icmp.TYPE_ECHO_REPLY);
     icmp.fillChecksum(v, u, l4len);
     return ipv4.HEADER_LEN + l4len;

@@ -52,10 +52,11 @@ export interface SegmentEndpoint {
    */
   deliver(u8: Uint8Array, off: number, len: number, from: number): boolean;
   /**
-   * Optional: take the frame with its slot (nothing copied); the endpoint owns `slot` from then on, delivered
-   * or not. Returns whether it was taken in (false: dropped for lack of room, counted as `queue-full`).
+   * Optional: take the frame with its slot (nothing copied), sent by endpoint `from`; the endpoint owns `slot`
+   * from then on, delivered or not. Returns whether it was taken in (false: dropped for lack of room, counted
+   * as `queue-full`).
    */
-  take?(slot: number, off: number, len: number): boolean;
+  take?(slot: number, off: number, len: number, from: number): boolean;
 }
 
 /** Called for every frame the segment carries, sent by endpoint `from` (`slot` of the slab holds it at `off`). */
@@ -237,7 +238,7 @@ export class SimSwitch {
       const ep = this.endpoints[to]!;
       if (give && ep.take !== undefined && ep.up && (ep.mtu === 0 || len <= ep.mtu + 14)) {
         if (this.rxTap && this.isNode[to] === 1) this.rxTap(slot, off, len, to);
-        if (!ep.take(slot, off, len)) c[C['queue-full']]!++;
+        if (!ep.take(slot, off, len, from)) c[C['queue-full']]!++;
         return true;
       }
       this.deliverTo(to, from, u8, off, len);
@@ -359,18 +360,16 @@ export class SwitchPort implements Port, SegmentEndpoint {
   }
 
   /**
-   * Forward each frame. A frame the switch hands to one node moves with its slot: the burst gets a fresh slot
-   * in its place (the pipeline frees that one), so nothing is copied.
+   * Forward each frame. A frame the switch hands to one endpoint moves with its slot (`burst.keep`: the
+   * pipeline does not free it), so nothing is copied.
    */
   send(burst: Burst): void {
     if (!this.up) return;
     const sw = this.sw;
-    const slab = sw.slab;
-    for (let i = 0; i < burst.count; i++) {
-      const spare = slab.alloc();
-      if (sw.forward(this.index, burst.slot[i]!, burst.off[i]!, burst.len[i]!, spare >= 0)) burst.slot[i] = spare;
-      else if (spare >= 0) slab.free(spare);
-    }
+    const slot = burst.slot;
+    const off = burst.off;
+    const len = burst.len;
+    for (let i = 0; i < burst.count; i++) if (sw.forward(this.index, slot[i]!, off[i]!, len[i]!, true)) burst.keep(i);
   }
 
   close(): void {

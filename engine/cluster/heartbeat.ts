@@ -171,13 +171,14 @@ const TWO32 = 0x1_0000_0000;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-function put64(v: DataView, o: number, x: number): void {
+/** Write a 64-bit big-endian field from a safe integer (also the sync message's, conn-sync.ts). */
+export function put64(v: DataView, o: number, x: number): void {
   v.setUint32(o, Math.floor(x / TWO32));
   v.setUint32(o + 4, x >>> 0);
 }
 
 /** A 64-bit field as a number, or -1 when it is above 2^53 − 1. */
-function get64(v: DataView, o: number): number {
+export function get64(v: DataView, o: number): number {
   const hi = v.getUint32(o);
   if (hi > MAX_SAFE_HI) return -1;
   return hi * TWO32 + v.getUint32(o + 4);

@@ -48,3 +48,5 @@ export {
   type DecodeResult,
 } from './heartbeat.js';
 export * as heartbeat from './heartbeat.js';
+export * as connSync from './conn-sync.js';
+export { SyncReceiver, SyncSender, isSyncPayload, type SyncRecord, type SyncRemoval } from './conn-sync.js';

@@ -18,7 +18,8 @@ export interface Port {
   recv(burst: Burst): number;
   /**
    * Transmit packets 0..burst.count-1 of `burst`. The port does not free the slots: the caller does after
-   * send returns. A packet that cannot be sent is counted by the port, never thrown.
+   * send returns (`burst.freeAll()`), except those the port kept with `burst.keep(i)` (a simulated wire that
+   * hands the slot on). A packet that cannot be sent is counted by the port, never thrown.
    */
   send(burst: Burst): void;
   /** Release the port's resources; idempotent. */

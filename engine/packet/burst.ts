@@ -3,7 +3,7 @@
  * Snabb links). Its size is fixed at start-up; nothing is allocated per packet.
  *
  * Per packet i < count:
- * - `slot[i]`  the slab slot that owns the bytes,
+ * - `slot[i]`  the slab slot that owns the bytes (-1 once a port kept it: `keep`),
  * - `off[i]`   absolute offset of the first byte of the packet in the slab,
  * - `len[i]`   length in bytes,
  * - `next[i]`  the exit a stage chose (a small integer declared by the stage),
@@ -110,11 +110,19 @@ export class Burst {
     return j;
   }
 
-  /** Free every packet's slot and empty the burst. */
+  /** Free every packet's slot (but those a port kept) and empty the burst. */
   freeAll(): void {
     const slab = this.slab;
-    for (let i = 0; i < this.count; i++) slab.free(this.slot[i]!);
+    for (let i = 0; i < this.count; i++) {
+      const s = this.slot[i]!;
+      if (s >= 0) slab.free(s);
+    }
     this.count = 0;
+  }
+
+  /** The slot of packet i changed owner (a port's `send` kept it): `freeAll` leaves it alone. */
+  keep(i: number): void {
+    this.slot[i] = -1;
   }
 
   /** Empty the burst without freeing slots (their ownership moved elsewhere). */

@@ -13,10 +13,19 @@
  * issue #6591): here the effective Egress is the oldest one (creationTimestamp, then name) among those that select
  * the Pod and have an IPv4 placement; the others are its alternatives. Every agent and the CLI get the same answer.
  * A Pod that is selected but whose Egresses all lack a placement falls back to its Node's IP.
- * Pods without a Node (`spec.nodeName` empty) and hostNetwork Pods are never selected (the controller skips them).
+ * Pods without a Node (`spec.nodeName` empty), hostNetwork Pods and terminated Pods (`status.phase` Succeeded or
+ * Failed, Antrea's `IsPodTerminated`) are never selected (the controller skips them).
  */
 import { formatIP, parseIP } from './ip.js';
-import { egressesOldestFirst, isSchedulable, namespaceLabels, nodeStaticIPs, nodeTransportIP } from './model.js';
+import {
+  egressesOldestFirst,
+  isPodTerminated,
+  joinsCluster,
+  isSchedulable,
+  namespaceLabels,
+  nodeStaticIPs,
+  nodeTransportIP,
+} from './model.js';
 import type { ClusterState, Egress, Node, Pod } from './model.js';
 import { resolveConfig } from './config.js';
 import type { Schedule } from './scheduler.js';
@@ -75,6 +84,12 @@ export function placementOf(
   const ip = e.spec.egressIP!;
   const owner = staticOwner(state, ip);
   if (!owner) return { ok: false, reason: `static egressIP ${ip} is on no Node`, scheduleError: null };
+  if (!joinsCluster(owner))
+    return {
+      ok: false,
+      reason: `Node ${owner.metadata.name} holding static egressIP ${ip} is not a Linux Node`,
+      scheduleError: null,
+    };
   if (!membership.has(owner.metadata.name))
     return {
       ok: false,
@@ -113,9 +128,9 @@ function labelKey(namespace: string, labels: Readonly<Record<string, string>> | 
   return JSON.stringify([namespace, entries]);
 }
 
-/** Egresses selecting a Pod, oldest first (none for unscheduled or hostNetwork Pods, or with the gate off). */
+/** Egresses selecting a Pod, oldest first (none for unscheduled, hostNetwork or terminated Pods, or with the gate off). */
 export function selectingEgresses(state: ClusterState, pod: Pod, oldestFirst?: readonly Egress[]): Egress[] {
-  if (!pod.spec.nodeName || pod.spec.hostNetwork) return [];
+  if (!pod.spec.nodeName || pod.spec.hostNetwork || isPodTerminated(pod)) return [];
   if (!resolveConfig(state.config).egressEnabled) return [];
   const nsLabels = namespaceLabels(state, pod.metadata.namespace);
   if (!nsLabels) return [];
@@ -136,7 +151,7 @@ export function selectingEgresses(state: ClusterState, pod: Pod, oldestFirst?: r
 
 /** Egresses selecting a Pod, computed directly (no index): the reference the index is tested against. */
 export function selectingEgressesDirect(state: ClusterState, pod: Pod): Egress[] {
-  if (!pod.spec.nodeName || pod.spec.hostNetwork) return [];
+  if (!pod.spec.nodeName || pod.spec.hostNetwork || isPodTerminated(pod)) return [];
   if (!resolveConfig(state.config).egressEnabled) return [];
   const nsLabels = namespaceLabels(state, pod.metadata.namespace);
   if (!nsLabels) return [];

@@ -16,6 +16,7 @@ export * from './allocator.js';
 export * from './validate.js';
 export * from './controller.js';
 export * from './scheduler.js';
+export * from './standby.js';
 export * from './effective.js';
 export * from './status.js';
 export * from './view.js';

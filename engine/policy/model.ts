@@ -29,6 +29,14 @@ export const LABEL_NAMESPACE_NAME = 'kubernetes.io/metadata.name';
 export const LABEL_HOSTNAME = 'kubernetes.io/hostname';
 export const LABEL_OS = 'kubernetes.io/os';
 
+/**
+ * Whether a Node takes part in Egress at all (Antrea's memberlist `shouldJoinCluster`: `kubernetes.io/os=linux`).
+ * Others (Windows Nodes) are in no ring and host no egress IP, static ones included (docs/semantics.md §2.2).
+ */
+export function joinsCluster(node: { readonly metadata: { readonly labels: Labels } }): boolean {
+  return node.metadata.labels[LABEL_OS] === 'linux';
+}
+
 export type Labels = Readonly<Record<string, string>>;
 
 export interface ObjectMeta {
@@ -158,7 +166,18 @@ export interface Pod {
   kind: 'Pod';
   metadata: ObjectMeta & { namespace: string };
   spec: { nodeName?: string; hostNetwork?: boolean };
-  status: { podIP?: string; podIPs?: { ip: string }[] };
+  status: { podIP?: string; podIPs?: { ip: string }[]; phase?: PodPhase };
+}
+
+export const POD_PHASES = ['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown'] as const;
+export type PodPhase = (typeof POD_PHASES)[number];
+
+/**
+ * A Pod whose containers have all stopped for good (`status.phase` Succeeded or Failed, Antrea's
+ * `k8s.IsPodTerminated`): no Egress selects it (docs/semantics.md §1.1).
+ */
+export function isPodTerminated(pod: Pod): boolean {
+  return pod.status.phase === 'Succeeded' || pod.status.phase === 'Failed';
 }
 
 /** A `v1` ConfigMap carrying `antrea-agent.conf` (and optionally `antrea-controller.conf`), as Antrea's docs show. */

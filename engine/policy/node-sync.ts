@@ -78,7 +78,7 @@ export function syncNode(input: NodeSyncInput): NodeSyncResult {
   }
   const hosted = [...hostedSet].sort(compareIPText);
   const time = now.toISOString();
-  const events = transitionEvents(node, prev?.assigned ?? new Map(), assigned, time);
+  const events = transitionEvents(node, prev?.assigned ?? new Map(), assigned, time, (e) => state.egresses.has(e));
 
   const announce = new Set<string>();
   const prevHosted = new Set(prev?.hosted ?? []);

@@ -49,7 +49,8 @@ const DECIMAL_EXP: Record<string, number> = { n: -9, u: -6, m: -3, '': 0, k: 3, 
 
 /**
  * `Quantity.Value()`: the integer value, rounded away from zero; null when the text is not a quantity.
- * `quantityValue("100M") === 100_000_000n`, `quantityValue("1Ki") === 1024n`, `quantityValue("1500m") === 2n`.
+ * `quantityValue("100M") === 100_000_000n`, `quantityValue("1Ki") === 1024n`, `quantityValue("1500m") === 2n`;
+ * saturated at ±(2^63 − 1).
  */
 export function quantityValue(s: string): bigint | null {
   if (quantityError(s) !== null) return null;
@@ -63,10 +64,28 @@ export function quantityValue(s: string): bigint | null {
   if (suffix in BINARY_EXP) exp2 = BINARY_EXP[suffix]!;
   else if (suffix in DECIMAL_EXP) exp10 += DECIMAL_EXP[suffix]!;
   else exp10 += Number(suffix.slice(1));
-  let num = BigInt(intPart + frac || '0') << BigInt(exp2);
+  const digits = (intPart + frac).replace(/^0+/, '');
+  if (digits === '') return 0n;
+  // Exponents are unbounded in the text (`1e99999999`): saturate at int64 as apimachinery's Value() does, and
+  // never build the power of ten (seconds and gigabytes for one string from the store).
+  if (digits.length + exp10 > 20) return negative ? -MAX_INT64 : MAX_INT64;
+  if (-exp10 > digits.length + 20) return negative ? -1n : 1n; // below 1: rounds up to 1
+  let num = BigInt(digits) << BigInt(exp2);
   let den = 1n;
   if (exp10 >= 0) num *= 10n ** BigInt(exp10);
   else den = 10n ** BigInt(-exp10);
-  const v = (num + den - 1n) / den; // round up (away from zero for the magnitude)
+  let v = (num + den - 1n) / den; // round up (away from zero for the magnitude)
+  if (v > MAX_INT64) v = MAX_INT64;
   return negative ? -v : v;
+}
+
+const MAX_INT64 = (1n << 63n) - 1n;
+
+/** The largest rate or burst an OVS meter holds: a 32-bit count of kbit(/s). */
+export const METER_MAX_KBIT = 0xffffffffn;
+
+/** A bandwidth quantity as a meter sees it (Antrea: `Quantity.Value() / 1000`): whole kbit, 0 when not positive. */
+export function quantityKbit(s: string): bigint {
+  const v = quantityValue(s) ?? 0n;
+  return v <= 0n ? 0n : v / 1000n;
 }

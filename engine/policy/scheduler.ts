@@ -2,8 +2,9 @@
  * Egress IP scheduling as every Antrea agent does it (`pkg/agent/controller/egress/ip_scheduler.go`,
  * `pkg/agent/memberlist/cluster.go`): a pure function of the objects and of one agent's membership view.
  *
- * - One ring per ExternalIPPool: members = Node objects whose labels match the pool's nodeSelector and that are alive.
- * - The `""` ring: every alive Node that exists as a Node object; it only elects the agent that writes the status of
+ * - One ring per ExternalIPPool: members = Linux Node objects whose labels match the pool's nodeSelector and that are
+ *   alive (a Node labelled `kubernetes.io/os` other than `linux` never joins, memberlist `shouldJoinCluster`).
+ * - The `""` ring: every alive Linux Node that exists as a Node object; it only elects the agent that writes the status of
  *   an Egress nobody hosts (status.ts).
  * - One pass over the schedulable Egresses (egressIP and externalIPPool both set), oldest first (creationTimestamp,
  *   then name). For each, the pool's ring is walked from CRC32(spec.egressIP) with the capacity filter: a Node
@@ -17,7 +18,7 @@
  */
 import { resolveConfig } from './config.js';
 import { HashRing } from './hashring.js';
-import { ANNOTATION_MAX_EGRESS_IPS, egressesOldestFirst, isSchedulable } from './model.js';
+import { ANNOTATION_MAX_EGRESS_IPS, egressesOldestFirst, isSchedulable, joinsCluster } from './model.js';
 import type { ClusterState, Node } from './model.js';
 import { selectorMatches } from './selector.js';
 
@@ -29,9 +30,15 @@ export type ScheduleResult =
 /** Egress name → result, for schedulable Egresses only. */
 export type Schedule = ReadonlyMap<string, ScheduleResult>;
 
-/** Alive Node objects of a membership view (names without a Node object are not members of any ring). */
+/**
+ * Alive Node objects of a membership view (names without a Node object are not members of any ring, nor are Nodes
+ * that are not Linux: `joinsCluster`).
+ */
 export function aliveNodes(state: ClusterState, membership: ReadonlySet<string>): string[] {
-  return [...state.nodes.keys()].filter((n) => membership.has(n)).sort();
+  return [...state.nodes.values()]
+    .filter((n) => membership.has(n.metadata.name) && joinsCluster(n))
+    .map((n) => n.metadata.name)
+    .sort();
 }
 
 /** The ring of one pool for a membership view; null when the pool does not exist. */

@@ -25,7 +25,7 @@
  *
  * Events (reason `IPAssigned` / `IPUnassigned`) come from each Node's own transitions: "Assigned Egress <name> with
  * IP <ip> on Node <node>" when an HA Egress's IP becomes hosted here, "Unassigned Egress <name> with IP <ip> from
- * Node <node>" when it stops (also when the IP changes). Antrea emits the Assigned event only for the first Egress
+ * Node <node>" when it stops (also when the IP changes; not when the Egress was deleted). Antrea emits the Assigned event only for the first Egress
  * that brings an IP to a Node; we emit one per Egress. Static IPs are never assigned by an agent: no events.
  */
 import { resolveConfig } from './config.js';
@@ -261,15 +261,21 @@ export function mergeStatus(state: ClusterState, files: Iterable<NodeStatusFile>
 }
 
 /** Events of one Node's transition from `prev` to `next` assigned IPs (Egress → IP): unassignments first. */
+/**
+ * Events of one Node's transition from `prev` to `next` (Egress name → hosted IP). No Unassigned event for an
+ * Egress that no longer exists (`exists` false): Antrea's `uninstallEgress` records one only when the Egress object
+ * is still there, so deleting an Egress records nothing.
+ */
 export function transitionEvents(
   node: string,
   prev: ReadonlyMap<string, string>,
   next: ReadonlyMap<string, string>,
   time: string,
+  exists: (egress: string) => boolean = () => true,
 ): EgressEvent[] {
   const out: EgressEvent[] = [];
   for (const [egress, ip] of [...prev].sort(byKey)) {
-    if (next.get(egress) !== ip) out.push(unassignedEvent(egress, ip, node, time));
+    if (next.get(egress) !== ip && exists(egress)) out.push(unassignedEvent(egress, ip, node, time));
   }
   for (const [egress, ip] of [...next].sort(byKey)) {
     if (prev.get(egress) !== ip) out.push(assignedEvent(egress, ip, node, time));

@@ -30,7 +30,7 @@ import { formatIPv4, ipv4ToInt32, maskInt32, parsePrefix4 } from './ip.js';
 import type { Prefix4 } from './ip.js';
 import { cmp, egressesOldestFirst, nodePodCIDR, nodeTransportIP, podIPv4 } from './model.js';
 import type { ClusterState } from './model.js';
-import { quantityValue } from './quantity.js';
+import { METER_MAX_KBIT, quantityKbit } from './quantity.js';
 import { schedule } from './scheduler.js';
 import type { Schedule } from './scheduler.js';
 
@@ -375,12 +375,9 @@ export function compileView(input: ViewInput, prev?: PolicyView | null): PolicyV
   return Object.freeze(view);
 }
 
-const MAX_KBPS = 0xffffffffn;
-
 function kbps(q: string): number {
-  const v = quantityValue(q) ?? 0n;
-  const k = v <= 0n ? 0n : v / 1000n;
-  return Number(k > MAX_KBPS ? MAX_KBPS : k);
+  const k = quantityKbit(q);
+  return Number(k > METER_MAX_KBIT ? METER_MAX_KBIT : k);
 }
 
 function bandwidth4(b: { rate: string; burst: string }): Bandwidth4 {

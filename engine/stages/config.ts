@@ -7,6 +7,7 @@
  */
 import { nameIndex } from '../graph/index.js';
 import { maskInt32 } from '../policy/index.js';
+import type { MeterConfig } from './meter.js';
 import { Int32Map, PrefixTable } from './tables.js';
 
 /**
@@ -69,6 +70,8 @@ export interface NodeDatapathConfig {
   egressIps: readonly number[];
   /** Per hosted Egress IP, a gateway other than the segment default (an ExternalIPPool's subnetInfo). */
   egressGateways?: ReadonlyMap<number, number>;
+  /** Per hosted Egress IP with `spec.bandwidth`: its rate meter (meter.ts; snat polices what leaves with it). */
+  egressMeters?: ReadonlyMap<number, MeterConfig>;
 }
 
 /** Owned address kinds (`DatapathTables.owned` values; 0 is "not owned"). */
@@ -120,6 +123,8 @@ export class DatapathTables {
   readonly nodeByIp: Int32Map;
   /** Addresses this node owns now: node IP (OWN_NODE) and hosted Egress IPs (OWN_EGRESS). */
   readonly owned: Int32Map;
+  /** The node IP is also a hosted Egress IP (a static Egress naming it, docs/semantics.md §4.b): Geneve to it is SNATed. */
+  readonly nodeIpIsEgress: boolean;
   /** Egress IP → its gateway when it differs from the segment's. */
   readonly egressGateway: Int32Map;
   /** Egress IPs hosted elsewhere that local pods tunnel to (value 1): ARP for them is believed only from members. */
@@ -176,6 +181,7 @@ export class DatapathTables {
     this.owned = new Int32Map(4 + c.egressIps.length);
     for (const ip of c.egressIps) this.owned.set(ip | 0, OWN_EGRESS);
     this.owned.set(this.nodeIp, OWN_NODE);
+    this.nodeIpIsEgress = c.egressIps.some((ip) => (ip | 0) === this.nodeIp);
     this.podGatewayIp = c.podCidr ? ((c.podCidr.addr & maskInt32(c.podCidr.len)) + 1) | 0 : this.nodeIp;
     this.egressGateway = new Int32Map();
     for (const [ip, gw] of c.egressGateways ?? []) this.egressGateway.set(ip | 0, gw | 0);

@@ -10,7 +10,8 @@
  * - inner destination is a local pod (pod-to-pod from another node, or a reply the egress node sent back)
  *   → `to-pod`;
  * - outer destination is an Egress IP this node hosts → `snat` with that Egress IP (the Egress node has no
- *   list of allowed source pods: anything tunneled to its Egress IP is SNATed, like Antrea);
+ *   list of allowed source pods: anything tunneled to its Egress IP is SNATed, like Antrea); this includes the
+ *   node IP itself when a static Egress names it (Antrea's `testEgressClientIP`);
  * - otherwise (tunneled to the node IP for an address that is no local pod) → drop.
  * With tunnel authentication (docs/tunnel-auth.md) the packet must carry the authentication option: without it
  * `drop-auth-missing`; another key id `drop-auth-key`; a sequence number seen or older than the window
@@ -24,7 +25,7 @@
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { ethernet, geneve, geneveAuth, ipv4, verdict } from '../wire/index.js';
-import { OWN_EGRESS } from './config.js';
+import { OWN_EGRESS, OWN_NODE } from './config.js';
 import { verdictReasons } from './drop-reasons.js';
 import { checkL4 } from './l4.js';
 import type { NodeState } from './state.js';
@@ -200,7 +201,8 @@ export class GeneveDecap implements Stage {
         c[C['to-pod']]!++;
         continue;
       }
-      if (t.owned.get(outerDst, 0) === OWN_EGRESS) {
+      const own = t.owned.get(outerDst, 0);
+      if (own === OWN_EGRESS || (own === OWN_NODE && t.nodeIpIsEgress)) {
         b.meta[i] = outerDst;
         b.next[i] = X.snat;
         c[C['to-snat']]!++;

@@ -10,6 +10,7 @@ export { NeighborTable, type NeighborOptions } from './neighbor.js';
 export { Int32Map, PrefixTable } from './tables.js';
 export { flowHash } from './flow-hash.js';
 export { PodIngress } from './pod-ingress.js';
+export { RateMeters, type MeterConfig } from './meter.js';
 export { Classify } from './classify.js';
 export { Snat } from './snat.js';
 export { GeneveEncap } from './geneve-encap.js';

@@ -8,8 +8,10 @@
  * the packet, so its TTL is decremented (RFC 1812), with the incremental checksum update. An ICMP error is
  * translated as related to the connection its quote belongs to (docs/semantics.md §4.h), never SNATed alone.
  * A packet larger than the uplink MTU (tunnelled by a peer with a larger MTU) is dropped; with DF its pod gets
- * fragmentation needed through the tunnel (`error`).
- * Specification: docs/semantics.md §4.a, §4.h; conntrack/README.md. Cases: test/stages/cases/snat.cases.ts.
+ * fragmentation needed through the tunnel (`error`). A packet leaving with an egress IP whose Egress sets
+ * `spec.bandwidth` takes its bits from that IP's meter first (meter.ts); short of tokens it is dropped
+ * (`drop-rate-limited`) before conntrack sees it, so a policed packet changes no connection state.
+ * Specification: docs/semantics.md §4.a, §4.g, §4.h; conntrack/README.md. Cases: test/stages/cases/snat.cases.ts.
  * Exits: `out` (to uplink-out), `drop`, `error` (to geneve-encap).
  */
 import { CT_FULL, CT_LIMIT, SNAT_OK, UPDATE_INVALID, UPDATE_RECREATE, type ConnTable } from '../../conntrack/index.js';
@@ -39,6 +41,7 @@ const NAMES = [
   'drop-ttl-exceeded',
   ...RELATED_COUNTERS,
   'drop-ct-limit',
+  'drop-rate-limited',
 ] as const;
 const C = counterIndex(NAMES);
 const EXITS = ['out', 'drop', 'error'] as const;
@@ -64,6 +67,9 @@ export class Snat implements Stage {
     const c = this.counters.v;
     const owned = st.tables.owned;
     const mtu = st.tables.uplinkMtu;
+    const meters = st.meters;
+    const metered = meters.size !== 0;
+    const now = st.now;
     const count = n;
     const lk = this.lookups;
     lk.fill(ct, v, b, sel, count);
@@ -81,6 +87,11 @@ export class Snat implements Stage {
         if (ipv4.dontFrag(v, o)) n = this.fragNeeded(b, sel, n, i, mtu);
         b.next[i] = X.drop;
         c[C['drop-too-big']]!++;
+        continue;
+      }
+      if (metered && !meters.take(b.meta[i]!, ipv4.totalLen(v, o), now)) {
+        b.next[i] = X.drop;
+        c[C['drop-rate-limited']]!++;
         continue;
       }
       const src = ipv4.src(v, o);

@@ -7,6 +7,7 @@ import type { Slab } from '../packet/index.js';
 import { ArpClaims } from './arp.js';
 import { geneve, geneveAuth } from '../wire/index.js';
 import { DatapathTables, type NodeDatapathConfig } from './config.js';
+import { RateMeters } from './meter.js';
 import { N_REACHABLE, NeighborTable, type NeighborOptions } from './neighbor.js';
 import { PeerPins } from './peer-pins.js';
 import { TunnelAuth, type TunnelAuthConfig } from './tunnel-auth.js';
@@ -60,6 +61,8 @@ export class NodeState {
   readonly neigh: NeighborTable;
   /** Peer IP ↔ MAC bindings learned from authenticated heartbeats (peer-pins.ts). */
   readonly pins = new PeerPins();
+  /** Rate meters of hosted egress IPs with `spec.bandwidth` (meter.ts), kept across reconfigurations. */
+  readonly meters = new RateMeters();
   /** The last conflicting ARP claim of each kind (arp.ts), for the agent's log. */
   readonly arpClaims = new ArpClaims();
   readonly slab: Slab;
@@ -86,6 +89,7 @@ export class NodeState {
     this.tunnelAuth = opts.tunnelAuth ? new TunnelAuth(opts.tunnelAuth) : null;
     this.tunnelOverhead = this.tunnelAuth ? geneveAuth.OVERHEAD : geneve.OVERHEAD;
     this.tables = new DatapathTables(config, 0, this.tunnelOverhead);
+    this.meters.configure(config.egressMeters, this.now);
     const cto = opts.conntrack ?? {};
     this.ct = new ConnTable(cto);
     const seed = cto.seed;
@@ -114,6 +118,7 @@ export class NodeState {
   /** Compile a new configuration and swap it in (between rounds). */
   configure(config: NodeDatapathConfig): DatapathTables {
     this.tables = new DatapathTables(config, ++this.generation, this.tunnelOverhead);
+    this.meters.configure(config.egressMeters, this.now);
     this.reconcilePins();
     return this.tables;
   }

@@ -57,8 +57,8 @@ describe('Faults', () => {
     expect(f.snapshot()).toEqual({ x: 1 });
   });
 
-  it('metrics export the counter per place', () => {
-    const text = renderMetrics({
+  it('metrics export the counter per place', async () => {
+    const text = await renderMetrics({
       node: 'node-a',
       stages: {},
       conntrackEntries: 0,

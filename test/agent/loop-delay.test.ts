@@ -39,8 +39,8 @@ describe('event-loop delay', () => {
     }
   });
 
-  it.skipIf(!existsSync(PROMTOOL))('metrics carry it and promtool accepts the whole text', () => {
-    const text = renderMetrics({
+  it.skipIf(!existsSync(PROMTOOL))('metrics carry it and promtool accepts the whole text', async () => {
+    const text = await renderMetrics({
       node: 'node-a',
       stages: { classify: { exits: { tunnel: 3 }, counters: { 'drop-martian': 1, seen: 4 } } },
       conntrackEntries: 2,

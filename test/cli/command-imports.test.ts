@@ -23,3 +23,25 @@ describe('cli/commands', () => {
     expect(bad).toEqual([]);
   });
 });
+
+describe('lazy command loading', () => {
+  it('the dispatcher and the command index import no command module and nothing of engine/ up front', () => {
+    const staticImports = (file: string) =>
+      [
+        ...readFileSync(new URL(file, import.meta.url), 'utf8').matchAll(/^import (?!type )[^;]*? from '([^']+)'/gms),
+      ].map((m) => m[1]!);
+    expect(staticImports('../../cli/commands/index.ts')).toEqual([]);
+    const main = staticImports('../../cli/main.ts');
+    expect(main.filter((s) => s.includes('engine/') || (s.includes('commands/') && !s.endsWith('/index.js')))).toEqual(
+      [],
+    );
+  });
+
+  it("each entry's summary is its module's, and the module is the command of that name", async () => {
+    const { commands } = await import('../../cli/commands/index.js');
+    for (const e of commands) {
+      const c = await e.load();
+      expect({ name: c.name, summary: c.summary }).toEqual({ name: e.name, summary: e.summary });
+    }
+  });
+});

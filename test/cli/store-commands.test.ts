@@ -7,9 +7,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parse as parseYAML } from 'yaml';
-import { main } from '../../cli/main.js';
+import { runMain } from '../support/cli-run.js';
 import { humanDuration, table } from '../../cli/output.js';
 import { ROOT_STATE_DIR, defaultStateDir, resolveStateDir } from '../../cli/state-dir.js';
 import * as policy from '../../engine/policy/index.js';
@@ -27,19 +27,7 @@ function tmp(): string {
 }
 
 /** Run main() in-process, capturing console output. */
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-  const error = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-  try {
-    const code = await main(argv);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+const run = (...argv: string[]) => runMain(argv);
 
 beforeEach(() => {
   dir = tmp();
@@ -113,21 +101,22 @@ describe('in-process', () => {
     expect(e.out.split('\n')[1]).toMatch(/^egress-pool {3}2 {7}2 {6}\d+s$/);
 
     const p = await run('get', 'pods', '-o', 'wide', '-n', 'prod', '--state-dir', dir);
-    expect(p.out.split('\n')[0]).toMatch(/^NAMESPACE\s+NAME\s+IP\s+NODE\s+AGE\s+EGRESS\s+EGRESSIP\s+EGRESSNODE$/);
+    // -n: one namespace, so no NAMESPACE column (kubectl)
+    expect(p.out.split('\n')[0]).toMatch(/^NAME\s+IP\s+NODE\s+AGE\s+EGRESS\s+EGRESSIP\s+EGRESSNODE$/);
     expect(
       p.out
         .split('\n')
         .slice(1)
-        .map((l) => l.split(/\s+/).slice(0, 2).join('/')),
-    ).toEqual(['prod/web-a', 'prod/web-b']);
+        .map((l) => l.split(/\s+/)[0]),
+    ).toEqual(['web-a', 'web-b']);
     expect(p.out).toContain('egress-prod-web');
 
     const n = await run('get', 'nodes', '--state-dir', dir);
-    expect(n.out.split('\n').map((l) => l.split(/\s+/).slice(0, 3).join(' '))).toEqual([
-      'NAME INTERNAL-IP POD-CIDR',
-      'node-a 198.18.0.11 198.19.1.0/24',
-      'node-b 198.18.0.12 198.19.2.0/24',
-      'node-c 198.18.0.13 198.19.3.0/24',
+    expect(n.out.split('\n').map((l) => l.split(/\s+/).slice(0, 4).join(' '))).toEqual([
+      'NAME STATUS INTERNAL-IP POD-CIDR',
+      'node-a Unknown 198.18.0.11 198.19.1.0/24',
+      'node-b Unknown 198.18.0.12 198.19.2.0/24',
+      'node-c Unknown 198.18.0.13 198.19.3.0/24',
     ]);
   });
 
@@ -216,11 +205,11 @@ spec:
     const r = await run('apply', '-f', REF, '-f', bad, '--state-dir', dir);
     expect(r.code).toBe(1);
     expect(r.err).toBe(
-      `egress apply: ${bad}:12: document 2 (ExternalIPPool/clash) spec.ipRanges[0]: range [198.18.0.252/30] overlaps with range [198.18.0.253-198.18.0.254] of pool egress-pool (nothing applied)`,
+      `egress apply: ${bad}:12: document 2 (ExternalIPPool/clash) spec.ipRanges[0]: range [198.18.0.252/30] overlaps with range [198.18.0.253-198.18.0.254] of ExternalIPPool egress-pool (nothing applied)`,
     );
     expect(readFileSync(join(dir, 'objects.json'), 'utf8')).toBe(before);
     const dry = await run('apply', '-f', join(REF, 'cluster.yaml'), '--dry-run', '--state-dir', dir);
-    expect(dry.out.split('\n')[0]).toBe('agentconfig.egress-engine/default unchanged (dry run)');
+    expect(dry.out.split('\n')[0]).toBe('agentconfig.egress-engine/default unchanged (server dry run)');
     expect(readFileSync(join(dir, 'objects.json'), 'utf8')).toBe(before);
   });
 
@@ -258,7 +247,7 @@ describe('the real binary', () => {
     const bad = egress(['get', 'eg', '-o', 'table', '--state-dir', dir]);
     expect([bad.status, bad.stderr]).toEqual([
       2,
-      'egress get: unknown output format "table" (wide, yaml, json, name) (see egress get --help)\n',
+      'egress get: unknown output format "table" (wide, json, yaml, name, jsonpath=TEMPLATE, custom-columns=HEADER:PATH,...) (see egress get --help)\n',
     ]);
     const nf = egress(['get', 'eg', 'nope', '--state-dir', dir]);
     expect([nf.status, nf.stderr]).toEqual([1, 'egress get: egresses.crd.antrea.io "nope" not found\n']);

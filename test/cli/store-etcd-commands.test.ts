@@ -24,13 +24,25 @@ function egress(args: string[], env: NodeJS.ProcessEnv = {}) {
   });
 }
 
-function egressAsync(args: string[]): Promise<{ code: number; err: string }> {
+function egressAsync(args: string[], stdout = false): Promise<{ code: number; out: string; err: string }> {
   return new Promise((res) => {
-    const c = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const c = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', stdout ? 'pipe' : 'ignore', 'pipe'] });
+    let out = '';
     let err = '';
-    c.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    c.on('exit', (code) => res({ code: code ?? -1, err }));
+    c.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    c.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    c.on('exit', (code) => res({ code: code ?? -1, out, err }));
   });
+}
+
+/** A manifest file of one ExternalIPPool for every Node, from `start` to `end`. */
+function poolFile(name: string, start: string, end: string): string {
+  const f = join(tmp, `pool-${name}-${n}.yaml`);
+  writeFileSync(
+    f,
+    `apiVersion: crd.antrea.io/v1beta1\nkind: ExternalIPPool\nmetadata:\n  name: ${name}\nspec:\n  ipRanges:\n    - start: ${start}\n      end: ${end}\n  nodeSelector: {}\n`,
+  );
+  return f;
 }
 
 describe.skipIf(ETCD_SKIP !== null)(`egress commands on etcd${ETCD_SKIP ? ` (skipped: ${ETCD_SKIP})` : ''}`, () => {
@@ -67,11 +79,7 @@ describe.skipIf(ETCD_SKIP !== null)(`egress commands on etcd${ETCD_SKIP ? ` (ski
     const p = prefix();
     const flags = ['--store', etcd.url, '--etcd-prefix', p];
     expect(egress(['apply', '-f', REF, ...flags]).status).toBe(0);
-    const pool = join(tmp, `pool-${n}.yaml`);
-    writeFileSync(
-      pool,
-      'apiVersion: crd.antrea.io/v1beta1\nkind: ExternalIPPool\nmetadata:\n  name: big\nspec:\n  ipRanges:\n    - start: 198.18.0.160\n      end: 198.18.0.199\n  nodeSelector: {}\n',
-    );
+    const pool = poolFile('big', '198.18.0.160', '198.18.0.199');
     const pr = egress(['apply', '-f', pool, ...flags]);
     expect([pr.status, pr.stderr]).toEqual([0, '']);
     const count = 16;
@@ -96,6 +104,52 @@ describe.skipIf(ETCD_SKIP !== null)(`egress commands on etcd${ETCD_SKIP ? ` (ski
       const ips = mine.map((e) => e.spec.egressIP);
       expect(ips.every((ip) => /^198\.18\.0\.1[6-9]\d$/.test(ip ?? ''))).toBe(true);
       expect(new Set(ips).size).toBe(count);
+    } finally {
+      st.close();
+    }
+  }, 120000);
+
+  it('20 conflicting applies of one Egress from separate processes: each one a write of its own, none lost', async () => {
+    const p = prefix();
+    const flags = ['--store', etcd.url, '--etcd-prefix', p];
+    expect(egress(['apply', '-f', REF, ...flags]).status).toBe(0);
+    const pool = poolFile('contested', '198.18.0.150', '198.18.0.151');
+    expect(egress(['apply', '-f', pool, ...flags]).status).toBe(0);
+    const st = new policy.store.EtcdStore(etcd.url, { prefix: p });
+    try {
+      const before = (await st.load()).state.generation;
+      const count = 20;
+      const results = await Promise.all(
+        Array.from({ length: count }, (_, i) => {
+          const f = join(tmp, `conflict-${n}-${i}.yaml`);
+          writeFileSync(
+            f,
+            `apiVersion: crd.antrea.io/v1beta1\nkind: Egress\nmetadata:\n  name: contested\nspec:\n  appliedTo: {podSelector: {matchLabels: {writer: w${i}}}}\n  externalIPPool: contested\n`,
+          );
+          return egressAsync(['apply', '-f', f, ...flags], true);
+        }),
+      );
+      // every writer's spec differs from every other's: each apply is a change, made on the state before it
+      expect(results.map((r) => [r.code, r.err])).toEqual(results.map(() => [0, '']));
+      const actions = results.map((r) => /^egress\.crd\.antrea\.io\/contested (\w+)$/.exec(r.out.trim())?.[1]);
+      expect(actions.filter((a) => a === 'created')).toHaveLength(1);
+      expect(actions.filter((a) => a === 'configured')).toHaveLength(count - 1);
+      const { state } = await st.load();
+      expect(state.generation).toBe(before + count);
+      // the object's key was modified once per apply (etcd's version counts them since it was created)
+      const key = `${st.stateKey}objects/Egress/contested`;
+      const kv = (await etcd.post(0, '/v3/kv/range', { key: Buffer.from(key).toString('base64') })) as {
+        kvs?: { version?: string }[];
+      } | null;
+      expect(kv?.kvs?.[0]?.version).toBe(String(count));
+      const e = state.egresses.get('contested')!;
+      const writer = e.spec.appliedTo.podSelector?.matchLabels?.['writer'];
+      expect(Array.from({ length: count }, (_, i) => `w${i}`)).toContain(writer);
+      // one IP allocated to it, whichever writer won, and no other
+      expect(e.spec.egressIP).toMatch(/^198\.18\.0\.15[01]$/);
+      expect(state.pools.get('contested')?.status.usage.used).toBe(1);
+      const ips = [...state.egresses.values()].map((x) => x.spec.egressIP);
+      expect(new Set(ips).size).toBe(ips.length);
     } finally {
       st.close();
     }

@@ -197,7 +197,7 @@ describe('Nodes and stored sets', () => {
       () => false,
     );
     expect(policy.errorsOf(problems).map(policy.formatProblem)).toEqual([
-      '(ExternalIPPool/pool-b) spec.ipRanges[0]: range [198.18.0.192/27] overlaps with range [198.18.0.200-198.18.0.209] of pool pool-a',
+      '(ExternalIPPool/pool-b) spec.ipRanges[0]: range [198.18.0.192/27] overlaps with range [198.18.0.200-198.18.0.209] of ExternalIPPool pool-a',
     ]);
   });
 });

@@ -54,6 +54,7 @@ const FIELDS: string[] = [
   'nodeName',
   'hostNetwork',
   'podIP',
+  'phase',
   'data',
   'antrea-agent.conf',
   'featureGates',
@@ -65,7 +66,18 @@ const FIELDS: string[] = [
 
 const leaf = fc.oneof(
   fc.string({ maxLength: 12 }),
-  fc.constantFrom('10.0.0.1', '10.0.0.0/30', '2021:1::aaa0/124', 'In', 'Exists', '100M', 'node-a', '', 'app'),
+  fc.constantFrom(
+    '10.0.0.1',
+    '10.0.0.0/30',
+    '2021:1::aaa0/124',
+    'In',
+    'Exists',
+    '100M',
+    'node-a',
+    '',
+    'app',
+    'Succeeded',
+  ),
   fc.integer({ min: -5, max: 70000 }),
   fc.boolean(),
   fc.constant(null),

@@ -132,6 +132,18 @@ describe('Kubernetes quantities (bandwidth)', () => {
     expect(quantityValue('x')).toBeNull();
   });
 
+  it('saturates at int64 without building huge powers of ten (a store write of 1e99999999 stalled the view)', () => {
+    const max = (1n << 63n) - 1n;
+    expect(quantityValue('1e99999999')).toBe(max);
+    expect(quantityValue('-1e99999999')).toBe(-max);
+    expect(quantityValue('9223372036854775808')).toBe(max);
+    expect(quantityValue('9223372036854775807')).toBe(max);
+    expect(quantityValue('8Ei')).toBe(max);
+    expect(quantityValue('1e18')).toBe(10n ** 18n);
+    expect(quantityValue('1e-99999999')).toBe(1n); // rounded up, as Value() does
+    expect(quantityValue('0e99999999')).toBe(0n);
+  });
+
   it('rejects with apimachinery wording', () => {
     expect(quantityError('')).toBe(ERR_FORMAT_WRONG);
     expect(quantityError('abc')).toBe(ERR_FORMAT_WRONG);

@@ -3,6 +3,8 @@
  * directories removed after. Skipped, with the reason, when /usr/bin/etcd is missing.
  */
 import { execFileSync } from 'node:child_process';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as policy from '../../engine/policy/index.js';
 import { ETCD_SKIP, EtcdCluster } from '../support/etcd-cluster.js';
@@ -392,6 +394,53 @@ describe.skipIf(ETCD_SKIP !== null)(`etcd store${ETCD_SKIP ? ` (skipped: ${ETCD_
       /^store etcd:\/\/127\.0\.0\.1:1,127\.0\.0\.1:2: etcd unreachable \(http:\/\/127\.0\.0\.1:\d: connect ECONNREFUSED 127\.0\.0\.1:\d; http:\/\/127\.0\.0\.1:\d: connect ECONNREFUSED 127\.0\.0\.1:\d\)$/,
     );
     st.close();
+  });
+  it('a transaction a member took without answering: the failure says it may still be applied; a refused one does not', async () => {
+    // a member in front of a real one: reads pass, a transaction is read whole, then the connection is cut
+    const port = etcd.members[0]!.clientPort;
+    const cut = createServer((req, res) => {
+      const body: Buffer[] = [];
+      req.on('data', (d: Buffer) => body.push(d));
+      req.on('end', () => {
+        if (req.url === '/v3/kv/txn') {
+          req.socket.destroy();
+          return;
+        }
+        const fwd = httpRequest(
+          { host: '127.0.0.1', port, path: req.url, method: 'POST', headers: { 'content-type': 'application/json' } },
+          (r) => {
+            res.writeHead(r.statusCode ?? 500, { 'content-type': 'application/json' });
+            r.pipe(res);
+          },
+        );
+        fwd.end(Buffer.concat(body));
+      });
+    });
+    await new Promise<void>((r) => cut.listen(0, '127.0.0.1', () => r()));
+    const cutPort = (cut.address() as AddressInfo).port;
+    const prefix = `/egr-test-${process.pid}-${n++}/`;
+    const st = new store.EtcdStore(`etcd://127.0.0.1:${cutPort}`, { prefix, timeoutMs: 1500 });
+    const add = applyObjs([egress('e', { externalIPPool: 'p' })]);
+    try {
+      await expect(st.update(() => ({ state: sample(), write: true, result: null }))).rejects.toThrow(
+        new RegExp(
+          `^store etcd://127\\.0\\.0\\.1:${cutPort}: etcd unreachable \\(http://127\\.0\\.0\\.1:${cutPort}: socket hang up\\); a member took the change without answering, so it may still be applied: check with egress get$`,
+        ),
+      );
+    } finally {
+      st.close();
+      cut.close();
+    }
+    // nothing listens: the transaction never left, the line says only why
+    const gone = new store.EtcdStore(`etcd://127.0.0.1:${cutPort}`, { prefix, timeoutMs: 1000 });
+    try {
+      const err = await gone.update(add).catch((e: Error) => e);
+      expect(String((err as Error).message)).toMatch(
+        /: etcd unreachable \(http:\/\/127\.0\.0\.1:\d+: connect ECONNREFUSED [\d.:]+\)$/,
+      );
+    } finally {
+      gone.close();
+    }
   });
 });
 

@@ -161,6 +161,32 @@ spec:
     );
   });
 
+  it('refuses a rate or burst a meter cannot express (ours: Antrea only parses them)', () => {
+    const bw = (rate: string, burst: string) =>
+      errs(
+        egressYaml(
+          `  appliedTo: {podSelector: {}}\n  egressIP: 10.0.0.1\n  bandwidth: {rate: "${rate}", burst: "${burst}"}`,
+        ),
+      );
+    expect(bw('999', '1M')).toEqual([
+      '(Egress/e) spec.bandwidth.rate: Rate 999 in Egress e is invalid: below 1k: a meter counts whole kbit/s',
+    ]);
+    expect(bw('-5M', '1M')).toEqual([
+      '(Egress/e) spec.bandwidth.rate: Rate -5M in Egress e is invalid: below 1k: a meter counts whole kbit/s',
+    ]);
+    expect(bw('4294967296k', '1M')).toEqual([
+      "(Egress/e) spec.bandwidth.rate: Rate 4294967296k in Egress e is invalid: above 4294967295k: a meter's rate is a 32-bit count of kbit/s",
+    ]);
+    expect(bw('10M', '12999')).toEqual([
+      '(Egress/e) spec.bandwidth.burst: Burst 12999 in Egress e is invalid: below 13k: the bucket must hold one 1514-byte frame (12 112 bits) in whole kbit',
+    ]);
+    expect(bw('10M', '1e99999999')).toEqual([
+      "(Egress/e) spec.bandwidth.burst: Burst 1e99999999 in Egress e is invalid: above 4294967295k: a meter's burst is a 32-bit count of kbit",
+    ]);
+    expect(bw('1k', '13k')).toEqual([]);
+    expect(bw('4294967295k', '4294967295k')).toEqual([]);
+  });
+
   it('checks a pinned IP against its pool (exists, inside a range)', () => {
     const prev = base();
     expect(
@@ -281,14 +307,14 @@ describe('ExternalIPPool', () => {
 
   it('rejects overlap with another pool, in the store or in the same set', () => {
     expect(errs(poolYaml('p', '  ipRanges: [{cidr: 169.254.100.2/31}]\n  nodeSelector: {}'), base())).toEqual([
-      '(ExternalIPPool/p) spec.ipRanges[0]: range [169.254.100.2/31] overlaps with range [169.254.100.0/30] of pool pool-a',
+      '(ExternalIPPool/p) spec.ipRanges[0]: range [169.254.100.2/31] overlaps with range [169.254.100.0/30] of ExternalIPPool pool-a',
     ]);
     const two =
       poolYaml('p1', '  ipRanges: [{cidr: 10.0.0.0/24}]\n  nodeSelector: {}') +
       '---\n' +
       poolYaml('p2', '  ipRanges: [{start: 10.0.0.200, end: 10.0.1.5}]\n  nodeSelector: {}');
     expect(errs(two)).toEqual([
-      '(ExternalIPPool/p2) spec.ipRanges[0]: range [10.0.0.200-10.0.1.5] overlaps with range [10.0.0.0/24] of pool p1',
+      '(ExternalIPPool/p2) spec.ipRanges[0]: range [10.0.0.200-10.0.1.5] overlaps with range [10.0.0.0/24] of ExternalIPPool p1',
     ]);
   });
 

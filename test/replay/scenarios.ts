@@ -12,6 +12,8 @@ export interface Scenario {
   manifests: string;
   reflect: boolean;
   timeline?: string;
+  /** More `egress replay` flags. */
+  args?: string[];
 }
 
 export const SCENARIOS: Scenario[] = [
@@ -26,6 +28,13 @@ export const SCENARIOS: Scenario[] = [
     reflect: true,
     timeline: join(CAP, 'failover/timeline.yaml'),
   },
+  {
+    name: 'failover-state',
+    manifests: join(ROOT, 'examples/reference/cluster.yaml'),
+    reflect: true,
+    timeline: join(CAP, 'failover-state/timeline.yaml'),
+    args: ['--conn-sync'],
+  },
 ];
 
 /** Run `egress replay` in-process; returns the output directory. */
@@ -33,6 +42,7 @@ export async function replay(s: Scenario, out: string): Promise<void> {
   const args = ['replay', '--manifests', s.manifests, '--in', join(CAP, s.name, 'in.pcap'), '--out', out, '--quiet'];
   if (s.reflect) args.push('--reflect');
   if (s.timeline) args.push('--timeline', s.timeline);
+  if (s.args) args.push(...s.args);
   const log = console.log;
   console.log = () => {};
   try {

@@ -3,7 +3,7 @@
  * a temp data directory each, removed by stop() (call it in afterAll; members are also killed on process exit).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { get as httpGet } from 'node:http';
+import { get as httpGet, request as httpRequest } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,7 +17,8 @@ export const ETCD_SKIP: string | null = existsSync(ETCD_BIN)
   ? null
   : `${ETCD_BIN} not found (install Debian's etcd-server)`;
 
-async function freePort(): Promise<number> {
+/** A TCP port free on 127.0.0.1 now. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.on('error', reject);
@@ -209,6 +210,42 @@ export class EtcdCluster {
     await this.waitHealthy();
   }
 
+  /** POST a v3 JSON-gateway request to member i (plain HTTP clusters); the parsed answer, or null if it gave none. */
+  async post(i: number, path: string, body: unknown): Promise<Record<string, unknown> | null> {
+    const m = this.members[i]!;
+    if (!m.proc) return null;
+    return postJSON(m.clientPort, path, body);
+  }
+
+  /**
+   * The index of the member that is leader now, as the running members report it (maintenance/status: its own
+   * member id and the leader's); null while they do not agree on one (an election).
+   */
+  async leader(): Promise<number | null> {
+    const ids = new Map<string, number>();
+    const leaders = new Set<string>();
+    for (let i = 0; i < this.members.length; i++) {
+      const r = await this.post(i, '/v3/maintenance/status', {});
+      if (!r) continue;
+      const header = r['header'] as Record<string, unknown> | undefined;
+      ids.set(String(header?.['member_id']), i);
+      if (r['leader'] !== undefined && String(r['leader']) !== '0') leaders.add(String(r['leader']));
+    }
+    if (leaders.size !== 1) return null;
+    return ids.get([...leaders][0]!) ?? null;
+  }
+
+  /** Poll until the running members agree on a leader; its index. */
+  async waitLeader(timeoutMs = 30000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const l = await this.leader();
+      if (l !== null) return l;
+      if (Date.now() > deadline) throw new Error(`no etcd leader in ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   async stop(): Promise<void> {
     for (let i = 0; i < this.members.length; i++) await this.kill(i);
     if (this.root) rmSync(this.root, { recursive: true, force: true });
@@ -232,5 +269,29 @@ function health(port: number, certs: EtcdCerts | null): Promise<boolean> {
     );
     req.on('error', () => resolve(false));
     req.on('timeout', () => req.destroy());
+  });
+}
+
+function postJSON(port: number, path: string, body: unknown): Promise<Record<string, unknown> | null> {
+  return new Promise((resolve) => {
+    const data = JSON.stringify(body);
+    const req = httpRequest(
+      { host: '127.0.0.1', port, path, method: 'POST', timeout: 2000, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => {
+          try {
+            resolve(JSON.parse(text) as Record<string, unknown>);
+          } catch {
+            resolve(null);
+          }
+        });
+        res.on('error', () => resolve(null));
+      },
+    );
+    req.on('error', () => resolve(null));
+    req.on('timeout', () => req.destroy());
+    req.end(data);
   });
 }

@@ -28,6 +28,9 @@ import {
   neighMac,
   nodeMac,
   podNs,
+  referenceWithoutPods,
+  runFile,
+  sh,
   sleep,
   testbedLock,
 } from './helpers.js';
@@ -35,12 +38,6 @@ import {
 const SEG_NS = 'egr-etcd-seg';
 const BRIDGE = 'egretcdbr';
 const skip = !isRoot ? 'needs root (TUN/TAP devices, namespaces)' : ETCD_SKIP;
-
-/** The reference cluster without Pods and external hosts: Nodes, Namespaces, the pool, two Egresses. */
-function manifests(): string {
-  const text = readFileSync(join(ROOT, 'examples', 'reference', 'cluster.yaml'), 'utf8');
-  return text.slice(0, text.indexOf('---\napiVersion: v1\nkind: Pod'));
-}
 
 /** examples/hosts/egress-agent.env as systemd reads it: KEY=VALUE lines, # comments. */
 function exampleEnv(): Record<string, string> {
@@ -130,7 +127,7 @@ describe.skipIf(skip !== null)(`agents sharing an etcd store${skip ? ` (skipped:
     netdev.addNetns(SEG_NS);
     netdev.addBridge(BRIDGE, { netns: SEG_NS });
     netdev.setUp(BRIDGE, { netns: SEG_NS });
-    const a = egress(['apply', '-f', '-', ...flags], undefined, manifests());
+    const a = egress(['apply', '-f', '-', ...flags], undefined, referenceWithoutPods());
     if (a.status !== 0) throw new Error(`apply: ${a.stderr}`);
   }, 60000);
 
@@ -257,6 +254,8 @@ describe.skipIf(skip !== null)(`the test bed on etcd${skip ? ` (skipped: ${skip}
   const SHOWIP = 'http://198.18.2.100:8080/';
   const NODE_IP = { 'node-a': '198.18.2.11', 'node-b': '198.18.2.12', 'node-c': '198.18.2.13' } as const;
   const SHOW_NS = hostNs('showip');
+  /** node-a's metrics port (node-b, node-c: the next two). */
+  const METRICS = 19350;
   let etcd: EtcdCluster;
   let state: string;
   const prefix = `/egr-testbed-${process.pid}/`;
@@ -290,7 +289,18 @@ describe.skipIf(skip !== null)(`the test bed on etcd${skip ? ` (skipped: ${skip}
   });
 
   it('testbed up --store etcd://…: the manifests are in etcd (one key per object), the agents follow it', async () => {
-    const up = egress(['testbed', 'up', '--manifests', MANIFESTS, '--state-dir', state, '--quiet', ...flags]);
+    const up = egress([
+      'testbed',
+      'up',
+      '--manifests',
+      MANIFESTS,
+      '--state-dir',
+      state,
+      '--quiet',
+      '--metrics-port-base',
+      String(METRICS),
+      ...flags,
+    ]);
     expect(up.status, up.stderr).toBe(0);
     const st = JSON.parse(tb(['status', '--json']).stdout) as { store: string; nodes: { agent: string }[] };
     expect(st.store).toBe(etcd.url);
@@ -355,6 +365,102 @@ spec:
       );
     }
   }, 240000);
+
+  it('etcd down (the leader, then every member): pods keep leaving by the egress IP; a new Egress applied after the recovery is followed', async () => {
+    const IP = '198.18.2.250';
+    const nodes = ['node-a', 'node-b', 'node-c'] as const;
+    const report: string[] = [];
+    const t0 = performance.now();
+    const ms = () => (performance.now() - t0).toFixed(0);
+    /** curl through the egress IP for `forMs` (at least 3 tries): every answer, counted. */
+    const traffic = async (what: string, forMs: number) => {
+      const answers: (string | null)[] = [];
+      const end = performance.now() + forMs;
+      while (answers.length < 3 || performance.now() < end) {
+        answers.push(seen('prod/web-a', 4));
+        await sleep(100);
+      }
+      const good = answers.filter((a) => a === IP).length;
+      report.push(`${ms()} ms ${what}: ${good}/${answers.length} curls answered ${IP}`);
+      expect(answers, `${what}: every curl from prod/web-a answered with the egress IP`).toEqual(answers.map(() => IP));
+    };
+    const storeConnected = (node: string): boolean | undefined => {
+      try {
+        return (runFile(state, node) as { store?: { connected?: boolean } }).store?.connected;
+      } catch {
+        return undefined;
+      }
+    };
+    const allStore = async (want: boolean, what: string) => {
+      const got = await eventually(
+        () => nodes.map(storeConnected),
+        nodes.map(() => want),
+        60000,
+        200,
+      );
+      expect(got, what).toEqual(nodes.map(() => want));
+      report.push(`${ms()} ms ${what}`);
+    };
+    const owner = status('web').egressNode as 'node-b' | 'node-c';
+    expect(await eventually(() => seen('prod/web-a'), IP, 20000)).toBe(IP);
+    await traffic('before', 2000);
+
+    const leader = await etcd.waitLeader();
+    await etcd.kill(leader);
+    report.push(`${ms()} ms leader ${etcd.members[leader]!.name} SIGKILLed`);
+    await traffic('leader killed', 3000);
+    // the other two elect a leader: the agents' status writes go on
+    await etcd.waitLeader();
+    report.push(`${ms()} ms a new leader elected`);
+
+    for (let i = 0; i < etcd.members.length; i++) await etcd.kill(i);
+    report.push(`${ms()} ms every member SIGKILLed`);
+    await allStore(false, 'every agent reports store disconnected');
+    // the metrics say so; the agents stay ready (they forward on the last state)
+    for (let i = 0; i < nodes.length; i++) {
+      const node = nodes[i]!;
+      const m = await eventually(
+        () =>
+          /^egress_store_connected\{node="[^"]+"\} (\d)$/m.exec(
+            sh('curl', ['-s', '-m', '3', `http://127.0.0.1:${METRICS + i}/metrics`]).stdout,
+          )?.[1] ?? null,
+        '0',
+        10000,
+      );
+      expect(m, `${node}: egress_store_connected`).toBe('0');
+      expect(sh('curl', ['-s', '-m', '3', `http://127.0.0.1:${METRICS + i}/readyz`]).stdout, `${node} /readyz`).toBe(
+        'ok\n',
+      );
+    }
+    report.push(`${ms()} ms every agent's metrics: egress_store_connected 0, /readyz ok`);
+    await traffic('all members down', 5000);
+    expect(neighMac(SHOW_NS, IP)).toBe(nodeMac(NODE_IP[owner]));
+    expect(arpResponders(SHOW_NS, IP, 2), 'one owner through the outage').toEqual([nodeMac(NODE_IP[owner])]);
+
+    await etcd.restartAll();
+    report.push(`${ms()} ms every member restarted`);
+    await allStore(true, 'every agent reports store connected');
+    await traffic('after', 2000);
+
+    // a change made after the recovery: a new Egress for prod/api-c (node-c), which left by its node IP so far
+    expect(seen('prod/api-c')).toBe(NODE_IP['node-c']);
+    apply(
+      `apiVersion: crd.antrea.io/v1beta1\nkind: Egress\nmetadata: {name: api}\nspec:\n  appliedTo:\n    podSelector: {matchLabels: {app: api}}\n  externalIPPool: pool-c\n`,
+    );
+    const apiIP = await eventually(
+      () => (eg(['get', 'egress', 'api', '-o', 'json']).stdout.includes('198.18.2.251') ? '198.18.2.251' : null),
+      '198.18.2.251',
+      20000,
+    );
+    expect(apiIP).toBe('198.18.2.251');
+    expect(await eventually(() => seen('prod/api-c'), '198.18.2.251', 30000)).toBe('198.18.2.251');
+    report.push(`${ms()} ms the new Egress api applied after the recovery: prod/api-c leaves by 198.18.2.251`);
+    await traffic('with the new Egress', 1000);
+    // and removed again: api-c back on its node IP (the next test expects the fixture's Egresses only)
+    expect(eg(['delete', 'egress', 'api']).status).toBe(0);
+    expect(await eventually(() => seen('prod/api-c'), NODE_IP['node-c'], 30000)).toBe(NODE_IP['node-c']);
+    console.log(`etcd outage on the test bed (load ${loadavg()[0]!.toFixed(1)}):\n  ${report.join('\n  ')}`);
+  }, 300000);
 
   it('a nodeSelector change applied to etcd moves the IP to the other node', async () => {
     const owner = status('web').egressNode as 'node-b' | 'node-c';

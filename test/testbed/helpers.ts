@@ -101,6 +101,12 @@ export function leftovers(): string[] {
   return out;
 }
 
+/** The reference cluster without Pods and external hosts: Nodes, Namespaces, the pool, two Egresses. */
+export function referenceWithoutPods(): string {
+  const text = readFileSync(join(ROOT, 'examples', 'reference', 'cluster.yaml'), 'utf8');
+  return text.slice(0, text.indexOf('---\napiVersion: v1\nkind: Pod'));
+}
+
 /** An agent's run file (what `egress get counters NODE -o json` prints). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a JSON report the tests walk freely
 export function runFile(stateDir: string, node: string): Record<string, any> {

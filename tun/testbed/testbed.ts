@@ -263,6 +263,8 @@ export interface UpOptions {
   store?: { store: policy.store.EtcdStore; agentArgs: readonly string[] };
   /** Start a single-member etcd for the test bed (in namespace egr-etcd) and keep the store there. */
   etcd?: boolean;
+  /** More flags for every agent (`egress testbed up --conn-sync` passes `--conn-sync`). */
+  agentArgs?: readonly string[];
 }
 
 /** Start the test bed's own etcd member (recorded in `rec` once it runs; `down` finds a lost one by its data dir). */
@@ -437,6 +439,7 @@ export async function up(o: UpOptions): Promise<TestbedRecord> {
         ...storeArgs,
         ...(o.metricsPortBase !== undefined ? ['--metrics-port', String(o.metricsPortBase + rec.nodes.length)] : []),
         ...(files.insecure ? ['--insecure-state-dir'] : []),
+        ...(o.agentArgs ?? []),
       ]);
       const fd = policy.store.openAppendFd(logFile, files);
       const child = spawn(file, args, { detached: true, stdio: ['ignore', 'ignore', fd] });
@@ -492,31 +495,32 @@ export async function down(o: {
     ...(rec?.nodes.map((n) => n.pid) ?? []),
     ...((rec?.hosts.map((h) => h.pid).filter((p) => p !== null) as number[]) ?? []),
   ];
+  // Agents and host commands are started detached, each the leader of its own process group: the group is
+  // signalled, so what a host command started itself (`sh -c 'iperf3 -s & …'`) stops with it. Only groups whose
+  // leader was alive when this call began: a stale record's pid may belong to someone else by now.
+  const signalled: number[] = [];
+  const signal = (pid: number, sig: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        /* gone */
+      }
+    }
+  };
   for (const pid of pids) {
     if (!alive(pid)) continue;
     processes++;
-    try {
-      process.kill(pid, 'SIGCONT'); // a frozen agent must run to clean up
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      /* gone */
-    }
+    signalled.push(pid);
+    signal(pid, 'SIGCONT'); // a frozen agent must run to clean up
+    signal(pid, 'SIGTERM');
   }
   const deadline = Date.now() + 5000;
-  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  for (const pid of pids)
-    if (alive(pid)) {
-      try {
-        // A host command started with `ip netns exec` may have left its own children: kill the process group.
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-    }
+  while (signalled.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  // The rest of each group (a leader gone first may have left children): SIGKILL.
+  for (const pid of signalled) signal(pid, 'SIGKILL');
   // The test bed's etcd, after the agents (they write their leaving status to it).
   const etcdPids = [...(rec?.etcd && rec.etcd.pid > 1 ? [rec.etcd.pid] : []), ...strayEtcd(o.stateDir)];
   for (const pid of new Set(etcdPids)) {

@@ -16,6 +16,12 @@ export class EtcdError extends Error {
     message: string,
     /** true: etcd could not be reached at all (every endpoint failed to connect or timed out). */
     readonly unreachable = false,
+    /**
+     * true: a member may have taken the request and given no answer (it died, or timed out while proposing): a
+     * write may still be applied. false: no member took it (connection refused, or an answer saying it was not
+     * proposed, such as "no leader").
+     */
+    readonly maybeDelivered = false,
   ) {
     super(message.replace(/\s*\n\s*/g, ' '));
   }
@@ -191,6 +197,7 @@ export class EtcdClient {
   async call(path: string, body: unknown): Promise<Record<string, unknown>> {
     const deadline = Date.now() + this.timeoutMs;
     const errs = new Map<string, string>();
+    let maybeDelivered = false;
     for (let round = 0; ; round++) {
       for (let i = 0; i < this.endpoints.length; i++) {
         const base = this.endpoints[(this.next + i) % this.endpoints.length]!;
@@ -201,6 +208,7 @@ export class EtcdClient {
           text = await readAll(res, Math.max(500, deadline - Date.now()));
         } catch (e) {
           errs.set(base, (e as Error).message);
+          if (!NOT_SENT.has((e as NodeJS.ErrnoException).code ?? '')) maybeDelivered = true;
           continue;
         }
         let v: Record<string, unknown>;
@@ -214,6 +222,7 @@ export class EtcdClient {
           // a member without a leader (or being stopped) answers; another member, or a later try, may serve it
           if (/no leader|leader changed|timed out|stopped|unavailable|not capable/i.test(msg)) {
             errs.set(base, msg);
+            if (/leader changed|timed out/i.test(msg)) maybeDelivered = true;
             continue;
           }
           throw new EtcdError(`${base}: ${msg}`);
@@ -226,7 +235,7 @@ export class EtcdClient {
       await new Promise((r) => setTimeout(r, Math.min(100 * (round + 1), 500)));
     }
     const detail = [...errs].map(([b, m]) => `${b}: ${m}`).join('; ');
-    throw new EtcdError(`etcd unreachable (${detail})`, true);
+    throw new EtcdError(`etcd unreachable (${detail})`, true, maybeDelivered);
   }
 
   async range(key: string, opts: { prefix?: boolean } = {}): Promise<RangeResult> {
@@ -399,6 +408,9 @@ export class EtcdClient {
     this.open.clear();
   }
 }
+
+/** Connection errors that mean the request never reached a member. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOENT', 'EHOSTUNREACH', 'ENETUNREACH', 'EACCES']);
 
 function readAll(res: IncomingMessage, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -144,6 +144,12 @@ export class EtcdStore implements Store {
                 `etcd members allow (${e.message.replace(/^.*?: (etcdserver: )?/, '')}; --max-txn-ops, default 128, ` +
                 `--max-request-bytes, default 1.5 MiB): raise them on every member or apply in parts; nothing written`,
             );
+          // a member took the transaction and died or timed out before answering: etcd may still apply it
+          if (e instanceof EtcdError && e.maybeDelivered)
+            throw new StoreError(
+              `store ${this.url}: ${e.message}; a member took the change without answering, so it may still be ` +
+                `applied: check with egress get`,
+            );
           throw e;
         }
         if (ok) return r.result;

@@ -501,7 +501,7 @@ const poolRangesDisjoint: Rule<ExternalIPPool> = (x, pool, ctx) => {
       if (o.ordinal >= r.ordinal) continue; // reported on the later pool only (overlaps inside a pool: the webhook)
       ctx.error(
         joinPath('spec.ipRanges', r.index),
-        `${r.origin} overlaps with ${o.origin} of pool ${o.pool.metadata.name}`,
+        `${r.origin} overlaps with ${o.origin} of ExternalIPPool ${o.pool.metadata.name}`,
       );
     }
   }

@@ -1,6 +1,7 @@
-/** Pod (`v1`): the fields this engine models (spec.nodeName, spec.hostNetwork, status.podIP/podIPs). */
+/** Pod (`v1`): the fields this engine models (spec.nodeName, spec.hostNetwork, status.podIP/podIPs/phase). */
 import { canonicalIP } from '../ip.js';
-import type { Pod } from '../model.js';
+import { POD_PHASES } from '../model.js';
+import type { Pod, PodPhase } from '../model.js';
 import { joinPath } from '../problems.js';
 import type { Ctx } from '../problems.js';
 import { decodeMeta, hasValue, ipFormatError } from './meta.js';
@@ -29,7 +30,16 @@ export function decodePod(ctx: Ctx, o: Record<string, unknown>, ignored: string[
   if (hasValue(o, 'status')) {
     const st = ctx.map(o['status'], 'status');
     if (st) {
-      ignored.push(...ctx.unknown(st, 'status', ['podIP', 'podIPs']));
+      ignored.push(...ctx.unknown(st, 'status', ['podIP', 'podIPs', 'phase']));
+      if (hasValue(st, 'phase') && st['phase'] !== '') {
+        const ph = ctx.str(st['phase'], 'status.phase');
+        if (ph !== undefined && !(POD_PHASES as readonly string[]).includes(ph))
+          ctx.error(
+            'status.phase',
+            `Unsupported value: "${ph}": supported values: ${POD_PHASES.map((x) => `"${x}"`).join(', ')}`,
+          );
+        else if (ph !== undefined) status.phase = ph as PodPhase;
+      }
       if (hasValue(st, 'podIP') && st['podIP'] !== '') {
         const ip = ctx.str(st['podIP'], 'status.podIP');
         if (ip !== undefined && ipFormatError(ctx, ip, 'status.podIP', 'an IP address')) status.podIP = ip;

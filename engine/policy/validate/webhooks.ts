@@ -9,7 +9,7 @@ import { compareIP, formatIP, parseCIDR, parseIP, prefixBounds, prefixContains }
 import type { IP, Prefix } from '../ip.js';
 import type { Egress, ExternalIPPool, IPRange } from '../model.js';
 import { Ctx, joinPath } from '../problems.js';
-import { quantityError } from '../quantity.js';
+import { METER_MAX_KBIT, quantityError, quantityKbit } from '../quantity.js';
 
 /** Antrea's Egress webhook (CREATE compares against an empty Egress). */
 export function egressWebhook(
@@ -35,6 +35,12 @@ export function egressWebhook(
         'spec.bandwidth.burst',
         `Burst ${s.bandwidth.burst} in Egress ${next.metadata.name} is invalid: ${be}`,
       );
+    const me = meterError(s.bandwidth.rate, s.bandwidth.burst);
+    if (me)
+      return ctx.error(
+        `spec.bandwidth.${me.field}`,
+        `${me.field === 'rate' ? 'Rate' : 'Burst'} ${s.bandwidth[me.field]} in Egress ${next.metadata.name} is invalid: ${me.why}`,
+      );
   }
   const oldIP = old?.spec.egressIP ?? '';
   const oldPool = old?.spec.externalIPPool ?? '';
@@ -45,6 +51,24 @@ export function egressWebhook(
   const pool = pools.get(s.externalIPPool);
   if (!pool) return ctx.error('spec.externalIPPool', `ExternalIPPool ${s.externalIPPool} does not exist`);
   if (!poolWindow(pool).has(ip)) return ctx.error('spec.egressIP', `IP ${s.egressIP} is not within the IP range`);
+}
+
+/**
+ * What a meter cannot express (our refusal; Antrea's webhook only parses the quantities and its agent would
+ * install a meter that drops everything or overflows): a rate below 1 kbit/s (the meter's unit), a bucket smaller
+ * than one 1514-byte frame (12 112 bits: whole kbit, so 13k) that would never pass a full-size packet, or either
+ * above the meter's 32-bit kbit count.
+ */
+function meterError(rate: string, burst: string): { field: 'rate' | 'burst'; why: string } | null {
+  const max = `${METER_MAX_KBIT}k`;
+  const r = quantityKbit(rate);
+  if (r < 1n) return { field: 'rate', why: 'below 1k: a meter counts whole kbit/s' };
+  if (r > METER_MAX_KBIT) return { field: 'rate', why: `above ${max}: a meter's rate is a 32-bit count of kbit/s` };
+  const b = quantityKbit(burst);
+  if (b < 13n)
+    return { field: 'burst', why: 'below 13k: the bucket must hold one 1514-byte frame (12 112 bits) in whole kbit' };
+  if (b > METER_MAX_KBIT) return { field: 'burst', why: `above ${max}: a meter's burst is a 32-bit count of kbit` };
+  return null;
 }
 
 /**
@@ -153,14 +177,20 @@ export function poolWebhook(
     for (const ex of current) {
       if (overlaps(cur, ex)) return ctx.error(path, `${cur.origin} overlaps with ${ex.origin}`);
     }
+    current.push(cur);
+  }
+  // Other pools only once the pool's own ranges are valid, as Antrea's validateNoOverlappingRanges runs after them.
+  for (let i = 0; i < current.length; i++) {
     for (const other of others) {
       if (other.metadata.name === next.metadata.name) continue;
       for (const ex of rangesOf(other)) {
-        if (overlaps(cur, ex))
-          return ctx.error(path, `${cur.origin} overlaps with ${ex.origin} of pool ${other.metadata.name}`);
+        if (overlaps(current[i]!, ex))
+          return ctx.error(
+            joinPath('spec.ipRanges', i),
+            `${current[i]!.origin} overlaps with ${ex.origin} of ExternalIPPool ${other.metadata.name}`,
+          );
       }
     }
-    current.push(cur);
   }
   if (old) {
     const rangeText = (r: IPRange) => r.cidr ?? `${r.start}-${r.end}`;

@@ -129,6 +129,13 @@ export const cases: CaseTable = {
       counters: { 'drop-inner-src': 2 },
     }),
     pinned({
+      name: 'tunnelled to the node IP when a static Egress names the node IP: snat with the node IP',
+      config: { egressIps: [ip('198.18.0.253'), ip('198.18.0.11')] },
+      input: [tun('198.18.0.11', TEB, OUT)],
+      counters: { 'to-snat': 1 },
+      expect: { snat: [OUT] },
+    }),
+    pinned({
       name: 'tunnelled to the node IP for an address that is no local pod: drop-not-egress',
       input: [tun('198.18.0.11', TEB, OUT)],
       counters: { 'drop-not-egress': 1 },

@@ -3,7 +3,7 @@
  * geneve-decap chose.
  */
 import { Snat } from '../../../engine/stages/index.js';
-import { connection, ip, type CaseTable, type Row } from './harness.js';
+import { baseConfig, connection, ip, type CaseTable, type Row } from './harness.js';
 
 const EGRESS = ip('198.18.0.253');
 const udp = (sport: number, ttl = 64) => ({
@@ -21,6 +21,11 @@ const dnsQuery = {
 /** The port unreachable web-1 sends about the (un-NATed) reply to that query. */
 const PORT_UNREACH =
   "IP(src='10.244.1.5', dst='198.18.0.100')/ICMP(type=3, code=3)/IP(src='198.18.0.100', dst='10.244.1.5')/UDP(sport=53, dport=40000)";
+
+/** A meter of 1 000 kbit/s (1 000 bits per ms) with a 12 kbit bucket on the egress IP; `rate` in kbit/s. */
+const meter = (rateKbps: number) => ({ egressMeters: new Map([[EGRESS, { rateKbps, burstKbps: 12 }]]) });
+/** `n` packets of one UDP connection: 29 bytes of IP, 43 on the wire, 344 bits each. */
+const burstOf = (n: number) => Array.from({ length: n }, () => udp(40000));
 
 export const cases: CaseTable = {
   stage: (st) => new Snat(st),
@@ -117,6 +122,20 @@ export const cases: CaseTable = {
       state: { conntrack: { seed: 7, perHostLimit: 1 } },
       input: [udp(40000), udp(40001)],
       counters: { new: 1, 'drop-ct-limit': 1 },
+    },
+    {
+      // 12 000 bits: 34 packets of 344 bits (304 left), the 35th dropped; +1 ms = 1 304 bits: 3 of 4 pass
+      // (272 left); at 1002 the rate is raised to 3 000 kbit/s, the bucket keeps what the old rate filled
+      // (1 272); +1 ms at the new rate = 4 272 bits: 12 of 13 pass.
+      name: "an egress IP's meter polices bursts beyond its bucket: drop-rate-limited; a live rate change keeps the tokens",
+      config: meter(1000),
+      steps: [
+        { at: 1000, input: burstOf(35) },
+        { at: 1001, input: burstOf(4) },
+        { at: 1002, setup: (st) => void st.configure({ ...baseConfig(), ...meter(3000) }) },
+        { at: 1003, input: burstOf(13) },
+      ],
+      counters: { new: 1, established: 48, 'drop-rate-limited': 3 },
     },
     {
       name: 'a port unreachable the pod sends about a reply: related, source and quote SNATed',

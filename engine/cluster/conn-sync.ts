@@ -1,0 +1,459 @@
+/**
+ * Connection-state sync message (ours; docs/conntrack-sync.md): the owner of an egress IP sends the state of the
+ * connections SNATed to it to the IP's standby, so the standby can take them over. Carried in UDP from the
+ * sender's transport IP to the receiver's, port 10351 (the heartbeat port: the magic tells them apart), one
+ * message per burst of changes, never more than MAX_LEN bytes. All integers are big-endian.
+ *
+ *     0                   1                   2                   3
+ *     0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  0 |   'E' 0x45    |   'G' 0x47    |   'C' 0x43    |   'S' 0x53    |  Magic
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  4 |  Version = 1  |     Flags     |    Records    |   Removals    |
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  8 |                            Key ID                             |
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * 12 |                 Destination (receiver) transport IP           |
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * 16 |                 Sender incarnation (64 bits)                  |
+ *    +                                                               +
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * 24 |                       Counter (64 bits)                       |
+ *    +                                                               +
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * 32 |              Echo: receiver's incarnation (64 bits)           |
+ *    +                                                               +
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * 40 |                    Sender transport IP                        |
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * 44 |                      Reserved (zero)                          |
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * 48 |  Records: 32 bytes each, 80 for TCP (below) ...               |
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *    |  Removals: 16 bytes each (below) ...                          |
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *    |  HMAC-SHA256 over every byte before it (32 bytes) ...         |
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *
+ * Record (one connection, as conntrack/replicate.ts exports it):
+ *
+ *  0 |                    Original source IP                         |
+ *  4 |                    Original destination IP                    |
+ *  8 |   Original source port        |   Original destination port   |   (ICMP echo: the identifier twice)
+ * 12 |                    NAT binding IP (the egress IP)             |
+ * 16 |   NAT binding port / ICMP id  |     Proto     |   TCP state   |
+ * 20 |   State flags (conntrack)     |      Reserved (zero)          |
+ * 24 |                 Remaining timeout (ms)                        |
+ * 28 |                 Age (ms since creation)                       |
+ * 32 |  TCP only: the tracked window, 12 words (conntrack/tcp-window.ts `TW_STRIDE`): per direction td_end,
+ *    |  td_maxend, td_maxwin, td_maxack, scale and option flags; then last_end, last_win (48 bytes)
+ *
+ * Removal (one connection gone): original source IP, original destination IP, ports word, proto, 3 zero bytes.
+ *
+ * - Flags: 0x01 FULL (part of a full transfer to a new standby); other bits are sent as zero and ignored.
+ * - Key ID, incarnation, counter, echo, destination: as in heartbeats (heartbeat.ts), with a counter of their own
+ *   per (incarnation, receiver). Replay protection: the receiver accepts only (incarnation > last) or (same
+ *   incarnation and counter > last) from a sender, and only messages that echo its *current* incarnation, so
+ *   nothing recorded before it (re)started can be replayed into it.
+ * - The magic is inside the MAC, so a heartbeat's MAC never verifies a sync message and vice versa.
+ *
+ * `check` is structural (lengths, magic, version, counts); `SyncReceiver.receive` authenticates (key id, MAC in
+ * constant time) and only then reads fields and applies the sender rules. Every input gets a counted verdict;
+ * nothing throws.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import * as hb from './heartbeat.js';
+import { get64, put64 } from './heartbeat.js';
+import type { HeartbeatKey } from './key.js';
+
+export const SYNC_MAGIC = 0x45474353; // 'EGCS'
+export const SYNC_VERSION = 1;
+export const SYNC_HEADER_LEN = 48;
+export const SYNC_MAC_LEN = 32;
+/** A record without the TCP window. */
+export const RECORD_LEN = 32;
+/** TCP window words carried per record. */
+export const WINDOW_WORDS = 12;
+export const TCP_RECORD_LEN = RECORD_LEN + 4 * WINDOW_WORDS;
+export const REMOVAL_LEN = 16;
+/**
+ * Longest message: fits one unfragmented IPv4/UDP datagram on a 1500-byte uplink with room to spare (a Geneve
+ * uplink of 1450 still carries it: sync goes between transport IPs, never through a tunnel).
+ */
+export const SYNC_MAX_LEN = 1400;
+export const SYNC_FLAG_FULL = 0x01;
+const PROTO_TCP = 6;
+
+const F_VERSION = 4;
+const F_FLAGS = 5;
+const F_NREC = 6;
+const F_NREM = 7;
+const F_KEY_ID = 8;
+const F_DST = 12;
+const F_INCARNATION = 16;
+const F_COUNTER = 24;
+const F_ECHO = 32;
+const F_SRC = 40;
+
+// Verdicts: the heartbeat's codes (heartbeat.ts), except that 8 is a sender that is not a live member (the
+// heartbeat's unknown-node): 1..7 from structure and authentication, 8..14 from the receiver's state.
+export const SYNC_OK = hb.OK;
+export const SYNC_TRUNCATED = hb.TRUNCATED;
+/** Longer than the counts announce, or beyond SYNC_MAX_LEN. */
+export const SYNC_OVERSIZE = hb.OVERSIZE;
+export const SYNC_BAD_MAGIC = hb.BAD_MAGIC;
+export const SYNC_BAD_VERSION = hb.BAD_VERSION;
+/** Reserved bytes not zero, a proto/state out of range, or 64-bit fields out of range (after the MAC). */
+export const SYNC_BAD_FIELD = hb.BAD_FIELD;
+export const SYNC_UNKNOWN_KEY = hb.UNKNOWN_KEY;
+export const SYNC_BAD_MAC = hb.BAD_MAC;
+/** Authentic, but the sender IP is not a live member of our view. */
+export const SYNC_NON_MEMBER = hb.UNKNOWN_NODE;
+export const SYNC_FROM_SELF = hb.FROM_SELF;
+/** The sender IP field differs from the datagram's source address. */
+export const SYNC_WRONG_SOURCE = hb.WRONG_SOURCE;
+export const SYNC_WRONG_DESTINATION = hb.WRONG_DESTINATION;
+export const SYNC_STALE_INCARNATION = hb.STALE_INCARNATION;
+export const SYNC_REPLAYED = hb.REPLAYED;
+/** Does not echo our current incarnation: recorded before we started, or the sender has not heard us yet. */
+export const SYNC_UNCONFIRMED = hb.UNCONFIRMED;
+
+export const SYNC_VERDICT_NAMES = hb.VERDICT_NAMES.map((n) => (n === 'unknown-node' ? 'non-member' : n)) as readonly (
+  Exclude<(typeof hb.VERDICT_NAMES)[number], 'unknown-node'> | 'non-member'
+)[];
+export type SyncVerdictName = (typeof SYNC_VERDICT_NAMES)[number];
+
+/** One connection's replicated state (cold-path value type; conntrack/replicate.ts fills and installs it). */
+export interface SyncRecord {
+  src: number;
+  dst: number;
+  sport: number;
+  dport: number;
+  proto: number;
+  natIp: number;
+  natPort: number;
+  /** TCP state (conntrack proto.ts `TCP_*`), 0 for other protocols. */
+  state: number;
+  /** Conntrack state flags (16 bits, opaque here). */
+  flags: number;
+  timeoutMs: number;
+  ageMs: number;
+  /** TCP only: WINDOW_WORDS words; null otherwise. */
+  window: Int32Array | null;
+}
+
+export interface SyncRemoval {
+  src: number;
+  dst: number;
+  sport: number;
+  dport: number;
+  proto: number;
+}
+
+export interface SyncHeader {
+  flags: number;
+  keyId: number;
+  dstIp: number;
+  incarnation: number;
+  counter: number;
+  echo: number;
+  srcIp: number;
+}
+
+export interface SyncMessage extends SyncHeader {
+  records: SyncRecord[];
+  removals: SyncRemoval[];
+}
+
+/** Bytes one record takes on the wire. */
+export function recordLen(proto: number): number {
+  return proto === PROTO_TCP ? TCP_RECORD_LEN : RECORD_LEN;
+}
+
+/** Structural check (no key needed): OK or the first failing verdict. */
+export function checkSync(buf: Uint8Array): number {
+  const len = buf.length;
+  if (len > SYNC_MAX_LEN) return SYNC_OVERSIZE;
+  if (len < 4) return SYNC_TRUNCATED;
+  if (((buf[0]! << 24) | (buf[1]! << 16) | (buf[2]! << 8) | buf[3]!) >>> 0 !== SYNC_MAGIC) return SYNC_BAD_MAGIC;
+  if (len <= F_VERSION) return SYNC_TRUNCATED;
+  if (buf[F_VERSION] !== SYNC_VERSION) return SYNC_BAD_VERSION;
+  if (len < SYNC_HEADER_LEN) return SYNC_TRUNCATED;
+  let o = SYNC_HEADER_LEN;
+  for (let i = 0; i < buf[F_NREC]!; i++) {
+    if (o + RECORD_LEN > len) return SYNC_TRUNCATED;
+    o += recordLen(buf[o + 18]!);
+  }
+  o += REMOVAL_LEN * buf[F_NREM]!;
+  if (o + SYNC_MAC_LEN > len) return SYNC_TRUNCATED;
+  if (o + SYNC_MAC_LEN < len) return SYNC_OVERSIZE;
+  return SYNC_OK;
+}
+
+/** Bytes a message with these records and removals takes. */
+export function syncLength(recordBytes: number, removals: number): number {
+  return SYNC_HEADER_LEN + recordBytes + REMOVAL_LEN * removals + SYNC_MAC_LEN;
+}
+
+/**
+ * Encode one message and append its HMAC-SHA256 under `key`. Throws RangeError when it would exceed SYNC_MAX_LEN
+ * or 255 records/removals (the sender splits bursts with `syncLength`: a programming error, not bad input).
+ */
+export function encodeSync(
+  h: Omit<SyncHeader, 'keyId'>,
+  records: readonly SyncRecord[],
+  removals: readonly SyncRemoval[],
+  key: HeartbeatKey,
+): Uint8Array {
+  let recBytes = 0;
+  for (const r of records) recBytes += recordLen(r.proto);
+  const len = syncLength(recBytes, removals.length);
+  if (len > SYNC_MAX_LEN || records.length > 255 || removals.length > 255)
+    throw new RangeError(`sync message of ${len} bytes, ${records.length} records, ${removals.length} removals`);
+  if (!(h.incarnation >= 1 && h.counter >= 1 && h.echo >= 0)) throw new RangeError('sync: incarnation/counter');
+  const out = new Uint8Array(len);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, SYNC_MAGIC);
+  out[F_VERSION] = SYNC_VERSION;
+  out[F_FLAGS] = h.flags & 0xff;
+  out[F_NREC] = records.length;
+  out[F_NREM] = removals.length;
+  v.setUint32(F_KEY_ID, key.id >>> 0);
+  v.setInt32(F_DST, h.dstIp | 0);
+  put64(v, F_INCARNATION, h.incarnation);
+  put64(v, F_COUNTER, h.counter);
+  put64(v, F_ECHO, h.echo);
+  v.setInt32(F_SRC, h.srcIp | 0);
+  let o = SYNC_HEADER_LEN;
+  for (const r of records) {
+    v.setInt32(o, r.src | 0);
+    v.setInt32(o + 4, r.dst | 0);
+    v.setUint16(o + 8, r.sport & 0xffff);
+    v.setUint16(o + 10, r.dport & 0xffff);
+    v.setInt32(o + 12, r.natIp | 0);
+    v.setUint16(o + 16, r.natPort & 0xffff);
+    out[o + 18] = r.proto & 0xff;
+    out[o + 19] = r.state & 0xff;
+    v.setUint16(o + 20, r.flags & 0xffff);
+    v.setUint32(o + 24, Math.min(0xffffffff, Math.max(0, Math.round(r.timeoutMs))));
+    v.setUint32(o + 28, Math.min(0xffffffff, Math.max(0, Math.round(r.ageMs))));
+    o += RECORD_LEN;
+    if (r.proto === PROTO_TCP) {
+      for (let k = 0; k < WINDOW_WORDS; k++) v.setInt32(o + 4 * k, r.window ? r.window[k]! | 0 : 0);
+      o += 4 * WINDOW_WORDS;
+    }
+  }
+  for (const r of removals) {
+    v.setInt32(o, r.src | 0);
+    v.setInt32(o + 4, r.dst | 0);
+    v.setUint16(o + 8, r.sport & 0xffff);
+    v.setUint16(o + 10, r.dport & 0xffff);
+    out[o + 12] = r.proto & 0xff;
+    o += REMOVAL_LEN;
+  }
+  out.set(createHmac('sha256', key.key).update(out.subarray(0, o)).digest(), o);
+  return out;
+}
+
+/** Read the body of a message that passed `checkSync` and its MAC; null on a bad field. */
+function readBody(buf: Uint8Array, keyId: number): SyncMessage | null {
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const incarnation = get64(v, F_INCARNATION);
+  const counter = get64(v, F_COUNTER);
+  const echo = get64(v, F_ECHO);
+  if (incarnation <= 0 || counter <= 0 || echo < 0 || v.getUint32(44) !== 0) return null;
+  const records: SyncRecord[] = [];
+  const removals: SyncRemoval[] = [];
+  let o = SYNC_HEADER_LEN;
+  for (let i = 0; i < buf[F_NREC]!; i++) {
+    const proto = buf[o + 18]!;
+    const state = buf[o + 19]!;
+    if (v.getUint16(o + 22) !== 0 || (proto === PROTO_TCP ? state < 1 || state > 9 : state !== 0)) return null;
+    const r: SyncRecord = {
+      src: v.getInt32(o),
+      dst: v.getInt32(o + 4),
+      sport: v.getUint16(o + 8),
+      dport: v.getUint16(o + 10),
+      natIp: v.getInt32(o + 12),
+      natPort: v.getUint16(o + 16),
+      proto,
+      state,
+      flags: v.getUint16(o + 20),
+      timeoutMs: v.getUint32(o + 24),
+      ageMs: v.getUint32(o + 28),
+      window: null,
+    };
+    o += RECORD_LEN;
+    if (proto === PROTO_TCP) {
+      const w = new Int32Array(WINDOW_WORDS);
+      for (let k = 0; k < WINDOW_WORDS; k++) w[k] = v.getInt32(o + 4 * k);
+      r.window = w;
+      o += 4 * WINDOW_WORDS;
+    }
+    records.push(r);
+  }
+  for (let i = 0; i < buf[F_NREM]!; i++) {
+    if (buf[o + 13] !== 0 || buf[o + 14] !== 0 || buf[o + 15] !== 0) return null;
+    removals.push({
+      src: v.getInt32(o),
+      dst: v.getInt32(o + 4),
+      sport: v.getUint16(o + 8),
+      dport: v.getUint16(o + 10),
+      proto: buf[o + 12]!,
+    });
+    o += REMOVAL_LEN;
+  }
+  return {
+    flags: buf[F_FLAGS]!,
+    keyId,
+    dstIp: v.getInt32(F_DST),
+    incarnation,
+    counter,
+    echo,
+    srcIp: v.getInt32(F_SRC),
+    records,
+    removals,
+  };
+}
+
+/** Structure, key and MAC: the message, or the verdict of the first check that fails. */
+export function decodeSync(
+  buf: Uint8Array,
+  keys: readonly HeartbeatKey[],
+): { verdict: 0; msg: SyncMessage } | { verdict: number } {
+  const c = checkSync(buf);
+  if (c !== SYNC_OK) return { verdict: c };
+  const id =
+    ((buf[F_KEY_ID]! << 24) | (buf[F_KEY_ID + 1]! << 16) | (buf[F_KEY_ID + 2]! << 8) | buf[F_KEY_ID + 3]!) >>> 0;
+  const key = keys.find((k) => k.id >>> 0 === id);
+  if (!key) return { verdict: SYNC_UNKNOWN_KEY };
+  const macOff = buf.length - SYNC_MAC_LEN;
+  const mac = createHmac('sha256', key.key).update(buf.subarray(0, macOff)).digest();
+  if (!timingSafeEqual(mac, buf.subarray(macOff))) return { verdict: SYNC_BAD_MAC };
+  const msg = readBody(buf, id);
+  return msg ? { verdict: SYNC_OK, msg } : { verdict: SYNC_BAD_FIELD };
+}
+
+/** True when the payload is a sync message rather than a heartbeat (its first four bytes). */
+export function isSyncPayload(buf: Uint8Array): boolean {
+  return buf.length >= 4 && buf[0] === 0x45 && buf[1] === 0x47 && buf[2] === 0x43 && buf[3] === 0x53;
+}
+
+export interface SyncReceiverConfig {
+  selfIp: number;
+  /** Our incarnation: messages must echo it. */
+  incarnation: number;
+  keys: readonly HeartbeatKey[];
+}
+
+/**
+ * The receiving side's rules: authentication, then sender (a live member, the address it claims), destination,
+ * freshness. Counts every verdict (`counts`, indexed like SYNC_VERDICT_NAMES).
+ */
+export class SyncReceiver {
+  readonly counts = new Float64Array(SYNC_VERDICT_NAMES.length);
+  private keys: readonly HeartbeatKey[];
+  private members: ReadonlyMap<number, string> = new Map();
+  private readonly last = new Map<number, { inc: number; counter: number }>();
+
+  constructor(private readonly cfg: SyncReceiverConfig) {
+    this.keys = cfg.keys;
+  }
+
+  /** Live members by transport IP (excluding ourselves). */
+  setMembers(members: ReadonlyMap<number, string>): void {
+    this.members = members;
+  }
+
+  setKeys(keys: readonly HeartbeatKey[]): void {
+    this.keys = keys;
+  }
+
+  /** Judge one datagram payload from `srcIp`; the message only when the verdict is OK. */
+  receive(srcIp: number, buf: Uint8Array): { verdict: number; msg?: SyncMessage; sender?: string } {
+    const d = decodeSync(buf, this.keys);
+    const verdict = 'msg' in d ? this.judge(srcIp | 0, d.msg) : d.verdict;
+    this.counts[verdict]!++;
+    if (verdict !== SYNC_OK || !('msg' in d)) return { verdict };
+    return { verdict, msg: d.msg, sender: this.members.get(srcIp | 0)! };
+  }
+
+  private judge(srcIp: number, m: SyncMessage): number {
+    if (m.srcIp === this.cfg.selfIp) return SYNC_FROM_SELF;
+    if (m.srcIp !== srcIp) return SYNC_WRONG_SOURCE;
+    if (m.dstIp !== this.cfg.selfIp) return SYNC_WRONG_DESTINATION;
+    if (!this.members.has(srcIp)) return SYNC_NON_MEMBER;
+    const l = this.last.get(srcIp);
+    if (l && m.incarnation < l.inc) return SYNC_STALE_INCARNATION;
+    if (l && m.incarnation === l.inc && m.counter <= l.counter) return SYNC_REPLAYED;
+    if (m.echo !== this.cfg.incarnation) return SYNC_UNCONFIRMED;
+    this.last.set(srcIp, { inc: m.incarnation, counter: m.counter });
+    return SYNC_OK;
+  }
+
+  /** Counts by verdict name. */
+  snapshot(): Record<SyncVerdictName, number> {
+    const out = {} as Record<SyncVerdictName, number>;
+    SYNC_VERDICT_NAMES.forEach((n, i) => (out[n] = this.counts[i]!));
+    return out;
+  }
+}
+
+/**
+ * The sending side: splits a burst for one receiver into messages of at most SYNC_MAX_LEN bytes, each with the
+ * next counter for that receiver.
+ */
+export class SyncSender {
+  private readonly counters = new Map<number, number>();
+  private key: HeartbeatKey;
+
+  constructor(
+    private readonly selfIp: number,
+    private readonly incarnation: number,
+    key: HeartbeatKey,
+  ) {
+    this.key = key;
+  }
+
+  setKey(key: HeartbeatKey): void {
+    this.key = key;
+  }
+
+  /** Messages carrying `records` then `removals` to `dstIp`, echoing `echo` (the receiver's incarnation). */
+  build(
+    dstIp: number,
+    echo: number,
+    records: readonly SyncRecord[],
+    removals: readonly SyncRemoval[],
+    flags = 0,
+  ): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    let ri = 0;
+    let di = 0;
+    while (ri < records.length || di < removals.length || (out.length === 0 && flags !== 0)) {
+      let bytes = 0;
+      const rs: SyncRecord[] = [];
+      const ds: SyncRemoval[] = [];
+      while (ri < records.length && rs.length < 255) {
+        const l = recordLen(records[ri]!.proto);
+        if (syncLength(bytes + l, 0) > SYNC_MAX_LEN) break;
+        bytes += l;
+        rs.push(records[ri++]!);
+      }
+      while (di < removals.length && ds.length < 255 && syncLength(bytes, ds.length + 1) <= SYNC_MAX_LEN)
+        ds.push(removals[di++]!);
+      const counter = (this.counters.get(dstIp) ?? 0) + 1;
+      this.counters.set(dstIp, counter);
+      out.push(
+        encodeSync(
+          { flags, dstIp, incarnation: this.incarnation, counter, echo, srcIp: this.selfIp },
+          rs,
+          ds,
+          this.key,
+        ),
+      );
+      if (rs.length === 0 && ds.length === 0) break;
+    }
+    return out;
+  }
+}
