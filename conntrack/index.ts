@@ -6,6 +6,7 @@
  * Contract (what the datapath stages may rely on):
  * - Keys are IPv4 5-tuples: src, dst (int32), sport, dport, proto. ICMP echo: the identifier is both ports.
  *   `lookup`/`find`/`lookupBurst` return `conn << 1 | dir` (dir 0 original, 1 reply) or -1, and never allocate.
+ *   A `lookupBurst` hit stays valid while its connection `isLive`, a miss while `table.inserts` is unchanged.
  * - Once per burst (or per packet in replay): `setTime(ms)`. Time is table state, never a clock read inside.
  * - A miss goes to `create(src, dst, sport, dport, proto, flags, len)`, which processes that first packet and
  *   returns an unconfirmed connection, or CT_FULL (table full, nothing evictable: counted refusal), CT_EXISTS
@@ -34,8 +35,8 @@
  * - Replication (replicate.ts, cold): `exportReplica(table, conn)` reads a confirmed SNAT connection's state;
  *   `importReplica(table, record)` installs it on another node, confirmed, with its binding reserved.
  */
+export { ConnTable } from './table.js';
 export {
-  ConnTable,
   CT_COUNTER_NAMES,
   CT_EXISTS,
   CT_FULL,
@@ -51,9 +52,9 @@ export {
   UPDATE_RECREATE,
   icmpPorts,
   packPorts,
-  type ConnTableOptions,
   type CtCounterName,
-} from './table.js';
+} from './record.js';
+export type { ConnTableOptions } from './state.js';
 export * from './proto.js';
 export {
   SEG_ACK,

@@ -13,7 +13,8 @@
  * Cold path: export walks the table, import allocates a record per call. Numbers in, numbers out, like the table.
  */
 import { PROTO_TCP } from './proto.js';
-import { CT_EXISTS, CT_FULL, type ConnTable } from './table.js';
+import { CT_EXISTS, CT_FULL } from './record.js';
+import type { ConnTable } from './table.js';
 import { TW_STRIDE } from './tcp-window.js';
 
 /** One connection's replicated state (the same fields the cluster's sync message carries). */

@@ -1,458 +1,112 @@
 /**
- * The connection table: a flat open-addressing hash over typed arrays with two entries per connection
- * (original and reply direction), connection state in one cache-line record per connection, SNAT bindings,
- * incremental expiry and early drop. Behaviour follows Linux nf_conntrack and nf_nat; the README of this folder lists
- * every place where it does not and why.
+ * The connection table's facade: `ConnTable`, the one class the datapath holds (contract: conntrack/index.ts).
+ * A flat open-addressing hash over typed arrays with two entries per connection (original and reply
+ * direction), connection state in one cache-line record per connection, SNAT bindings, incremental expiry and
+ * early drop. Behaviour follows Linux nf_conntrack and nf_nat; the README of this folder lists every place where
+ * it does not and why.
  *
- * Memory layout (one table serves one address family; IPv4 here):
- *
- *   slots   Int32Array[2 × S]   per slot: [hash, value]; value = conn << 1 | dir, -1 = empty. S is a power of two
- *                               ≥ 2 × maxConnections / maxLoad. Linear probing, backward-shift deletion (no
- *                               tombstones). The full 32-bit hash is kept so probes compare it before touching
- *                               a record, and deletion finds each entry's home slot without rehashing.
- *   records ArrayBuffer, 64 bytes (one cache line) per connection, seen as Int32/Uint32/Float64 arrays:
- *             words 0-5   orig src, orig dst, orig sport<<16|dport, reply src, reply dst, reply sport<<16|dport
- *             word  6     meta: proto | TCP state << 8 | flags
- *             word  7     mark (opaque 32-bit tag)
- *             f64   4     expiry (absolute ms)
- *             f64   5, 6  bytes, original / reply direction
- *             words 14,15 packets, original / reply direction (uint32)
- *           Everything a packet touches after its lookup is on that one line (Linux `struct nf_conn` does the
- *           same), so lookup + update + translation cost two cache misses: the slot line and the record line.
- *   born    Float64Array        creation time (ms), read only by the UDP 2 s stream rule and dumps
- *   link, prev  Int32Array      by-source chains (NAT `nf_nat_bysource`); `link` also threads free lists
- *   bsSlots Int32Array          by-source index: (orig src, sport, proto) → newest bound connection + 1
- *
- * IPv6 later: a second table with 4-word addresses. The tuples take 2 × (4 + 4 + 1) = 18 words instead of 6, so
- * the record grows to 128 bytes; the hash takes 9 words (HalfSipHash extends word by word); the API grows
- * `find6` reading the addresses from an Int32Array at an offset. Nothing in the slot array, the connection index, the free lists
- * or the expiry scan depends on the address width. Linux (and OVS zones 65520/65510) also keep the families
- * apart in practice.
+ * Here: lookups, the lifecycle (create, confirm, abort, remove, expire, early drop), UDP/ICMP/generic tracking,
+ * the per-connection accessors and the cold checks. Along Linux's seams, the rest is beside it:
+ *   state.ts    the arrays and scalars (one object of fixed shape, the base class), removal core
+ *   record.ts   record layout, meta flags, counter indices and result codes, derived from lists of names
+ *   slots.ts    the open-addressed hash: probe, insert, backward-shift delete, burst lookup
+ *   tcp.ts      TCP tracking (`nf_conntrack_tcp_packet`) beside proto.ts's transition table and tcp-window.ts
+ *   nat.ts      SNAT binding and port choice, the by-source index (`nf_nat_core.c`)
  *
  * Threading: single-threaded per table. Time: the caller sets it with `setTime(ms)` (monotonic, any epoch), once
  * per burst or per packet; nothing here reads a clock, so a replay with a fixed `seed` is deterministic. Time is
  * table state rather than a parameter because a double passed to a call V8 does not inline is boxed — 16 bytes
  * per packet — while a Float64Array cell is read without allocating, whatever the clock's magnitude.
+ *
+ * IPv6 later: a second table with 4-word addresses. The tuples take 2 × (4 + 4 + 1) = 18 words instead of 6, so
+ * the record grows to 128 bytes; the hash takes 9 words (HalfSipHash extends word by word); the API grows
+ * `find6` reading the addresses from an Int32Array at an offset. Nothing in the slot array, the connection index,
+ * the free lists or the expiry scan depends on the address width. Linux (and OVS zones 65520/65510) also keep the
+ * families apart in practice.
  */
-import { hsip4, Prng } from './hash.js';
-import { HostCounts } from './host-count.js';
+import { hsip4 } from './hash.js';
+import { bsHead, bsLink, exhaustion, isPortProto, snat, tupleFree } from './nat.js';
 import {
-  DEFAULT_TIMEOUTS,
   DIR_REPLY,
   ICMP_ECHO_REPLY,
   ICMP_ECHO_REQUEST,
   PROTO_ICMP,
   PROTO_TCP,
   PROTO_UDP,
-  TCP_ACK_SET,
-  TCP_CLOSE,
-  TCP_ESTABLISHED,
-  TCP_FIN_WAIT,
-  TCP_IGNORE,
   TCP_INVALID,
-  TCP_RST_SET,
-  TCP_SYN_RECV,
-  TCP_SYN_SENT,
-  TCP_SYN_SENT2,
   TCP_SYN_SET,
-  TCP_SYNACK_SET,
-  TCP_TIME_WAIT,
   TCP_TRANSITIONS,
   UDP_STREAM_AFTER_MS,
   tcpFlagClass,
-  type Timeouts,
 } from './proto.js';
-import {
-  RST_INVALID,
-  RST_KEEP,
-  SEG_SET,
-  SEG_WORDS,
-  SEG_ACK,
-  TW_IGNORE,
-  TW_INVALID,
-  TW_LIBERAL,
-  TW_STRIDE,
-  tcpInWindow,
-  tcpRstCheck,
-  tcpValidFlags,
-  twAdopt,
-  twClear,
-  twLastEnd,
-  twNew,
-  twNoteIgnored,
-  twDirection,
-  twResync,
-} from './tcp-window.js';
+import * as record from './record.js';
+import { CT_COUNTER_NAMES, swapPorts, type CtCounterName } from './record.js';
+import { hashDir, insertEntry, lookupBurst, probe } from './slots.js';
+import { CtState } from './state.js';
+import { tcpPacket } from './tcp.js';
+import { SEG_SET, TW_STRIDE, tcpValidFlags, twAdopt, twClear, twDirection, twNew } from './tcp-window.js';
 
-// ---- record layout ----------------------------------------------------------------------------------------
-const STRIDE = 16; // int32 words per record (64 bytes)
-const FSTRIDE = 8; // float64 words per record
-const R_OSRC = 0;
-const R_ODST = 1;
-const R_OPORTS = 2;
-const R_RSRC = 3;
-const R_RDST = 4;
-const R_RPORTS = 5;
-const R_META = 6;
-const R_MARK = 7;
-const R_PKTS = 14; // + dir
-const F_EXPIRY = 4; // float64 index within the record
-const F_BYTES = 5; // + dir
-
-// meta word: proto in bits 0-7, TCP state in bits 8-11, flags above
-const M_STATE = 0xf << 8;
-const F_ALLOC = 1 << 12; // record in use
-const F_CONFIRMED = 1 << 13; // first packet emitted (Linux IPS_CONFIRMED)
-const F_SEEN_REPLY = 1 << 14; // a reply-direction packet was accepted (IPS_SEEN_REPLY)
-const F_ASSURED = 1 << 15; // never early-dropped (IPS_ASSURED)
-const F_SNAT = 1 << 16; // reply tuple differs from the inverted original: packets are translated (IPS_SRC_NAT)
-const F_NAT_DONE = 1 << 17; // a binding was chosen (IPS_SRC_NAT_DONE)
-const F_REPLY_IN = 1 << 18; // the reply entry is in the slot array
-const F_DYING = 1 << 19; // out of the slot array; record released at the next expire() (IPS_DYING)
-const F_BYSRC = 1 << 20; // linked in the by-source index
-const F_CLOSE_INIT = 1 << 21; // a FIN started the close (IP_CT_TCP_FLAG_CLOSE_INIT, either direction)
-const F_SIMOPEN = 1 << 22; // simultaneous open (IP_CT_TCP_SIMULTANEOUS_OPEN)
-const F_LAST_DIR = 1 << 23; // direction of the last TCP segment (ct->proto.tcp.last_dir)
-const M_LAST_SHIFT = 24; // flag class of the last TCP segment, 3 bits (ct->proto.tcp.last_index)
-const M_LAST = 7 << M_LAST_SHIFT;
-
-// ---- results ----------------------------------------------------------------------------------------------
-/** `create` refused: the table is full and nothing in the early-drop window could be evicted. */
-export const CT_FULL = -1;
-/** `create` refused: the tuple is already in the table (an earlier packet of the burst created it): `lookup`. */
-export const CT_EXISTS = -2;
-/** `create` refused: this packet cannot open a connection (TCP without SYN or ACK, ICMP other than echo request). */
-export const CT_INVALID = -3;
-/** `create` refused: the per-host limit (`perHostLimit`) is reached for this connection's source (or destination). */
-export const CT_LIMIT = -4;
-
-/** `update`: packet accepted, state advanced and timeout refreshed. */
-export const UPDATE_ACCEPT = 0;
-/** `update`: packet passes but leaves the state alone (Linux `sIG`: may be valid, we may be out of sync). */
-export const UPDATE_IGNORE = 1;
-/** `update`: packet is invalid for the state (Linux `sIV`); nothing changed. The datapath counts and drops it. */
-export const UPDATE_INVALID = 2;
-/** `update`: the connection is gone (timed out, killed, TCP reopen from TIME_WAIT/CLOSE): handle as a new one. */
-export const UPDATE_RECREATE = 3;
-
-/** `snat`: bound; read `natPort(conn)` for the port chosen. */
-export const SNAT_OK = 0;
-/** `snat`: no free reply tuple for (egress IP, destination, destination port, protocol). Drop and `abort`. */
-export const SNAT_EXHAUSTED = 1;
-/** `snat`: the connection is not a live unconfirmed one without a binding. */
-export const SNAT_INVALID = 2;
-/** `snat` mode flag: choose a random port for every connection (iptables `--random-fully`, Antrea `snatFullyRandomPorts`). */
-export const SNAT_RANDOM_FULLY = 1;
-
-/** Counter names, in index order (`counters[i]`). */
-export const CT_COUNTER_NAMES = [
-  'created',
-  'confirmed',
-  'aborted',
-  'refused-full',
-  'create-exists',
-  'create-invalid',
-  'early-drop',
-  'expired',
-  'killed',
-  'recreate',
-  'confirm-clash',
-  'update-ignored',
-  'update-invalid',
-  'tcp-reopen',
-  'snat-port-preserved',
-  'snat-port-remapped',
-  'snat-source-mapped',
-  'snat-exhausted',
-  'snat-invalid',
-  'snat-probes',
-  'related-hit',
-  'related-miss',
-  'refused-per-host',
-  'tcp-invalid-flags',
-  'tcp-out-of-window',
-  'tcp-window-liberal',
-  'tcp-rst-invalid',
-  'tcp-rst-in-window',
-  'tcp-resync',
-] as const;
-export type CtCounterName = (typeof CT_COUNTER_NAMES)[number];
-const K_CREATED = 0;
-const K_CONFIRMED = 1;
-const K_ABORTED = 2;
-const K_REFUSED_FULL = 3;
-const K_CREATE_EXISTS = 4;
-const K_CREATE_INVALID = 5;
-const K_EARLY_DROP = 6;
-const K_EXPIRED = 7;
-const K_KILLED = 8;
-const K_RECREATE = 9;
-const K_CONFIRM_CLASH = 10;
-const K_UPDATE_IGNORED = 11;
-const K_UPDATE_INVALID = 12;
-const K_TCP_REOPEN = 13;
-const K_SNAT_PRESERVED = 14;
-const K_SNAT_REMAPPED = 15;
-const K_SNAT_SOURCE_MAPPED = 16;
-const K_SNAT_EXHAUSTED = 17;
-const K_SNAT_INVALID = 18;
-const K_SNAT_PROBES = 19;
-const K_RELATED_HIT = 20;
-const K_RELATED_MISS = 21;
-const K_REFUSED_PER_HOST = 22;
-const K_TCP_INVALID_FLAGS = 23;
-const K_TCP_OUT_OF_WINDOW = 24;
-const K_TCP_WINDOW_LIBERAL = 25;
-const K_TCP_RST_INVALID = 26;
-const K_TCP_RST_IN_WINDOW = 27;
-const K_TCP_RESYNC = 28;
-
-/** Ports word of an ICMP echo tuple: the identifier plays both ports, so the word is the same in both directions. */
-export function icmpPorts(id: number): number {
-  return (id << 16) | (id & 0xffff) | 0;
-}
-
-/** Ports word of a TCP/UDP tuple (the first 32 bits of the L4 header, as `DataView.getInt32` reads them). */
-export function packPorts(sport: number, dport: number): number {
-  return (sport << 16) | (dport & 0xffff) | 0;
-}
-
-export interface ConnTableOptions {
-  /** Connections the table holds before it evicts or refuses (Linux `nf_conntrack_max`). Default 65536. */
-  maxConnections?: number;
-  /** Maximum slot occupancy at `maxConnections` (two entries each); the slot count is the next power of two. Default 0.75. */
-  maxLoad?: number;
-  /**
-   * Fixed seed: hash key, port offsets and random-fully choices all derive from it, so a replay is
-   * byte-identical run to run. Omit in production: the key and the port offsets then come from the CSPRNG.
-   */
-  seed?: number;
-  /** Timeouts in seconds; missing ones keep Linux's defaults (`DEFAULT_TIMEOUTS`). */
-  timeouts?: Partial<Timeouts>;
-  /**
-   * SNAT port (and ICMP id) range `[min, max]`, like `snat to IP:min-max`. Omitted: Linux's behaviour without a
-   * range — keep the source port when free, else pick from its class: 1–511, 600–1023 or 1024–65535 (ICMP ids 0–65535).
-   */
-  portRange?: readonly [number, number];
-  /** Slots scanned for an early-drop victim around the new key's home slot. Default 32 (≈ Linux's 8 buckets). */
-  earlyDropWindow?: number;
-  /** Largest burst `lookupBurst` handles in one pass (longer ones are chunked). Default 256. */
-  burst?: number;
-  /**
-   * Spare records for connections killed during a burst, released at the next `expire()`. Default 1024. When they
-   * run out before `expire()` runs, `create` refuses (counted as refused-full).
-   */
-  reserve?: number;
-  /**
-   * Accept TCP segments outside the tracked window (Linux `nf_conntrack_tcp_be_liberal`): they pass without
-   * updating it (counted as tcp-window-liberal). Flag and RST rules still apply. Default false.
-   */
-  tcpLiberal?: boolean;
-  /**
-   * Pick up TCP connections from a packet other than a SYN (Linux `nf_conntrack_tcp_loose`, default true). Such
-   * connections are window-checked liberally, as in Linux. False: only a SYN opens a TCP connection.
-   */
-  tcpLoose?: boolean;
-  /**
-   * At most this many live connections per host address (the original source, or the original destination with
-   * `perHostSide: 1`); `create` answers CT_LIMIT beyond it (counted as refused-per-host). 0 (default): no limit.
-   */
-  perHostLimit?: number;
-  /** Which address `perHostLimit` counts: 0 the original source (default), 1 the original destination. */
-  perHostSide?: 0 | 1;
-}
-
-function nextPow2(n: number): number {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p;
-}
-
-/** Swap the halves of a ports word: the inverse tuple's ports. */
-function swapPorts(ports: number): number {
-  return (ports << 16) | (ports >>> 16) | 0;
-}
-
-function isPortProto(proto: number): boolean {
-  return proto === PROTO_TCP || proto === PROTO_UDP || proto === PROTO_ICMP;
-}
+// Module-local copies of record.ts constants: V8 folds these, an imported binding is a load per use (record.ts).
+const CT_EXISTS = record.CT_EXISTS;
+const CT_FULL = record.CT_FULL;
+const CT_INVALID = record.CT_INVALID;
+const CT_LIMIT = record.CT_LIMIT;
+const F_ALLOC = record.F_ALLOC;
+const F_ASSURED = record.F_ASSURED;
+const F_CLOSE_INIT = record.F_CLOSE_INIT;
+const F_LAST_DIR = record.F_LAST_DIR;
+const F_SIMOPEN = record.F_SIMOPEN;
+const M_LAST = record.M_LAST;
+const F_BYSRC = record.F_BYSRC;
+const F_BYTES = record.F_BYTES;
+const F_CONFIRMED = record.F_CONFIRMED;
+const F_DYING = record.F_DYING;
+const F_EXPIRY = record.F_EXPIRY;
+const F_NAT_DONE = record.F_NAT_DONE;
+const F_REPLY_IN = record.F_REPLY_IN;
+const F_SEEN_REPLY = record.F_SEEN_REPLY;
+const F_SNAT = record.F_SNAT;
+const FSTRIDE = record.FSTRIDE;
+const K_ABORTED = record.K_ABORTED;
+const K_CONFIRM_CLASH = record.K_CONFIRM_CLASH;
+const K_CONFIRMED = record.K_CONFIRMED;
+const K_CREATE_EXISTS = record.K_CREATE_EXISTS;
+const K_CREATE_INVALID = record.K_CREATE_INVALID;
+const K_CREATED = record.K_CREATED;
+const K_EARLY_DROP = record.K_EARLY_DROP;
+const K_EXPIRED = record.K_EXPIRED;
+const K_KILLED = record.K_KILLED;
+const K_RECREATE = record.K_RECREATE;
+const K_REFUSED_FULL = record.K_REFUSED_FULL;
+const K_REFUSED_PER_HOST = record.K_REFUSED_PER_HOST;
+const K_RELATED_HIT = record.K_RELATED_HIT;
+const K_RELATED_MISS = record.K_RELATED_MISS;
+const K_TCP_INVALID_FLAGS = record.K_TCP_INVALID_FLAGS;
+const K_UPDATE_INVALID = record.K_UPDATE_INVALID;
+const M_PROTO = record.M_PROTO;
+const M_STATE = record.M_STATE;
+const M_STATE_SHIFT = record.M_STATE_SHIFT;
+const R_MARK = record.R_MARK;
+const R_META = record.R_META;
+const R_ODST = record.R_ODST;
+const R_OPORTS = record.R_OPORTS;
+const R_OSRC = record.R_OSRC;
+const R_PKTS = record.R_PKTS;
+const R_RDST = record.R_RDST;
+const R_RPORTS = record.R_RPORTS;
+const R_RSRC = record.R_RSRC;
+const STRIDE = record.STRIDE;
+const TUPLE = record.TUPLE;
+const UPDATE_ACCEPT = record.UPDATE_ACCEPT;
+const UPDATE_INVALID = record.UPDATE_INVALID;
+const UPDATE_RECREATE = record.UPDATE_RECREATE;
 
 /**
  * Connection table. Results come back as numbers: `conn << 1 | dir` from lookups, a connection index or a
  * negative `CT_*` code from `create`, `UPDATE_*` and `SNAT_*` codes; per-connection fields are read with
  * accessors. Nothing on the packet path allocates.
  */
-export class ConnTable {
-  /** Capacity in connections (live ones; killed ones awaiting release use the reserve). */
-  readonly maxConnections: number;
-  /** Number of hash slots (a power of two). */
-  readonly slotCount: number;
-  /** Records allocated: `maxConnections + reserve`. Connection indices are below this. */
-  readonly recordCount: number;
-  /** Counter values, indexed like `CT_COUNTER_NAMES`. */
-  readonly counters: Float64Array;
-  /** True when built with a fixed seed (deterministic). */
-  readonly deterministic: boolean;
-  /** SNAT range when one was configured (`portRange`), else -1. */
-  readonly portMin: number;
-  readonly portMax: number;
-
-  private readonly slots: Int32Array;
-  private readonly mask: number;
-  private readonly rec: Int32Array;
-  private readonly recF: Float64Array;
-  private readonly recU: Uint32Array;
-  private readonly born: Float64Array;
-  private readonly link: Int32Array;
-  private readonly prev: Int32Array;
-  private readonly bsSlots: Int32Array;
-  private readonly bsMask: number;
-  private readonly scratch: Int32Array;
-  /** Exhaustion per (egress IP, destination, destination port | proto << 16): 4 words per slot, count in word 3. */
-  private readonly exhausted: Int32Array;
-  private readonly k0: number;
-  private readonly k1: number;
-  private readonly prng: Prng;
-  private readonly tcpT: Float64Array;
-  private readonly tUdp: number;
-  private readonly tUdpStream: number;
-  private readonly tIcmp: number;
-  private readonly tGeneric: number;
-  private readonly tUnack: number;
-  private readonly tClose: number;
-  private readonly dropWindow: number;
-  private readonly rangeSpecified: boolean;
-  /** TCP window state, `TW_STRIDE` words per record (tcp-window.ts). */
-  private readonly tw: Int32Array;
-  private readonly liberal: boolean;
-  private readonly loose: boolean;
-  /** Per-host limit: live connections per address (host-count.ts); null when there is no limit. */
-  private readonly hosts: HostCounts | null;
-  /** Word of the record holding the counted address (R_OSRC or R_ODST). */
-  private readonly hostWord: number;
-  /** The per-host limit, 0 for none. */
-  readonly perHostLimit: number;
-  /**
-   * The TCP segment of the next `create`/`update` (tcp-window.ts `SEG_*`): sequence, acknowledgment, window,
-   * payload length, SYN options, and `SEG_SET` = 1. The datapath fills it per TCP packet; `update` clears
-   * `SEG_SET` after use. A TCP packet passed without it is tracked by flags only (tests of the state table).
-   */
-  readonly seg = new Int32Array(SEG_WORDS);
-  /** Slots and records exceed ~2 MB: the burst lookup's separate passes pay off (cache misses overlap). */
-  private readonly burstPasses: boolean;
-
-  /** The current time in ms (`setTime`), one cell so reading it never allocates. */
-  private readonly clock = new Float64Array(1);
-  private live = 0;
-  private entries = 0;
-  private freeHead = 0;
-  private pendingHead = -1;
-  private cursor = 0;
-
-  constructor(opts: ConnTableOptions = {}) {
-    const max = Math.floor(opts.maxConnections ?? 65536);
-    if (!(max >= 1 && max <= 1 << 26)) throw new RangeError(`conntrack: maxConnections must be 1..${1 << 26}`);
-    const maxLoad = opts.maxLoad ?? 0.75;
-    if (!(maxLoad > 0 && maxLoad <= 0.9)) throw new RangeError('conntrack: maxLoad must be in (0, 0.9]');
-    const reserve = Math.floor(opts.reserve ?? 1024);
-    if (!(reserve >= 0)) throw new RangeError('conntrack: reserve must be >= 0');
-    this.maxConnections = max;
-    this.recordCount = max + reserve;
-    const slotCount = nextPow2(Math.ceil((2 * this.recordCount) / maxLoad));
-    this.slotCount = slotCount;
-    this.mask = slotCount - 1;
-    this.slots = new Int32Array(2 * slotCount).fill(-1);
-    const records = new ArrayBuffer(4 * STRIDE * this.recordCount);
-    this.rec = new Int32Array(records);
-    this.recF = new Float64Array(records);
-    this.recU = new Uint32Array(records);
-    this.born = new Float64Array(this.recordCount);
-    this.link = new Int32Array(this.recordCount);
-    this.prev = new Int32Array(this.recordCount);
-    // One entry per distinct bound source at most, so the same occupancy ceiling as the main table.
-    const bsCount = nextPow2(Math.ceil(this.recordCount / maxLoad));
-    this.bsSlots = new Int32Array(bsCount);
-    this.bsMask = bsCount - 1;
-    this.scratch = new Int32Array(Math.max(1, Math.floor(opts.burst ?? 256)));
-    this.exhausted = new Int32Array(4 * 1024);
-    this.counters = new Float64Array(CT_COUNTER_NAMES.length);
-    this.dropWindow = Math.max(1, Math.floor(opts.earlyDropWindow ?? 32));
-    this.burstPasses = this.slots.byteLength + this.rec.byteLength > 2 << 20;
-    this.tw = new Int32Array(TW_STRIDE * this.recordCount);
-    this.liberal = opts.tcpLiberal === true;
-    this.loose = opts.tcpLoose !== false;
-    const lim = Math.floor(opts.perHostLimit ?? 0);
-    if (!(lim >= 0 && lim <= max)) throw new RangeError(`conntrack: perHostLimit must be 0..${max}`);
-    this.perHostLimit = lim;
-    this.hostWord = opts.perHostSide === 1 ? R_ODST : R_OSRC;
-
-    if (opts.seed !== undefined) {
-      this.deterministic = true;
-      const keys = new Prng(opts.seed ^ 0x5eed5eed);
-      this.k0 = keys.i32();
-      this.k1 = keys.i32();
-      this.prng = new Prng(opts.seed);
-    } else {
-      this.deterministic = false;
-      const k = new Int32Array(2);
-      globalThis.crypto.getRandomValues(k);
-      this.k0 = k[0]!;
-      this.k1 = k[1]!;
-      this.prng = new Prng(null);
-    }
-    this.hosts = lim > 0 ? new HostCounts(this.k0, this.k1, nextPow2(Math.ceil(this.recordCount / maxLoad))) : null;
-
-    const t: Timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
-    for (const [name, v] of Object.entries(t)) {
-      if (!(typeof v === 'number' && v >= 0 && Number.isFinite(v)))
-        throw new RangeError(`conntrack: timeout ${name} must be >= 0 seconds`);
-    }
-    const ms = 1000;
-    this.tcpT = Float64Array.from([
-      t.tcpSynSent, // NONE (never kept: the first packet moves the state)
-      t.tcpSynSent,
-      t.tcpSynRecv,
-      t.tcpEstablished,
-      t.tcpFinWait,
-      t.tcpCloseWait,
-      t.tcpLastAck,
-      t.tcpTimeWait,
-      t.tcpClose,
-      t.tcpSynSent, // SYN_SENT2 uses the SYN_SENT timeout (Linux TCP_CONNTRACK_SYN_SENT2 = 2 min)
-    ]).map((s) => s * ms);
-    this.tUdp = t.udp * ms;
-    this.tUdpStream = t.udpStream * ms;
-    this.tIcmp = t.icmp * ms;
-    this.tGeneric = t.generic * ms;
-    this.tUnack = t.tcpUnack * ms;
-    this.tClose = t.tcpClose * ms;
-
-    if (opts.portRange) {
-      const [lo, hi] = opts.portRange;
-      if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 0 && hi <= 65535 && lo <= hi)) {
-        throw new RangeError('conntrack: portRange must be [min, max] with 0 <= min <= max <= 65535');
-      }
-      this.rangeSpecified = true;
-      this.portMin = lo;
-      this.portMax = hi;
-    } else {
-      this.rangeSpecified = false;
-      this.portMin = -1;
-      this.portMax = -1;
-    }
-    this.resetRecords();
-  }
-
-  private resetRecords(): void {
-    const n = this.recordCount;
-    for (let i = 0; i < n; i++) this.link[i] = i + 1 < n ? i + 1 : -1;
-    this.freeHead = n > 0 ? 0 : -1;
-    this.pendingHead = -1;
-    this.cursor = 0;
-    this.live = 0;
-    this.entries = 0;
-  }
-
+export class ConnTable extends CtState {
   /** Forget every connection (keeps counters and configuration). O(table size). */
   clear(): void {
     this.slots.fill(-1);
@@ -468,6 +122,16 @@ export class ConnTable {
   /** Live connections (confirmed or not, not dying). */
   get size(): number {
     return this.live;
+  }
+
+  /**
+   * Whether `lookupBurst` can beat one `find` per packet: the table is large enough for separate passes and its
+   * live connections (a slot line and a record line each, ~128 bytes) reach `burstMinLive` (default 16384,
+   * ~2 MB of cache). Below that every
+   * lookup hits the cache and the burst pass is pure overhead (measured in the pipeline bench, 1 k flows).
+   */
+  get burstPays(): boolean {
+    return this.burstPasses && this.live >= this.burstMinLive;
   }
 
   /** Hash entries in the slot array (two per confirmed connection). */
@@ -493,81 +157,11 @@ export class ConnTable {
     );
   }
 
-  // ---- hashing and the slot array -------------------------------------------------------------------------
+  // ---- hashing and lookups --------------------------------------------------------------------------------
 
   /** Seeded hash of a tuple; the direction is not part of it, so one packet needs one hash whichever entry it hits. */
   hash(src: number, dst: number, ports: number, proto: number): number {
     return hsip4(this.k0, this.k1, src, dst, ports, proto);
-  }
-
-  private hashDir(c: number, dir: number): number {
-    const rec = this.rec;
-    const r = c * STRIDE + dir * 3;
-    return hsip4(this.k0, this.k1, rec[r]!, rec[r + 1]!, rec[r + 2]!, rec[c * STRIDE + R_META]! & 0xff);
-  }
-
-  /** Probe for a tuple whose hash is known: `conn << 1 | dir` or -1. */
-  private probe(h: number, src: number, dst: number, ports: number, proto: number): number {
-    const slots = this.slots;
-    const rec = this.rec;
-    const mask = this.mask;
-    let i = h & mask;
-    for (;;) {
-      const v = slots[(i << 1) | 1]!;
-      if (v < 0) return -1;
-      if (slots[i << 1] === h) {
-        const c = v >> 1;
-        const r = c * STRIDE + (v & 1) * 3;
-        if (
-          rec[r] === src &&
-          rec[r + 1] === dst &&
-          rec[r + 2] === ports &&
-          (rec[c * STRIDE + R_META]! & 0xff) === proto
-        ) {
-          return v;
-        }
-      }
-      i = (i + 1) & mask;
-    }
-  }
-
-  private insertEntry(h: number, v: number): void {
-    const slots = this.slots;
-    const mask = this.mask;
-    let i = h & mask;
-    while (slots[(i << 1) | 1]! >= 0) i = (i + 1) & mask;
-    slots[i << 1] = h;
-    slots[(i << 1) | 1] = v;
-    this.entries++;
-  }
-
-  /** Remove entry `v` whose hash is `h`, shifting the rest of its probe run back (no tombstones). */
-  private removeEntry(h: number, v: number): void {
-    const slots = this.slots;
-    const mask = this.mask;
-    let i = h & mask;
-    for (;;) {
-      const x = slots[(i << 1) | 1]!;
-      if (x === v) break;
-      if (x < 0) return; // not present (cannot happen for a consistent table)
-      i = (i + 1) & mask;
-    }
-    let j = i;
-    for (;;) {
-      j = (j + 1) & mask;
-      const vj = slots[(j << 1) | 1]!;
-      if (vj < 0) break;
-      const hj = slots[j << 1]!;
-      // The entry at j may fill the hole at i unless its home slot lies cyclically in (i, j].
-      if (((j - (hj & mask)) & mask) >= ((j - i) & mask)) {
-        slots[i << 1] = hj;
-        slots[(i << 1) | 1] = vj;
-        i = j;
-      }
-    }
-    slots[i << 1] = 0;
-    slots[(i << 1) | 1] = -1;
-    this.entries--;
   }
 
   // ---- time -----------------------------------------------------------------------------------------------
@@ -590,18 +184,17 @@ export class ConnTable {
    */
   lookup(src: number, dst: number, sport: number, dport: number, proto: number): number {
     const ports = (sport << 16) | (dport & 0xffff) | 0;
-    return this.probe(hsip4(this.k0, this.k1, src | 0, dst | 0, ports, proto), src | 0, dst | 0, ports, proto);
+    return probe(this, hsip4(this.k0, this.k1, src | 0, dst | 0, ports, proto), src | 0, dst | 0, ports, proto);
   }
 
   /** `lookup` with the ports already packed (`packPorts`, `icmpPorts`, or `getInt32` of the L4 header's first word). */
   find(src: number, dst: number, ports: number, proto: number): number {
-    return this.probe(hsip4(this.k0, this.k1, src, dst, ports, proto), src, dst, ports, proto);
+    return probe(this, hsip4(this.k0, this.k1, src, dst, ports, proto), src, dst, ports, proto);
   }
 
   /**
-   * Look up a burst of keys in one pass (STYLE practice 11): all hashes and home-slot loads first, then the records,
-   * then the rest, so the cache misses of different keys overlap (tables larger than ~2 MB; a cache-resident table
-   * is probed key by key). `out[i]` gets `conn << 1 | dir` or -1. Returns the number of hits.
+   * Look up a burst of keys in one pass (slots.ts `lookupBurst`): the cache misses of different keys overlap on
+   * tables larger than ~2 MB. `out[i]` gets `conn << 1 | dir` or -1. Returns the number of hits.
    */
   lookupBurst(
     src: Int32Array,
@@ -611,69 +204,7 @@ export class ConnTable {
     n: number,
     out: Int32Array,
   ): number {
-    const hs = this.scratch;
-    const k0 = this.k0;
-    const k1 = this.k1;
-    const slots = this.slots;
-    const rec = this.rec;
-    const mask = this.mask;
-    let hits = 0;
-    if (!this.burstPasses) {
-      // Cache-resident table: nothing to overlap, the plain loop is faster.
-      for (let j = 0; j < n; j++) {
-        const v = this.probe(
-          hsip4(k0, k1, src[j]!, dst[j]!, ports[j]!, proto[j]!),
-          src[j]!,
-          dst[j]!,
-          ports[j]!,
-          proto[j]!,
-        );
-        out[j] = v;
-        if (v >= 0) hits++;
-      }
-      return hits;
-    }
-    for (let base = 0; base < n; base += hs.length) {
-      const m = Math.min(hs.length, n - base);
-      // Pass 1: hash every key and load its home slot. The loads are independent, so their cache misses overlap.
-      for (let i = 0; i < m; i++) {
-        const j = base + i;
-        const h = hsip4(k0, k1, src[j]!, dst[j]!, ports[j]!, proto[j]!);
-        hs[i] = h;
-        out[j] = slots[((h & mask) << 1) | 1]!;
-      }
-      // Pass 2: resolve keys found in their home slot (most hits at this load). The record loads of successive
-      // keys are again independent; keys that need a longer probe are left for pass 3.
-      for (let i = 0; i < m; i++) {
-        const j = base + i;
-        const v = out[j]!;
-        if (v < 0) continue;
-        const h = hs[i]!;
-        if (slots[(h & mask) << 1] === h) {
-          const c = v >> 1;
-          const r = c * STRIDE + (v & 1) * 3;
-          if (
-            rec[r] === src[j] &&
-            rec[r + 1] === dst[j] &&
-            rec[r + 2] === ports[j] &&
-            (rec[c * STRIDE + R_META]! & 0xff) === proto[j]
-          ) {
-            hits++;
-            continue;
-          }
-        }
-        out[j] = -2;
-      }
-      // Pass 3: full probe for the rest.
-      for (let i = 0; i < m; i++) {
-        const j = base + i;
-        if (out[j] !== -2) continue;
-        const v = this.probe(hs[i]!, src[j]!, dst[j]!, ports[j]!, proto[j]!);
-        out[j] = v;
-        if (v >= 0) hits++;
-      }
-    }
-    return hits;
+    return lookupBurst(this, src, dst, ports, proto, n, out);
   }
 
   /**
@@ -722,7 +253,7 @@ export class ConnTable {
     }
     const ports = (sport << 16) | (dport & 0xffff) | 0;
     const h = hsip4(this.k0, this.k1, src, dst, ports, proto);
-    if (this.probe(h, src, dst, ports, proto) >= 0) {
+    if (probe(this, h, src, dst, ports, proto) >= 0) {
       C[K_CREATE_EXISTS]!++;
       return CT_EXISTS;
     }
@@ -752,7 +283,7 @@ export class ConnTable {
     rec[r + R_RSRC] = dst;
     rec[r + R_RDST] = src;
     rec[r + R_RPORTS] = swapPorts(ports);
-    rec[r + R_META] = (proto & 0xff) | F_ALLOC;
+    rec[r + R_META] = (proto & M_PROTO) | F_ALLOC;
     rec[r + R_MARK] = 0;
     rec[r + R_PKTS] = 0;
     rec[r + R_PKTS + 1] = 0;
@@ -764,7 +295,7 @@ export class ConnTable {
     this.born[c] = now;
     this.link[c] = -1;
     this.prev[c] = -1;
-    this.insertEntry(h, c << 1);
+    insertEntry(this, h, c << 1);
     if (this.hosts !== null) this.hosts.add(rec[r + this.hostWord]!, 1);
     if (proto === PROTO_TCP) {
       if (this.seg[SEG_SET] === 1) twNew(this.tw, c, flags, this.seg);
@@ -788,13 +319,13 @@ export class ConnTable {
     if (m & F_CONFIRMED) return true;
     if ((m & F_REPLY_IN) === 0) {
       const b = c * STRIDE;
-      const h = this.hashDir(c, 1);
-      if (!this.tupleFree(h, rec[b + R_RSRC]!, rec[b + R_RDST]!, rec[b + R_RPORTS]!, m & 0xff, c)) {
+      const h = hashDir(this, c, 1);
+      if (!tupleFree(this, h, rec[b + R_RSRC]!, rec[b + R_RDST]!, rec[b + R_RPORTS]!, m & M_PROTO, c)) {
         this.counters[K_CONFIRM_CLASH]!++;
         this.kill(c);
         return false;
       }
-      this.insertEntry(h, (c << 1) | 1);
+      insertEntry(this, h, (c << 1) | 1);
       m |= F_REPLY_IN;
     }
     rec[r] = m | F_CONFIRMED;
@@ -821,33 +352,6 @@ export class ConnTable {
     this.kill(c);
     this.counters[K_KILLED]!++;
     return true;
-  }
-
-  /** Take a connection out of the slot array and the by-source index; release its record at the next expire(). */
-  private kill(c: number): void {
-    const m = this.unlink(c);
-    if (m === 0) return;
-    this.rec[c * STRIDE + R_META] = m | F_DYING;
-    this.link[c] = this.pendingHead;
-    this.pendingHead = c;
-  }
-
-  /** Remove the entries of a live record; returns its meta word without the index flags (0 if not live). */
-  private unlink(c: number): number {
-    const m = this.rec[c * STRIDE + R_META]!;
-    if ((m & (F_ALLOC | F_DYING)) !== F_ALLOC) return 0;
-    this.removeEntry(this.hashDir(c, 0), c << 1);
-    if (m & F_REPLY_IN) this.removeEntry(this.hashDir(c, 1), (c << 1) | 1);
-    if (m & F_BYSRC) this.bsUnlink(c);
-    if (this.hosts !== null) this.hosts.add(this.rec[c * STRIDE + this.hostWord]!, -1);
-    this.live--;
-    return m & ~(F_REPLY_IN | F_BYSRC);
-  }
-
-  private release(c: number): void {
-    this.rec[c * STRIDE + R_META] = 0;
-    this.link[c] = this.freeHead;
-    this.freeHead = c;
   }
 
   /**
@@ -944,9 +448,9 @@ export class ConnTable {
       this.counters[K_RECREATE]!++;
       return UPDATE_RECREATE;
     }
-    const proto = m & 0xff;
+    const proto = m & M_PROTO;
     let timeout: number;
-    if (proto === PROTO_TCP) return this.tcpPacket(c, dir, flags, len);
+    if (proto === PROTO_TCP) return tcpPacket(this, c, dir, flags, len);
     if (proto === PROTO_UDP) {
       timeout = this.tUdp;
       if ((m & F_SEEN_REPLY) !== 0 && ((m & F_ASSURED) !== 0 || now > this.born[c]! + UDP_STREAM_AFTER_MS)) {
@@ -967,141 +471,6 @@ export class ConnTable {
     rec[r] = m;
     const f = c * FSTRIDE;
     this.recF[f + F_EXPIRY] = now + timeout;
-    this.recF[f + F_BYTES + dir] += len;
-    rec[c * STRIDE + R_PKTS + dir]++;
-    return UPDATE_ACCEPT;
-  }
-
-  /**
-   * Linux `nf_conntrack_tcp_packet`: the flag check, the transition table, the RST rules and the sequence/window
-   * check (tcp-window.ts) when the caller described the segment in `seg`; by flags alone otherwise.
-   */
-  private tcpPacket(c: number, dir: number, flags: number, len: number): number {
-    const rec = this.rec;
-    const seg = this.seg;
-    const tracked = seg[SEG_SET] === 1;
-    seg[SEG_SET] = 0;
-    const r = c * STRIDE + R_META;
-    let m = rec[r]!;
-    if (!tcpValidFlags(flags)) {
-      this.counters[K_TCP_INVALID_FLAGS]!++;
-      this.counters[K_UPDATE_INVALID]!++;
-      return UPDATE_INVALID;
-    }
-    let old = (m >> 8) & 0xf;
-    const idx = tcpFlagClass(flags);
-    let nw = TCP_TRANSITIONS[dir * 60 + idx * 10 + old]!;
-    const lastDir = (m >> 23) & 1;
-    const lastIdx = (m >> M_LAST_SHIFT) & 7;
-    if (nw === TCP_SYN_SENT && old >= TCP_TIME_WAIT) {
-      // SYN on TIME_WAIT/CLOSE: reopen when the old connection was closed (FIN seen) or aborted by an RST from
-      // the same side; otherwise ignore it.
-      if ((m & F_CLOSE_INIT) !== 0 || (lastDir === dir && lastIdx === TCP_RST_SET)) {
-        this.kill(c);
-        this.counters[K_TCP_REOPEN]!++;
-        this.counters[K_RECREATE]!++;
-        return UPDATE_RECREATE;
-      }
-      nw = TCP_IGNORE;
-    }
-    if (nw === TCP_IGNORE) {
-      if (
-        tracked &&
-        idx === TCP_SYNACK_SET &&
-        lastIdx === TCP_SYN_SET &&
-        lastDir !== dir &&
-        seg[SEG_ACK] === twLastEnd(this.tw, c)
-      ) {
-        // This SYN/ACK acknowledges a SYN we ignored: both ends are in sync and we are not. Start over from the
-        // ignored SYN (Linux: "We get in sync from the previously annotated values").
-        twResync(this.tw, c, dir);
-        old = TCP_SYN_SENT;
-        nw = TCP_SYN_RECV;
-        this.counters[K_TCP_RESYNC]!++;
-      } else {
-        if (tracked) twNoteIgnored(this.tw, c, flags, seg);
-        m = (m & ~(F_LAST_DIR | M_LAST)) | (dir << 23) | (idx << M_LAST_SHIFT);
-        if (dir === DIR_REPLY) m |= F_SEEN_REPLY;
-        rec[r] = m;
-        this.counters[K_UPDATE_IGNORED]!++;
-        return UPDATE_IGNORE;
-      }
-    }
-    if (nw === TCP_INVALID) {
-      this.counters[K_UPDATE_INVALID]!++;
-      return UPDATE_INVALID;
-    }
-    if (nw === TCP_SYN_SENT2) {
-      m |= F_SIMOPEN;
-    } else if (nw === TCP_SYN_RECV && dir === DIR_REPLY && idx === TCP_ACK_SET && (m & F_SIMOPEN) !== 0) {
-      nw = TCP_ESTABLISHED;
-    }
-    if (tracked) {
-      let keep = false;
-      if (nw === TCP_CLOSE && idx === TCP_RST_SET) {
-        const v = tcpRstCheck(
-          this.tw,
-          c,
-          dir,
-          seg,
-          old === TCP_ESTABLISHED && (m & F_ASSURED) !== 0,
-          lastIdx === TCP_SYN_SET,
-          lastIdx === TCP_ACK_SET && lastDir === dir,
-        );
-        if (v === RST_INVALID) {
-          this.counters[K_TCP_RST_INVALID]!++;
-          this.counters[K_UPDATE_INVALID]!++;
-          return UPDATE_INVALID;
-        }
-        if (v === RST_KEEP) {
-          // In the window but not exact: the endpoint answers with a challenge ACK (RFC 5961 §3.2); keep the state.
-          nw = old;
-          keep = true;
-        }
-      }
-      const w = tcpInWindow(this.tw, c, dir, flags, old, seg, this.liberal);
-      if (w === TW_INVALID) {
-        this.counters[K_TCP_OUT_OF_WINDOW]!++;
-        this.counters[K_UPDATE_INVALID]!++;
-        return UPDATE_INVALID;
-      }
-      if (w === TW_IGNORE) {
-        this.counters[K_UPDATE_IGNORED]!++;
-        return UPDATE_IGNORE;
-      }
-      if (w === TW_LIBERAL) this.counters[K_TCP_WINDOW_LIBERAL]!++;
-      if (keep) this.counters[K_TCP_RST_IN_WINDOW]!++;
-    }
-    m = (m & ~(F_LAST_DIR | M_LAST | M_STATE)) | (dir << 23) | (idx << M_LAST_SHIFT) | (nw << 8);
-    if (old !== nw && nw === TCP_FIN_WAIT) m |= F_CLOSE_INIT;
-    let timeout = idx === TCP_RST_SET && nw === TCP_CLOSE ? this.tClose : this.tcpT[nw]!;
-    if ((m & F_SEEN_REPLY) === 0) {
-      if (idx === TCP_RST_SET && nw === TCP_CLOSE) {
-        // "If only reply is a RST, we can consider ourselves not to have an established connection" (Linux):
-        // the connection goes now; the packet passes and its record stays readable until expire().
-        rec[r] = m;
-        this.recF[c * FSTRIDE + F_BYTES + dir] += len;
-        rec[c * STRIDE + R_PKTS + dir]++;
-        this.kill(c);
-        this.counters[K_KILLED]!++;
-        return UPDATE_ACCEPT;
-      }
-      if (idx === TCP_SYN_SET && old === TCP_SYN_SENT) {
-        // A SYN (retransmitted, or the peer's in a simultaneous open) before any reply does not renew the timeout:
-        // port reuse could keep the entry alive forever. The packet is still accepted, so a reply counts as seen.
-        if (dir === DIR_REPLY) m |= F_SEEN_REPLY;
-        rec[r] = m;
-        return UPDATE_ACCEPT;
-      }
-      // Picked up mid-stream (loose): no reply yet, so cap ESTABLISHED at the unacknowledged timeout.
-      if (nw === TCP_ESTABLISHED && timeout > this.tUnack) timeout = this.tUnack;
-    } else if ((m & F_ASSURED) === 0 && (old === TCP_SYN_RECV || old === TCP_ESTABLISHED) && nw === TCP_ESTABLISHED) {
-      m |= F_ASSURED;
-    }
-    if (dir === DIR_REPLY) m |= F_SEEN_REPLY;
-    rec[r] = m;
-    const f = c * FSTRIDE;
-    this.recF[f + F_EXPIRY] = this.clock[0]! + timeout;
     this.recF[f + F_BYTES + dir] += len;
     rec[c * STRIDE + R_PKTS + dir]++;
     return UPDATE_ACCEPT;
@@ -1132,268 +501,18 @@ export class ConnTable {
    * Returns `SNAT_OK`, `SNAT_EXHAUSTED` or `SNAT_INVALID`. `mode`: 0 or `SNAT_RANDOM_FULLY`.
    */
   snat(c: number, natIp: number, mode = 0): number {
-    natIp |= 0;
-    const rec = this.rec;
-    const b = c * STRIDE;
-    const m = rec[b + R_META]!;
-    const C = this.counters;
-    if ((m & (F_ALLOC | F_DYING | F_CONFIRMED | F_NAT_DONE)) !== F_ALLOC) {
-      C[K_SNAT_INVALID]!++;
-      return SNAT_INVALID;
-    }
-    const proto = m & 0xff;
-    const src = rec[b + R_OSRC]!;
-    const sport = rec[b + R_OPORTS]! >>> 16;
-    if (!isPortProto(proto)) {
-      // No port to change (Linux leaves such tuples alone): bind the address if that reply tuple is free.
-      if (this.tryBind(c, natIp, 0)) {
-        C[K_SNAT_PRESERVED]!++;
-        return SNAT_OK;
-      }
-      return this.exhaust(c, natIp);
-    }
-    if ((mode & SNAT_RANDOM_FULLY) === 0) {
-      if (src === natIp && this.inRange(sport)) {
-        // Already inside the range: no translation if the tuple is unique.
-        if (this.tryBind(c, natIp, sport)) {
-          C[K_SNAT_PRESERVED]!++;
-          return SNAT_OK;
-        }
-      } else {
-        const p = this.bsMapping(src, sport, proto, natIp);
-        if (p >= 0 && this.tryBind(c, natIp, p)) {
-          C[p === sport ? K_SNAT_PRESERVED : K_SNAT_SOURCE_MAPPED]!++;
-          return SNAT_OK;
-        }
-      }
-      if (this.inRange(sport) && this.tryBind(c, natIp, sport)) {
-        C[K_SNAT_PRESERVED]!++;
-        return SNAT_OK;
-      }
-    }
-    let min: number;
-    let size: number;
-    if (this.rangeSpecified) {
-      min = this.portMin;
-      size = this.portMax - this.portMin + 1;
-    } else if (proto === PROTO_ICMP) {
-      min = 0;
-      size = 65536;
-    } else if (sport < 512) {
-      min = 1;
-      size = 511;
-    } else if (sport < 1024) {
-      min = 600;
-      size = 424;
-    } else {
-      min = 1024;
-      size = 64512;
-    }
-    // Linux: `u16 off = get_random_u16()`, candidate `min + off % range_size`, `off++` (16-bit wrap).
-    let off = this.prng.u16();
-    let attempts = size < 128 ? size : 128;
-    for (;;) {
-      for (let i = 0; i < attempts; i++) {
-        const port = min + (off % size);
-        off = (off + 1) & 0xffff;
-        if (this.tryBind(c, natIp, port)) {
-          C[port === sport ? K_SNAT_PRESERVED : K_SNAT_REMAPPED]!++;
-          return SNAT_OK;
-        }
-      }
-      if (attempts >= size || attempts < 16) break;
-      attempts >>= 1;
-      off = this.prng.u16();
-    }
-    return this.exhaust(c, natIp);
-  }
-
-  private inRange(port: number): boolean {
-    return !this.rangeSpecified || (port >= this.portMin && port <= this.portMax);
-  }
-
-  /** Reply tuple free? A timed-out holder is reaped on the way (Linux `nf_conntrack_tuple_taken` gc). */
-  private tupleFree(h: number, src: number, dst: number, ports: number, proto: number, self: number): boolean {
-    for (;;) {
-      const v = this.probe(h, src, dst, ports, proto);
-      if (v < 0) return true;
-      const o = v >> 1;
-      if (o === self) return false;
-      const om = this.rec[o * STRIDE + R_META]!;
-      if ((om & F_CONFIRMED) !== 0 && this.recF[o * FSTRIDE + F_EXPIRY]! <= this.clock[0]!) {
-        this.kill(o);
-        this.counters[K_EXPIRED]!++;
-        continue;
-      }
-      return false;
-    }
-  }
-
-  /** Try reply tuple (orig dst, natIp, orig dport, port); on success write it, reserve it and index the source. */
-  private tryBind(c: number, natIp: number, port: number): boolean {
-    const rec = this.rec;
-    const b = c * STRIDE;
-    const m = rec[b + R_META]!;
-    const proto = m & 0xff;
-    const rsrc = rec[b + R_ODST]!;
-    const oports = rec[b + R_OPORTS]!;
-    let rports: number;
-    if (proto === PROTO_ICMP) rports = (port << 16) | port | 0;
-    else if (proto === PROTO_TCP || proto === PROTO_UDP) rports = (oports << 16) | port | 0;
-    else rports = swapPorts(oports);
-    const h = hsip4(this.k0, this.k1, rsrc, natIp, rports, proto);
-    this.counters[K_SNAT_PROBES]!++;
-    if (!this.tupleFree(h, rsrc, natIp, rports, proto, c)) return false;
-    rec[b + R_RSRC] = rsrc;
-    rec[b + R_RDST] = natIp;
-    rec[b + R_RPORTS] = rports;
-    this.insertEntry(h, (c << 1) | 1);
-    let nm = m | F_NAT_DONE | F_REPLY_IN;
-    if (natIp !== rec[b + R_OSRC] || rports !== swapPorts(oports)) nm |= F_SNAT;
-    rec[b + R_META] = nm;
-    if (isPortProto(proto)) this.bsLink(c);
-    return true;
-  }
-
-  private exhaust(c: number, natIp: number): number {
-    this.counters[K_SNAT_EXHAUSTED]!++;
-    const rec = this.rec;
-    const b = c * STRIDE;
-    const dst = rec[b + R_ODST]!;
-    const proto = rec[b + R_META]! & 0xff;
-    // ICMP has no destination port: its ids are per (egress IP, destination).
-    const key2 = (proto << 16) | (proto === PROTO_ICMP ? 0 : rec[b + R_OPORTS]! & 0xffff);
-    const ex = this.exhausted;
-    const n = ex.length >> 2;
-    let i = hsip4(this.k0, this.k1, natIp, dst, key2, 0x65786821) & (n - 1);
-    for (let k = 0; k < n; k++, i = (i + 1) & (n - 1)) {
-      const o = i << 2;
-      if (ex[o + 3] === 0) {
-        ex[o] = natIp;
-        ex[o + 1] = dst;
-        ex[o + 2] = key2;
-        ex[o + 3] = 1;
-        break;
-      }
-      if (ex[o] === natIp && ex[o + 1] === dst && ex[o + 2] === key2) {
-        ex[o + 3] = ex[o + 3]! + 1;
-        break;
-      }
-    }
-    return SNAT_EXHAUSTED;
-  }
-
-  // ---- by-source index (Linux nf_nat_bysource) ------------------------------------------------------------
-
-  private bsHash(src: number, sport: number, proto: number): number {
-    return hsip4(this.k0 ^ 0x62737263, this.k1, src, sport, proto, 0x6e617420);
-  }
-
-  private bsHashOf(c: number): number {
-    const r = c * STRIDE;
-    return this.bsHash(this.rec[r + R_OSRC]!, this.rec[r + R_OPORTS]! >>> 16, this.rec[r + R_META]! & 0xff);
-  }
-
-  /** Newest bound connection with this original (source, source port, proto), or -1. */
-  private bsHead(src: number, sport: number, proto: number): number {
-    const bs = this.bsSlots;
-    const rec = this.rec;
-    const mask = this.bsMask;
-    let i = this.bsHash(src, sport, proto) & mask;
-    for (;;) {
-      const e = bs[i]!;
-      if (e === 0) return -1;
-      const r = (e - 1) * STRIDE;
-      if (rec[r + R_OSRC] === src && rec[r + R_OPORTS]! >>> 16 === sport && (rec[r + R_META]! & 0xff) === proto)
-        return e - 1;
-      i = (i + 1) & mask;
-    }
-  }
-
-  /** Port of the newest binding of this source to `natIp` that lies in the range, or -1 (`find_appropriate_src`). */
-  private bsMapping(src: number, sport: number, proto: number, natIp: number): number {
-    const rec = this.rec;
-    for (let x = this.bsHead(src, sport, proto); x >= 0; x = this.link[x]!) {
-      const r = x * STRIDE;
-      if (rec[r + R_RDST] === natIp) {
-        const p = rec[r + R_RPORTS]! & 0xffff;
-        if (this.inRange(p)) return p;
-      }
-    }
-    return -1;
-  }
-
-  private bsLink(c: number): void {
-    const bs = this.bsSlots;
-    const rec = this.rec;
-    const mask = this.bsMask;
-    const r = c * STRIDE;
-    const src = rec[r + R_OSRC]!;
-    const sport = rec[r + R_OPORTS]! >>> 16;
-    const proto = rec[r + R_META]! & 0xff;
-    let i = this.bsHash(src, sport, proto) & mask;
-    this.prev[c] = -1;
-    for (;;) {
-      const e = bs[i]!;
-      if (e === 0) {
-        bs[i] = c + 1;
-        this.link[c] = -1;
-        break;
-      }
-      const q = (e - 1) * STRIDE;
-      if (rec[q + R_OSRC] === src && rec[q + R_OPORTS]! >>> 16 === sport && (rec[q + R_META]! & 0xff) === proto) {
-        bs[i] = c + 1; // newest first, like hlist_add_head
-        this.link[c] = e - 1;
-        this.prev[e - 1] = c;
-        break;
-      }
-      i = (i + 1) & mask;
-    }
-    rec[r + R_META] = rec[r + R_META]! | F_BYSRC;
-  }
-
-  private bsUnlink(c: number): void {
-    const p = this.prev[c]!;
-    const n = this.link[c]!;
-    if (p >= 0) {
-      this.link[p] = n;
-      if (n >= 0) this.prev[n] = p;
-      return;
-    }
-    const bs = this.bsSlots;
-    const mask = this.bsMask;
-    let i = this.bsHashOf(c) & mask;
-    while (bs[i] !== c + 1) {
-      if (bs[i] === 0) return; // not indexed (cannot happen for a consistent table)
-      i = (i + 1) & mask;
-    }
-    if (n >= 0) {
-      bs[i] = n + 1;
-      this.prev[n] = -1;
-      return;
-    }
-    let j = i;
-    for (;;) {
-      j = (j + 1) & mask;
-      const e = bs[j]!;
-      if (e === 0) break;
-      if (((j - (this.bsHashOf(e - 1) & mask)) & mask) >= ((j - i) & mask)) {
-        bs[i] = e;
-        i = j;
-      }
-    }
-    bs[i] = 0;
+    return snat(this, c, natIp | 0, mode);
   }
 
   // ---- per-connection fields ------------------------------------------------------------------------------
 
   /** IP protocol number. */
   proto(c: number): number {
-    return this.rec[c * STRIDE + R_META]! & 0xff;
+    return this.rec[c * STRIDE + R_META]! & M_PROTO;
   }
   /** TCP state (`TCP_*` of proto.ts); 0 for other protocols. */
   state(c: number): number {
-    return (this.rec[c * STRIDE + R_META]! >> 8) & 0xf;
+    return (this.rec[c * STRIDE + R_META]! & M_STATE) >> M_STATE_SHIFT;
   }
   /** Record in use and not dying. */
   isLive(c: number): boolean {
@@ -1498,12 +617,7 @@ export class ConnTable {
 
   /** Exhaustion records: `[natIp, dst, dport, proto, count]` per (egress IP, destination, port, protocol). */
   exhaustion(): Array<[number, number, number, number, number]> {
-    const out: Array<[number, number, number, number, number]> = [];
-    const ex = this.exhausted;
-    for (let o = 0; o < ex.length; o += 4) {
-      if (ex[o + 3] !== 0) out.push([ex[o]!, ex[o + 1]!, ex[o + 2]! & 0xffff, (ex[o + 2]! >>> 16) & 0xff, ex[o + 3]!]);
-    }
-    return out;
+    return exhaustion(this);
   }
 
   /**
@@ -1523,7 +637,7 @@ export class ConnTable {
       const c = v >> 1;
       const dir = v & 1;
       if (!this.isLive(c)) return `slot ${i}: entry for dead record ${c}`;
-      const h = this.hashDir(c, dir);
+      const h = hashDir(this, c, dir);
       if (slots[i << 1] !== h) return `slot ${i}: stored hash differs from record ${c}/${dir}`;
       // reachable from its home slot without crossing an empty slot
       for (let j = h & this.mask; j !== i; j = (j + 1) & this.mask) {
@@ -1531,8 +645,8 @@ export class ConnTable {
       }
       if (seen.has(v)) return `entry ${c}/${dir} twice`;
       seen.set(v, i);
-      const r = c * STRIDE + dir * 3;
-      const hit = this.probe(h, rec[r]!, rec[r + 1]!, rec[r + 2]!, rec[c * STRIDE + R_META]! & 0xff);
+      const r = c * STRIDE + dir * TUPLE;
+      const hit = probe(this, h, rec[r]!, rec[r + 1]!, rec[r + 2]!, rec[c * STRIDE + R_META]! & M_PROTO);
       if (hit !== v) return `tuple of ${c}/${dir} resolves to ${hit}: shared tuple`;
     }
     if (count !== this.entries) return `entry count ${count} != ${this.entries}`;
@@ -1545,7 +659,7 @@ export class ConnTable {
       if (((m & F_REPLY_IN) !== 0) !== seen.has((c << 1) | 1)) return `record ${c}: reply entry flag mismatch`;
       if ((m & F_CONFIRMED) !== 0 && (m & F_REPLY_IN) === 0) return `record ${c}: confirmed without reply entry`;
       if ((m & F_BYSRC) !== 0) {
-        let x = this.bsHead(rec[c * STRIDE + R_OSRC]!, rec[c * STRIDE + R_OPORTS]! >>> 16, m & 0xff);
+        let x = bsHead(this, rec[c * STRIDE + R_OSRC]!, rec[c * STRIDE + R_OPORTS]! >>> 16, m & M_PROTO);
         while (x >= 0 && x !== c) x = this.link[x]!;
         if (x !== c) return `record ${c}: not in its by-source chain`;
       }
@@ -1600,7 +714,7 @@ export class ConnTable {
     else rports = swapPorts(ports);
     const h0 = hsip4(this.k0, this.k1, src, dst, ports, proto);
     const h1 = hsip4(this.k0, this.k1, dst, natIp, rports, proto);
-    if (this.probe(h0, src, dst, ports, proto) >= 0 || !this.tupleFree(h1, dst, natIp, rports, proto, -1))
+    if (probe(this, h0, src, dst, ports, proto) >= 0 || !tupleFree(this, h1, dst, natIp, rports, proto, -1))
       return CT_EXISTS;
     if (this.live >= this.maxConnections && !this.earlyDrop(h0)) {
       this.counters[K_REFUSED_FULL]!++;
@@ -1634,9 +748,9 @@ export class ConnTable {
     this.born[c] = bornAt;
     this.link[c] = -1;
     this.prev[c] = -1;
-    this.insertEntry(h0, c << 1);
-    this.insertEntry(h1, (c << 1) | 1);
-    if (isPortProto(proto)) this.bsLink(c);
+    insertEntry(this, h0, c << 1);
+    insertEntry(this, h1, (c << 1) | 1);
+    if (isPortProto(proto)) bsLink(this, c);
     if (this.hosts !== null) this.hosts.add(rec[r + this.hostWord]!, 1);
     if (proto === PROTO_TCP) twAdopt(this.tw, c, window, liberal);
     return c;

@@ -11,7 +11,9 @@ import {
   SEG_SEQ,
   SEG_SET,
   SEG_WIN,
+  type ConnTable,
 } from '../../conntrack/index.js';
+import type { Burst } from '../packet/index.js';
 import { icmp, ipv4, tcp, udp, verdict } from '../wire/index.js';
 
 /**
@@ -113,5 +115,64 @@ export function rewriteDst(v: DataView, l3: number, proto: number, addr: number,
   else {
     ipv4.setDstCsum(v, l3, addr);
     icmp.setEchoIdCsum(v, l4, port);
+  }
+}
+
+/**
+ * The connection-table lookups of a burst, made once per burst (`ConnTable.lookupBurst`, whose passes overlap
+ * the cache misses of different packets) for a stage that looks every packet up. `fill` reads each selected
+ * packet's tuple (src, dst, ports word, proto of the header at `b.l3`); `ref(ct, k, tuple)` is then the lookup
+ * of the k-th selected packet, as `ct.find(tuple)` would answer it now: the burst's answer while it still holds
+ * (a hit whose connection is live; a miss while no entry was inserted since `fill`, `ct.inserts`), else a fresh
+ * `find` (a create or a removal earlier in the burst), so the stage behaves packet by packet exactly as with
+ * one `find` each. While the live connections fit in cache (`ct.burstPays` false) there are no misses to
+ * overlap, and `fill` does nothing: `ref` is `find` (the pipeline bench: 0.91–1.0× at 1 k flows with the burst
+ * pass, 1.04–1.24× at 100 k). The key arrays grow once to the largest burst.
+ */
+export class BurstLookup {
+  private src = new Int32Array(0);
+  private dst = new Int32Array(0);
+  private ports = new Int32Array(0);
+  private proto = new Uint8Array(0);
+  private out = new Int32Array(0);
+  private inserts = -1;
+  /** The last `fill` looked the burst up (else `ref` is `find`). */
+  private filled = false;
+
+  fill(ct: ConnTable, v: DataView, b: Burst, sel: Int32Array, n: number): void {
+    this.filled = ct.burstPays;
+    if (!this.filled) return;
+    if (this.src.length < n) this.grow(b.capacity > n ? b.capacity : n);
+    const src = this.src;
+    const dst = this.dst;
+    const ports = this.ports;
+    const proto = this.proto;
+    for (let k = 0; k < n; k++) {
+      const o = b.l3[sel[k]!]!;
+      const p = ipv4.proto(v, o);
+      src[k] = ipv4.src(v, o);
+      dst[k] = ipv4.dst(v, o);
+      ports[k] = portsWord(v, o, p);
+      proto[k] = p;
+    }
+    ct.lookupBurst(src, dst, ports, proto, n, this.out);
+    this.inserts = ct.inserts;
+  }
+
+  /** `conn << 1 | dir` or -1 for the k-th packet of the last `fill`, whose tuple this is. */
+  ref(ct: ConnTable, k: number, src: number, dst: number, ports: number, proto: number): number {
+    if (this.filled) {
+      const r = this.out[k]!;
+      if (r >= 0 ? ct.isLive(r >> 1) : ct.inserts === this.inserts) return r;
+    }
+    return ct.find(src, dst, ports, proto);
+  }
+
+  private grow(n: number): void {
+    this.src = new Int32Array(n);
+    this.dst = new Int32Array(n);
+    this.ports = new Int32Array(n);
+    this.proto = new Uint8Array(n);
+    this.out = new Int32Array(n);
   }
 }

@@ -27,7 +27,7 @@ import {
   isIcmpError,
   RELATED_COUNTERS,
 } from './icmp-nat.js';
-import { ctFlags, portsWord, rewriteSrc, tcpSegment } from './l4.js';
+import { BurstLookup, ctFlags, portsWord, rewriteSrc, tcpSegment } from './l4.js';
 import type { NodeState } from './state.js';
 
 const NAMES = [
@@ -53,6 +53,8 @@ export class Snat implements Stage {
   readonly exits = EXITS;
   readonly counters = new Counters(NAMES);
   private readonly ct: ConnTable;
+  /** This burst's connection lookups, made once per burst. */
+  private readonly lookups = new BurstLookup();
 
   constructor(private readonly st: NodeState) {
     this.ct = st.ct;
@@ -69,6 +71,8 @@ export class Snat implements Stage {
     const metered = meters.size !== 0;
     const now = st.now;
     const count = n;
+    const lk = this.lookups;
+    lk.fill(ct, v, b, sel, count);
     for (let k = 0; k < count; k++) {
       const i = sel[k]!;
       const o = b.l3[i]!;
@@ -101,7 +105,7 @@ export class Snat implements Stage {
       const len = ipv4.totalLen(v, o);
       const flags = ctFlags(v, o, proto);
       const tcp = proto === ipv4.PROTO_TCP;
-      const ref = ct.find(src, dst, ports, proto);
+      const ref = lk.ref(ct, k, src, dst, ports, proto);
       let conn = -1;
       if (ref >= 0) {
         if ((ref & 1) === 1) {

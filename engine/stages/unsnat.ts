@@ -8,7 +8,7 @@
  * The TTL is decremented (the node forwards the packet). A reply larger than the pod MTU (uplink MTU − 50, the
  * pod port's and the tunnel's limit) is dropped; with DF its sender gets fragmentation needed (`error`,
  * docs/semantics.md §4.h). Errors whose quote matches no reply direction are counted drops by reason.
- * Specification: docs/semantics.md §4.c, §4.h. Cases: test/stages/cases/unsnat.cases.ts.
+ * Specification: docs/semantics.md §4.c, §4.h; conntrack/README.md. Cases: test/stages/cases/unsnat.cases.ts.
  * Exits: `to-pod`, `to-remote`, `local`, `drop`, `error` (to uplink-out).
  */
 import { UPDATE_INVALID, type ConnTable } from '../../conntrack/index.js';
@@ -17,7 +17,7 @@ import type { Burst } from '../packet/index.js';
 import { icmp, ipv4 } from '../wire/index.js';
 import type { DatapathTables } from './config.js';
 import { appendFragNeeded, ERR_NO_BUFFER, relatedRef, relatedDrops, unsnatRelated } from './icmp-nat.js';
-import { ctFlags, portsWord, rewriteDst, tcpSegment } from './l4.js';
+import { BurstLookup, ctFlags, portsWord, rewriteDst, tcpSegment } from './l4.js';
 import type { NodeState } from './state.js';
 
 const NAMES = [
@@ -47,6 +47,8 @@ export class Unsnat implements Stage {
   readonly exits = EXITS;
   readonly counters = new Counters(NAMES);
   private readonly ct: ConnTable;
+  /** This burst's connection lookups, made once per burst. */
+  private readonly lookups = new BurstLookup();
 
   constructor(private readonly st: NodeState) {
     this.ct = st.ct;
@@ -59,6 +61,8 @@ export class Unsnat implements Stage {
     const ct = this.ct;
     const c = this.counters.v;
     const count = n;
+    const lk = this.lookups;
+    lk.fill(ct, v, b, sel, count);
     for (let k = 0; k < count; k++) {
       const i = sel[k]!;
       const o = b.l3[i]!;
@@ -68,7 +72,7 @@ export class Unsnat implements Stage {
         b.next[i] = this.related(b, i, t);
         continue;
       }
-      const ref = ct.find(ipv4.src(v, o), ipv4.dst(v, o), portsWord(v, o, proto), proto);
+      const ref = lk.ref(ct, k, ipv4.src(v, o), ipv4.dst(v, o), portsWord(v, o, proto), proto);
       if (ref < 0) {
         if (proto === ipv4.PROTO_ICMP && icmp.type(v, l4) === icmp.TYPE_ECHO_REQUEST) {
           b.next[i] = X.local;

@@ -2,15 +2,13 @@
  * uplink-ingress: frames from the L2 segment. Accepts frames addressed to the node MAC or broadcast; ARP goes
  * to `arp`; IPv4 must pass `ipv4.check` with a good header checksum, be whole (no reassembly), and be for an
  * address this node owns now (node IP, hosted Egress IPs) or for a local pod; it goes to `ip` with `b.l3` set
- * and the Ethernet padding trimmed. Everything else is a counted drop; a Geneve packet for an address this node
+ * and the Ethernet padding trimmed. Source-routed (LSRR/SSRR) and malformed option lists are dropped, as Linux
+ * does with `accept_source_route` = 0. Everything else is a counted drop; a Geneve packet for an address this node
  * does not own (a peer's stale ARP entry after failover, docs/semantics.md §4.b) has its own counter, and so has
  * IPv4 in a broadcast frame for an address this node does not own (`drop-broadcast-ip`: a peer's first-contact
  * heartbeat to another member, uplink-out.ts; a copy meant for someone else, like `drop-other-mac`).
  * Specification: docs/architecture.md §1 (the uplink port), docs/semantics.md §3, §4.b. Cases:
  * test/stages/cases/uplink-ingress.cases.ts.
- * and the Ethernet padding trimmed. Source-routed (LSRR/SSRR) and malformed option lists are dropped, as Linux
- * does with `accept_source_route` = 0. Everything else is a counted drop; a Geneve packet for an address this node
- * does not own (a peer's stale ARP entry after failover, docs/semantics.md §4.b) has its own counter.
  * Exits: `arp`, `ip`, `drop`.
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';

@@ -43,11 +43,32 @@ export const cases: CaseTable = {
       counters: { new: 1, established: 1 },
     },
     {
+      // The burst's lookup missed for both packets; the second must see the connection the first created.
+      name: 'the second packet of the connection, burst lookup on: established',
+      state: { conntrack: { seed: 7, burstMinLive: 0 } },
+      input: [udp(40000), udp(40000)],
+      counters: { new: 1, established: 1 },
+    },
+    {
       name: 'bound to an address no longer owned: rebound to the new one',
       setup: (st) => void connection(st.ct, 'udp', '10.244.1.5', 40000, '198.18.0.100', 53, '198.18.0.254'),
       input: [udp(40000)],
       counters: { rebound: 1, new: 1 },
       expect: { out: [`IP(src='198.18.0.253', dst='198.18.0.100', ttl=63)/UDP(sport=40000, dport=53)/b'q'`] },
+    },
+    {
+      // The burst's lookup found the old connection for both packets; the second must see the new one.
+      name: 'rebound, then the next packet of the same burst: established on the new binding',
+      state: { conntrack: { seed: 7, burstMinLive: 0 } },
+      setup: (st) => void connection(st.ct, 'udp', '10.244.1.5', 40000, '198.18.0.100', 53, '198.18.0.254'),
+      input: [udp(40000), udp(40000)],
+      counters: { rebound: 1, new: 1, established: 1 },
+      expect: {
+        out: [
+          `IP(src='198.18.0.253', dst='198.18.0.100', ttl=63)/UDP(sport=40000, dport=53)/b'q'`,
+          `IP(src='198.18.0.253', dst='198.18.0.100', ttl=63)/UDP(sport=40000, dport=53)/b'q'`,
+        ],
+      },
     },
     {
       name: 'a full table: drop-ct-full',
