@@ -71,6 +71,7 @@ export const COMPLETION_COMMANDS: Readonly<Record<string, { summary: string; fla
       '--undeliverable-max',
       '--conntrack-dump',
       '--conntrack-tcp-strict',
+      '--conn-sync',
     ],
   },
   agent: {
@@ -94,6 +95,7 @@ export const COMPLETION_COMMANDS: Readonly<Record<string, { summary: string; fla
       '--conntrack-tcp-liberal',
       '--dead-after-ms',
       '--heartbeat-interval-ms',
+      '--conn-sync',
       ...STORE_FLAGS,
     ],
   },
@@ -115,6 +117,7 @@ export const COMPLETION_COMMANDS: Readonly<Record<string, { summary: string; fla
       '--count',
       '--duration',
       '--filter',
+      '--conn-sync',
       '--state-dir',
     ],
   },
