@@ -72,6 +72,7 @@ export const COMPLETION_COMMANDS: Readonly<Record<string, { summary: string; fla
       '--undeliverable-max',
       '--conntrack-dump',
       '--conntrack-tcp-strict',
+      '--conn-sync',
     ],
   },
   agent: {
@@ -79,6 +80,7 @@ export const COMPLETION_COMMANDS: Readonly<Record<string, { summary: string; fla
     flags: [
       '--node',
       '--bridge',
+      '--conn-sync',
       '--segment-netns',
       '--key-file',
       '--tunnel-auth',
@@ -102,6 +104,7 @@ export const COMPLETION_COMMANDS: Readonly<Record<string, { summary: string; fla
     summary: 'the cluster in network namespaces (root)',
     flags: [
       '--manifests',
+      '--conn-sync',
       '--metrics-port-base',
       '--etcd',
       '--store',

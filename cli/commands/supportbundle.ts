@@ -24,9 +24,9 @@ import type { OutputFormat } from '../formats.js';
 import { listObjects } from '../listing.js';
 import { toYAML } from '../output.js';
 import { runDirOf, storeOf } from '../state-dir.js';
+import { buildInfo, buildInfoText } from '../build-info.js';
 import { tarArchive } from '../tar.js';
 import type { TarEntry } from '../tar.js';
-import { versionCommand } from './version.js';
 import * as policy from '../../engine/policy/index.js';
 
 const usage = `usage: egress supportbundle [--out FILE] [--state-dir DIR | --store URL]
@@ -129,7 +129,7 @@ const yaml: OutputFormat = { kind: 'yaml' };
 const json: OutputFormat = { kind: 'json' };
 
 async function collect(b: Bundle, st: policy.store.Store, runDir: string | undefined, now: Date): Promise<void> {
-  await b.output('version.txt', () => versionCommand.run([]));
+  await b.piece('version.txt', () => Promise.resolve(buildInfoText(buildInfo()) + '\n'));
   for (const kind of policy.KINDS)
     await b.output(`objects/${kind.toLowerCase()}.yaml`, () =>
       listObjects(st, kind, [], { format: yaml, namespace: undefined }, now),
