@@ -54,10 +54,11 @@ beforeEach(async () => {
   state = join(work, 'state');
   expect((await runMain(['apply', '-f', REF, '--state-dir', state])).code).toBe(0);
   mkdirSync(join(state, 'run'), { mode: 0o700 });
+  // long stopped: the Node STATUS it implies does not change while the test runs (a loaded machine)
   policy.store.writeRunFile(
     state,
     'node-a',
-    JSON.stringify({ node: 'node-a', pid: 1, updated: new Date().toISOString(), members: ['node-a'], egressIps: [] }),
+    JSON.stringify({ node: 'node-a', pid: 1, updated: '2026-01-01T00:00:00.000Z', members: ['node-a'], egressIps: [] }),
   );
   mkdirSync(join(state, 'testbed'), { mode: 0o700 });
   writeFileSync(join(state, 'testbed', 'agent-node-a.log'), '{"level":"info","msg":"started"}\n', { mode: 0o600 });
@@ -195,6 +196,35 @@ describe('egress supportbundle', () => {
     const manifest = readFileSync(join(work, top, 'manifest.txt'), 'utf8');
     expect(manifest).toMatch(/^missing {2}logs\/leaky\.log: dropped: it holds the cluster key$/m);
     expect(manifest).not.toMatch(/^ok .*leaky/m);
+  });
+});
+
+describe('README', () => {
+  it('the supportbundle examples run', async () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const at = readme.indexOf('<!-- readme-examples: supportbundle -->');
+    expect(at).toBeGreaterThan(0);
+    const lines = /```sh\n([\s\S]*?)```/
+      .exec(readme.slice(at))![1]!
+      .split('\n')
+      .filter((l) => l !== '');
+    expect(lines.length).toBeGreaterThan(2);
+    const cwd = process.cwd();
+    process.chdir(work);
+    try {
+      for (const line of lines) {
+        if (line.startsWith('egress ')) {
+          const r = await runMain([...line.split(' ').slice(1), '--state-dir', state]);
+          expect(r.code, `${line}\n${r.err}`).toBe(0);
+          continue;
+        }
+        const r = spawnSync('bash', ['-c', line], { encoding: 'utf8', cwd: work });
+        expect(r.status, `${line}\n${r.stderr}`).toBe(0);
+        expect(r.stdout, line).toMatch(/version\.txt/);
+      }
+    } finally {
+      process.chdir(cwd);
+    }
   });
 });
 
