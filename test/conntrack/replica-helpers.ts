@@ -3,25 +3,17 @@
  * connection brought to its steady state, and what a packet of each direction becomes.
  */
 import { expect } from 'vitest';
-import {
-  type ConnTable,
-  SEG_ACK,
-  SEG_DATA,
-  SEG_OPTS,
-  SEG_SEQ,
-  SEG_SET,
-  SEG_WIN,
-  UPDATE_ACCEPT,
-} from '../../conntrack/index.js';
+import * as ct from '../../conntrack/index.js';
+import type { ConnTable } from '../../conntrack/index.js';
 import { ACK, ICMP, ip, SYN, TCP } from './helpers.js';
 
 export function seg(t: ConnTable, seq: number, ackNo: number, win: number, data = 0): ConnTable {
-  t.seg[SEG_SEQ] = seq | 0;
-  t.seg[SEG_ACK] = ackNo | 0;
-  t.seg[SEG_WIN] = win;
-  t.seg[SEG_DATA] = data;
-  t.seg[SEG_OPTS] = 0;
-  t.seg[SEG_SET] = 1;
+  t.seg[ct.SEG_SEQ] = seq | 0;
+  t.seg[ct.SEG_ACK] = ackNo | 0;
+  t.seg[ct.SEG_WIN] = win;
+  t.seg[ct.SEG_DATA] = data;
+  t.seg[ct.SEG_OPTS] = 0;
+  t.seg[ct.SEG_SET] = 1;
   return t;
 }
 
@@ -44,12 +36,12 @@ export function establish(
   expect(t.snat(c, natIp)).toBe(0);
   expect(t.confirm(c)).toBe(true);
   if (proto === TCP) {
-    expect(seg(t, 5000, 1001, 65160).update(c, 1, SYN | ACK, 60)).toBe(UPDATE_ACCEPT);
-    expect(seg(t, 1001, 5001, 502).update(c, 0, ACK, 52)).toBe(UPDATE_ACCEPT);
-    expect(seg(t, 1001, 5001, 502, 100).update(c, 0, ACK, 152)).toBe(UPDATE_ACCEPT);
-    expect(seg(t, 5001, 1101, 509).update(c, 1, ACK, 52)).toBe(UPDATE_ACCEPT);
+    expect(seg(t, 5000, 1001, 65160).update(c, 1, SYN | ACK, 60)).toBe(ct.UPDATE_ACCEPT);
+    expect(seg(t, 1001, 5001, 502).update(c, 0, ACK, 52)).toBe(ct.UPDATE_ACCEPT);
+    expect(seg(t, 1001, 5001, 502, 100).update(c, 0, ACK, 152)).toBe(ct.UPDATE_ACCEPT);
+    expect(seg(t, 5001, 1101, 509).update(c, 1, ACK, 52)).toBe(ct.UPDATE_ACCEPT);
   } else {
-    expect(t.update(c, 1, 0, 60)).toBe(UPDATE_ACCEPT); // ICMP: echo reply (type 0)
+    expect(t.update(c, 1, 0, 60)).toBe(ct.UPDATE_ACCEPT); // ICMP: echo reply (type 0)
   }
   return c;
 }
