@@ -69,3 +69,13 @@ export function buildInfo(): BuildInfo {
     platform: `${process.platform}/${process.arch}`,
   };
 }
+
+/** `egress version`'s text (also in a support bundle's version.txt). */
+export function buildInfoText(b: BuildInfo): string {
+  return [
+    `egress-engine ${b.version}`,
+    `commit:   ${b.commit}`,
+    `node:     ${b.node} (v8 ${b.v8})`,
+    `platform: ${b.platform}`,
+  ].join('\n');
+}

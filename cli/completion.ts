@@ -50,6 +50,7 @@ export const COMPLETION_COMMANDS: Readonly<Record<string, { summary: string; fla
     flags: ['--namespace', ...STORE_FLAGS],
   },
   trace: { summary: 'trace a synthetic packet from a Pod (Traceflow)', flags: ['--proto', '--output', ...STORE_FLAGS] },
+  supportbundle: { summary: 'collect state, counters, logs into one tar.gz', flags: ['--out', ...STORE_FLAGS] },
   replay: {
     summary: 'run a whole cluster over a pcap without root',
     flags: [
@@ -71,6 +72,7 @@ export const COMPLETION_COMMANDS: Readonly<Record<string, { summary: string; fla
       '--undeliverable-max',
       '--conntrack-dump',
       '--conntrack-tcp-strict',
+      '--conn-sync',
     ],
   },
   agent: {
@@ -78,6 +80,7 @@ export const COMPLETION_COMMANDS: Readonly<Record<string, { summary: string; fla
     flags: [
       '--node',
       '--bridge',
+      '--conn-sync',
       '--segment-netns',
       '--key-file',
       '--tunnel-auth',
@@ -101,6 +104,7 @@ export const COMPLETION_COMMANDS: Readonly<Record<string, { summary: string; fla
     summary: 'the cluster in network namespaces (root)',
     flags: [
       '--manifests',
+      '--conn-sync',
       '--metrics-port-base',
       '--etcd',
       '--store',

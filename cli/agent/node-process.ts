@@ -19,6 +19,7 @@ import { cluster, policy, Slab, wire, type Port } from '../../engine/index.js';
 import { netdev, openPodTun, openUplink, podNetnsName } from '../../tun/index.js';
 import { UserError } from '../errors.js';
 import { ConnectionSurveys } from './connections.js';
+import { LOG_LEVELS, logLine, type LogLevel } from './log.js';
 import { LoopDelay } from './loop-delay.js';
 import { MetricsCache, serveMetrics, type MetricsSnapshot, type Readiness } from './metrics.js';
 
@@ -71,8 +72,6 @@ export interface AgentOptions {
   conntrackTcpLiberal?: boolean;
 }
 
-const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
-
 /** The metrics endpoint listens on loopback unless --metrics-address says otherwise (docs/security.md). */
 export const DEFAULT_METRICS_ADDRESS = '127.0.0.1';
 
@@ -85,7 +84,7 @@ export const DEFAULT_METRICS_ADDRESS = '127.0.0.1';
 export const DEFAULT_QUEUE_LEN = 4096;
 
 export class AgentProcess {
-  private readonly log: (level: keyof typeof LEVELS, msg: string, fields?: Record<string, unknown>) => void;
+  private readonly log: (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
   private runner: NodeRunner | null = null;
   private runtime: AgentRuntime | null = null;
   private watch: policy.store.StoreWatch | null = null;
@@ -106,12 +105,9 @@ export class AgentProcess {
   private loopDelay: LoopDelay | null = null;
 
   constructor(private readonly o: AgentOptions) {
-    const min = LEVELS[o.logLevel ?? 'info'];
+    const min = LOG_LEVELS[o.logLevel ?? 'info'];
     this.log = (level, msg, fields = {}) => {
-      if (LEVELS[level] < min) return;
-      process.stderr.write(
-        JSON.stringify({ ts: new Date().toISOString(), level, node: o.node, msg, ...fields }) + '\n',
-      );
+      if (LOG_LEVELS[level] >= min) process.stderr.write(logLine(level, o.node, msg, fields));
     };
     this.storeHealth = new policy.store.StoreHealth((p) =>
       this.log(

@@ -5,6 +5,7 @@ import { STATE_DIR_OPTION, boolOpt, parseCommandArgs, stringOpt } from '../args.
 import type { Command } from '../command.js';
 import { STORE_ENV, stateDirOf, storeOf } from '../state-dir.js';
 import { AgentProcess, DEFAULT_METRICS_ADDRESS } from '../agent/node-process.js';
+import { logLine } from '../agent/log.js';
 import { TUNNEL_AUTH_MODES, type TunnelAuthMode } from '../../engine/agent/node-runner.js';
 
 /** The cluster key in hex, for tests only (a key on a command line is visible to every user in ps). */
@@ -204,9 +205,7 @@ export const agentCommand: Command = {
     }
     return await new Promise<number>((resolve) => {
       const done = (sig: string) => {
-        process.stderr.write(
-          JSON.stringify({ ts: new Date().toISOString(), level: 'info', node, msg: `${sig}: shutting down` }) + '\n',
-        );
+        process.stderr.write(logLine('info', node, `${sig}: shutting down`));
         proc.stop();
         resolve(0);
       };

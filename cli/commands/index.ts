@@ -42,6 +42,11 @@ export const commands: readonly CommandEntry[] = [
     load: async () => (await import('./trace.js')).traceCommand,
   },
   {
+    name: 'supportbundle',
+    summary: 'collect objects, statuses, events, views, counters, logs and the version into one tar.gz',
+    load: async () => (await import('./supportbundle.js')).supportbundleCommand,
+  },
+  {
     name: 'replay',
     summary: 'run a whole cluster over a pcap without root (pcap in → pcaps + summary out)',
     load: async () => (await import('./replay.js')).replayCommand,

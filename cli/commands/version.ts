@@ -2,7 +2,7 @@
 import { parseCommandArgs, stringOpt } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../errors.js';
-import { buildInfo } from '../build-info.js';
+import { buildInfo, buildInfoText } from '../build-info.js';
 import { parseOutput, printData, refuseFormat } from '../formats.js';
 
 const usage = `usage: egress version [-o json|yaml]
@@ -24,15 +24,7 @@ export const versionCommand: Command = {
     const f = parseOutput(stringOpt(args, 'output'));
     refuseFormat(f, 'version', ['table', 'json', 'yaml', 'jsonpath']);
     const b = buildInfo();
-    if (!printData(f, b, []))
-      console.log(
-        [
-          `egress-engine ${b.version}`,
-          `commit:   ${b.commit}`,
-          `node:     ${b.node} (v8 ${b.v8})`,
-          `platform: ${b.platform}`,
-        ].join('\n'),
-      );
+    if (!printData(f, b, [])) console.log(buildInfoText(b));
     return Promise.resolve(0);
   },
 };

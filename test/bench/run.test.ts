@@ -64,11 +64,13 @@ describe('npm run bench', () => {
   const json = join(tmp, 'run.json');
   const csv = join(tmp, 'run.csv');
 
-  it('runs the matching case; --json holds the machine, the commit and the result; --csv the same rows', () => {
+  it('runs the matching cases and their baselines; --json holds the machine, the commit and the results; --csv the same rows', () => {
     const r = bench(['^checksum/sum/(64|1500)$', '--quick', '--json', json, '--csv', csv]);
     expect(r.status, r.stderr).toBe(0);
     const rows = r.stdout.split('\n').filter((l) => l.startsWith('checksum/'));
-    expect(rows.map((l) => l.split(/\s+/)[0])).toEqual(['checksum/sum/64', 'checksum/sum/1500']);
+    // checksum/sum/1500's baseline (checksum/sum-bytes/1500) runs too, so its ratio is of this run
+    const ids = ['checksum/sum/64', 'checksum/sum-bytes/1500', 'checksum/sum/1500'];
+    expect(rows.map((l) => l.split(/\s+/)[0])).toEqual(ids);
     const out = JSON.parse(readFileSync(json, 'utf8')) as {
       meta: Record<string, unknown>;
       results: BenchResult[];
@@ -77,14 +79,15 @@ describe('npm run bench', () => {
     expect(out.meta['node']).toBe(process.version);
     expect(out.meta['cores']).toBeGreaterThan(0);
     expect(out.meta['loadavg']).toHaveLength(3);
-    expect(out.results.map((x) => x.id)).toEqual(['checksum/sum/64', 'checksum/sum/1500']);
+    expect(out.results.map((x) => x.id)).toEqual(ids);
+    expect(out.results[2]!.ratio).toBeCloseTo(out.results[2]!.opsPerSec / out.results[1]!.opsPerSec, 9);
     for (const x of out.results) {
       expect(x.opsPerSec).toBeGreaterThan(0);
       expect(x.nsPerOp * x.opsPerSec).toBeCloseTo(1e9, 0);
       expect(x.samples).toBeGreaterThanOrEqual(5);
       expect(x.bytesPerOp).toBeLessThan(1); // the checksum allocates nothing per operation
     }
-    expect(readFileSync(csv, 'utf8').trimEnd().split('\n')).toHaveLength(3);
+    expect(readFileSync(csv, 'utf8').trimEnd().split('\n')).toHaveLength(4);
   });
 
   it('--compare: exit 1 naming the case when a saved baseline was much faster, exit 0 when it was slower', () => {
