@@ -13,6 +13,8 @@ import type { Server } from 'node:http';
 import { Faults } from '../../engine/agent/faults.js';
 import { AgentRuntime } from '../../engine/agent/runtime.js';
 import { NodeRunner, type TunnelAuthMode } from '../../engine/agent/node-runner.js';
+import type { ConnSync } from '../../engine/agent/conn-sync.js';
+import { SNAPSHOT_BYTES_PER_CONN } from '../../engine/agent/conn-snapshot.js';
 import { cluster, policy, Slab, wire, type Port } from '../../engine/index.js';
 import { netdev, openPodTun, openUplink, podNetnsName } from '../../tun/index.js';
 import { UserError } from '../errors.js';
@@ -246,6 +248,9 @@ export class AgentProcess {
       },
     });
     const runner = this.runner;
+    // Before the datapath runs (so before any egress IP is reclaimed or announced): the connections the last
+    // agent of this Node left in its restart snapshot.
+    if (runner.sync) this.restoreConnections(runner.sync);
     this.runtime = new AgentRuntime(runner.agent, {
       clock: this.clock,
       onTick: (now) => runner.tick(now),
@@ -299,6 +304,47 @@ export class AgentProcess {
       key: key.source,
       tunnelAuth,
     });
+  }
+
+  /**
+   * Load `run/<node>.conns` (docs/conntrack-sync.md "Agent restart"), install its connections, delete it. A file
+   * it cannot use is counted by reason, logged once and deleted; it never stops the start.
+   */
+  private restoreConnections(sync: ConnSync): void {
+    const { stateDir, node } = this.o;
+    let text: string | { oversize: number } | null;
+    try {
+      text = policy.store.readConnSnapshot(stateDir, node, maxSnapshotBytes(sync), this.files);
+      if (text === null) return;
+    } catch (e) {
+      this.log('warn', 'connection snapshot not readable: ignored', { error: (e as Error).message });
+      text = null;
+    }
+    const r = sync.restoreSnapshot(text, this.clock(), Date.now());
+    if (r.ok)
+      this.log('info', 'connections restored from the restart snapshot', {
+        installed: r.installed,
+        notInstalled: r.notInstalled,
+        ageMs: r.elapsedMs,
+      });
+    else this.log('warn', 'connection snapshot ignored', { reason: r.reason, detail: r.detail });
+    try {
+      policy.store.removeConnSnapshot(stateDir, node);
+    } catch (e) {
+      this.log('warn', 'could not remove the connection snapshot', { error: (e as Error).message });
+    }
+  }
+
+  /** SIGTERM with --conn-sync: write the restart snapshot (after the handover to the standbys). */
+  private saveConnections(sync: ConnSync): void {
+    try {
+      policy.store.ensureRunDir(this.o.stateDir, this.files);
+      const s = sync.snapshotText(this.clock(), Date.now());
+      policy.store.writeConnSnapshot(this.o.stateDir, this.o.node, s.text);
+      this.log('info', 'connection snapshot written', { connections: s.connections, bytes: s.text.length });
+    } catch (e) {
+      this.log('warn', 'could not write the connection snapshot', { error: (e as Error).message });
+    }
   }
 
   /** Whether the shared store answers (true for the state directory). */
@@ -528,6 +574,7 @@ export class AgentProcess {
     } catch {
       /* best effort */
     }
+    if (this.runner?.sync && !this.runner.detached) this.saveConnections(this.runner.sync);
     this.runtime?.stop();
     try {
       this.runner?.agent.close();
@@ -548,6 +595,11 @@ export class AgentProcess {
     }
     if (this.runtime) this.log('info', 'agent stopped');
   }
+}
+
+/** The largest restart snapshot the table could need (conn-snapshot.ts SNAPSHOT_BYTES_PER_CONN per connection). */
+function maxSnapshotBytes(sync: ConnSync): number {
+  return (sync.tableSize + 1) * SNAPSHOT_BYTES_PER_CONN;
 }
 
 function portCounters(p: Port): Record<string, number> | null {

@@ -30,6 +30,8 @@ spec.command started inside), and one \`egress agent\` per Node. Addresses must 
   exec NAME -- CMD [ARG…]    run CMD in a member's namespace: NAME is namespace/pod or an ExternalHost name
   fail NODE                  freeze the node's agent (SIGSTOP), as Antrea's e2e does
   restore NODE               resume it (SIGCONT)
+  restart NODE               stop the node's agent (SIGTERM; with --conn-sync it hands its connections over and
+                             leaves a restart snapshot) and start it again with the same flags
   capture --out FILE [--count N] [--duration S] [--filter BPF]
                              record the segment (every frame on the bridge) with libpcap until N frames, S
                              seconds or Ctrl-C
@@ -148,6 +150,15 @@ async function sub(name: string, argv: string[]): Promise<number> {
       const rec = need(a);
       return testbed.exec(rec, a.positionals[0]!, cmd);
     }
+    case 'restart': {
+      const a = parseCommandArgs(argv, { ...STATE_DIR_OPTION });
+      if (a.positionals.length !== 1) throw new UsageError('restart NODE');
+      const rec = need(a);
+      const node = a.positionals[0]!;
+      const r = await testbed.restartNode(rec, node, { insecure: boolOpt(a, 'insecure-state-dir') });
+      console.log(`${node}: agent ${r.old} stopped, agent ${r.pid} started`);
+      return 0;
+    }
     case 'fail':
     case 'restore': {
       const a = parseCommandArgs(argv, { ...STATE_DIR_OPTION });
@@ -220,7 +231,7 @@ export const testbedCommand: Command = {
   usage: USAGE,
   async run(argv) {
     const [name, ...rest] = argv;
-    if (!name) throw new UsageError('which subcommand? up, status, exec, fail, restore, capture or down');
+    if (!name) throw new UsageError('which subcommand? up, status, exec, fail, restore, restart, capture or down');
     try {
       return await sub(name, rest);
     } catch (e) {

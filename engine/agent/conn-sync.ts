@@ -26,6 +26,7 @@ import {
   isReplicable,
   type ConnTable,
 } from '../../conntrack/index.js';
+import { decodeSnapshot, encodeSnapshot, SNAPSHOT_REJECT_REASONS, type SnapshotRejectReason } from './conn-snapshot.js';
 import { nodeTransportIP, standbys, type ClusterState } from '../policy/index.js';
 import { ipv4 } from '../wire/index.js';
 
@@ -53,6 +54,12 @@ export const SYNC_COUNTER_NAMES = [
   'missing',
   'lag-ms-max',
   'lag-ms-last',
+  // The restart snapshot (conn-snapshot.ts): connections written on SIGTERM, installed from it at start, not
+  // installed (expired, clash, full), and files rejected, by reason.
+  'snapshot-written',
+  'snapshot-loaded',
+  'snapshot-not-installed',
+  ...SNAPSHOT_REJECT_REASONS.map((r) => `snapshot-rejected-${r}` as const),
 ] as const;
 export type SyncCounterName = (typeof SYNC_COUNTER_NAMES)[number];
 
@@ -124,6 +131,7 @@ export class ConnSync {
       missingWindowMs: o.missingWindowMs ?? 30_000,
     };
     this.self = o.self;
+    this.incarnation = o.incarnation;
     this.sender = new SyncSender(o.selfIp, o.incarnation, o.key);
     this.receiver = new SyncReceiver({ selfIp: o.selfIp, incarnation: o.incarnation, keys: [o.key] });
     const n = o.table.recordCount;
@@ -134,6 +142,12 @@ export class ConnSync {
   }
 
   private readonly self: string;
+  private readonly incarnation: number;
+
+  /** Connections the table holds at most. */
+  get tableSize(): number {
+    return this.t.maxConnections;
+  }
 
   counter(name: SyncCounterName): number {
     return this.counters[SYNC_COUNTER_NAMES.indexOf(name)]!;
@@ -383,6 +397,57 @@ export class ConnSync {
       if (recs.length) this.sendNow(dst, recs, now, connSync.SYNC_FLAG_FULL);
     }
     return this.urgent.splice(0);
+  }
+
+  /**
+   * The restart snapshot (SIGTERM): the text of `run/<node>.conns` with every replicable connection of the hosted
+   * egress IPs, at wall-clock `wallNow`.
+   */
+  snapshotText(now: number, wallNow: number): { text: string; connections: number } {
+    this.t.setTime(now);
+    const recs = this.hosted.size ? exportReplicas(this.t, this.hosted) : [];
+    this.add('snapshot-written', recs.length);
+    return {
+      text: encodeSnapshot({ node: this.self, incarnation: this.incarnation, writtenAt: wallNow }, recs),
+      connections: recs.length,
+    };
+  }
+
+  /**
+   * At start, before any egress IP is reclaimed: install the connections of a restart snapshot (bindings
+   * reserved). `text` null: there was a file but it could not be read (`unreadable`). A file it does not accept
+   * (truncated, corrupt, another version or node, too large, stale) is counted by reason and nothing is installed.
+   */
+  restoreSnapshot(
+    text: string | { oversize: number } | null,
+    now: number,
+    wallNow: number,
+  ):
+    | { ok: true; installed: number; notInstalled: number; elapsedMs: number }
+    | {
+        ok: false;
+        reason: SnapshotRejectReason;
+        detail: string;
+      } {
+    const reject = (reason: SnapshotRejectReason, detail: string) => {
+      this.add(`snapshot-rejected-${reason}`);
+      return { ok: false as const, reason, detail };
+    };
+    if (text === null) return reject('unreadable', 'the file could not be read');
+    if (typeof text !== 'string') return reject('oversize', `${text.oversize} bytes`);
+    const d = decodeSnapshot(text, { node: this.self, wallNow, maxRecords: this.t.maxConnections });
+    if (!d.ok) return reject(d.reason, d.detail);
+    this.t.setTime(now);
+    let installed = 0;
+    let notInstalled = 0;
+    for (const r of d.records) {
+      const name = IMPORT_RESULT_NAMES[importReplica(this.t, r)];
+      if (name === 'installed' || name === 'refreshed') installed++;
+      else notInstalled++;
+    }
+    this.add('snapshot-loaded', installed);
+    this.add('snapshot-not-installed', notInstalled);
+    return { ok: true, installed, notInstalled, elapsedMs: d.elapsedMs };
   }
 
   /** A datagram on the control port that carries a sync message. */

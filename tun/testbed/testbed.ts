@@ -47,7 +47,8 @@ export interface TestbedRecord {
   fabric: string;
   bridge: string;
   hosts: Array<{ name: string; netns: string; veth: string; address: string; pid: number | null; log: string }>;
-  nodes: Array<{ name: string; pid: number; log: string }>;
+  /** `argv`: the agent's command line (`restart` starts it again the same way). */
+  nodes: Array<{ name: string; pid: number; log: string; argv?: string[] }>;
   started: string;
   /** The cluster's store when it is not the state directory: an etcd URL, and its key prefix. */
   store?: string;
@@ -441,24 +442,14 @@ export async function up(o: UpOptions): Promise<TestbedRecord> {
         ...(files.insecure ? ['--insecure-state-dir'] : []),
         ...(o.agentArgs ?? []),
       ]);
-      const fd = policy.store.openAppendFd(logFile, files);
-      const child = spawn(file, args, { detached: true, stdio: ['ignore', 'ignore', fd] });
-      closeSync(fd);
-      child.unref();
-      if (!child.pid) throw new TestbedError(`could not start the agent of ${name}`);
-      rec.nodes.push({ name, pid: child.pid, log: logFile });
+      const argv = [file, ...args];
+      rec.nodes.push({ name, pid: spawnAgent(name, argv, logFile, files), log: logFile, argv });
       writeRecord(rec);
     }
 
     const deadline = Date.now() + (o.timeoutS ?? 20) * 1000;
     for (const n of rec.nodes) {
-      const runFile = join(o.stateDir, 'run', `${n.name}.json`);
-      while (!existsSync(runFile)) {
-        if (!alive(n.pid)) throw new TestbedError(`the agent of ${n.name} exited:\n${tail(n.log)}`);
-        if (Date.now() > deadline)
-          throw new TestbedError(`the agent of ${n.name} did not start in time:\n${tail(n.log)}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await agentStarted(o.stateDir, n, deadline);
       log(`node ${n.name}: agent pid ${n.pid}`);
     }
     return rec;
@@ -468,6 +459,53 @@ export async function up(o: UpOptions): Promise<TestbedRecord> {
   } finally {
     shared?.close();
   }
+}
+
+function spawnAgent(name: string, argv: readonly string[], logFile: string, files: policy.store.FileOptions): number {
+  const fd = policy.store.openAppendFd(logFile, files);
+  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', 'ignore', fd] });
+  closeSync(fd);
+  child.unref();
+  if (!child.pid) throw new TestbedError(`could not start the agent of ${name}`);
+  return child.pid;
+}
+
+/** Wait for an agent's first run file. */
+async function agentStarted(stateDir: string, n: { name: string; pid: number; log: string }, deadline: number) {
+  const runFile = join(stateDir, 'run', `${n.name}.json`);
+  while (!existsSync(runFile)) {
+    if (!alive(n.pid)) throw new TestbedError(`the agent of ${n.name} exited:\n${tail(n.log)}`);
+    if (Date.now() > deadline) throw new TestbedError(`the agent of ${n.name} did not start in time:\n${tail(n.log)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Restart a node's agent, as a rolling upgrade does: SIGTERM (SIGKILL after `timeoutS`), wait for it to exit, start
+ * it again with the same command line, wait for its run file. Returns the old and new pids.
+ */
+export async function restartNode(
+  rec: TestbedRecord,
+  node: string,
+  o: { timeoutS?: number; insecure?: boolean } = {},
+): Promise<{ old: number; pid: number }> {
+  const n = rec.nodes.find((x) => x.name === node);
+  if (!n) throw new TestbedError(`no node ${node} in the test bed (${rec.nodes.map((x) => x.name).join(', ')})`);
+  if (!n.argv) throw new TestbedError(`the test bed was built by an older egress: no command line for ${node}`);
+  const old = n.pid;
+  const deadline = Date.now() + (o.timeoutS ?? 20) * 1000;
+  if (processState(old) !== 'gone') {
+    if (processState(old) === 'frozen') process.kill(old, 'SIGCONT');
+    process.kill(old, 'SIGTERM');
+    while (processState(old) !== 'gone') {
+      if (Date.now() > deadline) process.kill(old, 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  n.pid = spawnAgent(node, n.argv, n.log, { insecure: o.insecure ?? false });
+  writeRecord(rec);
+  await agentStarted(rec.stateDir, n, Date.now() + (o.timeoutS ?? 20) * 1000);
+  return { old, pid: n.pid };
 }
 
 export interface DownResult {

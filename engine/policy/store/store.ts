@@ -18,7 +18,7 @@
  * counts each problem once (StoreHealth). Agents watch objects.json with `watchStore`.
  */
 import { randomBytes } from 'node:crypto';
-import { readdirSync, watch } from 'node:fs';
+import { lstatSync, readdirSync, rmSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { emptyState } from '../model.js';
 import type { ClusterState } from '../model.js';
@@ -363,6 +363,43 @@ export function ensureRunDir(dir: string, opts: FileOptions = {}): void {
 export function writeRunFile(dir: string, node: string, text: string): void {
   if (!NODE_FILE_RE.test(`${node}.json`)) throw new StoreError(`invalid Node name for a run file: ${node}`);
   atomicWrite(join(dir, RUN_DIR, `${node}.json`), text, { sync: false });
+}
+
+/** `run/<node>.conns`: the connections a stopping agent leaves for its restart (docs/conntrack-sync.md). */
+export function connSnapshotPath(dir: string, node: string): string {
+  if (!NODE_FILE_RE.test(`${node}.json`)) throw new StoreError(`invalid Node name for a snapshot: ${node}`);
+  return join(dir, RUN_DIR, `${node}.conns`);
+}
+
+/** Replace `run/<node>.conns` (0600, synced: written once, when the agent stops). */
+export function writeConnSnapshot(dir: string, node: string, text: string): void {
+  atomicWrite(connSnapshotPath(dir, node), text, { mode: 0o600 });
+}
+
+/**
+ * `run/<node>.conns` as text, null when there is none, `{ oversize }` when it is larger than `maxBytes`;
+ * StoreError when it cannot be read (a link, not ours, not a file).
+ */
+export function readConnSnapshot(
+  dir: string,
+  node: string,
+  maxBytes: number,
+  opts: FileOptions = {},
+): string | { oversize: number } | null {
+  const path = connSnapshotPath(dir, node);
+  let size: number;
+  try {
+    size = lstatSync(path).size;
+  } catch {
+    return null;
+  }
+  if (size > maxBytes) return { oversize: size };
+  return readStoreFile(path, { ...opts, maxBytes })?.toString('utf8') ?? null;
+}
+
+/** Remove `run/<node>.conns` (once loaded, or refused). */
+export function removeConnSnapshot(dir: string, node: string): void {
+  rmSync(connSnapshotPath(dir, node), { force: true });
 }
 
 /** The parsed JSON of `run/<node>.json`, null when there is none; StoreError when it is not JSON. */
