@@ -126,7 +126,7 @@ export const COMPLETION_COMMANDS: Readonly<Record<string, { summary: string; fla
   completion: { summary: 'shell completion script (bash, zsh, fish)', flags: [] },
 };
 
-export const TESTBED_SUBCOMMANDS = ['up', 'status', 'exec', 'fail', 'restore', 'capture', 'down'];
+export const TESTBED_SUBCOMMANDS = ['up', 'status', 'exec', 'fail', 'restore', 'restart', 'capture', 'down'];
 export const COMPLETION_KINDS = [
   'egress',
   'eg',
