@@ -81,14 +81,17 @@ function readReports(runDir: ListOptions['runDir'], nodes: Iterable<string>): Ma
 
 /**
  * Each Node's STATUS as the agents report it: Ready when a running agent (a run file younger than 3 s) sees it
- * alive, NotReady when running agents report and none does, Unknown when no agent reports here. Its egress IPs
- * are what its own agent reports (none when that report is stale), else what its status in the store says.
+ * alive, NotReady when running agents report and none does. With no agent reporting here and a store whose
+ * statuses live under their agent's lease (etcd): Ready when the Node's status is there (its agent is alive and
+ * connected), NotReady when it is not; else Unknown. Its egress IPs are what its own agent reports (none when that
+ * report is stale), else what its status in the store says.
  */
 export function nodeLiveness(
   state: policy.ClusterState,
   files: readonly policy.NodeStatusFile[],
   runDir: ListOptions['runDir'],
   now: Date,
+  leased = false,
 ): Map<string, NodeLiveness> {
   const reports = readReports(runDir, state.nodes.keys());
   const fresh = [...reports.values()].filter((r) => now.getTime() - r.updated <= REPORT_FRESH_MS);
@@ -102,7 +105,13 @@ export function nodeLiveness(
     const seenBy = fresh.filter((r) => r.members.includes(node)).map((r) => r.node);
     let status: NodeLiveness['status'];
     let reason: string;
-    if (fresh.length === 0) {
+    if (fresh.length === 0 && leased) {
+      const held = files.some((f) => f.node === node);
+      status = held ? 'Ready' : 'NotReady';
+      reason = held
+        ? 'its agent holds a live status lease in the store'
+        : 'no live status lease in the store: its agent is stopped or cut off';
+    } else if (fresh.length === 0) {
       status = 'Unknown';
       reason = runDir ? `no running agent reports in ${runDir.dir}/run/` : 'no agent reports here';
     } else if (seenBy.length > 0) {
@@ -128,7 +137,7 @@ export async function observe(
 ): Promise<Observed> {
   const { state } = await st.load();
   const files = (await st.readNodeStatuses(health)).filter((f) => state.nodes.has(f.node));
-  const liveness = nodeLiveness(state, files, runDir, now);
+  const liveness = nodeLiveness(state, files, runDir, now, st.statusesLeased);
   if (files.length > 0) return { state, statuses: policy.mergeStatus(state, files), source: 'agents', files, liveness };
   return { state, statuses: policy.predictStatus(state, now), source: 'predicted', files, liveness };
 }

@@ -155,6 +155,41 @@ describe.skipIf(ETCD_SKIP !== null)(`egress commands on etcd${ETCD_SKIP ? ` (ski
     }
   }, 120000);
 
+  it('get nodes with no agent on this host: a Node whose agent holds its status lease is Ready, the others NotReady', async () => {
+    const p = `/egr-cli-nodes-${process.pid}/`;
+    const flags = ['--store', etcd.url, '--etcd-prefix', p];
+    expect(egress(['apply', '-f', REF, ...flags]).status).toBe(0);
+    // node-a's agent on another host: its status key, under its lease
+    const agent = new policy.store.EtcdStore(etcd.url, { prefix: p });
+    try {
+      await agent.writeNodeStatus({
+        apiVersion: policy.ENGINE_API,
+        kind: 'NodeStatus',
+        node: 'node-a',
+        observedGeneration: 1,
+        updatedAt: new Date().toISOString(),
+        egresses: {},
+        hosted: ['198.18.0.253'],
+      });
+      const w = egress(['get', 'nodes', ...flags]);
+      const rows = w.stdout
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(/\s+/));
+      expect(rows.map((r) => [r[0], r[1]])).toEqual([
+        ['node-a', 'Ready'],
+        ['node-b', 'NotReady'],
+        ['node-c', 'NotReady'],
+      ]);
+      expect(w.stdout).toMatch(/^node-a\s+Ready\s.*198\.18\.0\.253/m);
+      const d = egress(['describe', 'node', 'node-b', ...flags]);
+      expect(d.stdout).toContain('no live status lease in the store');
+    } finally {
+      agent.close();
+    }
+  }, 60000);
+
   it('bad store arguments and an unreachable store: one line, exit 1 or 2, nothing else', () => {
     const both = egress(['get', 'egress', '--store', etcd.url, '--state-dir', tmp]);
     expect(both.status).toBe(2);

@@ -35,6 +35,11 @@ export interface StoreWatch {
 export interface Store {
   /** `dir:/var/lib/egress-engine`, `etcd://127.0.0.1:2379,…`: for messages. */
   readonly url: string;
+  /**
+   * True when a Node's status lives only while its agent does (etcd: a key under the agent's lease), so a status
+   * present means a live, connected agent; false when a status outlives its agent (the state directory's files).
+   */
+  readonly statusesLeased: boolean;
   /** The applied state (empty when nothing was applied yet); StoreError (one line) when it is unusable. */
   load(): Promise<Snapshot>;
   /**

@@ -18,6 +18,7 @@ import {
 
 export class DirStore implements Store {
   readonly url: string;
+  readonly statusesLeased = false;
   constructor(
     readonly dir: string,
     private readonly opts: FileOptions & LockOptions & { intervalMs?: number } = {},

@@ -71,6 +71,7 @@ async function guard<T>(url: string, f: () => Promise<T>): Promise<T> {
 
 export class EtcdStore implements Store {
   readonly url: string;
+  readonly statusesLeased = true;
   readonly prefix: string;
   readonly client: EtcdClient;
   private authed: Promise<void> | null = null;
