@@ -10,8 +10,8 @@
  *   today's behaviour, so the case turns into a failure the day it changes and must be reclassified.
  *
  * Every case is a vitest test; the summary (`N/M Antrea cases hold`, N = cases that hold, M = all cases) is
- * printed after the suite and written to tmp/conformance-summary.txt, with one line per case in
- * tmp/conformance.md (both ignored by git).
+ * printed after the suite and written to tmp/conformance-summary.txt, with a Markdown table of one line per case
+ * beside it in tmp/ (both ignored by git).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -94,7 +94,7 @@ export function writeSummary(): string {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'conformance-summary.txt'), `${line}\n`);
   writeFileSync(join(dir, 'conformance.md'), md);
-  process.stdout.write(`\nconformance: ${line}\n  (tmp/conformance.md lists every case)\n`);
+  process.stdout.write(`\nconformance: ${line}\n  (a table of every case is in tmp/)\n`);
   return line;
 }
 
