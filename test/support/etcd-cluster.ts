@@ -17,8 +17,28 @@ export const ETCD_SKIP: string | null = existsSync(ETCD_BIN)
   ? null
   : `${ETCD_BIN} not found (install Debian's etcd-server)`;
 
-/** A TCP port free on 127.0.0.1 now. */
+/**
+ * A TCP port free on 127.0.0.1 now, chosen at random below the kernel's ephemeral range (32768 and up by default),
+ * so that no outgoing connection (etcd's own peer dialling, another test's client) can be handed it between this
+ * check and the member's bind. Another test process can still pick the same port in that window: start() retries.
+ */
 export async function freePort(): Promise<number> {
+  for (let i = 0; i < 64; i++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (await canListen(port)) return port;
+  }
+  return listenAny();
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+function listenAny(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.on('error', reject);
@@ -124,16 +144,37 @@ export class EtcdCluster {
     return `${this.certs ? 'etcds' : 'etcd'}://${this.members.map((m) => `127.0.0.1:${m.clientPort}`).join(',')}`;
   }
 
+  /**
+   * Start a new cluster of `size` members. A port taken between freePort() and a member's bind (a test in another
+   * worker chose it too) shows as "address already in use": the attempt is torn down and made again on new ports.
+   */
   static async start(size = 3, opts: { tls?: boolean } = {}): Promise<EtcdCluster> {
-    const c = new EtcdCluster();
-    c.root = mkdtempSync(join(tmpdir(), 'egr-etcd-'));
-    if (opts.tls) c.certs = makeCerts(c.root);
-    for (let i = 0; i < size; i++)
-      c.members.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort(), proc: null, log: '' });
-    c.initial = c.members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
-    for (const m of c.members) c.spawn(m, 'new');
-    await c.waitHealthy();
-    return c;
+    for (let attempt = 1; ; attempt++) {
+      const c = new EtcdCluster();
+      c.root = mkdtempSync(join(tmpdir(), 'egr-etcd-'));
+      if (opts.tls) c.certs = makeCerts(c.root);
+      const ports = new Set<number>();
+      const port = async (): Promise<number> => {
+        for (;;) {
+          const p = await freePort();
+          if (ports.has(p)) continue;
+          ports.add(p);
+          return p;
+        }
+      };
+      for (let i = 0; i < size; i++)
+        c.members.push({ name: `m${i}`, clientPort: await port(), peerPort: await port(), proc: null, log: '' });
+      c.initial = c.members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
+      for (const m of c.members) c.spawn(m, 'new');
+      try {
+        await c.waitHealthy(30000, () => c.members.some((m) => m.log.includes('address already in use')));
+        return c;
+      } catch (e) {
+        await c.stop();
+        const raced = c.members.some((m) => m.log.includes('address already in use'));
+        if (!raced || attempt >= 3) throw e;
+      }
+    }
   }
 
   private spawn(m: Member, state: 'new' | 'existing'): void {
@@ -174,14 +215,14 @@ export class EtcdCluster {
     process.once('exit', () => p.kill('SIGKILL'));
   }
 
-  /** Every running member answers /health with true. */
-  async waitHealthy(timeoutMs = 30000): Promise<void> {
+  /** Every running member answers /health with true (or giveUp() says the wait is hopeless: the error then). */
+  async waitHealthy(timeoutMs = 30000, giveUp: () => boolean = () => false): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const up = this.members.filter((m) => m.proc);
       const ok = await Promise.all(up.map((m) => health(m.clientPort, this.certs)));
       if (ok.every(Boolean)) return;
-      if (Date.now() > deadline)
+      if (Date.now() > deadline || giveUp())
         throw new Error(`etcd not healthy in ${timeoutMs} ms: ${up.map((m) => `${m.name}: ${m.log}`).join(' | ')}`);
       await new Promise((r) => setTimeout(r, 100));
     }
