@@ -128,13 +128,12 @@ export class UplinkIngress implements Stage {
       const dst = ipv4.dst(v, l3);
       if (t.owned.get(dst, 0) === 0 && t.podByIp.get(dst, -1) < 0) {
         b.next[i] = X.drop;
-        const ihl = ipv4.headerLen(v, l3);
-        const tunnel =
-          ipv4.proto(v, l3) === ipv4.PROTO_UDP &&
-          ipv4.totalLen(v, l3) >= ihl + 8 &&
-          v.getUint16(l3 + ihl + 2) === geneve.PORT;
         c[
-          tunnel ? C['drop-tunnel-not-owned'] : ethernet.isBroadcast(v, o) ? C['drop-broadcast-ip'] : C['drop-not-ours']
+          this.isGeneve(v, l3)
+            ? C['drop-tunnel-not-owned']
+            : ethernet.isBroadcast(v, o)
+              ? C['drop-broadcast-ip']
+              : C['drop-not-ours']
         ]!++;
         continue;
       }
