@@ -28,6 +28,7 @@ import {
 } from '../../conntrack/index.js';
 import { decodeSnapshot, encodeSnapshot, SNAPSHOT_REJECT_REASONS, type SnapshotRejectReason } from './conn-snapshot.js';
 import { nodeTransportIP, standbys, type ClusterState } from '../policy/index.js';
+import { ReplicaCache } from './replica-cache.js';
 import { ipv4 } from '../wire/index.js';
 
 export const SYNC_COUNTER_NAMES = [
@@ -62,6 +63,9 @@ export const SYNC_COUNTER_NAMES = [
   ...SNAPSHOT_REJECT_REASONS.map((r) => `snapshot-rejected-${r}` as const),
 ] as const;
 export type SyncCounterName = (typeof SYNC_COUNTER_NAMES)[number];
+const I_RECORDS_RECEIVED = SYNC_COUNTER_NAMES.indexOf('records-received');
+const I_REMOVALS_RECEIVED = SYNC_COUNTER_NAMES.indexOf('removals-received');
+const I_CACHE_FULL = SYNC_COUNTER_NAMES.indexOf('cache-full');
 
 export interface ConnSyncOptions {
   self: string;
@@ -90,12 +94,6 @@ interface Pending {
   flags: number;
 }
 
-interface Cached {
-  rec: SyncRecord;
-  expiresAt: number;
-  at: number;
-}
-
 export class ConnSync {
   readonly counters = new Float64Array(SYNC_COUNTER_NAMES.length);
   readonly receiver: SyncReceiver;
@@ -115,7 +113,11 @@ export class ConnSync {
   /** Hosted egress IP → standby name ('' none), for reports. */
   private standbyName = new Map<number, string>();
   private hosted = new Set<number>();
-  private readonly cache = new Map<string, Cached>();
+  /** What owners sent us, for takeover (typed arrays, bounded: replica-cache.ts). */
+  private readonly cache: ReplicaCache;
+  /** Receiving: the cache stores each record and removal straight from the verified message. */
+  private readonly sink: connSync.SyncItemSink;
+  private rxNow = 0;
   private nextPurge = 0;
   private missingUntil = -Infinity;
   private missingBase = 0;
@@ -139,6 +141,20 @@ export class ConnSync {
     this.sentAt = new Float64Array(n);
     this.sentSig = new Int32Array(n);
     this.sentTuple = new Int32Array(5 * n);
+    this.cache = new ReplicaCache(this.o.maxCache);
+    const cache = this.cache;
+    this.sink = {
+      record: (src, dst, ports, proto, natIp, natPort, state, flags, timeoutMs, ageMs, v, winOff) => {
+        this.counters[I_RECORDS_RECEIVED]!++;
+        const now = this.rxNow;
+        if (!cache.put(src, dst, ports, proto, natIp, natPort, state, flags, now + timeoutMs, now, ageMs, v, winOff))
+          this.counters[I_CACHE_FULL]!++;
+      },
+      removal: (src, dst, ports, proto) => {
+        this.counters[I_REMOVALS_RECEIVED]!++;
+        cache.remove(src, dst, ports, proto);
+      },
+    };
   }
 
   private readonly self: string;
@@ -177,9 +193,7 @@ export class ConnSync {
 
   /** Connections cached for takeover, per egress IP (tests, reports). */
   cachedFor(ip: number): number {
-    let n = 0;
-    for (const e of this.cache.values()) if (e.rec.natIp === (ip | 0)) n++;
-    return n;
+    return this.cache.countFor(ip);
   }
 
   /**
@@ -257,7 +271,7 @@ export class ConnSync {
     if (this.standbyIp.size || this.sentAny) this.scan(now);
     if (now >= this.nextPurge) {
       this.nextPurge = now + 1000;
-      for (const [k, e] of this.cache) if (e.expiresAt <= now) this.cache.delete(k);
+      this.cache.purge(now);
     }
     if (now < this.missingUntil) {
       const d = noConntrackDrops - this.missingBase;
@@ -452,24 +466,13 @@ export class ConnSync {
 
   /** A datagram on the control port that carries a sync message. */
   receive(srcIp: number, payload: Uint8Array, now: number): number {
-    const r = this.receiver.receive(srcIp, payload);
-    if (r.verdict !== connSync.SYNC_OK || !r.msg) return r.verdict;
+    const verdict = this.receiver.accept(srcIp, payload);
+    if (verdict !== connSync.SYNC_OK) return verdict;
     this.add('messages-received');
     this.add('bytes-received', payload.length);
-    for (const rec of r.msg.records) {
-      this.add('records-received');
-      const k = tupleKey(rec);
-      if (!this.cache.has(k) && this.cache.size >= this.o.maxCache) {
-        this.add('cache-full');
-        continue;
-      }
-      this.cache.set(k, { rec, expiresAt: now + rec.timeoutMs, at: now });
-    }
-    for (const rem of r.msg.removals) {
-      this.add('removals-received');
-      this.cache.delete(tupleKey(rem));
-    }
-    return r.verdict;
+    this.rxNow = now;
+    connSync.readItems(payload, this.sink);
+    return verdict;
   }
 
   /**
@@ -482,28 +485,17 @@ export class ConnSync {
     const t = this.t;
     t.setTime(now);
     let installed = 0;
-    for (const [k, e] of this.cache) {
-      if (!want.has(e.rec.natIp)) continue;
-      this.cache.delete(k);
-      const left = e.expiresAt - now;
-      if (left <= 0) {
-        this.add('takeover-expired');
-        continue;
-      }
-      const res = importReplica(t, { ...e.rec, timeoutMs: left, ageMs: e.rec.ageMs + (now - e.at) });
+    this.cache.takeover(t, want, now, (res) => {
+      if (res < 0) return this.add('takeover-expired');
       const name = IMPORT_RESULT_NAMES[res]!;
       if (name === 'installed') {
         installed++;
         this.add('installed-on-takeover');
       } else if (name === 'refreshed') this.add('refreshed-on-takeover');
       else this.add(`takeover-${name}` as SyncCounterName);
-    }
+    });
     this.missingUntil = now + this.o.missingWindowMs;
     this.missingBase = noConntrackDrops;
     return installed;
   }
-}
-
-function tupleKey(r: { src: number; dst: number; sport: number; dport: number; proto: number }): string {
-  return `${r.src | 0},${r.dst | 0},${r.sport},${r.dport},${r.proto}`;
 }

@@ -255,54 +255,31 @@ export function encodeSync(
   return out;
 }
 
-/** Read the body of a message that passed `checkSync` and its MAC; null on a bad field. */
-function readBody(buf: Uint8Array, keyId: number): SyncMessage | null {
-  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const incarnation = get64(v, F_INCARNATION);
-  const counter = get64(v, F_COUNTER);
-  const echo = get64(v, F_ECHO);
-  if (incarnation <= 0 || counter <= 0 || echo < 0 || v.getUint32(44) !== 0) return null;
-  const records: SyncRecord[] = [];
-  const removals: SyncRemoval[] = [];
+/** Whether the body of a message that passed `checkSync` and its MAC has every field in range (allocates nothing). */
+function validBody(buf: Uint8Array): boolean {
+  if (buf[44] !== 0 || buf[45] !== 0 || buf[46] !== 0 || buf[47] !== 0) return false;
   let o = SYNC_HEADER_LEN;
   for (let i = 0; i < buf[F_NREC]!; i++) {
     const proto = buf[o + 18]!;
     const state = buf[o + 19]!;
-    if (v.getUint16(o + 22) !== 0 || (proto === PROTO_TCP ? state < 1 || state > 9 : state !== 0)) return null;
-    const r: SyncRecord = {
-      src: v.getInt32(o),
-      dst: v.getInt32(o + 4),
-      sport: v.getUint16(o + 8),
-      dport: v.getUint16(o + 10),
-      natIp: v.getInt32(o + 12),
-      natPort: v.getUint16(o + 16),
-      proto,
-      state,
-      flags: v.getUint16(o + 20),
-      timeoutMs: v.getUint32(o + 24),
-      ageMs: v.getUint32(o + 28),
-      window: null,
-    };
-    o += RECORD_LEN;
-    if (proto === PROTO_TCP) {
-      const w = new Int32Array(WINDOW_WORDS);
-      for (let k = 0; k < WINDOW_WORDS; k++) w[k] = v.getInt32(o + 4 * k);
-      r.window = w;
-      o += 4 * WINDOW_WORDS;
-    }
-    records.push(r);
+    if (buf[o + 22] !== 0 || buf[o + 23] !== 0 || (proto === PROTO_TCP ? state < 1 || state > 9 : state !== 0))
+      return false;
+    o += recordLen(proto);
   }
   for (let i = 0; i < buf[F_NREM]!; i++) {
-    if (buf[o + 13] !== 0 || buf[o + 14] !== 0 || buf[o + 15] !== 0) return null;
-    removals.push({
-      src: v.getInt32(o),
-      dst: v.getInt32(o + 4),
-      sport: v.getUint16(o + 8),
-      dport: v.getUint16(o + 10),
-      proto: buf[o + 12]!,
-    });
+    if (buf[o + 13] !== 0 || buf[o + 14] !== 0 || buf[o + 15] !== 0) return false;
     o += REMOVAL_LEN;
   }
+  return true;
+}
+
+/** The header of a message that passed `checkSync` and its MAC; null when a 64-bit field is out of range. */
+function readHeader(buf: Uint8Array, keyId: number): SyncHeader | null {
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const incarnation = get64(v, F_INCARNATION);
+  const counter = get64(v, F_COUNTER);
+  const echo = get64(v, F_ECHO);
+  if (incarnation <= 0 || counter <= 0 || echo < 0) return null;
   return {
     flags: buf[F_FLAGS]!,
     keyId,
@@ -311,9 +288,114 @@ function readBody(buf: Uint8Array, keyId: number): SyncMessage | null {
     counter,
     echo,
     srcIp: v.getInt32(F_SRC),
-    records,
-    removals,
   };
+}
+
+/** Read the body of a message that passed `checkSync`, its MAC and `validBody` into objects (tests, tools). */
+function readBody(buf: Uint8Array, h: SyncHeader): SyncMessage {
+  const records: SyncRecord[] = [];
+  const removals: SyncRemoval[] = [];
+  readItems(buf, {
+    record(src, dst, ports, proto, natIp, natPort, state, flags, timeoutMs, ageMs, v, winOff) {
+      let window: Int32Array | null = null;
+      if (winOff >= 0) {
+        window = new Int32Array(WINDOW_WORDS);
+        for (let k = 0; k < WINDOW_WORDS; k++) window[k] = v.getInt32(winOff + 4 * k);
+      }
+      records.push({
+        src,
+        dst,
+        sport: ports >>> 16,
+        dport: ports & 0xffff,
+        proto,
+        natIp,
+        natPort,
+        state,
+        flags,
+        timeoutMs,
+        ageMs,
+        window,
+      });
+    },
+    removal(src, dst, ports, proto) {
+      removals.push({ src, dst, sport: ports >>> 16, dport: ports & 0xffff, proto });
+    },
+  });
+  return { ...h, records, removals };
+}
+
+/**
+ * What `readItems` hands each record and removal to: numbers, and for a TCP record the message's view and the
+ * offset of its 12 window words (-1 for other protocols). `ports` is `sport << 16 | dport` (conntrack's word).
+ */
+export interface SyncItemSink {
+  record(
+    src: number,
+    dst: number,
+    ports: number,
+    proto: number,
+    natIp: number,
+    natPort: number,
+    state: number,
+    flags: number,
+    timeoutMs: number,
+    ageMs: number,
+    v: DataView,
+    winOff: number,
+  ): void;
+  removal(src: number, dst: number, ports: number, proto: number): void;
+}
+
+/**
+ * Walk the records then removals of a message a `SyncReceiver` accepted (`accept` returned SYNC_OK), with no
+ * object per item: the standby's cache stores them straight from the message.
+ */
+export function readItems(buf: Uint8Array, sink: SyncItemSink): void {
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  let o = SYNC_HEADER_LEN;
+  for (let i = 0; i < buf[F_NREC]!; i++) {
+    const proto = buf[o + 18]!;
+    sink.record(
+      v.getInt32(o),
+      v.getInt32(o + 4),
+      v.getInt32(o + 8),
+      proto,
+      v.getInt32(o + 12),
+      v.getUint16(o + 16),
+      buf[o + 19]!,
+      v.getUint16(o + 20),
+      v.getUint32(o + 24),
+      v.getUint32(o + 28),
+      v,
+      proto === PROTO_TCP ? o + RECORD_LEN : -1,
+    );
+    o += recordLen(proto);
+  }
+  for (let i = 0; i < buf[F_NREM]!; i++) {
+    sink.removal(v.getInt32(o), v.getInt32(o + 4), v.getInt32(o + 8), buf[o + 12]!);
+    o += REMOVAL_LEN;
+  }
+}
+
+function keyIdOf(buf: Uint8Array): number {
+  return ((buf[F_KEY_ID]! << 24) | (buf[F_KEY_ID + 1]! << 16) | (buf[F_KEY_ID + 2]! << 8) | buf[F_KEY_ID + 3]!) >>> 0;
+}
+
+/** Structure, key, MAC and field ranges: the header, or the verdict of the first check that fails. */
+function authenticate(
+  buf: Uint8Array,
+  keys: readonly HeartbeatKey[],
+): { verdict: 0; header: SyncHeader } | { verdict: number } {
+  const c = checkSync(buf);
+  if (c !== SYNC_OK) return { verdict: c };
+  const id = keyIdOf(buf);
+  const key = keys.find((k) => k.id >>> 0 === id);
+  if (!key) return { verdict: SYNC_UNKNOWN_KEY };
+  const macOff = buf.length - SYNC_MAC_LEN;
+  const mac = createHmac('sha256', key.key).update(buf.subarray(0, macOff)).digest();
+  if (!timingSafeEqual(mac, buf.subarray(macOff))) return { verdict: SYNC_BAD_MAC };
+  const header = validBody(buf) ? readHeader(buf, id) : null;
+  return header ? { verdict: SYNC_OK, header } : { verdict: SYNC_BAD_FIELD };
 }
 
 /** Structure, key and MAC: the message, or the verdict of the first check that fails. */
@@ -321,17 +403,8 @@ export function decodeSync(
   buf: Uint8Array,
   keys: readonly HeartbeatKey[],
 ): { verdict: 0; msg: SyncMessage } | { verdict: number } {
-  const c = checkSync(buf);
-  if (c !== SYNC_OK) return { verdict: c };
-  const id =
-    ((buf[F_KEY_ID]! << 24) | (buf[F_KEY_ID + 1]! << 16) | (buf[F_KEY_ID + 2]! << 8) | buf[F_KEY_ID + 3]!) >>> 0;
-  const key = keys.find((k) => k.id >>> 0 === id);
-  if (!key) return { verdict: SYNC_UNKNOWN_KEY };
-  const macOff = buf.length - SYNC_MAC_LEN;
-  const mac = createHmac('sha256', key.key).update(buf.subarray(0, macOff)).digest();
-  if (!timingSafeEqual(mac, buf.subarray(macOff))) return { verdict: SYNC_BAD_MAC };
-  const msg = readBody(buf, id);
-  return msg ? { verdict: SYNC_OK, msg } : { verdict: SYNC_BAD_FIELD };
+  const a = authenticate(buf, keys);
+  return 'header' in a ? { verdict: SYNC_OK, msg: readBody(buf, a.header) } : a;
 }
 
 /** True when the payload is a sync message rather than a heartbeat (its first four bytes). */
@@ -371,14 +444,23 @@ export class SyncReceiver {
 
   /** Judge one datagram payload from `srcIp`; the message only when the verdict is OK. */
   receive(srcIp: number, buf: Uint8Array): { verdict: number; msg?: SyncMessage; sender?: string } {
-    const d = decodeSync(buf, this.keys);
-    const verdict = 'msg' in d ? this.judge(srcIp | 0, d.msg) : d.verdict;
-    this.counts[verdict]!++;
-    if (verdict !== SYNC_OK || !('msg' in d)) return { verdict };
-    return { verdict, msg: d.msg, sender: this.members.get(srcIp | 0)! };
+    const verdict = this.accept(srcIp, buf);
+    if (verdict !== SYNC_OK) return { verdict };
+    return { verdict, msg: readBody(buf, readHeader(buf, keyIdOf(buf))!), sender: this.members.get(srcIp | 0)! };
   }
 
-  private judge(srcIp: number, m: SyncMessage): number {
+  /**
+   * Judge one datagram payload from `srcIp` without decoding its items (read them with `readItems` when the
+   * verdict is SYNC_OK). Counted like `receive`.
+   */
+  accept(srcIp: number, buf: Uint8Array): number {
+    const a = authenticate(buf, this.keys);
+    const verdict = 'header' in a ? this.judge(srcIp | 0, a.header) : a.verdict;
+    this.counts[verdict]!++;
+    return verdict;
+  }
+
+  private judge(srcIp: number, m: SyncHeader): number {
     if (m.srcIp === this.cfg.selfIp) return SYNC_FROM_SELF;
     if (m.srcIp !== srcIp) return SYNC_WRONG_SOURCE;
     if (m.dstIp !== this.cfg.selfIp) return SYNC_WRONG_DESTINATION;
