@@ -213,46 +213,121 @@ export function encodeSync(
   if (!(h.incarnation >= 1 && h.counter >= 1 && h.echo >= 0)) throw new RangeError('sync: incarnation/counter');
   const out = new Uint8Array(len);
   const v = new DataView(out.buffer);
+  putHeader(v, h, records.length, removals.length, key);
+  let o = SYNC_HEADER_LEN;
+  for (const r of records)
+    o = putRecord(
+      v,
+      o,
+      r.src,
+      r.dst,
+      r.sport,
+      r.dport,
+      r.natIp,
+      r.natPort,
+      r.proto,
+      r.state,
+      r.flags,
+      r.timeoutMs,
+      r.ageMs,
+      r.window,
+    );
+  for (const r of removals) o = putRemoval(v, o, r.src, r.dst, (r.sport << 16) | (r.dport & 0xffff), r.proto);
+  out.set(createHmac('sha256', key.key).update(out.subarray(0, o)).digest(), o);
+  return out;
+}
+
+/**
+ * Write one record at `o` of `v` (the layout above); returns the offset after it. `window`: TCP's WINDOW_WORDS
+ * words (zeros when null); ignored for other protocols.
+ */
+export function putRecord(
+  v: DataView,
+  o: number,
+  src: number,
+  dst: number,
+  sport: number,
+  dport: number,
+  natIp: number,
+  natPort: number,
+  proto: number,
+  state: number,
+  flags: number,
+  timeoutMs: number,
+  ageMs: number,
+  window: Int32Array | null,
+): number {
+  v.setInt32(o, src | 0);
+  v.setInt32(o + 4, dst | 0);
+  v.setUint16(o + 8, sport & 0xffff);
+  v.setUint16(o + 10, dport & 0xffff);
+  v.setInt32(o + 12, natIp | 0);
+  v.setUint16(o + 16, natPort & 0xffff);
+  v.setUint8(o + 18, proto & 0xff);
+  v.setUint8(o + 19, state & 0xff);
+  v.setUint16(o + 20, flags & 0xffff);
+  v.setUint16(o + 22, 0);
+  v.setUint32(o + 24, Math.min(0xffffffff, Math.max(0, Math.round(timeoutMs))));
+  v.setUint32(o + 28, Math.min(0xffffffff, Math.max(0, Math.round(ageMs))));
+  o += RECORD_LEN;
+  if ((proto & 0xff) === PROTO_TCP) {
+    for (let k = 0; k < WINDOW_WORDS; k++) v.setInt32(o + 4 * k, window ? window[k]! | 0 : 0);
+    o += 4 * WINDOW_WORDS;
+  }
+  return o;
+}
+
+/** Write one removal at `o` (`ports` = sport << 16 | dport); returns the offset after it. */
+export function putRemoval(v: DataView, o: number, src: number, dst: number, ports: number, proto: number): number {
+  v.setInt32(o, src | 0);
+  v.setInt32(o + 4, dst | 0);
+  v.setInt32(o + 8, ports | 0);
+  v.setUint8(o + 12, proto & 0xff);
+  v.setUint8(o + 13, 0);
+  v.setUint16(o + 14, 0);
+  return o + REMOVAL_LEN;
+}
+
+/**
+ * One message from records and removals already written (`putRecord`, `putRemoval`) into `recs` (its first
+ * `recBytes` bytes, `nRec` records) and `rems` (`nRem` removals): the only allocation is the message itself.
+ */
+export function sealSync(
+  h: Omit<SyncHeader, 'keyId'>,
+  recs: Uint8Array,
+  recBytes: number,
+  nRec: number,
+  rems: Uint8Array,
+  nRem: number,
+  key: HeartbeatKey,
+): Uint8Array {
+  const len = syncLength(recBytes, nRem);
+  if (len > SYNC_MAX_LEN || nRec > 255 || nRem > 255)
+    throw new RangeError(`sync message of ${len} bytes, ${nRec} records, ${nRem} removals`);
+  if (!(h.incarnation >= 1 && h.counter >= 1 && h.echo >= 0)) throw new RangeError('sync: incarnation/counter');
+  const out = new Uint8Array(len);
+  const v = new DataView(out.buffer);
+  putHeader(v, h, nRec, nRem, key);
+  out.set(recs.subarray(0, recBytes), SYNC_HEADER_LEN);
+  const o = SYNC_HEADER_LEN + recBytes;
+  out.set(rems.subarray(0, REMOVAL_LEN * nRem), o);
+  const end = o + REMOVAL_LEN * nRem;
+  out.set(createHmac('sha256', key.key).update(out.subarray(0, end)).digest(), end);
+  return out;
+}
+
+function putHeader(v: DataView, h: Omit<SyncHeader, 'keyId'>, nRec: number, nRem: number, key: HeartbeatKey): void {
   v.setUint32(0, SYNC_MAGIC);
-  out[F_VERSION] = SYNC_VERSION;
-  out[F_FLAGS] = h.flags & 0xff;
-  out[F_NREC] = records.length;
-  out[F_NREM] = removals.length;
+  v.setUint8(F_VERSION, SYNC_VERSION);
+  v.setUint8(F_FLAGS, h.flags & 0xff);
+  v.setUint8(F_NREC, nRec);
+  v.setUint8(F_NREM, nRem);
   v.setUint32(F_KEY_ID, key.id >>> 0);
   v.setInt32(F_DST, h.dstIp | 0);
   put64(v, F_INCARNATION, h.incarnation);
   put64(v, F_COUNTER, h.counter);
   put64(v, F_ECHO, h.echo);
   v.setInt32(F_SRC, h.srcIp | 0);
-  let o = SYNC_HEADER_LEN;
-  for (const r of records) {
-    v.setInt32(o, r.src | 0);
-    v.setInt32(o + 4, r.dst | 0);
-    v.setUint16(o + 8, r.sport & 0xffff);
-    v.setUint16(o + 10, r.dport & 0xffff);
-    v.setInt32(o + 12, r.natIp | 0);
-    v.setUint16(o + 16, r.natPort & 0xffff);
-    out[o + 18] = r.proto & 0xff;
-    out[o + 19] = r.state & 0xff;
-    v.setUint16(o + 20, r.flags & 0xffff);
-    v.setUint32(o + 24, Math.min(0xffffffff, Math.max(0, Math.round(r.timeoutMs))));
-    v.setUint32(o + 28, Math.min(0xffffffff, Math.max(0, Math.round(r.ageMs))));
-    o += RECORD_LEN;
-    if (r.proto === PROTO_TCP) {
-      for (let k = 0; k < WINDOW_WORDS; k++) v.setInt32(o + 4 * k, r.window ? r.window[k]! | 0 : 0);
-      o += 4 * WINDOW_WORDS;
-    }
-  }
-  for (const r of removals) {
-    v.setInt32(o, r.src | 0);
-    v.setInt32(o + 4, r.dst | 0);
-    v.setUint16(o + 8, r.sport & 0xffff);
-    v.setUint16(o + 10, r.dport & 0xffff);
-    out[o + 12] = r.proto & 0xff;
-    o += REMOVAL_LEN;
-  }
-  out.set(createHmac('sha256', key.key).update(out.subarray(0, o)).digest(), o);
-  return out;
 }
 
 /** Whether the body of a message that passed `checkSync` and its MAC has every field in range (allocates nothing). */
@@ -499,6 +574,33 @@ export class SyncSender {
 
   setKey(key: HeartbeatKey): void {
     this.key = key;
+  }
+
+  /**
+   * One message to `dstIp` from items already written into `recs`/`rems` (sealSync), with the next counter for
+   * that receiver.
+   */
+  seal(
+    dstIp: number,
+    echo: number,
+    recs: Uint8Array,
+    recBytes: number,
+    nRec: number,
+    rems: Uint8Array,
+    nRem: number,
+    flags = 0,
+  ): Uint8Array {
+    const counter = (this.counters.get(dstIp) ?? 0) + 1;
+    this.counters.set(dstIp, counter);
+    return sealSync(
+      { flags, dstIp, incarnation: this.incarnation, counter, echo, srcIp: this.selfIp },
+      recs,
+      recBytes,
+      nRec,
+      rems,
+      nRem,
+      this.key,
+    );
   }
 
   /** Messages carrying `records` then `removals` to `dstIp`, echoing `echo` (the receiver's incarnation). */
