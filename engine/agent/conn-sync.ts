@@ -116,6 +116,8 @@ export class ConnSync {
   private readonly sentAt: Float64Array;
   private readonly sentSig: Int32Array;
   private readonly sentTuple: Int32Array;
+  /** Per record: 1 once a record of the connection in `sentBorn` left in a message (a removal is then due). */
+  private readonly sentOut: Uint8Array;
   private cursor = 0;
   /**
    * The queue, a ring of `maxQueue` items in typed arrays: per item its standby (`qDst`), the record (`qConn`,
@@ -166,6 +168,7 @@ export class ConnSync {
     this.sentAt = new Float64Array(n);
     this.sentSig = new Int32Array(n);
     this.sentTuple = new Int32Array(5 * n);
+    this.sentOut = new Uint8Array(n);
     const q = this.o.maxQueue;
     this.qDst = new Int32Array(q);
     this.qConn = new Int32Array(q);
@@ -286,7 +289,10 @@ export class ConnSync {
   private resetSent(ip: number): void {
     const n = this.sentBorn.length;
     for (let c = 0; c < n; c++)
-      if (this.sentBorn[c]! >= 0 && this.sentTuple[5 * c + 4] === (ip | 0)) this.sentBorn[c] = -1;
+      if (this.sentBorn[c]! >= 0 && this.sentTuple[5 * c + 4] === (ip | 0)) {
+        this.sentBorn[c] = -1;
+        this.sentOut[c] = 0;
+      }
   }
 
   /** A free item at the tail of the queue (the oldest is dropped, counted, when it is full). */
@@ -350,7 +356,7 @@ export class ConnSync {
       ) {
         const old = this.sentTuple[5 * c + 4]!;
         const dst = this.standbyIp.get(old);
-        if (dst !== undefined) {
+        if (dst !== undefined && this.sentOut[c] === 1) {
           const b = 5 * c;
           this.pushRemoval(
             dst,
@@ -361,6 +367,7 @@ export class ConnSync {
           );
         }
         this.sentBorn[c] = -1;
+        this.sentOut[c] = 0;
       }
       if (!live) continue;
       const dst = this.standbyIp.get(nat);
@@ -444,7 +451,11 @@ export class ConnSync {
       const g = this.builder(this.qDst[i]!);
       const c = this.qConn[i]!;
       if (c >= 0) {
-        if (!isReplicable(t, c) || t.createdAt(c) !== this.qBorn[i]) continue;
+        if (!isReplicable(t, c) || t.createdAt(c) !== this.qBorn[i]) {
+          // Ended before a record of it left: the standby never heard of it, so no removal either.
+          if (this.sentBorn[c] === this.qBorn[i] && this.sentOut[c] === 0) this.sentBorn[c] = -1;
+          continue;
+        }
         const proto = t.proto(c);
         const l = connSync.recordLen(proto);
         if (g.nRec === 255 || connSync.syncLength(g.recBytes + l, g.nRem) > MAX) this.seal(g, out);
@@ -467,6 +478,7 @@ export class ConnSync {
           tcp ? this.win : null,
         );
         g.nRec++;
+        if (this.sentBorn[c] === this.qBorn[i]) this.sentOut[c] = 1;
         if (this.qFirst[i] === 1) {
           this.counters[I_REPLICATED]!++;
           const lag = Math.max(0, now - t.createdAt(c));

@@ -107,7 +107,7 @@ describe('ConnSync', () => {
     expect(a.s.counter('cache-full')).toBe(5);
   });
 
-  it('a record leaves the queue encoded from the table: a connection gone before its turn is not sent', () => {
+  it('a record leaves the queue encoded from the table: a connection gone before its turn is not sent, nor removed', () => {
     const c = node('node-c', { maxRecordsPerRound: 4 });
     const a = node('node-a');
     c.s.update(st, ALL, [EGRESS], 0);
@@ -124,6 +124,8 @@ describe('ConnSync', () => {
     for (let now = 20; now <= 60; now += 10) deliver('node-c', c.s.tick(now), a.s, now);
     expect(c.s.snapshot()['queued']).toBe(0);
     expect(c.s.counter('records-sent')).toBe(8);
+    // ... nor a removal: the standby never heard of them
+    expect(c.s.counter('removals-sent')).toBe(0);
     expect(c.s.counter('replicated')).toBe(8);
     expect(a.s.cachedFor(EGRESS)).toBe(8);
   });
