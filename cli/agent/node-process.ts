@@ -483,6 +483,7 @@ export class AgentProcess {
       faults: this.faults.snapshot(),
       storeConnected: this.storeConnected,
       ...(this.loopDelay ? { loopDelay: this.loopDelay.snapshot() } : {}),
+      ...(r.sync ? { sync: { counters: r.sync.snapshot(), standbys: r.sync.standbyReport() } } : {}),
     };
   }
 
