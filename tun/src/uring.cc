@@ -158,8 +158,8 @@ bool GetSlab(napi_env env, napi_value v, uint8_t** data, size_t* length) {
 bool Arm(Ring* r) {
   io_uring_sqe* sqe = io_uring_get_sqe(&r->ring);
   if (!sqe) return false;
-  io_uring_prep_rw(IORING_OP_READ_MULTISHOT, sqe, r->fd, nullptr, 0, 0);  // len 0: the buffer's size
-  sqe->flags |= IOSQE_BUFFER_SELECT;
+  io_uring_prep_rw(IORING_OP_READ_MULTISHOT, sqe, 0, nullptr, 0, 0);  // fixed file 0; len 0: the buffer's size
+  sqe->flags |= IOSQE_BUFFER_SELECT | IOSQE_FIXED_FILE;
   sqe->buf_group = 0;
   io_uring_sqe_set_data64(sqe, kReadTag);
   r->armed = true;
@@ -244,6 +244,9 @@ napi_value UringOpen(napi_env env, napi_callback_info cbinfo) {
   r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (r->efd < 0) return fail(errno);
   ret = io_uring_register_eventfd(&r->ring, r->efd);
+  if (ret < 0) return fail(-ret);
+  // The device as fixed file 0: no file reference taken and dropped per request.
+  ret = io_uring_register_files(&r->ring, &fd, 1);
   if (ret < 0) return fail(-ret);
 
   r->brBytes = sizeof(io_uring_buf) * r->nbufs;
@@ -435,7 +438,8 @@ napi_value UringWrite(napi_env env, napi_callback_info cbinfo) {
         continue;
       }
     }
-    io_uring_prep_write(sqe, r->fd, slab + off, static_cast<unsigned>(len), 0);
+    io_uring_prep_write(sqe, 0, slab + off, static_cast<unsigned>(len), 0);
+    sqe->flags |= IOSQE_FIXED_FILE;
     sqe->rw_flags = RWF_NOWAIT;
     io_uring_sqe_set_data64(sqe, kWriteBase + static_cast<uint64_t>(i));
     outstanding++;
