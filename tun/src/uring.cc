@@ -83,7 +83,30 @@ struct Ring {
 
 void Destroy(Ring* r) {
   if (r->open) {
-    io_uring_queue_exit(&r->ring);  // cancels the multishot read and drops the file reference
+    // Cancel the read and wait for its last completion, then unregister the device's file: each step done
+    // here, so that the device's last reference goes before this returns (io_uring_queue_exit alone tears the
+    // ring down in a kernel worker, later, and the device would outlive the port for a while).
+    if (r->armed) {
+      io_uring_sqe* sqe = io_uring_get_sqe(&r->ring);
+      if (sqe) {
+        io_uring_prep_cancel64(sqe, kReadTag, 0);
+        io_uring_sqe_set_data64(sqe, 0);
+        io_uring_submit(&r->ring);
+      }
+      for (int i = 0; i < 100 && r->armed; i++) {
+        io_uring_cqe* cqe;
+        __kernel_timespec ts = {0, 10 * 1000 * 1000};
+        if (io_uring_wait_cqe_timeout(&r->ring, &cqe, &ts) == -ETIME) continue;
+        unsigned head, seen = 0;
+        io_uring_for_each_cqe(&r->ring, head, cqe) {
+          if (io_uring_cqe_get_data64(cqe) == kReadTag && !(cqe->flags & IORING_CQE_F_MORE)) r->armed = false;
+          seen++;
+        }
+        io_uring_cq_advance(&r->ring, seen);
+      }
+    }
+    io_uring_unregister_files(&r->ring);
+    io_uring_queue_exit(&r->ring);
     r->open = false;
   }
   if (r->efd >= 0) ::close(r->efd);
