@@ -353,9 +353,11 @@ napi_value UringRead(napi_env env, napi_callback_info cbinfo) {
   bool cleared = false;
   for (;;) {
     // Enter the kernel only when the stash and the CQ cannot fill the burst: it runs the deferred work (the
-    // multishot read reads what the device queued) and submits a re-arm.
+    // multishot read reads what the device queued) and submits a re-arm. A read that ran out of buffers
+    // (ENOBUFS) is re-armed only then too, when most buffers are back (at most a burst is out), not once
+    // per buffer returned.
     uint32_t have = r->stashCount + io_uring_cq_ready(&r->ring);
-    if (have < static_cast<uint32_t>(max - n) || !r->armed) {
+    if (have < static_cast<uint32_t>(max - n)) {
       if (!r->armed) Arm(r);
       int ret = io_uring_submit_and_get_events(&r->ring);
       if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
