@@ -21,7 +21,8 @@
 //       writeBurst's contract (info[0] = failed, info[1] = last errno, info[2] = bytes): one IORING_OP_WRITE per
 //       packet with RWF_NOWAIT (a full queue is EAGAIN, as with write(2) on the O_NONBLOCK fd, never a write
 //       left pending against a slot the caller frees), one io_uring_enter for the burst, and every write's
-//       completion reaped before returning. `n - written - info[0]` packets met EAGAIN.
+//       completion reaped before returning. `n - written - info[0]` packets met EAGAIN. The writes' completions
+//       do not make the eventfd readable (a polled port would wake for nothing after each burst sent).
 //   uringClose(ring): cancels the read, unregisters and frees everything; idempotent.
 
 #define NAPI_VERSION 8
@@ -258,7 +259,8 @@ napi_value UringOpen(napi_env env, napi_callback_info cbinfo) {
 
   io_uring_params p;
   memset(&p, 0, sizeof p);
-  p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
+  // TASKRUN_FLAG: the kernel sets IORING_SQ_TASKRUN when work is queued for us (see UringWrite).
+  p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_CQSIZE;
   p.cq_entries = 2 * r->nbufs + 2 * kMaxWrite;
   int ret = io_uring_queue_init_params(kSqEntries, &r->ring, &p);
   if (ret < 0) return fail(-ret);
@@ -470,6 +472,12 @@ napi_value UringWrite(napi_env env, napi_callback_info cbinfo) {
     outstanding++;
   }
   if (outstanding > 0) {
+    // The writes' own completions need no wake-up (they are reaped right here, and a port that is polled would
+    // otherwise wake once per burst written to it, for nothing): the eventfd is muted while they post, then
+    // signalled only if read work came in meanwhile (IORING_SQ_TASKRUN) or read completions were taken off the
+    // CQ with the writes.
+    uint32_t stashed = r->stashCount;
+    io_uring_cq_eventfd_toggle(&r->ring, false);
     int ret = io_uring_submit(&r->ring);
     (void)ret;
     // TUN/TAP writes complete during the submit (RWF_NOWAIT: no poll, no worker), so one pass over the CQ
@@ -481,6 +489,10 @@ napi_value UringWrite(napi_env env, napi_callback_info cbinfo) {
       if (w < 0 && w != -EINTR && w != -EAGAIN) break;
       outstanding -= Drain(r);
     }
+    io_uring_cq_eventfd_toggle(&r->ring, true);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);  // unmute, then look at the flag (the kernel: flag, then mute check)
+    if (r->stashCount > stashed || (IO_URING_READ_ONCE(*r->ring.sq.kflags) & IORING_SQ_TASKRUN))
+      eventfd_write(r->efd, 1);
   }
   for (int32_t i = 0; i < count; i++) {
     int32_t res = r->wres[i];
