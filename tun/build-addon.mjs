@@ -33,12 +33,20 @@ function haveLiburing() {
   if (process.env.EGR_TUN_URING === '0') return false;
   const probe = '#include <liburing.h>\nint main(void) { struct io_uring r; return io_uring_queue_init(2, &r, 0); }\n';
   const cc = process.env.CC || 'cc';
-  const p = spawnSync(cc, ['-x', 'c', '-', '-o', '/dev/null', '-luring'], { input: probe, stdio: ['pipe', 'ignore', 'ignore'] });
+  const p = spawnSync(cc, ['-x', 'c', '-', '-o', '/dev/null', '-luring'], {
+    input: probe,
+    stdio: ['pipe', 'ignore', 'ignore'],
+  });
   return !p.error && p.status === 0;
 }
 
 const uring = haveLiburing();
-if (!uring) console.log('tun: building without the io_uring backend (no liburing; Debian: apt-get install liburing-dev)');
+if (!uring)
+  console.log(
+    process.env.EGR_TUN_URING === '0'
+      ? 'tun: building without the io_uring backend (EGR_TUN_URING=0)'
+      : 'tun: building without the io_uring backend (no liburing; Debian: apt-get install liburing-dev)',
+  );
 const r = spawnSync(cmd, args, { stdio: 'inherit', env: { ...process.env, EGR_HAVE_URING: uring ? '1' : '0' } });
 if (r.error || r.status !== 0) {
   const why = r.error ? r.error.message : `node-gyp exited with status ${r.status}`;
