@@ -21,7 +21,17 @@
  * - **Imports.** Only the engine's public index (`../engine/index.js`); the engine never imports tun/.
  *   Linux only.
  */
-export { TunPort, TapPort, PORT_COUNTERS, MAX_BATCH, type TunPortOptions } from './tun-port.js';
+export {
+  TunPort,
+  TapPort,
+  PORT_COUNTERS,
+  MAX_BATCH,
+  TUN_IO,
+  URING_BUFFER_SIZE,
+  uringBuilt,
+  type TunIo,
+  type TunPortOptions,
+} from './tun-port.js';
 export { TunError, loadAddon, addonAvailable, addonPath, openError, errnoName, type TunAddon } from './addon.js';
 export * as netdev from './netdev.js';
 export { NetdevError } from './netdev.js';

@@ -16,7 +16,7 @@ import { NodeRunner, type TunnelAuthMode } from '../../engine/agent/node-runner.
 import type { ConnSync } from '../../engine/agent/conn-sync.js';
 import { SNAPSHOT_BYTES_PER_CONN } from '../../engine/agent/conn-snapshot.js';
 import { cluster, policy, Slab, wire, type Port } from '../../engine/index.js';
-import { netdev, openPodTun, openUplink, podNetnsName } from '../../tun/index.js';
+import { netdev, openPodTun, openUplink, podNetnsName, type TunIo } from '../../tun/index.js';
 import { UserError } from '../errors.js';
 import { ConnectionSurveys } from './connections.js';
 import { LOG_LEVELS, logLine, type LogLevel } from './log.js';
@@ -55,6 +55,8 @@ export interface AgentOptions {
   round?: number;
   /** Offloads: pod TUNs with TSO/USO and partial checksums, a vnet TAP uplink (tun/offload.ts). */
   offload?: boolean;
+  /** I/O backend of the TUN/TAP ports (`--io`; default rw). */
+  io?: TunIo;
   /**
    * txqueuelen of the pod TUNs and the uplink TAP: packets the kernel may queue for the agent (default
    * DEFAULT_QUEUE_LEN).
@@ -187,6 +189,7 @@ export class AgentProcess {
         mtu: view0.node.mtu,
         ...(this.o.batch !== undefined ? { batchSize: this.o.batch } : {}),
         ...(this.o.offload === true ? { vnetHdr: true } : {}),
+        ...(this.o.io !== undefined ? { io: this.o.io } : {}),
         queueLen: this.o.queueLen ?? DEFAULT_QUEUE_LEN,
         ...(this.o.segmentNetns !== undefined ? { netns: this.o.segmentNetns } : {}),
         ...(this.o.bridge !== undefined ? { bridge: this.o.bridge } : {}),
@@ -416,6 +419,7 @@ export class AgentProcess {
       mtu,
       ...(this.o.batch !== undefined ? { batchSize: this.o.batch } : {}),
       ...(this.o.offload === true ? { offload: true } : {}),
+      ...(this.o.io !== undefined ? { io: this.o.io } : {}),
       queueLen: this.o.queueLen ?? DEFAULT_QUEUE_LEN,
     });
     this.log('info', 'pod port created', { pod: key, netns: ns, ip, mtu });

@@ -31,6 +31,7 @@
 //       deleted). pollStop is idempotent; unknown ids are ignored.
 //   close(fd) -> 0 or -errno; a negative fd is a no-op.
 //   setOffload, readBurstVnet, writeBurstVnet: devices opened with vnetHdr (offloads, GSO); see vnet.cc.
+//   uringBuilt, uringOpen, uringRead, uringWrite, uringClose: the io_uring backend; see uring.cc.
 //
 // Bad arguments (wrong types, offsets outside the slab) are programming errors of the caller: they throw a
 // TypeError/RangeError and never touch memory outside the slab.
@@ -39,6 +40,7 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include "uring.h"
 #include "vnet.h"
 
 #include <errno.h>
@@ -562,5 +564,6 @@ NAPI_MODULE_INIT() {
       {"writeBurstVnet", nullptr, WriteBurstVnet, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  RegisterUring(env, exports);
   return exports;
 }
