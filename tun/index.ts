@@ -34,5 +34,14 @@ export {
   type UplinkSpec,
   type PodDeviceSpec,
 } from './devices.js';
-export { GsoTable, TUN_F, POD_OFFLOADS, JUMBO_SIZE, JUMBO_RING } from './offload.js';
+export {
+  GsoTable,
+  TUN_F,
+  POD_OFFLOADS,
+  UPLINK_OFFLOADS,
+  VNET_HDR,
+  VNET_HDR_TUNNEL,
+  JUMBO_SIZE,
+  JUMBO_RING,
+} from './offload.js';
 export * as testbed from './testbed/index.js';
