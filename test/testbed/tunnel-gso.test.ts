@@ -73,7 +73,9 @@ describe.skipIf(!isRoot)('Geneve tunnel GSO between real agents (--offload)', ()
   it('tells whether the kernel took tunnel GSO', async () => {
     const { b, c } = await counters();
     const kernel = sh('uname', ['-r']).stdout.trim();
-    console.log(`tunnel GSO on ${kernel}: fallback node-b ${b['tunnel-gso-fallback']}, node-c ${c['tunnel-gso-fallback']}`);
+    console.log(
+      `tunnel GSO on ${kernel}: fallback node-b ${b['tunnel-gso-fallback']}, node-c ${c['tunnel-gso-fallback']}`,
+    );
     expect(b['tunnel-gso-fallback']).toBe(c['tunnel-gso-fallback']);
   });
 
@@ -83,7 +85,11 @@ describe.skipIf(!isRoot)('Geneve tunnel GSO between real agents (--offload)', ()
     for (let i = 0; i < SIZE; i++) block[i] = (i * 13 + 5) & 0xff;
     writeFileSync(upload, block);
     const want = createHash('sha256').update(block).digest('hex');
-    const r = sh('ip', ['netns', 'exec', podNs('prod/web-b'), 'curl', '-s', '-m', '120', '-T', upload, `${SERVER}/sha256`], 150_000);
+    const r = sh(
+      'ip',
+      ['netns', 'exec', podNs('prod/web-b'), 'curl', '-s', '-m', '120', '-T', upload, `${SERVER}/sha256`],
+      150_000,
+    );
     expect(r.stdout.trim()).toBe(want);
     const { b, c } = await counters();
     const d = (x: Record<string, number>, y: Record<string, number>, k: string) => x[k]! - y[k]!;
@@ -107,7 +113,8 @@ describe.skipIf(!isRoot)('Geneve tunnel GSO between real agents (--offload)', ()
     const block = Buffer.alloc(256 * 1024);
     for (let i = 0; i < block.length; i++) block[i] = (i * 7 + 3) & 0xff;
     const h = createHash('sha256');
-    for (let sent = 0; sent < SIZE; sent += block.length) h.update(block.subarray(0, Math.min(block.length, SIZE - sent)));
+    for (let sent = 0; sent < SIZE; sent += block.length)
+      h.update(block.subarray(0, Math.min(block.length, SIZE - sent)));
     expect(r.stdout.split(' ')[0]).toBe(h.digest('hex'));
     const { b, c } = await counters();
     const d = (x: Record<string, number>, y: Record<string, number>, k: string) => x[k]! - y[k]!;
