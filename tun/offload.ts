@@ -6,8 +6,19 @@
  * rest in this table's *jumbo ring*, and the head is turned into a real first segment, the *probe*, which goes
  * through the pipeline like any packet (spoofguard, classify, SNAT with conntrack, neighbour, Ethernet). The
  * port that sends the probe looks it up here by slot and writes the whole super-packet with the probe's
- * rewritten headers (one GSO write, or segments when the probe was encapsulated). So the datapath's semantics
- * (every decision, every counter) are the probe's, and 44 segments cost one read and one write.
+ * rewritten headers (one GSO write, or segments when the probe was encapsulated and the device takes no tunnel
+ * GSO). So the datapath's semantics (every decision, every counter) are the probe's, and 44 segments cost one
+ * read and one write; connection tracking counts the probe as its whole super-packet (`Slab.tcpTail`), since the
+ * receiver acknowledges all of it.
+ *
+ * Tunnel GSO (Linux 6.17+, TapPort `tunnelGso`): the uplink TAP with a 24-byte vnet header and
+ * TUNSETOFFLOAD(`UPLINK_OFFLOADS`) takes a Geneve frame around a super-packet in one write (the kernel cuts inner
+ * and outer headers alike) and hands over the ones another node wrote, and plain TCP super-packets from the
+ * segment, whole (on the bridge nothing segments them: the receiving TAP has the feature). Read, such a frame
+ * becomes a probe too: outer and inner lengths and checksums of its first segment, recorded at the inner IPv4
+ * header, so after decapsulation (which only moves `off`) and SNAT the egress node writes a plain TCP GSO
+ * super-packet; the reverse direction (plain super-packet in, Geneve out) is the same table entry seen the
+ * other way.
  *
  * The table is per slab (ports that share a slab share it) and indexed by slot. An entry is only trusted when
  * the packet sent from that slot still is the probe: same IPv4 header position, IP identification and TCP

@@ -211,7 +211,7 @@ describe.skipIf(skip !== null)('UDP-tunnel GSO vnet headers (tun/src/vnet.cc on 
     const out: number[] = [];
     const buf = Buffer.alloc(65536);
     for (;;) {
-      let n = 0;
+      let n: number;
       try {
         n = readSync(fd, buf);
       } catch (e) {
