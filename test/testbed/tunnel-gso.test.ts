@@ -3,11 +3,13 @@
  * test/testbed/fixtures/cluster.yaml with every agent started with `--offload`, an Egress that sends pod web-b
  * (node-b) out through node-c's egress IP, so its TCP crosses the Geneve tunnel node-b ⇄ node-c. 50 MB go each
  * way between the pod and the external HTTP server (curl: an upload whose SHA-256 the server computes, and a
- * download checked here) and must arrive intact; the agents' counters must show the super-packets took the tunnel
- * GSO path: node-b wrote Geneve super-packets whole and node-c read them whole (upload), node-c read plain TCP
- * super-packets from the segment and wrote Geneve super-packets whole, node-b read them whole (download). On a
- * kernel that refuses tunnel GSO, the same transfers must arrive intact through software segmentation and the
- * uplinks' `tunnel-gso-fallback` counter is 1. Run under `flock /tmp/egr-root.lock`.
+ * download checked here) and must arrive intact. With `--tunnel-gso auto` the agents' counters must show the
+ * super-packets took the tunnel GSO path: node-b wrote Geneve super-packets whole and node-c read them whole
+ * (upload), node-c read plain TCP super-packets from the segment and wrote Geneve super-packets whole, node-b
+ * read them whole (download). On a
+ * kernel that refuses tunnel GSO, and with `--tunnel-gso off`, the same transfers must arrive intact through
+ * software segmentation (on such a kernel the uplinks' `tunnel-gso-fallback` counter is 1). Run under
+ * `flock /tmp/egr-root.lock`.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,7 +41,10 @@ function uplink(state: string, node: string): Record<string, number> {
   return runFile(state, node)['ports']['uplink'];
 }
 
-describe.skipIf(!isRoot)('Geneve tunnel GSO between real agents (--offload)', () => {
+describe.skipIf(!isRoot).each([
+  ['auto', ['--offload']],
+  ['off', ['--offload', '--tunnel-gso', 'off']],
+])('Geneve tunnel GSO between real agents (--offload, --tunnel-gso %s)', (mode, agentArgs) => {
   const state = mkdtempSync(join(tmpdir(), 'egress-tgso-'));
   const upload = join(state, 'upload.bin');
   let unlock = () => {};
@@ -47,7 +52,7 @@ describe.skipIf(!isRoot)('Geneve tunnel GSO between real agents (--offload)', ()
   beforeAll(async () => {
     unlock = await testbedLock();
     expect(leftovers(), 'something of an earlier run is still there').toEqual([]);
-    await testbed.up({ manifests: MANIFESTS, stateDir: state, agentArgs: ['--offload'], log: () => {} });
+    await testbed.up({ manifests: MANIFESTS, stateDir: state, agentArgs, log: () => {} });
     apply(state, EGRESS);
     expect(await eventually(() => curlIn(podNs('prod/web-b'), `${SERVER}/`), EGRESS_IP, 20_000)).toBe(EGRESS_IP);
   }, 120_000);
@@ -77,7 +82,11 @@ describe.skipIf(!isRoot)('Geneve tunnel GSO between real agents (--offload)', ()
       `tunnel GSO on ${kernel}: fallback node-b ${b['tunnel-gso-fallback']}, node-c ${c['tunnel-gso-fallback']}`,
     );
     expect(b['tunnel-gso-fallback']).toBe(c['tunnel-gso-fallback']);
+    if (mode === 'off') expect(b['tunnel-gso-fallback']).toBe(0); // not asked for, so not refused
   });
+
+  /** Tunnel GSO in use: asked for and taken by the kernel. */
+  const gso = (x: Record<string, number>) => mode === 'auto' && x['tunnel-gso-fallback'] === 0;
 
   it('a 50 MB upload from the pod through the tunnel arrives intact; Geneve super-packets went whole', async () => {
     const before = await counters();
@@ -93,12 +102,13 @@ describe.skipIf(!isRoot)('Geneve tunnel GSO between real agents (--offload)', ()
     expect(r.stdout.trim()).toBe(want);
     const { b, c } = await counters();
     const d = (x: Record<string, number>, y: Record<string, number>, k: string) => x[k]! - y[k]!;
-    if (b['tunnel-gso-fallback'] === 0) {
+    if (gso(b)) {
       expect(d(b, before.b, 'tx-gso-tunnel')).toBeGreaterThan(100); // node-b: one write per TSO read of the pod
       expect(d(c, before.c, 'rx-gso-tunnel')).toBeGreaterThan(100); // node-c: read whole, decapsulated, SNATed once
       expect(d(c, before.c, 'tx-gso')).toBeGreaterThan(100); // ... and written as TCP super-packets to the segment
     } else {
       expect(d(b, before.b, 'tx-gso-segments')).toBeGreaterThan(1000); // software segmentation, as before
+      expect(d(b, before.b, 'tx-gso-tunnel') + d(c, before.c, 'rx-gso-tunnel')).toBe(0);
     }
     expect(d(b, before.b, 'tx-error') + d(c, before.c, 'tx-error')).toBe(0);
   });
@@ -118,11 +128,14 @@ describe.skipIf(!isRoot)('Geneve tunnel GSO between real agents (--offload)', ()
     expect(r.stdout.split(' ')[0]).toBe(h.digest('hex'));
     const { b, c } = await counters();
     const d = (x: Record<string, number>, y: Record<string, number>, k: string) => x[k]! - y[k]!;
-    if (c['tunnel-gso-fallback'] === 0) {
+    if (gso(c)) {
       // node-c: TCP super-packets of the server read whole from the segment, un-SNATed, written as Geneve super-packets
       expect(d(c, before.c, 'rx-gso') - d(c, before.c, 'rx-gso-tunnel')).toBeGreaterThan(100);
       expect(d(c, before.c, 'tx-gso-tunnel')).toBeGreaterThan(100);
       expect(d(b, before.b, 'rx-gso-tunnel')).toBeGreaterThan(100); // node-b: read whole, written whole to the pod
+    } else {
+      // the uplinks took no offloads: the segment's kernel cut the server's super-packets before node-c read them
+      expect(d(c, before.c, 'rx-gso') + d(c, before.c, 'tx-gso-tunnel') + d(b, before.b, 'rx-gso-tunnel')).toBe(0);
     }
     expect(d(b, before.b, 'rx-bad-vnet') + d(c, before.c, 'rx-bad-vnet')).toBe(0);
   });
