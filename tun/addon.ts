@@ -44,6 +44,8 @@ export interface TunAddon {
   close(fd: number): number;
   /** TUNSETOFFLOAD; 0 or -errno. */
   setOffload(fd: number, flags: number): number;
+  /** TUNSETVNETHDRSZ (10, or 24 for UDP-tunnel GSO); 0 or -errno. */
+  setVnetHdrSize(fd: number, size: number): number;
   /** readBurst for a vnet device: GSO super-packets become probes, the rest in jumbo (contract in vnet.cc). */
   readBurstVnet(
     fd: number,
@@ -57,6 +59,8 @@ export interface TunAddon {
     jumbo: ArrayBuffer,
     jumboOffs: Int32Array,
     jumboCap: number,
+    hdrSize?: number,
+    tap?: boolean,
   ): number;
   /** writeBurst for a vnet device: plain packets or whole super-packets per meta row (contract in vnet.cc). */
   writeBurstVnet(
@@ -68,6 +72,7 @@ export interface TunAddon {
     info: Float64Array,
     meta: Int32Array,
     jumbo: ArrayBuffer,
+    hdrSize?: number,
   ): number;
   /** True when the addon was built with liburing (the io_uring backend, contract in tun/src/uring.cc). */
   uringBuilt: boolean;

@@ -33,6 +33,8 @@ export interface UplinkSpec {
   batchSize?: number;
   /** Open with IFF_VNET_HDR (GSO super-packets from offload pod ports go out whole; see tun/offload.ts). */
   vnetHdr?: boolean;
+  /** With vnetHdr: try UDP-tunnel GSO (TapPort `tunnelGso`; the port says whether the kernel took it). */
+  tunnelGso?: boolean;
   /** The TAP's queue (txqueuelen: frames the segment may deliver ahead of the engine); kernel default 1000. */
   queueLen?: number;
   /** I/O backend of the port (TunPortOptions.io; default rw). */
@@ -47,6 +49,7 @@ export function openUplink(spec: UplinkSpec): TapPort {
     name: `uplink:${spec.node}`,
     ...(spec.vnetHdr === true ? { vnetHdr: true } : {}),
     ...(spec.io !== undefined ? { io: spec.io } : {}),
+    ...(spec.vnetHdr === true && spec.tunnelGso === true ? { tunnelGso: true } : {}),
   };
   if (spec.netns !== undefined) opts.netns = spec.netns; // created right there, never in the agent's namespace
   const port = new TapPort(name, opts);

@@ -22,7 +22,17 @@
 import { Counters, counterIndex, type Burst, type Port, type Slab } from '../engine/index.js';
 import { errnoName, loadAddon, openError, TunError, type TunAddon, type UringHandle } from './addon.js';
 import { checkName, NetdevError } from './netdev.js';
-import { GsoTable, JUMBO_RING, JUMBO_SIZE, META } from './offload.js';
+import {
+  GSO_TCPV4,
+  GSO_TUNNEL_V4,
+  GsoTable,
+  JUMBO_RING,
+  JUMBO_SIZE,
+  META,
+  UPLINK_OFFLOADS,
+  VNET_HDR,
+  VNET_HDR_TUNNEL,
+} from './offload.js';
 
 /** Counters of a TUN/TAP port, in snapshot order. */
 export const PORT_COUNTERS = [
@@ -61,6 +71,15 @@ export const PORT_COUNTERS = [
   'tx-gso-segments',
   /** vnet ports: probes whose tail was overwritten before they were sent: sent as their first segment only. */
   'tx-gso-lost',
+  /** Tunnel-GSO ports: Geneve super-packets read whole (also counted in rx-gso). */
+  'rx-gso-tunnel',
+  /** Tunnel-GSO ports: Geneve super-packets written whole, segmented by the kernel (also counted in tx-gso). */
+  'tx-gso-tunnel',
+  /**
+   * 1 when tunnel GSO was asked for and the kernel refused it (before Linux 6.17): encapsulated super-packets
+   * are segmented in software (tx-gso-segments), as without it.
+   */
+  'tunnel-gso-fallback',
 ] as const;
 const C = counterIndex(PORT_COUNTERS);
 
@@ -102,6 +121,13 @@ export interface TunPortOptions {
   vnetHdr?: boolean;
   /** TUNSETOFFLOAD flags (`TUN_F`) to set after opening; needs `vnetHdr`. Default none. */
   offload?: number;
+  /**
+   * TAP with `vnetHdr`: try UDP-tunnel GSO (Linux 6.17+): TUNSETVNETHDRSZ 24 and TUNSETOFFLOAD(`UPLINK_OFFLOADS`),
+   * so Geneve super-packets are written and read whole and the kernel segments them. When the kernel refuses,
+   * the port stays as without it (10-byte header, no offloads), `tunnelGsoProblem` says why and the counter
+   * `tunnel-gso-fallback` is 1. Not with `offload`. Default false.
+   */
+  tunnelGso?: boolean;
   /**
    * Create the device directly inside this named network namespace (`ip netns` name): the agent's own
    * namespace never sees it, and the fd works from the agent's namespace.
@@ -160,7 +186,7 @@ abstract class DevicePort implements Port {
   private readonly offs: Int32Array;
   private readonly lens: Int32Array;
   /** Native out-parameters: read [truncated, sec, nsec], write [failed, errno, bytes]. */
-  private readonly info = new Float64Array(4);
+  private readonly info = new Float64Array(5);
   private readonly isTun: boolean;
   /** Opened with IFF_VNET_HDR. */
   readonly vnetHdr: boolean;
@@ -176,6 +202,12 @@ abstract class DevicePort implements Port {
   private ringFd = -1;
   /** The I/O backend in use. */
   readonly io: TunIo;
+  /** vnet header bytes per packet: 10, or 24 with UDP-tunnel GSO. */
+  private readonly hdrSize: number;
+  /** UDP-tunnel GSO is on (the kernel took it). */
+  readonly tunnelGso: boolean;
+  /** Why tunnel GSO was asked for and is off (the kernel's refusal), or null. */
+  readonly tunnelGsoProblem: string | null;
 
   protected constructor(ifname: string, tap: boolean, opts: TunPortOptions) {
     const batchSize = opts.batchSize ?? 64;
@@ -191,6 +223,8 @@ abstract class DevicePort implements Port {
       throw new RangeError(`${tap ? 'TapPort' : 'TunPort'}: offload needs vnetHdr and TUN_F flags`);
     const io = opts.io ?? 'rw';
     if (!TUN_IO.includes(io)) throw new RangeError(`${tap ? 'TapPort' : 'TunPort'}: io must be rw or uring, got ${io}`);
+    if (opts.tunnelGso === true && (!vnetHdr || !tap || opts.offload !== undefined))
+      throw new RangeError('tunnelGso needs a TapPort with vnetHdr and no offload option');
     const devicePath = opts.devicePath ?? '/dev/net/tun';
     const netnsPath = opts.netns !== undefined ? `/run/netns/${checkName(opts.netns, 'namespace')}` : undefined;
     this.addon = loadAddon();
@@ -250,6 +284,21 @@ abstract class DevicePort implements Port {
       this.ringFd = out[0]!;
     }
     this.io = io;
+    let hdrSize = VNET_HDR;
+    let problem: string | null = null;
+    if (opts.tunnelGso === true) {
+      // The header size first: a device with tunnel offloads and a 10-byte header drops tunnel super-packets.
+      const r1 = this.addon.setVnetHdrSize(opened.fd, VNET_HDR_TUNNEL);
+      const r2 = r1 < 0 ? r1 : this.addon.setOffload(opened.fd, UPLINK_OFFLOADS);
+      if (r2 < 0) {
+        if (r1 === 0) this.addon.setVnetHdrSize(opened.fd, VNET_HDR);
+        problem = `${r1 < 0 ? 'TUNSETVNETHDRSZ 24' : `TUNSETOFFLOAD ${UPLINK_OFFLOADS.toString(16)}`} failed (${errnoName(-r2)}): this kernel takes no UDP-tunnel GSO (Linux 6.17+)`;
+      } else hdrSize = VNET_HDR_TUNNEL;
+    }
+    this.hdrSize = hdrSize;
+    this.tunnelGso = hdrSize === VNET_HDR_TUNNEL;
+    this.tunnelGsoProblem = problem;
+    if (problem !== null) this.counters.v[C['tunnel-gso-fallback']] = 1;
     this.vnetHdr = vnetHdr;
     this.isTun = !tap;
     this.batchSize = batchSize;
@@ -325,6 +374,8 @@ abstract class DevicePort implements Port {
         gso.jumbo,
         this.jumboOffs,
         JUMBO_SIZE,
+        this.hdrSize,
+        !this.isTun,
       );
       if (info[3]! > 0) v[C['rx-bad-vnet']] += info[3]!;
     } else if (this.ring !== null)
@@ -359,10 +410,15 @@ abstract class DevicePort implements Port {
         bytes += len;
         if (gso !== null) {
           const m = i * META;
-          if (this.meta[m] !== 0) {
-            gso.record(slots[i]!, off, this.meta, m, (jumbo0 + i) % JUMBO_RING);
+          const type = this.meta[m]!;
+          if (type !== 0) {
+            const l3 = this.meta[m + 7]!;
+            gso.record(slots[i]!, off + l3, this.meta, m, (jumbo0 + i) % JUMBO_RING);
             v[C['rx-gso']]++;
-            bytes += this.meta[m + 3]! - len;
+            if ((type & GSO_TUNNEL_V4) !== 0) v[C['rx-gso-tunnel']]++;
+            // Connection tracking sees the probe as the whole super-packet (its TCP payload beyond the probe).
+            if ((type & 0x0f) === GSO_TCPV4) slab.tcpTail[slots[i]!] = this.meta[m + 3]! + l3 - len;
+            bytes += this.meta[m + 3]! + l3 - len;
           } else gso.clear(slots[i]!);
         }
       }
@@ -392,6 +448,7 @@ abstract class DevicePort implements Port {
     const gso = this.vnetHdr ? this.table(slab) : null;
     const meta = this.meta;
     const slotSize = slab.slotSize;
+    const hdrSize = this.hdrSize;
     for (let base = 0; base < total; base += this.batchSize) {
       let m = total - base;
       if (m > this.batchSize) m = this.batchSize;
@@ -407,20 +464,21 @@ abstract class DevicePort implements Port {
           if (t > 0) whole++;
           else {
             if (t < 0) v[C['tx-gso-lost']]++;
-            // Plain: the vnet header goes in the headroom when the slot has 10 bytes before the packet.
-            meta[i * META] = off - slot * slotSize >= 10 ? 0 : -1;
+            // Plain: the vnet header goes in the headroom when the slot has room for it before the packet.
+            meta[i * META] = off - slot * slotSize >= hdrSize ? 0 : -1;
           }
         }
       }
       const w =
         gso !== null
-          ? this.addon.writeBurstVnet(this.fd, buffer, offs, lens, m, info, meta, gso.jumbo)
+          ? this.addon.writeBurstVnet(this.fd, buffer, offs, lens, m, info, meta, gso.jumbo, hdrSize)
           : this.ring !== null
             ? this.addon.uringWrite!(this.ring, buffer, offs, lens, m, info)
             : this.addon.writeBurst(this.fd, buffer, offs, lens, m, info);
       if (gso !== null && whole > 0) {
         v[C['tx-gso-segments']] += info[3]!;
         v[C['tx-gso']] += whole;
+        v[C['tx-gso-tunnel']] += info[4]!;
       }
       const failed = info[0]!;
       v[C['tx-bursts']]++;

@@ -16,7 +16,7 @@ import { NodeRunner, type TunnelAuthMode } from '../../engine/agent/node-runner.
 import type { ConnSync } from '../../engine/agent/conn-sync.js';
 import { SNAPSHOT_BYTES_PER_CONN } from '../../engine/agent/conn-snapshot.js';
 import { cluster, policy, Slab, wire, type Port } from '../../engine/index.js';
-import { netdev, openPodTun, openUplink, podNetnsName, type TunIo } from '../../tun/index.js';
+import { netdev, openPodTun, openUplink, podNetnsName, TapPort, type TunIo } from '../../tun/index.js';
 import { UserError } from '../errors.js';
 import { ConnectionSurveys } from './connections.js';
 import { LOG_LEVELS, logLine, type LogLevel } from './log.js';
@@ -57,6 +57,8 @@ export interface AgentOptions {
   offload?: boolean;
   /** I/O backend of the TUN/TAP ports (`--io`; default rw). */
   io?: TunIo;
+  /** With offload: ask the uplink for UDP-tunnel GSO (default true; falls back, logged once, when refused). */
+  tunnelGso?: boolean;
   /**
    * txqueuelen of the pod TUNs and the uplink TAP: packets the kernel may queue for the agent (default
    * DEFAULT_QUEUE_LEN).
@@ -190,6 +192,7 @@ export class AgentProcess {
         ...(this.o.batch !== undefined ? { batchSize: this.o.batch } : {}),
         ...(this.o.offload === true ? { vnetHdr: true } : {}),
         ...(this.o.io !== undefined ? { io: this.o.io } : {}),
+        ...(this.o.offload === true && this.o.tunnelGso !== false ? { tunnelGso: true } : {}),
         queueLen: this.o.queueLen ?? DEFAULT_QUEUE_LEN,
         ...(this.o.segmentNetns !== undefined ? { netns: this.o.segmentNetns } : {}),
         ...(this.o.bridge !== undefined ? { bridge: this.o.bridge } : {}),
@@ -197,6 +200,11 @@ export class AgentProcess {
     } catch (e) {
       throw new UserError(`cannot create the uplink: ${(e as Error).message}`);
     }
+    if (uplink instanceof TapPort && uplink.tunnelGsoProblem !== null)
+      this.log('warn', 'tunnel GSO unavailable: Geneve super-packets are segmented in software', {
+        reason: uplink.tunnelGsoProblem,
+      });
+    else if (uplink instanceof TapPort && uplink.tunnelGso) this.log('info', 'tunnel GSO on the uplink', {});
     // The authentication option takes 24 more bytes of every tunnelled packet (docs/tunnel-auth.md).
     const tunnelAuth = this.o.tunnelAuth ?? 'off';
     const podMtu =

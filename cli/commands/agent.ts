@@ -16,8 +16,8 @@ const USAGE = `usage: egress agent --node NAME [--state-dir DIR] [--segment-netn
                     [--metrics-port PORT [--metrics-address ADDR]] [--key-file FILE]
                     [--insecure-state-dir] [--heartbeat-interval-ms MS] [--dead-after-ms MS]
                     [--log-level debug|info|warn|error] [--batch N] [--budget N] [--round N]
-                    [--offload] [--io rw|uring] [--queue-len N] [--tunnel-auth off|siphash] [--conntrack-max N]
-                    [--conntrack-max-per-pod N] [--conntrack-tcp-liberal] [--conn-sync]
+                    [--offload [--tunnel-gso auto|off]] [--io rw|uring] [--queue-len N] [--tunnel-auth off|siphash]
+                    [--conntrack-max N] [--conntrack-max-per-pod N] [--conntrack-tcp-liberal] [--conn-sync]
 
 Runs the datapath and control plane of one Node on real devices (root): a TAP uplink attached to the segment
 (moved into --segment-netns and enslaved to --bridge when given), one TUN per local Pod moved into the Pod's
@@ -68,7 +68,12 @@ Datapath tuning (bench/e2e measures them):
   --offload              TUN/TAP offloads: pod TUNs hand over TCP/UDP GSO super-packets of up to 64 KiB with
                          partial checksums (IFF_VNET_HDR + TUNSETOFFLOAD); each goes through the datapath as its
                          first segment and is written whole to a vnet TAP uplink (segmented here when Geneve
-                         encapsulates it)
+                         encapsulates it and the kernel takes no tunnel GSO)
+  --tunnel-gso MODE      with --offload: auto (default) asks the uplink TAP for UDP-tunnel GSO (Linux 6.17+): a
+                         Geneve super-packet is written and read whole and the kernel segments it, both ways;
+                         plain TCP super-packets from the segment are read whole too. When the kernel refuses,
+                         logged once and counted (uplink counter tunnel-gso-fallback = 1), encapsulated
+                         super-packets are segmented here. off: always segment here
   --io rw|uring          how the TUN/TAP ports move packets: rw (default), a read(2) or write(2) per packet;
                          uring, one io_uring per port (multishot reads, one submit per burst of writes; Linux
                          6.7+, an addon built with liburing). Same counters; not with --offload. The README's
@@ -108,6 +113,7 @@ export const agentCommand: Command = {
       'queue-len': { type: 'string' },
       offload: { type: 'boolean' },
       io: { type: 'string' },
+      'tunnel-gso': { type: 'string' },
       'tunnel-auth': { type: 'string' },
       'conntrack-max': { type: 'string' },
       'conntrack-max-per-pod': { type: 'string' },
@@ -160,6 +166,10 @@ export const agentCommand: Command = {
       throw new UserError(
         '--io uring: this TUN/TAP addon was built without io_uring (no liburing): install liburing-dev and run `npm run build:tun`, or use --io rw',
       );
+    const tunnelGso = stringOpt(a, 'tunnel-gso');
+    if (tunnelGso !== undefined && tunnelGso !== 'auto' && tunnelGso !== 'off')
+      throw new UsageError(`--tunnel-gso must be auto or off, got "${tunnelGso}"`);
+    if (tunnelGso !== undefined && !boolOpt(a, 'offload')) throw new UsageError('--tunnel-gso needs --offload');
     const keyFile = stringOpt(a, 'key-file');
     const keyHex = process.env[KEY_ENV] || undefined;
     if (a.positionals.length) throw new UsageError(`unexpected argument ${a.positionals[0]}`);
@@ -206,6 +216,7 @@ export const agentCommand: Command = {
       ...(round !== undefined ? { round } : {}),
       ...(boolOpt(a, 'offload') ? { offload: true } : {}),
       ...(io !== 'rw' ? { io: io as TunIo } : {}),
+      ...(tunnelGso === 'off' ? { tunnelGso: false } : {}),
       ...(queueLen !== undefined ? { queueLen } : {}),
       tunnelAuth: tunnelAuth as TunnelAuthMode,
       ...(conntrackMax !== undefined ? { conntrackMax } : {}),

@@ -30,7 +30,8 @@
 //       status 0, or a negative libuv error after which libuv has stopped the poll (POLLERR: the device was
 //       deleted). pollStop is idempotent; unknown ids are ignored.
 //   close(fd) -> 0 or -errno; a negative fd is a no-op.
-//   setOffload, readBurstVnet, writeBurstVnet: devices opened with vnetHdr (offloads, GSO); see vnet.cc.
+//   setOffload, setVnetHdrSize, readBurstVnet, writeBurstVnet: devices opened with vnetHdr (offloads, GSO,
+//   UDP-tunnel GSO); see vnet.cc.
 //   uringBuilt, uringOpen, uringRead, uringWrite, uringClose: the io_uring backend; see uring.cc.
 //
 // Bad arguments (wrong types, offsets outside the slab) are programming errors of the caller: they throw a
@@ -560,6 +561,7 @@ NAPI_MODULE_INIT() {
       {"pollStop", nullptr, PollStop, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"close", nullptr, Close, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setOffload", nullptr, SetOffload, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"setVnetHdrSize", nullptr, SetVnetHdrSize, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"readBurstVnet", nullptr, ReadBurstVnet, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"writeBurstVnet", nullptr, WriteBurstVnet, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
