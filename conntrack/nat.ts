@@ -15,7 +15,7 @@ import { hsip4 } from './hash.js';
 import { PROTO_ICMP, PROTO_TCP, PROTO_UDP } from './proto.js';
 import * as record from './record.js';
 import { swapPorts } from './record.js';
-import { insertEntry, probe } from './slots.js';
+import { insertEntry } from './slots.js';
 import type { CtState } from './state.js';
 
 // Module-local copies of record.ts constants: V8 folds these, an imported binding is a load per use (record.ts).
@@ -149,7 +149,7 @@ export function tupleFree(
   self: number,
 ): boolean {
   for (;;) {
-    const v = probe(s, h, src, dst, ports, proto);
+    const v = s.probe(h, src, dst, ports, proto);
     if (v < 0) return true;
     const o = v >> 1;
     if (o === self) return false;

@@ -6,7 +6,9 @@
  * (original, reply); the hash ignores the direction, so a packet needs one hash whichever entry it hits.
  *
  * Free functions over the table's state (state.ts): the callers are one class, so every call site is
- * monomorphic and the small ones inline.
+ * monomorphic and the small ones inline. The probe itself is `CtState.probe` (state.ts): it is `find`'s hot
+ * path, and a method of the one class inlines behind a map check where an imported function adds a load and a
+ * hole check per lookup.
  */
 import { hsip4 } from './hash.js';
 import * as record from './record.js';
@@ -23,31 +25,6 @@ export function hashDir(s: CtState, c: number, dir: number): number {
   const rec = s.rec;
   const r = c * STRIDE + dir * TUPLE;
   return hsip4(s.k0, s.k1, rec[r]!, rec[r + 1]!, rec[r + 2]!, rec[c * STRIDE + R_META]! & M_PROTO);
-}
-
-/** Probe for a tuple whose hash is known: `conn << 1 | dir` or -1. */
-export function probe(s: CtState, h: number, src: number, dst: number, ports: number, proto: number): number {
-  const slots = s.slots;
-  const rec = s.rec;
-  const mask = s.mask;
-  let i = h & mask;
-  for (;;) {
-    const v = slots[(i << 1) | 1]!;
-    if (v < 0) return -1;
-    if (slots[i << 1] === h) {
-      const c = v >> 1;
-      const r = c * STRIDE + (v & 1) * TUPLE;
-      if (
-        rec[r] === src &&
-        rec[r + 1] === dst &&
-        rec[r + 2] === ports &&
-        (rec[c * STRIDE + R_META]! & M_PROTO) === proto
-      ) {
-        return v;
-      }
-    }
-    i = (i + 1) & mask;
-  }
 }
 
 /** Insert entry `v` (`conn << 1 | dir`) whose hash is `h` at the first empty slot of its probe run. */
@@ -115,7 +92,7 @@ export function lookupBurst(
   if (!s.burstPasses) {
     // Cache-resident table: nothing to overlap, the plain loop is faster.
     for (let j = 0; j < n; j++) {
-      const v = probe(s, hsip4(k0, k1, src[j]!, dst[j]!, ports[j]!, proto[j]!), src[j]!, dst[j]!, ports[j]!, proto[j]!);
+      const v = s.probe(hsip4(k0, k1, src[j]!, dst[j]!, ports[j]!, proto[j]!), src[j]!, dst[j]!, ports[j]!, proto[j]!);
       out[j] = v;
       if (v >= 0) hits++;
     }
@@ -156,7 +133,7 @@ export function lookupBurst(
     for (let i = 0; i < m; i++) {
       const j = base + i;
       if (out[j] !== -2) continue;
-      const v = probe(s, hs[i]!, src[j]!, dst[j]!, ports[j]!, proto[j]!);
+      const v = s.probe(hs[i]!, src[j]!, dst[j]!, ports[j]!, proto[j]!);
       out[j] = v;
       if (v >= 0) hits++;
     }

@@ -7,9 +7,9 @@
  *
  * Here: lookups, the lifecycle (create, confirm, abort, remove, expire, early drop), UDP/ICMP/generic tracking,
  * the per-connection accessors and the cold checks. Along Linux's seams, the rest is beside it:
- *   state.ts    the arrays and scalars (one object of fixed shape, the base class), removal core
+ *   state.ts    the arrays and scalars (one object of fixed shape, the base class), removal core, probe
  *   record.ts   record layout, meta flags, counter indices and result codes, derived from lists of names
- *   slots.ts    the open-addressed hash: probe, insert, backward-shift delete, burst lookup
+ *   slots.ts    the open-addressed hash: insert, backward-shift delete, burst lookup
  *   tcp.ts      TCP tracking (`nf_conntrack_tcp_packet`) beside proto.ts's transition table and tcp-window.ts
  *   nat.ts      SNAT binding and port choice, the by-source index (`nf_nat_core.c`)
  *
@@ -41,7 +41,7 @@ import {
 } from './proto.js';
 import * as record from './record.js';
 import { CT_COUNTER_NAMES, swapPorts, type CtCounterName } from './record.js';
-import { hashDir, insertEntry, lookupBurst, probe } from './slots.js';
+import { hashDir, insertEntry, lookupBurst } from './slots.js';
 import { CtState } from './state.js';
 import { tcpPacket } from './tcp.js';
 import { SEG_SET, TW_STRIDE, tcpValidFlags, twAdopt, twClear, twDirection, twNew } from './tcp-window.js';
@@ -184,12 +184,12 @@ export class ConnTable extends CtState {
    */
   lookup(src: number, dst: number, sport: number, dport: number, proto: number): number {
     const ports = (sport << 16) | (dport & 0xffff) | 0;
-    return probe(this, hsip4(this.k0, this.k1, src | 0, dst | 0, ports, proto), src | 0, dst | 0, ports, proto);
+    return this.probe(hsip4(this.k0, this.k1, src | 0, dst | 0, ports, proto), src | 0, dst | 0, ports, proto);
   }
 
   /** `lookup` with the ports already packed (`packPorts`, `icmpPorts`, or `getInt32` of the L4 header's first word). */
   find(src: number, dst: number, ports: number, proto: number): number {
-    return probe(this, hsip4(this.k0, this.k1, src, dst, ports, proto), src, dst, ports, proto);
+    return this.probe(hsip4(this.k0, this.k1, src, dst, ports, proto), src, dst, ports, proto);
   }
 
   /**
@@ -253,7 +253,7 @@ export class ConnTable extends CtState {
     }
     const ports = (sport << 16) | (dport & 0xffff) | 0;
     const h = hsip4(this.k0, this.k1, src, dst, ports, proto);
-    if (probe(this, h, src, dst, ports, proto) >= 0) {
+    if (this.probe(h, src, dst, ports, proto) >= 0) {
       C[K_CREATE_EXISTS]!++;
       return CT_EXISTS;
     }
@@ -646,7 +646,7 @@ export class ConnTable extends CtState {
       if (seen.has(v)) return `entry ${c}/${dir} twice`;
       seen.set(v, i);
       const r = c * STRIDE + dir * TUPLE;
-      const hit = probe(this, h, rec[r]!, rec[r + 1]!, rec[r + 2]!, rec[c * STRIDE + R_META]! & M_PROTO);
+      const hit = this.probe(h, rec[r]!, rec[r + 1]!, rec[r + 2]!, rec[c * STRIDE + R_META]! & M_PROTO);
       if (hit !== v) return `tuple of ${c}/${dir} resolves to ${hit}: shared tuple`;
     }
     if (count !== this.entries) return `entry count ${count} != ${this.entries}`;
@@ -714,7 +714,7 @@ export class ConnTable extends CtState {
     else rports = swapPorts(ports);
     const h0 = hsip4(this.k0, this.k1, src, dst, ports, proto);
     const h1 = hsip4(this.k0, this.k1, dst, natIp, rports, proto);
-    if (probe(this, h0, src, dst, ports, proto) >= 0 || !tupleFree(this, h1, dst, natIp, rports, proto, -1))
+    if (this.probe(h0, src, dst, ports, proto) >= 0 || !tupleFree(this, h1, dst, natIp, rports, proto, -1))
       return CT_EXISTS;
     if (this.live >= this.maxConnections && !this.earlyDrop(h0)) {
       this.counters[K_REFUSED_FULL]!++;
