@@ -576,7 +576,7 @@ const egressAddressNotes: Rule<EgressFacts> = (x, { egress: e, ip, ipText, key, 
   if (ip.family === 6)
     ctx.warn(
       'spec.egressIP',
-      'IPv6 Egress IPs are allocated and scheduled, but the datapath is IPv4: its Pods use their Node IP',
+      'an IPv6 egressIP applies to the IPv6 traffic of dual-stack Pods (status.podIPs) of the Node hosting it; Pods on other Nodes are not tunnelled to it yet (docs/ipv6.md)',
     );
 };
 
