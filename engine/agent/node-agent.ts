@@ -119,6 +119,7 @@ export function viewToConfig6(view: PolicyView, memberOf: (key: string) => numbe
     nodeIps: [...v6.nodeIps],
     bypass: [...v6.bypass],
     egressIps: v6.localEgressIps.map((l) => l.ip),
+    remotePods: v6.remotePods.map((r) => ({ ip: r.ip, egressIp: r.egressIp })),
     gateway: null,
     neighbors: [],
   };

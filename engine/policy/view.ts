@@ -143,6 +143,12 @@ export interface View6 {
   readonly nodeIps: readonly string[];
   /** IPv6 destinations never Egress-SNATed besides pod CIDRs and Node addresses: serviceCIDRv6, IPv6 exceptCIDRs. */
   readonly bypass: readonly string[];
+  /**
+   * Pods of other Nodes whose IPv6 Egress is hosted here, with that egress IP: what this Node SNATs when their
+   * IPv6 packets arrive through the tunnel (the IPv4 underlay cannot carry the IPv6 egress IP as outer
+   * destination, so the inner source says which Egress applies, as Antrea's egress node matches the source Pod).
+   */
+  readonly remotePods: readonly { readonly ip: string; readonly egressIp: string }[];
   /** IPv6 egress IPs hosted here, with the Egresses using each (sorted). */
   readonly localEgressIps: readonly { readonly ip: string; readonly egressNames: readonly string[] }[];
   /** Every placed IPv6 egress IP → Node. */
@@ -375,6 +381,17 @@ export function compileView(input: ViewInput, prev?: PolicyView | null): PolicyV
     );
   }
 
+  const remotePods6: { ip: string; egressIp: string }[] = [];
+  if (local6.size > 0)
+    for (const pod of [...state.pods.values()].sort((a, b) => cmp(podKey(a), podKey(b)))) {
+      if (!pod.spec.nodeName || pod.spec.nodeName === nodeName || pod.spec.hostNetwork) continue;
+      const ip6 = canonical6(podIPv6(pod) ?? '');
+      if (ip6 === null) continue;
+      const pe = podEgress(state, pod, places, oldest, 6);
+      const e6 = pe.placement && pe.placement.node === nodeName ? canonical6(pe.placement.ip) : null;
+      if (e6 !== null && local6.has(e6)) remotePods6.push(Object.freeze({ ip: ip6, egressIp: e6 }));
+    }
+
   // Pod CIDRs and Node IPs of every Node.
   const podCidrs: PodCidrRoute[] = [];
   const nodeByIp = new Map<number, string>();
@@ -415,6 +432,7 @@ export function compileView(input: ViewInput, prev?: PolicyView | null): PolicyV
     podCidrs: Object.freeze(podCidrs6),
     nodeIps: Object.freeze(nodeIps6),
     bypass: Object.freeze(bypass6),
+    remotePods: Object.freeze(remotePods6),
     localEgressIps: Object.freeze(
       [...local6.entries()]
         .sort((a, b) => cmp(a[0], b[0]))

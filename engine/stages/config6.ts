@@ -51,6 +51,8 @@ export interface NodeDatapathConfig6 {
   bypass: readonly string[];
   /** IPv6 egress IPs hosted here now. */
   egressIps: readonly string[];
+  /** Pods of other nodes whose IPv6 Egress is hosted here (tunnelled to this node: SNATed to `egressIp`). */
+  remotePods: readonly { ip: string; egressIp: string }[];
   /** The segment's IPv6 router for destinations that are no static neighbour, null for none. */
   gateway: string | null;
   /** Neighbours known without NDP (the router, hosts on the segment). */
@@ -106,6 +108,8 @@ export class DatapathTables6 {
   readonly podNat: Int32Array;
   /** Per IPv6 pod: with EGRESS_REMOTE, the Geneve outer destination (`egressNodeIp`). */
   readonly podEgressOuter: Int32Array;
+  /** A remote pod whose IPv6 Egress is hosted here → the index of its egress IP in `ownedIp`. */
+  readonly remoteNat: Ip6Map;
   /** Static neighbours: address → index into `neighMacHi`/`neighMacLo`. */
   readonly neigh: Ip6Map;
   readonly neighMacHi: Int32Array;
@@ -174,6 +178,13 @@ export class DatapathTables6 {
       }
       if (p.egress === EGRESS_REMOTE) this.podEgressOuter[i] = p.egressNodeIp | 0;
     });
+
+    this.remoteNat = new Ip6Map(c.remotePods.length);
+    for (const r of c.remotePods) {
+      const w = must6(r.egressIp, `remote pod ${r.ip} egress IP`);
+      const j = owned.findIndex((x) => x.every((y, q) => y === w[q]));
+      if (j >= 0) this.remoteNat.set(...must6(r.ip, 'remote pod'), j);
+    }
 
     // Later entries replace earlier ones of the same prefix: bypass < pod CIDRs < local pods < owned.
     const cls: Array<readonly [readonly number[], number, number]> = [];

@@ -34,6 +34,7 @@ export { UplinkIngress } from './uplink-ingress.js';
 export { Arp, ArpClaims, ARP_COUNTERS, ARP_CLAIM_COUNTERS } from './arp.js';
 export { IpLocal } from './ip-local.js';
 export { GeneveDecap } from './geneve-decap.js';
+export { GeneveDecap6 } from './geneve-decap6.js';
 export { Unsnat } from './unsnat.js';
 export { Inbound } from './inbound.js';
 export { IcmpLocal } from './icmp-local.js';

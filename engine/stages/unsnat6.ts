@@ -5,15 +5,18 @@
  * IPv6 address, a hosted IPv6 egress IP). NDP for those addresses is not answered yet (counted drops). It must
  * then be the reply direction of an IPv6 connection of the table (ct6.ts) coming from that connection's peer
  * (full addresses compared); its destination becomes the pod's address and port again (un-SNAT66), its Hop Limit
- * is decremented, and it goes to the pod's port without its Ethernet header.
+ * is decremented, and it goes to the pod's port without its Ethernet header — or, for a pod of another node
+ * (its IPv6 Egress is hosted here, docs/ipv6.md §2.d), through the tunnel to that node (`to-remote`, `b.meta` =
+ * its transport IP).
  * Specification: docs/ipv6.md §2.b, §2.c; docs/semantics.md §4.a; RFC 8200 §4. Cases:
  * test/stages/cases/unsnat6.cases.ts.
- * Exits: `to-pod` (`b.oport` = the pod's port), `drop`.
+ * Exits: `to-pod` (`b.oport` = the pod's port), `to-remote` (to geneve-encap6), `drop`.
  */
 import { UPDATE_INVALID, UPDATE_RECREATE } from '../../conntrack/index.js';
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { ipv6, verdict } from '../wire/index.js';
+import { DST_REMOTE_CIDR } from './config.js';
 import { checkL4v6, ctFlags6, ctProto6, foldAt, portsWord6, rewriteDst6, tcpSegment6, type Ct6 } from './ct6.js';
 import { verdictReasons } from './drop-reasons.js';
 import { L4_REASONS } from './l4.js';
@@ -21,6 +24,7 @@ import type { NodeState } from './state.js';
 
 const NAMES = [
   'un-snat',
+  'un-snat-remote',
   'drop-no-ipv6',
   'drop-truncated',
   'drop-ext-truncated',
@@ -42,7 +46,7 @@ const NAMES = [
   'drop-no-such-pod',
 ] as const;
 const C = counterIndex(NAMES);
-const EXITS = ['to-pod', 'drop'] as const;
+const EXITS = ['to-pod', 'to-remote', 'drop'] as const;
 const X = exitIndex(EXITS);
 const WALK_DROP = verdictReasons(
   C,
@@ -160,7 +164,9 @@ export class Unsnat6 implements Stage {
       const a = ct6.addr;
       const ak = conn << 3;
       const pod = t6.podByIp.get(a[ak]!, a[ak + 1]!, a[ak + 2]!, a[ak + 3]!, -1);
-      if (pod < 0) {
+      // Not a local pod: a pod of another node whose IPv6 Egress is hosted here (back through the tunnel).
+      const cl = pod < 0 ? t6.dstClass.lookup(a[ak]!, a[ak + 1]!, a[ak + 2]!, a[ak + 3]!, -1) : -1;
+      if (pod < 0 && (cl < 0 || cl >>> 24 !== DST_REMOTE_CIDR)) {
         b.next[i] = X.drop;
         c[C['drop-no-such-pod']]!++;
         continue;
@@ -169,6 +175,12 @@ export class Unsnat6 implements Stage {
       ipv6.decHopLimit(v, o);
       b.off[i] = o;
       b.len[i] = plen;
+      if (pod < 0) {
+        b.meta[i] = t6.cidrNodeIp[cl & 0xffffff]!;
+        b.next[i] = X['to-remote'];
+        c[C['un-snat-remote']]!++;
+        continue;
+      }
       b.oport[i] = t6.podPort[pod]!;
       b.next[i] = X['to-pod'];
       c[C['un-snat']]!++;

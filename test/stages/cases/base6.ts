@@ -49,6 +49,7 @@ export function base6(): NodeDatapathConfig6 {
     nodeIps: ['2001:2::11', '2001:2::12', '2001:2::13'],
     bypass: ['2001:2:0:96::/112'],
     egressIps: ['2001:2::253'],
+    remotePods: [{ ip: '2001:2:0:a2::9', egressIp: '2001:2::253' }],
     gateway: '2001:2::1',
     neighbors: [
       { ip: '2001:2::1', mac: mac(ROUTER_MAC) },

@@ -30,6 +30,13 @@ export const cases: CaseTable = {
       expect: { 'to-pod': [`IPv6(src='${EXT}', dst='${WEB1}', hlim=63)/${REPLY}`] },
     }),
     row({
+      name: 'a reply for a node-b pod whose IPv6 Egress is here: un-SNATed, to-remote with node-b as outer destination',
+      ...query('2001:2:0:a2::9'),
+      input: [toEgress(REPLY)],
+      counters: { 'un-snat-remote': 1 },
+      expect: { 'to-remote': [`IPv6(src='${EXT}', dst='2001:2:0:a2::9', hlim=63)/${REPLY}`] },
+    }),
+    row({
       name: 'an ICMPv6 echo reply to a ping: identifier and destination back, checksum updated',
       setup: (st) => void connection6(st, 'icmp', WEB1, 7, EXT, 0, EGRESS),
       input: [toEgress("ICMPv6EchoReply(id=7, seq=1, data=b'ping')")],
@@ -140,6 +147,12 @@ export const cases: CaseTable = {
     row({
       name: 'a reply for a pod no longer here: drop-no-such-pod',
       ...query('2001:2:0:a1::99'),
+      input: [toEgress(REPLY)],
+      counters: { 'drop-no-such-pod': 1 },
+    }),
+    row({
+      name: 'a reply for an address of no pod CIDR: drop-no-such-pod',
+      ...query('2001:2:ff::9'),
       input: [toEgress(REPLY)],
       counters: { 'drop-no-such-pod': 1 },
     }),
