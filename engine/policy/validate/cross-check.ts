@@ -576,7 +576,7 @@ const egressAddressNotes: Rule<EgressFacts> = (x, { egress: e, ip, ipText, key, 
   if (ip.family === 6)
     ctx.warn(
       'spec.egressIP',
-      'an IPv6 egressIP applies to the IPv6 traffic of dual-stack Pods (status.podIPs) of the Node hosting it; Pods on other Nodes are not tunnelled to it yet (docs/ipv6.md)',
+      'an IPv6 egressIP applies to the IPv6 traffic of dual-stack Pods (status.podIPs), but the uplink has no IPv6 neighbour discovery yet: their IPv6 packets to the segment are counted drops (docs/ipv6.md)',
     );
 };
 
