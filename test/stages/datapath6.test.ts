@@ -150,6 +150,46 @@ describe.skipIf(!hasScapy())('dual-stack node datapath (scapy-built packets)', (
     expect(v4only.up()).toEqual([]);
   });
 
+  it('mutated IPv6 packets from pods, the uplink and the tunnel: counted drops or deliveries, never an exception or a leak', () => {
+    const { slab, dp, fromPod, fromUplink } = build();
+    dp.pinPeer(ip('198.18.0.12'), 0x0200, 0x0000000c);
+    const seeds = S(
+      `IPv6(src='${WEB1}', dst='${EXT}')/IPv6ExtHdrHopByHop()/IPv6ExtHdrDestOpt()/UDP(sport=40000, dport=53)/b'query'`,
+      `IPv6(src='${WEB1}', dst='${EXT}')/TCP(sport=41000, dport=443, flags='S')`,
+      `IPv6(src='${WEB1}', dst='${EXT}')/ICMPv6EchoRequest(id=7, seq=1)`,
+      `IPv6(src='fe80::5', dst='ff02::2', hlim=255)/ICMPv6ND_RS()`,
+      `Ether(dst='${NODE_MAC}', src='${HOST_MAC}')/IPv6(src='${EXT}', dst='2001:2::253')/UDP(sport=53, dport=40000)/b'answer'`,
+      `Ether(dst='${NODE_MAC}', src='${PEER_MAC}')/IP(src='198.18.0.12', dst='198.18.0.11', flags='DF')/UDP(sport=5555, dport=6081, chksum=0)/GENEVE(proto=0x6558)/Ether(dst='aa:bb:cc:dd:ee:ff', src='${PEER_MAC}')/IPv6(src='2001:2:0:a2::9', dst='${EXT}')/IPv6ExtHdrFragment(m=1)/UDP(sport=1, dport=2)/b'x'`,
+    );
+    let x = 2463534242;
+    const rnd = () => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return x >>> 0;
+    };
+    // The connections the mutants may hit: the seeds once, unmutated.
+    for (const [k, p] of seeds.entries()) k < 4 ? fromPod(0, p) : fromUplink(p);
+    for (let i = 0; i < 3000; i++) {
+      const seed = seeds[rnd() % seeds.length]!;
+      const p = Uint8Array.from(
+        seed.subarray(0, Math.max(1, seed.length - (rnd() % 3 === 0 ? rnd() % seed.length : 0))),
+      );
+      for (let m = 1 + (rnd() % 4); m > 0; m--) p[rnd() % p.length] = rnd() & 0xff;
+      if (seeds.indexOf(seed) < 4) fromPod(rnd() % 3, p);
+      else fromUplink(p);
+    }
+    for (let t = 0; t < 5; t++) dp.tick(1_000_000 + t * 10_000);
+    const snap = dp.pipeline.snapshot();
+    const drops = Object.values(snap).reduce(
+      (n, st) => n + Object.entries(st.counters).reduce((a, [k, v]) => a + (k.startsWith('drop') ? v : 0), 0),
+      0,
+    );
+    expect(drops).toBeGreaterThan(1000);
+    expect(snap['pod-ingress6']!.counters).toMatchObject({ 'drop-spoofed': expect.any(Number) });
+    expect(slab.available).toBe(slab.slots);
+  });
+
   it.skipIf(!hasTshark())('tshark: every checksum of the IPv6 packets the node sent is good', () => {
     expect(sentUplink.length).toBeGreaterThan(0);
     const dir = mkdtempSync(join(tmpdir(), 'egr-datapath6-'));
