@@ -178,3 +178,51 @@ export function rewriteDst6(
     icmp.setEchoIdCsum(v, l4, port);
   }
 }
+
+/**
+ * `BurstLookup` (l4.ts) for the IPv6 table: the burst's lookups in one `lookupBurst` pass (cache misses of
+ * different packets overlap once the table outgrows the cache), with the stand-ins of each packet's addresses.
+ * Only for packets an earlier stage checked and walked (snat6's): `fill` walks each header again.
+ */
+export class BurstLookup6 {
+  private src = new Int32Array(0);
+  private dst = new Int32Array(0);
+  private ports = new Int32Array(0);
+  private proto = new Uint8Array(0);
+  private out = new Int32Array(0);
+  private inserts = -1;
+  private filled = false;
+
+  fill(ct: ConnTable, v: DataView, l3: Int32Array, sel: Int32Array, n: number, capacity: number): void {
+    this.filled = ct.burstPays;
+    if (!this.filled) return;
+    if (this.src.length < n) {
+      const m = capacity > n ? capacity : n;
+      this.src = new Int32Array(m);
+      this.dst = new Int32Array(m);
+      this.ports = new Int32Array(m);
+      this.proto = new Uint8Array(m);
+      this.out = new Int32Array(m);
+    }
+    for (let k = 0; k < n; k++) {
+      const o = l3[sel[k]!]!;
+      const w = ipv6.walk(v, o, ipv6.HEADER_LEN + ipv6.payloadLen(v, o));
+      const p = w < 0 ? 0 : ipv6.walkProto(w);
+      this.src[k] = foldAt(v, o + 8);
+      this.dst[k] = foldAt(v, o + 24);
+      this.ports[k] = w < 0 ? 0 : portsWord6(v, ipv6.walkL4Offset(o, w), p);
+      this.proto[k] = ctProto6(p);
+    }
+    ct.lookupBurst(this.src, this.dst, this.ports, this.proto, n, this.out);
+    this.inserts = ct.inserts;
+  }
+
+  /** `conn << 1 | dir` or -1 for the k-th packet of the last `fill`, whose key this is. */
+  ref(ct: ConnTable, k: number, src: number, dst: number, ports: number, proto: number): number {
+    if (this.filled) {
+      const r = this.out[k]!;
+      if (r >= 0 ? ct.isLive(r >> 1) : ct.inserts === this.inserts) return r;
+    }
+    return ct.find(src, dst, ports, proto);
+  }
+}

@@ -14,7 +14,7 @@ import { CT_FULL, CT_LIMIT, SNAT_OK, UPDATE_INVALID, UPDATE_RECREATE } from '../
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { ipv6 } from '../wire/index.js';
-import { ctFlags6, ctProto6, foldAt, portsWord6, rewriteSrc6, tcpSegment6, type Ct6 } from './ct6.js';
+import { BurstLookup6, ctFlags6, ctProto6, foldAt, portsWord6, rewriteSrc6, tcpSegment6, type Ct6 } from './ct6.js';
 import type { NodeState } from './state.js';
 
 const NAMES = [
@@ -40,6 +40,8 @@ export class Snat6 implements Stage {
   readonly exits = EXITS;
   readonly counters = new Counters(NAMES);
   private readonly ct6: Ct6;
+  /** This burst's connection lookups, made once per burst. */
+  private readonly lookups = new BurstLookup6();
 
   constructor(private readonly st: NodeState) {
     this.ct6 = st.ct6;
@@ -52,7 +54,10 @@ export class Snat6 implements Stage {
     const c = this.counters.v;
     const ct6 = this.ct6;
     const ct = ct6.ct;
-    for (let k = 0; k < n; k++) {
+    const lk = this.lookups;
+    const count = n;
+    if (t6 !== null) lk.fill(ct, v, b.l3, sel, count, b.capacity);
+    for (let k = 0; k < count; k++) {
       const i = sel[k]!;
       const o = b.l3[i]!;
       if (t6 === null) {
@@ -83,7 +88,7 @@ export class Snat6 implements Stage {
       const len = ipv6.HEADER_LEN + ipv6.payloadLen(v, o);
       const isTcp = proto === ipv6.NH_TCP;
       let conn = -1;
-      const ref = ct.find(src, dst, ports, cproto);
+      const ref = lk.ref(ct, k, src, dst, ports, cproto);
       if (ref >= 0) {
         if ((ref & 1) === 1) {
           b.next[i] = X.drop;

@@ -58,6 +58,26 @@ export const cases: CaseTable = {
       counters: { new: 1, established: 1 },
     }),
     row({
+      // The burst's lookup missed for both packets; the second must see the connection the first created.
+      name: 'the second packet of the connection, burst lookup on: established',
+      state: { conntrack: { seed: 7, burstMinLive: 0 } },
+      input: [udp(40000), udp(40000)],
+      counters: { new: 1, established: 1 },
+    }),
+    row({
+      name: 'rebound, then the next packet of the same burst, burst lookup on: established on the new binding',
+      state: { conntrack: { seed: 7, burstMinLive: 0 } },
+      setup: (st) => void connection6(st, 'udp', WEB1, 40000, EXT, 53, '2001:2::254'),
+      input: [udp(40000), udp(40000)],
+      counters: { rebound: 1, new: 1, established: 1 },
+      expect: {
+        out: [
+          `IPv6(src='2001:2::253', dst='${EXT}', hlim=63)/UDP(sport=40000, dport=53)/b'q'`,
+          `IPv6(src='2001:2::253', dst='${EXT}', hlim=63)/UDP(sport=40000, dport=53)/b'q'`,
+        ],
+      },
+    }),
+    row({
       name: 'bound to an IPv6 address no longer owned: rebound to the new one',
       setup: (st) => void connection6(st, 'udp', WEB1, 40000, EXT, 53, '2001:2::254'),
       input: [udp(40000)],
