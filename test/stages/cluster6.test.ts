@@ -67,7 +67,7 @@ describe.skipIf(!hasScapy())('dual-stack cluster in memory (scapy-built packets)
     const back = n0!.uplink.sent.splice(0);
     expect(back.length).toBe(1);
     n1!.uplink.queue.push(...back);
-    n1!.dp.pollUplink(now++);
+    n1!.dp.pollUplink(now);
     expect(n1!.pod.sent.map(hex)).toEqual([hex(delivered!)]);
     const s0 = n0!.dp.pipeline.snapshot();
     const s1 = n1!.dp.pipeline.snapshot();

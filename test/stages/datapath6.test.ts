@@ -169,7 +169,10 @@ describe.skipIf(!hasScapy())('dual-stack node datapath (scapy-built packets)', (
       return x >>> 0;
     };
     // The connections the mutants may hit: the seeds once, unmutated.
-    for (const [k, p] of seeds.entries()) k < 4 ? fromPod(0, p) : fromUplink(p);
+    for (const [k, p] of seeds.entries()) {
+      if (k < 4) fromPod(0, p);
+      else fromUplink(p);
+    }
     for (let i = 0; i < 3000; i++) {
       const seed = seeds[rnd() % seeds.length]!;
       const p = Uint8Array.from(
