@@ -193,7 +193,20 @@ export class BurstLookup6 {
   private inserts = -1;
   private filled = false;
 
-  fill(ct: ConnTable, v: DataView, l3: Int32Array, sel: Int32Array, n: number, capacity: number): void {
+  /**
+   * `off`, `len`, when given, are the burst's (`b.off`, `b.len`): each header is checked first and a packet
+   * that fails gets an empty key (unsnat6's packets, which are checked after the lookup).
+   */
+  fill(
+    ct: ConnTable,
+    v: DataView,
+    l3: Int32Array,
+    sel: Int32Array,
+    n: number,
+    capacity: number,
+    off: Int32Array | null = null,
+    len: Int32Array | null = null,
+  ): void {
     this.filled = ct.burstPays;
     if (!this.filled) return;
     if (this.src.length < n) {
@@ -205,8 +218,17 @@ export class BurstLookup6 {
       this.out = new Int32Array(m);
     }
     for (let k = 0; k < n; k++) {
-      const o = l3[sel[k]!]!;
-      const w = ipv6.walk(v, o, ipv6.HEADER_LEN + ipv6.payloadLen(v, o));
+      const i = sel[k]!;
+      const o = l3[i]!;
+      const ok = off === null || ipv6.check(v, o, off[i]! + len![i]! - o) === verdict.OK;
+      const w = ok ? ipv6.walk(v, o, ipv6.HEADER_LEN + ipv6.payloadLen(v, o)) : -1;
+      if (!ok) {
+        this.src[k] = 0;
+        this.dst[k] = 0;
+        this.ports[k] = 0;
+        this.proto[k] = 0;
+        continue;
+      }
       const p = w < 0 ? 0 : ipv6.walkProto(w);
       this.src[k] = foldAt(v, o + 8);
       this.dst[k] = foldAt(v, o + 24);

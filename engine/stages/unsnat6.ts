@@ -17,7 +17,17 @@ import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js
 import type { Burst } from '../packet/index.js';
 import { ipv6, verdict } from '../wire/index.js';
 import { DST_REMOTE_CIDR } from './config.js';
-import { checkL4v6, ctFlags6, ctProto6, foldAt, portsWord6, rewriteDst6, tcpSegment6, type Ct6 } from './ct6.js';
+import {
+  BurstLookup6,
+  checkL4v6,
+  ctFlags6,
+  ctProto6,
+  foldAt,
+  portsWord6,
+  rewriteDst6,
+  tcpSegment6,
+  type Ct6,
+} from './ct6.js';
 import { verdictReasons } from './drop-reasons.js';
 import { L4_REASONS } from './l4.js';
 import type { NodeState } from './state.js';
@@ -66,6 +76,8 @@ export class Unsnat6 implements Stage {
   readonly exits = EXITS;
   readonly counters = new Counters(NAMES);
   private readonly ct6: Ct6;
+  /** This burst's connection lookups, made once per burst. */
+  private readonly lookups = new BurstLookup6();
 
   constructor(private readonly st: NodeState) {
     this.ct6 = st.ct6;
@@ -78,6 +90,8 @@ export class Unsnat6 implements Stage {
     const c = this.counters.v;
     const ct6 = this.ct6;
     const ct = ct6.ct;
+    const lk = this.lookups;
+    if (t6 !== null) lk.fill(ct, v, b.l3, sel, n, b.capacity, b.off, b.len);
     for (let k = 0; k < n; k++) {
       const i = sel[k]!;
       const o = b.l3[i]!;
@@ -131,7 +145,7 @@ export class Unsnat6 implements Stage {
       }
       const ports = portsWord6(v, l4, proto);
       const cproto = ctProto6(proto);
-      const ref = ct.find(foldAt(v, o + 8), foldAt(v, o + 24), ports, cproto);
+      const ref = lk.ref(ct, k, foldAt(v, o + 8), foldAt(v, o + 24), ports, cproto);
       if (ref < 0 || (ref & 1) === 0) {
         b.next[i] = X.drop;
         c[C['drop-no-connection']]!++;

@@ -37,6 +37,12 @@ export const cases: CaseTable = {
       expect: { 'to-remote': [`IPv6(src='${EXT}', dst='2001:2:0:a2::9', hlim=63)/${REPLY}`] },
     }),
     row({
+      name: 'replies with the burst lookup on: un-SNATed, a malformed one in the same burst dropped',
+      state: { conntrack: { seed: 7, burstMinLive: 0 } },
+      input: [toEgress(REPLY), toEgress(REPLY, ', plen=300'), toEgress(REPLY)],
+      counters: { 'un-snat': 2, 'drop-truncated': 1 },
+    }),
+    row({
       name: 'an ICMPv6 echo reply to a ping: identifier and destination back, checksum updated',
       setup: (st) => void connection6(st, 'icmp', WEB1, 7, EXT, 0, EGRESS),
       input: [toEgress("ICMPv6EchoReply(id=7, seq=1, data=b'ping')")],
