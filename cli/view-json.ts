@@ -53,6 +53,30 @@ export function viewJSON(v: policy.PolicyView): unknown {
       cidr: `${ip(h.ip)}/${h.len}`,
       command: h.command,
     })),
+    // The IPv6 side (docs/ipv6.md §2.e), only on a Node that has one: IPv4-only views print as before.
+    ...(v.v6.nodeIp !== null || v.v6.localPods.length > 0 || v.v6.localEgressIps.length > 0
+      ? {
+          ipv6: {
+            nodeIP: v.v6.nodeIp,
+            podCIDR: v.v6.podCidr,
+            localPods: v.v6.localPods.map((p) => ({
+              pod: p.key,
+              ip: p.ip,
+              egressIP: p.egressIp,
+              egress: p.egressName,
+              egressLocal: p.egressLocal,
+              egressNode: p.egressNode,
+              fallback: p.fallback,
+            })),
+            podCIDRs: v.v6.podCidrs.map((r) => ({ cidr: r.cidr, node: r.node, nodeIP: ip(r.nodeIp), local: r.local })),
+            nodeIPs: [...v.v6.nodeIps],
+            bypass: [...v.v6.bypass],
+            localEgressIPs: v.v6.localEgressIps.map((e) => ({ ip: e.ip, egresses: [...e.egressNames] })),
+            remotePods: v.v6.remotePods.map((r) => ({ ip: r.ip, egressIP: r.egressIp })),
+            egressIPOwners: Object.fromEntries(v.v6.egressIpOwner),
+          },
+        }
+      : {}),
     notes: [...v.notes],
   };
 }

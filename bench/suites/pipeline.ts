@@ -6,6 +6,11 @@
  * - `snat`      pod → pod-ingress → classify → snat → uplink-out                   (pod on the Egress node)
  * - `decap-snat` Geneve to a hosted Egress IP → uplink-ingress → ip-local → geneve-decap → snat → uplink-out
  * - `reply`     external reply → uplink-ingress → ip-local → unsnat → geneve-encap → uplink-out (remote pod)
+ * - `unsnat`    external reply → uplink-ingress → ip-local → unsnat → the pod's port (local pod)
+ *
+ * and their IPv6 counterparts on a dual-stack node (docs/ipv6.md §2), each with the IPv4 case as baseline (ratio
+ * = IPv6 pps / IPv4 pps, same run): `encap6` (pod-ingress → pod-ingress6 → geneve-encap6 → uplink-out), `snat6`
+ * (pod-ingress → pod-ingress6 → snat6 → uplink-out6), `unsnat6` (uplink-ingress → unsnat6 → the pod's port);
  *
  * and, with tunnel authentication on (docs/tunnel-auth.md: SipHash-2-4 tag, sequence number, anti-replay window),
  * `encap+auth`, `decap-snat+auth` and `reply+auth`, each with its authentication-off case as baseline (ratio = pps
@@ -28,7 +33,7 @@ import {
   type NodeDatapathConfig,
   type TunnelAuthConfig,
 } from '../../engine/stages/index.js';
-import { checksum, ethernet, geneve, geneveAuth, ipv4, udp } from '../../engine/wire/index.js';
+import { checksum, ethernet, geneve, geneveAuth, ipv4, ipv6, udp } from '../../engine/wire/index.js';
 import { ConnSync } from '../../engine/agent/conn-sync.js';
 import { makeKey } from '../../engine/cluster/index.js';
 import type { BenchCase, Suite } from '../harness.js';
@@ -44,6 +49,10 @@ const REMOTE_POD = ip('198.19.1.11');
 const PEER_POD = ip('198.19.2.10');
 const EGRESS_HERE = ip('198.18.0.253');
 const EGRESS_THERE = ip('198.18.0.254');
+const LOCAL_POD6 = '2001:2:0:1::10';
+const REMOTE_POD6 = '2001:2:0:1::11';
+const EXT6 = '2001:2::100';
+const EGRESS_HERE6 = '2001:2::253';
 const BURST = 64;
 /** One cluster's tunnel subkey for every authenticated case (the sender's and the receiver's). */
 const AUTH_KEY = Uint8Array.from({ length: 16 }, (_, i) => (i * 73 + 11) & 0xff);
@@ -75,6 +84,30 @@ function config(auth = false, metered = false): NodeDatapathConfig {
     ],
     bypass: [{ addr: ip('198.19.64.0'), len: 20 }],
     egressIps: [EGRESS_HERE],
+    v6: {
+      nodeIp: '2001:2::11',
+      pods: [
+        { key: 'p/local', ip: LOCAL_POD6, port: 0, egress: EGRESS_LOCAL, egressIp: EGRESS_HERE6, egressNodeIp: 0 },
+        {
+          key: 'p/remote',
+          ip: REMOTE_POD6,
+          port: 1,
+          egress: EGRESS_REMOTE,
+          egressIp: '2001:2::254',
+          egressNodeIp: ip('198.18.0.12'),
+        },
+      ],
+      podCidrs: [
+        { cidr: '2001:2:0:1::/64', nodeIp: ip('198.18.0.11') },
+        { cidr: '2001:2:0:2::/64', nodeIp: ip('198.18.0.12') },
+      ],
+      nodeIps: ['2001:2::11', '2001:2::12'],
+      bypass: [],
+      egressIps: [EGRESS_HERE6],
+      remotePods: [],
+      gateway: null,
+      neighbors: [{ ip: EXT6, mac: EXT_MAC }],
+    },
   };
 }
 
@@ -175,11 +208,28 @@ function udpPacket(src: number, dst: number, sport: number, dport: number, total
   return p;
 }
 
-function frame(dstMac: Uint8Array, srcMac: Uint8Array, pkt: Uint8Array): Uint8Array {
+/** An IPv6 UDP packet of `total` bytes (40-byte header, no extension header). */
+function udpPacket6(src: string, dst: string, sport: number, dport: number, total: number): Uint8Array {
+  const p = new Uint8Array(total);
+  const v = new DataView(p.buffer);
+  v.setUint32(0, 0x60000000);
+  v.setUint16(4, total - 40);
+  p[6] = 17;
+  p[7] = 64;
+  p.set(ipv6.parseAddr(src)!, 8);
+  p.set(ipv6.parseAddr(dst)!, 24);
+  udp.emit({ srcPort: sport, dstPort: dport, payloadLen: total - 48 }, v, 40);
+  for (let i = 48; i < total; i++) p[i] = i & 0xff;
+  udp.fillChecksum6(v, 0, 40);
+  return p;
+}
+
+function frame(dstMac: Uint8Array, srcMac: Uint8Array, pkt: Uint8Array, type = 0x0800): Uint8Array {
   const f = new Uint8Array(14 + pkt.length);
   f.set(dstMac, 0);
   f.set(srcMac, 6);
-  f[12] = 0x08;
+  f[12] = type >>> 8;
+  f[13] = type & 0xff;
   f.set(pkt, 14);
   return f;
 }
@@ -200,7 +250,8 @@ function geneveFrame(inner: Uint8Array, auth: boolean): Uint8Array {
   return buf.slice(start, 128 + inner.length);
 }
 
-type PathName = 'encap' | 'snat' | 'decap-snat' | 'reply' | 'gen' | 'gen+seal';
+type PathName =
+  'encap' | 'snat' | 'decap-snat' | 'reply' | 'unsnat' | 'encap6' | 'snat6' | 'unsnat6' | 'gen' | 'gen+seal';
 
 interface Rig {
   dp: NodeDatapath | null;
@@ -238,6 +289,7 @@ function rig(
   }
   const dp = new NodeDatapath(slab, config(auth, metered), {
     conntrack: { seed: 1, maxConnections: 262144, ...(udpTimeoutS !== null ? { timeouts: { udp: udpTimeoutS } } : {}) },
+    ipv6Connections: 262144,
     neighbor: { staleMs: 1e12 },
     tunnelAuth: auth ? AUTH : null,
   });
@@ -246,8 +298,9 @@ function rig(
   if (auth) gen.sealer = new TunnelAuth(AUTH);
   dp.attachUplink(sink);
   const idle = new Sink();
-  dp.pods.add(path === 'snat' ? gen : idle);
-  dp.pods.add(path === 'encap' ? gen : idle);
+  const own = path === 'snat' || path === 'snat6' || path === 'unsnat' || path === 'unsnat6';
+  dp.pods.add(own ? gen : idle);
+  dp.pods.add(path === 'encap' || path === 'encap6' ? gen : idle);
   const neigh = dp.state.neigh;
   for (const [addr, mac] of [
     [EXT, EXT_MAC],
@@ -265,6 +318,29 @@ function rig(
     r.member = 1;
   } else if (path === 'snat') {
     gen.load(udpPacket(LOCAL_POD, EXT, 1024, 9, size), 20, false);
+  } else if (path === 'encap6') {
+    gen.load(udpPacket6(REMOTE_POD6, EXT6, 1024, 9, size), 40, false);
+    r.member = 1;
+  } else if (path === 'snat6') {
+    gen.load(udpPacket6(LOCAL_POD6, EXT6, 1024, 9, size), 40, false);
+  } else if (path === 'unsnat' || path === 'unsnat6') {
+    // Replies to the local pod: its connections are made through the SNAT path first (ports kept).
+    const v6 = path === 'unsnat6';
+    gen.load(
+      v6 ? udpPacket6(LOCAL_POD6, EXT6, 1024, 9, size) : udpPacket(LOCAL_POD, EXT, 1024, 9, size),
+      v6 ? 40 : 20,
+      false,
+    );
+    gen.flows = flows;
+    for (let k = 0; k < Math.ceil(flows / BURST); k++) dp.pollPod(0, 1);
+    gen.load(
+      v6
+        ? frame(NODE_MAC, EXT_MAC, udpPacket6(EXT6, EGRESS_HERE6, 9, 1024, size), 0x86dd)
+        : frame(NODE_MAC, EXT_MAC, udpPacket(EXT, EGRESS_HERE, 9, 1024, size)),
+      14 + (v6 ? 40 : 20),
+      true,
+    );
+    r.input = 'uplink';
   } else if (path === 'decap-snat') {
     const inner = frame(geneve.GLOBAL_VIRTUAL_MAC, PEER_MAC, udpPacket(PEER_POD, EXT, 1024, 9, size));
     gen.load(geneveFrame(inner, auth), tunOff, false);
@@ -364,13 +440,24 @@ for (const size of [64, 512, 1500]) {
       ['encap', true, false],
       ['decap-snat', true, false],
       ['reply', true, false],
+      ['unsnat', false, false],
+      ['encap6', false, false],
+      ['snat6', false, false],
+      ['unsnat6', false, false],
     ] as const;
+    /** IPv6 cases: ratio to the IPv4 case of the same path, same run (docs/ipv6.md §2). */
+    const v4of: Partial<Record<PathName, PathName>> = { encap6: 'encap', snat6: 'snat', unsnat6: 'unsnat' };
     for (const [path, auth, metered] of paths) {
       let r: Rig | null = null;
       cases.push({
         name: `${path}${auth ? '+auth' : ''}${metered ? '+meter' : ''}/${tag}`,
         ops: BURST,
-        baseline: auth || metered ? `pipeline/${path}/${tag}` : `pipeline/gen/${tag}`,
+        baseline:
+          auth || metered
+            ? `pipeline/${path}/${tag}`
+            : v4of[path]
+              ? `pipeline/${v4of[path]}/${tag}`
+              : `pipeline/gen/${tag}`,
         setup: () => (r = rig(path, size, flows, auth, metered)),
         fn: () => {
           if (poll(r!) !== BURST) throw new Error(`${path}: short burst`);

@@ -15,6 +15,7 @@ import {
   type EgressVlan,
   type MeterConfig,
   type NodeDatapathConfig,
+  type NodeDatapathConfig6,
   type PeerNode,
   type PodConfig,
 } from '../stages/index.js';
@@ -102,6 +103,40 @@ export function viewToConfig(
     egressVlans: vlans,
     remoteEgressVia: via,
     egressMeters: meters,
+    v6: viewToConfig6(view, memberOf),
+  };
+}
+
+/**
+ * The IPv6 side of the datapath configuration (docs/ipv6.md §2.e), null on a node with no IPv6 address, no IPv6
+ * pod and no IPv6 egress IP (IPv6 packets stay counted drops there). A pod whose IPv6 Egress is hosted on another
+ * node tunnels to that node's transport IP. Neighbours: none yet (NDP on the uplink is still to do).
+ */
+export function viewToConfig6(view: PolicyView, memberOf: (key: string) => number): NodeDatapathConfig6 | null {
+  const v6 = view.v6;
+  if (v6.nodeIp === null && v6.localPods.length === 0 && v6.localEgressIps.length === 0) return null;
+  const nodeIpOf = new Map([...view.nodeByIp.entries()].map(([ip, name]) => [name, ip]));
+  const hosted = new Set(v6.localEgressIps.map((l) => l.ip));
+  return {
+    nodeIp: v6.nodeIp,
+    pods: v6.localPods.map((p) => {
+      const kind = p.egressIp === null ? EGRESS_NONE : hosted.has(p.egressIp) ? EGRESS_LOCAL : EGRESS_REMOTE;
+      return {
+        key: p.key,
+        ip: p.ip,
+        port: memberOf(p.key),
+        egress: kind,
+        egressIp: p.egressIp,
+        egressNodeIp: kind === EGRESS_REMOTE && p.egressNode ? (nodeIpOf.get(p.egressNode) ?? 0) : 0,
+      };
+    }),
+    podCidrs: v6.podCidrs.map((r) => ({ cidr: r.cidr, nodeIp: r.nodeIp })),
+    nodeIps: [...v6.nodeIps],
+    bypass: [...v6.bypass],
+    egressIps: v6.localEgressIps.map((l) => l.ip),
+    remotePods: v6.remotePods.map((r) => ({ ip: r.ip, egressIp: r.egressIp })),
+    gateway: null,
+    neighbors: [],
   };
 }
 

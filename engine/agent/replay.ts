@@ -71,7 +71,7 @@ export const UNDELIVERABLE_REASONS = {
   snapped: 'cut short by the capture (snaplen): capture with -s 0',
   truncated: 'the link-layer or IPv4 header is cut short',
   'bad-ipv4': 'a broken IPv4 header, from outside on a link without Ethernet',
-  ipv6: 'IPv6 (the datapath is IPv4-only)',
+  ipv6: "IPv6 (replay's simulated segment is IPv4-only)",
   'not-ip': 'neither IPv4 nor IPv6 on a link without Ethernet',
   'no-buffer': 'no free packet buffer (the simulation is overloaded)',
 } as const;

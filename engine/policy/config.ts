@@ -54,6 +54,8 @@ export interface ResolvedConfig {
   readonly tunnelPort: number;
   readonly clusterPort: number;
   readonly serviceCIDR: string | null;
+  /** The IPv6 service CIDR of a dual-stack cluster (bypassed by IPv6 Egress like `serviceCIDR`). */
+  readonly serviceCIDRv6: string | null;
   readonly transportCIDR: string | null;
   readonly defaultGateway: string | null;
   /** Transport (uplink) MTU. */
@@ -285,6 +287,7 @@ export function resolveConfig(doc: AgentConfig | ConfigMap | null): ResolvedConf
     tunnelPort: f.tunnelPort && f.tunnelPort > 0 ? f.tunnelPort : GENEVE_PORT,
     clusterPort: f.clusterPort && f.clusterPort > 0 ? f.clusterPort : DEFAULT_CLUSTER_PORT,
     serviceCIDR: f.serviceCIDR ?? null,
+    serviceCIDRv6: f.serviceCIDRv6 ?? null,
     transportCIDR: f.transportCIDR ?? null,
     defaultGateway: f.defaultGateway ?? null,
     mtu,

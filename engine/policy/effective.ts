@@ -164,13 +164,14 @@ export function podEgress(
   pod: Pod,
   places: ReadonlyMap<string, Placement>,
   oldestFirst?: readonly Egress[],
+  family: 4 | 6 = 4,
 ): PodEgress {
   const selecting = selectingEgresses(state, pod, oldestFirst);
   let chosen: Egress | null = null;
   let placement: (Placement & { ok: true }) | null = null;
   for (const e of selecting) {
     const p = places.get(e.metadata.name);
-    if (p && p.ok && parseIP(p.ip)?.family === 4) {
+    if (p && p.ok && parseIP(p.ip)?.family === family) {
       chosen = e;
       placement = p;
       break;
@@ -184,7 +185,7 @@ export function podEgress(
     fallback =
       p && !p.ok
         ? `Egress ${first.metadata.name}: ${p.reason}`
-        : `Egress ${first.metadata.name}: IPv6 egressIP does not apply to IPv4 traffic`;
+        : `Egress ${first.metadata.name}: IPv${10 - family} egressIP does not apply to IPv${family} traffic`;
   }
   return { egress: chosen, placement, selecting, alternatives, fallback };
 }

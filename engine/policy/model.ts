@@ -402,6 +402,23 @@ export function nodePodCIDR(n: Node): string | null {
   return null;
 }
 
+/** A Node's IPv6 pod CIDR (`spec.podCIDRs` first IPv6 entry, else an IPv6 `spec.podCIDR`), for dual-stack Nodes. */
+export function nodePodCIDRv6(n: Node): string | null {
+  for (const c of n.spec.podCIDRs ?? []) if (c.includes(':')) return c;
+  if (n.spec.podCIDR && n.spec.podCIDR.includes(':')) return n.spec.podCIDR;
+  return null;
+}
+
+/** A Node's IPv6 address (first IPv6 InternalIP, else ExternalIP): what its Pods' IPv6 traffic masquerades to. */
+export function nodeIPv6(n: Node): string | null {
+  for (const type of ['InternalIP', 'ExternalIP']) {
+    for (const a of n.status.addresses) {
+      if (a.type === type && a.address.includes(':')) return a.address;
+    }
+  }
+  return null;
+}
+
 /** Static Egress IPs a Node declares in its annotation (trimmed, empty entries dropped). */
 export function nodeStaticIPs(n: Node): string[] {
   const raw = n.metadata.annotations[ANNOTATION_STATIC_EGRESS_IPS];
@@ -416,5 +433,12 @@ export function nodeStaticIPs(n: Node): string[] {
 export function podIPv4(p: Pod): string | null {
   for (const x of p.status.podIPs ?? []) if (!x.ip.includes(':')) return x.ip;
   if (p.status.podIP && !p.status.podIP.includes(':')) return p.status.podIP;
+  return null;
+}
+
+/** A Pod's IPv6 address (`status.podIPs` of a dual-stack or IPv6 Pod), if it has one. */
+export function podIPv6(p: Pod): string | null {
+  for (const x of p.status.podIPs ?? []) if (x.ip.includes(':')) return x.ip;
+  if (p.status.podIP && p.status.podIP.includes(':')) return p.status.podIP;
   return null;
 }

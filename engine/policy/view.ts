@@ -20,15 +20,28 @@
  * - `bypass`: destinations never Egress-SNATed (§4.d): every pod CIDR, every Node IP, the service CIDR, exceptCIDRs;
  * - `localEgressIps`: egress IPs this Node hosts now (answer ARP, SNAT, accept Geneve for them), with the Egresses
  *   using each and the pool's subnetInfo; `egressIpOwner`: every placed egress IP → Node (informational);
+ * - `v6`: the IPv6 side of a dual-stack Node (docs/ipv6.md): this Node's IPv6 address and pod CIDR, local Pods'
+ *   IPv6 addresses with their IPv6 Egress (an Egress whose egressIP is IPv6, chosen per family as Antrea does),
+ *   every Node's IPv6 pod CIDR, the IPv6 bypass prefixes and the IPv6 egress IPs hosted here. Addresses are
+ *   canonical text (RFC 5952): the datapath compiles them into 128-bit table keys (engine/stages/config6.ts);
  * - `generation` (+1 per change) and `hash` (SHA-256 of the content, stable across processes).
  */
 import { createHash } from 'node:crypto';
 import { resolveConfig } from './config.js';
 import { placements, podEgress } from './effective.js';
 import type { Placement } from './effective.js';
-import { formatIPv4, ipv4ToInt32, maskInt32, parsePrefix4 } from './ip.js';
+import { formatIP, formatIPv4, ipv4ToInt32, maskInt32, parseCIDR, parseIP, parsePrefix4 } from './ip.js';
 import type { Prefix4 } from './ip.js';
-import { cmp, egressesOldestFirst, nodePodCIDR, nodeTransportIP, podIPv4 } from './model.js';
+import {
+  cmp,
+  egressesOldestFirst,
+  nodeIPv6,
+  nodePodCIDR,
+  nodePodCIDRv6,
+  nodeTransportIP,
+  podIPv4,
+  podIPv6,
+} from './model.js';
 import type { ClusterState } from './model.js';
 import { METER_MAX_KBIT, quantityKbit } from './quantity.js';
 import { schedule } from './scheduler.js';
@@ -98,6 +111,50 @@ export interface LocalEgressIp {
   readonly bandwidth: Bandwidth4 | null;
 }
 
+/** A local Pod's IPv6 side: its address and its IPv6 Egress (texts are canonical IPv6). */
+export interface LocalPod6 {
+  readonly key: string;
+  readonly ip: string;
+  /** The effective IPv6 egress IP, null when the Pod's IPv6 traffic leaves with the Node's IPv6 address. */
+  readonly egressIp: string | null;
+  readonly egressName: string | null;
+  readonly egressLocal: boolean;
+  readonly egressNode: string | null;
+  readonly fallback: string | null;
+}
+
+export interface PodCidrRoute6 {
+  /** Canonical IPv6 CIDR text. */
+  readonly cidr: string;
+  readonly node: string;
+  /** The Node's (IPv4) transport IP: IPv6 pod traffic rides Geneve over the IPv4 underlay. */
+  readonly nodeIp: number;
+  readonly local: boolean;
+}
+
+/** The IPv6 side of the view (empty lists and nulls on an IPv4-only cluster). */
+export interface View6 {
+  /** This Node's IPv6 address (status.addresses), null when it has none. */
+  readonly nodeIp: string | null;
+  readonly podCidr: string | null;
+  readonly localPods: readonly LocalPod6[];
+  readonly podCidrs: readonly PodCidrRoute6[];
+  /** Every Node's IPv6 address, sorted. */
+  readonly nodeIps: readonly string[];
+  /** IPv6 destinations never Egress-SNATed besides pod CIDRs and Node addresses: serviceCIDRv6, IPv6 exceptCIDRs. */
+  readonly bypass: readonly string[];
+  /**
+   * Pods of other Nodes whose IPv6 Egress is hosted here, with that egress IP: what this Node SNATs when their
+   * IPv6 packets arrive through the tunnel (the IPv4 underlay cannot carry the IPv6 egress IP as outer
+   * destination, so the inner source says which Egress applies, as Antrea's egress node matches the source Pod).
+   */
+  readonly remotePods: readonly { readonly ip: string; readonly egressIp: string }[];
+  /** IPv6 egress IPs hosted here, with the Egresses using each (sorted). */
+  readonly localEgressIps: readonly { readonly ip: string; readonly egressNames: readonly string[] }[];
+  /** Every placed IPv6 egress IP → Node. */
+  readonly egressIpOwner: ReadonlyMap<string, string>;
+}
+
 export interface ViewExternalHost {
   readonly name: string;
   readonly ip: number;
@@ -133,6 +190,8 @@ export interface PolicyView {
   readonly egressIpOwner: ReadonlyMap<number, string>;
   readonly egressIpSubnet: ReadonlyMap<number, SubnetInfo4>;
   readonly externalHosts: readonly ViewExternalHost[];
+  /** The IPv6 side of a dual-stack Node. */
+  readonly v6: View6;
   /** Human-readable remarks (ignored IPv6 egress IPs, gate off...). */
   readonly notes: readonly string[];
 }
@@ -231,8 +290,10 @@ export function compileView(input: ViewInput, prev?: PolicyView | null): PolicyV
     };
   } else notes.push(`Node ${nodeName} has no Node object`);
 
-  // Egress IP placements (IPv4 only in the datapath).
+  // Egress IP placements (IPv4 here; IPv6 in the v6 side below).
   const owner = new Map<number, string>();
+  const owner6 = new Map<string, string>();
+  const local6 = new Map<string, string[]>();
   const subnetOf = new Map<number, SubnetInfo4>();
   const local = new Map<
     number,
@@ -243,7 +304,14 @@ export function compileView(input: ViewInput, prev?: PolicyView | null): PolicyV
     if (!p || !p.ok) continue;
     const ip = ipv4ToInt32(p.ip);
     if (ip === null) {
-      notes.push(`Egress ${e.metadata.name}: IPv6 egressIP ${p.ip} is ignored by the IPv4 datapath`);
+      const ip6 = canonical6(p.ip);
+      if (ip6 === null) continue;
+      owner6.set(ip6, p.node);
+      if (p.node === nodeName) {
+        let l = local6.get(ip6);
+        if (!l) local6.set(ip6, (l = []));
+        l.push(e.metadata.name);
+      }
       continue;
     }
     owner.set(ip, p.node);
@@ -293,6 +361,37 @@ export function compileView(input: ViewInput, prev?: PolicyView | null): PolicyV
     );
   }
 
+  // The IPv6 side of local Pods: the Pod's IPv6 address and its IPv6 Egress (chosen among IPv6 egress IPs).
+  const localPods6: LocalPod6[] = [];
+  for (const pod of [...state.pods.values()].sort((a, b) => cmp(podKey(a), podKey(b)))) {
+    if (pod.spec.nodeName !== nodeName || pod.spec.hostNetwork) continue;
+    const ip6 = canonical6(podIPv6(pod) ?? '');
+    if (ip6 === null) continue;
+    const pe = podEgress(state, pod, places, oldest, 6);
+    localPods6.push(
+      Object.freeze({
+        key: podKey(pod),
+        ip: ip6,
+        egressIp: pe.placement ? canonical6(pe.placement.ip) : null,
+        egressName: pe.egress ? pe.egress.metadata.name : null,
+        egressLocal: pe.placement !== null && pe.placement.node === nodeName,
+        egressNode: pe.placement ? pe.placement.node : null,
+        fallback: pe.fallback,
+      }),
+    );
+  }
+
+  const remotePods6: { ip: string; egressIp: string }[] = [];
+  if (local6.size > 0)
+    for (const pod of [...state.pods.values()].sort((a, b) => cmp(podKey(a), podKey(b)))) {
+      if (!pod.spec.nodeName || pod.spec.nodeName === nodeName || pod.spec.hostNetwork) continue;
+      const ip6 = canonical6(podIPv6(pod) ?? '');
+      if (ip6 === null) continue;
+      const pe = podEgress(state, pod, places, oldest, 6);
+      const e6 = pe.placement && pe.placement.node === nodeName ? canonical6(pe.placement.ip) : null;
+      if (e6 !== null && local6.has(e6)) remotePods6.push(Object.freeze({ ip: ip6, egressIp: e6 }));
+    }
+
   // Pod CIDRs and Node IPs of every Node.
   const podCidrs: PodCidrRoute[] = [];
   const nodeByIp = new Map<number, string>();
@@ -304,6 +403,43 @@ export function compileView(input: ViewInput, prev?: PolicyView | null): PolicyV
       podCidrs.push(Object.freeze({ ...pc, node: n.metadata.name, nodeIp: ip, local: n.metadata.name === nodeName }));
   }
   const nodeIps = Int32Array.from([...nodeByIp.keys()].sort((a, b) => a - b));
+  const podCidrs6: PodCidrRoute6[] = [];
+  const nodeIps6: string[] = [];
+  for (const n of [...state.nodes.values()].sort((a, b) => cmp(a.metadata.name, b.metadata.name))) {
+    const c6 = canonicalCidr6(nodePodCIDRv6(n));
+    if (c6)
+      podCidrs6.push(
+        Object.freeze({
+          cidr: c6,
+          node: n.metadata.name,
+          nodeIp: ipv4ToInt32(nodeTransportIP(n)!)!,
+          local: n.metadata.name === nodeName,
+        }),
+      );
+    const a6 = canonical6(nodeIPv6(n) ?? '');
+    if (a6) nodeIps6.push(a6);
+  }
+  nodeIps6.sort(cmp);
+  const bypass6 = [
+    ...new Set(
+      [cfg.serviceCIDRv6, ...cfg.exceptCIDRs].map((c) => canonicalCidr6(c)).filter((c): c is string => c !== null),
+    ),
+  ].sort(cmp);
+  const v6: View6 = Object.freeze({
+    nodeIp: self ? canonical6(nodeIPv6(self) ?? '') : null,
+    podCidr: self ? canonicalCidr6(nodePodCIDRv6(self)) : null,
+    localPods: Object.freeze(localPods6),
+    podCidrs: Object.freeze(podCidrs6),
+    nodeIps: Object.freeze(nodeIps6),
+    bypass: Object.freeze(bypass6),
+    remotePods: Object.freeze(remotePods6),
+    localEgressIps: Object.freeze(
+      [...local6.entries()]
+        .sort((a, b) => cmp(a[0], b[0]))
+        .map(([ip, names]) => Object.freeze({ ip, egressNames: Object.freeze([...names].sort(cmp)) })),
+    ),
+    egressIpOwner: owner6,
+  });
 
   // Bypass prefixes (§4.d).
   const bypassMap = new Map<string, Prefix4>();
@@ -340,6 +476,7 @@ export function compileView(input: ViewInput, prev?: PolicyView | null): PolicyV
     egressIpOwner: [...owner.entries()].sort((a, b) => a[0] - b[0]),
     egressIpSubnet: [...subnetOf.entries()].sort((a, b) => a[0] - b[0]),
     externalHosts,
+    v6: { ...v6, egressIpOwner: [...owner6.entries()].sort((a, b) => cmp(a[0], b[0])) },
     notes,
   };
   const { stateGeneration: _sg, ...hashed } = content;
@@ -370,6 +507,7 @@ export function compileView(input: ViewInput, prev?: PolicyView | null): PolicyV
     egressIpOwner: owner,
     egressIpSubnet: subnetOf,
     externalHosts: Object.freeze(externalHosts),
+    v6,
     notes: Object.freeze(notes),
   };
   return Object.freeze(view);
@@ -391,6 +529,18 @@ function prefixOrNull(text: string | null): Prefix4 | null {
 function subnetInfo4(gateway: string, prefixLength: number, vlan: number): SubnetInfo4 | null {
   const gw = ipv4ToInt32(gateway);
   return gw === null ? null : Object.freeze({ gateway: gw, prefixLength, vlan });
+}
+
+/** Canonical (RFC 5952) text of an IPv6 address, null for anything else. */
+function canonical6(text: string): string | null {
+  const ip = parseIP(text);
+  return ip && ip.family === 6 ? formatIP(ip) : null;
+}
+
+/** Canonical text of an IPv6 CIDR (address masked), null for anything else. */
+function canonicalCidr6(text: string | null): string | null {
+  const c = text ? parseCIDR(text) : null;
+  return c && c.family === 6 ? `${formatIP({ family: 6, value: c.addr })}/${c.len}` : null;
 }
 
 function podKey(p: { metadata: { namespace: string; name: string } }): string {

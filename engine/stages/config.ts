@@ -9,6 +9,7 @@ import { nameIndex } from '../graph/index.js';
 import { maskInt32 } from '../policy/index.js';
 import type { MeterConfig } from './meter.js';
 import { Int32Map, PrefixTable } from './tables.js';
+import { DatapathTables6, type NodeDatapathConfig6 } from './config6.js';
 
 /**
  * What a pod's traffic to an external destination gets (`DatapathTables.podEgress`): `none`, no Egress, SNAT to
@@ -83,6 +84,8 @@ export interface NodeDatapathConfig {
   remoteEgressVia?: ReadonlyMap<number, number>;
   /** Per hosted Egress IP with `spec.bandwidth`: its rate meter (meter.ts; snat polices what leaves with it). */
   egressMeters?: ReadonlyMap<number, MeterConfig>;
+  /** The IPv6 side of a dual-stack node (config6.ts); absent or null: IPv6 packets are counted drops. */
+  v6?: NodeDatapathConfig6 | null;
 }
 
 /** The VLAN subnet of a hosted Egress IP (`NodeDatapathConfig.egressVlans`). */
@@ -163,6 +166,8 @@ export class DatapathTables {
   readonly dstClass: PrefixTable;
   /** The pod gateway address (first address of this node's pod CIDR; the node IP without one): ICMP errors to pods come from it. */
   readonly podGatewayIp: number;
+  /** The IPv6 tables (config6.ts), null on a node without an IPv6 side. */
+  readonly v6: DatapathTables6 | null;
 
   /** `tunnelOverhead`: 50, or 74 with tunnel authentication (docs/tunnel-auth.md). */
   constructor(c: NodeDatapathConfig, generation: number, tunnelOverhead = 50) {
@@ -249,6 +254,7 @@ export class DatapathTables {
     c.pods.forEach((p, i) => cls.push([p.ip, 32, (DST_LOCAL_POD << 24) | i]));
     for (const [ip, kind] of this.owned.entries()) cls.push([ip, 32, (DST_OWNED << 24) | kind]);
     this.dstClass = new PrefixTable(cls);
+    this.v6 = c.v6 ? new DatapathTables6(c.v6, this.nodeIp, this.podOfPort.length) : null;
   }
 
   /** VLAN id of an address this node owns: the VLAN of a hosted Egress IP on one, else 0 (cold path). */

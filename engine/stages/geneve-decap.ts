@@ -20,7 +20,8 @@
  * authentication the option itself is one (a node whose peers authenticate drops what they send: counted).
  * Specification: docs/semantics.md §5 (receiving), §4.b, §4.c; RFC 8926. Cases:
  * test/stages/cases/geneve-decap.cases.ts.
- * Exits: `to-pod`, `snat`, `drop`.
+ * Exits: `to-pod`, `snat`, `drop`, `ipv6` (an IPv6 inner packet on a node with an IPv6 side: to geneve-decap6,
+ * `b.l3` = `b.off` = the inner IPv6 header, `b.meta` = the sending node's index).
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
@@ -57,7 +58,7 @@ const NAMES = [
   'drop-inner-source-route',
 ] as const;
 const C = counterIndex(NAMES);
-const EXITS = ['to-pod', 'snat', 'drop'] as const;
+const EXITS = ['to-pod', 'snat', 'drop', 'ipv6'] as const;
 const X = exitIndex(EXITS);
 const GENEVE_DROP = verdictReasons(
   C,
@@ -156,6 +157,19 @@ export class GeneveDecap implements Stage {
         innerLen < ethernet.HEADER_LEN + ipv4.HEADER_LEN ||
         ethernet.ethertype(v, inner) !== ethernet.ETHERTYPE_IPV4
       ) {
+        if (
+          t.v6 !== null &&
+          innerLen >= ethernet.HEADER_LEN &&
+          ethernet.ethertype(v, inner) === ethernet.ETHERTYPE_IPV6
+        ) {
+          // An IPv6 inner packet on a node with an IPv6 side: geneve-decap6 checks it (`b.meta` = the peer).
+          b.l3[i] = inner + ethernet.HEADER_LEN;
+          b.len[i] = innerLen - ethernet.HEADER_LEN;
+          b.off[i] = b.l3[i]!;
+          b.meta[i] = peer;
+          b.next[i] = X.ipv6;
+          continue;
+        }
         b.next[i] = X.drop;
         c[C['drop-inner-not-ipv4']]!++;
         continue;

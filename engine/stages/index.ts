@@ -10,15 +10,31 @@ export { NeighborTable, type NeighborOptions } from './neighbor.js';
 export { Int32Map, PrefixTable } from './tables.js';
 export { flowHash } from './flow-hash.js';
 export { PodIngress } from './pod-ingress.js';
+export { PodIngress6 } from './pod-ingress6.js';
+export { Snat6 } from './snat6.js';
+export { Unsnat6 } from './unsnat6.js';
+export { UplinkOut6 } from './uplink-out6.js';
+export {
+  DatapathTables6,
+  fold6,
+  type NodeDatapathConfig6,
+  type PodConfig6,
+  type PodCidr6,
+  type StaticNeighbor6,
+} from './config6.js';
+export { Ct6 } from './ct6.js';
+export { Ip6Map, Prefix6Table } from './tables6.js';
 export { RateMeters, type MeterConfig } from './meter.js';
 export { Classify } from './classify.js';
 export { Snat } from './snat.js';
 export { GeneveEncap } from './geneve-encap.js';
+export { GeneveEncap6, flowHash6 } from './geneve-encap6.js';
 export { UplinkOut } from './uplink-out.js';
 export { UplinkIngress } from './uplink-ingress.js';
 export { Arp, ArpClaims, ARP_COUNTERS, ARP_CLAIM_COUNTERS } from './arp.js';
 export { IpLocal } from './ip-local.js';
 export { GeneveDecap } from './geneve-decap.js';
+export { GeneveDecap6 } from './geneve-decap6.js';
 export { Unsnat } from './unsnat.js';
 export { Inbound } from './inbound.js';
 export { IcmpLocal } from './icmp-local.js';

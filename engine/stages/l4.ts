@@ -79,7 +79,7 @@ export function tcpSegment(v: DataView, l3: number, seg: Int32Array, tail = 0): 
 }
 
 /** Window scale (kind 3) and SACK permitted (kind 4) of a SYN's option list; stops at a malformed option. */
-function synOptions(v: DataView, i: number, end: number): number {
+export function synOptions(v: DataView, i: number, end: number): number {
   let r = 0;
   while (i < end) {
     const kind = v.getUint8(i);

@@ -11,7 +11,7 @@
  * Specification: docs/semantics.md §4.0, §5 (pod MTU = uplink MTU − 50); RFC 1191, RFC 1812. Cases:
  * test/stages/cases/pod-ingress.cases.ts.
  * Exits: `ok` (to classify, `b.l3 = b.off`, `b.meta` = the pod's index), `reply` (an ICMP error to the sending
- * pod), `drop`.
+ * pod), `drop`, `ipv6` (an IPv6 packet, on a node with an IPv6 side: to pod-ingress6).
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
@@ -41,7 +41,7 @@ const NAMES = [
   'drop-bad-options',
 ] as const;
 const C = counterIndex(NAMES);
-const EXITS = ['ok', 'reply', 'drop'] as const;
+const EXITS = ['ok', 'reply', 'drop', 'ipv6'] as const;
 const X = exitIndex(EXITS);
 const IP_DROP = verdictReasons(
   C,
@@ -76,6 +76,11 @@ export class PodIngress implements Stage {
       b.flow[i] = -1;
       const r = ipv4.check(v, o, len, true);
       if (r !== verdict.OK) {
+        // Version 6 on a node with an IPv6 side: to pod-ingress6 (decided off the IPv4 path, which pays nothing).
+        if (r === verdict.BAD_VERSION && t.v6 !== null && v.getUint8(o) >>> 4 === 6) {
+          b.next[i] = X.ipv6;
+          continue;
+        }
         b.next[i] = X.drop;
         c[IP_DROP[r]!]!++;
         continue;

@@ -7,6 +7,7 @@ import type { Slab } from '../packet/index.js';
 import { ArpClaims } from './arp.js';
 import { geneve, geneveAuth } from '../wire/index.js';
 import { DatapathTables, type NodeDatapathConfig } from './config.js';
+import { Ct6 } from './ct6.js';
 import { RateMeters } from './meter.js';
 import { N_REACHABLE, NeighborTable, type NeighborOptions } from './neighbor.js';
 import { PeerPins } from './peer-pins.js';
@@ -21,6 +22,8 @@ export interface NodeStateOptions {
   conntrack?: ConnTableOptions;
   /** Size of the table of connections pods accept (default 16384). */
   inboundConnections?: number;
+  /** Size of the IPv6 connection table (ct6.ts; default 16384); its other options are `conntrack`'s. */
+  ipv6Connections?: number;
   neighbor?: NeighborOptions;
   /** UDP port of control traffic to the node IP (heartbeats); 0 for none. */
   controlPort?: number;
@@ -58,6 +61,8 @@ export class NodeState {
    * must recognise their reply direction, pays a lookup only when there is any).
    */
   readonly ctIn: ConnTable;
+  /** IPv6 connections this node translates (SNAT66), in a table of their own (ct6.ts). */
+  readonly ct6: Ct6;
   readonly neigh: NeighborTable;
   /** Peer IP ↔ MAC bindings learned from authenticated heartbeats (peer-pins.ts). */
   readonly pins = new PeerPins();
@@ -103,6 +108,13 @@ export class NodeState {
       perHostSide: 1,
       ...(seed !== undefined ? { seed: seed + 1 } : {}),
     });
+    const max6 = opts.ipv6Connections ?? 16384;
+    this.ct6 = new Ct6({
+      ...cto,
+      maxConnections: max6,
+      ...(cto.perHostLimit ? { perHostLimit: Math.min(cto.perHostLimit, max6) } : {}),
+      ...(seed !== undefined ? { seed: seed + 2 } : {}),
+    });
     this.neigh = new NeighborTable(opts.neighbor ?? {});
     this.controlPort = opts.controlPort ?? 0;
     this.snatMode = opts.snatFullyRandom ? SNAT_RANDOM_FULLY : 0;
@@ -113,6 +125,7 @@ export class NodeState {
     this.now = now;
     this.ct.setTime(now);
     this.ctIn.setTime(now);
+    this.ct6.ct.setTime(now);
   }
 
   /** Compile a new configuration and swap it in (between rounds). */

@@ -13,7 +13,7 @@
  * else `drop-vlan-mismatch`. Any other tagged frame is `drop-vlan`.
  * Specification: docs/architecture.md §1 (the uplink port), docs/semantics.md §3, §3.1, §4.b. Cases:
  * test/stages/cases/uplink-ingress.cases.ts.
- * Exits: `arp`, `ip`, `drop`.
+ * Exits: `arp`, `ip`, `drop`, `ipv6` (an IPv6 frame on a node with an IPv6 side: to unsnat6).
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
@@ -40,7 +40,7 @@ const NAMES = [
   'drop-ip-bad-options',
 ] as const;
 const C = counterIndex(NAMES);
-const EXITS = ['arp', 'ip', 'drop'] as const;
+const EXITS = ['arp', 'ip', 'drop', 'ipv6'] as const;
 const X = exitIndex(EXITS);
 const IP_DROP = verdictReasons(
   C,
@@ -94,6 +94,12 @@ export class UplinkIngress implements Stage {
       if (type === ethernet.ETHERTYPE_ARP) {
         b.l3[i] = l3;
         b.next[i] = X.arp;
+        continue;
+      }
+      if (type === ethernet.ETHERTYPE_IPV6 && t.v6 !== null) {
+        // A node with an IPv6 side: to unsnat6, which checks the packet.
+        b.l3[i] = l3;
+        b.next[i] = X.ipv6;
         continue;
       }
       if (type !== ethernet.ETHERTYPE_IPV4) {

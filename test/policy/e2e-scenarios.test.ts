@@ -70,11 +70,12 @@ describe('testEgressCRUD', () => {
     expect([st.egressNode, st.egressIP]).toEqual(['node0', '2021:1::aaa1']);
     expect(conds(st)).toEqual([ASSIGNED_TRUE, ALLOCATED_TRUE]);
     expect(msgs(events)).toEqual(['Assigned Egress eg6 with IP 2021:1::aaa1 on Node node0']);
-    // The IPv4 datapath ignores it: Pods keep their Node IP, and the view says why.
+    // Not an IPv4 egress IP: IPv4 traffic keeps the Node IP; the view's IPv6 side hosts it.
     const v = sim.view('node0')!;
     expect(v.localEgressIps).toEqual([]);
     expect(v.localPods[0]!.egressIp).toBe(0);
-    expect(v.notes).toContain('Egress eg6: IPv6 egressIP 2021:1::aaa1 is ignored by the IPv4 datapath');
+    expect(v.v6.localEgressIps).toEqual([{ ip: '2021:1::aaa1', egressNames: ['eg6'] }]);
+    expect(v.v6.egressIpOwner.get('2021:1::aaa1')).toBe('node0');
   });
 
   it('two matching Nodes: .10 of a start-end range, on the Node the Python ring picks', () => {

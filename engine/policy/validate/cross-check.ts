@@ -606,7 +606,7 @@ const egressAddressNotes: Rule<EgressFacts> = (x, { egress: e, ip, ipText, key, 
   if (ip.family === 6)
     ctx.warn(
       'spec.egressIP',
-      'IPv6 Egress IPs are allocated and scheduled, but the datapath is IPv4: its Pods use their Node IP',
+      'an IPv6 egressIP applies to the IPv6 traffic of dual-stack Pods (status.podIPs), but the uplink has no IPv6 neighbour discovery yet: their IPv6 packets to the segment are counted drops (docs/ipv6.md)',
     );
 };
 

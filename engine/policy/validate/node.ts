@@ -41,6 +41,13 @@ export function decodeNode(ctx: Ctx, o: Record<string, unknown>, ignored: string
           });
           if (spec.podCIDR !== undefined && l.length > 0 && l[0] !== spec.podCIDR)
             ctx.error('spec.podCIDRs', `Invalid value: "${l[0]}": must match spec.podCIDR ("${spec.podCIDR}")`);
+          // Kubernetes ValidateNode: "may specify no more than one CIDR for each IP family".
+          const fams = l.map((c) => parseCIDR(c)?.family);
+          if (fams.filter((f) => f === 6).length > 1 || fams.filter((f) => f === 4).length > 1)
+            ctx.error(
+              'spec.podCIDRs',
+              `Invalid value: "${l.join(', ')}": may specify no more than one CIDR for each IP family`,
+            );
           spec.podCIDRs = l;
         }
       }

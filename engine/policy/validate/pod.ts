@@ -58,6 +58,12 @@ export function decodePod(ctx: Ctx, o: Record<string, unknown>, ignored: string[
         });
         if (status.podIP !== undefined && ips.length > 0 && canonicalIP(ips[0]!.ip) !== canonicalIP(status.podIP))
           ctx.error('status.podIPs', `Invalid value: "${ips[0]!.ip}": must match status.podIP ("${status.podIP}")`);
+        // Kubernetes ValidatePodStatusUpdate (validatePodIPs): dual-stack means one address of each family.
+        if (ips.filter((x) => x.ip.includes(':')).length > 1 || ips.filter((x) => !x.ip.includes(':')).length > 1)
+          ctx.error(
+            'status.podIPs',
+            `Invalid value: "${ips.map((x) => x.ip).join(', ')}": may specify no more than one IP for each IP family`,
+          );
         status.podIPs = ips;
       }
     }

@@ -5,6 +5,7 @@
 import { GeneveDecap } from '../../../engine/stages/index.js';
 import type { TunnelAuthConfig } from '../../../engine/stages/index.js';
 import { SEQ_OK } from '../../../engine/stages/tunnel-auth.js';
+import { dual } from './base6.js';
 import { ip, OTHER_MAC, PEER_MAC, pin, type CaseTable, type Row } from './harness.js';
 
 const NODE_MAC = '02:00:00:00:00:0b';
@@ -14,6 +15,7 @@ const tun = (dst: string, g: string, inner: string, src = '198.18.0.12', m = PEE
 const POD = "IP(src='10.244.2.9', dst='10.244.1.5')/UDP(sport=1234, dport=9)/b'x'";
 const OUT = "IP(src='10.244.2.9', dst='198.18.0.100')/UDP(sport=1234, dport=9)/b'x'";
 const TEB = 'vni=0, proto=0x6558';
+const INNER6 = "IPv6(src='2001:2:0:a2::9', dst='2001:2::100')/UDP(sport=1234, dport=9)/b'x'";
 const pinned = (r: Omit<Row, 'setup'>): Row => ({ ...r, setup: (st) => pin(st, '198.18.0.12', PEER_MAC) });
 /** Tunnel authentication of node-a (docs/tunnel-auth.md): a fixed subkey, key id 42. */
 const AUTH: TunnelAuthConfig = { key: new Uint8Array(16).fill(7), keyId: 42, epochMs: 1 };
@@ -99,6 +101,18 @@ export const cases: CaseTable = {
       name: 'VNI 5: drop-vni',
       input: [tun('198.18.0.11', 'vni=5, proto=0x6558', POD)],
       counters: { 'drop-vni': 1 },
+    }),
+    pinned({
+      name: 'an inner IPv6 packet on a dual-stack node: to geneve-decap6 (ipv6), the peer index in meta',
+      config: dual(),
+      input: [tun('198.18.0.11', TEB, INNER6)],
+      counters: {},
+      expect: { ipv6: [INNER6] },
+    }),
+    pinned({
+      name: 'an inner IPv6 packet on a node without an IPv6 side: drop-inner-not-ipv4',
+      input: [tun('198.18.0.11', TEB, INNER6)],
+      counters: { 'drop-inner-not-ipv4': 1 },
     }),
     pinned({
       name: 'an inner ARP frame: drop-inner-not-ipv4',

@@ -1,0 +1,239 @@
+/**
+ * pod-ingress6: IPv6 packets a local pod sent (pod-ingress hands on a packet whose version nibble is 6 when the
+ * node has an IPv6 side), checked, spoofguarded and classified in one pass, since every IPv6 decision needs the
+ * extension-header walk:
+ * - an IPv6 header that passes `ipv6.check`, its extension headers walked with limits (`ipv6.walk`: at most 8
+ *   headers, 256 bytes, Hop-by-Hop first, no source route), whole (no fragments: no reassembly), a TCP, UDP or
+ *   ICMPv6 header that passes its check; trailing bytes beyond the Payload Length cut;
+ * - spoofguard: the source is the pod's IPv6 address (the port tells which pod sent it); a link-local source is
+ *   allowed only for the NDP and MLD messages a pod's kernel sends on its link, which are counted and consumed
+ *   (`ignored`: the TUN has no neighbours to resolve); a Router Advertisement or Redirect from a pod is dropped;
+ * - not larger than the pod MTU, Hop Limit above 1 (ICMPv6 errors back to the pod are not built yet: drops);
+ * - classification as classify does for IPv4 (docs/semantics.md §4.0, §4.d): to a local pod → `local-pod`, to
+ *   another node's IPv6 pod CIDR → `remote-pod` (Geneve to that node), to this node's pod CIDR but no such pod,
+ *   to an address this node owns (no ICMPv6 responder yet), multicast, link-local, loopback or unspecified →
+ *   drop; to a bypass destination (node addresses, serviceCIDRv6, exceptCIDRs) or with no IPv6 Egress → `snat`
+ *   to the node's IPv6 address (a drop when it has none); an IPv6 Egress hosted here → `snat` to its egress IP;
+ *   hosted elsewhere → `tunnel` (Geneve to the egress IP).
+ * `b.meta[i]` carries the index of the NAT address in `tables.v6.ownedIp` (snat), or the outer destination
+ * (remote-pod, tunnel); `b.oport[i]` the pod port (local-pod).
+ * Specification: docs/ipv6.md §2.a, §2.b; docs/semantics.md §4.0, §4.d; RFC 8200 §4, RFC 4861 §6.1.2. Cases:
+ * test/stages/cases/pod-ingress6.cases.ts.
+ * Exits: `local-pod`, `remote-pod`, `snat`, `tunnel`, `ignored` (NDP/MLD of the pod's link, to sink), `drop`.
+ */
+import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
+import type { Burst } from '../packet/index.js';
+import { icmpv6, ipv6, verdict } from '../wire/index.js';
+import { DST_LOCAL_POD, DST_OWN_CIDR, DST_OWNED, DST_REMOTE_CIDR, EGRESS_LOCAL, EGRESS_NONE } from './config.js';
+import { checkL4v6 } from './ct6.js';
+import { verdictReasons } from './drop-reasons.js';
+import { L4_REASONS } from './l4.js';
+import type { NodeState } from './state.js';
+
+const NAMES = [
+  'to-local-pod',
+  'to-remote-pod',
+  'bypass',
+  'node-snat',
+  'egress-local',
+  'egress-remote',
+  'ndp-ignored',
+  'mld-ignored',
+  'drop-no-ipv6',
+  'drop-truncated',
+  'drop-unknown-port',
+  'drop-ext-truncated',
+  'drop-bad-ext-header',
+  'drop-chain-too-long',
+  'drop-hop-by-hop-not-first',
+  'drop-unknown-next-header',
+  'drop-source-route',
+  'drop-fragment',
+  'drop-l4-truncated',
+  'drop-l4-bad',
+  'drop-unsupported-proto',
+  'drop-spoofed',
+  'drop-router-message',
+  'drop-too-big',
+  'drop-hop-limit',
+  'drop-bad-destination',
+  'drop-to-node',
+  'drop-no-such-pod',
+  'drop-no-node-ipv6',
+] as const;
+const C = counterIndex(NAMES);
+const EXITS = ['local-pod', 'remote-pod', 'snat', 'tunnel', 'ignored', 'drop'] as const;
+const X = exitIndex(EXITS);
+const WALK_DROP = verdictReasons(
+  C,
+  {
+    [verdict.TRUNCATED]: 'drop-ext-truncated',
+    [verdict.CHAIN_TOO_LONG]: 'drop-chain-too-long',
+    [verdict.HOP_BY_HOP_NOT_FIRST]: 'drop-hop-by-hop-not-first',
+    [verdict.UNKNOWN_NEXT_HEADER]: 'drop-unknown-next-header',
+    [verdict.UNSUPPORTED]: 'drop-source-route',
+  },
+  'drop-bad-ext-header',
+);
+const L4_DROP = verdictReasons(C, L4_REASONS.reasons, L4_REASONS.otherwise);
+
+/** ICMPv6 types a pod's kernel sends on its link: MLD (130-132, 143) → 1, RS/NS/NA (133, 135, 136) → 2, RA/Redirect → 3. */
+const LINK_TYPE = new Uint8Array(256);
+for (const t of [130, 131, 132, 143]) LINK_TYPE[t] = 1;
+for (const t of [icmpv6.TYPE_ROUTER_SOLICIT, icmpv6.TYPE_NEIGHBOR_SOLICIT, icmpv6.TYPE_NEIGHBOR_ADVERT])
+  LINK_TYPE[t] = 2;
+for (const t of [icmpv6.TYPE_ROUTER_ADVERT, icmpv6.TYPE_REDIRECT]) LINK_TYPE[t] = 3;
+
+export class PodIngress6 implements Stage {
+  readonly name = 'pod-ingress6';
+  readonly exits = EXITS;
+  readonly counters = new Counters(NAMES);
+
+  constructor(private readonly st: NodeState) {}
+
+  process(b: Burst, sel: Int32Array, n: number): number {
+    const st = this.st;
+    const t = st.tables;
+    const t6 = t.v6;
+    const v = st.v;
+    const c = this.counters.v;
+    for (let k = 0; k < n; k++) {
+      const i = sel[k]!;
+      const o = b.off[i]!;
+      b.l3[i] = o;
+      b.flow[i] = -1;
+      if (t6 === null) {
+        b.next[i] = X.drop;
+        c[C['drop-no-ipv6']]!++;
+        continue;
+      }
+      if (ipv6.check(v, o, b.len[i]!) !== verdict.OK) {
+        b.next[i] = X.drop;
+        c[C['drop-truncated']]!++;
+        continue;
+      }
+      const plen = ipv6.HEADER_LEN + ipv6.payloadLen(v, o);
+      b.len[i] = plen; // drop trailing bytes beyond the Payload Length
+      const port = b.port[i]!;
+      const pod = port < t6.podOfPort.length ? t6.podOfPort[port]! : -1;
+      if (pod < 0) {
+        b.next[i] = X.drop;
+        c[C['drop-unknown-port']]!++;
+        continue;
+      }
+      const w = ipv6.walk(v, o, plen);
+      if (w < 0) {
+        b.next[i] = X.drop;
+        c[WALK_DROP[-w]!]!++;
+        continue;
+      }
+      if (ipv6.walkIsFragment(w)) {
+        b.next[i] = X.drop;
+        c[C['drop-fragment']]!++;
+        continue;
+      }
+      const proto = ipv6.walkProto(w);
+      const l4 = ipv6.walkL4Offset(o, w);
+      const l4r = checkL4v6(v, l4, proto, o + plen - l4);
+      if (l4r !== verdict.OK) {
+        b.next[i] = X.drop;
+        c[L4_DROP[l4r]!]!++;
+        continue;
+      }
+      const p4 = pod << 2;
+      const own =
+        v.getInt32(o + 8) === t6.podIp[p4] &&
+        v.getInt32(o + 12) === t6.podIp[p4 + 1] &&
+        v.getInt32(o + 16) === t6.podIp[p4 + 2] &&
+        v.getInt32(o + 20) === t6.podIp[p4 + 3];
+      const link = proto === ipv6.NH_ICMPV6 ? LINK_TYPE[v.getUint8(l4)]! : 0;
+      if (link !== 0) {
+        // The pod's kernel talking to its link: never forwarded.
+        if (link === 3) {
+          b.next[i] = X.drop;
+          c[C['drop-router-message']]!++;
+        } else if (own || ipv6.isLinkLocal(v, o + 8) || ipv6.isUnspecified(v, o + 8)) {
+          b.next[i] = X.ignored;
+          c[link === 1 ? C['mld-ignored'] : C['ndp-ignored']]!++;
+        } else {
+          b.next[i] = X.drop;
+          c[C['drop-spoofed']]!++;
+        }
+        continue;
+      }
+      if (!own) {
+        b.next[i] = X.drop;
+        c[C['drop-spoofed']]!++;
+        continue;
+      }
+      if (plen > t.podMtu) {
+        b.next[i] = X.drop;
+        c[C['drop-too-big']]!++;
+        continue;
+      }
+      if (ipv6.hopLimit(v, o) <= 1) {
+        b.next[i] = X.drop;
+        c[C['drop-hop-limit']]!++;
+        continue;
+      }
+      const d0 = v.getInt32(o + 24);
+      const d1 = v.getInt32(o + 28);
+      const d2 = v.getInt32(o + 32);
+      const d3 = v.getInt32(o + 36);
+      // ff00::/8 multicast, fe80::/10 link-local, ::/128 and ::1/128.
+      if (d0 >>> 24 === 0xff || d0 >>> 22 === 0x3fa || (d0 === 0 && d1 === 0 && d2 === 0 && (d3 === 0 || d3 === 1))) {
+        b.next[i] = X.drop;
+        c[C['drop-bad-destination']]!++;
+        continue;
+      }
+      const d = t6.dstClass.lookup(d0, d1, d2, d3, -1);
+      if (d >= 0) {
+        const cls = d >>> 24;
+        const idx = d & 0xffffff;
+        if (cls === DST_LOCAL_POD) {
+          b.oport[i] = t6.podPort[idx]!;
+          b.next[i] = X['local-pod'];
+          c[C['to-local-pod']]!++;
+          continue;
+        }
+        if (cls === DST_REMOTE_CIDR) {
+          b.meta[i] = t6.cidrNodeIp[idx]!;
+          b.next[i] = X['remote-pod'];
+          c[C['to-remote-pod']]!++;
+          continue;
+        }
+        if (cls === DST_OWN_CIDR) {
+          b.next[i] = X.drop;
+          c[C['drop-no-such-pod']]!++;
+          continue;
+        }
+        if (cls === DST_OWNED) {
+          b.next[i] = X.drop;
+          c[C['drop-to-node']]!++;
+          continue;
+        }
+      }
+      const kind = t6.podEgress[pod]!;
+      if (d >= 0 || kind === EGRESS_NONE) {
+        // Bypass destinations and pods without an IPv6 Egress leave with the node's IPv6 address.
+        if (t6.nodeOwned < 0) {
+          b.next[i] = X.drop;
+          c[C['drop-no-node-ipv6']]!++;
+          continue;
+        }
+        b.meta[i] = t6.nodeOwned;
+        b.next[i] = X.snat;
+        c[d >= 0 ? C.bypass : C['node-snat']]!++;
+      } else if (kind === EGRESS_LOCAL) {
+        b.meta[i] = t6.podNat[pod]!;
+        b.next[i] = X.snat;
+        c[C['egress-local']]!++;
+      } else {
+        b.meta[i] = t6.podEgressOuter[pod]!;
+        b.next[i] = X.tunnel;
+        c[C['egress-remote']]!++;
+      }
+    }
+    return n;
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * snat6: SNAT66 of a pod's IPv6 packet through the IPv6 connection table (ct6.ts), as snat does for IPv4
+ * (docs/semantics.md §4.a): the NAT address is entry `b.meta[i]` of `tables.v6.ownedIp` (the node's IPv6
+ * address, or an IPv6 egress IP hosted here). An established connection keeps its binding unless its address is
+ * no longer owned here (then it is removed and the packet starts a new one); a new connection is created
+ * unconfirmed and bound to a port, and uplink-out6 confirms it when the packet leaves. A hit whose full
+ * addresses are not the packet's (two addresses sharing a stand-in, ct6.ts) is a counted drop. The Hop Limit is
+ * decremented. ICMPv6 errors from pods are dropped: the NAT of their quoted packet is not built yet.
+ * Specification: docs/ipv6.md §2.b, §2.c; docs/semantics.md §4.a; conntrack/README.md. Cases:
+ * test/stages/cases/snat6.cases.ts.
+ * Exits: `out` (to uplink-out6), `drop`.
+ */
+import { CT_FULL, CT_LIMIT, SNAT_OK, UPDATE_INVALID, UPDATE_RECREATE } from '../../conntrack/index.js';
+import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
+import type { Burst } from '../packet/index.js';
+import { ipv6 } from '../wire/index.js';
+import { BurstLookup6, ctFlags6, ctProto6, foldAt, portsWord6, rewriteSrc6, tcpSegment6, type Ct6 } from './ct6.js';
+import type { NodeState } from './state.js';
+
+const NAMES = [
+  'new',
+  'established',
+  'rebound',
+  'drop-no-ipv6',
+  'drop-hop-limit',
+  'drop-icmp-error',
+  'drop-key-clash',
+  'drop-reply-direction',
+  'drop-ct-full',
+  'drop-ct-limit',
+  'drop-ct-invalid',
+  'drop-snat-exhausted',
+] as const;
+const C = counterIndex(NAMES);
+const EXITS = ['out', 'drop'] as const;
+const X = exitIndex(EXITS);
+
+export class Snat6 implements Stage {
+  readonly name = 'snat6';
+  readonly exits = EXITS;
+  readonly counters = new Counters(NAMES);
+  private readonly ct6: Ct6;
+  /** This burst's connection lookups, made once per burst. */
+  private readonly lookups = new BurstLookup6();
+
+  constructor(private readonly st: NodeState) {
+    this.ct6 = st.ct6;
+  }
+
+  process(b: Burst, sel: Int32Array, n: number): number {
+    const st = this.st;
+    const t6 = st.tables.v6;
+    const v = st.v;
+    const c = this.counters.v;
+    const ct6 = this.ct6;
+    const ct = ct6.ct;
+    const lk = this.lookups;
+    const count = n;
+    if (t6 !== null) lk.fill(ct, v, b.l3, sel, count, b.capacity);
+    for (let k = 0; k < count; k++) {
+      const i = sel[k]!;
+      const o = b.l3[i]!;
+      if (t6 === null) {
+        b.next[i] = X.drop;
+        c[C['drop-no-ipv6']]!++;
+        continue;
+      }
+      if (ipv6.hopLimit(v, o) <= 1) {
+        b.next[i] = X.drop;
+        c[C['drop-hop-limit']]!++;
+        continue;
+      }
+      const w = ipv6.walk(v, o, ipv6.HEADER_LEN + ipv6.payloadLen(v, o)); // passed pod-ingress6
+      const proto = ipv6.walkProto(w);
+      const l4 = ipv6.walkL4Offset(o, w);
+      if (proto === ipv6.NH_ICMPV6 && v.getUint8(l4) < 128) {
+        b.next[i] = X.drop;
+        c[C['drop-icmp-error']]!++;
+        continue;
+      }
+      const nat = b.meta[i]!;
+      const natFold = t6.ownedFold[nat]!;
+      const src = foldAt(v, o + 8);
+      const dst = foldAt(v, o + 24);
+      const ports = portsWord6(v, l4, proto);
+      const cproto = ctProto6(proto);
+      const flags = ctFlags6(v, l4, proto);
+      const len = ipv6.HEADER_LEN + ipv6.payloadLen(v, o);
+      const isTcp = proto === ipv6.NH_TCP;
+      let conn = -1;
+      const ref = lk.ref(ct, k, src, dst, ports, cproto);
+      if (ref >= 0) {
+        if ((ref & 1) === 1) {
+          b.next[i] = X.drop;
+          c[C['drop-reply-direction']]!++;
+          continue;
+        }
+        if (!ct6.isOriginal(ref >> 1, v, o)) {
+          b.next[i] = X.drop;
+          c[C['drop-key-clash']]!++;
+          continue;
+        }
+        conn = ref >> 1;
+        if (ct.isNatBound(conn) && ct.natIp(conn) !== natFold && t6.ownedByFold.get(ct.natIp(conn), -1) < 0) {
+          // Bound to an address this node no longer has: replies would not come back here.
+          ct.remove(conn);
+          conn = -1;
+          c[C.rebound]!++;
+        } else {
+          if (isTcp) tcpSegment6(v, o, l4, ct.seg);
+          const u = ct.update(conn, 0, flags, len);
+          if (u === UPDATE_INVALID) {
+            b.next[i] = X.drop;
+            c[C['drop-ct-invalid']]!++;
+            continue;
+          }
+          if (u === UPDATE_RECREATE) {
+            ct.remove(conn);
+            conn = -1;
+          } else c[C.established]!++;
+        }
+      }
+      if (conn < 0) {
+        if (isTcp) tcpSegment6(v, o, l4, ct.seg);
+        conn = ct.create(src, dst, ports >>> 16, ports & 0xffff, cproto, flags, len);
+        if (conn < 0) {
+          b.next[i] = X.drop;
+          c[conn === CT_FULL ? C['drop-ct-full'] : conn === CT_LIMIT ? C['drop-ct-limit'] : C['drop-ct-invalid']]!++;
+          continue;
+        }
+        if (ct.snat(conn, natFold, st.snatMode) !== SNAT_OK) {
+          ct.abort(conn);
+          b.next[i] = X.drop;
+          c[C['drop-snat-exhausted']]!++;
+          continue;
+        }
+        ct6.remember(conn, v, o);
+        c[C.new]!++;
+      }
+      // The bound address: the stand-in in the table, the full address among those this node owns.
+      const bound = t6.ownedByFold.get(ct.natIp(conn), -1);
+      if (bound < 0 || !ct.isSnat(conn)) {
+        // Never leave with the pod's own address (a stand-in clash of the pod's and the NAT address).
+        if (ct.isConfirmed(conn)) ct.remove(conn);
+        else ct.abort(conn);
+        b.next[i] = X.drop;
+        c[C['drop-key-clash']]!++;
+        continue;
+      }
+      b.flow[i] = conn << 1;
+      rewriteSrc6(v, o, l4, proto, t6.ownedIp, bound << 2, ct.rewritePort(conn, 0));
+      ipv6.decHopLimit(v, o);
+      b.next[i] = X.out;
+    }
+    return n;
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * snat6 rows (engine/stages/snat6.ts; docs/ipv6.md §2.c): IPv6 packets of node-a's pods (base6.ts), `meta` = the
+ * entry of the NAT address pod-ingress6 chose (0: the egress IP 2001:2::253, 1: the node address 2001:2::11).
+ */
+import { Snat6 } from '../../../engine/stages/index.js';
+import { connection6, dual } from './base6.js';
+import type { CaseTable, Row } from './harness.js';
+
+const WEB1 = '2001:2:0:a1::5';
+const EXT = '2001:2::100';
+const udp = (sport: number, hlim = 64, meta = 0) => ({
+  pkt: `IPv6(src='${WEB1}', dst='${EXT}', hlim=${hlim})/UDP(sport=${sport}, dport=53)/b'q'`,
+  meta,
+});
+const d = dual();
+const row = (r: Row): Row => ({ config: d, ...r });
+
+export const cases: CaseTable = {
+  stage: (st) => new Snat6(st),
+  l3: 0,
+  rows: [
+    row({
+      name: 'a new UDP connection: source the egress IP, port kept, Hop Limit decremented, checksum updated',
+      input: [udp(40000)],
+      counters: { new: 1 },
+      expect: { out: [`IPv6(src='2001:2::253', dst='${EXT}', hlim=63)/UDP(sport=40000, dport=53)/b'q'`] },
+    }),
+    row({
+      name: 'a TCP SYN behind a destination options header: SNATed',
+      input: [
+        {
+          pkt: `IPv6(src='${WEB1}', dst='${EXT}')/IPv6ExtHdrDestOpt()/TCP(sport=41000, dport=443, flags='S', seq=1000)`,
+          meta: 0,
+        },
+      ],
+      counters: { new: 1 },
+      expect: {
+        out: [
+          `IPv6(src='2001:2::253', dst='${EXT}', hlim=63)/IPv6ExtHdrDestOpt()/TCP(sport=41000, dport=443, flags='S', seq=1000)`,
+        ],
+      },
+    }),
+    row({
+      name: 'an ICMPv6 echo request: source rewritten, identifier kept, checksum over the new pseudo-header',
+      input: [{ pkt: `IPv6(src='${WEB1}', dst='${EXT}')/ICMPv6EchoRequest(id=7, seq=1, data=b'ping')`, meta: 0 }],
+      counters: { new: 1 },
+      expect: { out: [`IPv6(src='2001:2::253', dst='${EXT}', hlim=63)/ICMPv6EchoRequest(id=7, seq=1, data=b'ping')`] },
+    }),
+    row({
+      name: 'to the node address (meta 1)',
+      input: [udp(40000, 64, 1)],
+      counters: { new: 1 },
+      expect: { out: [`IPv6(src='2001:2::11', dst='${EXT}', hlim=63)/UDP(sport=40000, dport=53)/b'q'`] },
+    }),
+    row({
+      name: 'the second packet of the connection: established',
+      input: [udp(40000), udp(40000)],
+      counters: { new: 1, established: 1 },
+    }),
+    row({
+      // The burst's lookup missed for both packets; the second must see the connection the first created.
+      name: 'the second packet of the connection, burst lookup on: established',
+      state: { conntrack: { seed: 7, burstMinLive: 0 } },
+      input: [udp(40000), udp(40000)],
+      counters: { new: 1, established: 1 },
+    }),
+    row({
+      name: 'rebound, then the next packet of the same burst, burst lookup on: established on the new binding',
+      state: { conntrack: { seed: 7, burstMinLive: 0 } },
+      setup: (st) => void connection6(st, 'udp', WEB1, 40000, EXT, 53, '2001:2::254'),
+      input: [udp(40000), udp(40000)],
+      counters: { rebound: 1, new: 1, established: 1 },
+      expect: {
+        out: [
+          `IPv6(src='2001:2::253', dst='${EXT}', hlim=63)/UDP(sport=40000, dport=53)/b'q'`,
+          `IPv6(src='2001:2::253', dst='${EXT}', hlim=63)/UDP(sport=40000, dport=53)/b'q'`,
+        ],
+      },
+    }),
+    row({
+      name: 'bound to an IPv6 address no longer owned: rebound to the new one',
+      setup: (st) => void connection6(st, 'udp', WEB1, 40000, EXT, 53, '2001:2::254'),
+      input: [udp(40000)],
+      counters: { rebound: 1, new: 1 },
+      expect: { out: [`IPv6(src='2001:2::253', dst='${EXT}', hlim=63)/UDP(sport=40000, dport=53)/b'q'`] },
+    }),
+    {
+      name: 'a node without an IPv6 side: drop-no-ipv6',
+      input: [udp(40000)],
+      counters: { 'drop-no-ipv6': 1 },
+    },
+    row({ name: 'Hop Limit 1: drop-hop-limit', input: [udp(40000, 1)], counters: { 'drop-hop-limit': 1 } }),
+    row({
+      name: 'an ICMPv6 error from a pod (its quote is not translated): drop-icmp-error',
+      input: [
+        {
+          pkt: `IPv6(src='${WEB1}', dst='${EXT}')/ICMPv6DestUnreach(code=4)/IPv6(src='${EXT}', dst='2001:2::253')/UDP(sport=53, dport=40000)`,
+          meta: 0,
+        },
+      ],
+      counters: { 'drop-icmp-error': 1 },
+    }),
+    row({
+      name: 'a hit whose kept addresses are another destination (a stand-in clash): drop-key-clash',
+      setup: (st) => void connection6(st, 'udp', WEB1, 40000, EXT, 53, '2001:2::253', '2001:2::101'),
+      input: [udp(40000)],
+      counters: { 'drop-key-clash': 1 },
+    }),
+    row({
+      name: 'the reply direction of a tracked connection: drop-reply-direction',
+      setup: (st) => void connection6(st, 'udp', EXT, 53, WEB1, 40000),
+      input: [udp(40000)],
+      counters: { 'drop-reply-direction': 1 },
+    }),
+    row({
+      name: 'a full table: drop-ct-full',
+      state: { conntrack: { seed: 7 }, ipv6Connections: 1 },
+      input: [udp(40000), udp(40001)],
+      counters: { new: 1, 'drop-ct-full': 1 },
+    }),
+    row({
+      name: 'a second connection of a pod at its per-pod limit: drop-ct-limit',
+      state: { conntrack: { seed: 7, perHostLimit: 1 } },
+      input: [udp(40000), udp(40001)],
+      counters: { new: 1, 'drop-ct-limit': 1 },
+    }),
+    row({
+      name: 'an echo reply cannot open a connection: drop-ct-invalid',
+      input: [{ pkt: `IPv6(src='${WEB1}', dst='${EXT}')/ICMPv6EchoReply(id=9)`, meta: 0 }],
+      counters: { 'drop-ct-invalid': 1 },
+    }),
+    row({
+      name: 'one SNAT port for two connections to one destination: drop-snat-exhausted',
+      state: { conntrack: { seed: 7, portRange: [5000, 5000] } },
+      input: [udp(40000), udp(40001)],
+      counters: { new: 1, 'drop-snat-exhausted': 1 },
+    }),
+  ],
+};
