@@ -4,11 +4,13 @@
  * reply-direction packets that classify sends out un-NATed (Antrea's `-rpl` rule, issue #3362) instead of
  * through the pod's Egress. Confirmed at once: delivery to a pod port does not fail later in the pipeline.
  * ICMP errors about the pod's replies are delivered as related (docs/semantics.md §4.h); a packet above the pod
- * MTU is dropped, with fragmentation needed from the node IP to its sender when DF is set.
+ * MTU is dropped, with fragmentation needed from the node IP to its sender when DF is set. A later fragment
+ * (defrag, its datagram's ports word in `b.flow`) goes to the pod when its datagram's connection exists, without
+ * updating it, else `drop-frag-untracked` (docs/semantics.md §4.i).
  * Only a SYN opens a TCP connection here (no loose pickup), and a packet whose inverse is a flow the pod opened
  * through SNAT is dropped: that flow's answers come to the egress IP, so one sent to the pod IP is forged, and
  * it must not open a connection that classify would take for the pod accepting one (docs/conntrack-security.md).
- * Specification: docs/semantics.md §4.0, §4.d (replies of connections pods accepted), §4.h. Cases:
+ * Specification: docs/semantics.md §4.0, §4.d (replies of connections pods accepted), §4.h, §4.i. Cases:
  * test/stages/cases/inbound.cases.ts.
  * Exits: `to-pod`, `drop`, `error` (to uplink-out).
  */
@@ -24,7 +26,7 @@ import {
   isIcmpError,
   RELATED_COUNTERS,
 } from './icmp-nat.js';
-import { ctFlags, portsWord, tcpSegment } from './l4.js';
+import { ctFlags, laterFragment, portsWord, tcpSegment } from './l4.js';
 import type { NodeState } from './state.js';
 
 const NAMES = [
@@ -36,6 +38,8 @@ const NAMES = [
   ...RELATED_COUNTERS,
   'drop-ct-limit',
   'drop-snat-flow',
+  'fragment',
+  'drop-frag-untracked',
 ] as const;
 const C = counterIndex(NAMES);
 const EXITS = ['to-pod', 'drop', 'error'] as const;
@@ -85,6 +89,22 @@ export class Inbound implements Stage {
       const src = ipv4.src(v, o);
       const dst = ipv4.dst(v, o);
       const proto = ipv4.proto(v, o);
+      if (laterFragment(v, o)) {
+        const ref = ct.find(src, dst, b.flow[i]!, proto);
+        b.flow[i] = -1;
+        if (ref < 0) {
+          b.next[i] = X.drop;
+          c[C['drop-frag-untracked']]!++;
+          continue;
+        }
+        c[C.fragment]!++;
+        ipv4.decTtlCsum(v, o);
+        b.off[i] = o;
+        b.len[i] = len;
+        b.oport[i] = t.podPort[t.podByIp.get(dst, -1)]!;
+        b.next[i] = X['to-pod'];
+        continue;
+      }
       if (isIcmpError(v, o)) {
         b.next[i] = this.related(b, i);
         continue;

@@ -11,6 +11,7 @@ export { Int32Map, PrefixTable } from './tables.js';
 export { flowHash } from './flow-hash.js';
 export { PodIngress } from './pod-ingress.js';
 export { RateMeters, type MeterConfig } from './meter.js';
+export { Defrag, MAX_FRAGMENTS, type FragmentOptions } from './defrag.js';
 export { Classify } from './classify.js';
 export { Snat } from './snat.js';
 export { GeneveEncap } from './geneve-encap.js';
