@@ -18,7 +18,6 @@ import { hasScapy, scapyBytes } from '../support/scapy.js';
 const hex = (u: Uint8Array) => Buffer.from(u).toString('hex');
 const NODE_MAC = '02:00:00:00:00:0b';
 const HOST_MAC = '02:00:00:00:00:64';
-const PEER_MAC = '02:00:00:00:00:0c';
 const HOST = '198.18.0.100';
 const EGRESS = '198.18.0.253';
 const S = (...exprs: string[]) => scapyBytes(exprs);
