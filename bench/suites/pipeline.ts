@@ -434,27 +434,6 @@ for (const size of [64, 512, 1500]) {
         b.freeAll();
       },
     });
-    if (size === 1500) {
-      let r: Rig | null = null;
-      cases.push({
-        name: `snat-frag/3868B/${flows === 1000 ? '1k' : '100k'}`,
-        ops: Math.floor(BURST / 3),
-        baseline: `pipeline/snat/${tag}`,
-        setup: () => (r = rig('snat-frag', size, flows)),
-        fn: () => {
-          if (poll(r!) !== 3 * Math.floor(BURST / 3)) throw new Error('snat-frag: short burst');
-        },
-        facts: () => {
-          const c = r!.dp!.pipeline.snapshot();
-          return {
-            ...breakdown(r!, 200),
-            'defrag.completed': c['defrag']!.counters['completed']!,
-            'snat.fragment': c['snat']!.counters['fragment']!,
-            drops: r!.dp!.pipeline.counters.get('drop'),
-          };
-        },
-      });
-    }
     const paths = [
       ['encap', false, false],
       ['snat', false, false],
@@ -488,6 +467,27 @@ for (const size of [64, 512, 1500]) {
           }
           f['out'] = out > 0 ? 'ok' : 'none';
           return f;
+        },
+      });
+    }
+    if (size === 1500) {
+      let r: Rig | null = null;
+      cases.push({
+        name: `snat-frag/3868B/${flows === 1000 ? '1k' : '100k'}`,
+        ops: Math.floor(BURST / 3),
+        baseline: `pipeline/snat/${tag}`,
+        setup: () => (r = rig('snat-frag', size, flows)),
+        fn: () => {
+          if (poll(r!) !== 3 * Math.floor(BURST / 3)) throw new Error('snat-frag: short burst');
+        },
+        facts: () => {
+          const c = r!.dp!.pipeline.snapshot();
+          return {
+            ...breakdown(r!, 200),
+            'defrag.completed': c['defrag']!.counters['completed']!,
+            'snat.fragment': c['snat']!.counters['fragment']!,
+            drops: r!.dp!.pipeline.counters.get('drop'),
+          };
         },
       });
     }

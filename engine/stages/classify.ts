@@ -77,10 +77,13 @@ export class Classify implements Stage {
       const i = sel[k]!;
       const o = b.l3[i]!;
       const dst = ipv4.dst(v, o);
-      // A later fragment's ports word (defrag); nothing else reaches here with a flow.
+      // A later fragment's ports word (defrag), taken out of `b.flow`: no other packet has one here.
       const later = laterFragment(v, o);
-      const fw = b.flow[i]!;
-      b.flow[i] = -1;
+      let fw = -1;
+      if (later) {
+        fw = b.flow[i]!;
+        b.flow[i] = -1;
+      }
       const top = dst >>> 24;
       if (top === 0 || top >= 224) {
         b.next[i] = X.drop;
@@ -115,6 +118,7 @@ export class Classify implements Stage {
         }
       }
       const src = ipv4.src(v, o);
+      b.flow[i] = -1;
       if (ct.size > 0) {
         const proto = ipv4.proto(v, o);
         if (later) {

@@ -108,19 +108,8 @@ export class Snat implements Stage {
       const dst = ipv4.dst(v, o);
       const proto = ipv4.proto(v, o);
       if (laterFragment(v, o)) {
-        // Its datagram's connection, found with the first fragment's ports: the IP header is all it has.
-        const ref = lk.ref(ct, k, src, dst, b.flow[i]!, proto);
-        b.flow[i] = -1;
-        if (ref < 0 || (ref & 1) === 1) {
-          b.next[i] = X.drop;
-          c[ref < 0 ? C['drop-frag-untracked'] : C['drop-reply-direction']]!++;
-          continue;
-        }
-        if (ct.isSnat(ref >> 1)) ipv4.setSrcCsum(v, o, ct.rewriteAddr(ref >> 1, 0));
-        ipv4.decTtlCsum(v, o);
-        b.next[i] = X.out;
-        c[C.fragment]!++;
-        if (big) n = this.cut(b, sel, n, i, mtu);
+        b.next[i] = this.later(b, i, lk.ref(ct, k, src, dst, b.flow[i]!, proto));
+        if (big && b.next[i] === X.out) n = this.cut(b, sel, n, i, mtu);
         continue;
       }
       if (isIcmpError(v, o)) {
@@ -183,6 +172,25 @@ export class Snat implements Stage {
       if (big) n = this.cut(b, sel, n, i, mtu);
     }
     return n;
+  }
+
+  /**
+   * A later fragment: its datagram's connection `ref` (found with the first fragment's ports word); the IP header
+   * is all it has to translate, and it changes no connection state.
+   */
+  private later(b: Burst, i: number, ref: number): number {
+    const v = this.st.v;
+    const ct = this.ct;
+    const o = b.l3[i]!;
+    b.flow[i] = -1;
+    if (ref < 0 || (ref & 1) === 1) {
+      this.counters.v[ref < 0 ? C['drop-frag-untracked'] : C['drop-reply-direction']]!++;
+      return X.drop;
+    }
+    if (ct.isSnat(ref >> 1)) ipv4.setSrcCsum(v, o, ct.rewriteAddr(ref >> 1, 0));
+    ipv4.decTtlCsum(v, o);
+    this.counters.v[C.fragment]!++;
+    return X.out;
   }
 
   /** Cut translated packet i to the uplink MTU (room checked before it was translated). */
