@@ -394,9 +394,7 @@ describe.skipIf(!hasTshark())('outputs tshark reads', () => {
     ]).map((x) => x[0]);
     expect(new Set(dirs)).toEqual(new Set(['0x00000001', '0x00000002']));
     const comments = fields(join(a.dir, 'drops.pcapng'), 'frame.comment', ['frame.comment']).map((x) => x[0]);
-    expect(comments.sort()).toEqual(
-      ['node-a pod-ingress too-big', 'node-a pod-ingress too-big'].sort(),
-    );
+    expect(comments.sort()).toEqual(['node-a pod-ingress too-big', 'node-a pod-ingress too-big'].sort());
   });
 });
 
