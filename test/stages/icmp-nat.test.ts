@@ -189,11 +189,13 @@ describe.skipIf(!hasScapy())('ICMP errors through the NAT (scapy-built packets)'
     expect(up()).toEqual([hex(serverUnreachOut!)]);
     expect(counters('classify')).toMatchObject({ 'related-no-nat': 1 });
     // The server answers; a router's error about the answer reaches it un-NATed; a DF packet above its MTU
-    // gets fragmentation needed from the node IP.
+    // gets fragmentation needed from the node IP, one without DF is cut to it.
     const ANSWER = `IP(src='10.244.1.6', dst='${HOST}', id=6)/UDP(sport=8080, dport=5000)/b'hi'`;
     const BIG = (df: boolean) =>
       `IP(src='${HOST}', dst='10.244.1.6', id=11${df ? ", flags='DF'" : ''})/UDP(sport=5000, dport=8080)/(b'b'*1472)`;
-    const [answer, answerOut, routerErr, routerErrDelivered, big, bigNoDf, fragNeeded] = S(
+    const CUT = (k: number) =>
+      `fragment(IP(src='${HOST}', dst='10.244.1.6', id=11, ttl=63)/UDP(sport=5000, dport=8080)/(b'b'*1472), fragsize=1424)[${k}]`;
+    const [answer, answerOut, routerErr, routerErrDelivered, big, bigNoDf, fragNeeded, cut0, cut1] = S(
       ANSWER,
       `${ETH_OUT()}/${ANSWER}`,
       `${ETH_IN()}/IP(src='${ROUTER}', dst='10.244.1.6', ttl=50)/ICMP(type=11, code=0)/${ANSWER}`,
@@ -201,17 +203,22 @@ describe.skipIf(!hasScapy())('ICMP errors through the NAT (scapy-built packets)'
       `${ETH_IN(HOST_MAC)}/${BIG(true)}`,
       `${ETH_IN(HOST_MAC)}/${BIG(false)}`,
       `${ETH_OUT()}/IP(src='198.18.0.11', dst='${HOST}', tos=0xc0, id=0, ttl=64)/ICMP(type=3, code=4, nexthopmtu=1450)/Raw(bytes(${BIG(true)})[:28])`,
+      CUT(0),
+      CUT(1),
     );
     fromPod(1, answer!);
     expect(up()).toEqual([hex(answerOut!)]);
     fromUplink(routerErr!, big!, bigNoDf!);
-    expect(pod(1)).toEqual([hex(routerErrDelivered!)]);
+    // Without DF the packet is cut to the pod MTU (docs/semantics.md §4.i).
+    expect(pod(1)).toEqual([hex(routerErrDelivered!), hex(cut0!), hex(cut1!)]);
     expect(up()).toEqual([hex(fragNeeded!)]);
     expect(counters('inbound')).toMatchObject({
       new: 1,
       related: 1,
-      'drop-too-big': 2,
+      established: 1,
+      'drop-too-big': 1,
       'icmp-frag-needed': 1,
+      refragmented: 1,
     });
   });
 

@@ -59,11 +59,25 @@ export const cases: CaseTable = {
     },
     { name: 'TTL 1: drop-ttl-exceeded', input: [syn(5000, 1)], counters: { 'drop-ttl-exceeded': 1 } },
     {
-      name: 'a segment above the pod MTU without DF: drop-too-big, no error',
+      name: 'a segment above the pod MTU without DF: tracked, then cut to the pod MTU (refragmented)',
       input: [
         eth("IP(src='198.18.0.100', dst='10.244.1.5')/TCP(sport=5000, dport=80, flags='S', seq=1)/Raw(b'x' * 1411)"),
       ],
-      counters: { 'drop-too-big': 1 },
+      counters: { new: 1, refragmented: 1 },
+      expect: {
+        'to-pod': [
+          "fragment(IP(src='198.18.0.100', dst='10.244.1.5', ttl=63)/TCP(sport=5000, dport=80, flags='S', seq=1)/Raw(b'x' * 1411), fragsize=1424)[0]",
+          "fragment(IP(src='198.18.0.100', dst='10.244.1.5', ttl=63)/TCP(sport=5000, dport=80, flags='S', seq=1)/Raw(b'x' * 1411), fragsize=1424)[1]",
+        ],
+      },
+    },
+    {
+      name: 'a segment above the pod MTU without DF and no slot for its second piece: drop-too-big, drop-no-buffer',
+      slots: 1,
+      input: [
+        eth("IP(src='198.18.0.100', dst='10.244.1.5')/TCP(sport=5000, dport=80, flags='S', seq=1)/Raw(b'x' * 1411)"),
+      ],
+      counters: { 'drop-too-big': 1, 'drop-no-buffer': 1 },
     },
     {
       name: 'a DF segment above the pod MTU: drop-too-big and a frag-needed from the node to error',
