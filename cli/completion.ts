@@ -92,6 +92,8 @@ export const COMPLETION_COMMANDS: Readonly<Record<string, { summary: string; fla
       '--round',
       '--queue-len',
       '--offload',
+      '--io',
+      '--tunnel-gso',
       '--conntrack-max',
       '--conntrack-max-per-pod',
       '--conntrack-tcp-liberal',

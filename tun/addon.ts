@@ -44,6 +44,8 @@ export interface TunAddon {
   close(fd: number): number;
   /** TUNSETOFFLOAD; 0 or -errno. */
   setOffload(fd: number, flags: number): number;
+  /** TUNSETVNETHDRSZ (10, or 24 for UDP-tunnel GSO); 0 or -errno. */
+  setVnetHdrSize(fd: number, size: number): number;
   /** readBurst for a vnet device: GSO super-packets become probes, the rest in jumbo (contract in vnet.cc). */
   readBurstVnet(
     fd: number,
@@ -57,6 +59,8 @@ export interface TunAddon {
     jumbo: ArrayBuffer,
     jumboOffs: Int32Array,
     jumboCap: number,
+    hdrSize?: number,
+    tap?: boolean,
   ): number;
   /** writeBurst for a vnet device: plain packets or whole super-packets per meta row (contract in vnet.cc). */
   writeBurstVnet(
@@ -68,12 +72,44 @@ export interface TunAddon {
     info: Float64Array,
     meta: Int32Array,
     jumbo: ArrayBuffer,
+    hdrSize?: number,
   ): number;
+  /** True when the addon was built with liburing (the io_uring backend, contract in tun/src/uring.cc). */
+  uringBuilt: boolean;
+  /** A ring reading `fd` (multishot, into `nbufs` provided buffers of `bufSize`); out[0] = its eventfd. */
+  uringOpen?(fd: number, nbufs: number, bufSize: number, out: Int32Array): UringHandle | number;
+  /** readBurst through the ring. */
+  uringRead?(
+    ring: UringHandle,
+    slab: ArrayBuffer,
+    offs: Int32Array,
+    lens: Int32Array,
+    max: number,
+    cap: number,
+    info: Float64Array,
+  ): number;
+  /** writeBurst through the ring (one submit per burst). */
+  uringWrite?(
+    ring: UringHandle,
+    slab: ArrayBuffer,
+    offs: Int32Array,
+    lens: Int32Array,
+    n: number,
+    info: Float64Array,
+  ): number;
+  /** Cancels the read and frees the ring; idempotent. */
+  uringClose?(ring: UringHandle): void;
+}
+
+/** A native ring (an N-API external): only ever passed back to the addon. */
+export interface UringHandle {
+  readonly __uring: unique symbol;
 }
 
 /**
  * An error the user can act on, as one line: `code` is a short tag the CLI and tests match (`ENOTUN`, `EPERM`,
- * `EBUSY`, `EINVAL`, `ENOADDON`, `EDEVGONE`, or the errno name), `errno` the system error number when there is one.
+ * `EBUSY`, `EINVAL`, `ENOADDON`, `EDEVGONE`, `ENOURING`, or the errno name), `errno` the system error number when
+ * there is one.
  */
 export class TunError extends Error {
   override readonly name = 'TunError';

@@ -12,7 +12,7 @@
 import { policy } from '../engine/index.js';
 import * as netdev from './netdev.js';
 import { POD_OFFLOADS } from './offload.js';
-import { TapPort, TunPort, type TunPortOptions } from './tun-port.js';
+import { TapPort, TunPort, type TunIo, type TunPortOptions } from './tun-port.js';
 
 /** `egr` + kind letter + 8 hex digits of CRC-32(key). */
 export function linkName(kind: 'u' | 'p', key: string): string {
@@ -33,8 +33,12 @@ export interface UplinkSpec {
   batchSize?: number;
   /** Open with IFF_VNET_HDR (GSO super-packets from offload pod ports go out whole; see tun/offload.ts). */
   vnetHdr?: boolean;
+  /** With vnetHdr: try UDP-tunnel GSO (TapPort `tunnelGso`; the port says whether the kernel took it). */
+  tunnelGso?: boolean;
   /** The TAP's queue (txqueuelen: frames the segment may deliver ahead of the engine); kernel default 1000. */
   queueLen?: number;
+  /** I/O backend of the port (TunPortOptions.io; default rw). */
+  io?: TunIo;
 }
 
 /** Create the node's uplink TAP, attach it to the segment, bring it up. */
@@ -44,6 +48,8 @@ export function openUplink(spec: UplinkSpec): TapPort {
     batchSize: spec.batchSize ?? 64,
     name: `uplink:${spec.node}`,
     ...(spec.vnetHdr === true ? { vnetHdr: true } : {}),
+    ...(spec.io !== undefined ? { io: spec.io } : {}),
+    ...(spec.vnetHdr === true && spec.tunnelGso === true ? { tunnelGso: true } : {}),
   };
   if (spec.netns !== undefined) opts.netns = spec.netns; // created right there, never in the agent's namespace
   const port = new TapPort(name, opts);
@@ -77,6 +83,8 @@ export interface PodDeviceSpec {
   offload?: boolean;
   /** The TUN's queue (txqueuelen, packets the pod may send ahead of the engine); the kernel's default is 500. */
   queueLen?: number;
+  /** I/O backend of the port (TunPortOptions.io; default rw). */
+  io?: TunIo;
 }
 
 /** Create a pod's TUN, move it into the pod's namespace as `eth0` with the pod IP and a default route. */
@@ -88,6 +96,7 @@ export function openPodTun(spec: PodDeviceSpec): TunPort {
     portIndex: spec.portIndex ?? 0,
     netns: spec.netns, // created inside the pod's namespace
     ...(spec.offload === true ? { vnetHdr: true, offload: POD_OFFLOADS } : {}),
+    ...(spec.io !== undefined ? { io: spec.io } : {}),
   });
   const ns = { netns: spec.netns };
   try {

@@ -17,11 +17,22 @@
  *   validated (1–15 of `A-Za-z0-9_.-`); failures are one-line `NetdevError`s carrying `ip`'s stderr.
  * - **Offloads.** Ports opened with `vnetHdr` (and pod TUNs with TUNSETOFFLOAD) take and give GSO
  *   super-packets: the head goes through the engine as a probe, the rest waits in a per-slab table
- *   (`tun/offload.ts`, native half `tun/src/vnet.cc`).
+ *   (`tun/offload.ts`, native half `tun/src/vnet.cc`); a TAP uplink with `tunnelGso` does so for Geneve frames
+ *   too (UDP-tunnel GSO, Linux 6.17+).
  * - **Imports.** Only the engine's public index (`../engine/index.js`); the engine never imports tun/.
  *   Linux only.
  */
-export { TunPort, TapPort, PORT_COUNTERS, MAX_BATCH, type TunPortOptions } from './tun-port.js';
+export {
+  TunPort,
+  TapPort,
+  PORT_COUNTERS,
+  MAX_BATCH,
+  TUN_IO,
+  URING_BUFFER_SIZE,
+  uringBuilt,
+  type TunIo,
+  type TunPortOptions,
+} from './tun-port.js';
 export { TunError, loadAddon, addonAvailable, addonPath, openError, errnoName, type TunAddon } from './addon.js';
 export * as netdev from './netdev.js';
 export { NetdevError } from './netdev.js';
@@ -34,5 +45,14 @@ export {
   type UplinkSpec,
   type PodDeviceSpec,
 } from './devices.js';
-export { GsoTable, TUN_F, POD_OFFLOADS, JUMBO_SIZE, JUMBO_RING } from './offload.js';
+export {
+  GsoTable,
+  TUN_F,
+  POD_OFFLOADS,
+  UPLINK_OFFLOADS,
+  VNET_HDR,
+  VNET_HDR_TUNNEL,
+  JUMBO_SIZE,
+  JUMBO_RING,
+} from './offload.js';
 export * as testbed from './testbed/index.js';

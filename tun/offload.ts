@@ -6,8 +6,19 @@
  * rest in this table's *jumbo ring*, and the head is turned into a real first segment, the *probe*, which goes
  * through the pipeline like any packet (spoofguard, classify, SNAT with conntrack, neighbour, Ethernet). The
  * port that sends the probe looks it up here by slot and writes the whole super-packet with the probe's
- * rewritten headers (one GSO write, or segments when the probe was encapsulated). So the datapath's semantics
- * (every decision, every counter) are the probe's, and 44 segments cost one read and one write.
+ * rewritten headers (one GSO write, or segments when the probe was encapsulated and the device takes no tunnel
+ * GSO). So the datapath's semantics (every decision, every counter) are the probe's, and 44 segments cost one
+ * read and one write; connection tracking counts the probe as its whole super-packet (`Slab.tcpTail`), since the
+ * receiver acknowledges all of it.
+ *
+ * Tunnel GSO (Linux 6.17+, TapPort `tunnelGso`): the uplink TAP with a 24-byte vnet header and
+ * TUNSETOFFLOAD(`UPLINK_OFFLOADS`) takes a Geneve frame around a super-packet in one write (the kernel cuts inner
+ * and outer headers alike) and hands over the ones another node wrote, and plain TCP super-packets from the
+ * segment, whole (on the bridge nothing segments them: the receiving TAP has the feature). Read, such a frame
+ * becomes a probe too: outer and inner lengths and checksums of its first segment, recorded at the inner IPv4
+ * header, so after decapsulation (which only moves `off`) and SNAT the egress node writes a plain TCP GSO
+ * super-packet; the reverse direction (plain super-packet in, Geneve out) is the same table entry seen the
+ * other way.
  *
  * The table is per slab (ports that share a slab share it) and indexed by slot. An entry is only trusted when
  * the packet sent from that slot still is the probe: same IPv4 header position, IP identification and TCP
@@ -17,7 +28,10 @@
  */
 import type { Slab } from '../engine/index.js';
 
-/** TUNSETOFFLOAD flags (linux/if_tun.h; USO needs both USO4 and USO6). */
+/**
+ * TUNSETOFFLOAD flags (linux/if_tun.h; USO needs both USO4 and USO6; the UDP-tunnel ones are Linux 6.17+ and need
+ * a plain GSO flag with them).
+ */
 export const TUN_F = {
   CSUM: 0x01,
   TSO4: 0x02,
@@ -25,10 +39,27 @@ export const TUN_F = {
   TSO_ECN: 0x08,
   USO4: 0x20,
   USO6: 0x40,
+  UDP_TUNNEL_GSO: 0x80,
+  UDP_TUNNEL_GSO_CSUM: 0x100,
 } as const;
 
 /** What a pod TUN asks for with offloads on: partial checksums, TCP and UDP segmentation offload. */
 export const POD_OFFLOADS = TUN_F.CSUM | TUN_F.TSO4 | TUN_F.TSO6 | TUN_F.TSO_ECN | TUN_F.USO4 | TUN_F.USO6;
+
+/**
+ * What an uplink TAP asks for with tunnel GSO: partial checksums, IPv4 TSO (plain TCP super-packets from the
+ * segment, the reverse direction) and UDP-tunnel GSO (Geneve super-packets whole, both ways). No outer UDP checksum
+ * offload: the engine's Geneve carries none. IPv6 and UDP GSO stay segmented by the kernel (the probe path is IPv4).
+ */
+export const UPLINK_OFFLOADS = TUN_F.CSUM | TUN_F.TSO4 | TUN_F.TSO_ECN | TUN_F.UDP_TUNNEL_GSO;
+
+/** vnet header sizes: struct virtio_net_hdr, and struct virtio_net_hdr_v1_hash_tunnel (TUNSETVNETHDRSZ). */
+export const VNET_HDR = 10;
+export const VNET_HDR_TUNNEL = 24;
+
+/** gso_type values and bits (linux/virtio_net.h) the TypeScript side looks at. */
+export const GSO_TCPV4 = 1;
+export const GSO_TUNNEL_V4 = 0x20;
 
 /** Bytes of a super-packet past its slot: 64 KiB holds any IPv4 packet's tail. */
 export const JUMBO_SIZE = 65536;
@@ -97,10 +128,14 @@ export class GsoTable {
     return first;
   }
 
-  /** Records the probe in `slot` (its IPv4 header at `l3`), read with meta row `m` into jumbo area `jumbo`. */
+  /**
+   * Records the probe in `slot` (the IPv4 header of its segmented packet at `l3`: inside Geneve for a tunnel
+   * super-packet), read with meta row `m` into jumbo area `jumbo`. The type kept is the inner one: the writer
+   * adds the tunnel bit when the frame it sends is encapsulated.
+   */
   record(slot: number, l3: number, meta: Int32Array, m: number, jumbo: number): void {
     const dv = this.dv;
-    this.type[slot] = meta[m]!;
+    this.type[slot] = meta[m]! & ~GSO_TUNNEL_V4;
     this.gsoSize[slot] = meta[m + 1]!;
     this.hlen[slot] = meta[m + 2]!;
     this.inSlot[slot] = meta[m + 4]!;

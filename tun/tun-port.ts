@@ -10,14 +10,29 @@
  * `recv` from there, best a few bursts per call up to a budget: one burst per callback adds an epoll round
  * trip per burst (bench/tun-io.ts: 3.9 instead of 2.6 µs of CPU per packet at burst 1, no difference at 64).
  *
+ * I/O backends (`io`): `rw` (default) is the loop above, a read(2) and a write(2) per packet; `uring` moves the
+ * same bursts through one io_uring per port (tun/src/uring.cc): a multishot read into provided buffers, copied
+ * once into the slab's slots, and one submit per burst of writes, with the ring's eventfd polled by libuv in place
+ * of the fd. Counters and errors are the same; vnet ports (offloads) take `rw` only.
+ *
  * A device that disappears under its fd (its namespace was deleted, `ip link del`) makes reads fail with
  * EBADFD and the poll report an error: the port counts it, stops polling, sets `down` and from then on
  * receives nothing and counts every send as `tx-error`.
  */
 import { Counters, counterIndex, type Burst, type Port, type Slab } from '../engine/index.js';
-import { errnoName, loadAddon, openError, TunError, type TunAddon } from './addon.js';
+import { errnoName, loadAddon, openError, TunError, type TunAddon, type UringHandle } from './addon.js';
 import { checkName, NetdevError } from './netdev.js';
-import { GsoTable, JUMBO_RING, JUMBO_SIZE, META } from './offload.js';
+import {
+  GSO_TCPV4,
+  GSO_TUNNEL_V4,
+  GsoTable,
+  JUMBO_RING,
+  JUMBO_SIZE,
+  META,
+  UPLINK_OFFLOADS,
+  VNET_HDR,
+  VNET_HDR_TUNNEL,
+} from './offload.js';
 
 /** Counters of a TUN/TAP port, in snapshot order. */
 export const PORT_COUNTERS = [
@@ -56,11 +71,32 @@ export const PORT_COUNTERS = [
   'tx-gso-segments',
   /** vnet ports: probes whose tail was overwritten before they were sent: sent as their first segment only. */
   'tx-gso-lost',
+  /** Tunnel-GSO ports: Geneve super-packets read whole (also counted in rx-gso). */
+  'rx-gso-tunnel',
+  /** Tunnel-GSO ports: Geneve super-packets written whole, segmented by the kernel (also counted in tx-gso). */
+  'tx-gso-tunnel',
+  /**
+   * 1 when tunnel GSO was asked for and the kernel refused it (before Linux 6.17): encapsulated super-packets
+   * are segmented in software (tx-gso-segments), as without it.
+   */
+  'tunnel-gso-fallback',
 ] as const;
 const C = counterIndex(PORT_COUNTERS);
 
 /** Largest burst a port accepts. */
 export const MAX_BATCH = 1024;
+
+/** How a port moves packets: read(2)/write(2) per packet, or one io_uring per port. */
+export type TunIo = 'rw' | 'uring';
+export const TUN_IO: readonly TunIo[] = ['rw', 'uring'];
+
+/** Size of each io_uring provided buffer: a packet that fills it counts as rx-truncated, as one filling a slot. */
+export const URING_BUFFER_SIZE = 2048;
+
+/** True when this build of the addon has the io_uring backend (liburing was found when it was built). */
+export function uringBuilt(): boolean {
+  return loadAddon().uringBuilt === true;
+}
 
 export interface TunPortOptions {
   /** Largest number of packets per recv/send crossing (default 64, at most 1024). */
@@ -86,10 +122,35 @@ export interface TunPortOptions {
   /** TUNSETOFFLOAD flags (`TUN_F`) to set after opening; needs `vnetHdr`. Default none. */
   offload?: number;
   /**
+   * TAP with `vnetHdr`: try UDP-tunnel GSO (Linux 6.17+): TUNSETVNETHDRSZ 24 and TUNSETOFFLOAD(`UPLINK_OFFLOADS`),
+   * so Geneve super-packets are written and read whole and the kernel segments them. When the kernel refuses,
+   * the port stays as without it (10-byte header, no offloads), `tunnelGsoProblem` says why and the counter
+   * `tunnel-gso-fallback` is 1. Not with `offload`. Default false.
+   */
+  tunnelGso?: boolean;
+  /**
    * Create the device directly inside this named network namespace (`ip netns` name): the agent's own
    * namespace never sees it, and the fd works from the agent's namespace.
    */
   netns?: string;
+  /** I/O backend (default `rw`); `uring` needs the addon built with liburing and Linux 6.7 or later. */
+  io?: TunIo;
+}
+
+/** The one-line error for a ring that could not be set up (errno from uringOpen). */
+function uringError(errno: number, ifname: string): TunError {
+  const code = errnoName(errno);
+  const why =
+    code === 'ENOSYS'
+      ? 'this kernel has no io_uring'
+      : code === 'EPERM' || code === 'EACCES'
+        ? 'io_uring is disabled here (sysctl kernel.io_uring_disabled)'
+        : code === 'EINVAL' || code === 'EOPNOTSUPP'
+          ? 'this kernel lacks multishot reads or DEFER_TASKRUN (Linux 6.7 or later)'
+          : code === 'ENOMEM'
+            ? 'not enough locked memory for the ring'
+            : 'the kernel refused it';
+  return new TunError(code, `io_uring set-up for ${ifname} failed (${code}): ${why}; use io rw`, errno);
 }
 
 /** Name template `%d` lets the kernel pick the number (`egr%d` → `egr0`). */
@@ -125,7 +186,7 @@ abstract class DevicePort implements Port {
   private readonly offs: Int32Array;
   private readonly lens: Int32Array;
   /** Native out-parameters: read [truncated, sec, nsec], write [failed, errno, bytes]. */
-  private readonly info = new Float64Array(4);
+  private readonly info = new Float64Array(5);
   private readonly isTun: boolean;
   /** Opened with IFF_VNET_HDR. */
   readonly vnetHdr: boolean;
@@ -136,6 +197,17 @@ abstract class DevicePort implements Port {
   private gso: GsoTable | null = null;
   private downError: TunError | null = null;
   private lastErr = 0;
+  /** io uring: the port's ring (null for rw) and its eventfd. */
+  private ring: UringHandle | null = null;
+  private ringFd = -1;
+  /** The I/O backend in use. */
+  readonly io: TunIo;
+  /** vnet header bytes per packet: 10, or 24 with UDP-tunnel GSO. */
+  private readonly hdrSize: number;
+  /** UDP-tunnel GSO is on (the kernel took it). */
+  readonly tunnelGso: boolean;
+  /** Why tunnel GSO was asked for and is off (the kernel's refusal), or null. */
+  readonly tunnelGsoProblem: string | null;
 
   protected constructor(ifname: string, tap: boolean, opts: TunPortOptions) {
     const batchSize = opts.batchSize ?? 64;
@@ -149,9 +221,21 @@ abstract class DevicePort implements Port {
     const vnetHdr = opts.vnetHdr ?? false;
     if (opts.offload !== undefined && (!vnetHdr || !Number.isInteger(opts.offload) || opts.offload < 0))
       throw new RangeError(`${tap ? 'TapPort' : 'TunPort'}: offload needs vnetHdr and TUN_F flags`);
+    const io = opts.io ?? 'rw';
+    if (!TUN_IO.includes(io)) throw new RangeError(`${tap ? 'TapPort' : 'TunPort'}: io must be rw or uring, got ${io}`);
+    if (opts.tunnelGso === true && (!vnetHdr || !tap || opts.offload !== undefined))
+      throw new RangeError('tunnelGso needs a TapPort with vnetHdr and no offload option');
     const devicePath = opts.devicePath ?? '/dev/net/tun';
     const netnsPath = opts.netns !== undefined ? `/run/netns/${checkName(opts.netns, 'namespace')}` : undefined;
     this.addon = loadAddon();
+    if (io === 'uring') {
+      if (this.addon.uringBuilt !== true || !this.addon.uringOpen)
+        throw new TunError(
+          'ENOURING',
+          'io_uring I/O is not available: the TUN/TAP addon was built without liburing (install liburing-dev, then run `npm run build:tun`)',
+        );
+      if (vnetHdr) throw new TunError('EINVAL', 'io_uring I/O does not take vnet (offload) ports yet: use io rw');
+    }
     let opened: { fd: number; name: string };
     try {
       opened = this.addon.open(ifname, {
@@ -186,6 +270,35 @@ abstract class DevicePort implements Port {
         );
       }
     }
+    if (io === 'uring') {
+      const out = new Int32Array(1);
+      // Twice the burst in provided buffers (a power of two, at least 256): a burst's worth waiting while one is read.
+      let nbufs = 256;
+      while (nbufs < 2 * batchSize) nbufs *= 2;
+      const ring = this.addon.uringOpen!(opened.fd, nbufs, URING_BUFFER_SIZE, out);
+      if (typeof ring === 'number') {
+        this.addon.close(opened.fd);
+        throw uringError(-ring, opened.name);
+      }
+      this.ring = ring;
+      this.ringFd = out[0]!;
+    }
+    this.io = io;
+    let hdrSize = VNET_HDR;
+    let problem: string | null = null;
+    if (opts.tunnelGso === true) {
+      // The header size first: a device with tunnel offloads and a 10-byte header drops tunnel super-packets.
+      const r1 = this.addon.setVnetHdrSize(opened.fd, VNET_HDR_TUNNEL);
+      const r2 = r1 < 0 ? r1 : this.addon.setOffload(opened.fd, UPLINK_OFFLOADS);
+      if (r2 < 0) {
+        if (r1 === 0) this.addon.setVnetHdrSize(opened.fd, VNET_HDR);
+        problem = `${r1 < 0 ? 'TUNSETVNETHDRSZ 24' : `TUNSETOFFLOAD ${UPLINK_OFFLOADS.toString(16)}`} failed (${errnoName(-r2)}): this kernel takes no UDP-tunnel GSO (Linux 6.17+)`;
+      } else hdrSize = VNET_HDR_TUNNEL;
+    }
+    this.hdrSize = hdrSize;
+    this.tunnelGso = hdrSize === VNET_HDR_TUNNEL;
+    this.tunnelGsoProblem = problem;
+    if (problem !== null) this.counters.v[C['tunnel-gso-fallback']] = 1;
     this.vnetHdr = vnetHdr;
     this.isTun = !tap;
     this.batchSize = batchSize;
@@ -261,9 +374,13 @@ abstract class DevicePort implements Port {
         gso.jumbo,
         this.jumboOffs,
         JUMBO_SIZE,
+        this.hdrSize,
+        !this.isTun,
       );
       if (info[3]! > 0) v[C['rx-bad-vnet']] += info[3]!;
-    } else r = this.addon.readBurst(this.fd, slab.buffer, offs, this.lens, k, slab.mtu, info);
+    } else if (this.ring !== null)
+      r = this.addon.uringRead!(this.ring, slab.buffer, offs, this.lens, k, slab.mtu, info);
+    else r = this.addon.readBurst(this.fd, slab.buffer, offs, this.lens, k, slab.mtu, info);
     v[C['rx-bursts']]++;
     if (info[0]! > 0) v[C['rx-truncated']] += info[0]!;
     const n = r > 0 ? r : 0;
@@ -293,10 +410,15 @@ abstract class DevicePort implements Port {
         bytes += len;
         if (gso !== null) {
           const m = i * META;
-          if (this.meta[m] !== 0) {
-            gso.record(slots[i]!, off, this.meta, m, (jumbo0 + i) % JUMBO_RING);
+          const type = this.meta[m]!;
+          if (type !== 0) {
+            const l3 = this.meta[m + 7]!;
+            gso.record(slots[i]!, off + l3, this.meta, m, (jumbo0 + i) % JUMBO_RING);
             v[C['rx-gso']]++;
-            bytes += this.meta[m + 3]! - len;
+            if ((type & GSO_TUNNEL_V4) !== 0) v[C['rx-gso-tunnel']]++;
+            // Connection tracking sees the probe as the whole super-packet (its TCP payload beyond the probe).
+            if ((type & 0x0f) === GSO_TCPV4) slab.tcpTail[slots[i]!] = this.meta[m + 3]! + l3 - len;
+            bytes += this.meta[m + 3]! + l3 - len;
           } else gso.clear(slots[i]!);
         }
       }
@@ -326,6 +448,7 @@ abstract class DevicePort implements Port {
     const gso = this.vnetHdr ? this.table(slab) : null;
     const meta = this.meta;
     const slotSize = slab.slotSize;
+    const hdrSize = this.hdrSize;
     for (let base = 0; base < total; base += this.batchSize) {
       let m = total - base;
       if (m > this.batchSize) m = this.batchSize;
@@ -341,18 +464,21 @@ abstract class DevicePort implements Port {
           if (t > 0) whole++;
           else {
             if (t < 0) v[C['tx-gso-lost']]++;
-            // Plain: the vnet header goes in the headroom when the slot has 10 bytes before the packet.
-            meta[i * META] = off - slot * slotSize >= 10 ? 0 : -1;
+            // Plain: the vnet header goes in the headroom when the slot has room for it before the packet.
+            meta[i * META] = off - slot * slotSize >= hdrSize ? 0 : -1;
           }
         }
       }
       const w =
         gso !== null
-          ? this.addon.writeBurstVnet(this.fd, buffer, offs, lens, m, info, meta, gso.jumbo)
-          : this.addon.writeBurst(this.fd, buffer, offs, lens, m, info);
+          ? this.addon.writeBurstVnet(this.fd, buffer, offs, lens, m, info, meta, gso.jumbo, hdrSize)
+          : this.ring !== null
+            ? this.addon.uringWrite!(this.ring, buffer, offs, lens, m, info)
+            : this.addon.writeBurst(this.fd, buffer, offs, lens, m, info);
       if (gso !== null && whole > 0) {
         v[C['tx-gso-segments']] += info[3]!;
         v[C['tx-gso']] += whole;
+        v[C['tx-gso-tunnel']] += info[4]!;
       }
       const failed = info[0]!;
       v[C['tx-bursts']]++;
@@ -381,7 +507,8 @@ abstract class DevicePort implements Port {
       this.pollId = 0;
     }
     if (cb === null || this.fd < 0 || this.down !== null) return;
-    this.pollId = this.addon.pollStart(this.fd, (status: number) => {
+    // io uring: the ring's eventfd is readable while completions may wait (the device's wake-ups land there).
+    this.pollId = this.addon.pollStart(this.ring !== null ? this.ringFd : this.fd, (status: number) => {
       if (status < 0) this.failed(-status, 'poll');
       cb();
     });
@@ -392,6 +519,12 @@ abstract class DevicePort implements Port {
     if (this.pollId !== 0) {
       this.addon.pollStop(this.pollId);
       this.pollId = 0;
+    }
+    if (this.ring !== null) {
+      // First: the ring's read holds a reference to the device's file.
+      this.addon.uringClose!(this.ring);
+      this.ring = null;
+      this.ringFd = -1;
     }
     if (this.fd >= 0) {
       this.addon.close(this.fd);

@@ -362,12 +362,17 @@ async function main(): Promise<void> {
       ceiling = null;
     }
     if (want('engine-local') || want('engine-remote')) {
-      // The engine twice: as configured (UDP, TCP), then with --offload for TCP bulk (unless already on).
+      // The engine as configured (UDP, TCP), then for TCP bulk with --offload, tunnel GSO off and on (so the Geneve
+      // path's super-packets are segmented here in one run and by the kernel in the next), unless already given.
       const offloadRun = o.tcp && !o.agentArgs.includes('--offload');
-      for (const variant of offloadRun ? ['', '--offload'] : ['']) {
+      for (const variant of offloadRun ? ['', '--offload --tunnel-gso off', '--offload'] : ['']) {
         if (variant !== '' && !o.tcp) break;
-        const args = variant ? [...o.agentArgs, variant] : o.agentArgs;
-        engine = await Engine.start({ stateDir: join(tmp, `engine${variant}`), agentArgs: args, log });
+        const args = variant ? [...o.agentArgs, ...variant.split(' ')] : o.agentArgs;
+        engine = await Engine.start({
+          stateDir: join(tmp, `engine${variant.replaceAll(' ', '')}`),
+          agentArgs: args,
+          log,
+        });
         const e = engine;
         const fw = () => e.pids;
         // Drains stop node-a, where the pods are; on the remote path node-b keeps running.

@@ -35,7 +35,10 @@ import {
   type TunnelAuthConfig,
 } from '../../engine/stages/index.js';
 import { checksum, ethernet, geneve, geneveAuth, ipv4, udp } from '../../engine/wire/index.js';
+import { ConnSync } from '../../engine/agent/conn-sync.js';
+import { makeKey } from '../../engine/cluster/index.js';
 import type { BenchCase, Suite } from '../harness.js';
+import { referenceState } from './conn-sync.js';
 
 const ip = (s: string) => ipv4.parseAddr(s)!;
 const NODE_MAC = new Uint8Array([2, 0x0e, 198, 18, 0, 11]);
@@ -294,7 +297,14 @@ interface Rig {
 }
 
 /** A datapath primed for one path: neighbours resolved, every conntrack entry of the flow set created. */
-function rig(path: PathName, size: number, flows: number, auth = false, metered = false): Rig {
+function rig(
+  path: PathName,
+  size: number,
+  flows: number,
+  auth = false,
+  metered = false,
+  udpTimeoutS: number | null = null,
+): Rig {
   const slab = new Slab({ slots: 4096 });
   const gen = new GenPort(slab);
   const sink = new Sink();
@@ -313,7 +323,7 @@ function rig(path: PathName, size: number, flows: number, auth = false, metered 
   }
   const fgen = new FragGenPort(slab);
   const dp = new NodeDatapath(slab, config(auth, metered), {
-    conntrack: { seed: 1, maxConnections: 262144 },
+    conntrack: { seed: 1, maxConnections: 262144, ...(udpTimeoutS !== null ? { timeouts: { udp: udpTimeoutS } } : {}) },
     neighbor: { staleMs: 1e12 },
     tunnelAuth: auth ? AUTH : null,
   });
@@ -491,6 +501,103 @@ for (const size of [64, 512, 1500]) {
         },
       });
     }
+  }
+}
+
+/**
+ * Sync on vs off (docs/conntrack-sync.md), 64-byte packets through `snat` (the path whose connections are
+ * replicated), with the agent's housekeeping: every 10 ms of wall-clock time, as the agent's timer, the datapath's
+ * round (expiry) and, in the `+sync` rows, `ConnSync.tick` (scan 8192 records, export, encode, HMAC; the messages
+ * are counted, not sent: the send syscall is left out). `+tick` is the baseline of `+tick+sync`, same run. The
+ * refresh interval is 1 s instead of the agent's 5 s, so that established connections are refreshed within the
+ * timed seconds, at five times the agent's rate: an upper bound of the steady state.
+ * `snat+tick` is established traffic (1 k / 100 k flows, every connection replicated before timing: the steady
+ * state); `snat-new+tick` makes every packet a new connection (60 000 source ports over a ring, a UDP timeout of
+ * 20 ms: each port's connection has timed out when the ring comes back to it), the worst case for sync.
+ */
+interface TickRig extends Rig {
+  sync: ConnSync | null;
+  nextTick: number;
+  syncBytes: number;
+  t0: number;
+}
+
+function tickRig(flows: number, newConns: boolean, withSync: boolean): TickRig {
+  const r = rig('snat', 64, flows, false, false, newConns ? 0.02 : null) as TickRig;
+  r.sync = null;
+  r.nextTick = 0;
+  r.syncBytes = 0;
+  r.t0 = performance.now();
+  if (withSync) {
+    const ct = r.dp!.state.ct;
+    const s = new ConnSync({
+      self: 'node-c',
+      selfIp: ip('198.18.0.13'),
+      incarnation: 10,
+      key: SYNC_KEY,
+      table: ct,
+      refreshMs: SYNC_REFRESH_MS,
+    });
+    s.echoOf = () => 10;
+    s.update(referenceState(), new Set(['node-a', 'node-b', 'node-c']), [EGRESS_HERE], 0);
+    r.sync = s;
+    // Steady state: every connection of the established set sent once before timing.
+    const now = performance.now() - r.t0 + 1;
+    for (let k = 0; k < 4 * Math.ceil(ct.recordCount / 8192) + 64; k++) s.tick(now);
+  }
+  return r;
+}
+
+function tickPoll(r: TickRig): number {
+  const now = performance.now() - r.t0 + 1;
+  r.now = now;
+  if (now >= r.nextTick) {
+    r.nextTick = now + 10;
+    r.dp!.tick(now, 4096);
+    if (r.sync) for (const m of r.sync.tick(now)) r.syncBytes += m.payload.length;
+  }
+  return poll(r);
+}
+
+const SYNC_REFRESH_MS = 1000;
+const SYNC_KEY = makeKey(new Uint8Array(32).map((_, i) => (i * 37 + 11) & 0xff));
+for (const [kind, flows, tag] of [
+  ['snat', 1000, '64B/1k'],
+  ['snat', 100_000, '64B/100k'],
+  ['snat-new', 60_000, '64B/60k'],
+] as const) {
+  for (const withSync of [false, true]) {
+    let r: TickRig | null = null;
+    let t1 = 0;
+    cases.push({
+      name: `${kind}+tick${withSync ? '+sync' : ''}/${tag}`,
+      ops: BURST,
+      baseline: withSync ? `pipeline/${kind}+tick/${tag}` : `pipeline/gen/64B/${flows === 1000 ? '1k' : '100k'}`,
+      setup: () => {
+        r = tickRig(flows, kind === 'snat-new', withSync);
+        t1 = performance.now();
+      },
+      fn: () => {
+        if (tickPoll(r!) !== BURST) throw new Error(`${kind}: short burst`);
+      },
+      facts: () => {
+        const ct = r!.dp!.state.ct;
+        const secs = (performance.now() - t1) / 1000;
+        const f: Record<string, string | number> = {
+          created: ct.counterSnapshot()['created'] ?? 0,
+          live: ct.size,
+        };
+        if (r!.sync) {
+          const s = r!.sync.snapshot();
+          f['replicated'] = s['replicated']!;
+          f['recordsSent'] = s['records-sent']!;
+          f['removalsSent'] = s['removals-sent']!;
+          f['syncKBps'] = (r!.syncBytes / 1024 / secs).toFixed(0);
+          f['droppedQueueFull'] = s['dropped-queue-full']!;
+        }
+        return f;
+      },
+    });
   }
 }
 

@@ -9,13 +9,17 @@
  * round of 64 packets) measured in the same run: `npm run bench -- replay` (the harness runs the baseline too).
  * Memory: heap after the run and the connection-table size (`facts`); bounded by flows, not packets. `facts` also
  * give the process's CPU time per input packet over the timed calls (`cpuNsPerPacket`): on a shared, loaded
- * machine it moves less than packets/s.
+ * machine it moves less than packets/s. `stageShare` is the share of the nodes' pipeline stages in an
+ * instrumented pass after the timed run (`stageShare` below), `stageNsPerPacket` that share of the CPU time: the
+ * datapaths' own cost per input packet, which bounds the ratio to encap from above (encap ns/op divided by it)
+ * however fast the simulation around them gets.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Replay } from '../../engine/agent/replay.js';
 import { applyDocs, emptyState, parseManifests } from '../../engine/policy/index.js';
 import { ipv4, udp } from '../../engine/wire/index.js';
+import type { Stage } from '../../engine/graph/index.js';
 import type { BenchCase, Suite } from '../harness.js';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
@@ -72,6 +76,35 @@ function rig(flows: number): Rig {
   return r;
 }
 
+/**
+ * Share of the time spent in the nodes' pipeline stages (their `process` calls: the datapaths' own work), over
+ * `calls` instrumented calls of `feed` after the timed run; the rest is the simulation around them (input
+ * decoding, pod ports, the switch, the hosts, the settle loop) and the pipelines' dispatch between stages. Wall
+ * clock on both sides of the quotient, so the load of the machine cancels out for the most part; each stage call
+ * adds two clock reads (about one stage call per two input packets).
+ */
+function stageShare(r: Rig, calls: number): number {
+  let inStages = 0;
+  const restore: Array<() => void> = [];
+  for (const rt of r.replay.cluster.nodes)
+    for (const st of rt.runner.agent.datapath.pipeline.stages as Stage[]) {
+      const orig = st.process;
+      const bound = orig.bind(st);
+      (st as { process: Stage['process'] }).process = (b, sel, n) => {
+        const t0 = performance.now();
+        const m = bound(b, sel, n);
+        inStages += performance.now() - t0;
+        return m;
+      };
+      restore.push(() => ((st as { process: Stage['process'] }).process = orig));
+    }
+  const t0 = performance.now();
+  for (let i = 0; i < calls; i++) feed(r, OPS);
+  const total = performance.now() - t0;
+  for (const f of restore) f();
+  return inStages / total;
+}
+
 function feed(r: Rig, n: number): void {
   const slab = r.replay.slab;
   const v = slab.dv;
@@ -100,6 +133,8 @@ for (const flows of [1000, 100_000]) {
       r!.timed += OPS;
     },
     facts: () => {
+      const cpuNs = (r!.cpuUs * 1000) / r!.timed;
+      const share = stageShare(r!, 40);
       const c = r!.replay.cluster;
       const ct = c.nodes.reduce((a, rt) => a + rt.runner.agent.datapath.state.ct.size, 0);
       const toPods = c.pods.reduce((a, p) => a + (p.counters.get('received') ?? 0), 0);
@@ -109,7 +144,9 @@ for (const flows of [1000, 100_000]) {
         toPods,
         conns: ct,
         roundsPerPacket: (rounds / r!.replay.input.packets).toFixed(3),
-        cpuNsPerPacket: Math.round((r!.cpuUs * 1000) / r!.timed),
+        cpuNsPerPacket: Math.round(cpuNs),
+        stageShare: share.toFixed(2),
+        stageNsPerPacket: Math.round(share * cpuNs),
         heapMB: Math.round(process.memoryUsage().heapUsed / 1e6),
       };
     },

@@ -259,13 +259,25 @@ def fragments(out):
     s.write(os.path.join(out, 'fragments', 'in.pcap'))
 
 
+def vlan(out):
+    # captures/replay/vlan/cluster.yaml: 198.18.10.2 on VLAN 10 (gateway 198.18.10.1) hosted by node-a.
+    web_a, web_b, db = '198.19.1.10', '198.19.2.10', '198.19.2.20'
+    s = Seq()
+    s.add(IP(src=web_a, dst=SHOWIP, id=1) / UDP(sport=40000, dport=9) / b'udp from web-a')
+    s.add(IP(src=web_b, dst=SHOWIP, id=2) / UDP(sport=40001, dport=9) / b'udp from web-b')
+    s.add(IP(src=web_a, dst=SHOWIP, id=3) / TCP(sport=41000, dport=80, flags='S', seq=1000))
+    s.add(IP(src=web_b, dst='198.18.10.1', id=4) / ICMP(type=8, id=0x77, seq=1) / b'ping the VLAN gateway')
+    s.add(IP(src=db, dst=SHOWIP, id=5) / UDP(sport=40002, dport=9) / b'udp from db')
+    s.write(os.path.join(out, 'vlan', 'in.pcap'))
+
+
 def main():
     out = OUT
     if len(sys.argv) == 3 and sys.argv[1] == '--out':
         out = sys.argv[2]
     elif len(sys.argv) != 1:
         sys.exit('usage: replay_inputs.py [--out DIR]')
-    for f in (reference, bypass, arp, malformed, failover, icmp, failover_state, fragments):
+    for f in (reference, bypass, arp, malformed, failover, icmp, failover_state, vlan, fragments):
         f(out)
 
 

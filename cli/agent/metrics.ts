@@ -2,7 +2,8 @@
  * Prometheus metrics of a running agent, through prom-client: per-stage packets per exit and drops per reason,
  * conntrack entries and capacity, SNAT ports in use per egress IP, ownership per egress IP, membership and store
  * state, event-loop delay, build info, and (on the agent's own registry) prom-client's default process and
- * Node.js metrics (CPU, memory, heap, GC, event-loop lag, handles). Every metric reads one snapshot taken when a
+ * Node.js metrics (CPU, memory, heap, GC, event-loop lag, handles), and with `--conn-sync` the connection-state
+ * sync's counters (replicated, messages, bytes, lag, takeover, missing, drops by reason, the restart snapshot). Every metric reads one snapshot taken when a
  * scrape renders (`collect` callbacks): nothing is counted on the packet path. Served on `--metrics-port`, on
  * loopback unless `--metrics-address` says otherwise, with `/healthz` and `/readyz`. A scrape is answered from a
  * text rendered at most once per second (`MetricsCache`), and nothing in a snapshot walks a connection table
@@ -41,7 +42,22 @@ export interface MetricsSnapshot {
   storeConnected?: boolean;
   /** Event-loop delay (cli/agent/loop-delay.ts). */
   loopDelay?: LoopDelaySnapshot;
+  /**
+   * Connection-state sync (`--conn-sync`, docs/conntrack-sync.md): `ConnSync.snapshot()` (its counters, the
+   * receiver's verdicts as `rx-<verdict>`, `cached`, `queued`) and the standby of each owned IP ('' for none).
+   */
+  sync?: { counters: Record<string, number>; standbys: Record<string, string> };
 }
+
+/**
+ * Sync counters (engine/agent/conn-sync.ts SYNC_COUNTER_NAMES) that are drops, by the `reason` label of
+ * `egress_conn_sync_drops_total`; the receiver's verdicts other than `ok` join them as `rx-<verdict>`.
+ */
+export const SYNC_DROP_REASONS: Readonly<Record<string, string>> = {
+  'dropped-queue-full': 'queue-full',
+  'dropped-standby-unknown': 'standby-unknown',
+  'cache-full': 'cache-full',
+};
 
 /** The package's version and the Node.js it runs on, for `egress_build_info`. */
 export const BUILD_INFO: Readonly<Record<'version' | 'nodejs' | 'arch', string>> = {
@@ -209,6 +225,128 @@ function defineMetrics(registry: Registry, current: () => MetricsSnapshot): void
   } as unknown as Gauge);
   gauge('egress_event_loop_delay_max_seconds', 'Largest event-loop delay since the agent started.', [], (m) =>
     one(m, m.loopDelay ? m.loopDelay.maxEverMs / 1000 : undefined),
+  );
+
+  // Connection-state sync (--conn-sync): counters by kind, from the ConnSync snapshot of the rendering.
+  const sync = (m: MetricsSnapshot, name: string): [Record<'node', string>, number][] =>
+    m.sync ? one(m, m.sync.counters[name] ?? 0) : [];
+  const byLabel =
+    <L extends string>(label: L, names: Readonly<Record<string, string>>) =>
+    (m: MetricsSnapshot): [Record<L | 'node', string>, number][] =>
+      m.sync
+        ? Object.entries(names).map(
+            ([counter, value]) =>
+              [{ node: m.node, [label]: value } as Record<L | 'node', string>, m.sync!.counters[counter] ?? 0] as [
+                Record<L | 'node', string>,
+                number,
+              ],
+          )
+        : [];
+  counter('egress_conn_sync_replicated_total', 'Connections sent to a standby for the first time.', [], (m) =>
+    sync(m, 'replicated'),
+  );
+  counter(
+    'egress_conn_sync_messages_total',
+    'Sync messages sent to standbys and accepted from owners.',
+    ['direction'],
+    byLabel('direction', { 'messages-sent': 'sent', 'messages-received': 'received' }),
+  );
+  counter(
+    'egress_conn_sync_bytes_total',
+    'Bytes of sync messages (UDP payload) sent and accepted.',
+    ['direction'],
+    byLabel('direction', { 'bytes-sent': 'sent', 'bytes-received': 'received' }),
+  );
+  counter(
+    'egress_conn_sync_records_total',
+    'Connection records and removals in sync messages sent and accepted.',
+    ['direction', 'kind'],
+    (m) =>
+      m.sync
+        ? (
+            [
+              ['records-sent', 'sent', 'record'],
+              ['removals-sent', 'sent', 'removal'],
+              ['records-received', 'received', 'record'],
+              ['removals-received', 'received', 'removal'],
+            ] as const
+          ).map(([c, direction, kind]) => [{ node: m.node, direction, kind }, m.sync!.counters[c] ?? 0])
+        : [],
+  );
+  gauge(
+    'egress_conn_sync_lag_seconds',
+    "Time from a connection's creation to its first sync message: the last one.",
+    [],
+    (m) => (m.sync ? one(m, (m.sync.counters['lag-ms-last'] ?? 0) / 1000) : []),
+  );
+  gauge('egress_conn_sync_lag_max_seconds', 'The largest sync lag since the agent started.', [], (m) =>
+    m.sync ? one(m, (m.sync.counters['lag-ms-max'] ?? 0) / 1000) : [],
+  );
+  gauge(
+    'egress_conn_sync_cached',
+    'Connections held for takeover (sent by the owners this node is standby for).',
+    [],
+    (m) => sync(m, 'cached'),
+  );
+  gauge('egress_conn_sync_queued', 'Records and removals waiting to be sent.', [], (m) => sync(m, 'queued'));
+  counter(
+    'egress_conn_sync_takeover_total',
+    'Cached connections at a takeover, by result (installed, refreshed, or not installed: full, clash, expired, invalid).',
+    ['result'],
+    byLabel('result', {
+      'installed-on-takeover': 'installed',
+      'refreshed-on-takeover': 'refreshed',
+      'takeover-full': 'full',
+      'takeover-clash': 'clash',
+      'takeover-expired': 'expired',
+      'takeover-invalid': 'invalid',
+    }),
+  );
+  counter(
+    'egress_conn_sync_missing_total',
+    'Inbound packets to a taken-over IP without a connection in the 30 s after the takeover.',
+    [],
+    (m) => sync(m, 'missing'),
+  );
+  counter(
+    'egress_conn_sync_drops_total',
+    'Sync records not sent or not kept (queue-full, standby-unknown, cache-full) and messages refused (rx-<verdict>).',
+    ['reason'],
+    (m) =>
+      m.sync
+        ? Object.entries(m.sync.counters)
+            .filter(([c]) => c in SYNC_DROP_REASONS || (c.startsWith('rx-') && c !== 'rx-ok'))
+            .map(([c, n]) => [{ node: m.node, reason: SYNC_DROP_REASONS[c] ?? c }, n])
+        : [],
+  );
+  counter(
+    'egress_conn_sync_transfers_total',
+    "Whole transfers of an IP's connections: to a new standby (full) or to the node the IP moved to (handover).",
+    ['kind'],
+    byLabel('kind', { 'full-transfers': 'full', 'handover-transfers': 'handover' }),
+  );
+  counter(
+    'egress_conn_sync_snapshot_total',
+    'Restart snapshot (run/<node>.conns): connections written on SIGTERM, loaded at start, not installed.',
+    ['event'],
+    byLabel('event', {
+      'snapshot-written': 'written',
+      'snapshot-loaded': 'loaded',
+      'snapshot-not-installed': 'not-installed',
+    }),
+  );
+  counter('egress_conn_sync_snapshot_rejected_total', 'Restart snapshots refused whole, by reason.', ['reason'], (m) =>
+    m.sync
+      ? Object.entries(m.sync.counters)
+          .filter(([c]) => c.startsWith('snapshot-rejected-'))
+          .map(([c, n]) => [{ node: m.node, reason: c.slice('snapshot-rejected-'.length) }, n])
+      : [],
+  );
+  gauge(
+    'egress_conn_sync_standby',
+    'The standby of each egress IP this node hosts (always 1; standby="" when the IP has none).',
+    ['ip', 'standby'],
+    (m) => Object.entries(m.sync?.standbys ?? {}).map(([ip, standby]) => [{ node: m.node, ip, standby }, 1]),
   );
 }
 

@@ -16,7 +16,7 @@ import { NodeRunner, type TunnelAuthMode } from '../../engine/agent/node-runner.
 import type { ConnSync } from '../../engine/agent/conn-sync.js';
 import { SNAPSHOT_BYTES_PER_CONN } from '../../engine/agent/conn-snapshot.js';
 import { cluster, policy, Slab, wire, type Port } from '../../engine/index.js';
-import { netdev, openPodTun, openUplink, podNetnsName } from '../../tun/index.js';
+import { netdev, openPodTun, openUplink, podNetnsName, TapPort, type TunIo } from '../../tun/index.js';
 import { UserError } from '../errors.js';
 import { ConnectionSurveys } from './connections.js';
 import { LOG_LEVELS, logLine, type LogLevel } from './log.js';
@@ -55,6 +55,10 @@ export interface AgentOptions {
   round?: number;
   /** Offloads: pod TUNs with TSO/USO and partial checksums, a vnet TAP uplink (tun/offload.ts). */
   offload?: boolean;
+  /** I/O backend of the TUN/TAP ports (`--io`; default rw). */
+  io?: TunIo;
+  /** With offload: ask the uplink for UDP-tunnel GSO (default true; falls back, logged once, when refused). */
+  tunnelGso?: boolean;
   /**
    * txqueuelen of the pod TUNs and the uplink TAP: packets the kernel may queue for the agent (default
    * DEFAULT_QUEUE_LEN).
@@ -187,6 +191,8 @@ export class AgentProcess {
         mtu: view0.node.mtu,
         ...(this.o.batch !== undefined ? { batchSize: this.o.batch } : {}),
         ...(this.o.offload === true ? { vnetHdr: true } : {}),
+        ...(this.o.io !== undefined ? { io: this.o.io } : {}),
+        ...(this.o.offload === true && this.o.tunnelGso !== false ? { tunnelGso: true } : {}),
         queueLen: this.o.queueLen ?? DEFAULT_QUEUE_LEN,
         ...(this.o.segmentNetns !== undefined ? { netns: this.o.segmentNetns } : {}),
         ...(this.o.bridge !== undefined ? { bridge: this.o.bridge } : {}),
@@ -194,6 +200,11 @@ export class AgentProcess {
     } catch (e) {
       throw new UserError(`cannot create the uplink: ${(e as Error).message}`);
     }
+    if (uplink instanceof TapPort && uplink.tunnelGsoProblem !== null)
+      this.log('warn', 'tunnel GSO unavailable: Geneve super-packets are segmented in software', {
+        reason: uplink.tunnelGsoProblem,
+      });
+    else if (uplink instanceof TapPort && uplink.tunnelGso) this.log('info', 'tunnel GSO on the uplink', {});
     // The authentication option takes 24 more bytes of every tunnelled packet (docs/tunnel-auth.md).
     const tunnelAuth = this.o.tunnelAuth ?? 'off';
     const podMtu =
@@ -416,6 +427,7 @@ export class AgentProcess {
       mtu,
       ...(this.o.batch !== undefined ? { batchSize: this.o.batch } : {}),
       ...(this.o.offload === true ? { offload: true } : {}),
+      ...(this.o.io !== undefined ? { io: this.o.io } : {}),
       queueLen: this.o.queueLen ?? DEFAULT_QUEUE_LEN,
     });
     this.log('info', 'pod port created', { pod: key, netns: ns, ip, mtu });
@@ -483,6 +495,7 @@ export class AgentProcess {
       faults: this.faults.snapshot(),
       storeConnected: this.storeConnected,
       ...(this.loopDelay ? { loopDelay: this.loopDelay.snapshot() } : {}),
+      ...(r.sync ? { sync: { counters: r.sync.snapshot(), standbys: r.sync.standbyReport() } } : {}),
     };
   }
 

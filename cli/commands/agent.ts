@@ -7,6 +7,7 @@ import { STORE_ENV, stateDirOf, storeOf } from '../state-dir.js';
 import { AgentProcess, DEFAULT_METRICS_ADDRESS } from '../agent/node-process.js';
 import { logLine } from '../agent/log.js';
 import { TUNNEL_AUTH_MODES, type TunnelAuthMode } from '../../engine/agent/node-runner.js';
+import { addonAvailable, TUN_IO, uringBuilt, type TunIo } from '../../tun/index.js';
 
 /** The cluster key in hex, for tests only (a key on a command line is visible to every user in ps). */
 export const KEY_ENV = 'EGRESS_KEY';
@@ -15,8 +16,8 @@ const USAGE = `usage: egress agent --node NAME [--state-dir DIR] [--segment-netn
                     [--metrics-port PORT [--metrics-address ADDR]] [--key-file FILE]
                     [--insecure-state-dir] [--heartbeat-interval-ms MS] [--dead-after-ms MS]
                     [--log-level debug|info|warn|error] [--batch N] [--budget N] [--round N]
-                    [--offload] [--queue-len N] [--tunnel-auth off|siphash] [--conntrack-max N]
-                    [--conntrack-max-per-pod N] [--conntrack-tcp-liberal] [--conn-sync]
+                    [--offload [--tunnel-gso auto|off]] [--io rw|uring] [--queue-len N] [--tunnel-auth off|siphash]
+                    [--conntrack-max N] [--conntrack-max-per-pod N] [--conntrack-tcp-liberal] [--conn-sync]
 
 Runs the datapath and control plane of one Node on real devices (root): a TAP uplink attached to the segment
 (moved into --segment-netns and enslaved to --bridge when given), one TUN per local Pod moved into the Pod's
@@ -67,7 +68,16 @@ Datapath tuning (bench/e2e measures them):
   --offload              TUN/TAP offloads: pod TUNs hand over TCP/UDP GSO super-packets of up to 64 KiB with
                          partial checksums (IFF_VNET_HDR + TUNSETOFFLOAD); each goes through the datapath as its
                          first segment and is written whole to a vnet TAP uplink (segmented here when Geneve
-                         encapsulates it)
+                         encapsulates it and the kernel takes no tunnel GSO)
+  --tunnel-gso MODE      with --offload: auto (default) asks the uplink TAP for UDP-tunnel GSO (Linux 6.17+): a
+                         Geneve super-packet is written and read whole and the kernel segments it, both ways;
+                         plain TCP super-packets from the segment are read whole too. When the kernel refuses,
+                         logged once and counted (uplink counter tunnel-gso-fallback = 1), encapsulated
+                         super-packets are segmented here. off: always segment here
+  --io rw|uring          how the TUN/TAP ports move packets: rw (default), a read(2) or write(2) per packet;
+                         uring, one io_uring per port (multishot reads, one submit per burst of writes; Linux
+                         6.7+, an addon built with liburing). Same counters; not with --offload. The README's
+                         performance section has both measured
   --queue-len N          txqueuelen of the pod TUNs and the uplink TAP: packets the kernel queues for the agent
                          (16-65536, default 4096; the kernel's 500 lose packets in a 2.5 ms pause at 200 kpps)
 
@@ -102,6 +112,8 @@ export const agentCommand: Command = {
       round: { type: 'string' },
       'queue-len': { type: 'string' },
       offload: { type: 'boolean' },
+      io: { type: 'string' },
+      'tunnel-gso': { type: 'string' },
       'tunnel-auth': { type: 'string' },
       'conntrack-max': { type: 'string' },
       'conntrack-max-per-pod': { type: 'string' },
@@ -143,6 +155,21 @@ export const agentCommand: Command = {
       throw new UsageError(
         '--tunnel-auth cannot be combined with --offload: the segments of an encapsulated super-packet would share one tag and sequence number',
       );
+    const io = stringOpt(a, 'io') ?? 'rw';
+    if (!(TUN_IO as readonly string[]).includes(io))
+      throw new UsageError(`--io must be ${TUN_IO.join(' or ')}, got "${io}"`);
+    if (io === 'uring' && boolOpt(a, 'offload'))
+      throw new UsageError(
+        '--io uring cannot be combined with --offload: the io_uring backend does not take vnet ports',
+      );
+    if (io === 'uring' && addonAvailable() && !uringBuilt())
+      throw new UserError(
+        '--io uring: this TUN/TAP addon was built without io_uring (no liburing): install liburing-dev and run `npm run build:tun`, or use --io rw',
+      );
+    const tunnelGso = stringOpt(a, 'tunnel-gso');
+    if (tunnelGso !== undefined && tunnelGso !== 'auto' && tunnelGso !== 'off')
+      throw new UsageError(`--tunnel-gso must be auto or off, got "${tunnelGso}"`);
+    if (tunnelGso !== undefined && !boolOpt(a, 'offload')) throw new UsageError('--tunnel-gso needs --offload');
     const keyFile = stringOpt(a, 'key-file');
     const keyHex = process.env[KEY_ENV] || undefined;
     if (a.positionals.length) throw new UsageError(`unexpected argument ${a.positionals[0]}`);
@@ -188,6 +215,8 @@ export const agentCommand: Command = {
       ...(budget !== undefined ? { budget } : {}),
       ...(round !== undefined ? { round } : {}),
       ...(boolOpt(a, 'offload') ? { offload: true } : {}),
+      ...(io !== 'rw' ? { io: io as TunIo } : {}),
+      ...(tunnelGso === 'off' ? { tunnelGso: false } : {}),
       ...(queueLen !== undefined ? { queueLen } : {}),
       tunnelAuth: tunnelAuth as TunnelAuthMode,
       ...(conntrackMax !== undefined ? { conntrackMax } : {}),

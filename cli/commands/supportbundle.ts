@@ -44,8 +44,10 @@ egress-supportbundle-TIMESTAMP/:
   run/NODE.json             the run files of the agents running on this host (counters; <state-dir>/run/)
   logs/FILE.log             the test bed's logs in <state-dir>/testbed/ (the last 8 MiB of each)
 
-The cluster key (cluster.key) is never included. The file is written atomically (a temporary file, then linked
-into place), mode 0600; an existing file is never overwritten.
+The cluster key (cluster.key, or the one an etcd store keeps) is never included: a collected file holding it is
+dropped and named in manifest.txt. With --store etcd://..., run files and logs come from this host's
+EGRESS_STATE_DIR. The file is written atomically (a temporary file, then linked into place), mode 0600; an
+existing file is never overwritten.
 
 options:
       --out FILE        the bundle (default ./egress-supportbundle-YYYYMMDDTHHMMSSZ.tar.gz)
@@ -147,24 +149,33 @@ async function collect(b: Bundle, st: policy.store.Store, runDir: string | undef
   for (const node of nodes)
     await b.output(`nodes/${node}/view.json`, () => listObjects(st, 'view', [node], { format: json }, now));
 
+  const keys: Buffer[] = [];
+  if (st instanceof policy.store.EtcdStore) {
+    // the agents of an etcd store share the key kept in etcd; a local key file (if any) is checked too
+    try {
+      const k = await st.readClusterKey();
+      if (k) keys.push(k);
+    } catch (e) {
+      b.missing('cluster.key check', `could not read the store's key to check the bundle for it: ${oneLine(e)}`);
+    }
+  }
   if (runDir === undefined) {
     b.missing('run/', 'no usable state directory on this host');
     b.missing('logs/', 'no usable state directory on this host');
-    return;
+  } else {
+    files(b, join(runDir, policy.store.RUN_DIR), 'run', (f) => f.endsWith('.json'), Infinity);
+    files(b, join(runDir, 'testbed'), 'logs', (f) => f.endsWith('.log'), LOG_MAX);
+    try {
+      keys.push(readFileSync(join(runDir, policy.store.KEY_FILE)));
+    } catch {
+      // no local key file: nothing to look for
+    }
   }
-  files(b, join(runDir, policy.store.RUN_DIR), 'run', (f) => f.endsWith('.json'), Infinity);
-  files(b, join(runDir, 'testbed'), 'logs', (f) => f.endsWith('.log'), LOG_MAX);
-  dropKey(b, join(runDir, policy.store.KEY_FILE));
+  for (const k of keys) dropKey(b, k);
 }
 
 /** Belt and braces: no file of the bundle may hold the cluster key (raw, hex or base64); one that does is dropped. */
-function dropKey(b: Bundle, keyFile: string): void {
-  let key: Buffer;
-  try {
-    key = readFileSync(keyFile);
-  } catch {
-    return;
-  }
+function dropKey(b: Bundle, key: Buffer): void {
   const forms = [key, Buffer.from(key.toString('hex')), Buffer.from(key.toString('base64'))].filter(
     (k) => k.length >= 16,
   );

@@ -7,20 +7,23 @@
  * Sending never touches the packet path: a scan of the table in bounded slices (`scanBudget` records per
  * housekeeping round, like expiry) finds connections that are new (confirmed and bound), changed (TCP state or
  * flags), due for a refresh (`refreshMs`, so the standby's timeouts follow), or gone (removals). What it finds
- * goes into a bounded queue (`maxQueue`, drop-oldest, counted) drained at most `maxRecordsPerRound` records per
- * round into messages of at most 1400 bytes (cluster/conn-sync.ts), one burst per standby. A standby that changes
+ * goes into a bounded queue (`maxQueue`, drop-oldest, counted; a ring of typed arrays) drained at most
+ * `maxRecordsPerRound` records per round into messages of at most 1400 bytes (cluster/conn-sync.ts), one burst per
+ * standby; a record is encoded from the table as it leaves (skipped if its connection ended meanwhile), in place
+ * into a builder reused per standby, so the messages are the only allocation. A standby that changes
  * (membership, nodeSelector) gets a full transfer: every connection of the IP is sent again. An IP handed to
  * another live node (break before make) is transferred to that node at once, so a resumed owner takes its
  * connections back; `handOver` (SIGTERM) sends everything to the standbys without the per-round bound.
  *
  * Receiving: every message is judged by `SyncReceiver` (MAC, key, sender a live member, destination, replay
- * counters, echo of our incarnation); nothing but an OK message changes the cache. The cache holds at most
- * `maxCache` connections (full: counted, dropped) and forgets entries whose timeout ran out.
+ * counters, echo of our incarnation); nothing but an OK message changes the cache. The cache (replica-cache.ts,
+ * typed arrays) holds at most `maxCache` connections (full: counted, dropped) and forgets entries whose timeout
+ * ran out.
  */
 import { connSync, SyncReceiver, SyncSender, type HeartbeatKey, type SyncRecord } from '../cluster/index.js';
 import {
-  exportReplica,
   exportReplicas,
+  PROTO_TCP,
   importReplica,
   IMPORT_RESULT_NAMES,
   isReplicable,
@@ -28,6 +31,7 @@ import {
 } from '../../conntrack/index.js';
 import { decodeSnapshot, encodeSnapshot, SNAPSHOT_REJECT_REASONS, type SnapshotRejectReason } from './conn-snapshot.js';
 import { nodeTransportIP, standbys, type ClusterState } from '../policy/index.js';
+import { ReplicaCache } from './replica-cache.js';
 import { ipv4 } from '../wire/index.js';
 
 export const SYNC_COUNTER_NAMES = [
@@ -62,6 +66,12 @@ export const SYNC_COUNTER_NAMES = [
   ...SNAPSHOT_REJECT_REASONS.map((r) => `snapshot-rejected-${r}` as const),
 ] as const;
 export type SyncCounterName = (typeof SYNC_COUNTER_NAMES)[number];
+const I_RECORDS_RECEIVED = SYNC_COUNTER_NAMES.indexOf('records-received');
+const I_REMOVALS_RECEIVED = SYNC_COUNTER_NAMES.indexOf('removals-received');
+const I_CACHE_FULL = SYNC_COUNTER_NAMES.indexOf('cache-full');
+const I_REPLICATED = SYNC_COUNTER_NAMES.indexOf('replicated');
+const I_LAG_LAST = SYNC_COUNTER_NAMES.indexOf('lag-ms-last');
+const I_LAG_MAX = SYNC_COUNTER_NAMES.indexOf('lag-ms-max');
 
 export interface ConnSyncOptions {
   self: string;
@@ -83,17 +93,16 @@ export interface ConnSyncOptions {
   missingWindowMs?: number;
 }
 
-interface Pending {
+/** A message being filled for one standby: records and removals written in place, sealed when full. */
+interface Builder {
   dst: number;
-  rec: SyncRecord | null;
-  rem: connSync.SyncRemoval | null;
-  flags: number;
-}
-
-interface Cached {
-  rec: SyncRecord;
-  expiresAt: number;
-  at: number;
+  recs: Uint8Array;
+  recView: DataView;
+  recBytes: number;
+  nRec: number;
+  rems: Uint8Array;
+  remView: DataView;
+  nRem: number;
 }
 
 export class ConnSync {
@@ -107,15 +116,35 @@ export class ConnSync {
   private readonly sentAt: Float64Array;
   private readonly sentSig: Int32Array;
   private readonly sentTuple: Int32Array;
+  /** Per record: 1 once a record of the connection in `sentBorn` left in a message (a removal is then due). */
+  private readonly sentOut: Uint8Array;
   private cursor = 0;
-  private readonly queue: Pending[] = [];
+  /**
+   * The queue, a ring of `maxQueue` items in typed arrays: per item its standby (`qDst`), the record (`qConn`,
+   * -1 for a removal) and the creation time of the connection it held when queued (`qBorn`: the record is encoded
+   * when it leaves, and skipped if it holds another connection by then), or the removed tuple (`qRem`, 4 words).
+   */
+  private readonly qDst: Int32Array;
+  private readonly qConn: Int32Array;
+  private readonly qBorn: Float64Array;
+  /** 1: the connection's first record (counted `replicated`, its lag measured, when it leaves). */
+  private readonly qFirst: Uint8Array;
+  private readonly qRem: Int32Array;
   private qHead = 0;
+  private qLen = 0;
+  /** One message builder per standby, reused (`flush`). */
+  private readonly builders = new Map<number, Builder>();
+  private readonly win = new Int32Array(connSync.WINDOW_WORDS);
   /** Hosted egress IP → standby transport IP (absent: no standby). */
   private standbyIp = new Map<number, number>();
   /** Hosted egress IP → standby name ('' none), for reports. */
   private standbyName = new Map<number, string>();
   private hosted = new Set<number>();
-  private readonly cache = new Map<string, Cached>();
+  /** What owners sent us, for takeover (typed arrays, bounded: replica-cache.ts). */
+  private readonly cache: ReplicaCache;
+  /** Receiving: the cache stores each record and removal straight from the verified message. */
+  private readonly sink: connSync.SyncItemSink;
+  private rxNow = 0;
   private nextPurge = 0;
   private missingUntil = -Infinity;
   private missingBase = 0;
@@ -139,6 +168,27 @@ export class ConnSync {
     this.sentAt = new Float64Array(n);
     this.sentSig = new Int32Array(n);
     this.sentTuple = new Int32Array(5 * n);
+    this.sentOut = new Uint8Array(n);
+    const q = this.o.maxQueue;
+    this.qDst = new Int32Array(q);
+    this.qConn = new Int32Array(q);
+    this.qBorn = new Float64Array(q);
+    this.qFirst = new Uint8Array(q);
+    this.qRem = new Int32Array(4 * q);
+    this.cache = new ReplicaCache(this.o.maxCache);
+    const cache = this.cache;
+    this.sink = {
+      record: (src, dst, ports, proto, natIp, natPort, state, flags, timeoutMs, ageMs, v, winOff) => {
+        this.counters[I_RECORDS_RECEIVED]!++;
+        const now = this.rxNow;
+        if (!cache.put(src, dst, ports, proto, natIp, natPort, state, flags, now + timeoutMs, now, ageMs, v, winOff))
+          this.counters[I_CACHE_FULL]!++;
+      },
+      removal: (src, dst, ports, proto) => {
+        this.counters[I_REMOVALS_RECEIVED]!++;
+        cache.remove(src, dst, ports, proto);
+      },
+    };
   }
 
   private readonly self: string;
@@ -163,7 +213,7 @@ export class ConnSync {
     SYNC_COUNTER_NAMES.forEach((n, i) => (out[n] = this.counters[i]!));
     for (const [k, v] of Object.entries(this.receiver.snapshot())) out[`rx-${k}`] = v;
     out['cached'] = this.cache.size;
-    out['queued'] = this.queue.length - this.qHead;
+    out['queued'] = this.qLen;
     return out;
   }
 
@@ -177,9 +227,7 @@ export class ConnSync {
 
   /** Connections cached for takeover, per egress IP (tests, reports). */
   cachedFor(ip: number): number {
-    let n = 0;
-    for (const e of this.cache.values()) if (e.rec.natIp === (ip | 0)) n++;
-    return n;
+    return this.cache.countFor(ip);
   }
 
   /**
@@ -241,15 +289,40 @@ export class ConnSync {
   private resetSent(ip: number): void {
     const n = this.sentBorn.length;
     for (let c = 0; c < n; c++)
-      if (this.sentBorn[c]! >= 0 && this.sentTuple[5 * c + 4] === (ip | 0)) this.sentBorn[c] = -1;
+      if (this.sentBorn[c]! >= 0 && this.sentTuple[5 * c + 4] === (ip | 0)) {
+        this.sentBorn[c] = -1;
+        this.sentOut[c] = 0;
+      }
   }
 
-  private push(p: Pending): void {
-    if (this.queue.length - this.qHead >= this.o.maxQueue) {
-      this.qHead++;
+  /** A free item at the tail of the queue (the oldest is dropped, counted, when it is full). */
+  private slot(dst: number): number {
+    const max = this.o.maxQueue;
+    if (this.qLen >= max) {
+      this.qHead = this.qHead + 1 === max ? 0 : this.qHead + 1;
+      this.qLen--;
       this.add('dropped-queue-full');
     }
-    this.queue.push(p);
+    let i = this.qHead + this.qLen++;
+    if (i >= max) i -= max;
+    this.qDst[i] = dst;
+    return i;
+  }
+
+  private pushRecord(dst: number, c: number, born: number, first: boolean): void {
+    const i = this.slot(dst);
+    this.qConn[i] = c;
+    this.qBorn[i] = born;
+    this.qFirst[i] = first ? 1 : 0;
+  }
+
+  private pushRemoval(dst: number, src: number, dstIp: number, ports: number, proto: number): void {
+    const i = this.slot(dst);
+    this.qConn[i] = -1;
+    this.qRem[4 * i] = src;
+    this.qRem[4 * i + 1] = dstIp;
+    this.qRem[4 * i + 2] = ports;
+    this.qRem[4 * i + 3] = proto;
   }
 
   /** One housekeeping round: scan a slice of the table, send a bounded burst, purge the cache. */
@@ -257,7 +330,7 @@ export class ConnSync {
     if (this.standbyIp.size || this.sentAny) this.scan(now);
     if (now >= this.nextPurge) {
       this.nextPurge = now + 1000;
-      for (const [k, e] of this.cache) if (e.expiresAt <= now) this.cache.delete(k);
+      this.cache.purge(now);
     }
     if (now < this.missingUntil) {
       const d = noConntrackDrops - this.missingBase;
@@ -283,23 +356,18 @@ export class ConnSync {
       ) {
         const old = this.sentTuple[5 * c + 4]!;
         const dst = this.standbyIp.get(old);
-        if (dst !== undefined) {
+        if (dst !== undefined && this.sentOut[c] === 1) {
           const b = 5 * c;
-          const ports = this.sentTuple[b + 2]!;
-          this.push({
+          this.pushRemoval(
             dst,
-            rec: null,
-            rem: {
-              src: this.sentTuple[b]!,
-              dst: this.sentTuple[b + 1]!,
-              sport: ports >>> 16,
-              dport: ports & 0xffff,
-              proto: this.sentTuple[b + 3]!,
-            },
-            flags: 0,
-          });
+            this.sentTuple[b]!,
+            this.sentTuple[b + 1]!,
+            this.sentTuple[b + 2]!,
+            this.sentTuple[b + 3]!,
+          );
         }
         this.sentBorn[c] = -1;
+        this.sentOut[c] = 0;
       }
       if (!live) continue;
       const dst = this.standbyIp.get(nat);
@@ -307,23 +375,15 @@ export class ConnSync {
       const sig = t.state(c) | (t.replicaFlags(c) << 4);
       const first = this.sentBorn[c]! < 0;
       if (!first && this.sentSig[c] === sig && now - this.sentAt[c]! < this.o.refreshMs) continue;
-      const rec = exportReplica(t, c)!;
-      this.push({ dst, rec, rem: null, flags: 0 });
-      if (first) {
-        this.add('replicated');
-        const lag = Math.max(0, now - t.createdAt(c));
-        this.counters[SYNC_COUNTER_NAMES.indexOf('lag-ms-last')] = lag;
-        const iMax = SYNC_COUNTER_NAMES.indexOf('lag-ms-max');
-        if (lag > this.counters[iMax]!) this.counters[iMax] = lag;
-      }
+      this.pushRecord(dst, c, t.createdAt(c), first);
       this.sentBorn[c] = t.createdAt(c);
       this.sentSig[c] = sig;
       this.sentAt[c] = now;
       const b = 5 * c;
-      this.sentTuple[b] = rec.src;
-      this.sentTuple[b + 1] = rec.dst;
-      this.sentTuple[b + 2] = (rec.sport << 16) | rec.dport | 0;
-      this.sentTuple[b + 3] = rec.proto;
+      this.sentTuple[b] = t.origSrc(c);
+      this.sentTuple[b + 1] = t.origDst(c);
+      this.sentTuple[b + 2] = (t.origSport(c) << 16) | t.origDport(c) | 0;
+      this.sentTuple[b + 3] = t.proto(c);
       this.sentTuple[b + 4] = nat;
       this.sentAny = true;
     }
@@ -333,29 +393,113 @@ export class ConnSync {
   /** The receiver's incarnation as heard in its heartbeats (0: not heard yet). */
   echoOf: (ip: number) => number = () => 0;
 
+  private builder(dst: number): Builder {
+    let g = this.builders.get(dst);
+    if (!g) {
+      const recs = new Uint8Array(connSync.SYNC_MAX_LEN);
+      const rems = new Uint8Array(connSync.SYNC_MAX_LEN);
+      g = {
+        dst,
+        recs,
+        recView: new DataView(recs.buffer),
+        recBytes: 0,
+        nRec: 0,
+        rems,
+        remView: new DataView(rems.buffer),
+        nRem: 0,
+      };
+      this.builders.set(dst, g);
+    }
+    return g;
+  }
+
+  /** Seal what `g` holds into a message (none when the standby has not been heard: counted) and empty it. */
+  private seal(g: Builder, out: Array<{ dstIp: number; payload: Uint8Array }>): void {
+    if (g.nRec === 0 && g.nRem === 0) return;
+    const echo = this.echoOf(g.dst);
+    if (echo === 0) {
+      // The standby has not been heard yet: it would reject the message (unconfirmed). The next refresh resends.
+      this.add('dropped-standby-unknown', g.nRec + g.nRem);
+    } else {
+      const payload = this.sender.seal(g.dst, echo, g.recs, g.recBytes, g.nRec, g.rems, g.nRem);
+      this.add('records-sent', g.nRec);
+      this.add('removals-sent', g.nRem);
+      this.add('messages-sent');
+      this.add('bytes-sent', payload.length);
+      out.push({ dstIp: g.dst, payload });
+    }
+    g.recBytes = 0;
+    g.nRec = 0;
+    g.nRem = 0;
+  }
+
+  /**
+   * Drain at most `budget` items of the queue into messages, one builder per standby; a record is encoded from
+   * the table as it leaves (at the table's time), and skipped if its record holds another connection by then (its
+   * removal follows from the scan). The only allocations are the messages.
+   */
   private flush(now: number, budget: number): Array<{ dstIp: number; payload: Uint8Array }> {
     const out: Array<{ dstIp: number; payload: Uint8Array }> = [];
-    if (this.queue.length === this.qHead) return out;
-    const groups = new Map<number, { recs: SyncRecord[]; rems: connSync.SyncRemoval[]; flags: number }>();
-    let taken = 0;
-    while (this.qHead < this.queue.length && taken < budget) {
-      const p = this.queue[this.qHead++]!;
-      taken++;
-      let g = groups.get(p.dst);
-      if (!g) groups.set(p.dst, (g = { recs: [], rems: [], flags: 0 }));
-      g.flags |= p.flags;
-      if (p.rec) g.recs.push(p.rec);
-      if (p.rem) g.rems.push(p.rem);
+    if (this.qLen === 0) return out;
+    const t = this.t;
+    const max = this.o.maxQueue;
+    const MAX = connSync.SYNC_MAX_LEN;
+    for (let taken = 0; this.qLen > 0 && taken < budget; taken++) {
+      const i = this.qHead;
+      this.qHead = i + 1 === max ? 0 : i + 1;
+      this.qLen--;
+      const g = this.builder(this.qDst[i]!);
+      const c = this.qConn[i]!;
+      if (c >= 0) {
+        if (!isReplicable(t, c) || t.createdAt(c) !== this.qBorn[i]) {
+          // Ended before a record of it left: the standby never heard of it, so no removal either.
+          if (this.sentBorn[c] === this.qBorn[i] && this.sentOut[c] === 0) this.sentBorn[c] = -1;
+          continue;
+        }
+        const proto = t.proto(c);
+        const l = connSync.recordLen(proto);
+        if (g.nRec === 255 || connSync.syncLength(g.recBytes + l, g.nRem) > MAX) this.seal(g, out);
+        const tcp = proto === PROTO_TCP;
+        if (tcp) t.replicaWindow(c, this.win);
+        g.recBytes = connSync.putRecord(
+          g.recView,
+          g.recBytes,
+          t.origSrc(c),
+          t.origDst(c),
+          t.origSport(c),
+          t.origDport(c),
+          t.natIp(c),
+          t.natPort(c),
+          proto,
+          tcp ? t.state(c) : 0,
+          t.replicaFlags(c),
+          Math.max(0, t.expiresAt(c) - t.time),
+          Math.max(0, t.time - t.createdAt(c)),
+          tcp ? this.win : null,
+        );
+        g.nRec++;
+        if (this.sentBorn[c] === this.qBorn[i]) this.sentOut[c] = 1;
+        if (this.qFirst[i] === 1) {
+          this.counters[I_REPLICATED]!++;
+          const lag = Math.max(0, now - t.createdAt(c));
+          this.counters[I_LAG_LAST] = lag;
+          if (lag > this.counters[I_LAG_MAX]!) this.counters[I_LAG_MAX] = lag;
+        }
+      } else {
+        if (g.nRem === 255 || connSync.syncLength(g.recBytes, g.nRem + 1) > MAX) this.seal(g, out);
+        const r = 4 * i;
+        connSync.putRemoval(
+          g.remView,
+          connSync.REMOVAL_LEN * g.nRem,
+          this.qRem[r]!,
+          this.qRem[r + 1]!,
+          this.qRem[r + 2]!,
+          this.qRem[r + 3]!,
+        );
+        g.nRem++;
+      }
     }
-    if (this.qHead === this.queue.length) {
-      this.queue.length = 0;
-      this.qHead = 0;
-    } else if (this.qHead > 4096) {
-      this.queue.splice(0, this.qHead);
-      this.qHead = 0;
-    }
-    for (const [dst, g] of groups) out.push(...this.build(dst, g.recs, g.rems, g.flags));
-    void now;
+    for (const g of this.builders.values()) this.seal(g, out);
     return out;
   }
 
@@ -452,24 +596,13 @@ export class ConnSync {
 
   /** A datagram on the control port that carries a sync message. */
   receive(srcIp: number, payload: Uint8Array, now: number): number {
-    const r = this.receiver.receive(srcIp, payload);
-    if (r.verdict !== connSync.SYNC_OK || !r.msg) return r.verdict;
+    const verdict = this.receiver.accept(srcIp, payload);
+    if (verdict !== connSync.SYNC_OK) return verdict;
     this.add('messages-received');
     this.add('bytes-received', payload.length);
-    for (const rec of r.msg.records) {
-      this.add('records-received');
-      const k = tupleKey(rec);
-      if (!this.cache.has(k) && this.cache.size >= this.o.maxCache) {
-        this.add('cache-full');
-        continue;
-      }
-      this.cache.set(k, { rec, expiresAt: now + rec.timeoutMs, at: now });
-    }
-    for (const rem of r.msg.removals) {
-      this.add('removals-received');
-      this.cache.delete(tupleKey(rem));
-    }
-    return r.verdict;
+    this.rxNow = now;
+    connSync.readItems(payload, this.sink);
+    return verdict;
   }
 
   /**
@@ -482,28 +615,17 @@ export class ConnSync {
     const t = this.t;
     t.setTime(now);
     let installed = 0;
-    for (const [k, e] of this.cache) {
-      if (!want.has(e.rec.natIp)) continue;
-      this.cache.delete(k);
-      const left = e.expiresAt - now;
-      if (left <= 0) {
-        this.add('takeover-expired');
-        continue;
-      }
-      const res = importReplica(t, { ...e.rec, timeoutMs: left, ageMs: e.rec.ageMs + (now - e.at) });
+    this.cache.takeover(t, want, now, (res) => {
+      if (res < 0) return this.add('takeover-expired');
       const name = IMPORT_RESULT_NAMES[res]!;
       if (name === 'installed') {
         installed++;
         this.add('installed-on-takeover');
       } else if (name === 'refreshed') this.add('refreshed-on-takeover');
       else this.add(`takeover-${name}` as SyncCounterName);
-    }
+    });
     this.missingUntil = now + this.o.missingWindowMs;
     this.missingBase = noConntrackDrops;
     return installed;
   }
-}
-
-function tupleKey(r: { src: number; dst: number; sport: number; dport: number; proto: number }): string {
-  return `${r.src | 0},${r.dst | 0},${r.sport},${r.dport},${r.proto}`;
 }

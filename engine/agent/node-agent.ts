@@ -12,12 +12,13 @@ import {
   EGRESS_LOCAL,
   EGRESS_NONE,
   EGRESS_REMOTE,
+  type EgressVlan,
   type MeterConfig,
   type NodeDatapathConfig,
   type PeerNode,
   type PodConfig,
 } from '../stages/index.js';
-import { arp } from '../wire/index.js';
+import { arp, ethernet } from '../wire/index.js';
 import { NodeDatapath, type DatapathOptions } from './datapath.js';
 
 /**
@@ -70,6 +71,18 @@ export function viewToConfig(
   const transport = n.transportCidr ?? { addr: n.transportIp & (0xffffff00 | 0), len: 24 };
   const gateways = new Map<number, number>();
   for (const l of view.localEgressIps) if (l.subnet) gateways.set(l.ip, l.subnet.gateway);
+  const vlans = new Map<number, EgressVlan>();
+  for (const l of view.localEgressIps)
+    if (l.subnet && l.subnet.vlan > 0 && !withhold.has(l.ip))
+      vlans.set(l.ip, { vlan: l.subnet.vlan, gateway: l.subnet.gateway, prefixLength: l.subnet.prefixLength });
+  // Geneve to a VLAN Egress IP hosted elsewhere goes to its owner's node IP on the segment (uplink-out.ts).
+  const nodeIpOf = new Map([...view.nodeByIp].map(([ip, name]) => [name, ip]));
+  const via = new Map<number, number>();
+  for (const [ip, owner] of view.egressIpOwner) {
+    const si = view.egressIpSubnet.get(ip);
+    const ownerIp = nodeIpOf.get(owner);
+    if (si && si.vlan > 0 && owner !== n.name && ownerIp !== undefined && !local.has(ip)) via.set(ip, ownerIp);
+  }
   const meters = new Map<number, MeterConfig>();
   for (const l of view.localEgressIps) if (l.bandwidth && !withhold.has(l.ip)) meters.set(l.ip, l.bandwidth);
   return {
@@ -86,6 +99,8 @@ export function viewToConfig(
     bypass: view.bypass.map((p) => ({ addr: p.addr, len: p.len })),
     egressIps: view.localEgressIps.map((l) => l.ip).filter((ip) => !withhold.has(ip)),
     egressGateways: gateways,
+    egressVlans: vlans,
+    remoteEgressVia: via,
     egressMeters: meters,
   };
 }
@@ -209,12 +224,25 @@ export class NodeAgent {
     return { added, removed: removed.map((r) => r.key) };
   }
 
-  /** Send one gratuitous ARP for `ip` on the uplink (Antrea's format: op 1, THA broadcast, SPA = TPA = ip). */
+  /**
+   * Send one gratuitous ARP for `ip` on the uplink (Antrea's format: op 1, THA broadcast, SPA = TPA = ip),
+   * 802.1Q-tagged with the IP's VLAN when its pool has one (docs/semantics.md §3.1).
+   */
   garp(ip: number, now: number): void {
     const b = this.out;
-    const j = b.alloc(arp.FRAME_LEN);
+    const vid = this.datapath.state.tables.vlanOf(ip);
+    const j = b.alloc(arp.FRAME_LEN + (vid === 0 ? 0 : ethernet.TAG_LEN));
     if (j < 0) return;
-    arp.emitGratuitousFrame(b.slab.dv, b.off[j]!, this.mac, ip);
+    const v = b.slab.dv;
+    const o = b.off[j]!;
+    if (vid === 0) arp.emitGratuitousFrame(v, o, this.mac, ip);
+    else {
+      // The untagged frame four bytes on, then the tagged header over its first 16 bytes.
+      arp.emitGratuitousFrame(v, o + ethernet.TAG_LEN, this.mac, ip);
+      const hi = ethernet.macHi16(this.mac);
+      const lo = ethernet.macLo32(this.mac);
+      ethernet.writeTaggedHeader(v, o, 0xffff, -1, hi, lo, vid, ethernet.ETHERTYPE_ARP);
+    }
     b.tsSec[j] = Math.floor(now / 1000);
     b.tsNsec[j] = Math.round((now % 1000) * 1e6);
     this.uplink.send(b);

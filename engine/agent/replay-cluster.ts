@@ -4,7 +4,8 @@
  * membership), its uplink a port of one simulated L2 switch (sim-switch.ts) shared with the external hosts
  * (sim-host.ts), its pods memory ports (`SimPod`). Time is simulated: the caller says what time it is.
  *
- * Hosts: each `kind: ExternalHost`, the segment's default gateway (a router answering for every
+ * Hosts: each `kind: ExternalHost`, the `subnetInfo.gateway` of each ExternalIPPool on a VLAN (with the
+ * EgressSeparateSubnet gate: a router on that VLAN, its frames 802.1Q-tagged), the segment's default gateway (a router answering for every
  * off-segment address) and, created on first use, one implicit host per other on-segment source address of the
  * capture. MACs: nodes `02:0e:` + node IP, hosts `02:ee:` + host IP (node-agent.ts `macFor`).
  *
@@ -400,6 +401,13 @@ export class SimCluster {
       const ip = ipv4.parseAddr(h.spec.address.split('/')[0]!)!;
       if (!this.hosts.has(ip)) this.addHost(h.metadata.name, ip, this.routes, false);
     }
+    if (resolveConfig(this.state.config).separateSubnet)
+      for (const p of [...this.state.pools.values()].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1))) {
+        const si = p.spec.subnetInfo;
+        const gw = si && (si.vlan ?? 0) > 0 ? ipv4.parseAddr(si.gateway) : null;
+        if (si && gw !== null && !this.hosts.has(gw))
+          this.addHost(`gateway-vlan${si.vlan}`, gw, [], true, { addr: gw, len: si.prefixLength }, si.vlan);
+      }
     if (this.gateway && !this.hosts.has(this.gateway))
       this.addHost(
         'gateway',
@@ -409,16 +417,24 @@ export class SimCluster {
       );
   }
 
-  private addHost(name: string, ip: number, routes: HostRoute[], router: boolean): SimHost {
+  private addHost(
+    name: string,
+    ip: number,
+    routes: HostRoute[],
+    router: boolean,
+    subnet = this.subnet,
+    vlan = 0,
+  ): SimHost {
     const h = new SimHost(this.sw, {
       name,
       ip,
       mac: macFor('host', ip),
-      subnet: this.subnet,
+      subnet,
       routes,
       reflect: this.opts.reflect,
       router,
       mtu: this.segmentMtu,
+      vlan,
     });
     h.onArpChange = (c) =>
       this.arpChanges.push({ at: this.now, host: c.host, ip: ipv4.addrToString(c.ip), mac: c.mac, was: c.was });

@@ -6,7 +6,9 @@
  * resolves next hops with ARP (queueing packets meanwhile, at most `PENDING_PER_HOP` per next hop, for at most
  * `ARP_WAIT_MS`), and with `reflect` answers what the cluster sends it: UDP echoed with addresses and ports
  * swapped, ICMP echo request → echo reply, TCP SYN → SYN-ACK, SYN-ACK, data or FIN → ACK. A router (the
- * gateway) also takes packets for any off-segment address and answers for that address.
+ * gateway) also takes packets for any off-segment address and answers for that address. A host on a VLAN (`vlan`:
+ * the gateway of an ExternalIPPool with `subnetInfo.vlan`, docs/semantics.md §3.1) sends and takes only frames
+ * 802.1Q-tagged with it, as a VLAN sub-interface does; the others only untagged frames.
  *
  * Only frames from a node's uplink are answered: two external hosts reflecting each other's UDP would echo for
  * ever, so what one outside host sends another is received and counted (`from-outside`), not answered.
@@ -39,6 +41,8 @@ export interface SimHostOptions {
   router?: boolean;
   /** Interface MTU (the segment's): larger packets are not sent (`too-big`). Default 1500. */
   mtu?: number;
+  /** VLAN id of the host's interface (0 or absent: untagged). */
+  vlan?: number;
 }
 
 export interface ArpChange {
@@ -88,6 +92,9 @@ export class SimHost implements SegmentEndpoint {
   readonly ip: number;
   readonly mac: Uint8Array;
   readonly mtu: number;
+  /** VLAN id (0: untagged); `hl` the length of the Ethernet header it writes and expects. */
+  readonly vlan: number;
+  private readonly hl: number;
   up = true;
   /** IPv4 address → MAC (hi16 · 2^32 + lo32, exact in a double). */
   readonly arpCache = new Map<number, number>();
@@ -124,6 +131,8 @@ export class SimHost implements SegmentEndpoint {
     this.macHi = ethernet.macHi16(o.mac);
     this.macLo = ethernet.macLo32(o.mac);
     this.mtu = o.mtu ?? 1500;
+    this.vlan = o.vlan ?? 0;
+    this.hl = this.vlan === 0 ? ethernet.HEADER_LEN : ethernet.TAGGED_HEADER_LEN;
     this.subnetMask = maskInt32(o.subnet.len);
     this.subnetAddr = o.subnet.addr & this.subnetMask;
     this.routes = (o.routes ?? []).slice().sort((a, b) => b.len - a.len);
@@ -235,10 +244,16 @@ export class SimHost implements SegmentEndpoint {
 
   /** Write the Ethernet header in front of the packet and queue it on the switch. */
   private emitTo(slot: number, len: number, mac: number): void {
-    const eo = this.slab.start(slot) - ethernet.HEADER_LEN;
+    const eo = this.slab.start(slot) - this.hl;
     const hi = Math.floor(mac / 4294967296);
-    ethernet.writeHeader(this.dv, eo, hi, (mac - hi * 4294967296) | 0, this.macHi, this.macLo, ethernet.ETHERTYPE_IPV4);
-    this.sw.send(this.index, slot, eo, len + ethernet.HEADER_LEN);
+    this.header(eo, hi, (mac - hi * 4294967296) | 0, ethernet.ETHERTYPE_IPV4);
+    this.sw.send(this.index, slot, eo, len + this.hl);
+  }
+
+  /** The Ethernet header at `o` from this host, tagged with its VLAN when it has one. */
+  private header(o: number, dstHi: number, dstLo: number, type: number): void {
+    if (this.vlan === 0) ethernet.writeHeader(this.dv, o, dstHi, dstLo, this.macHi, this.macLo, type);
+    else ethernet.writeTaggedHeader(this.dv, o, dstHi, dstLo, this.macHi, this.macLo, this.vlan, type);
   }
 
   private arpRequest(target: number): void {
@@ -248,10 +263,10 @@ export class SimHost implements SegmentEndpoint {
       return;
     }
     const o = this.slab.start(s);
-    ethernet.writeHeader(this.dv, o, 0xffff, -1, this.macHi, this.macLo, ethernet.ETHERTYPE_ARP);
-    arp.emitRequest(this.dv, o + ethernet.HEADER_LEN, this.mac, this.ip, target);
+    this.header(o, 0xffff, -1, ethernet.ETHERTYPE_ARP);
+    arp.emitRequest(this.dv, o + this.hl, this.mac, this.ip, target);
     this.counters[H.arpRequests]!++;
-    this.sw.send(this.index, s, o, ethernet.HEADER_LEN + arp.PACKET_LEN);
+    this.sw.send(this.index, s, o, this.hl + arp.PACKET_LEN);
   }
 
   private learn(ip: number, hi: number, lo: number, create: boolean): void {
@@ -296,10 +311,17 @@ export class SimHost implements SegmentEndpoint {
     const v = this.dv;
     const toUs = ethernet.dstEquals(v, off, this.macHi, this.macLo);
     if (!toUs && !ethernet.isBroadcast(v, off)) return false;
-    const type = ethernet.ethertype(v, off);
-    const o = off + ethernet.HEADER_LEN;
+    let type = ethernet.ethertype(v, off);
+    const hl = this.hl;
+    if (this.vlan !== 0) {
+      // Only frames tagged with our VLAN (a sub-interface); untagged frames are another interface's.
+      if (type !== ethernet.ETHERTYPE_VLAN || len < hl || (v.getUint16(off + 14) & ethernet.VID_MASK) !== this.vlan)
+        return false;
+      type = v.getUint16(off + 16);
+    }
+    const o = off + hl;
     if (type === ethernet.ETHERTYPE_ARP) {
-      if (arp.check(v, o, len - ethernet.HEADER_LEN) !== 0) return false;
+      if (arp.check(v, o, len - hl) !== 0) return false;
       const spa = arp.spa(v, o);
       const tpa = arp.tpa(v, o);
       const shaHi = (u8[o + 8]! << 8) | u8[o + 9]!;
@@ -311,7 +333,7 @@ export class SimHost implements SegmentEndpoint {
       return false;
     }
     if (type !== ethernet.ETHERTYPE_IPV4 || !toUs) return false;
-    if (ipv4.check(v, o, len - ethernet.HEADER_LEN, true) !== 0) return false;
+    if (ipv4.check(v, o, len - hl, true) !== 0) return false;
     const dst = ipv4.dst(v, o);
     if (dst !== this.ip && !(this.router && !this.onSegment(dst))) return false;
     this.counters[H.received]!++;
@@ -354,9 +376,9 @@ export class SimHost implements SegmentEndpoint {
     // Ethernet to the requester (its SHA), ARP reply with our MAC and address, THA/TPA the requester's.
     const hi = (u8[req + 8]! << 8) | u8[req + 9]!;
     const lo = (u8[req + 10]! << 24) | (u8[req + 11]! << 16) | (u8[req + 12]! << 8) | u8[req + 13]!;
-    ethernet.writeHeader(v, o, hi, lo, this.macHi, this.macLo, ethernet.ETHERTYPE_ARP);
+    this.header(o, hi, lo, ethernet.ETHERTYPE_ARP);
     // RFC 826 reply: htype 1, ptype IPv4, hlen 6, plen 4, op 2, SHA/SPA ours, THA/TPA the requester's.
-    const a = o + ethernet.HEADER_LEN;
+    const a = o + this.hl;
     v.setUint16(a, 1);
     v.setUint16(a + 2, ethernet.ETHERTYPE_IPV4);
     v.setUint8(a + 4, 6);
@@ -369,7 +391,7 @@ export class SimHost implements SegmentEndpoint {
     v.setInt32(a + 20, lo);
     v.setInt32(a + 24, spa);
     this.counters[H.arpReplies]!++;
-    this.sw.send(this.index, s, o, ethernet.HEADER_LEN + arp.PACKET_LEN);
+    this.sw.send(this.index, s, o, this.hl + arp.PACKET_LEN);
   }
 }
 

@@ -213,96 +213,148 @@ export function encodeSync(
   if (!(h.incarnation >= 1 && h.counter >= 1 && h.echo >= 0)) throw new RangeError('sync: incarnation/counter');
   const out = new Uint8Array(len);
   const v = new DataView(out.buffer);
+  putHeader(v, h, records.length, removals.length, key);
+  let o = SYNC_HEADER_LEN;
+  for (const r of records)
+    o = putRecord(
+      v,
+      o,
+      r.src,
+      r.dst,
+      r.sport,
+      r.dport,
+      r.natIp,
+      r.natPort,
+      r.proto,
+      r.state,
+      r.flags,
+      r.timeoutMs,
+      r.ageMs,
+      r.window,
+    );
+  for (const r of removals) o = putRemoval(v, o, r.src, r.dst, (r.sport << 16) | (r.dport & 0xffff), r.proto);
+  out.set(createHmac('sha256', key.key).update(out.subarray(0, o)).digest(), o);
+  return out;
+}
+
+/**
+ * Write one record at `o` of `v` (the layout above); returns the offset after it. `window`: TCP's WINDOW_WORDS
+ * words (zeros when null); ignored for other protocols.
+ */
+export function putRecord(
+  v: DataView,
+  o: number,
+  src: number,
+  dst: number,
+  sport: number,
+  dport: number,
+  natIp: number,
+  natPort: number,
+  proto: number,
+  state: number,
+  flags: number,
+  timeoutMs: number,
+  ageMs: number,
+  window: Int32Array | null,
+): number {
+  v.setInt32(o, src | 0);
+  v.setInt32(o + 4, dst | 0);
+  v.setUint16(o + 8, sport & 0xffff);
+  v.setUint16(o + 10, dport & 0xffff);
+  v.setInt32(o + 12, natIp | 0);
+  v.setUint16(o + 16, natPort & 0xffff);
+  v.setUint8(o + 18, proto & 0xff);
+  v.setUint8(o + 19, state & 0xff);
+  v.setUint16(o + 20, flags & 0xffff);
+  v.setUint16(o + 22, 0);
+  v.setUint32(o + 24, Math.min(0xffffffff, Math.max(0, Math.round(timeoutMs))));
+  v.setUint32(o + 28, Math.min(0xffffffff, Math.max(0, Math.round(ageMs))));
+  o += RECORD_LEN;
+  if ((proto & 0xff) === PROTO_TCP) {
+    for (let k = 0; k < WINDOW_WORDS; k++) v.setInt32(o + 4 * k, window ? window[k]! | 0 : 0);
+    o += 4 * WINDOW_WORDS;
+  }
+  return o;
+}
+
+/** Write one removal at `o` (`ports` = sport << 16 | dport); returns the offset after it. */
+export function putRemoval(v: DataView, o: number, src: number, dst: number, ports: number, proto: number): number {
+  v.setInt32(o, src | 0);
+  v.setInt32(o + 4, dst | 0);
+  v.setInt32(o + 8, ports | 0);
+  v.setUint8(o + 12, proto & 0xff);
+  v.setUint8(o + 13, 0);
+  v.setUint16(o + 14, 0);
+  return o + REMOVAL_LEN;
+}
+
+/**
+ * One message from records and removals already written (`putRecord`, `putRemoval`) into `recs` (its first
+ * `recBytes` bytes, `nRec` records) and `rems` (`nRem` removals): the only allocation is the message itself.
+ */
+export function sealSync(
+  h: Omit<SyncHeader, 'keyId'>,
+  recs: Uint8Array,
+  recBytes: number,
+  nRec: number,
+  rems: Uint8Array,
+  nRem: number,
+  key: HeartbeatKey,
+): Uint8Array {
+  const len = syncLength(recBytes, nRem);
+  if (len > SYNC_MAX_LEN || nRec > 255 || nRem > 255)
+    throw new RangeError(`sync message of ${len} bytes, ${nRec} records, ${nRem} removals`);
+  if (!(h.incarnation >= 1 && h.counter >= 1 && h.echo >= 0)) throw new RangeError('sync: incarnation/counter');
+  const out = new Uint8Array(len);
+  const v = new DataView(out.buffer);
+  putHeader(v, h, nRec, nRem, key);
+  out.set(recs.subarray(0, recBytes), SYNC_HEADER_LEN);
+  const o = SYNC_HEADER_LEN + recBytes;
+  out.set(rems.subarray(0, REMOVAL_LEN * nRem), o);
+  const end = o + REMOVAL_LEN * nRem;
+  out.set(createHmac('sha256', key.key).update(out.subarray(0, end)).digest(), end);
+  return out;
+}
+
+function putHeader(v: DataView, h: Omit<SyncHeader, 'keyId'>, nRec: number, nRem: number, key: HeartbeatKey): void {
   v.setUint32(0, SYNC_MAGIC);
-  out[F_VERSION] = SYNC_VERSION;
-  out[F_FLAGS] = h.flags & 0xff;
-  out[F_NREC] = records.length;
-  out[F_NREM] = removals.length;
+  v.setUint8(F_VERSION, SYNC_VERSION);
+  v.setUint8(F_FLAGS, h.flags & 0xff);
+  v.setUint8(F_NREC, nRec);
+  v.setUint8(F_NREM, nRem);
   v.setUint32(F_KEY_ID, key.id >>> 0);
   v.setInt32(F_DST, h.dstIp | 0);
   put64(v, F_INCARNATION, h.incarnation);
   put64(v, F_COUNTER, h.counter);
   put64(v, F_ECHO, h.echo);
   v.setInt32(F_SRC, h.srcIp | 0);
-  let o = SYNC_HEADER_LEN;
-  for (const r of records) {
-    v.setInt32(o, r.src | 0);
-    v.setInt32(o + 4, r.dst | 0);
-    v.setUint16(o + 8, r.sport & 0xffff);
-    v.setUint16(o + 10, r.dport & 0xffff);
-    v.setInt32(o + 12, r.natIp | 0);
-    v.setUint16(o + 16, r.natPort & 0xffff);
-    out[o + 18] = r.proto & 0xff;
-    out[o + 19] = r.state & 0xff;
-    v.setUint16(o + 20, r.flags & 0xffff);
-    v.setUint32(o + 24, Math.min(0xffffffff, Math.max(0, Math.round(r.timeoutMs))));
-    v.setUint32(o + 28, Math.min(0xffffffff, Math.max(0, Math.round(r.ageMs))));
-    o += RECORD_LEN;
-    if (r.proto === PROTO_TCP) {
-      for (let k = 0; k < WINDOW_WORDS; k++) v.setInt32(o + 4 * k, r.window ? r.window[k]! | 0 : 0);
-      o += 4 * WINDOW_WORDS;
-    }
-  }
-  for (const r of removals) {
-    v.setInt32(o, r.src | 0);
-    v.setInt32(o + 4, r.dst | 0);
-    v.setUint16(o + 8, r.sport & 0xffff);
-    v.setUint16(o + 10, r.dport & 0xffff);
-    out[o + 12] = r.proto & 0xff;
-    o += REMOVAL_LEN;
-  }
-  out.set(createHmac('sha256', key.key).update(out.subarray(0, o)).digest(), o);
-  return out;
 }
 
-/** Read the body of a message that passed `checkSync` and its MAC; null on a bad field. */
-function readBody(buf: Uint8Array, keyId: number): SyncMessage | null {
-  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const incarnation = get64(v, F_INCARNATION);
-  const counter = get64(v, F_COUNTER);
-  const echo = get64(v, F_ECHO);
-  if (incarnation <= 0 || counter <= 0 || echo < 0 || v.getUint32(44) !== 0) return null;
-  const records: SyncRecord[] = [];
-  const removals: SyncRemoval[] = [];
+/** Whether the body of a message that passed `checkSync` and its MAC has every field in range (allocates nothing). */
+function validBody(buf: Uint8Array): boolean {
+  if (buf[44] !== 0 || buf[45] !== 0 || buf[46] !== 0 || buf[47] !== 0) return false;
   let o = SYNC_HEADER_LEN;
   for (let i = 0; i < buf[F_NREC]!; i++) {
     const proto = buf[o + 18]!;
     const state = buf[o + 19]!;
-    if (v.getUint16(o + 22) !== 0 || (proto === PROTO_TCP ? state < 1 || state > 9 : state !== 0)) return null;
-    const r: SyncRecord = {
-      src: v.getInt32(o),
-      dst: v.getInt32(o + 4),
-      sport: v.getUint16(o + 8),
-      dport: v.getUint16(o + 10),
-      natIp: v.getInt32(o + 12),
-      natPort: v.getUint16(o + 16),
-      proto,
-      state,
-      flags: v.getUint16(o + 20),
-      timeoutMs: v.getUint32(o + 24),
-      ageMs: v.getUint32(o + 28),
-      window: null,
-    };
-    o += RECORD_LEN;
-    if (proto === PROTO_TCP) {
-      const w = new Int32Array(WINDOW_WORDS);
-      for (let k = 0; k < WINDOW_WORDS; k++) w[k] = v.getInt32(o + 4 * k);
-      r.window = w;
-      o += 4 * WINDOW_WORDS;
-    }
-    records.push(r);
+    if (buf[o + 22] !== 0 || buf[o + 23] !== 0 || (proto === PROTO_TCP ? state < 1 || state > 9 : state !== 0))
+      return false;
+    o += recordLen(proto);
   }
   for (let i = 0; i < buf[F_NREM]!; i++) {
-    if (buf[o + 13] !== 0 || buf[o + 14] !== 0 || buf[o + 15] !== 0) return null;
-    removals.push({
-      src: v.getInt32(o),
-      dst: v.getInt32(o + 4),
-      sport: v.getUint16(o + 8),
-      dport: v.getUint16(o + 10),
-      proto: buf[o + 12]!,
-    });
+    if (buf[o + 13] !== 0 || buf[o + 14] !== 0 || buf[o + 15] !== 0) return false;
     o += REMOVAL_LEN;
   }
+  return true;
+}
+
+/** The header of a message that passed `checkSync` and its MAC; null when a 64-bit field is out of range. */
+function readHeader(buf: Uint8Array, keyId: number): SyncHeader | null {
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const incarnation = get64(v, F_INCARNATION);
+  const counter = get64(v, F_COUNTER);
+  const echo = get64(v, F_ECHO);
+  if (incarnation <= 0 || counter <= 0 || echo < 0) return null;
   return {
     flags: buf[F_FLAGS]!,
     keyId,
@@ -311,9 +363,114 @@ function readBody(buf: Uint8Array, keyId: number): SyncMessage | null {
     counter,
     echo,
     srcIp: v.getInt32(F_SRC),
-    records,
-    removals,
   };
+}
+
+/** Read the body of a message that passed `checkSync`, its MAC and `validBody` into objects (tests, tools). */
+function readBody(buf: Uint8Array, h: SyncHeader): SyncMessage {
+  const records: SyncRecord[] = [];
+  const removals: SyncRemoval[] = [];
+  readItems(buf, {
+    record(src, dst, ports, proto, natIp, natPort, state, flags, timeoutMs, ageMs, v, winOff) {
+      let window: Int32Array | null = null;
+      if (winOff >= 0) {
+        window = new Int32Array(WINDOW_WORDS);
+        for (let k = 0; k < WINDOW_WORDS; k++) window[k] = v.getInt32(winOff + 4 * k);
+      }
+      records.push({
+        src,
+        dst,
+        sport: ports >>> 16,
+        dport: ports & 0xffff,
+        proto,
+        natIp,
+        natPort,
+        state,
+        flags,
+        timeoutMs,
+        ageMs,
+        window,
+      });
+    },
+    removal(src, dst, ports, proto) {
+      removals.push({ src, dst, sport: ports >>> 16, dport: ports & 0xffff, proto });
+    },
+  });
+  return { ...h, records, removals };
+}
+
+/**
+ * What `readItems` hands each record and removal to: numbers, and for a TCP record the message's view and the
+ * offset of its 12 window words (-1 for other protocols). `ports` is `sport << 16 | dport` (conntrack's word).
+ */
+export interface SyncItemSink {
+  record(
+    src: number,
+    dst: number,
+    ports: number,
+    proto: number,
+    natIp: number,
+    natPort: number,
+    state: number,
+    flags: number,
+    timeoutMs: number,
+    ageMs: number,
+    v: DataView,
+    winOff: number,
+  ): void;
+  removal(src: number, dst: number, ports: number, proto: number): void;
+}
+
+/**
+ * Walk the records then removals of a message a `SyncReceiver` accepted (`accept` returned SYNC_OK), with no
+ * object per item: the standby's cache stores them straight from the message.
+ */
+export function readItems(buf: Uint8Array, sink: SyncItemSink): void {
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  let o = SYNC_HEADER_LEN;
+  for (let i = 0; i < buf[F_NREC]!; i++) {
+    const proto = buf[o + 18]!;
+    sink.record(
+      v.getInt32(o),
+      v.getInt32(o + 4),
+      v.getInt32(o + 8),
+      proto,
+      v.getInt32(o + 12),
+      v.getUint16(o + 16),
+      buf[o + 19]!,
+      v.getUint16(o + 20),
+      v.getUint32(o + 24),
+      v.getUint32(o + 28),
+      v,
+      proto === PROTO_TCP ? o + RECORD_LEN : -1,
+    );
+    o += recordLen(proto);
+  }
+  for (let i = 0; i < buf[F_NREM]!; i++) {
+    sink.removal(v.getInt32(o), v.getInt32(o + 4), v.getInt32(o + 8), buf[o + 12]!);
+    o += REMOVAL_LEN;
+  }
+}
+
+function keyIdOf(buf: Uint8Array): number {
+  return ((buf[F_KEY_ID]! << 24) | (buf[F_KEY_ID + 1]! << 16) | (buf[F_KEY_ID + 2]! << 8) | buf[F_KEY_ID + 3]!) >>> 0;
+}
+
+/** Structure, key, MAC and field ranges: the header, or the verdict of the first check that fails. */
+function authenticate(
+  buf: Uint8Array,
+  keys: readonly HeartbeatKey[],
+): { verdict: 0; header: SyncHeader } | { verdict: number } {
+  const c = checkSync(buf);
+  if (c !== SYNC_OK) return { verdict: c };
+  const id = keyIdOf(buf);
+  const key = keys.find((k) => k.id >>> 0 === id);
+  if (!key) return { verdict: SYNC_UNKNOWN_KEY };
+  const macOff = buf.length - SYNC_MAC_LEN;
+  const mac = createHmac('sha256', key.key).update(buf.subarray(0, macOff)).digest();
+  if (!timingSafeEqual(mac, buf.subarray(macOff))) return { verdict: SYNC_BAD_MAC };
+  const header = validBody(buf) ? readHeader(buf, id) : null;
+  return header ? { verdict: SYNC_OK, header } : { verdict: SYNC_BAD_FIELD };
 }
 
 /** Structure, key and MAC: the message, or the verdict of the first check that fails. */
@@ -321,17 +478,8 @@ export function decodeSync(
   buf: Uint8Array,
   keys: readonly HeartbeatKey[],
 ): { verdict: 0; msg: SyncMessage } | { verdict: number } {
-  const c = checkSync(buf);
-  if (c !== SYNC_OK) return { verdict: c };
-  const id =
-    ((buf[F_KEY_ID]! << 24) | (buf[F_KEY_ID + 1]! << 16) | (buf[F_KEY_ID + 2]! << 8) | buf[F_KEY_ID + 3]!) >>> 0;
-  const key = keys.find((k) => k.id >>> 0 === id);
-  if (!key) return { verdict: SYNC_UNKNOWN_KEY };
-  const macOff = buf.length - SYNC_MAC_LEN;
-  const mac = createHmac('sha256', key.key).update(buf.subarray(0, macOff)).digest();
-  if (!timingSafeEqual(mac, buf.subarray(macOff))) return { verdict: SYNC_BAD_MAC };
-  const msg = readBody(buf, id);
-  return msg ? { verdict: SYNC_OK, msg } : { verdict: SYNC_BAD_FIELD };
+  const a = authenticate(buf, keys);
+  return 'header' in a ? { verdict: SYNC_OK, msg: readBody(buf, a.header) } : a;
 }
 
 /** True when the payload is a sync message rather than a heartbeat (its first four bytes). */
@@ -371,14 +519,23 @@ export class SyncReceiver {
 
   /** Judge one datagram payload from `srcIp`; the message only when the verdict is OK. */
   receive(srcIp: number, buf: Uint8Array): { verdict: number; msg?: SyncMessage; sender?: string } {
-    const d = decodeSync(buf, this.keys);
-    const verdict = 'msg' in d ? this.judge(srcIp | 0, d.msg) : d.verdict;
-    this.counts[verdict]!++;
-    if (verdict !== SYNC_OK || !('msg' in d)) return { verdict };
-    return { verdict, msg: d.msg, sender: this.members.get(srcIp | 0)! };
+    const verdict = this.accept(srcIp, buf);
+    if (verdict !== SYNC_OK) return { verdict };
+    return { verdict, msg: readBody(buf, readHeader(buf, keyIdOf(buf))!), sender: this.members.get(srcIp | 0)! };
   }
 
-  private judge(srcIp: number, m: SyncMessage): number {
+  /**
+   * Judge one datagram payload from `srcIp` without decoding its items (read them with `readItems` when the
+   * verdict is SYNC_OK). Counted like `receive`.
+   */
+  accept(srcIp: number, buf: Uint8Array): number {
+    const a = authenticate(buf, this.keys);
+    const verdict = 'header' in a ? this.judge(srcIp | 0, a.header) : a.verdict;
+    this.counts[verdict]!++;
+    return verdict;
+  }
+
+  private judge(srcIp: number, m: SyncHeader): number {
     if (m.srcIp === this.cfg.selfIp) return SYNC_FROM_SELF;
     if (m.srcIp !== srcIp) return SYNC_WRONG_SOURCE;
     if (m.dstIp !== this.cfg.selfIp) return SYNC_WRONG_DESTINATION;
@@ -417,6 +574,33 @@ export class SyncSender {
 
   setKey(key: HeartbeatKey): void {
     this.key = key;
+  }
+
+  /**
+   * One message to `dstIp` from items already written into `recs`/`rems` (sealSync), with the next counter for
+   * that receiver.
+   */
+  seal(
+    dstIp: number,
+    echo: number,
+    recs: Uint8Array,
+    recBytes: number,
+    nRec: number,
+    rems: Uint8Array,
+    nRem: number,
+    flags = 0,
+  ): Uint8Array {
+    const counter = (this.counters.get(dstIp) ?? 0) + 1;
+    this.counters.set(dstIp, counter);
+    return sealSync(
+      { flags, dstIp, incarnation: this.incarnation, counter, echo, srcIp: this.selfIp },
+      recs,
+      recBytes,
+      nRec,
+      rems,
+      nRem,
+      this.key,
+    );
   }
 
   /** Messages carrying `records` then `removals` to `dstIp`, echoing `echo` (the receiver's incarnation). */

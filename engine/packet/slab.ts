@@ -37,6 +37,12 @@ export class Slab {
   private freeTop: number;
   /** 1 when the slot is allocated: catches double frees in tests without costing the hot path much. */
   private readonly inUse: Uint8Array;
+  /**
+   * Per slot: TCP payload bytes its packet stands for beyond its own. 0, except for a GSO probe (tun/offload.ts:
+   * the first segment of a super-packet whose rest waits outside the slab), which connection tracking counts as
+   * the whole super-packet. Set by the port that read the packet, cleared when the slot is freed.
+   */
+  readonly tcpTail: Int32Array;
 
   constructor(opts: SlabOptions) {
     const slotSize = opts.slotSize ?? DEFAULT_SLOT_SIZE;
@@ -58,6 +64,7 @@ export class Slab {
     this.dv = new DataView(this.buffer);
     this.freeStack = new Int32Array(opts.slots);
     this.inUse = new Uint8Array(opts.slots);
+    this.tcpTail = new Int32Array(opts.slots);
     // Hand out low slots first (warmer in cache when the engine is idle).
     for (let i = 0; i < opts.slots; i++) this.freeStack[i] = opts.slots - 1 - i;
     this.freeTop = opts.slots;
@@ -80,6 +87,7 @@ export class Slab {
   free(slot: number): void {
     if (this.inUse[slot] !== 1) throw new Error(`slab: slot ${slot} freed twice or never allocated`);
     this.inUse[slot] = 0;
+    this.tcpTail[slot] = 0;
     this.freeStack[this.freeTop++] = slot;
   }
 

@@ -14,7 +14,10 @@
  *   finds the entry we created when asking, a gratuitous ARP, another node's request) updates an existing entry
  *   only (RFC 826's merge rule; Linux arp_accept=0). Entries created from requests are capped
  *   (neighbor.ts): `learn-replaced` when the oldest such entry made room, `learn-refused` when none could.
- * Specification: docs/semantics.md §3 (announcing and answering); RFC 826. Cases: test/stages/cases/arp.cases.ts.
+ * VLANs (docs/semantics.md §3.1): an Egress IP of a VLAN pool is answered for only in frames tagged with its VLAN
+ * (the reply keeps the tag), the node IP only untagged (`other-vlan` otherwise); what a frame teaches the
+ * neighbour table is on the frame's VLAN, and an entry on another VLAN is not changed (`other-vlan`).
+ * Specification: docs/semantics.md §3 (announcing and answering), §3.1; RFC 826. Cases: test/stages/cases/arp.cases.ts.
  * Exits: `reply` (to the uplink port), `done` (consumed: the pipeline frees it).
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
@@ -22,7 +25,7 @@ import type { Burst } from '../packet/index.js';
 import { arp, ethernet, verdict } from '../wire/index.js';
 import { OWN_EGRESS, OWN_NODE } from './config.js';
 import { verdictReasons } from './drop-reasons.js';
-import { L_CREATED, L_PINNED, L_REFUSED, L_REPLACED, L_UPDATED } from './neighbor.js';
+import { L_CREATED, L_OTHER_VLAN, L_PINNED, L_REFUSED, L_REPLACED, L_UPDATED } from './neighbor.js';
 import type { NodeState } from './state.js';
 
 export const ARP_COUNTERS = [
@@ -39,6 +42,7 @@ export const ARP_COUNTERS = [
   'spoof-egress-ip',
   'learn-replaced',
   'learn-refused',
+  'other-vlan',
   'drop-truncated',
   'drop-bad',
 ] as const;
@@ -94,7 +98,14 @@ export class Arp implements Stage {
         }
         continue;
       }
-      const own = t.owned.get(tpa, 0);
+      const f = b.off[i]!;
+      // The frame's VLAN: uplink-ingress passes untagged frames and frames with one tag of a hosted VLAN.
+      const vid = o - f === ethernet.TAGGED_HEADER_LEN ? v.getUint16(f + 14) & ethernet.VID_MASK : 0;
+      let own = t.owned.get(tpa, 0);
+      if (own !== 0 && (vid !== 0 || t.egressVlanSlot.size > 0) && t.vlanOf(tpa) !== vid) {
+        c[C['other-vlan']]!++;
+        own = 0;
+      }
       if (own === OWN_EGRESS && st.holdEgress) {
         c[C.held]!++;
         continue;
@@ -116,22 +127,24 @@ export class Arp implements Stage {
         // Linux with arp_accept=0: a request for us creates an entry; anything else (a reply to our request,
         // which finds the INCOMPLETE entry, a gratuitous ARP) only updates an existing one. An unsolicited reply
         // for an unknown address is not learned.
-        const l = neigh.learnFromArp(spa, shaHi, shaLo, st.now, op === arp.OP_REQUEST && forUs);
+        const l = neigh.learnFromArp(spa, shaHi, shaLo, st.now, op === arp.OP_REQUEST && forUs, vid);
         if (l === L_UPDATED) c[C.updated]!++;
         else if (l === L_CREATED) c[C.learned]!++;
         else if (l === L_REPLACED) {
           c[C.learned]!++;
           c[C['learn-replaced']]!++;
         } else if (l === L_REFUSED) c[C['learn-refused']]!++;
-        else if (l === L_PINNED) c[C.member]!++; // a pinned entry of an address that is no member now (cold)
+        else if (l === L_PINNED)
+          c[C.member]!++; // a pinned entry of an address that is no member now (cold)
+        else if (l === L_OTHER_VLAN) c[C['other-vlan']]!++;
       }
       if (op === arp.OP_REQUEST && forUs && spa !== tpa) {
-        // Turn the request into the reply in place; Ethernet: back to the requester, from us.
-        // uplink-ingress accepts untagged frames only, so the Ethernet header is right before the ARP packet.
+        // Turn the request into the reply in place; Ethernet: back to the requester, from us, the EtherType (and
+        // the VLAN tag, if any) as they are.
         arp.replyInPlace(v, o, macHi, macLo);
-        b.off[i] = o - ethernet.HEADER_LEN;
-        b.len[i] = ethernet.HEADER_LEN + arp.PACKET_LEN;
-        ethernet.writeHeader(v, b.off[i]!, shaHi, shaLo, macHi, macLo, ethernet.ETHERTYPE_ARP);
+        b.len[i] = o - f + arp.PACKET_LEN;
+        ethernet.setDst(v, f, shaHi, shaLo);
+        ethernet.setSrc(v, f, macHi, macLo);
         b.next[i] = X.reply;
         c[C.replied]!++;
         continue;

@@ -141,7 +141,7 @@ export class Classify implements Stage {
           const ports = portsWord(v, o, proto);
           const ref = ct.find(src, dst, ports, proto);
           if (ref >= 0 && (ref & 1) === 1) {
-            const r = this.reply(ref >> 1, v, o, src, dst, ports, proto);
+            const r = this.reply(ref >> 1, v, o, src, dst, ports, proto, st.slab.tcpTail[b.slot[i]!]!);
             if (r === UPDATE_INVALID) {
               b.next[i] = X.drop;
               c[C['drop-ct-invalid']]!++;
@@ -188,7 +188,16 @@ export class Classify implements Stage {
    * Is this pod packet, the reply direction of inbound connection `conn`, the pod answering it? UPDATE_ACCEPT
    * (yes: no NAT), UPDATE_INVALID (drop), anything else: not a reply, the packet takes the pod's normal path.
    */
-  private reply(conn: number, v: DataView, o: number, src: number, dst: number, ports: number, proto: number): number {
+  private reply(
+    conn: number,
+    v: DataView,
+    o: number,
+    src: number,
+    dst: number,
+    ports: number,
+    proto: number,
+    tail: number,
+  ): number {
     const ct = this.ct;
     const flags = ctFlags(v, o, proto);
     // A packet that opens a connection is the pod's own (TCP SYN without ACK, ICMP echo request).
@@ -199,7 +208,7 @@ export class Classify implements Stage {
       // Until the pod answers the SYN (SYN/ACK, or RST), its segments on that tuple are its own flow's.
       const s = ct.state(conn);
       if ((s === TCP_SYN_SENT || s === TCP_SYN_SENT2) && (flags & 0x12) !== 0x12 && (flags & 0x04) === 0) return -1;
-      tcpSegment(v, o, ct.seg);
+      tcpSegment(v, o, ct.seg, tail);
     }
     const u = ct.update(conn, 1, flags, ipv4.totalLen(v, o));
     if (u === UPDATE_IGNORE && proto === ipv4.PROTO_TCP) {

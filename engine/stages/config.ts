@@ -70,8 +70,27 @@ export interface NodeDatapathConfig {
   egressIps: readonly number[];
   /** Per hosted Egress IP, a gateway other than the segment default (an ExternalIPPool's subnetInfo). */
   egressGateways?: ReadonlyMap<number, number>;
+  /**
+   * Per hosted Egress IP of a pool with `subnetInfo.vlan` ≠ 0: its subnet (gateway and prefix length) and VLAN.
+   * Its frames leave 802.1Q-tagged, ARP for it and its next hops is on that VLAN, and destinations off its subnet
+   * go through its gateway (docs/semantics.md §3.1).
+   */
+  egressVlans?: ReadonlyMap<number, EgressVlan>;
+  /**
+   * Egress IPs hosted on other nodes whose pool has a VLAN subnet, → the owner's node IP: Geneve to them goes
+   * untagged to the owner's pinned MAC on the segment, not through a router (docs/semantics.md §3.1).
+   */
+  remoteEgressVia?: ReadonlyMap<number, number>;
   /** Per hosted Egress IP with `spec.bandwidth`: its rate meter (meter.ts; snat polices what leaves with it). */
   egressMeters?: ReadonlyMap<number, MeterConfig>;
+}
+
+/** The VLAN subnet of a hosted Egress IP (`NodeDatapathConfig.egressVlans`). */
+export interface EgressVlan {
+  /** VLAN id, 1..4094. */
+  vlan: number;
+  gateway: number;
+  prefixLength: number;
 }
 
 /** Owned address kinds (`DatapathTables.owned` values; 0 is "not owned"). */
@@ -127,6 +146,17 @@ export class DatapathTables {
   readonly nodeIpIsEgress: boolean;
   /** Egress IP → its gateway when it differs from the segment's. */
   readonly egressGateway: Int32Map;
+  /** Hosted Egress IP on a VLAN → its index in `egressVid`, `egressVlanGw`, `egressNet`, `egressNetMask`. */
+  readonly egressVlanSlot: Int32Map;
+  /** Per VLAN Egress IP: VLAN id, gateway, subnet address and mask (compiled from `egressVlans`). */
+  readonly egressVid: Uint16Array;
+  readonly egressVlanGw: Int32Array;
+  readonly egressNet: Int32Array;
+  readonly egressNetMask: Int32Array;
+  /** VLAN id → one Egress IP hosted on it (the sender address of ARP requests there); empty: no VLAN hosted. */
+  readonly vlanSrc: Int32Map;
+  /** Remote VLAN Egress IP → the node IP of its owner (Geneve next hop). */
+  readonly remoteEgressVia: Int32Map;
   /** Egress IPs hosted elsewhere that local pods tunnel to (value 1): ARP for them is believed only from members. */
   readonly remoteEgress: Int32Map;
   /** Destination address → class << 24 | index (see DST_*); -1 for anything else (external). */
@@ -185,6 +215,27 @@ export class DatapathTables {
     this.podGatewayIp = c.podCidr ? ((c.podCidr.addr & maskInt32(c.podCidr.len)) + 1) | 0 : this.nodeIp;
     this.egressGateway = new Int32Map();
     for (const [ip, gw] of c.egressGateways ?? []) this.egressGateway.set(ip | 0, gw | 0);
+    const vlans = [...(c.egressVlans ?? [])].filter(
+      ([ip, x]) => x.vlan > 0 && this.owned.get(ip | 0, 0) === OWN_EGRESS,
+    );
+    this.egressVlanSlot = new Int32Map(vlans.length);
+    this.egressVid = new Uint16Array(vlans.length);
+    this.egressVlanGw = new Int32Array(vlans.length);
+    this.egressNet = new Int32Array(vlans.length);
+    this.egressNetMask = new Int32Array(vlans.length);
+    this.vlanSrc = new Int32Map(vlans.length);
+    vlans.forEach(([ip, x], k) => {
+      if (x.vlan > 4094) throw new RangeError(`datapath: VLAN ${x.vlan} out of range 1..4094`);
+      const m = maskInt32(x.prefixLength);
+      this.egressVlanSlot.set(ip | 0, k);
+      this.egressVid[k] = x.vlan;
+      this.egressVlanGw[k] = x.gateway | 0;
+      this.egressNet[k] = x.gateway & m;
+      this.egressNetMask[k] = m;
+      if (this.vlanSrc.get(x.vlan, 0) === 0) this.vlanSrc.set(x.vlan, ip | 0);
+    });
+    this.remoteEgressVia = new Int32Map();
+    for (const [ip, via] of c.remoteEgressVia ?? []) this.remoteEgressVia.set(ip | 0, via | 0);
     // Later entries replace earlier ones of the same prefix: bypass < pod CIDRs < local pods < owned.
     const cls: Array<readonly [number, number, number]> = [];
     const cidrs = c.nodes.flatMap((x) => (x.podCidr ? [x.podCidr] : []));
@@ -198,6 +249,12 @@ export class DatapathTables {
     c.pods.forEach((p, i) => cls.push([p.ip, 32, (DST_LOCAL_POD << 24) | i]));
     for (const [ip, kind] of this.owned.entries()) cls.push([ip, 32, (DST_OWNED << 24) | kind]);
     this.dstClass = new PrefixTable(cls);
+  }
+
+  /** VLAN id of an address this node owns: the VLAN of a hosted Egress IP on one, else 0 (cold path). */
+  vlanOf(ip: number): number {
+    const k = this.egressVlanSlot.size > 0 ? this.egressVlanSlot.get(ip | 0, -1) : -1;
+    return k < 0 ? 0 : this.egressVid[k]!;
   }
 
   /** True when `ip` is on the segment (resolved with ARP directly). */

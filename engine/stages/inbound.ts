@@ -118,7 +118,7 @@ export class Inbound implements Stage {
       }
       const ports = portsWord(v, o, proto);
       const flags = ctFlags(v, o, proto);
-      if (proto === ipv4.PROTO_TCP) tcpSegment(v, o, ct.seg);
+      if (proto === ipv4.PROTO_TCP) tcpSegment(v, o, ct.seg, st.slab.tcpTail[b.slot[i]!]!);
       let ref = ct.find(src, dst, ports, proto);
       if (ref >= 0) {
         const u = ct.update(ref >> 1, ref & 1, flags, len);
@@ -138,7 +138,7 @@ export class Inbound implements Stage {
           c[C['drop-snat-flow']]!++;
           continue;
         }
-        if (proto === ipv4.PROTO_TCP) tcpSegment(v, o, ct.seg); // consumed by the update above
+        if (proto === ipv4.PROTO_TCP) tcpSegment(v, o, ct.seg, st.slab.tcpTail[b.slot[i]!]!); // consumed by the update above
         const conn = ct.create(src, dst, ports >>> 16, ports & 0xffff, proto, flags, len);
         if (conn < 0 || !ct.confirm(conn)) {
           b.next[i] = X.drop;

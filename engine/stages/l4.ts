@@ -78,10 +78,12 @@ export function ctFlags(v: DataView, l3: number, proto: number): number {
 /**
  * Describe the TCP segment of the packet at `l3` (passed `checkL4`) in a connection table's `seg` before its
  * `create`/`update`: sequence, acknowledgment, window, payload length and, for a SYN, the window-scale and
- * SACK-permitted options (RFC 7323 §2, RFC 2018). Int32Array cells: nothing is boxed or allocated.
- * The first fragment of a datagram counts as the largest payload the datagram can carry.
+ * SACK-permitted options (RFC 7323 §2, RFC 2018). Int32Array cells: nothing is boxed or allocated. `tail`: payload
+ * bytes the packet stands for beyond its own (a GSO probe's, `Slab.tcpTail`): the segment tracked is the whole
+ * super-packet, as the receiver acknowledges it. The first fragment of a datagram counts as the largest payload
+ * the datagram can carry.
  */
-export function tcpSegment(v: DataView, l3: number, seg: Int32Array): void {
+export function tcpSegment(v: DataView, l3: number, seg: Int32Array, tail = 0): void {
   const hl = (v.getUint8(l3) & 0x0f) << 2;
   const l4 = l3 + hl;
   const doff = (v.getUint8(l4 + 12) >>> 4) << 2;
@@ -89,7 +91,7 @@ export function tcpSegment(v: DataView, l3: number, seg: Int32Array): void {
   seg[SEG_ACK] = v.getInt32(l4 + 8);
   seg[SEG_WIN] = v.getUint16(l4 + 14);
   // A first fragment: the datagram's length is not known yet; the largest it can be errs on the liberal side.
-  seg[SEG_DATA] = ((v.getUint16(l3 + 6) & ipv4.FLAG_MF) !== 0 ? 0xffff : v.getUint16(l3 + 2)) - hl - doff;
+  seg[SEG_DATA] = ((v.getUint16(l3 + 6) & ipv4.FLAG_MF) !== 0 ? 0xffff : v.getUint16(l3 + 2)) - hl - doff + tail;
   seg[SEG_OPTS] = v.getUint8(l4 + 13) & tcp.SYN && doff > 20 ? synOptions(v, l4 + 20, l4 + doff) : 0;
   seg[SEG_SET] = 1;
 }

@@ -17,6 +17,9 @@
  *   table is full, the oldest unconfirmed idle entry is replaced; an unsolicited request never evicts an entry
  *   this node's own traffic made or a pinned one, so a storm of senders cannot push out the gateway, hosts or
  *   members. An entry is confirmed once the node sends through it (`confirm`).
+ * - Every entry is on one VLAN (`vlan`, 0: untagged; docs/semantics.md §3.1), set when it is created: ARP on
+ *   another VLAN never changes it (`L_OTHER_VLAN`). An address is on one VLAN only (validation refuses a VLAN
+ *   subnet overlapping the segment or another pool's VLAN subnet), so the key stays the address.
  */
 import type { Burst } from '../packet/index.js';
 import { Int32Map } from './tables.js';
@@ -49,6 +52,7 @@ export const L_CREATED = 1;
 export const L_REPLACED = 2; // created in place of the oldest unconfirmed entry (the cap or the table is full)
 export const L_REFUSED = 3; // not created: the cap or the table is full and no unconfirmed entry is idle
 export const L_PINNED = 4; // the entry is pinned: ARP never changes it
+export const L_OTHER_VLAN = 5; // the entry is on another VLAN than the ARP frame: not changed
 
 export class NeighborTable {
   readonly byIp = new Int32Map(64);
@@ -63,6 +67,8 @@ export class NeighborTable {
   readonly pinned: Uint8Array;
   /** 1: created from unsolicited ARP and not used by this node since. */
   readonly unconfirmed: Uint8Array;
+  /** VLAN id of the entry (0: untagged). */
+  readonly vlan: Uint16Array;
   /** Entries with `unconfirmed` set, and their cap. */
   unconfirmedCount = 0;
   readonly maxUnconfirmed: number;
@@ -116,6 +122,7 @@ export class NeighborTable {
     this.probes = new Uint8Array(n);
     this.pinned = new Uint8Array(n);
     this.unconfirmed = new Uint8Array(n);
+    this.vlan = new Uint16Array(n);
     this.maxUnconfirmed = Math.max(1, Math.min(n, o.unsolicited ?? n >> 2));
     this.uSeq = new Int32Array(n);
     this.uRingE = new Int32Array(2 * n);
@@ -148,8 +155,11 @@ export class NeighborTable {
     return this.byIp.get(ip, -1);
   }
 
-  /** Create an INCOMPLETE entry for `ip` (evicting an idle entry when full); -1 when nothing can be evicted. */
-  create(ip: number, now: number): number {
+  /**
+   * Create an INCOMPLETE entry for `ip` on VLAN `vlan` (evicting an idle entry when full); -1 when nothing can be
+   * evicted.
+   */
+  create(ip: number, now: number, vlan = 0): number {
     let e: number;
     if (this.freeEntriesN > 0) e = this.freeEntries[--this.freeEntriesN]!;
     else {
@@ -158,6 +168,7 @@ export class NeighborTable {
       this.byIp.delete(this.ip[e]!);
     }
     this.ip[e] = ip;
+    this.vlan[e] = vlan;
     this.pinned[e] = 0;
     this.clearUnconfirmed(e);
     this.state[e] = N_INCOMPLETE;
@@ -180,13 +191,15 @@ export class NeighborTable {
   /**
    * Learn `ip` is at MAC (hi16, lo32) from ARP. Creates the entry when `create` is set (a request for us), else
    * only updates an existing one (RFC 826 "merge" rule). A pinned entry is never changed (L_PINNED); a created
-   * entry is unconfirmed and counts against the cap (see the header). Returns one of the L_* codes.
+   * entry is unconfirmed and counts against the cap (see the header). `vlan`: the frame's VLAN (0: untagged); an
+   * entry on another VLAN is not changed (L_OTHER_VLAN). Returns one of the L_* codes.
    */
-  learnFromArp(ip: number, hi16: number, lo32: number, now: number, create: boolean): number {
+  learnFromArp(ip: number, hi16: number, lo32: number, now: number, create: boolean, vlan = 0): number {
     let e = this.byIp.get(ip, -1);
     let r = L_UPDATED;
     if (e >= 0) {
       if (this.pinned[e] === 1) return L_PINNED;
+      if (this.vlan[e] !== vlan) return L_OTHER_VLAN;
     } else {
       if (!create) return L_NONE;
       r = L_CREATED;
@@ -196,7 +209,7 @@ export class NeighborTable {
         this.remove(e);
         r = L_REPLACED;
       }
-      e = this.create(ip, now);
+      e = this.create(ip, now, vlan);
       this.unconfirmed[e] = 1;
       this.unconfirmedCount++;
       const seq = ++this.uSeq[e]!;
@@ -208,13 +221,14 @@ export class NeighborTable {
 
   /**
    * Learn `ip` is at MAC (hi16, lo32), creating the entry when `create` is set; for tests, benchmarks and the
-   * control plane (ARP from the segment goes through `learnFromArp`). Returns the entry or -1.
+   * control plane (ARP from the segment goes through `learnFromArp`); `vlan` of a created entry. Returns the entry
+   * or -1.
    */
-  learn(ip: number, hi16: number, lo32: number, now: number, create: boolean): number {
+  learn(ip: number, hi16: number, lo32: number, now: number, create: boolean, vlan = 0): number {
     let e = this.byIp.get(ip, -1);
     if (e < 0) {
       if (!create) return -1;
-      e = this.create(ip, now);
+      e = this.create(ip, now, vlan);
       if (e < 0) return -1;
     }
     if (this.pinned[e] === 1) return -1;

@@ -136,7 +136,7 @@ export class Snat implements Stage {
           conn = -1;
           c[C.rebound]!++;
         } else {
-          if (tcp) tcpSegment(v, o, ct.seg);
+          if (tcp) tcpSegment(v, o, ct.seg, st.slab.tcpTail[b.slot[i]!]!);
           const u = ct.update(conn, 0, flags, len);
           if (u === UPDATE_INVALID) {
             b.next[i] = X.drop;
@@ -150,7 +150,7 @@ export class Snat implements Stage {
         }
       }
       if (conn < 0) {
-        if (tcp) tcpSegment(v, o, ct.seg);
+        if (tcp) tcpSegment(v, o, ct.seg, st.slab.tcpTail[b.slot[i]!]!);
         conn = ct.create(src, dst, ports >>> 16, ports & 0xffff, proto, flags, len);
         if (conn < 0) {
           b.next[i] = X.drop;

@@ -97,7 +97,7 @@ export class Unsnat implements Stage {
       }
       const conn = ref >> 1;
       if (!later) {
-        if (proto === ipv4.PROTO_TCP) tcpSegment(v, o, ct.seg);
+        if (proto === ipv4.PROTO_TCP) tcpSegment(v, o, ct.seg, st.slab.tcpTail[b.slot[i]!]!);
         if (ct.update(conn, 1, ctFlags(v, o, proto), ipv4.totalLen(v, o)) === UPDATE_INVALID) {
           b.next[i] = X.drop;
           c[C['drop-ct-invalid']]!++;

@@ -7,7 +7,11 @@
  * does not own (a peer's stale ARP entry after failover, docs/semantics.md §4.b) has its own counter, and so has
  * IPv4 in a broadcast frame for an address this node does not own (`drop-broadcast-ip`: a peer's first-contact
  * heartbeat to another member, uplink-out.ts; a copy meant for someone else, like `drop-other-mac`).
- * Specification: docs/architecture.md §1 (the uplink port), docs/semantics.md §3, §4.b, §4.i. Cases:
+ * A frame with one 802.1Q tag of a VLAN a hosted Egress IP is on (docs/semantics.md §3.1) is taken like an untagged
+ * one (`b.l3` after the tag); IPv4 in it must be for an Egress IP on that VLAN, and IPv4 to such an Egress IP
+ * must come tagged with its VLAN — or untagged Geneve, which remote nodes send it on the segment —
+ * else `drop-vlan-mismatch`. Any other tagged frame is `drop-vlan`.
+ * Specification: docs/architecture.md §1 (the uplink port), docs/semantics.md §3, §3.1, §4.b, §4.i. Cases:
  * test/stages/cases/uplink-ingress.cases.ts.
  * Exits: `arp`, `ip`, `fragment`, `drop`.
  */
@@ -23,6 +27,7 @@ const NAMES = [
   'drop-other-mac',
   'drop-multicast',
   'drop-vlan',
+  'drop-vlan-mismatch',
   'drop-ipv6',
   'drop-ethertype',
   'drop-ip-truncated',
@@ -75,8 +80,18 @@ export class UplinkIngress implements Stage {
           continue;
         }
       }
-      const type = ethernet.ethertype(v, o);
-      const l3 = o + ethernet.HEADER_LEN;
+      let type = ethernet.ethertype(v, o);
+      let hl = ethernet.HEADER_LEN;
+      let vid = 0;
+      if (type === ethernet.ETHERTYPE_VLAN && t.vlanSrc.size > 0 && len >= ethernet.TAGGED_HEADER_LEN) {
+        const tagged = v.getUint16(o + 14) & ethernet.VID_MASK;
+        if (tagged !== 0 && t.vlanSrc.get(tagged, 0) !== 0) {
+          vid = tagged;
+          type = v.getUint16(o + 16);
+          hl = ethernet.TAGGED_HEADER_LEN;
+        }
+      }
+      const l3 = o + hl;
       if (type === ethernet.ETHERTYPE_ARP) {
         b.l3[i] = l3;
         b.next[i] = X.arp;
@@ -93,7 +108,7 @@ export class UplinkIngress implements Stage {
         ]!++;
         continue;
       }
-      const r = ipv4.check(v, l3, len - ethernet.HEADER_LEN, true);
+      const r = ipv4.check(v, l3, len - hl, true);
       if (r !== verdict.OK) {
         b.next[i] = X.drop;
         c[IP_DROP[r]!]!++;
@@ -109,18 +124,26 @@ export class UplinkIngress implements Stage {
       const dst = ipv4.dst(v, l3);
       if (t.owned.get(dst, 0) === 0 && t.podByIp.get(dst, -1) < 0) {
         b.next[i] = X.drop;
-        const hl = ipv4.headerLen(v, l3);
-        const tunnel =
-          ipv4.proto(v, l3) === ipv4.PROTO_UDP &&
-          ipv4.totalLen(v, l3) >= hl + 8 &&
-          v.getUint16(l3 + hl + 2) === geneve.PORT;
         c[
-          tunnel ? C['drop-tunnel-not-owned'] : ethernet.isBroadcast(v, o) ? C['drop-broadcast-ip'] : C['drop-not-ours']
+          this.isGeneve(v, l3)
+            ? C['drop-tunnel-not-owned']
+            : ethernet.isBroadcast(v, o)
+              ? C['drop-broadcast-ip']
+              : C['drop-not-ours']
         ]!++;
         continue;
       }
+      if (t.vlanSrc.size > 0) {
+        const vk = t.egressVlanSlot.get(dst, -1);
+        const want = vk < 0 ? 0 : t.egressVid[vk]!;
+        if (want !== vid && !(vid === 0 && this.isGeneve(v, l3))) {
+          b.next[i] = X.drop;
+          c[C['drop-vlan-mismatch']]!++;
+          continue;
+        }
+      }
       b.l3[i] = l3;
-      b.len[i] = ethernet.HEADER_LEN + ipv4.totalLen(v, l3);
+      b.len[i] = hl + ipv4.totalLen(v, l3);
       if (ipv4.isFragment(v, l3)) {
         b.flow[i] = FRAG_FROM_UPLINK;
         b.next[i] = X.fragment;
@@ -130,5 +153,13 @@ export class UplinkIngress implements Stage {
       b.next[i] = X.ip;
     }
     return n;
+  }
+
+  /** UDP to the Geneve port (cold: drops, and IPv4 to an Egress IP on a VLAN arriving untagged). */
+  private isGeneve(v: DataView, l3: number): boolean {
+    const hl = ipv4.headerLen(v, l3);
+    return (
+      ipv4.proto(v, l3) === ipv4.PROTO_UDP && ipv4.totalLen(v, l3) >= hl + 8 && v.getUint16(l3 + hl + 2) === geneve.PORT
+    );
   }
 }

@@ -12,7 +12,11 @@
  * the Ethernet broadcast address (`first-contact`: they are authenticated and bound to their destination IP, and
  * the member's answer pins it), and other packets wait for the pin (no request is sent; they time out as an
  * unanswered resolution would).
- * Specification: docs/architecture.md §1 (the segment: ARP, gateway), docs/semantics.md §3. Cases:
+ * A packet from a hosted Egress IP of a VLAN pool (subnetInfo.vlan, docs/semantics.md §3.1) leaves 802.1Q-tagged
+ * with that VLAN: its next hop is the destination when it is on the pool's subnet, else the pool's gateway, and
+ * is resolved with ARP on that VLAN (tagged requests from the Egress IP). Geneve to a VLAN Egress IP hosted by
+ * another node goes, untagged, to that node's IP (its pinned MAC): the tunnel stays on the segment.
+ * Specification: docs/architecture.md §1 (the segment: ARP, gateway), docs/semantics.md §3, §3.1. Cases:
  * test/stages/cases/uplink-out.cases.ts.
  * Exits: `out` (to the uplink port), `held`, `drop`.
  */
@@ -65,7 +69,12 @@ export class UplinkOut implements Stage {
     // Repeat requests for addresses packets wait on, even when no new packet comes to trigger them.
     let k = n;
     neigh.dueProbes(this.st.now, (e, ip) => {
-      if (this.st.tables.nodeByIp.get(ip, -1) < 0) k = this.arpRequest(b, sel, k, e, ip, this.st.tables.nodeIp);
+      const t = this.st.tables;
+      if (t.nodeByIp.get(ip, -1) >= 0) return;
+      const vid = neigh.vlan[e]!;
+      // On a VLAN: from an Egress IP hosted there; none left (the IP moved away): the entry times out unasked.
+      const spa = vid === 0 ? t.nodeIp : t.vlanSrc.get(vid, 0);
+      if (spa !== 0) k = this.arpRequest(b, sel, k, e, ip, spa, vid);
     });
     n = k;
     if (!neigh.hasReady) return n;
@@ -93,9 +102,16 @@ export class UplinkOut implements Stage {
       if (o < 0) continue; // an ARP request `release` added: already bound for the port
       const dst = ipv4.dst(v, o);
       let nh = dst;
-      if (!t.onSegment(dst)) {
+      let vid = 0;
+      const vk = t.egressVlanSlot.size > 0 ? t.egressVlanSlot.get(ipv4.src(v, o), -1) : -1;
+      if (vk >= 0) {
+        // From an Egress IP on a VLAN: on its subnet directly, else through its pool's gateway.
+        vid = t.egressVid[vk]!;
+        if ((dst & t.egressNetMask[vk]!) !== t.egressNet[vk]!) nh = t.egressVlanGw[vk]!;
+      } else if (!t.onSegment(dst)) {
+        const via = t.remoteEgressVia.size > 0 ? t.remoteEgressVia.get(dst, 0) : 0;
         const gw = t.egressGateway.size > 0 ? t.egressGateway.get(ipv4.src(v, o), 0) : 0;
-        nh = gw !== 0 ? gw : t.gateway;
+        nh = via !== 0 && this.isTunnel(v, o) ? via : gw !== 0 ? gw : t.gateway;
         if (nh === 0) {
           b.next[i] = X.drop;
           c[C['drop-no-route']]!++;
@@ -107,7 +123,7 @@ export class UplinkOut implements Stage {
       let e =
         nh === lastNh && lastE >= 0 && neigh.ip[lastE] === nh && neigh.state[lastE] !== N_FREE ? lastE : neigh.find(nh);
       if (e < 0) {
-        e = neigh.create(nh, now);
+        e = neigh.create(nh, now, vid);
         if (e < 0) {
           b.next[i] = X.drop;
           c[C['drop-neigh-full']]!++;
@@ -117,7 +133,8 @@ export class UplinkOut implements Stage {
       } else if (e !== lastE && neigh.unconfirmed[e] === 1) neigh.confirm(e);
       lastNh = nh;
       lastE = e;
-      if (neigh.probeDue(e, now) && t.nodeByIp.get(nh, -1) < 0) n = this.arpRequest(b, sel, n, e, nh, ipv4.src(v, o));
+      if (neigh.probeDue(e, now) && t.nodeByIp.get(nh, -1) < 0)
+        n = this.arpRequest(b, sel, n, e, nh, ipv4.src(v, o), vid);
       if (neigh.state[e] !== N_REACHABLE) {
         if (this.isFirstContact(v, o, nh)) {
           const eo = o - ethernet.HEADER_LEN;
@@ -144,10 +161,17 @@ export class UplinkOut implements Stage {
         c[C['drop-ct-clash']]!++;
         continue;
       }
-      const eo = o - ethernet.HEADER_LEN;
-      ethernet.writeHeader(v, eo, neigh.macHi[e]!, neigh.macLo[e]!, macHi, macLo, ethernet.ETHERTYPE_IPV4);
-      b.off[i] = eo;
-      b.len[i] = ethernet.HEADER_LEN + ipv4.totalLen(v, o);
+      if (vid === 0) {
+        const eo = o - ethernet.HEADER_LEN;
+        ethernet.writeHeader(v, eo, neigh.macHi[e]!, neigh.macLo[e]!, macHi, macLo, ethernet.ETHERTYPE_IPV4);
+        b.off[i] = eo;
+        b.len[i] = ethernet.HEADER_LEN + ipv4.totalLen(v, o);
+      } else {
+        const eo = o - ethernet.TAGGED_HEADER_LEN;
+        ethernet.writeTaggedHeader(v, eo, neigh.macHi[e]!, neigh.macLo[e]!, macHi, macLo, vid, ethernet.ETHERTYPE_IPV4);
+        b.off[i] = eo;
+        b.len[i] = ethernet.TAGGED_HEADER_LEN + ipv4.totalLen(v, o);
+      }
       b.next[i] = X.out;
       c[C.sent]!++;
     }
@@ -163,14 +187,25 @@ export class UplinkOut implements Stage {
     return udp.dstPort(v, o + ipv4.headerLen(v, o)) === port;
   }
 
+  /** Geneve from this node (the outer header of geneve-encap): the only packet sent to a remote Egress IP's owner. */
+  private isTunnel(v: DataView, o: number): boolean {
+    const t = this.st.tables;
+    if (ipv4.src(v, o) !== t.nodeIp || ipv4.proto(v, o) !== ipv4.PROTO_UDP) return false;
+    return udp.dstPort(v, o + ipv4.headerLen(v, o)) === t.tunnelPort;
+  }
+
   private abort(flow: number): void {
     if (flow >= 0) this.ct.abort(flow >> 1);
   }
 
-  /** Append a broadcast ARP request for `target` (sender address: the packet's source when this node owns it). */
-  private arpRequest(b: Burst, sel: Int32Array, n: number, e: number, target: number, src: number): number {
+  /**
+   * Append a broadcast ARP request for `target` (sender address: the packet's source when this node owns it),
+   * 802.1Q-tagged when `vid` is not 0.
+   */
+  private arpRequest(b: Burst, sel: Int32Array, n: number, e: number, target: number, src: number, vid = 0): number {
     const t = this.st.tables;
-    const j = b.alloc(arp.FRAME_LEN);
+    const hl = vid === 0 ? ethernet.HEADER_LEN : ethernet.TAGGED_HEADER_LEN;
+    const j = b.alloc(hl + arp.PACKET_LEN);
     if (j < 0) {
       // No room in this round: the request stays due (the next packet or round sends it).
       this.neigh.unprobe(e);
@@ -180,10 +215,11 @@ export class UplinkOut implements Stage {
     const v = this.st.v;
     const o = b.off[j]!;
     const spa = t.owned.get(src, 0) !== 0 ? src : t.nodeIp;
-    ethernet.writeMac(v, o, ethernet.BROADCAST);
-    ethernet.writeMac(v, o + 6, t.mac);
-    ethernet.setEthertype(v, o, ethernet.ETHERTYPE_ARP);
-    arp.emitRequest(v, o + ethernet.HEADER_LEN, t.mac, spa, target);
+    const macHi = ethernet.macHi16(t.mac);
+    const macLo = ethernet.macLo32(t.mac);
+    if (vid === 0) ethernet.writeHeader(v, o, 0xffff, -1, macHi, macLo, ethernet.ETHERTYPE_ARP);
+    else ethernet.writeTaggedHeader(v, o, 0xffff, -1, macHi, macLo, vid, ethernet.ETHERTYPE_ARP);
+    arp.emitRequest(v, o + hl, t.mac, spa, target);
     b.flow[j] = -1;
     b.l3[j] = -1; // not an IPv4 packet: process() passes it through
     b.next[j] = X.out;

@@ -35,6 +35,8 @@ const { OK, TRUNCATED, UNSUPPORTED } = V;
 
 /** Length of an untagged Ethernet II header (dst, src, EtherType). */
 export const HEADER_LEN = 14;
+/** Length of a header with one 802.1Q tag (dst, src, TPID, TCI, EtherType). */
+export const TAGGED_HEADER_LEN = 18;
 /** Length of one 802.1Q / 802.1ad tag. */
 export const TAG_LEN = 4;
 /** Most VLAN tags `l3Offset` skips (an 802.1ad service tag over an 802.1Q customer tag). */
@@ -132,6 +134,28 @@ export function writeHeader(
   v.setUint16(o + 6, srcHi);
   v.setInt32(o + 8, srcLo);
   v.setUint16(o + 12, type);
+}
+/**
+ * Write a header with one 802.1Q tag (TPID 0x8100, PCP 0, DEI 0, VID `vid`) in one go: 18 bytes at `o`, the
+ * L3 header follows at `o + 18`.
+ */
+export function writeTaggedHeader(
+  v: DataView,
+  o: number,
+  dstHi: number,
+  dstLo: number,
+  srcHi: number,
+  srcLo: number,
+  vid: number,
+  type: number,
+): void {
+  v.setUint16(o, dstHi);
+  v.setInt32(o + 2, dstLo);
+  v.setUint16(o + 6, srcHi);
+  v.setInt32(o + 8, srcLo);
+  v.setUint16(o + 12, C_ETHERTYPE_VLAN);
+  v.setUint16(o + 14, vid & C_VID_MASK);
+  v.setUint16(o + 16, type);
 }
 /** Swap source and destination MACs in place (a responder turning a frame around). */
 export function swapMacs(v: DataView, o: number): void {

@@ -107,6 +107,29 @@ describe('ConnSync', () => {
     expect(a.s.counter('cache-full')).toBe(5);
   });
 
+  it('a record leaves the queue encoded from the table: a connection gone before its turn is not sent, nor removed', () => {
+    const c = node('node-c', { maxRecordsPerRound: 4 });
+    const a = node('node-a');
+    c.s.update(st, ALL, [EGRESS], 0);
+    a.s.update(st, ALL, [], 0);
+    const conns = fill(c.table, 10);
+    deliver('node-c', c.s.tick(10), a.s, 10);
+    expect(c.s.counter('records-sent')).toBe(4);
+    expect(c.s.snapshot()['queued']).toBe(6);
+    // Two connections still queued end before their turn.
+    c.table.setTime(15);
+    c.table.remove(conns[8]!);
+    c.table.remove(conns[9]!);
+    c.table.expire(0);
+    for (let now = 20; now <= 60; now += 10) deliver('node-c', c.s.tick(now), a.s, now);
+    expect(c.s.snapshot()['queued']).toBe(0);
+    expect(c.s.counter('records-sent')).toBe(8);
+    // ... nor a removal: the standby never heard of them
+    expect(c.s.counter('removals-sent')).toBe(0);
+    expect(c.s.counter('replicated')).toBe(8);
+    expect(a.s.cachedFor(EGRESS)).toBe(8);
+  });
+
   it('a new standby gets a full transfer; a standby not heard yet is not sent to (counted)', () => {
     const c = node('node-c');
     c.s.update(st, ALL, [EGRESS], 0);

@@ -36,6 +36,26 @@ const full: MetricsSnapshot = {
   faults: { report: 1 },
   storeConnected: true,
   loopDelay: { windowMs: 1000, p50Ms: 0.1, p99Ms: 2.5, maxMs: 12, maxEverMs: 1700, count: 98, sumMs: 40 },
+  sync: {
+    counters: {
+      replicated: 7,
+      'messages-sent': 3,
+      'bytes-sent': 900,
+      'records-sent': 9,
+      'lag-ms-last': 90,
+      'lag-ms-max': 120,
+      'installed-on-takeover': 5,
+      'takeover-clash': 1,
+      'dropped-queue-full': 2,
+      'rx-ok': 4,
+      'rx-bad-mac': 6,
+      'snapshot-loaded': 5,
+      'snapshot-rejected-stale': 1,
+      cached: 11,
+      queued: 0,
+    },
+    standbys: { '198.18.2.250': 'node-b' },
+  },
 };
 
 describe('the Grafana dashboard', () => {
@@ -92,6 +112,14 @@ describe('the Grafana dashboard', () => {
       expect(text).toMatch(/^egress_stage_drops_total\{node="node-a",stage="classify",reason="martian"\} 1$/m);
       expect(text).toMatch(/^egress_stage_events_total\{node="node-a",stage="classify",event="seen"\} 4$/m);
       expect(text).toMatch(/^process_cpu_seconds_total\{node="node-a"\} /m);
+      expect(text).toMatch(/^egress_conn_sync_replicated_total\{node="node-a"\} 7$/m);
+      expect(text).toMatch(/^egress_conn_sync_lag_seconds\{node="node-a"\} 0\.09$/m);
+      expect(text).toMatch(/^egress_conn_sync_takeover_total\{node="node-a",result="installed"\} 5$/m);
+      expect(text).toMatch(/^egress_conn_sync_drops_total\{node="node-a",reason="queue-full"\} 2$/m);
+      expect(text).toMatch(/^egress_conn_sync_drops_total\{node="node-a",reason="rx-bad-mac"\} 6$/m);
+      expect(text).not.toMatch(/reason="rx-ok"/);
+      expect(text).toMatch(/^egress_conn_sync_snapshot_rejected_total\{node="node-a",reason="stale"\} 1$/m);
+      expect(text).toMatch(/^egress_conn_sync_standby\{node="node-a",ip="198\.18\.2\.250",standby="node-b"\} 1$/m);
     },
   );
 

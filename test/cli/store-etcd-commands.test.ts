@@ -3,10 +3,11 @@
  * against a real 3-member etcd cluster (test/support/etcd-cluster.ts). Skipped, with the reason, without etcd.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYAML } from 'yaml';
 import * as policy from '../../engine/policy/index.js';
 import { ETCD_SKIP, EtcdCluster } from '../support/etcd-cluster.js';
 
@@ -33,6 +34,13 @@ function egressAsync(args: string[], stdout = false): Promise<{ code: number; ou
     c.stderr?.on('data', (d: Buffer) => (err += d.toString()));
     c.on('exit', (code) => res({ code: code ?? -1, out, err }));
   });
+}
+
+/** Every file under `d` (absolute paths). */
+function walk(d: string): string[] {
+  return readdirSync(d, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? walk(join(d, e.name)) : [join(d, e.name)],
+  );
 }
 
 /** A manifest file of one ExternalIPPool for every Node, from `start` to `end`. */
@@ -187,6 +195,55 @@ describe.skipIf(ETCD_SKIP !== null)(`egress commands on etcd${ETCD_SKIP ? ` (ski
       expect(d.stdout).toContain('no live status lease in the store');
     } finally {
       agent.close();
+    }
+  }, 60000);
+
+  it('supportbundle --store etcd: objects and statuses from etcd, and no file holding the key kept in etcd', async () => {
+    const p = `/egr-cli-bundle-${process.pid}/`;
+    const flags = ['--store', etcd.url, '--etcd-prefix', p];
+    expect(egress(['apply', '-f', REF, ...flags]).status).toBe(0);
+    const st = new policy.store.EtcdStore(etcd.url, { prefix: p });
+    let key: Buffer | null;
+    try {
+      key = await st.readClusterKey();
+      await st.writeNodeStatus({
+        apiVersion: policy.ENGINE_API,
+        kind: 'NodeStatus',
+        node: 'node-b',
+        observedGeneration: 1,
+        updatedAt: new Date().toISOString(),
+        egresses: {},
+        hosted: ['198.18.0.254'],
+      });
+      // this host's state directory: no key file, but a log line that leaked the etcd key (in hex)
+      const local = join(tmp, `bundle-state-${n++}`);
+      mkdirSync(join(local, 'testbed'), { recursive: true, mode: 0o700 });
+      expect(key).not.toBeNull();
+      writeFileSync(join(local, 'testbed', 'agent-node-b.log'), `{"msg":"key ${key!.toString('hex')}"}\n`);
+      writeFileSync(join(local, 'testbed', 'agent-node-c.log'), '{"msg":"started"}\n');
+      const out = join(tmp, `bundle-${n++}.tar.gz`);
+      const r = egress(['supportbundle', '--out', out, ...flags], { EGRESS_STATE_DIR: local });
+      expect([r.status, r.stderr]).toEqual([0, '']);
+      const x = join(tmp, `bundle-x-${n++}`);
+      mkdirSync(x);
+      expect(spawnSync('tar', ['-xzf', out, '-C', x]).status).toBe(0);
+      const [root] = readdirSync(x);
+      const at = (f: string) => readFileSync(join(x, root!, f), 'utf8');
+      const manifest = at('manifest.txt');
+      expect(manifest.split('\n')[0]).toMatch(/^egress supportbundle of etcd:\/\/127\.0\.0\.1:\d+/);
+      expect(manifest).toContain('missing  logs/agent-node-b.log: dropped: it holds the cluster key');
+      expect(at('logs/agent-node-c.log')).toContain('started');
+      expect(existsSync(join(x, root!, 'logs', 'agent-node-b.log'))).toBe(false);
+      expect(at('objects/egress.yaml')).toContain('name: egress-prod-web');
+      expect(parseYAML(at('status/nodes.yaml'))).toMatchObject([{ node: 'node-b', hosted: ['198.18.0.254'] }]);
+      const hex = key!.toString('hex');
+      const b64 = key!.toString('base64');
+      for (const f of walk(x)) {
+        const data = readFileSync(f);
+        expect([f, data.includes(key!), data.includes(hex), data.includes(b64)]).toEqual([f, false, false, false]);
+      }
+    } finally {
+      st.close();
     }
   }, 60000);
 

@@ -367,6 +367,42 @@ describe('ExternalIPPool', () => {
     ).toEqual(['(ExternalIPPool/p) spec.subnetInfo.gateway: invalid gateway address nope']);
   });
 
+  it("validates a VLAN subnet: Antrea's bounds 0..4094, not overlapping the segment or another VLAN's subnet", () => {
+    const vlanPool = (name: string, gw: string, len: number, vlan: number, range: string) =>
+      poolYaml(
+        name,
+        `  ipRanges: [{start: ${range}, end: ${range}}]\n  subnetInfo: {gateway: ${gw}, prefixLength: ${len}, vlan: ${vlan}}\n  nodeSelector: {}`,
+      );
+    expect(errs(vlanPool('p', '198.18.10.1', 24, -1, '198.18.10.2'), base())).toEqual([
+      '(ExternalIPPool/p) spec.subnetInfo.vlan: Invalid value: -1: spec.subnetInfo.vlan in body should be greater than or equal to 0',
+    ]);
+    expect(errs(vlanPool('p', '198.18.10.1', 24, 4095, '198.18.10.2'), base())).toEqual([
+      '(ExternalIPPool/p) spec.subnetInfo.vlan: Invalid value: 4095: spec.subnetInfo.vlan in body should be less than or equal to 4094',
+    ]);
+    for (const vlan of [1, 4094])
+      expect(errs(vlanPool('p', '198.18.10.1', 24, vlan, '198.18.10.2'), base())).toEqual([]);
+    // transportCIDR 198.18.0.0/24 (base): a VLAN subnet holding it, or inside it, is refused; VLAN 0 is the segment's.
+    expect(errs(vlanPool('p', '198.18.0.1', 23, 10, '198.18.1.2'), base())).toEqual([
+      "(ExternalIPPool/p) spec.subnetInfo: subnet 198.18.0.1/23 of VLAN 10 overlaps transportCIDR 198.18.0.0/24: a VLAN subnet must be another subnet than the segment's",
+    ]);
+    expect(errs(vlanPool('p', '198.18.0.129', 25, 10, '198.18.0.130'), base())).toHaveLength(1);
+    expect(errs(vlanPool('p', '198.18.0.1', 24, 0, '198.18.0.250'), base())).toEqual([]);
+    // Two pools on one subnet: on the same VLAN fine, on two VLANs refused.
+    const same =
+      vlanPool('p1', '198.18.10.1', 24, 10, '198.18.10.2') +
+      '---\n' +
+      vlanPool('p2', '198.18.10.1', 24, 10, '198.18.10.3');
+    expect(errs(same, base())).toEqual([]);
+    const two =
+      vlanPool('p1', '198.18.10.1', 24, 10, '198.18.10.2') +
+      '---\n' +
+      vlanPool('p2', '198.18.10.129', 25, 20, '198.18.10.130');
+    expect(errs(two, base())).toEqual([
+      '(ExternalIPPool/p1) spec.subnetInfo: subnet 198.18.10.1/24 of VLAN 10 overlaps subnet 198.18.10.129/25 of VLAN 20 of ExternalIPPool p2',
+      '(ExternalIPPool/p2) spec.subnetInfo: subnet 198.18.10.129/25 of VLAN 20 overlaps subnet 198.18.10.1/24 of VLAN 10 of ExternalIPPool p1',
+    ]);
+  });
+
   it('forbids removing or changing a range on update, allows adding one', () => {
     const prev = base();
     expect(errs(poolYaml('pool-a', '  ipRanges: [{cidr: 169.254.200.0/30}]\n  nodeSelector: {}'), prev)).toEqual([

@@ -19,6 +19,7 @@ export interface Scenario {
 export const SCENARIOS: Scenario[] = [
   { name: 'reference', manifests: join(ROOT, 'examples/reference/cluster.yaml'), reflect: true },
   { name: 'bypass', manifests: join(CAP, 'bypass/cluster.yaml'), reflect: true },
+  { name: 'vlan', manifests: join(CAP, 'vlan/cluster.yaml'), reflect: true },
   { name: 'arp', manifests: join(ROOT, 'examples/reference/cluster.yaml'), reflect: false },
   { name: 'malformed', manifests: join(ROOT, 'examples/reference/cluster.yaml'), reflect: true },
   { name: 'icmp', manifests: join(ROOT, 'examples/reference/cluster.yaml'), reflect: true },

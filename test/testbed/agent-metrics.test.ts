@@ -3,7 +3,8 @@
  * text of `/metrics` passes `promtool check metrics` (Debian's prometheus package), carries the agent's own
  * metrics and prom-client's process and Node.js ones, and every metric the Grafana dashboard in examples/grafana/
  * queries; `/healthz` answers while the process runs; `/readyz` says 503 with the reason until membership settled,
- * then 200. Run under `flock /tmp/egr-root.lock`; it holds the test bed lock (helpers.ts) like the test bed's files.
+ * then 200. The agent runs with `--conn-sync`: its sync metrics come from a real ConnSync. Run under
+ * `flock /tmp/egr-root.lock`; it holds the test bed lock (helpers.ts) like the test bed's files.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -90,6 +91,7 @@ describe.skipIf(skip !== null)(`a running agent's metrics and health${skip ? ` (
         String(port),
         '--dead-after-ms',
         '8000',
+        '--conn-sync',
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
@@ -137,6 +139,11 @@ describe.skipIf(skip !== null)(`a running agent's metrics and health${skip ? ` (
     // node-a is the only one alive: it hosts both egress IPs of the reference pool
     expect(text).toMatch(/^egress_ip_owned\{node="node-a",ip="198\.18\.0\.253"\} 1$/m);
     expect(text).toMatch(/^egress_ips_owned\{node="node-a"\} 2$/m);
+    // --conn-sync: node-a alone hosts both IPs, so neither has a standby, and nothing was replicated or received
+    expect(text).toMatch(/^egress_conn_sync_standby\{node="node-a",ip="198\.18\.0\.253",standby=""\} 1$/m);
+    expect(text).toMatch(/^egress_conn_sync_replicated_total\{node="node-a"\} 0$/m);
+    expect(text).toMatch(/^egress_conn_sync_cached\{node="node-a"\} 0$/m);
+    expect(text).toMatch(/^egress_conn_sync_messages_total\{node="node-a",direction="received"\} 0$/m);
     expect(text).toMatch(/^egress_event_loop_delay_seconds\{node="node-a",quantile="0\.99"\} [\d.e-]+$/m);
     // prom-client's default metrics, labelled with the node
     for (const name of [

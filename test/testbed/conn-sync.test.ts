@@ -6,7 +6,10 @@
  * download completes with the right sha256, tcpdump on showip sees no RST and one source IP:port for the whole
  * transfer. Last, a rolling restart: the agents of the egress nodes are restarted in turn (`egress testbed
  * restart`: SIGTERM, start again) during a slower download; the restarted owner gets its connections back from its
- * restart snapshot (run/<node>.conns). Run under `flock /tmp/egr-root.lock`.
+ * restart snapshot (run/<node>.conns). Then the owner is restarted while its standby is dead (SIGKILL): nothing but
+ * its own snapshot can give it its connections back, and the download still completes intact. Each run logs the
+ * longest silence of the client at showip (the failover gap as the connection saw it). Run under
+ * `flock /tmp/egr-root.lock`.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -96,7 +99,7 @@ describe.skipIf(!isRoot || !hasTshark())('connections survive failover (test bed
     tag: string,
     rate: number,
     during: () => Promise<void>,
-  ): Promise<{ ms: number; source: string }> {
+  ): Promise<{ ms: number; source: string; gapMs: number }> {
     const cap = join(state, `show-${tag}.pcap`);
     const dump = run('ip', [
       'netns',
@@ -147,7 +150,15 @@ describe.skipIf(!isRoot || !hasTshark())('connections survive failover (test bed
     expect([...sources][0]!.split('\t')[0]).toBe(EGRESS_IP);
     const rst = sh('tshark', ['-r', cap, '-Y', 'tcp.flags.reset==1', '-T', 'fields', '-e', 'frame.number']);
     expect(rst.stdout.trim()).toBe('');
-    return { ms, source: [...sources][0]!.replace('\t', ':') };
+    // The failover gap as the connection saw it: the longest silence of the client (through the egress IP) at
+    // showip, from its first segment to its last (the takeover plus TCP's retransmission to resume). Reported only.
+    const times = sh('tshark', ['-r', cap, '-Y', 'tcp.dstport==8080', '-T', 'fields', '-e', 'frame.time_relative'])
+      .stdout.split('\n')
+      .filter((l) => l)
+      .map(Number);
+    let gapMs = 0;
+    for (let i = 1; i < times.length; i++) gapMs = Math.max(gapMs, (times[i]! - times[i - 1]!) * 1000);
+    return { ms, source: [...sources][0]!.replace('\t', ':'), gapMs };
   }
 
   const agentPid = (node: string): number =>
@@ -162,7 +173,7 @@ describe.skipIf(!isRoot || !hasTshark())('connections survive failover (test bed
     // The owner names its standby in its report (`egress get counters`).
     expect(await eventually(() => runFile(state, owner)['sync']?.['standbys']?.[EGRESS_IP], other, 10_000)).toBe(other);
     let pid = 0;
-    const { ms, source } = await transfer(fault, RATE, async () => {
+    const { ms, source, gapMs } = await transfer(fault, RATE, async () => {
       pid = agentPid(owner);
       process.kill(pid, fault);
     }).finally(() => {
@@ -171,7 +182,7 @@ describe.skipIf(!isRoot || !hasTshark())('connections survive failover (test bed
     const newOwner = runFile(state, other);
     expect(newOwner['sync']['counters']['installed-on-takeover']).toBeGreaterThanOrEqual(1);
     console.log(
-      `conn-sync ${fault}: 30 MB in ${(ms / 1000).toFixed(1)} s through ${EGRESS_IP} (${owner} → ${other}), one source ${source}, no RST; installed on takeover ${newOwner['sync']['counters']['installed-on-takeover']} (load ${loadavg()[0]!.toFixed(1)})`,
+      `conn-sync ${fault}: 30 MB in ${(ms / 1000).toFixed(1)} s through ${EGRESS_IP} (${owner} → ${other}), one source ${source}, no RST; longest client silence ${gapMs.toFixed(0)} ms; installed on takeover ${newOwner['sync']['counters']['installed-on-takeover']} (load ${loadavg()[0]!.toFixed(1)})`,
     );
   }
 
@@ -221,7 +232,7 @@ describe.skipIf(!isRoot || !hasTshark())('connections survive failover (test bed
     await sleep(2000);
     const loaded: Record<string, number> = {};
     const order: string[] = [];
-    const { ms, source } = await transfer('rolling', RATE / 3, async () => {
+    const { ms, source, gapMs } = await transfer('rolling', RATE / 3, async () => {
       // The owner first, then the other one (by then the owner again or its standby).
       const first = egressStatus(state, 'web').egressNode!;
       for (const n of [first, first === 'node-b' ? 'node-c' : 'node-b']) {
@@ -235,7 +246,37 @@ describe.skipIf(!isRoot || !hasTshark())('connections survive failover (test bed
     // The owner left its connections in its snapshot and got them back before it reclaimed the IP.
     expect(loaded[order[0]!]).toBeGreaterThanOrEqual(1);
     console.log(
-      `conn-sync rolling restart (${order.join(', ')}): 30 MB in ${(ms / 1000).toFixed(1)} s, one source ${source}, no RST; snapshot-loaded ${JSON.stringify(loaded)} (load ${loadavg()[0]!.toFixed(1)})`,
+      `conn-sync rolling restart (${order.join(', ')}): 30 MB in ${(ms / 1000).toFixed(1)} s, one source ${source}, no RST; longest client silence ${gapMs.toFixed(0)} ms; snapshot-loaded ${JSON.stringify(loaded)} (load ${loadavg()[0]!.toFixed(1)})`,
+    );
+  }, 180_000);
+
+  it('the owner restarted while its standby is dead: its connections come back from its own snapshot; the download completes intact', async () => {
+    const owner = await eventually(
+      () => {
+        const o = egressStatus(state, 'web').egressNode;
+        return o === 'node-b' || o === 'node-c' ? o : null;
+      },
+      egressStatus(state, 'web').egressNode,
+      30_000,
+    );
+    expect(['node-b', 'node-c']).toContain(owner);
+    const standby = owner === 'node-b' ? 'node-c' : 'node-b';
+    // The standby dies (SIGKILL: no handover, no snapshot of its own); node-a is not in pool-c, so the IP is left
+    // with no standby: the restarted owner has nobody to get its connections from but its snapshot.
+    process.kill(agentPid(standby), 'SIGKILL');
+    expect(await eventually(() => runFile(state, owner!)['sync']?.['standbys']?.[EGRESS_IP], '', 15_000)).toBe('');
+    const { ms, source, gapMs } = await transfer('no-standby', RATE, async () => {
+      const r = egress(['testbed', 'restart', owner!], state);
+      expect(r.status, r.stderr).toBe(0);
+    });
+    const c = runFile(state, owner!)['sync']['counters'];
+    expect(egressStatus(state, 'web').egressNode).toBe(owner);
+    expect(c['snapshot-loaded']).toBeGreaterThanOrEqual(1);
+    // nothing came from a peer: the restarted agent's connections are the snapshot's
+    expect(c['messages-received']).toBe(0);
+    expect(c['installed-on-takeover']).toBe(0);
+    console.log(
+      `conn-sync restart with the standby dead (${owner}; ${standby} killed): 30 MB in ${(ms / 1000).toFixed(1)} s, one source ${source}, no RST; longest client silence ${gapMs.toFixed(0)} ms; snapshot-loaded ${c['snapshot-loaded']} (load ${loadavg()[0]!.toFixed(1)})`,
     );
   }, 180_000);
 });

@@ -3,15 +3,19 @@
  * links moved into a namespace of ours — the fd stays with this process, as a pod port's does. Packets the
  * namespace's kernel sends must arrive byte-for-byte as scapy builds them; packets we write must reach sockets
  * in the namespace. Everything created is named egr…<pid> and removed in afterAll, even after a failure.
+ * Every case runs once per I/O backend (`io`: read/write, then io_uring when the addon was built with it).
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Burst, Slab } from '../../engine/index.js';
-import { netdev, TapPort, TunPort } from '../../tun/index.js';
+import { netdev, TapPort, TunPort, uringBuilt, type TunIo } from '../../tun/index.js';
 import { fromHex, hex, pushBytes, scapyHex, skipReason, udpListen, udpSend, waitForPacket } from './support.js';
 
 const reason = skipReason();
 if (reason) console.warn(`test/tun/tun-port.test.ts skipped: ${reason}`);
+const IOS: TunIo[] = reason === null && uringBuilt() ? ['rw', 'uring'] : ['rw'];
+if (reason === null && IOS.length === 1)
+  console.warn('test/tun/tun-port.test.ts: io uring cases skipped: the addon was built without liburing');
 
 const pid = process.pid;
 const NS = `egr-tun-${pid}`;
@@ -29,7 +33,7 @@ function isUdpTo(dport: number) {
   return (b: Uint8Array) => b.length >= 28 && b[0] === 0x45 && b[9] === 17 && ((b[22]! << 8) | b[23]!) === dport;
 }
 
-describe.skipIf(reason !== null)('TunPort / TapPort with links in a namespace (root)', () => {
+describe.skipIf(reason !== null).each(IOS)('TunPort / TapPort with links in a namespace, io %s (root)', (io) => {
   let tun: TunPort;
   let tap: TapPort;
   let tapMac = '';
@@ -41,11 +45,11 @@ describe.skipIf(reason !== null)('TunPort / TapPort with links in a namespace (r
     netdev.sysctl('net.ipv6.conf.default.disable_ipv6', 1, { netns: NS });
     netdev.sysctl('net.ipv6.conf.all.disable_ipv6', 1, { netns: NS });
     netdev.setUp('lo', { netns: NS });
-    tun = new TunPort(TUN, { portIndex: 7 });
+    tun = new TunPort(TUN, { portIndex: 7, io });
     netdev.moveToNetns(TUN, NS);
     netdev.addAddress(TUN, `${TUN_ADDR}/30`, { netns: NS });
     netdev.setUp(TUN, { netns: NS });
-    tap = new TapPort(TAP, { portIndex: 3 });
+    tap = new TapPort(TAP, { portIndex: 3, io });
     netdev.moveToNetns(TAP, NS);
     netdev.addAddress(TAP, `${TAP_ADDR}/30`, { netns: NS });
     netdev.setUp(TAP, { netns: NS });
@@ -62,6 +66,18 @@ describe.skipIf(reason !== null)('TunPort / TapPort with links in a namespace (r
 
   it('opens the TUN non-blocking under the asked name; its link moved into the namespace, the fd stayed here', () => {
     expect(tun.ifname).toBe(TUN);
+    expect(tun.io).toBe(io);
+    if (io === 'uring') {
+      // A ring beside the device's fd (its multishot read holds the device's file).
+      const fds = readdirSync('/proc/self/fd').map((f) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${f}`);
+        } catch {
+          return '';
+        }
+      });
+      expect(fds).toContain('anon_inode:[io_uring]');
+    }
     expect(tun.name).toBe(`tun:${TUN}`);
     expect(tun.kind).toBe('tun');
     const fdinfo = readFileSync(`/proc/self/fdinfo/${tun.fileDescriptor}`, 'utf8');

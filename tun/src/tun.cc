@@ -30,7 +30,9 @@
 //       status 0, or a negative libuv error after which libuv has stopped the poll (POLLERR: the device was
 //       deleted). pollStop is idempotent; unknown ids are ignored.
 //   close(fd) -> 0 or -errno; a negative fd is a no-op.
-//   setOffload, readBurstVnet, writeBurstVnet: devices opened with vnetHdr (offloads, GSO); see vnet.cc.
+//   setOffload, setVnetHdrSize, readBurstVnet, writeBurstVnet: devices opened with vnetHdr (offloads, GSO,
+//   UDP-tunnel GSO); see vnet.cc.
+//   uringBuilt, uringOpen, uringRead, uringWrite, uringClose: the io_uring backend; see uring.cc.
 //
 // Bad arguments (wrong types, offsets outside the slab) are programming errors of the caller: they throw a
 // TypeError/RangeError and never touch memory outside the slab.
@@ -39,6 +41,7 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include "uring.h"
 #include "vnet.h"
 
 #include <errno.h>
@@ -558,9 +561,11 @@ NAPI_MODULE_INIT() {
       {"pollStop", nullptr, PollStop, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"close", nullptr, Close, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setOffload", nullptr, SetOffload, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"setVnetHdrSize", nullptr, SetVnetHdrSize, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"readBurstVnet", nullptr, ReadBurstVnet, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"writeBurstVnet", nullptr, WriteBurstVnet, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  RegisterUring(env, exports);
   return exports;
 }

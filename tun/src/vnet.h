@@ -6,5 +6,6 @@
 #include <node_api.h>
 
 napi_value SetOffload(napi_env env, napi_callback_info cbinfo);
+napi_value SetVnetHdrSize(napi_env env, napi_callback_info cbinfo);
 napi_value ReadBurstVnet(napi_env env, napi_callback_info cbinfo);
 napi_value WriteBurstVnet(napi_env env, napi_callback_info cbinfo);

@@ -549,6 +549,36 @@ const poolOnSegment: Rule<ExternalIPPool> = (x, pool, ctx) => {
   }
 };
 
+/** The subnet of a pool on a VLAN (`subnetInfo.vlan` ≠ 0), or null. */
+function vlanSubnet(pool: ExternalIPPool): { prefix: Prefix; text: string; vlan: number } | null {
+  const si = pool.spec.subnetInfo;
+  if (!si || !si.vlan) return null;
+  const prefix = parseCIDR(`${si.gateway}/${si.prefixLength}`);
+  return prefix ? { prefix, text: `${si.gateway}/${si.prefixLength}`, vlan: si.vlan } : null;
+}
+
+/**
+ * Refuses a VLAN subnet overlapping the segment or another pool's subnet on another VLAN (our own, Antrea has no
+ * such check): an address would be on two links, and its frames' tag would depend on which pool said it.
+ */
+const poolVlanSubnet: Rule<ExternalIPPool> = (x, pool, ctx) => {
+  const mine = x.inSet(pool) ? vlanSubnet(pool) : null;
+  if (!mine) return;
+  if (x.seg && prefixesOverlap(mine.prefix, x.seg))
+    ctx.error(
+      'spec.subnetInfo',
+      `subnet ${mine.text} of VLAN ${mine.vlan} overlaps transportCIDR ${x.cfg.transportCIDR}: a VLAN subnet must be another subnet than the segment's`,
+    );
+  for (const other of x.rangesOf.keys()) {
+    const theirs = other === pool ? null : vlanSubnet(other);
+    if (theirs && theirs.vlan !== mine.vlan && prefixesOverlap(mine.prefix, theirs.prefix))
+      ctx.error(
+        'spec.subnetInfo',
+        `subnet ${mine.text} of VLAN ${mine.vlan} overlaps subnet ${theirs.text} of VLAN ${theirs.vlan} of ExternalIPPool ${other.metadata.name}`,
+      );
+  }
+};
+
 // --- Egresses ----------------------------------------------------------------------------------------------------
 
 /** An Egress with its IP parsed (null when it has none yet), as text, as key. */
@@ -658,7 +688,12 @@ const POD_RULES: readonly Rule<PodFacts>[] = [
   podNetnsNameUnique,
 ];
 const HOST_RULES: readonly Rule<ExternalHost>[] = [hostOnSegment, hostAddressUnique, hostAddressNotNodeOrEgress];
-const POOL_RULES: readonly Rule<ExternalIPPool>[] = [poolRangesDisjoint, poolRangesHoldNoOwnedAddress, poolOnSegment];
+const POOL_RULES: readonly Rule<ExternalIPPool>[] = [
+  poolRangesDisjoint,
+  poolRangesHoldNoOwnedAddress,
+  poolOnSegment,
+  poolVlanSubnet,
+];
 const EGRESS_RULES: readonly Rule<EgressFacts>[] = [
   egressAddressNotes,
   egressPoolIPNotNode,

@@ -1,10 +1,27 @@
 /** arp rows (engine/stages/arp.ts; docs/semantics.md §3; RFC 826): ARP packets at offset 14 of their frame. */
 import { Arp } from '../../../engine/stages/index.js';
-import { eth, HOST_MAC, neighbour, NODE_MAC, OTHER_MAC, type CaseTable } from './harness.js';
+import {
+  eth,
+  GW_MAC,
+  HOST_MAC,
+  neighbour,
+  NODE_MAC,
+  OTHER_MAC,
+  VLAN_EGRESS,
+  VLAN_GW,
+  vlanConfig,
+  type CaseTable,
+} from './harness.js';
 
 const BCAST = 'ff:ff:ff:ff:ff:ff';
 const ask = (pdst: string, psrc = '198.18.0.100', hw = HOST_MAC) =>
   eth(`ARP(op=1, hwsrc='${hw}', psrc='${psrc}', pdst='${pdst}')`, hw, BCAST);
+
+/** A request on VLAN 10 (the ARP packet at offset 18). */
+const askTagged = (pdst: string, psrc = VLAN_GW, hw = GW_MAC) => ({
+  pkt: `Ether(dst='${BCAST}', src='${hw}')/Dot1Q(vlan=10)/ARP(op=1, hwsrc='${hw}', psrc='${psrc}', pdst='${pdst}')`,
+  l3: 18,
+});
 
 export const cases: CaseTable = {
   stage: (st) => new Arp(st),
@@ -50,6 +67,30 @@ export const cases: CaseTable = {
       setup: (st) => (st.holdEgress = true),
       input: [ask('198.18.0.253')],
       counters: { held: 1 },
+    },
+    {
+      name: 'a request on VLAN 10 for the Egress IP on VLAN 10: replied on VLAN 10, the asker learned there',
+      config: vlanConfig(),
+      input: [askTagged(VLAN_EGRESS)],
+      counters: { replied: 1, learned: 1 },
+      expect: {
+        reply: [
+          `Ether(dst='${GW_MAC}', src='${NODE_MAC}')/Dot1Q(vlan=10)/ARP(op=2, hwsrc='${NODE_MAC}', psrc='${VLAN_EGRESS}', hwdst='${GW_MAC}', pdst='${VLAN_GW}')`,
+        ],
+      },
+    },
+    {
+      name: 'the VLAN 10 Egress IP asked untagged, the node IP asked on VLAN 10: other-vlan, not answered',
+      config: vlanConfig(),
+      input: [ask(VLAN_EGRESS), askTagged('198.18.0.11')],
+      counters: { 'other-vlan': 2, ignored: 2 },
+    },
+    {
+      name: 'an untagged ARP from an address whose entry is on VLAN 10: other-vlan, the entry unchanged',
+      config: vlanConfig(),
+      setup: (st) => neighbour(st, VLAN_GW, GW_MAC, 10),
+      input: [ask('198.18.0.11', VLAN_GW, OTHER_MAC)],
+      counters: { 'other-vlan': 1, replied: 1 },
     },
     {
       name: 'six bytes of ARP: drop-truncated',

@@ -199,10 +199,22 @@ export function connection(
   return c;
 }
 
-/** A resolved neighbour (learned from an ARP request for us). */
-export function neighbour(st: NodeState, addr: string, m: string): void {
+/** A resolved neighbour (learned from an ARP request for us), on VLAN `vlan` (0: untagged). */
+export function neighbour(st: NodeState, addr: string, m: string, vlan = 0): void {
   const b = mac(m);
-  st.neigh.learn(ip(addr), ethernet.macHi16(b), ethernet.macLo32(b), st.now, true);
+  st.neigh.learn(ip(addr), ethernet.macHi16(b), ethernet.macLo32(b), st.now, true, vlan);
+}
+
+/** A hosted Egress IP of a pool on VLAN 10: subnet 198.18.10.0/24, gateway 198.18.10.1 (MAC `GW_MAC`). */
+export const VLAN_EGRESS = '198.18.10.2';
+export const VLAN_GW = '198.18.10.1';
+export const GW_MAC = '02:00:00:00:00:01';
+/** Config fields of a row on a node that also hosts `VLAN_EGRESS` on VLAN 10. */
+export function vlanConfig(): Partial<NodeDatapathConfig> {
+  return {
+    egressIps: [ip('198.18.0.253'), ip(VLAN_EGRESS)],
+    egressVlans: new Map([[ip(VLAN_EGRESS), { vlan: 10, gateway: ip(VLAN_GW), prefixLength: 24 }]]),
+  };
 }
 
 /** Pin a peer's IP to a MAC, as its authenticated heartbeats would. */

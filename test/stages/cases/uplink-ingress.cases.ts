@@ -1,8 +1,10 @@
 /** uplink-ingress rows (engine/stages/uplink-ingress.ts; docs/semantics.md §3, §4.b): frames from the segment. */
 import { UplinkIngress } from '../../../engine/stages/index.js';
-import { eth, HOST_MAC, type CaseTable } from './harness.js';
+import { eth, HOST_MAC, VLAN_EGRESS, vlanConfig, type CaseTable } from './harness.js';
 
 const TO_NODE = "IP(src='198.18.0.100', dst='198.18.0.11')/UDP(sport=1, dport=2)/b'x'";
+const TO_VLAN = `IP(src='198.18.0.100', dst='${VLAN_EGRESS}')/UDP(sport=53, dport=40000)/b'r'`;
+const GENEVE_TO_VLAN = `IP(src='198.18.0.12', dst='${VLAN_EGRESS}')/UDP(sport=50000, dport=6081)/b'g'`;
 
 export const cases: CaseTable = {
   stage: (st) => new UplinkIngress(st),
@@ -47,6 +49,28 @@ export const cases: CaseTable = {
         `Ether(dst='02:00:00:00:00:0b', src='${HOST_MAC}', type=0x88a8)/Dot1Q(vlan=5)/${TO_NODE}`,
       ],
       counters: { 'drop-vlan': 2 },
+    },
+    {
+      name: 'VLAN 10 hosted: tagged IPv4 to its Egress IP and tagged ARP pass (l3 after the tag), untagged Geneve too',
+      config: vlanConfig(),
+      input: [
+        `bytes(${eth(`Dot1Q(vlan=10)/${TO_VLAN}`)}) + b'\\x00'*8`,
+        eth(`Dot1Q(vlan=10)/ARP(op=1, psrc='198.18.10.1', pdst='${VLAN_EGRESS}')`, HOST_MAC, 'ff:ff:ff:ff:ff:ff'),
+        eth(GENEVE_TO_VLAN),
+      ],
+      counters: {},
+      expect: {
+        ip: [eth(`Dot1Q(vlan=10)/${TO_VLAN}`), eth(GENEVE_TO_VLAN)],
+        arp: [
+          eth(`Dot1Q(vlan=10)/ARP(op=1, psrc='198.18.10.1', pdst='${VLAN_EGRESS}')`, HOST_MAC, 'ff:ff:ff:ff:ff:ff'),
+        ],
+      },
+    },
+    {
+      name: 'VLAN 10 hosted: its Egress IP untagged (not Geneve), the node IP on VLAN 10: drop-vlan-mismatch; VLAN 20: drop-vlan',
+      config: vlanConfig(),
+      input: [eth(TO_VLAN), eth(`Dot1Q(vlan=10)/${TO_NODE}`), eth(`Dot1Q(vlan=20)/${TO_VLAN}`)],
+      counters: { 'drop-vlan-mismatch': 2, 'drop-vlan': 1 },
     },
     {
       name: 'IPv6: drop-ipv6',
