@@ -18,6 +18,12 @@
  * sending peer would (one tag per packet, on top of the receiver's check): `gen+seal` measures that generator
  * alone, so the receiver's share is the difference of the two ns/packet figures;
  *
+ * and `snat-frag`: the `snat` path for UDP datagrams of 3868 bytes that the pod sends in three fragments (1444 +
+ * 1444 + 1020 bytes: defrag, then classify and snat per fragment, the first creating or finding the connection and
+ * the later ones its datagram's), measured per datagram (21 a burst of 63 fragments), its baseline the whole
+ * 1500-byte `snat` packet of the same run (ratio = datagrams/s over packets/s: 1/3 would mean a fragment costs what
+ * a whole packet does);
+ *
  * at 64/512/1500-byte packets (the pod-side IP packet's total length) and 1 k / 100 k flows (UDP source ports over a ring; every
  * conntrack entry exists before timing), bursts of 64. `gen/<size>` is the generator alone (copy the template
  * and set the flow's port): each case reports its ratio to it, and `facts` give the per-stage ns/packet of an
@@ -180,6 +186,85 @@ class GenPort implements Port {
   close(): void {}
 }
 
+/**
+ * A port that yields whole datagrams as three fragments each (templates cut from one UDP datagram): the IP ID is
+ * new for every datagram, the first fragment's UDP source port is the flow's (its checksum, over the whole
+ * datagram, updated incrementally as a sender's would be).
+ */
+class FragGenPort implements Port {
+  readonly name = 'frag-gen';
+  readonly batchSize = BURST;
+  flows = 1;
+  private f = 0;
+  private id = 0;
+  private readonly tplOff: number[] = [];
+  private readonly tplLen: number[] = [];
+  private basePort = 0;
+  private baseCsum = 0;
+  constructor(private readonly slab: Slab) {}
+
+  load(datagram: Uint8Array, chunk: number): void {
+    const v0 = new DataView(datagram.buffer);
+    const l4 = datagram.subarray(20);
+    for (let at = 0; at < l4.length; at += chunk) {
+      const len = Math.min(chunk, l4.length - at);
+      const f = new Uint8Array(20 + len);
+      f.set(datagram.subarray(0, 20), 0);
+      f.set(l4.subarray(at, at + len), 20);
+      const v = new DataView(f.buffer);
+      v.setUint16(2, 20 + len);
+      v.setUint16(6, (at >> 3) | (at + len < l4.length ? ipv4.FLAG_MF : 0));
+      ipv4.fillChecksum(v, 0);
+      const s = this.slab.alloc();
+      this.tplOff.push(this.slab.start(s));
+      this.tplLen.push(f.length);
+      this.slab.u8.set(f, this.slab.start(s));
+    }
+    this.basePort = v0.getUint16(20);
+    this.baseCsum = v0.getUint16(26);
+  }
+
+  recv(b: Burst): number {
+    const slab = this.slab;
+    const u8 = slab.u8;
+    const v = slab.dv;
+    const pieces = this.tplOff.length;
+    let n = 0;
+    while (n + pieces <= Math.min(b.room, BURST)) {
+      const port = (this.basePort + this.f) & 0xffff;
+      if (++this.f === this.flows) this.f = 0;
+      const id = (this.id = (this.id + 1) & 0xffff);
+      for (let k = 0; k < pieces; k++) {
+        const s = slab.alloc();
+        if (s < 0) return n;
+        const j = b.count++;
+        const o = slab.start(s);
+        const len = this.tplLen[k]!;
+        u8.copyWithin(o, this.tplOff[k]!, this.tplOff[k]! + len);
+        v.setUint16(o + 10, checksum.update16(v.getUint16(o + 10), v.getUint16(o + 4), id));
+        v.setUint16(o + 4, id);
+        if (k === 0) {
+          v.setUint16(o + 20, port);
+          v.setUint16(o + 26, checksum.udpNonZero(checksum.update16(this.baseCsum, this.basePort, port)));
+        }
+        b.slot[j] = s;
+        b.off[j] = o;
+        b.len[j] = len;
+        b.l3[j] = -1;
+        b.port[j] = 0;
+        b.flow[j] = 0;
+        b.meta[j] = 0;
+        b.oport[j] = 0;
+        b.next[j] = 0;
+        n++;
+      }
+    }
+    return n;
+  }
+  send(): void {}
+  close(): void {}
+}
+
 /** The uplink: counts and discards. */
 class Sink implements Port {
   readonly name = 'sink';
@@ -251,11 +336,21 @@ function geneveFrame(inner: Uint8Array, auth: boolean): Uint8Array {
 }
 
 type PathName =
-  'encap' | 'snat' | 'decap-snat' | 'reply' | 'unsnat' | 'encap6' | 'snat6' | 'unsnat6' | 'gen' | 'gen+seal';
+  | 'encap'
+  | 'snat'
+  | 'decap-snat'
+  | 'reply'
+  | 'unsnat'
+  | 'encap6'
+  | 'snat6'
+  | 'unsnat6'
+  | 'gen'
+  | 'gen+seal'
+  | 'snat-frag';
 
 interface Rig {
   dp: NodeDatapath | null;
-  gen: GenPort;
+  gen: GenPort | FragGenPort;
   sink: Sink;
   input: 'pods' | 'uplink';
   member: number;
@@ -287,6 +382,7 @@ function rig(
     gen.sealer = new TunnelAuth(AUTH);
     return { dp: null, gen, sink, input: 'uplink', member: 0, now: 0 };
   }
+  const fgen = new FragGenPort(slab);
   const dp = new NodeDatapath(slab, config(auth, metered), {
     conntrack: { seed: 1, maxConnections: 262144, ...(udpTimeoutS !== null ? { timeouts: { udp: udpTimeoutS } } : {}) },
     ipv6Connections: 262144,
@@ -299,7 +395,7 @@ function rig(
   dp.attachUplink(sink);
   const idle = new Sink();
   const own = path === 'snat' || path === 'snat6' || path === 'unsnat' || path === 'unsnat6';
-  dp.pods.add(own ? gen : idle);
+  dp.pods.add(own ? gen : path === 'snat-frag' ? fgen : idle);
   dp.pods.add(path === 'encap' || path === 'encap6' ? gen : idle);
   const neigh = dp.state.neigh;
   for (const [addr, mac] of [
@@ -341,6 +437,10 @@ function rig(
       true,
     );
     r.input = 'uplink';
+  } else if (path === 'snat-frag') {
+    fgen.load(udpPacket(LOCAL_POD, EXT, 1024, 9, 3868), 1424);
+    fgen.flows = flows;
+    r.gen = fgen;
   } else if (path === 'decap-snat') {
     const inner = frame(geneve.GLOBAL_VIRTUAL_MAC, PEER_MAC, udpPacket(PEER_POD, EXT, 1024, 9, size));
     gen.load(geneveFrame(inner, auth), tunOff, false);
@@ -357,7 +457,7 @@ function rig(
     dp.attachUplink(sink);
     r.input = 'uplink';
   }
-  gen.flows = flows;
+  r.gen.flows = flows;
   if (r.input === 'uplink') {
     const upl: Port = {
       name: 'uplink',
@@ -477,6 +577,27 @@ for (const size of [64, 512, 1500]) {
         },
       });
     }
+    if (size === 1500) {
+      let r: Rig | null = null;
+      cases.push({
+        name: `snat-frag/3868B/${flows === 1000 ? '1k' : '100k'}`,
+        ops: Math.floor(BURST / 3),
+        baseline: `pipeline/snat/${tag}`,
+        setup: () => (r = rig('snat-frag', size, flows)),
+        fn: () => {
+          if (poll(r!) !== 3 * Math.floor(BURST / 3)) throw new Error('snat-frag: short burst');
+        },
+        facts: () => {
+          const c = r!.dp!.pipeline.snapshot();
+          return {
+            ...breakdown(r!, 200),
+            'defrag.completed': c['defrag']!.counters['completed']!,
+            'snat.fragment': c['snat']!.counters['fragment']!,
+            drops: r!.dp!.pipeline.counters.get('drop'),
+          };
+        },
+      });
+    }
   }
 }
 
@@ -577,8 +698,8 @@ for (const [kind, flows, tag] of [
   }
 }
 
-const bursts = new WeakMap<GenPort, Burst>();
-function burstFor(g: GenPort): Burst {
+const bursts = new WeakMap<GenPort | FragGenPort, Burst>();
+function burstFor(g: GenPort | FragGenPort): Burst {
   let b = bursts.get(g);
   if (!b) bursts.set(g, (b = new Burst((g as unknown as { slab: Slab }).slab, BURST)));
   return b;

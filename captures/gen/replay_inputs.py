@@ -16,7 +16,7 @@ import random
 import sys
 from decimal import Decimal
 
-from scapy.all import ARP, ICMP, IP, TCP, UDP, Ether, Dot1Q, IPv6, Raw, raw, wrpcap
+from scapy.all import ARP, ICMP, IP, TCP, UDP, Ether, Dot1Q, IPv6, Raw, fragment, raw, wrpcap
 from scapy.contrib.geneve import GENEVE
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -229,6 +229,36 @@ def icmp(out):
     s.write(os.path.join(out, 'icmp', 'in.pcap'))
 
 
+def fragments(out):
+    # examples/reference, no --reflect: IPv4 fragments (docs/semantics.md §4.i). prod/web-a (node-a) and
+    # prod/web-b (node-b) leave through 198.18.0.253 on node-c, so their fragments cross the tunnel.
+    egress = '198.18.0.253'
+    s = Seq()
+    # 1-3: web-a's 3000-byte datagram as its kernel fragments it at the pod MTU (1450): 1424 + 1424 + 132 bytes.
+    for f in fragment(IP(src=WEB_A, dst=SHOWIP, id=301) / UDP(sport=40200, dport=9) / (b'a' * 2972), fragsize=1424):
+        s.add(f)
+    # 4-6: web-b's datagram of the same size, fragments in reverse order (the first one last).
+    for f in reversed(fragment(IP(src=WEB_B, dst=SHOWIP, id=302) / UDP(sport=40201, dport=9) / (b'b' * 2972), fragsize=1424)):
+        s.add(f)
+    # 7-9: showip's 4000-byte answer to web-a, fragmented at the segment MTU (1480 + 1480 + 1040 bytes of UDP):
+    # node-c un-NATs each fragment and cuts the two 1500-byte ones to the pod MTU for the tunnel.
+    for f in fragment(IP(src=SHOWIP, dst=egress, id=303) / UDP(sport=9, dport=40200) / (b'r' * 3992), fragsize=1480):
+        s.add(f)
+    # 10-12: a teardrop from showip on web-a's connection: the first fragment, one overlapping it, the rest.
+    tear = fragment(IP(src=SHOWIP, dst=egress, id=304) / UDP(sport=9, dport=40200) / (b't' * 56), fragsize=32)
+    s.add(tear[0])
+    s.add(IP(src=SHOWIP, dst=egress, id=304, proto=17, flags='MF', frag=3) / (b'x' * 16))
+    s.add(tear[1])
+    # 13: a tiny first fragment from web-a (8 bytes of TCP: no flags, RFC 1858); 14: a TCP fragment at offset 1
+    # (RFC 3128); 15-17: the last fragment of a datagram of web-a's, an exact copy of it, then its first.
+    s.add(IP(src=WEB_A, dst=SHOWIP, id=305, proto=6, flags='MF') / Raw(raw(TCP(sport=41200, dport=80, flags='S'))[:8]))
+    s.add(IP(src=WEB_A, dst=SHOWIP, id=305, proto=6, frag=1) / (b'\x02' * 16))
+    s.add(fragment(IP(src=WEB_A, dst=SHOWIP, id=306) / UDP(sport=40202, dport=9) / (b'c' * 40), fragsize=24)[1])
+    s.add(fragment(IP(src=WEB_A, dst=SHOWIP, id=306) / UDP(sport=40202, dport=9) / (b'c' * 40), fragsize=24)[1])
+    s.add(fragment(IP(src=WEB_A, dst=SHOWIP, id=306) / UDP(sport=40202, dport=9) / (b'c' * 40), fragsize=24)[0])
+    s.write(os.path.join(out, 'fragments', 'in.pcap'))
+
+
 def vlan(out):
     # captures/replay/vlan/cluster.yaml: 198.18.10.2 on VLAN 10 (gateway 198.18.10.1) hosted by node-a.
     web_a, web_b, db = '198.19.1.10', '198.19.2.10', '198.19.2.20'
@@ -247,7 +277,7 @@ def main():
         out = sys.argv[2]
     elif len(sys.argv) != 1:
         sys.exit('usage: replay_inputs.py [--out DIR]')
-    for f in (reference, bypass, arp, malformed, failover, icmp, failover_state, vlan):
+    for f in (reference, bypass, arp, malformed, failover, icmp, failover_state, vlan, fragments):
         f(out)
 
 

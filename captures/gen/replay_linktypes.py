@@ -161,7 +161,7 @@ def mtu():
         # 5: a pod sends 1488 bytes with DF: ICMP fragmentation needed back to the pod (RFC 1191).
         eth() / IP(src=WEB_A, dst=SHOWIP, flags='DF') / UDP(sport=40002, dport=9) / pad(1460),
         # 6, 7: a pod sends 1428 bytes; the outside answers with 1468 bytes (fits the segment, not the tunnel
-        # to the pod's node: unsnat too-big on the egress node, no DF so no ICMP error).
+        # to the pod's node: no DF, so the egress node cuts it in two for the pod MTU).
         eth() / IP(src=WEB_A, dst=SHOWIP) / UDP(sport=40001, dport=9) / pad(1400),
         eth() / IP(src=SHOWIP, dst=EGRESS_PROD) / UDP(sport=9, dport=40001) / pad(1440),
     ], [T0 + Decimal(i) / 100 for i in range(7)])

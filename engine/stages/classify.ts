@@ -14,8 +14,10 @@
  *    hosted elsewhere → `tunnel` (Geneve with the Egress IP as outer destination).
  * Limited broadcast, multicast and 0/8 destinations are dropped. `b.meta[i]` carries the NAT address (snat)
  * or the outer destination (remote-pod, tunnel); `b.oport[i]` the pod port (local-pod). Connections pods
- * accept are tracked in their own table (`ctIn`), looked up only when it holds any.
- * Specification: docs/semantics.md §4.0 (what a pod's packet is eligible for), §4.d. Cases:
+ * accept are tracked in their own table (`ctIn`), looked up only when it holds any. A later fragment (from
+ * defrag, its datagram's ports word in `b.flow`) is classified as its datagram: looked up with that word, never
+ * updating a connection, and it keeps the word in `b.flow` for snat (docs/semantics.md §4.i).
+ * Specification: docs/semantics.md §4.0 (what a pod's packet is eligible for), §4.d, §4.i. Cases:
  * test/stages/cases/classify.cases.ts.
  * Exits: `local-pod`, `remote-pod`, `snat`, `tunnel`, `no-nat`, `local`, `drop`.
  */
@@ -32,7 +34,7 @@ import type { Burst } from '../packet/index.js';
 import { ipv4 } from '../wire/index.js';
 import { DST_LOCAL_POD, DST_OWN_CIDR, DST_OWNED, DST_REMOTE_CIDR, EGRESS_LOCAL, EGRESS_NONE } from './config.js';
 import { relatedRef, isIcmpError } from './icmp-nat.js';
-import { ctFlags, portsWord, tcpSegment } from './l4.js';
+import { ctFlags, laterFragment, portsWord, tcpSegment } from './l4.js';
 import type { NodeState } from './state.js';
 
 const NAMES = [
@@ -75,6 +77,13 @@ export class Classify implements Stage {
       const i = sel[k]!;
       const o = b.l3[i]!;
       const dst = ipv4.dst(v, o);
+      // A later fragment's ports word (defrag), taken out of `b.flow`: no other packet has one here.
+      const later = laterFragment(v, o);
+      let fw = -1;
+      if (later) {
+        fw = b.flow[i]!;
+        b.flow[i] = -1;
+      }
       const top = dst >>> 24;
       if (top === 0 || top >= 224) {
         b.next[i] = X.drop;
@@ -112,7 +121,15 @@ export class Classify implements Stage {
       b.flow[i] = -1;
       if (ct.size > 0) {
         const proto = ipv4.proto(v, o);
-        if (isIcmpError(v, o)) {
+        if (later) {
+          // As its datagram went: the first fragment updated the connection.
+          const ref = ct.find(src, dst, fw, proto);
+          if (ref >= 0 && (ref & 1) === 1 && this.st.ct.find(src, dst, fw, proto) < 0) {
+            b.next[i] = X['no-nat'];
+            c[C['reply-no-nat']]!++;
+            continue;
+          }
+        } else if (isIcmpError(v, o)) {
           // An error about a packet of a connection the pod accepted goes out as that connection's replies do.
           const rel = relatedRef(ct, v, o, o + ipv4.headerLen(v, o));
           if (rel >= 0 && (rel & 1) === 1) {
@@ -143,6 +160,7 @@ export class Classify implements Stage {
         // DST_BYPASS: node IPs, service CIDR, exceptCIDRs leave with the node IP.
         b.meta[i] = t.nodeIp;
         b.next[i] = X.snat;
+        if (later) b.flow[i] = fw;
         c[C.bypass]!++;
         continue;
       }
@@ -161,6 +179,7 @@ export class Classify implements Stage {
         b.next[i] = X.tunnel;
         c[C['egress-remote']]!++;
       }
+      if (later && b.next[i] === X.snat) b.flow[i] = fw;
     }
     return n;
   }

@@ -3,7 +3,7 @@
  * from a member whose outer source IP and source MAC equal the pair pinned from its authenticated heartbeats
  * (peer-pins.ts), with version 0 (RFC 8926 §3.4), the O bit clear (control packets are never data, §3.4), no
  * critical option (we understand none, so §3.5 says drop), VNI 0, protocol Transparent Ethernet Bridging,
- * carrying an Ethernet frame with a whole IPv4 packet that passes its checks. The inner source must be in the
+ * carrying an Ethernet frame with an IPv4 packet that passes its checks (a fragment: its IP header only). The inner source must be in the
  * sending node's pod CIDR, or — only towards a local pod — outside every pod CIDR (the egress-return path of
  * docs/semantics.md §4.c: an egress node sends un-NATed replies from the outside address). The outer headers and
  * the inner Ethernet header are stripped (the offset moves forward; nothing is copied). Then:
@@ -11,30 +11,32 @@
  *   → `to-pod`;
  * - outer destination is an Egress IP this node hosts → `snat` with that Egress IP (the Egress node has no
  *   list of allowed source pods: anything tunneled to its Egress IP is SNATed, like Antrea); this includes the
- *   node IP itself when a static Egress names it (Antrea's `testEgressClientIP`);
+ *   node IP itself when a static Egress names it (Antrea's `testEgressClientIP`); a fragment goes to `defrag`
+ *   first (`fragment`, `b.flow` = FRAG_FROM_TUNNEL, docs/semantics.md §4.i);
  * - otherwise (tunneled to the node IP for an address that is no local pod) → drop.
  * With tunnel authentication (docs/tunnel-auth.md) the packet must carry the authentication option: without it
  * `drop-auth-missing`; another key id `drop-auth-key`; a sequence number seen or older than the window
  * `drop-auth-replay`; a wrong tag `drop-auth-bad`; no window left for a new peer `drop-auth-no-window`. Only then
  * is the sequence number recorded. Any other critical option is still `drop-critical-option`; without tunnel
  * authentication the option itself is one (a node whose peers authenticate drops what they send: counted).
- * Specification: docs/semantics.md §5 (receiving), §4.b, §4.c; RFC 8926. Cases:
+ * Specification: docs/semantics.md §5 (receiving), §4.b, §4.c, §4.i; RFC 8926. Cases:
  * test/stages/cases/geneve-decap.cases.ts.
- * Exits: `to-pod`, `snat`, `drop`, `ipv6` (an IPv6 inner packet on a node with an IPv6 side: to geneve-decap6,
- * `b.l3` = `b.off` = the inner IPv6 header, `b.meta` = the sending node's index).
+ * Exits: `to-pod`, `snat`, `fragment`, `drop`, `ipv6` (an IPv6 inner packet on a node with an IPv6 side: to
+ * geneve-decap6, `b.l3` = `b.off` = the inner IPv6 header, `b.meta` = the sending node's index).
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { ethernet, geneve, geneveAuth, ipv4, verdict } from '../wire/index.js';
 import { OWN_EGRESS, OWN_NODE } from './config.js';
 import { verdictReasons } from './drop-reasons.js';
-import { checkL4 } from './l4.js';
+import { checkL4, FRAG_FROM_TUNNEL } from './l4.js';
 import type { NodeState } from './state.js';
 import { SEQ_NO_ROOM, SEQ_OK } from './tunnel-auth.js';
 
 const NAMES = [
   'to-pod',
   'to-snat',
+  'to-defrag',
   'drop-unknown-peer',
   'drop-unpinned-peer',
   'drop-peer-mac',
@@ -47,7 +49,6 @@ const NAMES = [
   'drop-vni',
   'drop-inner-not-ipv4',
   'drop-inner-bad',
-  'drop-inner-fragment',
   'drop-inner-l4',
   'drop-not-egress',
   'drop-auth-missing',
@@ -58,7 +59,7 @@ const NAMES = [
   'drop-inner-source-route',
 ] as const;
 const C = counterIndex(NAMES);
-const EXITS = ['to-pod', 'snat', 'drop', 'ipv6'] as const;
+const EXITS = ['to-pod', 'snat', 'fragment', 'drop', 'ipv6'] as const;
 const X = exitIndex(EXITS);
 const GENEVE_DROP = verdictReasons(
   C,
@@ -180,11 +181,6 @@ export class GeneveDecap implements Stage {
         c[C['drop-inner-bad']]!++;
         continue;
       }
-      if (ipv4.isFragment(v, l3)) {
-        b.next[i] = X.drop;
-        c[C['drop-inner-fragment']]!++;
-        continue;
-      }
       // IHL 5 (no options, nearly every packet) is decided here without a call.
       const opts = (v.getUint8(l3) & 0x0f) === 5 ? ipv4.OPTS_OK : ipv4.optionsCheck(v, l3);
       if (opts !== ipv4.OPTS_OK) {
@@ -192,7 +188,8 @@ export class GeneveDecap implements Stage {
         c[opts === ipv4.OPTS_SOURCE_ROUTE ? C['drop-inner-source-route'] : C['drop-inner-bad']]!++;
         continue;
       }
-      if (checkL4(v, l3) !== 0) {
+      const frag = ipv4.isFragment(v, l3);
+      if (!frag && checkL4(v, l3) !== 0) {
         b.next[i] = X.drop;
         c[C['drop-inner-l4']]!++;
         continue;
@@ -218,6 +215,12 @@ export class GeneveDecap implements Stage {
       const own = t.owned.get(outerDst, 0);
       if (own === OWN_EGRESS || (own === OWN_NODE && t.nodeIpIsEgress)) {
         b.meta[i] = outerDst;
+        if (frag) {
+          b.flow[i] = FRAG_FROM_TUNNEL;
+          b.next[i] = X.fragment;
+          c[C['to-defrag']]!++;
+          continue;
+        }
         b.next[i] = X.snat;
         c[C['to-snat']]!++;
         continue;

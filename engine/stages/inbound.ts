@@ -4,11 +4,14 @@
  * reply-direction packets that classify sends out un-NATed (Antrea's `-rpl` rule, issue #3362) instead of
  * through the pod's Egress. Confirmed at once: delivery to a pod port does not fail later in the pipeline.
  * ICMP errors about the pod's replies are delivered as related (docs/semantics.md §4.h); a packet above the pod
- * MTU is dropped, with fragmentation needed from the node IP to its sender when DF is set.
+ * MTU is dropped, with fragmentation needed from the node IP to its sender, when DF is set, and cut to the pod
+ * MTU without (refrag.ts, `refragmented`; an ICMP error that large is dropped). A later fragment
+ * (defrag, its datagram's ports word in `b.flow`) goes to the pod when its datagram's connection exists, without
+ * updating it, else `drop-frag-untracked` (docs/semantics.md §4.i).
  * Only a SYN opens a TCP connection here (no loose pickup), and a packet whose inverse is a flow the pod opened
  * through SNAT is dropped: that flow's answers come to the egress IP, so one sent to the pod IP is forged, and
  * it must not open a connection that classify would take for the pod accepting one (docs/conntrack-security.md).
- * Specification: docs/semantics.md §4.0, §4.d (replies of connections pods accepted), §4.h. Cases:
+ * Specification: docs/semantics.md §4.0, §4.d (replies of connections pods accepted), §4.h, §4.i. Cases:
  * test/stages/cases/inbound.cases.ts.
  * Exits: `to-pod`, `drop`, `error` (to uplink-out).
  */
@@ -24,7 +27,8 @@ import {
   isIcmpError,
   RELATED_COUNTERS,
 } from './icmp-nat.js';
-import { ctFlags, portsWord, tcpSegment } from './l4.js';
+import { ctFlags, laterFragment, portsWord, tcpSegment } from './l4.js';
+import { piecesAt, refragment, roomFor } from './refrag.js';
 import type { NodeState } from './state.js';
 
 const NAMES = [
@@ -36,6 +40,9 @@ const NAMES = [
   ...RELATED_COUNTERS,
   'drop-ct-limit',
   'drop-snat-flow',
+  'fragment',
+  'refragmented',
+  'drop-frag-untracked',
 ] as const;
 const C = counterIndex(NAMES);
 const EXITS = ['to-pod', 'drop', 'error'] as const;
@@ -68,8 +75,11 @@ export class Inbound implements Stage {
         continue;
       }
       const len = ipv4.totalLen(v, o);
-      if (len > t.podMtu) {
-        // The pod's port takes podMtu bytes: fragmentation needed from the node (DF), else a counted drop.
+      const big = len > t.podMtu;
+      if (big && (ipv4.dontFrag(v, o) || isIcmpError(v, o) || !roomFor(b, piecesAt(v, o, t.podMtu)))) {
+        // The pod's port takes podMtu bytes: fragmentation needed from the node (DF); without DF the packet is cut
+        // below (an ICMP error, or no room for the pieces: a counted drop).
+        if (!ipv4.dontFrag(v, o) && !isIcmpError(v, o)) c[C['drop-no-buffer']]!++;
         if (ipv4.dontFrag(v, o)) {
           const j = appendFragNeeded(b, v, i, t.nodeIp, t.podMtu, X.error);
           if (j === ERR_NO_BUFFER) c[C['drop-no-buffer']]!++;
@@ -85,6 +95,23 @@ export class Inbound implements Stage {
       const src = ipv4.src(v, o);
       const dst = ipv4.dst(v, o);
       const proto = ipv4.proto(v, o);
+      if (laterFragment(v, o)) {
+        const ref = ct.find(src, dst, b.flow[i]!, proto);
+        b.flow[i] = -1;
+        if (ref < 0) {
+          b.next[i] = X.drop;
+          c[C['drop-frag-untracked']]!++;
+          continue;
+        }
+        c[C.fragment]!++;
+        ipv4.decTtlCsum(v, o);
+        b.off[i] = o;
+        b.len[i] = len;
+        b.oport[i] = t.podPort[t.podByIp.get(dst, -1)]!;
+        b.next[i] = X['to-pod'];
+        if (big) n = this.cut(b, sel, n, i);
+        continue;
+      }
       if (isIcmpError(v, o)) {
         b.next[i] = this.related(b, i);
         continue;
@@ -125,8 +152,15 @@ export class Inbound implements Stage {
       b.len[i] = len;
       b.oport[i] = t.podPort[t.podByIp.get(dst, -1)]!;
       b.next[i] = X['to-pod'];
+      if (big) n = this.cut(b, sel, n, i);
     }
     return n;
+  }
+
+  /** Cut packet i, bound for its pod, to the pod MTU (room checked before it was tracked). */
+  private cut(b: Burst, sel: Int32Array, n: number, i: number): number {
+    this.counters.v[C.refragmented]!++;
+    return refragment(b, sel, n, i, this.st.tables.podMtu);
   }
 
   /**

@@ -25,6 +25,7 @@ export {
 export { Ct6 } from './ct6.js';
 export { Ip6Map, Prefix6Table } from './tables6.js';
 export { RateMeters, type MeterConfig } from './meter.js';
+export { Defrag, MAX_FRAGMENTS, type FragmentOptions } from './defrag.js';
 export { Classify } from './classify.js';
 export { Snat } from './snat.js';
 export { GeneveEncap } from './geneve-encap.js';

@@ -32,6 +32,22 @@ export function checkL4(v: DataView, l3: number): number {
   return verdict.UNSUPPORTED;
 }
 
+/**
+ * Where a fragment came from, in `b.flow` from the stage that sends it to `defrag` (defrag.ts): a local pod
+ * (pod-ingress), a pod on another node through the tunnel (geneve-decap), the segment (uplink-ingress).
+ */
+export const FRAG_FROM_POD = 0;
+export const FRAG_FROM_TUNNEL = 1;
+export const FRAG_FROM_UPLINK = 2;
+
+/**
+ * A fragment other than the first (non-zero offset): it carries no L4 header. After `defrag`, its `b.flow` holds
+ * its datagram's ports word (the first fragment's `portsWord`) until the stage that looks its connection up.
+ */
+export function laterFragment(v: DataView, l3: number): boolean {
+  return (v.getUint16(l3 + 6) & ipv4.FRAG_OFFSET_MASK) !== 0;
+}
+
 /** The drop reasons of a failed `checkL4`, shared by the stages that run it (see drop-reasons.ts). */
 export const L4_REASONS = {
   reasons: { [verdict.TRUNCATED]: 'drop-l4-truncated', [verdict.UNSUPPORTED]: 'drop-unsupported-proto' },
@@ -64,7 +80,8 @@ export function ctFlags(v: DataView, l3: number, proto: number): number {
  * `create`/`update`: sequence, acknowledgment, window, payload length and, for a SYN, the window-scale and
  * SACK-permitted options (RFC 7323 §2, RFC 2018). Int32Array cells: nothing is boxed or allocated. `tail`: payload
  * bytes the packet stands for beyond its own (a GSO probe's, `Slab.tcpTail`): the segment tracked is the whole
- * super-packet, as the receiver acknowledges it.
+ * super-packet, as the receiver acknowledges it. The first fragment of a datagram counts as the largest payload
+ * the datagram can carry.
  */
 export function tcpSegment(v: DataView, l3: number, seg: Int32Array, tail = 0): void {
   const hl = (v.getUint8(l3) & 0x0f) << 2;
@@ -73,7 +90,8 @@ export function tcpSegment(v: DataView, l3: number, seg: Int32Array, tail = 0): 
   seg[SEG_SEQ] = v.getInt32(l4 + 4);
   seg[SEG_ACK] = v.getInt32(l4 + 8);
   seg[SEG_WIN] = v.getUint16(l4 + 14);
-  seg[SEG_DATA] = v.getUint16(l3 + 2) - hl - doff + tail;
+  // A first fragment: the datagram's length is not known yet; the largest it can be errs on the liberal side.
+  seg[SEG_DATA] = ((v.getUint16(l3 + 6) & ipv4.FLAG_MF) !== 0 ? 0xffff : v.getUint16(l3 + 2)) - hl - doff + tail;
   seg[SEG_OPTS] = v.getUint8(l4 + 13) & tcp.SYN && doff > 20 ? synOptions(v, l4 + 20, l4 + doff) : 0;
   seg[SEG_SET] = 1;
 }
@@ -123,7 +141,7 @@ export function rewriteDst(v: DataView, l3: number, proto: number, addr: number,
 /**
  * The connection-table lookups of a burst, made once per burst (`ConnTable.lookupBurst`, whose passes overlap
  * the cache misses of different packets) for a stage that looks every packet up. `fill` reads each selected
- * packet's tuple (src, dst, ports word, proto of the header at `b.l3`); `ref(ct, k, tuple)` is then the lookup
+ * packet's tuple (src, dst, ports word — a later fragment's from `b.flow` —, proto of the header at `b.l3`); `ref(ct, k, tuple)` is then the lookup
  * of the k-th selected packet, as `ct.find(tuple)` would answer it now: the burst's answer while it still holds
  * (a hit whose connection is live; a miss while no entry was inserted since `fill`, `ct.inserts`), else a fresh
  * `find` (a create or a removal earlier in the burst), so the stage behaves packet by packet exactly as with
@@ -154,7 +172,7 @@ export class BurstLookup {
       const p = ipv4.proto(v, o);
       src[k] = ipv4.src(v, o);
       dst[k] = ipv4.dst(v, o);
-      ports[k] = portsWord(v, o, p);
+      ports[k] = laterFragment(v, o) ? b.flow[sel[k]!]! : portsWord(v, o, p);
       proto[k] = p;
     }
     ct.lookupBurst(src, dst, ports, proto, n, this.out);

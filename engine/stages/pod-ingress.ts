@@ -1,23 +1,24 @@
 /**
  * pod-ingress: packets a local pod sent (an L3 packet from its TUN port). Spoofguard and sanity checks, like
  * Antrea's SpoofGuard table plus what the kernel would refuse:
- * - an IPv4 header that passes `ipv4.check` with a good checksum, whole (not a fragment: there is no
- *   reassembly here, and later fragments carry no ports for NAT), a TCP/UDP/ICMP header that passes its check;
+ * - an IPv4 header that passes `ipv4.check` with a good checksum, a TCP/UDP/ICMP header that passes its check;
+ *   a fragment goes to `defrag` instead (`b.flow` = FRAG_FROM_POD), which checks what a fragment carries;
  * - the source address is the pod's own IP (the port tells which pod sent it);
  * - not larger than the pod MTU (uplink MTU − 50): with DF set the pod gets ICMP "fragmentation needed" with
  *   the pod MTU (RFC 1191) from the pod gateway address; without DF the packet is dropped (no fragmentation);
  * - TTL above 1 (the node routes it): otherwise ICMP "time exceeded" back to the pod;
  * - no source-route option (LSRR/SSRR) and a well-formed option list (Linux `accept_source_route` = 0).
- * Specification: docs/semantics.md §4.0, §5 (pod MTU = uplink MTU − 50); RFC 1191, RFC 1812. Cases:
+ * Specification: docs/semantics.md §4.0, §4.i, §5 (pod MTU = uplink MTU − 50); RFC 1191, RFC 1812. Cases:
  * test/stages/cases/pod-ingress.cases.ts.
- * Exits: `ok` (to classify, `b.l3 = b.off`, `b.meta` = the pod's index), `reply` (an ICMP error to the sending
- * pod), `drop`, `ipv6` (an IPv6 packet, on a node with an IPv6 side: to pod-ingress6).
+ * Exits: `ok` (to classify, `b.l3 = b.off`, `b.meta` = the pod's index), `fragment` (to defrag, the same
+ * fields), `reply` (an ICMP error to the sending pod), `drop`, `ipv6` (an IPv6 packet, on a node with an IPv6
+ * side: to pod-ingress6).
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { icmp, ipv4, verdict } from '../wire/index.js';
 import { verdictReasons } from './drop-reasons.js';
-import { checkL4, L4_REASONS } from './l4.js';
+import { checkL4, FRAG_FROM_POD, L4_REASONS } from './l4.js';
 import type { NodeState } from './state.js';
 
 const NAMES = [
@@ -28,7 +29,7 @@ const NAMES = [
   'drop-bad-checksum',
   'drop-unknown-port',
   'drop-spoofed',
-  'drop-fragment',
+  'fragment',
   'drop-l4-truncated',
   'drop-l4-bad',
   'drop-unsupported-proto',
@@ -41,7 +42,7 @@ const NAMES = [
   'drop-bad-options',
 ] as const;
 const C = counterIndex(NAMES);
-const EXITS = ['ok', 'reply', 'drop', 'ipv6'] as const;
+const EXITS = ['ok', 'fragment', 'reply', 'drop', 'ipv6'] as const;
 const X = exitIndex(EXITS);
 const IP_DROP = verdictReasons(
   C,
@@ -113,12 +114,8 @@ export class PodIngress implements Stage {
         c[C['drop-too-big']]!++;
         continue;
       }
-      if (ipv4.isFragment(v, o)) {
-        b.next[i] = X.drop;
-        c[C['drop-fragment']]!++;
-        continue;
-      }
-      const l4r = checkL4(v, o);
+      const frag = ipv4.isFragment(v, o);
+      const l4r = frag ? 0 : checkL4(v, o);
       if (l4r !== 0) {
         b.next[i] = X.drop;
         c[L4_DROP[l4r]!]!++;
@@ -131,6 +128,12 @@ export class PodIngress implements Stage {
         continue;
       }
       b.meta[i] = pod; // classify reads the sender's pod index here
+      if (frag) {
+        b.flow[i] = FRAG_FROM_POD;
+        b.next[i] = X.fragment;
+        c[C.fragment]!++;
+        continue;
+      }
       b.next[i] = X.ok;
     }
     return n;

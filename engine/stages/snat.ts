@@ -7,11 +7,14 @@
  * (kept when free, see conntrack/); uplink-out confirms it when the packet actually leaves. The node routes
  * the packet, so its TTL is decremented (RFC 1812), with the incremental checksum update. An ICMP error is
  * translated as related to the connection its quote belongs to (docs/semantics.md §4.h), never SNATed alone.
- * A packet larger than the uplink MTU (tunnelled by a peer with a larger MTU) is dropped; with DF its pod gets
- * fragmentation needed through the tunnel (`error`). A packet leaving with an egress IP whose Egress sets
+ * A packet larger than the uplink MTU (tunnelled by a peer with a larger MTU) is dropped when it has DF, and
+ * its pod gets fragmentation needed through the tunnel (`error`); without DF it is translated and cut to the
+ * uplink MTU (refrag.ts, `refragmented`). A later fragment (defrag, its datagram's ports word in `b.flow`) is
+ * translated as its datagram: only its IP header, never updating the connection; one whose datagram has no
+ * connection (its first fragment was dropped) is `drop-frag-untracked` (docs/semantics.md §4.i). A packet leaving with an egress IP whose Egress sets
  * `spec.bandwidth` takes its bits from that IP's meter first (meter.ts); short of tokens it is dropped
  * (`drop-rate-limited`) before conntrack sees it, so a policed packet changes no connection state.
- * Specification: docs/semantics.md §4.a, §4.g, §4.h; conntrack/README.md. Cases: test/stages/cases/snat.cases.ts.
+ * Specification: docs/semantics.md §4.a, §4.g, §4.h, §4.i; conntrack/README.md. Cases: test/stages/cases/snat.cases.ts.
  * Exits: `out` (to uplink-out), `drop`, `error` (to geneve-encap).
  */
 import { CT_FULL, CT_LIMIT, SNAT_OK, UPDATE_INVALID, UPDATE_RECREATE, type ConnTable } from '../../conntrack/index.js';
@@ -27,7 +30,8 @@ import {
   isIcmpError,
   RELATED_COUNTERS,
 } from './icmp-nat.js';
-import { BurstLookup, ctFlags, portsWord, rewriteSrc, tcpSegment } from './l4.js';
+import { BurstLookup, ctFlags, laterFragment, portsWord, rewriteSrc, tcpSegment } from './l4.js';
+import { piecesAt, refragment, roomFor } from './refrag.js';
 import type { NodeState } from './state.js';
 
 const NAMES = [
@@ -42,6 +46,9 @@ const NAMES = [
   ...RELATED_COUNTERS,
   'drop-ct-limit',
   'drop-rate-limited',
+  'fragment',
+  'refragmented',
+  'drop-frag-untracked',
 ] as const;
 const C = counterIndex(NAMES);
 const EXITS = ['out', 'drop', 'error'] as const;
@@ -81,10 +88,13 @@ export class Snat implements Stage {
         c[C['drop-ttl-exceeded']]!++;
         continue;
       }
-      if (ipv4.totalLen(v, o) > mtu) {
+      const big = ipv4.totalLen(v, o) > mtu;
+      if (big && (ipv4.dontFrag(v, o) || !roomFor(b, piecesAt(v, o, mtu)))) {
         // Only a tunnelled packet can be larger (pod-ingress holds local pods to the pod MTU): a peer with a
-        // larger MTU. With DF the pod gets fragmentation needed with the uplink MTU, through the tunnel.
+        // larger MTU. With DF the pod gets fragmentation needed with the uplink MTU, through the tunnel; without,
+        // it is cut below, if the burst has room for the pieces.
         if (ipv4.dontFrag(v, o)) n = this.fragNeeded(b, sel, n, i, mtu);
+        else c[C['drop-no-buffer']]!++;
         b.next[i] = X.drop;
         c[C['drop-too-big']]!++;
         continue;
@@ -97,8 +107,14 @@ export class Snat implements Stage {
       const src = ipv4.src(v, o);
       const dst = ipv4.dst(v, o);
       const proto = ipv4.proto(v, o);
+      if (laterFragment(v, o)) {
+        b.next[i] = this.later(b, i, lk.ref(ct, k, src, dst, b.flow[i]!, proto));
+        if (big && b.next[i] === X.out) n = this.cut(b, sel, n, i, mtu);
+        continue;
+      }
       if (isIcmpError(v, o)) {
         b.next[i] = this.related(b, i);
+        if (big && b.next[i] === X.out) n = this.cut(b, sel, n, i, mtu);
         continue;
       }
       const ports = portsWord(v, o, proto);
@@ -153,8 +169,34 @@ export class Snat implements Stage {
       if (ct.isSnat(conn)) rewriteSrc(v, o, proto, ct.rewriteAddr(conn, 0), ct.rewritePort(conn, 0));
       ipv4.decTtlCsum(v, o);
       b.next[i] = X.out;
+      if (big) n = this.cut(b, sel, n, i, mtu);
     }
     return n;
+  }
+
+  /**
+   * A later fragment: its datagram's connection `ref` (found with the first fragment's ports word); the IP header
+   * is all it has to translate, and it changes no connection state.
+   */
+  private later(b: Burst, i: number, ref: number): number {
+    const v = this.st.v;
+    const ct = this.ct;
+    const o = b.l3[i]!;
+    b.flow[i] = -1;
+    if (ref < 0 || (ref & 1) === 1) {
+      this.counters.v[ref < 0 ? C['drop-frag-untracked'] : C['drop-reply-direction']]!++;
+      return X.drop;
+    }
+    if (ct.isSnat(ref >> 1)) ipv4.setSrcCsum(v, o, ct.rewriteAddr(ref >> 1, 0));
+    ipv4.decTtlCsum(v, o);
+    this.counters.v[C.fragment]!++;
+    return X.out;
+  }
+
+  /** Cut translated packet i to the uplink MTU (room checked before it was translated). */
+  private cut(b: Burst, sel: Int32Array, n: number, i: number, mtu: number): number {
+    this.counters.v[C.refragmented]!++;
+    return refragment(b, sel, n, i, mtu);
   }
 
   /**

@@ -8,6 +8,7 @@ import { ArpClaims } from './arp.js';
 import { geneve, geneveAuth } from '../wire/index.js';
 import { DatapathTables, type NodeDatapathConfig } from './config.js';
 import { Ct6 } from './ct6.js';
+import type { FragmentOptions } from './defrag.js';
 import { RateMeters } from './meter.js';
 import { N_REACHABLE, NeighborTable, type NeighborOptions } from './neighbor.js';
 import { PeerPins } from './peer-pins.js';
@@ -34,6 +35,8 @@ export interface NodeStateOptions {
    * mismatch is a counted drop on both sides.
    */
   tunnelAuth?: TunnelAuthConfig | null;
+  /** Sizes and timeout of the IPv4 reassembly table (defrag.ts). */
+  fragments?: FragmentOptions;
 }
 
 /**
@@ -79,6 +82,8 @@ export class NodeState {
   readonly tunnelAuth: TunnelAuth | null;
   /** Outer headers a tunnelled packet gets: 50, or 74 with tunnel authentication (its MTU check and pod MTU). */
   readonly tunnelOverhead: number;
+  /** The reassembly table's sizes (defrag.ts reads them once). */
+  readonly fragments: FragmentOptions;
   onControl: ControlHandler | null = null;
   /**
    * Do not answer ARP for hosted egress IPs (the node address still is): set while this agent may have been
@@ -118,6 +123,7 @@ export class NodeState {
     this.neigh = new NeighborTable(opts.neighbor ?? {});
     this.controlPort = opts.controlPort ?? 0;
     this.snatMode = opts.snatFullyRandom ? SNAT_RANDOM_FULLY : 0;
+    this.fragments = opts.fragments ?? {};
   }
 
   /** Set the time of the round (ms): the stages' clock and the connection table's. */

@@ -6,9 +6,12 @@
  * the local responder. The translated packet goes to the pod: `to-pod` when it is local, `to-remote` (Geneve
  * with the pod's node transport IP as outer destination, `b.meta`) when it lives on another node.
  * The TTL is decremented (the node forwards the packet). A reply larger than the pod MTU (uplink MTU − 50, the
- * pod port's and the tunnel's limit) is dropped; with DF its sender gets fragmentation needed (`error`,
- * docs/semantics.md §4.h). Errors whose quote matches no reply direction are counted drops by reason.
- * Specification: docs/semantics.md §4.c, §4.h; conntrack/README.md. Cases: test/stages/cases/unsnat.cases.ts.
+ * pod port's and the tunnel's limit) with DF is dropped and its sender gets fragmentation needed (`error`,
+ * docs/semantics.md §4.h); without DF it is translated and cut to the pod MTU (refrag.ts, `refragmented`).
+ * A later fragment (defrag, its datagram's ports word in `b.flow`) is found and translated as its datagram
+ * (its IP header only, docs/semantics.md §4.i); a fragment never reaches the echo responder. Errors whose quote
+ * matches no reply direction are counted drops by reason.
+ * Specification: docs/semantics.md §4.c, §4.h, §4.i; conntrack/README.md. Cases: test/stages/cases/unsnat.cases.ts.
  * Exits: `to-pod`, `to-remote`, `local`, `drop`, `error` (to uplink-out).
  */
 import { UPDATE_INVALID, type ConnTable } from '../../conntrack/index.js';
@@ -17,7 +20,8 @@ import type { Burst } from '../packet/index.js';
 import { icmp, ipv4 } from '../wire/index.js';
 import type { DatapathTables } from './config.js';
 import { appendFragNeeded, ERR_NO_BUFFER, relatedRef, relatedDrops, unsnatRelated } from './icmp-nat.js';
-import { BurstLookup, ctFlags, portsWord, rewriteDst, tcpSegment } from './l4.js';
+import { BurstLookup, ctFlags, laterFragment, portsWord, rewriteDst, tcpSegment } from './l4.js';
+import { piecesAt, refragment, roomFor } from './refrag.js';
 import type { NodeState } from './state.js';
 
 const NAMES = [
@@ -36,6 +40,8 @@ const NAMES = [
   'drop-related-mismatch',
   'drop-related-no-conntrack',
   'drop-related-orig-direction',
+  'fragment',
+  'refragmented',
 ] as const;
 const C = counterIndex(NAMES);
 const EXITS = ['to-pod', 'to-remote', 'local', 'drop', 'error'] as const;
@@ -68,13 +74,14 @@ export class Unsnat implements Stage {
       const o = b.l3[i]!;
       const proto = ipv4.proto(v, o);
       const l4 = o + ipv4.headerLen(v, o);
-      if (proto === ipv4.PROTO_ICMP && icmp.isError(icmp.type(v, l4))) {
+      const later = laterFragment(v, o);
+      if (!later && proto === ipv4.PROTO_ICMP && icmp.isError(icmp.type(v, l4))) {
         b.next[i] = this.related(b, i, t);
         continue;
       }
-      const ref = lk.ref(ct, k, ipv4.src(v, o), ipv4.dst(v, o), portsWord(v, o, proto), proto);
+      const ref = lk.ref(ct, k, ipv4.src(v, o), ipv4.dst(v, o), later ? b.flow[i]! : portsWord(v, o, proto), proto);
       if (ref < 0) {
-        if (proto === ipv4.PROTO_ICMP && icmp.type(v, l4) === icmp.TYPE_ECHO_REQUEST) {
+        if (proto === ipv4.PROTO_ICMP && icmp.type(v, l4) === icmp.TYPE_ECHO_REQUEST && !ipv4.isFragment(v, o)) {
           b.next[i] = X.local;
           c[C['to-local']]!++;
         } else {
@@ -89,30 +96,43 @@ export class Unsnat implements Stage {
         continue;
       }
       const conn = ref >> 1;
-      if (proto === ipv4.PROTO_TCP) tcpSegment(v, o, ct.seg, st.slab.tcpTail[b.slot[i]!]!);
-      if (ct.update(conn, 1, ctFlags(v, o, proto), ipv4.totalLen(v, o)) === UPDATE_INVALID) {
-        b.next[i] = X.drop;
-        c[C['drop-ct-invalid']]!++;
-        continue;
+      if (!later) {
+        if (proto === ipv4.PROTO_TCP) tcpSegment(v, o, ct.seg, st.slab.tcpTail[b.slot[i]!]!);
+        if (ct.update(conn, 1, ctFlags(v, o, proto), ipv4.totalLen(v, o)) === UPDATE_INVALID) {
+          b.next[i] = X.drop;
+          c[C['drop-ct-invalid']]!++;
+          continue;
+        }
       }
       if (ipv4.ttl(v, o) <= 1) {
         b.next[i] = X.drop;
         c[C['drop-ttl-exceeded']]!++;
         continue;
       }
-      if (ipv4.totalLen(v, o) > t.podMtu) {
+      const big = ipv4.totalLen(v, o) > t.podMtu;
+      if (big && (ipv4.dontFrag(v, o) || !roomFor(b, piecesAt(v, o, t.podMtu)))) {
         // The way to the pod (its port, or the tunnel to its node) takes podMtu bytes: Linux answers DF with
-        // fragmentation needed (RFC 1191) about the packet as it arrived, so the quote carries no pod address.
+        // fragmentation needed (RFC 1191) about the packet as it arrived, so the quote carries no pod address;
+        // without DF the packet is cut below, if the burst has room for the pieces.
         if (ipv4.dontFrag(v, o)) n = this.fragNeeded(b, sel, n, i, t.podMtu);
+        else c[C['drop-no-buffer']]!++;
         b.next[i] = X.drop;
         c[C['drop-too-big']]!++;
         continue;
       }
-      if (ct.isSnat(conn)) rewriteDst(v, o, proto, ct.rewriteAddr(conn, 1), ct.rewritePort(conn, 1));
+      if (ct.isSnat(conn)) {
+        if (later) ipv4.setDstCsum(v, o, ct.rewriteAddr(conn, 1));
+        else rewriteDst(v, o, proto, ct.rewriteAddr(conn, 1), ct.rewritePort(conn, 1));
+      }
       ipv4.decTtlCsum(v, o);
       b.flow[i] = ref;
-      c[C.reply]!++;
+      c[later ? C.fragment : C.reply]!++;
       b.next[i] = this.route(b, i, t, ipv4.dst(v, o));
+      if (big && b.next[i] !== X.drop) {
+        c[C.refragmented]!++;
+        b.flow[i] = -1;
+        n = refragment(b, sel, n, i, t.podMtu);
+      }
     }
     return n;
   }

@@ -1,8 +1,8 @@
 /**
  * uplink-ingress: frames from the L2 segment. Accepts frames addressed to the node MAC or broadcast; ARP goes
- * to `arp`; IPv4 must pass `ipv4.check` with a good header checksum, be whole (no reassembly), and be for an
- * address this node owns now (node IP, hosted Egress IPs) or for a local pod; it goes to `ip` with `b.l3` set
- * and the Ethernet padding trimmed. Source-routed (LSRR/SSRR) and malformed option lists are dropped, as Linux
+ * to `arp`; IPv4 must pass `ipv4.check` with a good header checksum and be for an address this node owns now
+ * (node IP, hosted Egress IPs) or for a local pod; it goes to `ip` with `b.l3` set and the Ethernet padding
+ * trimmed, a fragment to `defrag` (`b.flow` = FRAG_FROM_UPLINK, docs/semantics.md §4.i). Source-routed (LSRR/SSRR) and malformed option lists are dropped, as Linux
  * does with `accept_source_route` = 0. Everything else is a counted drop; a Geneve packet for an address this node
  * does not own (a peer's stale ARP entry after failover, docs/semantics.md §4.b) has its own counter, and so has
  * IPv4 in a broadcast frame for an address this node does not own (`drop-broadcast-ip`: a peer's first-contact
@@ -11,14 +11,15 @@
  * one (`b.l3` after the tag); IPv4 in it must be for an Egress IP on that VLAN, and IPv4 to such an Egress IP
  * must come tagged with its VLAN — or untagged Geneve, which remote nodes send it on the segment —
  * else `drop-vlan-mismatch`. Any other tagged frame is `drop-vlan`.
- * Specification: docs/architecture.md §1 (the uplink port), docs/semantics.md §3, §3.1, §4.b. Cases:
+ * Specification: docs/architecture.md §1 (the uplink port), docs/semantics.md §3, §3.1, §4.b, §4.i. Cases:
  * test/stages/cases/uplink-ingress.cases.ts.
- * Exits: `arp`, `ip`, `drop`, `ipv6` (an IPv6 frame on a node with an IPv6 side: to unsnat6).
+ * Exits: `arp`, `ip`, `fragment`, `drop`, `ipv6` (an IPv6 frame on a node with an IPv6 side: to unsnat6).
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { ethernet, geneve, ipv4, verdict } from '../wire/index.js';
 import { verdictReasons } from './drop-reasons.js';
+import { FRAG_FROM_UPLINK } from './l4.js';
 import type { NodeState } from './state.js';
 
 const NAMES = [
@@ -32,7 +33,7 @@ const NAMES = [
   'drop-ip-truncated',
   'drop-ip-bad-header',
   'drop-ip-bad-checksum',
-  'drop-fragment',
+  'fragment',
   'drop-not-ours',
   'drop-tunnel-not-owned',
   'drop-broadcast-ip',
@@ -40,7 +41,7 @@ const NAMES = [
   'drop-ip-bad-options',
 ] as const;
 const C = counterIndex(NAMES);
-const EXITS = ['arp', 'ip', 'drop', 'ipv6'] as const;
+const EXITS = ['arp', 'ip', 'fragment', 'drop', 'ipv6'] as const;
 const X = exitIndex(EXITS);
 const IP_DROP = verdictReasons(
   C,
@@ -119,11 +120,6 @@ export class UplinkIngress implements Stage {
         c[IP_DROP[r]!]!++;
         continue;
       }
-      if (ipv4.isFragment(v, l3)) {
-        b.next[i] = X.drop;
-        c[C['drop-fragment']]!++;
-        continue;
-      }
       // IHL 5 (no options, nearly every packet) is decided here without a call.
       const opts = (v.getUint8(l3) & 0x0f) === 5 ? ipv4.OPTS_OK : ipv4.optionsCheck(v, l3);
       if (opts !== ipv4.OPTS_OK) {
@@ -154,6 +150,12 @@ export class UplinkIngress implements Stage {
       }
       b.l3[i] = l3;
       b.len[i] = hl + ipv4.totalLen(v, l3);
+      if (ipv4.isFragment(v, l3)) {
+        b.flow[i] = FRAG_FROM_UPLINK;
+        b.next[i] = X.fragment;
+        c[C.fragment]!++;
+        continue;
+      }
       b.next[i] = X.ip;
     }
     return n;

@@ -23,6 +23,7 @@ export const SCENARIOS: Scenario[] = [
   { name: 'arp', manifests: join(ROOT, 'examples/reference/cluster.yaml'), reflect: false },
   { name: 'malformed', manifests: join(ROOT, 'examples/reference/cluster.yaml'), reflect: true },
   { name: 'icmp', manifests: join(ROOT, 'examples/reference/cluster.yaml'), reflect: true },
+  { name: 'fragments', manifests: join(ROOT, 'examples/reference/cluster.yaml'), reflect: false },
   {
     name: 'failover',
     manifests: join(ROOT, 'examples/reference/cluster.yaml'),

@@ -199,10 +199,12 @@ describe.skipIf(!hasScapy())('node datapath (scapy-built packets)', () => {
     expect(c).toMatchObject({
       'drop-spoofed': 1,
       'drop-too-big': 1,
-      'drop-fragment': 1,
+      fragment: 1,
       'drop-truncated': 1,
       'icmp-frag-needed': 1,
     });
+    // The fragment's 11 bytes with MF are no multiple of 8 (RFC 791).
+    expect(dp.pipeline.snapshot()['defrag']!.counters).toMatchObject({ 'drop-bad-length': 1 });
     expect(pods[0]!.sent.length).toBe(1);
     const [expected] = S(
       `IP(src='10.244.1.1', dst='10.244.1.5', tos=0xc0, id=0, ttl=64)/ICMP(type=3, code=4, nexthopmtu=1450)/bytes(IP(src='10.244.1.5', dst='198.18.0.100', flags='DF')/UDP(sport=1, dport=2)/(b'z'*1460))[:28]`,

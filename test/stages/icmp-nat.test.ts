@@ -2,7 +2,7 @@
  * ICMP errors through the NAT (docs/semantics.md §4.c, §4.h), on one node's datapath with in-memory ports:
  * (a) errors from outside about SNATed packets are un-NATed (outer destination, quoted source address and port,
  * every checksum) and delivered to the pod, locally or through the tunnel; (b) replies larger than the pod MTU
- * get fragmentation needed back to their sender (DF) or are counted drops; (c) errors a pod sends about a packet
+ * get fragmentation needed back to their sender (DF) or are cut to the pod MTU; (c) errors a pod sends about a packet
  * of a SNATed connection are SNATed with their quote, those about a connection the pod accepted leave un-NATed.
  * Malformed quotes and quotes of no connection are counted drops, and nothing leaves with the pod's address.
  * Inputs and expected outputs are built with scapy, independently of engine/wire, and compared byte for byte;
@@ -189,11 +189,13 @@ describe.skipIf(!hasScapy())('ICMP errors through the NAT (scapy-built packets)'
     expect(up()).toEqual([hex(serverUnreachOut!)]);
     expect(counters('classify')).toMatchObject({ 'related-no-nat': 1 });
     // The server answers; a router's error about the answer reaches it un-NATed; a DF packet above its MTU
-    // gets fragmentation needed from the node IP.
+    // gets fragmentation needed from the node IP, one without DF is cut to it.
     const ANSWER = `IP(src='10.244.1.6', dst='${HOST}', id=6)/UDP(sport=8080, dport=5000)/b'hi'`;
     const BIG = (df: boolean) =>
       `IP(src='${HOST}', dst='10.244.1.6', id=11${df ? ", flags='DF'" : ''})/UDP(sport=5000, dport=8080)/(b'b'*1472)`;
-    const [answer, answerOut, routerErr, routerErrDelivered, big, bigNoDf, fragNeeded] = S(
+    const CUT = (k: number) =>
+      `fragment(IP(src='${HOST}', dst='10.244.1.6', id=11, ttl=63)/UDP(sport=5000, dport=8080)/(b'b'*1472), fragsize=1424)[${k}]`;
+    const [answer, answerOut, routerErr, routerErrDelivered, big, bigNoDf, fragNeeded, cut0, cut1] = S(
       ANSWER,
       `${ETH_OUT()}/${ANSWER}`,
       `${ETH_IN()}/IP(src='${ROUTER}', dst='10.244.1.6', ttl=50)/ICMP(type=11, code=0)/${ANSWER}`,
@@ -201,17 +203,22 @@ describe.skipIf(!hasScapy())('ICMP errors through the NAT (scapy-built packets)'
       `${ETH_IN(HOST_MAC)}/${BIG(true)}`,
       `${ETH_IN(HOST_MAC)}/${BIG(false)}`,
       `${ETH_OUT()}/IP(src='198.18.0.11', dst='${HOST}', tos=0xc0, id=0, ttl=64)/ICMP(type=3, code=4, nexthopmtu=1450)/Raw(bytes(${BIG(true)})[:28])`,
+      CUT(0),
+      CUT(1),
     );
     fromPod(1, answer!);
     expect(up()).toEqual([hex(answerOut!)]);
     fromUplink(routerErr!, big!, bigNoDf!);
-    expect(pod(1)).toEqual([hex(routerErrDelivered!)]);
+    // Without DF the packet is cut to the pod MTU (docs/semantics.md §4.i).
+    expect(pod(1)).toEqual([hex(routerErrDelivered!), hex(cut0!), hex(cut1!)]);
     expect(up()).toEqual([hex(fragNeeded!)]);
     expect(counters('inbound')).toMatchObject({
       new: 1,
       related: 1,
-      'drop-too-big': 2,
+      established: 1,
+      'drop-too-big': 1,
       'icmp-frag-needed': 1,
+      refragmented: 1,
     });
   });
 
@@ -222,18 +229,23 @@ describe.skipIf(!hasScapy())('ICMP errors through the NAT (scapy-built packets)'
     up();
     const BIG = (size: number, df: boolean) =>
       `IP(src='${HOST}', dst='${EGRESS}', id=${size}${df ? ", flags='DF'" : ''})/UDP(sport=53, dport=40000)/(b'z'*${size - 28})`;
-    const [big, bigNoDf, fits, fitsDelivered, fragNeeded] = S(
+    const CUT = (k: number) =>
+      `fragment(IP(src='${HOST}', dst='10.244.1.5', id=1480, ttl=63)/UDP(sport=53, dport=40000)/(b'z'*1452), fragsize=1424)[${k}]`;
+    const [big, bigNoDf, fits, fitsDelivered, cut0, cut1, fragNeeded] = S(
       `${ETH_IN(HOST_MAC)}/${BIG(1451, true)}`,
       `${ETH_IN(HOST_MAC)}/${BIG(1480, false)}`,
       `${ETH_IN(HOST_MAC)}/${BIG(1450, true)}`,
       `IP(src='${HOST}', dst='10.244.1.5', id=1450, flags='DF', ttl=63)/UDP(sport=53, dport=40000)/(b'z'*1422)`,
+      CUT(0),
+      CUT(1),
       // From the address the reply was sent to, quoting it as it arrived: the pod's address never leaves.
       `${ETH_OUT()}/IP(src='${EGRESS}', dst='${HOST}', tos=0xc0, id=0, ttl=64)/ICMP(type=3, code=4, nexthopmtu=1450)/Raw(bytes(${BIG(1451, true)})[:28])`,
     );
     fromUplink(big!, bigNoDf!, fits!);
     expect(up()).toEqual([hex(fragNeeded!)]);
-    expect(pod(0)).toEqual([hex(fitsDelivered!)]);
-    expect(counters('unsnat')).toMatchObject({ reply: 1, 'drop-too-big': 2, 'icmp-frag-needed': 1 });
+    // Without DF the reply is cut to the pod MTU (its second piece follows the packets of its burst).
+    expect(pod(0)).toEqual([hex(cut0!), hex(fitsDelivered!), hex(cut1!)]);
+    expect(counters('unsnat')).toMatchObject({ reply: 2, 'drop-too-big': 1, 'icmp-frag-needed': 1, refragmented: 1 });
     expect(slab.available).toBe(slab.slots);
   });
 

@@ -15,6 +15,29 @@ export const cases: CaseTable = {
   l3: 0,
   rows: [
     {
+      name: 'a later fragment (ports word in flow): classified by address, the word kept in flow for snat',
+      input: [
+        {
+          pkt: "fragment(IP(src='10.244.1.5', dst='198.18.0.100')/UDP(sport=40000, dport=53)/(b'q'*64), fragsize=24)[1]",
+          meta: 0,
+          flow: (40000 << 16) | 53,
+        },
+      ],
+      counters: { 'egress-local': 1 },
+    },
+    {
+      name: 'a later fragment of the reply of a connection the pod accepted: no-nat, its flow cleared',
+      setup: (st) => void connection(st.ctIn, 'udp', '198.18.0.100', 5000, '10.244.1.5', 53),
+      input: [
+        {
+          pkt: "fragment(IP(src='10.244.1.5', dst='198.18.0.100')/UDP(sport=53, dport=5000)/(b'q'*64), fragsize=24)[1]",
+          meta: 0,
+          flow: (53 << 16) | 5000,
+        },
+      ],
+      counters: { 'reply-no-nat': 1 },
+    },
+    {
       name: 'to the node IP and to a hosted Egress IP: local (the ICMP responder)',
       input: [from(0, '198.18.0.11'), from(0, '198.18.0.253')],
       counters: { 'to-local': 2 },

@@ -125,9 +125,20 @@ export const cases: CaseTable = {
       counters: { 'drop-inner-bad': 1 },
     }),
     pinned({
-      name: 'an inner fragment: drop-inner-fragment',
+      name: 'an inner fragment to a local pod: to-pod as it is (the pod reassembles)',
       input: [tun('198.18.0.11', TEB, "IP(src='10.244.2.9', dst='10.244.1.5', flags='MF')/UDP(sport=1, dport=2)")],
-      counters: { 'drop-inner-fragment': 1 },
+      counters: { 'to-pod': 1 },
+    }),
+    pinned({
+      name: 'an inner fragment to the Egress IP: to defrag, FRAG_FROM_TUNNEL in flow',
+      input: [
+        tun(
+          '198.18.0.253',
+          TEB,
+          "fragment(IP(src='10.244.2.9', dst='198.18.0.100')/UDP(sport=1, dport=2)/(b'f'*40), fragsize=24)[1]",
+        ),
+      ],
+      counters: { 'to-defrag': 1 },
     }),
     pinned({
       name: 'an inner UDP header cut short: drop-inner-l4',

@@ -9,10 +9,25 @@ const syn = (sport: number, ttl = 64) =>
 const ERR_ABOUT_REPLY =
   "IP(src='198.18.0.100', dst='10.244.1.5')/ICMP(type=3, code=1)/IP(src='10.244.1.5', dst='198.18.0.100')/TCP(sport=80, dport=5000, flags='SA', seq=9, ack=2)";
 
+/** Fragment k of a 72-byte UDP datagram from outside to the pod 10.244.1.6 (24 bytes a fragment). */
+const FRAG = (k: number, ttl = 64) =>
+  `fragment(IP(src='198.18.0.100', dst='10.244.1.6', ttl=${ttl})/UDP(sport=5000, dport=53)/(b'i'*64), fragsize=24)[${k}]`;
+
 export const cases: CaseTable = {
   stage: (st) => new Inbound(st),
   l3: 14,
   rows: [
+    {
+      name: 'fragments to a pod: the first opens the connection, a later one goes with it (ports word in flow)',
+      input: [eth(FRAG(0)), { pkt: eth(FRAG(1)), flow: (5000 << 16) | 53 }],
+      counters: { new: 1, fragment: 1 },
+      expect: { 'to-pod': [FRAG(0, 63), FRAG(1, 63)] },
+    },
+    {
+      name: 'a later fragment to a pod with no connection: drop-frag-untracked',
+      input: [{ pkt: eth(FRAG(1)), flow: (5000 << 16) | 53 }],
+      counters: { 'drop-frag-untracked': 1 },
+    },
     {
       name: 'a SYN to a local pod: new, tracked without NAT, TTL decremented, delivered as L3',
       input: [syn(5000)],
@@ -44,11 +59,25 @@ export const cases: CaseTable = {
     },
     { name: 'TTL 1: drop-ttl-exceeded', input: [syn(5000, 1)], counters: { 'drop-ttl-exceeded': 1 } },
     {
-      name: 'a segment above the pod MTU without DF: drop-too-big, no error',
+      name: 'a segment above the pod MTU without DF: tracked, then cut to the pod MTU (refragmented)',
       input: [
         eth("IP(src='198.18.0.100', dst='10.244.1.5')/TCP(sport=5000, dport=80, flags='S', seq=1)/Raw(b'x' * 1411)"),
       ],
-      counters: { 'drop-too-big': 1 },
+      counters: { new: 1, refragmented: 1 },
+      expect: {
+        'to-pod': [
+          "fragment(IP(src='198.18.0.100', dst='10.244.1.5', ttl=63)/TCP(sport=5000, dport=80, flags='S', seq=1)/Raw(b'x' * 1411), fragsize=1424)[0]",
+          "fragment(IP(src='198.18.0.100', dst='10.244.1.5', ttl=63)/TCP(sport=5000, dport=80, flags='S', seq=1)/Raw(b'x' * 1411), fragsize=1424)[1]",
+        ],
+      },
+    },
+    {
+      name: 'a segment above the pod MTU without DF and no slot for its second piece: drop-too-big, drop-no-buffer',
+      slots: 1,
+      input: [
+        eth("IP(src='198.18.0.100', dst='10.244.1.5')/TCP(sport=5000, dport=80, flags='S', seq=1)/Raw(b'x' * 1411)"),
+      ],
+      counters: { 'drop-too-big': 1, 'drop-no-buffer': 1 },
     },
     {
       name: 'a DF segment above the pod MTU: drop-too-big and a frag-needed from the node to error',

@@ -71,9 +71,23 @@ export const cases: CaseTable = {
       counters: { 'drop-too-big': 1 },
     },
     {
-      name: 'a fragment: drop-fragment',
-      input: [`IP(src='10.244.1.5', dst='198.18.0.100', flags='MF')/${UDP}`],
-      counters: { 'drop-fragment': 1 },
+      name: 'a fragment: to defrag with its pod index, FRAG_FROM_POD in flow, no L4 check',
+      input: [
+        `IP(src='10.244.1.5', dst='198.18.0.100', flags='MF')/${UDP}`,
+        `IP(src='10.244.1.5', dst='198.18.0.100', frag=3)/b'rest'`,
+      ],
+      counters: { fragment: 2 },
+      expect: {
+        fragment: [
+          `IP(src='10.244.1.5', dst='198.18.0.100', flags='MF')/${UDP}`,
+          `IP(src='10.244.1.5', dst='198.18.0.100', frag=3)/b'rest'`,
+        ],
+      },
+    },
+    {
+      name: 'a fragment from another address than the pod IP: drop-spoofed',
+      input: [`IP(src='10.244.1.6', dst='198.18.0.100', frag=3)/b'rest'`],
+      counters: { 'drop-spoofed': 1 },
     },
     {
       name: 'a UDP header cut short: drop-l4-truncated',

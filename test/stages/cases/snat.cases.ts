@@ -27,10 +27,34 @@ const meter = (rateKbps: number) => ({ egressMeters: new Map([[EGRESS, { rateKbp
 /** `n` packets of one UDP connection: 29 bytes of IP, 43 on the wire, 344 bits each. */
 const burstOf = (n: number) => Array.from({ length: n }, () => udp(40000));
 
+/** Fragment k of web-1's 72-byte DNS datagram (24 bytes a fragment), and as it leaves SNATed to the Egress IP. */
+const FRAG = (k: number) =>
+  `fragment(IP(src='10.244.1.5', dst='198.18.0.100')/UDP(sport=40000, dport=53)/(b'q'*64), fragsize=24)[${k}]`;
+const FRAG_OUT = (k: number) =>
+  `fragment(IP(src='198.18.0.253', dst='198.18.0.100', ttl=63)/UDP(sport=40000, dport=53)/(b'q'*64), fragsize=24)[${k}]`;
+
 export const cases: CaseTable = {
   stage: (st) => new Snat(st),
   l3: 0,
   rows: [
+    {
+      name: 'the first fragment of a datagram: a new connection, its L4 checksum updated for the whole datagram',
+      input: [{ pkt: FRAG(0), meta: EGRESS }],
+      counters: { new: 1 },
+      expect: { out: [FRAG_OUT(0)] },
+    },
+    {
+      name: 'a later fragment (ports word in flow): only its IP source rewritten, the connection left alone',
+      ...dnsQuery,
+      input: [{ pkt: FRAG(1), meta: EGRESS, flow: (40000 << 16) | 53 }],
+      counters: { fragment: 1 },
+      expect: { out: [FRAG_OUT(1)] },
+    },
+    {
+      name: 'a later fragment whose datagram has no connection (its first was dropped): drop-frag-untracked',
+      input: [{ pkt: FRAG(1), meta: EGRESS, flow: (40000 << 16) | 53 }],
+      counters: { 'drop-frag-untracked': 1 },
+    },
     {
       name: 'a new connection keeps its source port, TTL decremented, checksums updated',
       input: [udp(40000)],
@@ -95,11 +119,25 @@ export const cases: CaseTable = {
     },
     { name: 'TTL 1: drop-ttl-exceeded', input: [udp(40000, 1)], counters: { 'drop-ttl-exceeded': 1 } },
     {
-      name: 'a local pod packet above the uplink MTU without DF: drop-too-big, no error',
+      name: 'a packet above the uplink MTU without DF: SNATed, then cut into two fragments (refragmented)',
       input: [
         { ...udp(40000), pkt: `IP(src='10.244.1.5', dst='198.18.0.100')/UDP(sport=40000, dport=53)/Raw(b'x' * 1473)` },
       ],
-      counters: { 'drop-too-big': 1 },
+      counters: { new: 1, refragmented: 1 },
+      expect: {
+        out: [
+          `fragment(IP(src='198.18.0.253', dst='198.18.0.100', ttl=63)/UDP(sport=40000, dport=53)/Raw(b'x' * 1473), fragsize=1480)[0]`,
+          `fragment(IP(src='198.18.0.253', dst='198.18.0.100', ttl=63)/UDP(sport=40000, dport=53)/Raw(b'x' * 1473), fragsize=1480)[1]`,
+        ],
+      },
+    },
+    {
+      name: 'a packet above the uplink MTU without DF and no slot for its second piece: drop-too-big, drop-no-buffer',
+      slots: 1,
+      input: [
+        { ...udp(40000), pkt: `IP(src='10.244.1.5', dst='198.18.0.100')/UDP(sport=40000, dport=53)/Raw(b'x' * 1473)` },
+      ],
+      counters: { 'drop-too-big': 1, 'drop-no-buffer': 1 },
     },
     {
       name: 'a DF packet of a node-b pod above the uplink MTU: drop-too-big and a frag-needed to error',

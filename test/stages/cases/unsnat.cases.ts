@@ -12,10 +12,40 @@ const query = (src = '10.244.1.5') => ({
     void connection(st.ct, 'udp', src, 40000, '198.18.0.100', 53, '198.18.0.253'),
 });
 
+/** Fragment k of a 72-byte DNS answer to the Egress IP (24 bytes a fragment), and as it reaches web-1. */
+const FRAG = (k: number) =>
+  `fragment(IP(src='198.18.0.100', dst='198.18.0.253')/UDP(sport=53, dport=40000)/(b'r'*64), fragsize=24)[${k}]`;
+const FRAG_IN = (k: number) =>
+  `fragment(IP(src='198.18.0.100', dst='10.244.1.5', ttl=63)/UDP(sport=53, dport=40000)/(b'r'*64), fragsize=24)[${k}]`;
+
 export const cases: CaseTable = {
   stage: (st) => new Unsnat(st),
   l3: 14,
   rows: [
+    {
+      name: 'the first fragment of a reply: translated back, its L4 checksum updated for the whole datagram',
+      ...query(),
+      input: [eth(FRAG(0))],
+      counters: { reply: 1 },
+      expect: { 'to-pod': [FRAG_IN(0)] },
+    },
+    {
+      name: 'a later fragment of a reply (ports word in flow): only its IP destination translated',
+      ...query(),
+      input: [{ pkt: eth(FRAG(1)), flow: (53 << 16) | 40000 }],
+      counters: { fragment: 1 },
+      expect: { 'to-pod': [FRAG_IN(1)] },
+    },
+    {
+      name: 'a later fragment with no connection: drop-no-conntrack',
+      input: [{ pkt: eth(FRAG(1)), flow: (53 << 16) | 40000 }],
+      counters: { 'drop-no-conntrack': 1 },
+    },
+    {
+      name: 'the first fragment of an echo request to the Egress IP: drop-no-conntrack, never the responder',
+      input: [eth("IP(src='198.18.0.100', dst='198.18.0.253', flags='MF')/ICMP(type=8, id=3)/(b'e'*16)")],
+      counters: { 'drop-no-conntrack': 1 },
+    },
     {
       name: 'a reply to a local pod: destination translated back, TTL decremented, to-pod as an L3 packet',
       ...query(),
@@ -102,10 +132,36 @@ export const cases: CaseTable = {
       counters: { reply: 1, 'drop-no-route': 1 },
     },
     {
-      name: 'a reply above the pod MTU without DF: drop-too-big, no error',
+      name: 'a reply above the pod MTU without DF: translated, then cut to the pod MTU (refragmented)',
       ...query(),
       input: [eth(`IP(src='198.18.0.100', dst='198.18.0.253')/UDP(sport=53, dport=40000)/Raw(b'x' * 1423)`)],
-      counters: { 'drop-too-big': 1 },
+      counters: { reply: 1, refragmented: 1 },
+      expect: {
+        'to-pod': [
+          `fragment(IP(src='198.18.0.100', dst='10.244.1.5', ttl=63)/UDP(sport=53, dport=40000)/Raw(b'x' * 1423), fragsize=1424)[0]`,
+          `fragment(IP(src='198.18.0.100', dst='10.244.1.5', ttl=63)/UDP(sport=53, dport=40000)/Raw(b'x' * 1423), fragsize=1424)[1]`,
+        ],
+      },
+    },
+    {
+      name: 'a fragment above the pod MTU for a pod of node-b: its two pieces go to-remote, offsets continued',
+      ...query('10.244.2.9'),
+      input: [
+        {
+          pkt: eth(
+            `fragment(IP(src='198.18.0.100', dst='198.18.0.253', id=5)/UDP(sport=53, dport=40000)/Raw(b'y' * 2992), fragsize=1480)[1]`,
+          ),
+          flow: (53 << 16) | 40000,
+        },
+      ],
+      counters: { fragment: 1, refragmented: 1 },
+    },
+    {
+      name: 'a reply above the pod MTU without DF and no slot for its second piece: drop-too-big, drop-no-buffer',
+      ...query(),
+      slots: 1,
+      input: [eth(`IP(src='198.18.0.100', dst='198.18.0.253')/UDP(sport=53, dport=40000)/Raw(b'x' * 1423)`)],
+      counters: { 'drop-too-big': 1, 'drop-no-buffer': 1 },
     },
     {
       name: 'a DF reply above the pod MTU: drop-too-big and a frag-needed from the Egress IP to error',

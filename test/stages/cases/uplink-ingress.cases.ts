@@ -101,9 +101,14 @@ export const cases: CaseTable = {
       counters: { 'drop-ip-bad-checksum': 1 },
     },
     {
-      name: 'a fragment: drop-fragment',
+      name: 'a fragment for the node: to defrag, FRAG_FROM_UPLINK in flow',
       input: [eth("IP(flags='MF', src='198.18.0.100', dst='198.18.0.11')/UDP(sport=1, dport=2)")],
-      counters: { 'drop-fragment': 1 },
+      counters: { fragment: 1 },
+    },
+    {
+      name: 'a fragment for an address the node does not own: drop-not-ours, as a whole packet',
+      input: [eth("IP(flags='MF', src='198.18.0.100', dst='198.18.0.77')/UDP(sport=1, dport=2)")],
+      counters: { 'drop-not-ours': 1 },
     },
     {
       name: 'to an address the node does not own: drop-not-ours',
