@@ -28,6 +28,7 @@ import {
   neighMac,
   nodeMac,
   podNs,
+  until,
   referenceWithoutPods,
   runFile,
   sh,
@@ -62,16 +63,6 @@ function unitArgv(env: Record<string, string>): string[] {
     else out.push(w);
   }
   return out;
-}
-
-async function until<T>(f: () => T | null | undefined | false, what: string, ms = 30000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 let unlock = () => {};

@@ -1,7 +1,9 @@
 /** Helpers of the test-bed integration tests: the CLI as a child process, curl and arping in namespaces. */
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { netdev } from '../../tun/index.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const BIN = join(ROOT, 'bin', 'egress.js');
@@ -168,5 +170,148 @@ export async function testbedLock(): Promise<() => void> {
       }
       await sleep(250);
     }
+  }
+}
+
+/** Poll `f` (every 200 ms) until it gives a truthy value, which is returned; an error naming `what` after `ms`. */
+export async function until<T>(f: () => T | null | undefined | false, what: string, ms = 30000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The reference cluster's configuration, Nodes and Namespaces (no pool, no Egress), and `pods` in `dev`. */
+export function referenceWithDevPods(pods: ReadonlyArray<{ name: string; node: string; ip: string }>): string {
+  const text = readFileSync(join(ROOT, 'examples', 'reference', 'cluster.yaml'), 'utf8');
+  const head = text.slice(0, text.indexOf('---\napiVersion: crd.antrea.io/v1beta1\nkind: ExternalIPPool'));
+  return (
+    head +
+    pods
+      .map(
+        (p) =>
+          `---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: ${p.name}\n  namespace: dev\nspec:\n  nodeName: ${p.node}\nstatus:\n  podIP: ${p.ip}\n`,
+      )
+      .join('')
+  );
+}
+
+/** A UDP echo server on port 7777 for `n` datagrams or 8 s (Python: no ping on the machine). */
+const UDP_ECHO = `import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 7777)); s.settimeout(8)
+try:
+    for _ in range(int(sys.argv[1])):
+        d, a = s.recvfrom(2048); s.sendto(d, a)
+except socket.timeout:
+    pass`;
+/** Sends `argv[2]` datagrams tagged `argv[3]` to `argv[1]`:7777, prints how many came back unchanged. */
+const UDP_CLIENT = `import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1); got = 0
+for i in range(int(sys.argv[2])):
+    m = (sys.argv[3] + ' %d' % i).encode()
+    s.sendto(m, (sys.argv[1], 7777))
+    try:
+        got += s.recvfrom(2048)[0] == m
+    except socket.timeout:
+        pass
+print(got)`;
+
+/**
+ * Datagrams (each `tag N`) from the pod `from` echoed back by the pod `to` (at `toIp`): how many of `n` came back,
+ * with `python` the interpreter to run in the pods' namespaces.
+ */
+export async function udpEcho(python: string, from: string, to: string, toIp: string, n: number, tag: string) {
+  const server = spawn('ip', ['netns', 'exec', podNs(to), python, '-c', UDP_ECHO, String(n)], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 700));
+  const r = sh('ip', ['netns', 'exec', podNs(from), python, '-c', UDP_CLIENT, toIp, String(n), tag], 30_000);
+  server.kill();
+  return Number(r.stdout.trim() || '0');
+}
+
+/**
+ * Agents of one state directory on a segment of their own: a bridge in a namespace the bed makes and removes, the
+ * test-bed lock held from setUp to tearDown, each agent a child process (`egress agent`, 100 ms heartbeats, dead
+ * after 1 s) whose stderr is kept (the last 20 kB) for failure messages.
+ */
+export class AgentBed {
+  dir = '';
+  readonly agents = new Map<string, ChildProcess>();
+  readonly logs = new Map<string, string>();
+  private unlock: (() => void) | undefined;
+
+  constructor(
+    readonly segNs: string,
+    readonly bridge: string,
+    private readonly tmpPrefix: string,
+  ) {}
+
+  /** Take the lock (other files' agents would be leftovers here), make the segment and the state dir, apply `yaml`. */
+  async setUp(yaml: string): Promise<void> {
+    this.unlock = await testbedLock();
+    this.dir = mkdtempSync(join(tmpdir(), this.tmpPrefix));
+    netdev.deleteNetns(this.segNs, { ifExists: true });
+    netdev.addNetns(this.segNs);
+    netdev.addBridge(this.bridge, { netns: this.segNs });
+    netdev.setUp(this.bridge, { netns: this.segNs });
+    const a = egress(['apply', '-f', '-'], this.dir, yaml);
+    if (a.status !== 0) throw new Error(`apply: ${a.stderr}`);
+  }
+
+  start(node: string, extra: readonly string[] = []): ChildProcess {
+    const args = ['agent', '--node', node, '--state-dir', this.dir, '--segment-netns', this.segNs];
+    args.push('--bridge', this.bridge, '--heartbeat-interval-ms', '100', '--dead-after-ms', '1000', ...extra);
+    const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.logs.set(node, '');
+    p.stderr?.on('data', (d: Buffer) => this.logs.set(node, (this.logs.get(node)! + d.toString()).slice(-20000)));
+    this.agents.set(node, p);
+    return p;
+  }
+
+  /** SIGTERM `node`'s agent and wait for it to exit. */
+  async stop(node: string): Promise<void> {
+    const p = this.agents.get(node)!;
+    if (p.exitCode !== null) return;
+    const done = new Promise((r) => p.once('exit', r));
+    p.kill('SIGTERM');
+    await done;
+  }
+
+  /** `node`'s run file, or null while there is none (yet). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a JSON report the tests walk freely
+  run(node: string): Record<string, any> | null {
+    try {
+      return runFile(this.dir, node);
+    } catch {
+      return null;
+    }
+  }
+
+  /** `node`'s run file once its agent sees `members` alive and has its `pods` pods; else null. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as run()
+  up(node: string, members: readonly string[], pods = 1): Record<string, any> | null {
+    const r = this.run(node);
+    return r && r.members?.join(',') === members.join(',') && r.pods?.length === pods ? r : null;
+  }
+
+  /** One stage's counters in `node`'s run file. */
+  counters(node: string, stage: string): Record<string, number> {
+    return this.run(node)!.stages[stage].counters;
+  }
+
+  /** The logs of every agent, for a failure message. */
+  allLogs(): string {
+    return [...this.logs].join(' | ');
+  }
+
+  async tearDown(): Promise<void> {
+    for (const p of this.agents.values()) if (p.exitCode === null) p.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 1500));
+    for (const p of this.agents.values()) if (p.exitCode === null) p.kill('SIGKILL');
+    netdev.deleteNetns(this.segNs, { ifExists: true });
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+    this.unlock?.();
   }
 }
