@@ -1,7 +1,7 @@
 /**
  * What `egress replay` leaves when the run is over (docs/replay.md): files in the output directory OUT
- * (OUT/summary.json, OUT/pipeline.dot, OUT/report.md, OUT/timeline.svg), and the lines on stdout (the accounting of every input packet, the drops,
- * undeliverable input by reason, a hint when no packet came from a pod).
+ * (summary.json, pipeline.dot, report.md, timeline.svg), and the lines on stdout (the accounting of every input
+ * packet, the drops, undeliverable input by reason, a hint when no packet came from a pod).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,6 +1,6 @@
 /**
  * The human side of a replay, from the summary and the cluster's event lists (cold, after the run):
- * `replayReport` is the text report replay writes to OUT/report.md — what the outside saw per source IP, what each node owned when, failover gaps
+ * `replayReport` is the text report replay writes as report.md into its output directory (an example: captures/replay/failover/expected/report.md) — what the outside saw per source IP, what each node owned when, failover gaps
  * (time and packets lost), drops by reason — and `timelineSvg` draws egress IP ownership and node liveness
  * over time (timeline.svg).
  */

@@ -1,7 +1,7 @@
 /**
  * What a replay reports, built from counters and the cluster's (small) event lists after the run, never per
  * packet: `summary()` is summary.json's content (deterministic: wall-clock figures are added by the CLI under
- * `meta.run`), `accounting()` the figures of the summary line, `report()` the text of OUT/report.md.
+ * `meta.run`), `accounting()` the figures of the summary line, `report()` the text of the report (report.md in the output directory).
  *
  * Counters with value 0 are left out. Connection tables are summarised as a total and the `top` connections by
  * packets (all with `top: Infinity`).

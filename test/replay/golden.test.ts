@@ -1,7 +1,7 @@
 /**
  * Replay golden tests (Snabb lwaftr style): captures/replay/<scenario>/in.pcap (made with scapy by
  * captures/gen/replay_inputs.py) through `egress replay`, outputs compared byte for byte with
- * captures/replay/<scenario>/expected/. `UPDATE_GOLDEN=1 npx vitest run test/replay` rewrites the expectations
+ * captures/replay/<scenario>/expected/ (the captures, summary.json and the text report). `UPDATE_GOLDEN=1 npx vitest run test/replay` rewrites the expectations
  * (review the diff of summary.json before committing). tshark decodes every frame the engine emitted and every
  * packet pods received, and must find every IPv4/UDP/TCP/ICMP checksum good.
  */
@@ -14,7 +14,7 @@ import { readCaptureFile } from '../../engine/io/index.js';
 import { CHECKSUM_PREFS, findAll, hasTshark, tsharkPackets } from '../support/tshark.js';
 
 const UPDATE = process.env['UPDATE_GOLDEN'] === '1';
-const OUTPUTS = ['segment.pcap', 'pods.pcap', 'summary.json'];
+const OUTPUTS = ['segment.pcap', 'pods.pcap', 'summary.json', 'report.md'];
 
 /**
  * An output as compared: summary.json without `meta.run` (wall-clock time and rate, which differ between runs),

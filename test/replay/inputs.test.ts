@@ -398,7 +398,7 @@ describe.skipIf(!hasTshark())('outputs tshark reads', () => {
   });
 });
 
-describe.skipIf(!hasTshark())('the text report (OUT/report.md) and timeline.svg (failover scenario)', () => {
+describe.skipIf(!hasTshark())('the text report (report.md) and timeline.svg (failover scenario)', () => {
   it("names the failover gap from the node's failure to the new owner's GARP, with the packets lost in it", async () => {
     const cap = join(ROOT, 'captures/replay/failover');
     const r = await run(join(cap, 'in.pcap'), '--reflect', '--timeline', join(cap, 'timeline.yaml'), '-v');
