@@ -27,21 +27,24 @@ const EXITS = ['out', 'drop'] as const;
 const X = exitIndex(EXITS);
 const ZERO_MAC = new Uint8Array(6);
 
-export class GeneveEncap implements Stage {
-  readonly name = 'geneve-encap';
-  readonly exits = EXITS;
-  readonly counters = new Counters(NAMES);
+/**
+ * The Geneve templates of one encap stage, one per outer destination (built on first use; cold path), rebuilt when
+ * the tables change; the last destination's is kept at hand (a burst mostly goes to one destination).
+ * `innerEthertype` is that of the inner Ethernet header (IPv4 here, IPv6 in geneve-encap6).
+ */
+export class TunnelTemplates {
   private byDst = new Int32Map();
   private templates: geneve.GeneveTemplate[] = [];
   private builtFor: DatapathTables | null = null;
-  /** The last destination's template: a burst mostly goes to one destination. */
   private lastDst = 0;
   private lastTpl: geneve.GeneveTemplate | null = null;
 
-  constructor(private readonly st: NodeState) {}
+  constructor(
+    private readonly st: NodeState,
+    private readonly innerEthertype?: number,
+  ) {}
 
-  /** The template for an outer destination (built on first use; cold path). */
-  private template(t: DatapathTables, dst: number): geneve.GeneveTemplate {
+  get(t: DatapathTables, dst: number): geneve.GeneveTemplate {
     if (this.builtFor !== t) {
       this.byDst = new Int32Map();
       this.templates = [];
@@ -62,6 +65,7 @@ export class GeneveEncap implements Stage {
           ttl: 64,
           df: true,
           innerSrcMac: t.mac,
+          ...(this.innerEthertype !== undefined ? { innerEthertype: this.innerEthertype } : {}),
           ...(this.st.tunnelAuth ? { options: geneveAuth.optionBytes(this.st.tunnelAuth.keyId), critical: true } : {}),
         }),
       );
@@ -70,6 +74,17 @@ export class GeneveEncap implements Stage {
     this.lastDst = dst;
     this.lastTpl = this.templates[k]!;
     return this.lastTpl;
+  }
+}
+
+export class GeneveEncap implements Stage {
+  readonly name = 'geneve-encap';
+  readonly exits = EXITS;
+  readonly counters = new Counters(NAMES);
+  private readonly templates: TunnelTemplates;
+
+  constructor(private readonly st: NodeState) {
+    this.templates = new TunnelTemplates(st);
   }
 
   process(b: Burst, sel: Int32Array, n: number): number {
@@ -89,7 +104,7 @@ export class GeneveEncap implements Stage {
         c[C['drop-too-big']]!++;
         continue;
       }
-      const tpl = this.template(t, b.meta[i]!);
+      const tpl = this.templates.get(t, b.meta[i]!);
       if (o - tpl.len < slab.base(b.slot[i]!)) {
         b.next[i] = X.drop;
         c[C['drop-no-headroom']]!++;

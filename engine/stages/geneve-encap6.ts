@@ -20,60 +20,22 @@
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { ethernet, geneve, geneveAuth, ipv6 } from '../wire/index.js';
-import type { DatapathTables } from './config.js';
 import type { NodeState } from './state.js';
-import { Int32Map } from './tables.js';
+import { TunnelTemplates } from './geneve-encap.js';
 
 const NAMES = ['encapsulated', 'drop-too-big', 'drop-no-headroom'] as const;
 const C = counterIndex(NAMES);
 const EXITS = ['out', 'drop'] as const;
 const X = exitIndex(EXITS);
-const ZERO_MAC = new Uint8Array(6);
 
 export class GeneveEncap6 implements Stage {
   readonly name = 'geneve-encap6';
   readonly exits = EXITS;
   readonly counters = new Counters(NAMES);
-  private byDst = new Int32Map();
-  private templates: geneve.GeneveTemplate[] = [];
-  private builtFor: DatapathTables | null = null;
-  /** The last destination's template: a burst mostly goes to one destination. */
-  private lastDst = 0;
-  private lastTpl: geneve.GeneveTemplate | null = null;
+  private readonly templates: TunnelTemplates;
 
-  constructor(private readonly st: NodeState) {}
-
-  /** The template for an outer destination (built on first use; cold path). */
-  private template(t: DatapathTables, dst: number): geneve.GeneveTemplate {
-    if (this.builtFor !== t) {
-      this.byDst = new Int32Map();
-      this.templates = [];
-      this.builtFor = t;
-      this.lastTpl = null;
-    }
-    if (this.lastTpl !== null && dst === this.lastDst) return this.lastTpl;
-    let k = this.byDst.get(dst, -1);
-    if (k < 0) {
-      k = this.templates.length;
-      this.templates.push(
-        geneve.buildTemplate({
-          srcMac: t.mac,
-          dstMac: ZERO_MAC,
-          srcIp: t.nodeIp,
-          dstIp: dst,
-          vni: 0,
-          ttl: 64,
-          df: true,
-          innerSrcMac: t.mac,
-          innerEthertype: ethernet.ETHERTYPE_IPV6,
-          ...(this.st.tunnelAuth ? { options: geneveAuth.optionBytes(this.st.tunnelAuth.keyId), critical: true } : {}),
-        }),
-      );
-      this.byDst.set(dst, k);
-    }
-    this.lastDst = dst;
-    this.lastTpl = this.templates[k]!;
-    return this.lastTpl;
+  constructor(private readonly st: NodeState) {
+    this.templates = new TunnelTemplates(st, ethernet.ETHERTYPE_IPV6);
   }
 
   process(b: Burst, sel: Int32Array, n: number): number {
@@ -93,7 +55,7 @@ export class GeneveEncap6 implements Stage {
         c[C['drop-too-big']]!++;
         continue;
       }
-      const tpl = this.template(t, b.meta[i]!);
+      const tpl = this.templates.get(t, b.meta[i]!);
       if (o - tpl.len < slab.base(b.slot[i]!)) {
         b.next[i] = X.drop;
         c[C['drop-no-headroom']]!++;
