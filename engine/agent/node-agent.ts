@@ -1,13 +1,14 @@
 /**
  * The part of a node agent that is the same in replay and on real devices: it turns the control plane's
  * result for this node (a PolicyView and the IPs to announce) into the datapath's configuration, keeps one
- * pod port per local pod (created and closed through a factory: memory ports in replay, TUNs on a host),
+ * pod port per local pod, IPv6-only pods included (created and closed through a factory: memory ports in
+ * replay, TUNs on a host),
  * swaps the compiled tables between rounds, and announces newly hosted egress IPs with exactly one
  * gratuitous ARP each in Antrea's format (docs/semantics.md §3).
  */
 import type { Port } from '../graph/index.js';
 import { Burst, type Slab } from '../packet/index.js';
-import type { LocalPod, PolicyView } from '../policy/index.js';
+import type { LocalPod, LocalPod6, PolicyView } from '../policy/index.js';
 import {
   EGRESS_LOCAL,
   EGRESS_NONE,
@@ -39,7 +40,13 @@ export function macFor(kind: 'node' | 'host', ip: number): Uint8Array {
 
 /** Creates and closes the port of a local pod. */
 export interface PodPortFactory {
+  /** A Pod with an IPv4 address (dual-stack or IPv4 only). */
   open(pod: LocalPod): Port;
+  /**
+   * A Pod whose status.podIPs has only an IPv6 address: its port carries IPv6 alone (an IPv4 packet from it is
+   * spoofed, pod-ingress `drop-spoofed`). Without `open6` such Pods get no port.
+   */
+  open6?(pod: LocalPod6): Port;
   close(pod: string, port: Port): void;
 }
 
@@ -195,16 +202,20 @@ export class NodeAgent {
 
   private syncPods(view: PolicyView): { added: string[]; removed: Array<{ key: string; port: Port; member: number }> } {
     const want = new Set(view.localPods.map((p) => p.key));
+    // Pods with an IPv6 address only (the view's IPv4 side leaves them out).
+    const only6 = this.factory.open6 ? view.v6.localPods.filter((p) => !want.has(p.key)) : [];
+    for (const p of only6) want.add(p.key);
     const removed: Array<{ key: string; port: Port; member: number }> = [];
     for (const [key, p] of this.podPorts) if (!want.has(key)) removed.push({ key, ...p });
     for (const r of removed) this.podPorts.delete(r.key);
     const added: string[] = [];
-    for (const pod of view.localPods) {
-      if (this.podPorts.has(pod.key)) continue;
-      const port = this.factory.open(pod);
-      this.podPorts.set(pod.key, { member: -1, port });
-      added.push(pod.key);
-    }
+    const add = (key: string, open: () => Port) => {
+      if (this.podPorts.has(key)) return;
+      this.podPorts.set(key, { member: -1, port: open() });
+      added.push(key);
+    };
+    for (const pod of view.localPods) add(pod.key, () => this.factory.open(pod));
+    for (const pod of only6) add(pod.key, () => this.factory.open6!(pod));
     return { added, removed };
   }
 
