@@ -11,7 +11,7 @@
  * the pod's address is forged). The Hop Limit is decremented and the packet goes to the pod's port without its
  * Ethernet header. Not built yet (counted drops): ICMPv6 errors to the pod (`drop-icmp-error`), Packet Too Big
  * for a packet above the pod MTU (`drop-too-big`) and Time Exceeded (`drop-hop-limit`).
- * Specification: docs/ipv6.md §2.c; docs/semantics.md §4.0, §4.d. Cases: test/stages/cases/inbound6.cases.ts.
+ * Specification: docs/ipv6.md §2.h; docs/semantics.md §4.0, §4.d. Cases: test/stages/cases/inbound6.cases.ts.
  * Exits: `to-pod`, `drop`.
  */
 import { SEG_SET } from '../../conntrack/index.js';

@@ -20,8 +20,8 @@
  *   hosted elsewhere → `tunnel` (Geneve to the egress IP).
  * `b.meta[i]` carries the index of the NAT address in `tables.v6.ownedIp` (snat), or the outer destination
  * (remote-pod, tunnel); `b.oport[i]` the pod port (local-pod).
- * Specification: docs/ipv6.md §2.a, §2.b; docs/semantics.md §4.0, §4.d; RFC 8200 §4, RFC 4861 §6.1.2. Cases:
- * test/stages/cases/pod-ingress6.cases.ts.
+ * Specification: docs/ipv6.md §2.a, §2.b, §2.h, §2.j; docs/semantics.md §4.0, §4.d; RFC 8200 §4, RFC 4861 §6.1.2.
+ * Cases: test/stages/cases/pod-ingress6.cases.ts.
  * Exits: `local-pod`, `remote-pod`, `snat`, `tunnel`, `no-nat` (to uplink-out6), `ignored` (NDP/MLD of the pod's
  * link, to sink), `drop`.
  */

@@ -1,7 +1,7 @@
 /**
  * unsnat6: IPv6 frames from the uplink (uplink-ingress hands on an IPv6 frame for this node's MAC when the node
  * has an IPv6 side). The packet must pass `ipv6.check` and the extension-header walk with limits, be whole
- * (fragments are dropped, not reassembled: `drop-fragment`, docs/ipv6.md §2.h), carry a TCP, UDP or ICMPv6
+ * (fragments are dropped, not reassembled: `drop-fragment`, docs/ipv6.md §2.j), carry a TCP, UDP or ICMPv6
  * header that passes its check, and be addressed to an IPv6 address this node owns (its IPv6 address, a hosted
  * IPv6 egress IP) or to a local pod's IPv6 address (`inbound`: a connection the pod accepts, to inbound6 with
  * the walk in `b.meta` and the pod's port in `b.oport`). NDP for those addresses is not answered here (counted

@@ -1,5 +1,5 @@
 /**
- * inbound6 rows (engine/stages/inbound6.ts; docs/ipv6.md §2.c): IPv6 frames from the segment to a local pod's own
+ * inbound6 rows (engine/stages/inbound6.ts; docs/ipv6.md §2.h): IPv6 frames from the segment to a local pod's own
  * address on the dual-stack node-a (base6.ts), as unsnat6 hands them on: the walk in `b.meta` (upper layer at
  * offset 40, or 48 behind one 8-byte extension header, then the Next Header), the pod's port in `b.oport`.
  */
