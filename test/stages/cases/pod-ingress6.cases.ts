@@ -135,6 +135,11 @@ export const cases: CaseTable = {
       counters: { 'drop-fragment': 1 },
     }),
     row({
+      name: 'an atomic fragment (offset 0, M clear) is no fragment: classified, egress-local',
+      input: [`${from(EXT)}/IPv6ExtHdrFragment(m=0, id=8)/${UDP}`],
+      counters: { 'egress-local': 1 },
+    }),
+    row({
       name: 'a later fragment (no upper-layer header in it): drop-fragment',
       input: [`${from(EXT)}/IPv6ExtHdrFragment(offset=4, id=7, nh=17)/(b'y'*16)`],
       counters: { 'drop-fragment': 1 },
