@@ -117,7 +117,8 @@ export function viewToConfig(
 /**
  * The IPv6 side of the datapath configuration (docs/ipv6.md §2.e), null on a node with no IPv6 address, no IPv6
  * pod and no IPv6 egress IP (IPv6 packets stay counted drops there). A pod whose IPv6 Egress is hosted on another
- * node tunnels to that node's transport IP. Neighbours: none yet (NDP on the uplink is still to do).
+ * node tunnels to that node's transport IP. A pod `memberOf` gives no port (-1) is left out. Neighbours: none yet
+ * (NDP on the uplink is still to do).
  */
 export function viewToConfig6(view: PolicyView, memberOf: (key: string) => number): NodeDatapathConfig6 | null {
   const v6 = view.v6;
@@ -126,17 +127,19 @@ export function viewToConfig6(view: PolicyView, memberOf: (key: string) => numbe
   const hosted = new Set(v6.localEgressIps.map((l) => l.ip));
   return {
     nodeIp: v6.nodeIp,
-    pods: v6.localPods.map((p) => {
-      const kind = p.egressIp === null ? EGRESS_NONE : hosted.has(p.egressIp) ? EGRESS_LOCAL : EGRESS_REMOTE;
-      return {
-        key: p.key,
-        ip: p.ip,
-        port: memberOf(p.key),
-        egress: kind,
-        egressIp: p.egressIp,
-        egressNodeIp: kind === EGRESS_REMOTE && p.egressNode ? (nodeIpOf.get(p.egressNode) ?? 0) : 0,
-      };
-    }),
+    pods: v6.localPods
+      .filter((p) => memberOf(p.key) >= 0)
+      .map((p) => {
+        const kind = p.egressIp === null ? EGRESS_NONE : hosted.has(p.egressIp) ? EGRESS_LOCAL : EGRESS_REMOTE;
+        return {
+          key: p.key,
+          ip: p.ip,
+          port: memberOf(p.key),
+          egress: kind,
+          egressIp: p.egressIp,
+          egressNodeIp: kind === EGRESS_REMOTE && p.egressNode ? (nodeIpOf.get(p.egressNode) ?? 0) : 0,
+        };
+      }),
     podCidrs: v6.podCidrs.map((r) => ({ cidr: r.cidr, nodeIp: r.nodeIp })),
     nodeIps: [...v6.nodeIps],
     bypass: [...v6.bypass],
@@ -231,9 +234,10 @@ export class NodeAgent {
     return viewToConfig(
       view,
       this.mac,
+      // A pod without a port (an IPv6-only pod of a factory without open6) is -1: viewToConfig6 leaves it out.
       (key) => {
         const p = this.podPorts.get(key);
-        return p && p.member >= 0 ? p.member : 0;
+        return p ? Math.max(p.member, 0) : -1;
       },
       this.withheld,
     );

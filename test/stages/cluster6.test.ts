@@ -148,5 +148,19 @@ describe.skipIf(!hasScapy())('dual-stack cluster in memory (scapy-built packets)
     expect(s1['pod-ingress6']!.counters['egress-remote']).toBe(1);
     expect(s1['geneve-decap6']!.counters['to-pod']).toBe(1);
     agent.close();
+
+    // A factory without open6: web-7 gets no port and stays out of the IPv6 tables (not on another pod's member).
+    const plain = new NodeAgent({
+      name: 'node1',
+      slab: new Slab({ slots: 64 }),
+      mac: macFor('node', view.node!.transportIp),
+      uplink: new ListPort('plain-uplink'),
+      view,
+      pods: { open: (p) => new ListPort(p.key), close: (_k, p) => p.close() },
+    });
+    expect([...plain.pods().keys()]).toEqual(['e2e/web-1']);
+    expect(plain.datapath.state.tables.v6!.podKeys).toEqual(['e2e/web-1']);
+    expect(plain.datapath.state.tables.v6!.podOfPort[0]).toBe(0);
+    plain.close();
   });
 });
