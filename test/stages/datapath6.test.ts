@@ -253,6 +253,7 @@ describe.skipIf(!hasScapy())('dual-stack node datapath (scapy-built packets)', (
     );
     expect(drops).toBeGreaterThan(1000);
     expect(snap['pod-ingress6']!.counters).toMatchObject({ 'drop-spoofed': expect.any(Number) });
+    expect(Object.values(snap['inbound6']!.counters).reduce((a, v) => a + v, 0)).toBeGreaterThan(10); // reached
     expect(slab.available).toBe(slab.slots);
   });
 
