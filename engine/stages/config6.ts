@@ -116,6 +116,12 @@ export class DatapathTables6 {
   readonly neighMacLo: Int32Array;
   readonly gateway: Int32Array;
   readonly hasGateway: boolean;
+  /**
+   * Where the ICMPv6 errors the node sends its local pods come from (docs/ipv6.md §2.h): the first address of
+   * this node's IPv6 pod CIDR (the pod gateway, as `podGatewayIp` for IPv4 and Antrea's antrea-gw0), else the
+   * node's IPv6 address, else fe80::1 (a TUN is a link of its own: a link-local source reaches the pod).
+   */
+  readonly podGatewayIp: Uint8Array;
 
   /** `ports`: port-group size (largest member + 1) of the IPv4 side, so `podOfPort` covers every member. */
   constructor(c: NodeDatapathConfig6, localNodeIp: number, ports: number) {
@@ -226,5 +232,10 @@ export class DatapathTables6 {
     const g = c.gateway ? must6(c.gateway, 'gateway') : null;
     this.gateway = Int32Array.from(g ?? [0, 0, 0, 0]);
     this.hasGateway = g !== null;
+    const own = cidrs.find((_, i) => (c.podCidrs[i]!.nodeIp | 0) === (localNodeIp | 0));
+    const gw = own ? [own.w[0]!, own.w[1]!, own.w[2]!, (own.w[3]! + 1) | 0] : (n6 ?? [0xfe800000 | 0, 0, 0, 1]);
+    this.podGatewayIp = new Uint8Array(16);
+    const gv = new DataView(this.podGatewayIp.buffer);
+    gw.forEach((x, k) => gv.setInt32(k * 4, x));
   }
 }

@@ -39,6 +39,7 @@ export { GeneveDecap6 } from './geneve-decap6.js';
 export { Unsnat } from './unsnat.js';
 export { Inbound } from './inbound.js';
 export { IcmpLocal } from './icmp-local.js';
+export { IcmpLocal6 } from './icmp-local6.js';
 export { ControlIn } from './control-in.js';
 export { LocalOut } from './local-out.js';
 export { TunnelAuth, REPLAY_WINDOW, type TunnelAuthConfig } from './tunnel-auth.js';
