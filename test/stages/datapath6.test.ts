@@ -262,7 +262,11 @@ describe.skipIf(!hasScapy())('dual-stack node datapath (scapy-built packets)', (
       `IPv6(src='${WEB1}', dst='${EXT}')/TCP(sport=41000, dport=443, flags='S')`,
       `IPv6(src='${WEB1}', dst='${EXT}')/ICMPv6EchoRequest(id=7, seq=1)`,
       `IPv6(src='fe80::5', dst='ff02::2', hlim=255)/ICMPv6ND_RS()`,
+      `IPv6(src='${WEB1}', dst='${EXT}')/ICMPv6DestUnreach(code=4)/IPv6(src='${EXT}', dst='${WEB1}')/IPv6ExtHdrDestOpt()/UDP(sport=53, dport=40000)/b'answer'`,
+      `IPv6(src='${WEB1}', dst='2001:2::11')/ICMPv6EchoRequest(id=3, seq=1)`,
       `Ether(dst='${NODE_MAC}', src='${HOST_MAC}')/IPv6(src='${EXT}', dst='2001:2::253')/UDP(sport=53, dport=40000)/b'answer'`,
+      `Ether(dst='${NODE_MAC}', src='${ROUTER_MAC}')/IPv6(src='2001:2::1', dst='2001:2::253')/ICMPv6PacketTooBig(mtu=1280)/IPv6(src='2001:2::253', dst='${EXT}')/TCP(sport=41000, dport=443, flags='S')`,
+      `Ether(dst='${NODE_MAC}', src='${HOST_MAC}')/IPv6(src='${EXT}', dst='2001:2::253')/ICMPv6EchoRequest(id=9, seq=1)`,
       `Ether(dst='${NODE_MAC}', src='${PEER_MAC}')/IP(src='198.18.0.12', dst='198.18.0.11', flags='DF')/UDP(sport=5555, dport=6081, chksum=0)/GENEVE(proto=0x6558)/Ether(dst='aa:bb:cc:dd:ee:ff', src='${PEER_MAC}')/IPv6(src='2001:2:0:a2::9', dst='${EXT}')/IPv6ExtHdrFragment(m=1)/UDP(sport=1, dport=2)/b'x'`,
     );
     let x = 2463534242;
@@ -273,8 +277,9 @@ describe.skipIf(!hasScapy())('dual-stack node datapath (scapy-built packets)', (
       return x >>> 0;
     };
     // The connections the mutants may hit: the seeds once, unmutated.
+    const POD_SEEDS = 6; // the first six come from pods, the rest from the uplink
     for (const [k, p] of seeds.entries()) {
-      if (k < 4) fromPod(0, p);
+      if (k < POD_SEEDS) fromPod(0, p);
       else fromUplink(p);
     }
     for (let i = 0; i < 3000; i++) {
@@ -283,7 +288,7 @@ describe.skipIf(!hasScapy())('dual-stack node datapath (scapy-built packets)', (
         seed.subarray(0, Math.max(1, seed.length - (rnd() % 3 === 0 ? rnd() % seed.length : 0))),
       );
       for (let m = 1 + (rnd() % 4); m > 0; m--) p[rnd() % p.length] = rnd() & 0xff;
-      if (seeds.indexOf(seed) < 4) fromPod(rnd() % 3, p);
+      if (seeds.indexOf(seed) < POD_SEEDS) fromPod(rnd() % 3, p);
       else fromUplink(p);
     }
     for (let t = 0; t < 5; t++) dp.tick(1_000_000 + t * 10_000);
@@ -294,6 +299,10 @@ describe.skipIf(!hasScapy())('dual-stack node datapath (scapy-built packets)', (
     );
     expect(drops).toBeGreaterThan(1000);
     expect(snap['pod-ingress6']!.counters).toMatchObject({ 'drop-spoofed': expect.any(Number) });
+    // The error and echo paths were reached by the mutants too.
+    expect(snap['snat6']!.counters['related']).toBeGreaterThan(0);
+    expect(snap['unsnat6']!.counters['related']).toBeGreaterThan(0);
+    expect(snap['icmp-local6']!.counters['echo-reply']).toBeGreaterThan(0);
     expect(slab.available).toBe(slab.slots);
   });
 
