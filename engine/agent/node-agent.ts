@@ -175,11 +175,6 @@ export interface NodeAgentOptions extends DatapathOptions {
   withhold?: readonly number[];
   /** Told when a pod's port joins or leaves the `pods` group (a runtime watches its readiness). */
   onPodPort?: (key: string, member: number, port: Port, added: boolean) => void;
-  /**
-   * The segment's on-link IPv6 prefix (`NodeDatapathConfig6.segment`: destinations in it are resolved with
-   * NDP). The manifests have no IPv6 segment yet; replay gives the /64 of the Nodes' IPv6 addresses.
-   */
-  segment6?: string | null;
 }
 
 export class NodeAgent {
@@ -203,7 +198,6 @@ export class NodeAgent {
     this.uplink = o.uplink;
     this.factory = o.pods;
     this.onPodPort = o.onPodPort;
-    this.segment6 = o.segment6 ?? null;
     this.view = o.view;
     this.withheld = new Set(o.withhold ?? []);
     this.out = new Burst(o.slab, 16);
@@ -249,15 +243,7 @@ export class NodeAgent {
 
   private withheld: ReadonlySet<number> = new Set();
 
-  private readonly segment6: string | null;
-
   private config(view: PolicyView): NodeDatapathConfig {
-    const c = this.config4(view);
-    if (c.v6 && this.segment6) c.v6 = { ...c.v6, segment: this.segment6 };
-    return c;
-  }
-
-  private config4(view: PolicyView): NodeDatapathConfig {
     return viewToConfig(
       view,
       this.mac,

@@ -55,8 +55,6 @@ export interface NodeRunnerOptions {
   uplink: Port;
   pods: PodPortFactory;
   onPodPort?: (key: string, member: number, port: Port, added: boolean) => void;
-  /** The segment's on-link IPv6 prefix (NodeAgentOptions.segment6). */
-  segment6?: string | null;
   key: HeartbeatKey;
   incarnation: number;
   now: number;
@@ -151,7 +149,6 @@ export class NodeRunner {
       withhold: first.withhold,
       pods: o.pods,
       ...(o.onPodPort ? { onPodPort: o.onPodPort } : {}),
-      ...(o.segment6 ? { segment6: o.segment6 } : {}),
       ...(o.datapath ?? {}),
       ...(o.tunnelAuth === 'siphash'
         ? { tunnelAuth: { key: tunnelAuthKey(o.key), keyId: o.key.id, epochMs: o.incarnation } }

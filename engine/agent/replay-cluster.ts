@@ -53,13 +53,14 @@ export type DropTap = (node: NodeRt, stage: string, reason: string, off: number,
 /**
  * Whether a stage's drop counter counts lost packets. `uplink-ingress.drop-other-mac` and `drop-broadcast-ip` do
  * not: those are copies of flooded or broadcast frames a node filters out while another port takes them; nor
- * does `ndp.drop-not-owned`: a Neighbor Solicitation (multicast) reaches every node, and only the owner answers.
+ * do `ndp.drop-not-owned` and `drop-na-unknown`: a Neighbor Solicitation or an unsolicited Neighbor Advertisement
+ * (multicast) reaches every node; only the owner answers the one, only nodes with an entry take the other.
  */
 export function isLoss(stage: string, counter: string): boolean {
   return (
     counter.startsWith('drop-') &&
     !(stage === 'uplink-ingress' && (counter === 'drop-other-mac' || counter === 'drop-broadcast-ip')) &&
-    !(stage === 'ndp' && counter === 'drop-not-owned')
+    !(stage === 'ndp' && (counter === 'drop-not-owned' || counter === 'drop-na-unknown'))
   );
 }
 
@@ -314,9 +315,12 @@ export class SimCluster {
     this.sw.setNow(t);
     this.segment6 = segmentOf(this.state);
     if (this.segment6) {
-      const w = words6(this.segment6.split('/')[0]!)!;
-      this.seg6.set(w, 0);
-      this.seg6.set([-1, -1, 0, 0], 4);
+      const [a, len] = this.segment6.split('/');
+      const n = Number(len);
+      const m = [0, 1, 2, 3].map((i) => (n >= 32 * (i + 1) ? -1 : n <= 32 * i ? 0 : maskInt32(n - 32 * i)));
+      const w = words6(a!)!;
+      this.seg6.set(w.map((x, i) => x & m[i]!), 0);
+      this.seg6.set(m, 4);
     }
     for (const name of [...this.state.nodes.keys()].sort()) this.addNode(name, t);
     this.topology();
@@ -346,7 +350,6 @@ export class SimCluster {
         events: (ev) => this.events.push(...ev),
       },
       datapath: { conntrack: { seed: this.opts.seed, tcpLiberal: this.opts.tcpStrict !== true } },
-      ...(this.segment6 ? { segment6: this.segment6 } : {}),
       ...(this.opts.connSync ? { connSync: true } : {}),
       pods: {
         open: (pod: LocalPod): Port => this.openPod(rt, pod),
@@ -486,9 +489,15 @@ export class SimCluster {
   }
 
   /** Whether a0..a3 is in the segment's IPv6 prefix. */
-  onSegment6(a0: number, a1: number): boolean {
+  onSegment6(a0: number, a1: number, a2: number, a3: number): boolean {
     const g = this.seg6;
-    return this.segment6 !== null && (a0 & g[4]!) === g[0] && (a1 & g[5]!) === g[1];
+    return (
+      this.segment6 !== null &&
+      (a0 & g[4]!) === g[0] &&
+      (a1 & g[5]!) === g[1] &&
+      (a2 & g[6]!) === g[2] &&
+      (a3 & g[7]!) === g[3]
+    );
   }
 
   /**
@@ -499,7 +508,7 @@ export class SimCluster {
   hostFor6(a0: number, a1: number, a2: number, a3: number): SimHost | null {
     const i = this.host6ByIp.get(a0, a1, a2, a3);
     if (i >= 0) return this.hosts6[i]!;
-    if (!this.onSegment6(a0, a1) || this.sourceKind6(a0, a1, a2, a3) !== SRC_OUTSIDE) return null;
+    if (!this.onSegment6(a0, a1, a2, a3) || this.sourceKind6(a0, a1, a2, a3) !== SRC_OUTSIDE) return null;
     if (this.hosts6.length >= 512) return null;
     const b = new Uint8Array(16);
     new DataView(b.buffer).setInt32(0, a0);
@@ -754,8 +763,13 @@ export function hosted6(rt: NodeRt): string[] {
   return rt.runner.agent.view.v6.localEgressIps.map((l) => l.ip);
 }
 
-/** The /64 of the first Node's (by name) IPv6 address: the segment's on-link IPv6 prefix; null without one. */
+/**
+ * The segment's on-link IPv6 prefix as the agents take it (node-agent.ts viewToConfig6): `transportCIDRv6`, else
+ * the /64 of the first Node's (by name) IPv6 address; null without either. Its hosts are the simulated IPv6 hosts.
+ */
 function segmentOf(state: ClusterState): string | null {
+  const cfg = resolveConfig(state.config).transportCIDRv6;
+  if (cfg) return cfg;
   for (const name of [...state.nodes.keys()].sort()) {
     const a = nodeIPv6(state.nodes.get(name)!);
     const w = a ? words6(a) : null;
