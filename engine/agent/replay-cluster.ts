@@ -319,7 +319,10 @@ export class SimCluster {
       const n = Number(len);
       const m = [0, 1, 2, 3].map((i) => (n >= 32 * (i + 1) ? -1 : n <= 32 * i ? 0 : maskInt32(n - 32 * i)));
       const w = words6(a!)!;
-      this.seg6.set(w.map((x, i) => x & m[i]!), 0);
+      this.seg6.set(
+        w.map((x, i) => x & m[i]!),
+        0,
+      );
       this.seg6.set(m, 4);
     }
     for (const name of [...this.state.nodes.keys()].sort()) this.addNode(name, t);

@@ -172,8 +172,7 @@ export function summary(r: Replay, o: SummaryOptions = {}) {
             conntrack6: { counters: nonZero(st.ct6.ct.counterSnapshot()), total: liveCount(st.ct6.ct) },
             neighbors6: st.neigh6.dump(st.now).map((e) => ({
               ip: e.ip,
-              mac:
-                e.state === 'incomplete' ? null : ethernet.macToString(ethernet.macFromInts(e.macHi, e.macLo)),
+              mac: e.state === 'incomplete' ? null : ethernet.macToString(ethernet.macFromInts(e.macHi, e.macLo)),
               state: e.state,
             })),
           }

@@ -72,7 +72,7 @@ export const UNDELIVERABLE_REASONS = {
   truncated: 'the link-layer or IPv4 header is cut short',
   'bad-ipv4': 'a broken IPv4 header, from outside on a link without Ethernet',
   'bad-ipv6': 'a broken IPv6 header, from outside on a link without Ethernet',
-  ipv6: 'IPv6, and no Node of the manifests has an IPv6 side',
+  ipv6: 'IPv6 while no Node of the manifests has an IPv6 side',
   'no-route-ipv6': "from an IPv6 address off the segment's IPv6 prefix (replay has no IPv6 router)",
   'not-ip': 'neither IPv4 nor IPv6 on a link without Ethernet',
   'no-buffer': 'no free packet buffer (the simulation is overloaded)',

@@ -535,7 +535,16 @@ export class SimHost implements SegmentEndpoint {
    * an entry (an NS from the address); an existing MAC changes only with `override`; an INCOMPLETE entry is
    * resolved and its waiting packets leave.
    */
-  private learn6(a0: number, a1: number, a2: number, a3: number, hi: number, lo: number, create: boolean, override: boolean): void {
+  private learn6(
+    a0: number,
+    a1: number,
+    a2: number,
+    a3: number,
+    hi: number,
+    lo: number,
+    create: boolean,
+    override: boolean,
+  ): void {
     let e = this.neigh6.get(a0, a1, a2, a3);
     if (e < 0) {
       if (!create || this.neigh6Count >= NEIGH6_MAX) return;
@@ -612,7 +621,10 @@ export class SimHost implements SegmentEndpoint {
 
   private isMine(v: DataView, p: number): boolean {
     return (
-      v.getInt32(p) === this.w0 && v.getInt32(p + 4) === this.w1 && v.getInt32(p + 8) === this.w2 && v.getInt32(p + 12) === this.w3
+      v.getInt32(p) === this.w0 &&
+      v.getInt32(p + 4) === this.w1 &&
+      v.getInt32(p + 8) === this.w2 &&
+      v.getInt32(p + 12) === this.w3
     );
   }
 
