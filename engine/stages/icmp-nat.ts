@@ -138,6 +138,9 @@ export const ERR_NOT_ALLOWED = -1;
 /** `appendFragNeeded` found no free slot. */
 export const ERR_NO_BUFFER = -2;
 
+/** The fragmentation-needed error of `appendFragNeeded`, its `rest` (the MTU) set per error: no allocation. */
+const FRAG_NEEDED: icmp.ErrorSpec = { type: icmp.TYPE_DEST_UNREACH, code: icmp.CODE_FRAG_NEEDED, rest: 0 };
+
 /**
  * Append to burst `b` an ICMP fragmentation-needed error (type 3 code 4, next-hop MTU `mtu`, RFC 1191) about
  * packet i (IPv4 at `b.l3[i]`), from `from` back to its sender, with exit `exit`. Like Linux's `icmp_send`:
@@ -149,8 +152,8 @@ export function appendFragNeeded(b: Burst, v: DataView, i: number, from: number,
   if (!icmp.errorAllowed(v, o)) return ERR_NOT_ALLOWED;
   const j = allocError(b, i, exit);
   if (j < 0) return ERR_NO_BUFFER;
-  const spec = { type: icmp.TYPE_DEST_UNREACH, code: icmp.CODE_FRAG_NEEDED, rest: icmp.restFragNeeded(mtu) };
-  b.len[j] = icmp.emitErrorPacket(v, b.off[j]!, from, spec, v, o, ipv4.totalLen(v, o));
+  FRAG_NEEDED.rest = icmp.restFragNeeded(mtu);
+  b.len[j] = icmp.emitErrorPacket(v, b.off[j]!, from, FRAG_NEEDED, v, o, ipv4.totalLen(v, o));
   return j;
 }
 

@@ -104,10 +104,15 @@ for (const t of [icmpv6.TYPE_ROUTER_SOLICIT, icmpv6.TYPE_NEIGHBOR_SOLICIT, icmpv
   LINK_TYPE[t] = 2;
 for (const t of [icmpv6.TYPE_ROUTER_ADVERT, icmpv6.TYPE_REDIRECT]) LINK_TYPE[t] = 3;
 
+/** The Time Exceeded this stage sends (RFC 4443 §3.3, code 0). */
+const HOP_LIMIT_EXCEEDED: icmpv6.ErrorSpec = { type: icmpv6.TYPE_TIME_EXCEEDED, code: icmpv6.CODE_HOP_LIMIT_EXCEEDED };
+
 export class PodIngress6 implements Stage {
   readonly name = 'pod-ingress6';
   readonly exits = EXITS;
   readonly counters = new Counters(NAMES);
+  /** The Packet Too Big this stage sends (its `rest`, the pod MTU, set per error): no allocation per error. */
+  private readonly tooBigSpec: icmpv6.ErrorSpec = { type: icmpv6.TYPE_PACKET_TOO_BIG, code: 0, rest: 0 };
 
   constructor(private readonly st: NodeState) {}
 
@@ -189,15 +194,15 @@ export class PodIngress6 implements Stage {
         continue;
       }
       if (plen > t.podMtu) {
-        const spec = { type: icmpv6.TYPE_PACKET_TOO_BIG, code: 0, rest: t.podMtu };
+        const spec = this.tooBigSpec;
+        spec.rest = t.podMtu;
         n = this.icmpError(b, sel, n, i, plen, l4, proto, spec, C['icmp-packet-too-big']);
         b.next[i] = X.drop;
         c[C['drop-too-big']]!++;
         continue;
       }
       if (ipv6.hopLimit(v, o) <= 1) {
-        const spec = { type: icmpv6.TYPE_TIME_EXCEEDED, code: icmpv6.CODE_HOP_LIMIT_EXCEEDED };
-        n = this.icmpError(b, sel, n, i, plen, l4, proto, spec, C['icmp-time-exceeded']);
+        n = this.icmpError(b, sel, n, i, plen, l4, proto, HOP_LIMIT_EXCEEDED, C['icmp-time-exceeded']);
         b.next[i] = X.drop;
         c[C['drop-hop-limit']]!++;
         continue;

@@ -97,6 +97,10 @@ export class Unsnat6 implements Stage {
   readonly name = 'unsnat6';
   readonly exits = EXITS;
   readonly counters = new Counters(NAMES);
+  /** Scratch of `tooBig` (no allocation per error): the reporting address and the error's fields. */
+  private readonly errFrom = new Uint8Array(16);
+  private readonly errFromV = new DataView(this.errFrom.buffer);
+  private readonly tooBigSpec: icmpv6.ErrorSpec = { type: icmpv6.TYPE_PACKET_TOO_BIG, code: 0, rest: 0 };
   private readonly ct6: Ct6;
   /** This burst's connection lookups, made once per burst. */
   private readonly lookups = new BurstLookup6();
@@ -321,9 +325,12 @@ export class Unsnat6 implements Stage {
   ): number {
     const v = this.st.v;
     const o = b.l3[i]!;
-    const from = new Uint8Array(v.buffer, v.byteOffset + o + 24, 16);
-    const spec = { type: icmpv6.TYPE_PACKET_TOO_BIG, code: 0, rest: mtu };
-    const j = appendError6(b, v, i, plen, l4, proto, from, spec, X.error);
+    // From the address the reply was sent to, copied (the error is written into another slot).
+    const fv = this.errFromV;
+    for (let w = 0; w < 16; w += 4) fv.setInt32(w, v.getInt32(o + 24 + w));
+    const spec = this.tooBigSpec;
+    spec.rest = mtu;
+    const j = appendError6(b, v, i, plen, l4, proto, this.errFrom, spec, X.error);
     if (j === ERR_NO_BUFFER) this.counters.v[C['drop-no-buffer']]!++;
     if (j < 0) return n;
     this.counters.v[C['icmp-packet-too-big']]!++;
