@@ -4,6 +4,7 @@
  */
 import type { DrainResult, RateResult, TrialResult } from './measure.js';
 import type { Machine } from './sys.js';
+import type { Variant } from './variants.js';
 
 export interface UdpResult extends RateResult {
   path: string;
@@ -12,6 +13,8 @@ export interface UdpResult extends RateResult {
   flows: number;
   /** Capacity with the source idle (engine and ceiling; see measure.ts drain). */
   drain?: DrainResult;
+  /** The engine variant's label (variants.ts), absent for the default engine and the other paths. */
+  variant?: string;
 }
 
 export interface TcpResult {
@@ -36,6 +39,8 @@ export interface Results {
     sizes: number[];
     flows: number[];
     agentArgs: string[];
+    /** Frame sizes of the variant rows (absent in results from before variants). */
+    variantSizes?: number[];
     ceilingQueues: number;
     ceilingBurst: number;
     trialMs: number;
@@ -53,6 +58,8 @@ export interface Results {
    * and frame size: its CPU per datagram and its rate.
    */
   baseline: Partial<Record<'veth' | 'tun', Record<number, { sourceUsPerPacket: number; sourcePps: number }>>>;
+  /** Engine variants of the UDP rows, measured or skipped (absent in results from before variants). */
+  variants?: Variant[];
   udp: UdpResult[];
   tcp: TcpResult[];
   durationS: number;
@@ -89,8 +96,20 @@ const k = (pps: number) => (pps >= 1e6 ? `${(pps / 1e6).toFixed(2)} M` : `${(pps
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–');
 const ratio = (a: number | undefined, b: number | undefined) => (a && b ? (a / b).toFixed(2) : '–');
 
-function find(r: Results, path: string, size: number, flows: number): UdpResult | undefined {
-  return r.udp.find((u) => u.path === path && u.size === size && u.flows === flows);
+function find(r: Results, path: string, size: number, flows: number, variant = ''): UdpResult | undefined {
+  return r.udp.find((u) => u.path === path && u.size === size && u.flows === flows && (u.variant ?? '') === variant);
+}
+
+/** Labels of the variants with rows, in the order they were given. */
+function measured(r: Results): string[] {
+  const withRows = new Set(r.udp.map((u) => u.variant ?? '').filter(Boolean));
+  const given = (r.variants ?? []).map((v) => v.label).filter((l) => withRows.has(l));
+  return [...given, ...[...withRows].filter((l) => !given.includes(l))];
+}
+
+/** A row's name: the path's, with the variant's flags. */
+function rowLabel(path: string, variant = ''): string {
+  return `${PATH_LABEL[path] ?? path}${variant ? ` (\`${variant}\`)` : ''}`;
 }
 
 export function renderMarkdown(r: Results): string {
@@ -114,7 +133,13 @@ export function renderMarkdown(r: Results): string {
       `capacity with the source idle (forwarder stopped while the source fills the pod TUN's queue, then timed ` +
       `alone). Engine and ceiling devices queue 4096 packets.` +
       (p.agentArgs.length ? ` Agent flags: \`${p.agentArgs.join(' ')}\`.` : '') +
-      (p.ceilingQueues > 1 ? ` Ceiling: ${p.ceilingQueues} queue pairs.` : ''),
+      (p.ceilingQueues > 1 ? ` Ceiling: ${p.ceilingQueues} queue pairs.` : '') +
+      (measured(r).length
+        ? ` Engine variants (rows named with their flags): ${measured(r)
+            .map((l) => `\`${l}\``)
+            .join(', ')}, frames ${(p.variantSizes ?? p.sizes).join(', ')}, each run right after the default ` +
+          `engine's rows.`
+        : ''),
   );
   out.push('');
   if (r.udp.length) {
@@ -124,16 +149,17 @@ export function renderMarkdown(r: Results): string {
     out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const flows of p.flows)
       for (const size of p.sizes)
-        for (const path of ORDER) {
-          const u = find(r, path, size, flows);
-          if (!u) continue;
-          out.push(
-            `| ${PATH_LABEL[path] ?? path} | ${size} | ${flows} | ${k(u.mrr.receivedPps)} | ${(u.mrr.receivedBps / 1e9).toFixed(2)} | ` +
-              `${k(u.pdr.rate)} | ${k(u.ndr.rate)} | ${f2(forwardingUs(r, path, size, u.mrr))} | ` +
-              `${path.startsWith('kernel') ? '–' : f2(processUs(u.mrr))} | ` +
-              `${u.drain ? k(u.drain.pps) : '–'} | ${u.drain ? f2(u.drain.cpuUsPerPacket) : '–'} |`,
-          );
-        }
+        for (const path of ORDER)
+          for (const variant of ['', ...measured(r)]) {
+            const u = find(r, path, size, flows, variant);
+            if (!u) continue;
+            out.push(
+              `| ${rowLabel(path, variant)} | ${size} | ${flows} | ${k(u.mrr.receivedPps)} | ${(u.mrr.receivedBps / 1e9).toFixed(2)} | ` +
+                `${k(u.pdr.rate)} | ${k(u.ndr.rate)} | ${f2(forwardingUs(r, path, size, u.mrr))} | ` +
+                `${path.startsWith('kernel') ? '–' : f2(processUs(u.mrr))} | ` +
+                `${u.drain ? k(u.drain.pps) : '–'} | ${u.drain ? f2(u.drain.cpuUsPerPacket) : '–'} |`,
+            );
+          }
     out.push('');
     out.push('Ratios (MRR / PDR; drain: capacity with the source idle):');
     out.push('');
@@ -154,6 +180,12 @@ export function renderMarkdown(r: Results): string {
           `| ${size} | ${flows} | ${both(el, kl)} | ${both(er, kr)} | ${both(el, c)} | ${ratio(el?.drain?.pps, c?.drain?.pps)} |`,
         );
       }
+    out.push('');
+    out.push(...variantRatios(r));
+  }
+  const skipped = (r.variants ?? []).filter((v) => v.skipped);
+  if (skipped.length) {
+    out.push(`Variants not measured: ${skipped.map((v) => `\`${v.label}\` (${v.skipped})`).join('; ')}.`);
     out.push('');
   }
   if (r.tcp.length) {
@@ -184,6 +216,41 @@ export function renderMarkdown(r: Results): string {
   return out.join('\n');
 }
 
+/**
+ * Each variant against the default engine, same path, frame and flows: MRR, PDR, drain (capacity with the source
+ * idle) and CPU per packet (machine, then the agents' own, live at MRR; then per drained packet). Above 1 the
+ * variant moves more packets; below 1 it spends less CPU per packet.
+ */
+function variantRatios(r: Results): string[] {
+  const out: string[] = [];
+  const labels = measured(r);
+  if (!labels.length) return out;
+  const versus = (l: string) => r.variants?.find((v) => v.label === l)?.versus ?? 'default';
+  out.push('Engine variants against the default engine (variant / default, same run):');
+  out.push('');
+  out.push(
+    '| variant / default | path | frame | flows | MRR | PDR | drain | CPU µs/pkt | proc µs/pkt | drain µs/pkt |',
+  );
+  out.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const l of labels)
+    for (const path of ORDER)
+      for (const flows of r.params.flows)
+        for (const size of r.params.sizes) {
+          const v = find(r, path, size, flows, l);
+          const d = find(r, path, size, flows);
+          if (!v || !d) continue;
+          out.push(
+            `| \`${l}\` / \`${versus(l)}\` | ${PATH_LABEL[path] ?? path} | ${size} | ${flows} | ` +
+              `${ratio(v.mrr.receivedPps, d.mrr.receivedPps)} | ${ratio(v.pdr.rate, d.pdr.rate)} | ` +
+              `${ratio(v.drain?.pps, d.drain?.pps)} | ` +
+              `${ratio(forwardingUs(r, path, size, v.mrr), forwardingUs(r, path, size, d.mrr))} | ` +
+              `${ratio(processUs(v.mrr), processUs(d.mrr))} | ${ratio(v.drain?.cpuUsPerPacket, d.drain?.cpuUsPerPacket)} |`,
+          );
+        }
+  out.push('');
+  return out;
+}
+
 const COLORS: Record<string, string> = {
   'engine-local': '#1f77b4',
   ceiling: '#7f7f7f',
@@ -192,9 +259,31 @@ const COLORS: Record<string, string> = {
   'kernel-remote': '#a1d99b',
 };
 
-/** Grouped bars: MRR (bar) and PDR (tick) in packets/s per frame size, one panel per flow count. */
+/** Colours of the variants' bars: [local, remote], by the variant's position. */
+const VARIANT_COLORS: Array<[string, string]> = [
+  ['#ff7f0e', '#fdd0a2'],
+  ['#9467bd', '#dadaeb'],
+  ['#d62728', '#fcbba1'],
+  ['#8c564b', '#d9c2bc'],
+];
+
+/**
+ * Grouped bars: MRR (bar) and PDR (tick) in packets/s per frame size, one panel per flow count; each engine variant
+ * is a bar beside its path's.
+ */
 export function renderSvg(r: Results): string {
-  const paths = ORDER.filter((p) => r.udp.some((u) => u.path === p));
+  const labels = measured(r);
+  const series: Array<{ path: string; variant: string; color: string }> = [];
+  for (const path of ORDER) {
+    if (r.udp.some((u) => u.path === path && !u.variant))
+      series.push({ path, variant: '', color: COLORS[path] ?? '#000' });
+    labels.forEach((variant, i) => {
+      if (r.udp.some((u) => u.path === path && u.variant === variant)) {
+        const c = VARIANT_COLORS[i % VARIANT_COLORS.length]!;
+        series.push({ path, variant, color: path.endsWith('remote') ? c[1] : c[0] });
+      }
+    });
+  }
   const flowsList = r.params.flows;
   const sizes = r.params.sizes;
   const W = 420;
@@ -203,7 +292,7 @@ export function renderSvg(r: Results): string {
   const padB = 40;
   const padT = 30;
   const width = W * flowsList.length + 20;
-  const height = H + 30 + 18 * Math.ceil(paths.length / 2) + 10;
+  const height = H + 30 + 18 * Math.ceil(series.length / 2) + 10;
   const max = Math.max(1, ...r.udp.map((u) => u.mrr.receivedPps));
   const step = niceStep(max / 5);
   const top = Math.ceil(max / step) * step;
@@ -230,17 +319,17 @@ export function renderSvg(r: Results): string {
       `<text transform="translate(${x0 + 12},${padT + plotH / 2}) rotate(-90)" text-anchor="middle">packets/s</text>`,
     );
     const gw = plotW / sizes.length;
-    const bw = (gw * 0.8) / Math.max(1, paths.length);
+    const bw = (gw * 0.8) / Math.max(1, series.length);
     sizes.forEach((size, si) => {
       const gx = x0 + padL + si * gw + gw * 0.1;
       o.push(`<text x="${gx + gw * 0.4}" y="${padT + plotH + 16}" text-anchor="middle">${size} B</text>`);
-      paths.forEach((path, k2) => {
-        const u = find(r, path, size, flows);
+      series.forEach(({ path, variant, color }, k2) => {
+        const u = find(r, path, size, flows, variant);
         if (!u) return;
         const bx = gx + k2 * bw;
         const v = u.mrr.receivedPps;
         o.push(
-          `<rect x="${bx.toFixed(1)}" y="${y(v).toFixed(1)}" width="${(bw - 1).toFixed(1)}" height="${(y(0) - y(v)).toFixed(1)}" fill="${COLORS[path]}"><title>${esc(`${PATH_LABEL[path]}, ${size} B, ${flows} flows: MRR ${k(v)}pps, PDR ${k(u.pdr.rate)}pps`)}</title></rect>`,
+          `<rect x="${bx.toFixed(1)}" y="${y(v).toFixed(1)}" width="${(bw - 1).toFixed(1)}" height="${(y(0) - y(v)).toFixed(1)}" fill="${color}"><title>${esc(`${rowLabel(path, variant).replaceAll('`', '')}, ${size} B, ${flows} flows: MRR ${k(v)}pps, PDR ${k(u.pdr.rate)}pps`)}</title></rect>`,
         );
         if (u.pdr.rate > 0)
           o.push(
@@ -250,11 +339,11 @@ export function renderSvg(r: Results): string {
     });
     o.push(`<text x="${x0 + padL + plotW / 2}" y="${padT + plotH + 32}" text-anchor="middle">frame size</text>`);
   });
-  paths.forEach((path, i) => {
+  series.forEach(({ path, variant, color }, i) => {
     const lx = 20 + (i % 2) * 330;
     const ly = H + 30 + Math.floor(i / 2) * 18;
-    o.push(`<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="${COLORS[path]}"/>`);
-    o.push(`<text x="${lx + 18}" y="${ly}">${esc(PATH_LABEL[path] ?? path)}</text>`);
+    o.push(`<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="${color}"/>`);
+    o.push(`<text x="${lx + 18}" y="${ly}">${esc(rowLabel(path, variant).replaceAll('`', ''))}</text>`);
   });
   o.push('</svg>');
   return o.join('\n') + '\n';

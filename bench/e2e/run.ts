@@ -12,6 +12,15 @@
  *   --no-tcp / --tcp-only   skip / only the iperf3 TCP bulk runs
  *   --no-search             MRR only (no NDR/PDR search)
  *   --agent-args "FLAGS"    extra flags for both agents (e.g. "--budget 64 --batch 32")
+ *   --variants "LIST"       engine variants measured on the UDP rows (engine-local, engine-remote, drain included)
+ *                           beside the default engine, each an agent configuration: `;`-separated items of
+ *                           comma-separated name=value or name, e.g. "io=uring;workers=2;batch=32,budget=4"
+ *                           (default "io=uring;workers=2": `--io uring` against the default `--io rw`, and
+ *                           `--workers 2` against one worker); `none` for none. A variant whose flags
+ *                           `egress agent --help` does not list, or that the agent refuses at start (e.g.
+ *                           `--io uring` without liburing, or with --offload), is skipped with one logged line.
+ *                           Each runs right after the default engine's UDP rows; the report gives its ratio to them.
+ *   --variant-sizes LIST    frame sizes of the variant rows (default: the smallest and largest of --sizes)
  *   --ceiling-queues N      queue pairs (threads) of the ceiling forwarder (default 1)
  *   --ceiling-burst N       packets per read burst of the ceiling forwarder (default 64)
  *   --tcp-ms MS             length of each iperf3 run (default 8000; quick 3000)
@@ -55,6 +64,7 @@ import {
   upKernel,
   upSegment,
 } from './topology.js';
+import { DEFAULT_VARIANTS, parseVariants, unsupported, type Variant } from './variants.js';
 import { alive, BenchError, compile, cpuDelta, machine, packageRoot, processCpuUs, sleep, systemCpu } from './sys.js';
 
 export const PATHS = ['engine-local', 'engine-remote', 'kernel-local', 'kernel-remote', 'ceiling'] as const;
@@ -70,6 +80,8 @@ interface Options {
   udp: boolean;
   search: boolean;
   agentArgs: string[];
+  variants: Variant[];
+  variantSizes: number[];
   ceilingQueues: number;
   ceilingBurst: number;
   tcpMs: number;
@@ -98,6 +110,8 @@ function parseArgs(argv: string[]): Options {
     udp: true,
     search: true,
     agentArgs: [],
+    variants: [],
+    variantSizes: [],
     ceilingQueues: 1,
     ceilingBurst: 64,
     tcpMs: 8000,
@@ -107,6 +121,8 @@ function parseArgs(argv: string[]): Options {
   let sizes = false;
   let flows = false;
   let tcpMs = false;
+  let variants = DEFAULT_VARIANTS;
+  let variantSizes: number[] | null = null;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const int = (v: string | undefined, lo: number, hi: number) => {
@@ -131,6 +147,8 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--tcp-only') o.udp = false;
     else if (a === '--no-search') o.search = false;
     else if (a === '--agent-args') o.agentArgs = (argv[++i] ?? '').split(/\s+/).filter(Boolean);
+    else if (a === '--variants') variants = argv[++i] ?? usage('--variants needs a value (or none)');
+    else if (a === '--variant-sizes') variantSizes = list(argv[++i], a).map((s) => int(s, 64, 1518));
     else if (a === '--ceiling-queues') o.ceilingQueues = int(argv[++i], 1, 8);
     else if (a === '--ceiling-burst') o.ceilingBurst = int(argv[++i], 1, 256);
     else if (a === '--tcp-ms') {
@@ -148,6 +166,10 @@ function parseArgs(argv: string[]): Options {
     if (!flows) o.flows = [1000];
     if (!tcpMs) o.tcpMs = 3000;
   }
+  const vs = parseVariants(variants, o.agentArgs);
+  if (typeof vs === 'string') usage(`--variants: ${vs}`);
+  o.variants = vs;
+  o.variantSizes = variantSizes ?? [...new Set([Math.min(...o.sizes), Math.max(...o.sizes)])];
   return o;
 }
 
@@ -263,6 +285,7 @@ async function main(): Promise<void> {
       sizes: o.sizes,
       flows: o.flows,
       agentArgs: o.agentArgs,
+      variantSizes: o.variantSizes,
       ceilingQueues: o.ceilingQueues,
       ceilingBurst: o.ceilingBurst,
       trialMs: o.quick ? 500 : 1000,
@@ -276,6 +299,7 @@ async function main(): Promise<void> {
       tcpMs: o.tcpMs,
     },
     baseline: {},
+    variants: o.variants.map((v) => ({ ...v })),
     udp: [],
     tcp: [],
     durationS: 0,
@@ -322,18 +346,19 @@ async function main(): Promise<void> {
       }
     }
 
-    const runUdp = async (path: PathId, src: Source, stop: number[] = []) => {
+    const runUdp = async (path: PathId, src: Source, stop: number[] = [], variant = '') => {
       if (!o.udp) return;
+      const sizes = variant ? o.variantSizes : o.sizes;
       // Warm-up: ARP, conntrack entries of every flow, the JIT.
-      await trial(src, topt(o.sizes[0]!, Math.max(...o.flows)), 0, 500);
+      await trial(src, topt(sizes[0]!, Math.max(...o.flows)), 0, 500);
       for (const flows of o.flows)
-        for (const size of o.sizes) {
+        for (const size of sizes) {
           const r: RateResult = await rates(src, topt(size, flows), search);
-          const row: UdpResult = { path, size, flows, ...r };
+          const row: UdpResult = { path, size, flows, ...r, ...(variant ? { variant } : {}) };
           if (stop.length > 0 && probe) row.drain = await drain(src, topt(size, flows), stop, () => probe!.rx(), 300);
           results.udp.push(row);
           log(
-            `${path.padEnd(13)} ${String(size).padStart(4)} B ${String(flows).padStart(4)} flows: MRR ${(r.mrr.receivedPps / 1e3).toFixed(0)} kpps ` +
+            `${path.padEnd(13)} ${variant ? `(${variant}) ` : ''}${String(size).padStart(4)} B ${String(flows).padStart(4)} flows: MRR ${(r.mrr.receivedPps / 1e3).toFixed(0)} kpps ` +
               `(offered ${(r.mrr.offeredPps / 1e3).toFixed(0)}), PDR ${(r.pdr.rate / 1e3).toFixed(0)}, NDR ${(r.ndr.rate / 1e3).toFixed(0)} kpps` +
               (row.drain
                 ? `; drain ${(row.drain.pps / 1e3).toFixed(0)} kpps, ${row.drain.cpuUsPerPacket.toFixed(2)} µs/packet`
@@ -362,29 +387,56 @@ async function main(): Promise<void> {
       ceiling = null;
     }
     if (want('engine-local') || want('engine-remote')) {
-      // The engine as configured (UDP, TCP), then for TCP bulk with --offload, tunnel GSO off and on (so the Geneve
+      // The engine as configured (UDP, TCP); then each variant on the UDP rows (right after the default's, so the
+      // ratio compares neighbours in time); then for TCP bulk with --offload, tunnel GSO off and on (so the Geneve
       // path's super-packets are segmented here in one run and by the kernel in the next), unless already given.
       const offloadRun = o.tcp && !o.agentArgs.includes('--offload');
-      for (const variant of offloadRun ? ['', '--offload --tunnel-gso off', '--offload'] : ['']) {
-        if (variant !== '' && !o.tcp) break;
-        const args = variant ? [...o.agentArgs, ...variant.split(' ')] : o.agentArgs;
-        engine = await Engine.start({
-          stateDir: join(tmp, `engine${variant.replaceAll(' ', '')}`),
-          agentArgs: args,
-          log,
-        });
+      const runs: Array<{ variant: string; args: string[]; udp: boolean; tcp: boolean; v?: Variant }> = [
+        { variant: '', args: o.agentArgs, udp: true, tcp: o.tcp },
+      ];
+      if (o.udp) {
+        const help = spawnSync(process.execPath, [join(packageRoot(), 'bin', 'egress.js'), 'agent', '--help'], {
+          encoding: 'utf8',
+        }).stdout;
+        for (const v of results.variants ?? []) {
+          const missing = unsupported(help, v.args);
+          if (missing.length) {
+            v.skipped = `egress agent has no ${missing.join(', ')}`;
+            log(`variant ${v.label}: skipped, ${v.skipped}`);
+          } else runs.push({ variant: v.label, args: [...o.agentArgs, ...v.args], udp: true, tcp: false, v });
+        }
+      }
+      if (offloadRun)
+        for (const variant of ['--offload --tunnel-gso off', '--offload'])
+          runs.push({ variant, args: [...o.agentArgs, ...variant.split(' ')], udp: false, tcp: true });
+      for (const run of runs) {
+        try {
+          engine = await Engine.start({
+            stateDir: join(tmp, `engine${run.variant.replaceAll(' ', '')}`),
+            agentArgs: run.args,
+            log,
+          });
+        } catch (e) {
+          // A variant the agent refuses (e.g. --io uring without liburing) is skipped; the default engine is not.
+          if (!run.v || !(e instanceof BenchError)) throw e;
+          run.v.skipped = `the agent refused it: ${e.message.split('\n').filter(Boolean).pop()?.slice(0, 200) ?? ''}`;
+          log(`variant ${run.variant}: skipped, ${run.v.skipped}`);
+          engine = null;
+          continue;
+        }
         const e = engine;
         const fw = () => e.pids;
         // Drains stop node-a, where the pods are; on the remote path node-b keeps running.
         const nodeA = [e.pids[0]!];
-        if (variant === '') {
+        if (run.udp) {
+          const uv = run.v ? run.variant : '';
           if (want('engine-local'))
-            await runUdp('engine-local', { ns: podNetnsName(E_POD_LOCAL), forwarders: fw }, nodeA);
+            await runUdp('engine-local', { ns: podNetnsName(E_POD_LOCAL), forwarders: fw }, nodeA, uv);
           if (want('engine-remote'))
-            await runUdp('engine-remote', { ns: podNetnsName(E_POD_REMOTE), forwarders: fw }, nodeA);
+            await runUdp('engine-remote', { ns: podNetnsName(E_POD_REMOTE), forwarders: fw }, nodeA, uv);
         }
-        if (o.tcp) {
-          const label = args.join(' ');
+        if (run.tcp) {
+          const label = run.args.join(' ');
           if (want('engine-local'))
             results.tcp.push({
               ...(await tcpBulk('engine-local', podNetnsName(E_POD_LOCAL), e.pids, o.tcpMs)),
@@ -410,7 +462,7 @@ async function main(): Promise<void> {
           return { runtime: rep.runtime, ports: rep.ports, counters: drops };
         };
         results.engineReports ??= {};
-        results.engineReports[variant || 'default'] = { 'node-a': brief('node-a'), 'node-b': brief('node-b') };
+        results.engineReports[run.variant || 'default'] = { 'node-a': brief('node-a'), 'node-b': brief('node-b') };
         await engine.stop();
         engine = null;
       }
