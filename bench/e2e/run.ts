@@ -358,7 +358,7 @@ async function main(): Promise<void> {
           if (stop.length > 0 && probe) row.drain = await drain(src, topt(size, flows), stop, () => probe!.rx(), 300);
           results.udp.push(row);
           log(
-            `${path.padEnd(13)} ${variant ? `(${variant}) ` : ''}${String(size).padStart(4)} B ${String(flows).padStart(4)} flows: MRR ${(r.mrr.receivedPps / 1e3).toFixed(0)} kpps ` +
+            `${(variant ? `${path} (${variant})` : path).padEnd(13)} ${String(size).padStart(4)} B ${String(flows).padStart(4)} flows: MRR ${(r.mrr.receivedPps / 1e3).toFixed(0)} kpps ` +
               `(offered ${(r.mrr.offeredPps / 1e3).toFixed(0)}), PDR ${(r.pdr.rate / 1e3).toFixed(0)}, NDR ${(r.ndr.rate / 1e3).toFixed(0)} kpps` +
               (row.drain
                 ? `; drain ${(row.drain.pps / 1e3).toFixed(0)} kpps, ${row.drain.cpuUsPerPacket.toFixed(2)} µs/packet`
