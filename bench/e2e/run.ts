@@ -299,7 +299,11 @@ async function main(): Promise<void> {
       tcpMs: o.tcpMs,
     },
     baseline: {},
-    variants: o.variants.map((v) => ({ ...v })),
+    // Variants run on the engine's UDP rows only.
+    variants:
+      o.udp && (o.paths.includes('engine-local') || o.paths.includes('engine-remote'))
+        ? o.variants.map((v) => ({ ...v }))
+        : [],
     udp: [],
     tcp: [],
     durationS: 0,
