@@ -45,3 +45,10 @@ export {
 } from './capture-port.js';
 export { MemoryPort, MEMORY_PORT_COUNTERS, type MemoryPortOptions, type SentPacket } from './memory-port.js';
 export { Stager, StageViews, slotViews } from './copy.js';
+export {
+  HandoffPort,
+  HandoffRing,
+  HANDOFF_PORT_COUNTERS,
+  type HandoffPortOptions,
+  type HandoffRingOptions,
+} from './handoff-ring.js';
