@@ -25,6 +25,7 @@ import {
   PodIngress6,
   Snat,
   Snat6,
+  Steer,
   UplinkIngress,
   UplinkOut,
   Unsnat,
@@ -115,6 +116,20 @@ export const DATAPATH_LINKS: readonly string[] = [
   'uplink-out.drop -> drop',
 ];
 
+/**
+ * The graph of one worker of a set (`conntrack.portShards` count > 1, docs/agent.md "Workers"): packets for
+ * unsnat first go through steer, which hands those of another worker's SNAT partition to it (the `workers`
+ * group: member k is worker k's handoff ring); what a worker receives from the others enters at uplink-ingress
+ * as if read from its own uplink queue. With one worker the graph is DATAPATH_LINKS, unchanged.
+ */
+export const WORKER_LINKS: readonly string[] = [
+  ...DATAPATH_LINKS.filter((l) => l !== 'ip-local.unsnat -> unsnat'),
+  'ip-local.unsnat -> steer',
+  'steer.own -> unsnat',
+  'steer.handoff -> out:workers',
+  'in:workers -> uplink-ingress',
+];
+
 export interface DatapathOptions extends NodeStateOptions {
   /** Round burst size (default 256). */
   burst?: number;
@@ -128,11 +143,17 @@ export class NodeDatapath {
   private readonly inPods: InputHandle;
   private readonly inControl: InputHandle;
 
+  /** Handoff ports to the other workers of a set (null with one worker). */
+  readonly workers: PortGroup | null;
+  private readonly inWorkers: InputHandle | null;
+
   constructor(slab: Slab, config: NodeDatapathConfig, opts: DatapathOptions = {}) {
     this.state = new NodeState(slab, config, opts);
     const s = this.state;
+    const set = s.ct.shardCount > 1;
     this.pipeline = new Pipeline(slab, {
       stages: [
+        ...(set ? [new Steer(s)] : []),
         new PodIngress(s),
         new PodIngress6(s),
         new Classify(s),
@@ -156,11 +177,13 @@ export class NodeDatapath {
         new UplinkOut6(s),
       ],
       ports: ['uplink', 'control'],
-      groups: ['pods'],
-      links: DATAPATH_LINKS,
+      groups: set ? ['pods', 'workers'] : ['pods'],
+      links: set ? WORKER_LINKS : DATAPATH_LINKS,
       burst: opts.burst ?? 256,
     });
     this.pods = this.pipeline.group('pods');
+    this.workers = set ? this.pipeline.group('workers') : null;
+    this.inWorkers = set ? this.pipeline.input('workers') : null;
     this.inUplink = this.pipeline.input('uplink');
     this.inPods = this.pipeline.input('pods');
     this.inControl = this.pipeline.input('control');
@@ -180,6 +203,13 @@ export class NodeDatapath {
     return this.pipeline.pollInput(this.inUplink);
   }
 
+  /** Receive what worker `member` handed to this one and process one round (a worker set only). */
+  pollWorker(member: number, now: number): number {
+    if (this.inWorkers === null) return 0;
+    this.state.setNow(now);
+    return this.pipeline.pollInput(this.inWorkers, member);
+  }
+
   /** Receive from pod port `member` and process one round. */
   pollPod(member: number, now: number): number {
     this.state.setNow(now);
@@ -193,7 +223,11 @@ export class NodeDatapath {
    */
   pinPeer(ip: number, macHi: number, macLo: number): void {
     this.state.pinPeer(ip, macHi, macLo);
+    this.onPin?.(ip, macHi, macLo);
   }
+
+  /** Told of every pin (the agent's other datapath workers pin the same peers). */
+  onPin: ((ip: number, macHi: number, macLo: number) => void) | null = null;
 
   /** Receive control-plane packets and process one round. */
   pollControl(now: number): number {

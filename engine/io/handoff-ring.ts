@@ -22,6 +22,17 @@ import type { Burst } from '../packet/index.js';
 export const HANDOFF_PORT_COUNTERS = ['rx', 'tx', 'ring-full', 'oversize'] as const;
 const C = counterIndex(HANDOFF_PORT_COUNTERS);
 
+/** `Atomics.waitAsync` (ES2024; Node 16+ has it, the project's lib setting predates it). */
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(
+      a: Int32Array,
+      i: number,
+      v: number,
+    ): { async: false; value: string } | { async: true; value: Promise<string> };
+  }
+).waitAsync;
+
 const HEAD = 0;
 const TAIL = 1;
 const SEQ = 2;
@@ -212,7 +223,7 @@ export class HandoffPort implements Port {
       queueMicrotask(() => this.fire());
       return;
     }
-    const w = Atomics.waitAsync(r.ctl, SEQ, seen);
+    const w = waitAsync(r.ctl, SEQ, seen);
     this.waiting = true;
     if (!w.async) {
       this.waiting = false;
