@@ -93,6 +93,7 @@ export const COMPLETION_COMMANDS: Readonly<Record<string, { summary: string; fla
       '--queue-len',
       '--offload',
       '--io',
+      '--workers',
       '--tunnel-gso',
       '--conntrack-max',
       '--conntrack-max-per-pod',

@@ -43,6 +43,14 @@ export interface UplinkSpec {
 
 /** Create the node's uplink TAP, attach it to the segment, bring it up. */
 export function openUplink(spec: UplinkSpec): TapPort {
+  return openUplinkQueues(spec, 1)[0]!;
+}
+
+/**
+ * `openUplink` with `queues` queues (IFF_MULTI_QUEUE when more than one: a datapath worker per queue, the
+ * kernel's flow steering choosing the queue of each frame it delivers); the first port is queue 0.
+ */
+export function openUplinkQueues(spec: UplinkSpec, queues: number): TapPort[] {
   const name = linkName('u', spec.node);
   const opts: TunPortOptions = {
     batchSize: spec.batchSize ?? 64,
@@ -52,7 +60,7 @@ export function openUplink(spec: UplinkSpec): TapPort {
     ...(spec.vnetHdr === true && spec.tunnelGso === true ? { tunnelGso: true } : {}),
   };
   if (spec.netns !== undefined) opts.netns = spec.netns; // created right there, never in the agent's namespace
-  const port = new TapPort(name, opts);
+  const ports = queues === 1 ? [new TapPort(name, opts)] : TapPort.openQueues(name, queues, opts);
   try {
     const where = spec.netns !== undefined ? { netns: spec.netns } : {};
     // The TAP carries full frames of the uplink MTU; the kernel side's MTU only matters to the bridge.
@@ -61,10 +69,10 @@ export function openUplink(spec: UplinkSpec): TapPort {
     if (spec.bridge !== undefined) netdev.setMaster(name, spec.bridge, where);
     netdev.setUp(name, where);
   } catch (e) {
-    port.close();
+    for (const p of ports) p.close();
     throw e;
   }
-  return port;
+  return ports;
 }
 
 export interface PodDeviceSpec {
@@ -89,15 +97,21 @@ export interface PodDeviceSpec {
 
 /** Create a pod's TUN, move it into the pod's namespace as `eth0` with the pod IP and a default route. */
 export function openPodTun(spec: PodDeviceSpec): TunPort {
+  return openPodTunQueues(spec, 1)[0]!;
+}
+
+/** `openPodTun` with `queues` queues (IFF_MULTI_QUEUE when more than one); the first port is queue 0. */
+export function openPodTunQueues(spec: PodDeviceSpec, queues: number): TunPort[] {
   const name = linkName('p', spec.key);
-  const port = new TunPort(name, {
+  const topts: TunPortOptions = {
     batchSize: spec.batchSize ?? 64,
     name: `pod:${spec.key}`,
     portIndex: spec.portIndex ?? 0,
     netns: spec.netns, // created inside the pod's namespace
     ...(spec.offload === true ? { vnetHdr: true, offload: POD_OFFLOADS } : {}),
     ...(spec.io !== undefined ? { io: spec.io } : {}),
-  });
+  };
+  const ports = queues === 1 ? [new TunPort(name, topts)] : TunPort.openQueues(name, queues, topts);
   const ns = { netns: spec.netns };
   try {
     netdev.ip(['link', 'set', 'dev', name, 'name', 'eth0'], ns);
@@ -110,10 +124,10 @@ export function openPodTun(spec: PodDeviceSpec): TunPort {
     netdev.setUp('eth0', ns);
     netdev.addRoute('default', { dev: 'eth0', netns: spec.netns });
   } catch (e) {
-    port.close();
+    for (const p of ports) p.close();
     throw e;
   }
-  return port;
+  return ports;
 }
 
 /** Delete links with the project's device prefix left in a namespace (after a crash); returns their names. */

@@ -154,6 +154,8 @@ export interface NodeAgentOptions extends DatapathOptions {
   withhold?: readonly number[];
   /** Told when a pod's port joins or leaves the `pods` group (a runtime watches its readiness). */
   onPodPort?: (key: string, member: number, port: Port, added: boolean) => void;
+  /** Told of every configuration the datapath takes (the agent's other datapath workers take the same). */
+  onConfigure?: (config: NodeDatapathConfig) => void;
 }
 
 export class NodeAgent {
@@ -168,6 +170,7 @@ export class NodeAgent {
   private readonly factory: PodPortFactory;
   private readonly out: Burst;
   private readonly onPodPort: NodeAgentOptions['onPodPort'];
+  private readonly onConfigure: NodeAgentOptions['onConfigure'];
 
   constructor(o: NodeAgentOptions) {
     this.name = o.name;
@@ -175,15 +178,21 @@ export class NodeAgent {
     this.uplink = o.uplink;
     this.factory = o.pods;
     this.onPodPort = o.onPodPort;
+    this.onConfigure = o.onConfigure;
     this.view = o.view;
     this.withheld = new Set(o.withhold ?? []);
     this.out = new Burst(o.slab, 16);
     this.syncPods(o.view);
     this.datapath = new NodeDatapath(o.slab, this.config(o.view), o);
     for (const [key, p] of this.podPorts) this.addMember(key, p);
-    this.datapath.state.configure(this.config(o.view)); // now with the pods' port-group members
+    this.configure(this.config(o.view)); // now with the pods' port-group members
     this.datapath.attachUplink(o.uplink);
     if (o.control) this.datapath.attachControl(o.control);
+  }
+
+  private configure(cfg: NodeDatapathConfig): void {
+    this.datapath.state.configure(cfg);
+    this.onConfigure?.(cfg);
   }
 
   /** Local pods with their port and port-group member. */
@@ -253,7 +262,7 @@ export class NodeAgent {
     }
     for (const key of added) this.addMember(key, this.podPorts.get(key)!);
     this.view = view;
-    this.datapath.state.configure(this.config(view));
+    this.configure(this.config(view));
     this.datapath.state.now = now;
     for (const ip of announce) this.garp(ip, now);
     return { added, removed: removed.map((r) => r.key) };

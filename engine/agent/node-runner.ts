@@ -28,7 +28,7 @@ import {
   type EgressStatus,
   type NodeStatusFile,
 } from '../policy/index.js';
-import { ARP_CLAIM_COUNTERS } from '../stages/index.js';
+import { ARP_CLAIM_COUNTERS, type NodeDatapathConfig } from '../stages/index.js';
 import { ethernet, ipv4, udp } from '../wire/index.js';
 import { ConnSync, type ConnSyncOptions } from './conn-sync.js';
 import { NodeControl } from './control.js';
@@ -55,6 +55,8 @@ export interface NodeRunnerOptions {
   uplink: Port;
   pods: PodPortFactory;
   onPodPort?: (key: string, member: number, port: Port, added: boolean) => void;
+  /** Told of every datapath configuration (NodeAgentOptions.onConfigure). */
+  onConfigure?: (config: NodeDatapathConfig) => void;
   key: HeartbeatKey;
   incarnation: number;
   now: number;
@@ -149,6 +151,7 @@ export class NodeRunner {
       withhold: first.withhold,
       pods: o.pods,
       ...(o.onPodPort ? { onPodPort: o.onPodPort } : {}),
+      ...(o.onConfigure ? { onConfigure: o.onConfigure } : {}),
       ...(o.datapath ?? {}),
       ...(o.tunnelAuth === 'siphash'
         ? { tunnelAuth: { key: tunnelAuthKey(o.key), keyId: o.key.id, epochMs: o.incarnation } }

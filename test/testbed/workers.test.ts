@@ -1,0 +1,136 @@
+/**
+ * `egress agent --workers 2` on real devices (root): one agent whose uplink TAP and pod TUN have two queues, a
+ * datapath worker thread on queue 1 beside the main thread on queue 0. 200 UDP flows from a pod to an external
+ * host (a namespace on the segment, a Python echo that answers with the address and port it saw) are node-SNATed
+ * and every reply of every round comes back to its pod socket unchanged: both workers SNAT (ports of both
+ * parities, the partition of docs/agent.md "Workers"), both see traffic, replies steered to the wrong worker are
+ * handed over, and the counters of the run file are the sum. Run under `flock /tmp/egr-root.lock`.
+ */
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addonAvailable, netdev } from '../../tun/index.js';
+import { PYTHON } from '../support/scapy.js';
+import { AgentBed, isRoot, podNs, referenceWithDevPods, sh, until } from './helpers.js';
+
+const SEG_NS = 'egr-wk-seg';
+const BRIDGE = 'egrwkbr';
+const EXT_NS = 'egr-wk-ext';
+const EXT_IP = '198.18.0.100';
+const POD = 'dev/wk-a';
+const POD_IP = '198.19.1.41';
+const FLOWS = 200;
+const ROUNDS = 5;
+const skip = !isRoot || !addonAvailable();
+
+/** Answers every datagram with itself, `|`, and the source address and port it came from. */
+const ECHO = `import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 7777)); s.settimeout(30)
+try:
+    while True:
+        d, a = s.recvfrom(2048); s.sendto(d + b'|%s:%d' % (a[0].encode(), a[1]), a)
+except socket.timeout:
+    pass`;
+
+/** A warm-up datagram, then FLOWS sockets, ROUNDS rounds of one datagram each; prints JSON {ok, bad, ports: {flow: seen source}}. */
+const CLIENT = `import socket, select, json, sys, time
+n, rounds, dst = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+socks = []
+for i in range(n):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 0)); s.setblocking(False); socks.append(s)
+# Warm-up: one datagram until answered, so the node has resolved the host (ARP) before the flows start.
+w = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); w.settimeout(0.3)
+for _ in range(20):
+    w.sendto(b'warm', (dst, 7777))
+    try:
+        w.recv(2048); break
+    except socket.timeout:
+        pass
+time.sleep(0.2)
+ok = 0; bad = 0; seen = {}
+for r in range(rounds):
+    want = {}
+    for i, s in enumerate(socks):
+        m = b'flow %d round %d' % (i, r); want[s.fileno()] = (i, m); s.sendto(m, (dst, 7777))
+    end = time.time() + 5
+    while want and time.time() < end:
+        rd, _, _ = select.select(socks, [], [], 0.5)
+        for s in rd:
+            d = s.recv(2048)
+            i, m = want.get(s.fileno(), (None, None))
+            if m is not None and d.startswith(m + b'|'):
+                ok += 1; seen[i] = d[len(m) + 1:].decode(); del want[s.fileno()]
+            else:
+                bad += 1
+print(json.dumps({'ok': ok, 'bad': bad, 'seen': seen}))`;
+
+describe.skipIf(skip)('egress agent --workers 2', () => {
+  const bed = new AgentBed(SEG_NS, BRIDGE, 'egr-wk-');
+  beforeAll(async () => {
+    await bed.setUp(referenceWithDevPods([{ name: 'wk-a', node: 'node-a', ip: POD_IP }]));
+    netdev.deleteNetns(EXT_NS, { ifExists: true });
+    netdev.addNetns(EXT_NS);
+    netdev.addVeth('egrwkx0', 'egrwkx1', { netns: SEG_NS, peerNetns: EXT_NS });
+    netdev.setMaster('egrwkx0', BRIDGE, { netns: SEG_NS });
+    netdev.setUp('egrwkx0', { netns: SEG_NS });
+    netdev.addAddress('egrwkx1', `${EXT_IP}/24`, { netns: EXT_NS });
+    netdev.setUp('egrwkx1', { netns: EXT_NS });
+    netdev.setUp('lo', { netns: EXT_NS });
+  }, 900_000);
+  afterAll(async () => {
+    await bed.tearDown();
+    netdev.deleteNetns(EXT_NS, { ifExists: true });
+  });
+
+  it('200 UDP flows from a pod: every reply of every round un-NATed back to its socket, both workers used', async () => {
+    bed.start('node-a', ['--workers', '2']);
+    await until(() => bed.up('node-a', ['node-a']), `agent up (logs: ${bed.allLogs()})`, 60_000);
+    await until(() => bed.run('node-a')?.workers?.[1]?.running === true, `worker 1 reports (${bed.allLogs()})`);
+    // Two queues on each device.
+    const q = sh('ip', ['netns', 'exec', podNs(POD), 'ls', '/sys/class/net/eth0/queues']).stdout;
+    expect(q.split(/\s+/).filter((x) => x.startsWith('tx-')).length, q).toBe(2);
+    const server = spawn('ip', ['netns', 'exec', EXT_NS, PYTHON, '-c', ECHO], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 700));
+      const r = sh(
+        'ip',
+        ['netns', 'exec', podNs(POD), PYTHON, '-c', CLIENT, String(FLOWS), String(ROUNDS), EXT_IP],
+        120_000,
+      );
+      const out = JSON.parse(r.stdout || '{}') as { ok: number; bad: number; seen: Record<string, string> };
+      const drops = () => {
+        const x = bed.run('node-a');
+        const d: Record<string, number> = {};
+        for (const [st, v] of Object.entries((x?.stages ?? {}) as Record<string, { counters: Record<string, number> }>))
+          for (const [k, n] of Object.entries(v.counters)) if (n > 0 && (k.startsWith('drop') || st === 'steer')) d[`${st}.${k}`] = n;
+        return JSON.stringify({ d, workers: x?.workers });
+      };
+      expect(out.ok, `${r.stderr} ${drops()} ${bed.allLogs()}`).toBe(FLOWS * ROUNDS);
+      expect(out.bad).toBe(0);
+      const seen = Object.values(out.seen);
+      expect(seen.length).toBe(FLOWS);
+      // Node SNAT: the external host sees the node IP; ports of both workers' partitions.
+      expect(new Set(seen.map((s) => s.split(':')[0]))).toEqual(new Set(['198.18.0.11']));
+      const parity = new Set(seen.map((s) => Number(s.split(':')[1]) % 2));
+      expect(parity).toEqual(new Set([0, 1]));
+    } finally {
+      server.kill();
+    }
+    // The run file: both workers moved packets and hold connections; the sums cover every reply.
+    const run = await until(() => {
+      const x = bed.run('node-a');
+      return x && (x.stages?.unsnat?.counters?.reply ?? 0) >= FLOWS * ROUNDS ? x : null;
+    }, 'summed counters');
+    const w = run.workers as Array<{ index: number; packets: number; conntrack: number }>;
+    expect(w.map((x) => x.index)).toEqual([0, 1]);
+    for (const x of w) {
+      expect(x.packets, `worker ${x.index} packets`).toBeGreaterThan(0);
+      expect(x.conntrack, `worker ${x.index} connections`).toBeGreaterThan(0);
+    }
+    expect(run.conntrack.size).toBe(w[0]!.conntrack + w[1]!.conntrack);
+    expect(run.stages.unsnat.counters['drop-no-conntrack'] ?? 0).toBe(0);
+    await bed.stop('node-a');
+    expect(bed.agents.get('node-a')!.exitCode, bed.logs.get('node-a')).toBe(0);
+    const left = netdev.listLinks({ netns: SEG_NS }).filter((l) => !['lo', BRIDGE, 'egrwkx0'].includes(l.ifname));
+    expect(left.map((l) => l.ifname)).toEqual([]);
+  }, 240_000);
+});
