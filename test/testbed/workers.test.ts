@@ -4,7 +4,8 @@
  * host (a namespace on the segment, a Python echo that answers with the address and port it saw) are node-SNATed
  * and every reply of every round comes back to its pod socket unchanged: both workers SNAT (ports of both
  * parities, the partition of docs/agent.md "Workers"), both see traffic, replies steered to the wrong worker are
- * handed over, and the counters of the run file are the sum. Run under `flock /tmp/egr-root.lock`.
+ * handed over (answers that come after the driver forgot the flow's queue), and the counters of the run file are
+ * the sum. Run under `flock /tmp/egr-root.lock`.
  */
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,14 +23,29 @@ const FLOWS = 200;
 const ROUNDS = 5;
 const skip = !isRoot || !addonAvailable();
 
-/** Answers every datagram with itself, `|`, and the source address and port it came from. */
-const ECHO = `import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 7777)); s.settimeout(30)
-try:
-    while True:
-        d, a = s.recvfrom(2048); s.sendto(d + b'|%s:%d' % (a[0].encode(), a[1]), a)
-except socket.timeout:
-    pass`;
+/**
+ * Seconds a `late` datagram waits for its answer: longer than the tun driver keeps a flow's queue (3 s,
+ * TUN_FLOW_EXPIRE), so the answer is steered by its hash alone and about half of them reach the other worker.
+ */
+const LATE_S = 4.5;
+/**
+ * Answers every datagram with itself, `|`, and the source address and port it came from; `late …` ones after
+ * LATE_S seconds.
+ */
+const ECHO = `import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 7777)); s.settimeout(0.1)
+late = []; idle = time.time() + 60
+while time.time() < idle:
+    try:
+        d, a = s.recvfrom(2048); idle = time.time() + 60
+        if d.startswith(b'late'):
+            late.append((time.time() + ${LATE_S}, d, a))
+        else:
+            s.sendto(d + b'|%s:%d' % (a[0].encode(), a[1]), a)
+    except socket.timeout:
+        pass
+    while late and late[0][0] <= time.time():
+        _, d, a = late.pop(0); s.sendto(d + b'|%s:%d' % (a[0].encode(), a[1]), a)`;
 
 /** A warm-up datagram, then FLOWS sockets, ROUNDS rounds of one datagram each; prints JSON {ok, bad, ports: {flow: seen source}}. */
 const CLIENT = `import socket, select, json, sys, time
@@ -61,7 +77,20 @@ for r in range(rounds):
                 ok += 1; seen[i] = d[len(m) + 1:].decode(); del want[s.fileno()]
             else:
                 bad += 1
-print(json.dumps({'ok': ok, 'bad': bad, 'seen': seen}))`;
+# Late answers: each socket sends one datagram and waits for an answer that comes after LATE_S s.
+want = {}
+for i, s in enumerate(socks):
+    m = b'late %d' % i; want[s.fileno()] = m; s.sendto(m, (dst, 7777))
+late = 0; end = time.time() + ${LATE_S} + 6
+while want and time.time() < end:
+    rd, _, _ = select.select(socks, [], [], 0.5)
+    for s in rd:
+        d = s.recv(2048); m = want.get(s.fileno())
+        if m is not None and d.startswith(m + b'|'):
+            late += 1; del want[s.fileno()]
+        else:
+            bad += 1
+print(json.dumps({'ok': ok, 'bad': bad, 'seen': seen, 'late': late}))`;
 
 describe.skipIf(skip)('egress agent --workers 2', () => {
   const bed = new AgentBed(SEG_NS, BRIDGE, 'egr-wk-');
@@ -96,7 +125,12 @@ describe.skipIf(skip)('egress agent --workers 2', () => {
         ['netns', 'exec', podNs(POD), PYTHON, '-c', CLIENT, String(FLOWS), String(ROUNDS), EXT_IP],
         120_000,
       );
-      const out = JSON.parse(r.stdout || '{}') as { ok: number; bad: number; seen: Record<string, string> };
+      const out = JSON.parse(r.stdout || '{}') as {
+        ok: number;
+        bad: number;
+        late: number;
+        seen: Record<string, string>;
+      };
       const drops = () => {
         const x = bed.run('node-a');
         const d: Record<string, number> = {};
@@ -106,6 +140,7 @@ describe.skipIf(skip)('egress agent --workers 2', () => {
       };
       expect(out.ok, `${r.stderr} ${drops()} ${bed.allLogs()}`).toBe(FLOWS * ROUNDS);
       expect(out.bad).toBe(0);
+      expect(out.late, `late answers ${drops()}`).toBe(FLOWS);
       const seen = Object.values(out.seen);
       expect(seen.length).toBe(FLOWS);
       // Node SNAT: the external host sees the node IP; ports of both workers' partitions.
@@ -118,7 +153,7 @@ describe.skipIf(skip)('egress agent --workers 2', () => {
     // The run file: both workers moved packets and hold connections; the sums cover every reply.
     const run = await until(() => {
       const x = bed.run('node-a');
-      return x && (x.stages?.unsnat?.counters?.reply ?? 0) >= FLOWS * ROUNDS ? x : null;
+      return x && (x.stages?.unsnat?.counters?.reply ?? 0) >= FLOWS * (ROUNDS + 1) ? x : null;
     }, 'summed counters');
     const w = run.workers as Array<{ index: number; packets: number; conntrack: number }>;
     expect(w.map((x) => x.index)).toEqual([0, 1]);
@@ -128,6 +163,16 @@ describe.skipIf(skip)('egress agent --workers 2', () => {
     }
     expect(run.conntrack.size).toBe(w[0]!.conntrack + w[1]!.conntrack);
     expect(run.stages.unsnat.counters['drop-no-conntrack'] ?? 0).toBe(0);
+    // The late answers the device steered to the other worker were handed over (and only those: steer counts).
+    const handed = run.stages.steer.counters['handed-off'] ?? 0;
+    console.log(
+      `workers: handed off ${handed} of ${FLOWS} late answers; packets ${run.workers.map((x: { packets: number }) => x.packets).join(' / ')}`,
+    );
+    expect(handed, JSON.stringify(run.workers)).toBeGreaterThan(0);
+    expect(handed).toBeLessThanOrEqual(FLOWS);
+    const hx = (run.workers as Array<{ handoff: Record<string, number> }>).map((x) => x.handoff);
+    expect(hx[0]!.tx! + hx[1]!.tx!).toBe(handed);
+    expect(hx[0]!.rx! + hx[1]!.rx!).toBe(handed);
     await bed.stop('node-a');
     expect(bed.agents.get('node-a')!.exitCode, bed.logs.get('node-a')).toBe(0);
     const left = netdev.listLinks({ netns: SEG_NS }).filter((l) => !['lo', BRIDGE, 'egrwkx0'].includes(l.ifname));
