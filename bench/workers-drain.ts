@@ -77,8 +77,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--separate') {
       o.separate = true;
       i--;
-    }
-    else {
+    } else {
       console.error('usage: node dist/bench/workers-drain.js [--packets N] [--reps R] [--flows F] [--workers 1,2]');
       process.exit(2);
     }
@@ -219,9 +218,7 @@ async function trial(d: Devices, o: Options, exe: string): Promise<Trial> {
   let sent = 0;
   for (const h of d.hosts) {
     const n = Math.round(o.packets / d.hosts.length);
-    sent += Number(
-      netdev.netnsExec(SRC, exe, [String(n), String(o.flows), h, '9'], { timeoutMs: 120_000 }).trim(),
-    );
+    sent += Number(netdev.netnsExec(SRC, exe, [String(n), String(o.flows), h, '9'], { timeoutMs: 120_000 }).trim());
   }
   const queued = sent - (dropped() - before);
   const c0 = process.cpuUsage();

@@ -252,7 +252,7 @@ abstract class DevicePort implements Port {
       this.adopted = true;
     } else
       try {
-          opened = this.addon.open(ifname, {
+        opened = this.addon.open(ifname, {
           tap,
           multiQueue,
           vnetHdr,

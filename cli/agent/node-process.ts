@@ -195,19 +195,19 @@ export class AgentProcess {
     const slab = new Slab({ slots: 8192 });
     const nWorkers = this.o.workers ?? 1;
     let uplink: Port;
-    let uplinkQueues: TapPort[] = [];
+    let uplinkQueues: TapPort[];
     try {
       [uplink, ...uplinkQueues] = openUplinkQueues(
         {
-        node,
-        mtu: view0.node.mtu,
-        ...(this.o.batch !== undefined ? { batchSize: this.o.batch } : {}),
-        ...(this.o.offload === true ? { vnetHdr: true } : {}),
-        ...(this.o.io !== undefined ? { io: this.o.io } : {}),
-        ...(this.o.offload === true && this.o.tunnelGso !== false ? { tunnelGso: true } : {}),
-        queueLen: this.o.queueLen ?? DEFAULT_QUEUE_LEN,
-        ...(this.o.segmentNetns !== undefined ? { netns: this.o.segmentNetns } : {}),
-        ...(this.o.bridge !== undefined ? { bridge: this.o.bridge } : {}),
+          node,
+          mtu: view0.node.mtu,
+          ...(this.o.batch !== undefined ? { batchSize: this.o.batch } : {}),
+          ...(this.o.offload === true ? { vnetHdr: true } : {}),
+          ...(this.o.io !== undefined ? { io: this.o.io } : {}),
+          ...(this.o.offload === true && this.o.tunnelGso !== false ? { tunnelGso: true } : {}),
+          queueLen: this.o.queueLen ?? DEFAULT_QUEUE_LEN,
+          ...(this.o.segmentNetns !== undefined ? { netns: this.o.segmentNetns } : {}),
+          ...(this.o.bridge !== undefined ? { bridge: this.o.bridge } : {}),
         },
         nWorkers,
       ) as [TapPort, ...TapPort[]];
@@ -467,14 +467,14 @@ export class AgentProcess {
     }
     const [port, ...queues] = openPodTunQueues(
       {
-      key,
-      netns: ns,
-      ip,
-      mtu,
-      ...(this.o.batch !== undefined ? { batchSize: this.o.batch } : {}),
-      ...(this.o.offload === true ? { offload: true } : {}),
-      ...(this.o.io !== undefined ? { io: this.o.io } : {}),
-      queueLen: this.o.queueLen ?? DEFAULT_QUEUE_LEN,
+        key,
+        netns: ns,
+        ip,
+        mtu,
+        ...(this.o.batch !== undefined ? { batchSize: this.o.batch } : {}),
+        ...(this.o.offload === true ? { offload: true } : {}),
+        ...(this.o.io !== undefined ? { io: this.o.io } : {}),
+        queueLen: this.o.queueLen ?? DEFAULT_QUEUE_LEN,
       },
       this.o.workers ?? 1,
     );
@@ -583,9 +583,7 @@ export class AgentProcess {
       runtime: this.runtime?.stats ?? null,
       // With --workers N: every worker's counters added to the main thread's (it is worker 0), and each one's
       // packets, connections and handoff counters.
-      stages: this.workers
-        ? this.workers.sumStages(a.datapath.pipeline.snapshot())
-        : a.datapath.pipeline.snapshot(),
+      stages: this.workers ? this.workers.sumStages(a.datapath.pipeline.snapshot()) : a.datapath.pipeline.snapshot(),
       workers: this.workers
         ? this.workers.report(this.runtime?.stats.packets ?? 0, st.ct.size, this.workers.mainHandoffCounters())
         : null,

@@ -179,7 +179,10 @@ export class DatapathWorkers {
         holdEgress: this.hold,
       };
       const w = new Worker(url, { workerData: init, name: `datapath-${k}` });
-      w.on('message', o.guard('worker-message', (m: FromWorker) => this.receive(m)));
+      w.on(
+        'message',
+        o.guard('worker-message', (m: FromWorker) => this.receive(m)),
+      );
       w.on('error', (e) => {
         o.fault(`worker-${k}`, e);
         o.log('error', 'a datapath worker failed: its queues are no longer read', { worker: k, error: e.message });

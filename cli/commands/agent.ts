@@ -85,8 +85,8 @@ Datapath tuning (bench/e2e measures them):
                          to the worker that sent the request; the rest are handed to it through a shared ring.
                          The main thread is worker 0 and keeps the control plane, membership and the store;
                          counters are summed. Default 1: on the 2-core reference machine 2 workers drain
-                         pre-filled queues only so much faster (README performance section) while the
-                         traffic's senders need the other core. Not with --conn-sync, --offload, --io uring or
+                         pre-filled queues 1.41x faster (README performance section) but live traffic's
+                         senders need the other core. Not with --conn-sync, --offload, --io uring or
                          --tunnel-auth siphash. docs/agent.md "Workers"
   --queue-len N          txqueuelen of the pod TUNs and the uplink TAP: packets the kernel queues for the agent
                          (16-65536, default 4096; the kernel's 500 lose packets in a 2.5 ms pause at 200 kpps)

@@ -135,7 +135,8 @@ describe.skipIf(skip)('egress agent --workers 2', () => {
         const x = bed.run('node-a');
         const d: Record<string, number> = {};
         for (const [st, v] of Object.entries((x?.stages ?? {}) as Record<string, { counters: Record<string, number> }>))
-          for (const [k, n] of Object.entries(v.counters)) if (n > 0 && (k.startsWith('drop') || st === 'steer')) d[`${st}.${k}`] = n;
+          for (const [k, n] of Object.entries(v.counters))
+            if (n > 0 && (k.startsWith('drop') || st === 'steer')) d[`${st}.${k}`] = n;
         return JSON.stringify({ d, workers: x?.workers });
       };
       expect(out.ok, `${r.stderr} ${drops()} ${bed.allLogs()}`).toBe(FLOWS * ROUNDS);
