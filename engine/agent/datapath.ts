@@ -136,14 +136,17 @@ export const DATAPATH_LINKS: readonly string[] = [
 
 /**
  * The graph of one worker of a set (`conntrack.portShards` count > 1, docs/agent.md "Workers"): packets for
- * unsnat first go through steer, which hands those of another worker's SNAT partition to it (the `workers`
- * group: member k is worker k's handoff ring); what a worker receives from the others enters at uplink-ingress
- * as if read from its own uplink queue. With one worker the graph is DATAPATH_LINKS, unchanged.
+ * unsnat and IPv6 frames for unsnat6 first go through steer, which hands those of another worker's SNAT (SNAT66)
+ * partition to it (the `workers` group: member k is worker k's handoff ring); what a worker receives from the
+ * others enters at uplink-ingress as if read from its own uplink queue. Every other link, the IPv6 stages' with
+ * them, is DATAPATH_LINKS'. With one worker the graph is DATAPATH_LINKS, unchanged.
  */
 export const WORKER_LINKS: readonly string[] = [
-  ...DATAPATH_LINKS.filter((l) => l !== 'ip-local.unsnat -> unsnat'),
+  ...DATAPATH_LINKS.filter((l) => l !== 'ip-local.unsnat -> unsnat' && l !== 'uplink-ingress.ipv6 -> unsnat6'),
   'ip-local.unsnat -> steer',
+  'uplink-ingress.ipv6 -> steer',
   'steer.own -> unsnat',
+  'steer.own6 -> unsnat6',
   'steer.handoff -> out:workers',
   'in:workers -> uplink-ingress',
 ];

@@ -39,7 +39,7 @@ export { IpLocal } from './ip-local.js';
 export { GeneveDecap } from './geneve-decap.js';
 export { GeneveDecap6 } from './geneve-decap6.js';
 export { Unsnat } from './unsnat.js';
-export { Steer, replyPort } from './steer.js';
+export { Steer, replyPort, replyPort6 } from './steer.js';
 export { Inbound } from './inbound.js';
 export { Inbound6 } from './inbound6.js';
 export { IcmpLocal } from './icmp-local.js';
