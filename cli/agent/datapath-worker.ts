@@ -4,7 +4,8 @@
  * `index` of the uplink TAP and of every pod TUN, which the main thread opened and hands over as fds. Replies of
  * another worker's partition go to it through the handoff rings (steer stage); what the others hand over arrives
  * from them. The main thread keeps the control plane: it sends configurations, pins, neighbours and the ARP hold;
- * control datagrams (heartbeats) that reach this worker's queue are passed to it. Counters go to the main thread
+ * control datagrams (heartbeats) that reach this worker's queue are passed to it. ARP and NDP state is shared
+ * through the main thread (worker-neighbors.ts). Counters go to the main thread
  * every report interval, which adds them to its own.
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -50,9 +51,12 @@ dp.state.onControl = (src, sport, u8, off, len, macHi, macLo) =>
   post({ type: 'control', src, sport, payload: u8.slice(off, off + len), macHi, macLo });
 const now0 = clock();
 for (const [ip, hi, lo] of d.pins) dp.pinPeer(ip, hi, lo);
-const neighbors = new NeighborShare(dp.state.neigh);
-for (const [ip, hi, lo] of d.neighbors) neighbors.apply(ip, hi, lo, now0);
-neighbors.onLearned = (ip, macHi, macLo) => post({ type: 'neighbor', index: d.index, ip, macHi, macLo });
+const neighbors = { 4: new NeighborShare(dp.state.neigh, 4), 6: new NeighborShare(dp.state.neigh6, 6) };
+for (const f of [4, 6] as const) {
+  for (const row of d.neighbors[f]) neighbors[f].apply(row, now0);
+  neighbors[f].onLearned = (row) => post({ type: 'neighbor', index: d.index, family: f, row });
+  neighbors[f].onSolicit = (addr, vlan) => post({ type: 'solicit', index: d.index, family: f, addr, vlan });
+}
 
 const stats = { wakeups: 0, polls: 0, packets: 0, ticks: 0 };
 function drain(poll: (now: number) => number): void {
@@ -98,7 +102,8 @@ const tick = setInterval(
     const now = clock();
     stats.ticks++;
     dp.tick(now, d.expireBudget);
-    neighbors.scan(now);
+    neighbors[4].scan(now);
+    neighbors[6].scan(now);
   }),
   d.tickMs,
 );
@@ -144,7 +149,10 @@ port.on('message', (m: ToWorker) => {
         dp.pinPeer(m.ip, m.macHi, m.macLo);
         break;
       case 'neighbor':
-        neighbors.apply(m.ip, m.macHi, m.macLo, now);
+        neighbors[m.family].apply(m.row, now);
+        break;
+      case 'solicit':
+        neighbors[m.family].want(m.addr, m.vlan, now);
         break;
       case 'hold':
         dp.state.holdEgress = m.hold;

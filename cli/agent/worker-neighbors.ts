@@ -1,52 +1,142 @@
 /**
- * Neighbours shared between the datapath workers of one agent (docs/agent.md "Workers"). The kernel steers
- * every ARP frame of the uplink to one queue (its flow hash has no ports), so only one worker hears the answers
- * to everyone's requests: each datapath scans its neighbour table every housekeeping round (cold path, a few
- * entries) and passes on what it learned, a new MAC at once and a refreshed one at most once a second, which the
- * main thread relays to the others. What arrives from another worker is learned as if from ARP (`learn`; pinned
- * peers are not changed) and is not passed back.
+ * Neighbours shared between the datapath workers of one agent (docs/agent.md "Workers"), both families: the ARP
+ * table (`NeighborTable`) and the IPv6 one (`NeighborTable6`, NDP). The kernel steers the uplink's ARP frames and
+ * the Neighbor Advertisements of one router or host to one queue each (their flow hash has no ports), so the
+ * worker that hears an answer is often not the one that asked:
+ *
+ * - **Solicitations.** Each datapath scans its tables every housekeeping round (cold path, a few entries) and
+ *   passes on the addresses it is resolving (an INCOMPLETE entry with packets parked on it, once each); the main
+ *   thread relays them and every other worker makes an INCOMPLETE entry of its own (`create`, no packets, no
+ *   request sent), so the answer, wherever it lands, updates an entry (ARP's and NDP's rule: an answer only
+ *   updates an entry that exists, Linux arp_accept=0) instead of being ignored.
+ * - **Answers.** What a table learned (a new MAC at once, a refresh at most once a second) is passed on the same
+ *   way; the others learn it as if from ARP or NDP (`learn`: pinned entries — peers, static IPv6 neighbours — are
+ *   not changed) and the asker releases its parked packets. What arrives from another worker is not passed back.
+ *
+ * An address travels as number[]: one word (IPv4) or four (IPv6, network order as `ipv6.dstWord` reads it), with
+ * the entry's VLAN.
  */
-import type { NeighborTable } from '../../engine/stages/index.js';
+import {
+  N_INCOMPLETE,
+  N_REACHABLE,
+  type NeighborCore,
+  type NeighborTable,
+  type NeighborTable6,
+} from '../../engine/stages/index.js';
 
 /** A refreshed (same MAC) entry is passed on at most this often, so the others' copies do not go stale. */
 export const NEIGHBOR_REFRESH_MS = 1000;
 /** An entry updated within this many ms counts as just refreshed. */
 const FRESH_MS = 100;
 
+/** One learned neighbour: address words, MAC, VLAN. */
+export interface NeighborRow {
+  addr: number[];
+  macHi: number;
+  macLo: number;
+  vlan: number;
+}
+
+/** The address side of one family's table. */
+interface Keys {
+  readonly table: NeighborCore;
+  addr(e: number): number[];
+  find(a: readonly number[]): number;
+  create(a: readonly number[], now: number, vlan: number): number;
+  learn(a: readonly number[], macHi: number, macLo: number, now: number): void;
+}
+
+function keys4(t: NeighborTable): Keys {
+  return {
+    table: t,
+    addr: (e) => [t.ip[e]!],
+    find: (a) => t.find(a[0]!),
+    create: (a, now, vlan) => t.create(a[0]!, now, vlan),
+    learn: (a, hi, lo, now) => void t.learn(a[0]!, hi, lo, now, true),
+  };
+}
+
+function keys6(t: NeighborTable6): Keys {
+  const scratch = new DataView(new ArrayBuffer(16));
+  return {
+    table: t,
+    addr: (e) => [t.addr[e * 4]!, t.addr[e * 4 + 1]!, t.addr[e * 4 + 2]!, t.addr[e * 4 + 3]!],
+    find: (a) => t.find(a[0]!, a[1]!, a[2]!, a[3]!),
+    create: (a, now, vlan) => t.create(a[0]!, a[1]!, a[2]!, a[3]!, now, vlan),
+    learn: (a, hi, lo, now) => {
+      for (let i = 0; i < 4; i++) scratch.setInt32(i * 4, a[i]!);
+      t.learn(scratch, 0, hi, lo, now, true);
+    },
+  };
+}
+
 export class NeighborShare {
-  onLearned: ((ip: number, macHi: number, macLo: number) => void) | null = null;
-  private readonly known = new Map<number, number>();
-  private readonly sent = new Map<number, number>();
+  /** A table learned (or refreshed) a neighbour. */
+  onLearned: ((row: NeighborRow) => void) | null = null;
+  /** A table started resolving an address. */
+  onSolicit: ((addr: number[], vlan: number) => void) | null = null;
+  private readonly k: Keys;
+  private readonly known = new Map<string, number>();
+  private readonly sent = new Map<string, number>();
+  private readonly asked = new Set<string>();
 
-  constructor(private readonly table: NeighborTable) {}
+  constructor(table: NeighborTable | NeighborTable6, family: 4 | 6 = 4) {
+    this.k = family === 4 ? keys4(table as NeighborTable) : keys6(table as NeighborTable6);
+  }
 
-  /** Everything resolved now, as (ip, macHi, macLo) rows (a new worker's start). */
-  rows(now: number): Array<[number, number, number]> {
-    const out: Array<[number, number, number]> = [];
-    for (const e of this.table.dump(now))
-      if (e.state === 'reachable' || e.state === 'stale') out.push([e.ip, e.macHi, e.macLo]);
+  /** Everything resolved now (a new worker's start). */
+  rows(): NeighborRow[] {
+    const t = this.k.table;
+    const out: NeighborRow[] = [];
+    for (let e = 0; e < t.state.length; e++)
+      if (t.state[e] === N_REACHABLE && t.pinned[e] !== 1)
+        out.push({ addr: this.k.addr(e), macHi: t.macHi[e]!, macLo: t.macLo[e]!, vlan: t.vlan[e]! });
     return out;
   }
 
-  /** Pass on what this table learned since the last scan. */
+  /** Pass on what this table learned, and the addresses it started resolving, since the last scan. */
   scan(now: number): void {
-    const cb = this.onLearned;
-    if (cb === null) return;
-    for (const e of this.table.dump(now)) {
-      if (e.state !== 'reachable') continue;
-      const key = e.macHi * 0x1_0000_0000 + (e.macLo >>> 0);
-      const fresh = e.ageMs < FRESH_MS && now - (this.sent.get(e.ip) ?? -Infinity) >= NEIGHBOR_REFRESH_MS;
-      if (this.known.get(e.ip) === key && !fresh) continue;
-      this.known.set(e.ip, key);
-      this.sent.set(e.ip, now);
-      cb(e.ip, e.macHi, e.macLo);
+    const t = this.k.table;
+    for (const key of this.asked) {
+      const e = this.k.find(key.split(',').map(Number));
+      if (e < 0 || t.state[e] !== N_INCOMPLETE) this.asked.delete(key);
+    }
+    for (let e = 0; e < t.state.length; e++) {
+      const st = t.state[e];
+      if (st === N_INCOMPLETE) {
+        if (this.onSolicit === null || t.queued(e) === 0) continue;
+        const a = this.k.addr(e);
+        const key = a.join(',');
+        if (this.asked.has(key)) continue;
+        this.asked.add(key);
+        this.onSolicit(a, t.vlan[e]!);
+        continue;
+      }
+      if (st !== N_REACHABLE || t.pinned[e] === 1 || this.onLearned === null) continue;
+      const age = now - t.updated[e]!;
+      if (age >= t.staleMs) continue;
+      const a = this.k.addr(e);
+      const key = a.join(',');
+      const mac = t.macHi[e]! * 0x1_0000_0000 + (t.macLo[e]! >>> 0);
+      const fresh = age < FRESH_MS && now - (this.sent.get(key) ?? -Infinity) >= NEIGHBOR_REFRESH_MS;
+      if (this.known.get(key) === mac && !fresh) continue;
+      this.known.set(key, mac);
+      this.sent.set(key, now);
+      this.onLearned({ addr: a, macHi: t.macHi[e]!, macLo: t.macLo[e]!, vlan: t.vlan[e]! });
     }
   }
 
   /** Learn what another worker heard (not passed back). */
-  apply(ip: number, macHi: number, macLo: number, now: number): void {
-    this.known.set(ip, macHi * 0x1_0000_0000 + (macLo >>> 0));
-    this.sent.set(ip, now);
-    this.table.learn(ip, macHi, macLo, now, true);
+  apply(row: NeighborRow, now: number): void {
+    const key = row.addr.join(',');
+    this.known.set(key, row.macHi * 0x1_0000_0000 + (row.macLo >>> 0));
+    this.sent.set(key, now);
+    if (this.k.find(row.addr) < 0) this.k.create(row.addr, now, row.vlan);
+    this.k.learn(row.addr, row.macHi, row.macLo, now);
+  }
+
+  /** Another worker is resolving `addr`: an INCOMPLETE entry here for its answer to update (none is sent). */
+  want(addr: readonly number[], vlan: number, now: number): void {
+    if (this.k.find(addr) < 0) this.k.create(addr, now, vlan);
   }
 }

@@ -5,6 +5,7 @@
  */
 import type { DatapathOptions } from '../../engine/agent/datapath.js';
 import type { NodeDatapathConfig } from '../../engine/stages/index.js';
+import type { NeighborRow } from './worker-neighbors.js';
 
 /** `workerData` of worker `index` (1..count-1; the main thread is worker 0). */
 export interface WorkerInit {
@@ -23,8 +24,8 @@ export interface WorkerInit {
   pods: Array<{ key: string; member: number; fd: number; ifname: string }>;
   /** rings[from][to]: the SharedArrayBuffer of the ring from worker `from` to worker `to` (null on the diagonal). */
   rings: Array<Array<SharedArrayBuffer | null>>;
-  /** Already known neighbours (ip, macHi, macLo) and pinned peers. */
-  neighbors: Array<[number, number, number]>;
+  /** Already known neighbours (ARP, NDP) and pinned peers. */
+  neighbors: { 4: NeighborRow[]; 6: NeighborRow[] };
   pins: Array<[number, number, number]>;
   holdEgress: boolean;
 }
@@ -34,7 +35,8 @@ export type ToWorker =
   | { type: 'pod-add'; key: string; member: number; fd: number; ifname: string }
   | { type: 'pod-remove'; key: string; member: number }
   | { type: 'pin'; ip: number; macHi: number; macLo: number }
-  | { type: 'neighbor'; ip: number; macHi: number; macLo: number }
+  | { type: 'neighbor'; family: 4 | 6; row: NeighborRow }
+  | { type: 'solicit'; family: 4 | 6; addr: number[]; vlan: number }
   | { type: 'hold'; hold: boolean }
   | { type: 'stop' };
 
@@ -50,7 +52,8 @@ export interface WorkerCounters {
 export type FromWorker =
   | { type: 'ready'; index: number }
   | { type: 'control'; src: number; sport: number; payload: Uint8Array; macHi: number; macLo: number }
-  | { type: 'neighbor'; index: number; ip: number; macHi: number; macLo: number }
+  | { type: 'neighbor'; index: number; family: 4 | 6; row: NeighborRow }
+  | { type: 'solicit'; index: number; family: 4 | 6; addr: number[]; vlan: number }
   | { type: 'pod-closed'; index: number; key: string }
   | { type: 'counters'; counters: WorkerCounters }
   | { type: 'fault'; index: number; where: string; message: string; stack: string }

@@ -3,8 +3,9 @@
  * (its NodeRunner's datapath, with the control plane, membership, heartbeats and the store beside it) and starts
  * N − 1 datapath workers (datapath-worker.ts), each on queue k of the multi-queue uplink TAP and pod TUNs. It
  * creates the handoff rings (one per ordered pair), hands each worker its fds, and sends every configuration,
- * peer pin, learned neighbour and ARP hold to all of them; heartbeats a worker receives come back here. The
- * workers' counters arrive every half second and are added to the main thread's in the run file and metrics.
+ * peer pin, learned neighbour (ARP and NDP, and the addresses being resolved: worker-neighbors.ts) and ARP hold
+ * to all of them; heartbeats a worker receives come back here. The workers' counters arrive every half second and
+ * are added to the main thread's in the run file and metrics.
  */
 import { Worker } from 'node:worker_threads';
 import type { DatapathOptions, NodeDatapath } from '../../engine/agent/datapath.js';
@@ -64,7 +65,7 @@ export class DatapathWorkers {
   private readonly closing = new Map<string, { ports: TunPort[]; waiting: number }>();
   private uplinkQueues: TapPort[] = [];
   private main: NodeDatapath | null = null;
-  private neighbors: NeighborShare | null = null;
+  private neighbors: { 4: NeighborShare; 6: NeighborShare } | null = null;
   private hold = false;
   private readonly mainHandoff: HandoffPort[] = [];
   private started = false;
@@ -149,10 +150,12 @@ export class DatapathWorkers {
       );
     }
     main.onPin = (ip, hi, lo) => this.pin(ip, hi, lo);
-    this.neighbors = new NeighborShare(main.state.neigh);
-    this.neighbors.onLearned = (ip, macHi, macLo) => this.broadcast({ type: 'neighbor', ip, macHi, macLo });
+    this.neighbors = { 4: new NeighborShare(main.state.neigh, 4), 6: new NeighborShare(main.state.neigh6, 6) };
+    for (const f of [4, 6] as const) {
+      this.neighbors[f].onLearned = (row) => this.broadcast({ type: 'neighbor', family: f, row });
+      this.neighbors[f].onSolicit = (addr, vlan) => this.broadcast({ type: 'solicit', family: f, addr, vlan });
+    }
     this.hold = main.state.holdEgress;
-    const now = o.clock();
     const url = new URL('./datapath-worker.js', import.meta.url);
     this.workers = [null];
     for (let k = 1; k < o.count; k++) {
@@ -174,7 +177,7 @@ export class DatapathWorkers {
           return { key, member, fd: q.fileDescriptor, ifname: q.ifname };
         }),
         rings: this.rings,
-        neighbors: this.neighbors.rows(now),
+        neighbors: { 4: this.neighbors[4].rows(), 6: this.neighbors[6].rows() },
         pins: [...this.pins.values()],
         holdEgress: this.hold,
       };
@@ -204,9 +207,14 @@ export class DatapathWorkers {
         main.state.onControl?.(m.src, m.sport, m.payload, 0, m.payload.length, m.macHi, m.macLo);
         break;
       case 'neighbor':
-        this.neighbors!.apply(m.ip, m.macHi, m.macLo, this.o.clock());
+        this.neighbors![m.family].apply(m.row, this.o.clock());
         for (let k = 1; k < this.o.count; k++)
-          if (k !== m.index) this.post(k, { type: 'neighbor', ip: m.ip, macHi: m.macHi, macLo: m.macLo });
+          if (k !== m.index) this.post(k, { type: 'neighbor', family: m.family, row: m.row });
+        break;
+      case 'solicit':
+        this.neighbors![m.family].want(m.addr, m.vlan, this.o.clock());
+        for (let k = 1; k < this.o.count; k++)
+          if (k !== m.index) this.post(k, { type: 'solicit', family: m.family, addr: m.addr, vlan: m.vlan });
         break;
       case 'counters':
         this.counters.set(m.counters.index, m.counters);
@@ -238,7 +246,8 @@ export class DatapathWorkers {
   /** The main thread's housekeeping round: neighbours it learned, the ARP hold. */
   tick(now: number): void {
     if (!this.started) return;
-    this.neighbors!.scan(now);
+    this.neighbors![4].scan(now);
+    this.neighbors![6].scan(now);
     const hold = this.main!.state.holdEgress;
     if (hold !== this.hold) {
       this.hold = hold;

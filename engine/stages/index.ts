@@ -6,7 +6,7 @@
  */
 export * from './config.js';
 export { NodeState, type NodeStateOptions, type ControlHandler } from './state.js';
-export { NeighborTable, type NeighborOptions } from './neighbor.js';
+export { N_INCOMPLETE, N_REACHABLE, NeighborTable, type NeighborCore, type NeighborOptions } from './neighbor.js';
 export { NeighborTable6 } from './neighbor6.js';
 export { Ndp } from './ndp.js';
 export { Int32Map, PrefixTable } from './tables.js';
