@@ -80,9 +80,10 @@ Datapath tuning (bench/e2e measures them):
                          6.7+, an addon built with liburing). Same counters; not with --offload. The README's
                          performance section has both measured
   --workers N            datapath threads (1-16, default 1): the uplink TAP and every pod TUN get N queues
-                         (IFF_MULTI_QUEUE), worker k reads and writes queue k with its own connection table
-                         and the SNAT ports p with p % N = k, so the kernel's flow steering brings most replies
-                         to the worker that sent the request; the rest are handed to it through a shared ring.
+                         (IFF_MULTI_QUEUE), worker k reads and writes queue k with its own connection tables
+                         and the SNAT (and SNAT66) ports p with p % N = k, so the kernel's flow steering brings
+                         most replies to the worker that sent the request; the rest, IPv4 and IPv6, are handed
+                         to it through a shared ring. ARP and NDP answers are shared between the workers.
                          The main thread is worker 0 and keeps the control plane, membership and the store;
                          counters are summed. Default 1: on the 2-core reference machine 2 workers drain
                          pre-filled queues 1.41x faster (README performance section) but live traffic's
