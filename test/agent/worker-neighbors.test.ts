@@ -108,8 +108,11 @@ describe.skipIf(!hasScapy())('neighbours shared between datapath workers', () =>
     const late = worker(1);
     for (const f of [4, 6] as const) for (const r of w[1].share[f].rows()) late.share[f].apply(r, 1003);
     expect(late.dp.state.neigh.dump(1003).map((e) => [e.state, e.macLo])).toEqual([['reachable', 0x64]]);
-    expect(late.dp.state.neigh6.dump(1003).filter((e) => e.state !== 'pinned').map((e) => [e.ip, e.state])).toEqual(
-      [[HOST2, 'reachable']],
-    );
+    expect(
+      late.dp.state.neigh6
+        .dump(1003)
+        .filter((e) => e.state !== 'pinned')
+        .map((e) => [e.ip, e.state]),
+    ).toEqual([[HOST2, 'reachable']]);
   });
 });
