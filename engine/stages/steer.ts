@@ -17,7 +17,7 @@
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
-import { icmp, icmpv6, ipv4, ipv6 } from '../wire/index.js';
+import { ethernet, icmp, icmpv6, ipv4, ipv6 } from '../wire/index.js';
 import type { NodeState } from './state.js';
 
 const NAMES = ['own', 'handed-off', 'portless', 'own6', 'handed-off6', 'stay6'] as const;
@@ -46,7 +46,8 @@ export class Steer implements Stage {
       const i = sel[k]!;
       const o = b.l3[i]!;
       const end = b.off[i]! + b.len[i]!;
-      if (v.getUint8(o) >> 4 === 6) {
+      if (v.getUint16(o - 2) === ethernet.ETHERTYPE_IPV6) {
+        // From uplink-ingress.ipv6 (the EtherType before the IP header, tagged or not; a truncated header too).
         const t6 = this.st.tables.v6;
         const port =
           t6 !== null &&

@@ -48,6 +48,7 @@ const FRAG6 = to6(`UDP(sport=53, dport=40001)/b'x'`, E6, 'IPv6ExtHdrFragment(m=1
 const OTHER6 = eth(`IPv6(src='${EXT6}', dst='${E6}', nh=47)/b'\\x00\\x00\\x08\\x00'`);
 const NOT_OURS6 = to6(`UDP(sport=53, dport=40001)/b'x'`, '2001:2::99');
 const SHORT6 = to6(`ICMPv6DestUnreach(code=4)/b'\\x60\\x00'`);
+const TRUNCATED6 = `Ether(dst='02:00:00:00:00:0b', src='02:00:00:00:00:64', type=0x86dd)/b'\\x45\\x00\\x00'`;
 
 export const cases: CaseTable = {
   stage: (st) => new Steer(st),
@@ -106,12 +107,12 @@ export const cases: CaseTable = {
       expect: { own6: [ECHO6_EVEN, UNREACH6_EVEN], handoff: [ECHO6_ODD, PTB6_ODD, ERR6_ECHO_ODD] },
     },
     {
-      name: 'IPv6 that stays: a pod address, a fragment, another protocol, an address not ours, a short quote',
+      name: 'IPv6 that stays: a pod address, a fragment, another protocol, not ours, a short quote, a cut header',
       state: W0,
       config: dual(),
-      input: [TO_POD6, FRAG6, OTHER6, NOT_OURS6, SHORT6],
-      counters: { stay6: 5 },
-      expect: { own6: [TO_POD6, FRAG6, OTHER6, NOT_OURS6, SHORT6] },
+      input: [TO_POD6, FRAG6, OTHER6, NOT_OURS6, SHORT6, TRUNCATED6],
+      counters: { stay6: 6 },
+      expect: { own6: [TO_POD6, FRAG6, OTHER6, NOT_OURS6, SHORT6, TRUNCATED6] },
     },
     {
       name: 'IPv6 on a node without an IPv6 side stays (unsnat6 counts it)',
