@@ -246,7 +246,7 @@ export class AgentProcess {
           },
       log: this.log,
       pods: {
-        open: (pod) => this.openPod(pod.key, wire.ipv4.addrToString(pod.ip), podMtu),
+        open: (pod, ip6) => this.openPod(pod.key, wire.ipv4.addrToString(pod.ip), ip6, podMtu),
         close: (key, port) => {
           port.close();
           this.log('info', 'pod port removed', { pod: key });
@@ -414,7 +414,7 @@ export class AgentProcess {
     }
   }
 
-  private openPod(key: string, ip: string, mtu: number): Port {
+  private openPod(key: string, ip: string, ip6: string | null, mtu: number): Port {
     const ns = podNetnsName(key);
     if (!netdev.listNetns().includes(ns)) {
       netdev.addNetns(ns);
@@ -424,13 +424,14 @@ export class AgentProcess {
       key,
       netns: ns,
       ip,
+      ip6,
       mtu,
       ...(this.o.batch !== undefined ? { batchSize: this.o.batch } : {}),
       ...(this.o.offload === true ? { offload: true } : {}),
       ...(this.o.io !== undefined ? { io: this.o.io } : {}),
       queueLen: this.o.queueLen ?? DEFAULT_QUEUE_LEN,
     });
-    this.log('info', 'pod port created', { pod: key, netns: ns, ip, mtu });
+    this.log('info', 'pod port created', { pod: key, netns: ns, ip, ...(ip6 !== null ? { ip6 } : {}), mtu });
     return port;
   }
 

@@ -39,7 +39,8 @@ export function macFor(kind: 'node' | 'host', ip: number): Uint8Array {
 
 /** Creates and closes the port of a local pod. */
 export interface PodPortFactory {
-  open(pod: LocalPod): Port;
+  /** `ip6`: the pod's IPv6 address (canonical text) when it is dual-stack, else null. */
+  open(pod: LocalPod, ip6: string | null): Port;
   close(pod: string, port: Port): void;
 }
 
@@ -199,9 +200,11 @@ export class NodeAgent {
     for (const [key, p] of this.podPorts) if (!want.has(key)) removed.push({ key, ...p });
     for (const r of removed) this.podPorts.delete(r.key);
     const added: string[] = [];
+    let ip6: Map<string, string> | null = null;
     for (const pod of view.localPods) {
       if (this.podPorts.has(pod.key)) continue;
-      const port = this.factory.open(pod);
+      ip6 ??= new Map(view.v6.localPods.map((p) => [p.key, p.ip]));
+      const port = this.factory.open(pod, ip6.get(pod.key) ?? null);
       this.podPorts.set(pod.key, { member: -1, port });
       added.push(pod.key);
     }

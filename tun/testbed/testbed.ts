@@ -161,6 +161,15 @@ function inSafeRange(addr: number, len: number): boolean {
   return SAFE.some(([net, plen]) => len >= plen && ((addr ^ net) & policy.maskInt32(plen)) === 0);
 }
 
+/** IPv6: 2001:2::/48 (RFC 5180, benchmarking) and fe80::/10. */
+const SAFE6 = [policy.parseCIDR('2001:2::/48')!, policy.parseCIDR('fe80::/10')!];
+
+/** An IPv6 address or prefix (text) inside SAFE6. */
+function inSafeRange6(text: string): boolean {
+  const p = policy.parseCIDR(text.includes('/') ? text : `${text}/128`);
+  return p !== null && SAFE6.some((s) => p.len >= s.len && policy.prefixContains(s, { family: 6, value: p.addr }));
+}
+
 /** Load and check the manifests for the test bed; every problem is reported before anything is created. */
 export function loadForTestbed(
   file: string,
@@ -192,6 +201,22 @@ export function loadForTestbed(
         `${file}: Node ${n.metadata.name}: pod CIDR ${pc} is outside 198.18.0.0/15 and 169.254.0.0/16`,
       );
   }
+  // The IPv6 side of a dual-stack scenario: Node addresses and pod CIDRs, Pod and host addresses (egress IPs come
+  // from pools or Nodes' annotations checked by the same rules as the rest: they must be on the segment).
+  const unsafe6 = (what: string, text: string | null | undefined) => {
+    if (text && text.includes(':') && !inSafeRange6(text))
+      throw new TestbedError(`${file}: ${what} ${text} is outside 2001:2::/48 and fe80::/10`);
+  };
+  for (const n of s.nodes.values()) {
+    unsafe6(`Node ${n.metadata.name}: IPv6 pod CIDR`, policy.nodePodCIDRv6(n));
+    unsafe6(`Node ${n.metadata.name}: IPv6 address`, policy.nodeIPv6(n));
+  }
+  for (const p of s.pods.values())
+    unsafe6(`Pod ${p.metadata.namespace}/${p.metadata.name}: IPv6 address`, policy.podIPv6(p));
+  for (const h of s.externalHosts.values()) unsafe6(`ExternalHost ${h.metadata.name}: ipv6Address`, h.spec.ipv6Address);
+  for (const pool of s.pools.values())
+    for (const r of pool.spec.ipRanges)
+      for (const t of [r.cidr, r.start, r.end]) unsafe6(`ExternalIPPool ${pool.metadata.name}: range`, t);
   // Device and namespace names are a prefix and a CRC-32 (15 characters at most): two names with the same CRC
   // would share one. Pods are refused by the manifest validation (agents create theirs on any apply); hosts and
   // node uplinks are created only here, by `up`.
@@ -404,6 +429,7 @@ export async function up(o: UpOptions): Promise<TestbedRecord> {
       netdev.setMaster(veth, BRIDGE, { netns: FABRIC_NETNS });
       netdev.setUp(veth, { netns: FABRIC_NETNS });
       netdev.addAddress('eth0', h.spec.address, { netns: ns });
+      if (h.spec.ipv6Address !== undefined) netdev.addAddress('eth0', h.spec.ipv6Address, { netns: ns, nodad: true });
       netdev.setMtu('eth0', cfg.mtu, { netns: ns });
       netdev.setUp('lo', { netns: ns });
       netdev.setUp('eth0', { netns: ns });
@@ -422,7 +448,9 @@ export async function up(o: UpOptions): Promise<TestbedRecord> {
         entry.pid = child.pid ?? null;
         writeRecord(rec);
       }
-      log(`host ${name}: namespace ${ns}, ${h.spec.address}${entry.pid ? `, command pid ${entry.pid}` : ''}`);
+      log(
+        `host ${name}: namespace ${ns}, ${h.spec.address}${h.spec.ipv6Address ? ` ${h.spec.ipv6Address}` : ''}${entry.pid ? `, command pid ${entry.pid}` : ''}`,
+      );
     }
 
     for (const name of [...state.nodes.keys()].sort()) {
