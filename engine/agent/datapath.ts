@@ -18,6 +18,7 @@ import {
   GeneveEncap6,
   IcmpLocal,
   Inbound,
+  Inbound6,
   IpLocal,
   LocalOut,
   NodeState,
@@ -45,6 +46,7 @@ export const DATAPATH_LINKS: readonly string[] = [
   'pod-ingress6.remote-pod -> geneve-encap6',
   'pod-ingress6.snat -> snat6',
   'pod-ingress6.tunnel -> geneve-encap6',
+  'pod-ingress6.no-nat -> uplink-out6',
   'geneve-encap6.out -> uplink-out',
   'geneve-encap6.drop -> drop',
   'pod-ingress6.ignored -> sink',
@@ -68,6 +70,9 @@ export const DATAPATH_LINKS: readonly string[] = [
   'uplink-ingress.ipv6 -> unsnat6',
   'unsnat6.to-pod -> out:pods',
   'unsnat6.to-remote -> geneve-encap6',
+  'unsnat6.inbound -> inbound6',
+  'inbound6.to-pod -> out:pods',
+  'inbound6.drop -> drop',
   'unsnat6.drop -> drop',
   'arp.reply -> out:uplink',
   'arp.done -> sink',
@@ -145,6 +150,7 @@ export class NodeDatapath {
         new Unsnat(s),
         new Unsnat6(s),
         new Inbound(s),
+        new Inbound6(s),
         new IcmpLocal(s),
         new ControlIn(s),
         new Snat(s),
@@ -207,6 +213,7 @@ export class NodeDatapath {
     this.state.ct.expire(ctBudget);
     this.state.ctIn.expire(ctBudget >> 2);
     this.state.ct6.ct.expire(ctBudget >> 2);
+    this.state.ctIn6.ct.expire(ctBudget >> 2);
     this.pipeline.run();
   }
 }

@@ -1,13 +1,14 @@
 /**
  * The part of a node agent that is the same in replay and on real devices: it turns the control plane's
  * result for this node (a PolicyView and the IPs to announce) into the datapath's configuration, keeps one
- * pod port per local pod (created and closed through a factory: memory ports in replay, TUNs on a host),
+ * pod port per local pod, IPv6-only pods included (created and closed through a factory: memory ports in
+ * replay, TUNs on a host),
  * swaps the compiled tables between rounds, and announces newly hosted egress IPs with exactly one
  * gratuitous ARP each in Antrea's format (docs/semantics.md §3).
  */
 import type { Port } from '../graph/index.js';
 import { Burst, type Slab } from '../packet/index.js';
-import type { LocalPod, PolicyView } from '../policy/index.js';
+import type { LocalPod, LocalPod6, PolicyView } from '../policy/index.js';
 import {
   EGRESS_LOCAL,
   EGRESS_NONE,
@@ -39,8 +40,16 @@ export function macFor(kind: 'node' | 'host', ip: number): Uint8Array {
 
 /** Creates and closes the port of a local pod. */
 export interface PodPortFactory {
-  /** `ip6`: the pod's IPv6 address (canonical text) when it is dual-stack, else null. */
+  /**
+   * A Pod with an IPv4 address (dual-stack or IPv4 only); `ip6`: its IPv6 address (canonical text) when it is
+   * dual-stack, else null.
+   */
   open(pod: LocalPod, ip6: string | null): Port;
+  /**
+   * A Pod whose status.podIPs has only an IPv6 address: its port carries IPv6 alone (an IPv4 packet from it is
+   * spoofed, pod-ingress `drop-spoofed`). Without `open6` such Pods get no port.
+   */
+  open6?(pod: LocalPod6): Port;
   close(pod: string, port: Port): void;
 }
 
@@ -111,7 +120,8 @@ export function viewToConfig(
 /**
  * The IPv6 side of the datapath configuration (docs/ipv6.md §2.e), null on a node with no IPv6 address, no IPv6
  * pod and no IPv6 egress IP (IPv6 packets stay counted drops there). A pod whose IPv6 Egress is hosted on another
- * node tunnels to that node's transport IP. Neighbours: none yet (NDP on the uplink is still to do).
+ * node tunnels to that node's transport IP. A pod `memberOf` gives no port (-1) is left out. Neighbours: none yet
+ * (NDP on the uplink is still to do).
  */
 export function viewToConfig6(view: PolicyView, memberOf: (key: string) => number): NodeDatapathConfig6 | null {
   const v6 = view.v6;
@@ -120,17 +130,19 @@ export function viewToConfig6(view: PolicyView, memberOf: (key: string) => numbe
   const hosted = new Set(v6.localEgressIps.map((l) => l.ip));
   return {
     nodeIp: v6.nodeIp,
-    pods: v6.localPods.map((p) => {
-      const kind = p.egressIp === null ? EGRESS_NONE : hosted.has(p.egressIp) ? EGRESS_LOCAL : EGRESS_REMOTE;
-      return {
-        key: p.key,
-        ip: p.ip,
-        port: memberOf(p.key),
-        egress: kind,
-        egressIp: p.egressIp,
-        egressNodeIp: kind === EGRESS_REMOTE && p.egressNode ? (nodeIpOf.get(p.egressNode) ?? 0) : 0,
-      };
-    }),
+    pods: v6.localPods
+      .filter((p) => memberOf(p.key) >= 0)
+      .map((p) => {
+        const kind = p.egressIp === null ? EGRESS_NONE : hosted.has(p.egressIp) ? EGRESS_LOCAL : EGRESS_REMOTE;
+        return {
+          key: p.key,
+          ip: p.ip,
+          port: memberOf(p.key),
+          egress: kind,
+          egressIp: p.egressIp,
+          egressNodeIp: kind === EGRESS_REMOTE && p.egressNode ? (nodeIpOf.get(p.egressNode) ?? 0) : 0,
+        };
+      }),
     podCidrs: v6.podCidrs.map((r) => ({ cidr: r.cidr, nodeIp: r.nodeIp })),
     nodeIps: [...v6.nodeIps],
     bypass: [...v6.bypass],
@@ -196,18 +208,25 @@ export class NodeAgent {
 
   private syncPods(view: PolicyView): { added: string[]; removed: Array<{ key: string; port: Port; member: number }> } {
     const want = new Set(view.localPods.map((p) => p.key));
+    // Pods with an IPv6 address only (the view's IPv4 side leaves them out).
+    const only6 = this.factory.open6 ? view.v6.localPods.filter((p) => !want.has(p.key)) : [];
+    for (const p of only6) want.add(p.key);
     const removed: Array<{ key: string; port: Port; member: number }> = [];
     for (const [key, p] of this.podPorts) if (!want.has(key)) removed.push({ key, ...p });
     for (const r of removed) this.podPorts.delete(r.key);
     const added: string[] = [];
+    const add = (key: string, open: () => Port) => {
+      if (this.podPorts.has(key)) return;
+      this.podPorts.set(key, { member: -1, port: open() });
+      added.push(key);
+    };
     let ip6: Map<string, string> | null = null;
-    for (const pod of view.localPods) {
-      if (this.podPorts.has(pod.key)) continue;
-      ip6 ??= new Map(view.v6.localPods.map((p) => [p.key, p.ip]));
-      const port = this.factory.open(pod, ip6.get(pod.key) ?? null);
-      this.podPorts.set(pod.key, { member: -1, port });
-      added.push(pod.key);
-    }
+    for (const pod of view.localPods)
+      add(pod.key, () => {
+        ip6 ??= new Map(view.v6.localPods.map((p) => [p.key, p.ip]));
+        return this.factory.open(pod, ip6.get(pod.key) ?? null);
+      });
+    for (const pod of only6) add(pod.key, () => this.factory.open6!(pod));
     return { added, removed };
   }
 
@@ -223,9 +242,10 @@ export class NodeAgent {
     return viewToConfig(
       view,
       this.mac,
+      // A pod without a port (an IPv6-only pod of a factory without open6) is -1: viewToConfig6 leaves it out.
       (key) => {
         const p = this.podPorts.get(key);
-        return p && p.member >= 0 ? p.member : 0;
+        return p ? Math.max(p.member, 0) : -1;
       },
       this.withheld,
     );

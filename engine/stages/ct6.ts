@@ -70,6 +70,25 @@ export class Ct6 {
     );
   }
 
+  /**
+   * The packet at `o` is connection `c`'s original turned round, untranslated: from its original destination to
+   * its original source (a reply of a connection tracked without NAT, or a packet opening that reverse flow).
+   */
+  isReversed(c: number, v: DataView, o: number): boolean {
+    const a = this.addr;
+    const k = c << 3;
+    return (
+      a[k + 4] === v.getInt32(o + 8) &&
+      a[k + 5] === v.getInt32(o + 12) &&
+      a[k + 6] === v.getInt32(o + 16) &&
+      a[k + 7] === v.getInt32(o + 20) &&
+      a[k] === v.getInt32(o + 24) &&
+      a[k + 1] === v.getInt32(o + 28) &&
+      a[k + 2] === v.getInt32(o + 32) &&
+      a[k + 3] === v.getInt32(o + 36)
+    );
+  }
+
   /** The packet at `o` comes from connection `c`'s original destination (a reply's source). */
   isFromPeer(c: number, v: DataView, o: number): boolean {
     const a = this.addr;

@@ -38,6 +38,7 @@ export { GeneveDecap } from './geneve-decap.js';
 export { GeneveDecap6 } from './geneve-decap6.js';
 export { Unsnat } from './unsnat.js';
 export { Inbound } from './inbound.js';
+export { Inbound6 } from './inbound6.js';
 export { IcmpLocal } from './icmp-local.js';
 export { ControlIn } from './control-in.js';
 export { LocalOut } from './local-out.js';

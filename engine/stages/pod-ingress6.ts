@@ -12,20 +12,26 @@
  * - classification as classify does for IPv4 (docs/semantics.md §4.0, §4.d): to a local pod → `local-pod`, to
  *   another node's IPv6 pod CIDR → `remote-pod` (Geneve to that node), to this node's pod CIDR but no such pod,
  *   to an address this node owns (no ICMPv6 responder yet), multicast, link-local, loopback or unspecified →
- *   drop; to a bypass destination (node addresses, serviceCIDRv6, exceptCIDRs) or with no IPv6 Egress → `snat`
+ *   drop; the reply direction of a connection the pod accepted (inbound6) → `no-nat`, out un-NATed with the
+ *   Hop Limit decremented (never a packet opening a connection, one of a flow the pod opened through SNAT66, or a
+ *   TCP segment before the pod answered the SYN: those count `reply-refused` and go on, accepted.ts); to a
+ *   bypass destination (node addresses, serviceCIDRv6, exceptCIDRs) or with no IPv6 Egress → `snat`
  *   to the node's IPv6 address (a drop when it has none); an IPv6 Egress hosted here → `snat` to its egress IP;
  *   hosted elsewhere → `tunnel` (Geneve to the egress IP).
  * `b.meta[i]` carries the index of the NAT address in `tables.v6.ownedIp` (snat), or the outer destination
  * (remote-pod, tunnel); `b.oport[i]` the pod port (local-pod).
- * Specification: docs/ipv6.md §2.a, §2.b; docs/semantics.md §4.0, §4.d; RFC 8200 §4, RFC 4861 §6.1.2. Cases:
- * test/stages/cases/pod-ingress6.cases.ts.
- * Exits: `local-pod`, `remote-pod`, `snat`, `tunnel`, `ignored` (NDP/MLD of the pod's link, to sink), `drop`.
+ * Specification: docs/ipv6.md §2.a, §2.b, §2.h, §2.j; docs/semantics.md §4.0, §4.d; RFC 8200 §4, RFC 4861 §6.1.2.
+ * Cases: test/stages/cases/pod-ingress6.cases.ts.
+ * Exits: `local-pod`, `remote-pod`, `snat`, `tunnel`, `no-nat` (to uplink-out6), `ignored` (NDP/MLD of the pod's
+ * link, to sink), `drop`.
  */
+import { UPDATE_ACCEPT, UPDATE_INVALID } from '../../conntrack/index.js';
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { icmpv6, ipv6, verdict } from '../wire/index.js';
 import { DST_LOCAL_POD, DST_OWN_CIDR, DST_OWNED, DST_REMOTE_CIDR, EGRESS_LOCAL, EGRESS_NONE } from './config.js';
-import { checkL4v6 } from './ct6.js';
+import { acceptedReply } from './accepted.js';
+import { checkL4v6, ctFlags6, ctProto6, foldAt, portsWord6, tcpSegment6 } from './ct6.js';
 import { verdictReasons } from './drop-reasons.js';
 import { L4_REASONS } from './l4.js';
 import type { NodeState } from './state.js';
@@ -60,9 +66,14 @@ const NAMES = [
   'drop-to-node',
   'drop-no-such-pod',
   'drop-no-node-ipv6',
+  'reply-no-nat',
+  'reply-refused',
+  'drop-ct-invalid',
 ] as const;
+/** `reply`: no accepted connection has the packet's key in its reply direction. */
+const NO_CONNECTION = -2;
 const C = counterIndex(NAMES);
-const EXITS = ['local-pod', 'remote-pod', 'snat', 'tunnel', 'ignored', 'drop'] as const;
+const EXITS = ['local-pod', 'remote-pod', 'snat', 'tunnel', 'no-nat', 'ignored', 'drop'] as const;
 const X = exitIndex(EXITS);
 const WALK_DROP = verdictReasons(
   C,
@@ -97,6 +108,7 @@ export class PodIngress6 implements Stage {
     const t6 = t.v6;
     const v = st.v;
     const c = this.counters.v;
+    const acc = st.ctIn6.ct;
     for (let k = 0; k < n; k++) {
       const i = sel[k]!;
       const o = b.off[i]!;
@@ -213,6 +225,22 @@ export class PodIngress6 implements Stage {
           continue;
         }
       }
+      if (acc.size > 0 && (proto !== ipv6.NH_ICMPV6 || v.getUint8(l4) >= 128)) {
+        // The reply direction of a connection the pod accepted (inbound6): out un-NATed, Antrea's `-rpl` rule.
+        const r = this.reply(v, o, l4, proto, plen);
+        if (r === UPDATE_ACCEPT) {
+          ipv6.decHopLimit(v, o);
+          b.next[i] = X['no-nat'];
+          c[C['reply-no-nat']]!++;
+          continue;
+        }
+        if (r === UPDATE_INVALID) {
+          b.next[i] = X.drop;
+          c[C['drop-ct-invalid']]!++;
+          continue;
+        }
+        if (r !== NO_CONNECTION) c[C['reply-refused']]!++;
+      }
       const kind = t6.podEgress[pod]!;
       if (d >= 0 || kind === EGRESS_NONE) {
         // Bypass destinations and pods without an IPv6 Egress leave with the node's IPv6 address.
@@ -235,5 +263,27 @@ export class PodIngress6 implements Stage {
       }
     }
     return n;
+  }
+
+  /**
+   * A pod's packet (the upper layer at `l4`) in the reply direction of a connection it accepted: acceptedReply's
+   * verdict (UPDATE_ACCEPT: the pod answering; UPDATE_INVALID; else its own flow), or NO_CONNECTION. A hit whose
+   * full addresses are not the packet's turned round (a stand-in clash) is not the connection's.
+   */
+  private reply(v: DataView, o: number, l4: number, proto: number, plen: number): number {
+    const st = this.st;
+    const in6 = st.ctIn6;
+    const ct = in6.ct;
+    const cproto = ctProto6(proto);
+    const ports = portsWord6(v, l4, proto);
+    const sf = foldAt(v, o + 8);
+    const df = foldAt(v, o + 24);
+    const ref = ct.find(sf, df, ports, cproto);
+    if (ref < 0 || (ref & 1) === 0) return NO_CONNECTION;
+    if (!in6.isReversed(ref >> 1, v, o)) return -1;
+    // A flow the pod opened through SNAT66 stays there whatever arrived at its own address.
+    const snatFlow = st.ct6.ct.size > 0 && st.ct6.ct.find(sf, df, ports, cproto) >= 0;
+    if (proto === ipv6.NH_TCP) tcpSegment6(v, o, l4, ct.seg);
+    return acceptedReply(ct, ref >> 1, cproto, ctFlags6(v, l4, proto), plen, snatFlow);
   }
 }

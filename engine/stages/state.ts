@@ -21,7 +21,7 @@ export interface NodeStateOptions {
    * `tcpLiberal` (`--conntrack-tcp-liberal`, both tables).
    */
   conntrack?: ConnTableOptions;
-  /** Size of the table of connections pods accept (default 16384). */
+  /** Size of the table of connections pods accept (default 16384), and of its IPv6 counterpart. */
   inboundConnections?: number;
   /** Size of the IPv6 connection table (ct6.ts; default 16384); its other options are `conntrack`'s. */
   ipv6Connections?: number;
@@ -66,6 +66,8 @@ export class NodeState {
   readonly ctIn: ConnTable;
   /** IPv6 connections this node translates (SNAT66), in a table of their own (ct6.ts). */
   readonly ct6: Ct6;
+  /** IPv6 connections local pods accept from the segment, without NAT (ctIn's IPv6 counterpart, inbound6.ts). */
+  readonly ctIn6: Ct6;
   readonly neigh: NeighborTable;
   /** Peer IP ↔ MAC bindings learned from authenticated heartbeats (peer-pins.ts). */
   readonly pins = new PeerPins();
@@ -105,14 +107,16 @@ export class NodeState {
     const seed = cto.seed;
     // Connections pods accept: opened by a SYN only (a forged ACK must not create one, docs/conntrack-security.md),
     // the per-pod limit counted on the destination (the pod), the same TCP window policy as the main table.
-    this.ctIn = new ConnTable({
+    const inbound = (k: number): ConnTableOptions => ({
       maxConnections: opts.inboundConnections ?? 16384,
       tcpLoose: false,
       ...(cto.tcpLiberal ? { tcpLiberal: true } : {}),
       ...(cto.perHostLimit ? { perHostLimit: Math.min(cto.perHostLimit, opts.inboundConnections ?? 16384) } : {}),
       perHostSide: 1,
-      ...(seed !== undefined ? { seed: seed + 1 } : {}),
+      ...(seed !== undefined ? { seed: seed + k } : {}),
     });
+    this.ctIn = new ConnTable(inbound(1));
+    this.ctIn6 = new Ct6(inbound(3));
     const max6 = opts.ipv6Connections ?? 16384;
     this.ct6 = new Ct6({
       ...cto,
@@ -132,6 +136,7 @@ export class NodeState {
     this.ct.setTime(now);
     this.ctIn.setTime(now);
     this.ct6.ct.setTime(now);
+    this.ctIn6.ct.setTime(now);
   }
 
   /** Compile a new configuration and swap it in (between rounds). */

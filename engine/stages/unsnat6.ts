@@ -1,16 +1,18 @@
 /**
  * unsnat6: IPv6 frames from the uplink (uplink-ingress hands on an IPv6 frame for this node's MAC when the node
- * has an IPv6 side). The packet must pass `ipv6.check` and the extension-header walk with limits, be whole, carry
- * a TCP, UDP or ICMPv6 header that passes its check, and be addressed to an IPv6 address this node owns (its
- * IPv6 address, a hosted IPv6 egress IP). NDP for those addresses is not answered yet (counted drops). It must
- * then be the reply direction of an IPv6 connection of the table (ct6.ts) coming from that connection's peer
- * (full addresses compared); its destination becomes the pod's address and port again (un-SNAT66), its Hop Limit
- * is decremented, and it goes to the pod's port without its Ethernet header — or, for a pod of another node
- * (its IPv6 Egress is hosted here, docs/ipv6.md §2.d), through the tunnel to that node (`to-remote`, `b.meta` =
- * its transport IP).
+ * has an IPv6 side). The packet must pass `ipv6.check` and the extension-header walk with limits, be whole
+ * (fragments are dropped, not reassembled: `drop-fragment`, docs/ipv6.md §2.j), carry a TCP, UDP or ICMPv6
+ * header that passes its check, and be addressed to an IPv6 address this node owns (its IPv6 address, a hosted
+ * IPv6 egress IP) or to a local pod's IPv6 address (`inbound`: a connection the pod accepts, to inbound6 with
+ * the walk in `b.meta` and the pod's port in `b.oport`). NDP for those addresses is not answered here (counted
+ * drops). A packet for an owned address must then be the reply direction of an IPv6 connection of the table
+ * (ct6.ts) coming from that connection's peer (full addresses compared); its destination becomes the pod's
+ * address and port again (un-SNAT66), its Hop Limit is decremented, and it goes to the pod's port without its
+ * Ethernet header — or, for a pod of another node (its IPv6 Egress is hosted here, docs/ipv6.md §2.d), through
+ * the tunnel to that node (`to-remote`, `b.meta` = its transport IP).
  * Specification: docs/ipv6.md §2.b, §2.c; docs/semantics.md §4.a; RFC 8200 §4. Cases:
  * test/stages/cases/unsnat6.cases.ts.
- * Exits: `to-pod` (`b.oport` = the pod's port), `to-remote` (to geneve-encap6), `drop`.
+ * Exits: `to-pod` (`b.oport` = the pod's port), `to-remote` (to geneve-encap6), `inbound` (to inbound6), `drop`.
  */
 import { UPDATE_INVALID, UPDATE_RECREATE } from '../../conntrack/index.js';
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
@@ -35,6 +37,7 @@ import type { NodeState } from './state.js';
 const NAMES = [
   'un-snat',
   'un-snat-remote',
+  'to-pod-address',
   'drop-no-ipv6',
   'drop-truncated',
   'drop-ext-truncated',
@@ -56,7 +59,7 @@ const NAMES = [
   'drop-no-such-pod',
 ] as const;
 const C = counterIndex(NAMES);
-const EXITS = ['to-pod', 'to-remote', 'drop'] as const;
+const EXITS = ['to-pod', 'to-remote', 'inbound', 'drop'] as const;
 const X = exitIndex(EXITS);
 const WALK_DROP = verdictReasons(
   C,
@@ -130,7 +133,9 @@ export class Unsnat6 implements Stage {
       const d1 = v.getInt32(o + 28);
       const d2 = v.getInt32(o + 32);
       const d3 = v.getInt32(o + 36);
-      if (t6.owned.get(d0, d1, d2, d3, 0) === 0) {
+      const ours = t6.owned.get(d0, d1, d2, d3, 0) !== 0;
+      const toPod = ours ? -1 : t6.podByIp.get(d0, d1, d2, d3, -1);
+      if (!ours && toPod < 0) {
         b.next[i] = X.drop;
         c[C['drop-not-ours']]!++;
         continue;
@@ -142,6 +147,14 @@ export class Unsnat6 implements Stage {
           c[C['drop-ndp']]!++;
           continue;
         }
+      }
+      if (toPod >= 0) {
+        // A local pod's own address: a connection the pod accepts (inbound6), with the walk and its port.
+        b.meta[i] = w;
+        b.oport[i] = t6.podPort[toPod]!;
+        b.next[i] = X.inbound;
+        c[C['to-pod-address']]!++;
+        continue;
       }
       const ports = portsWord6(v, l4, proto);
       const cproto = ctProto6(proto);

@@ -7,21 +7,20 @@
  */
 import { describe, expect, it } from 'vitest';
 import { NodeDatapath } from '../../engine/agent/datapath.js';
-import { macFor, viewToConfig } from '../../engine/agent/node-agent.js';
+import { macFor, NodeAgent, viewToConfig } from '../../engine/agent/node-agent.js';
 import { Slab } from '../../engine/index.js';
 import * as policy from '../../engine/policy/index.js';
 import { ethernet } from '../../engine/wire/index.js';
 import { HOST_MAC, mac } from '../support/node-config.js';
 import { hasScapy, scapyBytes } from '../support/scapy.js';
 import { ListPort } from '../support/list-port.js';
-import { at } from '../policy/helpers.js';
-import { dualCluster } from '../policy/dual-stack.js';
+import { at, mustApply } from '../policy/helpers.js';
+import { dualCluster, dualPod } from '../policy/dual-stack.js';
 
 const hex = (u: Uint8Array) => Buffer.from(u).toString('hex');
 const EXT = '2001:2::64';
 
-function nodes() {
-  const s = dualCluster();
+function nodes(s = dualCluster()) {
   const sim = new policy.ClusterSim(s);
   sim.settle(at(1));
   const built = ['node0', 'node1'].map((name) => {
@@ -87,5 +86,81 @@ describe.skipIf(!hasScapy())('dual-stack cluster in memory (scapy-built packets)
     n0!.pod.queue.push(req!);
     n0!.dp.pollPod(0, 1000);
     expect(n0!.uplink.sent.map(hex)).toEqual([hex(out!)]);
+  });
+
+  it('an IPv6-only pod gets its port from the agent and its IPv6 Egress; IPv4 from its port is spoofed', () => {
+    // web-7 on node1: status.podIPs with one IPv6 address, selected by both Egresses (eg4 cannot apply to it).
+    const v6only = { ...dualPod('web-7', 'node1', 1), status: { podIPs: [{ ip: '2001:2:0:101::7' }] } };
+    const state = mustApply(dualCluster(), [v6only]);
+    const sim = new policy.ClusterSim(state);
+    sim.settle(at(1));
+    const view = sim.view('node1')!;
+    expect(view.localPods.map((p) => p.key)).toEqual(['e2e/web-1']);
+    expect(view.v6.localPods.map((p) => [p.key, p.egressIp, p.egressNode])).toEqual([
+      ['e2e/web-1', '2001:2:0:e::1', 'node0'],
+      ['e2e/web-7', '2001:2:0:e::1', 'node0'],
+    ]);
+    const opened: string[] = [];
+    const slab = new Slab({ slots: 256 });
+    const uplink = new ListPort('node1-uplink');
+    const agent = new NodeAgent({
+      name: 'node1',
+      slab,
+      mac: macFor('node', view.node!.transportIp),
+      uplink,
+      view,
+      conntrack: { seed: 7 },
+      pods: {
+        open: (p) => (opened.push(`4 ${p.key}`), new ListPort(p.key)),
+        open6: (p) => (opened.push(`6 ${p.key} ${p.ip}`), new ListPort(p.key)),
+        close: (_k, p) => p.close(),
+      },
+    });
+    expect(opened).toEqual(['4 e2e/web-1', '6 e2e/web-7 2001:2:0:101::7']);
+    const web7 = agent.pods().get('e2e/web-7')!;
+    expect(web7.member).toBe(1);
+    const n0 = nodes(state)[0]!;
+    agent.datapath.pinPeer(n0.view.node!.transportIp, ethernet.macHi16(n0.mac), ethernet.macLo32(n0.mac));
+    n0.dp.pinPeer(view.node!.transportIp, ethernet.macHi16(agent.mac), ethernet.macLo32(agent.mac));
+    const [req, out, reply, delivered, v4] = scapyBytes([
+      `IPv6(src='2001:2:0:101::7', dst='${EXT}')/UDP(sport=40000, dport=53)/b'query'`,
+      `Ether(dst='${HOST_MAC}', src='02:0e:c6:12:00:0a')/IPv6(src='2001:2:0:e::1', dst='${EXT}', hlim=63)/UDP(sport=40000, dport=53)/b'query'`,
+      `Ether(dst='02:0e:c6:12:00:0a', src='${HOST_MAC}')/IPv6(src='${EXT}', dst='2001:2:0:e::1')/UDP(sport=53, dport=40000)/b'answer'`,
+      `IPv6(src='${EXT}', dst='2001:2:0:101::7', hlim=63)/UDP(sport=53, dport=40000)/b'answer'`,
+      `IP(src='10.10.1.7', dst='198.18.0.100')/UDP(sport=40000, dport=53)/b'query'`,
+    ]);
+    let now = 1000;
+    const port = web7.port as ListPort;
+    port.queue.push(req!, v4!);
+    agent.datapath.pollPod(web7.member, now++);
+    const tunnelled = uplink.sent.splice(0);
+    expect(tunnelled.length).toBe(1);
+    n0.uplink.queue.push(...tunnelled);
+    n0.dp.pollUplink(now++);
+    expect(n0.uplink.sent.splice(0).map(hex)).toEqual([hex(out!)]);
+    n0.uplink.queue.push(reply!);
+    n0.dp.pollUplink(now++);
+    uplink.queue.push(...n0.uplink.sent.splice(0));
+    agent.datapath.pollUplink(now);
+    expect(port.sent.map(hex)).toEqual([hex(delivered!)]);
+    const s1 = agent.datapath.pipeline.snapshot();
+    expect(s1['pod-ingress']!.counters['drop-spoofed']).toBe(1);
+    expect(s1['pod-ingress6']!.counters['egress-remote']).toBe(1);
+    expect(s1['geneve-decap6']!.counters['to-pod']).toBe(1);
+    agent.close();
+
+    // A factory without open6: web-7 gets no port and stays out of the IPv6 tables (not on another pod's member).
+    const plain = new NodeAgent({
+      name: 'node1',
+      slab: new Slab({ slots: 64 }),
+      mac: macFor('node', view.node!.transportIp),
+      uplink: new ListPort('plain-uplink'),
+      view,
+      pods: { open: (p) => new ListPort(p.key), close: (_k, p) => p.close() },
+    });
+    expect([...plain.pods().keys()]).toEqual(['e2e/web-1']);
+    expect(plain.datapath.state.tables.v6!.podKeys).toEqual(['e2e/web-1']);
+    expect(plain.datapath.state.tables.v6!.podOfPort[0]).toBe(0);
+    plain.close();
   });
 });

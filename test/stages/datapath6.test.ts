@@ -150,6 +150,68 @@ describe.skipIf(!hasScapy())('dual-stack node datapath (scapy-built packets)', (
     expect(v4only.up()).toEqual([]);
   });
 
+  it('accepts a TCP connection from outside to a pod IPv6 address: SYN-ACK and data leave un-NATed; forged packets are counted drops', () => {
+    const { dp, fromPod, fromUplink, up, pod } = build();
+    const tcp = (sport: number, dport: number, flags: string, seq: number, ack = 0, data = '') =>
+      `TCP(sport=${sport}, dport=${dport}, flags='${flags}', seq=${seq}, ack=${ack}, window=8192)${data}`;
+    const fromExt = (l4: string, hlim = 64) =>
+      `Ether(dst='${NODE_MAC}', src='${HOST_MAC}')/IPv6(src='${EXT}', dst='${WEB1}', hlim=${hlim})/${l4}`;
+    const toPod = (l4: string) => `IPv6(src='${EXT}', dst='${WEB1}', hlim=63)/${l4}`;
+    const fromWeb = (l4: string, hlim = 64) => `IPv6(src='${WEB1}', dst='${EXT}', hlim=${hlim})/${l4}`;
+    const onWire = (l4: string) => `Ether(dst='${HOST_MAC}', src='${NODE_MAC}')/${fromWeb(l4, 63)}`;
+    const syn = tcp(5000, 80, 'S', 1000);
+    const synAck = tcp(80, 5000, 'SA', 7000, 1001);
+    const ack = tcp(5000, 80, 'A', 1001, 7001, "/b'GET /'");
+    const data = tcp(80, 5000, 'PA', 7001, 1006, "/b'200 OK'");
+    const [synIn, synPod, saPod, saOut, ackIn, ackPod, dataPod, dataOut] = S(
+      fromExt(syn),
+      toPod(syn),
+      fromWeb(synAck),
+      onWire(synAck),
+      fromExt(ack),
+      toPod(ack),
+      fromWeb(data),
+      onWire(data),
+    );
+    fromUplink(synIn!);
+    expect(pod(0)).toEqual([hex(synPod!)]);
+    fromPod(0, saPod!);
+    expect(up()).toEqual([hex(saOut!)]); // from the pod address, not the pod's egress IP 2001:2::253
+    fromUplink(ackIn!);
+    expect(pod(0)).toEqual([hex(ackPod!)]);
+    fromPod(0, dataPod!);
+    expect(up()).toEqual([hex(dataOut!)]);
+
+    // The pod's own flow through SNAT66, then forged packets at the pod address: none reaches the pod.
+    const [q, qOut, forged, ackOnly, again, againOut] = S(
+      fromWeb("UDP(sport=40000, dport=53)/b'query'"),
+      `Ether(dst='${HOST_MAC}', src='${NODE_MAC}')/IPv6(src='2001:2::253', dst='${EXT}', hlim=63)/UDP(sport=40000, dport=53)/b'query'`,
+      fromExt("UDP(sport=53, dport=40000)/b'forged'"),
+      fromExt(tcp(6000, 81, 'A', 1, 1)),
+      fromWeb("UDP(sport=40000, dport=53)/b'again'"),
+      `Ether(dst='${HOST_MAC}', src='${NODE_MAC}')/IPv6(src='2001:2::253', dst='${EXT}', hlim=63)/UDP(sport=40000, dport=53)/b'again'`,
+    );
+    fromPod(0, q!);
+    expect(up()).toEqual([hex(qOut!)]);
+    fromUplink(forged!, ackOnly!);
+    expect(pod(0)).toEqual([]);
+    fromPod(0, again!);
+    expect(up()).toEqual([hex(againOut!)]); // still SNATed: the forged packet opened nothing
+    const snap = dp.pipeline.snapshot();
+    expect(snap['unsnat6']!.counters['to-pod-address']).toBe(4);
+    expect(snap['inbound6']!.counters).toMatchObject({
+      new: 1,
+      established: 1,
+      'drop-snat-flow': 1,
+      'drop-ct-invalid': 1,
+    });
+    expect(snap['pod-ingress6']!.counters['reply-no-nat']).toBe(2);
+    expect(snap['snat6']!.counters['new']).toBe(1);
+    expect(dp.state.ctIn6.ct.size).toBe(1);
+    expect(dp.state.ct6.ct.size).toBe(1);
+    expect(dp.state.ctIn.size).toBe(0); // the IPv4 tables saw nothing
+  });
+
   it('mutated IPv6 packets from pods, the uplink and the tunnel: counted drops or deliveries, never an exception or a leak', () => {
     const { slab, dp, fromPod, fromUplink } = build();
     dp.pinPeer(ip('198.18.0.12'), 0x0200, 0x0000000c);
@@ -159,6 +221,7 @@ describe.skipIf(!hasScapy())('dual-stack node datapath (scapy-built packets)', (
       `IPv6(src='${WEB1}', dst='${EXT}')/ICMPv6EchoRequest(id=7, seq=1)`,
       `IPv6(src='fe80::5', dst='ff02::2', hlim=255)/ICMPv6ND_RS()`,
       `Ether(dst='${NODE_MAC}', src='${HOST_MAC}')/IPv6(src='${EXT}', dst='2001:2::253')/UDP(sport=53, dport=40000)/b'answer'`,
+      `Ether(dst='${NODE_MAC}', src='${HOST_MAC}')/IPv6(src='${EXT}', dst='${WEB1}')/TCP(sport=5000, dport=80, flags='S')`,
       `Ether(dst='${NODE_MAC}', src='${PEER_MAC}')/IP(src='198.18.0.12', dst='198.18.0.11', flags='DF')/UDP(sport=5555, dport=6081, chksum=0)/GENEVE(proto=0x6558)/Ether(dst='aa:bb:cc:dd:ee:ff', src='${PEER_MAC}')/IPv6(src='2001:2:0:a2::9', dst='${EXT}')/IPv6ExtHdrFragment(m=1)/UDP(sport=1, dport=2)/b'x'`,
     );
     let x = 2463534242;
@@ -190,6 +253,7 @@ describe.skipIf(!hasScapy())('dual-stack node datapath (scapy-built packets)', (
     );
     expect(drops).toBeGreaterThan(1000);
     expect(snap['pod-ingress6']!.counters).toMatchObject({ 'drop-spoofed': expect.any(Number) });
+    expect(Object.values(snap['inbound6']!.counters).reduce((a, v) => a + v, 0)).toBeGreaterThan(10); // reached
     expect(slab.available).toBe(slab.slots);
   });
 

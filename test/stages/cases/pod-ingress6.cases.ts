@@ -3,13 +3,14 @@
  * dual-stack node-a (base6.ts).
  */
 import { PodIngress6 } from '../../../engine/stages/index.js';
-import { dual } from './base6.js';
+import { accepted6, connection6, dual } from './base6.js';
 import { ip, type CaseTable, type Row } from './harness.js';
 
 const UDP = "UDP(sport=40000, dport=53)/b'query'";
 const WEB1 = '2001:2:0:a1::5';
 const from = (dst: string, extra = '') => `IPv6(src='${WEB1}', dst='${dst}'${extra})`;
 const EXT = '2001:2::100';
+const SYNACK = "TCP(sport=80, dport=5000, flags='SA', seq=100, ack=2)";
 const d = dual();
 const row = (r: Row): Row => ({ config: d, ...r });
 
@@ -132,6 +133,68 @@ export const cases: CaseTable = {
       name: 'a first fragment: drop-fragment',
       input: [`${from(EXT)}/IPv6ExtHdrFragment(m=1, id=7)/${UDP}`],
       counters: { 'drop-fragment': 1 },
+    }),
+    row({
+      name: 'an atomic fragment (offset 0, M clear) is no fragment: classified, egress-local',
+      input: [`${from(EXT)}/IPv6ExtHdrFragment(m=0, id=8)/${UDP}`],
+      counters: { 'egress-local': 1 },
+    }),
+    row({
+      name: 'a later fragment (no upper-layer header in it): drop-fragment',
+      input: [`${from(EXT)}/IPv6ExtHdrFragment(offset=4, id=7, nh=17)/(b'y'*16)`],
+      counters: { 'drop-fragment': 1 },
+    }),
+    row({
+      name: 'the SYN-ACK of a connection the pod accepted: no-nat, un-NATed from the pod address, Hop Limit decremented',
+      setup: (st) => void accepted6(st, 'tcp', EXT, 5000, WEB1, 80),
+      input: [`${from(EXT)}/${SYNACK}`],
+      counters: { 'reply-no-nat': 1 },
+      expect: { 'no-nat': [`${from(EXT, ', hlim=63')}/${SYNACK}`] },
+    }),
+    row({
+      name: 'the echo reply of an accepted ping and an answer behind a destination options header: no-nat',
+      setup: (st) => {
+        accepted6(st, 'icmp', EXT, 9, WEB1, 0);
+        accepted6(st, 'udp', EXT, 5353, WEB1, 53);
+      },
+      input: [
+        `${from(EXT)}/ICMPv6EchoReply(id=9, seq=1, data=b'pong')`,
+        `${from(EXT)}/IPv6ExtHdrDestOpt()/UDP(sport=53, dport=5353)/b'a'`,
+      ],
+      counters: { 'reply-no-nat': 2 },
+    }),
+    row({
+      name: "an echo request in the reply direction of an accepted ping is the pod's own: reply-refused, its Egress",
+      setup: (st) => void accepted6(st, 'icmp', EXT, 9, WEB1, 0),
+      input: [`${from(EXT)}/ICMPv6EchoRequest(id=9, seq=2)`],
+      counters: { 'reply-refused': 1, 'egress-local': 1 },
+    }),
+    row({
+      name: 'an ACK before the pod answered the SYN (its challenge ACK to a forged one): reply-refused, its Egress',
+      setup: (st) => void accepted6(st, 'tcp', EXT, 5000, WEB1, 80),
+      input: [`${from(EXT)}/TCP(sport=80, dport=5000, flags='A', seq=9, ack=2)`],
+      counters: { 'reply-refused': 1, 'egress-local': 1 },
+    }),
+    row({
+      name: 'a flow the pod opened through SNAT66 on the same tuple stays there: reply-refused, its Egress',
+      setup: (st) => {
+        accepted6(st, 'udp', EXT, 53, WEB1, 40000);
+        connection6(st, 'udp', WEB1, 40000, EXT, 53, '2001:2::253');
+      },
+      input: [`${from(EXT)}/${UDP}`],
+      counters: { 'reply-refused': 1, 'egress-local': 1 },
+    }),
+    row({
+      name: 'an accepted connection recorded with other full addresses of the same stand-ins: reply-refused',
+      setup: (st) => void accepted6(st, 'tcp', EXT, 5000, WEB1, 80, '2001:2:0:a1::99'),
+      input: [`${from(EXT)}/${SYNACK}`],
+      counters: { 'reply-refused': 1, 'egress-local': 1 },
+    }),
+    row({
+      name: 'a pod answering a SYN with SYN+FIN+ACK, a flag set Linux refuses: drop-ct-invalid',
+      setup: (st) => void accepted6(st, 'tcp', EXT, 5000, WEB1, 80),
+      input: [`${from(EXT)}/TCP(sport=80, dport=5000, flags='FSA', seq=100, ack=2)`],
+      counters: { 'drop-ct-invalid': 1 },
     }),
     row({
       name: 'a UDP header cut short: drop-l4-truncated',

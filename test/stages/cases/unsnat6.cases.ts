@@ -116,9 +116,43 @@ export const cases: CaseTable = {
       counters: { 'drop-unsupported-proto': 1 },
     }),
     row({
-      name: 'to an address node-a does not own (a pod address from outside included): drop-not-ours',
-      input: [eth(`IPv6(src='${EXT}', dst='2001:2::99')/${REPLY}`), eth(`IPv6(src='${EXT}', dst='${WEB1}')/${REPLY}`)],
+      name: 'to an address node-a does not own (its pod CIDR but no pod included): drop-not-ours',
+      input: [
+        eth(`IPv6(src='${EXT}', dst='2001:2::99')/${REPLY}`),
+        eth(`IPv6(src='${EXT}', dst='2001:2:0:a1::99')/${REPLY}`),
+      ],
       counters: { 'drop-not-ours': 2 },
+    }),
+    row({
+      name: 'to a local pod address: to-pod-address, inbound with the walk in meta and the pod port in oport',
+      input: [
+        eth(`IPv6(src='${EXT}', dst='${WEB1}')/TCP(sport=5000, dport=80, flags='S')`),
+        eth(`IPv6(src='${EXT}', dst='2001:2:0:a1::6')/IPv6ExtHdrDestOpt()/UDP(sport=5000, dport=53)`),
+      ],
+      counters: { 'to-pod-address': 2 },
+    }),
+    row({
+      name: 'an atomic fragment (offset 0, M clear) to a pod address is no fragment: to-pod-address',
+      input: [eth(`IPv6(src='${EXT}', dst='${WEB1}')/IPv6ExtHdrFragment(m=0, id=3)/${REPLY}`)],
+      counters: { 'to-pod-address': 1 },
+    }),
+    row({
+      name: 'fragments, first and later, to the egress IP and to a pod address (no reassembly): drop-fragment',
+      input: [
+        toEgress(`IPv6ExtHdrFragment(m=1, id=9)/${REPLY}`),
+        eth(`IPv6(src='${EXT}', dst='${WEB1}')/IPv6ExtHdrFragment(m=1, id=10)/${REPLY}`),
+        eth(`IPv6(src='${EXT}', dst='${WEB1}')/IPv6ExtHdrFragment(offset=2, id=10, nh=17)/(b'x'*8)`),
+      ],
+      counters: { 'drop-fragment': 3 },
+    }),
+    row({
+      name: 'a neighbour solicitation for a pod address: drop-ndp',
+      input: [
+        eth(
+          `IPv6(src='${EXT}', dst='${WEB1}', hlim=255)/ICMPv6ND_NS(tgt='${WEB1}')/ICMPv6NDOptSrcLLAddr(lladdr='02:00:00:00:00:64')`,
+        ),
+      ],
+      counters: { 'drop-ndp': 1 },
     }),
     row({
       name: 'a neighbour solicitation for the egress IP (NDP on the uplink not built): drop-ndp',
