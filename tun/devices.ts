@@ -71,8 +71,8 @@ export interface PodDeviceSpec {
   /** `namespace/name`. */
   key: string;
   netns: string;
-  /** Pod IPv4 address (dotted quad). */
-  ip: string;
+  /** Pod IPv4 address (dotted quad); null for an IPv6-only pod (then `ip6` is required). */
+  ip: string | null;
   /** The pod's IPv6 address (a dual-stack pod, `status.podIPs`): on the TUN too, with an IPv6 default route. */
   ip6?: string | null;
   mtu: number;
@@ -89,7 +89,10 @@ export interface PodDeviceSpec {
   io?: TunIo;
 }
 
-/** Create a pod's TUN, move it into the pod's namespace as `eth0` with the pod IP and a default route. */
+/**
+ * Create a pod's TUN, move it into the pod's namespace as `eth0` with the pod IP and a default route, per family:
+ * IPv4 only, dual-stack (`ip` and `ip6`) or IPv6 only (`ip` null).
+ */
 export function openPodTun(spec: PodDeviceSpec): TunPort {
   const name = linkName('p', spec.key);
   const port = new TunPort(name, {
@@ -105,8 +108,9 @@ export function openPodTun(spec: PodDeviceSpec): TunPort {
     netdev.ip(['link', 'set', 'dev', name, 'name', 'eth0'], ns);
     netdev.setMtu('eth0', spec.mtu, ns);
     if (spec.queueLen !== undefined) netdev.setTxQueueLen('eth0', spec.queueLen, ns);
-    netdev.addAddress('eth0', `${spec.ip}/32`, ns);
     const ip6 = spec.ip6 ?? null;
+    if (spec.ip === null && ip6 === null) throw new RangeError(`pod ${spec.key}: no address of either family`);
+    if (spec.ip !== null) netdev.addAddress('eth0', `${spec.ip}/32`, ns);
     // An IPv4-only pod: keep its kernel from sending IPv6 (router solicitations, MLD) into the TUN. A dual-stack
     // pod gets its IPv6 address as a /128 (a TUN has no neighbours: everything goes to the engine) and no router
     // discovery; what its kernel still sends on the link (MLD) pod-ingress6 counts and consumes (docs/ipv6.md §2.a).
@@ -119,7 +123,7 @@ export function openPodTun(spec: PodDeviceSpec): TunPort {
     }
     netdev.setUp('lo', ns);
     netdev.setUp('eth0', ns);
-    netdev.addRoute('default', { dev: 'eth0', netns: spec.netns });
+    if (spec.ip !== null) netdev.addRoute('default', { dev: 'eth0', netns: spec.netns });
     if (ip6 !== null) netdev.addRoute('::/0', { dev: 'eth0', netns: spec.netns });
   } catch (e) {
     port.close();

@@ -247,6 +247,7 @@ export class AgentProcess {
       log: this.log,
       pods: {
         open: (pod, ip6) => this.openPod(pod.key, wire.ipv4.addrToString(pod.ip), ip6, podMtu),
+        open6: (pod) => this.openPod(pod.key, null, pod.ip, podMtu),
         close: (key, port) => {
           port.close();
           this.log('info', 'pod port removed', { pod: key });
@@ -414,7 +415,7 @@ export class AgentProcess {
     }
   }
 
-  private openPod(key: string, ip: string, ip6: string | null, mtu: number): Port {
+  private openPod(key: string, ip: string | null, ip6: string | null, mtu: number): Port {
     const ns = podNetnsName(key);
     if (!netdev.listNetns().includes(ns)) {
       netdev.addNetns(ns);
@@ -431,7 +432,13 @@ export class AgentProcess {
       ...(this.o.io !== undefined ? { io: this.o.io } : {}),
       queueLen: this.o.queueLen ?? DEFAULT_QUEUE_LEN,
     });
-    this.log('info', 'pod port created', { pod: key, netns: ns, ip, ...(ip6 !== null ? { ip6 } : {}), mtu });
+    this.log('info', 'pod port created', {
+      pod: key,
+      netns: ns,
+      ...(ip !== null ? { ip } : {}),
+      ...(ip6 !== null ? { ip6 } : {}),
+      mtu,
+    });
     return port;
   }
 

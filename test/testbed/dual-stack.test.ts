@@ -11,6 +11,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  apply,
   curlIn,
   egress,
   egressStatus,
@@ -84,6 +85,21 @@ describe.skipIf(!isRoot)('dual-stack test bed (issue 18)', () => {
     expect(st.conditions.map((c) => `${c['type']}=${c['status']}`)).toEqual(['IPAssigned=True', 'IPAllocated=True']);
     // showip learnt the owner's MAC for the IPv6 egress IP by NDP (it answered the pods' requests).
     expect(neighMac(SHOW_NS, '2001:2::fd')).toBe(nodeMac(NODE4[st.egressNode as NodeName]));
+  });
+
+  it('an IPv6-only pod applied live: its TUN carries IPv6 alone, showip sees it as its IPv6 Egress IP', async () => {
+    apply(
+      state,
+      `apiVersion: v1\nkind: Pod\nmetadata: {name: web-six, namespace: prod, labels: {app: web}}\nspec: {nodeName: node-c}\nstatus: {podIPs: [{ip: '2001:2:0:3::20'}]}\n`,
+    );
+    const ns = podNs('prod/web-six');
+    await until(() => sh('ip', ['-n', ns, 'link', 'show', 'eth0']).stdout.includes('UP'), 'web-six up', 10_000);
+    const addrs = sh('ip', ['-n', ns, 'addr', 'show', 'dev', 'eth0']).stdout;
+    expect(addrs).toMatch(/inet6 2001:2:0:3::20\/128 scope global/);
+    expect(addrs).not.toMatch(/inet /);
+    expect(await until(() => curlIn(ns, SHOW6, 1, 6), 'web-six answered over IPv6', 10_000)).toBe('2001:2::fd');
+    expect(curlIn(ns, SHOW4, 1, 4)).toBeNull(); // no IPv4 at all
+    expect(egress(['delete', 'pod', 'web-six', '-n', 'prod'], state).status).toBe(0);
   });
 
   it("failover: the IPv6 egress IP moves, showip's neighbour entry follows the unsolicited NA; IPv4 unchanged", async () => {
