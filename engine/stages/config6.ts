@@ -32,7 +32,7 @@ export interface PodCidr6 {
   nodeIp: number;
 }
 
-/** A neighbour on the segment known without NDP (NDP resolution on the uplink is not built yet: docs/ipv6.md). */
+/** A neighbour on the segment known without NDP: a pinned entry of the IPv6 neighbour table (neighbor6.ts). */
 export interface StaticNeighbor6 {
   ip: string;
   mac: Uint8Array;
@@ -53,10 +53,15 @@ export interface NodeDatapathConfig6 {
   egressIps: readonly string[];
   /** Pods of other nodes whose IPv6 Egress is hosted here (tunnelled to this node: SNATed to `egressIp`). */
   remotePods: readonly { ip: string; egressIp: string }[];
-  /** The segment's IPv6 router for destinations that are no static neighbour, null for none. */
+  /** The segment's IPv6 router for destinations off the segment that are no static neighbour, null for none. */
   gateway: string | null;
-  /** Neighbours known without NDP (the router, hosts on the segment). */
+  /** Neighbours known without NDP (pinned: NDP never changes them). */
   neighbors: readonly StaticNeighbor6[];
+  /**
+   * The segment's on-link IPv6 prefix (`addr/len`): destinations in it are resolved with NDP directly, others go
+   * to `gateway`. Absent or null: only static neighbours are on-link.
+   */
+  segment?: string | null;
 }
 
 /**
@@ -114,8 +119,14 @@ export class DatapathTables6 {
   readonly neigh: Ip6Map;
   readonly neighMacHi: Int32Array;
   readonly neighMacLo: Int32Array;
+  /** Static neighbours' addresses, four words each. */
+  readonly neighIp: Int32Array;
   readonly gateway: Int32Array;
   readonly hasGateway: boolean;
+  /** The on-link prefix (masked words and the mask), `hasSegment` false without one. */
+  readonly segment: Int32Array;
+  readonly segmentMask: Int32Array;
+  readonly hasSegment: boolean;
 
   /** `ports`: port-group size (largest member + 1) of the IPv4 side, so `podOfPort` covers every member. */
   constructor(c: NodeDatapathConfig6, localNodeIp: number, ports: number) {
@@ -217,14 +228,35 @@ export class DatapathTables6 {
     this.neigh = new Ip6Map(c.neighbors.length);
     this.neighMacHi = new Int32Array(c.neighbors.length);
     this.neighMacLo = new Int32Array(c.neighbors.length);
+    this.neighIp = new Int32Array(c.neighbors.length * 4);
     c.neighbors.forEach((x, i) => {
       if (x.mac.length !== 6) throw new RangeError('datapath: MAC must be 6 bytes');
-      this.neigh.set(...must6(x.ip, 'neighbour'), i);
+      const w = must6(x.ip, 'neighbour');
+      this.neigh.set(...w, i);
+      this.neighIp.set(w, i * 4);
       this.neighMacHi[i] = (x.mac[0]! << 8) | x.mac[1]!;
       this.neighMacLo[i] = (x.mac[2]! << 24) | (x.mac[3]! << 16) | (x.mac[4]! << 8) | x.mac[5]!;
     });
     const g = c.gateway ? must6(c.gateway, 'gateway') : null;
     this.gateway = Int32Array.from(g ?? [0, 0, 0, 0]);
     this.hasGateway = g !== null;
+    const seg = c.segment ? parsePrefix6(c.segment) : null;
+    if (c.segment && !seg) throw new Error(`datapath: segment ${c.segment} is not an IPv6 CIDR`);
+    this.segment = Int32Array.from(seg?.w ?? [0, 0, 0, 0]);
+    this.segmentMask = Int32Array.from([0, 1, 2, 3].map((w) => (seg ? maskWord6(seg.len, w) : 0)));
+    this.hasSegment = seg !== null;
+  }
+
+  /** True when the address is in the on-link prefix. */
+  onSegment(a0: number, a1: number, a2: number, a3: number): boolean {
+    const s = this.segment;
+    const m = this.segmentMask;
+    return (
+      this.hasSegment &&
+      (a0 & m[0]!) === s[0] &&
+      (a1 & m[1]!) === s[1] &&
+      (a2 & m[2]!) === s[2] &&
+      (a3 & m[3]!) === s[3]
+    );
   }
 }

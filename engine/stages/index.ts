@@ -7,6 +7,8 @@
 export * from './config.js';
 export { NodeState, type NodeStateOptions, type ControlHandler } from './state.js';
 export { NeighborTable, type NeighborOptions } from './neighbor.js';
+export { NeighborTable6 } from './neighbor6.js';
+export { Ndp } from './ndp.js';
 export { Int32Map, PrefixTable } from './tables.js';
 export { flowHash } from './flow-hash.js';
 export { PodIngress } from './pod-ingress.js';

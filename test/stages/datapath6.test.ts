@@ -11,7 +11,7 @@ import { NodeDatapath } from '../../engine/agent/datapath.js';
 import { Slab } from '../../engine/index.js';
 import { writeCaptureFile } from '../../engine/io/index.js';
 import type { NodeDatapathConfig } from '../../engine/stages/index.js';
-import { baseConfig, HOST_MAC, ip, NODE_MAC, PEER_MAC } from '../support/node-config.js';
+import { baseConfig, HOST_MAC, ip, NODE_MAC, OTHER_MAC, PEER_MAC } from '../support/node-config.js';
 import { hasScapy, scapyBytes } from '../support/scapy.js';
 import { ListPort } from '../support/list-port.js';
 import { CHECKSUM_PREFS, checksumVerdictLines, hasTshark } from '../support/tshark.js';
@@ -103,6 +103,40 @@ describe.skipIf(!hasScapy())('dual-stack node datapath (scapy-built packets)', (
     expect(up()).toEqual([hex(out!)]);
     fromUplink(reply!);
     expect(pod(1)).toEqual([hex(delivered!)]);
+  });
+
+  it('NDP on the uplink: a packet to an unknown neighbour is held, an NS goes out, the NA releases it; NS for owned addresses answered', () => {
+    const { dp, fromPod, fromUplink, up } = build({ ...baseConfig(), v6: { ...base6(), segment: '2001:2::/64' } });
+    const HOST2 = '2001:2::101';
+    const [p, ns, na, out, ask, answer, p2] = S(
+      `IPv6(src='${WEB1}', dst='${HOST2}')/UDP(sport=40000, dport=53)/b'query'`,
+      `Ether(dst='33:33:ff:00:01:01', src='${NODE_MAC}')/IPv6(src='2001:2::253', dst='ff02::1:ff00:101', hlim=255)/ICMPv6ND_NS(tgt='${HOST2}')/ICMPv6NDOptSrcLLAddr(lladdr='${NODE_MAC}')`,
+      `Ether(dst='${NODE_MAC}', src='${OTHER_MAC}')/IPv6(src='${HOST2}', dst='2001:2::253', hlim=255)/ICMPv6ND_NA(tgt='${HOST2}', R=0, S=1, O=1)/ICMPv6NDOptDstLLAddr(lladdr='${OTHER_MAC}')`,
+      `Ether(dst='${OTHER_MAC}', src='${NODE_MAC}')/IPv6(src='2001:2::253', dst='${HOST2}', hlim=63)/UDP(sport=40000, dport=53)/b'query'`,
+      `Ether(dst='33:33:ff:00:02:53', src='${OTHER_MAC}')/IPv6(src='${HOST2}', dst='ff02::1:ff00:253', hlim=255)/ICMPv6ND_NS(tgt='2001:2::253')/ICMPv6NDOptSrcLLAddr(lladdr='${OTHER_MAC}')`,
+      `Ether(dst='${OTHER_MAC}', src='${NODE_MAC}')/IPv6(src='2001:2::253', dst='${HOST2}', hlim=255)/ICMPv6ND_NA(tgt='2001:2::253', R=0, S=1, O=1)/ICMPv6NDOptDstLLAddr(lladdr='${NODE_MAC}')`,
+      `IPv6(src='${WEB1}', dst='2001:2::102')/UDP(sport=40001, dport=53)/b'query'`,
+    );
+    fromPod(0, p!);
+    expect(up()).toEqual([hex(ns!)]);
+    fromUplink(na!);
+    dp.tick(2000);
+    expect(up()).toEqual([hex(out!)]);
+    fromUplink(ask!);
+    expect(up()).toEqual([hex(answer!)]);
+    // Unanswered: three NS a second apart, then the packet is a counted drop and its connection is gone.
+    fromPod(0, p2!);
+    for (let t = 3000; t <= 7000; t += 1001) dp.tick(t);
+    expect(up().length).toBe(3);
+    const snap = dp.pipeline.snapshot();
+    expect(snap['uplink-out6']!.counters).toMatchObject({
+      parked: 2,
+      released: 1,
+      'ndp-solicit': 4,
+      'drop-ndp-timeout': 1,
+    });
+    expect(snap['ndp']!.counters).toMatchObject({ resolved: 1, replied: 1, updated: 1 });
+    expect(dp.state.ct6.ct.size).toBe(1);
   });
 
   it('delivers IPv6 between local pods untranslated and tunnels the IPv6 of a pod whose Egress is on node-c', () => {
@@ -223,6 +257,8 @@ describe.skipIf(!hasScapy())('dual-stack node datapath (scapy-built packets)', (
       `Ether(dst='${NODE_MAC}', src='${HOST_MAC}')/IPv6(src='${EXT}', dst='2001:2::253')/UDP(sport=53, dport=40000)/b'answer'`,
       `Ether(dst='${NODE_MAC}', src='${HOST_MAC}')/IPv6(src='${EXT}', dst='${WEB1}')/TCP(sport=5000, dport=80, flags='S')`,
       `Ether(dst='${NODE_MAC}', src='${PEER_MAC}')/IP(src='198.18.0.12', dst='198.18.0.11', flags='DF')/UDP(sport=5555, dport=6081, chksum=0)/GENEVE(proto=0x6558)/Ether(dst='aa:bb:cc:dd:ee:ff', src='${PEER_MAC}')/IPv6(src='2001:2:0:a2::9', dst='${EXT}')/IPv6ExtHdrFragment(m=1)/UDP(sport=1, dport=2)/b'x'`,
+      `Ether(dst='33:33:ff:00:00:11', src='${HOST_MAC}')/IPv6(src='2001:2::102', dst='ff02::1:ff00:11', hlim=255)/ICMPv6ND_NS(tgt='2001:2::11')/ICMPv6NDOptSrcLLAddr(lladdr='${HOST_MAC}')`,
+      `Ether(dst='${NODE_MAC}', src='${HOST_MAC}')/IPv6(src='2001:2::102', dst='2001:2::11', hlim=255)/ICMPv6ND_NA(tgt='2001:2::102', R=0, S=1, O=1)/ICMPv6NDOptDstLLAddr(lladdr='${HOST_MAC}')`,
     );
     let x = 2463534242;
     const rnd = () => {

@@ -131,3 +131,12 @@ function track6(
   t.addr.set([...s, ...words6(recorded ?? dst)!], c * 8);
   return c;
 }
+
+/** Resolve the IPv6 neighbour `addr` at `macText` in the node's IPv6 neighbour table (as an NA would). */
+export function neighbour6(st: NodeState, addr: string, macText: string): void {
+  const w = words6(addr)!;
+  const v = new DataView(new ArrayBuffer(16));
+  w.forEach((x, i) => v.setInt32(i * 4, x));
+  const m = mac(macText);
+  st.neigh6.learn(v, 0, (m[0]! << 8) | m[1]!, (m[2]! << 24) | (m[3]! << 16) | (m[4]! << 8) | m[5]!, st.now, true);
+}
