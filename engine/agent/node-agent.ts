@@ -4,7 +4,8 @@
  * pod port per local pod, IPv6-only pods included (created and closed through a factory: memory ports in
  * replay, TUNs on a host),
  * swaps the compiled tables between rounds, and announces newly hosted egress IPs with exactly one
- * gratuitous ARP each in Antrea's format (docs/semantics.md §3).
+ * gratuitous ARP each in Antrea's format (docs/semantics.md §3), an IPv6 egress IP with one unsolicited Neighbor
+ * Advertisement with the Override flag (docs/ipv6.md §2.c).
  */
 import type { Port } from '../graph/index.js';
 import { Burst, type Slab } from '../packet/index.js';
@@ -20,7 +21,7 @@ import {
   type PeerNode,
   type PodConfig,
 } from '../stages/index.js';
-import { arp, ethernet } from '../wire/index.js';
+import { arp, ethernet, ipv6, ndp } from '../wire/index.js';
 import { NodeDatapath, type DatapathOptions } from './datapath.js';
 
 /**
@@ -120,8 +121,9 @@ export function viewToConfig(
 /**
  * The IPv6 side of the datapath configuration (docs/ipv6.md §2.e), null on a node with no IPv6 address, no IPv6
  * pod and no IPv6 egress IP (IPv6 packets stay counted drops there). A pod whose IPv6 Egress is hosted on another
- * node tunnels to that node's transport IP. A pod `memberOf` gives no port (-1) is left out. Neighbours: none yet
- * (NDP on the uplink is still to do).
+ * node tunnels to that node's transport IP. A pod `memberOf` gives no port (-1) is left out. The segment is
+ * `transportCIDRv6`, else the /64 of the node's IPv6 address; the router `defaultGatewayv6`; neighbours are
+ * resolved with NDP (no static ones).
  */
 export function viewToConfig6(view: PolicyView, memberOf: (key: string) => number): NodeDatapathConfig6 | null {
   const v6 = view.v6;
@@ -148,9 +150,18 @@ export function viewToConfig6(view: PolicyView, memberOf: (key: string) => numbe
     bypass: [...v6.bypass],
     egressIps: v6.localEgressIps.map((l) => l.ip),
     remotePods: v6.remotePods.map((r) => ({ ip: r.ip, egressIp: r.egressIp })),
-    gateway: null,
+    gateway: v6.gateway,
     neighbors: [],
+    segment: v6.segment ?? slash64(v6.nodeIp),
   };
+}
+
+/** The /64 holding an IPv6 address (the usual on-link prefix, RFC 4291 §2.5.1), null for none. */
+function slash64(ip: string | null): string | null {
+  const a = ip === null ? null : ipv6.parseAddr(ip);
+  if (!a) return null;
+  a.fill(0, 8);
+  return `${ipv6.addrBytesToString(a)}/64`;
 }
 
 export interface NodeAgentOptions extends DatapathOptions {
@@ -177,6 +188,8 @@ export class NodeAgent {
   view: PolicyView;
   /** Gratuitous ARPs sent, per IP (int32). */
   readonly announced = new Map<number, number>();
+  /** Unsolicited Neighbor Advertisements sent, per IPv6 egress IP (text). */
+  readonly announced6 = new Map<string, number>();
   private readonly podPorts = new Map<string, { member: number; port: Port }>();
   private readonly factory: PodPortFactory;
   private readonly out: Burst;
@@ -258,13 +271,15 @@ export class NodeAgent {
 
   /**
    * Take a new control-plane result: update pod ports, swap the datapath's tables, and announce `announce`
-   * (IPv4 text or int32) with one gratuitous ARP each. Returns the pods added and removed.
+   * (int32) with one gratuitous ARP each and `announce6` (IPv6 text) with one unsolicited Neighbor Advertisement
+   * each. Returns the pods added and removed.
    */
   apply(
     view: PolicyView,
     announce: readonly number[],
     now: number,
     withhold: readonly number[] = [],
+    announce6: readonly string[] = [],
   ): { added: string[]; removed: string[] } {
     this.withheld = new Set(withhold);
     const { added, removed } = this.syncPods(view);
@@ -279,6 +294,7 @@ export class NodeAgent {
     this.datapath.state.configure(this.config(view));
     this.datapath.state.now = now;
     for (const ip of announce) this.garp(ip, now);
+    for (const ip of announce6) this.unsolicitedNa(ip, now);
     return { added, removed: removed.map((r) => r.key) };
   }
 
@@ -306,6 +322,25 @@ export class NodeAgent {
     this.uplink.send(b);
     b.freeAll();
     this.announced.set(ip, (this.announced.get(ip) ?? 0) + 1);
+  }
+
+  /**
+   * Send one unsolicited Neighbor Advertisement for the IPv6 address `ip` on the uplink (RFC 4861 §7.2.6, what
+   * Antrea sends on takeover of an IPv6 egress IP): to all-nodes, Override set, Solicited clear, the target
+   * link-layer address option with this node's MAC. Not an IPv6 address: nothing is sent.
+   */
+  unsolicitedNa(ip: string, now: number): void {
+    const target = ipv6.parseAddr(ip);
+    if (!target) return;
+    const b = this.out;
+    const j = b.alloc(ndp.FRAME_LEN);
+    if (j < 0) return;
+    ndp.emitUnsolicitedAdvertFrame(b.slab.dv, b.off[j]!, this.mac, target);
+    b.tsSec[j] = Math.floor(now / 1000);
+    b.tsNsec[j] = Math.round((now % 1000) * 1e6);
+    this.uplink.send(b);
+    b.freeAll();
+    this.announced6.set(ip, (this.announced6.get(ip) ?? 0) + 1);
   }
 
   /** Member index of a local pod's port, or -1. */

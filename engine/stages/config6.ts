@@ -127,6 +127,12 @@ export class DatapathTables6 {
   readonly segment: Int32Array;
   readonly segmentMask: Int32Array;
   readonly hasSegment: boolean;
+  /**
+   * Where the ICMPv6 errors the node sends its local pods come from (docs/ipv6.md §2.k): the first address of
+   * this node's IPv6 pod CIDR (the pod gateway, as `podGatewayIp` for IPv4 and Antrea's antrea-gw0), else the
+   * node's IPv6 address, else fe80::1 (a TUN is a link of its own: a link-local source reaches the pod).
+   */
+  readonly podGatewayIp: Uint8Array;
 
   /** `ports`: port-group size (largest member + 1) of the IPv4 side, so `podOfPort` covers every member. */
   constructor(c: NodeDatapathConfig6, localNodeIp: number, ports: number) {
@@ -245,6 +251,11 @@ export class DatapathTables6 {
     this.segment = Int32Array.from(seg?.w ?? [0, 0, 0, 0]);
     this.segmentMask = Int32Array.from([0, 1, 2, 3].map((w) => (seg ? maskWord6(seg.len, w) : 0)));
     this.hasSegment = seg !== null;
+    const own = cidrs.find((_, i) => (c.podCidrs[i]!.nodeIp | 0) === (localNodeIp | 0));
+    const gw = own ? [own.w[0]!, own.w[1]!, own.w[2]!, (own.w[3]! + 1) | 0] : (n6 ?? [0xfe800000 | 0, 0, 0, 1]);
+    this.podGatewayIp = new Uint8Array(16);
+    const gv = new DataView(this.podGatewayIp.buffer);
+    gw.forEach((x, k) => gv.setInt32(k * 4, x));
   }
 
   /** True when the address is in the on-link prefix. */

@@ -89,16 +89,24 @@ export class Ct6 {
     );
   }
 
+  /**
+   * The 16 bytes at `at` are connection `c`'s original source (`which` 0) or original destination (4): how a
+   * quoted packet of an ICMPv6 error is compared with its record.
+   */
+  isAddr(c: number, which: number, v: DataView, at: number): boolean {
+    const a = this.addr;
+    const k = (c << 3) + which;
+    return (
+      a[k] === v.getInt32(at) &&
+      a[k + 1] === v.getInt32(at + 4) &&
+      a[k + 2] === v.getInt32(at + 8) &&
+      a[k + 3] === v.getInt32(at + 12)
+    );
+  }
+
   /** The packet at `o` comes from connection `c`'s original destination (a reply's source). */
   isFromPeer(c: number, v: DataView, o: number): boolean {
-    const a = this.addr;
-    const k = (c << 3) + 4;
-    return (
-      a[k] === v.getInt32(o + 8) &&
-      a[k + 1] === v.getInt32(o + 12) &&
-      a[k + 2] === v.getInt32(o + 16) &&
-      a[k + 3] === v.getInt32(o + 20)
-    );
+    return this.isAddr(c, 4, v, o + 8);
   }
 }
 

@@ -42,6 +42,7 @@ export { Unsnat } from './unsnat.js';
 export { Inbound } from './inbound.js';
 export { Inbound6 } from './inbound6.js';
 export { IcmpLocal } from './icmp-local.js';
+export { IcmpLocal6 } from './icmp-local6.js';
 export { ControlIn } from './control-in.js';
 export { LocalOut } from './local-out.js';
 export { TunnelAuth, REPLAY_WINDOW, type TunnelAuthConfig } from './tunnel-auth.js';

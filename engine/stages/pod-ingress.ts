@@ -19,6 +19,7 @@ import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js
 import type { Burst } from '../packet/index.js';
 import { icmp, ipv4, verdict } from '../wire/index.js';
 import { verdictReasons } from './drop-reasons.js';
+import { allocError } from './icmp-nat.js';
 import { checkL4, FRAG_FROM_POD, L4_REASONS } from './l4.js';
 import type { NodeState } from './state.js';
 
@@ -148,19 +149,14 @@ export class PodIngress implements Stage {
     const v = this.st.v;
     const o = b.off[i]!;
     if (!icmp.errorAllowed(v, o)) return n;
-    const j = b.alloc(0);
+    const j = allocError(b, i, X.reply);
     if (j < 0) {
       this.counters.v[C['drop-no-buffer']]!++;
       return n;
     }
     const rest = type === icmp.TYPE_DEST_UNREACH ? icmp.restFragNeeded(mtu) : 0;
     b.len[j] = icmp.emitErrorPacket(v, b.off[j]!, this.st.tables.podGatewayIp, { type, code, rest }, v, o, b.len[i]!);
-    b.l3[j] = b.off[j]!;
-    b.flow[j] = -1;
     b.oport[j] = b.port[i]!;
-    b.tsSec[j] = b.tsSec[i]!;
-    b.tsNsec[j] = b.tsNsec[i]!;
-    b.next[j] = X.reply;
     this.counters.v[type === icmp.TYPE_DEST_UNREACH ? C['icmp-frag-needed'] : C['icmp-time-exceeded']]!++;
     sel[n] = j;
     return n + 1;
