@@ -22,6 +22,7 @@ import {
   nodeMac,
   podNs,
   ROOT,
+  runFile,
   sh,
   testbedLock,
   until,
@@ -43,6 +44,20 @@ const WANT: Record<string, { v4: string; v6: string; node: NodeName }> = {
 };
 const seen = (pod: string, family: 4 | 6, timeoutS = 2) =>
   curlIn(podNs(pod), family === 4 ? SHOW4 : SHOW6, timeoutS, family);
+/** The IPv6 stages whose drops say why a pod's IPv6 packets do not reach showip. */
+const STAGES6 = ['pod-ingress6', 'snat6', 'geneve-encap6', 'geneve-decap6', 'uplink-out6', 'ndp', 'unsnat6'];
+/** Every non-zero drop counter of the IPv6 stages, per node (`node-b uplink-out6.drop-no-route=12`), for messages. */
+const drops6 = (state: string): string =>
+  Object.keys(NODE4)
+    .flatMap((n) => {
+      const stages = runFile(state, n)['stages'] ?? {};
+      return STAGES6.flatMap((st) =>
+        Object.entries((stages[st]?.['counters'] ?? {}) as Record<string, number>)
+          .filter(([k, v]) => k.startsWith('drop-') && v > 0)
+          .map(([k, v]) => `${n} ${st}.${k}=${v}`),
+      );
+    })
+    .join(', ') || 'none';
 /** The MAC in showip's neighbour entry for an IPv6 address, with its state (`ip -6 neigh`). */
 const neigh6 = (ip: string) => sh('ip', ['netns', 'exec', SHOW_NS, 'ip', '-6', 'neigh', 'show', ip]).stdout.trim();
 
@@ -76,10 +91,22 @@ describe.skipIf(!isRoot)('dual-stack test bed (issue 18)', () => {
     expect(addr).toMatch(/inet6 2001:2:0:1::10\/128 scope global/);
     expect(sh('ip', ['-n', podNs('prod/web-a'), '-6', 'route', 'show', 'default']).stdout).toMatch(/default dev eth0/);
     // The agents settle; then every pod, both families, once each.
-    await until(() => seen('prod/web-a', 6, 1) === '2001:2::fd', 'prod/web-a seen as 2001:2::fd over IPv6', 20_000);
+    await until(
+      () => seen('prod/web-a', 6, 1) === '2001:2::fd',
+      'prod/web-a seen as 2001:2::fd over IPv6',
+      20_000,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}; IPv6 drops: ${drops6(state)}`);
+    });
     const got: Record<string, [string | null, string | null]> = {};
     for (const pod of Object.keys(WANT)) got[pod] = [seen(pod, 4), seen(pod, 6)];
-    expect(got).toEqual(Object.fromEntries(Object.entries(WANT).map(([k, w]) => [k, [w.v4, w.v6]])));
+    expect(got, `IPv6 drops: ${drops6(state)}`).toEqual(
+      Object.fromEntries(Object.entries(WANT).map(([k, w]) => [k, [w.v4, w.v6]])),
+    );
+    // showip and the IPv6 egress IPs are in the /64 of the Nodes' IPv6 addresses, the segment every agent takes: no
+    // IPv6 packet of the run is without a next hop.
+    for (const n of Object.keys(NODE4))
+      expect(runFile(state, n)['stages']['uplink-out6']['counters']['drop-no-route'], `${n}: ${drops6(state)}`).toBe(0);
     const st = egressStatus(state, 'egress-prod-web-v6');
     expect(st.egressIP).toBe('2001:2::fd');
     expect(st.conditions.map((c) => `${c['type']}=${c['status']}`)).toEqual(['IPAssigned=True', 'IPAllocated=True']);

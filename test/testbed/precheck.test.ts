@@ -107,9 +107,45 @@ describe('the test bed builds IPv6 only in 2001:2::/48 (RFC 5180) and fe80::/10'
       (y: string) => y.replace('start: 2001:2::fd', 'start: 2001:1::fd').replace('end: 2001:2::fe', 'end: 2001:1::fe'),
       /ExternalIPPool egress-pool-v6: range 2001:1::fd is outside/,
     ],
+    [
+      'transportCIDRv6',
+      (y: string) =>
+        y.replace('transportCIDR: 198.18.0.0/24', 'transportCIDR: 198.18.0.0/24\ntransportCIDRv6: 2001:db8::/64'),
+      /AgentConfig: transportCIDRv6 2001:db8::\/64 is outside 2001:2::\/48/,
+    ],
   ])('refuses %s outside', (_what, edit, message) => {
     const run = dual(edit);
     expect(run).toThrow(TestbedError);
     expect(run).toThrow(message);
+  });
+
+  // The segment has no IPv6 router: a host outside the prefix the agents take as on-link is unreachable over IPv6
+  // (every packet to it uplink-out6.drop-no-route), refused before anything is built.
+  const offLink = (y: string) => y.replace('ipv6Address: 2001:2::100/64', 'ipv6Address: 2001:2:0:ff::100/64');
+  it("refuses a host outside the Nodes' /64 without transportCIDRv6 or defaultGatewayv6", () => {
+    const run = dual(offLink);
+    expect(run).toThrow(TestbedError);
+    expect(run).toThrow(
+      /ExternalHost showip: ipv6Address 2001:2:0:ff::100\/64 is outside the IPv6 segment 2001:2::\/64 Node node-a takes \(the \/64 of its IPv6 address\) and there is no defaultGatewayv6: its IPv6 packets to the host would be uplink-out6.drop-no-route/,
+    );
+  });
+
+  it.each([
+    ['transportCIDRv6 holding it', 'transportCIDRv6: 2001:2::/48'],
+    ['a defaultGatewayv6', 'defaultGatewayv6: 2001:2::1'],
+  ])('accepts that host with %s', (_what, line) => {
+    const run = dual((y) =>
+      offLink(y).replace('transportCIDR: 198.18.0.0/24', `transportCIDR: 198.18.0.0/24\n${line}`),
+    );
+    expect(run).not.toThrow();
+  });
+
+  it('refuses a host outside transportCIDRv6', () => {
+    const run = dual((y) =>
+      y.replace('transportCIDR: 198.18.0.0/24', 'transportCIDR: 198.18.0.0/24\ntransportCIDRv6: 2001:2:0:ff::/64'),
+    );
+    expect(run).toThrow(
+      /ipv6Address 2001:2::100\/64 is outside the IPv6 segment 2001:2:0:ff::\/64 Node node-a takes \(transportCIDRv6\)/,
+    );
   });
 });

@@ -214,6 +214,27 @@ export function loadForTestbed(
   for (const p of s.pods.values())
     unsafe6(`Pod ${p.metadata.namespace}/${p.metadata.name}: IPv6 address`, policy.podIPv6(p));
   for (const h of s.externalHosts.values()) unsafe6(`ExternalHost ${h.metadata.name}: ipv6Address`, h.spec.ipv6Address);
+  unsafe6('AgentConfig: transportCIDRv6', cfg.transportCIDRv6);
+  unsafe6('AgentConfig: defaultGatewayv6', cfg.defaultGatewayv6);
+  // The segment has no IPv6 router: without defaultGatewayv6 a host is reached only when it is inside the on-link
+  // prefix every agent takes (transportCIDRv6, else the /64 of its Node's IPv6 address); outside it, every IPv6
+  // packet to the host would be `uplink-out6.drop-no-route` (docs/ipv6.md §2.e).
+  if (!cfg.defaultGatewayv6)
+    for (const h of s.externalHosts.values()) {
+      const a = h.spec.ipv6Address ? policy.parseInterfaceAddress(h.spec.ipv6Address) : null;
+      if (!a) continue;
+      for (const n of s.nodes.values()) {
+        const ip6 = policy.nodeIPv6(n);
+        const seg = cfg.transportCIDRv6 ?? (ip6 ? `${ip6}/64` : null);
+        const p = seg ? policy.parseCIDR(seg) : null;
+        if (p && !policy.prefixContains(p, a.ip))
+          throw new TestbedError(
+            `${file}: ExternalHost ${h.metadata.name}: ipv6Address ${h.spec.ipv6Address} is outside the IPv6 segment ${
+              cfg.transportCIDRv6 ?? policy.formatPrefix(p)
+            } Node ${n.metadata.name} takes (${cfg.transportCIDRv6 ? 'transportCIDRv6' : 'the /64 of its IPv6 address'}) and there is no defaultGatewayv6: its IPv6 packets to the host would be uplink-out6.drop-no-route`,
+          );
+      }
+    }
   for (const pool of s.pools.values())
     for (const r of pool.spec.ipRanges)
       for (const t of [r.cidr, r.start, r.end]) unsafe6(`ExternalIPPool ${pool.metadata.name}: range`, t);
