@@ -24,7 +24,7 @@
  */
 import type { CaptureReader } from '../io/index.js';
 import type { ClusterState } from '../policy/index.js';
-import { ipv4, tcp, udp } from '../wire/index.js';
+import { ipv4, ipv6, tcp, udp } from '../wire/index.js';
 import { macFor } from './node-agent.js';
 import {
   Decoded,
@@ -71,7 +71,9 @@ export const UNDELIVERABLE_REASONS = {
   snapped: 'cut short by the capture (snaplen): capture with -s 0',
   truncated: 'the link-layer or IPv4 header is cut short',
   'bad-ipv4': 'a broken IPv4 header, from outside on a link without Ethernet',
-  ipv6: "IPv6 (replay's simulated segment is IPv4-only)",
+  'bad-ipv6': 'a broken IPv6 header, from outside on a link without Ethernet',
+  ipv6: 'IPv6 while no Node of the manifests has an IPv6 side',
+  'no-route-ipv6': "from an IPv6 address off the segment's IPv6 prefix (replay has no IPv6 router)",
   'not-ip': 'neither IPv4 nor IPv6 on a link without Ethernet',
   'no-buffer': 'no free packet buffer (the simulation is overloaded)',
 } as const;
@@ -437,7 +439,22 @@ export class Replay {
     const kind = d.kind;
     const l3 = d.l3;
     if (kind !== K_IPV4) {
-      if (kind === K_FRAME) return this.rawFrame(u8, off, len, lt);
+      if (kind === K_FRAME) {
+        // IPv6 in an Ethernet frame to no node (or group) of a dual-stack cluster is classified by its source.
+        if (
+          this.cluster.dualStack &&
+          lt === LT_ETHERNET &&
+          l3 >= 14 &&
+          len >= l3 + ipv6.HEADER_LEN &&
+          u8[off + l3 - 2] === 0x86 &&
+          u8[off + l3 - 1] === 0xdd &&
+          (u8[off]! & 1) === 0 &&
+          !this.isNodeMac(u8, off)
+        )
+          return this.classify6(u8, off, len, origLen, lt, l3);
+        return this.rawFrame(u8, off, len, lt);
+      }
+      if (kind === K_IPV6 && this.cluster.dualStack) return this.classify6(u8, off, len, origLen, lt, l3);
       if (kind === K_OUTGOING) {
         // Sent by the capturing host: the cluster's own output on a node (SNATed on the uplink, delivered to a
         // pod on its interface), except a pod's packet to a non-pod address — a capture inside the pod.
@@ -527,6 +544,85 @@ export class Replay {
     this.input.fromOutside++;
     this.pending++;
     host.sendSlot(s, tl);
+  }
+
+  /**
+   * An IPv6 packet at `l3` of a dual-stack cluster's input: from a pod's IPv6 address it is sent by that pod;
+   * from the cluster's own IPv6 addresses skipped; from an IPv6 pod CIDR without such a pod undeliverable; any
+   * other source on the segment's IPv6 prefix is a host of the segment (created on first use). Address mapping
+   * is IPv4-only. A pod's destination on the segment becomes a host too, so that the node's Neighbor
+   * Solicitation is answered.
+   */
+  private classify6(u8: Uint8Array, off: number, len: number, origLen: number, lt: number, l3: number): void {
+    const c = this.cluster;
+    const slab = c.slab;
+    const ipLen = len - l3;
+    if (ipLen > slab.mtu || l3 > slab.headroom) return this.undeliverable(U.oversize, u8, off, len, lt, l3);
+    const s = slab.alloc();
+    if (s < 0) return this.undeliverable(U['no-buffer'], u8, off, len, lt, l3);
+    const o = slab.start(s);
+    this.copyIn(u8, off, len, o - l3, slab.base(s) + slab.slotSize);
+    const v = slab.dv;
+    if (ipv6.check(v, o, ipLen) !== 0) {
+      slab.free(s);
+      if (origLen > len) return this.undeliverable(U.snapped, u8, off, len, lt, l3);
+      if (lt === LT_ETHERNET) return this.rawFrame(u8, off, len, lt);
+      return this.undeliverable(ipLen < ipv6.HEADER_LEN ? U.truncated : U['bad-ipv6'], u8, off, len, lt, l3);
+    }
+    const tl = ipv6.HEADER_LEN + ipv6.payloadLen(v, o);
+    const a0 = v.getInt32(o + 8);
+    const a1 = v.getInt32(o + 12);
+    const a2 = v.getInt32(o + 16);
+    const a3 = v.getInt32(o + 20);
+    const p = c.podByIp6(a0, a1, a2, a3);
+    if (p !== undefined) {
+      if (!p.node.alive) {
+        slab.free(s);
+        return this.undeliverable(U['node-down'], u8, off, len, lt, l3);
+      }
+      if (p.member < 0) {
+        slab.free(s);
+        return this.undeliverable(U['pod-not-attached'], u8, off, len, lt, l3);
+      }
+      // The destination, when it is an address of the segment, is a host there (cold: once per new address).
+      c.hostFor6(v.getInt32(o + 24), v.getInt32(o + 28), v.getInt32(o + 32), v.getInt32(o + 36));
+      if (this.onPodSent) {
+        this.stamp(this.now);
+        this.onPodSent(this, p, s, o, tl, true);
+      }
+      if (!c.fromPod(p, s, tl)) return this.undeliverable(U['no-buffer'], u8, off, len, lt, l3);
+      this.input.fromPods++;
+      this.pending++;
+      return;
+    }
+    const where = c.sourceKind6(a0, a1, a2, a3);
+    if (where === SRC_CLUSTER) {
+      slab.free(s);
+      return this.skip(S_CLUSTER);
+    }
+    if (where === SRC_NO_POD) {
+      slab.free(s);
+      return this.undeliverable(U['no-such-pod'], u8, off, len, lt, l3);
+    }
+    if (
+      (lt === LT_SLL || lt === LT_SLL2) &&
+      c.podByIp6(v.getInt32(o + 24), v.getInt32(o + 28), v.getInt32(o + 32), v.getInt32(o + 36)) !== undefined
+    ) {
+      slab.free(s);
+      return this.skip(S_TO_POD);
+    }
+    if (tl > c.segmentMtu) {
+      slab.free(s);
+      return this.undeliverable(U['over-mtu'], u8, off, len, lt, l3);
+    }
+    const host = c.hostFor6(a0, a1, a2, a3);
+    if (!host) {
+      slab.free(s);
+      return this.undeliverable(U['no-route-ipv6'], u8, off, len, lt, l3);
+    }
+    this.input.fromOutside++;
+    this.pending++;
+    host.sendSlot6(s, tl);
   }
 
   /** Copy the record `u8[off .. off+len)` to `slab.u8[at ..)`; bytes up to `end` may be overwritten. */
@@ -624,6 +720,17 @@ export class Replay {
 /** One line about an input packet: addresses, protocol, ports, length (cold: examples only). */
 export function describePacket(u8: Uint8Array, off: number, len: number, lt: number, l3: number): string {
   const name = SUPPORTED_LINK_TYPES.get(lt) ?? `link type ${lt}`;
+  if (len - l3 >= ipv6.HEADER_LEN && u8[off + l3]! >> 4 === 6) {
+    const v = new DataView(u8.buffer, u8.byteOffset + off + l3, len - l3);
+    const src = ipv6.addrToString(v, 8);
+    const dst = ipv6.addrToString(v, 24);
+    const nh = v.getUint8(6);
+    const ports = (nh === 6 || nh === 17) && len - l3 >= 44 ? [v.getUint16(40), v.getUint16(42)] : null;
+    const what = ports
+      ? `${nh === 6 ? 'TCP' : 'UDP'} [${src}]:${ports[0]} → [${dst}]:${ports[1]}`
+      : `${nh === 58 ? 'ICMPv6' : `IPv6 next header ${nh}`} ${src} → ${dst}`;
+    return `${what}, ${len - l3} bytes`;
+  }
   if (len - l3 < 20 || u8[off + l3]! >> 4 !== 4) return `${len}-byte ${name} record`;
   const v = new DataView(u8.buffer, u8.byteOffset + off + l3, len - l3);
   const src = ipv4.addrToString(ipv4.src(v, 0));
