@@ -526,6 +526,8 @@ export class AgentProcess {
       mac: wire.ethernet.macToString(a.mac),
       transportIp: a.view.node ? wire.ipv4.addrToString(a.view.node.transportIp) : null,
       egressIps: r.control.hosted().map(wire.ipv4.addrToString),
+      // the IPv6 egress IPs hosted (the view's placement: no handover delay on the IPv6 side, docs/ipv6.md §2.e)
+      ...(st.tables.v6 !== null ? { egressIps6: a.view.v6.localEgressIps.map((l) => l.ip) } : {}),
       withheld: [...a.withholding].map(wire.ipv4.addrToString),
       holdingArp: a.datapath.state.holdEgress,
       members: [...r.membership.alive()].sort(),

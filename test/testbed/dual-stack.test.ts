@@ -112,6 +112,22 @@ describe.skipIf(!isRoot)('dual-stack test bed (issue 18)', () => {
     expect(st.conditions.map((c) => `${c['type']}=${c['status']}`)).toEqual(['IPAssigned=True', 'IPAllocated=True']);
     // showip learnt the owner's MAC for the IPv6 egress IP by NDP (it answered the pods' requests).
     expect(neighMac(SHOW_NS, '2001:2::fd')).toBe(nodeMac(NODE4[st.egressNode as NodeName]));
+    // `egress testbed status` lists the IPv6 egress IPs where the status places them, and showip's IPv6 address.
+    const status = () => JSON.parse(egress(['testbed', 'status', '--json'], state).stdout);
+    const st6 = egressStatus(state, 'egress-staging-web-v6');
+    await until(
+      () => {
+        const nodes: Array<{ name: string; egressIps6: string[] }> = status().nodes;
+        const on = (ip: string) => nodes.filter((n) => n.egressIps6.includes(ip)).map((n) => n.name);
+        return on('2001:2::fd').join() === st.egressNode && on('2001:2::fe').join() === st6.egressNode;
+      },
+      'testbed status: 2001:2::fd and 2001:2::fe each on the node the status names',
+      5_000,
+    );
+    expect(status().hosts.find((h: { name: string }) => h.name === 'showip').ipv6Address).toBe('2001:2::100/64');
+    const text = egress(['testbed', 'status'], state).stdout;
+    expect(text).toMatch(/showip\s+198\.18\.0\.100\/24,2001:2::100\/64\s/);
+    expect(text).toMatch(new RegExp(`${st.egressNode}\\s+running\\s+\\d+\\s+\\S*2001:2::fd`));
   });
 
   it('an IPv6-only pod applied live: its TUN carries IPv6 alone, showip sees it as its IPv6 Egress IP', async () => {

@@ -46,7 +46,16 @@ export interface TestbedRecord {
   stateDir: string;
   fabric: string;
   bridge: string;
-  hosts: Array<{ name: string; netns: string; veth: string; address: string; pid: number | null; log: string }>;
+  hosts: Array<{
+    name: string;
+    netns: string;
+    veth: string;
+    address: string;
+    /** `spec.ipv6Address` (absent in records of test beds before dual stack, and for IPv4-only hosts). */
+    ipv6Address?: string;
+    pid: number | null;
+    log: string;
+  }>;
   /** `argv`: the agent's command line (`restart` starts it again the same way). */
   nodes: Array<{ name: string; pid: number; log: string; argv?: string[] }>;
   started: string;
@@ -440,6 +449,7 @@ export async function up(o: UpOptions): Promise<TestbedRecord> {
         netns: ns,
         veth,
         address: h.spec.address,
+        ...(h.spec.ipv6Address !== undefined ? { ipv6Address: h.spec.ipv6Address } : {}),
         pid: null as number | null,
         log: join(logDir(o.stateDir), `host-${name}.log`),
       };
@@ -747,10 +757,19 @@ export interface StatusReport {
     pid: number;
     agent: 'running' | 'frozen' | 'gone';
     egressIps: string[];
+    /** Hosted IPv6 egress IPs (a dual-stack node; empty otherwise). */
+    egressIps6: string[];
     pods: string[];
     members: string[];
   }>;
-  hosts: Array<{ name: string; netns: string; address: string; command: 'running' | 'frozen' | 'gone' | 'none' }>;
+  hosts: Array<{
+    name: string;
+    netns: string;
+    address: string;
+    /** `spec.ipv6Address`, null when the host has none. */
+    ipv6Address: string | null;
+    command: 'running' | 'frozen' | 'gone' | 'none';
+  }>;
 }
 
 export function status(rec: TestbedRecord): StatusReport {
@@ -773,6 +792,7 @@ export function status(rec: TestbedRecord): StatusReport {
         pid: n.pid,
         agent: processState(n.pid),
         egressIps: strings(run['egressIps']),
+        egressIps6: strings(run['egressIps6']),
         pods: strings(pods.map((p: unknown) => (isObj(p) ? p['key'] : null))),
         members: strings(run['members']),
       };
@@ -781,6 +801,7 @@ export function status(rec: TestbedRecord): StatusReport {
       name: h.name,
       netns: h.netns,
       address: h.address,
+      ipv6Address: h.ipv6Address ?? null,
       command: h.pid === null ? 'none' : processState(h.pid),
     })),
   };
