@@ -8,7 +8,10 @@
  *   passes on the addresses it is resolving (an INCOMPLETE entry with packets parked on it, once each); the main
  *   thread relays them and every other worker makes an INCOMPLETE entry of its own (`create`, no packets, no
  *   request sent), so the answer, wherever it lands, updates an entry (ARP's and NDP's rule: an answer only
- *   updates an entry that exists, Linux arp_accept=0) instead of being ignored.
+ *   updates an entry that exists, Linux arp_accept=0) instead of being ignored. An answer that comes before the
+ *   message (a host on the segment answers in microseconds, the relay takes a housekeeping round) is kept by the
+ *   worker that heard it for one probe interval (`NeighborOptions.heard`, HeardAnswers) and learned when the
+ *   message comes: an answer to a request this node sent, as if it had reached the asker.
  * - **Answers.** What a table learned (a new MAC at once, a refresh at most once a second) is passed on the same
  *   way; the others learn it as if from ARP or NDP (`learn`: pinned entries — peers, static IPv6 neighbours — are
  *   not changed) and the asker releases its parked packets. What arrives from another worker is not passed back.
@@ -135,8 +138,16 @@ export class NeighborShare {
     this.k.learn(row.addr, row.macHi, row.macLo, now);
   }
 
-  /** Another worker is resolving `addr`: an INCOMPLETE entry here for its answer to update (none is sent). */
+  /**
+   * Another worker is resolving `addr`: an INCOMPLETE entry here for its answer to update (none is sent), or, when
+   * the answer came here before this message (`HeardAnswers`, within a probe interval), the answer learned at once,
+   * which the next scan passes on.
+   */
   want(addr: readonly number[], vlan: number, now: number): void {
-    if (this.k.find(addr) < 0) this.k.create(addr, now, vlan);
+    let e = this.k.find(addr);
+    if (e < 0) e = this.k.create(addr, now, vlan);
+    if (e < 0 || this.k.table.state[e] !== N_INCOMPLETE) return;
+    const mac = this.k.table.heard?.find(addr, vlan, now) ?? null;
+    if (mac !== null) this.k.learn(addr, mac[0], mac[1], now);
   }
 }

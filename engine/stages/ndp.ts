@@ -138,6 +138,9 @@ export class Ndp implements Stage {
         }
         const e = neigh.find(t0, t1, t2, t3);
         if (e < 0) {
+          // Kept (not learned) by a worker of a set: another worker may be resolving the address (neighbor.ts).
+          if (neigh.heard !== null && (ndp.naFlags(v, m) & ndp.FLAG_SOLICITED) !== 0)
+            neigh.heard.note(t0, t1, t2, t3, hi, lo, 0, st.now);
           c[C['drop-na-unknown']]!++;
           continue;
         }

@@ -136,8 +136,10 @@ export class NodeState {
       ...(cto.perHostLimit ? { perHostLimit: Math.min(cto.perHostLimit, max6) } : {}),
       ...(seed !== undefined ? { seed: seed + 2 } : {}),
     });
-    this.neigh = new NeighborTable(opts.neighbor ?? {});
-    this.neigh6 = new NeighborTable6(opts.neighbor6 ?? opts.neighbor ?? {});
+    // A worker of a set keeps the answers it hears for addresses another worker resolves (NeighborOptions.heard).
+    const heard = this.ct.shardCount > 1 ? { heard: 16 } : {};
+    this.neigh = new NeighborTable({ ...heard, ...opts.neighbor });
+    this.neigh6 = new NeighborTable6({ ...heard, ...(opts.neighbor6 ?? opts.neighbor) });
     this.syncStatic6();
     this.controlPort = opts.controlPort ?? 0;
     this.errorLimit = new ErrorRateLimit(opts.icmpErrors?.perSecond, opts.icmpErrors?.burst);

@@ -2,9 +2,10 @@
  * Neighbours across the datapath workers of one node (cli/agent/worker-neighbors.ts, docs/agent.md "Workers"):
  * worker 0 resolves a neighbour, the answer (an ARP reply, a Neighbor Advertisement) reaches worker 1's uplink
  * queue, as the kernel's flow hash without ports delivers it. With the shares wired as the main thread relays
- * them, worker 1 has an INCOMPLETE entry for the answer to update (the address worker 0 is resolving), passes on
- * what it learned, and worker 0 releases its parked packet, byte for byte as scapy builds it. Without them the
- * answer is not learned and the packet stays parked.
+ * them, worker 1 has an INCOMPLETE entry for the answer to update (the address worker 0 is resolving), or kept
+ * the answer that came first (HeardAnswers, one probe interval), passes on what it learned, and worker 0 releases
+ * its parked packet, byte for byte as scapy builds it. Without them, or with an answer older than a probe
+ * interval, nothing is learned and the packet stays parked.
  */
 import { describe, expect, it } from 'vitest';
 import { NodeDatapath } from '../../engine/agent/datapath.js';
@@ -46,10 +47,12 @@ function pair(wired: boolean) {
     for (const [i, x] of w.entries())
       for (const f of [4, 6] as const) {
         const other = w[1 - i]!.share[f];
-        x.share[f].onSolicit = (addr, vlan) => other.want(addr, vlan, 1500);
-        x.share[f].onLearned = (row) => other.apply(row, 1500);
+        x.share[f].onSolicit = (addr, vlan) => other.want(addr, vlan, clock);
+        x.share[f].onLearned = (row) => other.apply(row, clock);
       }
+  let clock = 0;
   const scan = (now: number) => {
+    clock = now;
     for (const x of w) for (const f of [4, 6] as const) x.share[f].scan(now);
   };
   return { w, scan };
@@ -67,28 +70,43 @@ describe.skipIf(!hasScapy())('neighbours shared between datapath workers', () =>
     `Ether(dst='${HOST_MAC}', src='${NODE_MAC}')/IP(src='${EIP}', dst='${HOST}', id=9, ttl=63)/UDP(sport=30000, dport=53)/b'q'`,
   ]);
 
-  for (const wired of [true, false])
-    it(`IPv6 (NDP) and IPv4 (ARP) answers on the other worker's queue ${wired ? 'release' : 'without the shares do not release'} the parked packets`, () => {
-      const { w, scan } = pair(wired);
+  /**
+   * `asked`: the answer comes after worker 0's scan told worker 1 of the address; `answered`: before it (worker 1
+   * keeps it, HeardAnswers), `stale`: 1.5 s before it (more than a probe interval: not used); `alone`: the shares
+   * not wired.
+   */
+  for (const mode of ['asked', 'answered', 'stale', 'alone'] as const)
+    it(`IPv6 (NDP) and IPv4 (ARP) answers on the other worker's queue, ${mode}: ${mode === 'asked' || mode === 'answered' ? 'the parked packets are released' : 'nothing is released'}`, () => {
+      const { w, scan } = pair(mode !== 'alone');
       const [w0, w1] = w;
+      const t0 = mode === 'stale' ? 2500 : 1001;
       w0.pod.queue.push(req6!, req4!);
-      w0.dp.pollPod(0, 1000);
+      w0.dp.pollPod(0, t0 - 1);
       expect(w0.uplink.sent.splice(0).map(hex).sort()).toEqual([hex(ns!), hex(arpReq!)].sort());
-      scan(1001); // worker 0 tells of the addresses it resolves
-      w1.uplink.queue.push(na!, arpReply!);
-      w1.dp.pollUplink(1002);
-      expect(w1.uplink.sent).toEqual([]);
-      scan(1003); // worker 1 tells of what it learned
-      w0.dp.tick(1004);
+      const answer = (now: number) => {
+        w1.uplink.queue.push(na!, arpReply!);
+        w1.dp.pollUplink(now);
+        expect(w1.uplink.sent).toEqual([]);
+      };
+      if (mode === 'asked') {
+        scan(t0); // worker 0 tells of the addresses it resolves
+        answer(t0 + 1);
+      } else {
+        answer(mode === 'stale' ? t0 - 1500 : t0);
+        scan(t0 + 1);
+      }
+      scan(t0 + 2); // worker 1 tells of what it learned
+      w0.dp.tick(t0 + 3);
       const s0 = w0.dp.pipeline.snapshot();
       const s1 = w1.dp.pipeline.snapshot();
-      if (wired) {
+      if (mode === 'asked' || mode === 'answered') {
         expect(w0.uplink.sent.map(hex).sort()).toEqual([hex(out6!), hex(out4!)].sort());
-        expect(s1['ndp']!.counters['resolved']).toBe(1);
+        expect(s1['ndp']!.counters[mode === 'asked' ? 'resolved' : 'drop-na-unknown']).toBe(1);
         expect(s0['uplink-out6']!.counters['released']).toBe(1);
         expect(s0['uplink-out']!.counters['released']).toBe(1);
       } else {
-        expect(w0.uplink.sent).toEqual([]);
+        expect(w0.uplink.sent.map(hex)).not.toContain(hex(out6!));
+        expect(w0.uplink.sent.map(hex)).not.toContain(hex(out4!));
         expect(s1['ndp']!.counters['drop-na-unknown']).toBe(1);
         expect(s0['uplink-out6']!.counters['released'] ?? 0).toBe(0);
         expect(s0['uplink-out']!.counters['released'] ?? 0).toBe(0);
@@ -97,6 +115,12 @@ describe.skipIf(!hasScapy())('neighbours shared between datapath workers', () =>
       expect(s1['uplink-out6']!.counters['ndp-solicit'] ?? 0).toBe(0);
       expect(s1['uplink-out']!.counters['arp-request'] ?? 0).toBe(0);
     });
+
+  it('one datapath (no worker set) keeps no unmatched answers', () => {
+    const dp = new NodeDatapath(new Slab({ slots: 64 }), cfg(), {});
+    expect(dp.state.neigh.heard).toBeNull();
+    expect(dp.state.neigh6.heard).toBeNull();
+  });
 
   it('a worker that starts late takes the resolved neighbours of both families (rows)', () => {
     const { w, scan } = pair(true);
