@@ -5,20 +5,38 @@
  * and every reply of every round comes back to its pod socket unchanged: both workers SNAT (ports of both
  * parities, the partition of docs/agent.md "Workers"), both see traffic, replies steered to the wrong worker are
  * handed over (answers that come after the driver forgot the flow's queue), and the counters of the run file are
- * the sum. Run under `flock /tmp/egr-root.lock`.
+ * the sum. Then the same over IPv6 (the node dual-stack, the pod with an IPv6 address too, SNAT66 to the node's
+ * IPv6 address): every reply back, both workers' SNAT66 ports, late answers handed over, and the external host
+ * resolved with NDP by whichever worker sends first while its Neighbor Advertisements land on one queue (the
+ * neighbour sharing of docs/agent.md "Workers"). Run under `flock /tmp/egr-root.lock`.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addonAvailable, netdev } from '../../tun/index.js';
 import { PYTHON } from '../support/scapy.js';
-import { AgentBed, isRoot, podNs, referenceWithDevPods, sh, until } from './helpers.js';
+import { AgentBed, isRoot, podNs, ROOT, sh, until } from './helpers.js';
 
 const SEG_NS = 'egr-wk-seg';
 const BRIDGE = 'egrwkbr';
 const EXT_NS = 'egr-wk-ext';
 const EXT_IP = '198.18.0.100';
+const EXT_IP6 = '2001:2::100';
 const POD = 'dev/wk-a';
 const POD_IP = '198.19.1.41';
+const POD_IP6 = '2001:2:0:1::41';
+
+/** The dual-stack example's configuration and Nodes (IPv6 segment 2001:2::/64) and one dev pod of both families. */
+function dualStackWithDevPod(): string {
+  const text = readFileSync(join(ROOT, 'examples', 'dual-stack', 'cluster.yaml'), 'utf8');
+  const head = text.slice(0, text.indexOf('---\napiVersion: crd.antrea.io/v1beta1\nkind: ExternalIPPool'));
+  return (
+    head +
+    `---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: wk-a\n  namespace: dev\nspec:\n  nodeName: node-a\n` +
+    `status:\n  podIP: ${POD_IP}\n  podIPs:\n    - ip: ${POD_IP}\n    - ip: ${POD_IP6}\n`
+  );
+}
 const FLOWS = 200;
 const ROUNDS = 5;
 const skip = !isRoot || !addonAvailable();
@@ -32,8 +50,11 @@ const LATE_S = 4.5;
  * Answers every datagram with itself, `|`, and the source address and port it came from; `late …` ones after
  * LATE_S seconds.
  */
-const ECHO = `import socket, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 7777)); s.settimeout(0.1)
+const ECHO = `import socket, sys, time
+v6 = sys.argv[1:] == ['6']
+s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+if v6: s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+s.bind(('::' if v6 else '0.0.0.0', 7777)); s.settimeout(0.1)
 late = []; idle = time.time() + 60
 while time.time() < idle:
     try:
@@ -50,11 +71,12 @@ while time.time() < idle:
 /** A warm-up datagram, then FLOWS sockets, ROUNDS rounds of one datagram each; prints JSON {ok, bad, ports: {flow: seen source}}. */
 const CLIENT = `import socket, select, json, sys, time
 n, rounds, dst = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+fam = socket.AF_INET6 if ':' in dst else socket.AF_INET; any_ = '::' if ':' in dst else '0.0.0.0'
 socks = []
 for i in range(n):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 0)); s.setblocking(False); socks.append(s)
+    s = socket.socket(fam, socket.SOCK_DGRAM); s.bind((any_, 0)); s.setblocking(False); socks.append(s)
 # Warm-up: one datagram until answered, so the node has resolved the host (ARP) before the flows start.
-w = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); w.settimeout(0.3)
+w = socket.socket(fam, socket.SOCK_DGRAM); w.settimeout(0.3)
 for _ in range(20):
     w.sendto(b'warm', (dst, 7777))
     try:
@@ -95,13 +117,14 @@ print(json.dumps({'ok': ok, 'bad': bad, 'seen': seen, 'late': late}))`;
 describe.skipIf(skip)('egress agent --workers 2', () => {
   const bed = new AgentBed(SEG_NS, BRIDGE, 'egr-wk-');
   beforeAll(async () => {
-    await bed.setUp(referenceWithDevPods([{ name: 'wk-a', node: 'node-a', ip: POD_IP }]));
+    await bed.setUp(dualStackWithDevPod());
     netdev.deleteNetns(EXT_NS, { ifExists: true });
     netdev.addNetns(EXT_NS);
     netdev.addVeth('egrwkx0', 'egrwkx1', { netns: SEG_NS, peerNetns: EXT_NS });
     netdev.setMaster('egrwkx0', BRIDGE, { netns: SEG_NS });
     netdev.setUp('egrwkx0', { netns: SEG_NS });
     netdev.addAddress('egrwkx1', `${EXT_IP}/24`, { netns: EXT_NS });
+    netdev.addAddress('egrwkx1', `${EXT_IP6}/64`, { netns: EXT_NS, nodad: true });
     netdev.setUp('egrwkx1', { netns: EXT_NS });
     netdev.setUp('lo', { netns: EXT_NS });
   }, 900_000);
@@ -178,5 +201,61 @@ describe.skipIf(skip)('egress agent --workers 2', () => {
     expect(bed.agents.get('node-a')!.exitCode, bed.logs.get('node-a')).toBe(0);
     const left = netdev.listLinks({ netns: SEG_NS }).filter((l) => !['lo', BRIDGE, 'egrwkx0'].includes(l.ifname));
     expect(left.map((l) => l.ifname)).toEqual([]);
+  }, 240_000);
+
+  it('the same over IPv6: SNAT66 replies back to every socket, both partitions, late answers handed over, NDP shared', async () => {
+    bed.start('node-a', ['--workers', '2']);
+    await until(() => bed.up('node-a', ['node-a']), `agent up (logs: ${bed.allLogs()})`, 60_000);
+    await until(() => bed.run('node-a')?.workers?.[1]?.running === true, `worker 1 reports (${bed.allLogs()})`);
+    const server = spawn('ip', ['netns', 'exec', EXT_NS, PYTHON, '-c', ECHO, '6'], { stdio: 'ignore' });
+    const counters = () => {
+      const x = bed.run('node-a');
+      const d: Record<string, number> = {};
+      for (const [st, v] of Object.entries((x?.stages ?? {}) as Record<string, { counters: Record<string, number> }>))
+        for (const [k, n] of Object.entries(v.counters))
+          if (n > 0 && (k.startsWith('drop') || st === 'steer' || st === 'ndp')) d[`${st}.${k}`] = n;
+      return JSON.stringify({ d, workers: x?.workers });
+    };
+    try {
+      await new Promise((r) => setTimeout(r, 700));
+      const r = sh(
+        'ip',
+        ['netns', 'exec', podNs(POD), PYTHON, '-c', CLIENT, String(FLOWS), String(ROUNDS), EXT_IP6],
+        120_000,
+      );
+      const out = JSON.parse(r.stdout || '{}') as {
+        ok: number;
+        bad: number;
+        late: number;
+        seen: Record<string, string>;
+      };
+      expect(out.ok, `${r.stderr} ${counters()} ${bed.allLogs()}`).toBe(FLOWS * ROUNDS);
+      expect(out.bad).toBe(0);
+      expect(out.late, `late answers ${counters()}`).toBe(FLOWS);
+      const seen = Object.values(out.seen).map((x) => {
+        const k = x.lastIndexOf(':');
+        return [x.slice(0, k), Number(x.slice(k + 1))] as const;
+      });
+      expect(seen.length).toBe(FLOWS);
+      // SNAT66 to the node's IPv6 address (the dev pod has no Egress), ports of both workers' partitions.
+      expect(new Set(seen.map(([a]) => a))).toEqual(new Set(['2001:2::11']));
+      expect(new Set(seen.map(([, p]) => p % 2))).toEqual(new Set([0, 1]));
+    } finally {
+      server.kill();
+    }
+    const run = await until(() => {
+      const x = bed.run('node-a');
+      return x && (x.stages?.unsnat6?.counters?.['un-snat'] ?? 0) >= FLOWS * (ROUNDS + 1) ? x : null;
+    }, `summed counters ${counters()}`);
+    const c = (st: string, k: string): number => run.stages?.[st]?.counters?.[k] ?? 0;
+    expect(c('unsnat6', 'drop-no-connection'), counters()).toBe(0);
+    expect(c('uplink-out6', 'drop-ndp-timeout'), counters()).toBe(0);
+    const handed = c('steer', 'handed-off6');
+    console.log(`workers IPv6: handed off ${handed} of ${FLOWS} late answers; ndp ${counters()}`);
+    expect(handed, counters()).toBeGreaterThan(0);
+    expect(handed).toBeLessThanOrEqual(FLOWS);
+    expect(c('steer', 'handed-off')).toBe(0);
+    await bed.stop('node-a');
+    expect(bed.agents.get('node-a')!.exitCode, bed.logs.get('node-a')).toBe(0);
   }, 240_000);
 });
