@@ -86,7 +86,7 @@ Datapath tuning (bench/e2e measures them):
                          to it through a shared ring. ARP and NDP answers are shared between the workers.
                          The main thread is worker 0 and keeps the control plane, membership and the store;
                          counters are summed. Default 1: on the 2-core reference machine 2 workers drain
-                         pre-filled queues 1.41x faster (README performance section) but live traffic's
+                         pre-filled queues 1.38x faster (README performance section) but live traffic's
                          senders need the other core. Not with --conn-sync, --offload, --io uring or
                          --tunnel-auth siphash. docs/agent.md "Workers"
   --queue-len N          txqueuelen of the pod TUNs and the uplink TAP: packets the kernel queues for the agent
