@@ -112,7 +112,7 @@ export interface ReplayOptions {
   tcpStrict?: boolean;
   /** Connection-state replication between the nodes (docs/conntrack-sync.md; default off). */
   connSync?: boolean;
-  /** Address mapping applied to every input IPv4 packet. */
+  /** Address mapping applied to every input IPv4 and IPv6 packet. */
   mapping?: Mapping;
   /**
    * Every frame on the segment: `slot` of `replay.slab` holds it at `off`; the time is `replay.outSec/outNsec`;
@@ -458,6 +458,8 @@ export class Replay {
       if (kind === K_OUTGOING) {
         // Sent by the capturing host: the cluster's own output on a node (SNATed on the uplink, delivered to a
         // pod on its interface), except a pod's packet to a non-pod address — a capture inside the pod.
+        if (this.cluster.dualStack && len >= l3 + ipv6.HEADER_LEN && u8[off + l3]! >> 4 === 6)
+          return this.classify6(u8, off, len, origLen, lt, l3, true);
         if (!this.podSent(u8, off, len, l3)) return this.skip(S_OUTGOING);
       } else {
         if (kind === K_COOKED_ARP) return this.skip(S_ARP);
@@ -549,11 +551,19 @@ export class Replay {
   /**
    * An IPv6 packet at `l3` of a dual-stack cluster's input: from a pod's IPv6 address it is sent by that pod;
    * from the cluster's own IPv6 addresses skipped; from an IPv6 pod CIDR without such a pod undeliverable; any
-   * other source on the segment's IPv6 prefix is a host of the segment (created on first use). Address mapping
-   * is IPv4-only. A pod's destination on the segment becomes a host too, so that the node's Neighbor
-   * Solicitation is answered.
+   * other source on the segment's IPv6 prefix is a host of the segment (created on first use); addresses are
+   * mapped first (`--map-addr`, `--map-pod`). A pod's destination on the segment becomes a host too, so that
+   * the node's Neighbor Solicitation is answered.
    */
-  private classify6(u8: Uint8Array, off: number, len: number, origLen: number, lt: number, l3: number): void {
+  private classify6(
+    u8: Uint8Array,
+    off: number,
+    len: number,
+    origLen: number,
+    lt: number,
+    l3: number,
+    outgoing = false,
+  ): void {
     const c = this.cluster;
     const slab = c.slab;
     const ipLen = len - l3;
@@ -565,16 +575,27 @@ export class Replay {
     const v = slab.dv;
     if (ipv6.check(v, o, ipLen) !== 0) {
       slab.free(s);
+      if (outgoing) return this.skip(S_OUTGOING);
       if (origLen > len) return this.undeliverable(U.snapped, u8, off, len, lt, l3);
       if (lt === LT_ETHERNET) return this.rawFrame(u8, off, len, lt);
       return this.undeliverable(ipLen < ipv6.HEADER_LEN ? U.truncated : U['bad-ipv6'], u8, off, len, lt, l3);
     }
+    this.mapping.apply6(v, o, ipLen);
     const tl = ipv6.HEADER_LEN + ipv6.payloadLen(v, o);
     const a0 = v.getInt32(o + 8);
     const a1 = v.getInt32(o + 12);
     const a2 = v.getInt32(o + 16);
     const a3 = v.getInt32(o + 20);
     const p = c.podByIp6(a0, a1, a2, a3);
+    if (
+      outgoing &&
+      (p === undefined ||
+        c.podByIp6(v.getInt32(o + 24), v.getInt32(o + 28), v.getInt32(o + 32), v.getInt32(o + 36)) !== undefined)
+    ) {
+      // As for IPv4 (`podSent`): only a pod's packet to a non-pod, a capture inside the pod, is the pod's own.
+      slab.free(s);
+      return this.skip(S_OUTGOING);
+    }
     if (p !== undefined) {
       if (!p.node.alive) {
         slab.free(s);
@@ -672,7 +693,9 @@ export class Replay {
     if (len >= 34) {
       const v = slab.dv;
       const l3 = o + 14;
-      if (v.getUint16(o + 12) === 0x0800 && ipv4.check(v, l3, len - 14) === 0) this.mapping.apply(v, l3, len - 14);
+      const et = v.getUint16(o + 12);
+      if (et === 0x0800 && ipv4.check(v, l3, len - 14) === 0) this.mapping.apply(v, l3, len - 14);
+      else if (et === 0x86dd && ipv6.check(v, l3, len - 14) === 0) this.mapping.apply6(v, l3, len - 14);
     }
     this.input.rawFrames++;
     this.pending++;
