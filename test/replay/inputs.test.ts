@@ -281,6 +281,20 @@ describe('IPv6 address mapping (--map-addr, --map-pod over IPv6)', () => {
     );
   });
 
+  it('without a mapping: undeliverable off the prefix, and the hint names the IPv6 pod candidate and its /64', async () => {
+    const r = await runWith(DUAL, CA6);
+    expect(r.status).toBe(0);
+    const s = summaryOf(r);
+    addsUp(s);
+    expect(s.input.undeliverable).toEqual({ total: 6, 'no-route-ipv6': 6 });
+    expect(r.out).toMatch(/no packet came from a Pod of the manifests/);
+    expect(r.out).toMatch(/most frequent other sources: 2001:db8::34 \(3\), fd00:10:244:1::10 \(3\)/);
+    expect(r.out).toMatch(
+      /For IPv6: --map-pod fd00:10:244:1::10=prod\/web-a or --map-addr fd00:10:244:1::\/64=2001:2:0:101::\/64\./,
+    );
+    expect(r.out).not.toMatch(/--map-pod 10\./);
+  });
+
   for (const [how, flags] of [
     ['--map-addr with a /64', ['--map-addr', 'fd00:10:244:1::/64=2001:2:0:101::/64']],
     ['--map-pod', ['--map-pod', 'fd00:10:244:1::10=prod/web-a']],
