@@ -586,6 +586,7 @@ export class Replay {
       if (lt === LT_ETHERNET) return this.rawFrame(u8, off, len, lt);
       return this.undeliverable(ipLen < ipv6.HEADER_LEN ? U.truncated : U['bad-ipv6'], u8, off, len, lt, l3);
     }
+    const mappedBefore = this.mapping.mapped;
     this.mapping.apply6(v, o, ipLen);
     const tl = ipv6.HEADER_LEN + ipv6.payloadLen(v, o);
     const a0 = v.getInt32(o + 8);
@@ -598,7 +599,9 @@ export class Replay {
       (p === undefined ||
         c.podByIp6(v.getInt32(o + 24), v.getInt32(o + 28), v.getInt32(o + 32), v.getInt32(o + 36)) !== undefined)
     ) {
-      // As for IPv4 (`podSent`): only a pod's packet to a non-pod, a capture inside the pod, is the pod's own.
+      // As for IPv4 (`podSent`): only a pod's packet to a non-pod, a capture inside the pod, is the pod's own;
+      // the rest is skipped, and not counted as mapped (IPv4 maps only what it replays of such packets).
+      this.mapping.mapped = mappedBefore;
       slab.free(s);
       return this.skip(S_OUTGOING);
     }
