@@ -57,6 +57,7 @@ export const DATAPATH_LINKS: readonly string[] = [
   'pod-ingress6.local -> icmp-local6',
   'snat6.out -> uplink-out6',
   'snat6.drop -> drop',
+  'snat6.error -> geneve-encap6',
   'uplink-out6.out -> out:uplink',
   'uplink-out6.held -> consumed',
   'uplink-out6.drop -> drop',

@@ -10,7 +10,8 @@
  *   (`ignored`: the TUN has no neighbours to resolve); a Router Advertisement or Redirect from a pod is dropped;
  * - not larger than the pod MTU (the pod port's and the tunnel's limit; IPv6 is never fragmented on the way:
  *   the pod gets ICMPv6 Packet Too Big with the pod MTU, RFC 8200 §5, RFC 4443 §3.2) and Hop Limit above 1 (else
- *   Time Exceeded, §3.3), both from the pod gateway address (`tables.v6.podGatewayIp`), on exit `reply`;
+ *   Time Exceeded, §3.3, within the node's error rate limit, error-limit.ts: beyond it `icmp-rate-limited`),
+ *   both from the pod gateway address (`tables.v6.podGatewayIp`), on exit `reply`;
  * - classification as classify does for IPv4 (docs/semantics.md §4.0, §4.d): to a local pod → `local-pod`, to
  *   another node's IPv6 pod CIDR → `remote-pod` (Geneve to that node), to this node's pod CIDR but no such pod,
  *   multicast, link-local, loopback or unspecified → drop; an echo request to an address this node owns →
@@ -78,6 +79,7 @@ const NAMES = [
   'icmp-time-exceeded',
   'drop-no-buffer',
   'to-local',
+  'icmp-rate-limited',
 ] as const;
 /** `reply`: no accepted connection has the packet's key in its reply direction. */
 const NO_CONNECTION = -2;
@@ -324,6 +326,14 @@ export class PodIngress6 implements Stage {
     counter: number,
   ): number {
     const t6 = this.st.tables.v6!;
+    if (spec.type !== icmpv6.TYPE_PACKET_TOO_BIG) {
+      // Rate limited (error-limit.ts): a token only for an error that may be sent at all (RFC 4443 §2.4 e).
+      if (!icmpv6.errorAllowed(this.st.v, b.l3[i]!, l4, proto, spec.type, spec.code)) return n;
+      if (!this.st.errorLimit.take(this.st.now)) {
+        this.counters.v[C['icmp-rate-limited']]!++;
+        return n;
+      }
+    }
     const j = appendError6(b, this.st.v, i, len, l4, proto, t6.podGatewayIp, spec, X.reply);
     if (j === ERR_NO_BUFFER) this.counters.v[C['drop-no-buffer']]!++;
     if (j < 0) return n;

@@ -293,6 +293,26 @@ describe.skipIf(!hasScapy())('dual-stack node datapath (scapy-built packets)', (
     expect(slab.available).toBe(slab.slots);
   });
 
+  it("answers a node-b pod's tunnelled packet above the uplink MTU with Packet Too Big back through the tunnel", () => {
+    const { slab, dp, fromUplink, up } = build();
+    dp.pinPeer(ip('198.18.0.12'), 0x0200, 0x0000000b); // node-b's MAC, from its heartbeats
+    // node-b's pod 2001:2:0:a2::9 (Egress 2001:2::253, hosted here) sends 1501 bytes: node-b's uplink MTU is larger.
+    const inner = `IPv6(src='2001:2:0:a2::9', dst='${EXT}')/UDP(sport=40000, dport=53)/Raw(b'x' * 1453)`;
+    const [frame] = S(
+      `Ether(dst='${NODE_MAC}', src='02:00:00:00:00:0b')/IP(src='198.18.0.12', dst='198.18.0.11', flags='DF')/UDP(sport=50000, dport=6081, chksum=0)/GENEVE(proto=0x6558)/Ether(dst='${NODE_MAC}', src='aa:bb:cc:dd:ee:ff', type=0x86dd)/${inner}`,
+    );
+    fromUplink(frame!);
+    const out = up();
+    expect(out).toHaveLength(1); // the error, and not the packet
+    const sport = parseInt(out[0]!.slice(68, 72), 16);
+    const [want] = S(
+      `Ether(dst='02:00:00:00:00:0b', src='${NODE_MAC}')/IP(src='198.18.0.11', dst='198.18.0.12', flags='DF', ttl=64, id=0)/UDP(sport=${sport}, dport=6081, chksum=0)/GENEVE(proto=0x6558)/Ether(dst='aa:bb:cc:dd:ee:ff', src='${NODE_MAC}', type=0x86dd)/IPv6(src='2001:2:0:a1::1', dst='2001:2:0:a2::9')/ICMPv6PacketTooBig(mtu=1500)/bytes(${inner})[:1232]`,
+    );
+    expect(out[0]).toBe(hex(want!));
+    expect(dp.pipeline.snapshot()['snat6']!.counters).toMatchObject({ 'drop-too-big': 1, 'icmp-packet-too-big': 1 });
+    expect(slab.available).toBe(slab.slots);
+  });
+
   it('un-NATs an outside ICMPv6 error about a SNAT66 flow to the pod, and SNATs the pod error about a reply', () => {
     const { slab, dp, fromPod, fromUplink, up, pod } = build();
     const Q = "UDP(sport=40000, dport=53)/(b'q'*1300)";
