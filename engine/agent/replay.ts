@@ -748,6 +748,7 @@ export class Replay {
     this.target = Math.max(this.now, last);
     this.advance();
     this.flush();
+    this.cluster.abandonPending();
   }
 
   /** Undeliverable counts by reason (non-zero only). */

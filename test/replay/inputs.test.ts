@@ -10,6 +10,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.js';
 import { Mapping, MappingError, parseMapAddr } from '../../engine/agent/replay-input.js';
 import { ipv4 } from '../../engine/wire/index.js';
+import { writeCaptureFile } from '../../engine/io/index.js';
+import { hasScapy, scapyBytes } from '../support/scapy.js';
 import { CHECKSUM_PREFS, hasTshark } from '../support/tshark.js';
 import { fields } from './scenarios.js';
 
@@ -373,6 +375,55 @@ describe('IPv6 address mapping (--map-addr, --map-pod over IPv6)', () => {
     expect(fields(join(r.dir, 'pods.pcap'), 'ipv6', ['ipv6.src', 'ipv6.dst', 'ipv6.nxt'])).toEqual([
       ['2001:2::64', '2001:2:0:101::10', '17'],
       ['2001:2::64', '2001:2:0:101::10', '58'],
+    ]);
+  });
+});
+
+describe.skipIf(!hasScapy())('an IPv6 host of the segment to a pod address', () => {
+  it('what waits for ARP or NDP when the run ends is a counted loss (host.unresolved-at-end), not lost unseen', async () => {
+    const pkts = scapyBytes([
+      "IPv6(src='2001:2::64', dst='2001:2::99')/UDP(sport=9, dport=9)/b'nobody'",
+      "IPv6(src='2001:2::64', dst='2001:2::99')/UDP(sport=9, dport=9)/b'nobody again'",
+      "IP(src='198.18.0.100', dst='198.18.0.77')/UDP(sport=9, dport=9)/b'nobody v4'",
+    ]);
+    const file = join(tmp, 'unresolved.pcap');
+    writeCaptureFile(file, {
+      linkType: 101,
+      records: pkts.map((data, k) => ({ data, tsSec: 1767225600, tsNsec: k * 10_000_000 })),
+    });
+    const r = await runWith(DUAL, file);
+    expect(r.status, r.err).toBe(0);
+    const s = summaryOf(r);
+    addsUp(s);
+    expect(s.input).toMatchObject({ packets: 3, fromOutside: 3 });
+    expect(s.drops.delivery).toEqual({ total: 3, 'host.unresolved-at-end': 3 });
+    expect(r.out).toMatch(/3 not delivered by the simulated segment/);
+  });
+
+  it("goes through the pod's Node (its IPv6 pod CIDR route), resolved with NDP, and reaches the pod", async () => {
+    const pkts = scapyBytes([
+      "IPv6(src='2001:2::64', dst='2001:2:0:101::10')/UDP(sport=9, dport=40000)/b'to web-a'",
+      "IPv6(src='2001:2::64', dst='2001:2:0:102::10')/TCP(sport=5555, dport=80, flags='S', seq=1)",
+    ]);
+    const file = join(tmp, 'to-pod6.pcap');
+    writeCaptureFile(file, {
+      linkType: 101,
+      records: pkts.map((data, k) => ({ data, tsSec: 1767225600, tsNsec: k * 10_000_000 })),
+    });
+    const r = await runWith(DUAL, file);
+    expect(r.status, r.err).toBe(0);
+    const s = summaryOf(r);
+    addsUp(s);
+    expect(s.input).toMatchObject({ packets: 2, fromOutside: 2 });
+    expect(s.drops.datapath).toEqual({ total: 0 });
+    if (!hasTshark()) return;
+    // The host solicits node-a's and node-b's IPv6 addresses (the routes' next hops), not the pods'.
+    expect(
+      fields(join(r.dir, 'segment.pcap'), 'icmpv6.type==135 && ipv6.src==2001:2::64', ['icmpv6.nd.ns.target_address']),
+    ).toEqual([['2001:2::11'], ['2001:2::12']]);
+    expect(fields(join(r.dir, 'pods.pcap'), 'ipv6', ['ipv6.src', 'ipv6.dst', 'ipv6.nxt'])).toEqual([
+      ['2001:2::64', '2001:2:0:101::10', '17'],
+      ['2001:2::64', '2001:2:0:102::10', '6'],
     ]);
   });
 });

@@ -20,6 +20,7 @@ const NODE_MAC = '02:0e:c6:12:00:0c';
 const OTHER_MAC = '02:0e:c6:12:00:0d';
 const THIRD = '2001:2::13';
 const THIRD_MAC = '02:0e:c6:12:00:aa';
+const POD = '2001:2:0:101::10'; // in the node's IPv6 pod CIDR, reached through the node (a route)
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const mac = (s: string): Uint8Array => Uint8Array.from(s.split(':').map((x) => parseInt(x, 16)));
@@ -55,6 +56,8 @@ const EXPR = {
   data1: DATA(NODE, 1),
   data2: DATA(NODE, 2),
   data3: DATA(THIRD, 3),
+  dataPod: DATA(POD, 4),
+  outPod: `Ether(dst='${NODE_MAC}', src='${HOST_MAC}')/${DATA(POD, 4)}`,
   out0: `Ether(dst='${NODE_MAC}', src='${HOST_MAC}')/${DATA(NODE, 0)}`,
   out1: `Ether(dst='${NODE_MAC}', src='${HOST_MAC}')/${DATA(NODE, 1)}`,
   out2Other: `Ether(dst='${OTHER_MAC}', src='${HOST_MAC}')/${DATA(NODE, 2)}`,
@@ -74,6 +77,8 @@ describe.skipIf(!hasScapy())('sim-host IPv6 neighbour discovery, byte for byte a
   let probe: number;
   let got: Uint8Array[];
   let changes: Array<{ ip: string; mac: string; was: string | null }>;
+
+  const words = (hex: string): number[] => [0, 8, 16, 24].map((i) => parseInt(hex.slice(i, i + 8), 16) | 0);
 
   beforeEach(() => {
     slab = new Slab({ slots: 64 });
@@ -96,6 +101,10 @@ describe.skipIf(!hasScapy())('sim-host IPv6 neighbour discovery, byte for byte a
       subnet: { addr: 0, len: 32 },
       ip6: Uint8Array.from(Buffer.from('20010002000000000000000000000064', 'hex')),
       reflect: true,
+      // 2001:2:0:101::/64 via the node (2001:2::12:3456).
+      routes6: [
+        { addr: words('20010002000001010000000000000000'), len: 64, via: words('20010002000000000000000000123456') },
+      ],
     });
     changes = [];
     host.onNdpChange = (c) => changes.push({ ip: c.ip, mac: c.mac, was: c.was });
@@ -187,6 +196,16 @@ describe.skipIf(!hasScapy())('sim-host IPv6 neighbour discovery, byte for byte a
     inject('nsForHost');
     expect(inject('nsForHostNewMac')).toEqual(want('naForNodeNewMac'));
     expect(cache()).toEqual({ [NODE]: OTHER_MAC });
+  });
+
+  it("a routed destination (a pod CIDR) resolves the route's node, not the destination", () => {
+    expect(send('dataPod')).toEqual(want('nsToNode'));
+    expect(cache()).toEqual({ [NODE]: null });
+    expect(inject('naSolicited')).toEqual(want('outPod'));
+    // Then on-link destinations still resolve themselves, and the routed one leaves at once.
+    expect(send('dataPod')).toEqual(want('outPod'));
+    expect(send('data3')).toEqual(want('nsToThird'));
+    expect(cache()).toEqual({ [NODE]: NODE_MAC, [THIRD]: null });
   });
 
   it('an INCOMPLETE entry is resolved by an NA without Override, not by one without a target LLA', () => {
