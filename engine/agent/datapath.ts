@@ -82,6 +82,7 @@ export const DATAPATH_LINKS: readonly string[] = [
   'unsnat6.inbound -> inbound6',
   'inbound6.to-pod -> out:pods',
   'inbound6.drop -> drop',
+  'inbound6.error -> uplink-out6',
   'unsnat6.drop -> drop',
   'unsnat6.error -> uplink-out6',
   'unsnat6.local -> icmp-local6',

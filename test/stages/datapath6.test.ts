@@ -266,6 +266,55 @@ describe.skipIf(!hasScapy())('dual-stack node datapath (scapy-built packets)', (
     expect(dp.state.ctIn.size).toBe(0); // the IPv4 tables saw nothing
   });
 
+  it('ICMPv6 errors about a connection a pod accepted: a router error reaches the pod, the pod error leaves un-NATed; an oversized packet to the pod gets Packet Too Big', () => {
+    const { slab, dp, fromPod, fromUplink, up, pod } = build();
+    const syn = "TCP(sport=5000, dport=80, flags='S', seq=1000)";
+    const synAck = "TCP(sport=80, dport=5000, flags='SA', seq=7000, ack=1001)";
+    const routerErr = `ICMPv6DestUnreach(code=1)/IPv6(src='${WEB1}', dst='${EXT}', hlim=63)/${synAck}`;
+    const podErr = `ICMPv6DestUnreach(code=4)/IPv6(src='${EXT}', dst='${WEB1}', hlim=63)/TCP(sport=5000, dport=80, flags='A', seq=1001, ack=7001)`;
+    // UDP: tshark checks a quoted TCP checksum over the 1192 bytes quoted, and calls every truncated one bad.
+    const big = `IPv6(src='${EXT}', dst='${WEB1}')/UDP(sport=5000, dport=80)/(b'y'*1420)`;
+    const [synIn, saPod, errIn, errPod, podErrIn, podErrOut, bigIn] = S(
+      `Ether(dst='${NODE_MAC}', src='${HOST_MAC}')/IPv6(src='${EXT}', dst='${WEB1}')/${syn}`,
+      `IPv6(src='${WEB1}', dst='${EXT}')/${synAck}`,
+      `Ether(dst='${NODE_MAC}', src='${ROUTER_MAC}')/IPv6(src='2001:2::1', dst='${WEB1}')/${routerErr}`,
+      `IPv6(src='2001:2::1', dst='${WEB1}', hlim=63)/${routerErr}`,
+      `IPv6(src='${WEB1}', dst='${EXT}')/${podErr}`,
+      `Ether(dst='${HOST_MAC}', src='${NODE_MAC}')/IPv6(src='${WEB1}', dst='${EXT}', hlim=63)/${podErr}`,
+      `Ether(dst='${NODE_MAC}', src='${HOST_MAC}')/${big}`,
+    );
+    fromUplink(synIn!);
+    expect(pod(0)).toHaveLength(1);
+    fromPod(0, saPod!);
+    expect(up()).toHaveLength(1);
+    fromUplink(errIn!);
+    expect(pod(0)).toEqual([hex(errPod!)]); // un-NATed: the pod's own address was the quote's source all along
+    fromPod(0, podErrIn!);
+    expect(up()).toEqual([hex(podErrOut!)]); // from the pod address, not through its Egress
+    fromUplink(bigIn!);
+    expect(pod(0)).toEqual([]);
+    const [ptb] = decode(up().map((h) => h.slice(28))); // without the Ethernet header
+    expect(ptb).toMatchObject({
+      layer: 'ICMPv6PacketTooBig',
+      src: '2001:2::11',
+      dst: EXT,
+      mtu: 1450,
+      len: 1280,
+      qsrc: EXT,
+      qdst: WEB1,
+    });
+    const snap = dp.pipeline.snapshot();
+    expect(snap['inbound6']!.counters).toMatchObject({
+      new: 1,
+      related: 1,
+      'drop-too-big': 1,
+      'icmp-packet-too-big': 1,
+    });
+    expect(snap['pod-ingress6']!.counters).toMatchObject({ 'reply-no-nat': 1, 'related-no-nat': 1 });
+    expect(dp.state.ct6.ct.size).toBe(0); // nothing went through SNAT66
+    expect(slab.available).toBe(slab.slots);
+  });
+
   it('answers a pod oversized packet with Packet Too Big (pod MTU) and Hop Limit 1 with Time Exceeded, as scapy decodes them', () => {
     const { slab, fromPod, up, pod } = build();
     const [big, last] = S(

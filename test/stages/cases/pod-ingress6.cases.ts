@@ -16,6 +16,8 @@ const BIG = "UDP(sport=1, dport=2)/(b'z'*1420)";
 const GW_TO_POD = `IPv6(src='2001:2:0:a1::1', dst='${WEB1}')`;
 const d = dual();
 const row = (r: Row): Row => ({ config: d, ...r });
+/** web-1's port unreachable about a segment EXT:5000 → web-1:80 it received. */
+const POD_ERROR = `ICMPv6DestUnreach(code=4)/IPv6(src='${EXT}', dst='${WEB1}')/TCP(sport=5000, dport=80, flags='A')`;
 const HLIM1 = `${from(EXT, ', hlim=1')}/${UDP}`;
 const HLIM1_ERROR = `${GW_TO_POD}/ICMPv6TimeExceeded(code=0)/${HLIM1}`;
 
@@ -155,6 +157,24 @@ export const cases: CaseTable = {
       input: [`${from(EXT)}/${SYNACK}`],
       counters: { 'reply-no-nat': 1 },
       expect: { 'no-nat': [`${from(EXT, ', hlim=63')}/${SYNACK}`] },
+    }),
+    row({
+      name: 'an ICMPv6 error the pod sends about a packet of a connection it accepted: related-no-nat, out un-NATed',
+      setup: (st) => void accepted6(st, 'tcp', EXT, 5000, WEB1, 80),
+      input: [`${from(EXT)}/${POD_ERROR}`],
+      counters: { 'related-no-nat': 1 },
+      expect: { 'no-nat': [`${from(EXT, ', hlim=63')}/${POD_ERROR}`] },
+    }),
+    row({
+      name: 'the same error with no accepted connection: its Egress (snat6 translates or drops it)',
+      input: [`${from(EXT)}/${POD_ERROR}`],
+      counters: { 'egress-local': 1 },
+    }),
+    row({
+      name: 'the same error quoting a connection recorded with another full peer: not related, its Egress',
+      setup: (st) => void accepted6(st, 'tcp', EXT, 5000, WEB1, 80, '2001:2::99'),
+      input: [`${from(EXT)}/${POD_ERROR}`],
+      counters: { 'egress-local': 1 },
     }),
     row({
       name: 'the echo reply of an accepted ping and an answer behind a destination options header: no-nat',
