@@ -540,7 +540,12 @@ export class SimCluster {
       a.metadata.name < b.metadata.name ? -1 : 1,
     )) {
       const ip = ipv4.parseAddr(h.spec.address.split('/')[0]!)!;
-      if (!this.hosts.has(ip)) this.addHost(h.metadata.name, ip, this.routes, false);
+      // A dual-stack host (`spec.ipv6Address`) is one host with both addresses, unless its IPv6 address is a
+      // host already (made from the capture before a manifest change named it).
+      const a6 = h.spec.ipv6Address ? ipv6.parseAddr(h.spec.ipv6Address.split('/')[0]!) : null;
+      const w6 = a6 ? ipv6.addrWords(a6) : null;
+      const ip6 = w6 && this.host6ByIp.get(w6[0], w6[1], w6[2], w6[3]) < 0 ? a6 : null;
+      if (!this.hosts.has(ip)) this.addHost(h.metadata.name, ip, this.routes, false, this.subnet, 0, ip6);
     }
     if (resolveConfig(this.state.config).separateSubnet)
       for (const p of [...this.state.pools.values()].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1))) {
@@ -572,7 +577,8 @@ export class SimCluster {
       ip,
       ip6,
       routes6: ip6 ? this.routes6 : [],
-      mac: macFor('host', ip6 ? new DataView(ip6.buffer, ip6.byteOffset).getInt32(12) : ip),
+      // 02:ee: + the IPv4 address, or for an IPv6-only host the IPv6 address's last 32 bits.
+      mac: macFor('host', ip !== 0 ? ip : new DataView(ip6!.buffer, ip6!.byteOffset).getInt32(12)),
       subnet,
       routes,
       reflect: this.opts.reflect,

@@ -380,6 +380,37 @@ describe('IPv6 address mapping (--map-addr, --map-pod over IPv6)', () => {
 });
 
 describe.skipIf(!hasScapy())('an IPv6 host of the segment to a pod address', () => {
+  it("an ExternalHost with spec.ipv6Address (examples/dual-stack's showip) is one host of both families", async () => {
+    const pkts = scapyBytes([
+      "IPv6(src='2001:2:0:1::10', dst='2001:2::100')/UDP(sport=40000, dport=9)/b'web-a v6'",
+      "IP(src='198.19.1.10', dst='198.18.0.100')/UDP(sport=40000, dport=9)/b'web-a v4'",
+      "IPv6(src='2001:2:0:2::10', dst='2001:2::100')/ICMPv6EchoRequest(id=5, seq=1, data=b'ping6')",
+    ]);
+    const file = join(tmp, 'showip6.pcap');
+    writeCaptureFile(file, {
+      linkType: 101,
+      records: pkts.map((data, k) => ({ data, tsSec: 1767225600, tsNsec: k * 10_000_000 })),
+    });
+    const r = await runWith(join(ROOT, 'examples/dual-stack/cluster.yaml'), file, '--reflect');
+    expect(r.status, r.err).toBe(0);
+    const s = summaryOf(r);
+    addsUp(s);
+    expect(s.input).toMatchObject({ packets: 3, fromPods: 3 });
+    expect(Object.keys(s.hosts)).toEqual(['showip']);
+    expect(s.hosts['showip']).toMatchObject({
+      ip: '198.18.0.100',
+      ip6: '2001:2::100',
+      mac: '02:ee:c6:12:00:64',
+      counters: { received: 3, reflected: 3, 'ndp-adverts': 1 },
+    });
+    if (!hasTshark()) return;
+    expect(fields(join(r.dir, 'pods.pcap'), 'ip || ipv6', ['ip.src', 'ipv6.src'])).toEqual([
+      ['', '2001:2::100'],
+      ['198.18.0.100', ''],
+      ['', '2001:2::100'],
+    ]);
+  });
+
   it('what waits for ARP or NDP when the run ends is a counted loss (host.unresolved-at-end), not lost unseen', async () => {
     const pkts = scapyBytes([
       "IPv6(src='2001:2::64', dst='2001:2::99')/UDP(sport=9, dport=9)/b'nobody'",
