@@ -871,45 +871,60 @@ export function reflectInto(u8: Uint8Array, v: DataView, o: number, out: number)
     return ipv4.HEADER_LEN + l4len;
   }
   if (proto === ipv4.PROTO_TCP) {
-    if (tcp.check(v, l4, l4len) !== 0) return 0;
-    const flags = tcp.flags(v, l4);
-    if (flags & tcp.RST) return 0;
-    const dataLen = l4len - tcp.headerLen(v, l4);
-    const seq = tcp.seq(v, l4);
+    if (!tcpAnswer(v, l4, l4len, src)) return 0;
     const sport = tcp.srcPort(v, l4);
     const dport = tcp.dstPort(v, l4);
-    let rflags: number;
-    let rseq: number;
-    let rack: number;
-    if (flags & tcp.SYN && !(flags & tcp.ACK)) {
-      rflags = tcp.SYN | tcp.ACK;
-      rseq = (Math.imul(sport * 65536 + dport, 0x9e3779b1) ^ src) | 0;
-      rack = (seq + 1) | 0;
-    } else if (flags & tcp.SYN) {
-      // A SYN-ACK to a connection this host opened: complete the handshake.
-      rflags = tcp.ACK;
-      rseq = tcp.ack(v, l4);
-      rack = (seq + 1) | 0;
-    } else if (dataLen > 0 || flags & tcp.FIN) {
-      rflags = tcp.ACK;
-      rseq = tcp.ack(v, l4);
-      rack = (seq + dataLen + (flags & tcp.FIN ? 1 : 0)) | 0;
-    } else return 0;
-    const id = ipv4.id(v, o);
-    writeHeader(v, out, id, proto, dst, src, ipv4.HEADER_LEN + tcp.HEADER_LEN);
-    v.setUint16(u, dport);
-    v.setUint16(u + 2, sport);
-    v.setInt32(u + 4, rseq);
-    v.setInt32(u + 8, rack);
-    tcp.setDataOffset(v, u, 5);
-    tcp.setFlags(v, u, rflags);
-    tcp.setWindow(v, u, 65535);
-    tcp.setChecksumField(v, u, 0);
-    tcp.setUrgent(v, u, 0);
+    writeHeader(v, out, ipv4.id(v, o), proto, dst, src, ipv4.HEADER_LEN + tcp.HEADER_LEN);
+    writeTcpAnswer(v, u, sport, dport);
     tcp.fillChecksum(v, out, u);
     return ipv4.HEADER_LEN + tcp.HEADER_LEN;
   }
   return 0;
+}
+
+/** The TCP answer `tcpAnswer` chose: flags, sequence and acknowledgment numbers. */
+const TCP_ANSWER = new Int32Array(3);
+
+/**
+ * The answer a reflecting host gives to the TCP segment at `l4` (`l4len` bytes), into TCP_ANSWER, or false for
+ * none (a bad header, a RST, a bare ACK): a SYN gets a SYN-ACK (its sequence number a hash of the ports and
+ * `salt`, the source address's last word), a SYN-ACK to a connection this host opened an ACK completing the
+ * handshake, data or a FIN an ACK of it.
+ */
+function tcpAnswer(v: DataView, l4: number, l4len: number, salt: number): boolean {
+  if (tcp.check(v, l4, l4len) !== 0) return false;
+  const flags = tcp.flags(v, l4);
+  if (flags & tcp.RST) return false;
+  const dataLen = l4len - tcp.headerLen(v, l4);
+  const seq = tcp.seq(v, l4);
+  const a = TCP_ANSWER;
+  if (flags & tcp.SYN && !(flags & tcp.ACK)) {
+    a[0] = tcp.SYN | tcp.ACK;
+    a[1] = (Math.imul(tcp.srcPort(v, l4) * 65536 + tcp.dstPort(v, l4), 0x9e3779b1) ^ salt) | 0;
+    a[2] = (seq + 1) | 0;
+  } else if (flags & tcp.SYN) {
+    a[0] = tcp.ACK;
+    a[1] = tcp.ack(v, l4);
+    a[2] = (seq + 1) | 0;
+  } else if (dataLen > 0 || flags & tcp.FIN) {
+    a[0] = tcp.ACK;
+    a[1] = tcp.ack(v, l4);
+    a[2] = (seq + dataLen + (flags & tcp.FIN ? 1 : 0)) | 0;
+  } else return false;
+  return true;
+}
+
+/** The 20-byte TCP header of TCP_ANSWER at `u`, ports swapped, window 65535, checksum 0 (the caller fills it). */
+function writeTcpAnswer(v: DataView, u: number, sport: number, dport: number): void {
+  v.setUint16(u, dport);
+  v.setUint16(u + 2, sport);
+  v.setInt32(u + 4, TCP_ANSWER[1]!);
+  v.setInt32(u + 8, TCP_ANSWER[2]!);
+  tcp.setDataOffset(v, u, 5);
+  tcp.setFlags(v, u, TCP_ANSWER[0]!);
+  tcp.setWindow(v, u, 65535);
+  tcp.setChecksumField(v, u, 0);
+  tcp.setUrgent(v, u, 0);
 }
 
 /** An IPv6 header at `o`: traffic class and flow label 0, Hop Limit 64, addresses `src`/`dst` as words. */
@@ -976,39 +991,11 @@ export function reflect6Into(u8: Uint8Array, v: DataView, o: number, out: number
     return ipv6.HEADER_LEN + l4len;
   }
   if (proto === ipv6.NH_TCP) {
-    if (tcp.check(v, l4, l4len) !== 0) return 0;
-    const flags = tcp.flags(v, l4);
-    if (flags & tcp.RST) return 0;
-    const dataLen = l4len - tcp.headerLen(v, l4);
-    const seq = tcp.seq(v, l4);
+    if (!tcpAnswer(v, l4, l4len, s3)) return 0;
     const sport = tcp.srcPort(v, l4);
     const dport = tcp.dstPort(v, l4);
-    let rflags: number;
-    let rseq: number;
-    let rack: number;
-    if (flags & tcp.SYN && !(flags & tcp.ACK)) {
-      rflags = tcp.SYN | tcp.ACK;
-      rseq = (Math.imul(sport * 65536 + dport, 0x9e3779b1) ^ s3) | 0;
-      rack = (seq + 1) | 0;
-    } else if (flags & tcp.SYN) {
-      rflags = tcp.ACK;
-      rseq = tcp.ack(v, l4);
-      rack = (seq + 1) | 0;
-    } else if (dataLen > 0 || flags & tcp.FIN) {
-      rflags = tcp.ACK;
-      rseq = tcp.ack(v, l4);
-      rack = (seq + dataLen + (flags & tcp.FIN ? 1 : 0)) | 0;
-    } else return 0;
     writeHeader6(v, out, proto, tcp.HEADER_LEN, d0, d1, d2, d3, s0, s1, s2, s3);
-    v.setUint16(u, dport);
-    v.setUint16(u + 2, sport);
-    v.setInt32(u + 4, rseq);
-    v.setInt32(u + 8, rack);
-    tcp.setDataOffset(v, u, 5);
-    tcp.setFlags(v, u, rflags);
-    tcp.setWindow(v, u, 65535);
-    tcp.setChecksumField(v, u, 0);
-    tcp.setUrgent(v, u, 0);
+    writeTcpAnswer(v, u, sport, dport);
     tcp.fillChecksum6(v, out, u);
     return ipv6.HEADER_LEN + tcp.HEADER_LEN;
   }
