@@ -28,7 +28,6 @@ import {
   type NodeStatusFile,
 } from '../policy/index.js';
 import { ipv4, ipv6 } from '../wire/index.js';
-import { Int32Map } from '../stages/tables.js';
 import { Ip6Map, words6 } from '../stages/tables6.js';
 import { macFor } from './node-agent.js';
 import { NodeRunner } from './node-runner.js';
@@ -260,8 +259,6 @@ export class SimCluster {
   readonly hosts = new Map<number, SimHost>();
   readonly pods: SimPod[] = [];
   readonly podByIp = new Map<number, SimPod>();
-  /** `podByIp` as indices into `pods`, for the per-packet lookup of the input's source (`podAt`). */
-  private readonly podIndex = new Int32Map(64);
   readonly ownership: OwnershipChange[] = [];
   readonly events: EgressEvent[] = [];
   readonly arpChanges: ArpChangeRecord[] = [];
@@ -386,18 +383,12 @@ export class SimCluster {
     const mtu = resolveConfig(this.state.config).podMtu;
     const p = new SimPod(pod.key, pod.ip, rt, mtu, this.slab, this.pods.length, this.podTap, this.batch);
     this.pods.push(p);
-    if (pod.ip !== 0) {
-      this.podByIp.set(pod.ip, p);
-      this.podIndex.set(pod.ip, p.index);
-    }
+    if (pod.ip !== 0) this.podByIp.set(pod.ip, p);
     return p;
   }
 
   private closePod(p: SimPod): void {
-    if (this.podByIp.get(p.ip) === p) {
-      this.podByIp.delete(p.ip);
-      this.podIndex.delete(p.ip);
-    }
+    if (this.podByIp.get(p.ip) === p) this.podByIp.delete(p.ip);
     p.member = -1;
     p.close();
   }
@@ -598,15 +589,9 @@ export class SimCluster {
     return this.nodeIps.has(ip);
   }
 
-  /** The pod with IPv4 address `ip` (`podByIp` without a Map lookup: the input's hot path). */
-  podAt(ip: number): SimPod | undefined {
-    const k = this.podIndex.get(ip, -1);
-    return k < 0 ? undefined : this.pods[k];
-  }
-
   /** Where the source address `src` belongs: SRC_POD (`podByIp`), SRC_CLUSTER, SRC_NO_POD or SRC_OUTSIDE. */
   sourceKind(src: number): number {
-    if (this.podIndex.get(src, -1) >= 0) return SRC_POD;
+    if (this.podByIp.has(src)) return SRC_POD;
     if (this.clusterIps.has(src)) return SRC_CLUSTER;
     const c = this.podCidrs;
     for (let i = 0; i < c.length; i++) if ((src & c[i]!.mask) === c[i]!.addr) return SRC_NO_POD;

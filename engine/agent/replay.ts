@@ -542,7 +542,7 @@ export class Replay {
     }
     if (hdrOk) this.mapping.apply(v, o, ipLen);
     const src = ipLen >= 20 ? ipv4.src(v, o) : 0;
-    const p = ipLen >= 20 ? c.podAt(src) : undefined;
+    const p = ipLen >= 20 ? c.podByIp.get(src) : undefined;
     const where = p !== undefined ? SRC_POD : ipLen >= 20 ? c.sourceKind(src) : SRC_NO_POD;
     if (p !== undefined) {
       if (!p.node.alive) {
