@@ -45,6 +45,7 @@ import {
 import { SimCluster, SimPod, SRC_CLUSTER, SRC_NO_POD, SRC_POD } from './replay-cluster.js';
 import type { SegmentEndpoint } from './sim-switch.js';
 import { Ip6Map } from '../stages/tables6.js';
+import { PENDING_PER_HOP as HOST_PENDING_PER_HOP } from './sim-host.js';
 import type { TimelineEvent } from './timeline.js';
 
 export { macFor };
@@ -91,6 +92,15 @@ const U = Object.fromEntries(UNDELIVERABLE_NAMES.map((n, i) => [n, i])) as Recor
 /** Input packets per burst, and the longest burst in simulated time. */
 const BATCH = 256;
 const BATCH_WINDOW_MS = 1;
+/**
+ * New address pairs. The simulated segment answers ARP and NDP at once but only between bursts, while a real
+ * one does within microseconds of the first packet, before the packets captured after it arrive: so a burst
+ * ends at most `parkCap` packets after the first packet of an (source, destination) pair it has not seen, the
+ * fewest packets a neighbour queue of the simulation holds (a node's per-entry queue, a host's per next hop).
+ * Pairs are kept in an open-addressed table of PAIR_SLOTS (cleared when half full: its pairs count as new again).
+ */
+const PAIR_BITS = 15;
+const PAIR_SLOTS = 1 << PAIR_BITS;
 /** Latest input time accepted (pcap stores 32-bit seconds; finish() runs a little past the last packet). */
 const MAX_INPUT_SEC = 0xffffffff - 3600;
 
@@ -205,6 +215,14 @@ export class Replay {
   private target = 0;
   private pending = 0;
   private batchStart = 0;
+  /** Packets the current burst may hold (BATCH, less after a new address pair: see PAIR_SLOTS). */
+  private burstMax = BATCH;
+  private readonly parkCap: number;
+  /** Address pairs seen (IPv6: 32-bit folds of the addresses); `pairUsed` 1 where a slot holds one. */
+  private readonly pairSrc = new Int32Array(PAIR_SLOTS);
+  private readonly pairDst = new Int32Array(PAIR_SLOTS);
+  private readonly pairUsed = new Uint8Array(PAIR_SLOTS);
+  private pairCount = 0;
   private readonly d = new Decoded();
   private reader: CaptureReader | null = null;
   private onPodSent: ReplayOptions['onPod'] | null = null;
@@ -262,6 +280,12 @@ export class Replay {
         f(this, rt.name, stage, reason, off, len, ip);
       };
     }
+    let cap = HOST_PENDING_PER_HOP;
+    for (const rt of c.nodes) {
+      const st = rt.runner.agent.datapath.state;
+      cap = Math.min(cap, st.neigh.perEntry, st.neigh6.perEntry);
+    }
+    this.parkCap = Math.max(1, cap);
     // The capture's own frames enter through an endpoint that receives nothing.
     const wire = { name: 'input', up: true, mtu: 0, index: 0, deliver: () => true };
     wire.index = c.sw.attach(wire);
@@ -322,6 +346,7 @@ export class Replay {
   private flush(): void {
     if (this.pending === 0) return;
     this.pending = 0;
+    this.burstMax = BATCH;
     this.cluster.settle(this.now);
   }
 
@@ -416,12 +441,42 @@ export class Replay {
     }
     this.lastRel = rel;
     const t = this.warmupMs + rel - this.skipped;
-    if (this.pending > 0 && (this.pending >= BATCH || t - this.batchStart > BATCH_WINDOW_MS || t >= this.nextTick))
+    if (
+      this.pending > 0 &&
+      (this.pending >= this.burstMax || t - this.batchStart > BATCH_WINDOW_MS || t >= this.nextTick)
+    )
       this.flush();
     this.target = t;
     this.advance();
     if (this.pending === 0) this.batchStart = this.target;
     this.classify(u8, off, len, origLen, linkType);
+  }
+
+  /**
+   * Count the input packet just added to the burst as one from `src` to `dst`: when the pair is new, the burst
+   * ends at most `parkCap` packets from it (see PAIR_SLOTS).
+   */
+  private notePair(src: number, dst: number): void {
+    const mask = PAIR_SLOTS - 1;
+    let i = Math.imul(src ^ Math.imul(dst, 0x9e3779b1), 0x85ebca6b) >>> (32 - PAIR_BITS);
+    const used = this.pairUsed;
+    const ps = this.pairSrc;
+    const pd = this.pairDst;
+    while (used[i] === 1) {
+      if (ps[i] === src && pd[i] === dst) return;
+      i = (i + 1) & mask;
+    }
+    if (this.pairCount >= PAIR_SLOTS >> 1) {
+      used.fill(0);
+      this.pairCount = 0;
+      return this.notePair(src, dst);
+    }
+    used[i] = 1;
+    ps[i] = src;
+    pd[i] = dst;
+    this.pairCount++;
+    const max = this.pending + this.parkCap - 1;
+    if (max < this.burstMax) this.burstMax = max;
   }
 
   private skip(reason: number): void {
@@ -515,6 +570,7 @@ export class Replay {
       if (!c.fromPod(p, s, plen)) return this.undeliverable(U['no-buffer'], u8, off, len, lt, l3);
       this.input.fromPods++;
       this.pending++;
+      if (ipLen >= 20) this.notePair(src, ipv4.dst(v, o));
       return;
     }
     if (!hdrOk) {
@@ -551,6 +607,7 @@ export class Replay {
     }
     this.input.fromOutside++;
     this.pending++;
+    this.notePair(src, ipv4.dst(v, o));
     host.sendSlot(s, tl);
   }
 
@@ -623,6 +680,7 @@ export class Replay {
       if (!c.fromPod(p, s, tl)) return this.undeliverable(U['no-buffer'], u8, off, len, lt, l3);
       this.input.fromPods++;
       this.pending++;
+      this.notePair(a0 ^ a1 ^ a2 ^ a3, fold6(v, o + 24));
       return;
     }
     const where = c.sourceKind6(a0, a1, a2, a3);
@@ -653,6 +711,7 @@ export class Replay {
     }
     this.input.fromOutside++;
     this.pending++;
+    this.notePair(a0 ^ a1 ^ a2 ^ a3, fold6(v, o + 24));
     host.sendSlot6(s, tl);
   }
 
@@ -775,6 +834,11 @@ export class Replay {
   get skippedTotal(): number {
     return this.input.skipped.reduce((a, b) => a + b, 0);
   }
+}
+
+/** The IPv6 address at `p` folded to 32 bits (a key of the address-pair table). */
+function fold6(v: DataView, p: number): number {
+  return v.getInt32(p) ^ v.getInt32(p + 4) ^ v.getInt32(p + 8) ^ v.getInt32(p + 12);
 }
 
 /** One line about an input packet: addresses, protocol, ports, length (cold: examples only). */

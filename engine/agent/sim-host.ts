@@ -118,7 +118,7 @@ const NEIGH6_MAX = 256;
 /** MAC of an IPv6 neighbour entry still INCOMPLETE (resolution under way). */
 const INCOMPLETE = -1;
 
-const PENDING_PER_HOP = 64;
+export const PENDING_PER_HOP = 64;
 const PENDING_HOPS = 256;
 const ARP_WAIT_MS = 3000;
 
