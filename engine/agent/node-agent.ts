@@ -110,7 +110,8 @@ export function viewToConfig(
 /**
  * The IPv6 side of the datapath configuration (docs/ipv6.md §2.e), null on a node with no IPv6 address, no IPv6
  * pod and no IPv6 egress IP (IPv6 packets stay counted drops there). A pod whose IPv6 Egress is hosted on another
- * node tunnels to that node's transport IP. Neighbours: none yet (NDP on the uplink is still to do).
+ * node tunnels to that node's transport IP. Neighbours: none yet (NDP on the uplink is still to do). A Node whose
+ * transport address is IPv6 gets the IPv6 underlay: every Node's transport address with its key.
  */
 export function viewToConfig6(view: PolicyView, memberOf: (key: string) => number): NodeDatapathConfig6 | null {
   const v6 = view.v6;
@@ -137,6 +138,11 @@ export function viewToConfig6(view: PolicyView, memberOf: (key: string) => numbe
     remotePods: v6.remotePods.map((r) => ({ ip: r.ip, egressIp: r.egressIp })),
     gateway: null,
     neighbors: [],
+    // The IPv6 underlay (docs/ipv6.md §2.h): this Node's transport address is IPv6 (validation makes them all so).
+    underlay:
+      view.node?.transportIp6 != null
+        ? { self: view.node.transportIp6, nodes: v6.transport.map((x) => ({ key: x.key, ip: x.ip })) }
+        : null,
   };
 }
 
