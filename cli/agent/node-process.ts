@@ -551,6 +551,20 @@ export class AgentProcess {
         state: e.state,
         queued: e.queued,
       })),
+      // the IPv6 neighbour table (NDP, engine/stages/neighbor6.ts), on a node with an IPv6 side
+      ...(st.tables.v6 !== null
+        ? {
+            neighbors6: st.neigh6.dump(now).map((e) => ({
+              ip: e.ip,
+              mac:
+                e.state === 'incomplete'
+                  ? null
+                  : wire.ethernet.macToString(wire.ethernet.macFromInts(e.macHi, e.macLo)),
+              state: e.state,
+              queued: e.queued,
+            })),
+          }
+        : {}),
       ports: {
         uplink: portCounters(a.uplink),
       },

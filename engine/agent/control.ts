@@ -8,7 +8,8 @@
  *   nodeSelector change, a resumed node taking its IP back) is withheld for `handoverMs`, so the previous owner,
  *   which sees the same change at about the same time, has stopped answering ARP before this node starts. An IP
  *   gained from a dead node (failover) is taken at once.
- * - A newly hosted IP is announced with exactly one gratuitous ARP when it is taken; `forceAnnounce` (membership
+ * - A newly hosted IP is announced with exactly one gratuitous ARP when it is taken (an IPv6 egress IP with one
+ *   unsolicited Neighbor Advertisement, `announce6`, by the same rules); `forceAnnounce` (membership
  *   `settled` or `revived-by`: peers may have announced our IPs meanwhile) announces every hosted IP once more,
  *   as does syncNode's own rule (the merged status still names another node).
  * Pure apart from the clock the caller passes (`now`, monotonic ms; `wall`, the date written into status and
@@ -24,7 +25,7 @@ import {
   type NodeStatusFile,
   type PolicyView,
 } from '../policy/index.js';
-import { ipv4 } from '../wire/index.js';
+import { ipv4, ipv6 } from '../wire/index.js';
 
 export interface ControlStep {
   view: PolicyView;
@@ -32,6 +33,8 @@ export interface ControlStep {
   withhold: number[];
   /** Egress IPs (int32) to announce with one gratuitous ARP now. */
   announce: number[];
+  /** IPv6 egress IPs (canonical text) to announce with one unsolicited Neighbor Advertisement now. */
+  announce6: string[];
   status: NodeStatusFile;
   statusChanged: boolean;
   events: readonly EgressEvent[];
@@ -45,6 +48,8 @@ export class NodeControl {
   private memory: NodeMemory | null = null;
   /** IPs the datapath hosts now (int32). */
   private readonly hosting = new Set<number>();
+  /** IPv6 egress IPs the datapath hosts now (canonical text). */
+  private readonly hosting6 = new Set<string>();
   /** IPs gained from a live node: not hosted before this time (ms). */
   private readonly pending = new Map<number, number>();
   private lastView: PolicyView | null = null;
@@ -71,6 +76,7 @@ export class NodeControl {
         view: r.view,
         withhold: r.view.localEgressIps.map((l) => l.ip),
         announce: [],
+        announce6: [],
         status: r.status,
         statusChanged: false,
         events: [],
@@ -114,12 +120,29 @@ export class NodeControl {
       if (ip !== null && this.hosting.has(ip)) announce.add(ip);
     }
     if (forceAnnounce) for (const ip of this.hosting) announce.add(ip);
+    // IPv6 egress IPs: announced when newly hosted, when the merged status still names another node (syncNode's
+    // `announce`), and all again on `forceAnnounce`. No handover delay: the IPv6 side hosts what the view places.
+    const want6 = new Set(r.view.v6.localEgressIps.map((l) => l.ip));
+    const announce6 = new Set<string>();
+    for (const ip of [...this.hosting6]) if (!want6.has(ip)) this.hosting6.delete(ip);
+    for (const ip of want6)
+      if (!this.hosting6.has(ip)) {
+        this.hosting6.add(ip);
+        announce6.add(ip);
+      }
+    for (const text of r.announce) {
+      const a = text.includes(':') ? ipv6.parseAddr(text) : null;
+      const c = a ? ipv6.addrBytesToString(a) : null;
+      if (c !== null && want6.has(c)) announce6.add(c);
+    }
+    if (forceAnnounce) for (const ip of this.hosting6) announce6.add(ip);
     this.lastView = r.view;
     const wake = this.pending.size ? Math.min(...this.pending.values()) : null;
     return {
       view: r.view,
       withhold: [...this.pending.keys()],
       announce: [...announce].sort((a, b) => (a >>> 0) - (b >>> 0)),
+      announce6: [...announce6].sort(),
       status: r.status,
       statusChanged: r.statusChanged,
       events: r.events,

@@ -1,13 +1,15 @@
 /**
  * The part of a node agent that is the same in replay and on real devices: it turns the control plane's
  * result for this node (a PolicyView and the IPs to announce) into the datapath's configuration, keeps one
- * pod port per local pod (created and closed through a factory: memory ports in replay, TUNs on a host),
+ * pod port per local pod, IPv6-only pods included (created and closed through a factory: memory ports in
+ * replay, TUNs on a host),
  * swaps the compiled tables between rounds, and announces newly hosted egress IPs with exactly one
- * gratuitous ARP each in Antrea's format (docs/semantics.md §3).
+ * gratuitous ARP each in Antrea's format (docs/semantics.md §3), an IPv6 egress IP with one unsolicited Neighbor
+ * Advertisement with the Override flag (docs/ipv6.md §2.c).
  */
 import type { Port } from '../graph/index.js';
 import { Burst, type Slab } from '../packet/index.js';
-import type { LocalPod, PolicyView } from '../policy/index.js';
+import type { LocalPod, LocalPod6, PolicyView } from '../policy/index.js';
 import {
   EGRESS_LOCAL,
   EGRESS_NONE,
@@ -19,7 +21,7 @@ import {
   type PeerNode,
   type PodConfig,
 } from '../stages/index.js';
-import { arp, ethernet } from '../wire/index.js';
+import { arp, ethernet, ipv6, ndp } from '../wire/index.js';
 import { NodeDatapath, type DatapathOptions } from './datapath.js';
 
 /**
@@ -39,7 +41,13 @@ export function macFor(kind: 'node' | 'host', ip: number): Uint8Array {
 
 /** Creates and closes the port of a local pod. */
 export interface PodPortFactory {
+  /** A Pod with an IPv4 address (dual-stack or IPv4 only). */
   open(pod: LocalPod): Port;
+  /**
+   * A Pod whose status.podIPs has only an IPv6 address: its port carries IPv6 alone (an IPv4 packet from it is
+   * spoofed, pod-ingress `drop-spoofed`). Without `open6` such Pods get no port.
+   */
+  open6?(pod: LocalPod6): Port;
   close(pod: string, port: Port): void;
 }
 
@@ -110,8 +118,10 @@ export function viewToConfig(
 /**
  * The IPv6 side of the datapath configuration (docs/ipv6.md §2.e), null on a node with no IPv6 address, no IPv6
  * pod and no IPv6 egress IP (IPv6 packets stay counted drops there). A pod whose IPv6 Egress is hosted on another
- * node tunnels to that node's transport IP. Neighbours: none yet (NDP on the uplink is still to do). A Node whose
- * transport address is IPv6 gets the IPv6 underlay: every Node's transport address with its key.
+ * node tunnels to that node's transport IP. A pod `memberOf` gives no port (-1) is left out. The segment is
+ * `transportCIDRv6`, else the /64 of the node's IPv6 address; the router `defaultGatewayv6`; neighbours are
+ * resolved with NDP (no static ones). A Node whose transport address is IPv6 gets the IPv6 underlay: every Node's
+ * transport address with its key.
  */
 export function viewToConfig6(view: PolicyView, memberOf: (key: string) => number): NodeDatapathConfig6 | null {
   const v6 = view.v6;
@@ -120,30 +130,41 @@ export function viewToConfig6(view: PolicyView, memberOf: (key: string) => numbe
   const hosted = new Set(v6.localEgressIps.map((l) => l.ip));
   return {
     nodeIp: v6.nodeIp,
-    pods: v6.localPods.map((p) => {
-      const kind = p.egressIp === null ? EGRESS_NONE : hosted.has(p.egressIp) ? EGRESS_LOCAL : EGRESS_REMOTE;
-      return {
-        key: p.key,
-        ip: p.ip,
-        port: memberOf(p.key),
-        egress: kind,
-        egressIp: p.egressIp,
-        egressNodeIp: kind === EGRESS_REMOTE && p.egressNode ? (nodeIpOf.get(p.egressNode) ?? 0) : 0,
-      };
-    }),
+    pods: v6.localPods
+      .filter((p) => memberOf(p.key) >= 0)
+      .map((p) => {
+        const kind = p.egressIp === null ? EGRESS_NONE : hosted.has(p.egressIp) ? EGRESS_LOCAL : EGRESS_REMOTE;
+        return {
+          key: p.key,
+          ip: p.ip,
+          port: memberOf(p.key),
+          egress: kind,
+          egressIp: p.egressIp,
+          egressNodeIp: kind === EGRESS_REMOTE && p.egressNode ? (nodeIpOf.get(p.egressNode) ?? 0) : 0,
+        };
+      }),
     podCidrs: v6.podCidrs.map((r) => ({ cidr: r.cidr, nodeIp: r.nodeIp })),
     nodeIps: [...v6.nodeIps],
     bypass: [...v6.bypass],
     egressIps: v6.localEgressIps.map((l) => l.ip),
     remotePods: v6.remotePods.map((r) => ({ ip: r.ip, egressIp: r.egressIp })),
-    gateway: null,
+    gateway: v6.gateway,
     neighbors: [],
-    // The IPv6 underlay (docs/ipv6.md §2.h): this Node's transport address is IPv6 (validation makes them all so).
+    segment: v6.segment ?? slash64(v6.nodeIp),
+    // The IPv6 underlay (docs/ipv6.md §2.l): this Node's transport address is IPv6 (validation makes them all so).
     underlay:
       view.node?.transportIp6 != null
         ? { self: view.node.transportIp6, nodes: v6.transport.map((x) => ({ key: x.key, ip: x.ip })) }
         : null,
   };
+}
+
+/** The /64 holding an IPv6 address (the usual on-link prefix, RFC 4291 §2.5.1), null for none. */
+function slash64(ip: string | null): string | null {
+  const a = ip === null ? null : ipv6.parseAddr(ip);
+  if (!a) return null;
+  a.fill(0, 8);
+  return `${ipv6.addrBytesToString(a)}/64`;
 }
 
 export interface NodeAgentOptions extends DatapathOptions {
@@ -170,6 +191,8 @@ export class NodeAgent {
   view: PolicyView;
   /** Gratuitous ARPs sent, per IP (int32). */
   readonly announced = new Map<number, number>();
+  /** Unsolicited Neighbor Advertisements sent, per IPv6 egress IP (text). */
+  readonly announced6 = new Map<string, number>();
   private readonly podPorts = new Map<string, { member: number; port: Port }>();
   private readonly factory: PodPortFactory;
   private readonly out: Burst;
@@ -201,16 +224,20 @@ export class NodeAgent {
 
   private syncPods(view: PolicyView): { added: string[]; removed: Array<{ key: string; port: Port; member: number }> } {
     const want = new Set(view.localPods.map((p) => p.key));
+    // Pods with an IPv6 address only (the view's IPv4 side leaves them out).
+    const only6 = this.factory.open6 ? view.v6.localPods.filter((p) => !want.has(p.key)) : [];
+    for (const p of only6) want.add(p.key);
     const removed: Array<{ key: string; port: Port; member: number }> = [];
     for (const [key, p] of this.podPorts) if (!want.has(key)) removed.push({ key, ...p });
     for (const r of removed) this.podPorts.delete(r.key);
     const added: string[] = [];
-    for (const pod of view.localPods) {
-      if (this.podPorts.has(pod.key)) continue;
-      const port = this.factory.open(pod);
-      this.podPorts.set(pod.key, { member: -1, port });
-      added.push(pod.key);
-    }
+    const add = (key: string, open: () => Port) => {
+      if (this.podPorts.has(key)) return;
+      this.podPorts.set(key, { member: -1, port: open() });
+      added.push(key);
+    };
+    for (const pod of view.localPods) add(pod.key, () => this.factory.open(pod));
+    for (const pod of only6) add(pod.key, () => this.factory.open6!(pod));
     return { added, removed };
   }
 
@@ -226,9 +253,10 @@ export class NodeAgent {
     return viewToConfig(
       view,
       this.mac,
+      // A pod without a port (an IPv6-only pod of a factory without open6) is -1: viewToConfig6 leaves it out.
       (key) => {
         const p = this.podPorts.get(key);
-        return p && p.member >= 0 ? p.member : 0;
+        return p ? Math.max(p.member, 0) : -1;
       },
       this.withheld,
     );
@@ -241,13 +269,15 @@ export class NodeAgent {
 
   /**
    * Take a new control-plane result: update pod ports, swap the datapath's tables, and announce `announce`
-   * (IPv4 text or int32) with one gratuitous ARP each. Returns the pods added and removed.
+   * (int32) with one gratuitous ARP each and `announce6` (IPv6 text) with one unsolicited Neighbor Advertisement
+   * each. Returns the pods added and removed.
    */
   apply(
     view: PolicyView,
     announce: readonly number[],
     now: number,
     withhold: readonly number[] = [],
+    announce6: readonly string[] = [],
   ): { added: string[]; removed: string[] } {
     this.withheld = new Set(withhold);
     const { added, removed } = this.syncPods(view);
@@ -262,6 +292,7 @@ export class NodeAgent {
     this.datapath.state.configure(this.config(view));
     this.datapath.state.now = now;
     for (const ip of announce) this.garp(ip, now);
+    for (const ip of announce6) this.unsolicitedNa(ip, now);
     return { added, removed: removed.map((r) => r.key) };
   }
 
@@ -289,6 +320,25 @@ export class NodeAgent {
     this.uplink.send(b);
     b.freeAll();
     this.announced.set(ip, (this.announced.get(ip) ?? 0) + 1);
+  }
+
+  /**
+   * Send one unsolicited Neighbor Advertisement for the IPv6 address `ip` on the uplink (RFC 4861 §7.2.6, what
+   * Antrea sends on takeover of an IPv6 egress IP): to all-nodes, Override set, Solicited clear, the target
+   * link-layer address option with this node's MAC. Not an IPv6 address: nothing is sent.
+   */
+  unsolicitedNa(ip: string, now: number): void {
+    const target = ipv6.parseAddr(ip);
+    if (!target) return;
+    const b = this.out;
+    const j = b.alloc(ndp.FRAME_LEN);
+    if (j < 0) return;
+    ndp.emitUnsolicitedAdvertFrame(b.slab.dv, b.off[j]!, this.mac, target);
+    b.tsSec[j] = Math.floor(now / 1000);
+    b.tsNsec[j] = Math.round((now % 1000) * 1e6);
+    this.uplink.send(b);
+    b.freeAll();
+    this.announced6.set(ip, (this.announced6.get(ip) ?? 0) + 1);
   }
 
   /** Member index of a local pod's port, or -1. */

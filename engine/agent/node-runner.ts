@@ -401,18 +401,18 @@ export class NodeRunner {
     // Takeover with state: the replicated connections of the IPs announced now are installed before the
     // gratuitous ARP goes out and before the datapath answers ARP for them.
     this.sync?.takeover(s.announce, now, this.noConntrackDrops());
-    const { added, removed } = this.agent.apply(s.view, s.announce, now, s.withhold);
+    const { added, removed } = this.agent.apply(s.view, s.announce, now, s.withhold, s.announce6);
     this.wakeAt = s.wakeAt;
     if (this.sync) {
       this.sync.update(this.state, this.membership.alive(), this.control.hosted(), now);
       const urgent = this.sync.urgent.splice(0);
       if (urgent.length) this.send(urgent, now);
     }
-    if (s.announce.length || added.length || removed.length || s.withhold.length)
+    if (s.announce.length || s.announce6.length || added.length || removed.length || s.withhold.length)
       this.log('info', 'datapath reconfigured', {
         hosted: this.control.hosted().map(ipv4.addrToString),
         withheld: s.withhold.map(ipv4.addrToString),
-        announced: s.announce.map(ipv4.addrToString),
+        announced: [...s.announce.map(ipv4.addrToString), ...s.announce6],
         podsAdded: added,
         podsRemoved: removed,
       });

@@ -41,6 +41,8 @@ export const AGENT_CONFIG_FIELDS = [
   'transportInterfaceMTU',
   'transportCIDR',
   'defaultGateway',
+  'transportCIDRv6',
+  'defaultGatewayv6',
 ] as const;
 
 export interface ResolvedConfig {
@@ -58,6 +60,9 @@ export interface ResolvedConfig {
   readonly serviceCIDRv6: string | null;
   readonly transportCIDR: string | null;
   readonly defaultGateway: string | null;
+  /** The segment's on-link IPv6 prefix and IPv6 router (docs/ipv6.md §2.c), null when not configured. */
+  readonly transportCIDRv6: string | null;
+  readonly defaultGatewayv6: string | null;
   /** Transport (uplink) MTU. */
   readonly mtu: number;
   /** Pod MTU: `defaultMTU` when set, else transport MTU − 50. */
@@ -178,7 +183,7 @@ export function decodeAgentConfigFields(
       else f.tunnelType = 'geneve';
     }
   }
-  const optCidr = (k: 'serviceCIDR' | 'serviceCIDRv6' | 'transportCIDR', family: 4 | 6) => {
+  const optCidr = (k: 'serviceCIDR' | 'serviceCIDRv6' | 'transportCIDR' | 'transportCIDRv6', family: 4 | 6) => {
     if (o[k] === undefined || o[k] === null || o[k] === '') return;
     const s = ctx.str(o[k], p(k));
     if (s === undefined) return;
@@ -189,6 +194,7 @@ export function decodeAgentConfigFields(
   optCidr('serviceCIDR', 4);
   optCidr('serviceCIDRv6', 6);
   optCidr('transportCIDR', 4);
+  optCidr('transportCIDRv6', 6);
   if (f.transportCIDR !== undefined && parseCIDR(f.transportCIDR)!.len > 30)
     ctx.error(p('transportCIDR'), `Invalid value: "${f.transportCIDR}": the segment needs a prefix of /30 or shorter`);
   if (o['defaultGateway'] !== undefined && o['defaultGateway'] !== null && o['defaultGateway'] !== '') {
@@ -205,6 +211,17 @@ export function decodeAgentConfigFields(
           `Invalid value: "${s}": is the network or broadcast address of ${f.transportCIDR}`,
         );
       else f.defaultGateway = s;
+    }
+  }
+  if (o['defaultGatewayv6'] !== undefined && o['defaultGatewayv6'] !== null && o['defaultGatewayv6'] !== '') {
+    const s = ctx.str(o['defaultGatewayv6'], p('defaultGatewayv6'));
+    if (s !== undefined) {
+      const ip = parseIP(s);
+      const seg = f.transportCIDRv6 !== undefined ? parseCIDR(f.transportCIDRv6) : null;
+      if (!ip || ip.family !== 6) ctx.error(p('defaultGatewayv6'), `Invalid value: "${s}": must be an IPv6 address`);
+      else if (seg && !prefixContains(seg, ip))
+        ctx.error(p('defaultGatewayv6'), `Invalid value: "${s}": must be inside transportCIDRv6 ${f.transportCIDRv6}`);
+      else f.defaultGatewayv6 = s;
     }
   }
   return f;
@@ -290,6 +307,8 @@ export function resolveConfig(doc: AgentConfig | ConfigMap | null): ResolvedConf
     serviceCIDRv6: f.serviceCIDRv6 ?? null,
     transportCIDR: f.transportCIDR ?? null,
     defaultGateway: f.defaultGateway ?? null,
+    transportCIDRv6: f.transportCIDRv6 ?? null,
+    defaultGatewayv6: f.defaultGatewayv6 ?? null,
     mtu,
     podMtu: f.defaultMTU && f.defaultMTU > 0 ? f.defaultMTU : mtu - GENEVE_OVERHEAD,
     source: doc

@@ -211,6 +211,10 @@ export interface AgentConfigFields {
   transportCIDR?: string;
   /** Ours: next hop for destinations outside transportCIDR (none = counted drop). */
   defaultGateway?: string;
+  /** Ours: the segment's on-link IPv6 prefix (default: the /64 of the Node's IPv6 address, docs/ipv6.md §2.c). */
+  transportCIDRv6?: string;
+  /** Ours: the IPv6 router for destinations outside transportCIDRv6 (none = counted drop). */
+  defaultGatewayv6?: string;
 }
 
 export interface AgentConfig extends AgentConfigFields {

@@ -157,8 +157,12 @@ export interface View6 {
   readonly localEgressIps: readonly { readonly ip: string; readonly egressNames: readonly string[] }[];
   /** Every placed IPv6 egress IP → Node. */
   readonly egressIpOwner: ReadonlyMap<string, string>;
-  /** Every Node whose transport address is IPv6, with its key (the IPv6 underlay, docs/ipv6.md §2.h), by name. */
+  /** Every Node whose transport address is IPv6, with its key (the IPv6 underlay, docs/ipv6.md §2.l), by name. */
   readonly transport: readonly { readonly node: string; readonly key: number; readonly ip: string }[];
+  /** The agent configuration's `transportCIDRv6` (canonical), null when not set. */
+  readonly segment: string | null;
+  /** The agent configuration's `defaultGatewayv6` (canonical), null when not set. */
+  readonly gateway: string | null;
 }
 
 export interface ViewExternalHost {
@@ -439,6 +443,8 @@ export function compileView(input: ViewInput, prev?: PolicyView | null): PolicyV
   const v6: View6 = Object.freeze({
     nodeIp: self ? canonical6(nodeIPv6(self) ?? '') : null,
     podCidr: self ? canonicalCidr6(nodePodCIDRv6(self)) : null,
+    segment: canonicalCidr6(cfg.transportCIDRv6),
+    gateway: cfg.defaultGatewayv6 ? canonical6(cfg.defaultGatewayv6) : null,
     localPods: Object.freeze(localPods6),
     podCidrs: Object.freeze(podCidrs6),
     nodeIps: Object.freeze(nodeIps6),

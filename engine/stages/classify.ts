@@ -21,17 +21,11 @@
  * test/stages/cases/classify.cases.ts.
  * Exits: `local-pod`, `remote-pod`, `snat`, `tunnel`, `no-nat`, `local`, `drop`.
  */
-import {
-  TCP_SYN_SENT,
-  TCP_SYN_SENT2,
-  UPDATE_ACCEPT,
-  UPDATE_IGNORE,
-  UPDATE_INVALID,
-  type ConnTable,
-} from '../../conntrack/index.js';
+import { UPDATE_ACCEPT, UPDATE_INVALID, type ConnTable } from '../../conntrack/index.js';
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { ipv4 } from '../wire/index.js';
+import { acceptedReply } from './accepted.js';
 import { DST_LOCAL_POD, DST_OWN_CIDR, DST_OWNED, DST_REMOTE_CIDR, EGRESS_LOCAL, EGRESS_NONE } from './config.js';
 import { relatedRef, isIcmpError } from './icmp-nat.js';
 import { ctFlags, laterFragment, portsWord, tcpSegment } from './l4.js';
@@ -141,7 +135,10 @@ export class Classify implements Stage {
           const ports = portsWord(v, o, proto);
           const ref = ct.find(src, dst, ports, proto);
           if (ref >= 0 && (ref & 1) === 1) {
-            const r = this.reply(ref >> 1, v, o, src, dst, ports, proto, st.slab.tcpTail[b.slot[i]!]!);
+            if (proto === ipv4.PROTO_TCP) tcpSegment(v, o, ct.seg, st.slab.tcpTail[b.slot[i]!]!);
+            // A flow the pod opened through SNAT stays there whatever arrived at its own address.
+            const snatFlow = st.ct.size > 0 && st.ct.find(src, dst, ports, proto) >= 0;
+            const r = acceptedReply(ct, ref >> 1, proto, ctFlags(v, o, proto), ipv4.totalLen(v, o), snatFlow);
             if (r === UPDATE_INVALID) {
               b.next[i] = X.drop;
               c[C['drop-ct-invalid']]!++;
@@ -182,41 +179,5 @@ export class Classify implements Stage {
       if (later && b.next[i] === X.snat) b.flow[i] = fw;
     }
     return n;
-  }
-
-  /**
-   * Is this pod packet, the reply direction of inbound connection `conn`, the pod answering it? UPDATE_ACCEPT
-   * (yes: no NAT), UPDATE_INVALID (drop), anything else: not a reply, the packet takes the pod's normal path.
-   */
-  private reply(
-    conn: number,
-    v: DataView,
-    o: number,
-    src: number,
-    dst: number,
-    ports: number,
-    proto: number,
-    tail: number,
-  ): number {
-    const ct = this.ct;
-    const flags = ctFlags(v, o, proto);
-    // A packet that opens a connection is the pod's own (TCP SYN without ACK, ICMP echo request).
-    if (proto === ipv4.PROTO_TCP ? (flags & 0x12) === 0x02 : proto === ipv4.PROTO_ICMP && flags === 8) return -1;
-    // A flow the pod opened through SNAT stays there whatever arrived at its own address.
-    if (this.st.ct.size > 0 && this.st.ct.find(src, dst, ports, proto) >= 0) return -1;
-    if (proto === ipv4.PROTO_TCP) {
-      // Until the pod answers the SYN (SYN/ACK, or RST), its segments on that tuple are its own flow's.
-      const s = ct.state(conn);
-      if ((s === TCP_SYN_SENT || s === TCP_SYN_SENT2) && (flags & 0x12) !== 0x12 && (flags & 0x04) === 0) return -1;
-      tcpSegment(v, o, ct.seg, tail);
-    }
-    const u = ct.update(conn, 1, flags, ipv4.totalLen(v, o));
-    if (u === UPDATE_IGNORE && proto === ipv4.PROTO_TCP) {
-      // Ignored by the TCP rules: a retransmitted SYN/ACK of an answered connection still is the pod's; anything
-      // before the pod answered the SYN (its challenge ACK to a forged one) is not.
-      const s = ct.state(conn);
-      return s === TCP_SYN_SENT || s === TCP_SYN_SENT2 ? -1 : UPDATE_ACCEPT;
-    }
-    return u;
   }
 }

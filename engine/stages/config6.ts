@@ -32,7 +32,7 @@ export interface PodCidr6 {
   nodeIp: number;
 }
 
-/** A neighbour on the segment known without NDP (NDP resolution on the uplink is not built yet: docs/ipv6.md). */
+/** A neighbour on the segment known without NDP: a pinned entry of the IPv6 neighbour table (neighbor6.ts). */
 export interface StaticNeighbor6 {
   ip: string;
   mac: Uint8Array;
@@ -53,12 +53,17 @@ export interface NodeDatapathConfig6 {
   egressIps: readonly string[];
   /** Pods of other nodes whose IPv6 Egress is hosted here (tunnelled to this node: SNATed to `egressIp`). */
   remotePods: readonly { ip: string; egressIp: string }[];
-  /** The segment's IPv6 router for destinations that are no static neighbour, null for none. */
+  /** The segment's IPv6 router for destinations off the segment that are no static neighbour, null for none. */
   gateway: string | null;
-  /** Neighbours known without NDP (the router, hosts on the segment). */
+  /** Neighbours known without NDP (pinned: NDP never changes them). */
   neighbors: readonly StaticNeighbor6[];
   /**
-   * The IPv6 underlay (docs/ipv6.md §2.h) of a cluster whose nodes have only IPv6 transport addresses: this node's
+   * The segment's on-link IPv6 prefix (`addr/len`): destinations in it are resolved with NDP directly, others go
+   * to `gateway`. Absent or null: only static neighbours are on-link.
+   */
+  segment?: string | null;
+  /**
+   * The IPv6 underlay (docs/ipv6.md §2.l) of a cluster whose nodes have only IPv6 transport addresses: this node's
    * transport address and every node's (this one included), each with its 32-bit transport key (`PeerNode.ip`,
    * what membership, peer pins and the tunnel windows know a node by). Absent or null: the underlay is IPv4.
    */
@@ -126,9 +131,11 @@ export class DatapathTables6 {
   readonly neigh: Ip6Map;
   readonly neighMacHi: Int32Array;
   readonly neighMacLo: Int32Array;
+  /** Static neighbours' addresses, four words each. */
+  readonly neighIp: Int32Array;
   readonly gateway: Int32Array;
   readonly hasGateway: boolean;
-  /** The underlay is IPv6 (docs/ipv6.md §2.h): Geneve and heartbeats go over IPv6 between transport addresses. */
+  /** The underlay is IPv6 (docs/ipv6.md §2.l): Geneve and heartbeats go over IPv6 between transport addresses. */
   readonly underlay: boolean;
   /** This node's IPv6 transport address (4 words; zero without an IPv6 underlay). */
   readonly transportIp: Int32Array;
@@ -136,6 +143,16 @@ export class DatapathTables6 {
   readonly transportKeyOf: Ip6Map;
   readonly transportIndex: Int32Map;
   readonly transportAddr: Int32Array;
+  /** The on-link prefix (masked words and the mask), `hasSegment` false without one. */
+  readonly segment: Int32Array;
+  readonly segmentMask: Int32Array;
+  readonly hasSegment: boolean;
+  /**
+   * Where the ICMPv6 errors the node sends its local pods come from (docs/ipv6.md §2.k): the first address of
+   * this node's IPv6 pod CIDR (the pod gateway, as `podGatewayIp` for IPv4 and Antrea's antrea-gw0), else the
+   * node's IPv6 address, else fe80::1 (a TUN is a link of its own: a link-local source reaches the pod).
+   */
+  readonly podGatewayIp: Uint8Array;
 
   /** `ports`: port-group size (largest member + 1) of the IPv4 side, so `podOfPort` covers every member. */
   constructor(c: NodeDatapathConfig6, localNodeIp: number, ports: number) {
@@ -237,9 +254,12 @@ export class DatapathTables6 {
     this.neigh = new Ip6Map(c.neighbors.length);
     this.neighMacHi = new Int32Array(c.neighbors.length);
     this.neighMacLo = new Int32Array(c.neighbors.length);
+    this.neighIp = new Int32Array(c.neighbors.length * 4);
     c.neighbors.forEach((x, i) => {
       if (x.mac.length !== 6) throw new RangeError('datapath: MAC must be 6 bytes');
-      this.neigh.set(...must6(x.ip, 'neighbour'), i);
+      const w = must6(x.ip, 'neighbour');
+      this.neigh.set(...w, i);
+      this.neighIp.set(w, i * 4);
       this.neighMacHi[i] = (x.mac[0]! << 8) | x.mac[1]!;
       this.neighMacLo[i] = (x.mac[2]! << 24) | (x.mac[3]! << 16) | (x.mac[4]! << 8) | x.mac[5]!;
     });
@@ -261,5 +281,28 @@ export class DatapathTables6 {
       this.transportIndex.set(x.key | 0, i);
       this.transportAddr.set(w, i * 4);
     });
+    const seg = c.segment ? parsePrefix6(c.segment) : null;
+    if (c.segment && !seg) throw new Error(`datapath: segment ${c.segment} is not an IPv6 CIDR`);
+    this.segment = Int32Array.from(seg?.w ?? [0, 0, 0, 0]);
+    this.segmentMask = Int32Array.from([0, 1, 2, 3].map((w) => (seg ? maskWord6(seg.len, w) : 0)));
+    this.hasSegment = seg !== null;
+    const own = cidrs.find((_, i) => (c.podCidrs[i]!.nodeIp | 0) === (localNodeIp | 0));
+    const gw = own ? [own.w[0]!, own.w[1]!, own.w[2]!, (own.w[3]! + 1) | 0] : (n6 ?? [0xfe800000 | 0, 0, 0, 1]);
+    this.podGatewayIp = new Uint8Array(16);
+    const gv = new DataView(this.podGatewayIp.buffer);
+    gw.forEach((x, k) => gv.setInt32(k * 4, x));
+  }
+
+  /** True when the address is in the on-link prefix. */
+  onSegment(a0: number, a1: number, a2: number, a3: number): boolean {
+    const s = this.segment;
+    const m = this.segmentMask;
+    return (
+      this.hasSegment &&
+      (a0 & m[0]!) === s[0] &&
+      (a1 & m[1]!) === s[1] &&
+      (a2 & m[2]!) === s[2] &&
+      (a3 & m[3]!) === s[3]
+    );
   }
 }

@@ -70,16 +70,43 @@ export class Ct6 {
     );
   }
 
+  /**
+   * The packet at `o` is connection `c`'s original turned round, untranslated: from its original destination to
+   * its original source (a reply of a connection tracked without NAT, or a packet opening that reverse flow).
+   */
+  isReversed(c: number, v: DataView, o: number): boolean {
+    const a = this.addr;
+    const k = c << 3;
+    return (
+      a[k + 4] === v.getInt32(o + 8) &&
+      a[k + 5] === v.getInt32(o + 12) &&
+      a[k + 6] === v.getInt32(o + 16) &&
+      a[k + 7] === v.getInt32(o + 20) &&
+      a[k] === v.getInt32(o + 24) &&
+      a[k + 1] === v.getInt32(o + 28) &&
+      a[k + 2] === v.getInt32(o + 32) &&
+      a[k + 3] === v.getInt32(o + 36)
+    );
+  }
+
+  /**
+   * The 16 bytes at `at` are connection `c`'s original source (`which` 0) or original destination (4): how a
+   * quoted packet of an ICMPv6 error is compared with its record.
+   */
+  isAddr(c: number, which: number, v: DataView, at: number): boolean {
+    const a = this.addr;
+    const k = (c << 3) + which;
+    return (
+      a[k] === v.getInt32(at) &&
+      a[k + 1] === v.getInt32(at + 4) &&
+      a[k + 2] === v.getInt32(at + 8) &&
+      a[k + 3] === v.getInt32(at + 12)
+    );
+  }
+
   /** The packet at `o` comes from connection `c`'s original destination (a reply's source). */
   isFromPeer(c: number, v: DataView, o: number): boolean {
-    const a = this.addr;
-    const k = (c << 3) + 4;
-    return (
-      a[k] === v.getInt32(o + 8) &&
-      a[k + 1] === v.getInt32(o + 12) &&
-      a[k + 2] === v.getInt32(o + 16) &&
-      a[k + 3] === v.getInt32(o + 20)
-    );
+    return this.isAddr(c, 4, v, o + 8);
   }
 }
 

@@ -15,10 +15,11 @@
  * test/stages/cases/inbound.cases.ts.
  * Exits: `to-pod`, `drop`, `error` (to uplink-out).
  */
-import { CT_FULL, CT_LIMIT, UPDATE_INVALID, UPDATE_RECREATE, type ConnTable } from '../../conntrack/index.js';
+import type { ConnTable } from '../../conntrack/index.js';
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { ipv4 } from '../wire/index.js';
+import { ACCEPT_INVALID, acceptCreate, acceptUpdate, CREATE_DROPS } from './accepted.js';
 import {
   appendFragNeeded,
   ERR_NO_BUFFER,
@@ -48,6 +49,7 @@ const C = counterIndex(NAMES);
 const EXITS = ['to-pod', 'drop', 'error'] as const;
 const X = exitIndex(EXITS);
 const REL_DROP = relatedDrops(C);
+const CREATE_DROP = CREATE_DROPS.map((d) => C[d]);
 
 export class Inbound implements Stage {
   readonly name = 'inbound';
@@ -119,30 +121,24 @@ export class Inbound implements Stage {
       const ports = portsWord(v, o, proto);
       const flags = ctFlags(v, o, proto);
       if (proto === ipv4.PROTO_TCP) tcpSegment(v, o, ct.seg, st.slab.tcpTail[b.slot[i]!]!);
-      let ref = ct.find(src, dst, ports, proto);
-      if (ref >= 0) {
-        const u = ct.update(ref >> 1, ref & 1, flags, len);
-        if (u === UPDATE_INVALID) {
-          b.next[i] = X.drop;
-          c[C['drop-ct-invalid']]!++;
-          continue;
-        }
-        if (u === UPDATE_RECREATE) {
-          ct.remove(ref >> 1);
-          ref = -1;
-        } else c[C.established]!++;
+      let conn = acceptUpdate(ct, ct.find(src, dst, ports, proto), flags, len);
+      if (conn === ACCEPT_INVALID) {
+        b.next[i] = X.drop;
+        c[C['drop-ct-invalid']]!++;
+        continue;
       }
-      if (ref < 0) {
+      if (conn >= 0) c[C.established]!++;
+      else {
         if (st.ct.find(dst, src, (ports << 16) | (ports >>> 16), proto) >= 0) {
           b.next[i] = X.drop;
           c[C['drop-snat-flow']]!++;
           continue;
         }
         if (proto === ipv4.PROTO_TCP) tcpSegment(v, o, ct.seg, st.slab.tcpTail[b.slot[i]!]!); // consumed by the update above
-        const conn = ct.create(src, dst, ports >>> 16, ports & 0xffff, proto, flags, len);
-        if (conn < 0 || !ct.confirm(conn)) {
+        conn = acceptCreate(ct, src, dst, ports, proto, flags, len);
+        if (conn < 0) {
           b.next[i] = X.drop;
-          c[conn === CT_FULL ? C['drop-ct-full'] : conn === CT_LIMIT ? C['drop-ct-limit'] : C['drop-ct-invalid']]!++;
+          c[CREATE_DROP[-1 - conn]!]!++;
           continue;
         }
         c[C.new]!++;

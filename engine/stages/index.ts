@@ -7,6 +7,8 @@
 export * from './config.js';
 export { NodeState, type NodeStateOptions, type ControlHandler } from './state.js';
 export { NeighborTable, type NeighborOptions } from './neighbor.js';
+export { NeighborTable6 } from './neighbor6.js';
+export { Ndp } from './ndp.js';
 export { Int32Map, PrefixTable } from './tables.js';
 export { flowHash } from './flow-hash.js';
 export { PodIngress } from './pod-ingress.js';
@@ -42,7 +44,9 @@ export { GeneveDecap } from './geneve-decap.js';
 export { GeneveDecap6 } from './geneve-decap6.js';
 export { Unsnat } from './unsnat.js';
 export { Inbound } from './inbound.js';
+export { Inbound6 } from './inbound6.js';
 export { IcmpLocal } from './icmp-local.js';
+export { IcmpLocal6 } from './icmp-local6.js';
 export { ControlIn } from './control-in.js';
 export { LocalOut } from './local-out.js';
 export { TunnelAuth, REPLAY_WINDOW, type TunnelAuthConfig } from './tunnel-auth.js';

@@ -54,9 +54,12 @@ export const L_REFUSED = 3; // not created: the cap or the table is full and no 
 export const L_PINNED = 4; // the entry is pinned: ARP never changes it
 export const L_OTHER_VLAN = 5; // the entry is on another VLAN than the ARP frame: not changed
 
-export class NeighborTable {
-  readonly byIp = new Int32Map(64);
-  readonly ip: Int32Array;
+/**
+ * The table without its keys: entries by index (state, MAC, probes, pins, the unsolicited cap, VLAN) and the
+ * parked packets. `NeighborTable` (IPv4, below) and `NeighborTable6` (neighbor6.ts) add the address → entry
+ * map; a subclass calls `alloc` to make an entry, `admit` and `markUnconfirmed` to learn from the segment.
+ */
+export abstract class NeighborCore {
   readonly macHi: Int32Array;
   readonly macLo: Int32Array;
   readonly state: Uint8Array;
@@ -113,7 +116,6 @@ export class NeighborTable {
     this.probeIntervalMs = o.probeIntervalMs ?? 1000;
     this.maxProbes = o.maxProbes ?? 3;
     this.perEntry = o.perEntry ?? 32;
-    this.ip = new Int32Array(n);
     this.macHi = new Int32Array(n);
     this.macLo = new Int32Array(n);
     this.state = new Uint8Array(n);
@@ -150,24 +152,21 @@ export class NeighborTable {
     }
   }
 
-  /** Entry index for `ip`, or -1. */
-  find(ip: number): number {
-    return this.byIp.get(ip, -1);
-  }
+  /** Remove the address of entry `e` from the subclass's map. */
+  protected abstract unmap(e: number): void;
 
   /**
-   * Create an INCOMPLETE entry for `ip` on VLAN `vlan` (evicting an idle entry when full); -1 when nothing can be
-   * evicted.
+   * A new INCOMPLETE entry on VLAN `vlan` (evicting an idle entry when full; the subclass then maps its address),
+   * or -1 when nothing can be evicted.
    */
-  create(ip: number, now: number, vlan = 0): number {
+  protected alloc(now: number, vlan: number): number {
     let e: number;
     if (this.freeEntriesN > 0) e = this.freeEntries[--this.freeEntriesN]!;
     else {
       e = this.evictable();
       if (e < 0) return -1;
-      this.byIp.delete(this.ip[e]!);
+      this.unmap(e);
     }
-    this.ip[e] = ip;
     this.vlan[e] = vlan;
     this.pinned[e] = 0;
     this.clearUnconfirmed(e);
@@ -175,7 +174,6 @@ export class NeighborTable {
     this.updated[e] = now;
     this.lastProbe[e] = -Infinity;
     this.probes[e] = 0;
-    this.byIp.set(ip, e);
     return e;
   }
 
@@ -189,82 +187,67 @@ export class NeighborTable {
   }
 
   /**
-   * Learn `ip` is at MAC (hi16, lo32) from ARP. Creates the entry when `create` is set (a request for us), else
-   * only updates an existing one (RFC 826 "merge" rule). A pinned entry is never changed (L_PINNED); a created
-   * entry is unconfirmed and counts against the cap (see the header). `vlan`: the frame's VLAN (0: untagged); an
-   * entry on another VLAN is not changed (L_OTHER_VLAN). Returns one of the L_* codes.
+   * What learning from the segment may do with entry `e` (-1: the address has none) of a frame on VLAN `vlan`:
+   * L_PINNED or L_OTHER_VLAN (not changed), L_UPDATED (`e` exists), L_NONE (none and `create` is not set),
+   * L_REFUSED (the cap or the table is full and no unconfirmed entry is idle), else L_CREATED or L_REPLACED
+   * (room made: the caller creates the entry and calls `markUnconfirmed`). See the header.
    */
-  learnFromArp(ip: number, hi16: number, lo32: number, now: number, create: boolean, vlan = 0): number {
-    let e = this.byIp.get(ip, -1);
-    let r = L_UPDATED;
+  protected admit(e: number, create: boolean, vlan: number): number {
     if (e >= 0) {
       if (this.pinned[e] === 1) return L_PINNED;
       if (this.vlan[e] !== vlan) return L_OTHER_VLAN;
-    } else {
-      if (!create) return L_NONE;
-      r = L_CREATED;
-      if (this.unconfirmedCount >= this.maxUnconfirmed || this.freeEntriesN === 0) {
-        e = this.oldestUnconfirmedIdle();
-        if (e < 0) return L_REFUSED;
-        this.remove(e);
-        r = L_REPLACED;
-      }
-      e = this.create(ip, now, vlan);
-      this.unconfirmed[e] = 1;
-      this.unconfirmedCount++;
-      const seq = ++this.uSeq[e]!;
-      this.pushUnconfirmed(e, seq);
+      return L_UPDATED;
     }
+    if (!create) return L_NONE;
+    if (this.unconfirmedCount >= this.maxUnconfirmed || this.freeEntriesN === 0) {
+      const x = this.oldestUnconfirmedIdle();
+      if (x < 0) return L_REFUSED;
+      this.remove(x);
+      return L_REPLACED;
+    }
+    return L_CREATED;
+  }
+
+  /** Entry `e` was created from unsolicited traffic: unconfirmed, counted against the cap. */
+  protected markUnconfirmed(e: number): void {
+    this.unconfirmed[e] = 1;
+    this.unconfirmedCount++;
+    const seq = ++this.uSeq[e]!;
+    this.pushUnconfirmed(e, seq);
+  }
+
+  /** Learning from the segment after `admit` (see `learnFromArp`): `e` the entry or -1 to create, `r` its verdict. */
+  protected learnAdmitted(e: number, r: number, hi16: number, lo32: number, now: number): number {
+    if (r !== L_UPDATED && r !== L_CREATED && r !== L_REPLACED) return r;
+    if (e < 0) return L_REFUSED;
+    if (r !== L_UPDATED) this.markUnconfirmed(e);
     this.resolve(e, hi16, lo32, now);
     return r;
   }
 
-  /**
-   * Learn `ip` is at MAC (hi16, lo32), creating the entry when `create` is set; for tests, benchmarks and the
-   * control plane (ARP from the segment goes through `learnFromArp`); `vlan` of a created entry. Returns the entry
-   * or -1.
-   */
-  learn(ip: number, hi16: number, lo32: number, now: number, create: boolean, vlan = 0): number {
-    let e = this.byIp.get(ip, -1);
-    if (e < 0) {
-      if (!create) return -1;
-      e = this.create(ip, now, vlan);
-      if (e < 0) return -1;
-    }
-    if (this.pinned[e] === 1) return -1;
+  /** `learn` on entry `e` (-1: none, created by the caller when it could): -1 when pinned or missing. */
+  protected learnAt(e: number, hi16: number, lo32: number, now: number): number {
+    if (e < 0 || this.pinned[e] === 1) return -1;
     this.resolve(e, hi16, lo32, now);
     return e;
   }
 
-  /**
-   * Pin `ip` to MAC (hi16, lo32): a member's binding from its authenticated heartbeats. Creates the entry when
-   * missing (evicting an idle unpinned one when full) and releases packets waiting on it. Returns the entry, or
-   * -1 when every entry is pinned or busy.
-   */
-  pin(ip: number, hi16: number, lo32: number, now: number): number {
-    let e = this.byIp.get(ip, -1);
-    if (e < 0) {
-      e = this.create(ip, now);
-      if (e < 0) return -1;
-    }
+  /** `pin` on entry `e` (-1: none could be made). */
+  protected pinAt(e: number, hi16: number, lo32: number, now: number): number {
+    if (e < 0) return -1;
     this.clearUnconfirmed(e);
     this.pinned[e] = 1;
     this.resolve(e, hi16, lo32, now);
     return e;
   }
 
-  /** Undo `pin` (the node left the cluster): the entry stays as an ordinary one, re-probed when stale. */
-  unpin(ip: number): void {
-    const e = this.byIp.get(ip, -1);
+  /** `unpin` on entry `e` (-1: none). */
+  protected unpinAt(e: number): void {
     if (e >= 0) this.pinned[e] = 0;
   }
 
-  /**
-   * Forget what ARP said about `ip` (it became a member's address: only its heartbeats may say where it is).
-   * An entry with packets waiting stays INCOMPLETE for them; a pinned one is left alone.
-   */
-  forget(ip: number): void {
-    const e = this.byIp.get(ip, -1);
+  /** `forget` on entry `e` (-1: none). */
+  protected forgetAt(e: number): void {
     if (e < 0 || this.pinned[e] === 1) return;
     if (this.qLen[e]! > 0) this.state[e] = N_INCOMPLETE;
     else this.remove(e);
@@ -350,10 +333,10 @@ export class NeighborTable {
   }
 
   /** Entries waiting for resolution with packets queued whose next request is due now (marked as sent). */
-  dueProbes(now: number, out: (e: number, ip: number) => void): void {
+  dueProbes(now: number, out: (e: number) => void): void {
     if (this.parkedCount === 0) return;
     for (let e = 0; e < this.state.length; e++)
-      if (this.state[e] === N_INCOMPLETE && this.qLen[e]! > 0 && this.probeDue(e, now)) out(e, this.ip[e]!);
+      if (this.state[e] === N_INCOMPLETE && this.qLen[e]! > 0 && this.probeDue(e, now)) out(e);
   }
 
   /** Park packet i of `b` on entry `e`; false when the entry's or the global queue is full. */
@@ -377,6 +360,12 @@ export class NeighborTable {
     this.qLen[e]!++;
     this.parkedCount++;
     return true;
+  }
+
+  /** The `b.l3` of the first packet parked on entry `e` (its bytes stay in its slot), or -1. */
+  headL3(e: number): number {
+    const p = this.qHead[e]!;
+    return p < 0 ? -1 : this.pL3[p]!;
   }
 
   /** Packets queued on entry e. */
@@ -450,7 +439,7 @@ export class NeighborTable {
 
   /** Remove entry e (its queue must be empty). */
   remove(e: number): void {
-    this.byIp.delete(this.ip[e]!);
+    this.unmap(e);
     this.pinned[e] = 0;
     this.clearUnconfirmed(e);
     this.state[e] = N_FREE;
@@ -467,29 +456,15 @@ export class NeighborTable {
     this.readyN = 0;
   }
 
-  /** Entries for display (cold path). */
-  dump(now: number): Array<{
-    ip: number;
-    macHi: number;
-    macLo: number;
-    state: 'incomplete' | 'reachable' | 'stale' | 'pinned';
-    ageMs: number;
-    queued: number;
-  }> {
-    const out: Array<{
-      ip: number;
-      macHi: number;
-      macLo: number;
-      state: 'incomplete' | 'reachable' | 'stale' | 'pinned';
-      ageMs: number;
-      queued: number;
-    }> = [];
+  /** Entries for display (cold path), without their addresses: `e` is the entry's index. */
+  protected dumpEntries(now: number): NeighborDumpEntry[] {
+    const out: NeighborDumpEntry[] = [];
     for (let e = 0; e < this.state.length; e++) {
       const st = this.state[e];
       if (st === N_FREE) continue;
       const age = now - this.updated[e]!;
       out.push({
-        ip: this.ip[e]!,
+        e,
         macHi: this.macHi[e]!,
         macLo: this.macLo[e]!,
         state:
@@ -504,6 +479,103 @@ export class NeighborTable {
         queued: this.qLen[e]!,
       });
     }
-    return out.sort((a, b) => (a.ip >>> 0) - (b.ip >>> 0));
+    return out;
+  }
+}
+
+/** One entry of `dumpEntries`. */
+export interface NeighborDumpEntry {
+  e: number;
+  macHi: number;
+  macLo: number;
+  state: 'incomplete' | 'reachable' | 'stale' | 'pinned';
+  ageMs: number;
+  queued: number;
+}
+
+/** The IPv4 neighbour table (ARP): the core keyed by int32 address. */
+export class NeighborTable extends NeighborCore {
+  readonly byIp = new Int32Map(64);
+  readonly ip: Int32Array;
+
+  constructor(o: NeighborOptions = {}) {
+    super(o);
+    this.ip = new Int32Array(this.state.length);
+  }
+
+  protected unmap(e: number): void {
+    this.byIp.delete(this.ip[e]!);
+  }
+
+  /** Entry index for `ip`, or -1. */
+  find(ip: number): number {
+    return this.byIp.get(ip, -1);
+  }
+
+  /**
+   * Create an INCOMPLETE entry for `ip` on VLAN `vlan` (evicting an idle entry when full); -1 when nothing can be
+   * evicted.
+   */
+  create(ip: number, now: number, vlan = 0): number {
+    const e = this.alloc(now, vlan);
+    if (e < 0) return -1;
+    this.ip[e] = ip;
+    this.byIp.set(ip, e);
+    return e;
+  }
+
+  /**
+   * Learn `ip` is at MAC (hi16, lo32) from ARP. Creates the entry when `create` is set (a request for us), else
+   * only updates an existing one (RFC 826 "merge" rule). A pinned entry is never changed (L_PINNED); a created
+   * entry is unconfirmed and counts against the cap (see the header). `vlan`: the frame's VLAN (0: untagged); an
+   * entry on another VLAN is not changed (L_OTHER_VLAN). Returns one of the L_* codes.
+   */
+  learnFromArp(ip: number, hi16: number, lo32: number, now: number, create: boolean, vlan = 0): number {
+    let e = this.byIp.get(ip, -1);
+    const r = this.admit(e, create, vlan);
+    if (r === L_CREATED || r === L_REPLACED) e = this.create(ip, now, vlan);
+    return this.learnAdmitted(e, r, hi16, lo32, now);
+  }
+
+  /**
+   * Learn `ip` is at MAC (hi16, lo32), creating the entry when `create` is set; for tests, benchmarks and the
+   * control plane (ARP from the segment goes through `learnFromArp`); `vlan` of a created entry. Returns the entry
+   * or -1.
+   */
+  learn(ip: number, hi16: number, lo32: number, now: number, create: boolean, vlan = 0): number {
+    let e = this.byIp.get(ip, -1);
+    if (e < 0 && create) e = this.create(ip, now, vlan);
+    return this.learnAt(e, hi16, lo32, now);
+  }
+
+  /**
+   * Pin `ip` to MAC (hi16, lo32): a member's binding from its authenticated heartbeats. Creates the entry when
+   * missing (evicting an idle unpinned one when full) and releases packets waiting on it. Returns the entry, or
+   * -1 when every entry is pinned or busy.
+   */
+  pin(ip: number, hi16: number, lo32: number, now: number): number {
+    let e = this.byIp.get(ip, -1);
+    if (e < 0) e = this.create(ip, now);
+    return this.pinAt(e, hi16, lo32, now);
+  }
+
+  /** Undo `pin` (the node left the cluster): the entry stays as an ordinary one, re-probed when stale. */
+  unpin(ip: number): void {
+    this.unpinAt(this.byIp.get(ip, -1));
+  }
+
+  /**
+   * Forget what ARP said about `ip` (it became a member's address: only its heartbeats may say where it is).
+   * An entry with packets waiting stays INCOMPLETE for them; a pinned one is left alone.
+   */
+  forget(ip: number): void {
+    this.forgetAt(this.byIp.get(ip, -1));
+  }
+
+  /** Entries for display (cold path). */
+  dump(now: number): Array<Omit<NeighborDumpEntry, 'e'> & { ip: number }> {
+    return this.dumpEntries(now)
+      .map(({ e, ...x }) => ({ ip: this.ip[e]!, ...x }))
+      .sort((a, b) => (a.ip >>> 0) - (b.ip >>> 0));
   }
 }

@@ -3,7 +3,8 @@
  * Antrea's SpoofGuard table plus what the kernel would refuse:
  * - an IPv4 header that passes `ipv4.check` with a good checksum, a TCP/UDP/ICMP header that passes its check;
  *   a fragment goes to `defrag` instead (`b.flow` = FRAG_FROM_POD), which checks what a fragment carries;
- * - the source address is the pod's own IP (the port tells which pod sent it);
+ * - the source address is the pod's own IP (the port tells which pod sent it; a pod with only an IPv6 address
+ *   has none: `drop-spoofed`);
  * - not larger than the pod MTU (uplink MTU − 50): with DF set the pod gets ICMP "fragmentation needed" with
  *   the pod MTU (RFC 1191) from the pod gateway address; without DF the packet is dropped (no fragmentation);
  * - TTL above 1 (the node routes it): otherwise ICMP "time exceeded" back to the pod;
@@ -18,6 +19,7 @@ import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js
 import type { Burst } from '../packet/index.js';
 import { icmp, ipv4, verdict } from '../wire/index.js';
 import { verdictReasons } from './drop-reasons.js';
+import { allocError } from './icmp-nat.js';
 import { checkL4, FRAG_FROM_POD, L4_REASONS } from './l4.js';
 import type { NodeState } from './state.js';
 
@@ -96,8 +98,11 @@ export class PodIngress implements Stage {
       const port = b.port[i]!;
       const pod = port < t.podOfPort.length ? t.podOfPort[port]! : -1;
       if (pod < 0) {
+        // The port of a pod with only an IPv6 address: no IPv4 source is its own.
+        const t6 = t.v6;
+        const only6 = t6 !== null && port < t6.podOfPort.length && t6.podOfPort[port]! >= 0;
         b.next[i] = X.drop;
-        c[C['drop-unknown-port']]!++;
+        c[only6 ? C['drop-spoofed'] : C['drop-unknown-port']]!++;
         continue;
       }
       if (ipv4.src(v, o) !== t.podIp[pod]) {
@@ -144,19 +149,14 @@ export class PodIngress implements Stage {
     const v = this.st.v;
     const o = b.off[i]!;
     if (!icmp.errorAllowed(v, o)) return n;
-    const j = b.alloc(0);
+    const j = allocError(b, i, X.reply);
     if (j < 0) {
       this.counters.v[C['drop-no-buffer']]!++;
       return n;
     }
     const rest = type === icmp.TYPE_DEST_UNREACH ? icmp.restFragNeeded(mtu) : 0;
     b.len[j] = icmp.emitErrorPacket(v, b.off[j]!, this.st.tables.podGatewayIp, { type, code, rest }, v, o, b.len[i]!);
-    b.l3[j] = b.off[j]!;
-    b.flow[j] = -1;
     b.oport[j] = b.port[i]!;
-    b.tsSec[j] = b.tsSec[i]!;
-    b.tsNsec[j] = b.tsNsec[i]!;
-    b.next[j] = X.reply;
     this.counters.v[type === icmp.TYPE_DEST_UNREACH ? C['icmp-frag-needed'] : C['icmp-time-exceeded']]!++;
     sel[n] = j;
     return n + 1;

@@ -8,25 +8,36 @@
  * - spoofguard: the source is the pod's IPv6 address (the port tells which pod sent it); a link-local source is
  *   allowed only for the NDP and MLD messages a pod's kernel sends on its link, which are counted and consumed
  *   (`ignored`: the TUN has no neighbours to resolve); a Router Advertisement or Redirect from a pod is dropped;
- * - not larger than the pod MTU, Hop Limit above 1 (ICMPv6 errors back to the pod are not built yet: drops);
+ * - not larger than the pod MTU (the pod port's and the tunnel's limit; IPv6 is never fragmented on the way:
+ *   the pod gets ICMPv6 Packet Too Big with the pod MTU, RFC 8200 §5, RFC 4443 §3.2) and Hop Limit above 1 (else
+ *   Time Exceeded, §3.3), both from the pod gateway address (`tables.v6.podGatewayIp`), on exit `reply`;
  * - classification as classify does for IPv4 (docs/semantics.md §4.0, §4.d): to a local pod → `local-pod`, to
  *   another node's IPv6 pod CIDR → `remote-pod` (Geneve to that node), to this node's pod CIDR but no such pod,
- *   to an address this node owns (no ICMPv6 responder yet), multicast, link-local, loopback or unspecified →
- *   drop; to a bypass destination (node addresses, serviceCIDRv6, exceptCIDRs) or with no IPv6 Egress → `snat`
+ *   multicast, link-local, loopback or unspecified → drop; an echo request to an address this node owns →
+ *   `local` (icmp-local6), anything else to it → drop; the reply direction of a connection the pod accepted
+ *   (inbound6) → `no-nat`, out un-NATed with the Hop Limit decremented (never a packet opening a connection, one
+ *   of a flow the pod opened through SNAT66, or a TCP segment before the pod answered the SYN: those count
+ *   `reply-refused` and go on, accepted.ts); to a bypass destination (node addresses, serviceCIDRv6,
+ *   exceptCIDRs) or with no IPv6 Egress → `snat`
  *   to the node's IPv6 address (a drop when it has none); an IPv6 Egress hosted here → `snat` to its egress IP;
  *   hosted elsewhere → `tunnel` (Geneve to the egress IP).
  * `b.meta[i]` carries the index of the NAT address in `tables.v6.ownedIp` (snat), or the outer destination
  * (remote-pod, tunnel); `b.oport[i]` the pod port (local-pod).
- * Specification: docs/ipv6.md §2.a, §2.b; docs/semantics.md §4.0, §4.d; RFC 8200 §4, RFC 4861 §6.1.2. Cases:
- * test/stages/cases/pod-ingress6.cases.ts.
- * Exits: `local-pod`, `remote-pod`, `snat`, `tunnel`, `ignored` (NDP/MLD of the pod's link, to sink), `drop`.
+ * Specification: docs/ipv6.md §2.a, §2.b, §2.h, §2.j, §2.k; docs/semantics.md §4.0, §4.d; RFC 8200 §4, RFC 4861
+ * §6.1.2. Cases: test/stages/cases/pod-ingress6.cases.ts.
+ * Exits: `local-pod`, `remote-pod`, `snat`, `tunnel`, `no-nat` (to uplink-out6), `ignored` (NDP/MLD of the pod's
+ * link, to sink), `drop`, `reply` (an ICMPv6 error to the sending pod, `b.oport` = its port), `local` (to
+ * icmp-local6).
  */
+import { UPDATE_ACCEPT, UPDATE_INVALID } from '../../conntrack/index.js';
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
 import { icmpv6, ipv6, verdict } from '../wire/index.js';
 import { DST_LOCAL_POD, DST_OWN_CIDR, DST_OWNED, DST_REMOTE_CIDR, EGRESS_LOCAL, EGRESS_NONE } from './config.js';
-import { checkL4v6 } from './ct6.js';
+import { acceptedReply } from './accepted.js';
+import { checkL4v6, ctFlags6, ctProto6, foldAt, portsWord6, tcpSegment6 } from './ct6.js';
 import { verdictReasons } from './drop-reasons.js';
+import { appendError6, ERR_NO_BUFFER } from './icmp-nat.js';
 import { L4_REASONS } from './l4.js';
 import type { NodeState } from './state.js';
 
@@ -60,9 +71,18 @@ const NAMES = [
   'drop-to-node',
   'drop-no-such-pod',
   'drop-no-node-ipv6',
+  'reply-no-nat',
+  'reply-refused',
+  'drop-ct-invalid',
+  'icmp-packet-too-big',
+  'icmp-time-exceeded',
+  'drop-no-buffer',
+  'to-local',
 ] as const;
+/** `reply`: no accepted connection has the packet's key in its reply direction. */
+const NO_CONNECTION = -2;
 const C = counterIndex(NAMES);
-const EXITS = ['local-pod', 'remote-pod', 'snat', 'tunnel', 'ignored', 'drop'] as const;
+const EXITS = ['local-pod', 'remote-pod', 'snat', 'tunnel', 'no-nat', 'ignored', 'drop', 'reply', 'local'] as const;
 const X = exitIndex(EXITS);
 const WALK_DROP = verdictReasons(
   C,
@@ -84,10 +104,15 @@ for (const t of [icmpv6.TYPE_ROUTER_SOLICIT, icmpv6.TYPE_NEIGHBOR_SOLICIT, icmpv
   LINK_TYPE[t] = 2;
 for (const t of [icmpv6.TYPE_ROUTER_ADVERT, icmpv6.TYPE_REDIRECT]) LINK_TYPE[t] = 3;
 
+/** The Time Exceeded this stage sends (RFC 4443 §3.3, code 0). */
+const HOP_LIMIT_EXCEEDED: icmpv6.ErrorSpec = { type: icmpv6.TYPE_TIME_EXCEEDED, code: icmpv6.CODE_HOP_LIMIT_EXCEEDED };
+
 export class PodIngress6 implements Stage {
   readonly name = 'pod-ingress6';
   readonly exits = EXITS;
   readonly counters = new Counters(NAMES);
+  /** The Packet Too Big this stage sends (its `rest`, the pod MTU, set per error): no allocation per error. */
+  private readonly tooBigSpec: icmpv6.ErrorSpec = { type: icmpv6.TYPE_PACKET_TOO_BIG, code: 0, rest: 0 };
 
   constructor(private readonly st: NodeState) {}
 
@@ -97,7 +122,9 @@ export class PodIngress6 implements Stage {
     const t6 = t.v6;
     const v = st.v;
     const c = this.counters.v;
-    for (let k = 0; k < n; k++) {
+    const acc = st.ctIn6.ct;
+    const count = n;
+    for (let k = 0; k < count; k++) {
       const i = sel[k]!;
       const o = b.off[i]!;
       b.l3[i] = o;
@@ -167,11 +194,15 @@ export class PodIngress6 implements Stage {
         continue;
       }
       if (plen > t.podMtu) {
+        const spec = this.tooBigSpec;
+        spec.rest = t.podMtu;
+        n = this.icmpError(b, sel, n, i, plen, l4, proto, spec, C['icmp-packet-too-big']);
         b.next[i] = X.drop;
         c[C['drop-too-big']]!++;
         continue;
       }
       if (ipv6.hopLimit(v, o) <= 1) {
+        n = this.icmpError(b, sel, n, i, plen, l4, proto, HOP_LIMIT_EXCEEDED, C['icmp-time-exceeded']);
         b.next[i] = X.drop;
         c[C['drop-hop-limit']]!++;
         continue;
@@ -208,10 +239,31 @@ export class PodIngress6 implements Stage {
           continue;
         }
         if (cls === DST_OWNED) {
-          b.next[i] = X.drop;
-          c[C['drop-to-node']]!++;
+          if (proto === ipv6.NH_ICMPV6 && v.getUint8(l4) === icmpv6.TYPE_ECHO_REQUEST) {
+            b.next[i] = X.local;
+            c[C['to-local']]!++;
+          } else {
+            b.next[i] = X.drop;
+            c[C['drop-to-node']]!++;
+          }
           continue;
         }
+      }
+      if (acc.size > 0 && (proto !== ipv6.NH_ICMPV6 || v.getUint8(l4) >= 128)) {
+        // The reply direction of a connection the pod accepted (inbound6): out un-NATed, Antrea's `-rpl` rule.
+        const r = this.reply(v, o, l4, proto, plen);
+        if (r === UPDATE_ACCEPT) {
+          ipv6.decHopLimit(v, o);
+          b.next[i] = X['no-nat'];
+          c[C['reply-no-nat']]!++;
+          continue;
+        }
+        if (r === UPDATE_INVALID) {
+          b.next[i] = X.drop;
+          c[C['drop-ct-invalid']]!++;
+          continue;
+        }
+        if (r !== NO_CONNECTION) c[C['reply-refused']]!++;
       }
       const kind = t6.podEgress[pod]!;
       if (d >= 0 || kind === EGRESS_NONE) {
@@ -235,5 +287,49 @@ export class PodIngress6 implements Stage {
       }
     }
     return n;
+  }
+
+  /**
+   * A pod's packet (the upper layer at `l4`) in the reply direction of a connection it accepted: acceptedReply's
+   * verdict (UPDATE_ACCEPT: the pod answering; UPDATE_INVALID; else its own flow), or NO_CONNECTION. A hit whose
+   * full addresses are not the packet's turned round (a stand-in clash) is not the connection's.
+   */
+  private reply(v: DataView, o: number, l4: number, proto: number, plen: number): number {
+    const st = this.st;
+    const in6 = st.ctIn6;
+    const ct = in6.ct;
+    const cproto = ctProto6(proto);
+    const ports = portsWord6(v, l4, proto);
+    const sf = foldAt(v, o + 8);
+    const df = foldAt(v, o + 24);
+    const ref = ct.find(sf, df, ports, cproto);
+    if (ref < 0 || (ref & 1) === 0) return NO_CONNECTION;
+    if (!in6.isReversed(ref >> 1, v, o)) return -1;
+    // A flow the pod opened through SNAT66 stays there whatever arrived at its own address.
+    const snatFlow = st.ct6.ct.size > 0 && st.ct6.ct.find(sf, df, ports, cproto) >= 0;
+    if (proto === ipv6.NH_TCP) tcpSegment6(v, o, l4, ct.seg);
+    return acceptedReply(ct, ref >> 1, cproto, ctFlags6(v, l4, proto), plen, snatFlow);
+  }
+
+  /** An ICMPv6 error about packet i to the pod that sent it, selected for `reply`; counts `counter` when sent. */
+  private icmpError(
+    b: Burst,
+    sel: Int32Array,
+    n: number,
+    i: number,
+    len: number,
+    l4: number,
+    proto: number,
+    spec: icmpv6.ErrorSpec,
+    counter: number,
+  ): number {
+    const t6 = this.st.tables.v6!;
+    const j = appendError6(b, this.st.v, i, len, l4, proto, t6.podGatewayIp, spec, X.reply);
+    if (j === ERR_NO_BUFFER) this.counters.v[C['drop-no-buffer']]!++;
+    if (j < 0) return n;
+    b.oport[j] = b.port[i]!;
+    this.counters.v[counter]!++;
+    sel[n] = j;
+    return n + 1;
   }
 }

@@ -5,8 +5,11 @@
  * no longer owned here (then it is removed and the packet starts a new one); a new connection is created
  * unconfirmed and bound to a port, and uplink-out6 confirms it when the packet leaves. A hit whose full
  * addresses are not the packet's (two addresses sharing a stand-in, ct6.ts) is a counted drop. The Hop Limit is
- * decremented. ICMPv6 errors from pods are dropped: the NAT of their quoted packet is not built yet.
- * Specification: docs/ipv6.md §2.b, §2.c; docs/semantics.md §4.a; conntrack/README.md. Cases:
+ * decremented. An ICMPv6 error from a pod (a port unreachable for a reply ...) is translated as related to the
+ * connection its quote belongs to, as snat does for ICMP (docs/semantics.md §4.h, docs/ipv6.md §2.k): outer
+ * source and quoted destination address and port become the NAT binding's; no connection is made for an error,
+ * and one that matches none is dropped (it would leak the pod's address).
+ * Specification: docs/ipv6.md §2.b, §2.c, §2.k; docs/semantics.md §4.a; conntrack/README.md. Cases:
  * test/stages/cases/snat6.cases.ts.
  * Exits: `out` (to uplink-out6), `drop`.
  */
@@ -15,6 +18,7 @@ import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js
 import type { Burst } from '../packet/index.js';
 import { ipv6 } from '../wire/index.js';
 import { BurstLookup6, ctFlags6, ctProto6, foldAt, portsWord6, rewriteSrc6, tcpSegment6, type Ct6 } from './ct6.js';
+import { natRelated6, relatedDrops, relatedRef6, RELATED_NAT_COUNTERS } from './icmp-nat.js';
 import type { NodeState } from './state.js';
 
 const NAMES = [
@@ -23,7 +27,7 @@ const NAMES = [
   'rebound',
   'drop-no-ipv6',
   'drop-hop-limit',
-  'drop-icmp-error',
+  ...RELATED_NAT_COUNTERS,
   'drop-key-clash',
   'drop-reply-direction',
   'drop-ct-full',
@@ -34,6 +38,7 @@ const NAMES = [
 const C = counterIndex(NAMES);
 const EXITS = ['out', 'drop'] as const;
 const X = exitIndex(EXITS);
+const REL_DROP = relatedDrops(C);
 
 export class Snat6 implements Stage {
   readonly name = 'snat6';
@@ -74,8 +79,7 @@ export class Snat6 implements Stage {
       const proto = ipv6.walkProto(w);
       const l4 = ipv6.walkL4Offset(o, w);
       if (proto === ipv6.NH_ICMPV6 && v.getUint8(l4) < 128) {
-        b.next[i] = X.drop;
-        c[C['drop-icmp-error']]!++;
+        b.next[i] = this.related(b, i, l4);
         continue;
       }
       const nat = b.meta[i]!;
@@ -153,5 +157,41 @@ export class Snat6 implements Stage {
       b.next[i] = X.out;
     }
     return n;
+  }
+
+  /**
+   * An ICMPv6 error a pod sends about a packet it received on a SNAT66 connection: the reversed quote must be
+   * the connection's original direction, with the record's full addresses (the quote's destination is the pod,
+   * its source the peer); the outer source and the quoted destination get the NAT address and port.
+   */
+  private related(b: Burst, i: number, l4: number): number {
+    const v = this.st.v;
+    const t6 = this.st.tables.v6!;
+    const ct6 = this.ct6;
+    const ct = ct6.ct;
+    const c = this.counters.v;
+    const o = b.l3[i]!;
+    const end = o + ipv6.HEADER_LEN + ipv6.payloadLen(v, o);
+    const ref = relatedRef6(ct6, v, o, l4, end);
+    if (ref < 0) {
+      c[REL_DROP[-ref]!]!++;
+      return X.drop;
+    }
+    if ((ref & 1) === 1) {
+      c[C['drop-related-reply-direction']]!++;
+      return X.drop;
+    }
+    const conn = ref >> 1;
+    const q = l4 + 8;
+    const bound = t6.ownedByFold.get(ct.natIp(conn), -1);
+    if (!ct6.isAddr(conn, 0, v, q + 24) || !ct6.isAddr(conn, 4, v, q + 8) || bound < 0 || !ct.isSnat(conn)) {
+      c[C['drop-key-clash']]!++;
+      return X.drop;
+    }
+    natRelated6(v, o, l4, end, t6.ownedIp, bound << 2, ct.rewritePort(conn, 0), false);
+    ipv6.decHopLimit(v, o);
+    b.flow[i] = -1; // nothing to confirm, and a lost error must not abort the connection
+    c[C.related]!++;
+    return X.out;
   }
 }

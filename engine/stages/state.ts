@@ -11,6 +11,7 @@ import { Ct6 } from './ct6.js';
 import type { FragmentOptions } from './defrag.js';
 import { RateMeters } from './meter.js';
 import { N_REACHABLE, NeighborTable, type NeighborOptions } from './neighbor.js';
+import { NeighborTable6 } from './neighbor6.js';
 import { PeerPins } from './peer-pins.js';
 import { TunnelAuth, type TunnelAuthConfig } from './tunnel-auth.js';
 
@@ -21,11 +22,13 @@ export interface NodeStateOptions {
    * `tcpLiberal` (`--conntrack-tcp-liberal`, both tables).
    */
   conntrack?: ConnTableOptions;
-  /** Size of the table of connections pods accept (default 16384). */
+  /** Size of the table of connections pods accept (default 16384), and of its IPv6 counterpart. */
   inboundConnections?: number;
   /** Size of the IPv6 connection table (ct6.ts; default 16384); its other options are `conntrack`'s. */
   ipv6Connections?: number;
   neighbor?: NeighborOptions;
+  /** The IPv6 neighbour table (neighbor6.ts); default: `neighbor`'s options. */
+  neighbor6?: NeighborOptions;
   /** UDP port of control traffic to the node IP (heartbeats); 0 for none. */
   controlPort?: number;
   /** SNAT every new connection to a random port (Antrea `snatFullyRandomPorts`). */
@@ -66,7 +69,13 @@ export class NodeState {
   readonly ctIn: ConnTable;
   /** IPv6 connections this node translates (SNAT66), in a table of their own (ct6.ts). */
   readonly ct6: Ct6;
+  /** IPv6 connections local pods accept from the segment, without NAT (ctIn's IPv6 counterpart, inbound6.ts). */
+  readonly ctIn6: Ct6;
   readonly neigh: NeighborTable;
+  /** IPv6 neighbours of the uplink (NDP, neighbor6.ts); the static ones of the configuration pinned. */
+  readonly neigh6: NeighborTable6;
+  /** The static IPv6 neighbours pinned now (4 words + MAC hi, lo each), to unpin those a new configuration drops. */
+  private static6: number[][] = [];
   /** Peer IP ↔ MAC bindings learned from authenticated heartbeats (peer-pins.ts). */
   readonly pins = new PeerPins();
   /** Rate meters of hosted egress IPs with `spec.bandwidth` (meter.ts), kept across reconfigurations. */
@@ -105,14 +114,16 @@ export class NodeState {
     const seed = cto.seed;
     // Connections pods accept: opened by a SYN only (a forged ACK must not create one, docs/conntrack-security.md),
     // the per-pod limit counted on the destination (the pod), the same TCP window policy as the main table.
-    this.ctIn = new ConnTable({
+    const inbound = (k: number): ConnTableOptions => ({
       maxConnections: opts.inboundConnections ?? 16384,
       tcpLoose: false,
       ...(cto.tcpLiberal ? { tcpLiberal: true } : {}),
       ...(cto.perHostLimit ? { perHostLimit: Math.min(cto.perHostLimit, opts.inboundConnections ?? 16384) } : {}),
       perHostSide: 1,
-      ...(seed !== undefined ? { seed: seed + 1 } : {}),
+      ...(seed !== undefined ? { seed: seed + k } : {}),
     });
+    this.ctIn = new ConnTable(inbound(1));
+    this.ctIn6 = new Ct6(inbound(3));
     const max6 = opts.ipv6Connections ?? 16384;
     this.ct6 = new Ct6({
       ...cto,
@@ -121,6 +132,8 @@ export class NodeState {
       ...(seed !== undefined ? { seed: seed + 2 } : {}),
     });
     this.neigh = new NeighborTable(opts.neighbor ?? {});
+    this.neigh6 = new NeighborTable6(opts.neighbor6 ?? opts.neighbor ?? {});
+    this.syncStatic6();
     this.controlPort = opts.controlPort ?? 0;
     this.snatMode = opts.snatFullyRandom ? SNAT_RANDOM_FULLY : 0;
     this.fragments = opts.fragments ?? {};
@@ -132,6 +145,7 @@ export class NodeState {
     this.ct.setTime(now);
     this.ctIn.setTime(now);
     this.ct6.ct.setTime(now);
+    this.ctIn6.ct.setTime(now);
   }
 
   /** Compile a new configuration and swap it in (between rounds). */
@@ -139,7 +153,24 @@ export class NodeState {
     this.tables = new DatapathTables(config, ++this.generation, this.tunnelOverhead);
     this.meters.configure(config.egressMeters, this.now);
     this.reconcilePins();
+    this.syncStatic6();
     return this.tables;
+  }
+
+  /**
+   * Pin the static IPv6 neighbours of the configuration (`NodeDatapathConfig6.neighbors`) in `neigh6`, and unpin
+   * those it no longer has: they stay as ordinary entries, re-probed when stale (cold path).
+   */
+  private syncStatic6(): void {
+    const t6 = this.tables.v6;
+    const want: number[][] = [];
+    if (t6 !== null)
+      for (let e = 0; e < t6.neighMacHi.length; e++)
+        want.push([...t6.neighIp.subarray(e * 4, e * 4 + 4), t6.neighMacHi[e]!, t6.neighMacLo[e]!]);
+    const same = (a: number[], b: number[]) => a.every((x, i) => x === b[i]);
+    for (const o of this.static6) if (!want.some((w) => same(w, o))) this.neigh6.unpin(o[0]!, o[1]!, o[2]!, o[3]!);
+    for (const w of want) this.neigh6.pin(w[0]!, w[1]!, w[2]!, w[3]!, w[4]!, w[5]!, this.now);
+    this.static6 = want;
   }
 
   /**

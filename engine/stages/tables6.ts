@@ -15,8 +15,9 @@ function slotOf6(a0: number, a1: number, a2: number, a3: number, shift: number):
 }
 
 /**
- * A fixed-size open-addressing map from IPv6 address to int32, linear probing, at most half full (built once per
- * configuration: no deletion). `get` returns `missing` (default -1) for an absent key.
+ * A fixed-size open-addressing map from IPv6 address to int32, linear probing, at most half full. `get` returns
+ * `missing` (default -1) for an absent key; `delete` shifts later entries back (no tombstones), for the IPv6
+ * neighbour table (neighbor6.ts), the one map that changes between configurations.
  */
 export class Ip6Map {
   private readonly keys: Int32Array;
@@ -68,6 +69,41 @@ export class Ip6Map {
     this.keys[k + 3] = a3;
     this.vals[i] = val;
     this.size++;
+  }
+
+  /** Remove a key; false when it is absent. */
+  delete(a0: number, a1: number, a2: number, a3: number): boolean {
+    const keys = this.keys;
+    const used = this.used;
+    const mask = this.mask;
+    let i = slotOf6(a0, a1, a2, a3, this.shift);
+    for (;;) {
+      if (used[i] !== 1) return false;
+      const k = i << 2;
+      if (keys[k] === a0 && keys[k + 1] === a1 && keys[k + 2] === a2 && keys[k + 3] === a3) break;
+      i = (i + 1) & mask;
+    }
+    // Backward shift: a later entry of the probe run moves into the hole unless its home is cyclically in (i, j].
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      if (used[j] !== 1) break;
+      const kj = j << 2;
+      const home = slotOf6(keys[kj]!, keys[kj + 1]!, keys[kj + 2]!, keys[kj + 3]!, this.shift);
+      const inRange = i <= j ? home > i && home <= j : home > i || home <= j;
+      if (!inRange) {
+        const ki = i << 2;
+        keys[ki] = keys[kj]!;
+        keys[ki + 1] = keys[kj + 1]!;
+        keys[ki + 2] = keys[kj + 2]!;
+        keys[ki + 3] = keys[kj + 3]!;
+        this.vals[i] = this.vals[j]!;
+        i = j;
+      }
+    }
+    used[i] = 0;
+    this.size--;
+    return true;
   }
 }
 

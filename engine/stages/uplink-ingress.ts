@@ -11,12 +11,15 @@
  * one (`b.l3` after the tag); IPv4 in it must be for an Egress IP on that VLAN, and IPv4 to such an Egress IP
  * must come tagged with its VLAN — or untagged Geneve, which remote nodes send it on the segment —
  * else `drop-vlan-mismatch`. Any other tagged frame is `drop-vlan`.
+ * On a node with an IPv6 side, IPv6 frames go to unsnat6 (`ipv6`), and those whose Next Header is ICMPv6 with an
+ * NDP type (133..137) to the ndp stage (`ndp`), which alone may also come to an IPv6 multicast MAC (33:33:...,
+ * the solicited-node groups, RFC 2464 §7); any other frame to a multicast MAC is `drop-multicast`.
  * Specification: docs/architecture.md §1 (the uplink port), docs/semantics.md §3, §3.1, §4.b, §4.i. Cases:
  * test/stages/cases/uplink-ingress.cases.ts.
- * On an IPv6 underlay (docs/ipv6.md §2.h), IPv6 UDP from a member's transport address to this node's, to the tunnel
+ * On an IPv6 underlay (docs/ipv6.md §2.l), IPv6 UDP from a member's transport address to this node's, to the tunnel
  * or control port, goes to tunnel6-decap (`underlay6`); other IPv6 frames go to unsnat6 as on any dual-stack node.
- * Exits: `arp`, `ip`, `fragment`, `drop`, `ipv6` (an IPv6 frame on a node with an IPv6 side: to unsnat6),
- * `underlay6` (to tunnel6-decap, `b.l3` = the IPv6 header).
+ * Exits: `arp`, `ip`, `fragment`, `drop`, `ipv6` (to unsnat6), `ndp`, `underlay6` (to tunnel6-decap, `b.l3` = the
+ * IPv6 header).
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
@@ -44,7 +47,7 @@ const NAMES = [
   'drop-ip-bad-options',
 ] as const;
 const C = counterIndex(NAMES);
-const EXITS = ['arp', 'ip', 'fragment', 'drop', 'ipv6', 'underlay6'] as const;
+const EXITS = ['arp', 'ip', 'fragment', 'drop', 'ipv6', 'ndp', 'underlay6'] as const;
 const X = exitIndex(EXITS);
 const IP_DROP = verdictReasons(
   C,
@@ -76,11 +79,15 @@ export class UplinkIngress implements Stage {
         c[C['drop-truncated']]!++;
         continue;
       }
+      let group = false; // to an IPv6 multicast MAC: NDP only (below)
       if (!(ethernet.dstHi16(v, o) === macHi && ethernet.dstLo32(v, o) === macLo)) {
         if (!ethernet.isBroadcast(v, o)) {
-          b.next[i] = X.drop;
-          c[ethernet.isMulticast(v, o) ? C['drop-multicast'] : C['drop-other-mac']]!++;
-          continue;
+          group = ethernet.dstHi16(v, o) === 0x3333 && t.v6 !== null;
+          if (!group) {
+            b.next[i] = X.drop;
+            c[ethernet.isMulticast(v, o) ? C['drop-multicast'] : C['drop-other-mac']]!++;
+            continue;
+          }
         }
       }
       let type = ethernet.ethertype(v, o);
@@ -95,6 +102,19 @@ export class UplinkIngress implements Stage {
         }
       }
       const l3 = o + hl;
+      if (type === ethernet.ETHERTYPE_IPV6 && t.v6 !== null && len >= hl + 41 && v.getUint8(l3 + 6) === 58) {
+        const icmp = v.getUint8(l3 + 40);
+        if (icmp >= 133 && icmp <= 137) {
+          b.l3[i] = l3;
+          b.next[i] = X.ndp;
+          continue;
+        }
+      }
+      if (group) {
+        b.next[i] = X.drop;
+        c[C['drop-multicast']]!++;
+        continue;
+      }
       if (type === ethernet.ETHERTYPE_ARP) {
         b.l3[i] = l3;
         b.next[i] = X.arp;

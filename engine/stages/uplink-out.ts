@@ -68,7 +68,8 @@ export class UplinkOut implements Stage {
     neigh.expire(this.st.now, this.dropParked);
     // Repeat requests for addresses packets wait on, even when no new packet comes to trigger them.
     let k = n;
-    neigh.dueProbes(this.st.now, (e, ip) => {
+    neigh.dueProbes(this.st.now, (e) => {
+      const ip = neigh.ip[e]!;
       const t = this.st.tables;
       if (t.nodeByIp.get(ip, -1) >= 0) return;
       const vid = neigh.vlan[e]!;

@@ -50,7 +50,7 @@ export {
 
 // Local bindings of imported hot-path values (why: docs/platform.md, the hot path in JavaScript).
 const { BAD_VERSION, OK, TRUNCATED } = V;
-const { finish, pseudoHeaderSum6, sum, update128 } = cs;
+const { finish, pseudoHeaderSum6, sum, udpNonZero, update16, update128 } = cs;
 
 export const HEADER_LEN = 8;
 /** Next Header value of ICMPv6. */
@@ -164,6 +164,88 @@ export function check(v: DataView, o: number, len: number): number {
   if (len < C_HEADER_LEN) return TRUNCATED;
   if (v.getUint8(o + F_TYPE) < 128) return checkQuoted(v, o + C_HEADER_LEN, len - C_HEADER_LEN);
   return OK;
+}
+
+// --- Translating the quoted packet of an error (NAT, cold path) ---
+//
+// The quoted packet is an IPv6 header, maybe extension headers (the caller walked them: `ql4`, `qproto`), then
+// the upper layer, cut wherever the quote ends (`end`). A NAT of the quote changes one quoted address and one
+// quoted port (or echo Identifier). The quoted upper-layer checksum covers the quoted pseudo-header (RFC 8200
+// §8.1; ICMPv6 too, unlike ICMP for IPv4), so it is updated when it lies inside the quote (UDP: the first 8
+// bytes; TCP: at least 18, as Linux's tcp_manip_pkt; ICMPv6 echo: 4), a quoted UDP checksum of 0 staying 0;
+// every changed byte is folded into the error's own checksum (RFC 1624), which is never recomputed, so an error
+// that arrived with a bad checksum still has one.
+
+/** Offset of the quoted upper-layer checksum, or -1 when the quote ends before it. */
+function quotedCsumOff(ql4: number, qproto: number, end: number): number {
+  if (qproto === ipv6.NH_UDP) return ql4 + 8 <= end ? ql4 + 6 : -1;
+  if (qproto === ipv6.NH_TCP) return ql4 + 18 <= end ? ql4 + 16 : -1;
+  if (qproto === C_PROTO) return ql4 + 4 <= end ? ql4 + 2 : -1;
+  return -1;
+}
+
+/** Fold the change of the quoted checksum at `co` (from `c` to `nc`) into the error's checksum `ic`. */
+function foldQuotedCsum(v: DataView, co: number, qproto: number, c: number, nc: number, ic: number): number {
+  if (qproto === ipv6.NH_UDP) nc = udpNonZero(nc);
+  v.setUint16(co, nc);
+  return update16(ic, c, nc);
+}
+
+/**
+ * In the error message at `o` (ending at `end`; the quoted packet's upper layer at `ql4`, Next Header
+ * `qproto`), set the quoted source (`at` = the quote's offset + 8) or destination (+ 24) address to `a0`..`a3`,
+ * with the quoted upper-layer checksum and the error's checksum updated.
+ */
+export function setQuotedAddrCsum(
+  v: DataView,
+  o: number,
+  end: number,
+  at: number,
+  ql4: number,
+  qproto: number,
+  a0: number,
+  a1: number,
+  a2: number,
+  a3: number,
+): void {
+  let ic = update128(v.getUint16(o + F_CHECKSUM), v, at, a0, a1, a2, a3);
+  const co = quotedCsumOff(ql4, qproto, end);
+  if (co >= 0) {
+    const c = v.getUint16(co);
+    if (!(qproto === ipv6.NH_UDP && c === 0))
+      ic = foldQuotedCsum(v, co, qproto, c, update128(c, v, at, a0, a1, a2, a3), ic);
+  }
+  v.setInt32(at, a0);
+  v.setInt32(at + 4, a1);
+  v.setInt32(at + 8, a2);
+  v.setInt32(at + 12, a3);
+  v.setUint16(o + F_CHECKSUM, ic);
+}
+
+/**
+ * Set the 16-bit field `field` bytes into the quoted upper layer (0: source port, 2: destination port, 4: echo
+ * Identifier) to `x`, a no-op when the quote ends before it, with the checksums updated as `setQuotedAddrCsum`.
+ */
+export function setQuotedWordCsum(
+  v: DataView,
+  o: number,
+  end: number,
+  field: number,
+  ql4: number,
+  qproto: number,
+  x: number,
+): void {
+  const p = ql4 + field;
+  if (p + 2 > end) return;
+  const old = v.getUint16(p);
+  let ic = update16(v.getUint16(o + F_CHECKSUM), old, x);
+  v.setUint16(p, x);
+  const co = quotedCsumOff(ql4, qproto, end);
+  if (co >= 0) {
+    const c = v.getUint16(co);
+    if (!(qproto === ipv6.NH_UDP && c === 0)) ic = foldQuotedCsum(v, co, qproto, c, update16(c, old, x), ic);
+  }
+  v.setUint16(o + F_CHECKSUM, ic);
 }
 
 // --- Building errors (cold path) ---

@@ -531,6 +531,20 @@ describe('AgentConfig, ConfigMap, ExternalHost', () => {
     expect(errs(a('transportCIDR: 198.18.0.0/24\ndefaultGateway: 198.19.0.1'))).toEqual([
       '(AgentConfig/default) defaultGateway: Invalid value: "198.19.0.1": must be inside transportCIDR 198.18.0.0/24',
     ]);
+    expect(errs(a('transportCIDR: 198.18.0.0/24\ntransportCIDRv6: 198.18.0.0/24'))).toEqual([
+      '(AgentConfig/default) transportCIDRv6: Invalid value: "198.18.0.0/24": must be an IPv6 CIDR',
+    ]);
+    expect(errs(a('transportCIDR: 198.18.0.0/24\ndefaultGatewayv6: 198.18.0.1'))).toEqual([
+      '(AgentConfig/default) defaultGatewayv6: Invalid value: "198.18.0.1": must be an IPv6 address',
+    ]);
+    expect(
+      errs(a('transportCIDR: 198.18.0.0/24\ntransportCIDRv6: "2001:2::/64"\ndefaultGatewayv6: "2001:2:1::1"')),
+    ).toEqual([
+      '(AgentConfig/default) defaultGatewayv6: Invalid value: "2001:2:1::1": must be inside transportCIDRv6 2001:2::/64',
+    ]);
+    expect(
+      errs(a('transportCIDR: 198.18.0.0/24\ntransportCIDRv6: "2001:2::/64"\ndefaultGatewayv6: "2001:2::1"')),
+    ).toEqual([]);
     expect(errs(a('transportCIDR: 198.18.0.0/24\novsBridge: br-int'))).toEqual([
       '(AgentConfig/default) ovsBridge: unknown field "ovsBridge"',
     ]);

@@ -2,12 +2,15 @@
  * engine/wire/icmpv6.ts against the scapy fixtures (echo request/reply, destination unreachable quoting a whole
  * datagram, Packet Too Big quoting 1232 bytes, time exceeded, parameter problem), the checksum with the IPv6
  * pseudo-header (RFC 4443 §2.3), the error builder compared with scapy's bytes, and the rules of RFC 4443 §2.4 (e)
- * on when an error may be sent.
+ * on when an error may be sent; the NAT of a quoted packet against full checksums.
  */
 import { describe, expect, it } from 'vitest';
 import * as icmpv6 from '../../engine/wire/icmpv6.js';
 import * as ipv6 from '../../engine/wire/ipv6.js';
+import * as tcp from '../../engine/wire/tcp.js';
+import * as udp from '../../engine/wire/udp.js';
 import * as V from '../../engine/wire/verdict.js';
+import { hasScapy, scapyBytes } from '../support/scapy.js';
 import { a5, addr6, findLayer, hex, layer, load, num, str, type Frame } from './fixtures.js';
 
 const echo = load('icmpv6-echo.pcap');
@@ -189,5 +192,53 @@ describe('icmpv6: building errors', () => {
     expect(ok(ns, 1, 4)).toBe(false);
     const na = load('ndp.pcap')[1]!; // a unicast NA is informational: an error about it is allowed
     expect(ok(na, 1, 4)).toBe(true);
+  });
+});
+
+describe.skipIf(!hasScapy())('icmpv6: NAT of the quoted packet against full checksums', () => {
+  // Errors quoting: a whole UDP datagram, one with checksum 0, a whole TCP segment behind a Destination Options
+  // header, TCP cut to 8 bytes (its checksum not quoted), a whole echo request. Built by scapy, checksums good.
+  const Q = [
+    "IPv6(src='2001:2::253', dst='2001:2::100')/UDP(sport=40000, dport=53)/b'query'",
+    "IPv6(src='2001:2::253', dst='2001:2::100')/UDP(sport=40000, dport=53, chksum=0)/b'query'",
+    "IPv6(src='2001:2::253', dst='2001:2::100')/IPv6ExtHdrDestOpt()/TCP(sport=41000, dport=443, flags='S')/b'x'",
+    "bytes(IPv6(src='2001:2::253', dst='2001:2::100')/TCP(sport=41000, dport=443, flags='S'))[:48]",
+    "IPv6(src='2001:2::253', dst='2001:2::100')/ICMPv6EchoRequest(id=7, seq=1, data=b'ping')",
+  ];
+  const pkts = hasScapy()
+    ? scapyBytes(Q.map((q) => `IPv6(src='2001:2::1', dst='2001:2::253')/ICMPv6DestUnreach(code=1)/${q}`))
+    : [];
+  let x = 88172645;
+  const rnd = () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return x | 0;
+  };
+  Q.forEach((q, n) => {
+    it(q, () => {
+      for (let k = 0; k < 200; k++) {
+        const b = pkts[n]!.slice();
+        const v = new DataView(b.buffer);
+        const end = 40 + ipv6.payloadLen(v, 0);
+        const qo = 48;
+        const r = ipv6.walk(v, qo, end - qo);
+        const ql4 = ipv6.walkL4Offset(qo, r);
+        const qp = ipv6.walkProto(r);
+        const a = [rnd(), rnd(), rnd(), rnd()] as const;
+        const port = rnd() & 0xffff;
+        icmpv6.updateChecksumForAddr(v, 40, 24, ...a);
+        ipv6.setDstWords(v, 0, ...a);
+        icmpv6.setQuotedAddrCsum(v, 40, end, qo + 8, ql4, qp, ...a);
+        icmpv6.setQuotedWordCsum(v, 40, end, qp === ipv6.NH_ICMPV6 ? 4 : 0, ql4, qp, port);
+        expect(icmpv6.checksumOk(v, 0, 40, end - 40), 'error checksum').toBe(true);
+        expect(ipv6.addrEqual(v, qo + 8, v, 24)).toBe(true);
+        expect(v.getUint16(ql4 + (qp === ipv6.NH_ICMPV6 ? 4 : 0))).toBe(port);
+        if (n === 0) expect(udp.checksumOk6(v, qo, ql4), 'quoted UDP').toBe(true);
+        if (n === 1) expect(v.getUint16(ql4 + 6)).toBe(0);
+        if (n === 2) expect(tcp.checksumOk6(v, qo, ql4), 'quoted TCP').toBe(true);
+        if (n === 4) expect(icmpv6.checksumOk(v, qo, ql4, end - ql4), 'quoted echo').toBe(true);
+      }
+    });
   });
 });

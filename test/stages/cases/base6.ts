@@ -10,6 +10,7 @@ import {
   EGRESS_NONE,
   EGRESS_REMOTE,
   fold6,
+  type Ct6,
   type NodeDatapathConfig,
   type NodeDatapathConfig6,
   type NodeState,
@@ -83,9 +84,38 @@ export function connection6(
   natIp?: string,
   recorded?: string,
 ): number {
+  return track6(st.ct6, proto, src, sport, dst, dport, natIp, recorded);
+}
+
+/**
+ * A connection a pod accepted over IPv6, `src:sport → dst:dport` (dst the pod), in the table of accepted IPv6
+ * connections (`ctIn6`, no NAT); `recorded` as for connection6.
+ */
+export function accepted6(
+  st: NodeState,
+  proto: keyof typeof PROTO6,
+  src: string,
+  sport: number,
+  dst: string,
+  dport: number,
+  recorded?: string,
+): number {
+  return track6(st.ctIn6, proto, src, sport, dst, dport, undefined, recorded);
+}
+
+function track6(
+  t: Ct6,
+  proto: keyof typeof PROTO6,
+  src: string,
+  sport: number,
+  dst: string,
+  dport: number,
+  natIp?: string,
+  recorded?: string,
+): number {
   const s = words6(src)!;
   const d = words6(dst)!;
-  const ct = st.ct6.ct;
+  const ct = t.ct;
   const c = ct.create(
     fold6(...s),
     fold6(...d),
@@ -98,6 +128,15 @@ export function connection6(
   if (c < 0) throw new Error(`setup: create returned ${c}`);
   if (natIp !== undefined && ct.snat(c, fold6(...words6(natIp)!), 0) !== 0) throw new Error('setup: snat failed');
   if (!ct.confirm(c)) throw new Error('setup: confirm failed');
-  st.ct6.addr.set([...s, ...words6(recorded ?? dst)!], c * 8);
+  t.addr.set([...s, ...words6(recorded ?? dst)!], c * 8);
   return c;
+}
+
+/** Resolve the IPv6 neighbour `addr` at `macText` in the node's IPv6 neighbour table (as an NA would). */
+export function neighbour6(st: NodeState, addr: string, macText: string): void {
+  const w = words6(addr)!;
+  const v = new DataView(new ArrayBuffer(16));
+  w.forEach((x, i) => v.setInt32(i * 4, x));
+  const m = mac(macText);
+  st.neigh6.learn(v, 0, (m[0]! << 8) | m[1]!, (m[2]! << 24) | (m[3]! << 16) | (m[4]! << 8) | m[5]!, st.now, true);
 }

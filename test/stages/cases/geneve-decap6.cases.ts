@@ -61,6 +61,19 @@ export const cases: CaseTable = {
       counters: { 'drop-inner-fragment': 1 },
     }),
     row({
+      name: 'a later fragment, to the outside and to a local pod (no reassembly): drop-inner-fragment',
+      input: [
+        from('2001:2:0:a2::9', '2001:2::100', "IPv6ExtHdrFragment(offset=3, id=5, nh=17)/(b'z'*16)"),
+        from('2001:2:0:a2::9', '2001:2:0:a1::5', "IPv6ExtHdrFragment(offset=3, id=6, nh=17)/(b'z'*16)"),
+      ],
+      counters: { 'drop-inner-fragment': 2 },
+    }),
+    row({
+      name: 'an atomic fragment (offset 0, M clear) is no fragment: to-pod',
+      input: [from('2001:2:0:a2::9', '2001:2:0:a1::5', `IPv6ExtHdrFragment(m=0, id=7)/${UDP}`)],
+      counters: { 'to-pod': 1 },
+    }),
+    row({
       name: 'a UDP Length below 8: drop-inner-l4',
       input: [from('2001:2:0:a2::9', '2001:2::100', "UDP(sport=1, dport=2, len=3)/b'x'")],
       counters: { 'drop-inner-l4': 1 },

@@ -33,6 +33,8 @@ export interface Input {
   port?: number;
   /** `b.flow`: the packet's connection reference (uplink-out confirms it); default -1. */
   flow?: number;
+  /** `b.oport`: the output port member an earlier stage chose (inbound6: the pod's); default 0. */
+  oport?: number;
   /** Bytes of headroom before the packet in its slot (default: the slab's headroom). */
   headroom?: number;
 }
@@ -162,6 +164,7 @@ export function runRow(table: CaseTable, row: Row, bytes: (p: Pkt) => Uint8Array
       b.meta[j] = inp.meta ?? 0;
       b.port[j] = inp.port ?? 0;
       b.flow[j] = inp.flow ?? -1;
+      b.oport[j] = inp.oport ?? 0;
     }
     p.enqueue('in', from);
     p.run();

@@ -1,5 +1,7 @@
 /** pod-ingress rows (engine/stages/pod-ingress.ts; docs/semantics.md §4.0): L3 packets from pod port `port`. */
 import { PodIngress } from '../../../engine/stages/index.js';
+import { EGRESS_NONE } from '../../../engine/stages/index.js';
+import { base6, dual } from './base6.js';
 import type { CaseTable } from './harness.js';
 
 const UDP = "UDP(sport=40000, dport=53)/b'query'";
@@ -54,6 +56,20 @@ export const cases: CaseTable = {
       name: 'another source than the pod IP: drop-spoofed',
       input: [{ pkt: `IP(src='10.244.1.6', dst='198.18.0.100')/${UDP}`, port: 0 }],
       counters: { 'drop-spoofed': 1 },
+    },
+    {
+      name: 'IPv4 from the port of a pod with only an IPv6 address (port 3 on a dual-stack node): drop-spoofed',
+      config: dual({
+        pods: [
+          ...base6().pods,
+          { key: 'prod/v6-only', ip: '2001:2:0:a1::9', port: 3, egress: EGRESS_NONE, egressIp: null, egressNodeIp: 0 },
+        ],
+      }),
+      input: [
+        { pkt: `IP(src='10.244.1.9', dst='198.18.0.100')/${UDP}`, port: 3 },
+        { pkt: `${FROM_WEB1}/${UDP}`, port: 3 },
+      ],
+      counters: { 'drop-spoofed': 2 },
     },
     {
       name: 'larger than the pod MTU with DF: drop-too-big and fragmentation needed to the pod',

@@ -3,13 +3,17 @@
  * dual-stack node-a (base6.ts).
  */
 import { PodIngress6 } from '../../../engine/stages/index.js';
-import { dual } from './base6.js';
+import { accepted6, base6, connection6, dual } from './base6.js';
 import { ip, type CaseTable, type Row } from './harness.js';
 
 const UDP = "UDP(sport=40000, dport=53)/b'query'";
 const WEB1 = '2001:2:0:a1::5';
 const from = (dst: string, extra = '') => `IPv6(src='${WEB1}', dst='${dst}'${extra})`;
 const EXT = '2001:2::100';
+const SYNACK = "TCP(sport=80, dport=5000, flags='SA', seq=100, ack=2)";
+const BIG = "UDP(sport=1, dport=2)/(b'z'*1420)";
+/** ICMPv6 errors to web-1 come from node-a's IPv6 pod gateway, the first address of 2001:2:0:a1::/64. */
+const GW_TO_POD = `IPv6(src='2001:2:0:a1::1', dst='${WEB1}')`;
 const d = dual();
 const row = (r: Row): Row => ({ config: d, ...r });
 
@@ -134,6 +138,68 @@ export const cases: CaseTable = {
       counters: { 'drop-fragment': 1 },
     }),
     row({
+      name: 'an atomic fragment (offset 0, M clear) is no fragment: classified, egress-local',
+      input: [`${from(EXT)}/IPv6ExtHdrFragment(m=0, id=8)/${UDP}`],
+      counters: { 'egress-local': 1 },
+    }),
+    row({
+      name: 'a later fragment (no upper-layer header in it): drop-fragment',
+      input: [`${from(EXT)}/IPv6ExtHdrFragment(offset=4, id=7, nh=17)/(b'y'*16)`],
+      counters: { 'drop-fragment': 1 },
+    }),
+    row({
+      name: 'the SYN-ACK of a connection the pod accepted: no-nat, un-NATed from the pod address, Hop Limit decremented',
+      setup: (st) => void accepted6(st, 'tcp', EXT, 5000, WEB1, 80),
+      input: [`${from(EXT)}/${SYNACK}`],
+      counters: { 'reply-no-nat': 1 },
+      expect: { 'no-nat': [`${from(EXT, ', hlim=63')}/${SYNACK}`] },
+    }),
+    row({
+      name: 'the echo reply of an accepted ping and an answer behind a destination options header: no-nat',
+      setup: (st) => {
+        accepted6(st, 'icmp', EXT, 9, WEB1, 0);
+        accepted6(st, 'udp', EXT, 5353, WEB1, 53);
+      },
+      input: [
+        `${from(EXT)}/ICMPv6EchoReply(id=9, seq=1, data=b'pong')`,
+        `${from(EXT)}/IPv6ExtHdrDestOpt()/UDP(sport=53, dport=5353)/b'a'`,
+      ],
+      counters: { 'reply-no-nat': 2 },
+    }),
+    row({
+      name: "an echo request in the reply direction of an accepted ping is the pod's own: reply-refused, its Egress",
+      setup: (st) => void accepted6(st, 'icmp', EXT, 9, WEB1, 0),
+      input: [`${from(EXT)}/ICMPv6EchoRequest(id=9, seq=2)`],
+      counters: { 'reply-refused': 1, 'egress-local': 1 },
+    }),
+    row({
+      name: 'an ACK before the pod answered the SYN (its challenge ACK to a forged one): reply-refused, its Egress',
+      setup: (st) => void accepted6(st, 'tcp', EXT, 5000, WEB1, 80),
+      input: [`${from(EXT)}/TCP(sport=80, dport=5000, flags='A', seq=9, ack=2)`],
+      counters: { 'reply-refused': 1, 'egress-local': 1 },
+    }),
+    row({
+      name: 'a flow the pod opened through SNAT66 on the same tuple stays there: reply-refused, its Egress',
+      setup: (st) => {
+        accepted6(st, 'udp', EXT, 53, WEB1, 40000);
+        connection6(st, 'udp', WEB1, 40000, EXT, 53, '2001:2::253');
+      },
+      input: [`${from(EXT)}/${UDP}`],
+      counters: { 'reply-refused': 1, 'egress-local': 1 },
+    }),
+    row({
+      name: 'an accepted connection recorded with other full addresses of the same stand-ins: reply-refused',
+      setup: (st) => void accepted6(st, 'tcp', EXT, 5000, WEB1, 80, '2001:2:0:a1::99'),
+      input: [`${from(EXT)}/${SYNACK}`],
+      counters: { 'reply-refused': 1, 'egress-local': 1 },
+    }),
+    row({
+      name: 'a pod answering a SYN with SYN+FIN+ACK, a flag set Linux refuses: drop-ct-invalid',
+      setup: (st) => void accepted6(st, 'tcp', EXT, 5000, WEB1, 80),
+      input: [`${from(EXT)}/TCP(sport=80, dport=5000, flags='FSA', seq=100, ack=2)`],
+      counters: { 'drop-ct-invalid': 1 },
+    }),
+    row({
       name: 'a UDP header cut short: drop-l4-truncated',
       input: [`${from(EXT, ', nh=17')}/b'\\x9c\\x40'`],
       counters: { 'drop-l4-truncated': 1 },
@@ -166,15 +232,46 @@ export const cases: CaseTable = {
       counters: { 'drop-router-message': 2 },
     }),
     row({
-      name: 'larger than the pod MTU: drop-too-big',
-      input: [`${from(EXT)}/UDP(sport=1, dport=2)/(b'z'*1420)`],
-      counters: { 'drop-too-big': 1 },
+      name: 'larger than the pod MTU: drop-too-big, Packet Too Big (MTU 1450) from the pod gateway, 1232 bytes quoted',
+      input: [`${from(EXT)}/${BIG}`],
+      counters: { 'drop-too-big': 1, 'icmp-packet-too-big': 1 },
+      expect: { reply: [`${GW_TO_POD}/ICMPv6PacketTooBig(mtu=1450)/bytes(${from(EXT)}/${BIG})[:1232]`] },
     }),
     row({
-      name: 'Hop Limit 1: drop-hop-limit',
+      name: 'Hop Limit 1: drop-hop-limit and Time Exceeded to the pod, the packet quoted whole',
       input: [`${from(EXT, ', hlim=1')}/${UDP}`],
+      counters: { 'drop-hop-limit': 1, 'icmp-time-exceeded': 1 },
+      expect: { reply: [`${GW_TO_POD}/ICMPv6TimeExceeded(code=0)/${from(EXT, ', hlim=1')}/${UDP}`] },
+    }),
+    row({
+      name: 'Hop Limit 1 on an ICMPv6 error: drop-hop-limit, no error about an error (RFC 4443 §2.4 e.1)',
+      input: [`${from(EXT, ', hlim=1')}/ICMPv6DestUnreach(code=4)/IPv6(src='${EXT}', dst='${WEB1}')/${UDP}`],
       counters: { 'drop-hop-limit': 1 },
     }),
+    row({
+      name: 'Hop Limit 1 with no free slot for the error: drop-no-buffer',
+      slots: 1,
+      input: [`${from(EXT, ', hlim=1')}/${UDP}`],
+      counters: { 'drop-hop-limit': 1, 'drop-no-buffer': 1 },
+    }),
+    {
+      name: 'no IPv6 pod CIDR of its own: the error comes from the node IPv6 address',
+      config: dual({ podCidrs: base6().podCidrs.slice(1) }),
+      input: [`${from(EXT)}/${BIG}`],
+      counters: { 'drop-too-big': 1, 'icmp-packet-too-big': 1 },
+      expect: {
+        reply: [`IPv6(src='2001:2::11', dst='${WEB1}')/ICMPv6PacketTooBig(mtu=1450)/bytes(${from(EXT)}/${BIG})[:1232]`],
+      },
+    },
+    {
+      name: 'neither a pod CIDR nor an IPv6 address: the error comes from fe80::1',
+      config: dual({ podCidrs: base6().podCidrs.slice(1), nodeIp: null }),
+      input: [`${from(EXT, ', hlim=1')}/${UDP}`],
+      counters: { 'drop-hop-limit': 1, 'icmp-time-exceeded': 1 },
+      expect: {
+        reply: [`IPv6(src='fe80::1', dst='${WEB1}')/ICMPv6TimeExceeded(code=0)/${from(EXT, ', hlim=1')}/${UDP}`],
+      },
+    },
     row({
       name: 'multicast, link-local, loopback or unspecified destinations: drop-bad-destination',
       input: [
@@ -186,9 +283,15 @@ export const cases: CaseTable = {
       counters: { 'drop-bad-destination': 4 },
     }),
     row({
-      name: 'to the node or a hosted egress IP (no ICMPv6 responder): drop-to-node',
-      input: [`${from('2001:2::11')}/${UDP}`, `${from('2001:2::253')}/${UDP}`],
+      name: 'other than an echo request to the node or a hosted egress IP: drop-to-node',
+      input: [`${from('2001:2::11')}/${UDP}`, `${from('2001:2::253')}/ICMPv6EchoReply(id=3)`],
       counters: { 'drop-to-node': 2 },
+    }),
+    row({
+      name: 'an echo request to the node: to-local (the responder), unchanged',
+      input: [`${from('2001:2::11')}/ICMPv6EchoRequest(id=3, seq=1)`],
+      counters: { 'to-local': 1 },
+      expect: { local: [`${from('2001:2::11')}/ICMPv6EchoRequest(id=3, seq=1)`] },
     }),
     row({
       name: 'to this node pod CIDR but no such pod: drop-no-such-pod',

@@ -2,12 +2,19 @@
  * snat6 rows (engine/stages/snat6.ts; docs/ipv6.md §2.c): IPv6 packets of node-a's pods (base6.ts), `meta` = the
  * entry of the NAT address pod-ingress6 chose (0: the egress IP 2001:2::253, 1: the node address 2001:2::11).
  */
-import { Snat6 } from '../../../engine/stages/index.js';
+import { Snat6, type NodeState } from '../../../engine/stages/index.js';
 import { connection6, dual } from './base6.js';
 import type { CaseTable, Row } from './harness.js';
 
 const WEB1 = '2001:2:0:a1::5';
 const EXT = '2001:2::100';
+const EGRESS = '2001:2::253';
+const ANSWER = "UDP(sport=53, dport=40000)/b'answer'";
+const SYNACK = "TCP(sport=443, dport=41000, flags='SA', seq=5000, ack=1)";
+/** An ICMPv6 error web-1 sends to the outside host (`body`: the ICMPv6 message and its quote). */
+const err = (body: string) => ({ pkt: `IPv6(src='${WEB1}', dst='${EXT}')/${body}`, meta: 0 });
+/** web-1's DNS query [2001:2:0:a1::5]:40000 → [2001:2::100]:53, SNATed to the egress IP. */
+const dns = () => ({ setup: (st: NodeState) => void connection6(st, 'udp', WEB1, 40000, EXT, 53, EGRESS) });
 const udp = (sport: number, hlim = 64, meta = 0) => ({
   pkt: `IPv6(src='${WEB1}', dst='${EXT}', hlim=${hlim})/UDP(sport=${sport}, dport=53)/b'q'`,
   meta,
@@ -91,14 +98,63 @@ export const cases: CaseTable = {
     },
     row({ name: 'Hop Limit 1: drop-hop-limit', input: [udp(40000, 1)], counters: { 'drop-hop-limit': 1 } }),
     row({
-      name: 'an ICMPv6 error from a pod (its quote is not translated): drop-icmp-error',
+      name: 'a port unreachable from a pod about a reply: related, outer source and quoted destination the NAT binding',
+      ...dns(),
+      input: [err(`ICMPv6DestUnreach(code=4)/IPv6(src='${EXT}', dst='${WEB1}', hlim=63)/${ANSWER}`)],
+      counters: { related: 1 },
+      expect: {
+        out: [
+          `IPv6(src='${EGRESS}', dst='${EXT}', hlim=63)/ICMPv6DestUnreach(code=4)/IPv6(src='${EXT}', dst='${EGRESS}', hlim=63)/${ANSWER}`,
+        ],
+      },
+    }),
+    row({
+      name: 'a parameter problem about a TCP segment quoted to 8 bytes (its checksum not quoted): related',
+      setup: (st) => void connection6(st, 'tcp', WEB1, 41000, EXT, 443, EGRESS),
+      input: [err(`ICMPv6ParamProblem(code=0, ptr=6)/bytes(IPv6(src='${EXT}', dst='${WEB1}')/${SYNACK})[:48]`)],
+      counters: { related: 1 },
+      expect: {
+        out: [
+          `IPv6(src='${EGRESS}', dst='${EXT}', hlim=63)/ICMPv6ParamProblem(code=0, ptr=6)/bytes(IPv6(src='${EXT}', dst='${EGRESS}')/${SYNACK})[:48]`,
+        ],
+      },
+    }),
+    row({
+      name: 'a quote with no tuple (a later fragment, a neighbour solicitation): drop-related-untracked',
+      ...dns(),
+      input: [
+        err(`ICMPv6TimeExceeded()/IPv6(src='${EXT}', dst='${WEB1}')/IPv6ExtHdrFragment(offset=10, nh=17)/(b'x'*8)`),
+        err(`ICMPv6DestUnreach()/IPv6(src='${EXT}', dst='${WEB1}')/ICMPv6ND_NS(tgt='${WEB1}')`),
+      ],
+      counters: { 'drop-related-untracked': 2 },
+    }),
+    row({
+      name: 'an error to another address than the quoted source: drop-related-mismatch',
+      ...dns(),
+      input: [err(`ICMPv6DestUnreach(code=4)/IPv6(src='2001:2::101', dst='${WEB1}')/${ANSWER}`)],
+      counters: { 'drop-related-mismatch': 1 },
+    }),
+    row({
+      name: 'an error about no connection: drop-related-no-conntrack (never sent with the pod address)',
+      input: [err(`ICMPv6DestUnreach(code=4)/IPv6(src='${EXT}', dst='${WEB1}')/${ANSWER}`)],
+      counters: { 'drop-related-no-conntrack': 1 },
+    }),
+    row({
+      name: 'an error whose quote is the original direction of the connection: drop-related-reply-direction',
+      ...dns(),
       input: [
         {
-          pkt: `IPv6(src='${WEB1}', dst='${EXT}')/ICMPv6DestUnreach(code=4)/IPv6(src='${EXT}', dst='2001:2::253')/UDP(sport=53, dport=40000)`,
+          pkt: `IPv6(src='${WEB1}', dst='${EGRESS}')/ICMPv6DestUnreach(code=4)/IPv6(src='${EGRESS}', dst='${EXT}')/UDP(sport=40000, dport=53)`,
           meta: 0,
         },
       ],
-      counters: { 'drop-icmp-error': 1 },
+      counters: { 'drop-related-reply-direction': 1 },
+    }),
+    row({
+      name: 'an error about a connection whose kept peer is another address (a stand-in clash): drop-key-clash',
+      setup: (st) => void connection6(st, 'udp', WEB1, 40000, EXT, 53, EGRESS, '2001:2::101'),
+      input: [err(`ICMPv6DestUnreach(code=4)/IPv6(src='${EXT}', dst='${WEB1}')/${ANSWER}`)],
+      counters: { 'drop-key-clash': 1 },
     }),
     row({
       name: 'a hit whose kept addresses are another destination (a stand-in clash): drop-key-clash',

@@ -1,6 +1,9 @@
 /** uplink-ingress rows (engine/stages/uplink-ingress.ts; docs/semantics.md §3, §4.b): frames from the segment. */
 import { UplinkIngress } from '../../../engine/stages/index.js';
+import { dual } from './base6.js';
 import { eth, HOST_MAC, VLAN_EGRESS, vlanConfig, type CaseTable } from './harness.js';
+
+const NS_TO_NODE6 = `IPv6(src='2001:2::100', dst='ff02::1:ff00:11', hlim=255)/ICMPv6ND_NS(tgt='2001:2::11')/ICMPv6NDOptSrcLLAddr(lladdr='${HOST_MAC}')`;
 
 const TO_NODE = "IP(src='198.18.0.100', dst='198.18.0.11')/UDP(sport=1, dport=2)/b'x'";
 const TO_VLAN = `IP(src='198.18.0.100', dst='${VLAN_EGRESS}')/UDP(sport=53, dport=40000)/b'r'`;
@@ -76,6 +79,39 @@ export const cases: CaseTable = {
       name: 'IPv6: drop-ipv6',
       input: [eth("IPv6(src='fe80::1', dst='fe80::2')/UDP(sport=1, dport=2)")],
       counters: { 'drop-ipv6': 1 },
+    },
+    {
+      name: 'dual-stack: NDP to the solicited-node MAC, to the node MAC or broadcast goes to ndp; other IPv6 to unsnat6',
+      config: dual(),
+      input: [
+        eth(NS_TO_NODE6, HOST_MAC, '33:33:ff:00:00:11'),
+        eth(NS_TO_NODE6),
+        eth(NS_TO_NODE6, HOST_MAC, 'ff:ff:ff:ff:ff:ff'),
+        eth("IPv6(src='2001:2::100', dst='2001:2::11')/UDP(sport=1, dport=2)"),
+      ],
+      counters: {},
+      expect: {
+        ndp: [
+          eth(NS_TO_NODE6, HOST_MAC, '33:33:ff:00:00:11'),
+          eth(NS_TO_NODE6),
+          eth(NS_TO_NODE6, HOST_MAC, 'ff:ff:ff:ff:ff:ff'),
+        ],
+        ipv6: [eth("IPv6(src='2001:2::100', dst='2001:2::11')/UDP(sport=1, dport=2)")],
+      },
+    },
+    {
+      name: 'dual-stack: anything but NDP to an IPv6 multicast MAC (MLD, UDP): drop-multicast',
+      config: dual(),
+      input: [
+        eth("IPv6(src='fe80::1', dst='ff02::1', hlim=1)/ICMPv6EchoRequest()", HOST_MAC, '33:33:00:00:00:01'),
+        eth("IPv6(src='2001:2::100', dst='ff02::1:ff00:11')/UDP(sport=1, dport=2)", HOST_MAC, '33:33:ff:00:00:11'),
+      ],
+      counters: { 'drop-multicast': 2 },
+    },
+    {
+      name: 'IPv4-only: NDP to a solicited-node MAC: drop-multicast',
+      input: [eth(NS_TO_NODE6, HOST_MAC, '33:33:ff:00:00:11')],
+      counters: { 'drop-multicast': 1 },
     },
     {
       name: 'LLDP: drop-ethertype',

@@ -1,31 +1,42 @@
 /**
  * uplink-out6 rows (engine/stages/uplink-out6.ts; docs/ipv6.md §2.c): IPv6 packets leaving node-a (base6.ts)
- * on the uplink; the next hop's MAC comes from the static neighbours.
+ * on the uplink; next hops resolved through the IPv6 neighbour table, static neighbours pinned, unknown ones
+ * with a Neighbor Solicitation to their solicited-node address (built here by scapy); `held` is `consumed`.
  */
 import { fold6, UplinkOut6 } from '../../../engine/stages/index.js';
 import { words6 } from '../../../engine/stages/tables6.js';
-import { connection6, dual, ROUTER_MAC } from './base6.js';
-import { HOST_MAC, NODE_MAC, type CaseTable, type Row } from './harness.js';
+import { connection6, dual, neighbour6, ROUTER_MAC } from './base6.js';
+import { HOST_MAC, NODE_MAC, OTHER_MAC, type CaseTable, type Row } from './harness.js';
 
-const PKT = (dst: string) => `IPv6(src='2001:2::253', dst='${dst}', hlim=63)/UDP(sport=40000, dport=53)/b'q'`;
+const PKT = (dst: string, src = '2001:2::253') =>
+  `IPv6(src='${src}', dst='${dst}', hlim=63)/UDP(sport=40000, dport=53)/b'q'`;
+/** The Neighbor Solicitation for `tgt` (solicited-node group ff02::1:ffXX:XXXX, its 33:33:ff MAC) from `src`. */
+export const NS = (tgt: string, src: string, group: string, gmac: string) =>
+  `Ether(dst='${gmac}', src='${NODE_MAC}')/IPv6(src='${src}', dst='${group}', hlim=255)/ICMPv6ND_NS(tgt='${tgt}')/ICMPv6NDOptSrcLLAddr(lladdr='${NODE_MAC}')`;
+const NS_101 = NS('2001:2::101', '2001:2::253', 'ff02::1:ff00:101', '33:33:ff:00:01:01');
+const NS_101_NODE = NS('2001:2::101', '2001:2::11', 'ff02::1:ff00:101', '33:33:ff:00:01:01');
+const OUT = (dst: string, mac: string, src?: string) => `Ether(dst='${mac}', src='${NODE_MAC}')/${PKT(dst, src)}`;
 const d = dual();
+const seg = dual({ segment: '2001:2::/64' });
 const row = (r: Row): Row => ({ config: d, ...r });
+const srow = (r: Row): Row => ({ config: seg, ...r });
 
 export const cases: CaseTable = {
   stage: (st) => new UplinkOut6(st),
   l3: 0,
+  consumed: ['held'],
   rows: [
     row({
-      name: 'to a static neighbour of the segment: its MAC, EtherType IPv6',
+      name: 'to a static neighbour of the segment: its pinned MAC, EtherType IPv6',
       input: [PKT('2001:2::100')],
-      counters: {},
-      expect: { out: [`Ether(dst='${HOST_MAC}', src='${NODE_MAC}')/${PKT('2001:2::100')}`] },
+      counters: { sent: 1 },
+      expect: { out: [OUT('2001:2::100', HOST_MAC)] },
     }),
     row({
       name: 'to an address off the segment: the router MAC',
       input: [PKT('2001:2:ff::1')],
-      counters: {},
-      expect: { out: [`Ether(dst='${ROUTER_MAC}', src='${NODE_MAC}')/${PKT('2001:2:ff::1')}`] },
+      counters: { sent: 1 },
+      expect: { out: [OUT('2001:2:ff::1', ROUTER_MAC)] },
     }),
     {
       name: 'a node without an IPv6 side: drop-no-ipv6',
@@ -33,11 +44,64 @@ export const cases: CaseTable = {
       counters: { 'drop-no-ipv6': 1 },
     },
     {
-      name: 'no router and no neighbour entry for the destination (NDP not built): drop-no-neighbor',
-      config: dual({ gateway: null }),
+      name: 'off the segment without a router: drop-no-route',
+      config: dual({ gateway: null, segment: '2001:2::/64' }),
       input: [PKT('2001:2:ff::1')],
-      counters: { 'drop-no-neighbor': 1 },
+      counters: { 'drop-no-route': 1 },
     },
+    srow({
+      name: 'an unknown neighbour on the segment: parked, one NS from the egress IP; the NA releases it',
+      steps: [{ input: [PKT('2001:2::101')] }, { setup: (st) => neighbour6(st, '2001:2::101', OTHER_MAC) }],
+      counters: { 'ndp-solicit': 1, parked: 1, released: 1, sent: 1 },
+      expect: { out: [NS_101, OUT('2001:2::101', OTHER_MAC)] },
+    }),
+    srow({
+      name: 'a packet from an address this node does not own: the NS is from the node IPv6 address',
+      input: [PKT('2001:2::101', '2001:2:0:a1::6')],
+      counters: { 'ndp-solicit': 1, parked: 1 },
+      expect: { out: [NS_101_NODE] },
+    }),
+    srow({
+      name: 'the router unresolved (no static entry): an NS for the router from the egress IP',
+      config: dual({ segment: '2001:2::/64', neighbors: [] }),
+      input: [PKT('2001:2:ff::1')],
+      counters: { 'ndp-solicit': 1, parked: 1 },
+      expect: { out: [NS('2001:2::1', '2001:2::253', 'ff02::1:ff00:1', '33:33:ff:00:00:01')] },
+    }),
+    srow({
+      name: 'unanswered: NS repeated every second, maxProbes (3) then drop-ndp-timeout, the connection aborted',
+      setup: (st) => {
+        connection6(st, 'udp', '2001:2:0:a1::5', 40000, '2001:2::101', 53, '2001:2::253');
+      },
+      steps: [{ at: 1000, input: [{ pkt: PKT('2001:2::101'), flow: 0 }] }, { at: 2001 }, { at: 3002 }, { at: 4003 }],
+      counters: { 'ndp-solicit': 3, parked: 1, 'drop-ndp-timeout': 1 },
+      expect: { out: [NS_101, NS_101, NS_101] },
+    }),
+    srow({
+      name: 'a stale entry: the packet is sent and the neighbour re-probed with an NS',
+      setup: (st) => neighbour6(st, '2001:2::101', OTHER_MAC),
+      steps: [{ at: 40_000, input: [PKT('2001:2::101')] }],
+      counters: { 'ndp-solicit': 1, sent: 1 },
+      expect: { out: [OUT('2001:2::101', OTHER_MAC), NS_101] },
+    }),
+    srow({
+      name: 'more packets than the entry may park: drop-queue-full',
+      state: { neighbor6: { perEntry: 1 } },
+      input: [PKT('2001:2::101'), PKT('2001:2::101')],
+      counters: { 'ndp-solicit': 1, parked: 1, 'drop-queue-full': 1 },
+    }),
+    srow({
+      name: 'every entry pinned (the static neighbours): drop-neigh-full',
+      state: { neighbor6: { entries: 2 } },
+      input: [PKT('2001:2::101')],
+      counters: { 'drop-neigh-full': 1 },
+    }),
+    srow({
+      name: 'no slot for the NS: drop-no-buffer, the packet still parked (the NS stays due)',
+      slots: 1,
+      input: [PKT('2001:2::101')],
+      counters: { parked: 1, 'drop-no-buffer': 1 },
+    }),
     row({
       name: 'a new connection whose reply tuple another connection holds: drop-ct-clash',
       setup: (st) => {
