@@ -18,7 +18,6 @@ export { Unsnat6 } from './unsnat6.js';
 export { UplinkOut6 } from './uplink-out6.js';
 export { Tunnel6Encap } from './tunnel6-encap.js';
 export { Tunnel6Decap } from './tunnel6-decap.js';
-export { Underlay6Out } from './underlay6-out.js';
 export {
   DatapathTables6,
   fold6,

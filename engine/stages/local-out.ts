@@ -3,9 +3,9 @@
  * their way to uplink-out: the header must pass `ipv4.check` (a bug there is counted, not sent), `b.l3` is set
  * and no connection is attached (the engine's own traffic is not tracked).
  * Specification: docs/semantics.md §2.4 (heartbeats). Cases: test/stages/cases/local-out.cases.ts.
- * An IPv6 datagram (a heartbeat over the IPv6 underlay, docs/ipv6.md §2.h) must pass `ipv6.check` and goes to
- * underlay6-out.
- * Exits: `out` (to uplink-out), `drop`, `ipv6` (to underlay6-out).
+ * An IPv6 datagram (a heartbeat over the IPv6 underlay, docs/ipv6.md §2.l) must pass `ipv6.check` and goes to
+ * uplink-out6.
+ * Exits: `out` (to uplink-out), `drop`, `ipv6` (to uplink-out6).
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';

@@ -1,18 +1,21 @@
 /**
- * tunnel6-encap: Geneve over the IPv6 underlay (docs/ipv6.md §2.h), for nodes whose transport addresses are IPv6.
+ * tunnel6-encap: Geneve over the IPv6 underlay (docs/ipv6.md §2.l), for nodes whose transport addresses are IPv6.
  * geneve-encap and geneve-encap6 hand a packet here, unchanged, when the node's underlay is IPv6; `b.meta` is the
  * outer destination as they know it, a node's 32-bit transport key. The packet (IPv4 or IPv6, by its version)
  * gets outer Ethernet/IPv6/UDP 6081/Geneve from a template per peer and inner family (geneve.buildTemplate6): the
  * outer source is this node's IPv6 transport address, the destination that peer's, Hop Limit 64, traffic class
  * and flow label 0, VNI 0, the inner Ethernet header as over IPv4, the UDP source port from the inner flow's hash
- * as geneve-encap's, and the UDP checksum computed (RFC 8200 §8.1; docs/ipv6.md §2.h says why no zero checksum).
+ * as geneve-encap's, and the UDP checksum computed (RFC 8200 §8.1; docs/ipv6.md §2.l says why no zero checksum).
  * With tunnel authentication the option is sealed over the IPv6 addresses (geneveAuth.seal6) and the checksum
  * computed after it. The size limit is the uplink MTU − 70 (− 94 with authentication). A destination that is no
  * member with an IPv6 transport address (an IPv4 Egress IP hosted elsewhere: not carried over an IPv6 underlay
  * yet) is `drop-no-peer`.
- * Specification: docs/ipv6.md §2.h; docs/semantics.md §5 (Geneve as Antrea emits it); RFC 8926, RFC 8200 §8.1.
+ * Specification: docs/ipv6.md §2.l; docs/semantics.md §5 (Geneve as Antrea emits it); RFC 8926, RFC 8200 §8.1.
  * Cases: test/stages/cases/tunnel6-encap.cases.ts.
- * Exits: `out` (to underlay6-out, `b.l3` = the outer IPv6 header, `b.meta` = the peer's key), `drop`.
+ * It goes on to uplink-out6, which resolves the next hop in the IPv6 neighbour table (a member's address is
+ * pinned from its heartbeats, never solicited). An IPv4 packet's connection reference (`b.flow`, a reply of a
+ * confirmed connection of the IPv4 table) is cleared: uplink-out6 confirms in the IPv6 one.
+ * Exits: `out` (to uplink-out6, `b.l3` = the outer IPv6 header, `b.meta` = the peer's key), `drop`.
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
@@ -139,6 +142,7 @@ export class Tunnel6Encap implements Stage {
       b.off[i] = start;
       b.len[i] = len + tpl.len;
       b.l3[i] = start + geneve.OUTER6_IP;
+      if (!inner6) b.flow[i] = -1;
       b.next[i] = X.out;
       c[C.encapsulated]!++;
     }

@@ -1,5 +1,5 @@
 /**
- * Heartbeats over the IPv6 underlay (docs/ipv6.md §2.h): two NodeRunners of an IPv6-only cluster
+ * Heartbeats over the IPv6 underlay (docs/ipv6.md §2.l): two NodeRunners of an IPv6-only cluster
  * (test/policy/dual-stack.ts `v6OnlyCluster`) whose uplinks are wired to each other in memory. Their heartbeats
  * go as UDP over IPv6 between the transport addresses (the first ones to the Ethernet broadcast address, until the
  * peer's answer pins its MAC), each node holds the other alive and knows it by its transport key, node0 hosts the
@@ -88,8 +88,8 @@ describe('IPv6 underlay: heartbeats over IPv6 between two NodeRunners', () => {
     const s0 = n0!.r.agent.datapath.pipeline.snapshot();
     expect(s0['tunnel6-decap']!.counters['control']).toBeGreaterThan(10);
     expect(s0['control-in']!.counters['delivered']).toBe(s0['tunnel6-decap']!.counters['control']);
-    expect(s0['underlay6-out']!.counters['first-contact']).toBeGreaterThanOrEqual(1);
-    expect(s0['underlay6-out']!.counters['sent']).toBeGreaterThan(10);
+    expect(s0['uplink-out6']!.counters['first-contact']).toBeGreaterThanOrEqual(1);
+    expect(s0['uplink-out6']!.counters['sent']).toBeGreaterThan(10);
     // Pinned under node1's transport key with node1's MAC.
     const k1 = n1!.r.agent.view.node!.transportIp;
     expect(n0!.r.agent.datapath.state.pins.get(k1)).toEqual([
@@ -121,10 +121,19 @@ describe('IPv6 underlay: heartbeats over IPv6 between two NodeRunners', () => {
       io.writeCaptureFile(file, { linkType: 1, records: frames.map((data, i) => ({ data, tsSec: 1767225600 + i })) });
       const got = tsharkPackets(file, CHECKSUM_PREFS);
       expect(got.length).toBe(frames.length);
-      for (const p of got) {
+      // Heartbeats, and node0's unsolicited NA for the egress IP it takes over (docs/ipv6.md §2.e).
+      const udpFrames = got.filter((p) => findAll(p, 'udp.dstport').length > 0);
+      const other = got.filter((p) => findAll(p, 'udp.dstport').length === 0);
+      expect(udpFrames.length).toBeGreaterThan(20);
+      for (const p of udpFrames) {
         expect(findAll(p, 'udp.dstport')).toEqual(['10351']);
         expect(findAll(p, 'udp.checksum.status')).toEqual([STATUS_GOOD]);
         expect(findAll(p, 'ipv6.src')[0]).toMatch(/^2001:2:0:ff::1[01]$/);
+      }
+      for (const p of other) {
+        expect(findAll(p, 'icmpv6.type')).toEqual(['136']);
+        expect(findAll(p, 'icmpv6.nd.na.target_address')).toEqual(['2001:2:0:e::1']);
+        expect(findAll(p, 'icmpv6.checksum.status')).toEqual([STATUS_GOOD]);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
