@@ -6,7 +6,7 @@
  * Heartbeats leave as UDP datagrams from the node IP to each peer's node IP, port 10351, through the control
  * input (so they take the datapath's neighbour resolution) and arrive through control-in; received datagrams
  * are queued and handed to membership at the next `tick` (never in the middle of a datapath round, since a
- * membership change reconfigures the datapath). On an IPv6 underlay (docs/ipv6.md §2.h) they are UDP over IPv6
+ * membership change reconfigures the datapath). On an IPv6 underlay (docs/ipv6.md §2.l) they are UDP over IPv6
  * between the transport addresses; membership knows each node by its 32-bit transport key either way.
  */
 import type { Port } from '../graph/index.js';
@@ -445,7 +445,7 @@ function describe(e: MembershipEvent): string {
   }
 }
 
-/** Every Node's IPv6 transport address by its transport key (docs/ipv6.md §2.h). */
+/** Every Node's IPv6 transport address by its transport key (docs/ipv6.md §2.l). */
 function transportAddrs6(state: ClusterState): Map<number, Uint8Array> {
   const out = new Map<number, Uint8Array>();
   for (const n of state.nodes.values()) {

@@ -402,7 +402,7 @@ export function nodeTransportIP(n: Node): string | null {
 }
 
 /**
- * A Node's IPv6 transport address (docs/ipv6.md §2.h): when it has no IPv4 InternalIP or ExternalIP, its first
+ * A Node's IPv6 transport address (docs/ipv6.md §2.l): when it has no IPv4 InternalIP or ExternalIP, its first
  * IPv6 InternalIP, else its first IPv6 ExternalIP (Antrea's IPv6-only clusters); null for a Node with an IPv4 one.
  */
 export function nodeTransportIPv6(n: Node): string | null {
@@ -412,7 +412,7 @@ export function nodeTransportIPv6(n: Node): string | null {
 /**
  * The 32-bit key a Node is known by in membership, peer pins, tunnel windows and the datapath's node tables: its
  * IPv4 transport address, or for an IPv6 transport address a key in 240.0.0.0/4 (reserved, never an address on
- * the wire) from the CRC-32 of its 16 bytes (docs/ipv6.md §2.h; validation refuses two Nodes with one key).
+ * the wire) from the CRC-32 of its 16 bytes (docs/ipv6.md §2.l; validation refuses two Nodes with one key).
  */
 export function nodeTransportKey(n: Node): number | null {
   const t4 = nodeTransportIP(n);

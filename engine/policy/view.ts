@@ -58,7 +58,7 @@ export interface ViewNode {
   readonly name: string;
   /** The Node's transport key (`nodeTransportKey`): its IPv4 transport address, or the key of an IPv6 one. */
   readonly transportIp: number;
-  /** The Node's IPv6 transport address (docs/ipv6.md §2.h), null when its transport address is IPv4. */
+  /** The Node's IPv6 transport address (docs/ipv6.md §2.l), null when its transport address is IPv4. */
   readonly transportIp6: string | null;
   readonly podCidr: Prefix4 | null;
   /** Transport (uplink) MTU. */

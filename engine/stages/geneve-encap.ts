@@ -11,7 +11,7 @@
  * is the uplink MTU − 74.
  * Specification: docs/semantics.md §5 (Geneve as Antrea emits it), §4.b; RFC 8926. Cases:
  * test/stages/cases/geneve-encap.cases.ts.
- * On a node whose underlay is IPv6 (docs/ipv6.md §2.h) every packet goes on unchanged to tunnel6-encap.
+ * On a node whose underlay is IPv6 (docs/ipv6.md §2.l) every packet goes on unchanged to tunnel6-encap.
  * Exits: `out` (to uplink-out, `b.l3` = the outer IPv4 header), `drop`, `underlay6` (the IPv6 underlay:
  * tunnel6-encap, `b.meta` = the peer's transport key).
  */

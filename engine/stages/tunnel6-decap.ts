@@ -1,5 +1,5 @@
 /**
- * tunnel6-decap: the IPv6 underlay's receive side (docs/ipv6.md §2.h). uplink-ingress hands on IPv6 UDP to the
+ * tunnel6-decap: the IPv6 underlay's receive side (docs/ipv6.md §2.l). uplink-ingress hands on IPv6 UDP to the
  * tunnel or control port of this node's IPv6 transport address from another member's transport address. The outer
  * checks are IPv4 decap's (geneve-decap) over IPv6: `ipv6.check`, UDP directly after the fixed header, `udp.check`,
  * a UDP checksum that is present and verifies (`drop-zero-checksum`, `drop-bad-checksum`: RFC 8200 §8.1, no RFC
@@ -17,7 +17,7 @@
  *     L4 check, come from the sender's pod CIDR or — towards a local pod only — from outside every pod CIDR
  *     (docs/semantics.md §4.c), and be for a local pod → `to-pod`; anything else is `drop-not-egress` (an IPv4
  *     Egress hosted here for a pod of another node is not carried over an IPv6 underlay yet, docs/ipv6.md §3).
- * Specification: docs/ipv6.md §2.h; docs/semantics.md §5 (receiving), §4.c; docs/tunnel-auth.md; RFC 8926,
+ * Specification: docs/ipv6.md §2.l; docs/semantics.md §5 (receiving), §4.c; docs/tunnel-auth.md; RFC 8926,
  * RFC 8200 §8.1. Cases: test/stages/cases/tunnel6-decap.cases.ts.
  * Exits: `to-pod`, `ipv6`, `control`, `drop`.
  */

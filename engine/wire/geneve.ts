@@ -38,7 +38,7 @@
  * checksum (incremental from the template's Total Length 0, RFC 1624), UDP Length and UDP source port. The
  * outer UDP checksum is 0, as Linux/OVS send Geneve over IPv4 unless `tunnelCsum` is set.
  *
- * Over an IPv6 underlay (`buildTemplate6`, `encap6`, `outerCheck6`; docs/ipv6.md §2.h) the outer headers are
+ * Over an IPv6 underlay (`buildTemplate6`, `encap6`, `outerCheck6`; docs/ipv6.md §2.l) the outer headers are
  * Ethernet + IPv6 + UDP + Geneve (`OVERHEAD6` = 70 bytes) and the UDP checksum is computed: RFC 8200 §8.1 makes it
  * mandatory over IPv6, and the zero-checksum exception of RFC 6935/6936 needs per-tunnel agreement, which Linux's
  * geneve leaves off by default (`udp6zerocsumtx`/`udp6zerocsumrx` off). A received zero checksum is refused.

@@ -50,7 +50,7 @@ export function dualCluster(config: Record<string, unknown> = {}): policy.Cluste
   ]);
 }
 
-/** A Node with only IPv6 addresses and an IPv6 pod CIDR: its transport address is IPv6 (docs/ipv6.md §2.h). */
+/** A Node with only IPv6 addresses and an IPv6 pod CIDR: its transport address is IPv6 (docs/ipv6.md §2.l). */
 export function v6OnlyNode(name: string, i: number) {
   return {
     apiVersion: 'v1',

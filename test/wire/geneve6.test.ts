@@ -1,6 +1,6 @@
 /**
  * Geneve over an IPv6 underlay (engine/wire/geneve.ts `buildTemplate6`, `encap6`, `outerCheck6`; docs/ipv6.md
- * §2.h): the frames `encap6` writes into a 0xa5-filled slab compared byte for byte with what scapy builds (its
+ * §2.l): the frames `encap6` writes into a 0xa5-filled slab compared byte for byte with what scapy builds (its
  * UDP checksum over the IPv6 pseudo-header computed by scapy, not by us), for IPv6 and IPv4 inner packets and an
  * odd inner length; `outerCheck6` verdicts for the good frame and one broken field each; the authentication
  * option sealed over the IPv6 addresses (`seal6`/`verify6`); and tshark checking every outer UDP checksum, with a

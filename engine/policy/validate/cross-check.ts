@@ -284,7 +284,7 @@ const STATIC_PATH = joinPath('metadata.annotations', ANNOTATION_STATIC_EGRESS_IP
 
 // --- Nodes -------------------------------------------------------------------------------------------------------
 
-/** A Node's transport address as text: its IPv4 one, else its IPv6 one (docs/ipv6.md §2.h). */
+/** A Node's transport address as text: its IPv4 one, else its IPv6 one (docs/ipv6.md §2.l). */
 function transportText(n: Node): string {
   return nodeTransportIP(n) ?? nodeTransportIPv6(n)!;
 }
@@ -314,7 +314,7 @@ const nodeTransportIPNotGateway: Rule<Node> = (x, n, ctx) => {
 };
 
 /**
- * An IPv6 transport address (docs/ipv6.md §2.h): refused when another Node's transport address is IPv4 (a mixed
+ * An IPv6 transport address (docs/ipv6.md §2.l): refused when another Node's transport address is IPv4 (a mixed
  * cluster: Geneve and heartbeats run over one family between every pair of Nodes, and a v4-only and a v6-only
  * Node share none), when another IPv6 one has the same 32-bit transport key (`nodeTransportKey`: what membership
  * knows a Node by), and with an IPv4 Pod CIDR (IPv4 Pods would have no IPv4 Node address to masquerade to).
