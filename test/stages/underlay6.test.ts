@@ -1,5 +1,5 @@
 /**
- * An IPv6 underlay in memory (docs/ipv6.md §2.h): two Nodes with IPv6 transport addresses only, compiled from
+ * An IPv6 underlay in memory (docs/ipv6.md §2.l): two Nodes with IPv6 transport addresses only, compiled from
  * manifests (test/policy/dual-stack.ts `v6OnlyCluster`) through the control plane and `viewToConfig`. web-1 on
  * node1 is selected by the IPv6 Egress hosted on node0: its packet crosses Geneve over IPv6 (outer
  * 2001:2:0:ff::11 → ::10, UDP checksum computed), is SNAT66ed on node0, and the reply comes back the same way.
@@ -16,7 +16,7 @@ import { macFor, viewToConfig } from '../../engine/agent/node-agent.js';
 import { io, Slab } from '../../engine/index.js';
 import * as policy from '../../engine/policy/index.js';
 import { flowHash6 } from '../../engine/stages/index.js';
-import { ethernet, geneve } from '../../engine/wire/index.js';
+import { ethernet, geneve, udp } from '../../engine/wire/index.js';
 import { HOST_MAC, mac } from '../support/node-config.js';
 import { hasScapy, scapyBytes } from '../support/scapy.js';
 import { CHECKSUM_PREFS, STATUS_GOOD, findAll, hasTshark, tsharkPackets } from '../support/tshark.js';
@@ -101,7 +101,7 @@ describe.skipIf(!hasScapy())('IPv6 underlay: two IPv6-only nodes in memory (scap
     const s1 = n1!.dp.pipeline.snapshot();
     expect(s1['geneve-encap6']!.exits['underlay6']).toBe(1);
     expect(s1['tunnel6-encap']!.counters['encapsulated']).toBe(1);
-    expect(s1['underlay6-out']!.counters['sent']).toBe(1);
+    expect(s1['uplink-out6']!.counters['sent']).toBe(1);
     expect(s0['tunnel6-decap']!.counters['to-ipv6']).toBe(1);
     expect(s0['geneve-decap6']!.counters['to-snat']).toBe(1);
     expect(s0['unsnat6']!.counters['un-snat-remote']).toBe(1);
@@ -137,6 +137,105 @@ describe.skipIf(!hasScapy())('IPv6 underlay: two IPv6-only nodes in memory (scap
     expect(d['drop-bad-checksum']).toBe(1);
     // From no member's address: not the underlay, so unsnat6 has it (no connection).
     expect(n0!.dp.pipeline.snapshot()['unsnat6']!.counters['drop-no-connection']).toBe(1);
+  });
+
+  it('bad IPv6 outer headers: truncated, wrong Next Header, zero checksum, Geneve version 1, spoofed sources are counted drops', () => {
+    const [n0, n1] = nodes();
+    const m1 = macText(n1!.mac);
+    const m0 = macText(n0!.mac);
+    const geneve6 = (src: string, smac: string, g: string, udpExtra = '') =>
+      `Ether(dst='${m0}', src='${smac}')/IPv6(src='${src}', dst='${T0}')/UDP(sport=5555, dport=6081${udpExtra})/` +
+      `GENEVE(${g})/Ether(dst='aa:bb:cc:dd:ee:ff', src='${smac}')/IPv6(src='2001:2:0:101::5', dst='2001:2:0:100::5')/UDP(sport=1, dport=2)/b'x'`;
+    const TEB = 'proto=0x6558, vni=0';
+    const [good, v1, zero, wrongMac, fromSelf, nhTcp] = scapyBytes([
+      geneve6(T1, m1, TEB),
+      geneve6(T1, m1, `version=1, ${TEB}`),
+      geneve6(T1, m1, TEB, ', chksum=0'),
+      geneve6(T1, '02:00:00:00:00:66', TEB),
+      geneve6(T0, m1, TEB),
+      `Ether(dst='${m0}', src='${m1}')/IPv6(src='${T1}', dst='${T0}')/TCP(sport=5555, dport=6081)`,
+    ]);
+    const truncated = good!.slice(0, 14 + 40 + 8 + 4); // the Geneve header cut: the Payload Length runs past it
+    n0!.uplink.queue.push(good!, truncated, nhTcp!, zero!, v1!, wrongMac!, fromSelf!);
+    expect(() => n0!.dp.pollUplink(1000)).not.toThrow();
+    const snap = n0!.dp.pipeline.snapshot();
+    const nonZero = Object.fromEntries(Object.entries(snap['tunnel6-decap']!.counters).filter(([, v]) => v > 0));
+    expect(nonZero).toEqual({
+      'to-ipv6': 1,
+      'drop-bad-outer': 1,
+      'drop-zero-checksum': 1,
+      'drop-version': 1,
+      'drop-peer-mac': 1,
+      'drop-unknown-peer': 1,
+    });
+    // TCP to the tunnel port is not the underlay: unsnat6 has it, as any IPv6 from the segment (no connection).
+    expect(snap['unsnat6']!.counters['drop-no-connection']).toBe(1);
+    expect(n0!.pod.sent).toHaveLength(1);
+    expect(n0!.dp.state.slab.available).toBe(n0!.dp.state.slab.slots);
+  });
+
+  it('3000 mutated frames over the IPv6 underlay (outer and inner, the UDP checksum refilled for half): counted drops, never an exception or a leak', () => {
+    const [n0, n1] = nodes();
+    const m1 = macText(n1!.mac);
+    const m0 = macText(n0!.mac);
+    const outer = (g = 'proto=0x6558, vni=0', dport = 6081) =>
+      `Ether(dst='${m0}', src='${m1}')/IPv6(src='${T1}', dst='${T0}')/UDP(sport=5555, dport=${dport})/` +
+      (dport === 6081 ? `GENEVE(${g})/Ether(dst='aa:bb:cc:dd:ee:ff', src='${m1}')/` : '');
+    const seeds = scapyBytes([
+      `${outer()}IPv6(src='2001:2:0:101::5', dst='${EXT}')/UDP(sport=40000, dport=53)/b'query'`,
+      `${outer()}IPv6(src='2001:2:0:101::5', dst='2001:2:0:100::5')/TCP(sport=41000, dport=80, flags='S')`,
+      `${outer()}IPv6(src='2001:2:0:101::5', dst='${EXT}')/IPv6ExtHdrDestOpt()/ICMPv6EchoRequest(id=1)`,
+      `${outer()}IP(src='10.244.1.5', dst='10.244.0.5')/UDP(sport=1, dport=2)/b'v4'`,
+      `${outer('proto=0x6558, vni=0, options=[GeneveOptions(classid=0x0102, type=0x01, data=b"abcd")]')}IPv6(src='2001:2:0:101::5', dst='${EXT}')/UDP(sport=1, dport=2)`,
+      `${outer(undefined, 10351)}b'heartbeat-bytes-0123456789'`,
+    ]);
+    let x = 88172645;
+    const rnd = () => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return x >>> 0;
+    };
+    const frames: Uint8Array[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const seed = seeds[rnd() % seeds.length]!;
+      const cut = rnd() % 4 === 0 ? rnd() % seed.length : 0;
+      const p = Uint8Array.from(seed.subarray(0, Math.max(1, seed.length - cut)));
+      // Mutate the outer IPv6/UDP/Geneve headers mostly, sometimes anywhere.
+      for (let m = 1 + (rnd() % 3); m > 0; m--) {
+        const at = rnd() % 2 === 0 ? 14 + (rnd() % Math.min(70, Math.max(1, p.length - 14))) : rnd() % p.length;
+        if (at < p.length) p[at] = rnd() & 0xff;
+      }
+      // Half keep the sender's valid checksum over the mutated bytes, so the mutants reach the Geneve and inner checks.
+      if (rnd() % 2 === 0 && p.length >= 62 && p[14 + 6] === 17) {
+        const v = new DataView(p.buffer);
+        const plen = v.getUint16(14 + 4);
+        if (14 + 40 + plen <= p.length && plen >= 8 && v.getUint16(14 + 44) === plen) {
+          v.setUint16(14 + 46, 0);
+          udp.fillChecksum6(v, 14, 14 + 40);
+        }
+      }
+      frames.push(p);
+    }
+    const slab = n0!.dp.state.slab;
+    let now = 1000;
+    expect(() => {
+      for (let k = 0; k < frames.length; k += 32) {
+        n0!.uplink.queue.push(...frames.slice(k, k + 32));
+        while (n0!.uplink.queue.length > 0) n0!.dp.pollUplink(now++);
+        n0!.uplink.sent.splice(0);
+        n0!.pod.sent.splice(0);
+      }
+      for (let t = 0; t < 5; t++) n0!.dp.tick(1_000_000 + t * 10_000);
+    }).not.toThrow();
+    const d = n0!.dp.pipeline.snapshot()['tunnel6-decap']!.counters;
+    const reasons = Object.entries(d).filter(([k, v]) => k.startsWith('drop-') && v > 0);
+    const drops = reasons.reduce((a, [, v]) => a + v, 0);
+    expect(drops).toBeGreaterThan(500);
+    expect(reasons.length).toBeGreaterThanOrEqual(8); // outer, checksums, version, options, inner ...
+    expect(d['drop-bad-checksum']).toBeGreaterThan(0);
+    expect((d['to-ipv6'] ?? 0) + (d['control'] ?? 0)).toBeGreaterThan(0); // some mutants stay valid
+    expect(slab.available).toBe(slab.slots);
   });
 
   it.skipIf(!hasTshark())('tshark: every outer UDP/IPv6 checksum the nodes sent is good', () => {
