@@ -40,6 +40,10 @@ class Templates6 {
   private by6 = new Int32Map();
   private list: geneve.GeneveTemplate6[] = [];
   private builtFor: DatapathTables | null = null;
+  /** The last template returned and its peer and family: a burst mostly goes to one peer (as TunnelTemplates). */
+  private lastKey = 0;
+  private last6 = false;
+  private lastTpl: geneve.GeneveTemplate6 | null = null;
 
   constructor(private readonly st: NodeState) {}
 
@@ -50,10 +54,12 @@ class Templates6 {
       this.by6 = new Int32Map();
       this.list = [];
       this.builtFor = t;
+      this.lastTpl = null;
     }
+    if (this.lastTpl !== null && key === this.lastKey && inner6 === this.last6) return this.lastTpl;
     const map = inner6 ? this.by6 : this.by4;
     let k = map.get(key, -1);
-    if (k >= 0) return this.list[k]!;
+    if (k >= 0) return this.remember(key, inner6, this.list[k]!);
     const t6 = t.v6;
     const e = t6 === null ? -1 : t6.transportIndex.get(key, -1);
     if (t6 === null || e < 0 || key === t.nodeIp) return null;
@@ -78,7 +84,14 @@ class Templates6 {
       }),
     );
     map.set(key, k);
-    return this.list[k]!;
+    return this.remember(key, inner6, this.list[k]!);
+  }
+
+  private remember(key: number, inner6: boolean, tpl: geneve.GeneveTemplate6): geneve.GeneveTemplate6 {
+    this.lastKey = key;
+    this.last6 = inner6;
+    this.lastTpl = tpl;
+    return tpl;
   }
 }
 
