@@ -16,7 +16,7 @@ import random
 import sys
 from decimal import Decimal
 
-from scapy.all import ARP, ICMP, IP, TCP, UDP, Ether, Dot1Q, IPv6, Raw, fragment, raw, wrpcap
+from scapy.all import ARP, ICMP, IP, TCP, UDP, Ether, Dot1Q, IPv6, IPv6ExtHdrDestOpt, ICMPv6EchoRequest, Raw, fragment, raw, wrpcap
 from scapy.contrib.geneve import GENEVE
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -271,13 +271,35 @@ def vlan(out):
     s.write(os.path.join(out, 'vlan', 'in.pcap'))
 
 
+def dual_stack(out):
+    # captures/replay/dual-stack/cluster.yaml: the reference cluster with an IPv6 side (2001:2::/64 on the segment).
+    web_a, web_b, web_c, tools = '2001:2:0:101::10', '2001:2:0:102::10', '2001:2:0:103::10', '2001:2:0:102::11'
+    show6 = '2001:2::64'
+    s = Seq()
+    s.add(IP(src=WEB_A, dst=SHOWIP, id=1) / UDP(sport=40000, dport=9) / b'udp4 from web-a')
+    s.add(IPv6(src=web_a, dst=show6) / UDP(sport=40000, dport=9) / b'udp6 from web-a')
+    s.add(IPv6(src=web_b, dst=show6) / UDP(sport=40001, dport=9) / b'udp6 from web-b')
+    s.add(IPv6(src=web_a, dst=show6) / TCP(sport=41000, dport=80, flags='S', seq=1000))
+    s.add(IPv6(src=web_b, dst=show6) / ICMPv6EchoRequest(id=0x66, seq=1, data=b'ping6 from web-b'))
+    s.add(IPv6(src=web_c, dst=show6) / UDP(sport=40002, dport=9) / b'udp6 from web-c')
+    s.add(IPv6(src=tools, dst=show6) / UDP(sport=40003, dport=9) / b'udp6 from tools')
+    s.add(IPv6(src=web_a, dst=show6) / IPv6ExtHdrDestOpt() / UDP(sport=40004, dport=9) / b'udp6 behind options')
+    s.add(IPv6(src=web_a, dst=show6) / UDP(sport=40000, dport=9) / b'udp6 from web-a again')
+    # From outside: to an egress IP without a connection (dropped), from off the segment's IPv6 prefix and from an
+    # IPv6 pod CIDR address no Pod has (both undeliverable).
+    s.add(IPv6(src=show6, dst='2001:2::fd') / UDP(sport=9, dport=45000) / b'no connection')
+    s.add(IPv6(src='2001:2:1::5', dst=web_a) / UDP(sport=9, dport=40000) / b'off the segment')
+    s.add(IPv6(src='2001:2:0:101::99', dst=show6) / UDP(sport=40005, dport=9) / b'no such pod')
+    s.write(os.path.join(out, 'dual-stack', 'in.pcap'))
+
+
 def main():
     out = OUT
     if len(sys.argv) == 3 and sys.argv[1] == '--out':
         out = sys.argv[2]
     elif len(sys.argv) != 1:
         sys.exit('usage: replay_inputs.py [--out DIR]')
-    for f in (reference, bypass, arp, malformed, failover, icmp, failover_state, vlan, fragments):
+    for f in (reference, bypass, arp, malformed, failover, icmp, failover_state, vlan, fragments, dual_stack):
         f(out)
 
 

@@ -246,7 +246,8 @@ export class AgentProcess {
           },
       log: this.log,
       pods: {
-        open: (pod) => this.openPod(pod.key, wire.ipv4.addrToString(pod.ip), podMtu),
+        open: (pod, ip6) => this.openPod(pod.key, wire.ipv4.addrToString(pod.ip), ip6, podMtu),
+        open6: (pod) => this.openPod(pod.key, null, pod.ip, podMtu),
         close: (key, port) => {
           port.close();
           this.log('info', 'pod port removed', { pod: key });
@@ -414,7 +415,7 @@ export class AgentProcess {
     }
   }
 
-  private openPod(key: string, ip: string, mtu: number): Port {
+  private openPod(key: string, ip: string | null, ip6: string | null, mtu: number): Port {
     const ns = podNetnsName(key);
     if (!netdev.listNetns().includes(ns)) {
       netdev.addNetns(ns);
@@ -424,13 +425,20 @@ export class AgentProcess {
       key,
       netns: ns,
       ip,
+      ip6,
       mtu,
       ...(this.o.batch !== undefined ? { batchSize: this.o.batch } : {}),
       ...(this.o.offload === true ? { offload: true } : {}),
       ...(this.o.io !== undefined ? { io: this.o.io } : {}),
       queueLen: this.o.queueLen ?? DEFAULT_QUEUE_LEN,
     });
-    this.log('info', 'pod port created', { pod: key, netns: ns, ip, mtu });
+    this.log('info', 'pod port created', {
+      pod: key,
+      netns: ns,
+      ...(ip !== null ? { ip } : {}),
+      ...(ip6 !== null ? { ip6 } : {}),
+      mtu,
+    });
     return port;
   }
 
@@ -518,6 +526,8 @@ export class AgentProcess {
       mac: wire.ethernet.macToString(a.mac),
       transportIp: a.view.node ? wire.ipv4.addrToString(a.view.node.transportIp) : null,
       egressIps: r.control.hosted().map(wire.ipv4.addrToString),
+      // the IPv6 egress IPs hosted (the view's placement: no handover delay on the IPv6 side, docs/ipv6.md §2.e)
+      ...(st.tables.v6 !== null ? { egressIps6: a.view.v6.localEgressIps.map((l) => l.ip) } : {}),
       withheld: [...a.withholding].map(wire.ipv4.addrToString),
       holdingArp: a.datapath.state.holdEgress,
       members: [...r.membership.alive()].sort(),

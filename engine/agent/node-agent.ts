@@ -41,8 +41,11 @@ export function macFor(kind: 'node' | 'host', ip: number): Uint8Array {
 
 /** Creates and closes the port of a local pod. */
 export interface PodPortFactory {
-  /** A Pod with an IPv4 address (dual-stack or IPv4 only). */
-  open(pod: LocalPod): Port;
+  /**
+   * A Pod with an IPv4 address (dual-stack or IPv4 only); `ip6`: its IPv6 address (canonical text) when it is
+   * dual-stack, else null.
+   */
+  open(pod: LocalPod, ip6: string | null): Port;
   /**
    * A Pod whose status.podIPs has only an IPv6 address: its port carries IPv6 alone (an IPv4 packet from it is
    * spoofed, pod-ingress `drop-spoofed`). Without `open6` such Pods get no port.
@@ -236,7 +239,12 @@ export class NodeAgent {
       this.podPorts.set(key, { member: -1, port: open() });
       added.push(key);
     };
-    for (const pod of view.localPods) add(pod.key, () => this.factory.open(pod));
+    let ip6: Map<string, string> | null = null;
+    for (const pod of view.localPods)
+      add(pod.key, () => {
+        ip6 ??= new Map(view.v6.localPods.map((p) => [p.key, p.ip]));
+        return this.factory.open(pod, ip6.get(pod.key) ?? null);
+      });
     for (const pod of only6) add(pod.key, () => this.factory.open6!(pod));
     return { added, removed };
   }

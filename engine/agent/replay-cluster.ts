@@ -20,16 +20,18 @@ import { Slab, type Burst } from '../packet/index.js';
 import {
   applyDocs,
   deleteObjects,
+  nodeIPv6,
   resolveConfig,
   type ClusterState,
   type EgressEvent,
   type LocalPod,
   type NodeStatusFile,
 } from '../policy/index.js';
-import { ipv4 } from '../wire/index.js';
+import { ipv4, ipv6 } from '../wire/index.js';
+import { Ip6Map, words6 } from '../stages/tables6.js';
 import { macFor } from './node-agent.js';
 import { NodeRunner } from './node-runner.js';
-import { SimHost, type HostRoute } from './sim-host.js';
+import { SimHost, type HostRoute, type HostRoute6 } from './sim-host.js';
 import { SimSwitch, SWITCH_LOSSES, SwitchPort } from './sim-switch.js';
 import type { TimelineEvent } from './timeline.js';
 import { maskInt32 } from '../policy/index.js';
@@ -50,12 +52,15 @@ export type DropTap = (node: NodeRt, stage: string, reason: string, off: number,
 
 /**
  * Whether a stage's drop counter counts lost packets. `uplink-ingress.drop-other-mac` and `drop-broadcast-ip` do
- * not: those are copies of flooded or broadcast frames a node filters out while another port takes them.
+ * not: those are copies of flooded or broadcast frames a node filters out while another port takes them; nor
+ * do `ndp.drop-not-owned` and `drop-na-unknown`: a Neighbor Solicitation or an unsolicited Neighbor Advertisement
+ * (multicast) reaches every node; only the owner answers the one, only nodes with an entry take the other.
  */
 export function isLoss(stage: string, counter: string): boolean {
   return (
     counter.startsWith('drop-') &&
-    !(stage === 'uplink-ingress' && (counter === 'drop-other-mac' || counter === 'drop-broadcast-ip'))
+    !(stage === 'uplink-ingress' && (counter === 'drop-other-mac' || counter === 'drop-broadcast-ip')) &&
+    !(stage === 'ndp' && (counter === 'drop-not-owned' || counter === 'drop-na-unknown'))
   );
 }
 
@@ -203,6 +208,7 @@ export interface LivenessChange {
   alive: boolean;
 }
 
+/** A change of an external host's ARP cache, or of its IPv6 neighbour cache (NDP; `ip` is then IPv6). */
 export interface ArpChangeRecord {
   at: number;
   host: string;
@@ -258,6 +264,22 @@ export class SimCluster {
   readonly arpChanges: ArpChangeRecord[] = [];
   readonly liveness: LivenessChange[] = [];
   readonly statusFiles = new Map<string, NodeStatusFile>();
+  /** Hosts with an IPv6 address, and address → index in `hosts6` (IPv6-only hosts are not in `hosts`). */
+  readonly hosts6: SimHost[] = [];
+  private readonly host6ByIp = new Ip6Map(1024);
+  /** Pods by IPv6 address → index in `pods`. */
+  private pod6 = new Ip6Map(16);
+  /** Node IPv6 addresses and IPv6 egress IPs (the cluster's own IPv6 sources). */
+  private cluster6 = new Ip6Map(16);
+  /** IPv6 pod CIDRs: per CIDR 4 address words and 4 mask words. */
+  private podCidrs6 = new Int32Array(0);
+  /** Whether any Node has an IPv6 side (else IPv6 input is undeliverable `ipv6`). */
+  dualStack = false;
+  /** The segment's IPv6 prefix (the /64 of the first Node's IPv6 address), words and mask; null without one. */
+  segment6: string | null = null;
+  private seg6 = new Int32Array(8);
+  /** IPv6 routes of the hosts: every Node's IPv6 pod CIDR via the Node's IPv6 address. */
+  private routes6: HostRoute6[] = [];
   /** Times the settle loop hit its bound (a packet storm; what was left is still queued). */
   settleLimit = 0;
   /** The segment's MTU (the first node's transport MTU) and subnet. */
@@ -293,6 +315,18 @@ export class SimCluster {
   start(t: number): void {
     this.now = t;
     this.sw.setNow(t);
+    this.segment6 = segmentOf(this.state);
+    if (this.segment6) {
+      const [a, len] = this.segment6.split('/');
+      const n = Number(len);
+      const m = [0, 1, 2, 3].map((i) => (n >= 32 * (i + 1) ? -1 : n <= 32 * i ? 0 : maskInt32(n - 32 * i)));
+      const w = words6(a!)!;
+      this.seg6.set(
+        w.map((x, i) => x & m[i]!),
+        0,
+      );
+      this.seg6.set(m, 4);
+    }
     for (const name of [...this.state.nodes.keys()].sort()) this.addNode(name, t);
     this.topology();
     this.buildHosts();
@@ -324,6 +358,7 @@ export class SimCluster {
       ...(this.opts.connSync ? { connSync: true } : {}),
       pods: {
         open: (pod: LocalPod): Port => this.openPod(rt, pod),
+        open6: (pod): Port => this.openPod(rt, { key: pod.key, ip: 0 } as LocalPod),
         close: (_key: string, p: Port) => this.closePod(p as SimPod),
       },
       onPodPort: (_key, member, p, added) => {
@@ -350,7 +385,7 @@ export class SimCluster {
     const mtu = resolveConfig(this.state.config).podMtu;
     const p = new SimPod(pod.key, pod.ip, rt, mtu, this.slab, this.pods.length, this.podTap, this.batch);
     this.pods.push(p);
-    this.podByIp.set(pod.ip, p);
+    if (pod.ip !== 0) this.podByIp.set(pod.ip, p);
     return p;
   }
 
@@ -392,6 +427,112 @@ export class SimCluster {
     this.routes = routes;
     this.podCidrs = cidrs;
     this.clusterIps = own;
+    this.topology6();
+  }
+
+  /** The IPv6 side of the topology: pods' and the cluster's own IPv6 addresses, IPv6 pod CIDRs (cold). */
+  private topology6(): void {
+    const byKey = new Map(this.pods.filter((p) => p.member >= 0).map((p) => [p.key, p]));
+    const pods: Array<[number, number, number, number, number]> = [];
+    const own = new Map<string, [number, number, number, number]>();
+    const cidrs: number[] = [];
+    let dual = false;
+    const nodeIp6 = new Map<string, [number, number, number, number]>();
+    for (const rt of this.nodes) {
+      const w = rt.runner.agent.view.v6.nodeIp ? words6(rt.runner.agent.view.v6.nodeIp) : null;
+      if (w) nodeIp6.set(rt.name, w);
+    }
+    const routes6: HostRoute6[] = [];
+    for (const rt of this.nodes) {
+      const v6 = rt.runner.agent.view.v6;
+      if (v6.nodeIp !== null || v6.localPods.length > 0) dual = true;
+      for (const lp of v6.localPods) {
+        const p = byKey.get(lp.key);
+        const w = words6(lp.ip);
+        if (p && w) pods.push([...w, p.index]);
+      }
+      for (const a of [v6.nodeIp, ...v6.nodeIps, ...v6.egressIpOwner.keys()]) {
+        const w = a ? words6(a) : null;
+        if (w && a) own.set(a, w);
+      }
+      if (rt === this.nodes[0])
+        for (const r of v6.podCidrs) {
+          const [a, len] = r.cidr.split('/');
+          const w = words6(a!);
+          if (!w) continue;
+          const n = Number(len);
+          const m = [0, 1, 2, 3].map((i) => (n >= 32 * (i + 1) ? -1 : n <= 32 * i ? 0 : maskInt32(n - 32 * i)));
+          cidrs.push(...w.map((x, i) => x & m[i]!), ...m);
+          // The hosts reach a Node's IPv6 pods through the Node (as IPv4's pod CIDR routes).
+          const via = nodeIp6.get(r.node);
+          if (via) routes6.push({ addr: w, len: n, via });
+        }
+    }
+    for (const a of [...(this.state.controller?.allocations ?? []).map((x) => x.ip)]) {
+      const w = a.includes(':') ? words6(a) : null;
+      if (w) own.set(a, w);
+    }
+    this.pod6 = new Ip6Map(pods.length + 1);
+    for (const [a0, a1, a2, a3, i] of pods) this.pod6.set(a0, a1, a2, a3, i);
+    this.cluster6 = new Ip6Map(own.size + 1);
+    for (const w of own.values()) this.cluster6.set(w[0], w[1], w[2], w[3], 1);
+    this.podCidrs6 = Int32Array.from(cidrs);
+    this.routes6 = routes6;
+    this.dualStack = dual;
+  }
+
+  /** The pod with IPv6 address a0..a3, or undefined. */
+  podByIp6(a0: number, a1: number, a2: number, a3: number): SimPod | undefined {
+    const i = this.pod6.get(a0, a1, a2, a3);
+    return i >= 0 ? this.pods[i] : undefined;
+  }
+
+  /** Where the IPv6 source a0..a3 belongs: SRC_POD, SRC_CLUSTER, SRC_NO_POD (an IPv6 pod CIDR) or SRC_OUTSIDE. */
+  sourceKind6(a0: number, a1: number, a2: number, a3: number): number {
+    if (this.pod6.get(a0, a1, a2, a3) >= 0) return SRC_POD;
+    if (this.cluster6.get(a0, a1, a2, a3) >= 0) return SRC_CLUSTER;
+    const c = this.podCidrs6;
+    for (let k = 0; k < c.length; k += 8)
+      if (
+        (a0 & c[k + 4]!) === c[k] &&
+        (a1 & c[k + 5]!) === c[k + 1] &&
+        (a2 & c[k + 6]!) === c[k + 2] &&
+        (a3 & c[k + 7]!) === c[k + 3]
+      )
+        return SRC_NO_POD;
+    return SRC_OUTSIDE;
+  }
+
+  /** Whether a0..a3 is in the segment's IPv6 prefix. */
+  onSegment6(a0: number, a1: number, a2: number, a3: number): boolean {
+    const g = this.seg6;
+    return (
+      this.segment6 !== null &&
+      (a0 & g[4]!) === g[0] &&
+      (a1 & g[5]!) === g[1] &&
+      (a2 & g[6]!) === g[2] &&
+      (a3 & g[7]!) === g[3]
+    );
+  }
+
+  /**
+   * The host with IPv6 address a0..a3, created on the segment on first use (a source of the capture, or a
+   * destination pods send to: every IPv6 address of the segment the capture talks to is a host); null off the
+   * segment (there is no IPv6 router) or for the cluster's own addresses.
+   */
+  hostFor6(a0: number, a1: number, a2: number, a3: number): SimHost | null {
+    const i = this.host6ByIp.get(a0, a1, a2, a3);
+    if (i >= 0) return this.hosts6[i]!;
+    if (!this.onSegment6(a0, a1, a2, a3) || this.sourceKind6(a0, a1, a2, a3) !== SRC_OUTSIDE) return null;
+    if (this.hosts6.length >= 512) return null;
+    const b = new Uint8Array(16);
+    new DataView(b.buffer).setInt32(0, a0);
+    new DataView(b.buffer).setInt32(4, a1);
+    new DataView(b.buffer).setInt32(8, a2);
+    new DataView(b.buffer).setInt32(12, a3);
+    const text = ipv6.addrBytesToString(b);
+    // MAC: 02:ee: + the address's last 32 bits (an IPv4 host's rule applied to them).
+    return this.addHost(`host-${text}`, 0, [], false, this.subnet, 0, b);
   }
 
   private buildHosts(): void {
@@ -399,7 +540,12 @@ export class SimCluster {
       a.metadata.name < b.metadata.name ? -1 : 1,
     )) {
       const ip = ipv4.parseAddr(h.spec.address.split('/')[0]!)!;
-      if (!this.hosts.has(ip)) this.addHost(h.metadata.name, ip, this.routes, false);
+      // A dual-stack host (`spec.ipv6Address`) is one host with both addresses, unless its IPv6 address is a
+      // host already (made from the capture before a manifest change named it).
+      const a6 = h.spec.ipv6Address ? ipv6.parseAddr(h.spec.ipv6Address.split('/')[0]!) : null;
+      const w6 = a6 ? ipv6.addrWords(a6) : null;
+      const ip6 = w6 && this.host6ByIp.get(w6[0], w6[1], w6[2], w6[3]) < 0 ? a6 : null;
+      if (!this.hosts.has(ip)) this.addHost(h.metadata.name, ip, this.routes, false, this.subnet, 0, ip6);
     }
     if (resolveConfig(this.state.config).separateSubnet)
       for (const p of [...this.state.pools.values()].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1))) {
@@ -424,11 +570,15 @@ export class SimCluster {
     router: boolean,
     subnet = this.subnet,
     vlan = 0,
+    ip6: Uint8Array | null = null,
   ): SimHost {
     const h = new SimHost(this.sw, {
       name,
       ip,
-      mac: macFor('host', ip),
+      ip6,
+      routes6: ip6 ? this.routes6 : [],
+      // 02:ee: + the IPv4 address, or for an IPv6-only host the IPv6 address's last 32 bits.
+      mac: macFor('host', ip !== 0 ? ip : new DataView(ip6!.buffer, ip6!.byteOffset).getInt32(12)),
       subnet,
       routes,
       reflect: this.opts.reflect,
@@ -438,7 +588,13 @@ export class SimCluster {
     });
     h.onArpChange = (c) =>
       this.arpChanges.push({ at: this.now, host: c.host, ip: ipv4.addrToString(c.ip), mac: c.mac, was: c.was });
-    this.hosts.set(ip, h);
+    h.onNdpChange = (c) => this.arpChanges.push({ at: this.now, ...c });
+    if (ip !== 0) this.hosts.set(ip, h);
+    if (ip6) {
+      const w = ipv6.addrWords(ip6);
+      this.host6ByIp.set(w[0], w[1], w[2], w[3], this.hosts6.length);
+      this.hosts6.push(h);
+    }
     return h;
   }
 
@@ -492,6 +648,7 @@ export class SimCluster {
       rt.runner.agent.datapath.tick(t, 1024);
     }
     for (const h of this.hosts.values()) if (h.waiting) h.tick(t);
+    for (const h of this.hosts6) if (h.waiting && h.ip === 0) h.tick(t);
     this.settle(t);
     this.recordOwnership(t);
   }
@@ -567,16 +724,26 @@ export class SimCluster {
         if (rt.port.queued > 0) {
           while (rt.port.queued > 0) dp.pollUplink(t);
           busy = true;
-        } else if (dp.state.neigh.hasReady || dp.state.neigh.parkedCount > 0) {
-          const before = dp.state.neigh.parkedCount;
-          dp.tick(t, 0);
-          if (dp.state.neigh.parkedCount !== before) busy = true;
+        } else {
+          const n4 = dp.state.neigh;
+          const n6 = dp.state.neigh6;
+          if (n4.hasReady || n4.parkedCount > 0 || n6.hasReady || n6.parkedCount > 0) {
+            const before = n4.parkedCount + n6.parkedCount;
+            dp.tick(t, 0);
+            if (n4.parkedCount + n6.parkedCount !== before) busy = true;
+          }
         }
       }
       if (sw.drain()) busy = true;
       if (!busy) return;
     }
     this.settleLimit++;
+  }
+
+  /** The end of the run: what the hosts still hold for ARP or NDP is counted lost (`unresolved-at-end`). */
+  abandonPending(): void {
+    for (const h of this.hosts.values()) if (h.waiting) h.abandonPending();
+    for (const h of this.hosts6) if (h.waiting) h.abandonPending();
   }
 
   /** Packets lost so far: every node's datapath drops and every frame the segment could not deliver (cold). */
@@ -596,8 +763,7 @@ export class SimCluster {
     for (const rt of this.nodes) {
       // A node owns what its datapath answers ARP for: not while failed, not while resettling after a pause.
       if (!rt.alive || rt.runner.agent.datapath.state.holdEgress) continue;
-      for (const ip of rt.runner.control.hosted()) {
-        const text = ipv4.addrToString(ip);
+      for (const text of [...rt.runner.control.hosted().map(ipv4.addrToString), ...hosted6(rt)]) {
         const list = owners.get(text);
         if (list) list.push(rt.name);
         else owners.set(text, [rt.name]);
@@ -618,4 +784,28 @@ export class SimCluster {
     }
     this.ownKey = next;
   }
+}
+
+/** The IPv6 egress IPs node `rt`'s datapath hosts now (cold). */
+export function hosted6(rt: NodeRt): string[] {
+  return rt.runner.agent.view.v6.localEgressIps.map((l) => l.ip);
+}
+
+/**
+ * The segment's on-link IPv6 prefix as the agents take it (node-agent.ts viewToConfig6): `transportCIDRv6`, else
+ * the /64 of the first Node's (by name) IPv6 address; null without either. Its hosts are the simulated IPv6 hosts.
+ */
+function segmentOf(state: ClusterState): string | null {
+  const cfg = resolveConfig(state.config).transportCIDRv6;
+  if (cfg) return cfg;
+  for (const name of [...state.nodes.keys()].sort()) {
+    const a = nodeIPv6(state.nodes.get(name)!);
+    const w = a ? words6(a) : null;
+    if (!w) continue;
+    const b = new Uint8Array(16);
+    new DataView(b.buffer).setInt32(0, w[0]);
+    new DataView(b.buffer).setInt32(4, w[1]);
+    return `${ipv6.addrBytesToString(b)}/64`;
+  }
+  return null;
 }

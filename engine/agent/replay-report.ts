@@ -5,6 +5,7 @@
  * over time (timeline.svg).
  */
 import { ipv4 } from '../wire/index.js';
+import { words6 } from '../stages/tables6.js';
 import type { Replay } from './replay.js';
 import { accounting, reasonText, type ReplaySummary } from './replay-summary.js';
 
@@ -49,6 +50,19 @@ function what(ip: number, s: ReplaySummary, r: Replay): string {
   return 'another host of the segment';
 }
 
+function what6(text: string, s: ReplaySummary, r: Replay): string {
+  const eg = Object.entries(s.status)
+    .filter(([, st]) => st.egressIP === text)
+    .map(([n]) => n);
+  if (eg.length) return `egress IP of ${eg.join(', ')}`;
+  const node = r.cluster.nodes.find((rt) => rt.runner.agent.view.v6.nodeIp === text);
+  if (node) return `IPv6 address of node ${node.name} (pods without an IPv6 Egress, or bypassed destinations)`;
+  const w = words6(text);
+  const pod = w ? r.cluster.podByIp6(w[0], w[1], w[2], w[3]) : undefined;
+  if (pod) return `pod ${pod.key} (not translated)`;
+  return 'another host of the segment';
+}
+
 export function replayReport(r: Replay, s: ReplaySummary): string {
   const acc = accounting(r);
   const c = r.cluster;
@@ -82,6 +96,22 @@ export function replayReport(r: Replay, s: ReplaySummary): string {
       const total = [...m.values()].reduce((x, y) => x + y, 0);
       const by = [...m].map(([h, n]) => `${h} ${n}`).join(', ');
       L.push(`| ${ipv4.addrToString(src)} | ${what(src, s, r)} | ${total} | ${by} |`);
+    }
+    L.push('');
+  }
+  const seen6 = new Map<string, Map<string, number>>();
+  for (const h of c.hosts6)
+    for (const [src, n] of h.bySource6) {
+      const m = seen6.get(src) ?? new Map<string, number>();
+      m.set(h.name, (m.get(h.name) ?? 0) + n);
+      seen6.set(src, m);
+    }
+  if (seen6.size) {
+    L.push('| IPv6 source | what it is | packets | received by |', '| --- | --- | ---: | --- |');
+    for (const [src, m] of [...seen6].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+      const total = [...m.values()].reduce((x, y) => x + y, 0);
+      const by = [...m].map(([h, n]) => `${h} ${n}`).join(', ');
+      L.push(`| ${src} | ${what6(src, s, r)} | ${total} | ${by} |`);
     }
     L.push('');
   }

@@ -8,8 +8,8 @@
  */
 import { dumpSome, type ConnDump, type ConnTable } from '../../conntrack/index.js';
 import { mergeStatus } from '../policy/index.js';
-import { ethernet, ipv4 } from '../wire/index.js';
-import { isLoss, type OwnershipChange } from './replay-cluster.js';
+import { ethernet, ipv4, ipv6 } from '../wire/index.js';
+import { hosted6, isLoss, type OwnershipChange } from './replay-cluster.js';
 import { SKIP_REASONS, UNDELIVERABLE_REASONS, type InputExample, type Replay } from './replay.js';
 import { HOST_LOSSES } from './sim-host.js';
 import { SWITCH_LOSSES } from './sim-switch.js';
@@ -42,6 +42,13 @@ function topConnections(t: ConnTable, now: number, top: number): { total: number
   for (const c of ids) pk[c] = t.packets(c, 0) + t.packets(c, 1);
   ids.sort((a, b) => pk[b]! - pk[a]! || a - b);
   return { total: ids.length, top: dumpSome(t, ids.slice(0, top), now) };
+}
+
+/** Confirmed live connections of a table (cold). */
+function liveCount(t: ConnTable): number {
+  let n = 0;
+  for (let c = 0; c < t.recordCount; c++) if (t.isLive(c) && t.isConfirmed(c)) n++;
+  return n;
 }
 
 export interface DropLine {
@@ -84,7 +91,8 @@ export function accounting(r: Replay): Accounting {
   const add = (k: string, n: number) => n > 0 && delivery.set(k, (delivery.get(k) ?? 0) + n);
   const sw = c.sw.counters.snapshot() as Record<string, number>;
   for (const k of SWITCH_LOSSES) add(`segment.${k}`, sw[k] ?? 0);
-  for (const h of c.hosts.values()) {
+  // IPv4 hosts, then the IPv6-only ones (an IPv6 host with an IPv4 address is in `hosts` already).
+  for (const h of [...c.hosts.values(), ...c.hosts6.filter((x) => x.ip === 0)]) {
     const st = h.stats();
     for (const k of HOST_LOSSES) add(`host.${k}`, st[k]);
   }
@@ -145,6 +153,7 @@ export function summary(r: Replay, o: SummaryOptions = {}) {
       alive: rt.alive,
       mac: ethernet.macToString(a.mac),
       egressIps: rt.runner.control.hosted().map(ipv4.addrToString),
+      ...(hosted6(rt).length ? { egressIps6: hosted6(rt) } : {}),
       members: [...rt.runner.membership.alive()].sort(),
       membership: nonZero(rt.runner.membership.counters.snapshot()),
       announced: Object.fromEntries([...a.announced].map(([ip, n]) => [ipv4.addrToString(ip), n])),
@@ -159,14 +168,29 @@ export function summary(r: Replay, o: SummaryOptions = {}) {
         mac: e.state === 'incomplete' ? null : ethernet.macToString(ethernet.macFromInts(e.macHi, e.macLo)),
         state: e.state,
       })),
+      ...(st.tables.v6 !== null
+        ? {
+            conntrack6: { counters: nonZero(st.ct6.ct.counterSnapshot()), total: liveCount(st.ct6.ct) },
+            neighbors6: st.neigh6.dump(st.now).map((e) => ({
+              ip: e.ip,
+              mac: e.state === 'incomplete' ? null : ethernet.macToString(ethernet.macFromInts(e.macHi, e.macLo)),
+              state: e.state,
+            })),
+          }
+        : {}),
     };
   }
   const hosts: Record<string, unknown> = {};
-  for (const h of [...c.hosts.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+  const all = [...c.hosts.values(), ...c.hosts6.filter((h) => h.ip === 0)];
+  for (const h of all.sort((a, b) => (a.name < b.name ? -1 : 1))) {
     hosts[h.name] = {
-      ip: ipv4.addrToString(h.ip),
+      ...(h.ip !== 0 ? { ip: ipv4.addrToString(h.ip) } : {}),
+      ...(h.ip6 ? { ip6: ipv6.addrBytesToString(h.ip6) } : {}),
       mac: ethernet.macToString(h.mac),
       counters: nonZero(h.stats()),
+      // Packets received per IPv6 source: which address the outside saw (the report names whose it is).
+      ...(h.ip6 ? { sources6: Object.fromEntries(h.bySource6) } : {}),
+      ...(h.ip6 ? { neighbors6: Object.fromEntries(h.neighbors6().map((e) => [e.ip, e.mac])) } : {}),
       arp: Object.fromEntries(
         [...h.arpCache]
           .sort((a, b) => (a[0] >>> 0) - (b[0] >>> 0))

@@ -24,7 +24,7 @@
  */
 import type { CaptureReader } from '../io/index.js';
 import type { ClusterState } from '../policy/index.js';
-import { ipv4, tcp, udp } from '../wire/index.js';
+import { ipv4, ipv6, tcp, udp } from '../wire/index.js';
 import { macFor } from './node-agent.js';
 import {
   Decoded,
@@ -44,6 +44,7 @@ import {
 } from './replay-input.js';
 import { SimCluster, SimPod, SRC_CLUSTER, SRC_NO_POD, SRC_POD } from './replay-cluster.js';
 import type { SegmentEndpoint } from './sim-switch.js';
+import { Ip6Map } from '../stages/tables6.js';
 import type { TimelineEvent } from './timeline.js';
 
 export { macFor };
@@ -71,7 +72,9 @@ export const UNDELIVERABLE_REASONS = {
   snapped: 'cut short by the capture (snaplen): capture with -s 0',
   truncated: 'the link-layer or IPv4 header is cut short',
   'bad-ipv4': 'a broken IPv4 header, from outside on a link without Ethernet',
-  ipv6: "IPv6 (replay's simulated segment is IPv4-only)",
+  'bad-ipv6': 'a broken IPv6 header, from outside on a link without Ethernet',
+  ipv6: 'IPv6 while no Node of the manifests has an IPv6 side',
+  'no-route-ipv6': "from an IPv6 address off the segment's IPv6 prefix (replay has no IPv6 router)",
   'not-ip': 'neither IPv4 nor IPv6 on a link without Ethernet',
   'no-buffer': 'no free packet buffer (the simulation is overloaded)',
 } as const;
@@ -110,7 +113,7 @@ export interface ReplayOptions {
   tcpStrict?: boolean;
   /** Connection-state replication between the nodes (docs/conntrack-sync.md; default off). */
   connSync?: boolean;
-  /** Address mapping applied to every input IPv4 packet. */
+  /** Address mapping applied to every input IPv4 and IPv6 packet. */
   mapping?: Mapping;
   /**
    * Every frame on the segment: `slot` of `replay.slab` holds it at `off`; the time is `replay.outSec/outNsec`;
@@ -165,6 +168,11 @@ export class Replay {
   readonly examples = new Map<UndeliverableReason, InputExample>();
   /** Sources of packets that are neither a pod's nor the cluster's, with counts (at most 1024 addresses). */
   readonly outsideSources = new Map<number, number>();
+  /** The same for IPv6 sources, in typed tables: addresses (4 words each) and counts (at most 1024 addresses). */
+  private readonly src6 = new Ip6Map(1024);
+  private readonly src6Ip = new Int32Array(1024 * 4);
+  private readonly src6N = new Float64Array(1024);
+  private src6Count = 0;
   /** Output timestamp of what is being recorded now (set before each onSegment / onPod call). */
   outSec = 0;
   outNsec = 0;
@@ -437,10 +445,27 @@ export class Replay {
     const kind = d.kind;
     const l3 = d.l3;
     if (kind !== K_IPV4) {
-      if (kind === K_FRAME) return this.rawFrame(u8, off, len, lt);
+      if (kind === K_FRAME) {
+        // IPv6 in an Ethernet frame to no node (or group) of a dual-stack cluster is classified by its source.
+        if (
+          this.cluster.dualStack &&
+          lt === LT_ETHERNET &&
+          l3 >= 14 &&
+          len >= l3 + ipv6.HEADER_LEN &&
+          u8[off + l3 - 2] === 0x86 &&
+          u8[off + l3 - 1] === 0xdd &&
+          (u8[off]! & 1) === 0 &&
+          !this.isNodeMac(u8, off)
+        )
+          return this.classify6(u8, off, len, origLen, lt, l3);
+        return this.rawFrame(u8, off, len, lt);
+      }
+      if (kind === K_IPV6 && this.cluster.dualStack) return this.classify6(u8, off, len, origLen, lt, l3);
       if (kind === K_OUTGOING) {
         // Sent by the capturing host: the cluster's own output on a node (SNATed on the uplink, delivered to a
         // pod on its interface), except a pod's packet to a non-pod address — a capture inside the pod.
+        if (this.cluster.dualStack && len >= l3 + ipv6.HEADER_LEN && u8[off + l3]! >> 4 === 6)
+          return this.classify6(u8, off, len, origLen, lt, l3, true);
         if (!this.podSent(u8, off, len, l3)) return this.skip(S_OUTGOING);
       } else {
         if (kind === K_COOKED_ARP) return this.skip(S_ARP);
@@ -529,6 +554,108 @@ export class Replay {
     host.sendSlot(s, tl);
   }
 
+  /**
+   * An IPv6 packet at `l3` of a dual-stack cluster's input: from a pod's IPv6 address it is sent by that pod;
+   * from the cluster's own IPv6 addresses skipped; from an IPv6 pod CIDR without such a pod undeliverable; any
+   * other source on the segment's IPv6 prefix is a host of the segment (created on first use); addresses are
+   * mapped first (`--map-addr`, `--map-pod`). A pod's destination on the segment becomes a host too, so that
+   * the node's Neighbor Solicitation is answered.
+   */
+  private classify6(
+    u8: Uint8Array,
+    off: number,
+    len: number,
+    origLen: number,
+    lt: number,
+    l3: number,
+    outgoing = false,
+  ): void {
+    const c = this.cluster;
+    const slab = c.slab;
+    const ipLen = len - l3;
+    if (ipLen > slab.mtu || l3 > slab.headroom) return this.undeliverable(U.oversize, u8, off, len, lt, l3);
+    const s = slab.alloc();
+    if (s < 0) return this.undeliverable(U['no-buffer'], u8, off, len, lt, l3);
+    const o = slab.start(s);
+    this.copyIn(u8, off, len, o - l3, slab.base(s) + slab.slotSize);
+    const v = slab.dv;
+    if (ipv6.check(v, o, ipLen) !== 0) {
+      slab.free(s);
+      if (outgoing) return this.skip(S_OUTGOING);
+      if (origLen > len) return this.undeliverable(U.snapped, u8, off, len, lt, l3);
+      if (lt === LT_ETHERNET) return this.rawFrame(u8, off, len, lt);
+      return this.undeliverable(ipLen < ipv6.HEADER_LEN ? U.truncated : U['bad-ipv6'], u8, off, len, lt, l3);
+    }
+    const mappedBefore = this.mapping.mapped;
+    this.mapping.apply6(v, o, ipLen);
+    const tl = ipv6.HEADER_LEN + ipv6.payloadLen(v, o);
+    const a0 = v.getInt32(o + 8);
+    const a1 = v.getInt32(o + 12);
+    const a2 = v.getInt32(o + 16);
+    const a3 = v.getInt32(o + 20);
+    const p = c.podByIp6(a0, a1, a2, a3);
+    if (
+      outgoing &&
+      (p === undefined ||
+        c.podByIp6(v.getInt32(o + 24), v.getInt32(o + 28), v.getInt32(o + 32), v.getInt32(o + 36)) !== undefined)
+    ) {
+      // As for IPv4 (`podSent`): only a pod's packet to a non-pod, a capture inside the pod, is the pod's own;
+      // the rest is skipped, and not counted as mapped (IPv4 maps only what it replays of such packets).
+      this.mapping.mapped = mappedBefore;
+      slab.free(s);
+      return this.skip(S_OUTGOING);
+    }
+    if (p !== undefined) {
+      if (!p.node.alive) {
+        slab.free(s);
+        return this.undeliverable(U['node-down'], u8, off, len, lt, l3);
+      }
+      if (p.member < 0) {
+        slab.free(s);
+        return this.undeliverable(U['pod-not-attached'], u8, off, len, lt, l3);
+      }
+      // The destination, when it is an address of the segment, is a host there (cold: once per new address).
+      c.hostFor6(v.getInt32(o + 24), v.getInt32(o + 28), v.getInt32(o + 32), v.getInt32(o + 36));
+      if (this.onPodSent) {
+        this.stamp(this.now);
+        this.onPodSent(this, p, s, o, tl, true);
+      }
+      if (!c.fromPod(p, s, tl)) return this.undeliverable(U['no-buffer'], u8, off, len, lt, l3);
+      this.input.fromPods++;
+      this.pending++;
+      return;
+    }
+    const where = c.sourceKind6(a0, a1, a2, a3);
+    if (where === SRC_CLUSTER) {
+      slab.free(s);
+      return this.skip(S_CLUSTER);
+    }
+    if (where === SRC_NO_POD) {
+      slab.free(s);
+      return this.undeliverable(U['no-such-pod'], u8, off, len, lt, l3);
+    }
+    if (
+      (lt === LT_SLL || lt === LT_SLL2) &&
+      c.podByIp6(v.getInt32(o + 24), v.getInt32(o + 28), v.getInt32(o + 32), v.getInt32(o + 36)) !== undefined
+    ) {
+      slab.free(s);
+      return this.skip(S_TO_POD);
+    }
+    this.countSource6(a0, a1, a2, a3);
+    if (tl > c.segmentMtu) {
+      slab.free(s);
+      return this.undeliverable(U['over-mtu'], u8, off, len, lt, l3);
+    }
+    const host = c.hostFor6(a0, a1, a2, a3);
+    if (!host) {
+      slab.free(s);
+      return this.undeliverable(U['no-route-ipv6'], u8, off, len, lt, l3);
+    }
+    this.input.fromOutside++;
+    this.pending++;
+    host.sendSlot6(s, tl);
+  }
+
   /** Copy the record `u8[off .. off+len)` to `slab.u8[at ..)`; bytes up to `end` may be overwritten. */
   private copyIn(u8: Uint8Array, off: number, len: number, at: number, end: number): void {
     const dst = this.cluster.slab.u8;
@@ -536,6 +663,32 @@ export class Replay {
     else if (u8 === dst)
       dst.copyWithin(at, off, off + len); // a packet built in the slab (benchmarks)
     else dst.set(u8.subarray(off, off + len), at); // tests feeding arrays: one view per packet
+  }
+
+  /** IPv6 sources of packets that are neither a pod's nor the cluster's: address text → packets (cold). */
+  get outsideSources6(): ReadonlyMap<string, number> {
+    const m = new Map<string, number>();
+    const b = new Uint8Array(16);
+    const dv = new DataView(b.buffer);
+    for (let i = 0; i < this.src6Count; i++) {
+      for (let k = 0; k < 4; k++) dv.setInt32(k * 4, this.src6Ip[i * 4 + k]!);
+      m.set(ipv6.addrBytesToString(b), this.src6N[i]!);
+    }
+    return m;
+  }
+
+  private countSource6(a0: number, a1: number, a2: number, a3: number): void {
+    let i = this.src6.get(a0, a1, a2, a3);
+    if (i < 0) {
+      if (this.src6Count >= 1024) return;
+      i = this.src6Count++;
+      this.src6.set(a0, a1, a2, a3, i);
+      this.src6Ip[i * 4] = a0;
+      this.src6Ip[i * 4 + 1] = a1;
+      this.src6Ip[i * 4 + 2] = a2;
+      this.src6Ip[i * 4 + 3] = a3;
+    }
+    this.src6N[i]!++;
   }
 
   private countSource(src: number): void {
@@ -576,7 +729,9 @@ export class Replay {
     if (len >= 34) {
       const v = slab.dv;
       const l3 = o + 14;
-      if (v.getUint16(o + 12) === 0x0800 && ipv4.check(v, l3, len - 14) === 0) this.mapping.apply(v, l3, len - 14);
+      const et = v.getUint16(o + 12);
+      if (et === 0x0800 && ipv4.check(v, l3, len - 14) === 0) this.mapping.apply(v, l3, len - 14);
+      else if (et === 0x86dd && ipv6.check(v, l3, len - 14) === 0) this.mapping.apply6(v, l3, len - 14);
     }
     this.input.rawFrames++;
     this.pending++;
@@ -593,6 +748,7 @@ export class Replay {
     this.target = Math.max(this.now, last);
     this.advance();
     this.flush();
+    this.cluster.abandonPending();
   }
 
   /** Undeliverable counts by reason (non-zero only). */
@@ -624,6 +780,17 @@ export class Replay {
 /** One line about an input packet: addresses, protocol, ports, length (cold: examples only). */
 export function describePacket(u8: Uint8Array, off: number, len: number, lt: number, l3: number): string {
   const name = SUPPORTED_LINK_TYPES.get(lt) ?? `link type ${lt}`;
+  if (len - l3 >= ipv6.HEADER_LEN && u8[off + l3]! >> 4 === 6) {
+    const v = new DataView(u8.buffer, u8.byteOffset + off + l3, len - l3);
+    const src = ipv6.addrToString(v, 8);
+    const dst = ipv6.addrToString(v, 24);
+    const nh = v.getUint8(6);
+    const ports = (nh === 6 || nh === 17) && len - l3 >= 44 ? [v.getUint16(40), v.getUint16(42)] : null;
+    const what = ports
+      ? `${nh === 6 ? 'TCP' : 'UDP'} [${src}]:${ports[0]} → [${dst}]:${ports[1]}`
+      : `${nh === 58 ? 'ICMPv6' : `IPv6 next header ${nh}`} ${src} → ${dst}`;
+    return `${what}, ${len - l3} bytes`;
+  }
   if (len - l3 < 20 || u8[off + l3]! >> 4 !== 4) return `${len}-byte ${name} record`;
   const v = new DataView(u8.buffer, u8.byteOffset + off + l3, len - l3);
   const src = ipv4.addrToString(ipv4.src(v, 0));

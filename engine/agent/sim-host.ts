@@ -8,7 +8,10 @@
  * swapped, ICMP echo request → echo reply, TCP SYN → SYN-ACK, SYN-ACK, data or FIN → ACK. A router (the
  * gateway) also takes packets for any off-segment address and answers for that address. A host on a VLAN (`vlan`:
  * the gateway of an ExternalIPPool with `subnetInfo.vlan`, docs/semantics.md §3.1) sends and takes only frames
- * 802.1Q-tagged with it, as a VLAN sub-interface does; the others only untagged frames.
+ * 802.1Q-tagged with it, as a VLAN sub-interface does; the others only untagged frames. A host with an IPv6
+ * address speaks NDP instead of ARP for it (`sendSlot6`, `ndpIn`: Linux's neighbour rules), routes the Nodes'
+ * IPv6 pod CIDRs via their IPv6 addresses and reflects IPv6 as IPv4 (`reflect6Into`). When the run ends, what
+ * still waits for ARP or NDP is counted `unresolved-at-end` (`abandonPending`).
  *
  * Only frames from a node's uplink are answered: two external hosts reflecting each other's UDP would echo for
  * ever, so what one outside host sends another is received and counted (`from-outside`), not answered.
@@ -18,7 +21,8 @@
  * an ARP miss (the waiting list of a next hop) and for ARP changes (logged with strings: rare by nature).
  */
 import type { Slab } from '../packet/index.js';
-import { arp, ethernet, icmp, ipv4, tcp, udp } from '../wire/index.js';
+import { arp, ethernet, icmp, icmpv6, ipv4, ipv6, ndp, tcp, udp } from '../wire/index.js';
+import { Ip6Map } from '../stages/tables6.js';
 import type { SegmentEndpoint, SimSwitch } from './sim-switch.js';
 import { maskInt32 } from '../policy/index.js';
 
@@ -26,6 +30,13 @@ export interface HostRoute {
   addr: number;
   len: number;
   via: number;
+}
+
+/** An IPv6 route: prefix `addr`/`len` via the neighbour `via` (addresses as four int32 words). */
+export interface HostRoute6 {
+  addr: readonly number[];
+  len: number;
+  via: readonly number[];
 }
 
 export interface SimHostOptions {
@@ -43,6 +54,13 @@ export interface SimHostOptions {
   mtu?: number;
   /** VLAN id of the host's interface (0 or absent: untagged). */
   vlan?: number;
+  /** The host's IPv6 address (16 bytes; absent: no IPv6). */
+  ip6?: Uint8Array | null;
+  /**
+   * IPv6 routes (the Nodes' IPv6 pod CIDRs via each Node's IPv6 address); any other IPv6 destination is on-link
+   * (there is no IPv6 router).
+   */
+  routes6?: HostRoute6[];
 }
 
 export interface ArpChange {
@@ -65,10 +83,20 @@ export const HOST_COUNTERS = [
   'arp-queue-full',
   'arp-timeout',
   'no-buffer',
+  'ndp-solicits',
+  'ndp-adverts',
+  'unresolved-at-end',
 ] as const;
 export type HostCounter = (typeof HOST_COUNTERS)[number];
 /** Host counters that are packets lost (the others count what happened). */
-export const HOST_LOSSES = ['unreachable', 'too-big', 'arp-queue-full', 'arp-timeout', 'no-buffer'] as const;
+export const HOST_LOSSES = [
+  'unreachable',
+  'too-big',
+  'arp-queue-full',
+  'arp-timeout',
+  'no-buffer',
+  'unresolved-at-end',
+] as const;
 const H = {
   received: 0,
   reflected: 1,
@@ -81,7 +109,14 @@ const H = {
   arpQueueFull: 8,
   arpTimeout: 9,
   noBuffer: 10,
+  ndpSolicits: 11,
+  ndpAdverts: 12,
+  unresolvedAtEnd: 13,
 } as const;
+/** IPv6 neighbour entries a host keeps (past it, packets to new neighbours are `arp-queue-full`). */
+const NEIGH6_MAX = 256;
+/** MAC of an IPv6 neighbour entry still INCOMPLETE (resolution under way). */
+const INCOMPLETE = -1;
 
 const PENDING_PER_HOP = 64;
 const PENDING_HOPS = 256;
@@ -120,6 +155,36 @@ export class SimHost implements SegmentEndpoint {
   /** The last next hop found in `arpCache` and its MAC (0: none; forgotten whenever the cache changes). */
   private lastNh = 0;
   private lastMac = 0;
+  /** IPv6 address (null: none) and its four words. */
+  readonly ip6: Uint8Array | null;
+  private readonly w0: number;
+  private readonly w1: number;
+  private readonly w2: number;
+  private readonly w3: number;
+  /** IPv6 neighbour cache: address → entry; per entry its address (4 words) and MAC (INCOMPLETE while resolving). */
+  private readonly neigh6 = new Ip6Map(NEIGH6_MAX);
+  private readonly neigh6Ip = new Int32Array(NEIGH6_MAX * 4);
+  private readonly neigh6Mac = new Float64Array(NEIGH6_MAX);
+  private neigh6Count = 0;
+  /** Slots of IPv6 packets waiting for NDP, per neighbour entry, and since when. */
+  private readonly pending6 = new Map<number, { since: number; slots: number[] }>();
+  /** The last IPv6 destination sent to and its next hop's entry (-1: none; forgotten whenever the cache changes). */
+  private lastE6 = -1;
+  private lastD0 = 0;
+  private lastD1 = 0;
+  private lastD2 = 0;
+  private lastD3 = 0;
+  /** IPv6 routes, longest prefix first, 12 words each: prefix, mask, next hop. */
+  private readonly routes6: Int32Array;
+  /** Packets received per IPv6 source (at most 256 sources): addresses (4 words each) and counts. */
+  private readonly src6 = new Ip6Map(256);
+  private readonly src6Ip = new Int32Array(256 * 4);
+  private readonly src6N = new Float64Array(256);
+  private src6Count = 0;
+  /** Called when an IPv6 neighbour entry gets or changes its MAC (cold: NDP). */
+  onNdpChange: ((c: { host: string; ip: string; mac: string; was: string | null }) => void) | null = null;
+  /** A 16-byte scratch address (the target of a solicitation). */
+  private readonly scratch6 = new Uint8Array(16);
 
   constructor(
     private readonly sw: SimSwitch,
@@ -140,7 +205,40 @@ export class SimHost implements SegmentEndpoint {
     this.router = o.router ?? false;
     this.slab = sw.slab;
     this.dv = sw.slab.dv;
+    this.ip6 = o.ip6 ? Uint8Array.from(o.ip6) : null;
+    const w = this.ip6 ? ipv6.addrWords(this.ip6) : [0, 0, 0, 0];
+    this.w0 = w[0]!;
+    this.w1 = w[1]!;
+    this.w2 = w[2]!;
+    this.w3 = w[3]!;
+    const r6 = (o.routes6 ?? []).slice().sort((a, b) => b.len - a.len);
+    this.routes6 = new Int32Array(r6.length * 12);
+    r6.forEach((r, i) => {
+      const m = [0, 1, 2, 3].map((k) => (r.len >= 32 * (k + 1) ? -1 : r.len <= 32 * k ? 0 : maskInt32(r.len - 32 * k)));
+      for (let k = 0; k < 4; k++) {
+        this.routes6[i * 12 + k] = r.addr[k]! & m[k]!;
+        this.routes6[i * 12 + 4 + k] = m[k]!;
+        this.routes6[i * 12 + 8 + k] = r.via[k]!;
+      }
+    });
     this.index = sw.attach(this);
+  }
+
+  /** Packets received per IPv6 source address (text), in order of their first packet (cold path). */
+  get bySource6(): ReadonlyMap<string, number> {
+    const m = new Map<string, number>();
+    for (let i = 0; i < this.src6Count; i++) m.set(text6(this.src6Ip, i), this.src6N[i]!);
+    return m;
+  }
+
+  /** The IPv6 neighbour cache: address text → MAC text, null while INCOMPLETE (cold path). */
+  neighbors6(): Array<{ ip: string; mac: string | null }> {
+    const out: Array<{ ip: string; mac: string | null }> = [];
+    for (let e = 0; e < this.neigh6Count; e++) {
+      const m = this.neigh6Mac[e]!;
+      out.push({ ip: text6(this.neigh6Ip, e), mac: m === INCOMPLETE ? null : macText(m) });
+    }
+    return out;
   }
 
   /** Packets received per source address, at most 256 addresses in order of their first packet (cold path). */
@@ -167,7 +265,7 @@ export class SimHost implements SegmentEndpoint {
 
   /** Whether packets wait for ARP (the replay ticks such hosts). */
   get waiting(): boolean {
-    return this.pending.size > 0;
+    return this.pending.size > 0 || this.pending6.size > 0;
   }
 
   private onSegment(a: number): boolean {
@@ -240,6 +338,25 @@ export class SimHost implements SegmentEndpoint {
       this.counters[H.arpTimeout]! += q.slots.length;
       this.pending.delete(nh);
     }
+    for (const [e, q] of this.pending6) {
+      if (now - q.since < ARP_WAIT_MS) continue;
+      for (const s of q.slots) this.slab.free(s);
+      this.counters[H.arpTimeout]! += q.slots.length;
+      this.pending6.delete(e);
+    }
+  }
+
+  /**
+   * The run is over: packets still waiting for ARP or NDP will never leave; free them and count them
+   * (`unresolved-at-end`), so that every input packet is somewhere in the accounting.
+   */
+  abandonPending(): void {
+    for (const q of [...this.pending.values(), ...this.pending6.values()]) {
+      for (const s of q.slots) this.slab.free(s);
+      this.counters[H.unresolvedAtEnd]! += q.slots.length;
+    }
+    this.pending.clear();
+    this.pending6.clear();
   }
 
   /** Write the Ethernet header in front of the packet and queue it on the switch. */
@@ -310,7 +427,9 @@ export class SimHost implements SegmentEndpoint {
     if (len < ethernet.HEADER_LEN) return false;
     const v = this.dv;
     const toUs = ethernet.dstEquals(v, off, this.macHi, this.macLo);
-    if (!toUs && !ethernet.isBroadcast(v, off)) return false;
+    // Broadcast, and IPv6 multicast (33:33:..., NDP to solicited-node and all-nodes groups) for a host with IPv6.
+    if (!toUs && !ethernet.isBroadcast(v, off) && !(this.ip6 !== null && u8[off] === 0x33 && u8[off + 1] === 0x33))
+      return false;
     let type = ethernet.ethertype(v, off);
     const hl = this.hl;
     if (this.vlan !== 0) {
@@ -328,10 +447,12 @@ export class SimHost implements SegmentEndpoint {
       const shaLo = (u8[o + 10]! << 24) | (u8[o + 11]! << 16) | (u8[o + 12]! << 8) | u8[o + 13]!;
       const forUs = tpa === this.ip;
       const op = arp.op(v, o);
+      if (this.ip === 0) return false; // an IPv6-only host
       if (spa !== 0 && spa !== this.ip) this.learn(spa, shaHi, shaLo, op === arp.OP_REPLY ? toUs : forUs);
       if (op === arp.OP_REQUEST && forUs && spa !== tpa) this.arpReply(u8, o, spa);
       return false;
     }
+    if (type === ethernet.ETHERTYPE_IPV6) return this.receive6(u8, v, off, o, len - hl, toUs, from, slot);
     if (type !== ethernet.ETHERTYPE_IPV4 || !toUs) return false;
     if (ipv4.check(v, o, len - hl, true) !== 0) return false;
     const dst = ipv4.dst(v, o);
@@ -365,6 +486,286 @@ export class SimHost implements SegmentEndpoint {
     return inPlace;
   }
 
+  /**
+   * Send the IPv6 packet held by `slot` (at `slab.start(slot)`, `len` bytes) to its next hop (a route's
+   * neighbour, else the destination: on-link), its MAC from the neighbour cache or resolved with a Neighbor
+   * Solicitation (RFC 4861 §7.2.2; the packet waits, as for ARP). The host takes the slot.
+   */
+  sendSlot6(slot: number, len: number): void {
+    const slab = this.slab;
+    const v = this.dv;
+    const o = slab.start(slot);
+    if (len > this.mtu) {
+      this.counters[H.tooBig]!++;
+      slab.free(slot);
+      return;
+    }
+    if (this.ip6 === null || v.getUint8(o + 24) === 0xff) {
+      this.counters[H.unreachable]!++;
+      slab.free(slot);
+      return;
+    }
+    const d0 = v.getInt32(o + 24);
+    const d1 = v.getInt32(o + 28);
+    const d2 = v.getInt32(o + 32);
+    const d3 = v.getInt32(o + 36);
+    if (this.lastE6 >= 0 && d0 === this.lastD0 && d1 === this.lastD1 && d2 === this.lastD2 && d3 === this.lastD3) {
+      this.emitTo6(slot, len, this.neigh6Mac[this.lastE6]!);
+      return;
+    }
+    // The next hop: a route's neighbour, else the destination itself (on-link).
+    let n0 = d0;
+    let n1 = d1;
+    let n2 = d2;
+    let n3 = d3;
+    const rt = this.routes6;
+    for (let k = 0; k < rt.length; k += 12)
+      if (
+        (d0 & rt[k + 4]!) === rt[k] &&
+        (d1 & rt[k + 5]!) === rt[k + 1] &&
+        (d2 & rt[k + 6]!) === rt[k + 2] &&
+        (d3 & rt[k + 7]!) === rt[k + 3]
+      ) {
+        n0 = rt[k + 8]!;
+        n1 = rt[k + 9]!;
+        n2 = rt[k + 10]!;
+        n3 = rt[k + 11]!;
+        break;
+      }
+    let e = this.neigh6.get(n0, n1, n2, n3);
+    if (e >= 0 && this.neigh6Mac[e] !== INCOMPLETE) {
+      this.lastE6 = e;
+      this.lastD0 = d0;
+      this.lastD1 = d1;
+      this.lastD2 = d2;
+      this.lastD3 = d3;
+      this.emitTo6(slot, len, this.neigh6Mac[e]!);
+      return;
+    }
+    if (e < 0) {
+      if (this.neigh6Count >= NEIGH6_MAX) {
+        this.counters[H.arpQueueFull]!++;
+        slab.free(slot);
+        return;
+      }
+      e = this.addEntry6(n0, n1, n2, n3);
+    }
+    const q = this.pending6.get(e);
+    if (q) {
+      if (q.slots.length < PENDING_PER_HOP) q.slots.push(slot);
+      else {
+        this.counters[H.arpQueueFull]!++;
+        slab.free(slot);
+      }
+      return;
+    }
+    this.pending6.set(e, { since: this.sw.now, slots: [slot] });
+    this.solicit(e);
+  }
+
+  private addEntry6(a0: number, a1: number, a2: number, a3: number): number {
+    const e = this.neigh6Count++;
+    this.neigh6.set(a0, a1, a2, a3, e);
+    this.neigh6Ip[e * 4] = a0;
+    this.neigh6Ip[e * 4 + 1] = a1;
+    this.neigh6Ip[e * 4 + 2] = a2;
+    this.neigh6Ip[e * 4 + 3] = a3;
+    this.neigh6Mac[e] = INCOMPLETE;
+    return e;
+  }
+
+  /** The Neighbor Solicitation for entry `e`'s address (an ARP miss's cost: the builder allocates a little). */
+  private solicit(e: number): void {
+    const s = this.slab.alloc();
+    if (s < 0) {
+      this.counters[H.noBuffer]!++;
+      return;
+    }
+    const t = this.scratch6;
+    for (let i = 0; i < 4; i++) {
+      const w = this.neigh6Ip[e * 4 + i]!;
+      t[i * 4] = w >>> 24;
+      t[i * 4 + 1] = (w >>> 16) & 0xff;
+      t[i * 4 + 2] = (w >>> 8) & 0xff;
+      t[i * 4 + 3] = w & 0xff;
+    }
+    const o = this.slab.start(s);
+    const n = ndp.emitSolicitFrame(this.dv, o, this.mac, this.ip6!, t);
+    this.counters[H.ndpSolicits]!++;
+    this.sw.send(this.index, s, o, n);
+  }
+
+  /** Write the Ethernet header (type IPv6) in front of the packet and queue it on the switch. */
+  private emitTo6(slot: number, len: number, mac: number): void {
+    const eo = this.slab.start(slot) - this.hl;
+    const hi = Math.floor(mac / 4294967296);
+    this.header(eo, hi, (mac - hi * 4294967296) | 0, ethernet.ETHERTYPE_IPV6);
+    this.sw.send(this.index, slot, eo, len + this.hl);
+  }
+
+  /**
+   * Learn `mac` (hi16, lo32) for the IPv6 address a0..a3 (Linux's rules, RFC 4861 §7.2.3, §7.2.5): `create` makes
+   * an entry (an NS from the address); an existing MAC changes only with `override`; an INCOMPLETE entry is
+   * resolved and its waiting packets leave.
+   */
+  private learn6(
+    a0: number,
+    a1: number,
+    a2: number,
+    a3: number,
+    hi: number,
+    lo: number,
+    create: boolean,
+    override: boolean,
+  ): void {
+    let e = this.neigh6.get(a0, a1, a2, a3);
+    if (e < 0) {
+      if (!create || this.neigh6Count >= NEIGH6_MAX) return;
+      e = this.addEntry6(a0, a1, a2, a3);
+    }
+    const mac = hi * 4294967296 + (lo >>> 0);
+    const old = this.neigh6Mac[e]!;
+    if (old === mac || (old !== INCOMPLETE && !override)) return;
+    this.neigh6Mac[e] = mac;
+    this.lastE6 = -1;
+    this.onNdpChange?.({
+      host: this.name,
+      ip: text6(this.neigh6Ip, e),
+      mac: macText(mac),
+      was: old === INCOMPLETE ? null : macText(old),
+    });
+    const q = this.pending6.get(e);
+    if (q) {
+      this.pending6.delete(e);
+      for (const s of q.slots) this.emitTo6(s, ipv6.HEADER_LEN + ipv6.payloadLen(this.dv, this.slab.start(s)), mac);
+    }
+  }
+
+  /** An IPv6 packet at `o` (`len` bytes after the Ethernet header at `eth`): NDP, or a packet for this host. */
+  private receive6(
+    u8: Uint8Array,
+    v: DataView,
+    eth: number,
+    o: number,
+    len: number,
+    toUs: boolean,
+    from: number,
+    slot: number,
+  ): boolean {
+    if (this.ip6 === null || ipv6.check(v, o, len) !== 0) return false;
+    const total = ipv6.HEADER_LEN + ipv6.payloadLen(v, o);
+    const r = ipv6.walk(v, o, total);
+    if (r < 0) return false;
+    const l4 = ipv6.walkL4Offset(o, r);
+    const l4len = o + total - l4;
+    if (
+      ipv6.walkProto(r) === icmpv6.PROTO &&
+      !ipv6.walkIsFragment(r) &&
+      l4len >= icmpv6.HEADER_LEN &&
+      ndp.isNdp(v.getUint8(l4))
+    ) {
+      this.ndpIn(v, eth, o, l4, l4len);
+      return false;
+    }
+    if (!toUs || !this.isMine(v, o + 24)) return false;
+    this.counters[H.received]!++;
+    this.count6(v.getInt32(o + 8), v.getInt32(o + 12), v.getInt32(o + 16), v.getInt32(o + 20));
+    if (!this.reflect) return false;
+    if (!this.sw.fromNode(from)) {
+      this.counters[H.fromOutside]!++;
+      return false;
+    }
+    const inPlace = slot >= 0 && o === this.slab.start(slot);
+    const s = inPlace ? slot : this.slab.alloc();
+    if (s < 0) {
+      this.counters[H.noBuffer]!++;
+      return false;
+    }
+    const n = reflect6Into(u8, v, o, this.slab.start(s));
+    if (n === 0) {
+      this.counters[H.notAnswered]!++;
+      if (!inPlace) this.slab.free(s);
+      return false;
+    }
+    this.counters[H.reflected]!++;
+    this.sendSlot6(s, n);
+    return inPlace;
+  }
+
+  private isMine(v: DataView, p: number): boolean {
+    return (
+      v.getInt32(p) === this.w0 &&
+      v.getInt32(p + 4) === this.w1 &&
+      v.getInt32(p + 8) === this.w2 &&
+      v.getInt32(p + 12) === this.w3
+    );
+  }
+
+  /** Count a packet from an IPv6 source (at most 256 sources are told apart; the rest are not counted by source). */
+  private count6(a0: number, a1: number, a2: number, a3: number): void {
+    let i = this.src6.get(a0, a1, a2, a3);
+    if (i < 0) {
+      if (this.src6Count >= 256) return;
+      i = this.src6Count++;
+      this.src6.set(a0, a1, a2, a3, i);
+      this.src6Ip[i * 4] = a0;
+      this.src6Ip[i * 4 + 1] = a1;
+      this.src6Ip[i * 4 + 2] = a2;
+      this.src6Ip[i * 4 + 3] = a3;
+    }
+    this.src6N[i]!++;
+  }
+
+  /**
+   * Neighbor Discovery (RFC 4861 §7.2): a valid NS for this host's address is answered with a solicited NA and
+   * its source link-layer address learned (§7.2.3); an NA updates an entry that exists (§7.2.5: never creates
+   * one), resolving an INCOMPLETE one, changing a known MAC only with the Override flag. The rest is ignored.
+   */
+  private ndpIn(v: DataView, eth: number, ip: number, m: number, len: number): void {
+    if (ndp.check(v, ip, m, len) !== 0 || !icmpv6.checksumOk(v, ip, m, len)) return;
+    const type = v.getUint8(m);
+    const t = ndp.targetOffset(m);
+    if (type === ndp.TYPE_NEIGHBOR_SOLICIT) {
+      if (!this.isMine(v, t)) return;
+      const sl = ndp.llaOption(v, m, len, ndp.OPT_SOURCE_LLA);
+      if (sl >= 0 && !ipv6.isUnspecified(v, ip + 8))
+        this.learn6(
+          v.getInt32(ip + 8),
+          v.getInt32(ip + 12),
+          v.getInt32(ip + 16),
+          v.getInt32(ip + 20),
+          ndp.llaHi16(v, sl),
+          ndp.llaLo32(v, sl),
+          true,
+          true,
+        );
+      const s = this.slab.alloc();
+      if (s < 0) {
+        this.counters[H.noBuffer]!++;
+        return;
+      }
+      const o = this.slab.start(s);
+      const n = ndp.emitSolicitedAdvertFrame(this.dv, o, this.mac, v, eth, ip, m, len);
+      this.counters[H.ndpAdverts]!++;
+      this.sw.send(this.index, s, o, n);
+      return;
+    }
+    if (type !== ndp.TYPE_NEIGHBOR_ADVERT) return;
+    const tl = ndp.llaOption(v, m, len, ndp.OPT_TARGET_LLA);
+    if (tl < 0) return;
+    const override = (ndp.naFlags(v, m) & ndp.FLAG_OVERRIDE) !== 0;
+    this.learn6(
+      v.getInt32(t),
+      v.getInt32(t + 4),
+      v.getInt32(t + 8),
+      v.getInt32(t + 12),
+      ndp.llaHi16(v, tl),
+      ndp.llaLo32(v, tl),
+      false,
+      override,
+    );
+  }
+
   private arpReply(u8: Uint8Array, req: number, spa: number): void {
     const s = this.slab.alloc();
     if (s < 0) {
@@ -393,6 +794,19 @@ export class SimHost implements SegmentEndpoint {
     this.counters[H.arpReplies]!++;
     this.sw.send(this.index, s, o, this.hl + arp.PACKET_LEN);
   }
+}
+
+/** Text of the `i`-th address of a table of 4-word IPv6 addresses (cold). */
+function text6(w: Int32Array, i: number): string {
+  const b = new Uint8Array(16);
+  for (let k = 0; k < 4; k++) {
+    const x = w[i * 4 + k]!;
+    b[k * 4] = x >>> 24;
+    b[k * 4 + 1] = (x >>> 16) & 0xff;
+    b[k * 4 + 2] = (x >>> 8) & 0xff;
+    b[k * 4 + 3] = x & 0xff;
+  }
+  return ipv6.addrBytesToString(b);
 }
 
 function macText(mac: number): string {
@@ -457,43 +871,133 @@ export function reflectInto(u8: Uint8Array, v: DataView, o: number, out: number)
     return ipv4.HEADER_LEN + l4len;
   }
   if (proto === ipv4.PROTO_TCP) {
-    if (tcp.check(v, l4, l4len) !== 0) return 0;
-    const flags = tcp.flags(v, l4);
-    if (flags & tcp.RST) return 0;
-    const dataLen = l4len - tcp.headerLen(v, l4);
-    const seq = tcp.seq(v, l4);
+    if (!tcpAnswer(v, l4, l4len, src)) return 0;
     const sport = tcp.srcPort(v, l4);
     const dport = tcp.dstPort(v, l4);
-    let rflags: number;
-    let rseq: number;
-    let rack: number;
-    if (flags & tcp.SYN && !(flags & tcp.ACK)) {
-      rflags = tcp.SYN | tcp.ACK;
-      rseq = (Math.imul(sport * 65536 + dport, 0x9e3779b1) ^ src) | 0;
-      rack = (seq + 1) | 0;
-    } else if (flags & tcp.SYN) {
-      // A SYN-ACK to a connection this host opened: complete the handshake.
-      rflags = tcp.ACK;
-      rseq = tcp.ack(v, l4);
-      rack = (seq + 1) | 0;
-    } else if (dataLen > 0 || flags & tcp.FIN) {
-      rflags = tcp.ACK;
-      rseq = tcp.ack(v, l4);
-      rack = (seq + dataLen + (flags & tcp.FIN ? 1 : 0)) | 0;
-    } else return 0;
-    const id = ipv4.id(v, o);
-    writeHeader(v, out, id, proto, dst, src, ipv4.HEADER_LEN + tcp.HEADER_LEN);
-    v.setUint16(u, dport);
-    v.setUint16(u + 2, sport);
-    v.setInt32(u + 4, rseq);
-    v.setInt32(u + 8, rack);
-    tcp.setDataOffset(v, u, 5);
-    tcp.setFlags(v, u, rflags);
-    tcp.setWindow(v, u, 65535);
-    tcp.setChecksumField(v, u, 0);
-    tcp.setUrgent(v, u, 0);
+    writeHeader(v, out, ipv4.id(v, o), proto, dst, src, ipv4.HEADER_LEN + tcp.HEADER_LEN);
+    writeTcpAnswer(v, u, sport, dport);
     tcp.fillChecksum(v, out, u);
     return ipv4.HEADER_LEN + tcp.HEADER_LEN;
+  }
+  return 0;
+}
+
+/** The TCP answer `tcpAnswer` chose: flags, sequence and acknowledgment numbers. */
+const TCP_ANSWER = new Int32Array(3);
+
+/**
+ * The answer a reflecting host gives to the TCP segment at `l4` (`l4len` bytes), into TCP_ANSWER, or false for
+ * none (a bad header, a RST, a bare ACK): a SYN gets a SYN-ACK (its sequence number a hash of the ports and
+ * `salt`, the source address's last word), a SYN-ACK to a connection this host opened an ACK completing the
+ * handshake, data or a FIN an ACK of it.
+ */
+function tcpAnswer(v: DataView, l4: number, l4len: number, salt: number): boolean {
+  if (tcp.check(v, l4, l4len) !== 0) return false;
+  const flags = tcp.flags(v, l4);
+  if (flags & tcp.RST) return false;
+  const dataLen = l4len - tcp.headerLen(v, l4);
+  const seq = tcp.seq(v, l4);
+  const a = TCP_ANSWER;
+  if (flags & tcp.SYN && !(flags & tcp.ACK)) {
+    a[0] = tcp.SYN | tcp.ACK;
+    a[1] = (Math.imul(tcp.srcPort(v, l4) * 65536 + tcp.dstPort(v, l4), 0x9e3779b1) ^ salt) | 0;
+    a[2] = (seq + 1) | 0;
+  } else if (flags & tcp.SYN) {
+    a[0] = tcp.ACK;
+    a[1] = tcp.ack(v, l4);
+    a[2] = (seq + 1) | 0;
+  } else if (dataLen > 0 || flags & tcp.FIN) {
+    a[0] = tcp.ACK;
+    a[1] = tcp.ack(v, l4);
+    a[2] = (seq + dataLen + (flags & tcp.FIN ? 1 : 0)) | 0;
+  } else return false;
+  return true;
+}
+
+/** The 20-byte TCP header of TCP_ANSWER at `u`, ports swapped, window 65535, checksum 0 (the caller fills it). */
+function writeTcpAnswer(v: DataView, u: number, sport: number, dport: number): void {
+  v.setUint16(u, dport);
+  v.setUint16(u + 2, sport);
+  v.setInt32(u + 4, TCP_ANSWER[1]!);
+  v.setInt32(u + 8, TCP_ANSWER[2]!);
+  tcp.setDataOffset(v, u, 5);
+  tcp.setFlags(v, u, TCP_ANSWER[0]!);
+  tcp.setWindow(v, u, 65535);
+  tcp.setChecksumField(v, u, 0);
+  tcp.setUrgent(v, u, 0);
+}
+
+/** An IPv6 header at `o`: traffic class and flow label 0, Hop Limit 64, addresses `src`/`dst` as words. */
+function writeHeader6(
+  v: DataView,
+  o: number,
+  nh: number,
+  payload: number,
+  s0: number,
+  s1: number,
+  s2: number,
+  s3: number,
+  d0: number,
+  d1: number,
+  d2: number,
+  d3: number,
+): void {
+  ipv6.setVersionTcFl(v, o, 0, 0);
+  ipv6.setPayloadLen(v, o, payload);
+  ipv6.setNextHeader(v, o, nh);
+  ipv6.setHopLimit(v, o, 64);
+  ipv6.setSrcWords(v, o, s0, s1, s2, s3);
+  ipv6.setDstWords(v, o, d0, d1, d2, d3);
+}
+
+/**
+ * `reflectInto` for IPv6: the answer to the IPv6 packet at `o` written at `out` (may be `o`), its length or 0
+ * for none. UDP echoed (addresses and ports swapped: the checksum stays valid, the pseudo-header's words are
+ * only reordered), ICMPv6 echo request → echo reply, TCP as for IPv4; the answer has no extension headers and
+ * Hop Limit 64. Fragments are not answered.
+ */
+export function reflect6Into(u8: Uint8Array, v: DataView, o: number, out: number): number {
+  const total = ipv6.HEADER_LEN + ipv6.payloadLen(v, o);
+  const r = ipv6.walk(v, o, total);
+  if (r < 0 || ipv6.walkIsFragment(r)) return 0;
+  const proto = ipv6.walkProto(r);
+  const l4 = ipv6.walkL4Offset(o, r);
+  const l4len = o + total - l4;
+  const s0 = v.getInt32(o + 8);
+  const s1 = v.getInt32(o + 12);
+  const s2 = v.getInt32(o + 16);
+  const s3 = v.getInt32(o + 20);
+  const d0 = v.getInt32(o + 24);
+  const d1 = v.getInt32(o + 28);
+  const d2 = v.getInt32(o + 32);
+  const d3 = v.getInt32(o + 36);
+  const u = out + ipv6.HEADER_LEN;
+  if (proto === ipv6.NH_UDP) {
+    if (udp.check(v, l4, l4len) !== 0) return 0;
+    const sport = udp.srcPort(v, l4);
+    const dport = udp.dstPort(v, l4);
+    if (u !== l4) u8.copyWithin(u, l4, l4 + l4len);
+    writeHeader6(v, out, proto, l4len, d0, d1, d2, d3, s0, s1, s2, s3);
+    udp.setSrcPort(v, u, dport);
+    udp.setDstPort(v, u, sport);
+    return ipv6.HEADER_LEN + l4len;
+  }
+  if (proto === ipv6.NH_ICMPV6) {
+    if (icmpv6.check(v, l4, l4len) !== 0 || v.getUint8(l4) !== icmpv6.TYPE_ECHO_REQUEST) return 0;
+    if (u !== l4) u8.copyWithin(u, l4, l4 + l4len);
+    writeHeader6(v, out, proto, l4len, d0, d1, d2, d3, s0, s1, s2, s3);
+    icmpv6.setType(v, u, icmpv6.TYPE_ECHO_REPLY);
+    icmpv6.fillChecksum(v, out, u, l4len);
+    return ipv6.HEADER_LEN + l4len;
+  }
+  if (proto === ipv6.NH_TCP) {
+    if (!tcpAnswer(v, l4, l4len, s3)) return 0;
+    const sport = tcp.srcPort(v, l4);
+    const dport = tcp.dstPort(v, l4);
+    writeHeader6(v, out, proto, tcp.HEADER_LEN, d0, d1, d2, d3, s0, s1, s2, s3);
+    writeTcpAnswer(v, u, sport, dport);
+    tcp.fillChecksum6(v, out, u);
+    return ipv6.HEADER_LEN + tcp.HEADER_LEN;
   }
   return 0;
 }

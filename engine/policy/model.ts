@@ -227,7 +227,8 @@ export interface ExternalHost {
   apiVersion: typeof ENGINE_API;
   kind: 'ExternalHost';
   metadata: ObjectMeta;
-  spec: { address: string; command?: string[] };
+  /** `ipv6Address`: the host's IPv6 address with its prefix, on a dual-stack segment (docs/ipv6.md §4). */
+  spec: { address: string; ipv6Address?: string; command?: string[] };
 }
 
 export type AnyObject = Egress | ExternalIPPool | Node | Namespace | Pod | ConfigMap | AgentConfig | ExternalHost;

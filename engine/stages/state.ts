@@ -10,6 +10,7 @@ import { DatapathTables, type NodeDatapathConfig } from './config.js';
 import { Ct6 } from './ct6.js';
 import type { FragmentOptions } from './defrag.js';
 import { RateMeters } from './meter.js';
+import { ErrorRateLimit } from './error-limit.js';
 import { N_REACHABLE, NeighborTable, type NeighborOptions } from './neighbor.js';
 import { NeighborTable6 } from './neighbor6.js';
 import { PeerPins } from './peer-pins.js';
@@ -40,6 +41,8 @@ export interface NodeStateOptions {
   tunnelAuth?: TunnelAuthConfig | null;
   /** Sizes and timeout of the IPv4 reassembly table (defrag.ts). */
   fragments?: FragmentOptions;
+  /** The rate limit on Time Exceeded errors (error-limit.ts): per second (default 1000) and burst (default 50). */
+  icmpErrors?: { perSecond?: number; burst?: number };
 }
 
 /**
@@ -82,6 +85,8 @@ export class NodeState {
   private readonly pinned6 = new Map<number, number[]>();
   /** Rate meters of hosted egress IPs with `spec.bandwidth` (meter.ts), kept across reconfigurations. */
   readonly meters = new RateMeters();
+  /** The rate limit on the ICMP and ICMPv6 errors this node originates (error-limit.ts). */
+  readonly errorLimit: ErrorRateLimit;
   /** The last conflicting ARP claim of each kind (arp.ts), for the agent's log. */
   readonly arpClaims = new ArpClaims();
   readonly slab: Slab;
@@ -137,6 +142,7 @@ export class NodeState {
     this.neigh6 = new NeighborTable6(opts.neighbor6 ?? opts.neighbor ?? {});
     this.syncStatic6();
     this.controlPort = opts.controlPort ?? 0;
+    this.errorLimit = new ErrorRateLimit(opts.icmpErrors?.perSecond, opts.icmpErrors?.burst);
     this.snatMode = opts.snatFullyRandom ? SNAT_RANDOM_FULLY : 0;
     this.fragments = opts.fragments ?? {};
   }

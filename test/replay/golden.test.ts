@@ -39,7 +39,13 @@ function checksumStatuses(file: string, keep: (frame: number) => boolean): strin
     // An ICMP error quoting a datagram cut short (header + 8 bytes, RFC 792): tshark cannot verify the quoted
     // UDP/TCP checksum (status 2, unverified); the outer, ICMP and quoted IPv4 checksums it still checks.
     const cut = ['3', '11', '12'].includes(findAll(l, 'icmp.type')[0] ?? '');
-    for (const f of ['ip.checksum.status', 'udp.checksum.status', 'tcp.checksum.status', 'icmp.checksum.status'])
+    for (const f of [
+      'ip.checksum.status',
+      'udp.checksum.status',
+      'tcp.checksum.status',
+      'icmp.checksum.status',
+      'icmpv6.checksum.status',
+    ])
       out.push(...findAll(l, f).flatMap((v) => (cut && v === '2' && f !== 'ip.checksum.status' ? [] : [`${f}=${v}`])));
   }
   return out;

@@ -24,6 +24,7 @@ export const SCENARIOS: Scenario[] = [
   { name: 'malformed', manifests: join(ROOT, 'examples/reference/cluster.yaml'), reflect: true },
   { name: 'icmp', manifests: join(ROOT, 'examples/reference/cluster.yaml'), reflect: true },
   { name: 'fragments', manifests: join(ROOT, 'examples/reference/cluster.yaml'), reflect: false },
+  { name: 'dual-stack', manifests: join(CAP, 'dual-stack/cluster.yaml'), reflect: true },
   {
     name: 'failover',
     manifests: join(ROOT, 'examples/reference/cluster.yaml'),

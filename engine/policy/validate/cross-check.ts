@@ -35,6 +35,7 @@ import {
   displayName,
   keyOf,
   namespaceLabels,
+  nodeIPv6,
   nodePodCIDR,
   nodeStaticIPs,
   nodeTransportIP,
@@ -177,6 +178,10 @@ function buildIndex(state: ClusterState, inSet: (o: AnyObject) => boolean): Cros
   const hosts = sortSetFirst([...state.externalHosts.values()], inSet);
   const hostByIP = new Map<string, ExternalHost>();
   for (const h of hosts) if (!hostByIP.has(hostKey(h))) hostByIP.set(hostKey(h), h);
+  for (const h of hosts) {
+    const k6 = hostKey6(h);
+    if (k6 !== null && !hostByIP.has(k6)) hostByIP.set(k6, h);
+  }
 
   const rangesOf = new Map<ExternalIPPool, PoolRange[]>();
   const poolRanges = new IntervalIndex<PoolRange>();
@@ -245,6 +250,11 @@ function podAddress(p: Pod): IP | null {
   if (p.spec.hostNetwork) return null;
   const t = podIPv4(p);
   return t ? parseIP(t)! : null;
+}
+
+/** The canonical text of a host's IPv6 address (`spec.ipv6Address`), or null. */
+function hostKey6(h: ExternalHost): string | null {
+  return h.spec.ipv6Address === undefined ? null : formatIP(parseInterfaceAddress(h.spec.ipv6Address)!.ip);
 }
 
 function hostKey(h: ExternalHost): string {
@@ -536,6 +546,25 @@ const hostAddressNotNodeOrEgress: Rule<ExternalHost> = (x, h, ctx) => {
     ctx.error('spec.address', `${k} is inside ExternalIPPool ${pool.metadata.name}`);
 };
 
+/**
+ * Refuses an IPv6 host address another host, a Node (its IPv6 address) or an IPv6 pool has (our own: two NDP
+ * owners on the segment).
+ */
+const hostIpv6Address: Rule<ExternalHost> = (x, h, ctx) => {
+  const k = hostKey6(h);
+  if (k === null) return;
+  const other = x.hostByIP.get(k);
+  if (other && other !== h)
+    ctx.error('spec.ipv6Address', `${k} is also the address of ExternalHost ${other.metadata.name}`);
+  for (const n of x.nodes) {
+    const a = nodeIPv6(n);
+    const ip = a === null ? null : parseIP(a);
+    if (ip && formatIP(ip) === k) ctx.error('spec.ipv6Address', `${k} is the IPv6 address of Node ${n.metadata.name}`);
+  }
+  for (const pool of poolsHolding(x, parseIP(k)!))
+    ctx.error('spec.ipv6Address', `${k} is inside ExternalIPPool ${pool.metadata.name}`);
+};
+
 // --- ExternalIPPools ---------------------------------------------------------------------------------------------
 
 /**
@@ -735,7 +764,12 @@ const POD_RULES: readonly Rule<PodFacts>[] = [
   podIPNotEgressIP,
   podNetnsNameUnique,
 ];
-const HOST_RULES: readonly Rule<ExternalHost>[] = [hostOnSegment, hostAddressUnique, hostAddressNotNodeOrEgress];
+const HOST_RULES: readonly Rule<ExternalHost>[] = [
+  hostOnSegment,
+  hostAddressUnique,
+  hostAddressNotNodeOrEgress,
+  hostIpv6Address,
+];
 const POOL_RULES: readonly Rule<ExternalIPPool>[] = [
   poolRangesDisjoint,
   poolRangesHoldNoOwnedAddress,
