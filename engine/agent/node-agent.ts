@@ -123,7 +123,8 @@ export function viewToConfig(
  * pod and no IPv6 egress IP (IPv6 packets stay counted drops there). A pod whose IPv6 Egress is hosted on another
  * node tunnels to that node's transport IP. A pod `memberOf` gives no port (-1) is left out. The segment is
  * `transportCIDRv6`, else the /64 of the node's IPv6 address; the router `defaultGatewayv6`; neighbours are
- * resolved with NDP (no static ones).
+ * resolved with NDP (no static ones). A Node whose transport address is IPv6 gets the IPv6 underlay: every Node's
+ * transport address with its key.
  */
 export function viewToConfig6(view: PolicyView, memberOf: (key: string) => number): NodeDatapathConfig6 | null {
   const v6 = view.v6;
@@ -153,6 +154,11 @@ export function viewToConfig6(view: PolicyView, memberOf: (key: string) => numbe
     gateway: v6.gateway,
     neighbors: [],
     segment: v6.segment ?? slash64(v6.nodeIp),
+    // The IPv6 underlay (docs/ipv6.md §2.l): this Node's transport address is IPv6 (validation makes them all so).
+    underlay:
+      view.node?.transportIp6 != null
+        ? { self: view.node.transportIp6, nodes: v6.transport.map((x) => ({ key: x.key, ip: x.ip })) }
+        : null,
   };
 }
 

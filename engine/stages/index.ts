@@ -16,6 +16,8 @@ export { PodIngress6 } from './pod-ingress6.js';
 export { Snat6 } from './snat6.js';
 export { Unsnat6 } from './unsnat6.js';
 export { UplinkOut6 } from './uplink-out6.js';
+export { Tunnel6Encap } from './tunnel6-encap.js';
+export { Tunnel6Decap } from './tunnel6-decap.js';
 export {
   DatapathTables6,
   fold6,
@@ -23,6 +25,7 @@ export {
   type PodConfig6,
   type PodCidr6,
   type StaticNeighbor6,
+  type Underlay6Config,
 } from './config6.js';
 export { Ct6 } from './ct6.js';
 export { Ip6Map, Prefix6Table } from './tables6.js';

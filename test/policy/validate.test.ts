@@ -422,7 +422,7 @@ describe('Node, Namespace, Pod', () => {
     const prev = base();
     const n = (body: string) => `apiVersion: v1\nkind: Node\nmetadata:\n  name: n\n${body}\n`;
     expect(errs(n('status: {addresses: [{type: Hostname, address: n}]}'), prev)).toEqual([
-      '(Node/n) status.addresses: Required value: a Node needs an IPv4 InternalIP address (its transport IP)',
+      '(Node/n) status.addresses: Required value: a Node needs an IPv4 InternalIP address (its transport IP), or IPv6 ones only (an IPv6 underlay)',
     ]);
     expect(errs(n('status: {addresses: [{type: InternalIP, address: 198.18.0.11}]}'), prev)).toEqual([
       '(Node/n) status.addresses: InternalIP 198.18.0.11 is also the transport IP of Node node-a',

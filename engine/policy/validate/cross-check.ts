@@ -39,6 +39,8 @@ import {
   nodePodCIDR,
   nodeStaticIPs,
   nodeTransportIP,
+  nodeTransportIPv6,
+  nodeTransportKey,
   podIPv4,
 } from '../model.js';
 import type { AnyObject, ClusterState, Egress, ExternalHost, ExternalIPPool, Node, Pod } from '../model.js';
@@ -90,6 +92,9 @@ interface CrossIndex {
   readonly nodes: readonly Node[];
   /** Transport IP → the first Node with it. */
   readonly nodeByIP: ReadonlyMap<string, Node>;
+  /** The first Node whose transport address is IPv4; the transport key of IPv6 ones → the first Node with it. */
+  readonly firstTransport4: Node | null;
+  readonly nodeByKey6: ReadonlyMap<number, Node>;
   /** The same, sorted by address (for "which Nodes are inside this range"). */
   readonly nodeIPs: readonly Owned<Node>[];
   /** Pod CIDRs in Node order (a Node's rank is its place there), and by address. */
@@ -127,9 +132,13 @@ function buildIndex(state: ClusterState, inSet: (o: AnyObject) => boolean): Cros
   const podCidrIndex = new IntervalIndex<{ node: Node; text: string }>();
   const staticDecls = new Map<Node, StaticDecl[]>();
   const staticOwner = new Map<string, Node>();
+  let firstTransport4: Node | null = null;
+  const nodeByKey6 = new Map<number, Node>();
   for (const n of nodes) {
-    const key = formatIP(parseIP(nodeTransportIP(n)!)!);
+    const key = formatIP(parseIP(transportText(n))!);
     if (!nodeByIP.has(key)) nodeByIP.set(key, n);
+    if (nodeTransportIP(n) !== null) firstTransport4 ??= n;
+    else if (!nodeByKey6.has(nodeTransportKey(n)!)) nodeByKey6.set(nodeTransportKey(n)!, n);
     const pc = nodePodCIDR(n);
     if (pc) {
       const prefix = parseCIDR(pc)!;
@@ -215,6 +224,8 @@ function buildIndex(state: ClusterState, inSet: (o: AnyObject) => boolean): Cros
     gw: cfg.defaultGateway ? parseIP(cfg.defaultGateway) : null,
     nodes,
     nodeByIP,
+    firstTransport4,
+    nodeByKey6,
     nodeIPs,
     podCidrs,
     podCidrRank,
@@ -283,9 +294,14 @@ const STATIC_PATH = joinPath('metadata.annotations', ANNOTATION_STATIC_EGRESS_IP
 
 // --- Nodes -------------------------------------------------------------------------------------------------------
 
+/** A Node's transport address as text: its IPv4 one, else its IPv6 one (docs/ipv6.md §2.l). */
+function transportText(n: Node): string {
+  return nodeTransportIP(n) ?? nodeTransportIPv6(n)!;
+}
+
 /** Refuses a transport IP another Node has: peers tell Nodes apart by it (our own: heartbeats, Geneve, ARP). */
 const nodeTransportIPUnique: Rule<Node> = (x, n, ctx) => {
-  const tip = nodeTransportIP(n)!;
+  const tip = transportText(n);
   const other = x.nodeByIP.get(formatIP(parseIP(tip)!));
   if (other && other !== n)
     ctx.error('status.addresses', `InternalIP ${tip} is also the transport IP of Node ${other.metadata.name}`);
@@ -293,17 +309,48 @@ const nodeTransportIPUnique: Rule<Node> = (x, n, ctx) => {
 
 /** Refuses a transport IP outside the segment: the uplink is one L2 subnet (our own: AgentConfig.transportCIDR). */
 const nodeTransportIPOnSegment: Rule<Node> = (x, n, ctx) => {
-  const tip = nodeTransportIP(n)!;
+  const tip = nodeTransportIP(n);
+  if (tip === null) return; // an IPv6 transport address: transportCIDR is the IPv4 segment's
   if (x.seg && !prefixContains(x.seg, parseIP(tip)!))
     ctx.error('status.addresses', `InternalIP ${tip} is not inside transportCIDR ${x.cfg.transportCIDR}`);
 };
 
 /** Refuses the segment's gateway as a transport IP: two ARP owners of the router's address (our own). */
 const nodeTransportIPNotGateway: Rule<Node> = (x, n, ctx) => {
-  const tip = nodeTransportIP(n)!;
+  const tip = transportText(n);
   const ip = parseIP(tip)!;
   if (x.gw && ip.value === x.gw.value && x.gw.family === 4)
     ctx.error('status.addresses', `InternalIP ${tip} is the segment's defaultGateway`);
+};
+
+/**
+ * An IPv6 transport address (docs/ipv6.md §2.l): refused when another Node's transport address is IPv4 (a mixed
+ * cluster: Geneve and heartbeats run over one family between every pair of Nodes, and a v4-only and a v6-only
+ * Node share none), when another IPv6 one has the same 32-bit transport key (`nodeTransportKey`: what membership
+ * knows a Node by), and with an IPv4 Pod CIDR (IPv4 Pods would have no IPv4 Node address to masquerade to).
+ */
+const nodeTransportIPv6Rules: Rule<Node> = (x, n, ctx) => {
+  const t6 = nodeTransportIPv6(n);
+  if (t6 === null) return;
+  const v4 = x.firstTransport4;
+  if (v4)
+    ctx.error(
+      'status.addresses',
+      `the transport address ${t6} is IPv6 (no IPv4 InternalIP) but Node ${v4.metadata.name}'s is IPv4: ` +
+        'all Nodes need a transport address of one family (Geneve and heartbeats run over one family between ' +
+        'every pair); give this Node an IPv4 InternalIP, or every Node IPv6 ones only',
+    );
+  const other = x.nodeByKey6.get(nodeTransportKey(n)!);
+  if (other && other !== n)
+    ctx.error(
+      'status.addresses',
+      `the transport address ${t6} has the same 32-bit transport key as Node ${other.metadata.name}'s: change one`,
+    );
+  if (nodePodCIDR(n) !== null)
+    ctx.error(
+      'spec.podCIDRs',
+      `an IPv4 Pod CIDR on a Node with only an IPv6 transport address: its Pods would have no IPv4 Node address`,
+    );
 };
 
 /**
@@ -699,6 +746,7 @@ const NODE_RULES: readonly Rule<Node>[] = [
   nodeTransportIPUnique,
   nodeTransportIPOnSegment,
   nodeTransportIPNotGateway,
+  nodeTransportIPv6Rules,
   nodePodCIDRDisjoint,
   nodeStaticIPsDeclaredOnce,
 ];
