@@ -21,7 +21,7 @@ const DRY_RUN_FLAGS = ['--dry-run', '--dry-run=client', '--dry-run=server', '--d
 export const COMPLETION_COMMANDS: Readonly<Record<string, { summary: string; flags: readonly string[] }>> = {
   demo: {
     summary: 'the reference scenario end to end (root)',
-    flags: ['--etcd', '--keep', '--manifests', '--state-dir'],
+    flags: ['--etcd', '--ipv6', '--keep', '--manifests', '--state-dir'],
   },
   init: { summary: 'create the state directory and the cluster key', flags: ['--insecure-state-dir', '--state-dir'] },
   apply: {
@@ -93,6 +93,7 @@ export const COMPLETION_COMMANDS: Readonly<Record<string, { summary: string; fla
       '--queue-len',
       '--offload',
       '--io',
+      '--workers',
       '--tunnel-gso',
       '--conntrack-max',
       '--conntrack-max-per-pod',

@@ -79,6 +79,7 @@ export {
   TableSurvey,
 } from './observe.js';
 export type { ConnDump, DestinationUsage, EgressIpUsage, SurveyOptions, SurveyPass, TupleDump } from './observe.js';
+export { portOwner } from './nat.js';
 export { hsip4, Prng } from './hash.js';
 export {
   exportReplica,

@@ -115,13 +115,22 @@ export function snat(s: CtState, c: number, natIp: number, mode: number): number
     min = 1024;
     size = 64512;
   }
-  // Linux: `u16 off = get_random_u16()`, candidate `min + off % range_size`, `off++` (16-bit wrap).
+  // Linux: `u16 off = get_random_u16()`, candidate `min + off % range_size`, `off++` (16-bit wrap). A worker of a
+  // partitioned set moves each candidate up to its next own port and steps by the shard count.
+  const sc = s.shardCount;
+  const si = s.shardIndex;
+  const end = min + size;
   let off = s.prng.u16();
   let attempts = size < 128 ? size : 128;
   for (;;) {
     for (let i = 0; i < attempts; i++) {
-      const port = min + (off % size);
-      off = (off + 1) & 0xffff;
+      let port = min + (off % size);
+      if (sc === 1) off = (off + 1) & 0xffff;
+      else {
+        off = (off + sc) & 0xffff;
+        port += (si - (port % sc) + sc) % sc;
+        if (port >= end) continue;
+      }
       if (tryBind(s, c, natIp, port)) {
         C[port === sport ? K_SNAT_PRESERVED : K_SNAT_REMAPPED]!++;
         return SNAT_OK;
@@ -135,7 +144,17 @@ export function snat(s: CtState, c: number, natIp: number, mode: number): number
 }
 
 function inRange(s: CtState, port: number): boolean {
-  return !s.rangeSpecified || (port >= s.portMin && port <= s.portMax);
+  return (!s.rangeSpecified || (port >= s.portMin && port <= s.portMax)) && ownPort(s, port);
+}
+
+/** The port (or ICMP id) is in this table's SNAT partition (`portShards`). */
+function ownPort(s: CtState, port: number): boolean {
+  return s.shardCount === 1 || port % s.shardCount === s.shardIndex;
+}
+
+/** The worker of a set of `count` whose SNAT partition holds `port` (ConnTableOptions.portShards). */
+export function portOwner(port: number, count: number): number {
+  return port % count;
 }
 
 /** Reply tuple free? A timed-out holder is reaped on the way (Linux `nf_conntrack_tuple_taken` gc). */

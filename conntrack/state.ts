@@ -56,6 +56,13 @@ export interface ConnTableOptions {
    * range — keep the source port when free, else pick from its class: 1–511, 600–1023 or 1024–65535 (ICMP ids 0–65535).
    */
   portRange?: readonly [number, number];
+  /**
+   * SNAT port partition of a shared-nothing worker set (VPP's port-per-thread rule): `[count, index]` makes this
+   * table bind only ports (and ICMP ids) `p` with `p % count === index`, so the worker that owns a reply is known
+   * from its destination port alone (`portOwner`). Default `[1, 0]`: every port. Tuples without ports (other
+   * protocols) are not partitioned.
+   */
+  portShards?: readonly [number, number];
   /** Slots scanned for an early-drop victim around the new key's home slot. Default 32 (≈ Linux's 8 buckets). */
   earlyDropWindow?: number;
   /** Largest burst `lookupBurst` handles in one pass (longer ones are chunked). Default 256. */
@@ -145,6 +152,9 @@ export class CtState {
   readonly tClose: number;
   readonly dropWindow: number;
   readonly rangeSpecified: boolean;
+  /** SNAT port partition (`portShards`): ports `p % shardCount === shardIndex` are this table's. */
+  readonly shardCount: number;
+  readonly shardIndex: number;
   /** TCP window state, `TW_STRIDE` words per record (tcp-window.ts). */
   readonly tw: Int32Array;
   readonly liberal: boolean;
@@ -267,6 +277,11 @@ export class CtState {
       this.portMin = -1;
       this.portMax = -1;
     }
+    const [sc, si] = opts.portShards ?? [1, 0];
+    if (!(Number.isInteger(sc) && Number.isInteger(si) && sc >= 1 && sc <= 256 && si >= 0 && si < sc))
+      throw new RangeError('conntrack: portShards must be [count, index] with 1 <= count <= 256, 0 <= index < count');
+    this.shardCount = sc;
+    this.shardIndex = si;
     this.resetRecords();
   }
 

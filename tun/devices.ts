@@ -43,6 +43,14 @@ export interface UplinkSpec {
 
 /** Create the node's uplink TAP, attach it to the segment, bring it up. */
 export function openUplink(spec: UplinkSpec): TapPort {
+  return openUplinkQueues(spec, 1)[0]!;
+}
+
+/**
+ * `openUplink` with `queues` queues (IFF_MULTI_QUEUE when more than one: a datapath worker per queue, the
+ * kernel's flow steering choosing the queue of each frame it delivers); the first port is queue 0.
+ */
+export function openUplinkQueues(spec: UplinkSpec, queues: number): TapPort[] {
   const name = linkName('u', spec.node);
   const opts: TunPortOptions = {
     batchSize: spec.batchSize ?? 64,
@@ -52,7 +60,7 @@ export function openUplink(spec: UplinkSpec): TapPort {
     ...(spec.vnetHdr === true && spec.tunnelGso === true ? { tunnelGso: true } : {}),
   };
   if (spec.netns !== undefined) opts.netns = spec.netns; // created right there, never in the agent's namespace
-  const port = new TapPort(name, opts);
+  const ports = queues === 1 ? [new TapPort(name, opts)] : TapPort.openQueues(name, queues, opts);
   try {
     const where = spec.netns !== undefined ? { netns: spec.netns } : {};
     // The TAP carries full frames of the uplink MTU; the kernel side's MTU only matters to the bridge.
@@ -61,18 +69,20 @@ export function openUplink(spec: UplinkSpec): TapPort {
     if (spec.bridge !== undefined) netdev.setMaster(name, spec.bridge, where);
     netdev.setUp(name, where);
   } catch (e) {
-    port.close();
+    for (const p of ports) p.close();
     throw e;
   }
-  return port;
+  return ports;
 }
 
 export interface PodDeviceSpec {
   /** `namespace/name`. */
   key: string;
   netns: string;
-  /** Pod IPv4 address (dotted quad). */
-  ip: string;
+  /** Pod IPv4 address (dotted quad); null for an IPv6-only pod (then `ip6` is required). */
+  ip: string | null;
+  /** The pod's IPv6 address (a dual-stack pod, `status.podIPs`): on the TUN too, with an IPv6 default route. */
+  ip6?: string | null;
   mtu: number;
   portIndex?: number;
   batchSize?: number;
@@ -87,33 +97,53 @@ export interface PodDeviceSpec {
   io?: TunIo;
 }
 
-/** Create a pod's TUN, move it into the pod's namespace as `eth0` with the pod IP and a default route. */
+/**
+ * Create a pod's TUN, move it into the pod's namespace as `eth0` with the pod IP and a default route, per family:
+ * IPv4 only, dual-stack (`ip` and `ip6`) or IPv6 only (`ip` null).
+ */
 export function openPodTun(spec: PodDeviceSpec): TunPort {
+  return openPodTunQueues(spec, 1)[0]!;
+}
+
+/** `openPodTun` with `queues` queues (IFF_MULTI_QUEUE when more than one); the first port is queue 0. */
+export function openPodTunQueues(spec: PodDeviceSpec, queues: number): TunPort[] {
   const name = linkName('p', spec.key);
-  const port = new TunPort(name, {
+  const topts: TunPortOptions = {
     batchSize: spec.batchSize ?? 64,
     name: `pod:${spec.key}`,
     portIndex: spec.portIndex ?? 0,
     netns: spec.netns, // created inside the pod's namespace
     ...(spec.offload === true ? { vnetHdr: true, offload: POD_OFFLOADS } : {}),
     ...(spec.io !== undefined ? { io: spec.io } : {}),
-  });
+  };
+  const ports = queues === 1 ? [new TunPort(name, topts)] : TunPort.openQueues(name, queues, topts);
   const ns = { netns: spec.netns };
   try {
     netdev.ip(['link', 'set', 'dev', name, 'name', 'eth0'], ns);
     netdev.setMtu('eth0', spec.mtu, ns);
     if (spec.queueLen !== undefined) netdev.setTxQueueLen('eth0', spec.queueLen, ns);
-    netdev.addAddress('eth0', `${spec.ip}/32`, ns);
-    // The datapath is IPv4: keep the pod's kernel from sending IPv6 (router solicitations, DAD) into it.
-    netdev.sysctl('net.ipv6.conf.all.disable_ipv6', 1, ns);
+    const ip6 = spec.ip6 ?? null;
+    if (spec.ip === null && ip6 === null) throw new RangeError(`pod ${spec.key}: no address of either family`);
+    if (spec.ip !== null) netdev.addAddress('eth0', `${spec.ip}/32`, ns);
+    // An IPv4-only pod: keep its kernel from sending IPv6 (router solicitations, MLD) into the TUN. A dual-stack
+    // pod gets its IPv6 address as a /128 (a TUN has no neighbours: everything goes to the engine) and no router
+    // discovery; what its kernel still sends on the link (MLD) pod-ingress6 counts and consumes (docs/ipv6.md §2.a).
+    if (ip6 === null) netdev.sysctl('net.ipv6.conf.all.disable_ipv6', 1, ns);
+    else {
+      netdev.sysctl('net.ipv6.conf.all.disable_ipv6', 0, ns); // (a namespace an IPv4-only pod of this key left)
+      netdev.sysctl('net.ipv6.conf.eth0.accept_ra', 0, ns);
+      netdev.sysctl('net.ipv6.conf.eth0.router_solicitations', 0, ns);
+      netdev.addAddress('eth0', `${ip6}/128`, { ...ns, nodad: true });
+    }
     netdev.setUp('lo', ns);
     netdev.setUp('eth0', ns);
-    netdev.addRoute('default', { dev: 'eth0', netns: spec.netns });
+    if (spec.ip !== null) netdev.addRoute('default', { dev: 'eth0', netns: spec.netns });
+    if (ip6 !== null) netdev.addRoute('::/0', { dev: 'eth0', netns: spec.netns });
   } catch (e) {
-    port.close();
+    for (const p of ports) p.close();
     throw e;
   }
-  return port;
+  return ports;
 }
 
 /** Delete links with the project's device prefix left in a namespace (after a crash); returns their names. */

@@ -41,6 +41,8 @@ export {
   podNetnsName,
   openUplink,
   openPodTun,
+  openUplinkQueues,
+  openPodTunQueues,
   cleanupLinks,
   type UplinkSpec,
   type PodDeviceSpec,

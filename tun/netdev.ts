@@ -251,12 +251,16 @@ export function addVeth(a: string, b: string, opts: InNetns & { peerNetns?: stri
 
 // --- addresses and routes ---------------------------------------------------------------------------------
 
-/** `ip addr add CIDR [peer PEER] dev DEV`. */
-export function addAddress(dev: string, cidr: string, opts: InNetns & { peer?: string } = {}): void {
+/**
+ * `ip addr add CIDR [peer PEER] dev DEV [nodad]`; `nodad` (IPv6) skips Duplicate Address Detection, so the address
+ * is usable at once.
+ */
+export function addAddress(dev: string, cidr: string, opts: InNetns & { peer?: string; nodad?: boolean } = {}): void {
   const args = ['addr', 'add', checkPrefix(cidr, 'address')];
   if (opts.peer !== undefined)
     args.push('peer', opts.peer.includes('/') ? checkPrefix(opts.peer, 'peer') : checkAddr(opts.peer, 'peer'));
   args.push('dev', checkName(dev));
+  if (opts.nodad === true) args.push('nodad');
   ip(args, opts.netns !== undefined ? { netns: opts.netns } : {});
 }
 

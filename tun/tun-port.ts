@@ -135,6 +135,12 @@ export interface TunPortOptions {
   netns?: string;
   /** I/O backend (default `rw`); `uring` needs the addon built with liburing and Linux 6.7 or later. */
   io?: TunIo;
+  /**
+   * Use this already open queue of device `ifname` instead of opening one (a datapath worker thread drives a
+   * queue the main thread opened; the process shares its fds). The port then never closes the fd: its opener
+   * does. `rw` I/O, no vnet header.
+   */
+  adoptFd?: number;
 }
 
 /** The one-line error for a ring that could not be set up (errno from uringOpen). */
@@ -179,6 +185,8 @@ abstract class DevicePort implements Port {
   readonly counters = new Counters(PORT_COUNTERS);
 
   private fd: number;
+  /** The fd was adopted (`adoptFd`): close() leaves it open. */
+  private adopted = false;
   private readonly portIndex: number;
   private readonly addon: TunAddon;
   private pollId = 0;
@@ -237,26 +245,32 @@ abstract class DevicePort implements Port {
       if (vnetHdr) throw new TunError('EINVAL', 'io_uring I/O does not take vnet (offload) ports yet: use io rw');
     }
     let opened: { fd: number; name: string };
-    try {
-      opened = this.addon.open(ifname, {
-        tap,
-        multiQueue,
-        vnetHdr,
-        exclusive: opts.exclusive ?? true,
-        devicePath,
-        ...(netnsPath !== undefined ? { netnsPath } : {}),
-      });
-    } catch (e) {
-      const err = e as Error & { errno?: number; syscall?: string };
-      if (typeof err.errno !== 'number') throw e;
-      const text = err.message.slice(err.message.indexOf(': ') + 2);
-      throw openError(
-        err.errno,
-        err.syscall ?? 'open',
-        { name: ifname, tap, multiQueue, devicePath, ...(netnsPath !== undefined ? { netnsPath } : {}) },
-        text,
-      );
-    }
+    if (opts.adoptFd !== undefined) {
+      if (!Number.isInteger(opts.adoptFd) || opts.adoptFd < 0 || vnetHdr || io !== 'rw')
+        throw new RangeError('adoptFd needs a file descriptor, rw I/O and no vnet header');
+      opened = { fd: opts.adoptFd, name: ifname };
+      this.adopted = true;
+    } else
+      try {
+        opened = this.addon.open(ifname, {
+          tap,
+          multiQueue,
+          vnetHdr,
+          exclusive: opts.exclusive ?? true,
+          devicePath,
+          ...(netnsPath !== undefined ? { netnsPath } : {}),
+        });
+      } catch (e) {
+        const err = e as Error & { errno?: number; syscall?: string };
+        if (typeof err.errno !== 'number') throw e;
+        const text = err.message.slice(err.message.indexOf(': ') + 2);
+        throw openError(
+          err.errno,
+          err.syscall ?? 'open',
+          { name: ifname, tap, multiQueue, devicePath, ...(netnsPath !== undefined ? { netnsPath } : {}) },
+          text,
+        );
+      }
     this.fd = opened.fd;
     this.ifname = opened.name;
     if (opts.offload !== undefined && opts.offload !== 0) {
@@ -527,7 +541,7 @@ abstract class DevicePort implements Port {
       this.ringFd = -1;
     }
     if (this.fd >= 0) {
-      this.addon.close(this.fd);
+      if (!this.adopted) this.addon.close(this.fd);
       this.fd = -1;
     }
   }

@@ -11,6 +11,8 @@
  * and their IPv6 counterparts on a dual-stack node (docs/ipv6.md §2), each with the IPv4 case as baseline (ratio
  * = IPv6 pps / IPv4 pps, same run): `encap6` (pod-ingress → pod-ingress6 → geneve-encap6 → uplink-out), `snat6`
  * (pod-ingress → pod-ingress6 → snat6 → uplink-out6), `unsnat6` (uplink-ingress → unsnat6 → the pod's port);
+ * `encap6-u6`, encap6 over the IPv6 underlay (docs/ipv6.md §2.l: pod-ingress → pod-ingress6 → geneve-encap6 →
+ * tunnel6-encap → uplink-out6, the outer UDP checksum computed), its baseline `encap6` of the same run;
  *
  * and, with tunnel authentication on (docs/tunnel-auth.md: SipHash-2-4 tag, sequence number, anti-replay window),
  * `encap+auth`, `decap-snat+auth` and `reply+auth`, each with its authentication-off case as baseline (ratio = pps
@@ -69,7 +71,29 @@ const AUTH: TunnelAuthConfig = { key: AUTH_KEY, keyId: 0x5eed, epochMs: 1_700_00
  * `metered`: the local egress IP has a rate meter (an Egress's spec.bandwidth) too large to drop anything, so the
  * case measures what the meter costs per packet.
  */
-function config(auth = false, metered = false): NodeDatapathConfig {
+function config(auth = false, metered = false, underlay6 = false): NodeDatapathConfig {
+  const c = config4(auth, metered);
+  if (!underlay6) return c;
+  // The IPv6 underlay: the nodes' IPv6 addresses are their transport addresses, under their IPv4 ones as keys;
+  // the uplink MTU leaves the 1500-byte pod packet room for the 70-byte IPv6 outer headers.
+  return {
+    ...c,
+    uplinkMtu: c.uplinkMtu + geneve.OVERHEAD6 - geneve.OVERHEAD,
+    v6: {
+      ...c.v6!,
+      segment: '2001:2::/64',
+      underlay: {
+        self: '2001:2::11',
+        nodes: [
+          { key: ip('198.18.0.11'), ip: '2001:2::11' },
+          { key: ip('198.18.0.12'), ip: '2001:2::12' },
+        ],
+      },
+    },
+  };
+}
+
+function config4(auth: boolean, metered: boolean): NodeDatapathConfig {
   return {
     ...(metered ? { egressMeters: new Map([[EGRESS_HERE, { rateKbps: 0xffffffff, burstKbps: 0xffffffff }]]) } : {}),
     nodeName: 'a',
@@ -342,6 +366,7 @@ type PathName =
   | 'reply'
   | 'unsnat'
   | 'encap6'
+  | 'encap6-u6'
   | 'snat6'
   | 'unsnat6'
   | 'gen'
@@ -383,7 +408,7 @@ function rig(
     return { dp: null, gen, sink, input: 'uplink', member: 0, now: 0 };
   }
   const fgen = new FragGenPort(slab);
-  const dp = new NodeDatapath(slab, config(auth, metered), {
+  const dp = new NodeDatapath(slab, config(auth, metered, path === 'encap6-u6'), {
     conntrack: { seed: 1, maxConnections: 262144, ...(udpTimeoutS !== null ? { timeouts: { udp: udpTimeoutS } } : {}) },
     ipv6Connections: 262144,
     neighbor: { staleMs: 1e12 },
@@ -396,7 +421,7 @@ function rig(
   const idle = new Sink();
   const own = path === 'snat' || path === 'snat6' || path === 'unsnat' || path === 'unsnat6';
   dp.pods.add(own ? gen : path === 'snat-frag' ? fgen : idle);
-  dp.pods.add(path === 'encap' || path === 'encap6' ? gen : idle);
+  dp.pods.add(path === 'encap' || path === 'encap6' || path === 'encap6-u6' ? gen : idle);
   const neigh = dp.state.neigh;
   for (const [addr, mac] of [
     [EXT, EXT_MAC],
@@ -414,7 +439,7 @@ function rig(
     r.member = 1;
   } else if (path === 'snat') {
     gen.load(udpPacket(LOCAL_POD, EXT, 1024, 9, size), 20, false);
-  } else if (path === 'encap6') {
+  } else if (path === 'encap6' || path === 'encap6-u6') {
     gen.load(udpPacket6(REMOTE_POD6, EXT6, 1024, 9, size), 40, false);
     r.member = 1;
   } else if (path === 'snat6') {
@@ -542,11 +567,17 @@ for (const size of [64, 512, 1500]) {
       ['reply', true, false],
       ['unsnat', false, false],
       ['encap6', false, false],
+      ['encap6-u6', false, false],
       ['snat6', false, false],
       ['unsnat6', false, false],
     ] as const;
     /** IPv6 cases: ratio to the IPv4 case of the same path, same run (docs/ipv6.md §2). */
-    const v4of: Partial<Record<PathName, PathName>> = { encap6: 'encap', snat6: 'snat', unsnat6: 'unsnat' };
+    const v4of: Partial<Record<PathName, PathName>> = {
+      encap6: 'encap',
+      'encap6-u6': 'encap6', // the IPv6 underlay against the IPv4 one, IPv6 inner both
+      snat6: 'snat',
+      unsnat6: 'unsnat',
+    };
     for (const [path, auth, metered] of paths) {
       let r: Rig | null = null;
       cases.push({

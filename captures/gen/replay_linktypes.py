@@ -17,7 +17,7 @@ import struct
 import sys
 from decimal import Decimal
 
-from scapy.all import ARP, ICMP, IP, UDP, Ether, IPv6, Raw, raw, wrpcap
+from scapy.all import ARP, ICMP, IP, TCP, UDP, Ether, ICMPv6EchoReply, ICMPv6EchoRequest, IPv6, Raw, raw, wrpcap
 from scapy.layers.l2 import CookedLinux, CookedLinuxV2, Loopback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -98,6 +98,40 @@ def cluster_addrs():
         Ether(src=router, dst=node) / udp('203.0.113.34', '172.18.0.50', 7, 5353, 'answer 1'),
         Ether(src=node, dst=router) / udp('10.244.1.5', '203.0.113.34', 5353, 7, 'query 2'),
         Ether(src=router, dst=node) / udp('203.0.113.34', '172.18.0.50', 7, 5353, 'answer 2'),
+    ])
+
+
+# A real dual-stack cluster's IPv6 addresses (for IPv6 --map-addr/--map-pod): pod fd00:10:244:1::10 (a ULA pod
+# CIDR, as kind's fd00:10:244::/56), an outside echo server 2001:db8::34 and the egress IP 2001:db8:1::50
+# (RFC 3849, documentation). Only in captures: replay maps them onto captures/replay/dual-stack/cluster.yaml.
+POD6, SERVER6, EGRESS6 = 'fd00:10:244:1::10', '2001:db8::34', '2001:db8:1::50'
+
+
+def cluster_addrs6():
+    # As cluster_addrs: the pod's UDP, TCP SYN and ICMPv6 echo request (the node's gateway side, before SNAT66)
+    # and the server's answers to the egress IP (the egress node's uplink). Ethernet frames.
+    node, router = '02:00:00:00:00:0a', '02:00:00:00:00:01'
+    return stamp([
+        Ether(src=node, dst=router) / IPv6(src=POD6, dst=SERVER6) / UDP(sport=5353, dport=7) / Raw(b'query 1'),
+        Ether(src=router, dst=node) / IPv6(src=SERVER6, dst=EGRESS6) / UDP(sport=7, dport=5353) / Raw(b'answer 1'),
+        Ether(src=node, dst=router) / IPv6(src=POD6, dst=SERVER6) / TCP(sport=41000, dport=80, flags='S', seq=1000),
+        Ether(src=router, dst=node) / IPv6(src=SERVER6, dst=EGRESS6) / TCP(sport=80, dport=41000, flags='SA', seq=5000, ack=1001),
+        Ether(src=node, dst=router) / IPv6(src=POD6, dst=SERVER6) / ICMPv6EchoRequest(id=0x42, seq=1, data=b'ping6'),
+        Ether(src=router, dst=node) / IPv6(src=SERVER6, dst=EGRESS6) / ICMPv6EchoReply(id=0x42, seq=1, data=b'ping6'),
+    ])
+
+
+def pod6_any():
+    # `tcpdump -i any` inside that pod (SLL2 on its eth0, ifindex 2): its packets are outgoing (4), what it
+    # received incoming (0): UDP and an ICMPv6 echo each way.
+    def cooked(d, p):
+        return CookedLinuxV2(proto=0x86DD, ifindex=2, lladdrtype=1, pkttype=PTYPE[d], lladdrlen=6,
+                             src=b'\x02\x00\x00\x00\x00\x0a\x00\x00') / p
+    return stamp([
+        cooked('out', IPv6(src=POD6, dst=SERVER6) / UDP(sport=5353, dport=7) / Raw(b'query 1')),
+        cooked('in', IPv6(src=SERVER6, dst=POD6) / UDP(sport=7, dport=5353) / Raw(b'query 1')),
+        cooked('out', IPv6(src=POD6, dst=SERVER6) / ICMPv6EchoRequest(id=0x43, seq=1, data=b'ping6')),
+        cooked('in', IPv6(src=SERVER6, dst=POD6) / ICMPv6EchoReply(id=0x43, seq=1, data=b'ping6')),
     ])
 
 
@@ -184,6 +218,8 @@ def main():
     wrpcap(os.path.join(out, 'sll2.pcap'), sll2(), linktype=276)
     wrpcap(os.path.join(out, 'null.pcap'), null(), linktype=0)
     wrpcap(os.path.join(out, 'cluster-addrs.pcap'), cluster_addrs(), linktype=1)
+    wrpcap(os.path.join(out, 'cluster-addrs6.pcap'), cluster_addrs6(), linktype=1)
+    wrpcap(os.path.join(out, 'pod6-any.pcap'), pod6_any(), linktype=276)
     pcapng_two_links(os.path.join(out, 'two-links.pcapng'))
     wrpcap(os.path.join(out, 'loop.pcap'), loop(), linktype=101)
     wrpcap(os.path.join(out, 'gaps.pcap'), gaps(), linktype=101)

@@ -16,7 +16,9 @@ import { NodeRunner, type TunnelAuthMode } from '../../engine/agent/node-runner.
 import type { ConnSync } from '../../engine/agent/conn-sync.js';
 import { SNAPSHOT_BYTES_PER_CONN } from '../../engine/agent/conn-snapshot.js';
 import { cluster, policy, Slab, wire, type Port } from '../../engine/index.js';
-import { netdev, openPodTun, openUplink, podNetnsName, TapPort, type TunIo } from '../../tun/index.js';
+import { netdev, openPodTunQueues, openUplinkQueues, podNetnsName, TapPort, type TunIo } from '../../tun/index.js';
+import type { NodeDatapathConfig } from '../../engine/stages/index.js';
+import { DatapathWorkers } from './workers.js';
 import { UserError } from '../errors.js';
 import { ConnectionSurveys } from './connections.js';
 import { LOG_LEVELS, logLine, type LogLevel } from './log.js';
@@ -74,6 +76,11 @@ export interface AgentOptions {
   conntrackMaxPerPod?: number;
   /** Accept TCP segments outside the tracked window (`--conntrack-tcp-liberal`). */
   conntrackTcpLiberal?: boolean;
+  /**
+   * `--workers N`: datapath workers, one per queue of multi-queue devices (docs/agent.md "Workers"; default 1, the
+   * main thread alone).
+   */
+  workers?: number;
 }
 
 /** The metrics endpoint listens on loopback unless --metrics-address says otherwise (docs/security.md). */
@@ -107,6 +114,8 @@ export class AgentProcess {
   private surveys: ConnectionSurveys | null = null;
   /** Event-loop delay, one window per report (cli/agent/loop-delay.ts). */
   private loopDelay: LoopDelay | null = null;
+  /** Datapath workers 1..N-1 (null with one). */
+  private workers: DatapathWorkers | null = null;
 
   constructor(private readonly o: AgentOptions) {
     const min = LOG_LEVELS[o.logLevel ?? 'info'];
@@ -184,19 +193,24 @@ export class AgentProcess {
     const view0 = policy.syncNode({ state, node, membership: new Set(state.nodes.keys()), now: new Date() }).view;
     if (!view0.node) throw new UserError(`Node ${node} has no IPv4 transport address`);
     const slab = new Slab({ slots: 8192 });
+    const nWorkers = this.o.workers ?? 1;
     let uplink: Port;
+    let uplinkQueues: TapPort[];
     try {
-      uplink = openUplink({
-        node,
-        mtu: view0.node.mtu,
-        ...(this.o.batch !== undefined ? { batchSize: this.o.batch } : {}),
-        ...(this.o.offload === true ? { vnetHdr: true } : {}),
-        ...(this.o.io !== undefined ? { io: this.o.io } : {}),
-        ...(this.o.offload === true && this.o.tunnelGso !== false ? { tunnelGso: true } : {}),
-        queueLen: this.o.queueLen ?? DEFAULT_QUEUE_LEN,
-        ...(this.o.segmentNetns !== undefined ? { netns: this.o.segmentNetns } : {}),
-        ...(this.o.bridge !== undefined ? { bridge: this.o.bridge } : {}),
-      });
+      [uplink, ...uplinkQueues] = openUplinkQueues(
+        {
+          node,
+          mtu: view0.node.mtu,
+          ...(this.o.batch !== undefined ? { batchSize: this.o.batch } : {}),
+          ...(this.o.offload === true ? { vnetHdr: true } : {}),
+          ...(this.o.io !== undefined ? { io: this.o.io } : {}),
+          ...(this.o.offload === true && this.o.tunnelGso !== false ? { tunnelGso: true } : {}),
+          queueLen: this.o.queueLen ?? DEFAULT_QUEUE_LEN,
+          ...(this.o.segmentNetns !== undefined ? { netns: this.o.segmentNetns } : {}),
+          ...(this.o.bridge !== undefined ? { bridge: this.o.bridge } : {}),
+        },
+        nWorkers,
+      ) as [TapPort, ...TapPort[]];
     } catch (e) {
       throw new UserError(`cannot create the uplink: ${(e as Error).message}`);
     }
@@ -209,6 +223,35 @@ export class AgentProcess {
     const tunnelAuth = this.o.tunnelAuth ?? 'off';
     const podMtu =
       tunnelAuth === 'off' ? view0.node.podMtu : Math.min(view0.node.podMtu, view0.node.mtu - wire.geneveAuth.OVERHEAD);
+    const conntrack = {
+      ...(this.o.conntrackMax !== undefined ? { maxConnections: this.o.conntrackMax } : {}),
+      ...(this.o.conntrackMaxPerPod ? { perHostLimit: this.o.conntrackMaxPerPod } : {}),
+      ...(this.o.conntrackTcpLiberal ? { tcpLiberal: true } : {}),
+    };
+    const workers =
+      nWorkers > 1
+        ? new DatapathWorkers({
+            count: nWorkers,
+            node,
+            slabSlots: 8192,
+            batch: this.o.batch ?? 64,
+            budget: this.o.budget ?? 16,
+            tickMs: 10,
+            expireBudget: 4096,
+            options: {
+              ...(this.o.round !== undefined ? { burst: this.o.round } : {}),
+              conntrack,
+              controlPort: cluster.HEARTBEAT_PORT,
+              snatFullyRandom: view0.node.snatFullyRandomPorts ?? false,
+            },
+            clock: this.clock,
+            log: this.log,
+            fault: (where, e) => this.faults.fault(where, e),
+            guard: (where, f) => this.faults.guard(where, f),
+          })
+        : null;
+    this.workers = workers;
+    if (workers) this.log('info', 'uplink and pod devices are multi-queue', { queues: nWorkers });
     this.runner = new NodeRunner({
       name: node,
       state,
@@ -223,12 +266,9 @@ export class AgentProcess {
       ...(this.o.deadAfterMs !== undefined ? { deadAfterMs: this.o.deadAfterMs } : {}),
       datapath: {
         ...(this.o.round !== undefined ? { burst: this.o.round } : {}),
-        conntrack: {
-          ...(this.o.conntrackMax !== undefined ? { maxConnections: this.o.conntrackMax } : {}),
-          ...(this.o.conntrackMaxPerPod ? { perHostLimit: this.o.conntrackMaxPerPod } : {}),
-          ...(this.o.conntrackTcpLiberal ? { tcpLiberal: true } : {}),
-        },
+        conntrack: workers ? { ...conntrack, portShards: [nWorkers, 0] } : conntrack,
       },
+      ...(workers ? { onConfigure: (cfg: NodeDatapathConfig) => workers.configure(cfg) } : {}),
       tunnelAuth,
       ...(this.o.connSync ? { connSync: true } : {}),
       status: shared
@@ -246,13 +286,15 @@ export class AgentProcess {
           },
       log: this.log,
       pods: {
-        open: (pod) => this.openPod(pod.key, wire.ipv4.addrToString(pod.ip), podMtu),
+        open: (pod, ip6) => this.openPod(pod.key, wire.ipv4.addrToString(pod.ip), ip6, podMtu),
+        open6: (pod) => this.openPod(pod.key, null, pod.ip, podMtu),
         close: (key, port) => {
           port.close();
           this.log('info', 'pod port removed', { pod: key });
         },
       },
-      onPodPort: (_key, member, port, added) => {
+      onPodPort: (key, member, port, added) => {
+        workers?.podPort(key, member, added);
         if (!this.runtime) return;
         if (added) this.runtime.watchPod(member, port);
         else this.runtime.unwatchPod(port);
@@ -264,11 +306,15 @@ export class AgentProcess {
     if (runner.sync) this.restoreConnections(runner.sync);
     this.runtime = new AgentRuntime(runner.agent, {
       clock: this.clock,
-      onTick: (now) => runner.tick(now),
+      onTick: (now) => {
+        runner.tick(now);
+        workers?.tick(now);
+      },
       faults: this.faults,
       ...(this.o.budget !== undefined ? { budget: this.o.budget } : {}),
     });
     this.runtime.start();
+    workers?.start(runner.agent.datapath, uplinkQueues);
     this.loopDelay = new LoopDelay(this.clock);
     const st0 = runner.agent.datapath.state;
     this.surveys = new ConnectionSurveys(st0.ct, st0.ctIn, {
@@ -414,24 +460,35 @@ export class AgentProcess {
     }
   }
 
-  private openPod(key: string, ip: string, mtu: number): Port {
+  private openPod(key: string, ip: string | null, ip6: string | null, mtu: number): Port {
     const ns = podNetnsName(key);
     if (!netdev.listNetns().includes(ns)) {
       netdev.addNetns(ns);
       this.createdNetns.push(ns);
     }
-    const port = openPodTun({
-      key,
+    const [port, ...queues] = openPodTunQueues(
+      {
+        key,
+        netns: ns,
+        ip,
+        ip6,
+        mtu,
+        ...(this.o.batch !== undefined ? { batchSize: this.o.batch } : {}),
+        ...(this.o.offload === true ? { offload: true } : {}),
+        ...(this.o.io !== undefined ? { io: this.o.io } : {}),
+        queueLen: this.o.queueLen ?? DEFAULT_QUEUE_LEN,
+      },
+      this.o.workers ?? 1,
+    );
+    if (this.workers) this.workers.podOpened(key, queues);
+    this.log('info', 'pod port created', {
+      pod: key,
       netns: ns,
-      ip,
+      ...(ip !== null ? { ip } : {}),
+      ...(ip6 !== null ? { ip6 } : {}),
       mtu,
-      ...(this.o.batch !== undefined ? { batchSize: this.o.batch } : {}),
-      ...(this.o.offload === true ? { offload: true } : {}),
-      ...(this.o.io !== undefined ? { io: this.o.io } : {}),
-      queueLen: this.o.queueLen ?? DEFAULT_QUEUE_LEN,
     });
-    this.log('info', 'pod port created', { pod: key, netns: ns, ip, mtu });
-    return port;
+    return port!;
   }
 
   /** A snapshot for a scrape; a fault in it is counted and the scrape gets the faults alone. */
@@ -476,10 +533,12 @@ export class AgentProcess {
     for (const ip of hosted) owned[wire.ipv4.addrToString(ip)] = true;
     const peers: Record<string, 'grace' | 'alive' | 'dead'> = {};
     for (const p of r.membership.peers()) peers[p.name] = p.state;
+    const w = this.workers;
+    const stages = a.datapath.pipeline.snapshot();
     return {
       node: this.o.node,
-      stages: a.datapath.pipeline.snapshot(),
-      conntrackEntries: st.ct.size,
+      stages: w ? w.sumStages(stages) : stages,
+      conntrackEntries: st.ct.size + (w ? w.conntrackSize() : 0),
       conntrackMax: st.ct.maxConnections,
       conntrackCounters: st.ct.counterSnapshot(),
       // from the last finished survey pass: a scrape never walks the table
@@ -518,6 +577,8 @@ export class AgentProcess {
       mac: wire.ethernet.macToString(a.mac),
       transportIp: a.view.node ? wire.ipv4.addrToString(a.view.node.transportIp) : null,
       egressIps: r.control.hosted().map(wire.ipv4.addrToString),
+      // the IPv6 egress IPs hosted (the view's placement: no handover delay on the IPv6 side, docs/ipv6.md §2.e)
+      ...(st.tables.v6 !== null ? { egressIps6: a.view.v6.localEgressIps.map((l) => l.ip) } : {}),
       withheld: [...a.withholding].map(wire.ipv4.addrToString),
       holdingArp: a.datapath.state.holdEgress,
       members: [...r.membership.alive()].sort(),
@@ -530,9 +591,14 @@ export class AgentProcess {
       },
       pods: [...a.pods()].map(([key, p]) => ({ key, netns: podNetnsName(key), port: p.port.name, member: p.member })),
       runtime: this.runtime?.stats ?? null,
-      stages: a.datapath.pipeline.snapshot(),
+      // With --workers N: every worker's counters added to the main thread's (it is worker 0), and each one's
+      // packets, connections and handoff counters.
+      stages: this.workers ? this.workers.sumStages(a.datapath.pipeline.snapshot()) : a.datapath.pipeline.snapshot(),
+      workers: this.workers
+        ? this.workers.report(this.runtime?.stats.packets ?? 0, st.ct.size, this.workers.mainHandoffCounters())
+        : null,
       conntrack: {
-        size: st.ct.size,
+        size: st.ct.size + (this.workers ? this.workers.conntrackSize() : 0),
         counters: st.ct.counterSnapshot(),
         // at most SAMPLE_PER_TABLE connections of each table, from the last finished walk (null before the first)
         entries: details?.entries ?? [],
@@ -603,6 +669,7 @@ export class AgentProcess {
     }
     if (this.runner?.sync && !this.runner.detached) this.saveConnections(this.runner.sync);
     this.runtime?.stop();
+    this.workers?.stop();
     try {
       this.runner?.agent.close();
     } catch (e) {

@@ -9,6 +9,8 @@ interface RunFile {
   pid: number;
   updated: string;
   egressIps: string[];
+  /** Hosted IPv6 egress IPs, on a dual-stack node (absent otherwise). */
+  egressIps6?: string[];
   members: string[];
   pods: Array<{ key: string; netns: string }>;
   stages: Record<string, { exits: Record<string, number>; counters: Record<string, number> }>;
@@ -97,7 +99,7 @@ export function printCounters(dir: string, node: string | undefined, output: str
     `node ${r.node}: agent pid ${r.pid}, report ${ageS.toFixed(1)} s old${ageS > 3 ? ' (the agent is frozen or stopped)' : ''}`,
   );
   console.log(
-    `egress IPs: ${r.egressIps.join(', ') || '-'}; sees alive: ${r.members.join(', ')}; pods: ${r.pods.map((p) => p.key).join(', ') || '-'}`,
+    `egress IPs: ${[...r.egressIps, ...(strings(r.egressIps6) ? (r.egressIps6 as string[]) : [])].join(', ') || '-'}; sees alive: ${r.members.join(', ')}; pods: ${r.pods.map((p) => p.key).join(', ') || '-'}`,
   );
   const sync = (v as { sync?: unknown }).sync;
   if (isObj(sync) && isObj(sync['standbys'])) {

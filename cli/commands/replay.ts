@@ -21,7 +21,7 @@ import { summary, UNITS } from '../../engine/agent/replay-summary.js';
 import { loadTimeline, TimelineError, type TimelineEvent } from '../../engine/agent/timeline.js';
 import { CaptureError, openCapture, PcapngReader, type CaptureReader } from '../../engine/io/index.js';
 import * as policy from '../../engine/policy/index.js';
-import { ipv4 } from '../../engine/wire/index.js';
+import { ipv4, ipv6 } from '../../engine/wire/index.js';
 import { boolOpt, listOpt, parseCommandArgs, stringOpt } from '../args.js';
 import type { Command } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
@@ -40,20 +40,22 @@ Runs every Node of the manifests in one process, each the same agent as on devic
 heartbeat membership), their uplinks on a simulated L2 switch with the external hosts, in simulated time, and
 feeds the capture through it. A packet whose source IP is a pod's is sent by that pod; any other IPv4
 packet comes from the external network (an ExternalHost, an implicit host of the segment, or the segment's
-gateway); other Ethernet frames (ARP, malformed) are put on the segment as they are. No root needed.
+gateway), any other IPv6 packet from a host of the segment's IPv6 prefix (when a Node has an IPv6 side); other
+Ethernet frames (ARP, NDP, malformed) are put on the segment as they are. No root needed.
 
   --manifests FILE|DIR  the cluster: Nodes, Namespaces, Pods, Egresses, ExternalIPPools, AgentConfig, ExternalHosts
   --in FILE             input capture: pcap or pcapng (any number of interfaces); link types Ethernet (802.1Q and
                         QinQ tags), raw IPv4/IPv6, Linux cooked SLL and SLL2 (tcpdump -i any), NULL/loopback
   --out DIR             output directory (replaced when the run completes): segment.pcap (every frame on the L2
-                        segment), pods.pcap (raw IPv4, what pods received), summary.json,
+                        segment), pods.pcap (raw IP, what pods received), summary.json,
                         DIR/report.md (a text report; -v prints it), timeline.svg, pipeline.dot
   --reflect             external hosts answer the cluster: UDP echoed, ICMP echo replied, TCP SYN → SYN-ACK,
                         data → ACK
   --timeline FILE       node failures/recoveries and manifest changes at packet times (YAML; see README)
-  --map-addr FROM=TO    rewrite addresses of the capture (both source and destination; prefixes of one length,
-                        host part kept; checksums fixed), e.g. 10.244.0.0/16=198.19.0.0/16; repeatable
-  --map-pod IP=NS/POD   rewrite one address of the capture to that Pod's IP; repeatable
+  --map-addr FROM=TO    rewrite addresses of the capture (both source and destination; IPv4 or IPv6 prefixes of
+                        one family and length, host part kept; checksums fixed), e.g. 10.244.0.0/16=198.19.0.0/16
+                        or fd00:10:244:1::/64=2001:2:0:101::/64; repeatable
+  --map-pod IP=NS/POD   rewrite one address of the capture to that Pod's IP of its family; repeatable
   --pcapng              also write capture.pcapng: one interface per node uplink and per pod, direction flags
   --drops               also write drops.pcapng: every packet a datapath dropped, with node, stage and reason
                         as its comment (pipelines then take one packet per round: slower)
@@ -107,15 +109,34 @@ function prescan(path: string): { packets: number; first: [number, number] | nul
 
 function parseMapPod(text: string, state: policy.ClusterState): MapRule {
   const eq = text.indexOf('=');
-  const ip = eq > 0 ? ipv4.parseAddr(text.slice(0, eq)) : null;
+  const addr = eq > 0 ? text.slice(0, eq) : '';
+  const ip = addr.includes(':') ? null : ipv4.parseAddr(addr);
+  const ip6 = addr.includes(':') ? ipv6.parseAddr(addr) : null;
   const key = eq > 0 ? text.slice(eq + 1) : '';
-  if (ip === null || !/^[^/]+\/[^/]+$/.test(key))
-    throw new UsageError(`--map-pod ${text}: expected IP=NAMESPACE/POD (e.g. 10.244.1.5=prod/web-a)`);
+  if ((ip === null && ip6 === null) || !/^[^/]+\/[^/]+$/.test(key))
+    throw new UsageError(
+      `--map-pod ${text}: expected IP=NAMESPACE/POD (e.g. 10.244.1.5=prod/web-a or fd00:10:244:1::5=prod/web-a)`,
+    );
   const pod = state.pods.get(key);
   if (!pod) throw new UserError(`--map-pod ${text}: the manifests have no Pod ${key}`);
-  const podIp = pod.status?.podIP ? ipv4.parseAddr(pod.status.podIP) : null;
-  if (podIp === null) throw new UserError(`--map-pod ${text}: Pod ${key} has no IPv4 address (status.podIP)`);
-  return { text: `--map-pod ${text}`, from: ip, to: podIp, len: 32 };
+  if (ip6) {
+    const p6 = policy.podIPv6(pod);
+    const to = p6 ? ipv6.parseAddr(p6) : null;
+    if (to === null) throw new UserError(`--map-pod ${text}: Pod ${key} has no IPv6 address (status.podIPs)`);
+    return {
+      text: `--map-pod ${text}`,
+      from: 0,
+      to: 0,
+      len: 128,
+      from6: ipv6.addrWords(ip6),
+      to6: ipv6.addrWords(to),
+    };
+  }
+  const p4 = policy.podIPv4(pod);
+  const podIp = p4 ? ipv4.parseAddr(p4) : null;
+  if (podIp === null)
+    throw new UserError(`--map-pod ${text}: Pod ${key} has no IPv4 address (status.podIP, status.podIPs)`);
+  return { text: `--map-pod ${text}`, from: ip!, to: podIp, len: 32 };
 }
 
 export const replayCommand: Command = {

@@ -125,7 +125,7 @@ async function sub(name: string, argv: string[]): Promise<number> {
             n.name,
             n.agent,
             String(n.pid),
-            n.egressIps.join(',') || '-',
+            [...n.egressIps, ...n.egressIps6].join(',') || '-',
             n.pods.join(',') || '-',
             n.members.join(',') || '-',
           ]),
@@ -136,7 +136,12 @@ async function sub(name: string, argv: string[]): Promise<number> {
           '\n' +
             table(
               ['HOST', 'ADDRESS', 'NAMESPACE', 'COMMAND'],
-              s.hosts.map((h) => [h.name, h.address, h.netns, h.command]),
+              s.hosts.map((h) => [
+                h.name,
+                h.ipv6Address ? `${h.address},${h.ipv6Address}` : h.address,
+                h.netns,
+                h.command,
+              ]),
             ),
         );
       return 0;

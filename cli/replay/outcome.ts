@@ -10,7 +10,7 @@ import type { Mapping } from '../../engine/agent/replay-input.js';
 import { replayReport, timelineSvg } from '../../engine/agent/replay-report.js';
 import { accounting, reasonText, type summary } from '../../engine/agent/replay-summary.js';
 import * as policy from '../../engine/policy/index.js';
-import { ipv4 } from '../../engine/wire/index.js';
+import { ipv4, ipv6 } from '../../engine/wire/index.js';
 import { pipelineDot } from '../pipeline-dot.js';
 
 /** Write the result files into `dir`; returns the report's text (printed with --verbose). */
@@ -69,27 +69,30 @@ export function printOutcome(
     }
     if (o.strict) code = 3;
   }
-  // IPv4 from addresses the manifests do not know, and none from a pod: the capture's addresses need mapping.
-  const unknown = replay.outsideSources.size > 0 || (acc.undeliverableBy['no-such-pod'] ?? 0) > 0;
+  // IP from addresses the manifests do not know, and none from a pod: the capture's addresses need mapping.
+  const unknown =
+    replay.outsideSources.size > 0 || replay.outsideSources6.size > 0 || (acc.undeliverableBy['no-such-pod'] ?? 0) > 0;
   if (acc.fromPods === 0 && mapping.empty && unknown) console.log(noPodHint(replay, state));
   return code;
 }
 
 /** No packet came from a pod and nothing was mapped: say which sources the capture had and how to map them. */
 function noPodHint(r: Replay, state: policy.ClusterState): string {
+  const ipOf = (p: policy.Pod) => policy.podIPv4(p) ?? policy.podIPv6(p);
   const pods = [...state.pods.values()]
-    .filter((p) => p.status?.podIP)
+    .filter((p) => ipOf(p))
     .slice(0, 3)
-    .map((p) => `${p.metadata.namespace}/${p.metadata.name} ${p.status!.podIP}`);
-  const srcs = [...r.outsideSources].sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, 3);
+    .map((p) => `${p.metadata.namespace}/${p.metadata.name} ${ipOf(p)}`);
+  const v4 = [...r.outsideSources].map(([ip, n]): [string, number, number] => [ipv4.addrToString(ip), n, ip]);
+  const v6 = [...r.outsideSources6].map(([ip, n]): [string, number, number] => [ip, n, 0]);
+  const srcs = [...v4, ...v6].sort((x, y) => y[1] - x[1] || x[2] - y[2] || (x[0] < y[0] ? -1 : 1)).slice(0, 3);
   const lines = [
     `note: no packet came from a Pod of the manifests${pods.length ? ` (${pods.join(', ')}${state.pods.size > 3 ? ', …' : ''})` : ''}.`,
   ];
   if (srcs.length)
-    lines.push(
-      `      The capture's most frequent other sources: ${srcs.map(([ip, n]) => `${ipv4.addrToString(ip)} (${n})`).join(', ')}.`,
-    );
-  // A pod is most likely one of the private (RFC 1918) or shared (RFC 6598) addresses a capture shows.
+    lines.push(`      The capture's most frequent other sources: ${srcs.map(([ip, n]) => `${ip} (${n})`).join(', ')}.`);
+  // A pod is most likely one of the private (RFC 1918) or shared (RFC 6598) addresses a capture shows, over
+  // IPv6 a unique local one (fc00::/7, RFC 4193).
   const priv = (ip: number) => {
     const a = ip >>> 24;
     const b = (ip >>> 16) & 0xff;
@@ -97,13 +100,33 @@ function noPodHint(r: Replay, state: policy.ClusterState): string {
       a === 10 || (a === 172 && b >= 16 && b < 32) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b < 128)
     );
   };
-  const cand =
-    [...r.outsideSources].filter(([ip]) => priv(ip)).sort((x, y) => y[1] - x[1] || x[0] - y[0])[0] ?? srcs[0];
-  const ex = cand ? ipv4.addrToString(cand[0]) : '10.244.1.5';
-  const pod = [...state.pods.values()].find((p) => p.status?.podIP);
-  lines.push(
-    `      Map capture addresses to the manifests' with --map-pod ${ex}=${pod ? `${pod.metadata.namespace}/${pod.metadata.name}` : 'NAMESPACE/POD'}` +
-      ` or --map-addr FROM_CIDR=TO_CIDR (e.g. --map-addr 10.244.0.0/16=198.19.0.0/16).`,
-  );
+  const byCount = (x: [string, number, number], y: [string, number, number]) => y[1] - x[1] || x[2] - y[2];
+  if (v4.length > 0 || v6.length === 0) {
+    const cand = v4.filter(([, , ip]) => priv(ip)).sort(byCount)[0] ?? v4.sort(byCount)[0];
+    const ex = cand ? cand[0] : '10.244.1.5';
+    const pod = [...state.pods.values()].find((p) => policy.podIPv4(p));
+    lines.push(
+      `      Map capture addresses to the manifests' with --map-pod ${ex}=${pod ? `${pod.metadata.namespace}/${pod.metadata.name}` : 'NAMESPACE/POD'}` +
+        ` or --map-addr FROM_CIDR=TO_CIDR (e.g. --map-addr 10.244.0.0/16=198.19.0.0/16).`,
+    );
+  }
+  if (v6.length > 0) {
+    const ula = (t: string) => /^f[cd]/i.test(t);
+    const cand = v6.filter(([ip]) => ula(ip)).sort(byCount)[0] ?? v6.sort(byCount)[0]!;
+    const pod = [...state.pods.values()].find((p) => policy.podIPv6(p));
+    const p6 = pod ? policy.podIPv6(pod) : null;
+    lines.push(
+      `      For IPv6: --map-pod ${cand[0]}=${pod ? `${pod.metadata.namespace}/${pod.metadata.name}` : 'NAMESPACE/POD'}` +
+        ` or --map-addr ${net64(cand[0])}=${p6 ? net64(p6) : 'TO_CIDR'}.`,
+    );
+  }
   return lines.join('\n');
+}
+
+/** The /64 of an IPv6 address, as text (cold). */
+function net64(a: string): string {
+  const b = ipv6.parseAddr(a);
+  if (!b) return `${a}/64`;
+  b.fill(0, 8);
+  return `${ipv6.addrBytesToString(b)}/64`;
 }

@@ -30,7 +30,7 @@ import {
   type ConnTable,
 } from '../../conntrack/index.js';
 import { decodeSnapshot, encodeSnapshot, SNAPSHOT_REJECT_REASONS, type SnapshotRejectReason } from './conn-snapshot.js';
-import { nodeTransportIP, standbys, type ClusterState } from '../policy/index.js';
+import { nodeTransportKey, standbys, type ClusterState } from '../policy/index.js';
 import { ReplicaCache } from './replica-cache.js';
 import { ipv4 } from '../wire/index.js';
 
@@ -237,8 +237,7 @@ export class ConnSync {
   update(state: ClusterState, alive: ReadonlySet<string>, hosted: readonly number[], now: number): void {
     const ipOf = (name: string): number | null => {
       const n = state.nodes.get(name);
-      const t = n ? nodeTransportIP(n) : null;
-      return t ? ipv4.parseAddr(t) : null;
+      return n ? nodeTransportKey(n) : null;
     };
     const members = new Map<number, string>();
     for (const name of alive) {

@@ -28,11 +28,14 @@ import {
   PodIngress6,
   Snat,
   Snat6,
+  Steer,
   UplinkIngress,
   UplinkOut,
   Unsnat,
   Unsnat6,
   UplinkOut6,
+  Tunnel6Encap,
+  Tunnel6Decap,
   type NodeDatapathConfig,
   type NodeStateOptions,
 } from '../stages/index.js';
@@ -51,12 +54,14 @@ export const DATAPATH_LINKS: readonly string[] = [
   'pod-ingress6.no-nat -> uplink-out6',
   'geneve-encap6.out -> uplink-out',
   'geneve-encap6.drop -> drop',
+  'geneve-encap6.underlay6 -> tunnel6-encap',
   'pod-ingress6.ignored -> sink',
   'pod-ingress6.drop -> drop',
   'pod-ingress6.reply -> out:pods',
   'pod-ingress6.local -> icmp-local6',
   'snat6.out -> uplink-out6',
   'snat6.drop -> drop',
+  'snat6.error -> geneve-encap6',
   'uplink-out6.out -> out:uplink',
   'uplink-out6.held -> consumed',
   'uplink-out6.drop -> drop',
@@ -73,6 +78,11 @@ export const DATAPATH_LINKS: readonly string[] = [
   'uplink-ingress.fragment -> defrag',
   'uplink-ingress.drop -> drop',
   'uplink-ingress.ipv6 -> unsnat6',
+  'uplink-ingress.underlay6 -> tunnel6-decap',
+  'tunnel6-decap.to-pod -> out:pods',
+  'tunnel6-decap.ipv6 -> geneve-decap6',
+  'tunnel6-decap.control -> control-in',
+  'tunnel6-decap.drop -> drop',
   'uplink-ingress.ndp -> ndp',
   'ndp.reply -> out:uplink',
   'ndp.done -> sink',
@@ -81,6 +91,7 @@ export const DATAPATH_LINKS: readonly string[] = [
   'unsnat6.inbound -> inbound6',
   'inbound6.to-pod -> out:pods',
   'inbound6.drop -> drop',
+  'inbound6.error -> uplink-out6',
   'unsnat6.drop -> drop',
   'unsnat6.error -> uplink-out6',
   'unsnat6.local -> icmp-local6',
@@ -125,12 +136,33 @@ export const DATAPATH_LINKS: readonly string[] = [
   'snat.error -> geneve-encap',
   'geneve-encap.out -> uplink-out',
   'geneve-encap.drop -> drop',
+  'geneve-encap.underlay6 -> tunnel6-encap',
+  'tunnel6-encap.out -> uplink-out6',
+  'tunnel6-encap.drop -> drop',
   'in:control -> local-out',
   'local-out.out -> uplink-out',
   'local-out.drop -> drop',
+  'local-out.ipv6 -> uplink-out6',
   'uplink-out.out -> out:uplink',
   'uplink-out.held -> consumed',
   'uplink-out.drop -> drop',
+];
+
+/**
+ * The graph of one worker of a set (`conntrack.portShards` count > 1, docs/agent.md "Workers"): packets for
+ * unsnat and IPv6 frames for unsnat6 first go through steer, which hands those of another worker's SNAT (SNAT66)
+ * partition to it (the `workers` group: member k is worker k's handoff ring); what a worker receives from the
+ * others enters at uplink-ingress as if read from its own uplink queue. Every other link, the IPv6 stages' with
+ * them, is DATAPATH_LINKS'. With one worker the graph is DATAPATH_LINKS, unchanged.
+ */
+export const WORKER_LINKS: readonly string[] = [
+  ...DATAPATH_LINKS.filter((l) => l !== 'ip-local.unsnat -> unsnat' && l !== 'uplink-ingress.ipv6 -> unsnat6'),
+  'ip-local.unsnat -> steer',
+  'uplink-ingress.ipv6 -> steer',
+  'steer.own -> unsnat',
+  'steer.own6 -> unsnat6',
+  'steer.handoff -> out:workers',
+  'in:workers -> uplink-ingress',
 ];
 
 export interface DatapathOptions extends NodeStateOptions {
@@ -146,11 +178,17 @@ export class NodeDatapath {
   private readonly inPods: InputHandle;
   private readonly inControl: InputHandle;
 
+  /** Handoff ports to the other workers of a set (null with one worker). */
+  readonly workers: PortGroup | null;
+  private readonly inWorkers: InputHandle | null;
+
   constructor(slab: Slab, config: NodeDatapathConfig, opts: DatapathOptions = {}) {
     this.state = new NodeState(slab, config, opts);
     const s = this.state;
+    const set = s.ct.shardCount > 1;
     this.pipeline = new Pipeline(slab, {
       stages: [
+        ...(set ? [new Steer(s)] : []),
         new PodIngress(s),
         new PodIngress6(s),
         new Classify(s),
@@ -175,13 +213,17 @@ export class NodeDatapath {
         new LocalOut(s),
         new UplinkOut(s),
         new UplinkOut6(s),
+        new Tunnel6Encap(s),
+        new Tunnel6Decap(s),
       ],
       ports: ['uplink', 'control'],
-      groups: ['pods'],
-      links: DATAPATH_LINKS,
+      groups: set ? ['pods', 'workers'] : ['pods'],
+      links: set ? WORKER_LINKS : DATAPATH_LINKS,
       burst: opts.burst ?? 256,
     });
     this.pods = this.pipeline.group('pods');
+    this.workers = set ? this.pipeline.group('workers') : null;
+    this.inWorkers = set ? this.pipeline.input('workers') : null;
     this.inUplink = this.pipeline.input('uplink');
     this.inPods = this.pipeline.input('pods');
     this.inControl = this.pipeline.input('control');
@@ -201,6 +243,13 @@ export class NodeDatapath {
     return this.pipeline.pollInput(this.inUplink);
   }
 
+  /** Receive what worker `member` handed to this one and process one round (a worker set only). */
+  pollWorker(member: number, now: number): number {
+    if (this.inWorkers === null) return 0;
+    this.state.setNow(now);
+    return this.pipeline.pollInput(this.inWorkers, member);
+  }
+
   /** Receive from pod port `member` and process one round. */
   pollPod(member: number, now: number): number {
     this.state.setNow(now);
@@ -214,7 +263,11 @@ export class NodeDatapath {
    */
   pinPeer(ip: number, macHi: number, macLo: number): void {
     this.state.pinPeer(ip, macHi, macLo);
+    this.onPin?.(ip, macHi, macLo);
   }
+
+  /** Told of every pin (the agent's other datapath workers pin the same peers). */
+  onPin: ((ip: number, macHi: number, macLo: number) => void) | null = null;
 
   /** Receive control-plane packets and process one round. */
   pollControl(now: number): number {

@@ -41,8 +41,11 @@ export function macFor(kind: 'node' | 'host', ip: number): Uint8Array {
 
 /** Creates and closes the port of a local pod. */
 export interface PodPortFactory {
-  /** A Pod with an IPv4 address (dual-stack or IPv4 only). */
-  open(pod: LocalPod): Port;
+  /**
+   * A Pod with an IPv4 address (dual-stack or IPv4 only); `ip6`: its IPv6 address (canonical text) when it is
+   * dual-stack, else null.
+   */
+  open(pod: LocalPod, ip6: string | null): Port;
   /**
    * A Pod whose status.podIPs has only an IPv6 address: its port carries IPv6 alone (an IPv4 packet from it is
    * spoofed, pod-ingress `drop-spoofed`). Without `open6` such Pods get no port.
@@ -120,7 +123,8 @@ export function viewToConfig(
  * pod and no IPv6 egress IP (IPv6 packets stay counted drops there). A pod whose IPv6 Egress is hosted on another
  * node tunnels to that node's transport IP. A pod `memberOf` gives no port (-1) is left out. The segment is
  * `transportCIDRv6`, else the /64 of the node's IPv6 address; the router `defaultGatewayv6`; neighbours are
- * resolved with NDP (no static ones).
+ * resolved with NDP (no static ones). A Node whose transport address is IPv6 gets the IPv6 underlay: every Node's
+ * transport address with its key.
  */
 export function viewToConfig6(view: PolicyView, memberOf: (key: string) => number): NodeDatapathConfig6 | null {
   const v6 = view.v6;
@@ -150,6 +154,11 @@ export function viewToConfig6(view: PolicyView, memberOf: (key: string) => numbe
     gateway: v6.gateway,
     neighbors: [],
     segment: v6.segment ?? slash64(v6.nodeIp),
+    // The IPv6 underlay (docs/ipv6.md §2.l): this Node's transport address is IPv6 (validation makes them all so).
+    underlay:
+      view.node?.transportIp6 != null
+        ? { self: view.node.transportIp6, nodes: v6.transport.map((x) => ({ key: x.key, ip: x.ip })) }
+        : null,
   };
 }
 
@@ -175,6 +184,8 @@ export interface NodeAgentOptions extends DatapathOptions {
   withhold?: readonly number[];
   /** Told when a pod's port joins or leaves the `pods` group (a runtime watches its readiness). */
   onPodPort?: (key: string, member: number, port: Port, added: boolean) => void;
+  /** Told of every configuration the datapath takes (the agent's other datapath workers take the same). */
+  onConfigure?: (config: NodeDatapathConfig) => void;
 }
 
 export class NodeAgent {
@@ -191,6 +202,7 @@ export class NodeAgent {
   private readonly factory: PodPortFactory;
   private readonly out: Burst;
   private readonly onPodPort: NodeAgentOptions['onPodPort'];
+  private readonly onConfigure: NodeAgentOptions['onConfigure'];
 
   constructor(o: NodeAgentOptions) {
     this.name = o.name;
@@ -198,15 +210,21 @@ export class NodeAgent {
     this.uplink = o.uplink;
     this.factory = o.pods;
     this.onPodPort = o.onPodPort;
+    this.onConfigure = o.onConfigure;
     this.view = o.view;
     this.withheld = new Set(o.withhold ?? []);
     this.out = new Burst(o.slab, 16);
     this.syncPods(o.view);
     this.datapath = new NodeDatapath(o.slab, this.config(o.view), o);
     for (const [key, p] of this.podPorts) this.addMember(key, p);
-    this.datapath.state.configure(this.config(o.view)); // now with the pods' port-group members
+    this.configure(this.config(o.view)); // now with the pods' port-group members
     this.datapath.attachUplink(o.uplink);
     if (o.control) this.datapath.attachControl(o.control);
+  }
+
+  private configure(cfg: NodeDatapathConfig): void {
+    this.datapath.state.configure(cfg);
+    this.onConfigure?.(cfg);
   }
 
   /** Local pods with their port and port-group member. */
@@ -230,7 +248,12 @@ export class NodeAgent {
       this.podPorts.set(key, { member: -1, port: open() });
       added.push(key);
     };
-    for (const pod of view.localPods) add(pod.key, () => this.factory.open(pod));
+    let ip6: Map<string, string> | null = null;
+    for (const pod of view.localPods)
+      add(pod.key, () => {
+        ip6 ??= new Map(view.v6.localPods.map((p) => [p.key, p.ip]));
+        return this.factory.open(pod, ip6.get(pod.key) ?? null);
+      });
     for (const pod of only6) add(pod.key, () => this.factory.open6!(pod));
     return { added, removed };
   }
@@ -283,7 +306,7 @@ export class NodeAgent {
     }
     for (const key of added) this.addMember(key, this.podPorts.get(key)!);
     this.view = view;
-    this.datapath.state.configure(this.config(view));
+    this.configure(this.config(view));
     this.datapath.state.now = now;
     for (const ip of announce) this.garp(ip, now);
     for (const ip of announce6) this.unsolicitedNa(ip, now);

@@ -6,7 +6,8 @@
  * Heartbeats leave as UDP datagrams from the node IP to each peer's node IP, port 10351, through the control
  * input (so they take the datapath's neighbour resolution) and arrive through control-in; received datagrams
  * are queued and handed to membership at the next `tick` (never in the middle of a datapath round, since a
- * membership change reconfigures the datapath).
+ * membership change reconfigures the datapath). On an IPv6 underlay (docs/ipv6.md §2.l) they are UDP over IPv6
+ * between the transport addresses; membership knows each node by its 32-bit transport key either way.
  */
 import type { Port } from '../graph/index.js';
 import {
@@ -23,13 +24,15 @@ import type { Slab } from '../packet/index.js';
 import {
   mergeStatus,
   nodeTransportIP,
+  nodeTransportIPv6,
+  nodeTransportKey,
   type ClusterState,
   type EgressEvent,
   type EgressStatus,
   type NodeStatusFile,
 } from '../policy/index.js';
-import { ARP_CLAIM_COUNTERS } from '../stages/index.js';
-import { ethernet, ipv4, udp } from '../wire/index.js';
+import { ARP_CLAIM_COUNTERS, type NodeDatapathConfig } from '../stages/index.js';
+import { ethernet, ipv4, ipv6, udp } from '../wire/index.js';
 import { ConnSync, type ConnSyncOptions } from './conn-sync.js';
 import { NodeControl } from './control.js';
 import type { DatapathOptions } from './datapath.js';
@@ -55,6 +58,8 @@ export interface NodeRunnerOptions {
   uplink: Port;
   pods: PodPortFactory;
   onPodPort?: (key: string, member: number, port: Port, added: boolean) => void;
+  /** Told of every datapath configuration (NodeAgentOptions.onConfigure). */
+  onConfigure?: (config: NodeDatapathConfig) => void;
   key: HeartbeatKey;
   incarnation: number;
   now: number;
@@ -116,6 +121,9 @@ export class NodeRunner {
   private readonly log: RunnerLog;
   private wakeAt: number | null = null;
   private readonly nodeIp: number;
+  /** This node's IPv6 transport address (null: the underlay is IPv4) and every node's, by transport key. */
+  private readonly self6: Uint8Array | null;
+  private addrs6: Map<number, Uint8Array>;
   private readonly wall: (now: number) => Date;
   private readonly opts: NodeRunnerOptions;
   /** Claim counters as last logged, and when the next line may be written. */
@@ -131,10 +139,12 @@ export class NodeRunner {
     this.log = o.log ?? (() => {});
     this.wall = o.wall ?? ((now) => new Date(Math.round(now)));
     const self = o.state.nodes.get(o.name);
-    const ipText = self ? nodeTransportIP(self) : null;
-    const ip = ipText ? ipv4.parseAddr(ipText) : null;
-    if (ip === null) throw new Error(`Node ${o.name} has no IPv4 transport address`);
+    const ip = self ? nodeTransportKey(self) : null;
+    if (ip === null) throw new Error(`Node ${o.name} has no transport address`);
     this.nodeIp = ip;
+    const t6 = self ? nodeTransportIPv6(self) : null;
+    this.self6 = t6 === null ? null : ipv6.parseAddr(t6);
+    this.addrs6 = transportAddrs6(o.state);
     this.membership = this.newMembership(o.state, o.incarnation, o.now);
     this.control = this.newControl();
     const first = this.control.step(o.state, this.membership.alive(), this.current(), o.now, false, this.wall(o.now));
@@ -149,6 +159,7 @@ export class NodeRunner {
       withhold: first.withhold,
       pods: o.pods,
       ...(o.onPodPort ? { onPodPort: o.onPodPort } : {}),
+      ...(o.onConfigure ? { onConfigure: o.onConfigure } : {}),
       ...(o.datapath ?? {}),
       ...(o.tunnelAuth === 'siphash'
         ? { tunnelAuth: { key: tunnelAuthKey(o.key), keyId: o.key.id, epochMs: o.incarnation } }
@@ -206,8 +217,7 @@ export class NodeRunner {
     const out: Array<{ name: string; ip: number }> = [];
     for (const n of [...state.nodes.values()].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1))) {
       if (n.metadata.name === this.name) continue;
-      const t = nodeTransportIP(n);
-      const ip = t ? ipv4.parseAddr(t) : null;
+      const ip = nodeTransportKey(n);
       if (ip !== null) out.push({ name: n.metadata.name, ip });
     }
     return out;
@@ -220,6 +230,7 @@ export class NodeRunner {
   /** The applied objects changed. */
   setState(state: ClusterState, now: number): void {
     this.state = state;
+    this.addrs6 = transportAddrs6(state);
     if (!state.nodes.has(this.name)) {
       if (!this.detached) this.detach(now);
       return;
@@ -253,10 +264,10 @@ export class NodeRunner {
   /** The Node is back: a fresh membership (a new incarnation, unsettled) and control plane, as at start. */
   private rejoin(state: ClusterState, now: number): void {
     const self = state.nodes.get(this.name);
-    const t = self ? nodeTransportIP(self) : null;
-    if (t === null || ipv4.parseAddr(t) !== this.nodeIp) {
+    const t = self ? nodeTransportKey(self) : null;
+    if (t === null || t !== this.nodeIp) {
       this.log('warn', 'this Node is back with another transport address: restart the agent to use it', {
-        transportIp: t,
+        transportIp: self ? (nodeTransportIP(self) ?? nodeTransportIPv6(self)) : null,
       });
       return;
     }
@@ -332,7 +343,13 @@ export class NodeRunner {
     const step = this.controlPort.batchSize;
     let i = 0;
     do {
-      for (const o of out.slice(i, i + step)) this.controlPort.inject(datagram(this.nodeIp, o.dstIp, o.payload));
+      for (const o of out.slice(i, i + step)) {
+        if (this.self6 === null) this.controlPort.inject(datagram(this.nodeIp, o.dstIp, o.payload));
+        else {
+          const dst = this.addrs6.get(o.dstIp);
+          if (dst) this.controlPort.inject(datagram6(this.self6, dst, o.payload));
+        }
+      }
       this.agent.datapath.pollControl(now);
       i += step;
     } while (i < out.length);
@@ -429,6 +446,36 @@ function describe(e: MembershipEvent): string {
     case 'settled':
       return `membership settled (${e.reason})`;
   }
+}
+
+/** Every Node's IPv6 transport address by its transport key (docs/ipv6.md §2.l). */
+function transportAddrs6(state: ClusterState): Map<number, Uint8Array> {
+  const out = new Map<number, Uint8Array>();
+  for (const n of state.nodes.values()) {
+    const t6 = nodeTransportIPv6(n);
+    const a = t6 === null ? null : ipv6.parseAddr(t6);
+    if (a) out.set(nodeTransportKey(n)!, a);
+  }
+  return out;
+}
+
+/**
+ * An IPv6/UDP datagram from `src`:10351 to `dst`:10351 (16-byte addresses) carrying `payload`: Traffic Class 0xc0
+ * as the IPv4 heartbeats' TOS, Hop Limit 64, the UDP checksum (mandatory over IPv6).
+ */
+export function datagram6(src: Uint8Array, dst: Uint8Array, payload: Uint8Array): Uint8Array {
+  const p = new Uint8Array(48 + payload.length);
+  const v = new DataView(p.buffer);
+  v.setUint32(0, (6 << 28) | (0xc0 << 20));
+  v.setUint16(4, 8 + payload.length);
+  v.setUint8(6, ipv6.NH_UDP);
+  v.setUint8(7, 64);
+  p.set(src, 8);
+  p.set(dst, 24);
+  udp.emit({ srcPort: HEARTBEAT_PORT, dstPort: HEARTBEAT_PORT, payloadLen: payload.length }, v, 40);
+  p.set(payload, 48);
+  udp.fillChecksum6(v, 0, 40);
+  return p;
 }
 
 /** An IPv4/UDP datagram from `src`:10351 to `dst`:10351 carrying `payload`, with its checksums. */

@@ -31,7 +31,7 @@ import { ipv4, ipv6 } from '../wire/index.js';
 import { Ip6Map, words6 } from '../stages/tables6.js';
 import { macFor } from './node-agent.js';
 import { NodeRunner } from './node-runner.js';
-import { SimHost, type HostRoute } from './sim-host.js';
+import { SimHost, type HostRoute, type HostRoute6 } from './sim-host.js';
 import { SimSwitch, SWITCH_LOSSES, SwitchPort } from './sim-switch.js';
 import type { TimelineEvent } from './timeline.js';
 import { maskInt32 } from '../policy/index.js';
@@ -278,6 +278,8 @@ export class SimCluster {
   /** The segment's IPv6 prefix (the /64 of the first Node's IPv6 address), words and mask; null without one. */
   segment6: string | null = null;
   private seg6 = new Int32Array(8);
+  /** IPv6 routes of the hosts: every Node's IPv6 pod CIDR via the Node's IPv6 address. */
+  private routes6: HostRoute6[] = [];
   /** Times the settle loop hit its bound (a packet storm; what was left is still queued). */
   settleLimit = 0;
   /** The segment's MTU (the first node's transport MTU) and subnet. */
@@ -435,6 +437,12 @@ export class SimCluster {
     const own = new Map<string, [number, number, number, number]>();
     const cidrs: number[] = [];
     let dual = false;
+    const nodeIp6 = new Map<string, [number, number, number, number]>();
+    for (const rt of this.nodes) {
+      const w = rt.runner.agent.view.v6.nodeIp ? words6(rt.runner.agent.view.v6.nodeIp) : null;
+      if (w) nodeIp6.set(rt.name, w);
+    }
+    const routes6: HostRoute6[] = [];
     for (const rt of this.nodes) {
       const v6 = rt.runner.agent.view.v6;
       if (v6.nodeIp !== null || v6.localPods.length > 0) dual = true;
@@ -455,6 +463,9 @@ export class SimCluster {
           const n = Number(len);
           const m = [0, 1, 2, 3].map((i) => (n >= 32 * (i + 1) ? -1 : n <= 32 * i ? 0 : maskInt32(n - 32 * i)));
           cidrs.push(...w.map((x, i) => x & m[i]!), ...m);
+          // The hosts reach a Node's IPv6 pods through the Node (as IPv4's pod CIDR routes).
+          const via = nodeIp6.get(r.node);
+          if (via) routes6.push({ addr: w, len: n, via });
         }
     }
     for (const a of [...(this.state.controller?.allocations ?? []).map((x) => x.ip)]) {
@@ -466,6 +477,7 @@ export class SimCluster {
     this.cluster6 = new Ip6Map(own.size + 1);
     for (const w of own.values()) this.cluster6.set(w[0], w[1], w[2], w[3], 1);
     this.podCidrs6 = Int32Array.from(cidrs);
+    this.routes6 = routes6;
     this.dualStack = dual;
   }
 
@@ -528,7 +540,12 @@ export class SimCluster {
       a.metadata.name < b.metadata.name ? -1 : 1,
     )) {
       const ip = ipv4.parseAddr(h.spec.address.split('/')[0]!)!;
-      if (!this.hosts.has(ip)) this.addHost(h.metadata.name, ip, this.routes, false);
+      // A dual-stack host (`spec.ipv6Address`) is one host with both addresses, unless its IPv6 address is a
+      // host already (made from the capture before a manifest change named it).
+      const a6 = h.spec.ipv6Address ? ipv6.parseAddr(h.spec.ipv6Address.split('/')[0]!) : null;
+      const w6 = a6 ? ipv6.addrWords(a6) : null;
+      const ip6 = w6 && this.host6ByIp.get(w6[0], w6[1], w6[2], w6[3]) < 0 ? a6 : null;
+      if (!this.hosts.has(ip)) this.addHost(h.metadata.name, ip, this.routes, false, this.subnet, 0, ip6);
     }
     if (resolveConfig(this.state.config).separateSubnet)
       for (const p of [...this.state.pools.values()].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1))) {
@@ -559,7 +576,9 @@ export class SimCluster {
       name,
       ip,
       ip6,
-      mac: macFor('host', ip6 ? new DataView(ip6.buffer, ip6.byteOffset).getInt32(12) : ip),
+      routes6: ip6 ? this.routes6 : [],
+      // 02:ee: + the IPv4 address, or for an IPv6-only host the IPv6 address's last 32 bits.
+      mac: macFor('host', ip !== 0 ? ip : new DataView(ip6!.buffer, ip6!.byteOffset).getInt32(12)),
       subnet,
       routes,
       reflect: this.opts.reflect,
@@ -719,6 +738,12 @@ export class SimCluster {
       if (!busy) return;
     }
     this.settleLimit++;
+  }
+
+  /** The end of the run: what the hosts still hold for ARP or NDP is counted lost (`unresolved-at-end`). */
+  abandonPending(): void {
+    for (const h of this.hosts.values()) if (h.waiting) h.abandonPending();
+    for (const h of this.hosts6) if (h.waiting) h.abandonPending();
   }
 
   /** Packets lost so far: every node's datapath drops and every frame the segment could not deliver (cold). */

@@ -17,9 +17,9 @@
  * node sees a pod's packet coming in on its interface and, SNATed, going out on the uplink; replay makes the
  * cluster's output itself, so outgoing copies are skipped (counted), and what came in is replayed.
  *
- * Cold code except `decode` and `Mapping.apply`, which read bytes in place and allocate nothing.
+ * Cold code except `decode`, `Mapping.apply` and `Mapping.apply6`, which read bytes in place and allocate nothing.
  */
-import { ipv4, tcp, udp } from '../wire/index.js';
+import { checksum, ipv4, ipv6, tcp, udp } from '../wire/index.js';
 import { maskInt32 } from '../policy/index.js';
 
 export const LT_NULL = 0;
@@ -164,47 +164,88 @@ export class MappingError extends Error {
 export interface MapRule {
   /** What the flag said, for messages. */
   text: string;
+  /** IPv4 rules: the prefixes (0 for an IPv6 rule). */
   from: number;
   to: number;
   len: number;
+  /** IPv6 rules: the prefixes as four int32 words each (`len` up to 128); absent for IPv4. */
+  from6?: readonly number[];
+  to6?: readonly number[];
 }
 
-function parseCidr(s: string, what: string): { addr: number; len: number } {
-  const m = /^(\d+\.\d+\.\d+\.\d+)(?:\/(\d{1,2}))?$/.exec(s.trim());
-  const addr = m ? ipv4.parseAddr(m[1]!) : null;
-  const len = m && m[2] !== undefined ? Number(m[2]) : 32;
-  if (!m || addr === null || len > 32) throw new MappingError(`${what}: "${s}" is not an IPv4 address or CIDR`);
+/** The four int32 words of an IPv6 prefix mask of `len` bits. */
+export function mask6(len: number): [number, number, number, number] {
+  const w = (i: number): number => (len >= 32 * (i + 1) ? -1 : len <= 32 * i ? 0 : maskInt32(len - 32 * i));
+  return [w(0), w(1), w(2), w(3)];
+}
+
+type Cidr = { v6: false; addr: number; len: number } | { v6: true; words: number[]; len: number };
+
+function parseCidr(s: string, what: string): Cidr {
+  const t = s.trim();
+  const m = /^([0-9A-Fa-f:.]+)(?:\/(\d{1,3}))?$/.exec(t);
+  const text = m ? m[1]! : '';
+  const v4 = m && !text.includes(':') ? ipv4.parseAddr(text) : null;
+  const a6 = m && text.includes(':') ? ipv6.parseAddr(text) : null;
+  const len = m && m[2] !== undefined ? Number(m[2]) : a6 ? 128 : 32;
+  if (!m || (v4 === null && a6 === null) || len > (a6 ? 128 : 32))
+    throw new MappingError(`${what}: "${s}" is not an IPv4 or IPv6 address or CIDR`);
+  if (a6) {
+    const words = ipv6.addrWords(a6);
+    const mk = mask6(len);
+    if (words.some((x, i) => (x & ~mk[i]!) !== 0)) {
+      const net = new Uint8Array(16);
+      const dv = new DataView(net.buffer);
+      words.forEach((x, i) => dv.setInt32(i * 4, x & mk[i]!));
+      throw new MappingError(`${what}: ${s} has host bits set (the network is ${ipv6.addrBytesToString(net)}/${len})`);
+    }
+    return { v6: true, words, len };
+  }
+  const addr = v4!;
   if ((addr & ~maskInt32(len)) !== 0)
     throw new MappingError(
       `${what}: ${s} has host bits set (the network is ${ipv4.addrToString(addr & maskInt32(len))}/${len})`,
     );
-  return { addr, len };
+  return { v6: false, addr, len };
 }
 
 /** Parse one `--map-addr FROM_CIDR=TO_CIDR` (prefix-preserving: both prefixes of one length). */
 export function parseMapAddr(text: string): MapRule {
   const what = `--map-addr ${text}`;
   const eq = text.indexOf('=');
-  if (eq < 0) throw new MappingError(`${what}: expected FROM_CIDR=TO_CIDR (e.g. 10.244.0.0/16=198.19.0.0/16)`);
+  if (eq < 0)
+    throw new MappingError(
+      `${what}: expected FROM_CIDR=TO_CIDR (e.g. 10.244.0.0/16=198.19.0.0/16, fd00:10:244:1::/64=2001:2:0:101::/64)`,
+    );
   const from = parseCidr(text.slice(0, eq), what);
   const to = parseCidr(text.slice(eq + 1), what);
-  if (from.len !== to.len)
+  if (from.len !== to.len && from.v6 === to.v6)
     throw new MappingError(
       `${what}: the prefixes differ in length (/${from.len} and /${to.len}); the host part is kept, so they must match`,
     );
-  return { text: `--map-addr ${text}`, from: from.addr, to: to.addr, len: from.len };
+  if (from.v6 && to.v6)
+    return { text: `--map-addr ${text}`, from: 0, to: 0, len: from.len, from6: from.words, to6: to.words };
+  if (!from.v6 && !to.v6) return { text: `--map-addr ${text}`, from: from.addr, to: to.addr, len: from.len };
+  throw new MappingError(
+    `${what}: ${from.v6 ? 'IPv6' : 'IPv4'} onto ${to.v6 ? 'IPv6' : 'IPv4'}; both sides must be of one family`,
+  );
 }
 
 /**
- * A set of prefix mappings, applied to both addresses of every IPv4 packet (so both directions of a flow map
- * alike), with the IPv4 header checksum and the TCP/UDP checksum updated incrementally (RFC 1624). The
- * rules must not overlap on either side: one address maps one way, and the mapping can be undone (`unmap`).
+ * A set of prefix mappings, applied to both addresses of every IPv4 and IPv6 packet (so both directions of a flow
+ * map alike), with the IPv4 header checksum and the TCP/UDP (and, over IPv6, ICMPv6: its pseudo-header has the
+ * addresses) checksum updated incrementally (RFC 1624). The rules of one family must not overlap on either side:
+ * one address maps one way, and the mapping can be undone (`unmap`).
  */
 export class Mapping {
   readonly rules: readonly MapRule[];
   private readonly from: Int32Array;
   private readonly to: Int32Array;
   private readonly masks: Int32Array;
+  /** IPv6 rules, four words per rule: prefixes and masks. */
+  private readonly from6: Int32Array;
+  private readonly to6: Int32Array;
+  private readonly masks6: Int32Array;
   /** Packets with at least one address rewritten. */
   mapped = 0;
 
@@ -213,15 +254,29 @@ export class Mapping {
       for (let j = 0; j < i; j++) {
         const a = rules[i]!;
         const b = rules[j]!;
+        if ((a.from6 === undefined) !== (b.from6 === undefined)) continue;
+        if (a.from6 && b.from6) {
+          const m = mask6(Math.min(a.len, b.len));
+          const same = (x: readonly number[], y: readonly number[]): boolean =>
+            m.every((k, w) => (x[w]! & k) === (y[w]! & k));
+          if (same(a.from6, b.from6)) throw new MappingError(`${a.text} overlaps ${b.text} (source prefixes)`);
+          if (same(a.to6!, b.to6!)) throw new MappingError(`${a.text} overlaps ${b.text} (target prefixes)`);
+          continue;
+        }
         const m = maskInt32(Math.min(a.len, b.len));
         if ((a.from & m) === (b.from & m)) throw new MappingError(`${a.text} overlaps ${b.text} (source prefixes)`);
         if ((a.to & m) === (b.to & m)) throw new MappingError(`${a.text} overlaps ${b.text} (target prefixes)`);
       }
     // Longest prefix first (rules cannot overlap, so the order only makes the common /32s quick).
     this.rules = [...rules].sort((a, b) => b.len - a.len);
-    this.from = Int32Array.from(this.rules.map((r) => r.from));
-    this.to = Int32Array.from(this.rules.map((r) => r.to));
-    this.masks = Int32Array.from(this.rules.map((r) => maskInt32(r.len)));
+    const r4 = this.rules.filter((r) => r.from6 === undefined);
+    const r6 = this.rules.filter((r) => r.from6 !== undefined);
+    this.from = Int32Array.from(r4.map((r) => r.from));
+    this.to = Int32Array.from(r4.map((r) => r.to));
+    this.masks = Int32Array.from(r4.map((r) => maskInt32(r.len)));
+    this.from6 = Int32Array.from(r6.flatMap((r) => r.from6!));
+    this.to6 = Int32Array.from(r6.flatMap((r) => r.to6!));
+    this.masks6 = Int32Array.from(r6.flatMap((r) => mask6(r.len)));
   }
 
   get empty(): boolean {
@@ -242,6 +297,41 @@ export class Mapping {
     const m = this.masks;
     for (let i = 0; i < t.length; i++) if ((a & m[i]!) === t[i]) return this.from[i]! | (a & ~m[i]!);
     return a;
+  }
+
+  /** The IPv6 rule (its index times 4) whose `pre` prefixes cover the address at `p`, or -1. */
+  private find6(pre: Int32Array, v: DataView, p: number): number {
+    const m = this.masks6;
+    for (let k = 0; k < pre.length; k += 4)
+      if (
+        (v.getInt32(p) & m[k]!) === pre[k] &&
+        (v.getInt32(p + 4) & m[k + 1]!) === pre[k + 1] &&
+        (v.getInt32(p + 8) & m[k + 2]!) === pre[k + 2] &&
+        (v.getInt32(p + 12) & m[k + 3]!) === pre[k + 3]
+      )
+        return k;
+    return -1;
+  }
+
+  /** `map` for IPv6 text (cold: tests, messages). */
+  map6(a: string): string {
+    return this.text6(a, this.from6, this.to6);
+  }
+
+  /** `unmap` for IPv6 text (cold). */
+  unmap6(a: string): string {
+    return this.text6(a, this.to6, this.from6);
+  }
+
+  private text6(a: string, pre: Int32Array, post: Int32Array): string {
+    const b = ipv6.parseAddr(a);
+    if (!b) return a;
+    const v = new DataView(b.buffer);
+    const k = this.find6(pre, v, 0);
+    if (k < 0) return ipv6.addrBytesToString(b);
+    const m = this.masks6;
+    for (let i = 0; i < 4; i++) v.setInt32(i * 4, post[k + i]! | (v.getInt32(i * 4) & ~m[k + i]!));
+    return ipv6.addrBytesToString(b);
   }
 
   /**
@@ -268,5 +358,53 @@ export class Mapping {
       udp.updateChecksumForAddr(v, l4, src, ns);
       udp.updateChecksumForAddr(v, l4, dst, nd);
     }
+  }
+
+  /**
+   * Map both addresses of the IPv6 packet at `o` (`ipv6.check` passed on `len` bytes), fixing the upper layer's
+   * checksum when its header is in the packet (the first fragment, an extension-header chain `walk` accepts):
+   * TCP, UDP (a zero checksum stays zero) and ICMPv6, all three over the pseudo-header. Quoted packets inside
+   * ICMPv6 errors are left as they are, as for IPv4.
+   */
+  apply6(v: DataView, o: number, len: number): void {
+    const f = this.from6;
+    if (f.length === 0) return;
+    const ks = this.find6(f, v, o + 8);
+    const kd = this.find6(f, v, o + 24);
+    if (ks < 0 && kd < 0) return;
+    this.mapped++;
+    const end = o + Math.min(len, ipv6.HEADER_LEN + ipv6.payloadLen(v, o));
+    const r = ipv6.walk(v, o, end - o);
+    let c = -1; // offset of the checksum field to fix
+    let isUdp = false;
+    if (r >= 0 && !ipv6.walkIsNotFirst(r)) {
+      const proto = ipv6.walkProto(r);
+      const l4 = ipv6.walkL4Offset(o, r);
+      if (proto === ipv6.NH_TCP && l4 + tcp.HEADER_LEN <= end) c = l4 + 16;
+      else if (proto === ipv6.NH_UDP && l4 + udp.HEADER_LEN <= end && udp.checksumField(v, l4) !== 0) {
+        c = l4 + 6;
+        isUdp = true;
+      } else if (proto === ipv6.NH_ICMPV6 && l4 + 4 <= end) c = l4 + 2;
+    }
+    if (ks >= 0) this.rewrite6(v, o + 8, ks, c, isUdp);
+    if (kd >= 0) this.rewrite6(v, o + 24, kd, c, isUdp);
+  }
+
+  /** The address at `p` through IPv6 rule `k`, the checksum field at `c` (≥ 0) updated for it. */
+  private rewrite6(v: DataView, p: number, k: number, c: number, isUdp: boolean): void {
+    const t = this.to6;
+    const m = this.masks6;
+    const a0 = t[k]! | (v.getInt32(p) & ~m[k]!);
+    const a1 = t[k + 1]! | (v.getInt32(p + 4) & ~m[k + 1]!);
+    const a2 = t[k + 2]! | (v.getInt32(p + 8) & ~m[k + 2]!);
+    const a3 = t[k + 3]! | (v.getInt32(p + 12) & ~m[k + 3]!);
+    if (c >= 0) {
+      const nc = checksum.update128(v.getUint16(c), v, p, a0, a1, a2, a3);
+      v.setUint16(c, isUdp ? checksum.udpNonZero(nc) : nc);
+    }
+    v.setInt32(p, a0);
+    v.setInt32(p + 4, a1);
+    v.setInt32(p + 8, a2);
+    v.setInt32(p + 12, a3);
   }
 }

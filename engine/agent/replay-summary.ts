@@ -91,7 +91,8 @@ export function accounting(r: Replay): Accounting {
   const add = (k: string, n: number) => n > 0 && delivery.set(k, (delivery.get(k) ?? 0) + n);
   const sw = c.sw.counters.snapshot() as Record<string, number>;
   for (const k of SWITCH_LOSSES) add(`segment.${k}`, sw[k] ?? 0);
-  for (const h of c.hosts.values()) {
+  // IPv4 hosts, then the IPv6-only ones (an IPv6 host with an IPv4 address is in `hosts` already).
+  for (const h of [...c.hosts.values(), ...c.hosts6.filter((x) => x.ip === 0)]) {
     const st = h.stats();
     for (const k of HOST_LOSSES) add(`host.${k}`, st[k]);
   }

@@ -44,6 +44,8 @@ import {
 } from './replay-input.js';
 import { SimCluster, SimPod, SRC_CLUSTER, SRC_NO_POD, SRC_POD } from './replay-cluster.js';
 import type { SegmentEndpoint } from './sim-switch.js';
+import { Ip6Map } from '../stages/tables6.js';
+import { PENDING_PER_HOP as HOST_PENDING_PER_HOP } from './sim-host.js';
 import type { TimelineEvent } from './timeline.js';
 
 export { macFor };
@@ -90,6 +92,15 @@ const U = Object.fromEntries(UNDELIVERABLE_NAMES.map((n, i) => [n, i])) as Recor
 /** Input packets per burst, and the longest burst in simulated time. */
 const BATCH = 256;
 const BATCH_WINDOW_MS = 1;
+/**
+ * New address pairs. The simulated segment answers ARP and NDP at once but only between bursts, while a real
+ * one does within microseconds of the first packet, before the packets captured after it arrive: so a burst
+ * ends at most `parkCap` packets after the first packet of an (source, destination) pair it has not seen, the
+ * fewest packets a neighbour queue of the simulation holds (a node's per-entry queue, a host's per next hop).
+ * Pairs are kept in an open-addressed table of PAIR_SLOTS (cleared when half full: its pairs count as new again).
+ */
+const PAIR_BITS = 15;
+const PAIR_SLOTS = 1 << PAIR_BITS;
 /** Latest input time accepted (pcap stores 32-bit seconds; finish() runs a little past the last packet). */
 const MAX_INPUT_SEC = 0xffffffff - 3600;
 
@@ -112,7 +123,7 @@ export interface ReplayOptions {
   tcpStrict?: boolean;
   /** Connection-state replication between the nodes (docs/conntrack-sync.md; default off). */
   connSync?: boolean;
-  /** Address mapping applied to every input IPv4 packet. */
+  /** Address mapping applied to every input IPv4 and IPv6 packet. */
   mapping?: Mapping;
   /**
    * Every frame on the segment: `slot` of `replay.slab` holds it at `off`; the time is `replay.outSec/outNsec`;
@@ -167,6 +178,11 @@ export class Replay {
   readonly examples = new Map<UndeliverableReason, InputExample>();
   /** Sources of packets that are neither a pod's nor the cluster's, with counts (at most 1024 addresses). */
   readonly outsideSources = new Map<number, number>();
+  /** The same for IPv6 sources, in typed tables: addresses (4 words each) and counts (at most 1024 addresses). */
+  private readonly src6 = new Ip6Map(1024);
+  private readonly src6Ip = new Int32Array(1024 * 4);
+  private readonly src6N = new Float64Array(1024);
+  private src6Count = 0;
   /** Output timestamp of what is being recorded now (set before each onSegment / onPod call). */
   outSec = 0;
   outNsec = 0;
@@ -199,6 +215,14 @@ export class Replay {
   private target = 0;
   private pending = 0;
   private batchStart = 0;
+  /** Packets the current burst may hold (BATCH, less after a new address pair: see PAIR_SLOTS). */
+  private burstMax = BATCH;
+  private readonly parkCap: number;
+  /** Address pairs seen (IPv6: 32-bit folds of the addresses); `pairUsed` 1 where a slot holds one. */
+  private readonly pairSrc = new Int32Array(PAIR_SLOTS);
+  private readonly pairDst = new Int32Array(PAIR_SLOTS);
+  private readonly pairUsed = new Uint8Array(PAIR_SLOTS);
+  private pairCount = 0;
   private readonly d = new Decoded();
   private reader: CaptureReader | null = null;
   private onPodSent: ReplayOptions['onPod'] | null = null;
@@ -256,6 +280,12 @@ export class Replay {
         f(this, rt.name, stage, reason, off, len, ip);
       };
     }
+    let cap = HOST_PENDING_PER_HOP;
+    for (const rt of c.nodes) {
+      const st = rt.runner.agent.datapath.state;
+      cap = Math.min(cap, st.neigh.perEntry, st.neigh6.perEntry);
+    }
+    this.parkCap = Math.max(1, cap);
     // The capture's own frames enter through an endpoint that receives nothing.
     const wire = { name: 'input', up: true, mtu: 0, index: 0, deliver: () => true };
     wire.index = c.sw.attach(wire);
@@ -316,6 +346,7 @@ export class Replay {
   private flush(): void {
     if (this.pending === 0) return;
     this.pending = 0;
+    this.burstMax = BATCH;
     this.cluster.settle(this.now);
   }
 
@@ -410,12 +441,42 @@ export class Replay {
     }
     this.lastRel = rel;
     const t = this.warmupMs + rel - this.skipped;
-    if (this.pending > 0 && (this.pending >= BATCH || t - this.batchStart > BATCH_WINDOW_MS || t >= this.nextTick))
+    if (
+      this.pending > 0 &&
+      (this.pending >= this.burstMax || t - this.batchStart > BATCH_WINDOW_MS || t >= this.nextTick)
+    )
       this.flush();
     this.target = t;
     this.advance();
     if (this.pending === 0) this.batchStart = this.target;
     this.classify(u8, off, len, origLen, linkType);
+  }
+
+  /**
+   * Count the input packet just added to the burst as one from `src` to `dst`: when the pair is new, the burst
+   * ends at most `parkCap` packets from it (see PAIR_SLOTS).
+   */
+  private notePair(src: number, dst: number): void {
+    const mask = PAIR_SLOTS - 1;
+    let i = Math.imul(src ^ Math.imul(dst, 0x9e3779b1), 0x85ebca6b) >>> (32 - PAIR_BITS);
+    const used = this.pairUsed;
+    const ps = this.pairSrc;
+    const pd = this.pairDst;
+    while (used[i] === 1) {
+      if (ps[i] === src && pd[i] === dst) return;
+      i = (i + 1) & mask;
+    }
+    if (this.pairCount >= PAIR_SLOTS >> 1) {
+      used.fill(0);
+      this.pairCount = 0;
+      return this.notePair(src, dst);
+    }
+    used[i] = 1;
+    ps[i] = src;
+    pd[i] = dst;
+    this.pairCount++;
+    const max = this.pending + this.parkCap - 1;
+    if (max < this.burstMax) this.burstMax = max;
   }
 
   private skip(reason: number): void {
@@ -458,6 +519,8 @@ export class Replay {
       if (kind === K_OUTGOING) {
         // Sent by the capturing host: the cluster's own output on a node (SNATed on the uplink, delivered to a
         // pod on its interface), except a pod's packet to a non-pod address — a capture inside the pod.
+        if (this.cluster.dualStack && len >= l3 + ipv6.HEADER_LEN && u8[off + l3]! >> 4 === 6)
+          return this.classify6(u8, off, len, origLen, lt, l3, true);
         if (!this.podSent(u8, off, len, l3)) return this.skip(S_OUTGOING);
       } else {
         if (kind === K_COOKED_ARP) return this.skip(S_ARP);
@@ -507,6 +570,7 @@ export class Replay {
       if (!c.fromPod(p, s, plen)) return this.undeliverable(U['no-buffer'], u8, off, len, lt, l3);
       this.input.fromPods++;
       this.pending++;
+      if (ipLen >= 20) this.notePair(src, ipv4.dst(v, o));
       return;
     }
     if (!hdrOk) {
@@ -543,17 +607,26 @@ export class Replay {
     }
     this.input.fromOutside++;
     this.pending++;
+    this.notePair(src, ipv4.dst(v, o));
     host.sendSlot(s, tl);
   }
 
   /**
    * An IPv6 packet at `l3` of a dual-stack cluster's input: from a pod's IPv6 address it is sent by that pod;
    * from the cluster's own IPv6 addresses skipped; from an IPv6 pod CIDR without such a pod undeliverable; any
-   * other source on the segment's IPv6 prefix is a host of the segment (created on first use). Address mapping
-   * is IPv4-only. A pod's destination on the segment becomes a host too, so that the node's Neighbor
-   * Solicitation is answered.
+   * other source on the segment's IPv6 prefix is a host of the segment (created on first use); addresses are
+   * mapped first (`--map-addr`, `--map-pod`). A pod's destination on the segment becomes a host too, so that
+   * the node's Neighbor Solicitation is answered.
    */
-  private classify6(u8: Uint8Array, off: number, len: number, origLen: number, lt: number, l3: number): void {
+  private classify6(
+    u8: Uint8Array,
+    off: number,
+    len: number,
+    origLen: number,
+    lt: number,
+    l3: number,
+    outgoing = false,
+  ): void {
     const c = this.cluster;
     const slab = c.slab;
     const ipLen = len - l3;
@@ -565,16 +638,30 @@ export class Replay {
     const v = slab.dv;
     if (ipv6.check(v, o, ipLen) !== 0) {
       slab.free(s);
+      if (outgoing) return this.skip(S_OUTGOING);
       if (origLen > len) return this.undeliverable(U.snapped, u8, off, len, lt, l3);
       if (lt === LT_ETHERNET) return this.rawFrame(u8, off, len, lt);
       return this.undeliverable(ipLen < ipv6.HEADER_LEN ? U.truncated : U['bad-ipv6'], u8, off, len, lt, l3);
     }
+    const mappedBefore = this.mapping.mapped;
+    this.mapping.apply6(v, o, ipLen);
     const tl = ipv6.HEADER_LEN + ipv6.payloadLen(v, o);
     const a0 = v.getInt32(o + 8);
     const a1 = v.getInt32(o + 12);
     const a2 = v.getInt32(o + 16);
     const a3 = v.getInt32(o + 20);
     const p = c.podByIp6(a0, a1, a2, a3);
+    if (
+      outgoing &&
+      (p === undefined ||
+        c.podByIp6(v.getInt32(o + 24), v.getInt32(o + 28), v.getInt32(o + 32), v.getInt32(o + 36)) !== undefined)
+    ) {
+      // As for IPv4 (`podSent`): only a pod's packet to a non-pod, a capture inside the pod, is the pod's own;
+      // the rest is skipped, and not counted as mapped (IPv4 maps only what it replays of such packets).
+      this.mapping.mapped = mappedBefore;
+      slab.free(s);
+      return this.skip(S_OUTGOING);
+    }
     if (p !== undefined) {
       if (!p.node.alive) {
         slab.free(s);
@@ -593,6 +680,7 @@ export class Replay {
       if (!c.fromPod(p, s, tl)) return this.undeliverable(U['no-buffer'], u8, off, len, lt, l3);
       this.input.fromPods++;
       this.pending++;
+      this.notePair(a0 ^ a1 ^ a2 ^ a3, fold6(v, o + 24));
       return;
     }
     const where = c.sourceKind6(a0, a1, a2, a3);
@@ -611,6 +699,7 @@ export class Replay {
       slab.free(s);
       return this.skip(S_TO_POD);
     }
+    this.countSource6(a0, a1, a2, a3);
     if (tl > c.segmentMtu) {
       slab.free(s);
       return this.undeliverable(U['over-mtu'], u8, off, len, lt, l3);
@@ -622,6 +711,7 @@ export class Replay {
     }
     this.input.fromOutside++;
     this.pending++;
+    this.notePair(a0 ^ a1 ^ a2 ^ a3, fold6(v, o + 24));
     host.sendSlot6(s, tl);
   }
 
@@ -632,6 +722,32 @@ export class Replay {
     else if (u8 === dst)
       dst.copyWithin(at, off, off + len); // a packet built in the slab (benchmarks)
     else dst.set(u8.subarray(off, off + len), at); // tests feeding arrays: one view per packet
+  }
+
+  /** IPv6 sources of packets that are neither a pod's nor the cluster's: address text → packets (cold). */
+  get outsideSources6(): ReadonlyMap<string, number> {
+    const m = new Map<string, number>();
+    const b = new Uint8Array(16);
+    const dv = new DataView(b.buffer);
+    for (let i = 0; i < this.src6Count; i++) {
+      for (let k = 0; k < 4; k++) dv.setInt32(k * 4, this.src6Ip[i * 4 + k]!);
+      m.set(ipv6.addrBytesToString(b), this.src6N[i]!);
+    }
+    return m;
+  }
+
+  private countSource6(a0: number, a1: number, a2: number, a3: number): void {
+    let i = this.src6.get(a0, a1, a2, a3);
+    if (i < 0) {
+      if (this.src6Count >= 1024) return;
+      i = this.src6Count++;
+      this.src6.set(a0, a1, a2, a3, i);
+      this.src6Ip[i * 4] = a0;
+      this.src6Ip[i * 4 + 1] = a1;
+      this.src6Ip[i * 4 + 2] = a2;
+      this.src6Ip[i * 4 + 3] = a3;
+    }
+    this.src6N[i]!++;
   }
 
   private countSource(src: number): void {
@@ -672,7 +788,9 @@ export class Replay {
     if (len >= 34) {
       const v = slab.dv;
       const l3 = o + 14;
-      if (v.getUint16(o + 12) === 0x0800 && ipv4.check(v, l3, len - 14) === 0) this.mapping.apply(v, l3, len - 14);
+      const et = v.getUint16(o + 12);
+      if (et === 0x0800 && ipv4.check(v, l3, len - 14) === 0) this.mapping.apply(v, l3, len - 14);
+      else if (et === 0x86dd && ipv6.check(v, l3, len - 14) === 0) this.mapping.apply6(v, l3, len - 14);
     }
     this.input.rawFrames++;
     this.pending++;
@@ -689,6 +807,7 @@ export class Replay {
     this.target = Math.max(this.now, last);
     this.advance();
     this.flush();
+    this.cluster.abandonPending();
   }
 
   /** Undeliverable counts by reason (non-zero only). */
@@ -715,6 +834,11 @@ export class Replay {
   get skippedTotal(): number {
     return this.input.skipped.reduce((a, b) => a + b, 0);
   }
+}
+
+/** The IPv6 address at `p` folded to 32 bits (a key of the address-pair table). */
+function fold6(v: DataView, p: number): number {
+  return v.getInt32(p) ^ v.getInt32(p + 4) ^ v.getInt32(p + 8) ^ v.getInt32(p + 12);
 }
 
 /** One line about an input packet: addresses, protocol, ports, length (cold: examples only). */

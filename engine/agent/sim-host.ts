@@ -8,7 +8,10 @@
  * swapped, ICMP echo request → echo reply, TCP SYN → SYN-ACK, SYN-ACK, data or FIN → ACK. A router (the
  * gateway) also takes packets for any off-segment address and answers for that address. A host on a VLAN (`vlan`:
  * the gateway of an ExternalIPPool with `subnetInfo.vlan`, docs/semantics.md §3.1) sends and takes only frames
- * 802.1Q-tagged with it, as a VLAN sub-interface does; the others only untagged frames.
+ * 802.1Q-tagged with it, as a VLAN sub-interface does; the others only untagged frames. A host with an IPv6
+ * address speaks NDP instead of ARP for it (`sendSlot6`, `ndpIn`: Linux's neighbour rules), routes the Nodes'
+ * IPv6 pod CIDRs via their IPv6 addresses and reflects IPv6 as IPv4 (`reflect6Into`). When the run ends, what
+ * still waits for ARP or NDP is counted `unresolved-at-end` (`abandonPending`).
  *
  * Only frames from a node's uplink are answered: two external hosts reflecting each other's UDP would echo for
  * ever, so what one outside host sends another is received and counted (`from-outside`), not answered.
@@ -29,6 +32,13 @@ export interface HostRoute {
   via: number;
 }
 
+/** An IPv6 route: prefix `addr`/`len` via the neighbour `via` (addresses as four int32 words). */
+export interface HostRoute6 {
+  addr: readonly number[];
+  len: number;
+  via: readonly number[];
+}
+
 export interface SimHostOptions {
   name: string;
   ip: number;
@@ -44,8 +54,13 @@ export interface SimHostOptions {
   mtu?: number;
   /** VLAN id of the host's interface (0 or absent: untagged). */
   vlan?: number;
-  /** The host's IPv6 address (16 bytes; absent: no IPv6). Every IPv6 destination is on-link (no IPv6 router). */
+  /** The host's IPv6 address (16 bytes; absent: no IPv6). */
   ip6?: Uint8Array | null;
+  /**
+   * IPv6 routes (the Nodes' IPv6 pod CIDRs via each Node's IPv6 address); any other IPv6 destination is on-link
+   * (there is no IPv6 router).
+   */
+  routes6?: HostRoute6[];
 }
 
 export interface ArpChange {
@@ -70,10 +85,18 @@ export const HOST_COUNTERS = [
   'no-buffer',
   'ndp-solicits',
   'ndp-adverts',
+  'unresolved-at-end',
 ] as const;
 export type HostCounter = (typeof HOST_COUNTERS)[number];
 /** Host counters that are packets lost (the others count what happened). */
-export const HOST_LOSSES = ['unreachable', 'too-big', 'arp-queue-full', 'arp-timeout', 'no-buffer'] as const;
+export const HOST_LOSSES = [
+  'unreachable',
+  'too-big',
+  'arp-queue-full',
+  'arp-timeout',
+  'no-buffer',
+  'unresolved-at-end',
+] as const;
 const H = {
   received: 0,
   reflected: 1,
@@ -88,13 +111,14 @@ const H = {
   noBuffer: 10,
   ndpSolicits: 11,
   ndpAdverts: 12,
+  unresolvedAtEnd: 13,
 } as const;
 /** IPv6 neighbour entries a host keeps (past it, packets to new neighbours are `arp-queue-full`). */
 const NEIGH6_MAX = 256;
 /** MAC of an IPv6 neighbour entry still INCOMPLETE (resolution under way). */
 const INCOMPLETE = -1;
 
-const PENDING_PER_HOP = 64;
+export const PENDING_PER_HOP = 64;
 const PENDING_HOPS = 256;
 const ARP_WAIT_MS = 3000;
 
@@ -144,8 +168,14 @@ export class SimHost implements SegmentEndpoint {
   private neigh6Count = 0;
   /** Slots of IPv6 packets waiting for NDP, per neighbour entry, and since when. */
   private readonly pending6 = new Map<number, { since: number; slots: number[] }>();
-  /** The last IPv6 next hop's entry (-1: none; forgotten whenever the cache changes). */
+  /** The last IPv6 destination sent to and its next hop's entry (-1: none; forgotten whenever the cache changes). */
   private lastE6 = -1;
+  private lastD0 = 0;
+  private lastD1 = 0;
+  private lastD2 = 0;
+  private lastD3 = 0;
+  /** IPv6 routes, longest prefix first, 12 words each: prefix, mask, next hop. */
+  private readonly routes6: Int32Array;
   /** Packets received per IPv6 source (at most 256 sources): addresses (4 words each) and counts. */
   private readonly src6 = new Ip6Map(256);
   private readonly src6Ip = new Int32Array(256 * 4);
@@ -181,6 +211,16 @@ export class SimHost implements SegmentEndpoint {
     this.w1 = w[1]!;
     this.w2 = w[2]!;
     this.w3 = w[3]!;
+    const r6 = (o.routes6 ?? []).slice().sort((a, b) => b.len - a.len);
+    this.routes6 = new Int32Array(r6.length * 12);
+    r6.forEach((r, i) => {
+      const m = [0, 1, 2, 3].map((k) => (r.len >= 32 * (k + 1) ? -1 : r.len <= 32 * k ? 0 : maskInt32(r.len - 32 * k)));
+      for (let k = 0; k < 4; k++) {
+        this.routes6[i * 12 + k] = r.addr[k]! & m[k]!;
+        this.routes6[i * 12 + 4 + k] = m[k]!;
+        this.routes6[i * 12 + 8 + k] = r.via[k]!;
+      }
+    });
     this.index = sw.attach(this);
   }
 
@@ -304,6 +344,19 @@ export class SimHost implements SegmentEndpoint {
       this.counters[H.arpTimeout]! += q.slots.length;
       this.pending6.delete(e);
     }
+  }
+
+  /**
+   * The run is over: packets still waiting for ARP or NDP will never leave; free them and count them
+   * (`unresolved-at-end`), so that every input packet is somewhere in the accounting.
+   */
+  abandonPending(): void {
+    for (const q of [...this.pending.values(), ...this.pending6.values()]) {
+      for (const s of q.slots) this.slab.free(s);
+      this.counters[H.unresolvedAtEnd]! += q.slots.length;
+    }
+    this.pending.clear();
+    this.pending6.clear();
   }
 
   /** Write the Ethernet header in front of the packet and queue it on the switch. */
@@ -434,9 +487,9 @@ export class SimHost implements SegmentEndpoint {
   }
 
   /**
-   * Send the IPv6 packet held by `slot` (at `slab.start(slot)`, `len` bytes): every destination is on-link, its
-   * MAC from the neighbour cache or resolved with a Neighbor Solicitation (RFC 4861 §7.2.2; the packet waits, as
-   * for ARP). The host takes the slot.
+   * Send the IPv6 packet held by `slot` (at `slab.start(slot)`, `len` bytes) to its next hop (a route's
+   * neighbour, else the destination: on-link), its MAC from the neighbour cache or resolved with a Neighbor
+   * Solicitation (RFC 4861 §7.2.2; the packet waits, as for ARP). The host takes the slot.
    */
   sendSlot6(slot: number, len: number): void {
     const slab = this.slab;
@@ -456,10 +509,36 @@ export class SimHost implements SegmentEndpoint {
     const d1 = v.getInt32(o + 28);
     const d2 = v.getInt32(o + 32);
     const d3 = v.getInt32(o + 36);
-    let e = this.lastE6;
-    if (e < 0 || !this.entryIs(e, d0, d1, d2, d3)) e = this.neigh6.get(d0, d1, d2, d3);
+    if (this.lastE6 >= 0 && d0 === this.lastD0 && d1 === this.lastD1 && d2 === this.lastD2 && d3 === this.lastD3) {
+      this.emitTo6(slot, len, this.neigh6Mac[this.lastE6]!);
+      return;
+    }
+    // The next hop: a route's neighbour, else the destination itself (on-link).
+    let n0 = d0;
+    let n1 = d1;
+    let n2 = d2;
+    let n3 = d3;
+    const rt = this.routes6;
+    for (let k = 0; k < rt.length; k += 12)
+      if (
+        (d0 & rt[k + 4]!) === rt[k] &&
+        (d1 & rt[k + 5]!) === rt[k + 1] &&
+        (d2 & rt[k + 6]!) === rt[k + 2] &&
+        (d3 & rt[k + 7]!) === rt[k + 3]
+      ) {
+        n0 = rt[k + 8]!;
+        n1 = rt[k + 9]!;
+        n2 = rt[k + 10]!;
+        n3 = rt[k + 11]!;
+        break;
+      }
+    let e = this.neigh6.get(n0, n1, n2, n3);
     if (e >= 0 && this.neigh6Mac[e] !== INCOMPLETE) {
       this.lastE6 = e;
+      this.lastD0 = d0;
+      this.lastD1 = d1;
+      this.lastD2 = d2;
+      this.lastD3 = d3;
       this.emitTo6(slot, len, this.neigh6Mac[e]!);
       return;
     }
@@ -469,7 +548,7 @@ export class SimHost implements SegmentEndpoint {
         slab.free(slot);
         return;
       }
-      e = this.addEntry6(d0, d1, d2, d3);
+      e = this.addEntry6(n0, n1, n2, n3);
     }
     const q = this.pending6.get(e);
     if (q) {
@@ -482,12 +561,6 @@ export class SimHost implements SegmentEndpoint {
     }
     this.pending6.set(e, { since: this.sw.now, slots: [slot] });
     this.solicit(e);
-  }
-
-  private entryIs(e: number, a0: number, a1: number, a2: number, a3: number): boolean {
-    const k = e * 4;
-    const w = this.neigh6Ip;
-    return w[k] === a0 && w[k + 1] === a1 && w[k + 2] === a2 && w[k + 3] === a3;
   }
 
   private addEntry6(a0: number, a1: number, a2: number, a3: number): number {
@@ -798,45 +871,60 @@ export function reflectInto(u8: Uint8Array, v: DataView, o: number, out: number)
     return ipv4.HEADER_LEN + l4len;
   }
   if (proto === ipv4.PROTO_TCP) {
-    if (tcp.check(v, l4, l4len) !== 0) return 0;
-    const flags = tcp.flags(v, l4);
-    if (flags & tcp.RST) return 0;
-    const dataLen = l4len - tcp.headerLen(v, l4);
-    const seq = tcp.seq(v, l4);
+    if (!tcpAnswer(v, l4, l4len, src)) return 0;
     const sport = tcp.srcPort(v, l4);
     const dport = tcp.dstPort(v, l4);
-    let rflags: number;
-    let rseq: number;
-    let rack: number;
-    if (flags & tcp.SYN && !(flags & tcp.ACK)) {
-      rflags = tcp.SYN | tcp.ACK;
-      rseq = (Math.imul(sport * 65536 + dport, 0x9e3779b1) ^ src) | 0;
-      rack = (seq + 1) | 0;
-    } else if (flags & tcp.SYN) {
-      // A SYN-ACK to a connection this host opened: complete the handshake.
-      rflags = tcp.ACK;
-      rseq = tcp.ack(v, l4);
-      rack = (seq + 1) | 0;
-    } else if (dataLen > 0 || flags & tcp.FIN) {
-      rflags = tcp.ACK;
-      rseq = tcp.ack(v, l4);
-      rack = (seq + dataLen + (flags & tcp.FIN ? 1 : 0)) | 0;
-    } else return 0;
-    const id = ipv4.id(v, o);
-    writeHeader(v, out, id, proto, dst, src, ipv4.HEADER_LEN + tcp.HEADER_LEN);
-    v.setUint16(u, dport);
-    v.setUint16(u + 2, sport);
-    v.setInt32(u + 4, rseq);
-    v.setInt32(u + 8, rack);
-    tcp.setDataOffset(v, u, 5);
-    tcp.setFlags(v, u, rflags);
-    tcp.setWindow(v, u, 65535);
-    tcp.setChecksumField(v, u, 0);
-    tcp.setUrgent(v, u, 0);
+    writeHeader(v, out, ipv4.id(v, o), proto, dst, src, ipv4.HEADER_LEN + tcp.HEADER_LEN);
+    writeTcpAnswer(v, u, sport, dport);
     tcp.fillChecksum(v, out, u);
     return ipv4.HEADER_LEN + tcp.HEADER_LEN;
   }
   return 0;
+}
+
+/** The TCP answer `tcpAnswer` chose: flags, sequence and acknowledgment numbers. */
+const TCP_ANSWER = new Int32Array(3);
+
+/**
+ * The answer a reflecting host gives to the TCP segment at `l4` (`l4len` bytes), into TCP_ANSWER, or false for
+ * none (a bad header, a RST, a bare ACK): a SYN gets a SYN-ACK (its sequence number a hash of the ports and
+ * `salt`, the source address's last word), a SYN-ACK to a connection this host opened an ACK completing the
+ * handshake, data or a FIN an ACK of it.
+ */
+function tcpAnswer(v: DataView, l4: number, l4len: number, salt: number): boolean {
+  if (tcp.check(v, l4, l4len) !== 0) return false;
+  const flags = tcp.flags(v, l4);
+  if (flags & tcp.RST) return false;
+  const dataLen = l4len - tcp.headerLen(v, l4);
+  const seq = tcp.seq(v, l4);
+  const a = TCP_ANSWER;
+  if (flags & tcp.SYN && !(flags & tcp.ACK)) {
+    a[0] = tcp.SYN | tcp.ACK;
+    a[1] = (Math.imul(tcp.srcPort(v, l4) * 65536 + tcp.dstPort(v, l4), 0x9e3779b1) ^ salt) | 0;
+    a[2] = (seq + 1) | 0;
+  } else if (flags & tcp.SYN) {
+    a[0] = tcp.ACK;
+    a[1] = tcp.ack(v, l4);
+    a[2] = (seq + 1) | 0;
+  } else if (dataLen > 0 || flags & tcp.FIN) {
+    a[0] = tcp.ACK;
+    a[1] = tcp.ack(v, l4);
+    a[2] = (seq + dataLen + (flags & tcp.FIN ? 1 : 0)) | 0;
+  } else return false;
+  return true;
+}
+
+/** The 20-byte TCP header of TCP_ANSWER at `u`, ports swapped, window 65535, checksum 0 (the caller fills it). */
+function writeTcpAnswer(v: DataView, u: number, sport: number, dport: number): void {
+  v.setUint16(u, dport);
+  v.setUint16(u + 2, sport);
+  v.setInt32(u + 4, TCP_ANSWER[1]!);
+  v.setInt32(u + 8, TCP_ANSWER[2]!);
+  tcp.setDataOffset(v, u, 5);
+  tcp.setFlags(v, u, TCP_ANSWER[0]!);
+  tcp.setWindow(v, u, 65535);
+  tcp.setChecksumField(v, u, 0);
+  tcp.setUrgent(v, u, 0);
 }
 
 /** An IPv6 header at `o`: traffic class and flow label 0, Hop Limit 64, addresses `src`/`dst` as words. */
@@ -903,39 +991,11 @@ export function reflect6Into(u8: Uint8Array, v: DataView, o: number, out: number
     return ipv6.HEADER_LEN + l4len;
   }
   if (proto === ipv6.NH_TCP) {
-    if (tcp.check(v, l4, l4len) !== 0) return 0;
-    const flags = tcp.flags(v, l4);
-    if (flags & tcp.RST) return 0;
-    const dataLen = l4len - tcp.headerLen(v, l4);
-    const seq = tcp.seq(v, l4);
+    if (!tcpAnswer(v, l4, l4len, s3)) return 0;
     const sport = tcp.srcPort(v, l4);
     const dport = tcp.dstPort(v, l4);
-    let rflags: number;
-    let rseq: number;
-    let rack: number;
-    if (flags & tcp.SYN && !(flags & tcp.ACK)) {
-      rflags = tcp.SYN | tcp.ACK;
-      rseq = (Math.imul(sport * 65536 + dport, 0x9e3779b1) ^ s3) | 0;
-      rack = (seq + 1) | 0;
-    } else if (flags & tcp.SYN) {
-      rflags = tcp.ACK;
-      rseq = tcp.ack(v, l4);
-      rack = (seq + 1) | 0;
-    } else if (dataLen > 0 || flags & tcp.FIN) {
-      rflags = tcp.ACK;
-      rseq = tcp.ack(v, l4);
-      rack = (seq + dataLen + (flags & tcp.FIN ? 1 : 0)) | 0;
-    } else return 0;
     writeHeader6(v, out, proto, tcp.HEADER_LEN, d0, d1, d2, d3, s0, s1, s2, s3);
-    v.setUint16(u, dport);
-    v.setUint16(u + 2, sport);
-    v.setInt32(u + 4, rseq);
-    v.setInt32(u + 8, rack);
-    tcp.setDataOffset(v, u, 5);
-    tcp.setFlags(v, u, rflags);
-    tcp.setWindow(v, u, 65535);
-    tcp.setChecksumField(v, u, 0);
-    tcp.setUrgent(v, u, 0);
+    writeTcpAnswer(v, u, sport, dport);
     tcp.fillChecksum6(v, out, u);
     return ipv6.HEADER_LEN + tcp.HEADER_LEN;
   }

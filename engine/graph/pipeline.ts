@@ -72,6 +72,21 @@ export class PortGroup {
     return i;
   }
 
+  /**
+   * Put a port at index `i` (a datapath worker mirrors the main thread's indices: a pod's member is the same in
+   * every worker); a port already there is replaced, its pending output freed.
+   */
+  set(i: number, port: Port): void {
+    if (!(Number.isInteger(i) && i >= 0 && i < 65536)) throw new RangeError(`port group ${this.name}: index ${i}`);
+    while (this.ports.length < i) {
+      this.ports.push(null);
+      this.out.push(null);
+    }
+    this.out[i]?.freeAll();
+    this.ports[i] = port;
+    this.out[i] = new Burst(this.slab, this.outCap);
+  }
+
   /** Remove port `i` (its pending output is freed). */
   remove(i: number): void {
     const ob = this.out[i];

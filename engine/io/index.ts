@@ -13,7 +13,8 @@
  * - Writers (`PcapWriter`, `PcapngWriter`) buffer records and write them with `fs.writeSync`; records longer
  *   than the snaplen are truncated, their original length kept.
  * - Ports (engine/graph `Port`): `CaptureReaderPort`, `CaptureWriterPort`, `RecordingPort` (a tap around any
- *   port) and `MemoryPort` (bounded in-memory queue; `MemoryPort.link` makes a wire). They count drops and
+ *   port), `MemoryPort` (bounded in-memory queue; `MemoryPort.link` makes a wire) and `HandoffPort` (a
+ *   SharedArrayBuffer ring between two datapath worker threads, handoff-ring.ts). They count drops and
  *   errors instead of throwing, and allocate nothing per packet on their hot paths.
  * - `readCaptureFile` / `writeCaptureFile`: whole-file conveniences for tests and small files.
  */
@@ -45,3 +46,10 @@ export {
 } from './capture-port.js';
 export { MemoryPort, MEMORY_PORT_COUNTERS, type MemoryPortOptions, type SentPacket } from './memory-port.js';
 export { Stager, StageViews, slotViews } from './copy.js';
+export {
+  HandoffPort,
+  HandoffRing,
+  HANDOFF_PORT_COUNTERS,
+  type HandoffPortOptions,
+  type HandoffRingOptions,
+} from './handoff-ring.js';

@@ -10,6 +10,8 @@
  *
  * Objects are plain data (JSON round-trip safe). Labels and annotations are always present (possibly empty).
  */
+import { crc32 } from './crc32.js';
+import { ipv4ToInt32, parseIPv6 } from './ip.js';
 
 export const ANTREA_API = 'crd.antrea.io/v1beta1';
 export const ANTREA_API_V1ALPHA2 = 'crd.antrea.io/v1alpha2';
@@ -225,7 +227,8 @@ export interface ExternalHost {
   apiVersion: typeof ENGINE_API;
   kind: 'ExternalHost';
   metadata: ObjectMeta;
-  spec: { address: string; command?: string[] };
+  /** `ipv6Address`: the host's IPv6 address with its prefix, on a dual-stack segment (docs/ipv6.md §4). */
+  spec: { address: string; ipv6Address?: string; command?: string[] };
 }
 
 export type AnyObject = Egress | ExternalIPPool | Node | Namespace | Pod | ConfigMap | AgentConfig | ExternalHost;
@@ -397,6 +400,36 @@ export function nodeTransportIP(n: Node): string | null {
     }
   }
   return null;
+}
+
+/**
+ * A Node's IPv6 transport address (docs/ipv6.md §2.l): when it has no IPv4 InternalIP or ExternalIP, its first
+ * IPv6 InternalIP, else its first IPv6 ExternalIP (Antrea's IPv6-only clusters); null for a Node with an IPv4 one.
+ */
+export function nodeTransportIPv6(n: Node): string | null {
+  return nodeTransportIP(n) === null ? nodeIPv6(n) : null;
+}
+
+/**
+ * The 32-bit key a Node is known by in membership, peer pins, tunnel windows and the datapath's node tables: its
+ * IPv4 transport address, or for an IPv6 transport address a key in 240.0.0.0/4 (reserved, never an address on
+ * the wire) from the CRC-32 of its 16 bytes (docs/ipv6.md §2.l; validation refuses two Nodes with one key).
+ */
+export function nodeTransportKey(n: Node): number | null {
+  const t4 = nodeTransportIP(n);
+  if (t4 !== null) return ipv4ToInt32(t4);
+  const t6 = nodeIPv6(n);
+  return t6 === null ? null : transportKey6(t6);
+}
+
+/** The key of an IPv6 transport address (`nodeTransportKey`), null when `text` is not one. */
+export function transportKey6(text: string): number | null {
+  const v = parseIPv6(text);
+  if (v === null) return null;
+  const b = new Uint8Array(16);
+  for (let i = 0; i < 16; i++) b[i] = Number((v >> BigInt(8 * (15 - i))) & 0xffn);
+  const k = 0xf0000000 | (crc32(b) & 0x0fffffff) | 0;
+  return k === -1 ? -2 : k; // 255.255.255.255 is the broadcast address
 }
 
 /** A Node's IPv4 pod CIDR (`spec.podCIDRs` first IPv4 entry, else `spec.podCIDR`). */

@@ -38,7 +38,8 @@ import {
   nodeIPv6,
   nodePodCIDR,
   nodePodCIDRv6,
-  nodeTransportIP,
+  nodeTransportIPv6,
+  nodeTransportKey,
   podIPv4,
   podIPv6,
 } from './model.js';
@@ -55,7 +56,10 @@ export interface SubnetInfo4 {
 
 export interface ViewNode {
   readonly name: string;
+  /** The Node's transport key (`nodeTransportKey`): its IPv4 transport address, or the key of an IPv6 one. */
   readonly transportIp: number;
+  /** The Node's IPv6 transport address (docs/ipv6.md §2.l), null when its transport address is IPv4. */
+  readonly transportIp6: string | null;
   readonly podCidr: Prefix4 | null;
   /** Transport (uplink) MTU. */
   readonly mtu: number;
@@ -153,6 +157,8 @@ export interface View6 {
   readonly localEgressIps: readonly { readonly ip: string; readonly egressNames: readonly string[] }[];
   /** Every placed IPv6 egress IP → Node. */
   readonly egressIpOwner: ReadonlyMap<string, string>;
+  /** Every Node whose transport address is IPv6, with its key (the IPv6 underlay, docs/ipv6.md §2.l), by name. */
+  readonly transport: readonly { readonly node: string; readonly key: number; readonly ip: string }[];
   /** The agent configuration's `transportCIDRv6` (canonical), null when not set. */
   readonly segment: string | null;
   /** The agent configuration's `defaultGatewayv6` (canonical), null when not set. */
@@ -282,10 +288,12 @@ export function compileView(input: ViewInput, prev?: PolicyView | null): PolicyV
   if (self) {
     node = {
       name: nodeName,
-      transportIp: ipv4ToInt32(nodeTransportIP(self)!)!,
+      transportIp: nodeTransportKey(self)!,
+      transportIp6: canonical6(nodeTransportIPv6(self) ?? ''),
       podCidr: prefixOrNull(nodePodCIDR(self)),
       mtu: cfg.mtu,
-      podMtu: cfg.podMtu,
+      // The IPv6 underlay's outer header is 20 bytes longer (Antrea's ipv6ExtraOverhead).
+      podMtu: nodeTransportIPv6(self) === null ? cfg.podMtu : Math.min(cfg.podMtu, cfg.mtu - 70),
       tunnelPort: cfg.tunnelPort,
       snatFullyRandomPorts: cfg.snatFullyRandomPorts,
       transportCidr: prefixOrNull(cfg.transportCIDR),
@@ -400,7 +408,7 @@ export function compileView(input: ViewInput, prev?: PolicyView | null): PolicyV
   const podCidrs: PodCidrRoute[] = [];
   const nodeByIp = new Map<number, string>();
   for (const n of [...state.nodes.values()].sort((a, b) => cmp(a.metadata.name, b.metadata.name))) {
-    const ip = ipv4ToInt32(nodeTransportIP(n)!)!;
+    const ip = nodeTransportKey(n)!;
     nodeByIp.set(ip, n.metadata.name);
     const pc = prefixOrNull(nodePodCIDR(n));
     if (pc)
@@ -409,6 +417,7 @@ export function compileView(input: ViewInput, prev?: PolicyView | null): PolicyV
   const nodeIps = Int32Array.from([...nodeByIp.keys()].sort((a, b) => a - b));
   const podCidrs6: PodCidrRoute6[] = [];
   const nodeIps6: string[] = [];
+  const transport6: { node: string; key: number; ip: string }[] = [];
   for (const n of [...state.nodes.values()].sort((a, b) => cmp(a.metadata.name, b.metadata.name))) {
     const c6 = canonicalCidr6(nodePodCIDRv6(n));
     if (c6)
@@ -416,12 +425,14 @@ export function compileView(input: ViewInput, prev?: PolicyView | null): PolicyV
         Object.freeze({
           cidr: c6,
           node: n.metadata.name,
-          nodeIp: ipv4ToInt32(nodeTransportIP(n)!)!,
+          nodeIp: nodeTransportKey(n)!,
           local: n.metadata.name === nodeName,
         }),
       );
     const a6 = canonical6(nodeIPv6(n) ?? '');
     if (a6) nodeIps6.push(a6);
+    const t6 = canonical6(nodeTransportIPv6(n) ?? '');
+    if (t6) transport6.push(Object.freeze({ node: n.metadata.name, key: nodeTransportKey(n)!, ip: t6 }));
   }
   nodeIps6.sort(cmp);
   const bypass6 = [
@@ -445,6 +456,7 @@ export function compileView(input: ViewInput, prev?: PolicyView | null): PolicyV
         .map(([ip, names]) => Object.freeze({ ip, egressNames: Object.freeze([...names].sort(cmp)) })),
     ),
     egressIpOwner: owner6,
+    transport: Object.freeze(transport6),
   });
 
   // Bypass prefixes (§4.d).

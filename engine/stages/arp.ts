@@ -25,7 +25,7 @@ import type { Burst } from '../packet/index.js';
 import { arp, ethernet, verdict } from '../wire/index.js';
 import { OWN_EGRESS, OWN_NODE } from './config.js';
 import { verdictReasons } from './drop-reasons.js';
-import { L_CREATED, L_OTHER_VLAN, L_PINNED, L_REFUSED, L_REPLACED, L_UPDATED } from './neighbor.js';
+import { L_CREATED, L_NONE, L_OTHER_VLAN, L_PINNED, L_REFUSED, L_REPLACED, L_UPDATED } from './neighbor.js';
 import type { NodeState } from './state.js';
 
 export const ARP_COUNTERS = [
@@ -137,6 +137,8 @@ export class Arp implements Stage {
         else if (l === L_PINNED)
           c[C.member]!++; // a pinned entry of an address that is no member now (cold)
         else if (l === L_OTHER_VLAN) c[C['other-vlan']]!++;
+        else if (l === L_NONE && op === arp.OP_REPLY && neigh.heard !== null)
+          neigh.heard.note(spa, 0, 0, 0, shaHi, shaLo, vid, st.now); // kept for a worker of a set (neighbor.ts)
       }
       if (op === arp.OP_REQUEST && forUs && spa !== tpa) {
         // Turn the request into the reply in place; Ethernet: back to the requester, from us, the EtherType (and

@@ -176,7 +176,8 @@ export class DatapathTables {
     if (c.mac.length !== 6) throw new RangeError('datapath: MAC must be 6 bytes');
     this.mac = Uint8Array.from(c.mac);
     this.uplinkMtu = c.uplinkMtu;
-    this.podMtu = c.uplinkMtu - tunnelOverhead;
+    // The IPv6 underlay's outer header is 20 bytes longer (docs/ipv6.md §2.l; Antrea's ipv6ExtraOverhead).
+    this.podMtu = c.uplinkMtu - tunnelOverhead - (c.v6?.underlay ? 20 : 0);
     this.transportMask = maskInt32(c.transport.len);
     this.transportAddr = c.transport.addr & this.transportMask;
     this.gateway = c.gateway | 0;

@@ -62,6 +62,18 @@ export interface NodeDatapathConfig6 {
    * to `gateway`. Absent or null: only static neighbours are on-link.
    */
   segment?: string | null;
+  /**
+   * The IPv6 underlay (docs/ipv6.md §2.l) of a cluster whose nodes have only IPv6 transport addresses: this node's
+   * transport address and every node's (this one included), each with its 32-bit transport key (`PeerNode.ip`,
+   * what membership, peer pins and the tunnel windows know a node by). Absent or null: the underlay is IPv4.
+   */
+  underlay?: Underlay6Config | null;
+}
+
+/** Transport addresses of an IPv6 underlay (`NodeDatapathConfig6.underlay`). */
+export interface Underlay6Config {
+  self: string;
+  nodes: readonly { key: number; ip: string }[];
 }
 
 /**
@@ -123,6 +135,14 @@ export class DatapathTables6 {
   readonly neighIp: Int32Array;
   readonly gateway: Int32Array;
   readonly hasGateway: boolean;
+  /** The underlay is IPv6 (docs/ipv6.md §2.l): Geneve and heartbeats go over IPv6 between transport addresses. */
+  readonly underlay: boolean;
+  /** This node's IPv6 transport address (4 words; zero without an IPv6 underlay). */
+  readonly transportIp: Int32Array;
+  /** A node's IPv6 transport address → its transport key; its key → its index in `transportAddr` (4 words each). */
+  readonly transportKeyOf: Ip6Map;
+  readonly transportIndex: Int32Map;
+  readonly transportAddr: Int32Array;
   /** The on-link prefix (masked words and the mask), `hasSegment` false without one. */
   readonly segment: Int32Array;
   readonly segmentMask: Int32Array;
@@ -246,6 +266,21 @@ export class DatapathTables6 {
     const g = c.gateway ? must6(c.gateway, 'gateway') : null;
     this.gateway = Int32Array.from(g ?? [0, 0, 0, 0]);
     this.hasGateway = g !== null;
+    const u = c.underlay ?? null;
+    this.underlay = u !== null;
+    this.transportIp = Int32Array.from(u ? must6(u.self, 'transport address') : [0, 0, 0, 0]);
+    const un = u?.nodes ?? [];
+    this.transportKeyOf = new Ip6Map(un.length);
+    this.transportIndex = new Int32Map(un.length);
+    this.transportAddr = new Int32Array(un.length * 4);
+    un.forEach((x, i) => {
+      const w = must6(x.ip, 'transport address');
+      if (this.transportKeyOf.get(...w, 0) !== 0 || this.transportIndex.has(x.key | 0) || (x.key | 0) === 0)
+        throw new Error(`datapath: two nodes with IPv6 transport address ${x.ip} or key ${x.key}`);
+      this.transportKeyOf.set(...w, x.key | 0);
+      this.transportIndex.set(x.key | 0, i);
+      this.transportAddr.set(w, i * 4);
+    });
     const seg = c.segment ? parsePrefix6(c.segment) : null;
     if (c.segment && !seg) throw new Error(`datapath: segment ${c.segment} is not an IPv6 CIDR`);
     this.segment = Int32Array.from(seg?.w ?? [0, 0, 0, 0]);

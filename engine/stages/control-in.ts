@@ -2,11 +2,13 @@
  * control-in: control datagrams for the node (membership heartbeats on the control port) are handed to the
  * agent's handler and then freed. The handler runs synchronously and must copy what it keeps.
  * Specification: docs/semantics.md §2.4 (membership heartbeats). Cases: test/stages/cases/control-in.cases.ts.
+ * A datagram over the IPv6 underlay (from tunnel6-decap, docs/ipv6.md §2.l) is handed on with the sender's
+ * transport key (`b.meta`) as its source, the key membership knows that member by.
  * Exits: `done` (freed by the pipeline).
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
-import { ethernet, ipv4, udp } from '../wire/index.js';
+import { ethernet, ipv4, ipv6, udp } from '../wire/index.js';
 import type { NodeState } from './state.js';
 
 const NAMES = ['delivered', 'no-handler'] as const;
@@ -33,11 +35,12 @@ export class ControlIn implements Stage {
         continue;
       }
       const o = b.l3[i]!;
-      const u = o + ipv4.headerLen(v, o);
+      const six = v.getUint8(o) >>> 4 === 6;
+      const u = six ? o + ipv6.HEADER_LEN : o + ipv4.headerLen(v, o);
       const f = b.off[i]!;
       const eth = o - f >= ethernet.HEADER_LEN;
       h(
-        ipv4.src(v, o),
+        six ? b.meta[i]! : ipv4.src(v, o),
         udp.srcPort(v, u),
         st.u8,
         u + udp.HEADER_LEN,

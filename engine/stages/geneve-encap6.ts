@@ -15,7 +15,9 @@
  * is the uplink MTU − 74.
  * Specification: docs/ipv6.md §2.d; docs/semantics.md §5 (Geneve as Antrea emits it), §4.b; RFC 8926. Cases:
  * test/stages/cases/geneve-encap6.cases.ts.
- * Exits: `out` (to uplink-out, `b.l3` = the outer IPv4 header), `drop`.
+ * On a node whose underlay is IPv6 (docs/ipv6.md §2.l) every packet goes on unchanged to tunnel6-encap.
+ * Exits: `out` (to uplink-out, `b.l3` = the outer IPv4 header), `drop`, `underlay6` (the IPv6 underlay:
+ * tunnel6-encap, `b.meta` = the peer's transport key).
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
@@ -25,7 +27,7 @@ import { TunnelTemplates } from './geneve-encap.js';
 
 const NAMES = ['encapsulated', 'drop-too-big', 'drop-no-headroom'] as const;
 const C = counterIndex(NAMES);
-const EXITS = ['out', 'drop'] as const;
+const EXITS = ['out', 'drop', 'underlay6'] as const;
 const X = exitIndex(EXITS);
 
 export class GeneveEncap6 implements Stage {
@@ -45,6 +47,10 @@ export class GeneveEncap6 implements Stage {
     const slab = st.slab;
     const c = this.counters.v;
     const auth = st.tunnelAuth;
+    if (t.v6 !== null && t.v6.underlay) {
+      for (let k = 0; k < n; k++) b.next[sel[k]!] = X.underlay6;
+      return n;
+    }
     const limit = t.uplinkMtu - st.tunnelOverhead;
     for (let k = 0; k < n; k++) {
       const i = sel[k]!;

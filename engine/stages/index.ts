@@ -6,7 +6,7 @@
  */
 export * from './config.js';
 export { NodeState, type NodeStateOptions, type ControlHandler } from './state.js';
-export { NeighborTable, type NeighborOptions } from './neighbor.js';
+export { N_INCOMPLETE, N_REACHABLE, NeighborTable, type NeighborCore, type NeighborOptions } from './neighbor.js';
 export { NeighborTable6 } from './neighbor6.js';
 export { Ndp } from './ndp.js';
 export { Int32Map, PrefixTable } from './tables.js';
@@ -16,6 +16,8 @@ export { PodIngress6 } from './pod-ingress6.js';
 export { Snat6 } from './snat6.js';
 export { Unsnat6 } from './unsnat6.js';
 export { UplinkOut6 } from './uplink-out6.js';
+export { Tunnel6Encap } from './tunnel6-encap.js';
+export { Tunnel6Decap } from './tunnel6-decap.js';
 export {
   DatapathTables6,
   fold6,
@@ -23,6 +25,7 @@ export {
   type PodConfig6,
   type PodCidr6,
   type StaticNeighbor6,
+  type Underlay6Config,
 } from './config6.js';
 export { Ct6 } from './ct6.js';
 export { Ip6Map, Prefix6Table } from './tables6.js';
@@ -39,6 +42,7 @@ export { IpLocal } from './ip-local.js';
 export { GeneveDecap } from './geneve-decap.js';
 export { GeneveDecap6 } from './geneve-decap6.js';
 export { Unsnat } from './unsnat.js';
+export { Steer, replyPort, replyPort6 } from './steer.js';
 export { Inbound } from './inbound.js';
 export { Inbound6 } from './inbound6.js';
 export { IcmpLocal } from './icmp-local.js';

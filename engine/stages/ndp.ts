@@ -16,6 +16,10 @@
  *   never create entries. Pinned (static) entries never change (`pinned`).
  * - A message from, or an NA for, an address this node owns with another MAC is a conflict
  *   (`conflict-node-ip`, `conflict-egress-ip`); nothing changes. This node's own frames coming back are `own`.
+ * - On an IPv6 underlay (docs/ipv6.md §2.l) a member's transport address is never learned from NDP (its entry is
+ *   pinned from its heartbeats, docs/segment-security.md#peer-pins), as the arp stage treats a member's node IP:
+ *   an NA for it, or an NS from it, counts `member` when the MAC is its pinned one, `spoof-member-ip` when it is
+ *   another, `member-unpinned` before its first heartbeat; an NS from it is still answered.
  * - Router Solicitations, Router Advertisements and Redirects are `drop-router-message`: the node takes its
  *   router from its configuration, never from the segment.
  * - No IPv6 address of this node is on a VLAN: NDP in a tagged frame is `other-vlan`.
@@ -46,6 +50,9 @@ const NAMES = [
   'learn-refused',
   'conflict-node-ip',
   'conflict-egress-ip',
+  'member',
+  'member-unpinned',
+  'spoof-member-ip',
   'other-vlan',
   'drop-not-owned',
   'drop-na-unknown',
@@ -136,8 +143,12 @@ export class Ndp implements Stage {
           else c[own === OWN_NODE ? C['conflict-node-ip'] : C['conflict-egress-ip']]!++;
           continue;
         }
+        if (t6.underlay && this.member(t0, t1, t2, t3, hi, lo)) continue;
         const e = neigh.find(t0, t1, t2, t3);
         if (e < 0) {
+          // Kept (not learned) by a worker of a set: another worker may be resolving the address (neighbor.ts).
+          if (neigh.heard !== null && (ndp.naFlags(v, m) & ndp.FLAG_SOLICITED) !== 0)
+            neigh.heard.note(t0, t1, t2, t3, hi, lo, 0, st.now);
           c[C['drop-na-unknown']]!++;
           continue;
         }
@@ -187,7 +198,7 @@ export class Ndp implements Stage {
           else c[ownSrc === OWN_NODE ? C['conflict-node-ip'] : C['conflict-egress-ip']]!++;
           continue;
         }
-        if (sl >= 0 && !ipv6.isLinkLocal(v, o + 8)) {
+        if (sl >= 0 && !ipv6.isLinkLocal(v, o + 8) && !(t6.underlay && this.member(s0, s1, s2, s3, hi, lo))) {
           // An NS for us with the asker's address creates or updates its entry (§7.2.3), capped as ARP is.
           const l = neigh.learnFromNdp(s0, s1, s2, s3, hi, lo, st.now, true, 0);
           if (l === L_UPDATED) c[C.updated]!++;
@@ -217,5 +228,17 @@ export class Ndp implements Stage {
       c[C.replied]!++;
     }
     return n;
+  }
+
+  /**
+   * True (and counted) when the address is a member's IPv6 transport address: `member` with its pinned MAC,
+   * `spoof-member-ip` with another, `member-unpinned` before its first heartbeat (only an IPv6 underlay calls it).
+   */
+  private member(a0: number, a1: number, a2: number, a3: number, hi: number, lo: number): boolean {
+    const key = this.st.tables.v6!.transportKeyOf.get(a0, a1, a2, a3, 0);
+    if (key === 0) return false;
+    const m = this.st.pins.match(key, hi, lo);
+    this.counters.v[m > 0 ? C.member : m < 0 ? C['member-unpinned'] : C['spoof-member-ip']]!++;
+    return true;
   }
 }

@@ -43,6 +43,62 @@ export interface NeighborOptions {
   maxProbes?: number;
   /** Most entries created from unsolicited ARP and not used since (default entries / 4, at least 1). */
   unsolicited?: number;
+  /**
+   * Answers (ARP replies, solicited NAs) for addresses without an entry to remember for one probe interval
+   * (`HeardAnswers`, default 0: none). A worker of a set (docs/agent.md "Workers") keeps 16: another worker's
+   * request may be answered on this worker's queue before this one knows the address is being resolved.
+   */
+  heard?: number;
+}
+
+/**
+ * The last answers heard for addresses without an entry (a ring of `size`; the address as four words, an IPv4
+ * address in the first): not learned (an answer only updates an entry that exists), only kept so that when
+ * another worker of the set says it is resolving the address (cli/agent/worker-neighbors.ts `want`) the answer
+ * that came before the message is not lost. Written on the drop path of the arp and ndp stages only.
+ */
+export class HeardAnswers {
+  private readonly w: Int32Array;
+  private readonly mac: Int32Array;
+  private readonly vid: Uint16Array;
+  private readonly at: Float64Array;
+  private next = 0;
+
+  constructor(
+    readonly size: number,
+    readonly keepMs: number,
+  ) {
+    this.w = new Int32Array(size * 4);
+    this.mac = new Int32Array(size * 2);
+    this.vid = new Uint16Array(size);
+    this.at = new Float64Array(size).fill(-Infinity);
+  }
+
+  /** An answer: the address is at MAC (hi16, lo32) on VLAN `vlan`, heard at `now`. */
+  note(a0: number, a1: number, a2: number, a3: number, hi16: number, lo32: number, vlan: number, now: number): void {
+    const k = this.next;
+    this.next = k + 1 === this.size ? 0 : k + 1;
+    this.w[k * 4] = a0;
+    this.w[k * 4 + 1] = a1;
+    this.w[k * 4 + 2] = a2;
+    this.w[k * 4 + 3] = a3;
+    this.mac[k * 2] = hi16;
+    this.mac[k * 2 + 1] = lo32;
+    this.vid[k] = vlan;
+    this.at[k] = now;
+  }
+
+  /** The newest answer for the address on `vlan` heard within `keepMs` of `now`: [hi16, lo32], or null (cold). */
+  find(a: readonly number[], vlan: number, now: number): [number, number] | null {
+    let best = -1;
+    for (let k = 0; k < this.size; k++) {
+      if (now - this.at[k]! > this.keepMs || this.vid[k] !== vlan) continue;
+      let same = true;
+      for (let i = 0; i < 4; i++) if (this.w[k * 4 + i] !== (a[i] ?? 0)) same = false;
+      if (same && (best < 0 || this.at[k]! > this.at[best]!)) best = k;
+    }
+    return best < 0 ? null : [this.mac[best * 2]!, this.mac[best * 2 + 1]!];
+  }
 }
 
 /** What `learnFromArp` did (the arp stage counts each). */
@@ -75,6 +131,8 @@ export abstract class NeighborCore {
   /** Entries with `unconfirmed` set, and their cap. */
   unconfirmedCount = 0;
   readonly maxUnconfirmed: number;
+  /** Answers for addresses without an entry (NeighborOptions.heard; null: not kept). */
+  readonly heard: HeardAnswers | null;
   // Unconfirmed entries in creation order (entry, stamp); a slot is stale when the entry's stamp moved on.
   private readonly uSeq: Int32Array;
   private readonly uRingE: Int32Array;
@@ -114,6 +172,7 @@ export abstract class NeighborCore {
     const p = o.parked ?? 256;
     this.staleMs = o.staleMs ?? 30_000;
     this.probeIntervalMs = o.probeIntervalMs ?? 1000;
+    this.heard = (o.heard ?? 0) > 0 ? new HeardAnswers(o.heard!, this.probeIntervalMs) : null;
     this.maxProbes = o.maxProbes ?? 3;
     this.perEntry = o.perEntry ?? 32;
     this.macHi = new Int32Array(n);

@@ -107,6 +107,14 @@ export class NeighborTable6 extends NeighborCore {
     this.unpinAt(this.find(a0, a1, a2, a3));
   }
 
+  /**
+   * Forget what NDP said about the address (a member's IPv6 transport address: only its heartbeats may say where
+   * it is). An entry with packets waiting stays INCOMPLETE for them; a pinned one is left alone.
+   */
+  forget(a0: number, a1: number, a2: number, a3: number): void {
+    this.forgetAt(this.find(a0, a1, a2, a3));
+  }
+
   /** Pinned entries' indices (cold path: reconfiguration). */
   pinnedEntries(): number[] {
     const out: number[] = [];

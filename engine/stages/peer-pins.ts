@@ -78,6 +78,18 @@ export class PeerPins {
     return this.hi[e] === (hi16 | 0) && this.lo[e] === (lo32 | 0) ? 1 : 0;
   }
 
+  /** The entry of `ip` (for `macHiAt`, `macLoAt`), -1 when it is not pinned. */
+  entry(ip: number): number {
+    return this.byIp.get(ip | 0, -1);
+  }
+  /** The pinned MAC of an `entry`, high 16 and low 32 bits. */
+  macHiAt(e: number): number {
+    return this.hi[e]!;
+  }
+  macLoAt(e: number): number {
+    return this.lo[e]!;
+  }
+
   /** True when some member is pinned to this MAC. */
   isMemberMac(hi16: number, lo32: number): boolean {
     const e = this.byMac.get(macKey(hi16, lo32), -1);

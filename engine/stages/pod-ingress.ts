@@ -7,7 +7,8 @@
  *   has none: `drop-spoofed`);
  * - not larger than the pod MTU (uplink MTU − 50): with DF set the pod gets ICMP "fragmentation needed" with
  *   the pod MTU (RFC 1191) from the pod gateway address; without DF the packet is dropped (no fragmentation);
- * - TTL above 1 (the node routes it): otherwise ICMP "time exceeded" back to the pod;
+ * - TTL above 1 (the node routes it): otherwise ICMP "time exceeded" back to the pod, within the node's error
+ *   rate limit (error-limit.ts; beyond it `icmp-rate-limited`, no error);
  * - no source-route option (LSRR/SSRR) and a well-formed option list (Linux `accept_source_route` = 0).
  * Specification: docs/semantics.md §4.0, §4.i, §5 (pod MTU = uplink MTU − 50); RFC 1191, RFC 1812. Cases:
  * test/stages/cases/pod-ingress.cases.ts.
@@ -42,6 +43,7 @@ const NAMES = [
   'drop-no-buffer',
   'drop-source-route',
   'drop-bad-options',
+  'icmp-rate-limited',
 ] as const;
 const C = counterIndex(NAMES);
 const EXITS = ['ok', 'fragment', 'reply', 'drop', 'ipv6'] as const;
@@ -149,6 +151,10 @@ export class PodIngress implements Stage {
     const v = this.st.v;
     const o = b.off[i]!;
     if (!icmp.errorAllowed(v, o)) return n;
+    if (type === icmp.TYPE_TIME_EXCEEDED && !this.st.errorLimit.take(this.st.now)) {
+      this.counters.v[C['icmp-rate-limited']]!++;
+      return n;
+    }
     const j = allocError(b, i, X.reply);
     if (j < 0) {
       this.counters.v[C['drop-no-buffer']]!++;

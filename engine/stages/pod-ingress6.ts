@@ -10,12 +10,14 @@
  *   (`ignored`: the TUN has no neighbours to resolve); a Router Advertisement or Redirect from a pod is dropped;
  * - not larger than the pod MTU (the pod port's and the tunnel's limit; IPv6 is never fragmented on the way:
  *   the pod gets ICMPv6 Packet Too Big with the pod MTU, RFC 8200 §5, RFC 4443 §3.2) and Hop Limit above 1 (else
- *   Time Exceeded, §3.3), both from the pod gateway address (`tables.v6.podGatewayIp`), on exit `reply`;
+ *   Time Exceeded, §3.3, within the node's error rate limit, error-limit.ts: beyond it `icmp-rate-limited`),
+ *   both from the pod gateway address (`tables.v6.podGatewayIp`), on exit `reply`;
  * - classification as classify does for IPv4 (docs/semantics.md §4.0, §4.d): to a local pod → `local-pod`, to
  *   another node's IPv6 pod CIDR → `remote-pod` (Geneve to that node), to this node's pod CIDR but no such pod,
  *   multicast, link-local, loopback or unspecified → drop; an echo request to an address this node owns →
  *   `local` (icmp-local6), anything else to it → drop; the reply direction of a connection the pod accepted
- *   (inbound6) → `no-nat`, out un-NATed with the Hop Limit decremented (never a packet opening a connection, one
+ *   (inbound6), or an ICMPv6 error about a packet of one (`related-no-nat`) → `no-nat`, out un-NATed with the
+ *   Hop Limit decremented (never a packet opening a connection, one
  *   of a flow the pod opened through SNAT66, or a TCP segment before the pod answered the SYN: those count
  *   `reply-refused` and go on, accepted.ts); to a bypass destination (node addresses, serviceCIDRv6,
  *   exceptCIDRs) or with no IPv6 Egress → `snat`
@@ -37,7 +39,7 @@ import { DST_LOCAL_POD, DST_OWN_CIDR, DST_OWNED, DST_REMOTE_CIDR, EGRESS_LOCAL, 
 import { acceptedReply } from './accepted.js';
 import { checkL4v6, ctFlags6, ctProto6, foldAt, portsWord6, tcpSegment6 } from './ct6.js';
 import { verdictReasons } from './drop-reasons.js';
-import { appendError6, ERR_NO_BUFFER } from './icmp-nat.js';
+import { appendError6, ERR_NO_BUFFER, relatedRef6 } from './icmp-nat.js';
 import { L4_REASONS } from './l4.js';
 import type { NodeState } from './state.js';
 
@@ -78,6 +80,8 @@ const NAMES = [
   'icmp-time-exceeded',
   'drop-no-buffer',
   'to-local',
+  'icmp-rate-limited',
+  'related-no-nat',
 ] as const;
 /** `reply`: no accepted connection has the packet's key in its reply direction. */
 const NO_CONNECTION = -2;
@@ -249,6 +253,13 @@ export class PodIngress6 implements Stage {
           continue;
         }
       }
+      if (acc.size > 0 && proto === ipv6.NH_ICMPV6 && v.getUint8(l4) < 128 && this.relatedAccepted(v, o, l4, plen)) {
+        // An error about a packet of a connection the pod accepted: out un-NATed, as that connection's replies.
+        ipv6.decHopLimit(v, o);
+        b.next[i] = X['no-nat'];
+        c[C['related-no-nat']]!++;
+        continue;
+      }
       if (acc.size > 0 && (proto !== ipv6.NH_ICMPV6 || v.getUint8(l4) >= 128)) {
         // The reply direction of a connection the pod accepted (inbound6): out un-NATed, Antrea's `-rpl` rule.
         const r = this.reply(v, o, l4, proto, plen);
@@ -311,6 +322,18 @@ export class PodIngress6 implements Stage {
     return acceptedReply(ct, ref >> 1, cproto, ctFlags6(v, l4, proto), plen, snatFlow);
   }
 
+  /**
+   * Whether the pod's ICMPv6 error at `l3`/`l4` quotes a packet it received on a connection it accepted: the
+   * reversed quote is that connection's reply direction, with the record's full addresses.
+   */
+  private relatedAccepted(v: DataView, o: number, l4: number, plen: number): boolean {
+    const in6 = this.st.ctIn6;
+    const ref = relatedRef6(in6, v, o, l4, o + plen);
+    if (ref < 0 || (ref & 1) === 0) return false;
+    const q = icmpv6.quotedOffset(l4);
+    return in6.isAddr(ref >> 1, 0, v, q + 8) && in6.isAddr(ref >> 1, 4, v, q + 24);
+  }
+
   /** An ICMPv6 error about packet i to the pod that sent it, selected for `reply`; counts `counter` when sent. */
   private icmpError(
     b: Burst,
@@ -324,6 +347,14 @@ export class PodIngress6 implements Stage {
     counter: number,
   ): number {
     const t6 = this.st.tables.v6!;
+    if (spec.type !== icmpv6.TYPE_PACKET_TOO_BIG) {
+      // Rate limited (error-limit.ts): a token only for an error that may be sent at all (RFC 4443 §2.4 e).
+      if (!icmpv6.errorAllowed(this.st.v, b.l3[i]!, l4, proto, spec.type, spec.code)) return n;
+      if (!this.st.errorLimit.take(this.st.now)) {
+        this.counters.v[C['icmp-rate-limited']]!++;
+        return n;
+      }
+    }
     const j = appendError6(b, this.st.v, i, len, l4, proto, t6.podGatewayIp, spec, X.reply);
     if (j === ERR_NO_BUFFER) this.counters.v[C['drop-no-buffer']]!++;
     if (j < 0) return n;

@@ -9,16 +9,28 @@
  * connection its quote belongs to, as snat does for ICMP (docs/semantics.md §4.h, docs/ipv6.md §2.k): outer
  * source and quoted destination address and port become the NAT binding's; no connection is made for an error,
  * and one that matches none is dropped (it would leak the pod's address).
+ * A packet larger than the uplink MTU (tunnelled here by a peer whose MTU is larger) is dropped: IPv6 is never
+ * fragmented on the way (RFC 8200 §5), so a pod of another node gets ICMPv6 Packet Too Big with the uplink MTU,
+ * from this node's pod gateway address, through the tunnel to its node (`error`), as snat sends IPv4's
+ * fragmentation needed; a local pod never sends one that large (pod-ingress6 holds it to the pod MTU).
  * Specification: docs/ipv6.md §2.b, §2.c, §2.k; docs/semantics.md §4.a; conntrack/README.md. Cases:
  * test/stages/cases/snat6.cases.ts.
- * Exits: `out` (to uplink-out6), `drop`.
+ * Exits: `out` (to uplink-out6), `drop`, `error` (to geneve-encap6, `b.meta` = the sending pod's node).
  */
 import { CT_FULL, CT_LIMIT, SNAT_OK, UPDATE_INVALID, UPDATE_RECREATE } from '../../conntrack/index.js';
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
-import { ipv6 } from '../wire/index.js';
+import { icmpv6, ipv6 } from '../wire/index.js';
 import { BurstLookup6, ctFlags6, ctProto6, foldAt, portsWord6, rewriteSrc6, tcpSegment6, type Ct6 } from './ct6.js';
-import { natRelated6, relatedDrops, relatedRef6, RELATED_NAT_COUNTERS } from './icmp-nat.js';
+import { DST_REMOTE_CIDR } from './config.js';
+import {
+  appendError6,
+  ERR_NO_BUFFER,
+  natRelated6,
+  relatedDrops,
+  relatedRef6,
+  RELATED_NAT_COUNTERS,
+} from './icmp-nat.js';
 import type { NodeState } from './state.js';
 
 const NAMES = [
@@ -34,9 +46,12 @@ const NAMES = [
   'drop-ct-limit',
   'drop-ct-invalid',
   'drop-snat-exhausted',
+  'drop-too-big',
+  'icmp-packet-too-big',
+  'drop-no-buffer',
 ] as const;
 const C = counterIndex(NAMES);
-const EXITS = ['out', 'drop'] as const;
+const EXITS = ['out', 'drop', 'error'] as const;
 const X = exitIndex(EXITS);
 const REL_DROP = relatedDrops(C);
 
@@ -47,6 +62,8 @@ export class Snat6 implements Stage {
   private readonly ct6: Ct6;
   /** This burst's connection lookups, made once per burst. */
   private readonly lookups = new BurstLookup6();
+  /** The Packet Too Big this stage sends (its `rest`, the uplink MTU, set per error): no allocation per error. */
+  private readonly tooBigSpec: icmpv6.ErrorSpec = { type: icmpv6.TYPE_PACKET_TOO_BIG, code: 0, rest: 0 };
 
   constructor(private readonly st: NodeState) {
     this.ct6 = st.ct6;
@@ -75,9 +92,16 @@ export class Snat6 implements Stage {
         c[C['drop-hop-limit']]!++;
         continue;
       }
-      const w = ipv6.walk(v, o, ipv6.HEADER_LEN + ipv6.payloadLen(v, o)); // passed pod-ingress6
+      const len = ipv6.HEADER_LEN + ipv6.payloadLen(v, o);
+      const w = ipv6.walk(v, o, len); // passed pod-ingress6 or geneve-decap6
       const proto = ipv6.walkProto(w);
       const l4 = ipv6.walkL4Offset(o, w);
+      if (len > st.tables.uplinkMtu) {
+        n = this.tooBig(b, sel, n, i, len, l4, proto);
+        b.next[i] = X.drop;
+        c[C['drop-too-big']]!++;
+        continue;
+      }
       if (proto === ipv6.NH_ICMPV6 && v.getUint8(l4) < 128) {
         b.next[i] = this.related(b, i, l4);
         continue;
@@ -89,7 +113,6 @@ export class Snat6 implements Stage {
       const ports = portsWord6(v, l4, proto);
       const cproto = ctProto6(proto);
       const flags = ctFlags6(v, l4, proto);
-      const len = ipv6.HEADER_LEN + ipv6.payloadLen(v, o);
       const isTcp = proto === ipv6.NH_TCP;
       let conn = -1;
       const ref = lk.ref(ct, k, src, dst, ports, cproto);
@@ -193,5 +216,27 @@ export class Snat6 implements Stage {
     b.flow[i] = -1; // nothing to confirm, and a lost error must not abort the connection
     c[C.related]!++;
     return X.out;
+  }
+
+  /**
+   * Packet Too Big (the uplink MTU) about packet i to its sender when that is a pod of another node, selected
+   * for `error` with `b.meta` = that node's address (geneve-encap6 carries it back); none for any other sender.
+   */
+  private tooBig(b: Burst, sel: Int32Array, n: number, i: number, len: number, l4: number, proto: number): number {
+    const st = this.st;
+    const t6 = st.tables.v6!;
+    const v = st.v;
+    const o = b.l3[i]!;
+    const d = t6.dstClass.lookup(v.getInt32(o + 8), v.getInt32(o + 12), v.getInt32(o + 16), v.getInt32(o + 20), -1);
+    if (d < 0 || d >>> 24 !== DST_REMOTE_CIDR) return n;
+    const spec = this.tooBigSpec;
+    spec.rest = st.tables.uplinkMtu;
+    const j = appendError6(b, v, i, len, l4, proto, t6.podGatewayIp, spec, X.error);
+    if (j === ERR_NO_BUFFER) this.counters.v[C['drop-no-buffer']]!++;
+    if (j < 0) return n;
+    b.meta[j] = t6.cidrNodeIp[d & 0xffffff]!;
+    this.counters.v[C['icmp-packet-too-big']]!++;
+    sel[n] = j;
+    return n + 1;
   }
 }

@@ -10,6 +10,7 @@ import { DatapathTables, type NodeDatapathConfig } from './config.js';
 import { Ct6 } from './ct6.js';
 import type { FragmentOptions } from './defrag.js';
 import { RateMeters } from './meter.js';
+import { ErrorRateLimit } from './error-limit.js';
 import { N_REACHABLE, NeighborTable, type NeighborOptions } from './neighbor.js';
 import { NeighborTable6 } from './neighbor6.js';
 import { PeerPins } from './peer-pins.js';
@@ -40,6 +41,8 @@ export interface NodeStateOptions {
   tunnelAuth?: TunnelAuthConfig | null;
   /** Sizes and timeout of the IPv4 reassembly table (defrag.ts). */
   fragments?: FragmentOptions;
+  /** The rate limit on Time Exceeded errors (error-limit.ts): per second (default 1000) and burst (default 50). */
+  icmpErrors?: { perSecond?: number; burst?: number };
 }
 
 /**
@@ -78,8 +81,12 @@ export class NodeState {
   private static6: number[][] = [];
   /** Peer IP ↔ MAC bindings learned from authenticated heartbeats (peer-pins.ts). */
   readonly pins = new PeerPins();
+  /** Members of an IPv6 underlay pinned in `neigh6`: transport key → its IPv6 transport address (4 words). */
+  private readonly pinned6 = new Map<number, number[]>();
   /** Rate meters of hosted egress IPs with `spec.bandwidth` (meter.ts), kept across reconfigurations. */
   readonly meters = new RateMeters();
+  /** The rate limit on the ICMP and ICMPv6 errors this node originates (error-limit.ts). */
+  readonly errorLimit: ErrorRateLimit;
   /** The last conflicting ARP claim of each kind (arp.ts), for the agent's log. */
   readonly arpClaims = new ArpClaims();
   readonly slab: Slab;
@@ -131,10 +138,13 @@ export class NodeState {
       ...(cto.perHostLimit ? { perHostLimit: Math.min(cto.perHostLimit, max6) } : {}),
       ...(seed !== undefined ? { seed: seed + 2 } : {}),
     });
-    this.neigh = new NeighborTable(opts.neighbor ?? {});
-    this.neigh6 = new NeighborTable6(opts.neighbor6 ?? opts.neighbor ?? {});
+    // A worker of a set keeps the answers it hears for addresses another worker resolves (NeighborOptions.heard).
+    const heard = this.ct.shardCount > 1 ? { heard: 16 } : {};
+    this.neigh = new NeighborTable({ ...heard, ...opts.neighbor });
+    this.neigh6 = new NeighborTable6({ ...heard, ...(opts.neighbor6 ?? opts.neighbor) });
     this.syncStatic6();
     this.controlPort = opts.controlPort ?? 0;
+    this.errorLimit = new ErrorRateLimit(opts.icmpErrors?.perSecond, opts.icmpErrors?.burst);
     this.snatMode = opts.snatFullyRandom ? SNAT_RANDOM_FULLY : 0;
     this.fragments = opts.fragments ?? {};
   }
@@ -181,7 +191,21 @@ export class NodeState {
   pinPeer(ip: number, hi16: number, lo32: number): void {
     const t = this.tables;
     if ((ip | 0) === t.nodeIp || t.nodeByIp.get(ip | 0, -1) < 0) return;
-    if (this.pins.pin(ip, hi16, lo32)) this.neigh.pin(ip | 0, hi16 | 0, lo32 | 0, this.now);
+    if (!this.pins.pin(ip, hi16, lo32)) return;
+    const a = this.transport6(ip);
+    // Over an IPv6 underlay the member's entry is its transport address's in the IPv6 neighbour table.
+    if (a === null) this.neigh.pin(ip | 0, hi16 | 0, lo32 | 0, this.now);
+    else {
+      this.neigh6.pin(a[0]!, a[1]!, a[2]!, a[3]!, hi16 | 0, lo32 | 0, this.now);
+      this.pinned6.set(ip | 0, a);
+    }
+  }
+
+  /** The IPv6 transport address (4 words) of the member with transport key `key`, null without one (cold). */
+  private transport6(key: number): number[] | null {
+    const t6 = this.tables.v6;
+    const e = t6 === null || !t6.underlay ? -1 : t6.transportIndex.get(key | 0, -1);
+    return e < 0 ? null : Array.from(t6!.transportAddr.subarray(e * 4, e * 4 + 4));
   }
 
   /**
@@ -196,9 +220,21 @@ export class NodeState {
         this.pins.unpin(ip);
         this.neigh.unpin(ip);
       }
+    // IPv6 underlay entries: unpinned when the member left or its transport address changed.
+    for (const [key, a] of [...this.pinned6]) {
+      const now6 = this.pins.entry(key) >= 0 ? this.transport6(key) : null;
+      if (now6 === null || now6.some((x, q) => x !== a[q])) {
+        this.neigh6.unpin(a[0]!, a[1]!, a[2]!, a[3]!);
+        this.pinned6.delete(key);
+        if (now6 !== null) this.pins.unpin(key); // pinned again by its next heartbeat
+      }
+    }
     for (let i = 0; i < t.nodeIpOf.length; i++) {
       const ip = t.nodeIpOf[i]!;
-      if (i !== t.localNode && this.pins.match(ip, 0, 0) < 0) this.neigh.forget(ip);
+      if (i === t.localNode || this.pins.match(ip, 0, 0) >= 0) continue;
+      const a = this.transport6(ip);
+      if (a === null) this.neigh.forget(ip);
+      else this.neigh6.forget(a[0]!, a[1]!, a[2]!, a[3]!);
     }
     // An egress IP local pods now tunnel to: an entry ARP made before it was one is kept only if a member said it.
     const n = this.neigh;

@@ -4,7 +4,7 @@
  * (fragments are dropped, not reassembled: `drop-fragment`, docs/ipv6.md §2.j), carry a TCP, UDP or ICMPv6
  * header that passes its check, and be addressed to an IPv6 address this node owns (its IPv6 address, a hosted
  * IPv6 egress IP) or to a local pod's IPv6 address (`inbound`: a connection the pod accepts, to inbound6 with
- * the walk in `b.meta` and the pod's port in `b.oport`). NDP for those addresses is not answered here (counted
+ * the walk in `b.meta` and the pod's port in `b.oport`, ICMPv6 errors included). NDP for those addresses is not answered here (counted
  * drops). A packet for an owned address must then be the reply direction of an IPv6 connection of the table
  * (ct6.ts) coming from that connection's peer (full addresses compared); its destination becomes the pod's
  * address and port again (un-SNAT66), its Hop Limit is decremented, and it goes to the pod's port without its
@@ -172,7 +172,7 @@ export class Unsnat6 implements Stage {
           c[C['drop-ndp']]!++;
           continue;
         }
-        if (type < 128) {
+        if (type < 128 && ours) {
           b.next[i] = this.related(b, i, l4, plen, t6);
           continue;
         }

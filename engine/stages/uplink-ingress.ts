@@ -16,11 +16,14 @@
  * the solicited-node groups, RFC 2464 §7); any other frame to a multicast MAC is `drop-multicast`.
  * Specification: docs/architecture.md §1 (the uplink port), docs/semantics.md §3, §3.1, §4.b, §4.i. Cases:
  * test/stages/cases/uplink-ingress.cases.ts.
- * Exits: `arp`, `ip`, `fragment`, `drop`, `ipv6` (to unsnat6), `ndp`.
+ * On an IPv6 underlay (docs/ipv6.md §2.l), IPv6 UDP from a member's transport address to this node's, to the tunnel
+ * or control port, goes to tunnel6-decap (`underlay6`); other IPv6 frames go to unsnat6 as on any dual-stack node.
+ * Exits: `arp`, `ip`, `fragment`, `drop`, `ipv6` (to unsnat6), `ndp`, `underlay6` (to tunnel6-decap, `b.l3` = the
+ * IPv6 header).
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
-import { ethernet, geneve, ipv4, verdict } from '../wire/index.js';
+import { ethernet, geneve, ipv4, ipv6, verdict } from '../wire/index.js';
 import { verdictReasons } from './drop-reasons.js';
 import { FRAG_FROM_UPLINK } from './l4.js';
 import type { NodeState } from './state.js';
@@ -44,7 +47,7 @@ const NAMES = [
   'drop-ip-bad-options',
 ] as const;
 const C = counterIndex(NAMES);
-const EXITS = ['arp', 'ip', 'fragment', 'drop', 'ipv6', 'ndp'] as const;
+const EXITS = ['arp', 'ip', 'fragment', 'drop', 'ipv6', 'ndp', 'underlay6'] as const;
 const X = exitIndex(EXITS);
 const IP_DROP = verdictReasons(
   C,
@@ -118,9 +121,9 @@ export class UplinkIngress implements Stage {
         continue;
       }
       if (type === ethernet.ETHERTYPE_IPV6 && t.v6 !== null) {
-        // A node with an IPv6 side: to unsnat6, which checks the packet.
+        // A node with an IPv6 side: to unsnat6, which checks the packet; the IPv6 underlay's to tunnel6-decap.
         b.l3[i] = l3;
-        b.next[i] = X.ipv6;
+        b.next[i] = t.v6.underlay && this.isUnderlay6(v, l3, o + len - l3) ? X.underlay6 : X.ipv6;
         continue;
       }
       if (type !== ethernet.ETHERTYPE_IPV4) {
@@ -179,6 +182,24 @@ export class UplinkIngress implements Stage {
       b.next[i] = X.ip;
     }
     return n;
+  }
+
+  /**
+   * IPv6 UDP (no extension header) to the tunnel or control port of this node's IPv6 transport address from
+   * another member's: the IPv6 underlay (from anyone else it may be the reply of a connection SNATed to that port).
+   */
+  private isUnderlay6(v: DataView, l3: number, len: number): boolean {
+    const st = this.st;
+    const t6 = st.tables.v6!;
+    if (len < ipv6.HEADER_LEN + 8 || v.getUint8(l3 + 6) !== ipv6.NH_UDP) return false;
+    const w = t6.transportIp;
+    if (v.getInt32(l3 + 24) !== w[0] || v.getInt32(l3 + 28) !== w[1]) return false;
+    if (v.getInt32(l3 + 32) !== w[2] || v.getInt32(l3 + 36) !== w[3]) return false;
+    const dport = v.getUint16(l3 + ipv6.HEADER_LEN + 2);
+    if (dport !== st.tables.tunnelPort && (dport !== st.controlPort || st.controlPort === 0)) return false;
+    return (
+      t6.transportKeyOf.get(v.getInt32(l3 + 8), v.getInt32(l3 + 12), v.getInt32(l3 + 16), v.getInt32(l3 + 20), 0) !== 0
+    );
   }
 
   /** UDP to the Geneve port (cold: drops, and IPv4 to an Egress IP on a VLAN arriving untagged). */

@@ -10,20 +10,27 @@
  * re-probed. Static neighbours are pinned entries: never solicited, never changed by NDP. The packet's new
  * connection (`b.flow[i]`) is confirmed when it leaves, as uplink-out does for IPv4, and aborted when it is
  * dropped; the Ethernet header (type 0x86dd) goes in front.
- * Specification: docs/ipv6.md §2.c; docs/segment-security.md#ndp-and-the-ipv6-neighbour-table. Cases:
+ * The IPv6 underlay (docs/ipv6.md §2.l) leaves here too: Geneve from tunnel6-encap and heartbeats from local-out.
+ * As uplink-out does for a member's node IP, a member's IPv6 transport address is never solicited: its entry is
+ * pinned from the member's heartbeats (docs/segment-security.md#peer-pins). Until the first one arrives this
+ * node's heartbeats to it go to the Ethernet broadcast address (`first-contact`) and other packets wait for the
+ * pin (no NS; they time out as `drop-ndp-timeout`). A member off the segment is reached through the router,
+ * resolved with NDP as any next hop.
+ * Specification: docs/ipv6.md §2.c, §2.l; docs/segment-security.md#ndp-and-the-ipv6-neighbour-table. Cases:
  * test/stages/cases/uplink-out6.cases.ts.
  * Exits: `out` (to the uplink port), `held`, `drop`.
  */
 import type { ConnTable } from '../../conntrack/index.js';
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
-import { ethernet, ipv6, ndp } from '../wire/index.js';
+import { ethernet, ipv6, ndp, udp } from '../wire/index.js';
 import { N_FREE, N_REACHABLE } from './neighbor.js';
 import type { NeighborTable6 } from './neighbor6.js';
 import type { NodeState } from './state.js';
 
 const NAMES = [
   'sent',
+  'first-contact',
   'ndp-solicit',
   'parked',
   'released',
@@ -71,6 +78,7 @@ export class UplinkOut6 implements Stage {
     neigh.dueProbes(this.st.now, (e) => {
       const a = neigh.addr;
       const q = e << 2;
+      if (this.isMember(a[q]!, a[q + 1]!, a[q + 2]!, a[q + 3]!)) return;
       k = this.solicit(b, sel, k, e, a[q]!, a[q + 1]!, a[q + 2]!, a[q + 3]!, neigh.headL3(e));
     });
     n = k;
@@ -136,8 +144,17 @@ export class UplinkOut6 implements Stage {
         }
       } else if (e !== lastE && neigh.unconfirmed[e] === 1) neigh.confirm(e);
       lastE = e;
-      if (neigh.probeDue(e, now)) n = this.solicit(b, sel, n, e, a0, a1, a2, a3, o);
+      if (neigh.probeDue(e, now) && !this.isMember(a0, a1, a2, a3)) n = this.solicit(b, sel, n, e, a0, a1, a2, a3, o);
       if (neigh.state[e] !== N_REACHABLE) {
+        if (this.isFirstContact(v, o, a0, a1, a2, a3)) {
+          const eo = o - ethernet.HEADER_LEN;
+          ethernet.writeHeader(v, eo, 0xffff, -1, macHi, macLo, ipv6.ETHERTYPE);
+          b.off[i] = eo;
+          b.len[i] = ethernet.HEADER_LEN + ipv6.HEADER_LEN + ipv6.payloadLen(v, o);
+          b.next[i] = X.out;
+          c[C['first-contact']]!++;
+          continue;
+        }
         if (neigh.park(e, b, i)) {
           b.next[i] = X.held;
           c[C.parked]!++;
@@ -161,6 +178,28 @@ export class UplinkOut6 implements Stage {
       c[C.sent]!++;
     }
     return n;
+  }
+
+  /** A member's IPv6 transport address (an IPv6 underlay): never solicited, pinned from its heartbeats. */
+  private isMember(a0: number, a1: number, a2: number, a3: number): boolean {
+    const t6 = this.st.tables.v6;
+    return t6 !== null && t6.underlay && t6.transportKeyOf.get(a0, a1, a2, a3, 0) !== 0;
+  }
+
+  /**
+   * A heartbeat from this node's transport address straight to a member whose MAC is not pinned yet (slow path:
+   * unresolved entries only): UDP to the control port, the next hop its destination.
+   */
+  private isFirstContact(v: DataView, o: number, a0: number, a1: number, a2: number, a3: number): boolean {
+    const st = this.st;
+    const t6 = st.tables.v6!;
+    const port = st.controlPort;
+    if (port === 0 || !this.isMember(a0, a1, a2, a3) || v.getUint8(o + 6) !== ipv6.NH_UDP) return false;
+    if (v.getInt32(o + 24) !== a0 || v.getInt32(o + 28) !== a1) return false;
+    if (v.getInt32(o + 32) !== a2 || v.getInt32(o + 36) !== a3) return false;
+    const w = t6.transportIp;
+    for (let q = 0; q < 4; q++) if (v.getInt32(o + 8 + q * 4) !== w[q]) return false;
+    return ipv6.payloadLen(v, o) >= udp.HEADER_LEN && udp.dstPort(v, o + ipv6.HEADER_LEN) === port;
   }
 
   /**

@@ -29,7 +29,9 @@
  *   whole Geneve header (options included, with this tag field zero) and the inner frame to the end of the UDP
  *   datagram. Not covered, as ESP/AH do not cover them: the outer Ethernet header, the outer IPv4 fields routers
  *   change (TOS, TTL, checksum, Identification) and the UDP header (the source port is flow entropy; the length
- *   is implied by what the tag covers).
+ *   is implied by what the tag covers). Over an IPv6 underlay (`seal6`, `verify6`) the 8 address bytes are each
+ *   address's four 32-bit words XORed together (source first, read as the IPv4 ones are): the tag keeps its
+ *   one-block prefix, and a packet moved to another address is refused unless that address XORs alike.
  *
  * The option adds 24 bytes: the tunnel overhead becomes 74 bytes and the pod MTU the uplink MTU − 74.
  */
@@ -144,4 +146,41 @@ export function verify(k: SipKey, v: DataView, ip: number, g: number, glen: numb
 /** Offset of the option in a frame encapsulated from an authenticated template: right after the base header. */
 export function optionOffsetInFrame(frameOff: number): number {
   return frameOff + ETH_HEADER_LEN + 20 + 8 + 8;
+}
+
+/** The 8-byte prefix of an IPv6 outer header at `ip`: each address's four words XORed (little-endian reads). */
+function compute6(k: SipKey, v: DataView, ip: number, g: number, glen: number): void {
+  const s =
+    v.getInt32(ip + 8, true) ^ v.getInt32(ip + 12, true) ^ v.getInt32(ip + 16, true) ^ v.getInt32(ip + 20, true);
+  const d =
+    v.getInt32(ip + 24, true) ^ v.getInt32(ip + 28, true) ^ v.getInt32(ip + 32, true) ^ v.getInt32(ip + 36, true);
+  siphash24(k, s, d, v, g, glen);
+}
+
+/** `seal` for an encapsulated packet whose outer header at `ip` is IPv6. */
+export function seal6(
+  k: SipKey,
+  v: DataView,
+  ip: number,
+  g: number,
+  glen: number,
+  p: number,
+  hi: number,
+  lo: number,
+): void {
+  v.setInt32(p + F_SEQ, hi | 0);
+  v.setInt32(p + F_SEQ + 4, lo | 0);
+  compute6(k, v, ip, g, glen);
+  v.setInt32(p + F_TAG, tag.lo, true);
+  v.setInt32(p + F_TAG + 4, tag.hi, true);
+}
+
+/** `verify` for a packet whose outer header at `ip` is IPv6 (the tag field is left zero). */
+export function verify6(k: SipKey, v: DataView, ip: number, g: number, glen: number, p: number): boolean {
+  const lo = v.getInt32(p + F_TAG, true);
+  const hi = v.getInt32(p + F_TAG + 4, true);
+  v.setInt32(p + F_TAG, 0);
+  v.setInt32(p + F_TAG + 4, 0);
+  compute6(k, v, ip, g, glen);
+  return ((lo ^ tag.lo) | (hi ^ tag.hi)) === 0;
 }

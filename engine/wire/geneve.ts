@@ -37,10 +37,16 @@
  * headroom before the inner frame as precomputed big-endian words, patching IPv4 Total Length, the IPv4
  * checksum (incremental from the template's Total Length 0, RFC 1624), UDP Length and UDP source port. The
  * outer UDP checksum is 0, as Linux/OVS send Geneve over IPv4 unless `tunnelCsum` is set.
+ *
+ * Over an IPv6 underlay (`buildTemplate6`, `encap6`, `outerCheck6`; docs/ipv6.md §2.l) the outer headers are
+ * Ethernet + IPv6 + UDP + Geneve (`OVERHEAD6` = 70 bytes) and the UDP checksum is computed: RFC 8200 §8.1 makes it
+ * mandatory over IPv6, and the zero-checksum exception of RFC 6935/6936 needs per-tunnel agreement, which Linux's
+ * geneve leaves off by default (`udp6zerocsumtx`/`udp6zerocsumrx` off). A received zero checksum is refused.
  */
 import * as cs from './checksum.js';
 import * as ethernet from './ethernet.js';
 import * as ipv4 from './ipv4.js';
+import * as ipv6 from './ipv6.js';
 import * as udp from './udp.js';
 import * as V from './verdict.js';
 
@@ -551,4 +557,135 @@ export function innerLen(v: DataView, g: number): number {
 export function decap(v: DataView, off: number, len: number, verifyChecksum = false): number {
   const g = outerCheck(v, off, len, verifyChecksum);
   return g < 0 ? g : innerOffset(v, g);
+}
+
+// --- Over an IPv6 underlay (RFC 8926 over IPv6; the UDP checksum of RFC 8200 §8.1) ---
+
+/** Outer Ethernet 14 + IPv6 40 + UDP 8 + Geneve 8 (Antrea's geneveOverhead + 20 for IPv6). */
+export const OVERHEAD6 = 70;
+const C_OVERHEAD6 = OVERHEAD6;
+/** Offsets in an IPv6-underlay frame: the IPv6 header, its Payload Length, the UDP header, the Geneve header. */
+export const OUTER6_IP = 14;
+export const OUTER6_UDP = 54;
+export const OUTER6_GENEVE = 62;
+
+/** Outer header parameters of a tunnel over IPv6: `TemplateSpec` with 16-byte addresses and a Hop Limit. */
+export interface TemplateSpec6 extends Omit<TemplateSpec, 'srcIp' | 'dstIp' | 'ttl' | 'df' | 'tos'> {
+  srcIp: Uint8Array;
+  dstIp: Uint8Array;
+  /** Outer Hop Limit (default 64, as the IPv4 TTL). */
+  hopLimit?: number;
+  /** Outer Traffic Class (default 0). */
+  trafficClass?: number;
+}
+
+/**
+ * Precomputed outer headers of a tunnel over IPv6. `bytes`: OVERHEAD6 bytes (+ options, + 14 with an inner
+ * Ethernet header) with Payload Length, UDP source port, UDP Length and UDP checksum 0; `words` the same bytes
+ * as big-endian int32 words (zero-padded). `fixedSum` is the unfolded one's complement sum of what the UDP
+ * checksum covers and no packet changes: the pseudo-header's addresses and Next Header, the UDP destination port
+ * and every template byte after the UDP header (Geneve header, options as built, inner Ethernet header).
+ */
+export class GeneveTemplate6 {
+  declare readonly bytes: Uint8Array;
+  declare readonly len: number;
+  declare readonly fixedSum: number;
+  declare readonly words: Int32Array;
+
+  constructor(bytes: Uint8Array, fixedSum: number) {
+    this.bytes = bytes;
+    this.len = bytes.length;
+    this.fixedSum = fixedSum;
+    const padded = new Uint8Array((bytes.length + 3) & ~3);
+    padded.set(bytes);
+    const pv = new DataView(padded.buffer);
+    this.words = new Int32Array(padded.length >>> 2);
+    for (let i = 0; i < this.words.length; i++) this.words[i] = pv.getInt32(i * 4);
+  }
+}
+
+/** Build the outer headers of a tunnel over IPv6 once (cold path). */
+export function buildTemplate6(spec: TemplateSpec6): GeneveTemplate6 {
+  if (spec.srcIp.length !== 16 || spec.dstIp.length !== 16) throw new RangeError('geneve: IPv6 addresses are 16 bytes');
+  const inner = spec.innerSrcMac !== undefined;
+  const opts = spec.options ?? new Uint8Array(0);
+  if (opts.length % 4 !== 0 || opts.length > MAX_OPT_WORDS * 4)
+    throw new RangeError('geneve: template options must be a multiple of 4 bytes up to 252');
+  const base = C_OVERHEAD6 + opts.length;
+  const len = base + (inner ? ethernet.HEADER_LEN : 0);
+  const bytes = new Uint8Array(len);
+  const v = new DataView(bytes.buffer);
+  ethernet.writeMac(v, 0, spec.dstMac);
+  ethernet.writeMac(v, 6, spec.srcMac);
+  v.setUint16(12, ipv6.ETHERTYPE);
+  const ip = OUTER6_IP;
+  v.setUint32(ip, (6 << 28) | ((spec.trafficClass ?? 0) << 20)); // flow label 0
+  v.setUint16(ip + 4, 0); // Payload Length: per packet
+  v.setUint8(ip + 6, ipv6.NH_UDP);
+  v.setUint8(ip + 7, spec.hopLimit ?? 64);
+  bytes.set(spec.srcIp, ip + 8);
+  bytes.set(spec.dstIp, ip + 24);
+  const u = OUTER6_UDP;
+  v.setUint16(u + 2, C_PORT); // source port, length, checksum: per packet
+  const g = OUTER6_GENEVE;
+  v.setUint8(g, opts.length >>> 2);
+  v.setUint8(g + 1, spec.critical ? FLAG_C : 0);
+  v.setUint16(g + 2, C_PROTO_TEB);
+  v.setUint32(g + 4, (spec.vni & 0xffffff) << 8);
+  bytes.set(opts, g + C_HEADER_LEN);
+  if (inner) {
+    ethernet.writeMac(v, base, spec.innerDstMac ?? GLOBAL_VIRTUAL_MAC);
+    ethernet.writeMac(v, base + 6, spec.innerSrcMac!);
+    v.setUint16(base + 12, spec.innerEthertype ?? ethernet.ETHERTYPE_IPV4);
+  }
+  // Addresses and Next Header of the pseudo-header, the destination port, everything after the UDP header.
+  const fixed = cs.sum(v, g, len - g, cs.sum(v, ip + 8, 32, ipv6.NH_UDP + C_PORT));
+  return new GeneveTemplate6(bytes, fixed);
+}
+
+/**
+ * Encapsulate the `len` bytes at `off` over IPv6: the template's words just before them, Payload Length, UDP
+ * source port `srcPort`, UDP Length and the UDP checksum (the template's fixed sum, both lengths, the port and one
+ * pass over the `len` bytes: RFC 1071, a computed 0 sent as 0xffff). Returns the new start (`off - tpl.len`).
+ * A template with options whose bytes change per packet (the authentication option) needs the checksum again
+ * once they are written (`udp.fillChecksum6(v, start + OUTER6_IP, start + OUTER6_UDP)`). Allocation-free; the
+ * caller guarantees the headroom and `len + tpl.len - 54 <= 65535`.
+ */
+export function encap6(v: DataView, off: number, len: number, tpl: GeneveTemplate6, srcPort: number): number {
+  const n = off - tpl.len;
+  const w = tpl.words;
+  const full = tpl.len >>> 2;
+  for (let i = 0; i < full; i++) v.setInt32(n + (i << 2), w[i]!);
+  if ((tpl.len & 3) !== 0) v.setUint16(n + (full << 2), w[full]! >>> 16); // a 2-byte tail (70 = 17 words + 2)
+  const ul = tpl.len - OUTER6_UDP + len;
+  v.setUint16(n + OUTER6_IP + 4, ul);
+  v.setUint16(n + OUTER6_UDP, srcPort);
+  v.setUint16(n + OUTER6_UDP + 4, ul);
+  v.setUint16(n + OUTER6_UDP + 6, cs.udpNonZero(cs.finish(cs.sum(v, off, len, tpl.fixedSum + ul + ul + srcPort))));
+  return n;
+}
+
+/**
+ * Outer frame checks for decapsulation over IPv6, as `outerCheckAny` for IPv4: Ethernet (untagged or tagged)
+ * carrying IPv6, `ipv6.check`, Next Header UDP with no extension header between (a sender of this engine adds
+ * none: -UNSUPPORTED), `udp.check`, destination port 6081 (else -UNSUPPORTED), a UDP checksum that is not zero
+ * and verifies (else -BAD_CHECKSUM), then `check`. Returns the absolute offset of the Geneve header or a negative
+ * verdict; the IPv6 header is at `g - 48`.
+ */
+export function outerCheck6(v: DataView, off: number, len: number): number {
+  const ip = ethernet.l3Offset(v, off, len);
+  if (ip < 0) return ip;
+  if (v.getUint16(ip - 2) !== ipv6.ETHERTYPE) return -UNSUPPORTED;
+  const r1 = ipv6.check(v, ip, off + len - ip);
+  if (r1 !== OK) return -r1;
+  if (v.getUint8(ip + 6) !== ipv6.NH_UDP) return -UNSUPPORTED;
+  const u = ip + ipv6.HEADER_LEN;
+  const r2 = udp.check(v, u, v.getUint16(ip + 4));
+  if (r2 !== OK) return -r2;
+  if (v.getUint16(u + 2) !== C_PORT) return -UNSUPPORTED;
+  if (!udp.checksumOk6(v, ip, u)) return -BAD_CHECKSUM;
+  const g = u + UDP_HEADER_LEN;
+  const r3 = check(v, g, v.getUint16(u + 4) - UDP_HEADER_LEN);
+  if (r3 !== OK) return -r3;
+  return g;
 }

@@ -49,3 +49,38 @@ export function dualCluster(config: Record<string, unknown> = {}): policy.Cluste
     egress('eg6', { externalIPPool: 'pool-v6' }),
   ]);
 }
+
+/** A Node with only IPv6 addresses and an IPv6 pod CIDR: its transport address is IPv6 (docs/ipv6.md §2.l). */
+export function v6OnlyNode(name: string, i: number) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name, labels: {}, annotations: {} },
+    spec: { podCIDR: `2001:2:0:10${i}::/64`, podCIDRs: [`2001:2:0:10${i}::/64`] },
+    status: { addresses: [{ type: 'InternalIP', address: `2001:2:0:ff::${10 + i}` }] },
+  };
+}
+
+export function v6OnlyPod(name: string, nodeName: string, i: number, labels: Record<string, string> = { app: 'web' }) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'e2e', labels },
+    spec: { nodeName },
+    status: { podIP: `2001:2:0:10${i}::5`, podIPs: [{ ip: `2001:2:0:10${i}::5` }] },
+  };
+}
+
+/** node0 and node1 with IPv6 transport addresses only (an IPv6 underlay); web-0, web-1; an IPv6 Egress on node0. */
+export function v6OnlyCluster(config: Record<string, unknown> = {}): policy.ClusterState {
+  return mustApply(policy.emptyState(), [
+    agentConfig({ serviceCIDRv6: '2001:2:0:96::/112', ...config }),
+    v6OnlyNode('node0', 0),
+    v6OnlyNode('node1', 1),
+    namespace('e2e'),
+    v6OnlyPod('web-0', 'node0', 0),
+    v6OnlyPod('web-1', 'node1', 1),
+    pool('pool-v6', [{ cidr: '2001:2:0:e::/124' }], hostname('node0')),
+    egress('eg6', { externalIPPool: 'pool-v6' }),
+  ]);
+}

@@ -422,7 +422,7 @@ describe('Node, Namespace, Pod', () => {
     const prev = base();
     const n = (body: string) => `apiVersion: v1\nkind: Node\nmetadata:\n  name: n\n${body}\n`;
     expect(errs(n('status: {addresses: [{type: Hostname, address: n}]}'), prev)).toEqual([
-      '(Node/n) status.addresses: Required value: a Node needs an IPv4 InternalIP address (its transport IP)',
+      '(Node/n) status.addresses: Required value: a Node needs an IPv4 InternalIP address (its transport IP), or IPv6 ones only (an IPv6 underlay)',
     ]);
     expect(errs(n('status: {addresses: [{type: InternalIP, address: 198.18.0.11}]}'), prev)).toEqual([
       '(Node/n) status.addresses: InternalIP 198.18.0.11 is also the transport IP of Node node-a',
@@ -613,6 +613,52 @@ describe('AgentConfig, ConfigMap, ExternalHost', () => {
       '(ExternalHost/x) spec.address: 198.18.0.205 is inside ExternalIPPool seg',
     ]);
     expect(prev.externalHosts.get('showip')!.spec.address).toBe('198.18.0.100/24');
+  });
+
+  it('ExternalHost ipv6Address: IPv6 with its prefix, unique, not a Node IPv6 address or inside an IPv6 pool', () => {
+    const node6 = {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: 'node-6' },
+      spec: { podCIDR: '198.18.7.0/24' },
+      status: {
+        addresses: [
+          { type: 'InternalIP', address: '198.18.0.16' },
+          { type: 'InternalIP', address: '2001:2::16' },
+        ],
+      },
+    };
+    const prev = mustApply(base(), [
+      node6,
+      pool('v6', [{ start: '2001:2::fd', end: '2001:2::fe' }]),
+      {
+        apiVersion: 'egress-engine/v1alpha1',
+        kind: 'ExternalHost',
+        metadata: { name: 'showip' },
+        spec: { address: '198.18.0.100/24', ipv6Address: '2001:2::100/64' },
+      },
+    ]);
+    expect(prev.externalHosts.get('showip')!.spec.ipv6Address).toBe('2001:2::100/64');
+    const h = (addr6: string) =>
+      `apiVersion: egress-engine/v1alpha1\nkind: ExternalHost\nmetadata: {name: x}\nspec: {address: "198.18.0.101/24", ipv6Address: "${addr6}"}\n`;
+    expect(errs(h('2001:2::101/64'), prev)).toEqual([]);
+    expect(errs(h('2001:2:0::100/64'), prev)).toEqual([
+      '(ExternalHost/x) spec.ipv6Address: 2001:2::100 is also the address of ExternalHost showip',
+    ]);
+    expect(errs(h('2001:2::16/64'), prev)).toEqual([
+      '(ExternalHost/x) spec.ipv6Address: 2001:2::16 is the IPv6 address of Node node-6',
+    ]);
+    expect(errs(h('2001:2::fe/64'), prev)).toEqual([
+      '(ExternalHost/x) spec.ipv6Address: 2001:2::fe is inside ExternalIPPool v6',
+    ]);
+    for (const bad of ['2001:2::101', '198.18.0.102/24'])
+      expect(errs(h(bad), prev)).toEqual([
+        `(ExternalHost/x) spec.ipv6Address: Invalid value: "${bad}": must be an IPv6 address with its prefix (2001:2::100/64)`,
+      ]);
+    // An IPv6 egressIP that is the host's address is refused as an IPv4 one is.
+    expect(errs(egressYaml('  appliedTo: {podSelector: {}}\n  egressIP: 2001:2::100'), prev).join('\n')).toMatch(
+      /IP 2001:2::100 is the address of ExternalHost showip/,
+    );
   });
 });
 

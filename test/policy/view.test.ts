@@ -47,6 +47,7 @@ describe('compiled view of the reference scenario', () => {
     expect(views.get('node-a')!.node).toEqual({
       name: 'node-a',
       transportIp: ip4(198, 18, 0, 11),
+      transportIp6: null, // an IPv4 transport address: the IPv4 underlay
       podCidr: { addr: ip4(198, 19, 1, 0), len: 24, mask: ip4(255, 255, 255, 0) },
       mtu: 1500,
       podMtu: 1450,

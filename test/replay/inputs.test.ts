@@ -10,12 +10,15 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.js';
 import { Mapping, MappingError, parseMapAddr } from '../../engine/agent/replay-input.js';
 import { ipv4 } from '../../engine/wire/index.js';
+import { writeCaptureFile } from '../../engine/io/index.js';
+import { hasScapy, scapyBytes } from '../support/scapy.js';
 import { CHECKSUM_PREFS, hasTshark } from '../support/tshark.js';
 import { fields } from './scenarios.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const IN = join(ROOT, 'captures/replay-input');
 const REF = join(ROOT, 'examples/reference/cluster.yaml');
+const DUAL = join(ROOT, 'captures/replay/dual-stack/cluster.yaml');
 const tmp = mkdtempSync(join(tmpdir(), 'egress-inputs-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -28,6 +31,9 @@ interface Run {
 
 let runs = 0;
 async function run(input: string, ...extra: string[]): Promise<Run> {
+  return runWith(REF, input, ...extra);
+}
+async function runWith(manifests: string, input: string, ...extra: string[]): Promise<Run> {
   const dir = join(tmp, `o${runs++}`);
   const out: string[] = [];
   const err: string[] = [];
@@ -35,7 +41,7 @@ async function run(input: string, ...extra: string[]): Promise<Run> {
   console.log = (...a: unknown[]) => void out.push(a.join(' '));
   console.error = (...a: unknown[]) => void err.push(a.join(' '));
   try {
-    const status = await main(['replay', '--manifests', REF, '--in', input, '--out', dir, '--quiet', ...extra]);
+    const status = await main(['replay', '--manifests', manifests, '--in', input, '--out', dir, '--quiet', ...extra]);
     return { status, out: out.join('\n'), err: err.join('\n'), dir };
   } finally {
     [console.log, console.error] = [log, error];
@@ -225,7 +231,12 @@ describe('address mapping (--map-addr, --map-pod)', () => {
       ['10.0.0.0/8', /expected FROM_CIDR=TO_CIDR/],
       ['10.0.0.0/8=198.19.0.0/16', /differ in length/],
       ['10.0.0.1/8=198.0.0.0/8', /host bits set/],
-      ['300.0.0.0/8=198.0.0.0/8', /not an IPv4 address/],
+      ['300.0.0.0/8=198.0.0.0/8', /not an IPv4 or IPv6 address/],
+      ['fd00::/64=198.19.0.0/16', /IPv6 onto IPv4; both sides must be of one family/],
+      ['fd00::/64=2001:2::/48', /differ in length/],
+      ['fd00::1/64=2001:2::/64', /host bits set \(the network is fd00::\/64\)/],
+      ['fd00::/129=2001:2::/129', /not an IPv4 or IPv6 address/],
+      ['fd00:::1/128=2001:2::1/128', /not an IPv4 or IPv6 address/],
     ] as const) {
       const r = await run(join(IN, 'cluster-addrs.pcap'), '--map-addr', flag);
       expect(r.status, flag).toBe(2);
@@ -244,6 +255,207 @@ describe('address mapping (--map-addr, --map-pod)', () => {
     const noPod = await run(join(IN, 'cluster-addrs.pcap'), '--map-pod', '10.244.1.5=prod/nope');
     expect(noPod.status).toBe(1);
     expect(noPod.err).toMatch(/no Pod prod\/nope/);
+  });
+});
+
+describe('IPv6 address mapping (--map-addr, --map-pod over IPv6)', () => {
+  const CA6 = join(IN, 'cluster-addrs6.pcap');
+  const MAP = ['--map-addr', '2001:db8::34/128=2001:2::64/128', '--map-addr', '2001:db8:1::50/128=2001:2::fd/128'];
+
+  it('round trips over IPv6: prefix kept, host part kept, unmapped addresses and IPv4 rules apart', () => {
+    const m = new Mapping([
+      parseMapAddr('fd00:10:244::/48=2001:2:1::/48'),
+      parseMapAddr('2001:db8::34/128=2001:2::64/128'),
+      parseMapAddr('10.244.0.0/16=198.19.0.0/16'),
+    ]);
+    expect(m.map6('fd00:10:244:1::10')).toBe('2001:2:1:1::10');
+    expect(m.map6('fd00:10:244:ffff:1:2:3:4')).toBe('2001:2:1:ffff:1:2:3:4');
+    expect(m.map6('2001:db8::34')).toBe('2001:2::64');
+    expect(m.map6('2001:db8::35')).toBe('2001:db8::35');
+    for (const a of ['fd00:10:244:1::10', '2001:db8::34', 'fe80::1']) expect(m.unmap6(m.map6(a))).toBe(a);
+    expect(ipv4.addrToString(m.map(ipv4.parseAddr('10.244.1.5')!))).toBe('198.19.1.5');
+    // Overlaps are per family: an IPv6 rule never overlaps an IPv4 one.
+    expect(() => new Mapping([parseMapAddr('fd00::/16=2001::/16'), parseMapAddr('fd00:1::/32=2002::/32')])).toThrow(
+      /overlaps .* \(source prefixes\)/,
+    );
+    expect(() => new Mapping([parseMapAddr('fd00::/16=2001::/16'), parseMapAddr('fd01::/16=2001::/16')])).toThrow(
+      /target prefixes/,
+    );
+  });
+
+  it('without a mapping: undeliverable off the prefix, and the hint names the IPv6 pod candidate and its /64', async () => {
+    const r = await runWith(DUAL, CA6);
+    expect(r.status).toBe(0);
+    const s = summaryOf(r);
+    addsUp(s);
+    expect(s.input.undeliverable).toEqual({ total: 6, 'no-route-ipv6': 6 });
+    expect(r.out).toMatch(/no packet came from a Pod of the manifests/);
+    expect(r.out).toMatch(/most frequent other sources: 2001:db8::34 \(3\), fd00:10:244:1::10 \(3\)/);
+    expect(r.out).toMatch(
+      /For IPv6: --map-pod fd00:10:244:1::10=prod\/web-a or --map-addr fd00:10:244:1::\/64=2001:2:0:101::\/64\./,
+    );
+    expect(r.out).not.toMatch(/--map-pod 10\./);
+  });
+
+  for (const [how, flags] of [
+    ['--map-addr with a /64', ['--map-addr', 'fd00:10:244:1::/64=2001:2:0:101::/64']],
+    ['--map-pod', ['--map-pod', 'fd00:10:244:1::10=prod/web-a']],
+  ] as const)
+    it(`${how}: the pod's UDP, TCP and ICMPv6 leave as the IPv6 egress IP, the answers reach it, checksums good`, async () => {
+      const r = await runWith(DUAL, CA6, ...flags, ...MAP);
+      expect(r.status, r.err).toBe(0);
+      const s = summaryOf(r);
+      addsUp(s);
+      expect(s.input).toMatchObject({ packets: 6, fromPods: 3, fromOutside: 3, mapped: 6 });
+      expect(s.input.undeliverable).toEqual({ total: 0 });
+      expect(s.drops.datapath).toEqual({ total: 0 });
+      if (!hasTshark()) return;
+      // What the outside saw (not the Geneve copies): web-a's three packets SNATed to 2001:2::fd, to the host.
+      expect(
+        fields(
+          join(r.dir, 'segment.pcap'),
+          '!geneve && !icmpv6.nd.ns.target_address && !icmpv6.nd.na.target_address && ipv6.src==2001:2::fd',
+          ['ipv6.dst', 'ipv6.nxt'],
+        ),
+      ).toEqual([
+        ['2001:2::64', '17'],
+        ['2001:2::64', '6'],
+        ['2001:2::64', '58'],
+      ]);
+      // The capture's answers to the real egress IP reach the pod un-SNATed, with good checksums.
+      expect(
+        fields(
+          join(r.dir, 'pods.pcap'),
+          'ipv6',
+          ['ipv6.src', 'ipv6.dst', 'ipv6.nxt', 'udp.checksum.status', 'tcp.checksum.status', 'icmpv6.checksum.status'],
+          CHECKSUM_PREFS,
+        ),
+      ).toEqual([
+        ['2001:2::64', '2001:2:0:101::10', '17', '1', '', ''],
+        ['2001:2::64', '2001:2:0:101::10', '6', '', '1', ''],
+        ['2001:2::64', '2001:2:0:101::10', '58', '', '', '1'],
+      ]);
+    });
+
+  it('an IPv6 --map-pod needs a Pod with an IPv6 address; a bad address is a usage error', async () => {
+    const noV6 = await run(CA6, '--map-pod', 'fd00:10:244:1::10=prod/web-a');
+    expect(noV6.status).toBe(1);
+    expect(noV6.err).toMatch(/Pod prod\/web-a has no IPv6 address/);
+    const bad = await runWith(DUAL, CA6, '--map-pod', 'fd00:::10=prod/web-a');
+    expect(bad.status).toBe(2);
+    expect(bad.err).toMatch(/expected IP=NAMESPACE\/POD/);
+    const overlap = await runWith(
+      DUAL,
+      CA6,
+      '--map-addr',
+      'fd00:10:244:1::/64=2001:2:0:101::/64',
+      '--map-pod',
+      'fd00:10:244:1::10=prod/web-a',
+    );
+    expect(overlap.status).toBe(2);
+    expect(overlap.err).toMatch(/--map-pod fd00:10:244:1::10=prod\/web-a overlaps --map-addr fd00:10:244:1::\/64/);
+  });
+
+  it("a capture inside an IPv6 pod (SLL2): its outgoing packets are the pod's, what it received skipped", async () => {
+    const r = await runWith(
+      DUAL,
+      join(IN, 'pod6-any.pcap'),
+      '--reflect',
+      '--map-addr',
+      'fd00:10:244:1::/64=2001:2:0:101::/64',
+      ...MAP,
+    );
+    expect(r.status, r.err).toBe(0);
+    const s = summaryOf(r);
+    addsUp(s);
+    expect(s.input).toMatchObject({ packets: 4, fromPods: 2, fromOutside: 0 });
+    expect(s.input.skipped).toEqual({ total: 2, 'to-pod': 2 });
+    if (!hasTshark()) return;
+    // The host's reflections come back to the pod: UDP echoed and an echo reply.
+    expect(fields(join(r.dir, 'pods.pcap'), 'ipv6', ['ipv6.src', 'ipv6.dst', 'ipv6.nxt'])).toEqual([
+      ['2001:2::64', '2001:2:0:101::10', '17'],
+      ['2001:2::64', '2001:2:0:101::10', '58'],
+    ]);
+  });
+});
+
+describe.skipIf(!hasScapy())('an IPv6 host of the segment to a pod address', () => {
+  it("an ExternalHost with spec.ipv6Address (examples/dual-stack's showip) is one host of both families", async () => {
+    const pkts = scapyBytes([
+      "IPv6(src='2001:2:0:1::10', dst='2001:2::100')/UDP(sport=40000, dport=9)/b'web-a v6'",
+      "IP(src='198.19.1.10', dst='198.18.0.100')/UDP(sport=40000, dport=9)/b'web-a v4'",
+      "IPv6(src='2001:2:0:2::10', dst='2001:2::100')/ICMPv6EchoRequest(id=5, seq=1, data=b'ping6')",
+    ]);
+    const file = join(tmp, 'showip6.pcap');
+    writeCaptureFile(file, {
+      linkType: 101,
+      records: pkts.map((data, k) => ({ data, tsSec: 1767225600, tsNsec: k * 10_000_000 })),
+    });
+    const r = await runWith(join(ROOT, 'examples/dual-stack/cluster.yaml'), file, '--reflect');
+    expect(r.status, r.err).toBe(0);
+    const s = summaryOf(r);
+    addsUp(s);
+    expect(s.input).toMatchObject({ packets: 3, fromPods: 3 });
+    expect(Object.keys(s.hosts)).toEqual(['showip']);
+    expect(s.hosts['showip']).toMatchObject({
+      ip: '198.18.0.100',
+      ip6: '2001:2::100',
+      mac: '02:ee:c6:12:00:64',
+      counters: { received: 3, reflected: 3, 'ndp-adverts': 1 },
+    });
+    if (!hasTshark()) return;
+    expect(fields(join(r.dir, 'pods.pcap'), 'ip || ipv6', ['ip.src', 'ipv6.src'])).toEqual([
+      ['', '2001:2::100'],
+      ['198.18.0.100', ''],
+      ['', '2001:2::100'],
+    ]);
+  });
+
+  it('what waits for ARP or NDP when the run ends is a counted loss (host.unresolved-at-end), not lost unseen', async () => {
+    const pkts = scapyBytes([
+      "IPv6(src='2001:2::64', dst='2001:2::99')/UDP(sport=9, dport=9)/b'nobody'",
+      "IPv6(src='2001:2::64', dst='2001:2::99')/UDP(sport=9, dport=9)/b'nobody again'",
+      "IP(src='198.18.0.100', dst='198.18.0.77')/UDP(sport=9, dport=9)/b'nobody v4'",
+    ]);
+    const file = join(tmp, 'unresolved.pcap');
+    writeCaptureFile(file, {
+      linkType: 101,
+      records: pkts.map((data, k) => ({ data, tsSec: 1767225600, tsNsec: k * 10_000_000 })),
+    });
+    const r = await runWith(DUAL, file);
+    expect(r.status, r.err).toBe(0);
+    const s = summaryOf(r);
+    addsUp(s);
+    expect(s.input).toMatchObject({ packets: 3, fromOutside: 3 });
+    expect(s.drops.delivery).toEqual({ total: 3, 'host.unresolved-at-end': 3 });
+    expect(r.out).toMatch(/3 not delivered by the simulated segment/);
+  });
+
+  it("goes through the pod's Node (its IPv6 pod CIDR route), resolved with NDP, and reaches the pod", async () => {
+    const pkts = scapyBytes([
+      "IPv6(src='2001:2::64', dst='2001:2:0:101::10')/UDP(sport=9, dport=40000)/b'to web-a'",
+      "IPv6(src='2001:2::64', dst='2001:2:0:102::10')/TCP(sport=5555, dport=80, flags='S', seq=1)",
+    ]);
+    const file = join(tmp, 'to-pod6.pcap');
+    writeCaptureFile(file, {
+      linkType: 101,
+      records: pkts.map((data, k) => ({ data, tsSec: 1767225600, tsNsec: k * 10_000_000 })),
+    });
+    const r = await runWith(DUAL, file);
+    expect(r.status, r.err).toBe(0);
+    const s = summaryOf(r);
+    addsUp(s);
+    expect(s.input).toMatchObject({ packets: 2, fromOutside: 2 });
+    expect(s.drops.datapath).toEqual({ total: 0 });
+    if (!hasTshark()) return;
+    // The host solicits node-a's and node-b's IPv6 addresses (the routes' next hops), not the pods'.
+    expect(
+      fields(join(r.dir, 'segment.pcap'), 'icmpv6.type==135 && ipv6.src==2001:2::64', ['icmpv6.nd.ns.target_address']),
+    ).toEqual([['2001:2::11'], ['2001:2::12']]);
+    expect(fields(join(r.dir, 'pods.pcap'), 'ipv6', ['ipv6.src', 'ipv6.dst', 'ipv6.nxt'])).toEqual([
+      ['2001:2::64', '2001:2:0:101::10', '17'],
+      ['2001:2::64', '2001:2:0:102::10', '6'],
+    ]);
   });
 });
 

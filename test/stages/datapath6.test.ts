@@ -266,6 +266,55 @@ describe.skipIf(!hasScapy())('dual-stack node datapath (scapy-built packets)', (
     expect(dp.state.ctIn.size).toBe(0); // the IPv4 tables saw nothing
   });
 
+  it('ICMPv6 errors about a connection a pod accepted: a router error reaches the pod, the pod error leaves un-NATed; an oversized packet to the pod gets Packet Too Big', () => {
+    const { slab, dp, fromPod, fromUplink, up, pod } = build();
+    const syn = "TCP(sport=5000, dport=80, flags='S', seq=1000)";
+    const synAck = "TCP(sport=80, dport=5000, flags='SA', seq=7000, ack=1001)";
+    const routerErr = `ICMPv6DestUnreach(code=1)/IPv6(src='${WEB1}', dst='${EXT}', hlim=63)/${synAck}`;
+    const podErr = `ICMPv6DestUnreach(code=4)/IPv6(src='${EXT}', dst='${WEB1}', hlim=63)/TCP(sport=5000, dport=80, flags='A', seq=1001, ack=7001)`;
+    // UDP: tshark checks a quoted TCP checksum over the 1192 bytes quoted, and calls every truncated one bad.
+    const big = `IPv6(src='${EXT}', dst='${WEB1}')/UDP(sport=5000, dport=80)/(b'y'*1420)`;
+    const [synIn, saPod, errIn, errPod, podErrIn, podErrOut, bigIn] = S(
+      `Ether(dst='${NODE_MAC}', src='${HOST_MAC}')/IPv6(src='${EXT}', dst='${WEB1}')/${syn}`,
+      `IPv6(src='${WEB1}', dst='${EXT}')/${synAck}`,
+      `Ether(dst='${NODE_MAC}', src='${ROUTER_MAC}')/IPv6(src='2001:2::1', dst='${WEB1}')/${routerErr}`,
+      `IPv6(src='2001:2::1', dst='${WEB1}', hlim=63)/${routerErr}`,
+      `IPv6(src='${WEB1}', dst='${EXT}')/${podErr}`,
+      `Ether(dst='${HOST_MAC}', src='${NODE_MAC}')/IPv6(src='${WEB1}', dst='${EXT}', hlim=63)/${podErr}`,
+      `Ether(dst='${NODE_MAC}', src='${HOST_MAC}')/${big}`,
+    );
+    fromUplink(synIn!);
+    expect(pod(0)).toHaveLength(1);
+    fromPod(0, saPod!);
+    expect(up()).toHaveLength(1);
+    fromUplink(errIn!);
+    expect(pod(0)).toEqual([hex(errPod!)]); // un-NATed: the pod's own address was the quote's source all along
+    fromPod(0, podErrIn!);
+    expect(up()).toEqual([hex(podErrOut!)]); // from the pod address, not through its Egress
+    fromUplink(bigIn!);
+    expect(pod(0)).toEqual([]);
+    const [ptb] = decode(up().map((h) => h.slice(28))); // without the Ethernet header
+    expect(ptb).toMatchObject({
+      layer: 'ICMPv6PacketTooBig',
+      src: '2001:2::11',
+      dst: EXT,
+      mtu: 1450,
+      len: 1280,
+      qsrc: EXT,
+      qdst: WEB1,
+    });
+    const snap = dp.pipeline.snapshot();
+    expect(snap['inbound6']!.counters).toMatchObject({
+      new: 1,
+      related: 1,
+      'drop-too-big': 1,
+      'icmp-packet-too-big': 1,
+    });
+    expect(snap['pod-ingress6']!.counters).toMatchObject({ 'reply-no-nat': 1, 'related-no-nat': 1 });
+    expect(dp.state.ct6.ct.size).toBe(0); // nothing went through SNAT66
+    expect(slab.available).toBe(slab.slots);
+  });
+
   it('answers a pod oversized packet with Packet Too Big (pod MTU) and Hop Limit 1 with Time Exceeded, as scapy decodes them', () => {
     const { slab, fromPod, up, pod } = build();
     const [big, last] = S(
@@ -290,6 +339,26 @@ describe.skipIf(!hasScapy())('dual-stack node datapath (scapy-built packets)', (
       qdport: 53,
     });
     expect(te).toMatchObject({ layer: 'ICMPv6TimeExceeded', code: 0, src: '2001:2:0:a1::1', dst: WEB1, qdst: EXT });
+    expect(slab.available).toBe(slab.slots);
+  });
+
+  it("answers a node-b pod's tunnelled packet above the uplink MTU with Packet Too Big back through the tunnel", () => {
+    const { slab, dp, fromUplink, up } = build();
+    dp.pinPeer(ip('198.18.0.12'), 0x0200, 0x0000000b); // node-b's MAC, from its heartbeats
+    // node-b's pod 2001:2:0:a2::9 (Egress 2001:2::253, hosted here) sends 1501 bytes: node-b's uplink MTU is larger.
+    const inner = `IPv6(src='2001:2:0:a2::9', dst='${EXT}')/UDP(sport=40000, dport=53)/Raw(b'x' * 1453)`;
+    const [frame] = S(
+      `Ether(dst='${NODE_MAC}', src='02:00:00:00:00:0b')/IP(src='198.18.0.12', dst='198.18.0.11', flags='DF')/UDP(sport=50000, dport=6081, chksum=0)/GENEVE(proto=0x6558)/Ether(dst='${NODE_MAC}', src='aa:bb:cc:dd:ee:ff', type=0x86dd)/${inner}`,
+    );
+    fromUplink(frame!);
+    const out = up();
+    expect(out).toHaveLength(1); // the error, and not the packet
+    const sport = parseInt(out[0]!.slice(68, 72), 16);
+    const [want] = S(
+      `Ether(dst='02:00:00:00:00:0b', src='${NODE_MAC}')/IP(src='198.18.0.11', dst='198.18.0.12', flags='DF', ttl=64, id=0)/UDP(sport=${sport}, dport=6081, chksum=0)/GENEVE(proto=0x6558)/Ether(dst='aa:bb:cc:dd:ee:ff', src='${NODE_MAC}', type=0x86dd)/IPv6(src='2001:2:0:a1::1', dst='2001:2:0:a2::9')/ICMPv6PacketTooBig(mtu=1500)/bytes(${inner})[:1232]`,
+    );
+    expect(out[0]).toBe(hex(want!));
+    expect(dp.pipeline.snapshot()['snat6']!.counters).toMatchObject({ 'drop-too-big': 1, 'icmp-packet-too-big': 1 });
     expect(slab.available).toBe(slab.slots);
   });
 

@@ -54,9 +54,10 @@ function crc32(s: string): number {
 export const podNs = (key: string) => `egr-${crc32(key).toString(16).padStart(8, '0')}`;
 export const hostNs = (name: string) => `egr-h${crc32(name).toString(16).padStart(8, '0')}`;
 
-/** `curl` in a namespace; the body or null. */
-export function curlIn(ns: string, url: string, timeoutS = 2): string | null {
-  const r = sh('ip', ['netns', 'exec', ns, 'curl', '-s', '-m', String(timeoutS), url], (timeoutS + 5) * 1000);
+/** `curl` in a namespace (`family`: `curl -4`/`-6`); the body or null. */
+export function curlIn(ns: string, url: string, timeoutS = 2, family?: 4 | 6): string | null {
+  const args = ['netns', 'exec', ns, 'curl', ...(family ? [`-${family}`] : []), '-s', '-m', String(timeoutS), url];
+  const r = sh('ip', args, (timeoutS + 5) * 1000);
   return r.status === 0 ? r.stdout.trim() : null;
 }
 

@@ -68,3 +68,84 @@ describe('the test bed refuses names that would share a namespace or device', ()
     );
   });
 });
+
+describe('the test bed builds IPv6 only in 2001:2::/48 (RFC 5180) and fe80::/10', () => {
+  const DUAL = resolve(import.meta.dirname, '..', '..', 'examples', 'dual-stack', 'cluster.yaml');
+  /** The dual-stack example after `edit` (which must change it), pre-checked. */
+  const dual = (edit: (y: string) => string) => {
+    const original = readFileSync(DUAL, 'utf8');
+    const text = edit(original);
+    expect(text, 'the edit must change the manifests').not.toBe(original);
+    const f = join(dir, `d${Math.random().toString(16).slice(2)}.yaml`);
+    writeFileSync(f, text);
+    return () => loadForTestbed(f, new Date());
+  };
+
+  it('the dual-stack example passes', () => {
+    const { state } = loadForTestbed(DUAL, new Date());
+    expect(state.externalHosts.get('showip')!.spec.ipv6Address).toBe('2001:2::100/64');
+  });
+
+  it.each([
+    [
+      'a Node IPv6 address',
+      (y: string) => y.replace('address: 2001:2::12', 'address: 2001:db8::12'),
+      /Node node-b: IPv6 address 2001:db8::12 is outside 2001:2::\/48/,
+    ],
+    [
+      'an IPv6 pod CIDR',
+      (y: string) => y.replaceAll('2001:2:0:3:', '2001:3:0:3:'),
+      /Node node-c: IPv6 pod CIDR 2001:3:0:3::\/64 is outside/,
+    ],
+    [
+      'the host',
+      (y: string) => y.replace('ipv6Address: 2001:2::100/64', 'ipv6Address: 2001:db8::100/64'),
+      /ExternalHost showip: ipv6Address 2001:db8::100\/64 is outside/,
+    ],
+    [
+      'a pool',
+      (y: string) => y.replace('start: 2001:2::fd', 'start: 2001:1::fd').replace('end: 2001:2::fe', 'end: 2001:1::fe'),
+      /ExternalIPPool egress-pool-v6: range 2001:1::fd is outside/,
+    ],
+    [
+      'transportCIDRv6',
+      (y: string) =>
+        y.replace('transportCIDR: 198.18.0.0/24', 'transportCIDR: 198.18.0.0/24\ntransportCIDRv6: 2001:db8::/64'),
+      /AgentConfig: transportCIDRv6 2001:db8::\/64 is outside 2001:2::\/48/,
+    ],
+  ])('refuses %s outside', (_what, edit, message) => {
+    const run = dual(edit);
+    expect(run).toThrow(TestbedError);
+    expect(run).toThrow(message);
+  });
+
+  // The segment has no IPv6 router: a host outside the prefix the agents take as on-link is unreachable over IPv6
+  // (every packet to it uplink-out6.drop-no-route), refused before anything is built.
+  const offLink = (y: string) => y.replace('ipv6Address: 2001:2::100/64', 'ipv6Address: 2001:2:0:ff::100/64');
+  it("refuses a host outside the Nodes' /64 without transportCIDRv6 or defaultGatewayv6", () => {
+    const run = dual(offLink);
+    expect(run).toThrow(TestbedError);
+    expect(run).toThrow(
+      /ExternalHost showip: ipv6Address 2001:2:0:ff::100\/64 is outside the IPv6 segment 2001:2::\/64 Node node-a takes \(the \/64 of its IPv6 address\) and there is no defaultGatewayv6: its IPv6 packets to the host would be uplink-out6.drop-no-route/,
+    );
+  });
+
+  it.each([
+    ['transportCIDRv6 holding it', 'transportCIDRv6: 2001:2::/48'],
+    ['a defaultGatewayv6', 'defaultGatewayv6: 2001:2::1'],
+  ])('accepts that host with %s', (_what, line) => {
+    const run = dual((y) =>
+      offLink(y).replace('transportCIDR: 198.18.0.0/24', `transportCIDR: 198.18.0.0/24\n${line}`),
+    );
+    expect(run).not.toThrow();
+  });
+
+  it('refuses a host outside transportCIDRv6', () => {
+    const run = dual((y) =>
+      y.replace('transportCIDR: 198.18.0.0/24', 'transportCIDR: 198.18.0.0/24\ntransportCIDRv6: 2001:2:0:ff::/64'),
+    );
+    expect(run).toThrow(
+      /ipv6Address 2001:2::100\/64 is outside the IPv6 segment 2001:2:0:ff::\/64 Node node-a takes \(transportCIDRv6\)/,
+    );
+  });
+});

@@ -46,7 +46,16 @@ export interface TestbedRecord {
   stateDir: string;
   fabric: string;
   bridge: string;
-  hosts: Array<{ name: string; netns: string; veth: string; address: string; pid: number | null; log: string }>;
+  hosts: Array<{
+    name: string;
+    netns: string;
+    veth: string;
+    address: string;
+    /** `spec.ipv6Address` (absent in records of test beds before dual stack, and for IPv4-only hosts). */
+    ipv6Address?: string;
+    pid: number | null;
+    log: string;
+  }>;
   /** `argv`: the agent's command line (`restart` starts it again the same way). */
   nodes: Array<{ name: string; pid: number; log: string; argv?: string[] }>;
   started: string;
@@ -161,6 +170,15 @@ function inSafeRange(addr: number, len: number): boolean {
   return SAFE.some(([net, plen]) => len >= plen && ((addr ^ net) & policy.maskInt32(plen)) === 0);
 }
 
+/** IPv6: 2001:2::/48 (RFC 5180, benchmarking) and fe80::/10. */
+const SAFE6 = [policy.parseCIDR('2001:2::/48')!, policy.parseCIDR('fe80::/10')!];
+
+/** An IPv6 address or prefix (text) inside SAFE6. */
+function inSafeRange6(text: string): boolean {
+  const p = policy.parseCIDR(text.includes('/') ? text : `${text}/128`);
+  return p !== null && SAFE6.some((s) => p.len >= s.len && policy.prefixContains(s, { family: 6, value: p.addr }));
+}
+
 /** Load and check the manifests for the test bed; every problem is reported before anything is created. */
 export function loadForTestbed(
   file: string,
@@ -192,6 +210,43 @@ export function loadForTestbed(
         `${file}: Node ${n.metadata.name}: pod CIDR ${pc} is outside 198.18.0.0/15 and 169.254.0.0/16`,
       );
   }
+  // The IPv6 side of a dual-stack scenario: Node addresses and pod CIDRs, Pod and host addresses (egress IPs come
+  // from pools or Nodes' annotations checked by the same rules as the rest: they must be on the segment).
+  const unsafe6 = (what: string, text: string | null | undefined) => {
+    if (text && text.includes(':') && !inSafeRange6(text))
+      throw new TestbedError(`${file}: ${what} ${text} is outside 2001:2::/48 and fe80::/10`);
+  };
+  for (const n of s.nodes.values()) {
+    unsafe6(`Node ${n.metadata.name}: IPv6 pod CIDR`, policy.nodePodCIDRv6(n));
+    unsafe6(`Node ${n.metadata.name}: IPv6 address`, policy.nodeIPv6(n));
+  }
+  for (const p of s.pods.values())
+    unsafe6(`Pod ${p.metadata.namespace}/${p.metadata.name}: IPv6 address`, policy.podIPv6(p));
+  for (const h of s.externalHosts.values()) unsafe6(`ExternalHost ${h.metadata.name}: ipv6Address`, h.spec.ipv6Address);
+  unsafe6('AgentConfig: transportCIDRv6', cfg.transportCIDRv6);
+  unsafe6('AgentConfig: defaultGatewayv6', cfg.defaultGatewayv6);
+  // The segment has no IPv6 router: without defaultGatewayv6 a host is reached only when it is inside the on-link
+  // prefix every agent takes (transportCIDRv6, else the /64 of its Node's IPv6 address); outside it, every IPv6
+  // packet to the host would be `uplink-out6.drop-no-route` (docs/ipv6.md §2.e).
+  if (!cfg.defaultGatewayv6)
+    for (const h of s.externalHosts.values()) {
+      const a = h.spec.ipv6Address ? policy.parseInterfaceAddress(h.spec.ipv6Address) : null;
+      if (!a) continue;
+      for (const n of s.nodes.values()) {
+        const ip6 = policy.nodeIPv6(n);
+        const seg = cfg.transportCIDRv6 ?? (ip6 ? `${ip6}/64` : null);
+        const p = seg ? policy.parseCIDR(seg) : null;
+        if (p && !policy.prefixContains(p, a.ip))
+          throw new TestbedError(
+            `${file}: ExternalHost ${h.metadata.name}: ipv6Address ${h.spec.ipv6Address} is outside the IPv6 segment ${
+              cfg.transportCIDRv6 ?? policy.formatPrefix(p)
+            } Node ${n.metadata.name} takes (${cfg.transportCIDRv6 ? 'transportCIDRv6' : 'the /64 of its IPv6 address'}) and there is no defaultGatewayv6: its IPv6 packets to the host would be uplink-out6.drop-no-route`,
+          );
+      }
+    }
+  for (const pool of s.pools.values())
+    for (const r of pool.spec.ipRanges)
+      for (const t of [r.cidr, r.start, r.end]) unsafe6(`ExternalIPPool ${pool.metadata.name}: range`, t);
   // Device and namespace names are a prefix and a CRC-32 (15 characters at most): two names with the same CRC
   // would share one. Pods are refused by the manifest validation (agents create theirs on any apply); hosts and
   // node uplinks are created only here, by `up`.
@@ -394,6 +449,7 @@ export async function up(o: UpOptions): Promise<TestbedRecord> {
         netns: ns,
         veth,
         address: h.spec.address,
+        ...(h.spec.ipv6Address !== undefined ? { ipv6Address: h.spec.ipv6Address } : {}),
         pid: null as number | null,
         log: join(logDir(o.stateDir), `host-${name}.log`),
       };
@@ -404,6 +460,7 @@ export async function up(o: UpOptions): Promise<TestbedRecord> {
       netdev.setMaster(veth, BRIDGE, { netns: FABRIC_NETNS });
       netdev.setUp(veth, { netns: FABRIC_NETNS });
       netdev.addAddress('eth0', h.spec.address, { netns: ns });
+      if (h.spec.ipv6Address !== undefined) netdev.addAddress('eth0', h.spec.ipv6Address, { netns: ns, nodad: true });
       netdev.setMtu('eth0', cfg.mtu, { netns: ns });
       netdev.setUp('lo', { netns: ns });
       netdev.setUp('eth0', { netns: ns });
@@ -422,7 +479,9 @@ export async function up(o: UpOptions): Promise<TestbedRecord> {
         entry.pid = child.pid ?? null;
         writeRecord(rec);
       }
-      log(`host ${name}: namespace ${ns}, ${h.spec.address}${entry.pid ? `, command pid ${entry.pid}` : ''}`);
+      log(
+        `host ${name}: namespace ${ns}, ${h.spec.address}${h.spec.ipv6Address ? ` ${h.spec.ipv6Address}` : ''}${entry.pid ? `, command pid ${entry.pid}` : ''}`,
+      );
     }
 
     for (const name of [...state.nodes.keys()].sort()) {
@@ -698,10 +757,19 @@ export interface StatusReport {
     pid: number;
     agent: 'running' | 'frozen' | 'gone';
     egressIps: string[];
+    /** Hosted IPv6 egress IPs (a dual-stack node; empty otherwise). */
+    egressIps6: string[];
     pods: string[];
     members: string[];
   }>;
-  hosts: Array<{ name: string; netns: string; address: string; command: 'running' | 'frozen' | 'gone' | 'none' }>;
+  hosts: Array<{
+    name: string;
+    netns: string;
+    address: string;
+    /** `spec.ipv6Address`, null when the host has none. */
+    ipv6Address: string | null;
+    command: 'running' | 'frozen' | 'gone' | 'none';
+  }>;
 }
 
 export function status(rec: TestbedRecord): StatusReport {
@@ -724,6 +792,7 @@ export function status(rec: TestbedRecord): StatusReport {
         pid: n.pid,
         agent: processState(n.pid),
         egressIps: strings(run['egressIps']),
+        egressIps6: strings(run['egressIps6']),
         pods: strings(pods.map((p: unknown) => (isObj(p) ? p['key'] : null))),
         members: strings(run['members']),
       };
@@ -732,6 +801,7 @@ export function status(rec: TestbedRecord): StatusReport {
       name: h.name,
       netns: h.netns,
       address: h.address,
+      ipv6Address: h.ipv6Address ?? null,
       command: h.pid === null ? 'none' : processState(h.pid),
     })),
   };

@@ -35,9 +35,12 @@ import {
   displayName,
   keyOf,
   namespaceLabels,
+  nodeIPv6,
   nodePodCIDR,
   nodeStaticIPs,
   nodeTransportIP,
+  nodeTransportIPv6,
+  nodeTransportKey,
   podIPv4,
 } from '../model.js';
 import type { AnyObject, ClusterState, Egress, ExternalHost, ExternalIPPool, Node, Pod } from '../model.js';
@@ -89,6 +92,9 @@ interface CrossIndex {
   readonly nodes: readonly Node[];
   /** Transport IP → the first Node with it. */
   readonly nodeByIP: ReadonlyMap<string, Node>;
+  /** The first Node whose transport address is IPv4; the transport key of IPv6 ones → the first Node with it. */
+  readonly firstTransport4: Node | null;
+  readonly nodeByKey6: ReadonlyMap<number, Node>;
   /** The same, sorted by address (for "which Nodes are inside this range"). */
   readonly nodeIPs: readonly Owned<Node>[];
   /** Pod CIDRs in Node order (a Node's rank is its place there), and by address. */
@@ -126,9 +132,13 @@ function buildIndex(state: ClusterState, inSet: (o: AnyObject) => boolean): Cros
   const podCidrIndex = new IntervalIndex<{ node: Node; text: string }>();
   const staticDecls = new Map<Node, StaticDecl[]>();
   const staticOwner = new Map<string, Node>();
+  let firstTransport4: Node | null = null;
+  const nodeByKey6 = new Map<number, Node>();
   for (const n of nodes) {
-    const key = formatIP(parseIP(nodeTransportIP(n)!)!);
+    const key = formatIP(parseIP(transportText(n))!);
     if (!nodeByIP.has(key)) nodeByIP.set(key, n);
+    if (nodeTransportIP(n) !== null) firstTransport4 ??= n;
+    else if (!nodeByKey6.has(nodeTransportKey(n)!)) nodeByKey6.set(nodeTransportKey(n)!, n);
     const pc = nodePodCIDR(n);
     if (pc) {
       const prefix = parseCIDR(pc)!;
@@ -168,6 +178,10 @@ function buildIndex(state: ClusterState, inSet: (o: AnyObject) => boolean): Cros
   const hosts = sortSetFirst([...state.externalHosts.values()], inSet);
   const hostByIP = new Map<string, ExternalHost>();
   for (const h of hosts) if (!hostByIP.has(hostKey(h))) hostByIP.set(hostKey(h), h);
+  for (const h of hosts) {
+    const k6 = hostKey6(h);
+    if (k6 !== null && !hostByIP.has(k6)) hostByIP.set(k6, h);
+  }
 
   const rangesOf = new Map<ExternalIPPool, PoolRange[]>();
   const poolRanges = new IntervalIndex<PoolRange>();
@@ -210,6 +224,8 @@ function buildIndex(state: ClusterState, inSet: (o: AnyObject) => boolean): Cros
     gw: cfg.defaultGateway ? parseIP(cfg.defaultGateway) : null,
     nodes,
     nodeByIP,
+    firstTransport4,
+    nodeByKey6,
     nodeIPs,
     podCidrs,
     podCidrRank,
@@ -234,6 +250,11 @@ function podAddress(p: Pod): IP | null {
   if (p.spec.hostNetwork) return null;
   const t = podIPv4(p);
   return t ? parseIP(t)! : null;
+}
+
+/** The canonical text of a host's IPv6 address (`spec.ipv6Address`), or null. */
+function hostKey6(h: ExternalHost): string | null {
+  return h.spec.ipv6Address === undefined ? null : formatIP(parseInterfaceAddress(h.spec.ipv6Address)!.ip);
 }
 
 function hostKey(h: ExternalHost): string {
@@ -273,9 +294,14 @@ const STATIC_PATH = joinPath('metadata.annotations', ANNOTATION_STATIC_EGRESS_IP
 
 // --- Nodes -------------------------------------------------------------------------------------------------------
 
+/** A Node's transport address as text: its IPv4 one, else its IPv6 one (docs/ipv6.md §2.l). */
+function transportText(n: Node): string {
+  return nodeTransportIP(n) ?? nodeTransportIPv6(n)!;
+}
+
 /** Refuses a transport IP another Node has: peers tell Nodes apart by it (our own: heartbeats, Geneve, ARP). */
 const nodeTransportIPUnique: Rule<Node> = (x, n, ctx) => {
-  const tip = nodeTransportIP(n)!;
+  const tip = transportText(n);
   const other = x.nodeByIP.get(formatIP(parseIP(tip)!));
   if (other && other !== n)
     ctx.error('status.addresses', `InternalIP ${tip} is also the transport IP of Node ${other.metadata.name}`);
@@ -283,17 +309,48 @@ const nodeTransportIPUnique: Rule<Node> = (x, n, ctx) => {
 
 /** Refuses a transport IP outside the segment: the uplink is one L2 subnet (our own: AgentConfig.transportCIDR). */
 const nodeTransportIPOnSegment: Rule<Node> = (x, n, ctx) => {
-  const tip = nodeTransportIP(n)!;
+  const tip = nodeTransportIP(n);
+  if (tip === null) return; // an IPv6 transport address: transportCIDR is the IPv4 segment's
   if (x.seg && !prefixContains(x.seg, parseIP(tip)!))
     ctx.error('status.addresses', `InternalIP ${tip} is not inside transportCIDR ${x.cfg.transportCIDR}`);
 };
 
 /** Refuses the segment's gateway as a transport IP: two ARP owners of the router's address (our own). */
 const nodeTransportIPNotGateway: Rule<Node> = (x, n, ctx) => {
-  const tip = nodeTransportIP(n)!;
+  const tip = transportText(n);
   const ip = parseIP(tip)!;
   if (x.gw && ip.value === x.gw.value && x.gw.family === 4)
     ctx.error('status.addresses', `InternalIP ${tip} is the segment's defaultGateway`);
+};
+
+/**
+ * An IPv6 transport address (docs/ipv6.md §2.l): refused when another Node's transport address is IPv4 (a mixed
+ * cluster: Geneve and heartbeats run over one family between every pair of Nodes, and a v4-only and a v6-only
+ * Node share none), when another IPv6 one has the same 32-bit transport key (`nodeTransportKey`: what membership
+ * knows a Node by), and with an IPv4 Pod CIDR (IPv4 Pods would have no IPv4 Node address to masquerade to).
+ */
+const nodeTransportIPv6Rules: Rule<Node> = (x, n, ctx) => {
+  const t6 = nodeTransportIPv6(n);
+  if (t6 === null) return;
+  const v4 = x.firstTransport4;
+  if (v4)
+    ctx.error(
+      'status.addresses',
+      `the transport address ${t6} is IPv6 (no IPv4 InternalIP) but Node ${v4.metadata.name}'s is IPv4: ` +
+        'all Nodes need a transport address of one family (Geneve and heartbeats run over one family between ' +
+        'every pair); give this Node an IPv4 InternalIP, or every Node IPv6 ones only',
+    );
+  const other = x.nodeByKey6.get(nodeTransportKey(n)!);
+  if (other && other !== n)
+    ctx.error(
+      'status.addresses',
+      `the transport address ${t6} has the same 32-bit transport key as Node ${other.metadata.name}'s: change one`,
+    );
+  if (nodePodCIDR(n) !== null)
+    ctx.error(
+      'spec.podCIDRs',
+      `an IPv4 Pod CIDR on a Node with only an IPv6 transport address: its Pods would have no IPv4 Node address`,
+    );
 };
 
 /**
@@ -489,6 +546,25 @@ const hostAddressNotNodeOrEgress: Rule<ExternalHost> = (x, h, ctx) => {
     ctx.error('spec.address', `${k} is inside ExternalIPPool ${pool.metadata.name}`);
 };
 
+/**
+ * Refuses an IPv6 host address another host, a Node (its IPv6 address) or an IPv6 pool has (our own: two NDP
+ * owners on the segment).
+ */
+const hostIpv6Address: Rule<ExternalHost> = (x, h, ctx) => {
+  const k = hostKey6(h);
+  if (k === null) return;
+  const other = x.hostByIP.get(k);
+  if (other && other !== h)
+    ctx.error('spec.ipv6Address', `${k} is also the address of ExternalHost ${other.metadata.name}`);
+  for (const n of x.nodes) {
+    const a = nodeIPv6(n);
+    const ip = a === null ? null : parseIP(a);
+    if (ip && formatIP(ip) === k) ctx.error('spec.ipv6Address', `${k} is the IPv6 address of Node ${n.metadata.name}`);
+  }
+  for (const pool of poolsHolding(x, parseIP(k)!))
+    ctx.error('spec.ipv6Address', `${k} is inside ExternalIPPool ${pool.metadata.name}`);
+};
+
 // --- ExternalIPPools ---------------------------------------------------------------------------------------------
 
 /**
@@ -670,6 +746,7 @@ const NODE_RULES: readonly Rule<Node>[] = [
   nodeTransportIPUnique,
   nodeTransportIPOnSegment,
   nodeTransportIPNotGateway,
+  nodeTransportIPv6Rules,
   nodePodCIDRDisjoint,
   nodeStaticIPsDeclaredOnce,
 ];
@@ -687,7 +764,12 @@ const POD_RULES: readonly Rule<PodFacts>[] = [
   podIPNotEgressIP,
   podNetnsNameUnique,
 ];
-const HOST_RULES: readonly Rule<ExternalHost>[] = [hostOnSegment, hostAddressUnique, hostAddressNotNodeOrEgress];
+const HOST_RULES: readonly Rule<ExternalHost>[] = [
+  hostOnSegment,
+  hostAddressUnique,
+  hostAddressNotNodeOrEgress,
+  hostIpv6Address,
+];
 const POOL_RULES: readonly Rule<ExternalIPPool>[] = [
   poolRangesDisjoint,
   poolRangesHoldNoOwnedAddress,

@@ -11,7 +11,7 @@ export function decodeExternalHost(ctx: Ctx, o: Record<string, unknown>): Extern
   if (!ctx.required(o, 'spec', '')) return undefined;
   const s = ctx.map(o['spec'], 'spec');
   if (!s || !metadata) return undefined;
-  ctx.known(s, 'spec', ['address', 'command']);
+  ctx.known(s, 'spec', ['address', 'ipv6Address', 'command']);
   const before = ctx.errorCount;
   let address: string | undefined;
   if (ctx.required(s, 'address', 'spec')) {
@@ -25,6 +25,18 @@ export function decodeExternalHost(ctx: Ctx, o: Record<string, unknown>): Extern
         );
     }
   }
+  let ipv6Address: string | undefined;
+  if (hasValue(s, 'ipv6Address')) {
+    ipv6Address = ctx.str(s['ipv6Address'], 'spec.ipv6Address');
+    if (ipv6Address !== undefined) {
+      const a = parseInterfaceAddress(ipv6Address);
+      if (!a || a.ip.family !== 6)
+        ctx.error(
+          'spec.ipv6Address',
+          `Invalid value: "${ipv6Address}": must be an IPv6 address with its prefix (2001:2::100/64)`,
+        );
+    }
+  }
   let command: string[] | undefined;
   if (hasValue(s, 'command')) {
     command = ctx.strList(s['command'], 'spec.command');
@@ -32,6 +44,7 @@ export function decodeExternalHost(ctx: Ctx, o: Record<string, unknown>): Extern
   }
   if (ctx.errorCount !== before || address === undefined) return undefined;
   const spec: ExternalHost['spec'] = { address };
+  if (ipv6Address !== undefined) spec.ipv6Address = ipv6Address;
   if (command) spec.command = command;
   return { apiVersion: ENGINE_API, kind: 'ExternalHost', metadata, spec };
 }

@@ -9,6 +9,7 @@ import {
   LABEL_HOSTNAME,
   LABEL_OS,
   nodeStaticIPs,
+  nodeIPv6,
   nodeTransportIP,
 } from '../model.js';
 import type { Node, NodeAddress } from '../model.js';
@@ -77,8 +78,11 @@ export function decodeNode(ctx: Ctx, o: Record<string, unknown>, ignored: string
     }
   }
   const node: Node = { apiVersion: 'v1', kind: 'Node', metadata, spec, status: { addresses } };
-  if (ctx.errorCount === before && nodeTransportIP(node) === null)
-    ctx.error('status.addresses', 'Required value: a Node needs an IPv4 InternalIP address (its transport IP)');
+  if (ctx.errorCount === before && nodeTransportIP(node) === null && nodeIPv6(node) === null)
+    ctx.error(
+      'status.addresses',
+      'Required value: a Node needs an IPv4 InternalIP address (its transport IP), or IPv6 ones only (an IPv6 underlay)',
+    );
   const max = metadata.annotations[ANNOTATION_MAX_EGRESS_IPS];
   const annPath = joinPath('metadata.annotations', ANNOTATION_MAX_EGRESS_IPS);
   if (max !== undefined && !/^(0|[1-9][0-9]{0,2})$/.test(max))

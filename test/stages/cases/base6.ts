@@ -140,3 +140,26 @@ export function neighbour6(st: NodeState, addr: string, macText: string): void {
   const m = mac(macText);
   st.neigh6.learn(v, 0, (m[0]! << 8) | m[1]!, (m[2]! << 24) | (m[3]! << 16) | (m[4]! << 8) | m[5]!, st.now, true);
 }
+
+/**
+ * node-a on an IPv6 underlay (docs/ipv6.md §2.l): base6 with the segment 2001:2::/64 and the nodes' IPv6
+ * addresses as their transport addresses, each under its IPv4 address of baseConfig as its transport key (any
+ * int32 not 0 works as a key; these keep the IPv4 tables and the pins helper of the IPv4 rows).
+ */
+export function underlay6(over: Partial<NodeDatapathConfig6> = {}): Partial<NodeDatapathConfig> {
+  return {
+    v6: {
+      ...base6(),
+      segment: '2001:2::/64',
+      underlay: {
+        self: '2001:2::11',
+        nodes: [
+          { key: ip('198.18.0.11'), ip: '2001:2::11' },
+          { key: ip('198.18.0.12'), ip: '2001:2::12' },
+          { key: ip('198.18.0.13'), ip: '2001:2::13' },
+        ],
+      },
+      ...over,
+    },
+  };
+}

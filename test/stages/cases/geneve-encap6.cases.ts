@@ -3,7 +3,7 @@
  * (base6.ts), `meta` = the outer (IPv4) destination pod-ingress6 chose.
  */
 import { GeneveEncap6 } from '../../../engine/stages/index.js';
-import { dual } from './base6.js';
+import { dual, underlay6 } from './base6.js';
 import { ip, NODE_MAC, type CaseTable, type Row } from './harness.js';
 
 const INNER = "IPv6(src='2001:2:0:a1::7', dst='2001:2::100')/UDP(sport=40000, dport=53)/b'q'";
@@ -14,6 +14,13 @@ export const cases: CaseTable = {
   stage: (st) => new GeneveEncap6(st),
   l3: 0,
   rows: [
+    {
+      name: 'on an IPv6 underlay: handed on unchanged to tunnel6-encap (underlay6), the key in meta',
+      config: underlay6(),
+      input: [{ pkt: INNER, meta: ip('198.18.0.13') }],
+      counters: {},
+      expect: { underlay6: [INNER] },
+    },
     row({
       name: 'outer IPv4 to node-c, inner Ethernet of type IPv6, the packet unchanged',
       input: [{ pkt: INNER, meta: ip('198.18.0.13') }],

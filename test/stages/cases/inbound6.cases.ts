@@ -28,6 +28,18 @@ const to = (
   oport: o.port ?? 0,
 });
 const SYN = (sport = 5000) => `TCP(sport=${sport}, dport=80, flags='S', seq=1)`;
+/** A UDP datagram of 1411 bytes with its IPv6 header, above the pod MTU of 1450. */
+const BIG = "UDP(sport=5353, dport=53)/(b'x'*1403)";
+/** The pod's SYN-ACK on the connection EXT:5000 → web-1:80 it accepted (what a router's error quotes). */
+const ABOUT_ANSWER = `ICMPv6DestUnreach(code=1)/IPv6(src='${WEB1}', dst='${EXT}')/TCP(sport=80, dport=5000, flags='SA')`;
+/** The router 2001:2::1's ICMPv6 error to web-1, as unsnat6 hands it on. */
+const routerError = (body: string): Input => ({
+  pkt: eth(`IPv6(src='2001:2::1', dst='${WEB1}')/${body}`),
+  meta: walk(ICMPV6),
+  oport: 0,
+});
+/** The connection EXT:5000 → web-1:80 the pod accepted. */
+const acceptedWeb = (st: Parameters<NonNullable<Row['setup']>>[0]) => void accepted6(st, 'tcp', EXT, 5000, WEB1, 80);
 const d = dual();
 const row = (r: Row): Row => ({ config: d, ...r });
 
@@ -100,16 +112,84 @@ export const cases: CaseTable = {
       counters: { 'drop-hop-limit': 1 },
     }),
     row({
-      name: 'a packet above the pod MTU (1450): drop-too-big',
-      input: [to("UDP(sport=5353, dport=53)/(b'x'*1403)", UDP)],
+      name: 'a packet above the pod MTU (1450): drop-too-big, Packet Too Big (MTU 1450) from the node address to error',
+      input: [to(BIG, UDP)],
+      counters: { 'drop-too-big': 1, 'icmp-packet-too-big': 1 },
+      expect: {
+        error: [`IPv6(src='2001:2::11', dst='${EXT}')/ICMPv6PacketTooBig(mtu=1450)/bytes(${ip6()}/${BIG})[:1232]`],
+      },
+    }),
+    row({
+      name: 'the same on a node without an IPv6 address: the error comes from the pod gateway',
+      config: dual({ nodeIp: null }),
+      input: [to(BIG, UDP)],
+      counters: { 'drop-too-big': 1, 'icmp-packet-too-big': 1 },
+      expect: {
+        error: [`IPv6(src='2001:2:0:a1::1', dst='${EXT}')/ICMPv6PacketTooBig(mtu=1450)/bytes(${ip6()}/${BIG})[:1232]`],
+      },
+    }),
+    row({
+      name: 'the same with no free slot for the error: drop-too-big, drop-no-buffer',
+      slots: 1,
+      input: [to(BIG, UDP)],
+      counters: { 'drop-too-big': 1, 'drop-no-buffer': 1 },
+    }),
+    row({
+      name: 'an ICMPv6 error above the pod MTU: drop-too-big, no error about an error',
+      setup: acceptedWeb,
+      input: [
+        routerError(
+          `ICMPv6DestUnreach(code=1)/IPv6(src='${WEB1}', dst='${EXT}')/UDP(sport=80, dport=5000)/(b'x'*1355)`,
+        ),
+      ],
       counters: { 'drop-too-big': 1 },
     }),
     row({
-      name: 'an ICMPv6 error to a pod: drop-icmp-error',
+      name: "a router's error about the pod's answer on an accepted connection: related, Hop Limit decremented, to-pod un-NATed",
+      setup: acceptedWeb,
+      input: [routerError(ABOUT_ANSWER)],
+      counters: { related: 1 },
+      expect: { 'to-pod': [`IPv6(src='2001:2::1', dst='${WEB1}', hlim=63)/${ABOUT_ANSWER}`] },
+    }),
+    row({
+      name: 'an ICMPv6 error about a packet of no accepted connection: drop-related-no-conntrack',
+      input: [routerError(ABOUT_ANSWER)],
+      counters: { 'drop-related-no-conntrack': 1 },
+    }),
+    row({
+      name: 'an ICMPv6 error quoting a packet not from the pod it is sent to: drop-related-mismatch',
+      setup: acceptedWeb,
       input: [
-        to(`ICMPv6DestUnreach(code=1)/IPv6(src='${WEB1}', dst='${EXT}')/TCP(sport=80, dport=5000, flags='SA')`, ICMPV6),
+        routerError(
+          `ICMPv6DestUnreach(code=1)/IPv6(src='${OTHER}', dst='${EXT}')/TCP(sport=80, dport=5000, flags='SA')`,
+        ),
       ],
-      counters: { 'drop-icmp-error': 1 },
+      counters: { 'drop-related-mismatch': 1 },
+    }),
+    row({
+      name: 'an ICMPv6 error quoting an ICMPv6 error (no ports): drop-related-untracked',
+      setup: acceptedWeb,
+      input: [routerError(`ICMPv6DestUnreach(code=1)/IPv6(src='${WEB1}', dst='${EXT}')/ICMPv6DestUnreach(code=4)`)],
+      counters: { 'drop-related-untracked': 1 },
+    }),
+    row({
+      // A stage-level check: the quote is the connection's first SYN, so the error would travel to its client.
+      name: "an ICMPv6 error quoting the connection's original direction: drop-related-reply-direction",
+      setup: acceptedWeb,
+      input: [
+        {
+          pkt: eth(`IPv6(src='2001:2::1', dst='${EXT}')/ICMPv6DestUnreach(code=1)/${ip6()}/${SYN()}`),
+          meta: walk(ICMPV6),
+          oport: 0,
+        },
+      ],
+      counters: { 'drop-related-reply-direction': 1 },
+    }),
+    row({
+      name: 'an ICMPv6 error about an accepted connection recorded with another full peer of the same stand-ins: drop-key-clash',
+      setup: (st) => void accepted6(st, 'tcp', EXT, 5000, WEB1, 80, '2001:2::99'),
+      input: [routerError(ABOUT_ANSWER)],
+      counters: { 'drop-key-clash': 1 },
     }),
   ],
 };

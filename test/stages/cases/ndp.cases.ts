@@ -6,8 +6,8 @@
 import { Ndp, type NodeState } from '../../../engine/stages/index.js';
 import { ethernet } from '../../../engine/wire/index.js';
 import { words6 } from '../../../engine/stages/tables6.js';
-import { dual, neighbour6, ROUTER_MAC } from './base6.js';
-import { HOST_MAC, NODE_MAC, OTHER_MAC, PEER_MAC, type CaseTable, type Row } from './harness.js';
+import { dual, neighbour6, ROUTER_MAC, underlay6 } from './base6.js';
+import { HOST_MAC, NODE_MAC, OTHER_MAC, PEER_MAC, pin, type CaseTable, type Row } from './harness.js';
 
 const SNM = (last: string) => `ff02::1:ff${last}`;
 /** An NS from `src` (link-layer `smac`) for `tgt`, to `dst` (default: its solicited-node group). */
@@ -258,6 +258,36 @@ export const cases: CaseTable = {
       name: 'a node without an IPv6 side: drop-no-ipv6',
       input: [NS('2001:2::11', '2001:2::101', OTHER_MAC)],
       counters: { 'drop-no-ipv6': 1 },
+    },
+    {
+      name: "IPv6 underlay: an NA for a member's transport address before its first heartbeat: member-unpinned, the waiting entry unresolved",
+      config: underlay6(),
+      steps: [
+        { setup: incomplete('2001:2::12'), input: [NA('2001:2::12', OTHER_MAC, 1, 1)] },
+        { setup: expectEntry('2001:2::12', 'incomplete', '00:00:00:00:00:00') },
+      ],
+      counters: { 'member-unpinned': 1 },
+    },
+    {
+      name: "IPv6 underlay: NAs for a pinned member's transport address, from another MAC and from its own: spoof-member-ip, member",
+      config: underlay6(),
+      setup: (st) => pin(st, '198.18.0.12', PEER_MAC),
+      steps: [
+        {
+          setup: incomplete('2001:2::12'),
+          input: [NA('2001:2::12', OTHER_MAC, 0, 1), NA('2001:2::12', PEER_MAC, 1, 1)],
+        },
+        { setup: expectEntry('2001:2::12', 'incomplete', '00:00:00:00:00:00') },
+      ],
+      counters: { 'spoof-member-ip': 1, member: 1 },
+    },
+    {
+      name: "IPv6 underlay: an NS from a member's transport address for the node address: answered, nothing learned (member)",
+      config: underlay6(),
+      setup: (st) => pin(st, '198.18.0.12', PEER_MAC),
+      steps: [{ input: [NS('2001:2::11', '2001:2::12', PEER_MAC)] }, { setup: expectEntry('2001:2::12', '', '') }],
+      counters: { replied: 1, member: 1 },
+      expect: { reply: [NA_REPLY('2001:2::11', '2001:2::12', PEER_MAC)] },
     },
     row({
       name: 'no slot for the answer: drop-no-buffer',

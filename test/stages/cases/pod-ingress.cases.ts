@@ -7,6 +7,9 @@ import type { CaseTable } from './harness.js';
 const UDP = "UDP(sport=40000, dport=53)/b'query'";
 const FROM_WEB1 = `IP(src='10.244.1.5', dst='198.18.0.100')`;
 
+const TTL1 = `IP(src='10.244.1.5', dst='198.18.0.100', ttl=1)/${UDP}`;
+const TTL1_ERROR = `IP(src='10.244.1.1', dst='10.244.1.5', tos=0xc0, id=0, ttl=64)/ICMP(type=11, code=0)/bytes(${TTL1})[:28]`;
+const BIG_DF = `IP(src='10.244.1.5', dst='198.18.0.100', flags='DF')/UDP(sport=1, dport=2)/(b'z'*1460)`;
 export const cases: CaseTable = {
   stage: (st) => new PodIngress(st),
   l3: 0,
@@ -129,6 +132,23 @@ export const cases: CaseTable = {
           `IP(src='10.244.1.1', dst='10.244.1.5', tos=0xc0, id=0, ttl=64)/ICMP(type=11, code=0)/bytes(IP(src='10.244.1.5', dst='198.18.0.100', ttl=1)/${UDP})[:28]`,
         ],
       },
+    },
+    {
+      // A bucket of 2 filling at 1000/s: 2 errors at 1000 ms, none for the third, 1 token again at 1001 ms.
+      name: 'TTL 1 beyond the error rate limit: the packet dropped, icmp-rate-limited instead of time exceeded',
+      state: { icmpErrors: { burst: 2 } },
+      steps: [
+        { at: 1000, input: [TTL1, TTL1, TTL1] },
+        { at: 1001, input: [TTL1] },
+      ],
+      counters: { 'drop-ttl-exceeded': 4, 'icmp-time-exceeded': 3, 'icmp-rate-limited': 1 },
+      expect: { reply: [TTL1_ERROR, TTL1_ERROR, TTL1_ERROR] },
+    },
+    {
+      name: 'fragmentation needed is not rate limited (path MTU discovery): 3 with a bucket of 0',
+      state: { icmpErrors: { burst: 0 } },
+      input: [BIG_DF, BIG_DF, BIG_DF],
+      counters: { 'drop-too-big': 3, 'icmp-frag-needed': 3 },
     },
     {
       name: 'TTL 1 with no free slot for the ICMP error: drop-no-buffer',

@@ -16,6 +16,10 @@ const BIG = "UDP(sport=1, dport=2)/(b'z'*1420)";
 const GW_TO_POD = `IPv6(src='2001:2:0:a1::1', dst='${WEB1}')`;
 const d = dual();
 const row = (r: Row): Row => ({ config: d, ...r });
+/** web-1's port unreachable about a segment EXT:5000 → web-1:80 it received. */
+const POD_ERROR = `ICMPv6DestUnreach(code=4)/IPv6(src='${EXT}', dst='${WEB1}')/TCP(sport=5000, dport=80, flags='A')`;
+const HLIM1 = `${from(EXT, ', hlim=1')}/${UDP}`;
+const HLIM1_ERROR = `${GW_TO_POD}/ICMPv6TimeExceeded(code=0)/${HLIM1}`;
 
 export const cases: CaseTable = {
   stage: (st) => new PodIngress6(st),
@@ -155,6 +159,24 @@ export const cases: CaseTable = {
       expect: { 'no-nat': [`${from(EXT, ', hlim=63')}/${SYNACK}`] },
     }),
     row({
+      name: 'an ICMPv6 error the pod sends about a packet of a connection it accepted: related-no-nat, out un-NATed',
+      setup: (st) => void accepted6(st, 'tcp', EXT, 5000, WEB1, 80),
+      input: [`${from(EXT)}/${POD_ERROR}`],
+      counters: { 'related-no-nat': 1 },
+      expect: { 'no-nat': [`${from(EXT, ', hlim=63')}/${POD_ERROR}`] },
+    }),
+    row({
+      name: 'the same error with no accepted connection: its Egress (snat6 translates or drops it)',
+      input: [`${from(EXT)}/${POD_ERROR}`],
+      counters: { 'egress-local': 1 },
+    }),
+    row({
+      name: 'the same error quoting a connection recorded with another full peer: not related, its Egress',
+      setup: (st) => void accepted6(st, 'tcp', EXT, 5000, WEB1, 80, '2001:2::99'),
+      input: [`${from(EXT)}/${POD_ERROR}`],
+      counters: { 'egress-local': 1 },
+    }),
+    row({
       name: 'the echo reply of an accepted ping and an answer behind a destination options header: no-nat',
       setup: (st) => {
         accepted6(st, 'icmp', EXT, 9, WEB1, 0);
@@ -242,6 +264,30 @@ export const cases: CaseTable = {
       input: [`${from(EXT, ', hlim=1')}/${UDP}`],
       counters: { 'drop-hop-limit': 1, 'icmp-time-exceeded': 1 },
       expect: { reply: [`${GW_TO_POD}/ICMPv6TimeExceeded(code=0)/${from(EXT, ', hlim=1')}/${UDP}`] },
+    }),
+    row({
+      // A bucket of 2 filling at 1000/s: 2 errors at 1000 ms, none for the third, 1 token again at 1001 ms.
+      name: 'Hop Limit 1 beyond the error rate limit: the packet dropped, icmp-rate-limited instead of Time Exceeded',
+      state: { icmpErrors: { burst: 2 } },
+      steps: [
+        { at: 1000, input: [HLIM1, HLIM1, HLIM1] },
+        { at: 1001, input: [HLIM1] },
+      ],
+      counters: { 'drop-hop-limit': 4, 'icmp-time-exceeded': 3, 'icmp-rate-limited': 1 },
+      expect: { reply: [HLIM1_ERROR, HLIM1_ERROR, HLIM1_ERROR] },
+    }),
+    row({
+      name: 'Packet Too Big is not rate limited (path MTU discovery): 3 with a bucket of 0',
+      state: { icmpErrors: { burst: 0 } },
+      input: [`${from(EXT)}/${BIG}`, `${from(EXT)}/${BIG}`, `${from(EXT)}/${BIG}`],
+      counters: { 'drop-too-big': 3, 'icmp-packet-too-big': 3 },
+    }),
+    row({
+      name: 'no token taken for an error that may not be sent: Hop Limit 1 on an ICMPv6 error, then one on UDP',
+      state: { icmpErrors: { burst: 1 } },
+      input: [`${from(EXT, ', hlim=1')}/ICMPv6DestUnreach(code=4)/IPv6(src='${EXT}', dst='${WEB1}')/${UDP}`, HLIM1],
+      counters: { 'drop-hop-limit': 2, 'icmp-time-exceeded': 1 },
+      expect: { reply: [HLIM1_ERROR] },
     }),
     row({
       name: 'Hop Limit 1 on an ICMPv6 error: drop-hop-limit, no error about an error (RFC 4443 §2.4 e.1)',

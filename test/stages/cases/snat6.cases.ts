@@ -19,6 +19,8 @@ const udp = (sport: number, hlim = 64, meta = 0) => ({
   pkt: `IPv6(src='${WEB1}', dst='${EXT}', hlim=${hlim})/UDP(sport=${sport}, dport=53)/b'q'`,
   meta,
 });
+/** A node-b pod's UDP packet of 1501 bytes (40 + 8 + 1453), one above the uplink MTU. */
+const BIG_REMOTE = `IPv6(src='2001:2:0:a2::9', dst='${EXT}')/UDP(sport=40000, dport=53)/Raw(b'x' * 1453)`;
 const d = dual();
 const row = (r: Row): Row => ({ config: d, ...r });
 
@@ -58,6 +60,46 @@ export const cases: CaseTable = {
       input: [udp(40000, 64, 1)],
       counters: { new: 1 },
       expect: { out: [`IPv6(src='2001:2::11', dst='${EXT}', hlim=63)/UDP(sport=40000, dport=53)/b'q'`] },
+    }),
+    row({
+      // A node-b pod's packet, decapsulated here, 1 byte above this node's uplink MTU of 1500.
+      name: 'a node-b pod above the uplink MTU: drop-too-big, Packet Too Big (MTU 1500) from the pod gateway to error',
+      input: [{ pkt: BIG_REMOTE, meta: 0 }],
+      counters: { 'drop-too-big': 1, 'icmp-packet-too-big': 1 },
+      expect: {
+        error: [
+          `IPv6(src='2001:2:0:a1::1', dst='2001:2:0:a2::9')/ICMPv6PacketTooBig(mtu=1500)/bytes(${BIG_REMOTE})[:1232]`,
+        ],
+      },
+    }),
+    row({
+      name: 'exactly the uplink MTU: SNATed',
+      input: [{ pkt: `IPv6(src='2001:2:0:a2::9', dst='${EXT}')/UDP(sport=40000, dport=53)/Raw(b'x' * 1452)`, meta: 0 }],
+      counters: { new: 1 },
+      expect: {
+        out: [`IPv6(src='2001:2::253', dst='${EXT}', hlim=63)/UDP(sport=40000, dport=53)/Raw(b'x' * 1452)`],
+      },
+    }),
+    row({
+      name: 'a local pod above the uplink MTU (past pod-ingress6 only by a misconfiguration): drop-too-big, no error',
+      input: [{ pkt: `IPv6(src='${WEB1}', dst='${EXT}')/UDP(sport=40000, dport=53)/Raw(b'x' * 1453)`, meta: 0 }],
+      counters: { 'drop-too-big': 1 },
+    }),
+    row({
+      name: 'an ICMPv6 error of a node-b pod above the uplink MTU: drop-too-big, no error about an error',
+      input: [
+        {
+          pkt: `IPv6(src='2001:2:0:a2::9', dst='${EXT}')/ICMPv6DestUnreach(code=4)/IPv6(src='${EXT}', dst='2001:2:0:a2::9')/UDP(sport=53, dport=40000)/Raw(b'x' * 1405)`,
+          meta: 0,
+        },
+      ],
+      counters: { 'drop-too-big': 1 },
+    }),
+    row({
+      name: 'a node-b pod above the uplink MTU with no free slot for the error: drop-too-big, drop-no-buffer',
+      slots: 1,
+      input: [{ pkt: BIG_REMOTE, meta: 0 }],
+      counters: { 'drop-too-big': 1, 'drop-no-buffer': 1 },
     }),
     row({
       name: 'the second packet of the connection: established',

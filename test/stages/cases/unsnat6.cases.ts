@@ -256,6 +256,15 @@ export const cases: CaseTable = {
       counters: { 'to-pod-address': 2 },
     }),
     row({
+      name: "an ICMPv6 error to a local pod's address: to-pod-address (inbound6 finds its connection), not related here",
+      input: [
+        eth(
+          `IPv6(src='2001:2::1', dst='${WEB1}')/ICMPv6DestUnreach(code=1)/IPv6(src='${WEB1}', dst='${EXT}')/TCP(sport=80, dport=5000, flags='SA')`,
+        ),
+      ],
+      counters: { 'to-pod-address': 1 },
+    }),
+    row({
       name: 'an atomic fragment (offset 0, M clear) to a pod address is no fragment: to-pod-address',
       input: [eth(`IPv6(src='${EXT}', dst='${WEB1}')/IPv6ExtHdrFragment(m=0, id=3)/${REPLY}`)],
       counters: { 'to-pod-address': 1 },

@@ -1,7 +1,7 @@
 /** uplink-ingress rows (engine/stages/uplink-ingress.ts; docs/semantics.md §3, §4.b): frames from the segment. */
 import { UplinkIngress } from '../../../engine/stages/index.js';
-import { dual } from './base6.js';
-import { eth, HOST_MAC, VLAN_EGRESS, vlanConfig, type CaseTable } from './harness.js';
+import { dual, underlay6 } from './base6.js';
+import { CONTROL_PORT, eth, HOST_MAC, PEER_MAC, VLAN_EGRESS, vlanConfig, type CaseTable } from './harness.js';
 
 const NS_TO_NODE6 = `IPv6(src='2001:2::100', dst='ff02::1:ff00:11', hlim=255)/ICMPv6ND_NS(tgt='2001:2::11')/ICMPv6NDOptSrcLLAddr(lladdr='${HOST_MAC}')`;
 
@@ -166,6 +166,39 @@ export const cases: CaseTable = {
         eth("IP(src='198.18.0.100', dst='198.18.0.99')/UDP(sport=1, dport=2)/b'x'", HOST_MAC, 'ff:ff:ff:ff:ff:ff'),
       ],
       counters: { 'drop-broadcast-ip': 1 },
+    },
+    {
+      name: "IPv6 underlay: UDP to the tunnel and the control port from a member's transport address: underlay6",
+      config: underlay6(),
+      state: { controlPort: CONTROL_PORT },
+      input: [
+        eth("IPv6(src='2001:2::12', dst='2001:2::11')/UDP(sport=5555, dport=6081)/b'g'", PEER_MAC),
+        eth(
+          `IPv6(src='2001:2::12', dst='2001:2::11')/UDP(sport=${CONTROL_PORT}, dport=${CONTROL_PORT})/b'hb'`,
+          PEER_MAC,
+        ),
+      ],
+      counters: {},
+      expect: {
+        underlay6: [
+          eth("IPv6(src='2001:2::12', dst='2001:2::11')/UDP(sport=5555, dport=6081)/b'g'", PEER_MAC),
+          eth(
+            `IPv6(src='2001:2::12', dst='2001:2::11')/UDP(sport=${CONTROL_PORT}, dport=${CONTROL_PORT})/b'hb'`,
+            PEER_MAC,
+          ),
+        ],
+      },
+    },
+    {
+      name: 'IPv6 underlay: to the tunnel port from no member, to another port from a member, to an egress IP: ipv6',
+      config: underlay6(),
+      state: { controlPort: CONTROL_PORT },
+      input: [
+        eth("IPv6(src='2001:2::77', dst='2001:2::11')/UDP(sport=5555, dport=6081)/b'g'"),
+        eth("IPv6(src='2001:2::12', dst='2001:2::11')/UDP(sport=5555, dport=53)/b'g'", PEER_MAC),
+        eth("IPv6(src='2001:2::12', dst='2001:2::253')/UDP(sport=5555, dport=6081)/b'g'", PEER_MAC),
+      ],
+      counters: {},
     },
     {
       name: 'a strict source route option (SSRR) to the node: drop-source-route',

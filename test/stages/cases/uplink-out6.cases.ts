@@ -5,8 +5,10 @@
  */
 import { fold6, UplinkOut6 } from '../../../engine/stages/index.js';
 import { words6 } from '../../../engine/stages/tables6.js';
-import { connection6, dual, neighbour6, ROUTER_MAC } from './base6.js';
-import { HOST_MAC, NODE_MAC, OTHER_MAC, type CaseTable, type Row } from './harness.js';
+import { connection6, dual, neighbour6, ROUTER_MAC, underlay6 } from './base6.js';
+import { CONTROL_PORT, HOST_MAC, ip, NODE_MAC, OTHER_MAC, PEER_MAC, type CaseTable, type Row } from './harness.js';
+import { mac } from '../../support/node-config.js';
+import { ethernet } from '../../../engine/wire/index.js';
 
 const PKT = (dst: string, src = '2001:2::253') =>
   `IPv6(src='${src}', dst='${dst}', hlim=63)/UDP(sport=40000, dport=53)/b'q'`;
@@ -20,6 +22,27 @@ const d = dual();
 const seg = dual({ segment: '2001:2::/64' });
 const row = (r: Row): Row => ({ config: d, ...r });
 const srow = (r: Row): Row => ({ config: seg, ...r });
+
+/** IPv6 underlay (base6.ts `underlay6`): a heartbeat and Geneve from node-a's transport address to node-b's. */
+const U = underlay6();
+const HB6 = `IPv6(src='2001:2::11', dst='2001:2::12', tc=0xc0)/UDP(sport=${CONTROL_PORT}, dport=${CONTROL_PORT})/b'hb'`;
+const GEN6 = "IPv6(src='2001:2::11', dst='2001:2::12')/UDP(sport=50000, dport=6081)/b'geneve'";
+const GEN6_OFF = "IPv6(src='2001:2::11', dst='2001:2:9::13')/UDP(sport=50000, dport=6081)/b'geneve'";
+/** node-c's transport address off the segment (behind the router). */
+const U_OFF = underlay6({
+  underlay: {
+    self: '2001:2::11',
+    nodes: [
+      { key: ip('198.18.0.11'), ip: '2001:2::11' },
+      { key: ip('198.18.0.12'), ip: '2001:2::12' },
+      { key: ip('198.18.0.13'), ip: '2001:2:9::13' },
+    ],
+  },
+});
+const pinB = (st: Parameters<NonNullable<Row['setup']>>[0]) => {
+  const m = mac(PEER_MAC);
+  st.pinPeer(ip('198.18.0.12'), ethernet.macHi16(m), ethernet.macLo32(m));
+};
 
 export const cases: CaseTable = {
   stage: (st) => new UplinkOut6(st),
@@ -102,6 +125,41 @@ export const cases: CaseTable = {
       input: [PKT('2001:2::101')],
       counters: { parked: 1, 'drop-no-buffer': 1 },
     }),
+    {
+      name: 'IPv6 underlay: a heartbeat to a member not pinned yet: first-contact, to the Ethernet broadcast address, no NS',
+      config: U,
+      state: { controlPort: CONTROL_PORT },
+      input: [HB6],
+      counters: { 'first-contact': 1 },
+      expect: { out: [`Ether(dst='ff:ff:ff:ff:ff:ff', src='${NODE_MAC}')/${HB6}`] },
+    },
+    {
+      name: "IPv6 underlay: Geneve to a member not pinned yet waits (never solicited); its heartbeat's pin releases it",
+      config: U,
+      state: { controlPort: CONTROL_PORT },
+      steps: [{ input: [GEN6] }, { at: 2001 }, { setup: pinB }],
+      counters: { parked: 1, released: 1, sent: 1 },
+      expect: { out: [`Ether(dst='${PEER_MAC}', src='${NODE_MAC}')/${GEN6}`] },
+    },
+    {
+      name: 'IPv6 underlay: a member that never answers: no NS, drop-ndp-timeout after maxProbes intervals',
+      config: U,
+      steps: [{ at: 1000, input: [GEN6] }, { at: 2001 }, { at: 3002 }, { at: 4003 }],
+      counters: { parked: 1, 'drop-ndp-timeout': 1 },
+    },
+    {
+      name: "IPv6 underlay: to a pinned member, its pinned MAC; to a member off the segment, the router's",
+      config: U_OFF,
+      setup: pinB,
+      input: [GEN6, GEN6_OFF],
+      counters: { sent: 2 },
+      expect: {
+        out: [
+          `Ether(dst='${PEER_MAC}', src='${NODE_MAC}')/${GEN6}`,
+          `Ether(dst='${ROUTER_MAC}', src='${NODE_MAC}')/${GEN6_OFF}`,
+        ],
+      },
+    },
     row({
       name: 'a new connection whose reply tuple another connection holds: drop-ct-clash',
       setup: (st) => {
