@@ -1,9 +1,9 @@
 /**
  * control-in: control datagrams for the node (membership heartbeats on the control port) are handed to the
  * agent's handler and then freed. The handler runs synchronously and must copy what it keeps.
- * Specification: docs/semantics.md §2.4 (membership heartbeats). Cases: test/stages/cases/control-in.cases.ts.
  * A datagram over the IPv6 underlay (from tunnel6-decap, docs/ipv6.md §2.l) is handed on with the sender's
  * transport key (`b.meta`) as its source, the key membership knows that member by.
+ * Specification: docs/semantics.md §2.4 (membership heartbeats). Cases: test/stages/cases/control-in.cases.ts.
  * Exits: `done` (freed by the pipeline).
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';

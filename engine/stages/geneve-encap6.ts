@@ -13,9 +13,9 @@
  * With tunnel authentication (docs/tunnel-auth.md) the template also carries the authentication option (24 bytes,
  * C bit set): per packet the next sequence number and the SipHash-2-4 tag are written into it, and the size limit
  * is the uplink MTU − 74.
+ * On a node whose underlay is IPv6 (docs/ipv6.md §2.l) every packet goes on unchanged to tunnel6-encap.
  * Specification: docs/ipv6.md §2.d; docs/semantics.md §5 (Geneve as Antrea emits it), §4.b; RFC 8926. Cases:
  * test/stages/cases/geneve-encap6.cases.ts.
- * On a node whose underlay is IPv6 (docs/ipv6.md §2.l) every packet goes on unchanged to tunnel6-encap.
  * Exits: `out` (to uplink-out, `b.l3` = the outer IPv4 header), `drop`, `underlay6` (the IPv6 underlay:
  * tunnel6-encap, `b.meta` = the peer's transport key).
  */

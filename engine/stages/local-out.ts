@@ -2,9 +2,9 @@
  * local-out: IPv4 packets the node itself sends (control-plane datagrams such as membership heartbeats), on
  * their way to uplink-out: the header must pass `ipv4.check` (a bug there is counted, not sent), `b.l3` is set
  * and no connection is attached (the engine's own traffic is not tracked).
- * Specification: docs/semantics.md §2.4 (heartbeats). Cases: test/stages/cases/local-out.cases.ts.
  * An IPv6 datagram (a heartbeat over the IPv6 underlay, docs/ipv6.md §2.l) must pass `ipv6.check` and goes to
  * uplink-out6.
+ * Specification: docs/semantics.md §2.4 (heartbeats). Cases: test/stages/cases/local-out.cases.ts.
  * Exits: `out` (to uplink-out), `drop`, `ipv6` (to uplink-out6).
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';

@@ -10,11 +10,11 @@
  * computed after it. The size limit is the uplink MTU − 70 (− 94 with authentication). A destination that is no
  * member with an IPv6 transport address (an IPv4 Egress IP hosted elsewhere: not carried over an IPv6 underlay
  * yet) is `drop-no-peer`.
- * Specification: docs/ipv6.md §2.l; docs/semantics.md §5 (Geneve as Antrea emits it); RFC 8926, RFC 8200 §8.1.
- * Cases: test/stages/cases/tunnel6-encap.cases.ts.
  * It goes on to uplink-out6, which resolves the next hop in the IPv6 neighbour table (a member's address is
  * pinned from its heartbeats, never solicited). An IPv4 packet's connection reference (`b.flow`, a reply of a
  * confirmed connection of the IPv4 table) is cleared: uplink-out6 confirms in the IPv6 one.
+ * Specification: docs/ipv6.md §2.l; docs/semantics.md §5 (Geneve as Antrea emits it); RFC 8926, RFC 8200 §8.1.
+ * Cases: test/stages/cases/tunnel6-encap.cases.ts.
  * Exits: `out` (to uplink-out6, `b.l3` = the outer IPv6 header, `b.meta` = the peer's key), `drop`.
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';

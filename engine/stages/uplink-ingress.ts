@@ -14,10 +14,10 @@
  * On a node with an IPv6 side, IPv6 frames go to unsnat6 (`ipv6`), and those whose Next Header is ICMPv6 with an
  * NDP type (133..137) to the ndp stage (`ndp`), which alone may also come to an IPv6 multicast MAC (33:33:...,
  * the solicited-node groups, RFC 2464 §7); any other frame to a multicast MAC is `drop-multicast`.
- * Specification: docs/architecture.md §1 (the uplink port), docs/semantics.md §3, §3.1, §4.b, §4.i. Cases:
- * test/stages/cases/uplink-ingress.cases.ts.
  * On an IPv6 underlay (docs/ipv6.md §2.l), IPv6 UDP from a member's transport address to this node's, to the tunnel
  * or control port, goes to tunnel6-decap (`underlay6`); other IPv6 frames go to unsnat6 as on any dual-stack node.
+ * Specification: docs/architecture.md §1 (the uplink port), docs/semantics.md §3, §3.1, §4.b, §4.i. Cases:
+ * test/stages/cases/uplink-ingress.cases.ts.
  * Exits: `arp`, `ip`, `fragment`, `drop`, `ipv6` (to unsnat6), `ndp`, `underlay6` (to tunnel6-decap, `b.l3` = the
  * IPv6 header).
  */
