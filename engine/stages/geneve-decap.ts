@@ -26,12 +26,12 @@
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
-import { ethernet, geneve, geneveAuth, ipv4, verdict } from '../wire/index.js';
+import { ethernet, geneve, ipv4, verdict } from '../wire/index.js';
 import { OWN_EGRESS, OWN_NODE } from './config.js';
 import { verdictReasons } from './drop-reasons.js';
 import { checkL4, FRAG_FROM_TUNNEL } from './l4.js';
+import { checkGeneve, geneveCheckCounters } from './geneve-checks.js';
 import type { NodeState } from './state.js';
-import { SEQ_NO_ROOM, SEQ_OK } from './tunnel-auth.js';
 
 const NAMES = [
   'to-pod',
@@ -61,6 +61,7 @@ const NAMES = [
 const C = counterIndex(NAMES);
 const EXITS = ['to-pod', 'snat', 'fragment', 'drop', 'ipv6'] as const;
 const X = exitIndex(EXITS);
+const GENEVE_CHECK = geneveCheckCounters(C);
 const GENEVE_DROP = verdictReasons(
   C,
   { [verdict.UNSUPPORTED]: 'drop-unsupported', [verdict.BAD_VERSION]: 'drop-version' },
@@ -102,55 +103,11 @@ export class GeneveDecap implements Stage {
         c[GENEVE_DROP[-g]!]!++;
         continue;
       }
-      if (geneve.oam(v, g)) {
+      const r = checkGeneve(v, g, ol3, auth, ipv4.src(v, ol3), false);
+      if (r !== 0) {
         b.next[i] = X.drop;
-        c[C['drop-oam']]!++;
+        c[GENEVE_CHECK[r]!]!++;
         continue;
-      }
-      // Any option with the critical flag (whatever the C bit says) or the C bit itself: without tunnel
-      // authentication we know no option; with it, only the authentication option (checked below).
-      const ap = auth === null ? -1 : geneveAuth.findOption(v, g);
-      if (auth === null ? geneve.critical(v, g) || geneve.hasCriticalOption(v, g) : ap === -2) {
-        b.next[i] = X.drop;
-        c[C['drop-critical-option']]!++;
-        continue;
-      }
-      if (geneve.protocol(v, g) !== geneve.PROTO_TEB) {
-        b.next[i] = X.drop;
-        c[C['drop-unsupported']]!++;
-        continue;
-      }
-      if (geneve.vni(v, g) !== 0) {
-        b.next[i] = X.drop;
-        c[C['drop-vni']]!++;
-        continue;
-      }
-      if (auth !== null) {
-        if (ap < 0) {
-          b.next[i] = X.drop;
-          c[C['drop-auth-missing']]!++;
-          continue;
-        }
-        if (geneveAuth.keyId(v, ap) !== auth.keyId) {
-          b.next[i] = X.drop;
-          c[C['drop-auth-key']]!++;
-          continue;
-        }
-        const src = ipv4.src(v, ol3);
-        const hi = geneveAuth.seqHi(v, ap);
-        const lo = geneveAuth.seqLo(v, ap);
-        const w = auth.check(src, hi, lo);
-        if (w !== SEQ_OK) {
-          b.next[i] = X.drop;
-          c[w === SEQ_NO_ROOM ? C['drop-auth-no-window'] : C['drop-auth-replay']]!++;
-          continue;
-        }
-        if (!geneveAuth.verify(auth.key, v, ol3, g, v.getUint16(g - 4) - 8, ap)) {
-          b.next[i] = X.drop;
-          c[C['drop-auth-bad']]!++;
-          continue;
-        }
-        auth.accept(src, hi, lo);
       }
       const inner = geneve.innerOffset(v, g);
       const innerLen = geneve.innerLen(v, g);

@@ -23,11 +23,11 @@
  */
 import { counterIndex, Counters, exitIndex, type Stage } from '../graph/index.js';
 import type { Burst } from '../packet/index.js';
-import { ethernet, geneve, geneveAuth, ipv4, ipv6, udp, verdict } from '../wire/index.js';
+import { ethernet, geneve, ipv4, ipv6, udp, verdict } from '../wire/index.js';
 import { verdictReasons } from './drop-reasons.js';
 import { checkL4 } from './l4.js';
+import { checkGeneve, geneveCheckCounters } from './geneve-checks.js';
 import type { NodeState } from './state.js';
-import { SEQ_NO_ROOM, SEQ_OK } from './tunnel-auth.js';
 
 const NAMES = [
   'to-pod',
@@ -57,6 +57,7 @@ const NAMES = [
 const C = counterIndex(NAMES);
 const EXITS = ['to-pod', 'ipv6', 'control', 'drop'] as const;
 const X = exitIndex(EXITS);
+const GENEVE_CHECK = geneveCheckCounters(C);
 const OUTER_DROP = verdictReasons(
   C,
   {
@@ -141,52 +142,11 @@ export class Tunnel6Decap implements Stage {
         c[OUTER_DROP[-g]!]!++;
         continue;
       }
-      if (geneve.oam(v, g)) {
+      const r = checkGeneve(v, g, ol3, auth, key, true);
+      if (r !== 0) {
         b.next[i] = X.drop;
-        c[C['drop-oam']]!++;
+        c[GENEVE_CHECK[r]!]!++;
         continue;
-      }
-      const ap = auth === null ? -1 : geneveAuth.findOption(v, g);
-      if (auth === null ? geneve.critical(v, g) || geneve.hasCriticalOption(v, g) : ap === -2) {
-        b.next[i] = X.drop;
-        c[C['drop-critical-option']]!++;
-        continue;
-      }
-      if (geneve.protocol(v, g) !== geneve.PROTO_TEB) {
-        b.next[i] = X.drop;
-        c[C['drop-unsupported']]!++;
-        continue;
-      }
-      if (geneve.vni(v, g) !== 0) {
-        b.next[i] = X.drop;
-        c[C['drop-vni']]!++;
-        continue;
-      }
-      if (auth !== null) {
-        if (ap < 0) {
-          b.next[i] = X.drop;
-          c[C['drop-auth-missing']]!++;
-          continue;
-        }
-        if (geneveAuth.keyId(v, ap) !== auth.keyId) {
-          b.next[i] = X.drop;
-          c[C['drop-auth-key']]!++;
-          continue;
-        }
-        const hi = geneveAuth.seqHi(v, ap);
-        const lo = geneveAuth.seqLo(v, ap);
-        const w = auth.check(key, hi, lo);
-        if (w !== SEQ_OK) {
-          b.next[i] = X.drop;
-          c[w === SEQ_NO_ROOM ? C['drop-auth-no-window'] : C['drop-auth-replay']]!++;
-          continue;
-        }
-        if (!geneveAuth.verify6(auth.key, v, ol3, g, v.getUint16(g - 4) - 8, ap)) {
-          b.next[i] = X.drop;
-          c[C['drop-auth-bad']]!++;
-          continue;
-        }
-        auth.accept(key, hi, lo);
       }
       const inner = geneve.innerOffset(v, g);
       const innerLen = geneve.innerLen(v, g);
