@@ -44,7 +44,7 @@ import {
 } from './replay-input.js';
 import { SimCluster, SimPod, SRC_CLUSTER, SRC_NO_POD, SRC_POD } from './replay-cluster.js';
 import type { SegmentEndpoint } from './sim-switch.js';
-import { Ip6Map } from '../stages/tables6.js';
+import { Counts6 } from '../stages/tables6.js';
 import { PENDING_PER_HOP as HOST_PENDING_PER_HOP } from './sim-host.js';
 import type { TimelineEvent } from './timeline.js';
 
@@ -179,10 +179,7 @@ export class Replay {
   /** Sources of packets that are neither a pod's nor the cluster's, with counts (at most 1024 addresses). */
   readonly outsideSources = new Map<number, number>();
   /** The same for IPv6 sources, in typed tables: addresses (4 words each) and counts (at most 1024 addresses). */
-  private readonly src6 = new Ip6Map(1024);
-  private readonly src6Ip = new Int32Array(1024 * 4);
-  private readonly src6N = new Float64Array(1024);
-  private src6Count = 0;
+  private readonly src6 = new Counts6(1024);
   /** Output timestamp of what is being recorded now (set before each onSegment / onPod call). */
   outSec = 0;
   outNsec = 0;
@@ -699,7 +696,7 @@ export class Replay {
       slab.free(s);
       return this.skip(S_TO_POD);
     }
-    this.countSource6(a0, a1, a2, a3);
+    this.src6.add(a0, a1, a2, a3);
     if (tl > c.segmentMtu) {
       slab.free(s);
       return this.undeliverable(U['over-mtu'], u8, off, len, lt, l3);
@@ -726,28 +723,7 @@ export class Replay {
 
   /** IPv6 sources of packets that are neither a pod's nor the cluster's: address text → packets (cold). */
   get outsideSources6(): ReadonlyMap<string, number> {
-    const m = new Map<string, number>();
-    const b = new Uint8Array(16);
-    const dv = new DataView(b.buffer);
-    for (let i = 0; i < this.src6Count; i++) {
-      for (let k = 0; k < 4; k++) dv.setInt32(k * 4, this.src6Ip[i * 4 + k]!);
-      m.set(ipv6.addrBytesToString(b), this.src6N[i]!);
-    }
-    return m;
-  }
-
-  private countSource6(a0: number, a1: number, a2: number, a3: number): void {
-    let i = this.src6.get(a0, a1, a2, a3);
-    if (i < 0) {
-      if (this.src6Count >= 1024) return;
-      i = this.src6Count++;
-      this.src6.set(a0, a1, a2, a3, i);
-      this.src6Ip[i * 4] = a0;
-      this.src6Ip[i * 4 + 1] = a1;
-      this.src6Ip[i * 4 + 2] = a2;
-      this.src6Ip[i * 4 + 3] = a3;
-    }
-    this.src6N[i]!++;
+    return this.src6.toMap();
   }
 
   private countSource(src: number): void {

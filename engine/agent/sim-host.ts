@@ -22,7 +22,7 @@
  */
 import type { Slab } from '../packet/index.js';
 import { arp, ethernet, icmp, icmpv6, ipv4, ipv6, ndp, tcp, udp } from '../wire/index.js';
-import { Ip6Map } from '../stages/tables6.js';
+import { Counts6, Ip6Map, wordsToString } from '../stages/tables6.js';
 import type { SegmentEndpoint, SimSwitch } from './sim-switch.js';
 import { maskInt32 } from '../policy/index.js';
 
@@ -177,10 +177,7 @@ export class SimHost implements SegmentEndpoint {
   /** IPv6 routes, longest prefix first, 12 words each: prefix, mask, next hop. */
   private readonly routes6: Int32Array;
   /** Packets received per IPv6 source (at most 256 sources): addresses (4 words each) and counts. */
-  private readonly src6 = new Ip6Map(256);
-  private readonly src6Ip = new Int32Array(256 * 4);
-  private readonly src6N = new Float64Array(256);
-  private src6Count = 0;
+  private readonly src6 = new Counts6(256);
   /** Called when an IPv6 neighbour entry gets or changes its MAC (cold: NDP). */
   onNdpChange: ((c: { host: string; ip: string; mac: string; was: string | null }) => void) | null = null;
   /** A 16-byte scratch address (the target of a solicitation). */
@@ -226,9 +223,7 @@ export class SimHost implements SegmentEndpoint {
 
   /** Packets received per IPv6 source address (text), in order of their first packet (cold path). */
   get bySource6(): ReadonlyMap<string, number> {
-    const m = new Map<string, number>();
-    for (let i = 0; i < this.src6Count; i++) m.set(text6(this.src6Ip, i), this.src6N[i]!);
-    return m;
+    return this.src6.toMap();
   }
 
   /** The IPv6 neighbour cache: address text → MAC text, null while INCOMPLETE (cold path). */
@@ -236,7 +231,7 @@ export class SimHost implements SegmentEndpoint {
     const out: Array<{ ip: string; mac: string | null }> = [];
     for (let e = 0; e < this.neigh6Count; e++) {
       const m = this.neigh6Mac[e]!;
-      out.push({ ip: text6(this.neigh6Ip, e), mac: m === INCOMPLETE ? null : macText(m) });
+      out.push({ ip: wordsToString(this.neigh6Ip, e), mac: m === INCOMPLETE ? null : macText(m) });
     }
     return out;
   }
@@ -630,7 +625,7 @@ export class SimHost implements SegmentEndpoint {
     this.lastE6 = -1;
     this.onNdpChange?.({
       host: this.name,
-      ip: text6(this.neigh6Ip, e),
+      ip: wordsToString(this.neigh6Ip, e),
       mac: macText(mac),
       was: old === INCOMPLETE ? null : macText(old),
     });
@@ -669,7 +664,7 @@ export class SimHost implements SegmentEndpoint {
     }
     if (!toUs || !this.isMine(v, o + 24)) return false;
     this.counters[H.received]!++;
-    this.count6(v.getInt32(o + 8), v.getInt32(o + 12), v.getInt32(o + 16), v.getInt32(o + 20));
+    this.src6.add(v.getInt32(o + 8), v.getInt32(o + 12), v.getInt32(o + 16), v.getInt32(o + 20));
     if (!this.reflect) return false;
     if (!this.sw.fromNode(from)) {
       this.counters[H.fromOutside]!++;
@@ -699,21 +694,6 @@ export class SimHost implements SegmentEndpoint {
       v.getInt32(p + 8) === this.w2 &&
       v.getInt32(p + 12) === this.w3
     );
-  }
-
-  /** Count a packet from an IPv6 source (at most 256 sources are told apart; the rest are not counted by source). */
-  private count6(a0: number, a1: number, a2: number, a3: number): void {
-    let i = this.src6.get(a0, a1, a2, a3);
-    if (i < 0) {
-      if (this.src6Count >= 256) return;
-      i = this.src6Count++;
-      this.src6.set(a0, a1, a2, a3, i);
-      this.src6Ip[i * 4] = a0;
-      this.src6Ip[i * 4 + 1] = a1;
-      this.src6Ip[i * 4 + 2] = a2;
-      this.src6Ip[i * 4 + 3] = a3;
-    }
-    this.src6N[i]!++;
   }
 
   /**
@@ -797,18 +777,6 @@ export class SimHost implements SegmentEndpoint {
 }
 
 /** Text of the `i`-th address of a table of 4-word IPv6 addresses (cold). */
-function text6(w: Int32Array, i: number): string {
-  const b = new Uint8Array(16);
-  for (let k = 0; k < 4; k++) {
-    const x = w[i * 4 + k]!;
-    b[k * 4] = x >>> 24;
-    b[k * 4 + 1] = (x >>> 16) & 0xff;
-    b[k * 4 + 2] = (x >>> 8) & 0xff;
-    b[k * 4 + 3] = x & 0xff;
-  }
-  return ipv6.addrBytesToString(b);
-}
-
 function macText(mac: number): string {
   const hi = Math.floor(mac / 4294967296);
   return ethernet.macToString(ethernet.macFromInts(hi, (mac - hi * 4294967296) | 0));

@@ -7,16 +7,8 @@
  * Pinned entries are the static neighbours of the configuration (`NodeDatapathConfig6.neighbors`): NDP never
  * changes them. Rules: docs/segment-security.md#ndp-and-the-ipv6-neighbour-table.
  */
-import { ipv6 } from '../wire/index.js';
 import { L_CREATED, L_REPLACED, NeighborCore, type NeighborDumpEntry, type NeighborOptions } from './neighbor.js';
-import { Ip6Map } from './tables6.js';
-
-/** RFC 5952 text of entry `e`'s address (cold path). */
-function text6(a: Int32Array, e: number): string {
-  const v = new DataView(new ArrayBuffer(16));
-  for (let i = 0; i < 4; i++) v.setInt32(i * 4, a[e * 4 + i]!);
-  return ipv6.addrToString(v, 0);
-}
+import { Ip6Map, wordsToString } from './tables6.js';
 
 export class NeighborTable6 extends NeighborCore {
   /** Entry → address, four words each. */
@@ -125,7 +117,7 @@ export class NeighborTable6 extends NeighborCore {
   /** Entries for display (cold path), the address as RFC 5952 text. */
   dump(now: number): Array<Omit<NeighborDumpEntry, 'e'> & { ip: string }> {
     return this.dumpEntries(now)
-      .map(({ e, ...x }) => ({ ip: text6(this.addr, e), ...x }))
+      .map(({ e, ...x }) => ({ ip: wordsToString(this.addr, e), ...x }))
       .sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
   }
 }

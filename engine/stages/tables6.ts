@@ -173,3 +173,50 @@ export class Prefix6Table {
     return missing;
   }
 }
+
+/** RFC 5952 text of address `i` of `w` (four words each, as `ipv6.srcWord` reads them; cold path). */
+export function wordsToString(w: Int32Array, i: number): string {
+  const v = new DataView(new ArrayBuffer(16));
+  for (let k = 0; k < 4; k++) v.setInt32(k * 4, w[i * 4 + k]!);
+  return ipv6.addrToString(v, 0);
+}
+
+/**
+ * Packets counted per IPv6 address, for the first `capacity` addresses seen (later ones are not told apart): an
+ * `Ip6Map` to the address's slot, its words and its count in typed arrays, so counting allocates nothing.
+ */
+export class Counts6 {
+  private readonly slot: Ip6Map;
+  private readonly words: Int32Array;
+  private readonly n: Float64Array;
+  private count = 0;
+
+  constructor(readonly capacity: number) {
+    this.slot = new Ip6Map(capacity);
+    this.words = new Int32Array(capacity * 4);
+    this.n = new Float64Array(capacity);
+  }
+
+  /** One packet from the address a0..a3. */
+  add(a0: number, a1: number, a2: number, a3: number): void {
+    let i = this.slot.get(a0, a1, a2, a3);
+    if (i < 0) {
+      if (this.count >= this.capacity) return;
+      i = this.count++;
+      this.slot.set(a0, a1, a2, a3, i);
+      const w = this.words;
+      w[i * 4] = a0;
+      w[i * 4 + 1] = a1;
+      w[i * 4 + 2] = a2;
+      w[i * 4 + 3] = a3;
+    }
+    this.n[i]!++;
+  }
+
+  /** Address text → packets, in order of each address's first packet (cold path). */
+  toMap(): Map<string, number> {
+    const m = new Map<string, number>();
+    for (let i = 0; i < this.count; i++) m.set(wordsToString(this.words, i), this.n[i]!);
+    return m;
+  }
+}
