@@ -119,12 +119,12 @@ export class Tunnel6Decap implements Stage {
         c[C['drop-zero-checksum']]!++;
         continue;
       }
+      if (!udp.checksumOk6(v, ol3, u)) {
+        b.next[i] = X.drop;
+        c[C['drop-bad-checksum']]!++;
+        continue;
+      }
       if (udp.dstPort(v, u) !== t.tunnelPort) {
-        if (!udp.checksumOk6(v, ol3, u)) {
-          b.next[i] = X.drop;
-          c[C['drop-bad-checksum']]!++;
-          continue;
-        }
         b.meta[i] = key;
         b.next[i] = X.control;
         c[C.control]!++;
@@ -136,10 +136,12 @@ export class Tunnel6Decap implements Stage {
         c[pinned < 0 ? C['drop-unpinned-peer'] : C['drop-peer-mac']]!++;
         continue;
       }
-      const g = geneve.outerCheck6(v, f, len);
-      if (g < 0) {
+      // The outer IPv6 and UDP headers and the checksum passed above: only the Geneve header is left to check.
+      const g = u + udp.HEADER_LEN;
+      const gr = geneve.check(v, g, udp.length(v, u) - udp.HEADER_LEN);
+      if (gr !== verdict.OK) {
         b.next[i] = X.drop;
-        c[OUTER_DROP[-g]!]!++;
+        c[OUTER_DROP[gr]!]!++;
         continue;
       }
       const r = checkGeneve(v, g, ol3, auth, key, true);
